@@ -1,0 +1,42 @@
+# The README's commands. `make demo` and `make test` work on a fresh clone with only Python 3.11.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO := demo
+DEMO_PATIENTS ?= 25
+
+.PHONY: demo test lint typecheck unit bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(VENV)/.installed $@
+
+# The main job on the embedded default: synthetic patients -> SQLite store -> a clinician's view.
+demo: $(VENV)/.installed
+	rm -rf $(DEMO) && mkdir -p $(DEMO)
+	$(BIN)/medtwin synth --patients $(DEMO_PATIENTS) --seed 42 $(DEMO)/patients
+	$(BIN)/medtwin import $(DEMO)/patients --store $(DEMO)/medtwin.db
+	$(BIN)/medtwin patients --store $(DEMO)/medtwin.db --limit 10
+	$(BIN)/medtwin show SYN-42-0 --store $(DEMO)/medtwin.db
+
+test: $(VENV)/.installed-dev
+	$(BIN)/ruff check src tests benchmarks tools
+	$(BIN)/ruff format --check src tests benchmarks tools
+	$(BIN)/mypy
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/bench_import.py
+	$(BIN)/python benchmarks/bench_timeline.py
+	$(BIN)/python benchmarks/bench_ndjson_memory.py
+
+clean:
+	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache medtwin.db*

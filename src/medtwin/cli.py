@@ -1,0 +1,399 @@
+"""The ``medtwin`` command.
+
+Every read command takes ``--json`` ("print JSON"); inputs are arguments or files.
+The store is chosen by ``--store`` or ``MEDTWIN_STORE`` (default ``./medtwin.db``).
+Bad input gives one clear line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import orjson
+
+__all__ = ["main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _store_option(func: F) -> F:
+    return click.option(
+        "--store",
+        "store_url",
+        envvar="MEDTWIN_STORE",
+        default="./medtwin.db",
+        show_default=True,
+        help="Store URL: a SQLite file path or postgresql://host:port/db (env MEDTWIN_STORE).",
+    )(func)
+
+
+def _json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(func)
+
+
+def _open(store_url: str) -> Any:
+    from medtwin.store import open_store
+
+    return open_store(store_url)
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
+    sys.stdout.write("\n")
+
+
+def _parse_time(text: str | None, name: str) -> datetime | None:
+    if text is None:
+        return None
+    from medtwin.record.time import InvalidTimeError, parse_fhir_datetime
+
+    try:
+        return parse_fhir_datetime(text, require_zone=False).instant
+    except InvalidTimeError as exc:
+        raise click.BadParameter(str(exc), param_hint=name) from exc
+
+
+class _Group(click.Group):
+    """Turns medtwin's user-facing errors into one line and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from medtwin.ingest.base import IngestError
+        from medtwin.record.time import InvalidTimeError
+        from medtwin.store.base import PatientNotFoundError, StoreError
+
+        try:
+            return super().invoke(ctx)
+        except (IngestError, InvalidTimeError, PatientNotFoundError, StoreError) as exc:
+            click.echo(f"medtwin: error: {exc}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="medtwin")
+def main() -> None:
+    """medtwin: patient digital twins from real data."""
+
+
+@main.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_store_option
+@click.option("--tz", default="UTC", show_default=True, help="Zone for naive source timestamps.")
+@click.option("--source", default=None, help="Source name for the facts (default per format).")
+@_json_option
+def import_command(paths: tuple[Path, ...], store_url: str, tz: str, source: str | None, as_json: bool) -> None:
+    """Import FHIR Bundles / NDJSON and HL7 v2 files (or folders of them)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from medtwin.ingest import discover, import_paths
+    from medtwin.record.time import get_zone
+
+    get_zone(tz)
+    store = _open(store_url)
+    files, _ = discover(paths)
+    console = Console(stderr=True)
+    progress = Progress(
+        TextColumn("[bold]importing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("files  {task.fields[resources]} resources"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=as_json or not console.is_terminal,
+    )
+    seen: set[Path] = set()
+    resources = 0
+    with progress:
+        task = progress.add_task("import", total=len(files), resources=0)
+
+        def on_batch(path: Path, batch: Any) -> None:
+            nonlocal resources
+            resources += batch.resources_read
+            if path not in seen:
+                seen.add(path)
+                progress.advance(task)
+            progress.update(task, resources=resources)
+
+        report = import_paths(store, paths, source=source, tz=tz, on_batch=on_batch)
+    counts = store.counts()
+    store.close()
+    if as_json:
+        _print_json({"files": report.files, "skipped": report.skipped, **report.counts, "store": counts})
+        return
+    c = report.counts
+    click.echo(
+        f"{report.files} files, {c.get('resources_read', 0)} resources: "
+        f"{c.get('inserted', 0)} facts new, {c.get('new_versions', 0)} new versions, "
+        f"{c.get('retracted', 0)} retracted, {c.get('unchanged', 0)} unchanged, "
+        f"{c.get('quarantined', 0)} quarantined, {c.get('patients_created', 0)} patients new"
+    )
+    if report.skipped:
+        click.echo(f"skipped {len(report.skipped)} files with unknown extensions", err=True)
+    if counts["quarantine_open"]:
+        click.echo(f"{counts['quarantine_open']} open quarantine entries: see 'medtwin quarantine'", err=True)
+
+
+@main.command("patients")
+@_store_option
+@click.option("--search", default=None, help="Words to find in names and identifiers.")
+@click.option("--birth-date", default=None, help="Birth date or its prefix (YYYY, YYYY-MM, YYYY-MM-DD).")
+@click.option("--limit", default=1000, show_default=True)
+@_json_option
+def patients_command(store_url: str, search: str | None, birth_date: str | None, limit: int, as_json: bool) -> None:
+    """List patients, optionally searching by name, identifier or birth date."""
+    store = _open(store_url)
+    rows = store.patients(search=search, birth_date=birth_date, limit=limit)
+    store.close()
+    if as_json:
+        _print_json(
+            [{"id": p.id, "name": p.name, "birth_date": p.birth_date, "gender": p.gender} for p in rows]
+        )
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("medtwin id", "name", "born", "sex", box=None)
+    for p in rows:
+        table.add_row(p.id, p.name, p.birth_date or "-", p.gender or "-")
+    Console().print(table)
+    click.echo(f"{len(rows)} patients", err=True)
+
+
+@main.command("show")
+@click.argument("patient")
+@_store_option
+@_json_option
+def show_command(patient: str, store_url: str, as_json: bool) -> None:
+    """A readable summary of one patient (medtwin id or any linked identifier)."""
+    from medtwin.store.summary import patient_summary
+
+    store = _open(store_url)
+    summary = patient_summary(store, patient)
+    store.close()
+    if as_json:
+        _print_json(summary)
+        return
+    _render_summary(summary)
+
+
+def _render_summary(s: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    facts = [s["gender"] or "sex unknown"]
+    if s["birth_date"]:
+        age = f", {s['age_years']} y" if s["age_years"] is not None else ""
+        facts.append(f"born {s['birth_date']}{age}")
+    if s["deceased"]:
+        facts.append(f"deceased {s['deceased'][:10]}")
+    if s["address"]:
+        facts.append(s["address"])
+    console.print(f"[bold]{s['name']}[/bold]  ({'; '.join(facts)})")
+    console.print(f"medtwin id {s['id']}  ·  {s['fact_count']} facts  ·  {s['encounter_count']} encounters")
+    idents = [i["value"] for i in s["identifiers"] if not i["system"].startswith("urn:medtwin:")]
+    if idents:
+        console.print("identifiers: " + ", ".join(idents[:4]))
+
+    def section(title: str, rows: list[Any], columns: tuple[str, ...], render: Callable[[Any], tuple[str, ...]]) -> None:
+        console.print(f"\n[bold underline]{title}[/]")
+        if not rows:
+            console.print("  none recorded")
+            return
+        table = Table(*columns, box=None, padding=(0, 2, 0, 2))
+        for row in rows:
+            table.add_row(*render(row))
+        console.print(table)
+
+    section("Active problems", s["problems"], ("problem", "since", "code"),
+            lambda r: (r["name"], r["onset"] or "-", r["code"] or ""))
+    section("Medications (active)", s["medications"], ("medication", "since", "dose"),
+            lambda r: (r["name"], r["since"] or "-", r["instructions"] or r["dose"] or ""))
+    section("Allergies", s["allergies"], ("allergy", "criticality", "reactions"),
+            lambda r: (r["name"], r["criticality"] or "-", ", ".join(r["reactions"])))
+    section("Latest vital signs", s["vital_signs"], ("measure", "value", "date"),
+            lambda r: (r["name"], r["value"], r["date"] or "-"))
+    section("Latest labs", s["labs"], ("test", "value", "date"),
+            lambda r: (r["name"], r["value"], r["date"] or "-"))
+    section("Recent encounters", s["recent_encounters"], ("date", "encounter", "reason"),
+            lambda r: (r["date"] or "-", r["type"], r["reason"] or ""))
+    if s["past_problems"]:
+        console.print(f"\n{len(s['past_problems'])} resolved problems; "
+                      f"{len(s['immunizations'])} vaccines on record")
+
+
+@main.command("timeline")
+@click.argument("patient")
+@_store_option
+@click.option("--code", "codes", multiple=True, help="Only facts with this code (LOINC, SNOMED ...); repeatable.")
+@click.option("--kind", "kinds", multiple=True, help="Only this kind (Observation, Condition ...); repeatable.")
+@click.option("--since", default=None, help="From this date/time (inclusive).")
+@click.option("--until", default=None, help="Up to this date/time (exclusive).")
+@click.option("--as-of", default=None, help="The record as it was known at this recorded time.")
+@_json_option
+def timeline_command(
+    patient: str, store_url: str, codes: tuple[str, ...], kinds: tuple[str, ...],
+    since: str | None, until: str | None, as_of: str | None, as_json: bool,
+) -> None:
+    """A patient's facts in time order."""
+    from medtwin.record.facts import Observation, fact_to_dict
+
+    store = _open(store_url)
+    rows = store.timeline(
+        patient, codes=codes, kinds=kinds, start=_parse_time(since, "--since"),
+        end=_parse_time(until, "--until"), as_of=_parse_time(as_of, "--as-of"),
+    )
+    store.close()
+    if as_json:
+        _print_json(
+            [
+                {**fact_to_dict(s.fact), "version": s.version, "recorded_at": s.recorded_at.isoformat()}
+                for s in rows
+            ]
+        )
+        return
+    for s in rows:
+        f = s.fact
+        when = f.effective_start.strftime("%Y-%m-%d %H:%M") if f.effective_start else "????-??-?? ??:??"
+        name = (f.code.display or f.code.code) if f.code else (f.resource_type or f.kind)
+        value = ""
+        if isinstance(f, Observation):
+            if f.value_num is not None:
+                value = f"{f.value_num:g} {f.unit or ''}".rstrip()
+            elif f.value_code is not None:
+                value = f.value_code.display or f.value_code.code
+            elif f.value_text:
+                value = f.value_text
+        code = f" [{f.code.code}]" if f.code and f.code.code else ""
+        click.echo(f"{when}  {f.kind:<18} {name}{code}  {value}".rstrip())
+
+
+@main.group("export")
+def export_group() -> None:
+    """Export the record."""
+
+
+@export_group.command("fhir")
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--patient", default=None, help="One patient as a Bundle; without it, the whole store as Bulk NDJSON.")
+@_store_option
+def export_fhir_command(out: Path, patient: str | None, store_url: str) -> None:
+    """Export as FHIR R4: a patient Bundle (OUT file or folder) or Bulk NDJSON (OUT folder)."""
+    from medtwin.export import write_bulk_ndjson, write_patient_bundle
+
+    store = _open(store_url)
+    if patient:
+        written = write_patient_bundle(store, patient, out)
+        click.echo(f"wrote {written}")
+    else:
+        counts = write_bulk_ndjson(store, out)
+        click.echo(f"wrote {sum(counts.values())} resources in {len(counts)} NDJSON files to {out}")
+    store.close()
+
+
+@main.group("quarantine", invoke_without_command=True)
+@_store_option
+@click.option("--all", "show_all", is_flag=True, help="Include resolved entries.")
+@_json_option
+@click.pass_context
+def quarantine_group(ctx: click.Context, store_url: str, show_all: bool, as_json: bool) -> None:
+    """List data that could not be used, with the reason and where it came from."""
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = store_url
+        return
+    store = _open(store_url)
+    entries = store.quarantine(status=None if show_all else "open")
+    store.close()
+    if as_json:
+        _print_json(
+            [
+                {
+                    "id": e.id, "status": e.status, "created_at": e.created_at.isoformat(),
+                    "source": e.item.source, "file": e.item.file, "location": e.item.location,
+                    "resource_type": e.item.resource_type, "resource_id": e.item.resource_id,
+                    "field": e.item.field, "reason": e.item.reason, "waits_for": e.item.waits_for,
+                }
+                for e in entries
+            ]
+        )
+        return
+    for e in entries:
+        what = f"{e.item.resource_type}/{e.item.resource_id}" if e.item.resource_type else ""
+        click.echo(f"#{e.id} [{e.status}] {e.item.describe()} {what}".rstrip())
+    click.echo(f"{len(entries)} entries", err=True)
+
+
+@quarantine_group.command("retry")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--tz", default="UTC", show_default=True)
+@click.pass_obj
+def quarantine_retry_command(store_url: str, ids: tuple[int, ...], tz: str) -> None:
+    """Re-import quarantined data (all open entries, or the given ids) after a fix."""
+    from medtwin.ingest import retry_quarantine
+
+    store = _open(store_url)
+    report = retry_quarantine(store, ids=ids or None, tz=tz)
+    left = store.counts()["quarantine_open"]
+    store.close()
+    c = report.counts
+    click.echo(
+        f"retried: {c.get('inserted', 0)} facts stored, {c.get('quarantined', 0)} still quarantined; "
+        f"{left} open entries left"
+    )
+
+
+@main.command("link")
+@click.argument("keep")
+@click.argument("merge")
+@_store_option
+def link_command(keep: str, merge: str, store_url: str) -> None:
+    """Merge patient MERGE into KEEP (ids or identifiers); MERGE's identifiers then find KEEP."""
+    store = _open(store_url)
+    survivor = store.link(keep, merge)
+    store.close()
+    click.echo(f"linked: {merge} -> {survivor}")
+
+
+@main.command("access-log")
+@_store_option
+@click.option("--patient", default=None)
+@click.option("--limit", default=50, show_default=True)
+@_json_option
+def access_log_command(store_url: str, patient: str | None, limit: int, as_json: bool) -> None:
+    """Who read or wrote which patient's data, newest first."""
+    store = _open(store_url)
+    pid = store.resolve_patient(patient) if patient else None
+    rows = store.access_log(patient_id=pid, limit=limit)
+    store.close()
+    if as_json:
+        _print_json([{"at": r.at.isoformat(), "actor": r.actor, "action": r.action,
+                      "patient_id": r.patient_id, "what": r.what, "count": r.count} for r in rows])
+        return
+    for r in rows:
+        click.echo(f"{r.at:%Y-%m-%d %H:%M:%S}  {r.actor:<14} {r.action:<7} {r.patient_id or '-':<20} {r.what}")
+
+
+@main.command("synth")
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--patients", "n", default=20, show_default=True, help="How many patients.")
+@click.option("--seed", default=1, show_default=True, help="Random seed (same seed, same patients).")
+def synth_command(out: Path, n: int, seed: int) -> None:
+    """Write synthetic demo patients as FHIR R4 Bundles (medtwin's own generator)."""
+    from medtwin.synth import write_synthetic_patients
+
+    out.mkdir(parents=True, exist_ok=True)
+    files = write_synthetic_patients(n, seed, out)
+    click.echo(f"wrote {len(files)} synthetic patients to {out}")
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,34 @@
+"""The ingest contract: every format turns bytes into batches of resource units.
+
+Readers yield :class:`~medtwin.record.batch.Batch` objects (see that module for
+resource units and quarantine items). A reader never raises for a bad record: it
+quarantines it with the reason, the file, the record and the field, and goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+from medtwin.record.batch import Batch, QuarantineItem, ResourceUnit
+
+__all__ = ["Batch", "IngestError", "QuarantineItem", "Reader", "ResourceUnit"]
+
+
+class IngestError(ValueError):
+    """Input that cannot be read at all; the message names the file, record and field."""
+
+
+class Reader(Protocol):
+    """A format reader: ``read`` yields batches from one path."""
+
+    name: str
+
+    def can_read(self, path: Path) -> bool:
+        """True when this reader recognises the file (by extension or first bytes)."""
+        ...
+
+    def read(self, path: Path, *, source: str | None, tz: str) -> Iterator[Batch]:
+        """Yield batches from ``path``; never raise for bad records, quarantine them."""
+        ...

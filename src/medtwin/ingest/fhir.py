@@ -1,0 +1,970 @@
+"""FHIR R4 import: Bundles, Bulk Data NDJSON, and single resources, into facts.
+
+The resource is the unit. Each resource is validated (:mod:`medtwin.ingest.fhir_schema`),
+its references are resolved (``urn:uuid:`` full URLs and conditional references
+such as ``Practitioner?identifier=sys|val`` inside the bundle; literal ``Type/id``
+references in the bundle or the store), and it becomes one or more facts that keep
+the raw resource (with references rewritten to ``Type/id``, as a FHIR server
+does on a transaction). Resource types medtwin does not model (Claim,
+ExplanationOfBenefit, Practitioner ...) are valid data and are kept as
+:class:`~medtwin.record.facts.RawResource` facts so export round-trips them.
+
+A resource that fails validation, has an unknown unit, or references nothing is
+quarantined with the reason, the file, the entry index and the field; a resource
+that references a quarantined one waits in quarantine too.
+
+References
+----------
+HL7 FHIR R4 (4.0.1): Bundle (section 2.36), transaction processing and
+``urn:uuid`` resolution (http.html#trules), conditional references
+(http.html#cond-update, "Conditional References"), FHIR Bulk Data Access IG 2.0
+(NDJSON output files).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from medtwin.ingest.base import Batch, QuarantineItem, ResourceUnit
+from medtwin.record.facts import (
+    LOINC,
+    RXNORM,
+    SNOMED,
+    AllergyIntolerance,
+    Coding,
+    Condition,
+    Demographics,
+    Encounter,
+    Fact,
+    Identifier,
+    Immunization,
+    MedicationAdministration,
+    MedicationRequest,
+    Observation,
+    Procedure,
+    RawResource,
+)
+from medtwin.record.time import InvalidTimeError, ParsedTime, parse_fhir_datetime
+
+__all__ = [
+    "DEFAULT_SOURCE",
+    "FhirReader",
+    "patient_identifier_system",
+    "read_bundle",
+    "read_ndjson",
+    "read_resource_text",
+    "units_from_resources",
+]
+
+DEFAULT_SOURCE = "fhir"
+NDJSON_BATCH = 2000
+
+# Bulk Data files are imported in this order so that references point backwards.
+TYPE_ORDER = {
+    name: rank
+    for rank, name in enumerate(
+        (
+            "Organization",
+            "Location",
+            "Practitioner",
+            "PractitionerRole",
+            "Medication",
+            "Substance",
+            "Device",
+            "Patient",
+            "RelatedPerson",
+            "Group",
+            "Coverage",
+            "Encounter",
+            "EpisodeOfCare",
+            "Condition",
+            "Specimen",
+            "ServiceRequest",
+            "Observation",
+            "DiagnosticReport",
+            "MedicationRequest",
+            "MedicationDispense",
+            "MedicationAdministration",
+            "Procedure",
+            "Immunization",
+            "AllergyIntolerance",
+            "CarePlan",
+            "CareTeam",
+            "Goal",
+            "DocumentReference",
+            "ImagingStudy",
+            "Claim",
+            "ExplanationOfBenefit",
+            "Provenance",
+        )
+    )
+}
+
+_SUBJECT_KEYS = ("subject", "patient", "beneficiary")
+
+
+def patient_identifier_system(source: str) -> str:
+    """Identifier system of FHIR Patient logical ids from ``source``."""
+    return f"urn:medtwin:fhir:{source}:Patient"
+
+
+class FhirReader:
+    """Reads FHIR JSON Bundles or resources (``.json``) and Bulk Data NDJSON (``.ndjson``)."""
+
+    name = "fhir"
+
+    def can_read(self, path: Path) -> bool:
+        """``.json`` and ``.ndjson`` files whose first object looks like FHIR."""
+        return path.suffix.lower() in (".json", ".ndjson")
+
+    def read(self, path: Path, *, source: str | None, tz: str) -> Iterator[Batch]:
+        """Batches from one file: a bundle is one batch; NDJSON comes in batches of lines."""
+        if path.suffix.lower() == ".ndjson":
+            yield from read_ndjson(path, source=source, tz=tz)
+        else:
+            yield read_bundle(path, source=source, tz=tz)
+
+
+# --------------------------------------------------------------------------------------------
+# reading files
+
+
+def _file_problem(path: Path, data: bytes) -> str | None:
+    if not data.strip():
+        return "empty file (0 bytes of content)"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 text: invalid byte 0x{data[exc.start]:02x} at offset {exc.start}"
+    return None
+
+
+def _quarantine_file(path: Path, source: str, reason: str, data: bytes) -> Batch:
+    return Batch(
+        source=source,
+        file=str(path),
+        quarantine=[
+            QuarantineItem(
+                source=source,
+                reason=reason,
+                content=data.decode("utf-8", "replace"),
+                file=str(path),
+                location="file",
+            )
+        ],
+    )
+
+
+def read_bundle(path: Path, *, source: str | None = None, tz: str = "UTC") -> Batch:
+    """Read a JSON file holding a Bundle (transaction, collection, batch ...) or one resource."""
+    data = path.read_bytes()
+    src = source or DEFAULT_SOURCE
+    problem = _file_problem(path, data)
+    if problem is not None:
+        return _quarantine_file(path, src, problem, data)
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        return _quarantine_file(path, src, f"invalid JSON: {exc}", data)
+    if not isinstance(document, dict):
+        return _quarantine_file(
+            path, src, f"expected a JSON object (a FHIR resource), found {type(document).__name__}", data
+        )
+    if document.get("resourceType") == "Bundle":
+        return bundle_batch(document, source=source, tz=tz, file=str(path))
+    batch = Batch(source=src, file=str(path), resources_read=1)
+    units_from_resources([(document, "resource", None)], batch, tz=tz)
+    return batch
+
+
+def bundle_batch(
+    bundle: Mapping[str, Any], *, source: str | None = None, tz: str = "UTC", file: str | None = None
+) -> Batch:
+    """Turn a Bundle (already parsed) into one batch."""
+    src = source or _meta_source(bundle) or DEFAULT_SOURCE
+    batch = Batch(source=src, file=file)
+    entries = bundle.get("entry")
+    if entries is None:
+        entries = []
+    if not isinstance(entries, list):
+        batch.quarantine.append(
+            QuarantineItem(
+                source=src,
+                reason="Bundle.entry must be a list",
+                content=orjson.dumps(bundle).decode(),
+                file=file,
+                location="Bundle",
+                resource_type="Bundle",
+                field="Bundle.entry",
+            )
+        )
+        return batch
+    items: list[tuple[Any, str, str | None]] = []
+    for index, entry in enumerate(entries):
+        location = f"entry[{index}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
+            batch.quarantine.append(
+                QuarantineItem(
+                    source=src,
+                    reason="bundle entry has no resource object",
+                    content=orjson.dumps(entry).decode(),
+                    file=file,
+                    location=location,
+                    field=f"Bundle.entry[{index}].resource",
+                )
+            )
+            continue
+        full_url = entry.get("fullUrl")
+        items.append((entry["resource"], location, full_url if isinstance(full_url, str) else None))
+    batch.resources_read = len(items)
+    units_from_resources(items, batch, tz=tz)
+    return batch
+
+
+def read_ndjson(
+    path: Path, *, source: str | None = None, tz: str = "UTC", batch_size: int = NDJSON_BATCH
+) -> Iterator[Batch]:
+    """Stream a Bulk Data NDJSON file in batches of ``batch_size`` lines (bounded memory)."""
+    src = source or DEFAULT_SOURCE
+    file = str(path)
+    if path.stat().st_size == 0:
+        yield _quarantine_file(path, src, "empty file (0 bytes of content)", b"")
+        return
+    with path.open("rb") as handle:
+        items: list[tuple[Any, str, str | None]] = []
+        bad: list[QuarantineItem] = []
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            location = f"line {number}"
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                bad.append(
+                    QuarantineItem(
+                        source=src,
+                        reason=f"not UTF-8 text: invalid byte 0x{line[exc.start]:02x} at column {exc.start + 1}",
+                        content=line.decode("utf-8", "replace"),
+                        file=file,
+                        location=location,
+                    )
+                )
+                continue
+            try:
+                resource = orjson.loads(text)
+            except orjson.JSONDecodeError as exc:
+                bad.append(
+                    QuarantineItem(
+                        source=src, reason=f"invalid JSON: {exc}", content=text, file=file, location=location
+                    )
+                )
+                continue
+            items.append((resource, location, None))
+            if len(items) >= batch_size:
+                batch = Batch(source=src, file=file, resources_read=len(items) + len(bad), quarantine=bad)
+                units_from_resources(items, batch, tz=tz)
+                yield batch
+                items, bad = [], []
+        if items or bad:
+            batch = Batch(source=src, file=file, resources_read=len(items) + len(bad), quarantine=bad)
+            units_from_resources(items, batch, tz=tz)
+            yield batch
+
+
+def read_resource_text(
+    text: str, *, source: str, tz: str = "UTC", file: str | None = None, location: str | None = None
+) -> Batch:
+    """One resource given as JSON text (used by quarantine retry)."""
+    batch = Batch(source=source, file=file, resources_read=1)
+    try:
+        resource = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        batch.quarantine.append(
+            QuarantineItem(source=source, reason=f"invalid JSON: {exc}", content=text, file=file, location=location)
+        )
+        return batch
+    if isinstance(resource, dict) and resource.get("resourceType") == "Bundle":
+        return bundle_batch(resource, source=source, tz=tz, file=file)
+    units_from_resources([(resource, location or "resource", None)], batch, tz=tz)
+    return batch
+
+
+def _meta_source(resource: Mapping[str, Any]) -> str | None:
+    meta = resource.get("meta")
+    if isinstance(meta, dict) and isinstance(meta.get("source"), str):
+        return str(meta["source"])
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# resources -> units
+
+
+@dataclass(slots=True)
+class _Entry:
+    resource: dict[str, Any]
+    location: str
+    key: str
+    rtype: str
+
+
+class _Blocked(Exception):
+    def __init__(self, reason: str, field: str | None, waits_for: str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.field = field
+        self.waits_for = waits_for
+
+
+def units_from_resources(
+    items: list[tuple[Any, str, str | None]], batch: Batch, *, tz: str = "UTC"
+) -> None:
+    """Validate, resolve and map resources ``(resource, location, fullUrl)`` into ``batch``."""
+    from medtwin.ingest.fhir_schema import validate_resource
+
+    source = batch.source
+    file = batch.file
+    entries: list[_Entry] = []
+    by_url: dict[str, str] = {}
+    by_identifier: dict[tuple[str, str, str], str] = {}
+    invalid_urls: dict[str, str] = {}
+    for resource, location, full_url in items:
+        issues = validate_resource(resource)
+        rtype = resource.get("resourceType") if isinstance(resource, dict) else None
+        if issues:
+            rid = resource.get("id") if isinstance(resource, dict) else None
+            first = issues[0]
+            more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
+            batch.quarantine.append(
+                QuarantineItem(
+                    source=source,
+                    reason=f"{first.path}: {first.message}{more}",
+                    content=orjson.dumps(resource).decode(),
+                    file=file,
+                    location=location,
+                    resource_type=rtype if isinstance(rtype, str) else None,
+                    resource_id=rid if isinstance(rid, str) else None,
+                    field=first.path,
+                )
+            )
+            if full_url:
+                invalid_urls[full_url] = f"{rtype}/{rid}" if rid else full_url
+            continue
+        assert isinstance(resource, dict) and isinstance(rtype, str)
+        rid = resource.get("id")
+        if not isinstance(rid, str):
+            rid = _id_from_url(full_url) or _content_id(resource)
+            resource = {**resource, "id": rid}
+        key = f"{rtype}/{rid}"
+        if full_url:
+            by_url[full_url] = key
+        for ident in resource.get("identifier") or ():
+            if isinstance(ident, dict) and "value" in ident:
+                system = ident.get("system", "")
+                by_identifier[(rtype, system, ident["value"])] = key
+                by_identifier[(rtype, "", ident["value"])] = key
+        entries.append(_Entry(resource, location, key, rtype))
+
+    context = _Context(source=source, tz=tz, by_url=by_url, by_identifier=by_identifier, invalid=invalid_urls)
+    for entry in entries:
+        try:
+            resource, requires = context.rewrite(entry.resource)
+            facts = map_resource(resource, source=source, tz=tz)
+        except _Blocked as blocked:
+            batch.quarantine.append(
+                QuarantineItem(
+                    source=source,
+                    reason=blocked.reason,
+                    content=orjson.dumps(entry.resource).decode(),
+                    file=file,
+                    location=entry.location,
+                    resource_type=entry.rtype,
+                    resource_id=entry.resource.get("id"),
+                    field=blocked.field,
+                    waits_for=blocked.waits_for,
+                )
+            )
+            continue
+        batch.units.append(
+            ResourceUnit(
+                key=entry.key,
+                facts=tuple(facts),
+                requires=tuple(sorted(requires)),
+                file=file,
+                location=entry.location,
+                content=orjson.dumps(resource).decode(),
+            )
+        )
+
+
+def _id_from_url(full_url: str | None) -> str | None:
+    if not full_url:
+        return None
+    if full_url.startswith("urn:uuid:"):
+        return full_url[9:]
+    tail = full_url.rstrip("/").rsplit("/", 1)[-1]
+    return tail or None
+
+
+def _content_id(resource: Mapping[str, Any]) -> str:
+    digest = hashlib.blake2b(orjson.dumps(resource, option=orjson.OPT_SORT_KEYS), digest_size=16)
+    return str(uuid.UUID(bytes=digest.digest()))
+
+
+@dataclass(slots=True)
+class _Context:
+    source: str
+    tz: str
+    by_url: dict[str, str]
+    by_identifier: dict[tuple[str, str, str], str]
+    invalid: dict[str, str]
+
+    def resolve(self, reference: str, path: str) -> str | None:
+        """The literal ``Type/id`` for a reference, or None when it stays as written."""
+        if reference.startswith("#"):
+            return None
+        if reference.startswith(("urn:uuid:", "urn:oid:")):
+            if reference in self.by_url:
+                return self.by_url[reference]
+            if reference in self.invalid:
+                raise _Blocked(
+                    f"references {reference}, which is in quarantine", path, self.invalid[reference]
+                )
+            raise _Blocked(f"reference {reference} matches no entry of this bundle", path)
+        if "?" in reference:
+            rtype, _, query = reference.partition("?")
+            name, _, value = query.partition("=")
+            if name != "identifier" or not value:
+                raise _Blocked(f"conditional reference {reference!r} is not identifier-based", path)
+            system, bar, ident = value.partition("|")
+            if not bar:
+                system, ident = "", value
+            key = self.by_identifier.get((rtype, system, ident))
+            if key is None:
+                raise _Blocked(
+                    f"conditional reference {reference!r} matches no {rtype} in this bundle", path
+                )
+            return key
+        if reference in self.by_url:
+            return self.by_url[reference]
+        if reference.startswith(("http://", "https://")):
+            return None
+        return reference
+
+    def rewrite(self, resource: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+        """Rewrite references to ``Type/id``; return the resource and the keys it needs."""
+        requires: set[str] = set()
+        rtype = resource["resourceType"]
+
+        def walk(node: Any, path: str) -> Any:
+            if isinstance(node, dict):
+                out: dict[str, Any] | None = None
+                for name, value in node.items():
+                    if name == "reference" and isinstance(value, str):
+                        new = self.resolve(value, f"{path}.reference")
+                        if new is not None:
+                            if new.count("/") == 1:
+                                requires.add(new)
+                            if new != value:
+                                if out is None:
+                                    out = dict(node)
+                                out[name] = new
+                    elif isinstance(value, dict | list) and name != "contained":
+                        new_value = walk(value, f"{path}.{name}")
+                        if new_value is not value:
+                            if out is None:
+                                out = dict(node)
+                            out[name] = new_value
+                return node if out is None else out
+            if isinstance(node, list):
+                changed: list[Any] | None = None
+                for index, value in enumerate(node):
+                    if isinstance(value, dict | list):
+                        new_value = walk(value, f"{path}[{index}]")
+                        if new_value is not value:
+                            if changed is None:
+                                changed = list(node)
+                            changed[index] = new_value
+                return node if changed is None else changed
+            return node
+
+        rewritten = walk(resource, rtype)
+        requires.discard(f"{rtype}/{resource.get('id')}")
+        return rewritten, requires
+
+
+# --------------------------------------------------------------------------------------------
+# mapping resources to facts
+
+
+def _codeable(concept: Any, prefer: str | None = None) -> Coding | None:
+    if not isinstance(concept, dict):
+        return None
+    codings = concept.get("coding") or ()
+    chosen = None
+    for coding in codings:
+        if not isinstance(coding, dict) or "code" not in coding:
+            continue
+        if chosen is None or (prefer is not None and coding.get("system") == prefer and chosen.get("system") != prefer):
+            chosen = coding
+    if chosen is not None:
+        return Coding(chosen.get("system", ""), chosen["code"], chosen.get("display") or concept.get("text"))
+    text = concept.get("text")
+    if isinstance(text, str):
+        return Coding("", "", text)
+    return None
+
+
+def _code_text(concept: Any) -> str | None:
+    coding = _codeable(concept)
+    if coding is None:
+        return None
+    return coding.code or coding.display
+
+
+def _time(value: Any, tz: str, path: str) -> ParsedTime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_fhir_datetime(value, default_tz=tz)
+    except InvalidTimeError as exc:
+        raise _Blocked(str(exc), path) from exc
+
+
+def _period(resource: Mapping[str, Any], prefix: str, tz: str) -> tuple[datetime | None, datetime | None, str | None]:
+    """``<prefix>DateTime`` / ``<prefix>Instant`` / ``<prefix>Period`` / ``<prefix>`` as (start, end, text)."""
+    rtype = resource.get("resourceType")
+    for suffix in ("DateTime", "Instant", ""):
+        value = resource.get(prefix + suffix)
+        if isinstance(value, str):
+            parsed = _time(value, tz, f"{rtype}.{prefix}{suffix}")
+            assert parsed is not None
+            return parsed.instant, parsed.end, parsed.original
+    period = resource.get(prefix + "Period") if prefix else resource.get("period")
+    if isinstance(period, dict):
+        start = _time(period.get("start"), tz, f"{rtype}.{prefix}Period.start")
+        end = _time(period.get("end"), tz, f"{rtype}.{prefix}Period.end")
+        if start is not None and end is not None and end.instant < start.instant:
+            raise _Blocked(f"period ends ({end.original}) before it starts ({start.original})", f"{rtype}.{prefix}Period")
+        text = period.get("start") or period.get("end")
+        return (
+            start.instant if start else None,
+            (end.end or end.instant) if end else None,
+            text if isinstance(text, str) else None,
+        )
+    return None, None, None
+
+
+def _subject(resource: Mapping[str, Any], source: str) -> Identifier | None:
+    if resource.get("resourceType") == "Patient":
+        return Identifier(patient_identifier_system(source), resource["id"])
+    for key in _SUBJECT_KEYS:
+        ref = resource.get(key)
+        if isinstance(ref, dict):
+            text = ref.get("reference")
+            if isinstance(text, str) and text.startswith("Patient/"):
+                return Identifier(patient_identifier_system(source), text[8:])
+    return None
+
+
+def _common(resource: Mapping[str, Any], source: str, tz: str) -> dict[str, Any]:
+    rtype = resource["resourceType"]
+    meta = resource.get("meta")
+    recorded = None
+    if isinstance(meta, dict) and isinstance(meta.get("lastUpdated"), str):
+        parsed = _time(meta["lastUpdated"], tz, f"{rtype}.meta.lastUpdated")
+        recorded = parsed.instant if parsed else None
+    status = resource.get("status")
+    if status is None:
+        verification = resource.get("verificationStatus")
+        if _code_text(verification) == "entered-in-error":
+            status = "entered-in-error"
+    return {
+        "source": source,
+        "source_id": f"{rtype}/{resource['id']}",
+        "subject": _subject(resource, source),
+        "status": status if isinstance(status, str) else None,
+        "source_recorded_at": recorded,
+        "resource_type": rtype,
+        "raw": resource,
+    }
+
+
+def _category(resource: Mapping[str, Any]) -> str | None:
+    categories = resource.get("category")
+    if isinstance(categories, list) and categories:
+        return _code_text(categories[0])
+    if isinstance(categories, dict):
+        return _code_text(categories)
+    return None
+
+
+def _quantity(quantity: Any, code: str | None, path: str) -> dict[str, Any]:
+    from medtwin.record.units import UnknownUnitError, normalise
+
+    value = quantity.get("value")
+    if value is None:
+        return {}
+    unit = quantity.get("code") or quantity.get("unit")
+    if quantity.get("system") not in (None, "http://unitsofmeasure.org") and quantity.get("unit"):
+        unit = quantity.get("unit")
+    comparator = quantity.get("comparator")
+    out: dict[str, Any] = {}
+    if comparator:
+        out["value_text"] = f"{comparator}{value}"
+    if not unit:
+        out.update(value_num=float(value), original_value=float(value))
+        return out
+    try:
+        norm = normalise(float(value), str(unit), code=code)
+    except UnknownUnitError as exc:
+        raise _Blocked(f"unknown unit {unit!r}: {exc}", f"{path}.code") from exc
+    out.update(
+        value_num=norm.value, unit=norm.unit, original_value=norm.original_value, original_unit=norm.original_unit
+    )
+    return out
+
+
+def _observation_value(node: Mapping[str, Any], code: str | None, path: str) -> dict[str, Any]:
+    if isinstance(node.get("valueQuantity"), dict):
+        return _quantity(node["valueQuantity"], code, f"{path}.valueQuantity")
+    if isinstance(node.get("valueCodeableConcept"), dict):
+        coding = _codeable(node["valueCodeableConcept"])
+        return {"value_code": coding, "value_text": coding.display if coding else None}
+    for name in ("valueString", "valueDateTime", "valueTime"):
+        if isinstance(node.get(name), str):
+            return {"value_text": node[name]}
+    if isinstance(node.get("valueBoolean"), bool):
+        return {"value_text": "true" if node["valueBoolean"] else "false"}
+    if isinstance(node.get("valueInteger"), int):
+        return {"value_num": float(node["valueInteger"]), "original_value": float(node["valueInteger"])}
+    if isinstance(node.get("valueRatio"), dict):
+        ratio = node["valueRatio"]
+        num = (ratio.get("numerator") or {}).get("value")
+        den = (ratio.get("denominator") or {}).get("value")
+        return {"value_text": f"{num}:{den}"}
+    return {}
+
+
+def _map_observation(resource: dict[str, Any], common: dict[str, Any], tz: str) -> list[Fact]:
+    code = _codeable(resource.get("code"), LOINC)
+    start, end, text = _period(resource, "effective", tz)
+    if start is None and isinstance(resource.get("issued"), str):
+        parsed = _time(resource["issued"], tz, "Observation.issued")
+        assert parsed is not None
+        start, text = parsed.instant, parsed.original
+    loinc = code.code if code and code.system == LOINC else None
+    ranges = resource.get("referenceRange") or ()
+    low = high = None
+    if ranges and isinstance(ranges[0], dict):
+        low = (ranges[0].get("low") or {}).get("value")
+        high = (ranges[0].get("high") or {}).get("value")
+    interpretation = None
+    if resource.get("interpretation"):
+        interpretation = _code_text(resource["interpretation"][0])
+    device = (resource.get("device") or {}).get("reference")
+    category = _category(resource)
+    main = Observation(
+        **common,
+        code=code,
+        effective_start=start,
+        effective_end=end,
+        original_time=text,
+        category=category,
+        interpretation=interpretation,
+        reference_low=low,
+        reference_high=high,
+        device=device,
+        **_observation_value(resource, loinc, "Observation"),
+    )
+    facts: list[Fact] = [main]
+    for index, component in enumerate(resource.get("component") or ()):
+        ccode = _codeable(component.get("code"), LOINC)
+        if ccode is None:
+            continue
+        cloinc = ccode.code if ccode.system == LOINC else None
+        values = _observation_value(component, cloinc, f"Observation.component[{index}]")
+        facts.append(
+            Observation(
+                source=common["source"],
+                source_id=f"{common['source_id']}#{ccode.code or index}",
+                subject=common["subject"],
+                status=common["status"],
+                source_recorded_at=common["source_recorded_at"],
+                resource_type="Observation",
+                part_of=common["source_id"],
+                code=ccode,
+                effective_start=start,
+                effective_end=end,
+                original_time=text,
+                category=category,
+                device=device,
+                **values,
+            )
+        )
+    return facts
+
+
+def _map_patient(resource: dict[str, Any], common: dict[str, Any], tz: str) -> list[Fact]:
+    source = common["source"]
+    identifiers = [Identifier(patient_identifier_system(source), resource["id"])]
+    for ident in resource.get("identifier") or ():
+        if isinstance(ident, dict) and isinstance(ident.get("value"), str):
+            identifiers.append(Identifier(ident.get("system") or "urn:medtwin:unknown-system", ident["value"]))
+    names = resource.get("name") or ()
+    official = next((n for n in names if n.get("use") == "official"), names[0] if names else {})
+    given = tuple(official.get("given") or ())
+    family = official.get("family")
+    if family is None and official.get("text"):
+        family = official["text"]
+    address = None
+    addresses = resource.get("address") or ()
+    if addresses:
+        first = addresses[0]
+        address = ", ".join(p for p in (first.get("city"), first.get("state"), first.get("country")) if p) or None
+    deceased = resource.get("deceasedDateTime")
+    if deceased is None and resource.get("deceasedBoolean") is True:
+        deceased = "true"
+    telecom = tuple(t["value"] for t in resource.get("telecom") or () if isinstance(t, dict) and "value" in t)
+    birth = resource.get("birthDate")
+    if isinstance(birth, str):
+        _time(birth, tz, "Patient.birthDate")
+    return [
+        Demographics(
+            **common,
+            identifiers=tuple(dict.fromkeys(identifiers)),
+            family=family,
+            given=given,
+            birth_date=birth,
+            gender=resource.get("gender"),
+            deceased=deceased,
+            address=address,
+            telecom=telecom,
+        )
+    ]
+
+
+def _map_condition(resource: dict[str, Any], common: dict[str, Any], tz: str) -> list[Fact]:
+    start, _, text = _period(resource, "onset", tz)
+    if start is None:
+        recorded = _time(resource.get("recordedDate"), tz, "Condition.recordedDate")
+        if recorded:
+            start, text = recorded.instant, recorded.original
+    end, _, _ = _period(resource, "abatement", tz)
+    clinical = _code_text(resource.get("clinicalStatus"))
+    verification = _code_text(resource.get("verificationStatus"))
+    if common["status"] is None:
+        common["status"] = "entered-in-error" if verification == "entered-in-error" else clinical
+    return [
+        Condition(
+            **common,
+            code=_codeable(resource.get("code"), SNOMED),
+            effective_start=start,
+            effective_end=end,
+            original_time=text,
+            clinical_status=clinical,
+            verification_status=verification,
+            category=_category(resource),
+        )
+    ]
+
+
+def _dosage(dosages: Any) -> dict[str, Any]:
+    if not isinstance(dosages, list) or not dosages:
+        return {}
+    dosage = dosages[0]
+    out: dict[str, Any] = {"dosage_text": dosage.get("text")}
+    route = _codeable(dosage.get("route"))
+    if route:
+        out["route"] = route.display or route.code
+    dose_and_rate = dosage.get("doseAndRate") or ()
+    if dose_and_rate:
+        quantity = dose_and_rate[0].get("doseQuantity")
+        if isinstance(quantity, dict):
+            out["dose_value"] = quantity.get("value")
+            out["dose_unit"] = quantity.get("code") or quantity.get("unit")
+    repeat = (dosage.get("timing") or {}).get("repeat") or {}
+    frequency, period, period_unit = repeat.get("frequency"), repeat.get("period"), repeat.get("periodUnit")
+    per_day = {"h": 24.0, "d": 1.0, "wk": 1 / 7, "mo": 1 / 30, "min": 1440.0}.get(period_unit or "")
+    if frequency and period and per_day:
+        out["frequency_per_day"] = frequency / period * per_day
+    return out
+
+
+def _medication_code(resource: Mapping[str, Any]) -> Coding | None:
+    if "medicationCodeableConcept" in resource:
+        return _codeable(resource["medicationCodeableConcept"], RXNORM)
+    ref = resource.get("medicationReference")
+    if isinstance(ref, dict):
+        return Coding("", "", ref.get("display") or ref.get("reference"))
+    return None
+
+
+def _map_medication_request(resource: dict[str, Any], common: dict[str, Any], tz: str) -> list[Fact]:
+    authored = _time(resource.get("authoredOn"), tz, "MedicationRequest.authoredOn")
+    return [
+        MedicationRequest(
+            **common,
+            code=_medication_code(resource),
+            effective_start=authored.instant if authored else None,
+            original_time=authored.original if authored else None,
+            intent=resource.get("intent"),
+            **_dosage(resource.get("dosageInstruction")),
+        )
+    ]
+
+
+def _map_medication_administration(resource: dict[str, Any], common: dict[str, Any], tz: str) -> list[Fact]:
+    start, end, text = _period(resource, "effective", tz)
+    dosage = resource.get("dosage") or {}
+    dose = dosage.get("dose") or {}
+    rate = dosage.get("rateQuantity") or {}
+    route = _codeable(dosage.get("route"))
+    return [
+        MedicationAdministration(
+            **common,
+            code=_medication_code(resource),
+            effective_start=start,
+            effective_end=end,
+            original_time=text,
+            dose_value=dose.get("value"),
+            dose_unit=dose.get("code") or dose.get("unit"),
+            route=(route.display or route.code) if route else None,
+            rate_value=rate.get("value"),
+            rate_unit=rate.get("code") or rate.get("unit"),
+        )
+    ]
+
+
+def _map_procedure(resource: dict[str, Any], common: dict[str, Any], tz: str) -> list[Fact]:
+    start, end, text = _period(resource, "performed", tz)
+    sites = resource.get("bodySite") or ()
+    return [
+        Procedure(
+            **common,
+            code=_codeable(resource.get("code"), SNOMED),
+            effective_start=start,
+            effective_end=end,
+            original_time=text,
+            body_site=_code_text(sites[0]) if sites else None,
+        )
+    ]
+
+
+def _map_allergy(resource: dict[str, Any], common: dict[str, Any], tz: str) -> list[Fact]:
+    start, _, text = _period(resource, "onset", tz)
+    if start is None:
+        recorded = _time(resource.get("recordedDate"), tz, "AllergyIntolerance.recordedDate")
+        if recorded:
+            start, text = recorded.instant, recorded.original
+    clinical = _code_text(resource.get("clinicalStatus"))
+    if common["status"] is None:
+        common["status"] = clinical
+    reactions: list[str] = []
+    for reaction in resource.get("reaction") or ():
+        for manifestation in reaction.get("manifestation") or ():
+            coding = _codeable(manifestation)
+            if coding and (coding.display or coding.code):
+                reactions.append(coding.display or coding.code)
+    categories = resource.get("category") or ()
+    return [
+        AllergyIntolerance(
+            **common,
+            code=_codeable(resource.get("code"), SNOMED),
+            effective_start=start,
+            original_time=text,
+            clinical_status=clinical,
+            criticality=resource.get("criticality"),
+            category=categories[0] if categories else None,
+            reactions=tuple(reactions),
+        )
+    ]
+
+
+def _map_immunization(resource: dict[str, Any], common: dict[str, Any], tz: str) -> list[Fact]:
+    start, _, text = _period(resource, "occurrence", tz)
+    return [
+        Immunization(
+            **common,
+            code=_codeable(resource.get("vaccineCode")),
+            effective_start=start,
+            original_time=text,
+            lot_number=resource.get("lotNumber"),
+        )
+    ]
+
+
+def _map_encounter(resource: dict[str, Any], common: dict[str, Any], tz: str) -> list[Fact]:
+    start, end, text = _period(resource, "", tz)
+    types = resource.get("type") or ()
+    reasons = resource.get("reasonCode") or ()
+    klass = resource.get("class")
+    return [
+        Encounter(
+            **common,
+            code=_codeable(types[0], SNOMED) if types else None,
+            effective_start=start,
+            effective_end=end,
+            original_time=text,
+            class_code=klass.get("code") if isinstance(klass, dict) else None,
+            reason=_code_text(reasons[0]) if reasons else None,
+        )
+    ]
+
+
+_EFFECTIVE_FIELDS = ("effective", "occurrence", "performed", "onset", "authoredOn", "created", "date", "issued", "recordedDate", "billablePeriod", "period")
+
+
+def _map_raw(resource: dict[str, Any], common: dict[str, Any], tz: str) -> list[Fact]:
+    start = end = None
+    text = None
+    for name in _EFFECTIVE_FIELDS:
+        if name in ("billablePeriod", "period"):
+            period = resource.get(name)
+            if isinstance(period, dict):
+                parsed = _time(period.get("start"), tz, f"{resource['resourceType']}.{name}.start")
+                if parsed:
+                    start, text = parsed.instant, parsed.original
+                    break
+            continue
+        start, end, text = _period(resource, name, tz)
+        if start is not None:
+            break
+    code = None
+    for name in ("code", "type"):
+        value = resource.get(name)
+        if isinstance(value, dict):
+            code = _codeable(value)
+            break
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            code = _codeable(value[0])
+            break
+    return [RawResource(**common, code=code, effective_start=start, effective_end=end, original_time=text)]
+
+
+_MAPPERS: dict[str, Callable[[dict[str, Any], dict[str, Any], str], list[Fact]]] = {
+    "Patient": _map_patient,
+    "Observation": _map_observation,
+    "Condition": _map_condition,
+    "MedicationRequest": _map_medication_request,
+    "MedicationAdministration": _map_medication_administration,
+    "Procedure": _map_procedure,
+    "AllergyIntolerance": _map_allergy,
+    "Immunization": _map_immunization,
+    "Encounter": _map_encounter,
+}
+
+
+def map_resource(resource: dict[str, Any], *, source: str, tz: str = "UTC") -> list[Fact]:
+    """Facts for one validated resource whose references are already ``Type/id``."""
+    common = _common(resource, source, tz)
+    mapper = _MAPPERS.get(resource["resourceType"], _map_raw)
+    return mapper(resource, common, tz)

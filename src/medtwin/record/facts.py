@@ -1,0 +1,384 @@
+"""Typed, immutable facts: the atoms of a patient record.
+
+A fact is something true about a patient at a time, with its provenance
+(``source``, ``source_id``) and two times (bitemporal):
+
+* **valid time**: ``effective_start`` / ``effective_end``, when it was true;
+* **transaction time**: ``recorded_at``, when medtwin learned it (set by the store).
+
+Facts are append-only. A corrected result is a new *version* of the same
+``(source, source_id)``; the store marks the older version superseded. A fact
+whose ``status`` is ``entered-in-error`` retracts the earlier versions. Sending
+identical content again is a no-op, decided by :func:`content_hash`.
+
+Examples
+--------
+>>> from datetime import datetime, UTC
+>>> obs = Observation(
+...     source="demo", source_id="Observation/1", subject=Identifier("urn:demo", "p1"),
+...     code=Coding(LOINC, "8867-4", "Heart rate"), status="final",
+...     effective_start=datetime(2024, 1, 1, tzinfo=UTC), value_num=72.0, unit="/min",
+... )
+>>> obs.kind, obs.retracted
+('Observation', False)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+import orjson
+
+__all__ = [
+    "FACT_KINDS",
+    "LOINC",
+    "RXNORM",
+    "SNOMED",
+    "AllergyIntolerance",
+    "Coding",
+    "Condition",
+    "Demographics",
+    "Encounter",
+    "Fact",
+    "Genotype",
+    "Identifier",
+    "Immunization",
+    "MedicationAdministration",
+    "MedicationRequest",
+    "Observation",
+    "Procedure",
+    "RawResource",
+    "content_hash",
+    "encode_fact",
+    "fact_from_dict",
+    "fact_to_dict",
+]
+
+LOINC = "http://loinc.org"
+SNOMED = "http://snomed.info/sct"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+RETRACTED_STATUS = "entered-in-error"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Identifier:
+    """A patient identifier as one source knows it: ``system`` (a URI) and ``value``.
+
+    FHIR logical ids are identifiers too, in the system
+    ``urn:medtwin:fhir:<source>:Patient``, so a reference ``Patient/123`` finds its patient.
+    """
+
+    system: str
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.system}|{self.value}"
+
+
+@dataclass(frozen=True, slots=True)
+class Coding:
+    """One code from a code system (LOINC, SNOMED CT, RxNorm, ...)."""
+
+    system: str
+    code: str
+    display: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fact:
+    """Common shape of every fact.
+
+    Attributes
+    ----------
+    source
+        Name of the system the fact came from (``--source``, default ``fhir`` / the
+        HL7 v2 sending facility).
+    source_id
+        Id of the fact in that source, e.g. ``Observation/abc``; components of one
+        resource get ``Observation/abc#8480-6``.
+    subject
+        Identifier of the patient the fact is about, or ``None`` for shared
+        resources such as a Practitioner.
+    code
+        The main code of the fact.
+    status
+        The source's status; ``entered-in-error`` retracts.
+    effective_start, effective_end
+        Valid time, timezone-aware UTC.
+    source_recorded_at
+        When the source says it recorded the fact (``meta.lastUpdated``, ``issued``).
+    original_time
+        The time text exactly as the source wrote it.
+    resource_type
+        FHIR resource type of the raw resource (or HL7 v2 segment name).
+    part_of
+        ``source_id`` of the fact this one was derived from (a panel's component).
+    raw
+        The source resource, kept whole, so export round-trips it.
+    """
+
+    kind: ClassVar[str] = "Fact"
+    source: str
+    source_id: str
+    subject: Identifier | None = None
+    code: Coding | None = None
+    status: str | None = None
+    effective_start: datetime | None = None
+    effective_end: datetime | None = None
+    source_recorded_at: datetime | None = None
+    original_time: str | None = None
+    resource_type: str | None = None
+    part_of: str | None = None
+    raw: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def retracted(self) -> bool:
+        """True for an ``entered-in-error`` fact, which retracts its earlier versions."""
+        return self.status == RETRACTED_STATUS
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Demographics(Fact):
+    """Who the patient is: names, birth date, sex, identifiers (from FHIR Patient, HL7 PID)."""
+
+    kind: ClassVar[str] = "Demographics"
+    identifiers: tuple[Identifier, ...] = ()
+    family: str | None = None
+    given: tuple[str, ...] = ()
+    birth_date: str | None = None
+    gender: str | None = None
+    deceased: str | None = None
+    address: str | None = None
+    telecom: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Observation(Fact):
+    """A measurement or finding: vital sign, lab result, score, device reading.
+
+    ``value_num`` and ``unit`` are normalised (a canonical UCUM unit per LOINC code);
+    ``original_value`` and ``original_unit`` keep what the source said.
+    """
+
+    kind: ClassVar[str] = "Observation"
+    category: str | None = None
+    value_num: float | None = None
+    unit: str | None = None
+    original_value: float | None = None
+    original_unit: str | None = None
+    value_text: str | None = None
+    value_code: Coding | None = None
+    interpretation: str | None = None
+    reference_low: float | None = None
+    reference_high: float | None = None
+    device: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Condition(Fact):
+    """A problem or diagnosis (SNOMED CT); valid time = onset to abatement."""
+
+    kind: ClassVar[str] = "Condition"
+    clinical_status: str | None = None
+    verification_status: str | None = None
+    category: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MedicationRequest(Fact):
+    """An order or prescription (RxNorm), with its dosage as the source gave it."""
+
+    kind: ClassVar[str] = "MedicationRequest"
+    intent: str | None = None
+    dose_value: float | None = None
+    dose_unit: str | None = None
+    route: str | None = None
+    frequency_per_day: float | None = None
+    dosage_text: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MedicationAdministration(Fact):
+    """A dose given: amount, route, start and end of the administration."""
+
+    kind: ClassVar[str] = "MedicationAdministration"
+    dose_value: float | None = None
+    dose_unit: str | None = None
+    route: str | None = None
+    rate_value: float | None = None
+    rate_unit: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Procedure(Fact):
+    """A procedure performed (SNOMED CT)."""
+
+    kind: ClassVar[str] = "Procedure"
+    body_site: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AllergyIntolerance(Fact):
+    """An allergy or intolerance with criticality and reactions."""
+
+    kind: ClassVar[str] = "AllergyIntolerance"
+    clinical_status: str | None = None
+    criticality: str | None = None
+    category: str | None = None
+    reactions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Immunization(Fact):
+    """A vaccine given (CVX)."""
+
+    kind: ClassVar[str] = "Immunization"
+    lot_number: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Encounter(Fact):
+    """A contact with care: class (ambulatory, inpatient, emergency ...), type, period."""
+
+    kind: ClassVar[str] = "Encounter"
+    class_code: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Genotype(Fact):
+    """Placeholder for a genotype call (gene, variant, alleles); filled by the genomics issue."""
+
+    kind: ClassVar[str] = "Genotype"
+    gene: str | None = None
+    variant: str | None = None
+    genotype: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RawResource(Fact):
+    """A resource medtwin does not model (Claim, ExplanationOfBenefit, Practitioner ...).
+
+    Kept whole so that export round-trips it.
+    """
+
+    kind: ClassVar[str] = "RawResource"
+
+
+FACT_KINDS: dict[str, type[Fact]] = {
+    cls.kind: cls
+    for cls in (
+        Demographics,
+        Observation,
+        Condition,
+        MedicationRequest,
+        MedicationAdministration,
+        Procedure,
+        AllergyIntolerance,
+        Immunization,
+        Encounter,
+        Genotype,
+        RawResource,
+    )
+}
+
+# Columns the store keeps in their own columns; everything else goes into ``data``.
+_COMMON = frozenset(
+    f.name for f in dataclasses.fields(Fact) if f.name not in ("raw",)
+)
+_FIELDS: dict[type[Fact], tuple[str, ...]] = {
+    cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in FACT_KINDS.values()
+}
+# meta elements a server changes without changing the content
+_VOLATILE_META = ("versionId", "lastUpdated")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Identifier):
+        return {"system": value.system, "value": value.value}
+    if isinstance(value, Coding):
+        return {"system": value.system, "code": value.code, "display": value.display}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def fact_to_dict(fact: Fact, *, include_raw: bool = False) -> dict[str, Any]:
+    """A JSON-ready dict of a fact (``kind`` first); ``raw`` only when asked."""
+    out: dict[str, Any] = {"kind": fact.kind}
+    for name in _FIELDS[type(fact)]:
+        if name == "raw" and not include_raw:
+            continue
+        value = getattr(fact, name)
+        if value is None or value == ():
+            continue
+        out[name] = _plain(value)
+    return out
+
+
+def _coding(value: Any) -> Coding | None:
+    if value is None:
+        return None
+    return Coding(value["system"], value["code"], value.get("display"))
+
+
+def fact_from_dict(data: Mapping[str, Any]) -> Fact:
+    """Rebuild a fact from :func:`fact_to_dict` output."""
+    cls = FACT_KINDS[data["kind"]]
+    kwargs: dict[str, Any] = {}
+    for name in _FIELDS[cls]:
+        if name not in data:
+            continue
+        value = data[name]
+        if name == "subject":
+            value = Identifier(value["system"], value["value"])
+        elif name in ("code", "value_code"):
+            value = _coding(value)
+        elif name == "identifiers":
+            value = tuple(Identifier(v["system"], v["value"]) for v in value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        elif name in ("effective_start", "effective_end", "source_recorded_at") and value:
+            value = datetime.fromisoformat(value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def encode_fact(fact: Fact) -> tuple[bytes, bytes | None, str]:
+    """Serialise a fact for storage: ``(data JSON, raw JSON, content hash)``.
+
+    The hash covers everything the fact says, so that re-sending identical content
+    is a no-op. ``meta.versionId`` and ``meta.lastUpdated`` of the raw resource and
+    ``source_recorded_at`` are left out: a server that re-sends an unchanged resource
+    bumps them without changing the content. Raw JSON is written with sorted keys.
+    """
+    body = fact_to_dict(fact)
+    data = orjson.dumps(body)
+    raw_obj = fact.raw
+    raw = None
+    hasher = hashlib.blake2b(digest_size=16)
+    body.pop("source_recorded_at", None)
+    hasher.update(orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
+    if raw_obj is not None:
+        raw = orjson.dumps(raw_obj, option=orjson.OPT_SORT_KEYS)
+        meta = raw_obj.get("meta")
+        if isinstance(meta, Mapping) and any(k in meta for k in _VOLATILE_META):
+            stripped = dict(raw_obj)
+            stripped["meta"] = {k: v for k, v in meta.items() if k not in _VOLATILE_META}
+            hasher.update(orjson.dumps(stripped, option=orjson.OPT_SORT_KEYS))
+        else:
+            hasher.update(raw)
+    return data, raw, hasher.hexdigest()
+
+
+def content_hash(fact: Fact) -> str:
+    """Hash of everything a fact says (see :func:`encode_fact`)."""
+    return encode_fact(fact)[2]

@@ -1,0 +1,202 @@
+"""The Store protocol: where the patient record lives.
+
+One protocol, two back-ends that pass one conformance suite:
+:class:`~medtwin.store.sqlite.SqliteStore` (the embedded default, a WAL file) and
+:class:`~medtwin.store.postgres.PostgresStore` (server deployments).
+
+Every method that reads or writes a patient's data writes a row to the access
+log naming the actor, the action and the patient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from medtwin.record.batch import Batch, QuarantineItem
+from medtwin.record.facts import Fact, Identifier
+
+__all__ = [
+    "AccessEntry",
+    "AppendResult",
+    "PatientNotFoundError",
+    "PatientSummary",
+    "QuarantineEntry",
+    "Store",
+    "StoreError",
+    "StoredFact",
+]
+
+
+class StoreError(RuntimeError):
+    """A store that cannot be opened or used; the message says which and why."""
+
+
+class PatientNotFoundError(LookupError):
+    """No patient matches the id or identifier given."""
+
+
+@dataclass(slots=True)
+class AppendResult:
+    """What one or more appends did, counted per resource unit and per fact."""
+
+    inserted: int = 0
+    new_versions: int = 0
+    unchanged: int = 0
+    retracted: int = 0
+    quarantined: int = 0
+    resolved_quarantine: int = 0
+    patients_created: int = 0
+    resources_read: int = 0
+
+    def add(self, other: AppendResult) -> None:
+        """Accumulate ``other`` into this result."""
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def as_dict(self) -> dict[str, int]:
+        """The counts as a plain dict."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFact:
+    """A fact as the store holds it: the fact plus its version and transaction times."""
+
+    id: int
+    patient_id: str | None
+    version: int
+    recorded_at: datetime
+    superseded_at: datetime | None
+    content_hash: str
+    fact: Fact
+
+
+@dataclass(frozen=True, slots=True)
+class PatientSummary:
+    """A patient row: medtwin id, name, birth date, sex and linked identifiers."""
+
+    id: str
+    family: str | None
+    given: str | None
+    birth_date: str | None
+    gender: str | None
+    identifiers: tuple[Identifier, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """``Given Family`` or a dash."""
+        return " ".join(part for part in (self.given, self.family) if part) or "-"
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineEntry:
+    """A stored quarantine row."""
+
+    id: int
+    created_at: datetime
+    status: str
+    item: QuarantineItem
+    resolved_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccessEntry:
+    """One access-log row: who did what to which patient's data, when."""
+
+    at: datetime
+    actor: str
+    action: str
+    patient_id: str | None
+    what: str | None
+    count: int | None = None
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What every store back-end offers."""
+
+    url: str
+    actor: str
+
+    def append(self, batch: Batch) -> AppendResult:
+        """Write one batch atomically: facts idempotently on (source, source id), quarantine the rest."""
+        ...
+
+    def append_facts(self, facts: Iterable[Fact], *, source: str) -> AppendResult:
+        """Convenience: append facts with no dependencies, one unit per fact."""
+        ...
+
+    def resolve_patient(self, ref: str) -> str:
+        """Medtwin id for a medtwin id or any linked identifier (``value`` or ``system|value``)."""
+        ...
+
+    def patient(self, patient_id: str) -> PatientSummary:
+        """One patient with identifiers (logged as a read)."""
+        ...
+
+    def patients(
+        self, *, search: str | None = None, birth_date: str | None = None, limit: int = 1000
+    ) -> list[PatientSummary]:
+        """List patients, optionally searching name/identifier text and birth date."""
+        ...
+
+    def timeline(
+        self,
+        patient_id: str,
+        *,
+        codes: Sequence[str] = (),
+        kinds: Sequence[str] = (),
+        start: datetime | None = None,
+        end: datetime | None = None,
+        as_of: datetime | None = None,
+        include_raw: bool = False,
+    ) -> list[StoredFact]:
+        """A patient's current facts ordered by effective time; ``as_of`` travels in recorded time."""
+        ...
+
+    def latest(
+        self, patient_id: str, *, codes: Sequence[str] = (), as_of: datetime | None = None
+    ) -> dict[str, StoredFact]:
+        """The latest observation per code."""
+        ...
+
+    def versions(self, source: str, source_id: str) -> list[StoredFact]:
+        """Every version of one fact, oldest first."""
+        ...
+
+    def iter_facts(
+        self, *, patient_id: str | None = None, include_raw: bool = True, derived: bool = False
+    ) -> Iterator[StoredFact]:
+        """Every current fact (for export); ``patient_id=None`` means the whole store."""
+        ...
+
+    def link(self, keep: str, merge: str) -> str:
+        """Merge patient ``merge`` into ``keep``; returns the surviving medtwin id."""
+        ...
+
+    def quarantine(self, *, status: str | None = "open") -> list[QuarantineEntry]:
+        """Quarantine entries, open ones by default."""
+        ...
+
+    def add_quarantine(self, items: Iterable[QuarantineItem]) -> int:
+        """Store quarantine items (idempotent); returns how many are new."""
+        ...
+
+    def resolve_quarantine(self, ids: Iterable[int]) -> None:
+        """Mark entries resolved."""
+        ...
+
+    def access_log(self, *, patient_id: str | None = None, limit: int = 1000) -> list[AccessEntry]:
+        """The newest access-log rows."""
+        ...
+
+    def log_access(self, action: str, patient_id: str | None, what: str, count: int = 1) -> None:
+        """Record an access (the store does this itself for its own reads and writes)."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection."""
+        ...

@@ -1,0 +1,249 @@
+"""The Store conformance suite: every test runs on SQLite and on the real PostgreSQL server."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from medtwin.record.batch import Batch, ResourceUnit
+from medtwin.record.facts import (
+    LOINC,
+    SNOMED,
+    Coding,
+    Condition,
+    Demographics,
+    Identifier,
+    Observation,
+)
+from medtwin.store import PatientNotFoundError
+from medtwin.store.sql import SqlStore
+
+SRC = "test-src"
+PID_SYSTEM = "urn:medtwin:fhir:test-src:Patient"
+HR = Coding(LOINC, "8867-4", "Heart rate")
+SBP = Coding(LOINC, "8480-6", "Systolic blood pressure")
+
+
+def patient(pid: str, family: str, given: str, born: str, mrn: str) -> Demographics:
+    return Demographics(
+        source=SRC,
+        source_id=f"Patient/{pid}",
+        subject=Identifier(PID_SYSTEM, pid),
+        identifiers=(Identifier(PID_SYSTEM, pid), Identifier("urn:hospital:mrn", mrn)),
+        family=family,
+        given=(given,),
+        birth_date=born,
+        gender="female",
+        raw={"resourceType": "Patient", "id": pid},
+    )
+
+
+def obs(pid: str, oid: str, code: Coding, value: float, day: int, status: str = "final") -> Observation:
+    return Observation(
+        source=SRC,
+        source_id=f"Observation/{oid}",
+        subject=Identifier(PID_SYSTEM, pid),
+        code=code,
+        status=status,
+        effective_start=datetime(2024, 1, day, 8, tzinfo=UTC),
+        value_num=value,
+        unit="/min" if code == HR else "mm[Hg]",
+    )
+
+
+@pytest.fixture
+def loaded(store: SqlStore) -> SqlStore:
+    store.append_facts(
+        [
+            patient("p1", "Curie", "Marie", "1967-11-07", "MRN-1"),
+            patient("p2", "Noether", "Emmy", "1982-03-23", "MRN-2"),
+            obs("p1", "o1", HR, 70, 1),
+            obs("p1", "o2", HR, 75, 3),
+            obs("p1", "o3", HR, 80, 5),
+            obs("p1", "o4", SBP, 130, 2),
+            obs("p2", "o5", HR, 60, 1),
+        ],
+        source=SRC,
+    )
+    return store
+
+
+def test_append_is_idempotent(loaded: SqlStore) -> None:
+    before = loaded.counts()
+    again = loaded.append_facts([obs("p1", "o1", HR, 70, 1), obs("p1", "o2", HR, 75, 3)], source=SRC)
+    assert (again.inserted, again.new_versions, again.unchanged) == (0, 0, 2)
+    assert loaded.counts() == before
+
+
+def test_timeline_by_code_and_range(loaded: SqlStore) -> None:
+    rows = loaded.timeline("MRN-1", codes=["8867-4"])
+    assert [r.fact.value_num for r in rows] == [70, 75, 80]  # type: ignore[attr-defined]
+    window = loaded.timeline(
+        "MRN-1", codes=["8867-4"], start=datetime(2024, 1, 2, tzinfo=UTC), end=datetime(2024, 1, 5, tzinfo=UTC)
+    )
+    assert [r.fact.value_num for r in window] == [75]  # type: ignore[attr-defined]
+    assert all(r.patient_id == rows[0].patient_id for r in rows)
+
+
+def test_latest_per_code(loaded: SqlStore) -> None:
+    latest = loaded.latest("MRN-1")
+    assert latest["8867-4"].fact.value_num == 80  # type: ignore[attr-defined]
+    assert latest["8480-6"].fact.value_num == 130  # type: ignore[attr-defined]
+
+
+def test_correction_is_a_new_version_and_as_of_travels(loaded: SqlStore) -> None:
+    before = datetime.now(UTC)
+    time.sleep(0.01)
+    result = loaded.append_facts([obs("p1", "o3", HR, 88, 5, status="amended")], source=SRC)
+    assert result.new_versions == 1
+    versions = loaded.versions(SRC, "Observation/o3")
+    assert [v.version for v in versions] == [1, 2]
+    assert versions[0].superseded_at is not None and versions[1].superseded_at is None
+    now_values = [r.fact.value_num for r in loaded.timeline("MRN-1", codes=["8867-4"])]  # type: ignore[attr-defined]
+    assert now_values == [70, 75, 88]
+    then = [r.fact.value_num for r in loaded.timeline("MRN-1", codes=["8867-4"], as_of=before)]  # type: ignore[attr-defined]
+    assert then == [70, 75, 80]
+
+
+def test_entered_in_error_retracts(loaded: SqlStore) -> None:
+    before = datetime.now(UTC)
+    time.sleep(0.01)
+    result = loaded.append_facts([obs("p1", "o2", HR, 75, 3, status="entered-in-error")], source=SRC)
+    assert result.retracted == 1
+    values = [r.fact.value_num for r in loaded.timeline("MRN-1", codes=["8867-4"])]  # type: ignore[attr-defined]
+    assert values == [70, 80]
+    earlier = [r.fact.value_num for r in loaded.timeline("MRN-1", codes=["8867-4"], as_of=before)]  # type: ignore[attr-defined]
+    assert earlier == [70, 75, 80]
+    # re-sending the retraction is a no-op
+    again = loaded.append_facts([obs("p1", "o2", HR, 75, 3, status="entered-in-error")], source=SRC)
+    assert again.unchanged == 1 and again.retracted == 0
+
+
+def test_as_of_before_anything_is_empty(loaded: SqlStore) -> None:
+    assert loaded.timeline("MRN-1", as_of=datetime(2000, 1, 1, tzinfo=UTC)) == []
+
+
+def test_patient_search(loaded: SqlStore) -> None:
+    assert [p.family for p in loaded.patients()] == ["Curie", "Noether"]
+    assert [p.family for p in loaded.patients(search="emmy")] == ["Noether"]
+    assert [p.family for p in loaded.patients(search="MRN-1")] == ["Curie"]
+    assert [p.family for p in loaded.patients(birth_date="1982")] == ["Noether"]
+    assert loaded.patients(search="nobody") == []
+
+
+def test_resolve_patient_by_any_identifier(loaded: SqlStore) -> None:
+    pid = loaded.resolve_patient("MRN-1")
+    assert pid.startswith("mt-")
+    assert loaded.resolve_patient(pid) == pid
+    assert loaded.resolve_patient("urn:hospital:mrn|MRN-1") == pid
+    assert loaded.resolve_patient("Patient/p1") == pid
+    with pytest.raises(PatientNotFoundError, match="MRN-404"):
+        loaded.resolve_patient("MRN-404")
+    summary = loaded.patient("p1")
+    assert Identifier("urn:hospital:mrn", "MRN-1") in summary.identifiers
+
+
+def test_identity_matching_across_sources(loaded: SqlStore) -> None:
+    """A second source naming the same MRN lands on the same patient."""
+    other = Demographics(
+        source="lab",
+        source_id="Patient/L9",
+        subject=Identifier("urn:lab:patient", "L9"),
+        identifiers=(Identifier("urn:lab:patient", "L9"), Identifier("urn:hospital:mrn", "MRN-1")),
+        family="Curie",
+        given=("Marie",),
+    )
+    result = loaded.append_facts([other], source="lab")
+    assert result.patients_created == 0
+    assert loaded.resolve_patient("L9") == loaded.resolve_patient("MRN-1")
+
+
+def test_link_merges_patients(loaded: SqlStore) -> None:
+    keep = loaded.resolve_patient("MRN-1")
+    gone = loaded.resolve_patient("MRN-2")
+    assert loaded.link("MRN-1", "MRN-2") == keep
+    assert loaded.resolve_patient(gone) == keep
+    assert loaded.resolve_patient("MRN-2") == keep
+    assert len(loaded.timeline("MRN-1", codes=["8867-4"])) == 4
+    assert [p.id for p in loaded.patients()] == [keep]
+    # new facts for the merged identifier go to the survivor
+    loaded.append_facts([obs("p2", "o9", HR, 61, 9)], source=SRC)
+    assert len(loaded.timeline(keep, codes=["8867-4"])) == 5
+
+
+def test_unknown_subject_waits_in_quarantine_then_resolves(store: SqlStore) -> None:
+    result = store.append_facts([obs("p7", "o70", HR, 70, 1)], source=SRC)
+    assert result.quarantined == 1 and result.inserted == 0
+    [entry] = store.quarantine()
+    assert entry.item.waits_for == "Patient/p7" and "p7" in entry.item.reason
+    store.append_facts([patient("p7", "Hopper", "Grace", "1906-12-09", "MRN-7")], source=SRC)
+    retried = store.append_facts([obs("p7", "o70", HR, 70, 1)], source=SRC)
+    assert retried.inserted == 1 and retried.resolved_quarantine == 1
+    assert store.quarantine() == []
+
+
+def test_missing_requirement_and_cascade(loaded: SqlStore) -> None:
+    a = obs("p1", "a", HR, 1, 1)
+    b = obs("p1", "b", HR, 2, 2)
+    batch = Batch(
+        source=SRC,
+        units=[
+            ResourceUnit(key=a.source_id, facts=(a,), requires=("Encounter/none",), content="{}"),
+            ResourceUnit(key=b.source_id, facts=(b,), requires=(a.source_id,), content="{}"),
+        ],
+    )
+    result = loaded.append(batch)
+    assert result.inserted == 0 and result.quarantined == 2
+    reasons = {e.item.resource_id: e.item.reason for e in loaded.quarantine()}
+    assert reasons["a"] == "references Encounter/none, which is not in this file or the store"
+    assert reasons["b"] == "references Observation/a, which is in quarantine"
+    # quarantining the same data again is a no-op
+    assert loaded.append(batch).quarantined == 0
+
+
+def test_requirement_in_store_is_enough(loaded: SqlStore) -> None:
+    c = obs("p1", "c", HR, 3, 3)
+    unit = ResourceUnit(key=c.source_id, facts=(c,), requires=("Observation/o1", "Patient/p1"))
+    assert loaded.append(Batch(source=SRC, units=[unit])).inserted == 1
+
+
+def test_batch_is_atomic(loaded: SqlStore) -> None:
+    before = loaded.counts()
+    bad = dataclasses.replace(obs("p1", "bad", HR, 1, 1), raw={"x": object()})
+    new_patient = patient("p8", "Lovelace", "Ada", "1815-12-10", "MRN-8")
+    with pytest.raises(TypeError):
+        loaded.append_facts([new_patient, obs("p8", "ok", HR, 1, 1), bad], source=SRC)
+    assert loaded.counts() == before
+    with pytest.raises(PatientNotFoundError):
+        loaded.resolve_patient("MRN-8")
+
+
+def test_access_log_records_reads_and_writes(loaded: SqlStore) -> None:
+    pid = loaded.resolve_patient("MRN-1")
+    loaded.timeline(pid)
+    entries = loaded.access_log(patient_id=pid)
+    actions = {e.action for e in entries}
+    assert {"write", "read"} <= actions
+    assert all(e.actor == "test" for e in entries)
+    assert any(e.what == "timeline" for e in entries)
+    loaded.patients(search="curie")
+    assert loaded.access_log(limit=1)[0].action == "list"
+
+
+def test_conditions_and_shared_resources(store: SqlStore) -> None:
+    store.append_facts([patient("p1", "Curie", "Marie", "1967-11-07", "MRN-1")], source=SRC)
+    cond = Condition(
+        source=SRC,
+        source_id="Condition/c1",
+        subject=Identifier(PID_SYSTEM, "p1"),
+        code=Coding(SNOMED, "38341003", "Hypertension"),
+        clinical_status="active",
+        effective_start=datetime(2020, 1, 1, tzinfo=UTC) - timedelta(days=1),
+    )
+    store.append_facts([cond], source=SRC)
+    rows = store.timeline("MRN-1", kinds=["Condition"])
+    assert rows[0].fact.code == cond.code
+    assert rows[0].fact.effective_start == cond.effective_start
