@@ -43,7 +43,9 @@ def _open(store_url: str) -> Any:
 
 
 def _print_json(value: Any) -> None:
-    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
+    sys.stdout.write(
+        orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+    )
     sys.stdout.write("\n")
 
 
@@ -85,7 +87,9 @@ def main() -> None:
 @click.option("--tz", default="UTC", show_default=True, help="Zone for naive source timestamps.")
 @click.option("--source", default=None, help="Source name for the facts (default per format).")
 @_json_option
-def import_command(paths: tuple[Path, ...], store_url: str, tz: str, source: str | None, as_json: bool) -> None:
+def import_command(
+    paths: tuple[Path, ...], store_url: str, tz: str, source: str | None, as_json: bool
+) -> None:
     """Import FHIR Bundles / NDJSON and HL7 v2 files (or folders of them)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -123,7 +127,9 @@ def import_command(paths: tuple[Path, ...], store_url: str, tz: str, source: str
     counts = store.counts()
     store.close()
     if as_json:
-        _print_json({"files": report.files, "skipped": report.skipped, **report.counts, "store": counts})
+        _print_json(
+            {"files": report.files, "skipped": report.skipped, **report.counts, "store": counts}
+        )
         return
     c = report.counts
     click.echo(
@@ -135,23 +141,33 @@ def import_command(paths: tuple[Path, ...], store_url: str, tz: str, source: str
     if report.skipped:
         click.echo(f"skipped {len(report.skipped)} files with unknown extensions", err=True)
     if counts["quarantine_open"]:
-        click.echo(f"{counts['quarantine_open']} open quarantine entries: see 'medtwin quarantine'", err=True)
+        click.echo(
+            f"{counts['quarantine_open']} open quarantine entries: see 'medtwin quarantine'",
+            err=True,
+        )
 
 
 @main.command("patients")
 @_store_option
 @click.option("--search", default=None, help="Words to find in names and identifiers.")
-@click.option("--birth-date", default=None, help="Birth date or its prefix (YYYY, YYYY-MM, YYYY-MM-DD).")
+@click.option(
+    "--birth-date", default=None, help="Birth date or its prefix (YYYY, YYYY-MM, YYYY-MM-DD)."
+)
 @click.option("--limit", default=1000, show_default=True)
 @_json_option
-def patients_command(store_url: str, search: str | None, birth_date: str | None, limit: int, as_json: bool) -> None:
+def patients_command(
+    store_url: str, search: str | None, birth_date: str | None, limit: int, as_json: bool
+) -> None:
     """List patients, optionally searching by name, identifier or birth date."""
     store = _open(store_url)
     rows = store.patients(search=search, birth_date=birth_date, limit=limit)
     store.close()
     if as_json:
         _print_json(
-            [{"id": p.id, "name": p.name, "birth_date": p.birth_date, "gender": p.gender} for p in rows]
+            [
+                {"id": p.id, "name": p.name, "birth_date": p.birth_date, "gender": p.gender}
+                for p in rows
+            ]
         )
         return
     from rich.console import Console
@@ -195,12 +211,19 @@ def _render_summary(s: dict[str, Any]) -> None:
     if s["address"]:
         facts.append(s["address"])
     console.print(f"[bold]{s['name']}[/bold]  ({'; '.join(facts)})")
-    console.print(f"medtwin id {s['id']}  ·  {s['fact_count']} facts  ·  {s['encounter_count']} encounters")
+    console.print(
+        f"medtwin id {s['id']}  ·  {s['fact_count']} facts  ·  {s['encounter_count']} encounters"
+    )
     idents = [i["value"] for i in s["identifiers"] if not i["system"].startswith("urn:medtwin:")]
     if idents:
         console.print("identifiers: " + ", ".join(idents[:4]))
 
-    def section(title: str, rows: list[Any], columns: tuple[str, ...], render: Callable[[Any], tuple[str, ...]]) -> None:
+    def section(
+        title: str,
+        rows: list[Any],
+        columns: tuple[str, ...],
+        render: Callable[[Any], tuple[str, ...]],
+    ) -> None:
         console.print(f"\n[bold underline]{title}[/]")
         if not rows:
             console.print("  none recorded")
@@ -210,56 +233,110 @@ def _render_summary(s: dict[str, Any]) -> None:
             table.add_row(*render(row))
         console.print(table)
 
-    section("Active problems", s["problems"], ("problem", "since", "code"),
-            lambda r: (r["name"], r["onset"] or "-", r["code"] or ""))
-    section("Medications (active)", s["medications"], ("medication", "since", "dose"),
-            lambda r: (r["name"], r["since"] or "-", r["instructions"] or r["dose"] or ""))
-    section("Allergies", s["allergies"], ("allergy", "criticality", "reactions"),
-            lambda r: (r["name"], r["criticality"] or "-", ", ".join(r["reactions"])))
-    section("Latest vital signs", s["vital_signs"], ("measure", "value", "date"),
-            lambda r: (r["name"], r["value"], r["date"] or "-"))
-    section("Latest labs", s["labs"], ("test", "value", "date"),
-            lambda r: (r["name"], r["value"], r["date"] or "-"))
-    section("Recent encounters", s["recent_encounters"], ("date", "encounter", "reason"),
-            lambda r: (r["date"] or "-", r["type"], r["reason"] or ""))
+    section(
+        "Active problems",
+        s["problems"],
+        ("problem", "since", "code"),
+        lambda r: (r["name"], r["onset"] or "-", r["code"] or ""),
+    )
+    section(
+        "Medications (active)",
+        s["medications"],
+        ("medication", "since", "dose"),
+        lambda r: (r["name"], r["since"] or "-", r["instructions"] or r["dose"] or ""),
+    )
+    section(
+        "Allergies",
+        s["allergies"],
+        ("allergy", "criticality", "reactions"),
+        lambda r: (r["name"], r["criticality"] or "-", ", ".join(r["reactions"])),
+    )
+    section(
+        "Latest vital signs",
+        s["vital_signs"],
+        ("measure", "value", "date"),
+        lambda r: (r["name"], r["value"], r["date"] or "-"),
+    )
+    section(
+        "Latest labs",
+        s["labs"],
+        ("test", "value", "date"),
+        lambda r: (r["name"], r["value"], r["date"] or "-"),
+    )
+    section(
+        "Recent encounters",
+        s["recent_encounters"],
+        ("date", "encounter", "reason"),
+        lambda r: (r["date"] or "-", r["type"], r["reason"] or ""),
+    )
     if s["past_problems"]:
-        console.print(f"\n{len(s['past_problems'])} resolved problems; "
-                      f"{len(s['immunizations'])} vaccines on record")
+        console.print(
+            f"\n{len(s['past_problems'])} resolved problems; "
+            f"{len(s['immunizations'])} vaccines on record"
+        )
 
 
 @main.command("timeline")
 @click.argument("patient")
 @_store_option
-@click.option("--code", "codes", multiple=True, help="Only facts with this code (LOINC, SNOMED ...); repeatable.")
-@click.option("--kind", "kinds", multiple=True, help="Only this kind (Observation, Condition ...); repeatable.")
+@click.option(
+    "--code",
+    "codes",
+    multiple=True,
+    help="Only facts with this code (LOINC, SNOMED ...); repeatable.",
+)
+@click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    help="Only this kind (Observation, Condition ...); repeatable.",
+)
 @click.option("--since", default=None, help="From this date/time (inclusive).")
 @click.option("--until", default=None, help="Up to this date/time (exclusive).")
 @click.option("--as-of", default=None, help="The record as it was known at this recorded time.")
 @_json_option
 def timeline_command(
-    patient: str, store_url: str, codes: tuple[str, ...], kinds: tuple[str, ...],
-    since: str | None, until: str | None, as_of: str | None, as_json: bool,
+    patient: str,
+    store_url: str,
+    codes: tuple[str, ...],
+    kinds: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    as_of: str | None,
+    as_json: bool,
 ) -> None:
     """A patient's facts in time order."""
     from medtwin.record.facts import Observation, fact_to_dict
 
     store = _open(store_url)
     rows = store.timeline(
-        patient, codes=codes, kinds=kinds, start=_parse_time(since, "--since"),
-        end=_parse_time(until, "--until"), as_of=_parse_time(as_of, "--as-of"),
+        patient,
+        codes=codes,
+        kinds=kinds,
+        start=_parse_time(since, "--since"),
+        end=_parse_time(until, "--until"),
+        as_of=_parse_time(as_of, "--as-of"),
     )
     store.close()
     if as_json:
         _print_json(
             [
-                {**fact_to_dict(s.fact), "version": s.version, "recorded_at": s.recorded_at.isoformat()}
+                {
+                    **fact_to_dict(s.fact),
+                    "version": s.version,
+                    "recorded_at": s.recorded_at.isoformat(),
+                }
                 for s in rows
             ]
         )
         return
     for s in rows:
         f = s.fact
-        when = f.effective_start.strftime("%Y-%m-%d %H:%M") if f.effective_start else "????-??-?? ??:??"
+        when = (
+            f.effective_start.strftime("%Y-%m-%d %H:%M")
+            if f.effective_start
+            else "????-??-?? ??:??"
+        )
         name = (f.code.display or f.code.code) if f.code else (f.resource_type or f.kind)
         value = ""
         if isinstance(f, Observation):
@@ -280,7 +357,11 @@ def export_group() -> None:
 
 @export_group.command("fhir")
 @click.argument("out", type=click.Path(path_type=Path))
-@click.option("--patient", default=None, help="One patient as a Bundle; without it, the whole store as Bulk NDJSON.")
+@click.option(
+    "--patient",
+    default=None,
+    help="One patient as a Bundle; without it, the whole store as Bulk NDJSON.",
+)
 @_store_option
 def export_fhir_command(out: Path, patient: str | None, store_url: str) -> None:
     """Export as FHIR R4: a patient Bundle (OUT file or folder) or Bulk NDJSON (OUT folder)."""
@@ -313,10 +394,17 @@ def quarantine_group(ctx: click.Context, store_url: str, show_all: bool, as_json
         _print_json(
             [
                 {
-                    "id": e.id, "status": e.status, "created_at": e.created_at.isoformat(),
-                    "source": e.item.source, "file": e.item.file, "location": e.item.location,
-                    "resource_type": e.item.resource_type, "resource_id": e.item.resource_id,
-                    "field": e.item.field, "reason": e.item.reason, "waits_for": e.item.waits_for,
+                    "id": e.id,
+                    "status": e.status,
+                    "created_at": e.created_at.isoformat(),
+                    "source": e.item.source,
+                    "file": e.item.file,
+                    "location": e.item.location,
+                    "resource_type": e.item.resource_type,
+                    "resource_id": e.item.resource_id,
+                    "field": e.item.field,
+                    "reason": e.item.reason,
+                    "waits_for": e.item.waits_for,
                 }
                 for e in entries
             ]
@@ -371,17 +459,32 @@ def access_log_command(store_url: str, patient: str | None, limit: int, as_json:
     rows = store.access_log(patient_id=pid, limit=limit)
     store.close()
     if as_json:
-        _print_json([{"at": r.at.isoformat(), "actor": r.actor, "action": r.action,
-                      "patient_id": r.patient_id, "what": r.what, "count": r.count} for r in rows])
+        _print_json(
+            [
+                {
+                    "at": r.at.isoformat(),
+                    "actor": r.actor,
+                    "action": r.action,
+                    "patient_id": r.patient_id,
+                    "what": r.what,
+                    "count": r.count,
+                }
+                for r in rows
+            ]
+        )
         return
     for r in rows:
-        click.echo(f"{r.at:%Y-%m-%d %H:%M:%S}  {r.actor:<14} {r.action:<7} {r.patient_id or '-':<20} {r.what}")
+        click.echo(
+            f"{r.at:%Y-%m-%d %H:%M:%S}  {r.actor:<14} {r.action:<7} {r.patient_id or '-':<20} {r.what}"
+        )
 
 
 @main.command("synth")
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--patients", "n", default=20, show_default=True, help="How many patients.")
-@click.option("--seed", default=1, show_default=True, help="Random seed (same seed, same patients).")
+@click.option(
+    "--seed", default=1, show_default=True, help="Random seed (same seed, same patients)."
+)
 def synth_command(out: Path, n: int, seed: int) -> None:
     """Write synthetic demo patients as FHIR R4 Bundles (medtwin's own generator)."""
     from medtwin.synth import write_synthetic_patients

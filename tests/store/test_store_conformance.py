@@ -41,7 +41,9 @@ def patient(pid: str, family: str, given: str, born: str, mrn: str) -> Demograph
     )
 
 
-def obs(pid: str, oid: str, code: Coding, value: float, day: int, status: str = "final") -> Observation:
+def obs(
+    pid: str, oid: str, code: Coding, value: float, day: int, status: str = "final"
+) -> Observation:
     return Observation(
         source=SRC,
         source_id=f"Observation/{oid}",
@@ -73,7 +75,9 @@ def loaded(store: SqlStore) -> SqlStore:
 
 def test_append_is_idempotent(loaded: SqlStore) -> None:
     before = loaded.counts()
-    again = loaded.append_facts([obs("p1", "o1", HR, 70, 1), obs("p1", "o2", HR, 75, 3)], source=SRC)
+    again = loaded.append_facts(
+        [obs("p1", "o1", HR, 70, 1), obs("p1", "o2", HR, 75, 3)], source=SRC
+    )
     assert (again.inserted, again.new_versions, again.unchanged) == (0, 0, 2)
     assert loaded.counts() == before
 
@@ -82,7 +86,10 @@ def test_timeline_by_code_and_range(loaded: SqlStore) -> None:
     rows = loaded.timeline("MRN-1", codes=["8867-4"])
     assert [r.fact.value_num for r in rows] == [70, 75, 80]  # type: ignore[attr-defined]
     window = loaded.timeline(
-        "MRN-1", codes=["8867-4"], start=datetime(2024, 1, 2, tzinfo=UTC), end=datetime(2024, 1, 5, tzinfo=UTC)
+        "MRN-1",
+        codes=["8867-4"],
+        start=datetime(2024, 1, 2, tzinfo=UTC),
+        end=datetime(2024, 1, 5, tzinfo=UTC),
     )
     assert [r.fact.value_num for r in window] == [75]  # type: ignore[attr-defined]
     assert all(r.patient_id == rows[0].patient_id for r in rows)
@@ -111,7 +118,9 @@ def test_correction_is_a_new_version_and_as_of_travels(loaded: SqlStore) -> None
 def test_entered_in_error_retracts(loaded: SqlStore) -> None:
     before = datetime.now(UTC)
     time.sleep(0.01)
-    result = loaded.append_facts([obs("p1", "o2", HR, 75, 3, status="entered-in-error")], source=SRC)
+    result = loaded.append_facts(
+        [obs("p1", "o2", HR, 75, 3, status="entered-in-error")], source=SRC
+    )
     assert result.retracted == 1
     values = [r.fact.value_num for r in loaded.timeline("MRN-1", codes=["8867-4"])]  # type: ignore[attr-defined]
     assert values == [70, 80]

@@ -165,9 +165,7 @@ def patient_bundle(store: SqlStore, patient: str) -> dict[str, Any]:
         "type": "collection",
         "timestamp": utc_now().isoformat(timespec="seconds"),
         "total": len(resources),
-        "entry": [
-            {"fullUrl": f"{r['resourceType']}/{r['id']}", "resource": r} for r in resources
-        ],
+        "entry": [{"fullUrl": f"{r['resourceType']}/{r['id']}", "resource": r} for r in resources],
     }
 
 

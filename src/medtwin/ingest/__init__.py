@@ -13,7 +13,12 @@ others (references that point forward in Bulk Data files).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import multiprocessing
+import os
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +26,7 @@ from typing import TYPE_CHECKING
 from medtwin.ingest.base import Batch, IngestError, QuarantineItem, Reader, ResourceUnit
 
 if TYPE_CHECKING:
-    from medtwin.store.base import AppendResult
+    from medtwin.store.base import AppendResult, QuarantineEntry
     from medtwin.store.sql import SqlStore
 
 __all__ = [
@@ -31,6 +36,7 @@ __all__ = [
     "QuarantineItem",
     "Reader",
     "ResourceUnit",
+    "default_workers",
     "discover",
     "import_paths",
     "reader_for",
@@ -78,9 +84,7 @@ def reader_for(path: Path) -> Reader:
     for reader in readers():
         if reader.name == sniffed:
             return reader
-    raise IngestError(
-        f"{path}: unrecognised format (expected FHIR .json/.ndjson or HL7 v2 .hl7)"
-    )
+    raise IngestError(f"{path}: unrecognised format (expected FHIR .json/.ndjson or HL7 v2 .hl7)")
 
 
 def _order(path: Path) -> tuple[int, str]:
@@ -130,7 +134,9 @@ class ImportReport:
             self.counts[name] = self.counts.get(name, 0) + value
 
 
-def _batches(path: Path, source: str | None, tz: str) -> Iterator[Batch]:
+def _batches(
+    path: Path, source: str | None, tz: str, store: SqlStore | None = None
+) -> Iterator[Batch]:
     try:
         reader = reader_for(path)
     except IngestError as exc:
@@ -149,7 +155,68 @@ def _batches(path: Path, source: str | None, tz: str) -> Iterator[Batch]:
             ],
         )
         return
+    from medtwin.ingest.fhir import DEFAULT_SOURCE, FhirReader
+
+    if isinstance(reader, FhirReader) and store is not None:
+        name = source or DEFAULT_SOURCE
+        yield from reader.read(
+            path, source=source, tz=tz, lookup=lambda t, s, v: store.find_resource(name, t, s, v)
+        )
+        return
     yield from reader.read(path, source=source, tz=tz)
+
+
+def _bundle_batch(path: Path, source: str | None, tz: str) -> Batch:
+    """Worker: read one single-batch file and pre-encode its units (runs in a child process)."""
+    [batch] = list(_batches(path, source, tz))
+    batch.units = [unit.encode() for unit in batch.units]
+    return batch
+
+
+def _single_batch(path: Path) -> bool:
+    return path.suffix.lower() == ".json"
+
+
+def default_workers() -> int:
+    """Parser processes beside the writer: one less than the cores, at most 3, at least 0."""
+    return max(0, min(3, (os.cpu_count() or 1) - 1))
+
+
+def _file_batches(
+    files: list[Path], source: str | None, tz: str, workers: int, store: SqlStore
+) -> Iterator[tuple[Path, Batch]]:
+    """Batches in file order. JSON bundles are parsed by ``workers`` child processes
+    (a few files ahead of the writer); NDJSON and HL7 v2 stream in this process."""
+    if workers <= 0 or sum(1 for f in files if _single_batch(f)) < 4:
+        for path in files:
+            for batch in _batches(path, source, tz, store):
+                yield path, batch
+        return
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending: deque[tuple[Path, Future[Batch] | None]] = deque()
+        queue = iter(files)
+        ahead = workers * 3
+
+        def fill() -> None:
+            while len(pending) < ahead:
+                path = next(queue, None)
+                if path is None:
+                    return
+                if _single_batch(path):
+                    pending.append((path, pool.submit(_bundle_batch, path, source, tz)))
+                else:
+                    pending.append((path, None))
+
+        fill()
+        while pending:
+            path, future = pending.popleft()
+            if future is None:
+                for batch in _batches(path, source, tz, store):
+                    yield path, batch
+            else:
+                yield path, future.result()
+            fill()
 
 
 def import_paths(
@@ -160,6 +227,7 @@ def import_paths(
     tz: str = "UTC",
     on_batch: Callable[[Path, Batch], None] | None = None,
     retry_waiting: bool = True,
+    workers: int | None = None,
 ) -> ImportReport:
     """Import every file under ``paths`` into ``store``; each batch is one transaction.
 
@@ -175,17 +243,23 @@ def import_paths(
     retry_waiting
         After all files, retry quarantined resources that waited for a reference
         that a later file supplied.
+    workers
+        Parser processes (default :func:`default_workers`); 0 parses in this process.
+        The store is written by this process only, in file order.
     """
     files, skipped = discover(paths)
     report = ImportReport(skipped=[str(p) for p in skipped])
     sources: set[str] = set()
-    for path in files:
-        report.files += 1
-        for batch in _batches(path, source, tz):
-            sources.add(batch.source)
-            report.add(store.append(batch))
-            if on_batch is not None:
-                on_batch(path, batch)
+    seen: set[Path] = set()
+    count = default_workers() if workers is None else workers
+    for path, batch in _file_batches(files, source, tz, count, store):
+        if path not in seen:
+            seen.add(path)
+            report.files += 1
+        sources.add(batch.source)
+        report.add(store.append(batch))
+        if on_batch is not None:
+            on_batch(path, batch)
     if retry_waiting:
         for name in sorted(sources):
             _retry_waiting(store, name, tz, report)
@@ -206,7 +280,12 @@ def _retry_waiting(store: SqlStore, source: str, tz: str, report: ImportReport) 
         resolved_before = report.counts.get("resolved_quarantine", 0)
         for entry in waiting:
             batch = read_resource_text(
-                entry.item.content, source=source, tz=tz, file=entry.item.file, location=entry.item.location
+                entry.item.content,
+                source=source,
+                tz=tz,
+                file=entry.item.file,
+                location=entry.item.location,
+                lookup=lambda t, s, v: store.find_resource(source, t, s, v),
             )
             report.add(store.append(batch))
         if report.counts.get("resolved_quarantine", 0) == resolved_before:
@@ -233,14 +312,17 @@ def retry_quarantine(
     sources: set[str] = set()
     for name in files:
         report.files += 1
-        for batch in _batches(Path(name), _source_of(entries, name), tz):
+        for batch in _batches(Path(name), _source_of(entries, name), tz, store):
             sources.add(batch.source)
             report.add(store.append(batch))
     for entry in entries:
         if entry.item.file and entry.item.file in files:
             continue
         batch = read_resource_text(
-            entry.item.content, source=entry.item.source, tz=tz, file=entry.item.file,
+            entry.item.content,
+            source=entry.item.source,
+            tz=tz,
+            file=entry.item.file,
             location=entry.item.location,
         )
         sources.add(batch.source)
@@ -250,11 +332,8 @@ def retry_quarantine(
     return report
 
 
-def _source_of(entries: list[object], file: str) -> str | None:
-    from medtwin.store.base import QuarantineEntry
-
+def _source_of(entries: Sequence[QuarantineEntry], file: str) -> str | None:
     for entry in entries:
-        assert isinstance(entry, QuarantineEntry)
-        if entry.item.file == file and entry.item.source not in ("fhir", "unknown"):
+        if entry.item.file == file and entry.item.source not in ("fhir", "unknown", "hl7v2"):
             return entry.item.source
     return None

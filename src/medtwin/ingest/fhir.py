@@ -65,6 +65,9 @@ __all__ = [
 ]
 
 DEFAULT_SOURCE = "fhir"
+
+#: Finds a stored resource by identifier: ``(resource type, system or "", value) -> "Type/id"``.
+Lookup = Callable[[str, str, str], "str | None"]
 NDJSON_BATCH = 2000
 
 # Bulk Data files are imported in this order so that references point backwards.
@@ -96,9 +99,9 @@ TYPE_ORDER = {
             "Procedure",
             "Immunization",
             "AllergyIntolerance",
-            "CarePlan",
-            "CareTeam",
             "Goal",
+            "CareTeam",
+            "CarePlan",
             "DocumentReference",
             "ImagingStudy",
             "Claim",
@@ -125,12 +128,17 @@ class FhirReader:
         """``.json`` and ``.ndjson`` files whose first object looks like FHIR."""
         return path.suffix.lower() in (".json", ".ndjson")
 
-    def read(self, path: Path, *, source: str | None, tz: str) -> Iterator[Batch]:
-        """Batches from one file: a bundle is one batch; NDJSON comes in batches of lines."""
+    def read(
+        self, path: Path, *, source: str | None, tz: str, lookup: Lookup | None = None
+    ) -> Iterator[Batch]:
+        """Batches from one file: a bundle is one batch; NDJSON comes in batches of lines.
+
+        ``lookup`` resolves conditional references against the store.
+        """
         if path.suffix.lower() == ".ndjson":
-            yield from read_ndjson(path, source=source, tz=tz)
+            yield from read_ndjson(path, source=source, tz=tz, lookup=lookup)
         else:
-            yield read_bundle(path, source=source, tz=tz)
+            yield read_bundle(path, source=source, tz=tz, lookup=lookup)
 
 
 # --------------------------------------------------------------------------------------------
@@ -163,7 +171,9 @@ def _quarantine_file(path: Path, source: str, reason: str, data: bytes) -> Batch
     )
 
 
-def read_bundle(path: Path, *, source: str | None = None, tz: str = "UTC") -> Batch:
+def read_bundle(
+    path: Path, *, source: str | None = None, tz: str = "UTC", lookup: Lookup | None = None
+) -> Batch:
     """Read a JSON file holding a Bundle (transaction, collection, batch ...) or one resource."""
     data = path.read_bytes()
     src = source or DEFAULT_SOURCE
@@ -176,17 +186,25 @@ def read_bundle(path: Path, *, source: str | None = None, tz: str = "UTC") -> Ba
         return _quarantine_file(path, src, f"invalid JSON: {exc}", data)
     if not isinstance(document, dict):
         return _quarantine_file(
-            path, src, f"expected a JSON object (a FHIR resource), found {type(document).__name__}", data
+            path,
+            src,
+            f"expected a JSON object (a FHIR resource), found {type(document).__name__}",
+            data,
         )
     if document.get("resourceType") == "Bundle":
-        return bundle_batch(document, source=source, tz=tz, file=str(path))
+        return bundle_batch(document, source=source, tz=tz, file=str(path), lookup=lookup)
     batch = Batch(source=src, file=str(path), resources_read=1)
-    units_from_resources([(document, "resource", None)], batch, tz=tz)
+    units_from_resources([(document, "resource", None)], batch, tz=tz, lookup=lookup)
     return batch
 
 
 def bundle_batch(
-    bundle: Mapping[str, Any], *, source: str | None = None, tz: str = "UTC", file: str | None = None
+    bundle: Mapping[str, Any],
+    *,
+    source: str | None = None,
+    tz: str = "UTC",
+    file: str | None = None,
+    lookup: Lookup | None = None,
 ) -> Batch:
     """Turn a Bundle (already parsed) into one batch."""
     src = source or _meta_source(bundle) or DEFAULT_SOURCE
@@ -225,12 +243,17 @@ def bundle_batch(
         full_url = entry.get("fullUrl")
         items.append((entry["resource"], location, full_url if isinstance(full_url, str) else None))
     batch.resources_read = len(items)
-    units_from_resources(items, batch, tz=tz)
+    units_from_resources(items, batch, tz=tz, lookup=lookup)
     return batch
 
 
 def read_ndjson(
-    path: Path, *, source: str | None = None, tz: str = "UTC", batch_size: int = NDJSON_BATCH
+    path: Path,
+    *,
+    source: str | None = None,
+    tz: str = "UTC",
+    batch_size: int = NDJSON_BATCH,
+    lookup: Lookup | None = None,
 ) -> Iterator[Batch]:
     """Stream a Bulk Data NDJSON file in batches of ``batch_size`` lines (bounded memory)."""
     src = source or DEFAULT_SOURCE
@@ -263,24 +286,38 @@ def read_ndjson(
             except orjson.JSONDecodeError as exc:
                 bad.append(
                     QuarantineItem(
-                        source=src, reason=f"invalid JSON: {exc}", content=text, file=file, location=location
+                        source=src,
+                        reason=f"invalid JSON: {exc}",
+                        content=text,
+                        file=file,
+                        location=location,
                     )
                 )
                 continue
             items.append((resource, location, None))
             if len(items) >= batch_size:
-                batch = Batch(source=src, file=file, resources_read=len(items) + len(bad), quarantine=bad)
-                units_from_resources(items, batch, tz=tz)
+                batch = Batch(
+                    source=src, file=file, resources_read=len(items) + len(bad), quarantine=bad
+                )
+                units_from_resources(items, batch, tz=tz, lookup=lookup)
                 yield batch
                 items, bad = [], []
         if items or bad:
-            batch = Batch(source=src, file=file, resources_read=len(items) + len(bad), quarantine=bad)
-            units_from_resources(items, batch, tz=tz)
+            batch = Batch(
+                source=src, file=file, resources_read=len(items) + len(bad), quarantine=bad
+            )
+            units_from_resources(items, batch, tz=tz, lookup=lookup)
             yield batch
 
 
 def read_resource_text(
-    text: str, *, source: str, tz: str = "UTC", file: str | None = None, location: str | None = None
+    text: str,
+    *,
+    source: str,
+    tz: str = "UTC",
+    file: str | None = None,
+    location: str | None = None,
+    lookup: Lookup | None = None,
 ) -> Batch:
     """One resource given as JSON text (used by quarantine retry)."""
     batch = Batch(source=source, file=file, resources_read=1)
@@ -288,12 +325,18 @@ def read_resource_text(
         resource = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         batch.quarantine.append(
-            QuarantineItem(source=source, reason=f"invalid JSON: {exc}", content=text, file=file, location=location)
+            QuarantineItem(
+                source=source,
+                reason=f"invalid JSON: {exc}",
+                content=text,
+                file=file,
+                location=location,
+            )
         )
         return batch
     if isinstance(resource, dict) and resource.get("resourceType") == "Bundle":
-        return bundle_batch(resource, source=source, tz=tz, file=file)
-    units_from_resources([(resource, location or "resource", None)], batch, tz=tz)
+        return bundle_batch(resource, source=source, tz=tz, file=file, lookup=lookup)
+    units_from_resources([(resource, location or "resource", None)], batch, tz=tz, lookup=lookup)
     return batch
 
 
@@ -325,7 +368,11 @@ class _Blocked(Exception):
 
 
 def units_from_resources(
-    items: list[tuple[Any, str, str | None]], batch: Batch, *, tz: str = "UTC"
+    items: list[tuple[Any, str, str | None]],
+    batch: Batch,
+    *,
+    tz: str = "UTC",
+    lookup: Lookup | None = None,
 ) -> None:
     """Validate, resolve and map resources ``(resource, location, fullUrl)`` into ``batch``."""
     from medtwin.ingest.fhir_schema import validate_resource
@@ -357,6 +404,8 @@ def units_from_resources(
             )
             if full_url:
                 invalid_urls[full_url] = f"{rtype}/{rid}" if rid else full_url
+            if isinstance(rtype, str) and isinstance(rid, str):
+                invalid_urls[f"{rtype}/{rid}"] = f"{rtype}/{rid}"
             continue
         assert isinstance(resource, dict) and isinstance(rtype, str)
         rid = resource.get("id")
@@ -373,10 +422,17 @@ def units_from_resources(
                 by_identifier[(rtype, "", ident["value"])] = key
         entries.append(_Entry(resource, location, key, rtype))
 
-    context = _Context(source=source, tz=tz, by_url=by_url, by_identifier=by_identifier, invalid=invalid_urls)
+    context = _Context(
+        source=source,
+        tz=tz,
+        by_url=by_url,
+        by_identifier=by_identifier,
+        invalid=invalid_urls,
+        lookup=lookup,
+    )
     for entry in entries:
         try:
-            resource, requires = context.rewrite(entry.resource)
+            resource, requires, text = context.rewrite(entry.resource)
             facts = map_resource(resource, source=source, tz=tz)
         except _Blocked as blocked:
             batch.quarantine.append(
@@ -400,9 +456,18 @@ def units_from_resources(
                 requires=tuple(sorted(requires)),
                 file=file,
                 location=entry.location,
-                content=orjson.dumps(resource).decode(),
+                raw_json=text,
+                identifiers=_identifiers(entry.resource),
             )
         )
+
+
+def _identifiers(resource: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for ident in resource.get("identifier") or ():
+        if isinstance(ident, dict) and isinstance(ident.get("value"), str):
+            out.append((str(ident.get("system", "")), ident["value"]))
+    return tuple(out)
 
 
 def _id_from_url(full_url: str | None) -> str | None:
@@ -426,8 +491,9 @@ class _Context:
     by_url: dict[str, str]
     by_identifier: dict[tuple[str, str, str], str]
     invalid: dict[str, str]
+    lookup: Lookup | None = None
 
-    def resolve(self, reference: str, path: str) -> str | None:
+    def resolve(self, reference: str) -> str | None:
         """The literal ``Type/id`` for a reference, or None when it stays as written."""
         if reference.startswith("#"):
             return None
@@ -436,69 +502,134 @@ class _Context:
                 return self.by_url[reference]
             if reference in self.invalid:
                 raise _Blocked(
-                    f"references {reference}, which is in quarantine", path, self.invalid[reference]
+                    f"references {reference}, which is in quarantine", None, self.invalid[reference]
                 )
-            raise _Blocked(f"reference {reference} matches no entry of this bundle", path)
+            raise _Blocked(f"reference {reference} matches no entry of this bundle", None)
         if "?" in reference:
             rtype, _, query = reference.partition("?")
             name, _, value = query.partition("=")
             if name != "identifier" or not value:
-                raise _Blocked(f"conditional reference {reference!r} is not identifier-based", path)
+                raise _Blocked(f"conditional reference {reference!r} is not identifier-based", None)
             system, bar, ident = value.partition("|")
             if not bar:
                 system, ident = "", value
             key = self.by_identifier.get((rtype, system, ident))
+            if key is None and self.lookup is not None:
+                key = self.lookup(rtype, system, ident)
             if key is None:
                 raise _Blocked(
-                    f"conditional reference {reference!r} matches no {rtype} in this bundle", path
+                    f"conditional reference {reference!r} matches no {rtype} in this file or the store",
+                    None,
+                    reference,
                 )
             return key
         if reference in self.by_url:
             return self.by_url[reference]
+        if reference in self.invalid:
+            raise _Blocked(f"references {reference}, which is in quarantine", None, reference)
         if reference.startswith(("http://", "https://")):
             return None
         return reference
 
-    def rewrite(self, resource: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
-        """Rewrite references to ``Type/id``; return the resource and the keys it needs."""
+    def rewrite(self, resource: dict[str, Any]) -> tuple[dict[str, Any], set[str], bytes]:
+        """Rewrite references to ``Type/id``; return the resource, the keys it needs, its JSON.
+
+        Works on the serialised text (one regular-expression pass in C) rather than
+        walking every node in Python: references are rare, nodes are many.
+        """
+        text = orjson.dumps(resource)
+        spans = _reference_spans(text)
         requires: set[str] = set()
-        rtype = resource["resourceType"]
+        if not spans:
+            return resource, requires, text
+        resolved: dict[str, str] = {}
+        seen: dict[bytes, bytes | None] = {}
+        pieces: list[bytes] = []
+        last = 0
+        for begin, end in spans:
+            raw_ref = text[begin:end]
+            if raw_ref not in seen:
+                ref = orjson.loads(b'"' + raw_ref + b'"') if b"\\" in raw_ref else raw_ref.decode()
+                try:
+                    new = self.resolve(ref)
+                except _Blocked as blocked:
+                    blocked.field = _reference_path(resource, ref)
+                    raise
+                if new is not None and new.count("/") == 1:
+                    requires.add(new)
+                if new is None or new == ref:
+                    seen[raw_ref] = None
+                else:
+                    seen[raw_ref] = orjson.dumps(new)[1:-1]
+                    resolved[ref] = new
+            replacement = seen[raw_ref]
+            if replacement is not None:
+                pieces.append(text[last:begin])
+                pieces.append(replacement)
+                last = end
+        requires.discard(f"{resource['resourceType']}/{resource.get('id')}")
+        if not resolved:
+            return resource, requires, text
+        pieces.append(text[last:])
+        text = b"".join(pieces)
+        # The mappers read only these references; patch them instead of re-parsing the text.
+        view = resource
+        for name in _MAPPED_REFERENCES:
+            node = resource.get(name)
+            if isinstance(node, dict) and node.get("reference") in resolved:
+                if view is resource:
+                    view = dict(resource)
+                view[name] = {**node, "reference": resolved[node["reference"]]}
+        return view, requires, text
 
-        def walk(node: Any, path: str) -> Any:
-            if isinstance(node, dict):
-                out: dict[str, Any] | None = None
-                for name, value in node.items():
-                    if name == "reference" and isinstance(value, str):
-                        new = self.resolve(value, f"{path}.reference")
-                        if new is not None:
-                            if new.count("/") == 1:
-                                requires.add(new)
-                            if new != value:
-                                if out is None:
-                                    out = dict(node)
-                                out[name] = new
-                    elif isinstance(value, dict | list) and name != "contained":
-                        new_value = walk(value, f"{path}.{name}")
-                        if new_value is not value:
-                            if out is None:
-                                out = dict(node)
-                            out[name] = new_value
-                return node if out is None else out
-            if isinstance(node, list):
-                changed: list[Any] | None = None
-                for index, value in enumerate(node):
-                    if isinstance(value, dict | list):
-                        new_value = walk(value, f"{path}[{index}]")
-                        if new_value is not value:
-                            if changed is None:
-                                changed = list(node)
-                            changed[index] = new_value
-                return node if changed is None else changed
-            return node
 
-        rewritten = walk(resource, rtype)
-        requires.discard(f"{rtype}/{resource.get('id')}")
-        return rewritten, requires
+_MAPPED_REFERENCES = ("subject", "patient", "beneficiary", "device")
+_REFERENCE_KEY = b'"reference":"'
+
+
+def _reference_spans(text: bytes) -> list[tuple[int, int]]:
+    """Byte spans of the values of every ``"reference"`` string in compact JSON text.
+
+    ``bytes.find`` runs in C; a key inside a string value is escaped (``\\"reference\\"``)
+    and does not match.
+    """
+    spans: list[tuple[int, int]] = []
+    find = text.find
+    pos = find(_REFERENCE_KEY)
+    while pos != -1:
+        begin = pos + 13
+        end = find(b'"', begin)
+        while text[end - 1] == 92:  # an escaped quote inside the value: count backslashes
+            backslashes = 0
+            k = end - 1
+            while text[k] == 92:
+                backslashes += 1
+                k -= 1
+            if backslashes % 2 == 0:
+                break
+            end = find(b'"', end + 1)
+        spans.append((begin, end))
+        pos = find(_REFERENCE_KEY, end)
+    return spans
+
+
+def _reference_path(node: Any, reference: str, path: str = "") -> str | None:
+    """FHIRPath-like location of ``reference`` in a resource (only called on failure)."""
+    if isinstance(node, dict):
+        if not path:
+            path = str(node.get("resourceType", ""))
+        for name, value in node.items():
+            if name == "reference" and value == reference:
+                return f"{path}.reference"
+            found = _reference_path(value, reference, f"{path}.{name}")
+            if found:
+                return found
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found = _reference_path(value, reference, f"{path}[{index}]")
+            if found:
+                return found
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -513,10 +644,14 @@ def _codeable(concept: Any, prefer: str | None = None) -> Coding | None:
     for coding in codings:
         if not isinstance(coding, dict) or "code" not in coding:
             continue
-        if chosen is None or (prefer is not None and coding.get("system") == prefer and chosen.get("system") != prefer):
+        if chosen is None or (
+            prefer is not None and coding.get("system") == prefer and chosen.get("system") != prefer
+        ):
             chosen = coding
     if chosen is not None:
-        return Coding(chosen.get("system", ""), chosen["code"], chosen.get("display") or concept.get("text"))
+        return Coding(
+            chosen.get("system", ""), chosen["code"], chosen.get("display") or concept.get("text")
+        )
     text = concept.get("text")
     if isinstance(text, str):
         return Coding("", "", text)
@@ -539,7 +674,9 @@ def _time(value: Any, tz: str, path: str) -> ParsedTime | None:
         raise _Blocked(str(exc), path) from exc
 
 
-def _period(resource: Mapping[str, Any], prefix: str, tz: str) -> tuple[datetime | None, datetime | None, str | None]:
+def _period(
+    resource: Mapping[str, Any], prefix: str, tz: str
+) -> tuple[datetime | None, datetime | None, str | None]:
     """``<prefix>DateTime`` / ``<prefix>Instant`` / ``<prefix>Period`` / ``<prefix>`` as (start, end, text)."""
     rtype = resource.get("resourceType")
     for suffix in ("DateTime", "Instant", ""):
@@ -553,7 +690,10 @@ def _period(resource: Mapping[str, Any], prefix: str, tz: str) -> tuple[datetime
         start = _time(period.get("start"), tz, f"{rtype}.{prefix}Period.start")
         end = _time(period.get("end"), tz, f"{rtype}.{prefix}Period.end")
         if start is not None and end is not None and end.instant < start.instant:
-            raise _Blocked(f"period ends ({end.original}) before it starts ({start.original})", f"{rtype}.{prefix}Period")
+            raise _Blocked(
+                f"period ends ({end.original}) before it starts ({start.original})",
+                f"{rtype}.{prefix}Period",
+            )
         text = period.get("start") or period.get("end")
         return (
             start.instant if start else None,
@@ -594,7 +734,6 @@ def _common(resource: Mapping[str, Any], source: str, tz: str) -> dict[str, Any]
         "status": status if isinstance(status, str) else None,
         "source_recorded_at": recorded,
         "resource_type": rtype,
-        "raw": resource,
     }
 
 
@@ -628,7 +767,10 @@ def _quantity(quantity: Any, code: str | None, path: str) -> dict[str, Any]:
     except UnknownUnitError as exc:
         raise _Blocked(f"unknown unit {unit!r}: {exc}", f"{path}.code") from exc
     out.update(
-        value_num=norm.value, unit=norm.unit, original_value=norm.original_value, original_unit=norm.original_unit
+        value_num=norm.value,
+        unit=norm.unit,
+        original_value=norm.original_value,
+        original_unit=norm.original_unit,
     )
     return out
 
@@ -645,7 +787,10 @@ def _observation_value(node: Mapping[str, Any], code: str | None, path: str) -> 
     if isinstance(node.get("valueBoolean"), bool):
         return {"value_text": "true" if node["valueBoolean"] else "false"}
     if isinstance(node.get("valueInteger"), int):
-        return {"value_num": float(node["valueInteger"]), "original_value": float(node["valueInteger"])}
+        return {
+            "value_num": float(node["valueInteger"]),
+            "original_value": float(node["valueInteger"]),
+        }
     if isinstance(node.get("valueRatio"), dict):
         ratio = node["valueRatio"]
         num = (ratio.get("numerator") or {}).get("value")
@@ -718,7 +863,9 @@ def _map_patient(resource: dict[str, Any], common: dict[str, Any], tz: str) -> l
     identifiers = [Identifier(patient_identifier_system(source), resource["id"])]
     for ident in resource.get("identifier") or ():
         if isinstance(ident, dict) and isinstance(ident.get("value"), str):
-            identifiers.append(Identifier(ident.get("system") or "urn:medtwin:unknown-system", ident["value"]))
+            identifiers.append(
+                Identifier(ident.get("system") or "urn:medtwin:unknown-system", ident["value"])
+            )
     names = resource.get("name") or ()
     official = next((n for n in names if n.get("use") == "official"), names[0] if names else {})
     given = tuple(official.get("given") or ())
@@ -729,11 +876,16 @@ def _map_patient(resource: dict[str, Any], common: dict[str, Any], tz: str) -> l
     addresses = resource.get("address") or ()
     if addresses:
         first = addresses[0]
-        address = ", ".join(p for p in (first.get("city"), first.get("state"), first.get("country")) if p) or None
+        address = (
+            ", ".join(p for p in (first.get("city"), first.get("state"), first.get("country")) if p)
+            or None
+        )
     deceased = resource.get("deceasedDateTime")
     if deceased is None and resource.get("deceasedBoolean") is True:
         deceased = "true"
-    telecom = tuple(t["value"] for t in resource.get("telecom") or () if isinstance(t, dict) and "value" in t)
+    telecom = tuple(
+        t["value"] for t in resource.get("telecom") or () if isinstance(t, dict) and "value" in t
+    )
     birth = resource.get("birthDate")
     if isinstance(birth, str):
         _time(birth, tz, "Patient.birthDate")
@@ -792,7 +944,11 @@ def _dosage(dosages: Any) -> dict[str, Any]:
             out["dose_value"] = quantity.get("value")
             out["dose_unit"] = quantity.get("code") or quantity.get("unit")
     repeat = (dosage.get("timing") or {}).get("repeat") or {}
-    frequency, period, period_unit = repeat.get("frequency"), repeat.get("period"), repeat.get("periodUnit")
+    frequency, period, period_unit = (
+        repeat.get("frequency"),
+        repeat.get("period"),
+        repeat.get("periodUnit"),
+    )
     per_day = {"h": 24.0, "d": 1.0, "wk": 1 / 7, "mo": 1 / 30, "min": 1440.0}.get(period_unit or "")
     if frequency and period and per_day:
         out["frequency_per_day"] = frequency / period * per_day
@@ -808,7 +964,9 @@ def _medication_code(resource: Mapping[str, Any]) -> Coding | None:
     return None
 
 
-def _map_medication_request(resource: dict[str, Any], common: dict[str, Any], tz: str) -> list[Fact]:
+def _map_medication_request(
+    resource: dict[str, Any], common: dict[str, Any], tz: str
+) -> list[Fact]:
     authored = _time(resource.get("authoredOn"), tz, "MedicationRequest.authoredOn")
     return [
         MedicationRequest(
@@ -822,7 +980,9 @@ def _map_medication_request(resource: dict[str, Any], common: dict[str, Any], tz
     ]
 
 
-def _map_medication_administration(resource: dict[str, Any], common: dict[str, Any], tz: str) -> list[Fact]:
+def _map_medication_administration(
+    resource: dict[str, Any], common: dict[str, Any], tz: str
+) -> list[Fact]:
     start, end, text = _period(resource, "effective", tz)
     dosage = resource.get("dosage") or {}
     dose = dosage.get("dose") or {}
@@ -920,7 +1080,19 @@ def _map_encounter(resource: dict[str, Any], common: dict[str, Any], tz: str) ->
     ]
 
 
-_EFFECTIVE_FIELDS = ("effective", "occurrence", "performed", "onset", "authoredOn", "created", "date", "issued", "recordedDate", "billablePeriod", "period")
+_EFFECTIVE_FIELDS = (
+    "effective",
+    "occurrence",
+    "performed",
+    "onset",
+    "authoredOn",
+    "created",
+    "date",
+    "issued",
+    "recordedDate",
+    "billablePeriod",
+    "period",
+)
 
 
 def _map_raw(resource: dict[str, Any], common: dict[str, Any], tz: str) -> list[Fact]:
@@ -947,7 +1119,11 @@ def _map_raw(resource: dict[str, Any], common: dict[str, Any], tz: str) -> list[
         if isinstance(value, list) and value and isinstance(value[0], dict):
             code = _codeable(value[0])
             break
-    return [RawResource(**common, code=code, effective_start=start, effective_end=end, original_time=text)]
+    return [
+        RawResource(
+            **common, code=code, effective_start=start, effective_end=end, original_time=text
+        )
+    ]
 
 
 _MAPPERS: dict[str, Callable[[dict[str, Any], dict[str, Any], str], list[Fact]]] = {
@@ -964,7 +1140,12 @@ _MAPPERS: dict[str, Callable[[dict[str, Any], dict[str, Any], str], list[Fact]]]
 
 
 def map_resource(resource: dict[str, Any], *, source: str, tz: str = "UTC") -> list[Fact]:
-    """Facts for one validated resource whose references are already ``Type/id``."""
+    """Facts for one validated resource whose references are already ``Type/id``.
+
+    The facts carry no ``raw``: the resource's JSON travels in the unit
+    (:attr:`~medtwin.record.batch.ResourceUnit.raw_json`) and the store keeps it with
+    the first fact.
+    """
     common = _common(resource, source, tz)
     mapper = _MAPPERS.get(resource["resourceType"], _map_raw)
     return mapper(resource, common, tz)

@@ -38,6 +38,14 @@ class ResourceUnit:
         Where it came from: ``file`` and ``entry[12]`` / ``line 40``.
     content
         The resource text, kept for quarantine if the unit cannot be stored.
+    raw_json
+        The source resource as JSON, stored with the first fact (when the facts do not
+        carry ``raw`` themselves); saves parsing it again.
+    identifiers
+        ``(system, value)`` business identifiers of the resource, so conditional
+        references (``Location?identifier=sys|val``) can find it later.
+    encoded
+        Precomputed :func:`~medtwin.record.facts.encode_fact` results, one per fact.
     """
 
     key: str
@@ -46,6 +54,35 @@ class ResourceUnit:
     file: str | None = None
     location: str | None = None
     content: str = ""
+    raw_json: bytes | None = None
+    encoded: tuple[tuple[bytes, bytes | None, str], ...] | None = None
+    identifiers: tuple[tuple[str, str], ...] = ()
+
+    def text(self) -> str:
+        """The resource text for quarantine: ``content``, else the raw JSON."""
+        if self.content:
+            return self.content
+        return self.raw_json.decode() if self.raw_json is not None else ""
+
+    def encode(self) -> ResourceUnit:
+        """A copy with every fact's storage encoding computed (done in import workers)."""
+        from medtwin.record.facts import encode_fact
+
+        encoded = tuple(
+            encode_fact(fact, self.raw_json if index == 0 else None)
+            for index, fact in enumerate(self.facts)
+        )
+        return ResourceUnit(
+            key=self.key,
+            facts=self.facts,
+            requires=self.requires,
+            file=self.file,
+            location=self.location,
+            content=self.content,
+            raw_json=None,
+            encoded=encoded,
+            identifiers=self.identifiers,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +107,9 @@ class QuarantineItem:
     def describe(self) -> str:
         """One line: ``file, location, field: reason``."""
         where = ", ".join(
-            part for part in (self.file, self.location, self.field and f"field {self.field}") if part
+            part
+            for part in (self.file, self.location, self.field and f"field {self.field}")
+            if part
         )
         return f"{where}: {self.reason}" if where else self.reason
 

@@ -289,14 +289,10 @@ FACT_KINDS: dict[str, type[Fact]] = {
 }
 
 # Columns the store keeps in their own columns; everything else goes into ``data``.
-_COMMON = frozenset(
-    f.name for f in dataclasses.fields(Fact) if f.name not in ("raw",)
-)
+_COMMON = frozenset(f.name for f in dataclasses.fields(Fact) if f.name not in ("raw",))
 _FIELDS: dict[type[Fact], tuple[str, ...]] = {
     cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in FACT_KINDS.values()
 }
-# meta elements a server changes without changing the content
-_VOLATILE_META = ("versionId", "lastUpdated")
 
 
 def _plain(value: Any) -> Any:
@@ -330,14 +326,17 @@ def _coding(value: Any) -> Coding | None:
     return Coding(value["system"], value["code"], value.get("display"))
 
 
-def fact_from_dict(data: Mapping[str, Any]) -> Fact:
-    """Rebuild a fact from :func:`fact_to_dict` output."""
-    cls = FACT_KINDS[data["kind"]]
+def fact_from_dict(data: Mapping[str, Any], kind: str | None = None) -> Fact:
+    """Rebuild a fact from :func:`fact_to_dict` or :func:`encode_fact` output.
+
+    ``kind`` is needed when ``data`` has no ``kind`` key (the store keeps it in a column).
+    """
+    cls = FACT_KINDS[data.get("kind") or kind or ""]
     kwargs: dict[str, Any] = {}
     for name in _FIELDS[cls]:
-        if name not in data:
+        value = data.get(name)
+        if value is None:
             continue
-        value = data[name]
         if name == "subject":
             value = Identifier(value["system"], value["value"])
         elif name in ("code", "value_code"):
@@ -352,31 +351,23 @@ def fact_from_dict(data: Mapping[str, Any]) -> Fact:
     return cls(**kwargs)
 
 
-def encode_fact(fact: Fact) -> tuple[bytes, bytes | None, str]:
+def encode_fact(fact: Fact, raw_json: bytes | None = None) -> tuple[bytes, bytes | None, str]:
     """Serialise a fact for storage: ``(data JSON, raw JSON, content hash)``.
 
-    The hash covers everything the fact says, so that re-sending identical content
-    is a no-op. ``meta.versionId`` and ``meta.lastUpdated`` of the raw resource and
-    ``source_recorded_at`` are left out: a server that re-sends an unchanged resource
-    bumps them without changing the content. Raw JSON is written with sorted keys.
+    ``data`` is the fact's fields (without ``raw``) in declaration order; ``raw`` is
+    the source resource (``raw_json`` when given, else ``fact.raw``). The hash covers
+    both, so re-sending identical content is a no-op and any change is a new version.
     """
-    body = fact_to_dict(fact)
-    data = orjson.dumps(body)
-    raw_obj = fact.raw
-    raw = None
-    hasher = hashlib.blake2b(digest_size=16)
-    body.pop("source_recorded_at", None)
-    hasher.update(orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
-    if raw_obj is not None:
-        raw = orjson.dumps(raw_obj, option=orjson.OPT_SORT_KEYS)
-        meta = raw_obj.get("meta")
-        if isinstance(meta, Mapping) and any(k in meta for k in _VOLATILE_META):
-            stripped = dict(raw_obj)
-            stripped["meta"] = {k: v for k, v in meta.items() if k not in _VOLATILE_META}
-            hasher.update(orjson.dumps(stripped, option=orjson.OPT_SORT_KEYS))
-        else:
-            hasher.update(raw)
-    return data, raw, hasher.hexdigest()
+    if fact.raw is not None:
+        if raw_json is None:
+            raw_json = orjson.dumps(fact.raw)
+        fact = dataclasses.replace(fact, raw=None)
+    data = orjson.dumps(fact)
+    hasher = hashlib.blake2b(data, digest_size=16)
+    if raw_json is not None:
+        hasher.update(b"\x00")
+        hasher.update(raw_json)
+    return data, raw_json, hasher.hexdigest()
 
 
 def content_hash(fact: Fact) -> str:

@@ -133,8 +133,17 @@ def parse_fhir_datetime(
     and the rule "If hours and minutes are specified, a time zone SHALL be populated".
     """
     match = _FHIR_DT.fullmatch(text)
+    if match is not None and match["tz"] is not None and match["S"] != "60":
+        # fast path: a full timestamp with an offset (the common case); C parser
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise InvalidTimeError(f"{text!r} is not a real date or time: {exc}") from exc
+        return ParsedTime(value.astimezone(UTC), None, "second", text, False)
     if match is None:
-        raise InvalidTimeError(f"{text!r} is not a FHIR date/dateTime (expected YYYY-MM-DDThh:mm:ss+zz:zz)")
+        raise InvalidTimeError(
+            f"{text!r} is not a FHIR date/dateTime (expected YYYY-MM-DDThh:mm:ss+zz:zz)"
+        )
     year = int(match["y"])
     try:
         if match["H"] is None:
@@ -164,8 +173,14 @@ def parse_fhir_datetime(
         if second == 60:
             second, micro = 59, 999999
         value = datetime(
-            year, int(match["m"]), int(match["d"]), int(match["H"]), int(match["M"]), second,
-            micro, tzinfo=zone,
+            year,
+            int(match["m"]),
+            int(match["d"]),
+            int(match["H"]),
+            int(match["M"]),
+            second,
+            micro,
+            tzinfo=zone,
         )
     except ValueError as exc:
         raise InvalidTimeError(f"{text!r} is not a real date or time: {exc}") from exc
@@ -191,7 +206,9 @@ def parse_hl7_ts(text: str, *, default_tz: str = "UTC") -> ParsedTime:
     text = text.strip()
     match = _HL7_TS.fullmatch(text)
     if match is None:
-        raise InvalidTimeError(f"{text!r} is not an HL7 v2 timestamp (expected YYYYMMDDHHMMSS[+/-ZZZZ])")
+        raise InvalidTimeError(
+            f"{text!r} is not an HL7 v2 timestamp (expected YYYYMMDDHHMMSS[+/-ZZZZ])"
+        )
     assumed = match["tz"] is None
     if assumed:
         zone = get_zone(default_tz)
@@ -216,7 +233,13 @@ def parse_hl7_ts(text: str, *, default_tz: str = "UTC") -> ParsedTime:
         fraction = match["f"]
         micro = int((fraction[1:] + "000000")[:6]) if fraction else 0
         value = datetime(
-            year, month, day, int(match["H"]), int(match["M"] or 0), int(match["S"] or 0), micro,
+            year,
+            month,
+            day,
+            int(match["H"]),
+            int(match["M"] or 0),
+            int(match["S"] or 0),
+            micro,
             tzinfo=zone,
         )
     except ValueError as exc:

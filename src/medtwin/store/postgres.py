@@ -61,9 +61,7 @@ class PostgresStore(SqlStore):
 
     def __init__(self, url: str, actor: str | None = None):
         if not is_available():
-            raise StoreError(
-                "the PostgreSQL store needs psycopg: pip install 'medtwin[postgres]'"
-            )
+            raise StoreError("the PostgreSQL store needs psycopg: pip install 'medtwin[postgres]'")
         import psycopg
         from psycopg.types.json import set_json_loads
 

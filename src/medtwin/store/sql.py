@@ -51,7 +51,7 @@ _FACT_COLUMNS = (
     "code, display, status, effective_start, effective_end, value_num, unit, value_text, part_of, "
     "recorded_at, superseded_at, retracted, data, raw"
 )
-_READ_COLUMNS = "id, patient_id, version, recorded_at, superseded_at, content_hash, data"
+_READ_COLUMNS = "id, patient_id, version, recorded_at, superseded_at, content_hash, data, kind"
 
 
 def default_actor() -> str:
@@ -172,9 +172,7 @@ class SqlStore:
             f"ORDER BY id DESC LIMIT {int(limit)}",
             params,
         )
-        return [
-            AccessEntry(self._ts(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in rows
-        ]
+        return [AccessEntry(self._ts(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
     def _ts(self, value: Any) -> datetime:
         out = self.dialect.ts_out(value)
@@ -237,7 +235,9 @@ class SqlStore:
             )
         return str(rows[0][0])
 
-    def _summary(self, row: Sequence[Any], identifiers: tuple[Identifier, ...] = ()) -> PatientSummary:
+    def _summary(
+        self, row: Sequence[Any], identifiers: tuple[Identifier, ...] = ()
+    ) -> PatientSummary:
         return PatientSummary(row[0], row[1], row[2], row[3], row[4], identifiers)
 
     def patient(self, patient_id: str) -> PatientSummary:
@@ -313,7 +313,9 @@ class SqlStore:
         now = utc_now()
         self._begin()
         try:
-            self._execute("UPDATE facts SET patient_id = ? WHERE patient_id = ?", (keep_id, merge_id))
+            self._execute(
+                "UPDATE facts SET patient_id = ? WHERE patient_id = ?", (keep_id, merge_id)
+            )
             self._execute(
                 "UPDATE patients SET merged_into = ?, updated_at = ? WHERE id = ? OR merged_into = ?",
                 (keep_id, self.dialect.ts(now), merge_id, merge_id),
@@ -322,9 +324,7 @@ class SqlStore:
                 "UPDATE identifiers SET patient_id = ? WHERE patient_id = ?", (keep_id, merge_id)
             )
             # search text of the survivor gains the merged identifiers
-            idents = self._query(
-                "SELECT value FROM identifiers WHERE patient_id = ?", (keep_id,)
-            )
+            idents = self._query("SELECT value FROM identifiers WHERE patient_id = ?", (keep_id,))
             row = self._query(
                 "SELECT family, given, birth_date FROM patients WHERE id = ?", (keep_id,)
             )[0]
@@ -388,17 +388,17 @@ class SqlStore:
                 pids = {known[i] for i in idents if i in known}
                 if pids:
                     # the FHIR logical id of this source wins over other identifiers
-                    pid = known.get(idents[0]) or sorted(pids)[0]
+                    new_pid = known.get(idents[0]) or sorted(pids)[0]
                 else:
-                    pid = self._create_patient(now)
+                    new_pid = self._create_patient(now)
                     result.patients_created += 1
                 for ident in idents:
                     if ident not in known:
-                        known[ident] = pid
-                        self._patient_cache[ident] = pid
-                        new_identifiers.append((ident, pid))
+                        known[ident] = new_pid
+                        self._patient_cache[ident] = new_pid
+                        new_identifiers.append((ident, new_pid))
                 if not fact.retracted:
-                    demographics.append((pid, fact))
+                    demographics.append((new_pid, fact))
         ts_now = self.dialect.ts(now)
         self._executemany(
             "INSERT INTO identifiers (system, value, patient_id, source, created_at) "
@@ -411,6 +411,7 @@ class SqlStore:
         required = {r for u in units for r in u.requires if r not in keys_in_batch}
         present = self._present_keys(source, required)
         blocked: dict[str, str] = {}
+        held = {f"{q.resource_type}/{q.resource_id}" for q in quarantine if q.resource_id}
         changed = True
         while changed:
             changed = False
@@ -428,11 +429,14 @@ class SqlStore:
                         break
                 if reason is None:
                     for req in unit.requires:
-                        if req in blocked:
+                        if req in blocked or req in held:
                             reason = (f"references {req}, which is in quarantine", req)
                             break
                         if req not in keys_in_batch and req not in present:
-                            reason = (f"references {req}, which is not in this file or the store", req)
+                            reason = (
+                                f"references {req}, which is not in this file or the store",
+                                req,
+                            )
                             break
                 if reason is not None:
                     blocked[unit.key] = reason[0]
@@ -441,7 +445,7 @@ class SqlStore:
                         QuarantineItem(
                             source=source,
                             reason=reason[0],
-                            content=unit.content,
+                            content=unit.text() or _raw_text(unit),
                             file=unit.file or batch.file,
                             location=unit.location,
                             resource_type=rtype,
@@ -456,13 +460,18 @@ class SqlStore:
         good = [u for u in units if u.key not in blocked]
         encoded: list[tuple[Fact, str | None, bytes, bytes | None, str]] = []
         for unit in good:
-            for fact in unit.facts:
-                pid = known[fact.subject] if fact.subject is not None else None
-                data, raw, digest = encode_fact(fact)
+            precomputed = unit.encoded
+            for index, fact in enumerate(unit.facts):
+                pid: str | None = known[fact.subject] if fact.subject is not None else None
+                if precomputed is not None:
+                    data, raw, digest = precomputed[index]
+                else:
+                    data, raw, digest = encode_fact(fact, unit.raw_json if index == 0 else None)
                 encoded.append((fact, pid, data, raw, digest))
         current = self._current_versions(source, [e[0].source_id for e in encoded])
         rows: list[tuple[Any, ...]] = []
         supersede: list[tuple[Any, ...]] = []
+        pending_rows: dict[str, int] = {}
         touched: dict[str | None, int] = {}
         dialect = self.dialect
         for fact, pid, data, raw, digest in encoded:
@@ -473,7 +482,12 @@ class SqlStore:
                     result.unchanged += 1
                     continue
                 version = old_version + 1
-                supersede.append((ts_now, old_id))
+                if old_id >= 0:
+                    supersede.append((ts_now, old_id))
+                else:
+                    # the same source id twice in one batch: the later one wins
+                    pending = rows[pending_rows[fact.source_id]]
+                    rows[pending_rows[fact.source_id]] = (*pending[:18], ts_now, *pending[19:])
                 if fact.retracted:
                     result.retracted += 1
                 else:
@@ -485,6 +499,7 @@ class SqlStore:
                 else:
                     result.inserted += 1
             current[fact.source_id] = (-1, version, digest)
+            pending_rows[fact.source_id] = len(rows)
             code = fact.code
             value_num = unit_text = value_text = None
             if isinstance(fact, Observation):
@@ -522,6 +537,15 @@ class SqlStore:
         )
         for pid, fact in demographics:
             self._update_demographics(pid, fact, now)
+        self._executemany(
+            "INSERT INTO resource_identifiers (source, resource_type, system, value, source_id) "
+            "VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
+            [
+                (source, unit.key.split("/", 1)[0], system, value, unit.key)
+                for unit in good
+                for system, value in unit.identifiers
+            ],
+        )
 
         # 4. quarantine: new entries; resolve entries of resources now stored
         result.quarantined += self.add_quarantine(quarantine)
@@ -539,6 +563,22 @@ class SqlStore:
             ],
         )
 
+    def find_resource(self, source: str, resource_type: str, system: str, value: str) -> str | None:
+        """``Type/id`` of a stored resource with this identifier (``system=""``: any system)."""
+        if system:
+            rows = self._query(
+                "SELECT source_id FROM resource_identifiers WHERE source = ? AND resource_type = ? "
+                "AND system = ? AND value = ?",
+                (source, resource_type, system, value),
+            )
+        else:
+            rows = self._query(
+                "SELECT source_id FROM resource_identifiers WHERE source = ? AND resource_type = ? "
+                "AND value = ?",
+                (source, resource_type, value),
+            )
+        return str(rows[0][0]) if len(rows) == 1 else None
+
     def _present_keys(self, source: str, keys: Iterable[str]) -> set[str]:
         keys = list(keys)
         present: set[str] = set()
@@ -552,7 +592,9 @@ class SqlStore:
             present.update(r[0] for r in rows)
         return present
 
-    def _current_versions(self, source: str, source_ids: Sequence[str]) -> dict[str, tuple[int, int, str]]:
+    def _current_versions(
+        self, source: str, source_ids: Sequence[str]
+    ) -> dict[str, tuple[int, int, str]]:
         out: dict[str, tuple[int, int, str]] = {}
         for i in range(0, len(source_ids), _CHUNK):
             chunk = source_ids[i : i + _CHUNK]
@@ -667,7 +709,7 @@ class SqlStore:
             recorded_at=self._ts(row[3]),
             superseded_at=self.dialect.ts_out(row[4]),
             content_hash=row[5],
-            fact=fact_from_dict(data),
+            fact=fact_from_dict(data, row[7]),
         )
 
     def _as_of_clause(self, as_of: datetime | None, params: list[Any]) -> str:
@@ -715,7 +757,7 @@ class SqlStore:
         what = "timeline" + (f" codes={','.join(codes)}" if codes else "")
         what += f" as_of={as_of.isoformat()}" if as_of else ""
         self._log_read("read", pid, what, len(rows))
-        return [self._stored(r, r[7] if include_raw else None) for r in rows]
+        return [self._stored(r, r[8] if include_raw else None) for r in rows]
 
     def latest(
         self, patient_id: str, *, codes: Sequence[str] = (), as_of: datetime | None = None
@@ -763,7 +805,7 @@ class SqlStore:
                 break
             for r in rows:
                 count += 1
-                yield self._stored(r, r[7] if include_raw else None)
+                yield self._stored(r, r[8] if include_raw else None)
         self._log_read("export", pid, "export" if pid else "export whole store", count)
 
     def shared_facts(self, source_ids: Sequence[str]) -> list[StoredFact]:
@@ -776,7 +818,7 @@ class SqlStore:
                 f"superseded_at IS NULL AND source_id IN ({','.join(['?'] * len(chunk))})",
                 chunk,
             )
-            out += [self._stored(r, r[7]) for r in rows]
+            out += [self._stored(r, r[8]) for r in rows]
         return out
 
     def counts(self) -> dict[str, int]:
@@ -785,3 +827,11 @@ class SqlStore:
         facts = self._query("SELECT COUNT(*) FROM facts WHERE superseded_at IS NULL")[0][0]
         quarantined = self._query("SELECT COUNT(*) FROM quarantine WHERE status = 'open'")[0][0]
         return {"patients": patients, "facts": facts, "quarantine_open": quarantined}
+
+
+def _raw_text(unit: ResourceUnit) -> str:
+    """Quarantine text of a pre-encoded unit: its first fact's raw JSON, or its data."""
+    if unit.encoded:
+        data, raw, _ = unit.encoded[0]
+        return (raw or data).decode()
+    return ""

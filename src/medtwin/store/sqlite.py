@@ -60,7 +60,9 @@ class SqliteStore(SqlStore):
             text = text[len("sqlite:///") :]
         file = Path(text)
         if file.is_dir():
-            raise StoreError(f"store path {file} is a folder; give a file such as {file}/medtwin.db")
+            raise StoreError(
+                f"store path {file} is a folder; give a file such as {file}/medtwin.db"
+            )
         if not file.parent.exists():
             raise StoreError(f"cannot create store {file}: folder {file.parent} does not exist")
         if _revision(file) != HEAD:
@@ -74,6 +76,8 @@ class SqliteStore(SqlStore):
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=10000")
         conn.execute("PRAGMA cache_size=-65536")
+        # Checkpoint every ~40 MB of WAL instead of 4 MB: far fewer fsyncs during imports.
+        conn.execute("PRAGMA wal_autocheckpoint=10000")
         super().__init__(conn, SqliteDialect(), f"sqlite:///{file}", actor)
 
     def _begin(self) -> None:

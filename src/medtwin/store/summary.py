@@ -99,7 +99,8 @@ def patient_summary(store: SqlStore, patient: str, *, today: date | None = None)
         "address": demo.address if demo else None,
         "identifiers": [{"system": i.system, "value": i.value} for i in summary.identifiers],
     }
-    problems, past = [], []
+    problems: list[dict[str, Any]] = []
+    past: list[dict[str, Any]] = []
     for stored in facts:
         if isinstance(stored.fact, Condition):
             item = {
@@ -144,17 +145,19 @@ def patient_summary(store: SqlStore, patient: str, *, today: date | None = None)
     ]
     latest: dict[str, dict[str, StoredFact]] = {"vital-signs": {}, "laboratory": {}}
     for stored in facts:
-        fact = stored.fact
-        if not isinstance(fact, Observation) or fact.code is None:
+        obs = stored.fact
+        if not isinstance(obs, Observation) or obs.code is None:
             continue
-        group = "vital-signs" if fact.category == "vital-signs" else (
-            "laboratory" if fact.category == "laboratory" else None
+        group = (
+            "vital-signs"
+            if obs.category == "vital-signs"
+            else ("laboratory" if obs.category == "laboratory" else None)
         )
         if group is None:
             continue
-        if fact.value_num is None and fact.value_code is None and fact.value_text is None:
+        if obs.value_num is None and obs.value_code is None and obs.value_text is None:
             continue  # a panel: its components carry the values
-        latest[group][fact.code.code] = stored
+        latest[group][obs.code.code] = stored
     for group, key in (("vital-signs", "vital_signs"), ("laboratory", "labs")):
         rows = sorted(latest[group].values(), key=lambda s: _name(s).lower())
         out[key] = [

@@ -73,25 +73,27 @@ def upgrade() -> None:
         sa.Column("retracted", sa.Boolean(), nullable=False),
         sa.Column("data", JSON, nullable=False),
         sa.Column("raw", JSON),
-        sa.UniqueConstraint("source", "source_id", "version", name="uq_facts_version"),
     )
-    # Current facts by patient and code: timelines and latest values.
-    op.create_index(
-        "ix_facts_current_timeline",
-        "facts",
-        ["patient_id", "code", "effective_start"],
-        sqlite_where=sa.text("superseded_at IS NULL"),
-        postgresql_where=sa.text("superseded_at IS NULL"),
+    # Facts by patient and code in time order: timelines, latest values and "as of" queries
+    # (all versions are indexed; superseded rows are few and filtered on the row).
+    op.create_index("ix_facts_timeline", "facts", ["patient_id", "code", "effective_start"])
+    # Versions of each (source, source id): idempotent append, versions(), concurrent writers
+    # that race to add the same next version fail on this index instead of forking history.
+    op.create_index("uq_facts_version", "facts", ["source", "source_id", "version"], unique=True)
+    # Business identifiers of stored resources, for conditional references across files.
+    op.create_table(
+        "resource_identifiers",
+        sa.Column("source", sa.Text(), nullable=False),
+        sa.Column("resource_type", sa.Text(), nullable=False),
+        sa.Column("system", sa.Text(), nullable=False),
+        sa.Column("value", sa.Text(), nullable=False),
+        sa.Column("source_id", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("source", "resource_type", "system", "value"),
     )
-    # All versions by patient, for "as of" queries and export.
-    op.create_index("ix_facts_patient_recorded", "facts", ["patient_id", "recorded_at"])
     op.create_index(
-        "ix_facts_current_key",
-        "facts",
-        ["source", "source_id"],
-        unique=True,
-        sqlite_where=sa.text("superseded_at IS NULL"),
-        postgresql_where=sa.text("superseded_at IS NULL"),
+        "ix_resource_identifiers_value",
+        "resource_identifiers",
+        ["source", "resource_type", "value"],
     )
     op.create_table(
         "quarantine",
@@ -157,5 +159,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("jobs", "users", "access_log", "quarantine", "facts", "identifiers", "patients"):
+    for table in (
+        "jobs",
+        "users",
+        "access_log",
+        "quarantine",
+        "resource_identifiers",
+        "facts",
+        "identifiers",
+        "patients",
+    ):
         op.drop_table(table)

@@ -1,0 +1,75 @@
+"""Import throughput of ``fhir/synthea-r4`` into SQLite vs parsing with ``fhir.resources.R4B`` alone.
+
+Targets (issue 2): at least 20,000 resources/s, and at least 10x the throughput of
+parsing the same files with ``fhir.resources.R4B``, measured in the same run.
+
+Run: ``.venv/bin/python benchmarks/bench_import.py [--repeat 3]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+from _common import machine, shared_data
+
+
+def medtwin_import(folder: Path) -> tuple[float, int]:
+    from medtwin.ingest import import_paths
+    from medtwin.store import open_store
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = open_store(str(Path(tmp) / "bench.db"), actor="bench")
+        start = time.perf_counter()
+        report = import_paths(store, [folder])
+        elapsed = time.perf_counter() - start
+        store.close()
+    return elapsed, report.counts["resources_read"]
+
+
+def fhir_resources_parse(folder: Path) -> tuple[float, int]:
+    from fhir.resources.R4B.bundle import Bundle
+
+    files = sorted(folder.glob("*.json"))
+    start = time.perf_counter()
+    count = 0
+    for file in files:
+        bundle = Bundle.model_validate_json(file.read_bytes())
+        count += len(bundle.entry or [])
+    return time.perf_counter() - start, count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    folder = shared_data() / "fhir" / "synthea-r4"
+    total = sum(len(orjson.loads(f.read_bytes())["entry"]) for f in folder.glob("*.json"))
+    ours = [medtwin_import(folder) for _ in range(args.repeat)]
+    theirs = [fhir_resources_parse(folder) for _ in range(max(1, args.repeat - 1))]
+    assert all(n == total for _, n in ours + theirs), "resource counts differ"
+    ours_rate = total / statistics.median(t for t, _ in ours)
+    theirs_rate = total / statistics.median(t for t, _ in theirs)
+    print(f"machine: {machine()}")
+    print(f"resources: {total} in {len(list(folder.glob('*.json')))} bundles")
+    print(
+        f"medtwin import into SQLite: {ours_rate:,.0f} resources/s "
+        f"(median of {len(ours)}: {[round(t, 2) for t, _ in ours]} s)"
+    )
+    print(
+        f"fhir.resources.R4B parse only: {theirs_rate:,.0f} resources/s "
+        f"(median of {len(theirs)}: {[round(t, 2) for t, _ in theirs]} s)"
+    )
+    print(f"ratio medtwin / fhir.resources: {ours_rate / theirs_rate:.1f}x")
+    print(
+        f"| import synthea-r4 into SQLite | {ours_rate:,.0f} res/s | >= 20,000 res/s | "
+        f"fhir.resources.R4B parse {theirs_rate:,.0f} res/s | {ours_rate / theirs_rate:.1f}x (>= 10x) |"
+    )
+
+
+if __name__ == "__main__":
+    main()

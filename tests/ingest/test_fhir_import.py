@@ -1,0 +1,337 @@
+"""FHIR R4 import of the shared data: Bundles, Bulk NDJSON, quarantine, idempotence, round trips."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from medtwin.export import patient_bundle, write_bulk_ndjson
+from medtwin.ingest import import_paths, retry_quarantine
+from medtwin.record.facts import Demographics, Observation
+from medtwin.store import open_store
+from medtwin.store.sql import SqlStore
+
+
+def fact_keys(store: SqlStore) -> set[tuple[str, str, str]]:
+    return {
+        (s.fact.kind, s.fact.source_id, s.content_hash)
+        for s in store.iter_facts(include_raw=False, derived=True)
+    }
+
+
+@pytest.fixture(scope="module")
+def synthea(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqlStore]:
+    """All 100 Synthea bundles imported once into SQLite."""
+    path = tmp_path_factory.mktemp("synthea") / "medtwin.db"
+    store = open_store(str(path), actor="test")
+    report = import_paths(store, [shared / "fhir" / "synthea-r4"])
+    store.first_report = report  # type: ignore[attr-defined]
+    yield store
+    store.close()
+
+
+def test_synthea_imports_completely(synthea: SqlStore, shared: Path) -> None:
+    report = synthea.first_report  # type: ignore[attr-defined]
+    total = sum(
+        len(orjson.loads(f.read_bytes())["entry"])
+        for f in (shared / "fhir" / "synthea-r4").glob("*.json")
+    )
+    assert report.counts["resources_read"] == total == 29214
+    assert report.counts["quarantined"] == 0
+    counts = synthea.counts()
+    assert counts["patients"] == 100
+    assert counts["quarantine_open"] == 0
+    kinds = Counter(s.fact.resource_type for s in synthea.iter_facts(include_raw=False))
+    # every resource is kept, modelled or not (Claim, ExplanationOfBenefit ...)
+    assert kinds["Observation"] == 12899
+    assert kinds["Claim"] == 3523 and kinds["ExplanationOfBenefit"] == 2829
+    assert kinds["Patient"] == 100
+    # Practitioners and Organizations repeat across bundles: stored once each
+    assert kinds["Practitioner"] + report.counts["unchanged"] >= 164
+
+
+def test_reimport_is_a_noop(synthea: SqlStore, shared: Path) -> None:
+    before = fact_keys(synthea)
+    report = import_paths(synthea, [shared / "fhir" / "synthea-r4"])
+    assert report.counts["inserted"] == 0 and report.counts["new_versions"] == 0
+    assert report.counts["unchanged"] > 29000
+    assert fact_keys(synthea) == before
+
+
+def test_blood_pressure_components_are_facts(synthea: SqlStore) -> None:
+    patient = synthea.patients(limit=1)[0]
+    systolic = synthea.timeline(patient.id, codes=["8480-6"])
+    assert systolic, "BP panel components must be queryable by their own LOINC code"
+    fact = systolic[0].fact
+    assert isinstance(fact, Observation)
+    assert fact.unit == "mm[Hg]" and fact.part_of is not None and 50 < (fact.value_num or 0) < 250
+
+
+def test_references_are_rewritten_to_literal(synthea: SqlStore) -> None:
+    patient = synthea.patients(limit=1)[0]
+    [stored] = synthea.timeline(patient.id, kinds=["Observation"], include_raw=True)[:1]
+    raw = stored.fact.raw
+    assert raw is not None
+    assert raw["subject"]["reference"].startswith("Patient/")
+    assert raw["encounter"]["reference"].startswith("Encounter/")
+
+
+def test_patient_identity_and_demographics(synthea: SqlStore, shared: Path) -> None:
+    file = sorted((shared / "fhir" / "synthea-r4").glob("*.json"))[0]
+    bundle = orjson.loads(file.read_bytes())
+    patient = next(
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
+    )
+    mt_id = synthea.resolve_patient(patient["id"])
+    for ident in patient["identifier"]:
+        assert synthea.resolve_patient(f"{ident['system']}|{ident['value']}") == mt_id
+    summary = synthea.patient(mt_id)
+    assert summary.birth_date == patient["birthDate"]
+    assert summary.family == patient["name"][0]["family"]
+    demo = synthea.timeline(mt_id, kinds=["Demographics"])[0].fact
+    assert isinstance(demo, Demographics) and demo.gender == patient["gender"]
+
+
+def test_uscore_invalid_elements_are_quarantined(shared: Path, sqlite_store: SqlStore) -> None:
+    report = import_paths(sqlite_store, [shared / "fhir" / "uscore"])
+    entries = sqlite_store.quarantine()
+    by_type = {(e.item.resource_type, e.item.field) for e in entries}
+    assert ("Observation", "Observation.effectivePeriod.stop") in {
+        (t, f.split("[")[0] if f else f) for t, f in by_type
+    } or any("effectivePeriod.stop" in (e.item.field or "") for e in entries)
+    assert any(
+        "content.link" in (e.item.field or "") for e in entries if e.item.resource_type == "Media"
+    )
+    for entry in entries:
+        assert entry.item.file and entry.item.location and entry.item.reason
+    # everything else of those bundles is stored
+    assert report.counts["inserted"] > 840
+    assert sqlite_store.counts()["patients"] == 3
+    # importing again changes nothing, quarantine included
+    again = import_paths(sqlite_store, [shared / "fhir" / "uscore"])
+    assert again.counts["inserted"] == 0 and again.counts["quarantined"] == 0
+    assert len(sqlite_store.quarantine()) == len(entries)
+
+
+def test_bulk_ndjson_folder(shared: Path, sqlite_store: SqlStore) -> None:
+    report = import_paths(sqlite_store, [shared / "fhir" / "bulk-10-patients"])
+    counts = sqlite_store.counts()
+    assert counts["patients"] == 13
+    lines = sum(
+        1
+        for f in (shared / "fhir" / "bulk-10-patients").glob("*.ndjson")
+        if f.name != "log.ndjson"
+        for line in f.read_bytes().splitlines()
+        if line.strip()
+    )
+    kinds = Counter(s.fact.resource_type for s in sqlite_store.iter_facts(include_raw=False))
+    assert sum(kinds.values()) == lines
+    # the export log is not FHIR: its lines are quarantined with the reason, not lost
+    log_entries = [
+        e for e in sqlite_store.quarantine() if e.item.file and e.item.file.endswith("log.ndjson")
+    ]
+    assert len(log_entries) == 4
+    assert all(e.item.location and e.item.location.startswith("line ") for e in log_entries)
+    # forward references (e.g. Encounter.partOf a later line) wait, then resolve in the same run
+    c = report.counts
+    assert c["quarantined"] - c["resolved_quarantine"] == len(sqlite_store.quarantine())
+
+
+def test_round_trip_patient_bundle(synthea: SqlStore, tmp_path: Path) -> None:
+    patient = synthea.patients(limit=3)[2]
+    bundle = patient_bundle(synthea, patient.id)
+    file = tmp_path / "p.json"
+    file.write_bytes(orjson.dumps(bundle))
+    other = open_store(str(tmp_path / "other.db"), actor="test")
+    report = import_paths(other, [file])
+    assert report.counts["quarantined"] == 0
+    original = {
+        k
+        for k in fact_keys(synthea)
+        if k[1] in {s.fact.source_id for s in other.iter_facts(include_raw=False, derived=True)}
+    }
+    assert fact_keys(other) == original
+    mine = {
+        (s.fact.kind, s.fact.source_id, s.content_hash)
+        for s in synthea.iter_facts(patient_id=patient.id, include_raw=False, derived=True)
+    }
+    assert mine <= fact_keys(other)
+    # and export -> import into the same store is a no-op
+    again = import_paths(synthea, [file])
+    assert again.counts["inserted"] == 0 and again.counts["new_versions"] == 0
+    other.close()
+
+
+def test_round_trip_bulk_ndjson(shared: Path, tmp_path: Path) -> None:
+    first = open_store(str(tmp_path / "a.db"), actor="test")
+    files = sorted((shared / "fhir" / "synthea-r4").glob("*.json"))[:5]
+    import_paths(first, files)
+    counts = write_bulk_ndjson(first, tmp_path / "bulk")
+    assert counts["Patient"] == 5 and counts["Claim"] > 0
+    second = open_store(str(tmp_path / "b.db"), actor="test")
+    import_paths(second, [tmp_path / "bulk"])
+    assert second.quarantine() == []
+    assert fact_keys(second) == fact_keys(first)
+    first.close()
+    second.close()
+
+
+# --- bad input ---------------------------------------------------------------------------------
+
+
+def _bundle(*resources: dict[str, object]) -> dict[str, object]:
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in resources],
+    }
+
+
+PATIENT = {
+    "resourceType": "Patient",
+    "id": "11111111-1111-1111-1111-111111111111",
+    "gender": "male",
+    "birthDate": "1960-02-29",
+    "name": [{"family": "Testman", "given": ["Bad"]}],
+}
+
+
+def _obs(oid: str, **extra: object) -> dict[str, object]:
+    resource: dict[str, object] = {
+        "resourceType": "Observation",
+        "id": oid,
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "subject": {"reference": f"urn:uuid:{PATIENT['id']}"},
+        "effectiveDateTime": "2024-01-01T10:00:00+01:00",
+        "valueQuantity": {
+            "value": 70,
+            "unit": "/min",
+            "system": "http://unitsofmeasure.org",
+            "code": "/min",
+        },
+    }
+    resource.update(extra)
+    return resource
+
+
+@pytest.fixture
+def bad_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "empty.json").write_bytes(b"")
+    (folder / "truncated.json").write_bytes(orjson.dumps(_bundle(PATIENT, _obs("ok-1")))[:-40])
+    (folder / "latin1.json").write_bytes(
+        b'{"resourceType": "Patient", "id": "x", "name": [{"family": "M\xfcller"}]}'
+    )
+    (folder / "not-fhir.json").write_bytes(b'["a", "list"]')
+    good_and_bad = _bundle(
+        PATIENT,
+        _obs("ok-2"),
+        _obs("no-status", status=None),
+        {**_obs("wrong-type"), "resourceType": "Observaton"},
+        _obs("bad-date", effectiveDateTime="2024-02-30T10:00:00+00:00"),
+        _obs("no-zone", effectiveDateTime="2024-01-01T10:00:00"),
+        _obs(
+            "bad-unit",
+            valueQuantity={
+                "value": 5,
+                "unit": "furlongs",
+                "system": "http://unitsofmeasure.org",
+                "code": "furlongs/fortnight",
+            },
+        ),
+        _obs("dangling", encounter={"reference": "urn:uuid:99999999-9999-9999-9999-999999999999"}),
+        _obs("waits", hasMember=[{"reference": "urn:uuid:no-status"}]),
+        _obs("ok-2"),
+    )
+    for entry in good_and_bad["entry"]:  # type: ignore[union-attr]
+        entry["resource"] = {k: v for k, v in entry["resource"].items() if v is not None}  # type: ignore[index]
+    (folder / "mixed.json").write_bytes(orjson.dumps(good_and_bad))
+    return folder
+
+
+def test_bad_input_is_quarantined_and_nothing_else_lost(
+    bad_folder: Path, sqlite_store: SqlStore
+) -> None:
+    report = import_paths(sqlite_store, [bad_folder])
+    entries = sqlite_store.quarantine()
+    by_file: dict[str, list[str]] = {}
+    for e in entries:
+        by_file.setdefault(Path(e.item.file or "").name, []).append(
+            f"{e.item.resource_id}|{e.item.field}|{e.item.reason}"
+        )
+    assert "empty" in by_file["empty.json"][0]
+    assert "invalid JSON" in by_file["truncated.json"][0]
+    assert "not UTF-8" in by_file["latin1.json"][0] and "offset" in by_file["latin1.json"][0]
+    assert "expected a JSON object" in by_file["not-fhir.json"][0]
+    mixed = {line.split("|")[0]: line for line in by_file["mixed.json"]}
+    assert "Observation.status" in mixed["no-status"]
+    assert "Observaton" in mixed["wrong-type"]
+    assert "2024-02-30" in mixed["bad-date"]
+    assert "no-zone" in mixed and "zone" in mixed["no-zone"].lower()
+    assert "furlongs" in mixed["bad-unit"] and "valueQuantity" in mixed["bad-unit"]
+    assert (
+        "99999999" in mixed["dangling"] and "Observation.encounter.reference" in mixed["dangling"]
+    )
+    assert "quarantine" in mixed["waits"]
+    # the good resources are stored; the duplicate is one fact
+    stored = {s.fact.source_id for s in sqlite_store.iter_facts(include_raw=False)}
+    assert {"Observation/ok-2", f"Patient/{PATIENT['id']}"} <= stored
+    assert "Observation/no-status" not in stored
+    assert report.counts["inserted"] == 2
+    # re-importing is a no-op
+    again = import_paths(sqlite_store, [bad_folder])
+    assert again.counts["inserted"] == 0 and again.counts["quarantined"] == 0
+    assert len(sqlite_store.quarantine()) == len(entries)
+
+
+def test_quarantine_retry_after_fix(bad_folder: Path, sqlite_store: SqlStore) -> None:
+    import_paths(sqlite_store, [bad_folder])
+    open_before = len(sqlite_store.quarantine())
+    # fix the mixed bundle: give the observation its status back
+    mixed = orjson.loads((bad_folder / "mixed.json").read_bytes())
+    for entry in mixed["entry"]:
+        if entry["resource"]["id"] == "no-status":
+            entry["resource"]["status"] = "final"
+    (bad_folder / "mixed.json").write_bytes(orjson.dumps(mixed))
+    report = retry_quarantine(sqlite_store)
+    stored = {s.fact.source_id for s in sqlite_store.iter_facts(include_raw=False)}
+    assert "Observation/no-status" in stored and "Observation/waits" in stored
+    assert report.counts["inserted"] == 2
+    left = sqlite_store.quarantine()
+    assert len(left) == open_before - 2
+    assert not any(e.item.resource_id in ("no-status", "waits") for e in left)
+    resolved = [e for e in sqlite_store.quarantine(status="resolved")]
+    assert len(resolved) >= 2
+
+
+def test_ndjson_bad_lines(tmp_path: Path, sqlite_store: SqlStore) -> None:
+    patient = {**PATIENT, "id": "p-ndjson"}
+    good = {**_obs("nd-1"), "subject": {"reference": "Patient/p-ndjson"}}
+    lines = [orjson.dumps(patient), b"{not json", b"\xff\xfe garbage", orjson.dumps(good), b""]
+    (tmp_path / "Observation.ndjson").write_bytes(b"\n".join(lines))
+    report = import_paths(sqlite_store, [tmp_path / "Observation.ndjson"])
+    assert report.counts["inserted"] == 2
+    locations = sorted(e.item.location or "" for e in sqlite_store.quarantine())
+    assert locations == ["line 2", "line 3"]
+
+
+def test_forward_references_in_bulk_files_resolve(tmp_path: Path, sqlite_store: SqlStore) -> None:
+    """An Observation file imported before its Patient file waits, then completes."""
+    folder = tmp_path / "bulk"
+    folder.mkdir()
+    patient = {**PATIENT, "id": "p-late"}
+    (folder / "Aaa.ndjson").write_bytes(
+        orjson.dumps({**_obs("early"), "subject": {"reference": "Patient/p-late"}})
+    )
+    (folder / "Patient.ndjson").write_bytes(orjson.dumps(patient))
+    shutil.copy(folder / "Aaa.ndjson", folder / "Zzz.ndjson")
+    import_paths(sqlite_store, [folder])
+    assert sqlite_store.quarantine() == []
+    assert len(sqlite_store.timeline("p-late", codes=["8867-4"])) == 1
