@@ -214,9 +214,9 @@ def _render_summary(s: dict[str, Any]) -> None:
     console.print(
         f"medtwin id {s['id']}  ·  {s['fact_count']} facts  ·  {s['encounter_count']} encounters"
     )
-    idents = [i["value"] for i in s["identifiers"] if not i["system"].startswith("urn:medtwin:")]
+    idents = [f"{i['label']} {i['value']}".strip() for i in s["identifiers"]]
     if idents:
-        console.print("identifiers: " + ", ".join(idents[:4]))
+        console.print("identifiers: " + " · ".join(idents[:5]), highlight=False)
 
     def section(
         title: str,
@@ -419,12 +419,15 @@ def quarantine_group(ctx: click.Context, store_url: str, show_all: bool, as_json
 @quarantine_group.command("retry")
 @click.argument("ids", nargs=-1, type=int)
 @click.option("--tz", default="UTC", show_default=True)
+@click.option("--store", "own_store", default=None, help="Store URL (as for 'medtwin quarantine').")
 @click.pass_obj
-def quarantine_retry_command(store_url: str, ids: tuple[int, ...], tz: str) -> None:
+def quarantine_retry_command(
+    store_url: str, ids: tuple[int, ...], tz: str, own_store: str | None
+) -> None:
     """Re-import quarantined data (all open entries, or the given ids) after a fix."""
     from medtwin.ingest import retry_quarantine
 
-    store = _open(store_url)
+    store = _open(own_store or store_url)
     report = retry_quarantine(store, ids=ids or None, tz=tz)
     left = store.counts()["quarantine_open"]
     store.close()

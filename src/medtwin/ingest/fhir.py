@@ -560,7 +560,10 @@ class _Context:
                 if new is None or new == ref:
                     seen[raw_ref] = None
                 else:
-                    seen[raw_ref] = orjson.dumps(new)[1:-1]
+                    seen[raw_ref] = (
+                        new.encode() if new.isascii() and '"' not in new and "\\" not in new
+                        else orjson.dumps(new)[1:-1]
+                    )
                     resolved[ref] = new
             replacement = seen[raw_ref]
             if replacement is not None:
@@ -663,6 +666,13 @@ def _code_text(concept: Any) -> str | None:
     if coding is None:
         return None
     return coding.code or coding.display
+
+
+def _display(concept: Any) -> str | None:
+    coding = _codeable(concept)
+    if coding is None:
+        return None
+    return coding.display or coding.code
 
 
 def _time(value: Any, tz: str, path: str) -> ParsedTime | None:
@@ -1075,7 +1085,7 @@ def _map_encounter(resource: dict[str, Any], common: dict[str, Any], tz: str) ->
             effective_end=end,
             original_time=text,
             class_code=klass.get("code") if isinstance(klass, dict) else None,
-            reason=_code_text(reasons[0]) if reasons else None,
+            reason=_display(reasons[0]) if reasons else None,
         )
     ]
 

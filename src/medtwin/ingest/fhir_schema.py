@@ -48,12 +48,24 @@ __all__ = ["FhirIssue", "known_resource_types", "validate_resource"]
 
 _SCHEMA_FILE = "fhir_r4b_schema.json"
 
-# Element kinds (the first field of ``_Element``).
-_COMPLEX = 0
-_PRIMITIVE = 1
+# What an element holds (``_Element.kind``).
+_PRIMITIVE = 0
+_COMPLEX = 1
 _RESOURCE = 2
 _PRIMITIVE_EXTENSION = 3
 _RESOURCE_TYPE = 4
+
+# How the hot loop of _check_object handles an element: the first item of its
+# look-up entry. Plain elements (no choice group, no code list) take the fast
+# branches, in order of frequency; the rest go through _check_other. The loop
+# compares with the literal numbers (a constant load beats a global load).
+_FAST_CACHED = 0  # single string type with a regex: entry[1] is the set of valid values
+_FAST_STRING = 1  # single string, markdown or xhtml
+_FAST_COMPLEX = 2  # single complex value: entry[1] is its _Type
+_FAST_COMPLEX_LIST = 3  # array of complex values: entry[1] is their _Type
+_FAST_CALL = 4  # other single primitive: entry[1] is its checker
+_FAST_PRIMITIVE_LIST = 5  # array of primitives: entry[1] is their checker
+_SLOW = 6
 
 _FLAG_LIST = 1
 _FLAG_REQUIRED = 2
@@ -134,10 +146,11 @@ def _check_string(value: Any) -> str | None:
     return None
 
 
-def _regex_checker(
-    type_name: str, pattern: str, explain: Callable[[str], str | None] | None = None
-) -> _Checker:
-    """Build a checker for a string type defined by a regular expression.
+class _RegexChecker:
+    """Checker of a string type defined by a regular expression.
+
+    Valid values are remembered (a bounded set), since the same codes, URIs and
+    timestamps recur across resources; the walker tests that set inline.
 
     Parameters
     ----------
@@ -146,37 +159,36 @@ def _regex_checker(
     pattern
         The regular expression that the whole value must match.
     explain
-        Extra check on a matching value (e.g. calendar validity); returns the
-        problem or None.
-
-    Returns
-    -------
-    callable
-        The checker. Valid values are remembered (bounded), since the same codes,
-        identifiers and timestamps recur across resources.
+        Extra check of a matching value (calendar validity); returns the problem or None.
     """
-    fullmatch = re.compile(pattern).fullmatch
-    valid: set[str] = set()
 
-    def check(value: Any) -> str | None:
+    __slots__ = ("explain", "fullmatch", "type_name", "valid")
+
+    def __init__(
+        self, type_name: str, pattern: str, explain: Callable[[str], str | None] | None = None
+    ) -> None:
+        self.type_name = type_name
+        self.fullmatch = re.compile(pattern).fullmatch
+        self.explain = explain
+        self.valid: set[str] = set()
+
+    def __call__(self, value: Any) -> str | None:
         if type(value) is not str:
-            return f"expected a JSON string ({type_name}), got {_json_type(value)}"
-        if value in valid:
+            return f"expected a JSON string ({self.type_name}), got {_json_type(value)}"
+        if value in self.valid:
             return None
         if not value:
-            return f"empty string is not a valid {type_name}"
-        if fullmatch(value) is None:
-            return _describe_mismatch(type_name, value, fullmatch)
-        if explain is not None:
-            problem = explain(value)
+            return f"empty string is not a valid {self.type_name}"
+        if self.fullmatch(value) is None:
+            return _describe_mismatch(self.type_name, value, self.fullmatch)
+        if self.explain is not None:
+            problem = self.explain(value)
             if problem is not None:
                 return problem
-        if len(valid) >= _CACHE_MAX:
-            valid.clear()
-        valid.add(value)
+        if len(self.valid) >= _CACHE_MAX:
+            self.valid.clear()
+        self.valid.add(value)
         return None
-
-    return check
 
 
 _DAYS_IN_MONTH = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -287,7 +299,6 @@ def _check_base64(value: Any) -> str | None:
 
 def _build_checkers() -> dict[str, _Checker]:
     """Return the checker of every FHIR primitive type."""
-    uri = _regex_checker("uri", _PATTERNS["uri"])
     checkers: dict[str, _Checker] = {
         "boolean": _check_boolean,
         "integer": _int_checker("integer", _INT32_MIN),
@@ -298,46 +309,70 @@ def _build_checkers() -> dict[str, _Checker]:
         "markdown": _check_string,
         "xhtml": _check_string,
         "base64Binary": _check_base64,
-        "uri": uri,
-        "url": _regex_checker("url", _PATTERNS["uri"]),
-        "canonical": _regex_checker("canonical", _PATTERNS["uri"]),
-        "date": _regex_checker("date", _PATTERNS["date"], _check_calendar),
-        "dateTime": _regex_checker("dateTime", _PATTERNS["dateTime"], _check_calendar),
-        "instant": _regex_checker("instant", _PATTERNS["instant"], _check_calendar),
+        "uri": _RegexChecker("uri", _PATTERNS["uri"]),
+        "url": _RegexChecker("url", _PATTERNS["uri"]),
+        "canonical": _RegexChecker("canonical", _PATTERNS["uri"]),
+        "date": _RegexChecker("date", _PATTERNS["date"], _check_calendar),
+        "dateTime": _RegexChecker("dateTime", _PATTERNS["dateTime"], _check_calendar),
+        "instant": _RegexChecker("instant", _PATTERNS["instant"], _check_calendar),
     }
     for name in ("time", "id", "code", "oid", "uuid"):
-        checkers[name] = _regex_checker(name, _PATTERNS[name])
+        checkers[name] = _RegexChecker(name, _PATTERNS[name])
     return checkers
 
 
 # ------------------------------------------------------------------------------ schema
 class _Element(NamedTuple):
-    """One element of a type, ready for the walker."""
+    """One element of a type: what it holds, for checks and messages."""
 
     kind: int
     many: bool
-    sub: _Type | None  # complex or primitive-extension type
+    sub: _Type | None  # complex type, or FHIRPrimitiveExtension for a ``_name`` sibling
     check: _Checker | None  # primitive checker
     enum: frozenset[str] | None
     choice: str | None
-    name: str  # the element name (without ``_`` for a primitive extension)
+    name: str  # the element name (without ``_`` for a primitive extension sibling)
     type_name: str
+
+
+# (fast kind, checker or type, element) by JSON key.
+_Entry = tuple[int, Any, _Element]
 
 
 class _Type:
     """Look-up tables of one resource, datatype or backbone element."""
 
-    __slots__ = ("allowed", "elements", "is_resource", "name", "required", "required_choices")
+    __slots__ = ("allowed", "elements", "name", "required", "required_choices", "tables")
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.elements: dict[str, _Element] = {}
+        self.elements: dict[str, _Entry] = {}
         # (element, its ``_element`` key or None)
         self.required: tuple[tuple[str, str | None], ...] = ()
         # (group, member element names)
         self.required_choices: tuple[tuple[str, tuple[str, ...]], ...] = ()
-        self.is_resource = False
         self.allowed = ""
+        self.tables: tuple[
+            dict[str, _Entry],
+            tuple[tuple[str, str | None], ...],
+            tuple[tuple[str, tuple[str, ...]], ...],
+        ] = ({}, (), ())
+
+
+def _entry(element: _Element) -> _Entry:
+    """Pick the hot-loop branch of an element."""
+    if element.choice is None and element.enum is None:
+        if element.kind == _PRIMITIVE:
+            if element.many:
+                return _FAST_PRIMITIVE_LIST, element.check, element
+            if isinstance(element.check, _RegexChecker):
+                return _FAST_CACHED, element.check.valid, element
+            if element.check is _check_string:
+                return _FAST_STRING, None, element
+            return _FAST_CALL, element.check, element
+        if element.kind == _COMPLEX:
+            return (_FAST_COMPLEX_LIST if element.many else _FAST_COMPLEX), element.sub, element
+    return _SLOW, None, element
 
 
 class _Schema:
@@ -375,13 +410,12 @@ class _Schema:
                 elif kind_name == "Resource":
                     element = _Element(_RESOURCE, many, None, None, None, choice, key, kind_name)
                 else:
-                    element = _Element(
-                        _COMPLEX, many, self.types[kind_name], None, None, choice, key, kind_name
-                    )
-                type_.elements[key] = element
+                    sub = self.types[kind_name]
+                    element = _Element(_COMPLEX, many, sub, None, None, choice, key, kind_name)
+                type_.elements[key] = _entry(element)
                 has_extension = bool(flags & _FLAG_PRIMITIVE_EXTENSION)
                 if has_extension:
-                    type_.elements["_" + key] = _Element(
+                    sibling = _Element(
                         _PRIMITIVE_EXTENSION,
                         many,
                         extension_type,
@@ -391,6 +425,7 @@ class _Schema:
                         key,
                         kind_name,
                     )
+                    type_.elements["_" + key] = _entry(sibling)
                 if choice is not None:
                     choice_members.setdefault(choice, []).append(key)
                     if flags & _FLAG_CHOICE_REQUIRED:
@@ -405,11 +440,12 @@ class _Schema:
         self.resources: dict[str, _Type] = {}
         for name in document["resources"]:
             type_ = self.types[name]
-            type_.is_resource = True
-            type_.elements["resourceType"] = _Element(
-                _RESOURCE_TYPE, False, None, None, None, None, "resourceType", "code"
+            type_.elements["resourceType"] = _entry(
+                _Element(_RESOURCE_TYPE, False, None, None, None, None, "resourceType", "code")
             )
             self.resources[name] = type_
+        for type_ in self.types.values():
+            type_.tables = (type_.elements, type_.required, type_.required_choices)
         self.resource_names = frozenset(self.resources)
 
 
@@ -426,6 +462,26 @@ def _load() -> _Schema:
 
 
 # ------------------------------------------------------------------------------ walker
+# A location is built only when an issue is reported: the walker passes
+# ``(parent, key)`` or ``(parent, key, index)`` tuples down, the root being a str.
+_Path = str | tuple[Any, ...]
+
+
+def _render(path: _Path, key: object = None, index: int | None = None) -> str:
+    """Turn a path chain (plus an optional last key and index) into text."""
+    parts: list[str] = []
+    if key is not None:
+        parts.append(f".{key}" if index is None else f".{key}[{index}]")
+    while type(path) is tuple:
+        if len(path) == 3:
+            parts.append(f".{path[1]}[{path[2]}]")
+        else:
+            parts.append(f".{path[1]}")
+        path = path[0]
+    parts.append(str(path))
+    return "".join(reversed(parts))
+
+
 def _has_extension(value: object) -> bool:
     """Whether a ``_name`` sibling (object, or array of objects) carries an extension."""
     if type(value) is dict:
@@ -435,144 +491,177 @@ def _has_extension(value: object) -> bool:
     return False
 
 
-def _check_object(
-    obj: dict[str, Any], type_: _Type, path: str, issues: list[FhirIssue], schema: _Schema
-) -> None:
+def _check_object(obj: dict[str, Any], type_: _Type, path: _Path, issues: list[FhirIssue]) -> None:
     """Check the elements of one JSON object of a known type, appending to ``issues``."""
-    elements = type_.elements
+    elements, required, required_choices = type_.tables
     seen_choice: dict[str, str] | None = None
     for key, value in obj.items():
-        element = elements.get(key)
-        if element is None:
+        try:
+            fast, target, element = elements[key]
+        except KeyError:
             issues.append(
                 FhirIssue(
-                    f"{path}.{key}",
+                    _render(path, key),
                     f"unknown element '{key}' ({type_.name} allows: {type_.allowed})",
                 )
             )
             continue
-        kind, many, sub, check, enum, choice, name, type_name = element
-        if choice is not None:
-            if seen_choice is None:
-                seen_choice = {choice: name}
+        if fast == 0:  # _FAST_CACHED
+            if type(value) is not str or value not in target:
+                assert element.check is not None
+                problem = element.check(value)
+                if problem is not None:
+                    issues.append(FhirIssue(_render(path, key), problem))
+        elif fast == 1:  # _FAST_STRING
+            if (
+                type(value) is not str
+                or not value
+                or value.isspace()
+                or len(value) > _STRING_MAX_CHARS
+            ):
+                problem = _check_string(value)
+                if problem is not None:
+                    issues.append(FhirIssue(_render(path, key), problem))
+        elif fast == 2:  # _FAST_COMPLEX
+            if type(value) is dict and value:
+                _check_object(value, target, (path, key), issues)
             else:
-                other = seen_choice.setdefault(choice, name)
-                if other != name:
-                    issues.append(
-                        FhirIssue(
-                            f"{path}.{key}",
-                            f"more than one {choice}[x] element: '{other}' and '{name}'",
-                        )
-                    )
-        if value is None:
-            issues.append(FhirIssue(f"{path}.{key}", "null is not allowed (omit the element)"))
-            continue
-        if many:
-            if type(value) is not list:
                 issues.append(
-                    FhirIssue(
-                        f"{path}.{key}",
-                        f"expected a JSON array of {type_name}, got {_json_type(value)}",
-                    )
+                    FhirIssue(_render(path, key), _object_problem(value, element.type_name))
                 )
-                continue
-            if not value:
-                issues.append(FhirIssue(f"{path}.{key}", "empty array (omit the element instead)"))
-                continue
-            if kind == _PRIMITIVE:
-                assert check is not None
-                for index, item in enumerate(value):
-                    if item is None:
-                        siblings = obj.get("_" + key)
-                        if (
-                            type(siblings) is not list
-                            or index >= len(siblings)
-                            or siblings[index] is None
-                        ):
-                            issues.append(
-                                FhirIssue(
-                                    f"{path}.{key}[{index}]",
-                                    f"null without an extension at _{key}[{index}]",
-                                )
-                            )
-                        continue
-                    problem = check(item)
-                    if problem is None and enum is not None and item not in enum:
-                        problem = _enum_problem(item, enum)
-                    if problem is not None:
-                        issues.append(FhirIssue(f"{path}.{key}[{index}]", problem))
-            elif kind == _COMPLEX:
-                assert sub is not None
+        elif fast == 3:  # _FAST_COMPLEX_LIST
+            if type(value) is list and value:
                 for index, item in enumerate(value):
                     if type(item) is dict and item:
-                        _check_object(item, sub, f"{path}.{key}[{index}]", issues, schema)
-                    else:
-                        issues.append(
-                            FhirIssue(f"{path}.{key}[{index}]", _object_problem(item, type_name))
-                        )
-            elif kind == _PRIMITIVE_EXTENSION:
-                assert sub is not None
-                for index, item in enumerate(value):
-                    if item is None:
-                        continue
-                    if type(item) is dict and item:
-                        _check_object(item, sub, f"{path}.{key}[{index}]", issues, schema)
+                        _check_object(item, target, (path, key, index), issues)
                     else:
                         issues.append(
                             FhirIssue(
-                                f"{path}.{key}[{index}]",
-                                _object_problem(item, "primitive extension"),
+                                _render(path, key, index),
+                                _object_problem(item, element.type_name),
                             )
                         )
             else:
-                for index, item in enumerate(value):
-                    _check_resource(item, f"{path}.{key}[{index}]", issues, schema)
-        elif kind == _PRIMITIVE:
-            assert check is not None
-            problem = check(value)
-            if problem is None and enum is not None and value not in enum:
-                problem = _enum_problem(value, enum)
+                issues.append(FhirIssue(_render(path, key), _list_problem(value, element)))
+        elif fast == 4:  # _FAST_CALL
+            problem = target(value)
             if problem is not None:
-                issues.append(FhirIssue(f"{path}.{key}", problem))
-        elif kind == _COMPLEX or kind == _PRIMITIVE_EXTENSION:
-            assert sub is not None
-            if type(value) is dict and value:
-                _check_object(value, sub, f"{path}.{key}", issues, schema)
+                issues.append(FhirIssue(_render(path, key), problem))
+        elif fast == 5:  # _FAST_PRIMITIVE_LIST
+            if type(value) is list and value:
+                for index, item in enumerate(value):
+                    problem = target(item)
+                    if problem is not None:
+                        _primitive_item_problem(obj, key, index, item, problem, path, issues)
             else:
-                issues.append(
-                    FhirIssue(
-                        f"{path}.{key}",
-                        _object_problem(
-                            value, type_name if kind == _COMPLEX else "primitive extension"
-                        ),
-                    )
-                )
-        elif kind == _RESOURCE:
-            _check_resource(value, f"{path}.{key}", issues, schema)
-        # _RESOURCE_TYPE was checked by _check_resource.
-    if type_.required:
-        for name, extension_key in type_.required:
+                issues.append(FhirIssue(_render(path, key), _list_problem(value, element)))
+        else:
+            choice = element.choice
+            if choice is not None:
+                if seen_choice is None:
+                    seen_choice = {choice: element.name}
+                else:
+                    other = seen_choice.setdefault(choice, element.name)
+                    if other != element.name:
+                        issues.append(
+                            FhirIssue(
+                                _render(path, key),
+                                f"more than one {choice}[x] element: '{other}' and '{element.name}'",
+                            )
+                        )
+            _check_other(obj, key, value, element, path, issues)
+    if required:
+        for name, extension_key in required:
             if name not in obj and (
                 extension_key is None or not _has_extension(obj.get(extension_key))
             ):
                 issues.append(
                     FhirIssue(
-                        f"{path}.{name}", f"missing required element '{name}' of {type_.name}"
+                        _render(path, name), f"missing required element '{name}' of {type_.name}"
                     )
                 )
-    if type_.required_choices:
-        for group, members in type_.required_choices:
+    if required_choices:
+        for group, members in required_choices:
             present = seen_choice.get(group) if seen_choice is not None else None
             if present is None or (
                 present not in obj and not _has_extension(obj.get("_" + present))
             ):
                 issues.append(
                     FhirIssue(
-                        f"{path}.{group}[x]",
+                        _render(path, f"{group}[x]"),
                         f"missing required element {group}[x] of {type_.name} "
                         f"(one of: {', '.join(members)})",
                     )
                 )
+
+
+def _check_other(
+    obj: dict[str, Any],
+    key: str,
+    value: Any,
+    element: _Element,
+    path: _Path,
+    issues: list[FhirIssue],
+) -> None:
+    """Check an element that the fast branches of :func:`_check_object` do not take."""
+    kind = element.kind
+    if kind == _RESOURCE_TYPE:
+        return  # checked by the caller before choosing the type
+    if element.many:
+        if type(value) is not list or not value:
+            issues.append(FhirIssue(_render(path, key), _list_problem(value, element)))
+            return
+        items: list[tuple[Any, _Path, int | None]] = [
+            (item, path, index) for index, item in enumerate(value)
+        ]
+    else:
+        items = [(value, path, None)]
+    for item, parent, index in items:
+        if kind == _PRIMITIVE:
+            assert element.check is not None
+            problem = element.check(item)
+            if problem is None and element.enum is not None and item not in element.enum:
+                problem = _enum_problem(item, element.enum)
+            if problem is not None:
+                if index is None:
+                    issues.append(FhirIssue(_render(parent, key), problem))
+                else:
+                    _primitive_item_problem(obj, key, index, item, problem, parent, issues)
+        elif kind == _RESOURCE:
+            _check_resource(item, (parent, key) if index is None else (parent, key, index), issues)
+        else:  # complex, or the object of a ``_name`` sibling
+            assert element.sub is not None
+            if type(item) is dict and item:
+                child = (parent, key) if index is None else (parent, key, index)
+                _check_object(item, element.sub, child, issues)
+            elif not (item is None and index is not None and kind == _PRIMITIVE_EXTENSION):
+                # null is the placeholder in an array of ``_name`` siblings
+                name = element.type_name if kind == _COMPLEX else "primitive extension"
+                issues.append(FhirIssue(_render(parent, key, index), _object_problem(item, name)))
+
+
+def _primitive_item_problem(
+    obj: dict[str, Any],
+    key: str,
+    index: int,
+    item: object,
+    problem: str,
+    path: _Path,
+    issues: list[FhirIssue],
+) -> None:
+    """Report a bad primitive array item; ``null`` is fine where ``_key[index]`` fills it."""
+    if item is None:
+        siblings = obj.get("_" + key)
+        if type(siblings) is list and index < len(siblings) and siblings[index] is not None:
+            return
+        problem = f"null without an extension at _{key}[{index}]"
+    issues.append(FhirIssue(_render(path, key, index), problem))
+
+
+def _list_problem(value: object, element: _Element) -> str:
+    if type(value) is list:
+        return "empty array (omit the element instead)"
+    return f"expected a JSON array of {element.type_name}, got {_json_type(value)}"
 
 
 def _enum_problem(value: object, enum: frozenset[str]) -> str:
@@ -587,25 +676,28 @@ def _object_problem(value: object, type_name: str) -> str:
     return f"expected a JSON object ({type_name}), got {_json_type(value)}"
 
 
-def _check_resource(value: object, path: str, issues: list[FhirIssue], schema: _Schema) -> None:
-    """Check a nested resource (``contained``, ``Bundle.entry.resource`` ...)."""
-    if type(value) is not dict:
-        issues.append(FhirIssue(path, _object_problem(value, "resource")))
-        return
-    resource_type = value.get("resourceType")
-    type_ = schema.resources.get(resource_type) if type(resource_type) is str else None
-    if type_ is None:
-        issues.append(FhirIssue(f"{path}.resourceType", _resource_type_problem(resource_type)))
-        return
-    _check_object(value, type_, path, issues, schema)
-
-
 def _resource_type_problem(resource_type: object) -> str:
     if resource_type is None:
         return "missing resourceType"
     if type(resource_type) is not str:
         return f"resourceType must be a JSON string, got {_json_type(resource_type)}"
     return f"unknown resourceType '{resource_type}' (not a concrete FHIR R4B resource type)"
+
+
+def _check_resource(value: object, path: _Path, issues: list[FhirIssue]) -> None:
+    """Check a nested resource (``contained``, ``Bundle.entry.resource`` ...)."""
+    if type(value) is not dict:
+        issues.append(FhirIssue(_render(path), _object_problem(value, "resource")))
+        return
+    resource_type = value.get("resourceType")
+    assert _SCHEMA is not None
+    type_ = _SCHEMA.resources.get(resource_type) if type(resource_type) is str else None
+    if type_ is None:
+        issues.append(
+            FhirIssue(_render(path, "resourceType"), _resource_type_problem(resource_type))
+        )
+        return
+    _check_object(value, type_, path, issues)
 
 
 # ------------------------------------------------------------------------------ public
@@ -627,24 +719,29 @@ def validate_resource(resource: object) -> list[FhirIssue]:
     --------
     >>> validate_resource({"resourceType": "Patient", "birthDate": "1970-01-01"})
     []
-    >>> issue, = validate_resource(
-    ...     {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
-    ...      "effectivePeriod": {"stop": "2020-01-01"}})
+    >>> (issue,) = validate_resource(
+    ...     {
+    ...         "resourceType": "Observation",
+    ...         "status": "final",
+    ...         "code": {"text": "glucose"},
+    ...         "effectivePeriod": {"stop": "2020-01-01"},
+    ...     }
+    ... )
     >>> issue.path
     'Observation.effectivePeriod.stop'
     >>> issue.message
     "unknown element 'stop' (Period allows: start, end, id, extension)"
     """
     schema = _SCHEMA if _SCHEMA is not None else _load()
-    issues: list[FhirIssue] = []
     if type(resource) is not dict:
         return [FhirIssue(_ROOT, _object_problem(resource, "resource"))]
     resource_type = resource.get("resourceType")
     type_ = schema.resources.get(resource_type) if type(resource_type) is str else None
     if type_ is None:
         return [FhirIssue(f"{_ROOT}.resourceType", _resource_type_problem(resource_type))]
+    issues: list[FhirIssue] = []
     try:
-        _check_object(resource, type_, type_.name, issues, schema)
+        _check_object(resource, type_, type_.name, issues)
     except RecursionError:
         issues.append(FhirIssue(type_.name, "nested too deeply to check"))
     return issues

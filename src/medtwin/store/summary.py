@@ -8,6 +8,7 @@ render it; ``--json`` prints it as is.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from medtwin.record.facts import (
     Condition,
     Demographics,
     Encounter,
+    Identifier,
     Immunization,
     MedicationRequest,
     Observation,
@@ -23,10 +25,37 @@ from medtwin.record.facts import (
 from medtwin.store.base import StoredFact
 from medtwin.store.sql import SqlStore
 
-__all__ = ["patient_summary"]
+__all__ = ["CLINICAL_LABELS", "patient_summary", "unit_label"]
 
 _ACTIVE_CONDITION = {"active", "recurrence", "relapse"}
 _ACTIVE_MEDICATION = {"active", "on-hold", "draft"}
+
+
+_IDENTIFIER_LABELS = {
+    "http://hl7.org/fhir/sid/us-ssn": "SSN",
+    "urn:oid:2.16.840.1.113883.4.1": "SSN",
+    "urn:oid:2.16.840.1.113883.4.3.25": "Driver's licence",
+    "http://standardhealthrecord.org/fhir/StructureDefinition/passportNumber": "Passport",
+    "https://github.com/synthetichealth/synthea": "Synthea id",
+    "https://medtwin.org/fhir/sid/synthetic-mrn": "MRN (synthetic)",
+}
+# National identifiers are shown masked: the last four characters only.
+_MASKED = {"SSN", "Passport", "Driver's licence"}
+
+
+def _identifiers(identifiers: Sequence[Identifier]) -> list[dict[str, str]]:
+    out: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for ident in identifiers:
+        if ident.system.startswith("urn:medtwin:") or ident.value in seen:
+            continue
+        seen.add(ident.value)
+        label = _IDENTIFIER_LABELS.get(ident.system, "")
+        value = ident.value
+        if label in _MASKED and len(value) > 4:
+            value = "*" * (len(value) - 4) + value[-4:]
+        out.append({"system": ident.system, "label": label, "value": value})
+    return out
 
 
 def _day(value: datetime | None) -> str | None:
@@ -45,11 +74,96 @@ def _age(birth: str | None, on: date) -> int | None:
     return on.year - year - ((on.month, on.day) < (month, day))
 
 
+# Short labels a clinician reads at a glance, for the commonest LOINC codes; others show
+# their display text (shortened).
+CLINICAL_LABELS = {
+    "8480-6": "Systolic BP",
+    "8462-4": "Diastolic BP",
+    "8478-0": "Mean arterial pressure",
+    "8867-4": "Heart rate",
+    "9279-1": "Respiratory rate",
+    "59408-5": "SpO2 (pulse oximetry)",
+    "2708-6": "SaO2 (arterial)",
+    "8310-5": "Body temperature",
+    "8302-2": "Height",
+    "29463-7": "Weight",
+    "39156-5": "BMI",
+    "72514-3": "Pain score (0-10)",
+    "2093-3": "Total cholesterol",
+    "2085-9": "HDL cholesterol",
+    "18262-6": "LDL cholesterol (direct)",
+    "13457-7": "LDL cholesterol (calculated)",
+    "2571-8": "Triglycerides",
+    "4548-4": "HbA1c",
+    "2339-0": "Glucose (blood)",
+    "2345-7": "Glucose (serum/plasma)",
+    "2160-0": "Creatinine",
+    "38483-4": "Creatinine (blood)",
+    "98979-8": "eGFR (CKD-EPI 2021)",
+    "62238-1": "eGFR (CKD-EPI)",
+    "33914-3": "eGFR (MDRD)",
+    "69405-9": "eGFR",
+    "6299-2": "Urea nitrogen (BUN)",
+    "3094-0": "Urea nitrogen (BUN)",
+    "2951-2": "Sodium",
+    "2947-0": "Sodium (blood)",
+    "2823-3": "Potassium",
+    "6298-4": "Potassium (blood)",
+    "2075-0": "Chloride",
+    "2069-3": "Chloride (blood)",
+    "2028-9": "Bicarbonate (CO2)",
+    "20565-8": "Bicarbonate (CO2)",
+    "17861-6": "Calcium",
+    "49765-1": "Calcium",
+    "718-7": "Haemoglobin",
+    "4544-3": "Haematocrit",
+    "6690-2": "White cells",
+    "789-8": "Red cells",
+    "777-3": "Platelets",
+    "1742-6": "ALT",
+    "1920-8": "AST",
+    "6768-6": "Alkaline phosphatase",
+    "1975-2": "Bilirubin (total)",
+    "1751-7": "Albumin",
+    "14959-1": "Urine albumin/creatinine",
+    "6301-6": "INR",
+}
+
+_UNIT_LABELS = {
+    "mm[Hg]": "mmHg",
+    "Cel": "°C",
+    "[degF]": "°F",
+    "kg/m2": "kg/m²",
+    "mL/min/{1.73_m2}": "mL/min/1.73m²",
+    "10*3/uL": "×10³/µL",
+    "10*6/uL": "×10⁶/µL",
+    "10*9/L": "×10⁹/L",
+    "ug/dL": "µg/dL",
+    "umol/L": "µmol/L",
+    "[lb_av]": "lb",
+    "[in_i]": "in",
+}
+
+
+def unit_label(unit: str | None) -> str:
+    """A UCUM unit as a clinician writes it (``mm[Hg]`` -> ``mmHg``); annotations dropped."""
+    if not unit:
+        return ""
+    if unit in _UNIT_LABELS:
+        return _UNIT_LABELS[unit]
+    if unit.startswith("{") and unit.endswith("}"):
+        return ""
+    return unit.replace("{", "").replace("}", "")
+
+
 def _name(stored: StoredFact) -> str:
     code = stored.fact.code
     if code is None:
         return stored.fact.resource_type or stored.fact.kind
-    return code.display or code.code
+    if code.system == "http://loinc.org" and code.code in CLINICAL_LABELS:
+        return CLINICAL_LABELS[code.code]
+    text = code.display or code.code
+    return text if len(text) <= 60 else text[:57].rstrip() + "..."
 
 
 def _code(stored: StoredFact) -> str | None:
@@ -68,10 +182,7 @@ def _code(stored: StoredFact) -> str | None:
 def _value(fact: Observation) -> str:
     if fact.value_num is not None:
         number = f"{fact.value_num:.4g}" if abs(fact.value_num) < 1e5 else f"{fact.value_num:.0f}"
-        unit = fact.unit or ""
-        if unit.startswith("{") and unit.endswith("}"):
-            unit = ""
-        return f"{number} {unit}".strip()
+        return f"{number} {unit_label(fact.unit)}".strip()
     if fact.value_code is not None:
         return fact.value_code.display or fact.value_code.code
     return fact.value_text or "-"
@@ -97,7 +208,7 @@ def patient_summary(store: SqlStore, patient: str, *, today: date | None = None)
         "age_years": _age(summary.birth_date, age_on),
         "deceased": deceased,
         "address": demo.address if demo else None,
-        "identifiers": [{"system": i.system, "value": i.value} for i in summary.identifiers],
+        "identifiers": _identifiers(summary.identifiers),
     }
     problems: list[dict[str, Any]] = []
     past: list[dict[str, Any]] = []

@@ -1,0 +1,551 @@
+"""FHIR R4 import from a server's REST API: ``Patient/{id}/$everything``, page by page.
+
+:func:`import_server` reads a FHIR server with :class:`fhirpy.SyncFHIRClient` and
+writes what it reads into a store, the same way :func:`medtwin.ingest.import_paths`
+writes files:
+
+1. Without ``patient``: page through ``GET [base]/Patient?_count=N`` (following
+   ``Bundle.link`` with ``relation = next``) to list the patients.
+2. For each patient: ``GET [base]/Patient/{id}/$everything?_count=N``, following its
+   ``next`` links. Every page (a ``searchset`` Bundle) becomes one batch
+   (:func:`medtwin.ingest.fhir.bundle_batch`, ``file`` = the request URL) and one
+   transaction, so memory stays bounded by the page size and an interrupted import
+   is completed, without duplicates, by running it again.
+3. A resource whose reference arrives on a later page (an Encounter on page 1 whose
+   Practitioner is on page 3) waits in quarantine; after the last page those
+   waiting resources are retried, so a complete server leaves none waiting.
+
+**Same facts as file import.** The default source is ``"fhir"``, the default of
+file import too, and references end up as literal ``Type/id`` either way (a server
+stores ``urn:uuid`` references of a transaction as ``Type/id``; file import
+rewrites them the same way). So a resource imported from a Bundle file and the
+same resource read from a server that loaded that Bundle are the *same fact*:
+importing both adds nothing the second time. Pass another ``source`` to keep a
+server's data apart.
+
+**Servers without $everything.** When the first ``$everything`` request is refused
+(HTTP 400, 404, 405 or 501, as servers answer an operation they do not implement)
+and the patient exists (``GET Patient/{id}`` works), that patient and every later
+one is read by searching the patient compartment instead: the Patient read, then
+``GET [base]/{Type}?patient={id}`` for each type of :data:`COMPARTMENT_TYPES`
+(Encounter, Condition, Observation, MedicationRequest, Procedure, Immunization,
+AllergyIntolerance, and the other common compartment types such as
+DiagnosticReport, CarePlan, Claim and ExplanationOfBenefit), with paging. A type
+the server refuses to search (400 or 404) is skipped from then on. Resources outside
+the compartment that those resources reference (Practitioner, Organization,
+Location, Medication ...) are read one by one (``GET [base]/{Type}/{id}``) before
+the page that references them is written; one the server does not have leaves the
+referencing resource waiting in quarantine, with the reason.
+
+**Errors.** A server that cannot be reached, an HTTP error status, or a response
+that is not a FHIR JSON Bundle raises :class:`FhirServerError` (an
+:class:`~medtwin.ingest.base.IngestError`) naming the request URL, the status and
+the OperationOutcome diagnostics. Header values (credentials) never appear in
+messages.
+
+References
+----------
+HL7 FHIR R4 (4.0.1): RESTful API, search and paging (http.html#search,
+search.html#count, Bundle.link "next"); operation ``Patient/$everything``
+(patient-operation-everything.html); patient compartment
+(compartmentdefinition-patient.html).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode, urljoin
+
+import orjson
+
+from medtwin.ingest.base import Batch, IngestError
+
+if TYPE_CHECKING:
+    from fhirpy import SyncFHIRClient
+
+    from medtwin.ingest import ImportReport
+    from medtwin.store.sql import SqlStore
+
+__all__ = ["COMPARTMENT_TYPES", "FhirServerError", "import_server"]
+
+#: Resource types searched with ``?patient={id}`` when a server has no ``$everything``,
+#: in the order in which they usually reference each other (referenced types first).
+COMPARTMENT_TYPES: tuple[str, ...] = (
+    "Device",
+    "Coverage",
+    "Encounter",
+    "EpisodeOfCare",
+    "Condition",
+    "Specimen",
+    "ServiceRequest",
+    "Observation",
+    "DiagnosticReport",
+    "MedicationRequest",
+    "MedicationDispense",
+    "MedicationAdministration",
+    "MedicationStatement",
+    "Procedure",
+    "Immunization",
+    "AllergyIntolerance",
+    "FamilyMemberHistory",
+    "Goal",
+    "CareTeam",
+    "CarePlan",
+    "DocumentReference",
+    "ImagingStudy",
+    "Claim",
+    "ExplanationOfBenefit",
+    "Provenance",
+)
+
+# Statuses with which servers refuse an operation or search they do not implement.
+_EVERYTHING_UNSUPPORTED = frozenset({400, 404, 405, 501})
+_SEARCH_UNSUPPORTED = frozenset({400, 404})
+_LITERAL_REFERENCE = re.compile(r"([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})")
+_HINTS = {
+    401: " (the server wants credentials: pass headers={'Authorization': ...})",
+    403: " (the credentials given may not read this)",
+}
+
+
+class FhirServerError(IngestError):
+    """A FHIR server request that failed: the URL, the HTTP status (if any), the reason.
+
+    Attributes
+    ----------
+    url
+        The request URL.
+    status
+        The HTTP status code; ``None`` when no response came (connection refused,
+        time-out).
+    """
+
+    def __init__(self, message: str, *, url: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status
+
+
+@dataclass(slots=True)
+class _LastResponse:
+    """A ``requests`` response hook that keeps the last response.
+
+    fhirpy raises exceptions without the HTTP status and parses JSON into attribute
+    dicts; the hook gives the status and headers for error messages and the body
+    for parsing into plain dicts (what the FHIR validator expects).
+    """
+
+    response: Any = None
+
+    def __call__(self, response: Any, *args: Any, **kwargs: Any) -> Any:
+        self.response = response
+        return response
+
+
+class _Server:
+    """GET requests to one FHIR base URL through fhirpy, with clear errors."""
+
+    def __init__(
+        self, base_url: str, headers: Mapping[str, str] | None, timeout_s: float
+    ) -> None:
+        from fhirpy import SyncFHIRClient
+
+        if not base_url.startswith(("http://", "https://")):
+            raise IngestError(f"{base_url}: a FHIR server base URL starts with http:// or https://")
+        self.base = base_url.rstrip("/")
+        self.last = _LastResponse()
+        self.client: SyncFHIRClient = SyncFHIRClient(
+            self.base,
+            extra_headers=dict(headers) if headers else None,
+            requests_config={"timeout": timeout_s, "hooks": {"response": [self.last]}},
+        )
+
+    def url(self, path: str, params: Mapping[str, str | int] | None = None) -> str:
+        """The absolute URL of ``path`` (relative to the base) with query ``params``."""
+        query = f"?{urlencode(params, safe=':,|/')}" if params else ""
+        return f"{self.base}/{path}{query}"
+
+    def absolute(self, link: str, came_from: str) -> str:
+        """A ``Bundle.link`` URL as an absolute URL on this server."""
+        url = urljoin(f"{self.base}/", link)
+        if not url.startswith(f"{self.base}/"):
+            raise FhirServerError(
+                f"GET {came_from}: the next-page link {link!r} is not under the base URL "
+                f"{self.base}; use the server's public base URL",
+                url=came_from,
+            )
+        return url
+
+    def get(self, url: str) -> dict[str, Any]:
+        """GET ``url`` and return the JSON object it answers; raise :class:`FhirServerError`."""
+        from fhirpy.base.exceptions import BaseFHIRError
+
+        self.last.response = None
+        try:
+            self.client.execute(url, method="get")
+        except BaseFHIRError:
+            raise self._status_error(url) from None
+        except OSError as exc:  # requests' errors (refused, time-out, DNS) are OSErrors
+            raise FhirServerError(
+                f"GET {url}: cannot reach the FHIR server ({_network_reason(exc)}); check the URL "
+                "and that the server is running",
+                url=url,
+            ) from None
+        except ValueError:  # fhirpy could not parse the body as JSON
+            raise self._not_json(url) from None
+        response = self.last.response
+        if response is None or not response.content:
+            status = response.status_code if response is not None else None
+            raise FhirServerError(f"GET {url}: HTTP {status} with an empty body", url=url, status=status)
+        try:
+            document = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise self._not_json(url) from None
+        if not isinstance(document, dict):
+            raise FhirServerError(
+                f"GET {url}: expected a FHIR resource (a JSON object), found {type(document).__name__}",
+                url=url,
+                status=response.status_code,
+            )
+        return document
+
+    def bundle(self, url: str) -> dict[str, Any]:
+        """GET ``url``, which must answer a Bundle."""
+        document = self.get(url)
+        if document.get("resourceType") != "Bundle":
+            raise FhirServerError(
+                f"GET {url}: expected a Bundle, found {document.get('resourceType')!r}",
+                url=url,
+                status=self.last.response.status_code,
+            )
+        return document
+
+    def pages(self, url: str, first: dict[str, Any] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+        """``(url, Bundle)`` for ``url`` and each page its ``next`` links lead to."""
+        seen = {url}
+        page = first if first is not None else self.bundle(url)
+        while True:
+            yield url, page
+            link = _next_link(page)
+            if link is None:
+                return
+            following = self.absolute(link, url)
+            if following in seen:
+                raise FhirServerError(
+                    f"GET {url}: the next-page link leads back to a page already read ({following})",
+                    url=url,
+                )
+            seen.add(following)
+            url = following
+            page = self.bundle(url)
+
+    def _status_error(self, url: str) -> FhirServerError:
+        response = self.last.response
+        if response is None:
+            return FhirServerError(f"GET {url}: the request failed without a response", url=url)
+        status = int(response.status_code)
+        reason = f" {response.reason}" if getattr(response, "reason", None) else ""
+        detail = _diagnostics(response.content)
+        message = f"GET {url}: HTTP {status}{reason}"
+        if detail:
+            message += f": {detail}"
+        return FhirServerError(message + _HINTS.get(status, ""), url=url, status=status)
+
+    def _not_json(self, url: str) -> FhirServerError:
+        response = self.last.response
+        status = response.status_code if response is not None else None
+        kind = response.headers.get("Content-Type", "no content type") if response is not None else "?"
+        return FhirServerError(
+            f"GET {url}: HTTP {status} but the response is not JSON ({kind}); is {self.base} "
+            "the FHIR base URL?",
+            url=url,
+            status=status,
+        )
+
+
+def _network_reason(exc: BaseException) -> str:
+    """A short reason for a failed connection (requests' own messages are long)."""
+    text = str(exc)
+    for marker, reason in (
+        ("Connection refused", "connection refused"),
+        ("timed out", "timed out"),
+        ("Name or service not known", "unknown host name"),
+        ("nodename nor servname", "unknown host name"),
+        ("CERTIFICATE_VERIFY_FAILED", "TLS certificate not trusted"),
+    ):
+        if marker in text:
+            return reason
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _diagnostics(content: bytes) -> str:
+    """The OperationOutcome diagnostics of an error body, else the start of its text."""
+    try:
+        document = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        text = " ".join(content.decode("utf-8", "replace").split())
+        return text[:200] + ("..." if len(text) > 200 else "")
+    if isinstance(document, dict) and document.get("resourceType") == "OperationOutcome":
+        parts = []
+        for issue in document.get("issue") or ():
+            if not isinstance(issue, dict):
+                continue
+            text = issue.get("diagnostics") or (issue.get("details") or {}).get("text")
+            if isinstance(text, str) and text:
+                parts.append(f"{issue.get('code', 'error')}: {text}" if issue.get("code") else text)
+        return "; ".join(parts) or "OperationOutcome without diagnostics"
+    return ""
+
+
+def _next_link(bundle: Mapping[str, Any]) -> str | None:
+    for link in bundle.get("link") or ():
+        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+            return str(link["url"])
+    return None
+
+
+def _resources(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for entry in bundle.get("entry") or ():
+        if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
+            out.append(entry["resource"])
+    return out
+
+
+def _without_outcomes(bundle: dict[str, Any]) -> dict[str, Any]:
+    """The page without ``search.mode = outcome`` entries (server messages, not data)."""
+    entries = bundle.get("entry")
+    if not isinstance(entries, list):
+        return bundle
+    kept = [
+        e
+        for e in entries
+        if not (
+            isinstance(e, dict)
+            and (
+                (e.get("search") or {}).get("mode") == "outcome"
+                or (e.get("resource") or {}).get("resourceType") == "OperationOutcome"
+            )
+        )
+    ]
+    if len(kept) == len(entries):
+        return bundle
+    return {**bundle, "entry": kept}
+
+
+def _literal_references(node: Any) -> Iterator[tuple[str, str]]:
+    """``(type, id)`` of every relative literal reference (``Type/id``) in a resource."""
+    if isinstance(node, dict):
+        for name, value in node.items():
+            if name == "reference" and isinstance(value, str):
+                match = _LITERAL_REFERENCE.fullmatch(value)
+                if match:
+                    yield match.group(1), match.group(2)
+            elif isinstance(value, dict | list):
+                yield from _literal_references(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _literal_references(value)
+
+
+@dataclass(slots=True)
+class _Importer:
+    store: SqlStore
+    server: _Server
+    source: str
+    tz: str
+    page_size: int
+    report: ImportReport
+    on_batch: Callable[[str, Batch], None] | None
+    #: ``True`` once ``$everything`` worked, ``False`` once it was refused for a patient that exists.
+    everything: bool | None = None
+    unsearchable: set[str] = field(default_factory=set)
+    #: Resources outside the compartment already read (or known missing) in fallback mode.
+    fetched: set[str] = field(default_factory=set)
+
+    def patient_ids(self) -> list[str]:
+        ids: dict[str, None] = {}
+        for _, page in self.server.pages(self.server.url("Patient", {"_count": self.page_size})):
+            for entry in page.get("entry") or ():
+                if not isinstance(entry, dict) or (entry.get("search") or {}).get("mode") not in (None, "match"):
+                    continue
+                resource = entry.get("resource")
+                if isinstance(resource, dict) and resource.get("resourceType") == "Patient":
+                    rid = resource.get("id")
+                    if isinstance(rid, str):
+                        ids[rid] = None
+        return list(ids)
+
+    def append(self, url: str, bundle: dict[str, Any]) -> None:
+        from medtwin.ingest.fhir import bundle_batch
+
+        store, source = self.store, self.source
+        batch = bundle_batch(
+            _without_outcomes(bundle),
+            source=source,
+            tz=self.tz,
+            file=url,
+            lookup=lambda t, s, v: store.find_resource(source, t, s, v),
+        )
+        self.report.files += 1
+        self.report.add(store.append(batch))
+        if self.on_batch is not None:
+            self.on_batch(url, batch)
+
+    def patient(self, patient_id: str) -> None:
+        if self.everything is False:
+            self.compartment(patient_id)
+            return
+        url = self.server.url(
+            f"Patient/{quote(patient_id, safe='')}/$everything", {"_count": self.page_size}
+        )
+        try:
+            first = self.server.bundle(url)
+        except FhirServerError as exc:
+            if self.everything or exc.status not in _EVERYTHING_UNSUPPORTED:
+                raise
+            self.compartment(patient_id)
+            return
+        self.everything = True
+        for page_url, page in self.server.pages(url, first):
+            self.append(page_url, page)
+
+    def compartment(self, patient_id: str) -> None:
+        """The fallback: the Patient read, then a search per compartment type."""
+        url = self.server.url(f"Patient/{quote(patient_id, safe='')}")
+        resource = self.server.get(url)
+        if resource.get("resourceType") != "Patient":
+            raise FhirServerError(
+                f"GET {url}: expected a Patient, found {resource.get('resourceType')!r}", url=url
+            )
+        self.referenced([resource])
+        self.append(url, _collection([(url, resource)]))
+        self.everything = False
+        for rtype in COMPARTMENT_TYPES:
+            if rtype in self.unsearchable:
+                continue
+            url = self.server.url(rtype, {"patient": patient_id, "_count": self.page_size})
+            try:
+                first = self.server.bundle(url)
+            except FhirServerError as exc:
+                if exc.status not in _SEARCH_UNSUPPORTED:
+                    raise
+                self.unsearchable.add(rtype)
+                continue
+            for page_url, page in self.server.pages(url, first):
+                self.referenced(_resources(page))
+                self.append(page_url, page)
+
+    def referenced(self, resources: list[dict[str, Any]]) -> None:
+        """Read and write the resources outside the compartment that ``resources`` reference."""
+        searched = {*COMPARTMENT_TYPES, "Patient"} - self.unsearchable
+        read: list[tuple[str, dict[str, Any]]] = []
+        queue = list(resources)
+        while queue:
+            for rtype, rid in _literal_references(queue.pop()):
+                key = f"{rtype}/{rid}"
+                if rtype in searched or key in self.fetched:
+                    continue
+                self.fetched.add(key)
+                url = self.server.url(f"{rtype}/{quote(rid, safe='')}")
+                try:
+                    resource = self.server.get(url)
+                except FhirServerError as exc:
+                    if exc.status in (404, 410):
+                        continue  # the referencing resource waits in quarantine, with the reason
+                    raise
+                read.append((url, resource))
+                queue.append(resource)
+        # what was found last is referenced by what was found first: write it first
+        for url, resource in reversed(read):
+            self.append(url, _collection([(url, resource)]))
+
+
+def _collection(resources: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"fullUrl": url, "resource": resource} for url, resource in resources],
+    }
+
+
+def import_server(
+    store: SqlStore,
+    base_url: str,
+    *,
+    patient: str | None = None,
+    source: str | None = None,
+    tz: str = "UTC",
+    page_size: int = 100,
+    headers: Mapping[str, str] | None = None,
+    on_batch: Callable[[str, Batch], None] | None = None,
+    timeout_s: float = 60.0,
+) -> ImportReport:
+    """Import every patient of a FHIR R4 server (or one) into ``store``.
+
+    Each page the server answers is one transaction; see the module docstring for
+    the requests made, the fallback for servers without ``$everything``, and why the
+    facts equal those of importing the same Bundles from files.
+
+    Parameters
+    ----------
+    store
+        The store to write to.
+    base_url
+        The server's FHIR base URL, e.g. ``https://hapi.fhir.org/baseR4``.
+    patient
+        Import only this patient (its logical id on the server, or ``Patient/{id}``).
+    source
+        Source name for the facts (default ``"fhir"``, as for file import).
+    tz
+        Zone in which naive source timestamps are read.
+    page_size
+        ``_count`` asked of the server for every search and ``$everything`` page.
+    headers
+        Extra HTTP headers for every request (e.g. ``Authorization``).
+    on_batch
+        Called with the request URL and the batch after each page is written.
+    timeout_s
+        Seconds to wait for the server to connect or answer, per request.
+
+    Returns
+    -------
+    ImportReport
+        As :func:`medtwin.ingest.import_paths`; ``files`` counts the pages (and
+        single resources) read.
+
+    Raises
+    ------
+    FhirServerError
+        The server cannot be reached, answers an HTTP error, or answers something
+        that is not FHIR JSON; the message names the URL, the status and the
+        server's OperationOutcome diagnostics.
+
+    Examples
+    --------
+    >>> from medtwin.store import open_store
+    >>> store = open_store(":memory:")  # doctest: +SKIP
+    >>> report = import_server(store, "http://localhost:8080/fhir", page_size=200)  # doctest: +SKIP
+    >>> store.counts()["quarantine_open"]  # doctest: +SKIP
+    0
+    """
+    from medtwin.ingest import ImportReport, _retry_waiting
+    from medtwin.ingest.fhir import DEFAULT_SOURCE
+
+    if page_size < 1:
+        raise ValueError(f"page_size must be at least 1, got {page_size}")
+    name = source or DEFAULT_SOURCE
+    report = ImportReport()
+    server = _Server(base_url, headers, timeout_s)
+    importer = _Importer(store, server, name, tz, page_size, report, on_batch)
+    if patient is not None:
+        ids = [patient.removeprefix("Patient/")]
+    else:
+        ids = importer.patient_ids()
+    for patient_id in ids:
+        importer.patient(patient_id)
+    _retry_waiting(store, name, tz, report)
+    return report

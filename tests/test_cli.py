@@ -1,0 +1,125 @@
+"""The ``medtwin`` command, end to end: every command, ``--json`` output, and clear errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from medtwin.cli import main
+
+MEDTWIN = Path(sys.executable).with_name("medtwin")
+
+
+def run(*args: str, ok: bool = True) -> str:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.fixture
+def db(tmp_path: Path, shared: Path) -> str:
+    store = str(tmp_path / "cli.db")
+    files = sorted((shared / "fhir" / "synthea-r4").glob("*.json"))[:3]
+    out = run("import", *map(str, files), "--store", store, "--json")
+    summary = orjson.loads(out)
+    assert summary["files"] == 3 and summary["quarantined"] == 0
+    assert summary["store"]["patients"] == 3
+    return store
+
+
+def test_patients_show_timeline(db: str, shared: Path) -> None:
+    patients = orjson.loads(run("patients", "--store", db, "--json"))
+    assert len(patients) == 3
+    first = patients[0]
+    text = run("show", first["id"], "--store", db)
+    assert first["name"] in text and "Latest vital signs" in text and "mmHg" in text
+    summary = orjson.loads(run("show", first["id"], "--store", db, "--json"))
+    assert summary["id"] == first["id"]
+    assert {"problems", "medications", "allergies", "vital_signs", "labs"} <= set(summary)
+    assert all(v["unit"] is None or "[" not in v["value"] for v in summary["vital_signs"])
+    timeline = orjson.loads(run("timeline", first["id"], "--code", "8480-6", "--store", db, "--json"))
+    assert timeline and all(f["code"]["code"] == "8480-6" for f in timeline)
+    days = [f["effective_start"] for f in timeline]
+    assert days == sorted(days)
+    plain = run("timeline", first["id"], "--code", "8480-6", "--store", db)
+    assert "Systolic" in plain and "mm[Hg]" in plain
+    searched = orjson.loads(run("patients", "--store", db, "--search", first["name"].split()[-1], "--json"))
+    assert first["id"] in {p["id"] for p in searched}
+
+
+def test_show_by_linked_identifier(db: str, shared: Path) -> None:
+    file = sorted((shared / "fhir" / "synthea-r4").glob("*.json"))[0]
+    bundle = orjson.loads(file.read_bytes())
+    patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    ssn = next(i["value"] for i in patient["identifier"] if "ssn" in i.get("system", ""))
+    summary = orjson.loads(run("show", ssn, "--store", db, "--json"))
+    assert summary["birth_date"] == patient["birthDate"]
+    # national identifiers are shown masked
+    assert ssn not in orjson.dumps(summary).decode()
+
+
+def test_export_and_reimport(db: str, tmp_path: Path) -> None:
+    pid = orjson.loads(run("patients", "--store", db, "--json"))[0]["id"]
+    out = tmp_path / "p.json"
+    run("export", "fhir", "--patient", pid, str(out), "--store", db)
+    bundle = orjson.loads(out.read_bytes())
+    assert bundle["resourceType"] == "Bundle" and bundle["entry"][0]["resource"]["resourceType"] == "Patient"
+    run("export", "fhir", str(tmp_path / "bulk"), "--store", db)
+    assert (tmp_path / "bulk" / "Patient.ndjson").read_bytes().count(b"\n") == 3
+    again = orjson.loads(run("import", str(tmp_path / "bulk"), "--store", db, "--json"))
+    assert again["inserted"] == 0 and again["new_versions"] == 0
+
+
+def test_link_and_access_log(db: str) -> None:
+    a, b = (p["id"] for p in orjson.loads(run("patients", "--store", db, "--json"))[:2])
+    run("link", a, b, "--store", db)
+    assert orjson.loads(run("show", b, "--store", db, "--json"))["id"] == a
+    assert len(orjson.loads(run("patients", "--store", db, "--json"))) == 2
+    log = orjson.loads(run("access-log", "--patient", a, "--store", db, "--json"))
+    assert {"write", "read", "link"} <= {row["action"] for row in log}
+
+
+def test_quarantine_and_retry(tmp_path: Path) -> None:
+    db = str(tmp_path / "q.db")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"resourceType": "Patient", "id": "x", "birthDate": "1970-13-01"}')
+    summary = orjson.loads(run("import", str(bad), "--store", db, "--json"))
+    assert summary["quarantined"] == 1
+    entries = orjson.loads(run("quarantine", "--store", db, "--json"))
+    assert entries[0]["file"] == str(bad) and "birthDate" in (entries[0]["field"] or "")
+    bad.write_text('{"resourceType": "Patient", "id": "x", "birthDate": "1970-12-01"}')
+    text = run("quarantine", "retry", "--store", db)
+    assert "0 open entries left" in text
+    assert orjson.loads(run("quarantine", "--store", db, "--json")) == []
+    assert len(orjson.loads(run("quarantine", "--all", "--store", db, "--json"))) == 1
+
+
+def test_synth_writes_bundles(tmp_path: Path) -> None:
+    run("synth", "--patients", "3", "--seed", "5", str(tmp_path / "syn"))
+    files = sorted((tmp_path / "syn").glob("*.json"))
+    assert len(files) == 3
+    db = str(tmp_path / "syn.db")
+    summary = orjson.loads(run("import", str(tmp_path / "syn"), "--store", db, "--json"))
+    assert summary["quarantined"] == 0 and summary["store"]["patients"] == 3
+
+
+def test_errors_are_one_clear_line(tmp_path: Path) -> None:
+    db = str(tmp_path / "e.db")
+    cases = [
+        (["show", "nobody", "--store", db], "no patient with id or identifier 'nobody'"),
+        (["import", str(tmp_path / "missing.json"), "--store", db], "missing.json: no such file or folder"),
+        (["import", str(tmp_path), "--store", db, "--tz", "Mars/Olympus"], "unknown time zone 'Mars/Olympus'"),
+        (["patients", "--store", str(tmp_path / "no-such-dir" / "x.db")], "does not exist"),
+    ]
+    for args, message in cases:
+        done = subprocess.run([str(MEDTWIN), *args], capture_output=True, text=True, check=False)
+        assert done.returncode == 1, (args, done.stdout, done.stderr)
+        assert message in done.stderr
+        assert "Traceback" not in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
