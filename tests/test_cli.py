@@ -43,20 +43,26 @@ def test_patients_show_timeline(db: str, shared: Path) -> None:
     assert summary["id"] == first["id"]
     assert {"problems", "medications", "allergies", "vital_signs", "labs"} <= set(summary)
     assert all(v["unit"] is None or "[" not in v["value"] for v in summary["vital_signs"])
-    timeline = orjson.loads(run("timeline", first["id"], "--code", "8480-6", "--store", db, "--json"))
+    timeline = orjson.loads(
+        run("timeline", first["id"], "--code", "8480-6", "--store", db, "--json")
+    )
     assert timeline and all(f["code"]["code"] == "8480-6" for f in timeline)
     days = [f["effective_start"] for f in timeline]
     assert days == sorted(days)
     plain = run("timeline", first["id"], "--code", "8480-6", "--store", db)
     assert "Systolic" in plain and "mm[Hg]" in plain
-    searched = orjson.loads(run("patients", "--store", db, "--search", first["name"].split()[-1], "--json"))
+    searched = orjson.loads(
+        run("patients", "--store", db, "--search", first["name"].split()[-1], "--json")
+    )
     assert first["id"] in {p["id"] for p in searched}
 
 
 def test_show_by_linked_identifier(db: str, shared: Path) -> None:
     file = sorted((shared / "fhir" / "synthea-r4").glob("*.json"))[0]
     bundle = orjson.loads(file.read_bytes())
-    patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    patient = next(
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
+    )
     ssn = next(i["value"] for i in patient["identifier"] if "ssn" in i.get("system", ""))
     summary = orjson.loads(run("show", ssn, "--store", db, "--json"))
     assert summary["birth_date"] == patient["birthDate"]
@@ -69,7 +75,10 @@ def test_export_and_reimport(db: str, tmp_path: Path) -> None:
     out = tmp_path / "p.json"
     run("export", "fhir", "--patient", pid, str(out), "--store", db)
     bundle = orjson.loads(out.read_bytes())
-    assert bundle["resourceType"] == "Bundle" and bundle["entry"][0]["resource"]["resourceType"] == "Patient"
+    assert (
+        bundle["resourceType"] == "Bundle"
+        and bundle["entry"][0]["resource"]["resourceType"] == "Patient"
+    )
     run("export", "fhir", str(tmp_path / "bulk"), "--store", db)
     assert (tmp_path / "bulk" / "Patient.ndjson").read_bytes().count(b"\n") == 3
     again = orjson.loads(run("import", str(tmp_path / "bulk"), "--store", db, "--json"))
@@ -113,8 +122,14 @@ def test_errors_are_one_clear_line(tmp_path: Path) -> None:
     db = str(tmp_path / "e.db")
     cases = [
         (["show", "nobody", "--store", db], "no patient with id or identifier 'nobody'"),
-        (["import", str(tmp_path / "missing.json"), "--store", db], "missing.json: no such file or folder"),
-        (["import", str(tmp_path), "--store", db, "--tz", "Mars/Olympus"], "unknown time zone 'Mars/Olympus'"),
+        (
+            ["import", str(tmp_path / "missing.json"), "--store", db],
+            "missing.json: no such file or folder",
+        ),
+        (
+            ["import", str(tmp_path), "--store", db, "--tz", "Mars/Olympus"],
+            "unknown time zone 'Mars/Olympus'",
+        ),
         (["patients", "--store", str(tmp_path / "no-such-dir" / "x.db")], "does not exist"),
     ]
     for args, message in cases:

@@ -21,7 +21,10 @@ MEDTWIN = Path(sys.executable).with_name("medtwin")
 
 
 def fact_keys(store: SqlStore) -> set[tuple[str, str]]:
-    return {(s.fact.source_id, s.content_hash) for s in store.iter_facts(include_raw=False, derived=True)}
+    return {
+        (s.fact.source_id, s.content_hash)
+        for s in store.iter_facts(include_raw=False, derived=True)
+    }
 
 
 def _facts_now(db: Path) -> int:

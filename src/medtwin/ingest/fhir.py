@@ -561,7 +561,8 @@ class _Context:
                     seen[raw_ref] = None
                 else:
                     seen[raw_ref] = (
-                        new.encode() if new.isascii() and '"' not in new and "\\" not in new
+                        new.encode()
+                        if new.isascii() and '"' not in new and "\\" not in new
                         else orjson.dumps(new)[1:-1]
                     )
                     resolved[ref] = new

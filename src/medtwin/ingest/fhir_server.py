@@ -148,9 +148,7 @@ class _LastResponse:
 class _Server:
     """GET requests to one FHIR base URL through fhirpy, with clear errors."""
 
-    def __init__(
-        self, base_url: str, headers: Mapping[str, str] | None, timeout_s: float
-    ) -> None:
+    def __init__(self, base_url: str, headers: Mapping[str, str] | None, timeout_s: float) -> None:
         from fhirpy import SyncFHIRClient
 
         if not base_url.startswith(("http://", "https://")):
@@ -199,7 +197,9 @@ class _Server:
         response = self.last.response
         if response is None or not response.content:
             status = response.status_code if response is not None else None
-            raise FhirServerError(f"GET {url}: HTTP {status} with an empty body", url=url, status=status)
+            raise FhirServerError(
+                f"GET {url}: HTTP {status} with an empty body", url=url, status=status
+            )
         try:
             document = orjson.loads(response.content)
         except orjson.JSONDecodeError:
@@ -223,7 +223,9 @@ class _Server:
             )
         return document
 
-    def pages(self, url: str, first: dict[str, Any] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+    def pages(
+        self, url: str, first: dict[str, Any] | None = None
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
         """``(url, Bundle)`` for ``url`` and each page its ``next`` links lead to."""
         seen = {url}
         page = first if first is not None else self.bundle(url)
@@ -257,7 +259,9 @@ class _Server:
     def _not_json(self, url: str) -> FhirServerError:
         response = self.last.response
         status = response.status_code if response is not None else None
-        kind = response.headers.get("Content-Type", "no content type") if response is not None else "?"
+        kind = (
+            response.headers.get("Content-Type", "no content type") if response is not None else "?"
+        )
         return FhirServerError(
             f"GET {url}: HTTP {status} but the response is not JSON ({kind}); is {self.base} "
             "the FHIR base URL?",
@@ -302,7 +306,11 @@ def _diagnostics(content: bytes) -> str:
 
 def _next_link(bundle: Mapping[str, Any]) -> str | None:
     for link in bundle.get("link") or ():
-        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+        if (
+            isinstance(link, dict)
+            and link.get("relation") == "next"
+            and isinstance(link.get("url"), str)
+        ):
             return str(link["url"])
     return None
 
@@ -370,7 +378,10 @@ class _Importer:
         ids: dict[str, None] = {}
         for _, page in self.server.pages(self.server.url("Patient", {"_count": self.page_size})):
             for entry in page.get("entry") or ():
-                if not isinstance(entry, dict) or (entry.get("search") or {}).get("mode") not in (None, "match"):
+                if not isinstance(entry, dict) or (entry.get("search") or {}).get("mode") not in (
+                    None,
+                    "match",
+                ):
                     continue
                 resource = entry.get("resource")
                 if isinstance(resource, dict) and resource.get("resourceType") == "Patient":
