@@ -101,45 +101,44 @@ PRIMITIVES = frozenset(
 # (``title``). Where that description lists only the first codes and ends with
 # ``+``, the list is completed here with the whole R4 value set (all of these
 # bind the whole code system): https://hl7.org/fhir/R4/valueset-<name>.html
-TRUNCATED_ENUMS: dict[tuple[str, ...], tuple[str, ...]] = {
+TRUNCATED_ENUMS: dict[str, str] = {
     # observation-status (Observation, DetectedIssue, RiskAssessment .status)
-    ("registered", "preliminary", "final", "amended", "+"): (
+    "registered preliminary final amended +": (
         "registered preliminary final amended corrected cancelled entered-in-error unknown"
-    ).split(),
-    # udi-entry-type
-    ("barcode", "rfid", "manual", "+"): "barcode rfid manual card self-reported unknown".split(),
+    ),
+    "barcode rfid manual +": "barcode rfid manual card self-reported unknown",  # udi-entry-type
     # device-statement-status
-    ("active", "completed", "entered-in-error", "+"): (
+    "active completed entered-in-error +": (
         "active completed entered-in-error intended stopped on-hold"
-    ).split(),
+    ),
     # diagnostic-report-status
-    ("registered", "partial", "preliminary", "final", "+"): (
+    "registered partial preliminary final +": (
         "registered partial preliminary final amended corrected appended cancelled "
         "entered-in-error unknown"
-    ).split(),
+    ),
     # encounter-status
-    ("planned", "arrived", "triaged", "in-progress", "onleave", "finished", "cancelled", "+"): (
+    "planned arrived triaged in-progress onleave finished cancelled +": (
         "planned arrived triaged in-progress onleave finished cancelled entered-in-error unknown"
-    ).split(),
+    ),
     # item-type
-    ("group", "display", "boolean", "decimal", "integer", "date", "dateTime", "+"): (
+    "group display boolean decimal integer date dateTime +": (
         "group display question boolean decimal integer date dateTime time string text url "
         "choice open-choice attachment reference quantity"
-    ).split(),
+    ),
     # map-transform
-    ("create", "copy", "+"): (
+    "create copy +": (
         "create copy truncate escape cast append translate reference dateOp uuid pointer "
         "evaluate cc c qty id cp"
-    ).split(),
+    ),
     # supplyrequest-status
-    ("draft", "active", "suspended", "+"): (
+    "draft active suspended +": (
         "draft active suspended cancelled completed entered-in-error unknown"
-    ).split(),
+    ),
     # task-status
-    ("draft", "requested", "received", "accepted", "+"): (
+    "draft requested received accepted +": (
         "draft requested received accepted rejected ready cancelled in-progress on-hold "
         "failed completed entered-in-error"
-    ).split(),
+    ),
 }
 
 # ``enum_values`` that are not a closed list of codes: Expression.language is an
@@ -270,10 +269,10 @@ class Generator:
             return None
         if (klass.__name__, alias) in OPEN_ENUMS:
             return None
-        key = tuple(codes)
+        key = " ".join(codes)
         if key in TRUNCATED_ENUMS:
-            return list(TRUNCATED_ENUMS[key])
-        if INCOMPLETE_MARKERS & set(key):
+            return TRUNCATED_ENUMS[key].split()
+        if INCOMPLETE_MARKERS & set(codes):
             raise TypeError(f"{klass.__name__}.{alias}: incomplete enum_values {codes}")
         return list(codes)
 
@@ -376,7 +375,6 @@ class Generator:
         resources = self.resource_classes()
         classes = list(self.reachable(resources))
         all_specs = {klass.__name__: self.element_specs(klass) for klass in classes}
-        # The pseudo-model of a ``_name`` sibling is not reachable by annotation.
         for klass in classes:
             base = self.base_of(klass)
             specs = all_specs[klass.__name__]

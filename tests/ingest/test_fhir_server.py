@@ -119,7 +119,9 @@ def test_one_patient(
     server: FhirTestServer, sqlite_store: SqlStore, files: list[Path], tmp_path: Path
 ) -> None:
     pid = server.data.patients[2]
-    [file] = [f for f in files if pid in f.name]
+    [file] = [
+        f for f in files if f'"id": "{pid}"' in f.read_text() or f'"id":"{pid}"' in f.read_text()
+    ]
     import_server(sqlite_store, server.base_url, patient=f"Patient/{pid}", page_size=PAGE)
     assert not any(p.startswith("/Patient?") for p in server.requests)
     assert all(pid in p for p in server.requests)
