@@ -2,7 +2,7 @@
 
 medtwin validates FHIR R4 JSON with a fast, dependency-free validator
 (:mod:`medtwin.ingest.fhir_schema`) instead of the pydantic models of
-``fhir.resources``, which are about 50 times slower. This dev-time script
+``fhir.resources``, which are about 20 times slower. This dev-time script
 introspects those models once and writes what the validator needs as compact JSON.
 
 Always ``fhir.resources.R4B``: the default ``fhir.resources`` package is R5.
@@ -22,6 +22,19 @@ reachable from one, each element's
 - the choice group ``one_of_many`` (``value`` for ``value[x]``) and
   ``one_of_many_required``;
 - the codes of ``enum_values`` (required bindings to small value sets).
+
+Corrections to the models
+-------------------------
+Where ``fhir.resources`` departs from the FHIR R4 specification in a way that
+would reject valid resources, the script follows the specification and says so:
+
+- ``enum_values`` are parsed from each element's short description; nine are cut
+  short (``registered | preliminary | final | amended +``) and are completed with
+  the whole R4 value set (``TRUNCATED_ENUMS``); two are not closed lists and are
+  dropped (``OPEN_ENUMS``: Expression.language, CapabilityStatement.format);
+- every primitive element gets its ``_name`` sibling (R4 json.html#primitive),
+  which the models lack for ``Extension.value[x]`` and ``StructureMap.import``;
+  ``id`` and ``Extension.url`` are ``System.String`` and have none.
 
 Format
 ------

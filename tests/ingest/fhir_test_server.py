@@ -16,10 +16,12 @@ conditional references (``Practitioner?identifier=sys|val``) become the
 - ``GET /{Type}?patient={id}&_count=N``: a compartment search;
 - anything else: 404 with an OperationOutcome.
 
-Paging uses an opaque ``_offset`` parameter in the ``next`` link. Switches make
+Paging uses an ``_offset`` parameter in the ``next`` link, or, with ``hapi_links``,
+HAPI FHIR's ``[base]?_getpages=<token>`` links. Switches make
 ``$everything`` unsupported (``everything_status``), some searches unsupported
-(``unsupported_searches``), every request fail (``fail_status``) or answer HTML
-(``html``); ``requests`` records the paths asked for.
+(``unsupported_searches``), every request fail (``fail_status``), answer HTML
+(``html``) or need ``Authorization: Bearer <token>`` (``token``); ``requests``
+records the paths asked for.
 """
 
 from __future__ import annotations
@@ -151,6 +153,9 @@ class FhirTestServer:
         self.unsupported_searches: set[str] = set()
         self.fail_status: int | None = None
         self.html = False
+        self.hapi_links = False
+        self.token: str | None = None
+        self.page_tokens: dict[str, tuple[str, dict[str, str]]] = {}
         self.requests: list[str] = []
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -167,6 +172,8 @@ class FhirTestServer:
         self.unsupported_searches = set()
         self.fail_status = None
         self.html = False
+        self.hapi_links = False
+        self.token = None
         self.requests.clear()
 
     def start(self) -> FhirTestServer:
@@ -225,6 +232,10 @@ class FhirTestServer:
         page = keys[offset : offset + count]
 
         def link(at: int) -> str:
+            if self.hapi_links:  # HAPI FHIR style: the base URL and an opaque page token
+                token = uuid.uuid4().hex
+                self.page_tokens[token] = (path, {**params, "_offset": str(at)})
+                return f"{self.base_url}?_getpages={token}&_bundletype=searchset"
             return f"{self.base_url}{path}?{urlencode({**params, '_offset': at})}"
 
         links = [{"relation": "self", "url": link(offset)}]
@@ -249,6 +260,10 @@ class FhirTestServer:
     def answer(self, path: str, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
         parts = [unquote(p) for p in path.strip("/").split("/") if p]
         data = self.data
+        if not parts and "_getpages" in params:
+            if params["_getpages"] not in self.page_tokens:
+                return _outcome(410, "not-found", "Search results have expired")
+            return self.answer(*self.page_tokens[params["_getpages"]])
         if parts == ["metadata"]:
             return 200, self.capability()
         if len(parts) == 1 and parts[0] == "Patient" and "patient" not in params:
@@ -296,7 +311,7 @@ def _outcome(status: int, code: str, diagnostics: str) -> tuple[int, dict[str, A
 class _Handler(BaseHTTPRequestHandler):
     app: FhirTestServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests read ``app.requests`` instead."""
 
     def do_GET(self) -> None:
@@ -307,7 +322,9 @@ class _Handler(BaseHTTPRequestHandler):
         if app.html:
             self._send(200, b"<html><body>Welcome to nginx!</body></html>", "text/html")
             return
-        if app.fail_status is not None:
+        if app.token is not None and self.headers.get("Authorization") != f"Bearer {app.token}":
+            status, body = _outcome(401, "login", "Authentication required")
+        elif app.fail_status is not None:
             status, body = _outcome(
                 app.fail_status, "exception", "simulated failure: database unavailable"
             )

@@ -74,10 +74,10 @@ def test_served_references_are_literal(server: FhirTestServer) -> None:
 def test_import_matches_file_import_and_is_idempotent(
     server: FhirTestServer, sqlite_store: SqlStore, from_files: SqlStore
 ) -> None:
-    pages: list[str] = []
+    batches: list[tuple[str, int]] = []
 
     def on_batch(url: str, batch: Batch) -> None:
-        pages.append(url)
+        batches.append((url, batch.resources_read))
 
     report = import_server(sqlite_store, server.base_url, page_size=PAGE, on_batch=on_batch)
     counts = sqlite_store.counts()
@@ -85,12 +85,15 @@ def test_import_matches_file_import_and_is_idempotent(
     assert counts == from_files.counts()
     assert counts["quarantine_open"] == 0
     assert fact_keys(sqlite_store) == fact_keys(from_files)
-    # paging was followed, and forward references waited and were resolved
-    assert any("_offset=" in url for url in pages) and report.files == len(pages)
-    assert sum(1 for p in server.requests if p.startswith("/Patient?")) == 1  # 5 patients < 20
-    assert report.counts["quarantined"] > 0
-    assert report.counts["resolved_quarantine"] == report.counts["quarantined"]
-    assert report.counts["resources_read"] >= len(server.data.resources)
+    # paging was followed; the pages of each patient were written together
+    everything_pages = [p for p in server.requests if "$everything" in p]
+    assert any("_offset=" in p for p in everything_pages)
+    assert report.files == len(everything_pages)  # the pages imported (not the patient list)
+    assert len(batches) == PATIENTS and all("$everything" in url for url, _ in batches)
+    assert (
+        sum(n for _, n in batches) == report.counts["resources_read"] == len(server.data.resources)
+    )
+    assert report.counts["quarantined"] == 0
 
     again = import_server(sqlite_store, server.base_url, page_size=PAGE)
     assert again.counts["inserted"] == 0 and again.counts["new_versions"] == 0
@@ -98,19 +101,53 @@ def test_import_matches_file_import_and_is_idempotent(
     assert sqlite_store.counts() == counts
 
 
+def test_page_by_page_waits_and_retries(
+    server: FhirTestServer, sqlite_store: SqlStore, from_files: SqlStore
+) -> None:
+    """Written page by page, resources whose references come later wait, then are retried."""
+    pages: list[str] = []
+    report = import_server(
+        sqlite_store,
+        server.base_url,
+        page_size=PAGE,
+        max_batch_resources=PAGE,
+        on_batch=lambda url, batch: pages.append(url),
+    )
+    assert pages == [
+        p for p in (server.base_url + r for r in server.requests) if "$everything" in p
+    ]
+    assert report.counts["quarantined"] > 0
+    assert report.counts["resolved_quarantine"] == report.counts["quarantined"]
+    assert sqlite_store.counts() == from_files.counts()
+    assert sqlite_store.counts()["quarantine_open"] == 0
+    assert fact_keys(sqlite_store) == fact_keys(from_files)
+
+
 def test_patient_listing_pages(server: FhirTestServer, sqlite_store: SqlStore) -> None:
-    pid = server.data.patients[1]
-    import_server(sqlite_store, server.base_url, page_size=2, patient=None)
+    import_server(sqlite_store, server.base_url, page_size=4)
     listing = [p for p in server.requests if p.startswith("/Patient?")]
-    assert len(listing) == 3  # 5 patients, 2 a page
+    assert len(listing) == 2  # 5 patients, 4 a page
+    everything = [p for p in server.requests if "$everything" in p]
+    assert {p.split("/$everything")[0][9:] for p in everything} == set(server.data.patients)
     assert sqlite_store.counts()["patients"] == PATIENTS
-    assert sqlite_store.resolve_patient(pid)
+    assert sqlite_store.counts()["quarantine_open"] == 0
+
+
+def test_hapi_style_next_links(
+    server: FhirTestServer, sqlite_store: SqlStore, from_files: SqlStore
+) -> None:
+    """HAPI FHIR's next links point at the base URL itself: ``[base]?_getpages=...``."""
+    server.hapi_links = True
+    import_server(sqlite_store, server.base_url + "/", page_size=50)
+    assert any(p.startswith("/?_getpages=") for p in server.requests)
+    assert fact_keys(sqlite_store) == fact_keys(from_files)
 
 
 def test_server_import_on_both_backends(
     server: FhirTestServer, store: SqlStore, from_files: SqlStore
 ) -> None:
-    import_server(store, server.base_url, page_size=50)
+    report = import_server(store, server.base_url, page_size=50)
+    assert report.counts["quarantined"] == 0
     assert store.counts() == from_files.counts()
     assert fact_keys(store) == fact_keys(from_files)
 
@@ -178,6 +215,17 @@ def test_server_error(server: FhirTestServer, sqlite_store: SqlStore) -> None:
     assert sqlite_store.counts()["facts"] == 0
 
 
+def test_headers_carry_credentials(server: FhirTestServer, sqlite_store: SqlStore) -> None:
+    server.token = "s3cret"
+    pid = server.data.patients[0]
+    with pytest.raises(FhirServerError, match="HTTP 401") as info:
+        import_server(sqlite_store, server.base_url, patient=pid)
+    assert "Authorization" in str(info.value) and "s3cret" not in str(info.value)
+    headers = {"Authorization": "Bearer s3cret"}
+    import_server(sqlite_store, server.base_url, patient=pid, headers=headers)
+    assert sqlite_store.counts()["patients"] == 1
+
+
 def test_not_json(server: FhirTestServer, sqlite_store: SqlStore) -> None:
     server.html = True
     with pytest.raises(IngestError, match=r"not JSON \(text/html\)") as info:
@@ -190,3 +238,5 @@ def test_bad_arguments(sqlite_store: SqlStore) -> None:
         import_server(sqlite_store, "localhost:8080/fhir")
     with pytest.raises(ValueError, match="page_size"):
         import_server(sqlite_store, "http://localhost:8080/fhir", page_size=0)
+    with pytest.raises(ValueError, match="max_batch_resources"):
+        import_server(sqlite_store, "http://localhost:8080/fhir", max_batch_resources=0)

@@ -167,9 +167,9 @@ def _batches(
 
 
 def _bundle_batch(path: Path, source: str | None, tz: str) -> Batch:
-    """Worker: read one single-batch file and pre-encode its units (runs in a child process)."""
+    """Worker: read one single-batch file and prepare its units (runs in a child process)."""
     [batch] = list(_batches(path, source, tz))
-    batch.units = [unit.encode() for unit in batch.units]
+    batch.units = [unit.prepared_copy() for unit in batch.units]
     return batch
 
 

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NamedTuple
 
-from medtwin.record.facts import Fact
+from medtwin.record.facts import Demographics, Fact, Observation, encode_fact
 
-__all__ = ["Batch", "QuarantineItem", "ResourceUnit"]
+__all__ = ["Batch", "PreparedFact", "QuarantineItem", "ResourceUnit", "prepare_fact"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +46,9 @@ class ResourceUnit:
     identifiers
         ``(system, value)`` business identifiers of the resource, so conditional
         references (``Location?identifier=sys|val``) can find it later.
-    encoded
-        Precomputed :func:`~medtwin.record.facts.encode_fact` results, one per fact.
+    prepared
+        The facts already flattened by :func:`prepare_fact` (set by import workers,
+        which then drop ``facts``).
     """
 
     key: str
@@ -55,8 +58,8 @@ class ResourceUnit:
     location: str | None = None
     content: str = ""
     raw_json: bytes | None = None
-    encoded: tuple[tuple[bytes, bytes | None, str], ...] | None = None
     identifiers: tuple[tuple[str, str], ...] = ()
+    prepared: tuple[PreparedFact, ...] | None = None
 
     def text(self) -> str:
         """The resource text for quarantine: ``content``, else the raw JSON."""
@@ -64,25 +67,86 @@ class ResourceUnit:
             return self.content
         return self.raw_json.decode() if self.raw_json is not None else ""
 
-    def encode(self) -> ResourceUnit:
-        """A copy with every fact's storage encoding computed (done in import workers)."""
-        from medtwin.record.facts import encode_fact
-
-        encoded = tuple(
-            encode_fact(fact, self.raw_json if index == 0 else None)
+    def prepare(self) -> tuple[PreparedFact, ...]:
+        """Every fact in the flat form the store writes (computed once, in import workers)."""
+        if self.prepared is not None:
+            return self.prepared
+        return tuple(
+            prepare_fact(fact, self.raw_json if index == 0 else None)
             for index, fact in enumerate(self.facts)
         )
+
+    def prepared_copy(self) -> ResourceUnit:
+        """A copy carrying only prepared facts: cheap to send between processes."""
         return ResourceUnit(
             key=self.key,
-            facts=self.facts,
+            facts=(),
             requires=self.requires,
             file=self.file,
             location=self.location,
             content=self.content,
-            raw_json=None,
-            encoded=encoded,
             identifiers=self.identifiers,
+            prepared=self.prepare(),
         )
+
+
+class PreparedFact(NamedTuple):
+    """A fact flattened to the columns the store writes, with its encoding and hash.
+
+    Plain values only (pickles fast between the parsing workers and the writer);
+    ``demographics`` keeps the whole fact for the few facts that update a patient.
+    """
+
+    kind: str
+    source_id: str
+    subject: tuple[str, str] | None
+    resource_type: str | None
+    code_system: str | None
+    code: str | None
+    display: str | None
+    status: str | None
+    effective_start: datetime | None
+    effective_end: datetime | None
+    value_num: float | None
+    unit: str | None
+    value_text: str | None
+    part_of: str | None
+    retracted: bool
+    data: bytes
+    raw: bytes | None
+    digest: str
+    demographics: Demographics | None
+
+
+def prepare_fact(fact: Fact, raw_json: bytes | None = None) -> PreparedFact:
+    """Flatten and encode one fact (see :func:`medtwin.record.facts.encode_fact`)."""
+    data, raw, digest = encode_fact(fact, raw_json)
+    code = fact.code
+    value_num = unit = value_text = None
+    if isinstance(fact, Observation):
+        value_num, unit, value_text = fact.value_num, fact.unit, fact.value_text
+    subject = fact.subject
+    return PreparedFact(
+        fact.kind,
+        fact.source_id,
+        (subject.system, subject.value) if subject is not None else None,
+        fact.resource_type,
+        code.system if code else None,
+        code.code if code else None,
+        code.display if code else None,
+        fact.status,
+        fact.effective_start,
+        fact.effective_end,
+        value_num,
+        unit,
+        value_text,
+        fact.part_of,
+        fact.retracted,
+        data,
+        raw,
+        digest,
+        fact if isinstance(fact, Demographics) else None,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,13 +23,11 @@ from typing import Any
 
 import orjson
 
-from medtwin.record.batch import Batch, QuarantineItem, ResourceUnit
+from medtwin.record.batch import Batch, PreparedFact, QuarantineItem, ResourceUnit
 from medtwin.record.facts import (
     Demographics,
     Fact,
     Identifier,
-    Observation,
-    encode_fact,
     fact_from_dict,
 )
 from medtwin.record.time import utc_now
@@ -366,21 +364,23 @@ class SqlStore:
         source = batch.source
         units = batch.units
         quarantine: list[QuarantineItem] = list(batch.quarantine)
+        prepared = [unit.prepare() for unit in units]
 
         # 1. patients: identifiers of subjects and of demographics
         wanted: set[Identifier] = set()
-        for unit in units:
-            for fact in unit.facts:
-                if fact.subject is not None:
-                    wanted.add(fact.subject)
-                if isinstance(fact, Demographics):
-                    wanted.update(fact.identifiers)
+        for facts in prepared:
+            for p in facts:
+                if p.subject is not None:
+                    wanted.add(Identifier(*p.subject))
+                if p.demographics is not None:
+                    wanted.update(p.demographics.identifiers)
         known = self._lookup_identifiers(wanted)
         new_identifiers: list[tuple[Identifier, str]] = []
         demographics: list[tuple[str, Demographics]] = []
-        for unit in units:
-            for fact in unit.facts:
-                if not isinstance(fact, Demographics):
+        for facts in prepared:
+            for p in facts:
+                fact = p.demographics
+                if fact is None:
                     continue
                 idents = list(fact.identifiers)
                 if fact.subject is not None and fact.subject not in idents:
@@ -399,6 +399,7 @@ class SqlStore:
                         new_identifiers.append((ident, new_pid))
                 if not fact.retracted:
                     demographics.append((new_pid, fact))
+        by_subject = {(i.system, i.value): pid for i, pid in known.items()}
         ts_now = self.dialect.ts(now)
         self._executemany(
             "INSERT INTO identifiers (system, value, patient_id, source, created_at) "
@@ -415,16 +416,16 @@ class SqlStore:
         changed = True
         while changed:
             changed = False
-            for unit in units:
+            for unit, facts in zip(units, prepared, strict=True):
                 if unit.key in blocked:
                     continue
                 reason = None
-                for fact in unit.facts:
-                    if fact.subject is not None and fact.subject not in known:
+                for p in facts:
+                    if p.subject is not None and p.subject not in by_subject:
                         reason = (
-                            f"waits for patient {fact.subject.value!r}: no patient with that "
+                            f"waits for patient {p.subject[1]!r}: no patient with that "
                             "identifier in this file or the store",
-                            f"Patient/{fact.subject.value}",
+                            f"Patient/{p.subject[1]}",
                         )
                         break
                 if reason is None:
@@ -445,7 +446,7 @@ class SqlStore:
                         QuarantineItem(
                             source=source,
                             reason=reason[0],
-                            content=unit.text() or _raw_text(unit),
+                            content=unit.text() or _raw_text(facts),
                             file=unit.file or batch.file,
                             location=unit.location,
                             resource_type=rtype,
@@ -458,24 +459,24 @@ class SqlStore:
 
         # 3. facts: insert new ones and new versions, skip identical re-sends
         good = [u for u in units if u.key not in blocked]
-        encoded: list[tuple[Fact, str | None, bytes, bytes | None, str]] = []
-        for unit in good:
-            precomputed = unit.encoded
-            for index, fact in enumerate(unit.facts):
-                pid: str | None = known[fact.subject] if fact.subject is not None else None
-                if precomputed is not None:
-                    data, raw, digest = precomputed[index]
-                else:
-                    data, raw, digest = encode_fact(fact, unit.raw_json if index == 0 else None)
-                encoded.append((fact, pid, data, raw, digest))
-        current = self._current_versions(source, [e[0].source_id for e in encoded])
+        todo = [
+            p
+            for unit, facts in zip(units, prepared, strict=True)
+            if unit.key not in blocked
+            for p in facts
+        ]
+        current = self._current_versions(source, [p.source_id for p in todo])
         rows: list[tuple[Any, ...]] = []
         supersede: list[tuple[Any, ...]] = []
         pending_rows: dict[str, int] = {}
         touched: dict[str | None, int] = {}
         dialect = self.dialect
-        for fact, pid, data, raw, digest in encoded:
-            previous = current.get(fact.source_id)
+        ts = dialect.ts
+        json = dialect.json
+        for p in todo:
+            pid = by_subject[p.subject] if p.subject is not None else None
+            digest = p.digest
+            previous = current.get(p.source_id)
             if previous is not None:
                 old_id, old_version, old_hash = previous
                 if old_hash == digest:
@@ -486,48 +487,44 @@ class SqlStore:
                     supersede.append((ts_now, old_id))
                 else:
                     # the same source id twice in one batch: the later one wins
-                    pending = rows[pending_rows[fact.source_id]]
-                    rows[pending_rows[fact.source_id]] = (*pending[:18], ts_now, *pending[19:])
-                if fact.retracted:
+                    pending = rows[pending_rows[p.source_id]]
+                    rows[pending_rows[p.source_id]] = (*pending[:18], ts_now, *pending[19:])
+                if p.retracted:
                     result.retracted += 1
                 else:
                     result.new_versions += 1
             else:
                 version = 1
-                if fact.retracted:
+                if p.retracted:
                     result.retracted += 1
                 else:
                     result.inserted += 1
-            current[fact.source_id] = (-1, version, digest)
-            pending_rows[fact.source_id] = len(rows)
-            code = fact.code
-            value_num = unit_text = value_text = None
-            if isinstance(fact, Observation):
-                value_num, unit_text, value_text = fact.value_num, fact.unit, fact.value_text
+            current[p.source_id] = (-1, version, digest)
+            pending_rows[p.source_id] = len(rows)
             rows.append(
                 (
                     pid,
-                    fact.kind,
-                    fact.resource_type,
+                    p.kind,
+                    p.resource_type,
                     source,
-                    fact.source_id,
+                    p.source_id,
                     version,
                     digest,
-                    code.system if code else None,
-                    code.code if code else None,
-                    code.display if code else None,
-                    fact.status,
-                    dialect.ts(fact.effective_start),
-                    dialect.ts(fact.effective_end),
-                    value_num,
-                    unit_text,
-                    value_text,
-                    fact.part_of,
+                    p.code_system,
+                    p.code,
+                    p.display,
+                    p.status,
+                    ts(p.effective_start),
+                    ts(p.effective_end),
+                    p.value_num,
+                    p.unit,
+                    p.value_text,
+                    p.part_of,
                     ts_now,
                     None,
-                    dialect.boolean(fact.retracted),
-                    dialect.json(data.decode()),
-                    dialect.json(raw.decode()) if raw is not None else None,
+                    dialect.boolean(p.retracted),
+                    json(p.data.decode()),
+                    json(p.raw.decode()) if p.raw is not None else None,
                 )
             )
             touched[pid] = touched.get(pid, 0) + 1
@@ -535,8 +532,8 @@ class SqlStore:
         self._executemany(
             f"INSERT INTO facts ({_FACT_COLUMNS}) VALUES ({','.join(['?'] * 22)})", rows
         )
-        for pid, fact in demographics:
-            self._update_demographics(pid, fact, now)
+        for pid, demo in demographics:
+            self._update_demographics(pid, demo, now)
         self._executemany(
             "INSERT INTO resource_identifiers (source, resource_type, system, value, source_id) "
             "VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
@@ -829,9 +826,8 @@ class SqlStore:
         return {"patients": patients, "facts": facts, "quarantine_open": quarantined}
 
 
-def _raw_text(unit: ResourceUnit) -> str:
-    """Quarantine text of a pre-encoded unit: its first fact's raw JSON, or its data."""
-    if unit.encoded:
-        data, raw, _ = unit.encoded[0]
-        return (raw or data).decode()
+def _raw_text(facts: Sequence[PreparedFact]) -> str:
+    """Quarantine text of a prepared unit: its first fact's raw JSON, or its data."""
+    if facts:
+        return (facts[0].raw or facts[0].data).decode()
     return ""
