@@ -402,8 +402,10 @@ class Generator:
                     raise TypeError(f"{klass.__name__} drops {sorted(lost)} of {base.__name__}")
             entry["elements"] = specs
             self.types[klass.__name__] = entry
+        from fhir.resources import R4B
+
         return {
-            "fhirVersion": "4.3.0",
+            "fhirVersion": R4B.__fhir_version__,
             "source": f"fhir.resources {version('fhir.resources')} (fhir.resources.R4B)",
             "resources": [klass.__name__ for klass in resources],
             "enums": self.enums,

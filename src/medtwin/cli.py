@@ -82,30 +82,62 @@ def main() -> None:
 
 
 @main.command("import")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @_store_option
 @click.option("--tz", default="UTC", show_default=True, help="Zone for naive source timestamps.")
 @click.option("--source", default=None, help="Source name for the facts (default per format).")
+@click.option(
+    "--fhir-server", default=None, help="Import from this FHIR server base URL instead of files."
+)
+@click.option("--patient", default=None, help="With --fhir-server: only this patient (id).")
+@click.option(
+    "--page-size", default=100, show_default=True, help="With --fhir-server: _count per page."
+)
+@click.option(
+    "--header",
+    "headers",
+    multiple=True,
+    help="With --fhir-server: 'Name: value' HTTP header; repeatable.",
+)
 @_json_option
 def import_command(
-    paths: tuple[Path, ...], store_url: str, tz: str, source: str | None, as_json: bool
+    paths: tuple[Path, ...],
+    store_url: str,
+    tz: str,
+    source: str | None,
+    fhir_server: str | None,
+    patient: str | None,
+    page_size: int,
+    headers: tuple[str, ...],
+    as_json: bool,
 ) -> None:
-    """Import FHIR Bundles / NDJSON and HL7 v2 files (or folders of them)."""
+    """Import FHIR Bundles / NDJSON and HL7 v2 files (or folders of them), or a FHIR server."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from medtwin.ingest import discover, import_paths
+    from medtwin.ingest import IngestError, discover, import_paths
     from medtwin.record.time import get_zone
 
     get_zone(tz)
+    if bool(paths) == bool(fhir_server):
+        raise IngestError("give files or folders to import, or --fhir-server URL (not both)")
+    if fhir_server is None and (patient or headers):
+        raise IngestError("--patient and --header go with --fhir-server")
+    header_map: dict[str, str] = {}
+    for header in headers:
+        name, colon, value = header.partition(":")
+        if not colon:
+            raise IngestError(f"--header {header!r}: expected 'Name: value'")
+        header_map[name.strip()] = value.strip()
     store = _open(store_url)
-    files, _ = discover(paths)
+    files = discover(paths)[0] if paths else []
     console = Console(stderr=True)
+    unit = "files" if paths else "pages"
     progress = Progress(
         TextColumn("[bold]importing"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("files  {task.fields[resources]} resources"),
+        TextColumn(unit + "  {task.fields[resources]} resources"),
         TimeElapsedColumn(),
         console=console,
         disable=as_json or not console.is_terminal,
@@ -113,7 +145,7 @@ def import_command(
     seen: set[Path] = set()
     resources = 0
     with progress:
-        task = progress.add_task("import", total=len(files), resources=0)
+        task = progress.add_task("import", total=len(files) or None, resources=0)
 
         def on_batch(path: Path, batch: Any) -> None:
             nonlocal resources
@@ -123,7 +155,24 @@ def import_command(
                 progress.advance(task)
             progress.update(task, resources=resources)
 
-        report = import_paths(store, paths, source=source, tz=tz, on_batch=on_batch)
+        if fhir_server:
+            from medtwin.ingest.fhir_server import import_server
+
+            def on_page(url: str, batch: Any) -> None:
+                on_batch(Path(url), batch)
+
+            report = import_server(
+                store,
+                fhir_server,
+                patient=patient,
+                source=source,
+                tz=tz,
+                page_size=page_size,
+                headers=header_map or None,
+                on_batch=on_page,
+            )
+        else:
+            report = import_paths(store, paths, source=source, tz=tz, on_batch=on_batch)
     counts = store.counts()
     store.close()
     if as_json:
@@ -133,7 +182,7 @@ def import_command(
         return
     c = report.counts
     click.echo(
-        f"{report.files} files, {c.get('resources_read', 0)} resources: "
+        f"{report.files} {unit}, {c.get('resources_read', 0)} resources: "
         f"{c.get('inserted', 0)} facts new, {c.get('new_versions', 0)} new versions, "
         f"{c.get('retracted', 0)} retracted, {c.get('unchanged', 0)} unchanged, "
         f"{c.get('quarantined', 0)} quarantined, {c.get('patients_created', 0)} patients new"

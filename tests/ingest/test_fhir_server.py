@@ -240,3 +240,28 @@ def test_bad_arguments(sqlite_store: SqlStore) -> None:
         import_server(sqlite_store, "http://localhost:8080/fhir", page_size=0)
     with pytest.raises(ValueError, match="max_batch_resources"):
         import_server(sqlite_store, "http://localhost:8080/fhir", max_batch_resources=0)
+
+
+def test_cli_import_from_server(
+    server: FhirTestServer, tmp_path: Path, from_files: SqlStore
+) -> None:
+    import orjson
+    from click.testing import CliRunner
+
+    from medtwin.cli import main
+
+    db = str(tmp_path / "cli.db")
+    result = CliRunner().invoke(
+        main,
+        ["import", "--fhir-server", server.base_url, "--page-size", "20", "--store", db, "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    summary = orjson.loads(result.output)
+    assert summary["store"]["patients"] == PATIENTS and summary["store"]["quarantine_open"] == 0
+    store = open_store(db, actor="test")
+    assert fact_keys(store) == fact_keys(from_files)
+    store.close()
+    both = CliRunner().invoke(
+        main, ["import", "x.json", "--fhir-server", server.base_url, "--store", db]
+    )
+    assert both.exit_code == 1 and "not both" in both.output

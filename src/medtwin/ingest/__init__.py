@@ -42,6 +42,7 @@ __all__ = [
     "reader_for",
     "readers",
     "retry_quarantine",
+    "retry_waiting",
 ]
 
 _DATA_SUFFIXES = (".json", ".ndjson", ".hl7")
@@ -226,7 +227,7 @@ def import_paths(
     source: str | None = None,
     tz: str = "UTC",
     on_batch: Callable[[Path, Batch], None] | None = None,
-    retry_waiting: bool = True,
+    retry: bool = True,
     workers: int | None = None,
 ) -> ImportReport:
     """Import every file under ``paths`` into ``store``; each batch is one transaction.
@@ -240,7 +241,7 @@ def import_paths(
         Zone in which naive source timestamps are read.
     on_batch
         Called after each batch is written (progress bars).
-    retry_waiting
+    retry
         After all files, retry quarantined resources that waited for a reference
         that a later file supplied.
     workers
@@ -260,13 +261,14 @@ def import_paths(
         report.add(store.append(batch))
         if on_batch is not None:
             on_batch(path, batch)
-    if retry_waiting:
+    if retry:
         for name in sorted(sources):
-            _retry_waiting(store, name, tz, report)
+            retry_waiting(store, name, tz, report)
     return report
 
 
-def _retry_waiting(store: SqlStore, source: str, tz: str, report: ImportReport) -> None:
+def retry_waiting(store: SqlStore, source: str, tz: str, report: ImportReport) -> None:
+    """Retry quarantined resources of ``source`` that wait for a reference, until none resolves."""
     from medtwin.ingest.fhir import read_resource_text
 
     while True:
@@ -328,7 +330,7 @@ def retry_quarantine(
         sources.add(batch.source)
         report.add(store.append(batch))
     for name in sorted(sources):
-        _retry_waiting(store, name, tz, report)
+        retry_waiting(store, name, tz, report)
     return report
 
 

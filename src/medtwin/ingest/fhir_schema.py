@@ -62,12 +62,14 @@ _RESOURCE_TYPE = 4
 # branches, in order of frequency; the rest go through _check_other. The loop
 # compares with the literal numbers (a constant load beats a global load).
 _FAST_CACHED = 0  # single string type with a regex: entry[1] is the set of valid values
-_FAST_STRING = 1  # single string, markdown or xhtml
+_FAST_STRING = 1  # single string or markdown
 _FAST_COMPLEX = 2  # single complex value: entry[1] is its _Type
 _FAST_COMPLEX_LIST = 3  # array of complex values: entry[1] is their _Type
 _FAST_CALL = 4  # other single primitive: entry[1] is its checker
-_FAST_PRIMITIVE_LIST = 5  # array of primitives: entry[1] is their checker
-_SLOW = 6
+_FAST_CODE = 5  # single code of a required binding: entry[1] is the set of codes
+_FAST_PRIMITIVE_LIST = 6  # array of primitives: entry[1] is their checker
+_SKIP = 7  # resourceType, checked before the walk
+_SLOW = 8
 
 _FLAG_LIST = 1
 _FLAG_REQUIRED = 2
@@ -376,15 +378,19 @@ class _Type:
 
 def _entry(element: _Element) -> _Entry:
     """Pick the hot-loop branch of an element."""
+    if element.kind == _RESOURCE_TYPE:
+        return _SKIP, None, element
+    if element.choice is None and element.kind == _PRIMITIVE and not element.many:
+        if element.enum is not None:
+            return _FAST_CODE, element.enum, element
+        if isinstance(element.check, _RegexChecker):
+            return _FAST_CACHED, element.check.valid, element
+        if element.check is _check_string:
+            return _FAST_STRING, None, element
+        return _FAST_CALL, element.check, element
     if element.choice is None and element.enum is None:
         if element.kind == _PRIMITIVE:
-            if element.many:
-                return _FAST_PRIMITIVE_LIST, element.check, element
-            if isinstance(element.check, _RegexChecker):
-                return _FAST_CACHED, element.check.valid, element
-            if element.check is _check_string:
-                return _FAST_STRING, None, element
-            return _FAST_CALL, element.check, element
+            return _FAST_PRIMITIVE_LIST, element.check, element
         if element.kind == _COMPLEX:
             return (_FAST_COMPLEX_LIST if element.many else _FAST_COMPLEX), element.sub, element
     return _SLOW, None, element
@@ -562,7 +568,12 @@ def _check_object(obj: dict[str, Any], type_: _Type, path: _Path, issues: list[F
             problem = target(value)
             if problem is not None:
                 issues.append(FhirIssue(_render(path, key), problem))
-        elif fast == 5:  # _FAST_PRIMITIVE_LIST
+        elif fast == 5:  # _FAST_CODE
+            if type(value) is not str or value not in target:
+                assert element.check is not None
+                problem = element.check(value) or _enum_problem(value, target)
+                issues.append(FhirIssue(_render(path, key), problem))
+        elif fast == 6:  # _FAST_PRIMITIVE_LIST
             if type(value) is list and value:
                 for index, item in enumerate(value):
                     problem = target(item)
@@ -570,6 +581,8 @@ def _check_object(obj: dict[str, Any], type_: _Type, path: _Path, issues: list[F
                         _primitive_item_problem(obj, key, index, item, problem, path, issues)
             else:
                 issues.append(FhirIssue(_render(path, key), _list_problem(value, element)))
+        elif fast == 7:  # _SKIP
+            pass
         else:
             choice = element.choice
             if choice is not None:

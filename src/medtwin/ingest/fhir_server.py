@@ -593,7 +593,7 @@ def import_server(
     >>> store.counts()["quarantine_open"]  # doctest: +SKIP
     0
     """
-    from medtwin.ingest import ImportReport, _retry_waiting
+    from medtwin.ingest import ImportReport, retry_waiting
     from medtwin.ingest.fhir import DEFAULT_SOURCE
 
     if page_size < 1 or max_batch_resources < 1:
@@ -608,5 +608,5 @@ def import_server(
     ids = [patient.removeprefix("Patient/")] if patient is not None else importer.patient_ids()
     for patient_id in ids:
         importer.patient(patient_id)
-    _retry_waiting(store, name, tz, report)
+    retry_waiting(store, name, tz, report)
     return report
