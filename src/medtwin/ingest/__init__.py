@@ -13,15 +13,17 @@ others (references that point forward in Bulk Data files).
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from medtwin.ingest.base import Batch, IngestError, QuarantineItem, Reader, ResourceUnit
 
@@ -131,7 +133,11 @@ class ImportReport:
 
     def add(self, result: AppendResult) -> None:
         """Accumulate one append's counts."""
-        for name, value in result.as_dict().items():
+        self.add_counts(result.as_dict())
+
+    def add_counts(self, counts: dict[str, int]) -> None:
+        """Accumulate counts given as a dict."""
+        for name, value in counts.items():
             self.counts[name] = self.counts.get(name, 0) + value
 
 
@@ -167,11 +173,65 @@ def _batches(
     yield from reader.read(path, source=source, tz=tz)
 
 
-def _bundle_batch(path: Path, source: str | None, tz: str) -> Batch:
-    """Worker: read one single-batch file and prepare its units (runs in a child process)."""
-    [batch] = list(_batches(path, source, tz))
-    batch.units = [unit.prepared_copy() for unit in batch.units]
-    return batch
+_WORKER_STORES: dict[str, SqlStore] = {}
+_WRITE_LOCK: Any = None
+
+
+def _init_worker(lock: Any) -> None:
+    """Pool initializer: the lock that hands the store from one writer to the next.
+
+    SQLite's own busy handler would also serialise the writers, but it polls with
+    sleeps of up to 100 ms; a lock wakes the next writer at once.
+    """
+    global _WRITE_LOCK
+    _WRITE_LOCK = lock
+
+
+def _import_file_in_worker(
+    path: Path, source: str | None, tz: str, url: str, actor: str
+) -> tuple[dict[str, int], str, int]:
+    """Worker: read one Bundle file and append it with the worker's own connection.
+
+    Runs in a child process. The store serialises writers (SQLite's write lock, a
+    PostgreSQL advisory lock), so parsing overlaps with the other workers' writes.
+    """
+    gc.disable()  # see no_cyclic_gc
+    store = _WORKER_STORES.get(url)
+    if store is None:
+        from medtwin.store import open_store
+
+        store = _WORKER_STORES[url] = open_store(url, actor=actor)
+        store.bulk().__enter__()  # for the life of the worker; the parent checkpoints at the end
+    counts = AppendResultDict()
+    name = source
+    read = 0
+    for batch in _batches(path, source, tz, store):
+        name = batch.source
+        read += batch.resources_read
+        if _WRITE_LOCK is None:
+            counts.add(store.append(batch).as_dict())
+        else:
+            with _WRITE_LOCK:
+                counts.add(store.append(batch).as_dict())
+    return counts, name or "", read
+
+
+class AppendResultDict(dict[str, int]):
+    """Counts that add up (an AppendResult as a plain dict, cheap to pickle)."""
+
+    def add(self, other: dict[str, int]) -> None:
+        """Accumulate ``other``."""
+        for key, value in other.items():
+            self[key] = self.get(key, 0) + value
+
+
+def _warm_up() -> None:
+    """Load the validator schema and the unit registry once, before forking workers."""
+    from medtwin.ingest.fhir_schema import validate_resource
+    from medtwin.record.units import normalise
+
+    validate_resource({"resourceType": "Basic", "id": "warm-up", "code": {"text": "warm-up"}})
+    normalise(1.0, "mg/dL", code="2339-0")
 
 
 def _single_batch(path: Path) -> bool:
@@ -179,45 +239,74 @@ def _single_batch(path: Path) -> bool:
 
 
 def default_workers() -> int:
-    """Parser processes beside the writer: one less than the cores, at most 3, at least 0."""
-    return max(0, min(3, (os.cpu_count() or 1) - 1))
+    """Import processes for Bundle files: the number of cores, at most 4."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
-def _file_batches(
-    files: list[Path], source: str | None, tz: str, workers: int, store: SqlStore
-) -> Iterator[tuple[Path, Batch]]:
-    """Batches in file order. JSON bundles are parsed by ``workers`` child processes
-    (a few files ahead of the writer); NDJSON and HL7 v2 stream in this process."""
-    if workers <= 0 or sum(1 for f in files if _single_batch(f)) < 4:
+def _import_files(
+    files: list[Path],
+    source: str | None,
+    tz: str,
+    workers: int,
+    store: SqlStore,
+    report: ImportReport,
+    on_batch: Callable[[Path, Batch], None] | None,
+) -> set[str]:
+    """Import ``files`` in order; returns the source names seen.
+
+    Bundle files (one transaction each, independent of each other) are parsed and
+    written by ``workers`` child processes; NDJSON and HL7 v2 files stream in this
+    process, after every earlier file is done, so references keep pointing backwards.
+    """
+    sources: set[str] = set()
+
+    def here(path: Path) -> None:
+        report.files += 1
+        for batch in _batches(path, source, tz, store):
+            sources.add(batch.source)
+            report.add_counts(store.append(batch).as_dict())
+            if on_batch is not None:
+                on_batch(path, batch)
+
+    if workers <= 1 or sum(1 for f in files if _single_batch(f)) < 4:
         for path in files:
-            for batch in _batches(path, source, tz, store):
-                yield path, batch
-        return
+            here(path)
+        return sources
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        pending: deque[tuple[Path, Future[Batch] | None]] = deque()
-        queue = iter(files)
-        ahead = workers * 3
+    _warm_up()
+    lock = context.Lock()
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(lock,)
+    ) as pool:
+        pending: deque[tuple[Path, Future[tuple[dict[str, int], str, int]]]] = deque()
 
-        def fill() -> None:
-            while len(pending) < ahead:
-                path = next(queue, None)
-                if path is None:
-                    return
-                if _single_batch(path):
-                    pending.append((path, pool.submit(_bundle_batch, path, source, tz)))
-                else:
-                    pending.append((path, None))
+        def finish(path: Path, future: Future[tuple[dict[str, int], str, int]]) -> None:
+            counts, name, read = future.result()
+            report.files += 1
+            report.add_counts(counts)
+            sources.add(name)
+            if on_batch is not None:
+                on_batch(path, Batch(source=name, file=str(path), resources_read=read))
 
-        fill()
-        while pending:
-            path, future = pending.popleft()
-            if future is None:
-                for batch in _batches(path, source, tz, store):
-                    yield path, batch
+        for path in files:
+            if _single_batch(path):
+                pending.append(
+                    (
+                        path,
+                        pool.submit(
+                            _import_file_in_worker, path, source, tz, store.url, store.actor
+                        ),
+                    )
+                )
+                while len(pending) > workers * 4:
+                    finish(*pending.popleft())
             else:
-                yield path, future.result()
-            fill()
+                while pending:
+                    finish(*pending.popleft())
+                here(path)
+        while pending:
+            finish(*pending.popleft())
+    return sources
 
 
 def import_paths(
@@ -245,26 +334,38 @@ def import_paths(
         After all files, retry quarantined resources that waited for a reference
         that a later file supplied.
     workers
-        Parser processes (default :func:`default_workers`); 0 parses in this process.
-        The store is written by this process only, in file order.
+        Processes for Bundle files (default :func:`default_workers`); 0 or 1 imports
+        everything in this process. Each worker writes with its own connection; the
+        store serialises the writes.
     """
     files, skipped = discover(paths)
     report = ImportReport(skipped=[str(p) for p in skipped])
-    sources: set[str] = set()
-    seen: set[Path] = set()
     count = default_workers() if workers is None else workers
-    for path, batch in _file_batches(files, source, tz, count, store):
-        if path not in seen:
-            seen.add(path)
-            report.files += 1
-        sources.add(batch.source)
-        report.add(store.append(batch))
-        if on_batch is not None:
-            on_batch(path, batch)
-    if retry:
-        for name in sorted(sources):
-            retry_waiting(store, name, tz, report)
+    with no_cyclic_gc(), store.bulk():
+        sources = _import_files(files, source, tz, count, store, report, on_batch)
+        if retry:
+            for name in sorted(sources):
+                retry_waiting(store, name, tz, report)
     return report
+
+
+@contextmanager
+def no_cyclic_gc() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector (and restore it after).
+
+    Parsing JSON allocates millions of dicts and lists, and each allocation burst
+    triggers a full cyclic collection: with it running, ``orjson.loads`` of the
+    Synthea bundles takes 4x longer. Import code makes no reference cycles, so
+    reference counting frees everything; memory stays bounded (the 1 GB NDJSON
+    benchmark in docs/benchmarks.md runs with the collector paused).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def retry_waiting(store: SqlStore, source: str, tz: str, report: ImportReport) -> None:

@@ -82,6 +82,9 @@ class PostgresStore(SqlStore):
 
     def _begin(self) -> None:
         self.conn.execute("BEGIN")
+        # One writer at a time, as SQLite's write lock gives: identity matching and
+        # versioning read then write, and must not interleave with another importer.
+        self.conn.execute("SELECT pg_advisory_xact_lock(7700123)")
 
     def _commit(self) -> None:
         self.conn.execute("COMMIT")

@@ -18,6 +18,7 @@ import getpass
 import os
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -144,6 +145,11 @@ class SqlStore:
     def close(self) -> None:
         """Close the connection."""
         self.conn.close()
+
+    @contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Tune the back-end for a long run of appends (an import); restores it after."""
+        yield
 
     # -- access log ------------------------------------------------------------------------
     def log_access(self, action: str, patient_id: str | None, what: str, count: int = 1) -> None:
