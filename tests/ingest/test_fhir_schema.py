@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import importlib.util
-import os
 import sys
 from collections import defaultdict
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from conftest import shared_data_dir
 from medtwin.ingest.fhir_schema import FhirIssue, known_resource_types, validate_resource
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,14 +41,7 @@ Located = tuple[str, dict[str, Any]]
 
 def shared_fhir_dir() -> Path:
     """Return ``<shared data>/fhir``; skip when it is missing, or fail under CI."""
-    root = Path(os.environ.get("MEDTWIN_SHARED_DATA", REPO.parent / "shared" / "data"))
-    path = root / "fhir"
-    if not path.is_dir():
-        reason = f"shared FHIR data {path} not found (set MEDTWIN_SHARED_DATA)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason}; CI=true needs the shared data")
-        pytest.skip(reason)
-    return path
+    return shared_data_dir() / "fhir"
 
 
 @cache

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from typing import Any
 import orjson
 import pytest
 
+from conftest import shared_data_dir
 from medtwin.record import codes
 from medtwin.record.codes import (
     CVX,
@@ -63,15 +63,7 @@ Seen = dict[tuple[str, str], Counter[str]]
 
 
 def _shared_data() -> Path:
-    path = Path(os.environ.get("MEDTWIN_SHARED_DATA", REPO.parent / "shared" / "data"))
-    if not (path / "fhir" / "synthea-r4").is_dir():
-        reason = (
-            f"shared FHIR data {path / 'fhir' / 'synthea-r4'} not found (set MEDTWIN_SHARED_DATA)"
-        )
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason}; CI=true requires the shared data")
-        pytest.skip(reason)
-    return path
+    return shared_data_dir()
 
 
 def _resources(obj: Any) -> Iterator[dict[str, Any]]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import re
 import subprocess
 import sys
@@ -54,15 +53,7 @@ UCUM_SYSTEM = "http://unitsofmeasure.org"
 # --------------------------------------------------------------------------------------
 
 
-def shared_data_dir() -> Path:
-    """The shared data folder; skip when absent (fail under ``CI=true``)."""
-    path = Path(os.environ.get("MEDTWIN_SHARED_DATA", REPO.parent / "shared" / "data"))
-    if not path.is_dir():
-        reason = f"shared data folder {path} not found (set MEDTWIN_SHARED_DATA)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason}; CI=true requires it")
-        pytest.skip(reason)
-    return path
+from conftest import shared_data_dir  # noqa: E402
 
 
 def _quantities(node: Any) -> Iterator[tuple[str | None, str | None]]:
