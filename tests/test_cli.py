@@ -85,6 +85,13 @@ def test_export_and_reimport(db: str, tmp_path: Path) -> None:
     assert again["inserted"] == 0 and again["new_versions"] == 0
 
 
+def test_jobs(db: str) -> None:
+    jobs = orjson.loads(run("jobs", "--store", db, "--json"))
+    assert jobs[0]["kind"] == "import" and jobs[0]["status"] == "done"
+    assert jobs[0]["detail"]["files"] == 3 and jobs[0]["detail"]["inserted"] > 0
+    assert "import" in run("jobs", "--store", db)
+
+
 def test_link_and_access_log(db: str) -> None:
     a, b = (p["id"] for p in orjson.loads(run("patients", "--store", db, "--json"))[:2])
     run("link", a, b, "--store", db)

@@ -531,6 +531,28 @@ def access_log_command(store_url: str, patient: str | None, limit: int, as_json:
         )
 
 
+@main.command("jobs")
+@_store_option
+@click.option("--limit", default=20, show_default=True)
+@_json_option
+def jobs_command(store_url: str, limit: int, as_json: bool) -> None:
+    """Imports and other long jobs, newest first (``running`` with no process left = interrupted)."""
+    store = _open(store_url)
+    rows = store.jobs(limit=limit)
+    store.close()
+    if as_json:
+        _print_json(rows)
+        return
+    for r in rows:
+        detail = r["detail"] or {}
+        counts = ", ".join(
+            f"{k} {detail[k]}" for k in ("files", "inserted", "quarantined") if k in detail
+        )
+        click.echo(
+            f"#{r['id']} {r['kind']:<7} {r['status']:<8} {r['started_at'][:19]}  {r['actor']}  {counts}"
+        )
+
+
 @main.command("synth")
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--patients", "n", default=20, show_default=True, help="How many patients.")

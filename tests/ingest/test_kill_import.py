@@ -86,4 +86,8 @@ def test_sigkill_halfway_then_rerun(shared: Path, tmp_path: Path) -> None:
     ).fetchall()
     assert rows == []
     assert store.quarantine() == []
+    # the job log shows the interrupted import as still "running" and the re-run as done
+    jobs = store.jobs()
+    assert [j["status"] for j in jobs[:2]] == ["done", "running"]
+    assert jobs[0]["detail"]["inserted"] == len(expected) - partial
     store.close()

@@ -256,3 +256,13 @@ def test_conditions_and_shared_resources(store: SqlStore) -> None:
     rows = store.timeline("MRN-1", kinds=["Condition"])
     assert rows[0].fact.code == cond.code
     assert rows[0].fact.effective_start == cond.effective_start
+
+
+def test_backends_implement_the_protocol(store: SqlStore) -> None:
+    from medtwin.store.base import Store
+
+    assert isinstance(store, Store)
+    job = store.start_job("import", {"paths": ["x"]})
+    store.finish_job(job, "done", {"inserted": 3})
+    [row] = store.jobs()
+    assert (row["status"], row["detail"]["inserted"], row["actor"]) == ("done", 3, "test")

@@ -41,6 +41,7 @@ __all__ = [
     "default_workers",
     "discover",
     "import_paths",
+    "no_cyclic_gc",
     "reader_for",
     "readers",
     "retry_quarantine",
@@ -341,11 +342,22 @@ def import_paths(
     files, skipped = discover(paths)
     report = ImportReport(skipped=[str(p) for p in skipped])
     count = default_workers() if workers is None else workers
-    with no_cyclic_gc(), store.bulk():
-        sources = _import_files(files, source, tz, count, store, report, on_batch)
-        if retry:
-            for name in sorted(sources):
-                retry_waiting(store, name, tz, report)
+    job = store.start_job(
+        "import",
+        {"paths": [str(p) for p in paths], "files": len(files), "source": source, "tz": tz},
+    )
+    try:
+        with no_cyclic_gc(), store.bulk():
+            sources = _import_files(files, source, tz, count, store, report, on_batch)
+            if retry:
+                for name in sorted(sources):
+                    retry_waiting(store, name, tz, report)
+    except BaseException as exc:
+        store.finish_job(
+            job, "failed", {"error": str(exc), "files_done": report.files, **report.counts}
+        )
+        raise
+    store.finish_job(job, "done", {"files": report.files, **report.counts})
     return report
 
 

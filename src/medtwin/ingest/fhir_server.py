@@ -593,7 +593,7 @@ def import_server(
     >>> store.counts()["quarantine_open"]  # doctest: +SKIP
     0
     """
-    from medtwin.ingest import ImportReport, retry_waiting
+    from medtwin.ingest import ImportReport, no_cyclic_gc, retry_waiting
     from medtwin.ingest.fhir import DEFAULT_SOURCE
 
     if page_size < 1 or max_batch_resources < 1:
@@ -605,8 +605,19 @@ def import_server(
     report = ImportReport()
     server = _Server(base_url, headers, timeout_s)
     importer = _Importer(store, server, name, tz, page_size, max_batch_resources, report, on_batch)
-    ids = [patient.removeprefix("Patient/")] if patient is not None else importer.patient_ids()
-    for patient_id in ids:
-        importer.patient(patient_id)
-    retry_waiting(store, name, tz, report)
+    job = store.start_job("import", {"fhir_server": base_url, "patient": patient, "source": name})
+    try:
+        with no_cyclic_gc(), store.bulk():
+            ids = (
+                [patient.removeprefix("Patient/")]
+                if patient is not None
+                else importer.patient_ids()
+            )
+            for patient_id in ids:
+                importer.patient(patient_id)
+            retry_waiting(store, name, tz, report)
+    except BaseException as exc:
+        store.finish_job(job, "failed", {"error": str(exc), **report.counts})
+        raise
+    store.finish_job(job, "done", {"pages": report.files, **report.counts})
     return report

@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, runtime_checkable
 
 from medtwin.record.batch import Batch, QuarantineItem
 from medtwin.record.facts import Fact, Identifier
@@ -195,6 +196,34 @@ class Store(Protocol):
 
     def log_access(self, action: str, patient_id: str | None, what: str, count: int = 1) -> None:
         """Record an access (the store does this itself for its own reads and writes)."""
+        ...
+
+    def find_resource(self, source: str, resource_type: str, system: str, value: str) -> str | None:
+        """``Type/id`` of a stored resource with this business identifier (conditional references)."""
+        ...
+
+    def shared_facts(self, source_ids: Sequence[str]) -> list[StoredFact]:
+        """Current facts without a patient (Practitioner, Organization ...) by source id."""
+        ...
+
+    def counts(self) -> dict[str, int]:
+        """Numbers of patients, current facts and open quarantine entries."""
+        ...
+
+    def bulk(self) -> AbstractContextManager[None]:
+        """Tune the back-end for a long run of appends; restores it after."""
+        ...
+
+    def start_job(self, kind: str, detail: dict[str, Any]) -> int:
+        """Record the start of a long job; returns its id."""
+        ...
+
+    def finish_job(self, job_id: int, status: str, detail: dict[str, Any]) -> None:
+        """Record how a job ended."""
+        ...
+
+    def jobs(self, *, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest jobs."""
         ...
 
     def close(self) -> None:

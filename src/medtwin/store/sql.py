@@ -824,6 +824,64 @@ class SqlStore:
             out += [self._stored(r, r[8]) for r in rows]
         return out
 
+    def start_job(self, kind: str, detail: dict[str, Any]) -> int:
+        """Record the start of a long job (an import); returns its id."""
+        self._begin()
+        try:
+            cursor = self._execute(
+                "INSERT INTO jobs (kind, status, actor, started_at, detail) VALUES (?,?,?,?,?) RETURNING id",
+                (
+                    kind,
+                    "running",
+                    self.actor,
+                    self.dialect.ts(utc_now()),
+                    self.dialect.json(orjson.dumps(detail).decode()),
+                ),
+            )
+            job_id = int(cursor.fetchone()[0])
+            self._commit()
+        except BaseException:
+            self._rollback()
+            raise
+        return job_id
+
+    def finish_job(self, job_id: int, status: str, detail: dict[str, Any]) -> None:
+        """Record how a job ended (``done`` or ``failed``) with its result."""
+        self._begin()
+        try:
+            self._execute(
+                "UPDATE jobs SET status = ?, finished_at = ?, detail = ? WHERE id = ?",
+                (
+                    status,
+                    self.dialect.ts(utc_now()),
+                    self.dialect.json(orjson.dumps(detail).decode()),
+                    job_id,
+                ),
+            )
+            self._commit()
+        except BaseException:
+            self._rollback()
+            raise
+
+    def jobs(self, *, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest jobs; a job still ``running`` whose process is gone was interrupted."""
+        rows = self._query(
+            "SELECT id, kind, status, actor, started_at, finished_at, detail FROM jobs "
+            f"ORDER BY id DESC LIMIT {int(limit)}"
+        )
+        return [
+            {
+                "id": r[0],
+                "kind": r[1],
+                "status": r[2],
+                "actor": r[3],
+                "started_at": self._ts(r[4]).isoformat(),
+                "finished_at": (f := self.dialect.ts_out(r[5])) and f.isoformat(),
+                "detail": self.dialect.json_out(r[6]),
+            }
+            for r in rows
+        ]
+
     def counts(self) -> dict[str, int]:
         """Numbers of patients, current facts, open quarantine entries."""
         patients = self._query("SELECT COUNT(*) FROM patients WHERE merged_into IS NULL")[0][0]
