@@ -11,9 +11,9 @@ log naming the actor, the action and the patient.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
 from medtwin.record.batch import Batch, QuarantineItem
