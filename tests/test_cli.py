@@ -50,7 +50,7 @@ def test_patients_show_timeline(db: str, shared: Path) -> None:
     days = [f["effective_start"] for f in timeline]
     assert days == sorted(days)
     plain = run("timeline", first["id"], "--code", "8480-6", "--store", db)
-    assert "Systolic" in plain and "mm[Hg]" in plain
+    assert "Systolic" in plain and "mmHg" in plain
     searched = orjson.loads(
         run("patients", "--store", db, "--search", first["name"].split()[-1], "--json")
     )

@@ -356,6 +356,7 @@ def timeline_command(
 ) -> None:
     """A patient's facts in time order."""
     from medtwin.record.facts import Observation, fact_to_dict
+    from medtwin.store.summary import unit_label
 
     store = _open(store_url)
     rows = store.timeline(
@@ -390,7 +391,7 @@ def timeline_command(
         value = ""
         if isinstance(f, Observation):
             if f.value_num is not None:
-                value = f"{f.value_num:g} {f.unit or ''}".rstrip()
+                value = f"{f.value_num:g} {unit_label(f.unit)}".rstrip()
             elif f.value_code is not None:
                 value = f.value_code.display or f.value_code.code
             elif f.value_text:

@@ -177,13 +177,12 @@ def read_bundle(
     """Read a JSON file holding a Bundle (transaction, collection, batch ...) or one resource."""
     data = path.read_bytes()
     src = source or DEFAULT_SOURCE
-    problem = _file_problem(path, data)
-    if problem is not None:
-        return _quarantine_file(path, src, problem, data)
     try:
+        # orjson rejects invalid UTF-8 itself; the file is scanned for the bad byte only then
         document = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        return _quarantine_file(path, src, f"invalid JSON: {exc}", data)
+        problem = _file_problem(path, data)
+        return _quarantine_file(path, src, problem or f"invalid JSON: {exc}", data)
     if not isinstance(document, dict):
         return _quarantine_file(
             path,
