@@ -335,3 +335,18 @@ def test_forward_references_in_bulk_files_resolve(tmp_path: Path, sqlite_store: 
     import_paths(sqlite_store, [folder])
     assert sqlite_store.quarantine() == []
     assert len(sqlite_store.timeline("p-late", codes=["8867-4"])) == 1
+
+
+def test_conflicting_duplicates_in_one_bundle(tmp_path: Path, sqlite_store: SqlStore) -> None:
+    """The same resource id twice with different content: the later entry is current, both kept."""
+    patient = {**PATIENT, "id": "22222222-2222-2222-2222-222222222222"}
+    first = {**_obs("dup"), "subject": {"reference": f"urn:uuid:{patient['id']}"}}
+    second = {**first, "valueQuantity": {**first["valueQuantity"], "value": 99}}  # type: ignore[dict-item]
+    bundle = _bundle(patient, first, second)
+    (tmp_path / "dup.json").write_bytes(orjson.dumps(bundle))
+    report = import_paths(sqlite_store, [tmp_path / "dup.json"])
+    assert report.counts["inserted"] == 2 and report.counts["new_versions"] == 1
+    [current] = sqlite_store.timeline(patient["id"], codes=["8867-4"])
+    assert current.fact.value_num == 99  # type: ignore[attr-defined]
+    versions = sqlite_store.versions("fhir", "Observation/dup")
+    assert [v.version for v in versions] == [1, 2] and versions[0].superseded_at is not None
