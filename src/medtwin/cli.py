@@ -187,6 +187,11 @@ def import_command(
         f"{c.get('retracted', 0)} retracted, {c.get('unchanged', 0)} unchanged, "
         f"{c.get('quarantined', 0)} quarantined, {c.get('patients_created', 0)} patients new"
     )
+    if c.get("stale"):
+        click.echo(
+            f"{c['stale']} older versions arrived after newer ones: kept in the history, not current",
+            err=True,
+        )
     if report.skipped:
         click.echo(f"skipped {len(report.skipped)} files with unknown extensions", err=True)
     if counts["quarantine_open"]:

@@ -266,3 +266,31 @@ def test_backends_implement_the_protocol(store: SqlStore) -> None:
     store.finish_job(job, "done", {"inserted": 3})
     [row] = store.jobs()
     assert (row["status"], row["detail"]["inserted"], row["actor"]) == ("done", 3, "test")
+
+
+def test_older_version_arriving_late_is_kept_but_not_current(loaded: SqlStore) -> None:
+    """Bitemporal: a replayed older version (by the source's own recorded time) never wins."""
+    newer = dataclasses.replace(
+        obs("p1", "late", HR, 90, 6), source_recorded_at=datetime(2024, 1, 6, 12, tzinfo=UTC)
+    )
+    older = dataclasses.replace(
+        obs("p1", "late", HR, 85, 6), source_recorded_at=datetime(2024, 1, 6, 9, tzinfo=UTC)
+    )
+    loaded.append_facts([newer], source=SRC)
+    result = loaded.append_facts([older], source=SRC)
+    assert result.stale == 1 and result.new_versions == 0
+    [current] = [
+        s
+        for s in loaded.timeline("MRN-1", codes=["8867-4"])
+        if s.fact.source_id == "Observation/late"
+    ]
+    assert current.fact.value_num == 90  # type: ignore[attr-defined]
+    history = loaded.versions(SRC, "Observation/late")
+    assert [v.fact.value_num for v in history] == [90, 85]  # type: ignore[attr-defined]
+    # never current, so invisible to every "as of" query too
+    assert all(
+        s.fact.value_num != 85  # type: ignore[attr-defined]
+        for s in loaded.timeline("MRN-1", codes=["8867-4"], as_of=datetime.now(UTC))
+    )
+    again = loaded.append_facts([older], source=SRC)
+    assert again.unchanged == 1 and again.stale == 0

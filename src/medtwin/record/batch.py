@@ -116,6 +116,7 @@ class PreparedFact(NamedTuple):
     raw: bytes | None
     digest: str
     demographics: Demographics | None
+    source_recorded_at: datetime | None = None
 
 
 def prepare_fact(fact: Fact, raw_json: bytes | None = None) -> PreparedFact:
@@ -146,6 +147,7 @@ def prepare_fact(fact: Fact, raw_json: bytes | None = None) -> PreparedFact:
         raw,
         digest,
         fact if isinstance(fact, Demographics) else None,
+        fact.source_recorded_at,
     )
 
 

@@ -47,6 +47,7 @@ class AppendResult:
     new_versions: int = 0
     unchanged: int = 0
     retracted: int = 0
+    stale: int = 0
     quarantined: int = 0
     resolved_quarantine: int = 0
     patients_created: int = 0

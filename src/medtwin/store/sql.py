@@ -48,7 +48,7 @@ _CHUNK = 400
 _FACT_COLUMNS = (
     "patient_id, kind, resource_type, source, source_id, version, content_hash, code_system, "
     "code, display, status, effective_start, effective_end, value_num, unit, value_text, part_of, "
-    "recorded_at, superseded_at, retracted, data, raw"
+    "recorded_at, superseded_at, retracted, data, raw, source_recorded_at"
 )
 _READ_COLUMNS = "id, patient_id, version, recorded_at, superseded_at, content_hash, data, kind"
 
@@ -483,30 +483,59 @@ class SqlStore:
             pid = by_subject[p.subject] if p.subject is not None else None
             digest = p.digest
             previous = current.get(p.source_id)
+            superseded = None
             if previous is not None:
-                old_id, old_version, old_hash = previous
+                old_id, old_version, old_hash, old_recorded, old_hashes = previous
                 if old_hash == digest:
                     result.unchanged += 1
                     continue
                 version = old_version + 1
-                if old_id >= 0:
+                if (
+                    p.source_recorded_at is not None
+                    and old_recorded is not None
+                    and p.source_recorded_at < old_recorded
+                ):
+                    # An older version arriving late (a replayed message, a lagging server):
+                    # kept in the history, never current; a second arrival changes nothing.
+                    if digest in old_hashes:
+                        result.unchanged += 1
+                        continue
+                    result.stale += 1
+                    current[p.source_id] = (
+                        old_id,
+                        version,
+                        old_hash,
+                        old_recorded,
+                        old_hashes | {digest},
+                    )
+                    superseded = ts_now
+                elif old_id >= 0:
                     supersede.append((ts_now, old_id))
                 else:
                     # the same source id twice in one batch: the later one wins
                     pending = rows[pending_rows[p.source_id]]
                     rows[pending_rows[p.source_id]] = (*pending[:18], ts_now, *pending[19:])
-                if p.retracted:
-                    result.retracted += 1
-                else:
-                    result.new_versions += 1
+                if superseded is None:
+                    if p.retracted:
+                        result.retracted += 1
+                    else:
+                        result.new_versions += 1
             else:
                 version = 1
                 if p.retracted:
                     result.retracted += 1
                 else:
                     result.inserted += 1
-            current[p.source_id] = (-1, version, digest)
-            pending_rows[p.source_id] = len(rows)
+            if superseded is None:
+                known_hashes = previous[4] if previous is not None else frozenset()
+                current[p.source_id] = (
+                    -1,
+                    version,
+                    digest,
+                    p.source_recorded_at,
+                    known_hashes | {digest},
+                )
+                pending_rows[p.source_id] = len(rows)
             rows.append(
                 (
                     pid,
@@ -527,16 +556,17 @@ class SqlStore:
                     p.value_text,
                     p.part_of,
                     ts_now,
-                    None,
+                    superseded,
                     dialect.boolean(p.retracted),
                     json(p.data.decode()),
                     json(p.raw.decode()) if p.raw is not None else None,
+                    ts(p.source_recorded_at),
                 )
             )
             touched[pid] = touched.get(pid, 0) + 1
         self._executemany("UPDATE facts SET superseded_at = ? WHERE id = ?", supersede)
         self._executemany(
-            f"INSERT INTO facts ({_FACT_COLUMNS}) VALUES ({','.join(['?'] * 22)})", rows
+            f"INSERT INTO facts ({_FACT_COLUMNS}) VALUES ({','.join(['?'] * 23)})", rows
         )
         for pid, demo in demographics:
             self._update_demographics(pid, demo, now)
@@ -597,17 +627,26 @@ class SqlStore:
 
     def _current_versions(
         self, source: str, source_ids: Sequence[str]
-    ) -> dict[str, tuple[int, int, str]]:
-        out: dict[str, tuple[int, int, str]] = {}
+    ) -> dict[str, tuple[int, int, str, datetime | None, frozenset[str]]]:
+        """Per source id: current row id, highest version, current hash, the source's
+        recorded time of the current version, and the hashes of every version."""
+        out: dict[str, tuple[int, int, str, datetime | None, frozenset[str]]] = {}
+        ts_out = self.dialect.ts_out
         for i in range(0, len(source_ids), _CHUNK):
             chunk = source_ids[i : i + _CHUNK]
             rows = self._query(
-                "SELECT source_id, id, version, content_hash FROM facts WHERE source = ? AND "
-                f"superseded_at IS NULL AND source_id IN ({','.join(['?'] * len(chunk))})",
+                "SELECT source_id, id, version, content_hash, superseded_at, source_recorded_at "
+                f"FROM facts WHERE source = ? AND source_id IN ({','.join(['?'] * len(chunk))})",
                 [source, *chunk],
             )
-            for sid, fid, version, digest in rows:
-                out[sid] = (fid, version, digest)
+            hashes: dict[str, set[str]] = {}
+            top: dict[str, int] = {}
+            for sid, _fid, version, digest, _superseded, _recorded in rows:
+                hashes.setdefault(sid, set()).add(digest)
+                top[sid] = max(version, top.get(sid, 0))
+            for sid, fid, _version, digest, superseded, recorded in rows:
+                if superseded is None:
+                    out[sid] = (fid, top[sid], digest, ts_out(recorded), frozenset(hashes[sid]))
         return out
 
     def _resolve_keys(self, source: str, keys: Sequence[str], now: datetime) -> int:

@@ -70,6 +70,9 @@ def upgrade() -> None:
         sa.Column("part_of", sa.Text()),
         sa.Column("recorded_at", TS, nullable=False),
         sa.Column("superseded_at", TS),
+        # when the source says it recorded this version (meta.lastUpdated, OBR-22): an older
+        # version arriving after a newer one is kept in the history but never made current
+        sa.Column("source_recorded_at", TS),
         sa.Column("retracted", sa.Boolean(), nullable=False),
         sa.Column("data", JSON, nullable=False),
         sa.Column("raw", JSON),
