@@ -67,6 +67,8 @@ class SqliteStore(SqlStore):
             )
         if not file.parent.exists():
             raise StoreError(f"cannot create store {file}: folder {file.parent} does not exist")
+        if not file.exists():
+            _create(file)
         if _revision(file) != HEAD:
             upgrade(f"sqlite:///{file.resolve()}")
         try:
@@ -105,6 +107,20 @@ class SqliteStore(SqlStore):
     def _rollback(self) -> None:
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
+
+
+def _create(file: Path) -> None:
+    """A new database file with 16 KiB pages (raw resources are 1-10 KB: fewer overflow
+    pages; imports measured ~15 % faster than with the default 4 KiB) in WAL mode."""
+    try:
+        conn = sqlite3.connect(file)
+        try:
+            conn.execute("PRAGMA page_size=16384")
+            conn.execute("PRAGMA journal_mode=WAL")
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot create SQLite store {file}: {exc}") from exc
 
 
 def _revision(file: Path) -> str | None:
