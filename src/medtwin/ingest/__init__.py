@@ -209,6 +209,8 @@ def _import_file_in_worker(
     for batch in _batches(path, source, tz, store):
         name = batch.source
         read += batch.resources_read
+        # encode and hash before taking the lock: only the writing itself is serialised
+        batch.units = [unit.prepared_copy() for unit in batch.units]
         if _WRITE_LOCK is None:
             counts.add(store.append(batch).as_dict())
         else:

@@ -40,10 +40,10 @@ class PostgresDialect(Dialect):
     def ts_out(self, value: Any) -> datetime | None:
         return value.astimezone(UTC) if value is not None else None
 
-    def json(self, text: str | None) -> Any:
-        if text is None:
+    def json(self, data: bytes | None) -> Any:
+        if data is None:
             return None
-        return self._jsonb(text, dumps=_identity)
+        return self._jsonb(data.decode(), dumps=_identity)
 
 
 def _identity(text: Any) -> str:

@@ -82,9 +82,9 @@ class Dialect:
         """A timestamp read back, timezone-aware UTC."""
         return value  # type: ignore[no-any-return]
 
-    def json(self, text: str | None) -> Any:
-        """A JSON parameter from already-serialised text."""
-        return text
+    def json(self, data: bytes | None) -> Any:
+        """A JSON parameter from already-serialised JSON bytes."""
+        return data.decode() if data is not None else None
 
     def json_out(self, value: Any) -> Any:
         """A JSON value read back, as Python objects."""
@@ -558,8 +558,8 @@ class SqlStore:
                     ts_now,
                     superseded,
                     dialect.boolean(p.retracted),
-                    json(p.data.decode()),
-                    json(p.raw.decode()) if p.raw is not None else None,
+                    json(p.data),
+                    json(p.raw),
                     ts(p.source_recorded_at),
                 )
             )
@@ -874,7 +874,7 @@ class SqlStore:
                     "running",
                     self.actor,
                     self.dialect.ts(utc_now()),
-                    self.dialect.json(orjson.dumps(detail).decode()),
+                    self.dialect.json(orjson.dumps(detail)),
                 ),
             )
             job_id = int(cursor.fetchone()[0])
@@ -893,7 +893,7 @@ class SqlStore:
                 (
                     status,
                     self.dialect.ts(utc_now()),
-                    self.dialect.json(orjson.dumps(detail).decode()),
+                    self.dialect.json(orjson.dumps(detail)),
                     job_id,
                 ),
             )

@@ -38,6 +38,11 @@ class SqliteDialect(Dialect):
     def boolean(self, value: bool) -> Any:
         return 1 if value else 0
 
+    def json(self, data: bytes | None) -> Any:
+        # Stored as the UTF-8 bytes themselves (a BLOB): no decoding on the write path;
+        # read back with orjson, which takes bytes.
+        return data
+
     def true(self) -> str:
         return "1"
 
