@@ -145,3 +145,28 @@ def test_errors_are_one_clear_line(tmp_path: Path) -> None:
         assert message in done.stderr
         assert "Traceback" not in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_score_command(tmp_path: Path) -> None:
+    vitals = {
+        "respiratory_rate_per_min": 24,
+        "spo2_percent": 93,
+        "on_oxygen": False,
+        "systolic_bp_mm_hg": 105,
+        "pulse_per_min": 115,
+        "consciousness": "A",
+        "temperature_c": 38.5,
+    }
+    # RR 24: 2, SpO2 93 scale 1: 2, air: 0, SBP 105: 1, HR 115: 2, alert: 0, 38.5: 1 -> 8, high
+    result = orjson.loads(run("score", "news2", orjson.dumps(vitals).decode(), "--json"))
+    assert (result["value"], result["band"], result["missing"]) == (8, "high", [])
+    file = tmp_path / "v.json"
+    file.write_bytes(orjson.dumps({k: v for k, v in vitals.items() if k != "temperature_c"}))
+    partial = orjson.loads(run("score", "news2", str(file), "--json"))
+    assert partial["partial"] and partial["missing"] == ["temperature_c"] and partial["value"] == 7
+    listing = orjson.loads(run("score", "list", "--json"))
+    assert {"news2", "qsofa", "mews"} <= {s["name"] for s in listing}
+    done = subprocess.run(
+        [str(MEDTWIN), "score", "nope", "{}"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 1 and "unknown score 'nope'" in done.stderr

@@ -66,11 +66,12 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         from medtwin.ingest.base import IngestError
         from medtwin.record.time import InvalidTimeError
+        from medtwin.risk import ScoreError
         from medtwin.store.base import PatientNotFoundError, StoreError
 
         try:
             return super().invoke(ctx)
-        except (IngestError, InvalidTimeError, PatientNotFoundError, StoreError) as exc:
+        except (IngestError, InvalidTimeError, PatientNotFoundError, StoreError, ScoreError) as exc:
             click.echo(f"medtwin: error: {exc}", err=True)
             ctx.exit(1)
 
@@ -557,6 +558,76 @@ def jobs_command(store_url: str, limit: int, as_json: bool) -> None:
         click.echo(
             f"#{r['id']} {r['kind']:<7} {r['status']:<8} {r['started_at'][:19]}  {r['actor']}  {counts}"
         )
+
+
+class _ScoreGroup(click.Group):
+    """``medtwin score list`` or ``medtwin score NAME INPUT``: an unknown sub-command is a score name."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            return "compute", self.commands["compute"], args
+        return super().resolve_command(ctx, args)
+
+
+@main.group("score", cls=_ScoreGroup)
+def score_group() -> None:
+    """Validated scores (NEWS2, qSOFA, MEWS ...): `medtwin score NAME INPUT` or `medtwin score list`."""
+
+
+@score_group.command("list")
+@_json_option
+def score_list_command(as_json: bool) -> None:
+    """Every score with its inputs, units, ranges and source."""
+    from medtwin.risk import score_list
+
+    scores = score_list()
+    if as_json:
+        _print_json(scores)
+        return
+    for score in scores:
+        inputs = ", ".join(i["name"] for i in score["inputs"])
+        click.echo(
+            f"{score['name']:<8} {score.get('title', '')}\n         inputs: {inputs}\n         {score['source']}"
+        )
+
+
+@score_group.command("compute", hidden=True)
+@click.argument("name")
+@click.argument("payload", metavar="INPUT")
+@_json_option
+def score_compute_command(name: str, payload: str, as_json: bool) -> None:
+    """Compute score NAME from INPUT: a JSON object, a JSON file, or - for stdin."""
+    from medtwin.risk import ScoreInputError, score_json
+
+    if payload == "-":
+        text = sys.stdin.read()
+    elif payload.lstrip().startswith("{"):
+        text = payload
+    else:
+        path = Path(payload)
+        if not path.is_file():
+            raise ScoreInputError(f"INPUT {payload!r} is neither a JSON object nor a file")
+        text = path.read_text()
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ScoreInputError(f"INPUT is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ScoreInputError("INPUT must be a JSON object of input names to values")
+    result = score_json(name, data)
+    if as_json:
+        _print_json(result)
+        return
+    if result.get("refused"):
+        click.echo(f"{result['name']}: refused: {result['refused']}")
+        return
+    partial = (
+        " (partial: missing " + ", ".join(result["missing"]) + ")" if result["partial"] else ""
+    )
+    band = f", {result['band']}" if result.get("band") else ""
+    click.echo(f"{result['name']} = {result['value']}{band}{partial}\n{result['source']}")
 
 
 @main.command("synth")
