@@ -170,3 +170,46 @@ def test_score_command(tmp_path: Path) -> None:
         [str(MEDTWIN), "score", "nope", "{}"], capture_output=True, text=True, check=False
     )
     assert done.returncode == 1 and "unknown score 'nope'" in done.stderr
+
+
+def test_openmhealth_import_with_patient_and_retry(tmp_path: Path, shared: Path) -> None:
+    from medtwin.record.facts import Demographics, Identifier
+    from medtwin.store import open_store
+
+    body = orjson.loads(
+        (
+            shared
+            / "wearables/openmhealth/test-data/omh/heart-rate/1.0/shouldPass/with-time-frame.json"
+        ).read_bytes()
+    )
+    point = {
+        "header": {
+            "id": "3b6b3b5e-8e2c-4c55-9d3f-0f1f6f0e6a11",
+            "creation_date_time": "2024-03-01T08:00:00Z",
+            "schema_id": {"namespace": "omh", "name": "heart-rate", "version": "1.0"},
+        },
+        "body": body,
+    }
+    file = tmp_path / "hr.json"
+    file.write_bytes(orjson.dumps(point))
+    db = str(tmp_path / "omh.db")
+    # the device user is not known yet: the data point waits in quarantine, nothing is lost
+    first = orjson.loads(run("import", str(file), "--patient", "watch-7", "--store", db, "--json"))
+    assert first["inserted"] == 0 and first["store"]["quarantine_open"] == 1
+    [entry] = orjson.loads(run("quarantine", "--store", db, "--json"))
+    assert entry["resource_type"] == "DataPoint" and "watch-7" in entry["reason"]
+    store = open_store(db, actor="test")
+    user = Identifier("urn:medtwin:device-user", "watch-7")
+    store.append_facts(
+        [
+            Demographics(
+                source="registry", source_id="Patient/w7", subject=user, identifiers=(user,)
+            )
+        ],
+        source="registry",
+    )
+    store.close()
+    second = orjson.loads(run("import", str(file), "--patient", "watch-7", "--store", db, "--json"))
+    assert second["inserted"] == 1 and second["store"]["quarantine_open"] == 0
+    timeline = orjson.loads(run("timeline", "watch-7", "--code", "8867-4", "--store", db, "--json"))
+    assert timeline[0]["value_num"] == body["heart_rate"]["value"]

@@ -90,7 +90,12 @@ def main() -> None:
 @click.option(
     "--fhir-server", default=None, help="Import from this FHIR server base URL instead of files."
 )
-@click.option("--patient", default=None, help="With --fhir-server: only this patient (id).")
+@click.option(
+    "--patient",
+    default=None,
+    help="With --fhir-server: only this patient (id). With files: the Open mHealth device-user id "
+    "of data points that carry no header.user_id.",
+)
 @click.option(
     "--page-size", default=100, show_default=True, help="With --fhir-server: _count per page."
 )
@@ -112,7 +117,7 @@ def import_command(
     headers: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Import FHIR Bundles / NDJSON and HL7 v2 files (or folders of them), or a FHIR server."""
+    """Import FHIR Bundles / NDJSON, HL7 v2 and Open mHealth files (or folders), or a FHIR server."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -122,8 +127,8 @@ def import_command(
     get_zone(tz)
     if bool(paths) == bool(fhir_server):
         raise IngestError("give files or folders to import, or --fhir-server URL (not both)")
-    if fhir_server is None and (patient or headers):
-        raise IngestError("--patient and --header go with --fhir-server")
+    if fhir_server is None and headers:
+        raise IngestError("--header goes with --fhir-server")
     header_map: dict[str, str] = {}
     for header in headers:
         name, colon, value = header.partition(":")
@@ -173,7 +178,9 @@ def import_command(
                 on_batch=on_page,
             )
         else:
-            report = import_paths(store, paths, source=source, tz=tz, on_batch=on_batch)
+            report = import_paths(
+                store, paths, source=source, tz=tz, on_batch=on_batch, patient=patient
+            )
     counts = store.counts()
     store.close()
     if as_json:

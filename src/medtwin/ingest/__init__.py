@@ -55,8 +55,10 @@ def readers() -> list[Reader]:
     """The registered format readers, in the order they are asked."""
     from medtwin.ingest.fhir import FhirReader
     from medtwin.ingest.hl7v2 import Hl7v2Reader
+    from medtwin.ingest.openmhealth import OpenMHealthReader
 
-    return [FhirReader(), Hl7v2Reader()]
+    # Open mHealth first: the FHIR reader claims every .json file.
+    return [OpenMHealthReader(), FhirReader(), Hl7v2Reader()]
 
 
 def _sniff(path: Path) -> str | None:
@@ -143,7 +145,11 @@ class ImportReport:
 
 
 def _batches(
-    path: Path, source: str | None, tz: str, store: SqlStore | None = None
+    path: Path,
+    source: str | None,
+    tz: str,
+    store: SqlStore | None = None,
+    patient: str | None = None,
 ) -> Iterator[Batch]:
     try:
         reader = reader_for(path)
@@ -164,7 +170,11 @@ def _batches(
         )
         return
     from medtwin.ingest.fhir import DEFAULT_SOURCE, FhirReader
+    from medtwin.ingest.openmhealth import OpenMHealthReader
 
+    if isinstance(reader, OpenMHealthReader):
+        yield from reader.read(path, source=source, tz=tz, patient=patient)
+        return
     if isinstance(reader, FhirReader) and store is not None:
         name = source or DEFAULT_SOURCE
         yield from reader.read(
@@ -189,7 +199,7 @@ def _init_worker(lock: Any) -> None:
 
 
 def _import_file_in_worker(
-    path: Path, source: str | None, tz: str, url: str, actor: str
+    path: Path, source: str | None, tz: str, url: str, actor: str, patient: str | None = None
 ) -> tuple[dict[str, int], str, int]:
     """Worker: read one Bundle file and append it with the worker's own connection.
 
@@ -206,7 +216,7 @@ def _import_file_in_worker(
     counts = AppendResultDict()
     name = source
     read = 0
-    for batch in _batches(path, source, tz, store):
+    for batch in _batches(path, source, tz, store, patient):
         name = batch.source
         read += batch.resources_read
         # encode and hash before taking the lock: only the writing itself is serialised
@@ -231,9 +241,11 @@ class AppendResultDict(dict[str, int]):
 def _warm_up() -> None:
     """Load the validator schema and the unit registry once, before forking workers."""
     from medtwin.ingest.fhir_schema import validate_resource
+    from medtwin.ingest.openmhealth import supported_versions
     from medtwin.record.units import normalise
 
     validate_resource({"resourceType": "Basic", "id": "warm-up", "code": {"text": "warm-up"}})
+    supported_versions("heart-rate")
     normalise(1.0, "mg/dL", code="2339-0")
 
 
@@ -254,6 +266,7 @@ def _import_files(
     store: SqlStore,
     report: ImportReport,
     on_batch: Callable[[Path, Batch], None] | None,
+    patient: str | None = None,
 ) -> set[str]:
     """Import ``files`` in order; returns the source names seen.
 
@@ -265,7 +278,7 @@ def _import_files(
 
     def here(path: Path) -> None:
         report.files += 1
-        for batch in _batches(path, source, tz, store):
+        for batch in _batches(path, source, tz, store, patient):
             sources.add(batch.source)
             report.add_counts(store.append(batch).as_dict())
             if on_batch is not None:
@@ -297,7 +310,13 @@ def _import_files(
                     (
                         path,
                         pool.submit(
-                            _import_file_in_worker, path, source, tz, store.url, store.actor
+                            _import_file_in_worker,
+                            path,
+                            source,
+                            tz,
+                            store.url,
+                            store.actor,
+                            patient,
                         ),
                     )
                 )
@@ -321,6 +340,7 @@ def import_paths(
     on_batch: Callable[[Path, Batch], None] | None = None,
     retry: bool = True,
     workers: int | None = None,
+    patient: str | None = None,
 ) -> ImportReport:
     """Import every file under ``paths`` into ``store``; each batch is one transaction.
 
@@ -336,6 +356,9 @@ def import_paths(
     retry
         After all files, retry quarantined resources that waited for a reference
         that a later file supplied.
+    patient
+        Open mHealth data points without ``header.user_id`` belong to this device-user
+        identifier (``urn:medtwin:device-user``).
     workers
         Processes for Bundle files (default :func:`default_workers`); 0 or 1 imports
         everything in this process. Each worker writes with its own connection; the
@@ -350,10 +373,10 @@ def import_paths(
     )
     try:
         with no_cyclic_gc(), store.bulk():
-            sources = _import_files(files, source, tz, count, store, report, on_batch)
+            sources = _import_files(files, source, tz, count, store, report, on_batch, patient)
             if retry:
                 for name in sorted(sources):
-                    retry_waiting(store, name, tz, report)
+                    retry_waiting(store, name, tz, report, patient)
     except BaseException as exc:
         store.finish_job(
             job, "failed", {"error": str(exc), "files_done": report.files, **report.counts}
@@ -382,10 +405,39 @@ def no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def retry_waiting(store: SqlStore, source: str, tz: str, report: ImportReport) -> None:
-    """Retry quarantined resources of ``source`` that wait for a reference, until none resolves."""
+def _reread(
+    store: SqlStore, item: QuarantineItem, source: str, tz: str, patient: str | None = None
+) -> Batch:
+    """Re-read one quarantined resource from its stored content, in its own format."""
     from medtwin.ingest.fhir import read_resource_text
+    from medtwin.ingest.openmhealth import read_openmhealth_bytes
 
+    if item.resource_type == "DataPoint":
+        batches = list(
+            read_openmhealth_bytes(
+                item.content.encode(), source=source, tz=tz, file=item.file, patient=patient
+            )
+        )
+        merged = Batch(source=source, file=item.file)
+        for batch in batches:
+            merged.units += batch.units
+            merged.quarantine += batch.quarantine
+            merged.resources_read += batch.resources_read
+        return merged
+    return read_resource_text(
+        item.content,
+        source=source,
+        tz=tz,
+        file=item.file,
+        location=item.location,
+        lookup=lambda t, s, v: store.find_resource(source, t, s, v),
+    )
+
+
+def retry_waiting(
+    store: SqlStore, source: str, tz: str, report: ImportReport, patient: str | None = None
+) -> None:
+    """Retry quarantined resources of ``source`` that wait for a reference, until none resolves."""
     while True:
         waiting = [
             e
@@ -396,15 +448,7 @@ def retry_waiting(store: SqlStore, source: str, tz: str, report: ImportReport) -
             return
         resolved_before = report.counts.get("resolved_quarantine", 0)
         for entry in waiting:
-            batch = read_resource_text(
-                entry.item.content,
-                source=source,
-                tz=tz,
-                file=entry.item.file,
-                location=entry.item.location,
-                lookup=lambda t, s, v: store.find_resource(source, t, s, v),
-            )
-            report.add(store.append(batch))
+            report.add(store.append(_reread(store, entry.item, source, tz, patient)))
         if report.counts.get("resolved_quarantine", 0) == resolved_before:
             return
 
@@ -419,8 +463,6 @@ def retry_quarantine(
     stored content. The old entries are closed; whatever still fails is
     quarantined again, with its current reason.
     """
-    from medtwin.ingest.fhir import read_resource_text
-
     wanted = set(ids) if ids is not None else None
     entries = [e for e in store.quarantine(status="open") if wanted is None or e.id in wanted]
     report = ImportReport()
@@ -435,13 +477,7 @@ def retry_quarantine(
     for entry in entries:
         if entry.item.file and entry.item.file in files:
             continue
-        batch = read_resource_text(
-            entry.item.content,
-            source=entry.item.source,
-            tz=tz,
-            file=entry.item.file,
-            location=entry.item.location,
-        )
+        batch = _reread(store, entry.item, entry.item.source, tz)
         sources.add(batch.source)
         report.add(store.append(batch))
     for name in sorted(sources):
@@ -451,6 +487,8 @@ def retry_quarantine(
 
 def _source_of(entries: Sequence[QuarantineEntry], file: str) -> str | None:
     for entry in entries:
-        if entry.item.file == file and entry.item.source not in ("fhir", "unknown", "hl7v2"):
-            return entry.item.source
+        name = entry.item.source
+        defaults = ("fhir", "unknown", "hl7v2", "openmhealth")
+        if entry.item.file == file and name not in defaults and not name.startswith("openmhealth:"):
+            return name
     return None

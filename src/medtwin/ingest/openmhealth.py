@@ -312,7 +312,7 @@ def _inline(node: Any, base: str, documents: Mapping[str, Any]) -> Any:
 
     A subschema taken from another document keeps that document's ``$schema``, so the
     validator still applies the draft each file declares. Inlining once, at load, spares the
-    validator a registry look-up per ``$ref`` per data point (3x faster).
+    validator a registry look-up per ``$ref`` per data point.
     """
     if isinstance(node, list):
         return [_inline(item, base, documents) for item in node]
