@@ -93,8 +93,8 @@ def main() -> None:
 @click.option(
     "--patient",
     default=None,
-    help="With --fhir-server: only this patient (id). With files: the Open mHealth device-user id "
-    "of data points that carry no header.user_id.",
+    help="With --fhir-server: only this patient (id). With files: the device-user id of Open mHealth "
+    "data points without header.user_id and of CSV readings without a patient column.",
 )
 @click.option(
     "--page-size", default=100, show_default=True, help="With --fhir-server: _count per page."
@@ -117,7 +117,7 @@ def import_command(
     headers: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Import FHIR Bundles / NDJSON, HL7 v2 and Open mHealth files (or folders), or a FHIR server."""
+    """Import FHIR Bundles / NDJSON, HL7 v2, Open mHealth and CSV readings (files or folders), or a FHIR server."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

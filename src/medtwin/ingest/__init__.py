@@ -48,17 +48,18 @@ __all__ = [
     "retry_waiting",
 ]
 
-_DATA_SUFFIXES = (".json", ".ndjson", ".hl7")
+_DATA_SUFFIXES = (".json", ".ndjson", ".hl7", ".csv")
 
 
 def readers() -> list[Reader]:
     """The registered format readers, in the order they are asked."""
+    from medtwin.ingest.csv import CsvReader
     from medtwin.ingest.fhir import FhirReader
     from medtwin.ingest.hl7v2 import Hl7v2Reader
     from medtwin.ingest.openmhealth import OpenMHealthReader
 
     # Open mHealth first: the FHIR reader claims every .json file.
-    return [OpenMHealthReader(), FhirReader(), Hl7v2Reader()]
+    return [OpenMHealthReader(), FhirReader(), Hl7v2Reader(), CsvReader()]
 
 
 def _sniff(path: Path) -> str | None:
@@ -90,7 +91,10 @@ def reader_for(path: Path) -> Reader:
     for reader in readers():
         if reader.name == sniffed:
             return reader
-    raise IngestError(f"{path}: unrecognised format (expected FHIR .json/.ndjson or HL7 v2 .hl7)")
+    raise IngestError(
+        f"{path}: unrecognised format (expected FHIR .json/.ndjson, Open mHealth .json, HL7 v2 .hl7 "
+        "or a time,metric,value,unit .csv)"
+    )
 
 
 def _order(path: Path) -> tuple[int, str]:
@@ -169,10 +173,11 @@ def _batches(
             ],
         )
         return
+    from medtwin.ingest.csv import CsvReader
     from medtwin.ingest.fhir import DEFAULT_SOURCE, FhirReader
     from medtwin.ingest.openmhealth import OpenMHealthReader
 
-    if isinstance(reader, OpenMHealthReader):
+    if isinstance(reader, OpenMHealthReader | CsvReader):
         yield from reader.read(path, source=source, tz=tz, patient=patient)
         return
     if isinstance(reader, FhirReader) and store is not None:

@@ -1,0 +1,78 @@
+"""Plain CSV device readings: mapping, units, corrections, bad rows, both back-ends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from medtwin.ingest import import_paths
+from medtwin.record.facts import Demographics, Identifier
+from medtwin.store.sql import SqlStore
+
+USER = Identifier("urn:medtwin:device-user", "ring-1")
+
+
+@pytest.fixture
+def with_user(store: SqlStore) -> SqlStore:
+    store.append_facts(
+        [
+            Demographics(
+                source="registry", source_id="Patient/r1", subject=USER, identifiers=(USER,)
+            )
+        ],
+        source="registry",
+    )
+    return store
+
+
+def test_csv_readings(with_user: SqlStore, tmp_path: Path) -> None:
+    file = tmp_path / "night.csv"
+    file.write_text(
+        "time,metric,value,unit\n"
+        "2024-03-01T02:00:00+01:00,heart_rate,52,/min\n"
+        "2024-03-01 02:01:00,8867-4,53,bpm\n"
+        "2024-03-01T02:00:00+01:00,body_temperature,98.6,[degF]\n"
+        "2024-03-01T02:02:00Z,heart_rate,fast,/min\n"
+        "2024-03-01T02:03:00Z,unicorns,1,1\n"
+        "2024-03-01T02:04:00Z,heart_rate,50,furlongs\n"
+        "2024-02-30T02:05:00Z,heart_rate,50,/min\n"
+    )
+    report = import_paths(with_user, [file], patient="ring-1", tz="Europe/Paris", source="ring")
+    assert report.counts["inserted"] == 3 and report.counts["quarantined"] == 4
+    hr = with_user.timeline("ring-1", codes=["8867-4"])
+    assert [s.fact.value_num for s in hr] == [52.0, 53.0]  # type: ignore[attr-defined]
+    # the naive time was read in Europe/Paris: 02:01 local = 01:01 UTC
+    assert hr[1].fact.effective_start is not None and hr[1].fact.effective_start.hour == 1
+    [temp] = with_user.timeline("ring-1", codes=["8310-5"])
+    assert temp.fact.unit == "Cel" and abs(temp.fact.value_num - 37.0) < 0.01  # type: ignore[attr-defined]
+    assert temp.fact.original_unit == "[degF]"  # type: ignore[attr-defined]
+    fields = sorted((e.item.location, e.item.field) for e in with_user.quarantine())
+    assert fields == [
+        ("line 5", "value"),
+        ("line 6", "metric"),
+        ("line 7", "unit"),
+        ("line 8", "time"),
+    ]
+    # the same file again changes nothing; a changed value for the same time is a correction
+    again = import_paths(with_user, [file], patient="ring-1", tz="Europe/Paris", source="ring")
+    assert again.counts["inserted"] == 0 and again.counts["new_versions"] == 0
+    fix = tmp_path / "fix.csv"
+    fix.write_text(
+        "time,metric,value,unit,patient\n2024-03-01T01:00:00Z,heart_rate,58,/min,ring-1\n"
+    )
+    fixed = import_paths(with_user, [fix], source="ring")  # same source: a correction
+    assert fixed.counts["new_versions"] == 1
+    assert [s.fact.value_num for s in with_user.timeline("ring-1", codes=["8867-4"])] == [
+        58.0,
+        53.0,
+    ]  # type: ignore[attr-defined]
+
+
+def test_csv_without_patient_is_quarantined(sqlite_store: SqlStore, tmp_path: Path) -> None:
+    file = tmp_path / "x.csv"
+    file.write_text("time,metric,value,unit\n2024-03-01T02:00:00Z,heart_rate,52,/min\n")
+    report = import_paths(sqlite_store, [file])
+    assert report.counts["inserted"] == 0
+    [entry] = sqlite_store.quarantine()
+    assert entry.item.field == "patient" and "--patient" in entry.item.reason
