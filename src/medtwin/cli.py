@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -650,10 +650,6 @@ def synth_command(out: Path, n: int, seed: int) -> None:
     out.mkdir(parents=True, exist_ok=True)
     files = write_synthetic_patients(n, seed, out)
     click.echo(f"wrote {len(files)} synthetic patients to {out}")
-
-
-def _today() -> date:
-    return datetime.now(UTC).date()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -173,20 +173,13 @@ def _batches(
             ],
         )
         return
-    from medtwin.ingest.csv import CsvReader
-    from medtwin.ingest.fhir import DEFAULT_SOURCE, FhirReader
-    from medtwin.ingest.openmhealth import OpenMHealthReader
+    from medtwin.ingest.fhir import DEFAULT_SOURCE
 
-    if isinstance(reader, OpenMHealthReader | CsvReader):
-        yield from reader.read(path, source=source, tz=tz, patient=patient)
-        return
-    if isinstance(reader, FhirReader) and store is not None:
+    lookup = None
+    if store is not None:
         name = source or DEFAULT_SOURCE
-        yield from reader.read(
-            path, source=source, tz=tz, lookup=lambda t, s, v: store.find_resource(name, t, s, v)
-        )
-        return
-    yield from reader.read(path, source=source, tz=tz)
+        lookup = lambda t, s, v: store.find_resource(name, t, s, v)  # noqa: E731
+    yield from reader.read(path, source=source, tz=tz, lookup=lookup, patient=patient)
 
 
 _WORKER_STORES: dict[str, SqlStore] = {}

@@ -7,13 +7,17 @@ quarantines it with the reason, the file, the record and the field, and goes on.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
 from medtwin.record.batch import Batch, QuarantineItem, ResourceUnit
 
-__all__ = ["Batch", "IngestError", "QuarantineItem", "Reader", "ResourceUnit"]
+__all__ = ["Batch", "IngestError", "Lookup", "QuarantineItem", "Reader", "ResourceUnit"]
+
+
+#: Finds a stored resource by identifier: ``(resource type, system or "", value) -> "Type/id"``.
+Lookup = Callable[[str, str, str], "str | None"]
 
 
 class IngestError(ValueError):
@@ -29,6 +33,19 @@ class Reader(Protocol):
         """True when this reader recognises the file (by extension or first bytes)."""
         ...
 
-    def read(self, path: Path, *, source: str | None, tz: str) -> Iterator[Batch]:
-        """Yield batches from ``path``; never raise for bad records, quarantine them."""
+    def read(
+        self,
+        path: Path,
+        *,
+        source: str | None,
+        tz: str,
+        lookup: Lookup | None = None,
+        patient: str | None = None,
+    ) -> Iterator[Batch]:
+        """Yield batches from ``path``; never raise for bad records, quarantine them.
+
+        ``lookup`` finds stored resources by identifier (conditional references);
+        ``patient`` is the device-user id for formats whose records may not name one.
+        A reader ignores what its format does not use.
+        """
         ...

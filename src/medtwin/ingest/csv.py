@@ -28,6 +28,7 @@ import io
 from collections.abc import Iterator
 from pathlib import Path
 
+from medtwin.ingest.base import Lookup
 from medtwin.record.batch import Batch, QuarantineItem, ResourceUnit
 from medtwin.record.facts import LOINC, Coding, Identifier, Observation
 from medtwin.record.time import InvalidTimeError, get_zone, parse_fhir_datetime
@@ -57,7 +58,13 @@ class CsvReader:
         return set(REQUIRED_COLUMNS) <= columns
 
     def read(
-        self, path: Path, *, source: str | None, tz: str, patient: str | None = None
+        self,
+        path: Path,
+        *,
+        source: str | None,
+        tz: str,
+        lookup: Lookup | None = None,
+        patient: str | None = None,
     ) -> Iterator[Batch]:
         """Batches of up to 2,000 rows."""
         yield from read_csv_bytes(

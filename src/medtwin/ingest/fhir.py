@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from medtwin.ingest.base import Batch, QuarantineItem, ResourceUnit
+from medtwin.ingest.base import Batch, Lookup, QuarantineItem, ResourceUnit
 from medtwin.record.facts import (
     LOINC,
     RXNORM,
@@ -66,8 +66,7 @@ __all__ = [
 
 DEFAULT_SOURCE = "fhir"
 
-#: Finds a stored resource by identifier: ``(resource type, system or "", value) -> "Type/id"``.
-Lookup = Callable[[str, str, str], "str | None"]
+
 NDJSON_BATCH = 2000
 
 # Bulk Data files are imported in this order so that references point backwards.
@@ -129,7 +128,13 @@ class FhirReader:
         return path.suffix.lower() in (".json", ".ndjson")
 
     def read(
-        self, path: Path, *, source: str | None, tz: str, lookup: Lookup | None = None
+        self,
+        path: Path,
+        *,
+        source: str | None,
+        tz: str,
+        lookup: Lookup | None = None,
+        patient: str | None = None,
     ) -> Iterator[Batch]:
         """Batches from one file: a bundle is one batch; NDJSON comes in batches of lines.
 

@@ -74,7 +74,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from medtwin.ingest.base import Batch, QuarantineItem, ResourceUnit
+from medtwin.ingest.base import Batch, Lookup, QuarantineItem, ResourceUnit
 from medtwin.record.facts import (
     Coding,
     Demographics,
@@ -206,7 +206,15 @@ class Hl7v2Reader:
             return False
         return head.lstrip(_FRAMING + _BOM + b" \t\r\n").startswith(b"MSH")
 
-    def read(self, path: Path, *, source: str | None, tz: str) -> Iterator[Batch]:
+    def read(
+        self,
+        path: Path,
+        *,
+        source: str | None,
+        tz: str,
+        lookup: Lookup | None = None,
+        patient: str | None = None,
+    ) -> Iterator[Batch]:
         """Yield one batch per message of ``path`` (see :func:`read_hl7v2_bytes`).
 
         Raises

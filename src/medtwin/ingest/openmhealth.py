@@ -95,7 +95,7 @@ from urllib.parse import urljoin
 
 import orjson
 
-from medtwin.ingest.base import Batch, QuarantineItem, ResourceUnit
+from medtwin.ingest.base import Batch, Lookup, QuarantineItem, ResourceUnit
 from medtwin.record.facts import LOINC, Coding, Fact, Identifier, Observation
 from medtwin.record.time import InvalidTimeError, ParsedTime, get_zone, parse_fhir_datetime
 from medtwin.record.units import UnitsError, normalise
@@ -499,7 +499,13 @@ class OpenMHealthReader:
         return _looks_like_data_point(_first_object(head))
 
     def read(
-        self, path: Path, *, source: str | None, tz: str, patient: str | None = None
+        self,
+        path: Path,
+        *,
+        source: str | None,
+        tz: str,
+        lookup: Lookup | None = None,
+        patient: str | None = None,
     ) -> Iterator[Batch]:
         """Yield batches of at most :data:`BATCH_SIZE` data points from ``path``.
 
