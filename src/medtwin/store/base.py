@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -52,15 +52,23 @@ class AppendResult:
     resolved_quarantine: int = 0
     patients_created: int = 0
     resources_read: int = 0
+    changed: list[str] = field(default_factory=list)
+    """Source ids of the facts this append made current (new facts and new versions, not
+    retractions, stale or unchanged ones): what monitors are fed after the append."""
 
     def add(self, other: AppendResult) -> None:
         """Accumulate ``other`` into this result."""
         for name in self.__dataclass_fields__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+            if name == "changed":
+                self.changed.extend(other.changed)
+            else:
+                setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def as_dict(self) -> dict[str, int]:
-        """The counts as a plain dict."""
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+        """The counts as a plain dict (without ``changed``)."""
+        return {
+            name: getattr(self, name) for name in self.__dataclass_fields__ if name != "changed"
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -520,12 +520,14 @@ class SqlStore:
                         result.retracted += 1
                     else:
                         result.new_versions += 1
+                        result.changed.append(p.source_id)
             else:
                 version = 1
                 if p.retracted:
                     result.retracted += 1
                 else:
                     result.inserted += 1
+                    result.changed.append(p.source_id)
             if superseded is None:
                 known_hashes = previous[4] if previous is not None else frozenset()
                 current[p.source_id] = (
