@@ -28,6 +28,7 @@ def _ids(cls: type[Monitor]) -> str:
 
 def test_there_are_monitors() -> None:
     assert registry.names() == sorted({cls.name for cls in MONITORS})
+    assert {"news2", "qsofa", "mews", "artefact"} <= set(registry.names())
 
 
 @pytest.mark.parametrize("cls", MONITORS, ids=_ids)
