@@ -21,7 +21,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -194,6 +194,17 @@ class ArtefactMonitor(Monitor):
                 },
             )
         ]
+
+    def learn_many(self, readings: Sequence[Reading]) -> list[Alert]:
+        # the same as learn_one on each reading; plain in-range values are skipped cheaply
+        alerts: list[Alert] = []
+        limits = LIMITS
+        for reading in readings:
+            limit = limits.get(reading.code)
+            if limit is None or (not limit.per_minute and limit.low <= reading.value <= limit.high):
+                continue
+            alerts.extend(self.learn_one(reading))
+        return alerts
 
     def state_dict(self) -> dict[str, Any]:
         return {"counts": dict(self.counts)}

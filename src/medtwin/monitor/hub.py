@@ -94,11 +94,6 @@ class MonitorHub:
         self.learned = 0
         self._slots: dict[tuple[str, str], _Slot] = {}
         self._last_save = time.monotonic()
-        self._by_code: dict[str, list[type[Monitor]]] = defaultdict(list)
-        self._all_codes = [cls for cls in self.classes if not cls.codes]
-        for cls in self.classes:
-            for code in cls.codes:
-                self._by_code[code].append(cls)
 
     def _slot(self, cls: type[Monitor], patient_id: str) -> _Slot:
         key = (cls.name, patient_id)
@@ -129,14 +124,16 @@ class MonitorHub:
             per_patient[reading.patient_id].append(reading)
         alerts: list[Alert] = []
         for patient_id, rows in per_patient.items():
-            rows.sort(key=lambda r: r.epoch_s)
-            routed: dict[type[Monitor], list[Reading]] = defaultdict(list)
-            for reading in rows:
-                for cls in self._by_code.get(reading.code, ()):
-                    routed[cls].append(reading)
-                for cls in self._all_codes:
-                    routed[cls].append(reading)
-            for cls, chosen in routed.items():
+            rows.sort(key=_epoch)
+            present = {r.code for r in rows}
+            for cls in self.classes:
+                if not cls.codes:
+                    chosen = rows
+                elif present & cls.codes:
+                    codes = cls.codes
+                    chosen = [r for r in rows if r.code in codes]
+                else:
+                    continue
                 slot = self._slot(cls, patient_id)
                 floor = slot.watermark - self.late_tolerance_s
                 fresh = [r for r in chosen if r.epoch_s >= floor]
@@ -182,6 +179,10 @@ class MonitorHub:
     def after_append(self, store: Store, batch: Batch, result: AppendResult) -> list[Alert]:
         """Feed the facts of ``batch`` that ``store.append`` just changed."""
         return self.feed(readings_from_batch(store, batch, result))
+
+
+def _epoch(reading: Reading) -> float:
+    return reading.epoch_s
 
 
 def readings_from_batch(store: Store, batch: Batch, result: AppendResult) -> list[Reading]:
