@@ -65,13 +65,23 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         from medtwin.ingest.base import IngestError
+        from medtwin.monitor.base import MonitorConfigError
+        from medtwin.monitor.registry import UnknownMonitorError
         from medtwin.record.time import InvalidTimeError
         from medtwin.risk import ScoreError
         from medtwin.store.base import PatientNotFoundError, StoreError
 
         try:
             return super().invoke(ctx)
-        except (IngestError, InvalidTimeError, PatientNotFoundError, StoreError, ScoreError) as exc:
+        except (
+            IngestError,
+            InvalidTimeError,
+            PatientNotFoundError,
+            StoreError,
+            ScoreError,
+            MonitorConfigError,
+            UnknownMonitorError,
+        ) as exc:
             click.echo(f"medtwin: error: {exc}", err=True)
             ctx.exit(1)
 
@@ -635,6 +645,110 @@ def score_compute_command(name: str, payload: str, as_json: bool) -> None:
     )
     band = f", {result['band']}" if result.get("band") else ""
     click.echo(f"{result['name']} = {result['value']}{band}{partial}\n{result['source']}")
+
+
+@main.group("monitor")
+def monitor_group() -> None:
+    """Streaming monitors: list them, or run them over a stored patient's record."""
+
+
+def _monitor_params(pairs: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    from medtwin.monitor import MonitorConfigError
+
+    params: dict[str, dict[str, Any]] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        monitor, dot, name = key.partition(".")
+        if not sep or not dot or not monitor or not name:
+            raise MonitorConfigError(f"--param {pair!r}: expected MONITOR.NAME=VALUE")
+        try:
+            value: Any = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            value = text
+        params.setdefault(monitor.lower(), {})[name] = value
+    return params
+
+
+@monitor_group.command("list")
+@_json_option
+def monitor_list_command(as_json: bool) -> None:
+    """Every monitor with its codes, parameters and source."""
+    from medtwin.monitor import registry
+
+    rows = [cls.describe() for cls in registry.all_monitors()]
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        params = ", ".join(f"{k}={v}" for k, v in row["params"].items()) or "none"
+        click.echo(
+            f"{row['name']:<12} {row['description']}\n"
+            f"             codes: {', '.join(row['codes']) or 'any'}; parameters: {params}\n"
+            f"             {row['source']}"
+        )
+
+
+@monitor_group.command("run")
+@click.argument("patient")
+@_store_option
+@click.option(
+    "--monitors",
+    default="news2,qsofa,mews,artefact",
+    show_default=True,
+    help="Comma-separated monitor names (see 'medtwin monitor list').",
+)
+@click.option(
+    "--param", "params", multiple=True, help="MONITOR.NAME=VALUE, e.g. news2.window_min=30."
+)
+@click.option("--since", default=None, help="From this date/time (inclusive).")
+@click.option("--until", default=None, help="Up to this date/time (exclusive).")
+@click.option("--save", is_flag=True, help="File the alerts in the store's alert book.")
+@_json_option
+def monitor_run_command(
+    patient: str,
+    store_url: str,
+    monitors: str,
+    params: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    save: bool,
+    as_json: bool,
+) -> None:
+    """Run monitors over PATIENT's stored observations in time order; print the alerts."""
+    from medtwin.monitor import MonitorHub, readings_from_stored
+
+    names = [m.strip() for m in monitors.split(",") if m.strip()]
+    store = _open(store_url)
+    try:
+        pid = store.resolve_patient(patient)
+        timeline = store.timeline(
+            pid,
+            kinds=["Observation"],
+            start=_parse_time(since, "--since"),
+            end=_parse_time(until, "--until"),
+        )
+        readings = readings_from_stored(timeline)
+        sink = store if save and hasattr(store, "raise_alerts") else None
+        hub = MonitorHub(names, params=_monitor_params(params), sink=sink)
+        alerts = hub.feed(readings)
+    finally:
+        store.close()
+    if as_json:
+        _print_json(
+            {
+                "patient_id": pid,
+                "readings": len(readings),
+                "monitors": names,
+                "alerts": [a.to_dict() for a in alerts],
+            }
+        )
+        return
+    click.echo(f"{pid}: {len(readings)} readings through {', '.join(names)}: {len(alerts)} alerts")
+    for a in alerts:
+        refs = ", ".join(str(ref) for ref in a.evidence[:6])
+        more = f" (+{len(a.evidence) - 6})" if len(a.evidence) > 6 else ""
+        click.echo(f"{a.time:%Y-%m-%d %H:%M} {a.severity:<10} {a.rule:<22} {a.message}")
+        click.echo(f"{'':17}evidence: {refs}{more}")
 
 
 @main.command("synth")
