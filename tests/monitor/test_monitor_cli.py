@@ -32,7 +32,7 @@ def test_monitor_run_on_us_core_vitals(tmp_path: Path, shared: Path) -> None:
     # Peter James Chalmers' US Core vitals of 1999-07-02: RR 26 (3 points), SBP 109 (1), HR 44
     # (1), SpO2 99 on air, temperature 36.6 (RCP 2017 Chart 1): NEWS2 5, medium, consciousness
     # not recorded, so the score is a lower bound
-    (patient,) = orjson.loads(run("patients", "--search", pid, "--store", db, "--json"))
+    (patient,) = orjson.loads(run("patients", "--search", "Chalmers", "--store", db, "--json"))
     pid = patient["id"]
     out = orjson.loads(run("monitor", "run", pid, "--store", db, "--json"))
     news2 = [a for a in out["alerts"] if a["monitor"] == "news2"]
