@@ -17,14 +17,6 @@ from medtwin.cli import _json_option, _open, _parse_time, _print_json, _store_op
 
 __all__ = ["alerts_group"]
 
-_SEVERITY_STYLE = {
-    "high": "bold red",
-    "medium": "red",
-    "low-medium": "yellow",
-    "low": "cyan",
-    "info": "dim",
-}
-
 
 def _own_store(func: Any) -> Any:
     return click.option(
@@ -71,37 +63,28 @@ def alerts_group(
     if as_json:
         _print_json([a.to_dict() for a in rows])
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(
-        "id",
-        "patient",
-        "severity",
-        "status",
-        "rule",
-        "first",
-        "last",
-        "count",
-        "message",
-        "escalated to",
-        box=None,
-    )
-    for a in rows:
-        style = _SEVERITY_STYLE.get(a.severity, "")
-        table.add_row(
+    header = ("id", "patient", "severity", "status", "rule", "first", "last", "count")
+    header += ("escalated to", "message")
+    table = [header] + [
+        (
             str(a.id),
             a.patient_id,
-            f"[{style}]{a.severity}[/]" if style else a.severity,
+            a.severity,
             a.status,
             a.rule,
             _when(a.first_at),
             _when(a.last_at),
             str(a.count),
-            a.message,
             "-" if a.escalation_level is None else f"{a.escalation_level} {a.responder}",
+            a.message,
         )
-    Console().print(table)
+        for a in rows
+    ]
+    # Plain aligned columns (not wrapped to the terminal: a worklist is read whole or piped).
+    widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
+    for row in table:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        click.echo("  ".join([*cells, row[-1]]).rstrip())
     click.echo(f"{len(rows)} alerts", err=True)
 
 
@@ -129,7 +112,7 @@ def alerts_show_command(
         f"  rule {alert.rule} ({alert.monitor} v{alert.monitor_version}, {alert.category}); "
         f"key {alert.key}",
         f"  source: {alert.source}",
-        f"  fired {alert.count} times, first {_when(alert.first_at)}, last {_when(alert.last_at)}",
+        f"  fired {alert.count} time{'s' if alert.count != 1 else ''}, first {_when(alert.first_at)}, last {_when(alert.last_at)}",
     ]
     if alert.escalation_level is not None:
         lines.append(f"  escalation level {alert.escalation_level}: {alert.responder}")
