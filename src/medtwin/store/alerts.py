@@ -431,6 +431,8 @@ class AlertBook:
 
         def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
 
+        def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
         def _begin(self) -> None: ...
 
         def _commit(self) -> None: ...
@@ -535,15 +537,19 @@ class AlertBook:
             return
         now = self._ts_in(utc_now())
         per_patient: dict[str, list[str]] = defaultdict(list)
+        rows = [
+            (monitor, patient_id, self.dialect.json(_dumps(state)), now)
+            for monitor, patient_id, state in states
+        ]
+        for monitor, patient_id, _state in states:
+            per_patient[patient_id].append(monitor)
         with self._transaction():
-            for monitor, patient_id, state in states:
-                self._execute(
-                    "INSERT INTO monitor_state (monitor, patient_id, state, updated_at) "
-                    "VALUES (?,?,?,?) ON CONFLICT (monitor, patient_id) DO UPDATE SET "
-                    "state = excluded.state, updated_at = excluded.updated_at",
-                    (monitor, patient_id, self.dialect.json(_dumps(state)), now),
-                )
-                per_patient[patient_id].append(monitor)
+            self._executemany(
+                "INSERT INTO monitor_state (monitor, patient_id, state, updated_at) "
+                "VALUES (?,?,?,?) ON CONFLICT (monitor, patient_id) DO UPDATE SET "
+                "state = excluded.state, updated_at = excluded.updated_at",
+                rows,
+            )
             for patient_id, monitors in per_patient.items():
                 self.log_access(
                     "write",
