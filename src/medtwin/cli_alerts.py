@@ -63,9 +63,19 @@ def alerts_group(
     if as_json:
         _print_json([a.to_dict() for a in rows])
         return
-    header = ("id", "patient", "severity", "status", "rule", "first", "last", "count")
-    header += ("escalated to", "message")
-    table = [header] + [
+    header = (
+        "id",
+        "patient",
+        "severity",
+        "status",
+        "rule",
+        "first",
+        "last",
+        "count",
+        "escalated to",
+        "message",
+    )
+    table: list[tuple[str, ...]] = [header] + [
         (
             str(a.id),
             a.patient_id,
