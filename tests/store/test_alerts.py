@@ -546,3 +546,30 @@ def test_hub_runs_on_the_store_and_resumes_after_a_restart(store: SqlStore) -> N
     again = MonitorHub([RisingHeartRate], state=store, sink=store)
     assert again.feed([hr(180, 120), hr(240, 160)]) == []
     assert store.alerts()[0].count == 3
+
+
+def test_the_default_policy_is_the_documented_one() -> None:
+    """docs/models/alerts.md tables and DEFAULT_POLICY must agree (a changed default needs the doc)."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "models" / "alerts.md").read_text()
+    rows = [line.split("|")[1:-1] for line in doc.splitlines() if line.startswith("| `")]
+    documented = {}
+    for cells in rows:
+        name = cells[0].strip().strip("`")
+        if name in DEFAULT_POLICY.severities:
+            first = cells[1].split()[0]
+            after = cells[2].strip()
+            documented[name] = (
+                None if first == "none" else int(first),
+                None if after == "never" else float(after),
+                float(cells[3]),
+            )
+    assert documented == {
+        name: (s.first_level, s.escalate_after_min, s.suppress_min)
+        for name, s in DEFAULT_POLICY.severities.items()
+    }
+    ladder = [
+        line.split("|")[2].strip()
+        for line in doc.splitlines()
+        if line[:4] in {"| 0 ", "| 1 ", "| 2 ", "| 3 "}
+    ]
+    assert tuple(ladder) == DEFAULT_LADDER
