@@ -14,10 +14,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from medtwin.record.batch import Batch, QuarantineItem
 from medtwin.record.facts import Fact, Identifier
+
+if TYPE_CHECKING:
+    from medtwin.monitor.base import Alert
+    from medtwin.store.alerts import AlertEvent, StoredAlert
 
 __all__ = [
     "AccessEntry",
@@ -233,6 +237,53 @@ class Store(Protocol):
 
     def jobs(self, *, limit: int = 50) -> list[dict[str, Any]]:
         """The newest jobs."""
+        ...
+
+    # -- monitor state and the alert book (medtwin.store.alerts) --------------------------------
+    def load_monitor_state(self, monitor: str, patient_id: str) -> dict[str, Any] | None:
+        """The saved state of a monitor for a patient, or ``None`` (MonitorStateStore)."""
+        ...
+
+    def save_monitor_states(self, states: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+        """Insert or replace ``(monitor, patient_id, state)`` rows atomically."""
+        ...
+
+    def raise_alerts(self, alerts: Sequence[Alert], *, now: datetime | None = None) -> list[int]:
+        """File alerts: de-duplicated, suppressed per policy (AlertSink); ids of alerts changed."""
+        ...
+
+    def alerts(
+        self,
+        *,
+        patient_id: str | None = None,
+        status: str | Sequence[str] | None = None,
+        limit: int = 1000,
+    ) -> list[StoredAlert]:
+        """Alerts, newest first, optionally of one patient and of given statuses."""
+        ...
+
+    def alert(self, alert_id: int) -> StoredAlert:
+        """One alert by id."""
+        ...
+
+    def alert_events(self, alert_id: int) -> list[AlertEvent]:
+        """The audit trail of one alert, oldest first."""
+        ...
+
+    def acknowledge_alert(
+        self, alert_id: int, *, note: str | None = None, now: datetime | None = None
+    ) -> StoredAlert:
+        """Acknowledge an open alert as the store's actor."""
+        ...
+
+    def resolve_alert(
+        self, alert_id: int, *, reason: str | None = None, now: datetime | None = None
+    ) -> StoredAlert:
+        """Resolve an open or acknowledged alert as the store's actor."""
+        ...
+
+    def escalate_alerts(self, now: datetime | None = None) -> list[int]:
+        """Escalate open, unacknowledged alerts whose time is up; ids escalated."""
         ...
 
     def close(self) -> None:

@@ -32,6 +32,7 @@ from medtwin.record.facts import (
     fact_from_dict,
 )
 from medtwin.record.time import utc_now
+from medtwin.store.alerts import AlertBook
 from medtwin.store.base import (
     AccessEntry,
     AppendResult,
@@ -105,7 +106,7 @@ class Dialect:
         return "FALSE"
 
 
-class SqlStore:
+class SqlStore(AlertBook):
     """A store over a DB-API connection; see :class:`medtwin.store.base.Store`."""
 
     dialect: Dialect
