@@ -144,12 +144,14 @@ class MonitorHub:
                 slot.watermark = max(slot.watermark, fresh[-1].epoch_s)
                 slot.dirty = True
                 self.learned += len(fresh)
+        # alerts are filed before the states move on: a crash between the two can leave a state
+        # behind its readings, never a fired alert unfiled
+        if alerts and self.sink is not None:
+            self.sink.raise_alerts(alerts)
         if self.state is not None and (
             self.save_every_s <= 0 or time.monotonic() - self._last_save >= self.save_every_s
         ):
             self.save()
-        if alerts and self.sink is not None:
-            self.sink.raise_alerts(alerts)
         return alerts
 
     def save(self) -> int:
