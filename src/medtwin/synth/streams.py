@@ -208,6 +208,8 @@ _REQUIRED: Final[Mapping[str, tuple[str, ...]]] = {
         "bout_cadence_per_min",
         "bout_cadence_sd_per_min",
         "incidental_minute_fraction",
+        "sedentary_fraction",
+        "sedentary_block_min",
         "moderate_cadence_per_min",
         "moderate_reserve_fraction",
         "hr_time_constant_min",
@@ -630,8 +632,7 @@ def generate_patient_streams(
         decline_days = float(rng.uniform(resp["decline_min_days"], resp["decline_max_days"]))
         onset_shape = np.clip(x_days / decline_days, 0.0, 1.0)
     else:
-        rng.uniform()  # keep the stream aligned whatever the kind
-        rng.uniform()
+        rng.uniform()  # the same number of draws whatever the kind: an onset changes nothing else
 
     # -- steps --------------------------------------------------------------------------------
     act = p["activity"]
@@ -669,7 +670,13 @@ def generate_patient_streams(
         (1.0 - act["bout_share"]) * daily_steps / (act["incidental_minute_fraction"] * window)
     )
     lam = incidental_mean[day_index]
-    moving = rng.random(n) < act["incidental_minute_fraction"]
+    # Light movement comes in blocks: in a sedentary block (Matthews 2008: about 55 % of waking
+    # time) there are no steps at all, so that long still stretches exist as in real life.
+    block = int(act["sedentary_block_min"])
+    light_block = rng.random(n // block + 1) >= act["sedentary_fraction"]
+    in_light = np.repeat(light_block, block)[:n]
+    share = min(1.0, act["incidental_minute_fraction"] / (1.0 - act["sedentary_fraction"]))
+    moving = (rng.random(n) < share) & in_light
     incidental = rng.poisson(np.clip(lam, 0.0, None)).astype(np.float64) * moving
     steps = np.clip(np.round(walking + incidental), 0.0, None) * awake
     if kind == "infection":
@@ -919,24 +926,36 @@ def _cgm(
         noise
     )
     z = _standardise(z)
-    sigma = math.sqrt(math.log1p(cv * cv))
-    mu = math.log(mean_mg_dl) - sigma * sigma / 2.0
-    glucose = np.exp(mu + sigma * z)
+    # Lognormal around the mean: sigma (log scale) found by bisection so that the trace's own
+    # CV is the drawn one (z is skewed by the meals, so sqrt(log(1 + CV^2)) would overshoot),
+    # then scaled so that its own mean is the ADAG mean.
+    low_sigma, high_sigma = 0.0, 1.5
+    for _ in range(30):
+        sigma = (low_sigma + high_sigma) / 2.0
+        trial = np.exp(sigma * z)
+        if float(trial.std() / trial.mean()) < cv:
+            low_sigma = sigma
+        else:
+            high_sigma = sigma
+    trial = np.exp(sigma * z)
+    glucose = trial * (mean_mg_dl / float(trial.mean()))
 
     low_window: tuple[int, int] | None = None
     threshold_index: int | None = None
+    g = _params()["glucose_low"]
+    fall_n = max(1, int(g["fall_min"] // step))
+    nadir_n = max(1, int(g["nadir_duration_min"] // step))
+    rec_n = max(1, int(g["recovery_min"] // step))
+    # Drawn whether or not there is an event, so that an event changes nothing else.
+    nadir = float(rng.uniform(g["nadir_min_mg_dl"], g["nadir_max_mg_dl"]))
+    wobble = rng.normal(0.0, 1.5, nadir_n)
     if low_at is not None:
-        g = _params()["glucose_low"]
         i0 = low_at // step
-        fall_n = max(1, int(g["fall_min"] // step))
-        nadir_n = max(1, int(g["nadir_duration_min"] // step))
-        rec_n = max(1, int(g["recovery_min"] // step))
-        nadir = float(rng.uniform(g["nadir_min_mg_dl"], g["nadir_max_mg_dl"]))
         g0 = float(max(glucose[max(i0 - 1, 0)], 90.0))
         path = np.concatenate(
             (
                 g0 + (nadir - g0) * np.arange(1, fall_n + 1) / fall_n,
-                np.full(nadir_n, nadir) + rng.normal(0.0, 1.5, nadir_n),
+                np.full(nadir_n, nadir) + wobble,
             )
         )
         end = min(m, i0 + path.size)
@@ -948,9 +967,6 @@ def _cgm(
         below = np.flatnonzero(glucose[i0:rec_end] < 70.0)
         threshold_index = None if below.size == 0 else i0 + int(below[0])
         low_window = ((i0 + fall_n) * step, end * step)
-    else:
-        rng.uniform()
-        rng.normal(0.0, 1.5, 1)
 
     # Sensor changes: a warm-up gap every sensor_days, away from a glucose-low event.
     period = int(c["sensor_days"] * _MIN_PER_DAY // step)
