@@ -76,7 +76,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from statistics import NormalDist
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -984,13 +984,12 @@ class _PatientGenerator:
             ],
         }
         if self.device_user:  # the wearable streams of medtwin.synth.streams name this id
-            patient["identifier"].append(  # type: ignore[attr-defined]
-                {
-                    "use": "secondary",
-                    "system": DEVICE_USER_SYSTEM,
-                    "value": f"SYN-{self.seed}-{self.index}",
-                }
-            )
+            device: Json = {
+                "use": "secondary",
+                "system": DEVICE_USER_SYSTEM,
+                "value": f"SYN-{self.seed}-{self.index}",
+            }
+            patient["identifier"] = [*cast(list[Json], patient["identifier"]), device]
         self._add(patient, dt.datetime.min.replace(tzinfo=dt.UTC))
 
         encounters = [self._encounter(i) for i in range(len(self.visit_days))]
