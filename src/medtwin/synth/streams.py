@@ -13,7 +13,7 @@ age, home time zone, diabetes and HbA1c agree with the patient's FHIR record) th
 * one **SpO2** and one **respiratory rate** summary per night (Gries and Brooks 1996);
 * for people with diabetes, **CGM glucose** every 5 minutes: meals, the dawn phenomenon
   (Monnier et al. 2013), a person's mean from their HbA1c (ADAG, Nathan et al. 2008) and a
-  coefficient of variation around 28 % (Danne et al. 2017; Battelino et al. 2019), sensor
+  coefficient of variation around 25 % (Danne et al. 2017; Battelino et al. 2019), sensor
   changes every 10 days with a 2-hour warm-up;
 * for a share of people, one **onset at a known time**: an infection (resting heart rate rising
   from 3 days before symptom onset, Mishra et al. 2020, Alavi et al. 2022), a respiratory
