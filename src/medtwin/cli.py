@@ -757,13 +757,51 @@ def monitor_run_command(
 @click.option(
     "--seed", default=1, show_default=True, help="Random seed (same seed, same patients)."
 )
-def synth_command(out: Path, n: int, seed: int) -> None:
+@click.option(
+    "--wearables-days",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Also write this many days of wearable streams (HR, steps, SpO2, RR, CGM) with known onsets.",
+)
+@click.option(
+    "--onset-fraction",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.3,
+    show_default=True,
+    help="With --wearables-days: share of patients with an onset (infection, respiratory, glucose low).",
+)
+@click.option(
+    "--wearables-out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="With --wearables-days: folder for streams/ and truth.json (default: OUT-wearables beside OUT).",
+)
+def synth_command(
+    out: Path,
+    n: int,
+    seed: int,
+    wearables_days: int,
+    onset_fraction: float,
+    wearables_out: Path | None,
+) -> None:
     """Write synthetic demo patients as FHIR R4 Bundles (medtwin's own generator)."""
     from medtwin.synth import write_synthetic_patients
 
     out.mkdir(parents=True, exist_ok=True)
-    files = write_synthetic_patients(n, seed, out)
+    files = write_synthetic_patients(n, seed, out, device_user=wearables_days > 0)
     click.echo(f"wrote {len(files)} synthetic patients to {out}")
+    if wearables_days > 0:
+        from medtwin.synth.streams import write_wearable_streams
+
+        folder = wearables_out or out.with_name(out.name + "-wearables")
+        streams = write_wearable_streams(
+            n, seed, folder, days=wearables_days, onset_fraction=onset_fraction
+        )
+        click.echo(
+            f"wrote {wearables_days} days of wearable streams to {folder / 'streams'} "
+            f"and {len(streams.truth)} onsets to {folder / 'truth.json'}"
+        )
 
 
 import medtwin.cli_alerts  # noqa: E402, F401  (registers 'medtwin alerts' on main)
