@@ -503,8 +503,8 @@ def _correlation(state: _State, element: _Element) -> None:
         return
     for child in parts:
         key = _key(child)
-        state.claimed_bp.add(key)
-        state.pending_bp.pop(key, None)
+        if state.pending_bp.pop(key, None) is None:
+            state.claimed_bp.add(key)  # its standalone copy may still come
     state.batch.units.append(
         ResourceUnit(
             key=panel_id,
