@@ -324,3 +324,30 @@ def test_cli_import_with_patient(tmp_path: Path, shared: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "8867-4" in result.output and "Apple Watch" in result.output
+
+
+def test_export_keeps_interval_and_device(tmp_path: Path, sqlite_store: SqlStore) -> None:
+    from medtwin.export.fhir import patient_bundle
+
+    body = rec(
+        "StepCount",
+        "734",
+        "count",
+        "2022-11-01 08:01:00 +0100",
+        "2022-11-01 08:10:00 +0100",
+        sourceVersion="16.1",
+    )
+    make_patient(sqlite_store)
+    import_paths(sqlite_store, [write_export(tmp_path, body)], patient=USER)
+    pid = sqlite_store.resolve_patient(f"{DEVICE_USER_SYSTEM}|{USER}")
+    [obs] = [
+        e["resource"]
+        for e in patient_bundle(sqlite_store, pid)["entry"]
+        if e["resource"]["resourceType"] == "Observation"
+    ]
+    assert obs["effectivePeriod"] == {
+        "start": "2022-11-01T07:01:00+00:00",
+        "end": "2022-11-01T07:10:00+00:00",
+    }
+    assert obs["device"] == {"display": "Watch 16.1"}
+    assert obs["valueQuantity"]["value"] == 734 and obs["valueQuantity"]["code"] == "{steps}"
