@@ -275,3 +275,90 @@ def test_cli_import_with_patient(tmp_path: Path, shared: Path) -> None:
     for name, _ in messages(path):
         per_type[name] += 1
     assert per_type["record"] == 21
+
+
+# --------------------------------------------------------------------------------------------
+# a FIT file written here, for what the shared files lack (monitoring heart rate, SpO2,
+# resting heart rate, timestamp_16 roll-over, a step counter reset, sentinel values)
+
+T0 = 1_000_000_000  # FIT seconds: 2021-09-08T01:46:40Z
+
+
+def _fit_file(messages: list[tuple[int, list[tuple[int, int, int, int]]]]) -> bytes:
+    """A FIT file: each message is (global number, [(field number, size, base type, value)])."""
+    import struct
+
+    from fitdecode.utils import compute_crc
+
+    formats = {1: "B", 2: "H", 4: "I"}
+    body = bytearray()
+    for local, (global_number, fields) in enumerate(messages):
+        local %= 16
+        body += bytes([0x40 | local, 0, 0]) + struct.pack("<HB", global_number, len(fields))
+        for number, size, base_type, _ in fields:
+            body += bytes([number, size, base_type])
+        body += bytes([local])
+        for _, size, _, value in fields:
+            body += struct.pack("<" + formats[size], value)
+    header = bytearray(struct.pack("<BBHI4s", 14, 0x20, 2132, len(body), b".FIT"))
+    header += struct.pack("<H", compute_crc(header))
+    data = bytes(header + body)
+    return data + struct.pack("<H", compute_crc(data))
+
+
+UINT8, UINT16, UINT32, ENUM, UINT32Z = 0x02, 0x84, 0x86, 0x00, 0x8C
+
+
+def _monitoring(
+    t: int, heart_rate: int, activity: int, cycles: int
+) -> tuple[int, list[tuple[int, int, int, int]]]:
+    return (
+        55,
+        [
+            (26, 2, UINT16, t & 0xFFFF),
+            (27, 1, UINT8, heart_rate),
+            (5, 1, ENUM, activity),
+            (3, 4, UINT32, cycles),
+        ],
+    )
+
+
+def test_written_fit_file(tmp_path: Path) -> None:
+    walking = 6
+    data = _fit_file(
+        [
+            (0, [(0, 1, ENUM, 32), (1, 2, UINT16, 1), (2, 2, UINT16, 1837), (3, 4, UINT32Z, 77)]),
+            (103, [(253, 4, UINT32, T0)]),  # monitoring_info opens the period
+            _monitoring(T0 + 100, 58, walking, 200),
+            _monitoring(T0 + 40_000, 0, walking, 500),  # heart rate 0: no contact
+            _monitoring(T0 + 70_000, 61, walking, 50),  # timestamp_16 rolled over; counter reset
+            (211, [(253, 4, UINT32, T0 + 70_100), (0, 1, UINT8, 47)]),  # resting heart rate
+            (269, [(253, 4, UINT32, T0 + 70_200), (0, 1, UINT8, 96), (1, 1, UINT8, 3)]),  # SpO2
+            (30, [(253, 4, UINT32, T0 + 70_300), (0, 2, UINT16, 0xFFFE)]),  # weight calculating
+            (30, [(253, 4, UINT32, T0 + 70_400), (0, 2, UINT16, 7_250)]),  # 72.50 kg
+        ]
+    )
+    path = tmp_path / "day.fit"
+    path.write_bytes(data)
+    at = lambda s: FIT_EPOCH + timedelta(seconds=s)  # noqa: E731
+    batches = list(read_fit(path, patient=USER))
+    facts = facts_of(batches)
+    hr = [(f.effective_start, f.value_num) for f in by_code(facts, "8867-4")]
+    assert hr == [(at(T0 + 100), 58.0), (at(T0 + 70_000), 61.0)]
+    steps = [(f.effective_start, f.effective_end, f.value_num) for f in by_code(facts, "55423-8")]
+    assert steps == [
+        (at(T0), at(T0 + 100), 200.0),
+        (at(T0 + 100), at(T0 + 40_000), 300.0),
+        (at(T0 + 40_000), at(T0 + 70_000), 50.0),  # after the reset, the new value itself
+    ]
+    assert [(f.value_num, f.unit) for f in by_code(facts, "40443-4")] == [(47.0, "/min")]
+    assert [(f.value_num, f.unit) for f in by_code(facts, "59408-5")] == [(96.0, "%")]
+    assert [(f.effective_start, f.value_num) for f in by_code(facts, "29463-7")] == [
+        (at(T0 + 70_400), 72.5)
+    ]
+    assert all(f.device == "garmin vivo_fit; serial=77" for f in facts)  # product 1837
+    reasons = sorted(q.reason for b in batches for q in b.quarantine)
+    assert reasons == [
+        "1 readings not stored: heart rate 0 (no sensor contact) (one summary entry; messages 4-4)",
+        "1 readings not stored: weight 'calculating' sentinel (one summary entry; messages 8-8)",
+    ]

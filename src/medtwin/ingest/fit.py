@@ -297,8 +297,11 @@ def _message(state: _State, index: int, frame: Any, units: list[ResourceUnit]) -
         if code is _HEART_RATE and value == 0:
             state.ignored.setdefault("heart rate 0 (no sensor contact)", _Ignored()).add(index)
             continue
-        if code is _WEIGHT and value >= _WEIGHT_CALCULATING_KG:
+        if code is _WEIGHT and (value == "calculating" or value == _WEIGHT_CALCULATING_KG):
             state.ignored.setdefault("weight 'calculating' sentinel", _Ignored()).add(index)
+            continue
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            state.ignored.setdefault(f"{name}.{field_name} not a number", _Ignored()).add(index)
             continue
         if (
             field_name == "respiration_rate"
@@ -314,6 +317,8 @@ def _message(state: _State, index: int, frame: Any, units: list[ResourceUnit]) -
 def _steps(state: _State, index: int, frame: Any, when: int, units: list[ResourceUnit]) -> None:
     activity, _ = _field(frame, "activity_type")
     _, raw = _field(frame, "cycles")
+    if raw is None:  # fitdecode names the field by its sub-field when activity_type came first
+        _, raw = _field(frame, "steps")
     if activity not in _STEP_ACTIVITIES or not isinstance(raw, int):
         return
     previous = state.cycles.get(activity)
