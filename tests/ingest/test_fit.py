@@ -87,6 +87,20 @@ def test_run_heart_rates(shared: Path, name: str) -> None:
     assert len(facts) == len(hr)  # these files carry no other mapped measurement
 
 
+def test_same_second_twice_is_one_reading(shared: Path, sqlite_store: SqlStore) -> None:
+    path = fit_dir(shared) / "sample-activity.fit"
+    seen: dict[int, list[int]] = defaultdict(list)
+    for name, m in messages(path):
+        if name == "record" and m.get("heart_rate"):
+            seen[m["timestamp"]].append(m["heart_rate"])
+    repeated = sum(len(v) - 1 for v in seen.values())
+    assert repeated == 3 and all(len(set(v)) == 1 for v in seen.values())
+    make_patient(sqlite_store)
+    report = import_paths(sqlite_store, [path], patient=USER)
+    assert report.counts["inserted"] == len(seen) == 3098 - repeated
+    assert report.counts["unchanged"] == repeated
+
+
 def test_run_counts_and_device(shared: Path) -> None:
     counts = {
         "activity-small-fenix2-run.fit": 2808,  # 2,809 records, one without a heart rate
