@@ -13,6 +13,8 @@ from pathlib import Path
 import orjson
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from medtwin.cli import main
 from medtwin.ingest import discover, import_paths, reader_for
@@ -351,3 +353,50 @@ def test_export_keeps_interval_and_device(tmp_path: Path, sqlite_store: SqlStore
     }
     assert obs["device"] == {"display": "Watch 16.1"}
     assert obs["valueQuantity"]["value"] == 734 and obs["valueQuantity"]["code"] == "{steps}"
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    import medtwin.ingest.apple_health as module
+
+    failures, tried = doctest.testmod(module)
+    assert tried >= 5 and failures == 0
+
+
+@given(
+    when=st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2090, 1, 1)),
+    offset_min=st.integers(min_value=-14 * 60, max_value=14 * 60),
+)
+def test_dates_agree_with_strptime(when: datetime, offset_min: int) -> None:
+    sign = "-" if offset_min < 0 else "+"
+    text = (
+        when.strftime("%Y-%m-%d %H:%M:%S")
+        + f" {sign}{abs(offset_min) // 60:02d}{abs(offset_min) % 60:02d}"
+    )
+    assert parse_healthkit_date(text) == raw_date(text)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    values=st.lists(st.integers(min_value=30, max_value=220), min_size=1, max_size=20),
+    minutes=st.integers(min_value=0, max_value=10_000),
+)
+def test_reading_twice_gives_the_same_facts(
+    tmp_path_factory: pytest.TempPathFactory, values: list[int], minutes: int
+) -> None:
+    first = datetime(2021, 3, 1, tzinfo=UTC) + timedelta(minutes=minutes)
+    rows = [
+        rec(
+            "HeartRate",
+            str(v),
+            "count/min",
+            (first + timedelta(seconds=i)).strftime("%Y-%m-%d %H:%M:%S +0000"),
+        )
+        for i, v in enumerate(values)
+    ]
+    path = write_export(tmp_path_factory.mktemp("hk"), "\n".join(rows))
+    once = facts_of(list(read_apple_health(path, patient=USER)))
+    twice = facts_of(list(read_apple_health(path, patient=USER)))
+    assert once == twice and len({f.source_id for f in once}) == len(values)
+    assert [f.value_num for f in once] == [float(v) for v in values]

@@ -14,6 +14,8 @@ from typing import Any
 import orjson
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from medtwin.cli import main
 from medtwin.ingest import discover, import_paths, reader_for
@@ -376,3 +378,20 @@ def test_written_fit_file(tmp_path: Path) -> None:
         "1 readings not stored: heart rate 0 (no sensor contact) (one summary entry; messages 4-4)",
         "1 readings not stored: weight 'calculating' sentinel (one summary entry; messages 8-8)",
     ]
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    import medtwin.ingest.fit as module
+
+    failures, tried = doctest.testmod(module)
+    assert tried >= 3 and failures == 0
+
+
+@given(
+    last=st.integers(min_value=0, max_value=2**32 - 2**17),
+    delta=st.integers(min_value=0, max_value=0xFFFF),
+)
+def test_timestamp_16_recovers_any_time_within_18_hours(last: int, delta: int) -> None:
+    assert expand_timestamp_16(last, (last + delta) & 0xFFFF) == last + delta

@@ -223,6 +223,7 @@ def _offset(text: str) -> timezone:
     return timezone(sign * timedelta(hours=hours, minutes=minutes))
 
 
+@lru_cache(maxsize=65536)  # start and end are often equal, neighbours share creation dates
 def parse_healthkit_date(text: str) -> datetime:
     """A HealthKit export date (``2019-06-04 18:37:03 -0700``) as an aware UTC datetime.
 
@@ -255,8 +256,14 @@ def parse_healthkit_date(text: str) -> datetime:
 
 def _device(attrs: Mapping[str, str]) -> str | None:
     """``sourceName sourceVersion; name=..., manufacturer=...`` without the HKDevice address."""
-    parts = [" ".join(p for p in (attrs.get("sourceName"), attrs.get("sourceVersion")) if p)]
-    text = attrs.get("device", "")
+    return _device_text(
+        attrs.get("sourceName", ""), attrs.get("sourceVersion", ""), attrs.get("device", "")
+    )
+
+
+@lru_cache(maxsize=1024)
+def _device_text(name: str, version: str, text: str) -> str | None:
+    parts = [" ".join(p for p in (name, version) if p)]
     if text.startswith("<<HKDevice"):
         # "<<HKDevice: 0x282a45810>, name:Apple Watch, manufacturer:Apple, ... software:4.3.1>"
         fields = text.removesuffix(">").split(">, ", 1)[-1]
