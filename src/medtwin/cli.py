@@ -118,7 +118,7 @@ def import_command(
     headers: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Import FHIR Bundles / NDJSON, HL7 v2, Open mHealth and CSV readings (files or folders), or a FHIR server."""
+    """Import FHIR Bundles / NDJSON, HL7 v2, Open mHealth, CSV readings, Apple Health export.xml and FIT files (files or folders), or a FHIR server."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

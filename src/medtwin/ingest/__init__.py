@@ -102,7 +102,7 @@ def reader_for(path: Path) -> Reader:
             return reader
     raise IngestError(
         f"{path}: unrecognised format (expected FHIR .json/.ndjson, Open mHealth .json, HL7 v2 .hl7 "
-        "or a time,metric,value,unit .csv)"
+        "or a time,metric,value,unit .csv, an Apple Health export.xml or a Garmin .fit file)"
     )
 
 
