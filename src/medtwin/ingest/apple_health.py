@@ -81,6 +81,7 @@ from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
+from xml.sax.saxutils import quoteattr
 
 from medtwin.ingest.base import Batch, Lookup, QuarantineItem, ResourceUnit
 from medtwin.record.facts import LOINC, Coding, Identifier, Observation
@@ -328,7 +329,8 @@ class _State:
 
 
 def _text(element: _Element) -> str:
-    attrs = " ".join(f'{k}="{v}"' for k, v in element.attrs.items())
+    """The element as XML text (without its children), for quarantine and review."""
+    attrs = " ".join(f"{k}={quoteattr(v)}" for k, v in element.attrs.items())
     return f"<{element.tag} {attrs}/>"
 
 
