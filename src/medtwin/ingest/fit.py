@@ -41,8 +41,8 @@ Other activity types' cycles (strokes, pedal turns) are not steps and are not st
 
 Provenance. ``Observation.device`` is ``manufacturer product; serial=...; software=...``
 from ``file_id`` and ``file_creator``. The source id is ``FIT/<blake2b of the device
-(manufacturer, product, serial number; without a serial, the file's creation time), message,
-code and times>``: re-importing the file, or another file holding the same readings of the
+(manufacturer and product numbers, serial number; without a serial, the file's creation time),
+message, code and times>``: re-importing the file, or another file holding the same readings of the
 same device, changes nothing. The subject is ``--patient`` (a FIT file names no person).
 
 Bad input. A corrupt or truncated file (bad header, CRC mismatch, unexpected end) keeps every
@@ -159,11 +159,12 @@ class _Device:
     serial: str = ""
     software: str = ""
     created: str = ""
+    numbers: str = ""  # raw manufacturer/product numbers: names change with profile versions
 
     def key(self) -> str:
         if self.serial:
-            return f"{self.manufacturer}/{self.product}/{self.serial}"
-        return f"{self.manufacturer}/{self.product}/created:{self.created}"
+            return f"{self.numbers}/{self.serial}"
+        return f"{self.numbers}/created:{self.created}"
 
     def text(self) -> str | None:
         parts = [" ".join(p for p in (self.manufacturer, self.product) if p)]
@@ -192,7 +193,6 @@ class _State:
     file: str
     patient: str
     device: _Device = field(default_factory=_Device)
-    batch: Batch | None = None
     last_time: int | None = None  # FIT seconds of the last full timestamp
     period_start: int | None = None  # monitoring_info timestamp
     cycles: dict[str, tuple[int, int]] = field(default_factory=dict)  # type -> (raw, time)
@@ -267,9 +267,13 @@ def _message(state: _State, index: int, frame: Any, units: list[ResourceUnit]) -
     name = frame.name
     if name == "file_id":
         device = state.device
-        device.manufacturer = str(_field(frame, "manufacturer")[0] or "")
-        product = _field(frame, "garmin_product")[0] or _field(frame, "product")[0]
+        manufacturer, manufacturer_number = _field(frame, "manufacturer")
+        device.manufacturer = str(manufacturer or "")
+        product, product_number = _field(frame, "garmin_product")
+        if product is None:
+            product, product_number = _field(frame, "product")
         device.product = str(product or "")
+        device.numbers = f"{manufacturer_number}/{product_number}"
         device.serial = str(_field(frame, "serial_number")[0] or "")
         created = _field(frame, "time_created")[1]
         device.created = str(created) if created is not None else ""
