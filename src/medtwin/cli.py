@@ -104,7 +104,8 @@ def main() -> None:
     "--patient",
     default=None,
     help="With --fhir-server: only this patient (id). With files: the device-user id of Open mHealth "
-    "data points without header.user_id and of CSV readings without a patient column.",
+    "data points without header.user_id, of CSV readings without a patient column, and of "
+    "Apple Health export.xml and FIT files.",
 )
 @click.option(
     "--page-size", default=100, show_default=True, help="With --fhir-server: _count per page."
@@ -127,7 +128,7 @@ def import_command(
     headers: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Import FHIR Bundles / NDJSON, HL7 v2, Open mHealth and CSV readings (files or folders), or a FHIR server."""
+    """Import FHIR Bundles / NDJSON, HL7 v2, Open mHealth, CSV readings, Apple Health export.xml and FIT files (files or folders), or a FHIR server."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

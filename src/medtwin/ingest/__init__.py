@@ -48,18 +48,27 @@ __all__ = [
     "retry_waiting",
 ]
 
-_DATA_SUFFIXES = (".json", ".ndjson", ".hl7", ".csv")
+_DATA_SUFFIXES = (".json", ".ndjson", ".hl7", ".csv", ".fit")
 
 
 def readers() -> list[Reader]:
     """The registered format readers, in the order they are asked."""
+    from medtwin.ingest.apple_health import AppleHealthReader
     from medtwin.ingest.csv import CsvReader
     from medtwin.ingest.fhir import FhirReader
+    from medtwin.ingest.fit import FitReader
     from medtwin.ingest.hl7v2 import Hl7v2Reader
     from medtwin.ingest.openmhealth import OpenMHealthReader
 
     # Open mHealth first: the FHIR reader claims every .json file.
-    return [OpenMHealthReader(), FhirReader(), Hl7v2Reader(), CsvReader()]
+    return [
+        OpenMHealthReader(),
+        FhirReader(),
+        Hl7v2Reader(),
+        CsvReader(),
+        AppleHealthReader(),
+        FitReader(),
+    ]
 
 
 def _sniff(path: Path) -> str | None:
@@ -93,7 +102,7 @@ def reader_for(path: Path) -> Reader:
             return reader
     raise IngestError(
         f"{path}: unrecognised format (expected FHIR .json/.ndjson, Open mHealth .json, HL7 v2 .hl7 "
-        "or a time,metric,value,unit .csv)"
+        "or a time,metric,value,unit .csv, an Apple Health export.xml or a Garmin .fit file)"
     )
 
 
@@ -118,7 +127,8 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
             for child in sorted(p for p in path.rglob("*") if p.is_file()):
                 if child.name.startswith("."):
                     continue
-                if child.suffix.lower() in _DATA_SUFFIXES:
+                # an Apple Health export folder: export.xml, not the CDA copy of the same data
+                if child.suffix.lower() in _DATA_SUFFIXES or child.name == "export.xml":
                     found.append(child)
                 else:
                     skipped.append(child)
