@@ -65,6 +65,8 @@ __all__ = [
     "RestingOut",
     "columns",
     "evidence_at",
+    "group_starts",
+    "prepend",
 ]
 
 HEART_RATE_CODE = "8867-4"
@@ -78,6 +80,27 @@ NONE_MINUTE = -(2**62)
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 BOOL = npt.NDArray[np.bool_]
+
+
+def group_starts(keys: I64) -> I64:
+    """Positions where a run of equal ``keys`` starts (``keys`` sorted).
+
+    >>> group_starts(np.array([3, 3, 4, 6, 6]))
+    array([0, 2, 3])
+    """
+    change = np.empty(len(keys), dtype=np.bool_)
+    if len(keys):
+        change[0] = True
+        np.not_equal(keys[1:], keys[:-1], out=change[1:])
+    return np.flatnonzero(change)
+
+
+def prepend(first: float, values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """``values`` with ``first`` in front (cheaper than ``np.r_`` on the one-reading path)."""
+    out = np.empty(len(values) + 1, dtype=values.dtype)
+    out[0] = first
+    out[1:] = values
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,7 +309,7 @@ class RestingMinutes:
         ).astype(np.int64)
         end_minute = np.maximum(end_minute, mk)
 
-        starts = np.flatnonzero(np.r_[True, mk[1:] != mk[:-1]])
+        starts = group_starts(mk)
         g_minute = mk[starts]
         milli = np.rint(np.where(hr_ok, vk, 0.0) * 1000.0).astype(np.int64)
         g_hr_sum = np.add.reduceat(milli, starts)
@@ -306,18 +329,18 @@ class RestingMinutes:
                 g_step_end[0] = max(int(g_step_end[0]), self.open_step_end)
                 g_seen[0] = max(int(g_seen[0]), self.open_seen)
             else:
-                g_minute = np.r_[self.open_minute, g_minute]
-                g_hr_sum = np.r_[self.open_hr_sum, g_hr_sum]
-                g_hr_n = np.r_[self.open_hr_n, g_hr_n]
-                g_last_hr = np.r_[-2 if self.open_ref is not None else -1, g_last_hr]
-                g_step_end = np.r_[self.open_step_end, g_step_end]
-                g_seen = np.r_[self.open_seen, g_seen]
-                g_first = np.r_[g_first[0], g_first]  # placeholder, never used as a trigger
+                g_minute = prepend(self.open_minute, g_minute)
+                g_hr_sum = prepend(self.open_hr_sum, g_hr_sum)
+                g_hr_n = prepend(self.open_hr_n, g_hr_n)
+                g_last_hr = prepend(-2 if self.open_ref is not None else -1, g_last_hr)
+                g_step_end = prepend(self.open_step_end, g_step_end)
+                g_seen = prepend(self.open_seen, g_seen)
+                g_first = prepend(int(g_first[0]), g_first)  # placeholder, never used as a trigger
 
         # every group but the last is decided now, by the first reading of the next group
         f_minute = g_minute[:-1]
-        cum_step_end = np.maximum.accumulate(np.r_[self.last_step_end, g_step_end[:-1]])[1:]
-        cum_seen = np.maximum.accumulate(np.r_[self.last_seen, g_seen[:-1]])[1:]
+        cum_step_end = np.maximum.accumulate(prepend(self.last_step_end, g_step_end[:-1]))[1:]
+        cum_seen = np.maximum.accumulate(prepend(self.last_seen, g_seen[:-1]))[1:]
         resting = (
             (g_hr_n[:-1] > 0)
             & (cum_step_end <= f_minute - self.rest_window_min)

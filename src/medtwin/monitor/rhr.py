@@ -69,6 +69,8 @@ from medtwin.monitor._resting import (
     RestingOut,
     columns,
     evidence_at,
+    group_starts,
+    prepend,
 )
 from medtwin.monitor.base import Alert, FactRef, Monitor, MonitorConfigError, Reading
 
@@ -348,8 +350,8 @@ class RestingHeartRateCusum(Monitor):
         hr = out.heart_rate_milli
         if len(out.minute):
             hb = out.minute // 60
-            starts = np.flatnonzero(np.r_[True, hb[1:] != hb[:-1]])
-            ends = np.r_[starts[1:], len(hb)]
+            starts = group_starts(hb)
+            ends = np.append(starts[1:], len(hb))
             sums = np.add.reduceat(hr, starts).tolist()
             sqs = np.add.reduceat(hr * hr, starts).tolist()
             for j, (a, b) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
@@ -380,7 +382,7 @@ class RestingHeartRateCusum(Monitor):
     def _day_events(self, before: int, out: RestingOut, events: list[Any]) -> None:
         days = self._clock.local_minutes(out.clock_minute) // 1440
         start = NONE_MINUTE if before == NONE_MINUTE else self._clock.local_minute(before) // 1440
-        running = np.maximum.accumulate(np.r_[start, days])
+        running = np.maximum.accumulate(prepend(start, days))
         change = np.flatnonzero(running[1:] > running[:-1])
         for seq, i in enumerate(change.tolist()):
             closing = int(running[i])
