@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import missing
 from medtwin.monitor import MonitorConfigError
 from medtwin.monitor._resting import RestingMinutes, columns
 from medtwin.monitor.base import Alert, Reading
 from medtwin.monitor.rhr import RestingHeartRateCusum, cusum_null
 
-from .covid_data import PARTICIPANTS, read_participant
 from .wearable_streams import START, minute_stream
 
 DAY = 1440
@@ -206,14 +203,6 @@ def test_bad_parameters_are_refused() -> None:
 
 
 # -- real data: the Stanford COVID-19 wearables study -----------------------------------------
-@pytest.fixture(scope="module")
-def covid(shared: Path) -> dict[str, list[Reading]]:
-    folder = shared / "wearables" / "covid-hr-steps"
-    if not folder.is_dir():
-        missing(f"{folder} not found (COVID-19 wearables minute data)")
-    return {p: read_participant(folder, p) for p in PARTICIPANTS}
-
-
 def test_real_daily_resting_heart_rate_is_plausible(covid: dict[str, list[Reading]]) -> None:
     for participant, readings in covid.items():
         c = columns(readings)
