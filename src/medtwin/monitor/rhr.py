@@ -40,8 +40,10 @@ Hours and days are local clock hours in ``timezone`` (an IANA name; ``UTC`` by d
 References
 ----------
 .. [1] Mishra T, Wang M, Metwally AA, et al. Pre-symptomatic detection of COVID-19 from smartwatch
-   data. Nat Biomed Eng 4:1208-1220 (2020), Methods "RHR-Diff" and "CuSum online detection";
-   code: github.com/mwgrassgreen/WearableDetection (defaults quoted above).
+   data. Nat Biomed Eng 4:1208-1220 (2020) (RHR-Diff and the CuSum online detector); the
+   parameters are those of the authors' code, github.com/mwgrassgreen/WearableDetection
+   (defaults quoted above), as the paper's Methods text was not available to us in full
+   (docs/models/rhr-detectors.md).
 
 Examples
 --------
