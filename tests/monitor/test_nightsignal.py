@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
 
-from medtwin.monitor import MonitorConfigError
+from medtwin.monitor import MonitorConfigError, MonitorHub
 from medtwin.monitor.base import Alert, Reading
 from medtwin.monitor.nightsignal import NightSignal
+from medtwin.monitor.rhr import RestingHeartRateCusum
 
 from .wearable_streams import START, minute_stream
 
@@ -165,3 +167,40 @@ def test_real_participants(covid: dict[str, list[Reading]]) -> None:
         history = monitor.state_dict()["history"]
         assert 55 <= len(history) <= 91
         assert 65 <= sorted(history)[len(history) // 2] <= 85  # median overnight RHR
+
+
+class JsonStates:
+    """Monitor states kept as JSON text, as a database would keep them."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], str] = {}
+
+    def load_monitor_state(self, monitor: str, patient_id: str) -> dict[str, object] | None:
+        text = self.rows.get((monitor, patient_id))
+        return None if text is None else json.loads(text)
+
+    def save_monitor_states(self, states: Sequence[tuple[str, str, dict[str, object]]]) -> None:
+        for monitor, patient_id, state in states:
+            self.rows[(monitor, patient_id)] = json.dumps(state, allow_nan=False)
+
+
+def test_hub_restart_with_both_wearable_monitors(covid: dict[str, list[Reading]]) -> None:
+    readings = covid["AS2MVDL"]
+    direct = NightSignal("AS2MVDL").learn_many(readings) + RestingHeartRateCusum(
+        "AS2MVDL"
+    ).learn_many(readings)
+    states = JsonStates()
+    got: list[Alert] = []
+    cut = len(readings) * 3 // 5  # mid-November, inside the CuSum run and between nights
+    for part in (readings[:cut], readings[cut:]):
+        hub = MonitorHub(["nightsignal", "rhr"], state=states)  # a restarted process
+        for a in range(0, len(part), 20_000):
+            got += hub.feed(part[a : a + 20_000])
+        hub.save()
+
+    def order(alerts: list[Alert]) -> list[dict[str, object]]:
+        return sorted((a.to_dict() for a in alerts), key=lambda d: (d["monitor"], d["time"]))
+
+    assert order(got) == order(direct)
+    assert sum(1 for a in got if a.rule == "rhr.cusum") == 3
+    assert sum(1 for a in got if a.rule == "nightsignal.red") == 7
