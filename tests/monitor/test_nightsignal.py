@@ -204,3 +204,23 @@ def test_hub_restart_with_both_wearable_monitors(covid: dict[str, list[Reading]]
     assert order(got) == order(direct)
     assert sum(1 for a in got if a.rule == "rhr.cusum") == 3
     assert sum(1 for a in got if a.rule == "nightsignal.red") == 7
+
+
+def test_learn_one_and_small_chunks_equal_one_call() -> None:
+    stream = nights([*BASE, 66.0, 67.0, 62.0, 64.0, 65.0])
+    expected = NightSignal("mt-wear").learn_many(stream)
+    assert colored(expected) == [(16, "red"), (19, "red")]
+    monitor = NightSignal("mt-wear")
+    rng = np.random.default_rng(2)
+    got: list[Alert] = []
+    a = 0
+    one_by_one = next(i for i, r in enumerate(stream) if r.epoch_s >= START + 15 * 86400)
+    while a < len(stream):
+        if a >= one_by_one:  # the last nights, alerts included, one reading at a time
+            got += monitor.learn_one(stream[a])
+            a += 1
+            continue
+        size = int(rng.integers(1, 500))
+        got += monitor.learn_many(stream[a : a + size])
+        a += size
+    assert [x.to_dict() for x in got] == [x.to_dict() for x in expected]

@@ -244,3 +244,28 @@ def test_real_participants_end_to_end(covid: dict[str, list[Reading]]) -> None:
         for a in range(0, len(readings), 5000):
             again += chunked.learn_many(readings[a : a + 5000])
         assert [x.to_dict() for x in again] == [x.to_dict() for x in alerts]
+
+
+def test_small_random_chunks_equal_one_call(shifted: list[Reading]) -> None:
+    """learn_many must not depend on chunking: single readings and small runs, mixed."""
+    expected = RestingHeartRateCusum("mt-wear").learn_many(shifted)
+    monitor = RestingHeartRateCusum("mt-wear")
+    rng = np.random.default_rng(5)
+    got: list[Alert] = []
+    a = 0
+    tail = len(shifted) - 12 * DAY  # the last 6 days (2 readings a minute), alarm included
+    while a < len(shifted):
+        if a >= tail:
+            got += monitor.learn_one(shifted[a])
+            a += 1
+            continue
+        size = int(rng.integers(1, 400))
+        got += monitor.learn_many(shifted[a : a + size])
+        a += size
+    assert cusum(got)
+    assert [x.to_dict() for x in got] == [x.to_dict() for x in expected]
+    reference = RestingHeartRateCusum("mt-wear")
+    reference.learn_many(shifted)
+    assert json.dumps(monitor.state_dict(), sort_keys=True) == json.dumps(
+        reference.state_dict(), sort_keys=True
+    )
