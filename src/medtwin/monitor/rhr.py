@@ -475,7 +475,7 @@ class RestingHeartRateCusum(Monitor):
         epoch = max(r[2] for r in refs)
         cen, sd = float(self._cen[hour_of_day]), float(self._sd[hour_of_day])
         message = (
-            f"Resting heart rate above personal baseline for {self._run_k} h: CuSum "
+            f"Resting heart rate above personal baseline for {self._run_k} h of resting data: CuSum "
             f"W={self._w:.1f} (p<{self.params['pvalue_threshold']} vs the baseline's own runs, "
             f"first at {_iso(self._first_sig)}; reference r={self._r:.2f}); last hour "
             f"{mean:.1f}/min vs baseline {cen:.1f}/min (SD {sd:.1f}) at {hour_of_day:02d}:00, "
