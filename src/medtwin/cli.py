@@ -117,7 +117,7 @@ def import_command(
     headers: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Import FHIR Bundles / NDJSON, HL7 v2, Open mHealth and CSV readings (files or folders), or a FHIR server."""
+    """Import FHIR Bundles / NDJSON, HL7 v2, Open mHealth, CSV readings and WFDB numerics (.hea) (files or folders), or a FHIR server."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -200,6 +200,8 @@ def import_command(
             f"{c['stale']} older versions arrived after newer ones: kept in the history, not current",
             err=True,
         )
+    if c.get("missing_samples"):
+        click.echo(f"{c['missing_samples']} missing samples skipped (not stored)", err=True)
     if report.skipped:
         click.echo(f"skipped {len(report.skipped)} files with unknown extensions", err=True)
     if counts["quarantine_open"]:
