@@ -261,3 +261,11 @@ def test_loinc_for_mdc_needs_an_mdc_coding() -> None:
         {"coding": [{"system": MDC, "code": "150456"}]}, {"value": 97, "code": "%"}
     )
     assert coding is not None and coding.code == "59408-5"
+
+
+def test_doc_lists_every_row() -> None:
+    from conftest import REPO
+
+    page = (REPO / "docs" / "formats" / "ieee11073.md").read_text()
+    for code, row in mdc_table().items():
+        assert f"| {code} | `{row.mdc_refid}` | {row.loinc}" in page, code

@@ -247,3 +247,11 @@ def test_cli_import(physionet: Path, tmp_path: Path) -> None:
     assert again.exit_code == 0, again.output
     assert "0 facts new" in again.stdout and f"{7 * 1936 + 3 * 152} unchanged" in again.stdout
     assert "5352 missing samples skipped" in again.stderr
+
+
+def test_doc_lists_every_signal() -> None:
+    from conftest import REPO
+
+    page = (REPO / "docs" / "formats" / "wfdb.md").read_text()
+    for row in signal_table().values():
+        assert f"| `{row.signal}` | {row.loinc} {row.display} |" in page, row.signal
