@@ -62,7 +62,8 @@ def _upload(store: SqlStore, tmp_path: Path, phd: Path) -> ImportReport:
 
     (Importing the folder alone also works for the single-resource files, which wait for
     their Device and are retried; the continuous-oximeter bundle's entries have no ``id``
-    and a ``urn:oid`` fullUrl, and are not resolved by that retry: see the report.)
+    and a ``urn:oid`` fullUrl, which the FHIR reader turns into an id that its own retry
+    then rejects: see docs/formats/ieee11073.md.)
     """
     device = phd / "phd-74E8FFFEFF051C00.001C05FFE874.json"
     first = import_paths(store, [_prerequisites(tmp_path), device], workers=0)
