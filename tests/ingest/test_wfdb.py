@@ -137,6 +137,8 @@ def test_multi_segment_record(store: SqlStore, physionet: Path, tmp_path: Path) 
 
     reference = wfdb.rdrecord(str(physionet / RECORD), physical=False)
     digital = reference.d_signal
+    folder = tmp_path / "record"  # apart from the SQLite store file
+    folder.mkdir()
     for name, part in (("seg_a", digital[:1000]), ("seg_b", digital[1000:])):
         wfdb.wrsamp(
             name,
@@ -147,21 +149,27 @@ def test_multi_segment_record(store: SqlStore, physionet: Path, tmp_path: Path) 
             fmt=reference.fmt,
             adc_gain=reference.adc_gain,
             baseline=reference.baseline,
-            write_dir=str(tmp_path),
+            write_dir=str(folder),
         )
     layout = [f"multi_layout {len(reference.sig_name)} 0.0166666666667 0"]
     for name, unit, gain in zip(
         reference.sig_name, reference.units, reference.adc_gain, strict=True
     ):
         layout.append(f"~ 0 {gain:g}/{unit} 16 0 0 0 0 {name}")
-    (tmp_path / "multi_layout.hea").write_text("\n".join(layout) + "\n")
-    (tmp_path / "multi.hea").write_text(
+    (folder / "multi_layout.hea").write_text("\n".join(layout) + "\n")
+    (folder / "multi.hea").write_text(
         "multi/4 10 0.0166666666667 2036 00:31:25.894 10/10/2896\n"
         "multi_layout 0\nseg_a 1000\n~ 100\nseg_b 936\n"
     )
     _register(store, "ICU2")
-    # the folder holds segment headers too: import the master header only
-    report = import_paths(store, [tmp_path / "multi.hea"], patient="ICU2")
+    # importing the folder reads the record through its master header only: the layout and
+    # segment headers it lists are skipped, so every sample is stored once
+    report = import_paths(store, [folder], patient="ICU2")
+    assert report.counts["segment_headers_skipped"] == 3
+    assert report.files == 4 and sorted(Path(p).name for p in report.skipped) == [
+        "seg_a.dat",
+        "seg_b.dat",
+    ]
     physical = wfdb.rdrecord(str(physionet / RECORD)).p_signal
     hr = _by_code(store, "ICU2")["8867-4"]
     assert len(hr) == 1936 and report.counts["missing_samples:HR"] == 100
@@ -171,6 +179,11 @@ def test_multi_segment_record(store: SqlStore, physionet: Path, tmp_path: Path) 
     assert after.effective_start == BASE + timedelta(minutes=1100)
     assert after.original_value == physical[1000, 0]
     assert hr[-1].original_value == physical[-1, 0]
+    assert len(store.timeline("ICU2", kinds=("Observation",))) == 7 * 1936 + 3 * 152
+    # a segment header named on its own is skipped too (its master reads it)
+    alone = import_paths(store, [folder / "seg_a.hea"], patient="ICU2")
+    assert alone.counts["segment_headers_skipped"] == 1
+    assert alone.counts["inserted"] == alone.counts["unchanged"] == 0
 
 
 def test_waveform_record_is_rejected(sqlite_store: SqlStore, physionet: Path) -> None:

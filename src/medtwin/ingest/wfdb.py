@@ -24,7 +24,10 @@ every valid sample into one :class:`~medtwin.record.facts.Observation`:
 
 Missing samples (the WFDB invalid value, read as NaN, and the gaps of a multi-segment
 layout) are skipped and counted in the import report (``missing_samples`` and
-``missing_samples:<signal>``). Values that are physiologically impossible (a heart rate of
+``missing_samples:<signal>``). The segment and layout headers of a multi-segment record
+(headers that a master header in the same folder lists) are skipped and counted
+(``segment_headers_skipped``): the master header reads them, so a folder import stores each
+sample once. Values that are physiologically impossible (a heart rate of
 0 while a lead is off) are stored as recorded: flagging artefacts is the monitors' job.
 
 The samples of one signal are written in units of up to :data:`SAMPLES_PER_UNIT` (one
@@ -191,6 +194,45 @@ def _base_time(header: Any, tz: str) -> datetime | None:
     return naive.replace(tzinfo=get_zone(tz)).astimezone(UTC)
 
 
+def _record_line(header: Path) -> tuple[str, list[str]]:
+    """The record line's first token and the first tokens of the lines after it."""
+    tokens: list[str] = []
+    with header.open("r", encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            words = line.split("#", 1)[0].split()
+            if words:
+                tokens.append(words[0])
+                if len(tokens) == 1 and "/" not in words[0]:
+                    break  # a single-segment header: its other lines are signals
+    return (tokens[0] if tokens else ""), tokens[1:]
+
+
+@functools.lru_cache(maxsize=64)
+def _segments_in(folder: str, stamp: int) -> Mapping[str, str]:
+    """Segment record name -> master record name, for the multi-segment headers of a folder."""
+    out: dict[str, str] = {}
+    for header in Path(folder).glob("*.hea"):
+        try:
+            first, rest = _record_line(header)
+        except OSError:
+            continue
+        if "/" in first:
+            for segment in rest:
+                if segment != "~":
+                    out[segment] = first.split("/", 1)[0]
+    return MappingProxyType(out)
+
+
+def _master_of(path: Path) -> str | None:
+    """The multi-segment record that lists ``path`` as one of its segments, if any."""
+    try:
+        stamp = path.parent.stat().st_mtime_ns
+    except OSError:
+        return None
+    master = _segments_in(str(path.parent.resolve()), stamp).get(path.stem)
+    return master if master != path.stem else None
+
+
 def read_wfdb_record(
     path: Path, *, source: str = DEFAULT_SOURCE, tz: str = "UTC", patient: str | None = None
 ) -> Iterator[Batch]:
@@ -225,6 +267,11 @@ def read_wfdb_record(
             ],
         )
 
+    master = _master_of(path)
+    if master is not None:
+        # a segment (or layout) header of a multi-segment record: the master header reads it
+        yield Batch(source=source, file=file, counts={"segment_headers_skipped": 1})
+        return
     try:
         import numpy as np
         import wfdb
