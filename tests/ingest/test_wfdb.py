@@ -268,3 +268,23 @@ def test_doc_lists_every_signal() -> None:
     page = (REPO / "docs" / "formats" / "wfdb.md").read_text()
     for row in signal_table().values():
         assert f"| `{row.signal}` | {row.loinc} {row.display} |" in page, row.signal
+
+
+def test_base_time_is_read_in_tz(physionet: Path) -> None:
+    from medtwin.ingest.wfdb import read_wfdb_record
+
+    batches = list(read_wfdb_record(physionet / f"{RECORD}.hea", tz="America/New_York"))
+    first = batches[0].units[0].facts[0]
+    # 00:31:25.894 on 10 October, daylight saving time in New York (UTC-4), year kept
+    assert first.effective_start == BASE + timedelta(hours=4)
+    assert first.subject == Identifier("urn:medtwin:device-user", RECORD)
+    assert [b.counts["missing_samples"] for b in batches] == [0] * 7 + [1784] * 3
+
+
+def test_hea_files_are_registered(physionet: Path) -> None:
+    from medtwin.ingest import discover, reader_for
+
+    assert reader_for(physionet / f"{RECORD}.hea").name == "wfdb"
+    found, skipped = discover([physionet])
+    assert {p.name for p in found} == {f"{RECORD}.hea", "100.hea"}
+    assert {p.name for p in skipped} >= {"3975656n.dat", "100.dat", "100.atr"}
