@@ -94,7 +94,8 @@ def main() -> None:
     "--patient",
     default=None,
     help="With --fhir-server: only this patient (id). With files: the device-user id of Open mHealth "
-    "data points without header.user_id and of CSV readings without a patient column.",
+    "data points without header.user_id, of CSV readings without a patient column and of WFDB "
+    "records (default: the record name).",
 )
 @click.option(
     "--page-size", default=100, show_default=True, help="With --fhir-server: _count per page."
