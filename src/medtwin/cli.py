@@ -104,8 +104,8 @@ def main() -> None:
     "--patient",
     default=None,
     help="With --fhir-server: only this patient (id). With files: the device-user id of Open mHealth "
-    "data points without header.user_id, of CSV readings without a patient column, and of "
-    "Apple Health export.xml and FIT files.",
+    "data points without header.user_id, of CSV readings without a patient column, of "
+    "Apple Health export.xml and FIT files, and of WFDB records (default: the record name).",
 )
 @click.option(
     "--page-size", default=100, show_default=True, help="With --fhir-server: _count per page."
@@ -128,7 +128,7 @@ def import_command(
     headers: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Import FHIR Bundles / NDJSON, HL7 v2, Open mHealth, CSV readings, Apple Health export.xml and FIT files (files or folders), or a FHIR server."""
+    """Import FHIR Bundles / NDJSON, HL7 v2, Open mHealth, CSV readings, Apple Health export.xml, FIT files and WFDB numerics (.hea) (files or folders), or a FHIR server."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -211,6 +211,8 @@ def import_command(
             f"{c['stale']} older versions arrived after newer ones: kept in the history, not current",
             err=True,
         )
+    if c.get("missing_samples"):
+        click.echo(f"{c['missing_samples']} missing samples skipped (not stored)", err=True)
     if report.skipped:
         click.echo(f"skipped {len(report.skipped)} files with unknown extensions", err=True)
     if counts["quarantine_open"]:

@@ -48,7 +48,7 @@ __all__ = [
     "retry_waiting",
 ]
 
-_DATA_SUFFIXES = (".json", ".ndjson", ".hl7", ".csv", ".fit")
+_DATA_SUFFIXES = (".json", ".ndjson", ".hl7", ".csv", ".fit", ".hea")
 
 
 def readers() -> list[Reader]:
@@ -59,6 +59,7 @@ def readers() -> list[Reader]:
     from medtwin.ingest.fit import FitReader
     from medtwin.ingest.hl7v2 import Hl7v2Reader
     from medtwin.ingest.openmhealth import OpenMHealthReader
+    from medtwin.ingest.wfdb import WfdbReader
 
     # Open mHealth first: the FHIR reader claims every .json file.
     return [
@@ -68,6 +69,7 @@ def readers() -> list[Reader]:
         CsvReader(),
         AppleHealthReader(),
         FitReader(),
+        WfdbReader(),
     ]
 
 
@@ -227,6 +229,7 @@ def _import_file_in_worker(
     for batch in _batches(path, source, tz, store, patient):
         name = batch.source
         read += batch.resources_read
+        counts.add(batch.counts)
         # encode and hash before taking the lock: only the writing itself is serialised
         batch.units = [unit.prepared_copy() for unit in batch.units]
         if _WRITE_LOCK is None:
@@ -289,6 +292,7 @@ def _import_files(
         for batch in _batches(path, source, tz, store, patient):
             sources.add(batch.source)
             report.add_counts(store.append(batch).as_dict())
+            report.add_counts(batch.counts)
             if on_batch is not None:
                 on_batch(path, batch)
 

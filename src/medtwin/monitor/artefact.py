@@ -83,7 +83,7 @@ LIMITS: Mapping[str, Limit] = {
     "8480-6": Limit(
         "systolic BP", 0.0, 350.0, "mm[Hg]", f"{_SCORES}: above 350 mmHg is an entry error"
     ),
-    "76215-0": Limit("invasive systolic BP", 0.0, 350.0, "mm[Hg]", f"{_SCORES}, as systolic BP"),
+    "76215-3": Limit("invasive systolic BP", 0.0, 350.0, "mm[Hg]", f"{_SCORES}, as systolic BP"),
     "8462-4": Limit(
         "diastolic BP",
         0.0,

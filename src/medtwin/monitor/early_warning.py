@@ -302,7 +302,7 @@ class EarlyWarningMonitor(Monitor):
 
 _RR = Parameter("respiratory_rate_per_min", ("9279-1",))
 _SPO2 = Parameter("spo2_percent", ("59408-5", "2708-6", "20564-1"))
-_SBP = Parameter("systolic_bp_mm_hg", ("8480-6", "76215-0"))
+_SBP = Parameter("systolic_bp_mm_hg", ("8480-6", "76215-3"))
 _PULSE = Parameter("pulse_per_min", ("8867-4", "8889-8"))
 _TEMP = Parameter("temperature_c", ("8310-5", "8331-1", "8332-9", "8328-7", "8333-7"))
 
