@@ -37,14 +37,16 @@ def plausible_stream(
 
     At most six codes are used (those with typical values first); the spacing defaults to one
     minute for one or two codes (wearable detectors: minute heart rate and steps) and to 15
-    minutes for more (early-warning scores over many vitals), so every monitor's learn_one loop
-    stays fast enough for the suite.
+    minutes over at most 8 days for more (early-warning scores over many vitals), so every
+    monitor's learn_one loop stays fast enough for the suite.
     """
     rng = np.random.default_rng(seed)
     ranked = sorted(codes, key=lambda c: (c not in TYPICAL, c))
     chosen = sorted(ranked[:6]) if codes else ["8867-4", "9279-1", "59408-5"]
     if step_s is None:
         step_s = 60.0 if len(chosen) <= 2 else 900.0
+    if len(chosen) > 2:
+        days = min(days, 8.0)  # scores over many vitals need no month-long baseline
     n = int(days * 86_400 / step_s)
     t = start_epoch_s + np.arange(n) * step_s
     readings: list[Reading] = []
