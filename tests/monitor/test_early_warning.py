@@ -185,3 +185,25 @@ def test_state_json_round_trip_continues_identically() -> None:
     b.load_state(saved)
     nxt = [r(RR, 5, 26), r(HR, 6, 135)]
     assert [x.to_dict() for x in a.learn_many(nxt)] == [x.to_dict() for x in b.learn_many(nxt)]
+
+
+def test_zero_pulse_pressure_saturation_are_not_scored() -> None:
+    m = News2Monitor("p")
+    m.learn_many(normal_set(0))
+    assert m.learn_many([r(HR, 1, 0), r(SBP, 1, 0), r(SPO2, 1, 0)]) == []
+    latest = m.state_dict()["latest"]
+    assert latest["pulse_per_min"][0] == 80.0 and latest["systolic_bp_mm_hg"][0] == 125.0
+    # a zero respiratory rate is a recorded apnoea: scored (3 points, a red score)
+    assert [a.rule for a in m.learn_one(r(RR, 2, 0))] == ["news2.low-medium"]
+
+
+def test_zero_artefacts_say_whether_another_signal_contradicts_them() -> None:
+    m = ArtefactMonitor("p")
+    alone = m.learn_one(r(HR, 0, 0))  # nothing else known: sensor off or arrest
+    assert alone[0].detail["contradicted"] is False and "check the patient" in alone[0].message
+    m.learn_one(r("8889-8", 1, 72))  # the oximeter counts a pulse
+    lead_off = m.learn_one(r(HR, 2, 0))
+    assert lead_off[0].detail["contradicted"] is True and "disconnected" in lead_off[0].message
+    # more than 120 s after the last non-zero signal, a zero is no longer contradicted
+    assert m.learn_one(r(HR, 4.1, 0))[0].detail["contradicted"] is False
+    assert m.learn_one(r("8889-8", 5, 70)) == []

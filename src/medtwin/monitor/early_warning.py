@@ -19,7 +19,13 @@ score and escalates unacknowledged alerts.
 
 Values outside a score input's plausibility range (HR 900, SpO2 120) never enter the latest
 values: they are artefacts (see :mod:`medtwin.monitor.artefact`), and the previous value stays
-in use until it ages out of the window.
+in use until it ages out of the window. Nor does a **zero** pulse, systolic pressure or
+saturation (:data:`NOT_ZERO`): from a device feed it is a disconnected lead, probe or
+transducer (the shared MIMIC II ICU record reads an arterial pressure of 0 for 1,929 of 1,936
+minutes while the ECG counts a heart rate), or a cardiac arrest, which is not what an early
+warning score is for (an arrest is met by the bedside monitor's asystole alarm and the
+resuscitation team, not a NEWS2 review). The artefact monitor reports such zeros. A zero
+respiratory rate is scored (a recorded apnoea).
 
 Parameters of every early-warning monitor
 ----------------------------------------
@@ -61,6 +67,7 @@ from medtwin.risk.base import Score
 
 __all__ = [
     "MONITORS",
+    "NOT_ZERO",
     "EarlyWarningMonitor",
     "MewsMonitor",
     "News2Monitor",
@@ -79,6 +86,10 @@ CLINICAL_RESPONSE_NEWS2: Mapping[str, str] = {
     "competences, usually transfer to a higher level of care; continuous monitoring",
 }
 """RCP 2017 Chart 4 (clinical response to NEWS trigger thresholds), abridged."""
+
+
+NOT_ZERO = frozenset({"pulse_per_min", "systolic_bp_mm_hg", "spo2_percent"})
+"""Score inputs whose zero readings are not scored (see the module docstring)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,11 +180,14 @@ class EarlyWarningMonitor(Monitor):
         t = np.fromiter((r.epoch_s for r in rows), np.float64, n)
         which = np.fromiter((self._param_of[r.code] for r in rows), np.int64, n)
         value = np.fromiter((r.value for r in rows), np.float64, n)
-        # readings that update their parameter: plausible values only (artefacts stay out)
+        # readings that update their parameter: plausible values only (artefacts stay out), and
+        # no zero pulse, pressure or saturation (see the module docstring)
         usable = np.ones(n, dtype=np.bool_)
         for j, p in enumerate(self.parameters):
             rng = self._ranges[p.name]
             mine = which == j
+            if p.name in NOT_ZERO:
+                usable[mine] &= value[mine] != 0.0
             if p.threshold is not None:
                 value[mine] = (value[mine] > p.threshold).astype(np.float64)
             elif rng is not None:
@@ -311,7 +325,7 @@ class News2Monitor(EarlyWarningMonitor):
     """NEWS2 over the stream (RCP 2017), alerting on a rise to low-medium, medium or high."""
 
     name = "news2"
-    version = "1"
+    version = "2"
     source = (
         "Royal College of Physicians. National Early Warning Score (NEWS) 2. London: RCP, "
         "2017. Chart 1 (scoring), Chart 3 (thresholds and triggers), Chart 4 (clinical response)."
@@ -371,7 +385,7 @@ class QsofaMonitor(EarlyWarningMonitor):
     """qSOFA over the stream (Seymour et al. 2016), alerting when it turns positive (2 or more)."""
 
     name = "qsofa"
-    version = "1"
+    version = "2"
     source = (
         "Seymour CW et al. Assessment of clinical criteria for sepsis: for the Third International "
         "Consensus Definitions for Sepsis and Septic Shock (Sepsis-3). JAMA 2016;315(8):762-774."
@@ -397,7 +411,7 @@ class MewsMonitor(EarlyWarningMonitor):
     """MEWS over the stream (Subbe et al. 2001), alerting at 5 or more."""
 
     name = "mews"
-    version = "1"
+    version = "2"
     source = (
         "Subbe CP, Kruger M, Rutherford P, Gemmel L. Validation of a modified Early Warning Score "
         "in medical admissions. QJM 2001;94(10):521-526, Table 1."
