@@ -148,7 +148,9 @@ def changepoints(
     t = np.asarray(times_s, dtype=float)
     x = np.asarray(values, dtype=float)
     if t.shape != x.shape or x.ndim != 1:
-        raise ValueError(f"times_s and values must be 1-D and equal length, got {t.shape}, {x.shape}")
+        raise ValueError(
+            f"times_s and values must be 1-D and equal length, got {t.shape}, {x.shape}"
+        )
     if not (np.isfinite(x).all() and np.isfinite(t).all()):
         raise ValueError("times_s and values must be finite (drop missing readings first)")
     n = x.size
