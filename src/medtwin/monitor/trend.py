@@ -54,8 +54,8 @@ Journal of Machine Learning Research. 2021;22(110):1-8 (``river.drift.PageHinkle
 Examples
 --------
 >>> from medtwin.monitor.base import FactRef, Reading
->>> monitor = CusumMonitor("mt-1", {"codes": ["8867-4"], "warmup_n": 5})
->>> values = [70, 72, 71, 69, 73] + [90] * 6
+>>> monitor = CusumMonitor("mt-1", {"codes": ["8867-4"], "warmup_n": 20})
+>>> values = [70, 72, 71, 69, 73] * 4 + [90] * 6
 >>> alerts = []
 >>> for i, v in enumerate(values):
 ...     reading = Reading("mt-1", "8867-4", 60.0 * i, v, "/min", FactRef("demo", f"r{i}"))
