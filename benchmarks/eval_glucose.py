@@ -49,6 +49,20 @@ START_EPOCH_S = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 PATIENTS = [f"{group}#{i:03d}" for group in ("adolescent", "adult", "child") for i in range(1, 11)]
 
 
+class FastParams:
+    """A patient's parameters as plain float attributes instead of a pandas Series.
+
+    simglucose's ODE right-hand side reads ~20 parameters per call by Series attribute access;
+    plain attributes give the same numbers about 10x faster (identical results, checked on
+    ``child#001``). ``iloc`` stays, for the initial state at reset.
+    """
+
+    def __init__(self, series: Any) -> None:
+        for key, value in series.items():
+            setattr(self, key, value if isinstance(value, str) else float(value))
+        self.iloc = series.iloc
+
+
 def simulate(name: str, days: float, seed: int, bolus_factor: float) -> dict[str, np.ndarray]:
     """One virtual patient: minutes from the start, true BG and CGM (mg/dL), 3-min samples."""
     from datetime import datetime, timedelta
@@ -68,8 +82,10 @@ def simulate(name: str, days: float, seed: int, bolus_factor: float) -> dict[str
             return Action(basal=action.basal, bolus=action.bolus * bolus_factor)
 
     start = datetime(2026, 1, 1)
+    patient = T1DPatient.withName(name)
+    patient._params = FastParams(patient._params)
     env = T1DSimEnv(
-        T1DPatient.withName(name),
+        patient,
         CGMSensor.withName("Dexcom", seed=seed),
         InsulinPump.withName("Insulet"),
         RandomScenario(start_time=start, seed=seed),
@@ -241,6 +257,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--bolus-factor", type=float, default=1.5)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--z", type=float, nargs="+", default=[0.0, 0.5, 1.0, 1.645])
+    parser.add_argument("--min-fall", type=float, nargs="+", default=[0.0, 0.5, 1.0])
     parser.add_argument(
         "--cache",
         type=Path,
@@ -268,11 +285,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     results: dict[str, Any] = {"forecast_error_mg_dl": pooled, "settings": {}}
     for z in args.z:
-        began = time.perf_counter()
-        row = evaluate(traces, {"forecast_z": z})
-        row["seconds"] = time.perf_counter() - began
-        results["settings"][str(z)] = row
-        print(f"forecast_z={z:g}:", json.dumps(row, default=lambda x: round(x, 3)))
+        for fall in args.min_fall:
+            began = time.perf_counter()
+            row = evaluate(traces, {"forecast_z": z, "forecast_min_fall_mg_dl_min": fall})
+            row["seconds"] = time.perf_counter() - began
+            results["settings"][f"z={z:g} min_fall={fall:g}"] = row
+            print(
+                f"forecast_z={z:g} min_fall={fall:g}:",
+                json.dumps(row, default=lambda x: round(x, 3)),
+            )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

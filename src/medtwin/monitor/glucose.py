@@ -36,7 +36,8 @@ through the readings of the last ``forecast_window_min``, with a one-sided lower
 ``forecast - forecast_z * RMSE``. The RMSE is measured on the series itself: every forecast is
 kept until its target time and compared with the reading then; until ``forecast_min_errors``
 errors are known the prior ``forecast_prior_rmse_mg_dl`` is used. ``glucose.hypo.predicted``
-fires when glucose is falling, not yet below 70 mg/dL and the lower bound is below 70.
+fires when glucose is falling (at least ``forecast_min_fall_mg_dl_min``), not yet below 70 mg/dL
+and the lower bound is below 70; not again within ``refractory_min``.
 
 **Implausible values** (< 10 or > 1000 mg/dL: sensor errors) are not learned and raise only an
 ``info`` alert of category ``artefact``.
@@ -153,8 +154,7 @@ def linear_forecast(
     mean_v = sum(values) / n
     sxx = sum((t - t0 - mean_t) ** 2 for t in times_s)
     sxy = sum((t - t0 - mean_t) * (v - mean_v) for t, v in zip(times_s, values, strict=True))
-    slope_s = sxy / sxx
-    return mean_v + slope_s * (at_s - t0 - mean_t), slope_s * 60.0
+    return mean_v + sxy / sxx * (at_s - t0 - mean_t), 60.0 * sxy / sxx
 
 
 class _Level:
@@ -186,6 +186,9 @@ class GlucoseMonitor(Monitor):
         Window of the rate-of-change regression (15 min, at least 3 readings over 10 min).
     horizon_min, forecast_window_min, forecast_z
         Forecast horizon (30 min), regression window (20 min), and the z of the lower bound.
+    forecast_min_fall_mg_dl_min
+        The forecast alert needs glucose to be falling at least this fast (0.5 mg/dL/min), so
+        that a level series just above 70 mg/dL does not alarm on its uncertainty alone.
     forecast_prior_rmse_mg_dl, forecast_min_errors
         RMSE used until the series has scored ``forecast_min_errors`` of its own forecasts.
     refractory_min
@@ -221,6 +224,7 @@ class GlucoseMonitor(Monitor):
         "horizon_min": 30.0,
         "forecast_window_min": 20.0,
         "forecast_z": 1.0,
+        "forecast_min_fall_mg_dl_min": 0.5,
         "forecast_prior_rmse_mg_dl": 15.0,
         "forecast_min_errors": 20,
         "refractory_min": 30.0,
@@ -484,7 +488,8 @@ class GlucoseMonitor(Monitor):
         recent = self._last_forecast_alert_s is not None and (
             t - self._last_forecast_alert_s < refractory_s
         )
-        if slope < 0 and lower < threshold and not hypo_active and not recent:
+        falling = slope <= -p["forecast_min_fall_mg_dl_min"]
+        if falling and lower < threshold and not hypo_active and not recent:
             self._last_forecast_alert_s = t
             refs = [ref for s, _, ref in self._window if s >= t - 60.0 * p["forecast_window_min"]]
             alerts.append(
