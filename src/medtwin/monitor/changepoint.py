@@ -8,7 +8,9 @@ its mean. The online detectors are in :mod:`medtwin.monitor.trend`. Model card:
 **Method.** PELT (Killick, Fearnhead and Eckley 2012) minimises, over the number and places of
 the change points, ``sum of segment costs + penalty x number of changes`` exactly, in linear
 expected time. The segment cost is ``ruptures``' ``l2`` (the sum of squared deviations from the
-segment mean: a Gaussian change in mean with a common variance).
+segment mean: a Gaussian change in mean with a common variance), run through ``ruptures``'
+``KernelCPD(kernel="linear")``, its compiled PELT for that same cost (the pure-Python
+``Pelt(model="l2")`` gives the same change points, several hundred times slower).
 
 **Penalty.** A BIC-like penalty (Schwarz 1978; for change points Yao 1988): in units of twice
 the negative Gaussian log-likelihood each change adds two parameters (its place and the new
@@ -166,7 +168,10 @@ def changepoints(
             raise ImportError(
                 "medtwin.monitor.changepoint needs ruptures: pip install 'medtwin[review]'"
             ) from exc
-        algo = ruptures.Pelt(model="l2", min_size=min_size, jump=1).fit(x.reshape(-1, 1))
+        # KernelCPD with the linear kernel is ruptures' C implementation of PELT with the l2
+        # cost (same segmentation as Pelt(model="l2"), checked in the tests, ~500x faster)
+        algo = ruptures.KernelCPD(kernel="linear", min_size=min_size, jump=1)
+        algo.fit(x.reshape(-1, 1))
         breaks = [int(b) for b in algo.predict(pen=penalty)]
     segments = []
     start = 0
