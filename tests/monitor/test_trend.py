@@ -71,6 +71,22 @@ def test_false_alarm_rate_on_30000_stationary_readings_is_below_0_2_per_1000(cls
     assert alarms / 30 < 0.2, alarms
 
 
+@pytest.mark.parametrize("cls", DETECTORS, ids=lambda c: c.name)
+def test_autocorrelated_readings_are_not_mistaken_for_shifts(cls: type) -> None:
+    rng = np.random.default_rng(8)
+    series = []
+    for _ in range(10):  # AR(1), lag-1 correlation 0.6, unit marginal SD, 2,000 readings each
+        noise = np.empty(2000)
+        noise[0] = rng.normal()
+        for i in range(1, 2000):
+            noise[i] = 0.6 * noise[i - 1] + rng.normal(0.0, 0.8)
+        series.append(readings(70.0 + 3.0 * noise))
+    adjusted = sum(len(cls("p1").learn_many(s)) for s in series)
+    plain = sum(len(cls("p1", {"adjust_autocorrelation": False}).learn_many(s)) for s in series)
+    assert plain >= 20, "without the adjustment: more than 1 false alarm per 1,000 readings"
+    assert adjusted <= plain / 5, (adjusted, plain)
+
+
 def test_cusum_in_control_arl_matches_montgomery_table_9_3() -> None:
     # k = 0.5, h = 5 two-sided: ARL0 = 465 (Montgomery 2019, Table 9.3). A 2,000-reading
     # warm-up after each restart makes the learned baseline nearly the true one; no
