@@ -222,4 +222,5 @@ def test_learn_many_is_fast(cls: type) -> None:
     began = time.perf_counter()
     monitor.learn_many(stream)
     rate = len(stream) / (time.perf_counter() - began)
-    assert rate > 100_000, f"{rate:.0f} readings/s"
+    # a guard, not the benchmark (benchmarks/eval_trend.py): the test machine is shared
+    assert rate > 50_000, f"{rate:.0f} readings/s"
