@@ -162,31 +162,26 @@ def run_monitor(trace: dict[str, np.ndarray], params: dict[str, Any]) -> list[An
     return monitor.learn_many(readings)
 
 
-def forecast_errors(trace: dict[str, np.ndarray], horizon_min: float = 30.0) -> dict[str, float]:
-    """Errors of the monitor's 30-min linear forecast (20-min window) and of zero-order hold."""
+def forecast_errors(
+    trace: dict[str, np.ndarray], weights: Sequence[float], horizon_min: float = 30.0
+) -> dict[str, np.ndarray]:
+    """Errors of the monitor's 30-min forecast (20-min window, each trend weight) and of hold."""
     t, g = trace["t_min"], trace["cgm_mg_dl"]
     index = {round(float(x), 3): i for i, x in enumerate(t)}
-    linear, hold = [], []
+    errors: dict[str, list[float]] = {f"linear_w{w:g}": [] for w in weights}
+    errors["hold"] = []
     for i in range(len(t)):
         target = index.get(round(float(t[i] + horizon_min), 3))
         if target is None:
             continue
         window = (t >= t[i] - 20.0) & (t <= t[i])
-        if window.sum() < 3:
+        if window.sum() < 3 or t[i] - t[window][0] < 10.0:
             continue
-        value, _ = linear_forecast(
-            list(60.0 * t[window]), list(g[window]), 60.0 * (t[i] + horizon_min)
-        )
-        linear.append(g[target] - value)
-        hold.append(g[target] - g[i])
-    lin, zoh = np.asarray(linear), np.asarray(hold)
-    return {
-        "n": float(lin.size),
-        "linear_rmse": float(np.sqrt(np.mean(lin**2))),
-        "linear_mae": float(np.mean(np.abs(lin))),
-        "hold_rmse": float(np.sqrt(np.mean(zoh**2))),
-        "hold_mae": float(np.mean(np.abs(zoh))),
-    }
+        level, slope = linear_forecast(list(60.0 * t[window]), list(g[window]), 60.0 * t[i])
+        for w in weights:
+            errors[f"linear_w{w:g}"].append(g[target] - (level + w * slope * horizon_min))
+        errors["hold"].append(g[target] - g[i])
+    return {key: np.asarray(value) for key, value in errors.items()}
 
 
 def evaluate(traces: dict[str, dict[str, np.ndarray]], params: dict[str, Any]) -> dict[str, Any]:
@@ -258,6 +253,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--z", type=float, nargs="+", default=[0.0, 0.5, 1.0, 1.645])
     parser.add_argument("--min-fall", type=float, nargs="+", default=[0.0, 0.5, 1.0])
+    parser.add_argument("--trend-weight", type=float, nargs="+", default=[1.0])
     parser.add_argument(
         "--cache",
         type=Path,
@@ -269,31 +265,32 @@ def main(argv: Sequence[str] | None = None) -> None:
     began = time.perf_counter()
     traces = load_traces(args.cache, args.days, args.seed, args.bolus_factor, args.workers)
     print(f"traces ready in {time.perf_counter() - began:.0f} s")
-    errors = [forecast_errors(tr) for tr in traces.values()]
-    weights = np.array([e["n"] for e in errors])
-    pooled = {
-        key: float(
-            np.sqrt(np.sum(weights * np.array([e[key] for e in errors]) ** 2) / weights.sum())
-        )
-        if key.endswith("rmse")
-        else float(np.sum(weights * np.array([e[key] for e in errors])) / weights.sum())
-        for key in ("linear_rmse", "linear_mae", "hold_rmse", "hold_mae")
-    }
+    per_patient = [forecast_errors(tr, args.trend_weight) for tr in traces.values()]
+    pooled: dict[str, float] = {}
+    for key in per_patient[0]:
+        error = np.concatenate([e[key] for e in per_patient])
+        pooled[f"{key}_rmse"] = float(np.sqrt(np.mean(error**2)))
+        pooled[f"{key}_mae"] = float(np.mean(np.abs(error)))
+        pooled[f"{key}_n"] = float(error.size)
     print(
         "30-min forecast error (mg/dL, pooled):",
         json.dumps({k: round(v, 1) for k, v in pooled.items()}),
     )
     results: dict[str, Any] = {"forecast_error_mg_dl": pooled, "settings": {}}
-    for z in args.z:
-        for fall in args.min_fall:
-            began = time.perf_counter()
-            row = evaluate(traces, {"forecast_z": z, "forecast_min_fall_mg_dl_min": fall})
-            row["seconds"] = time.perf_counter() - began
-            results["settings"][f"z={z:g} min_fall={fall:g}"] = row
-            print(
-                f"forecast_z={z:g} min_fall={fall:g}:",
-                json.dumps(row, default=lambda x: round(x, 3)),
-            )
+    for weight in args.trend_weight:
+        for z in args.z:
+            for fall in args.min_fall:
+                began = time.perf_counter()
+                params = {
+                    "forecast_z": z,
+                    "forecast_min_fall_mg_dl_min": fall,
+                    "forecast_trend_weight": weight,
+                }
+                row = evaluate(traces, params)
+                row["seconds"] = time.perf_counter() - began
+                name = f"weight={weight:g} z={z:g} min_fall={fall:g}"
+                results["settings"][name] = row
+                print(name, json.dumps(row, default=lambda x: round(x, 3)))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

@@ -188,15 +188,23 @@ def test_linear_forecast_matches_numpy_polyfit() -> None:
 
 def test_forecast_alert_comes_before_the_threshold_is_crossed() -> None:
     values = [130.0 - 1.5 * 5 * i for i in range(10)]  # -1.5 mg/dL/min, not "falling fast"
-    alerts = GlucoseMonitor("p1").learn_many(series(values))
+    monitor = GlucoseMonitor("p1")
+    alerts = monitor.learn_many(series(values))
     predicted = [a for a in alerts if a.rule == "glucose.hypo.predicted"]
-    assert [index_of(a) for a in predicted] == [2, 8], "first warning, then again after 30 min"
+    # forecast = now + 0.3 * (-1.5) * 30 = now - 13.5; lower bound = forecast - 0.5 * 20 (prior)
+    # < 70 first at 92.5 mg/dL (reading 5); glucose itself goes below 70 at reading 9
+    assert [index_of(a) for a in predicted] == [5]
     first_low = next(i for i, v in enumerate(values) if v < 70)
-    assert index_of(predicted[0]) < first_low
+    assert first_low == 9
     detail = predicted[0].detail
     assert detail["lower_bound_mg_dl"] < 70 <= detail["glucose_mg_dl"]
-    assert detail["forecast_mg_dl"] == pytest.approx(values[index_of(predicted[0])] - 45.0)
-    assert detail["rmse_measured"] is False and detail["rmse_mg_dl"] == 15.0
+    assert detail["forecast_mg_dl"] == pytest.approx(92.5 - 13.5)
+    assert detail["lower_bound_mg_dl"] == pytest.approx(92.5 - 13.5 - 10.0)
+    assert detail["rmse_measured"] is False and detail["rmse_mg_dl"] == 20.0
+    # plain linear extrapolation (weight 1, z 0) warns earlier on a true line: 107.5 -> 62.5
+    plain = GlucoseMonitor("p1", {"forecast_trend_weight": 1.0, "forecast_z": 0.0})
+    early = [a for a in plain.learn_many(series(values)) if a.rule == "glucose.hypo.predicted"]
+    assert [index_of(a) for a in early] == [3]
 
 
 def test_a_flat_series_near_the_threshold_is_not_predicted_low() -> None:
@@ -215,8 +223,8 @@ def test_the_forecast_error_is_measured_on_the_series_itself() -> None:
         window = (t_min >= t - 20) & (t_min <= t)
         if target >= len(t_min) or window.sum() < 3:
             continue
-        forecast, _ = linear_forecast(list(60 * t_min[window]), list(values[window]), 60 * (t + 30))
-        errors.append(values[target] - forecast)
+        level, slope = linear_forecast(list(60 * t_min[window]), list(values[window]), 60 * t)
+        errors.append(values[target] - (level + 0.3 * slope * 30))
     assert monitor.rmse_mg_dl() == pytest.approx(math.sqrt(np.mean(np.square(errors))), rel=1e-9)
     assert monitor.rmse_mg_dl() != 15.0
 
