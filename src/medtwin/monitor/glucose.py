@@ -4,8 +4,8 @@ One merged glucose series per patient, from every glucose code of :data:`GLUCOSE
 converted to mg/dL with the project's unit layer (:func:`medtwin.record.units.convert`, glucose
 molar mass; 1 mmol/L = 18.016 mg/dL). Model card: ``docs/models/glucose-monitor.md``.
 
-**Levels** (Battelino et al. 2019, International Consensus on Time in Range, Table 1 and
-Fig. 1; ADA Standards of Care 2024, Section 6, Table 6.4 for the hypoglycaemia levels):
+**Levels** (Battelino et al. 2019, International Consensus on Time in Range, the standardised
+CGM metrics; ADA Standards of Care 2024, Section 6, classification of hypoglycaemia):
 
 ========================  ===============  ===========
 rule                      condition        severity
@@ -20,7 +20,7 @@ rule                      condition        severity
 
 **CGM event duration.** In a dense series (consecutive readings at most ``max_gap_min`` apart)
 an event begins when the readings have stayed beyond the threshold for ``min_duration_min``
-(15 min: the consensus definition of a CGM hypoglycaemic event, Danne et al. 2017, Table 2;
+(15 min: the consensus definition of a CGM hypoglycaemic event, Danne et al. 2017;
 Battelino et al. 2023) measured from the first to the latest such reading, and ends after
 ``min_duration_min`` back on the other side (or a gap). An *isolated* reading, with no glucose
 reading in the ``max_gap_min`` before it (a glucometer or laboratory value, or the first CGM
@@ -29,7 +29,7 @@ value after a gap), is judged on its own: ADA levels apply to single measurement
 **Rate of change.** The slope of an ordinary least-squares line through the readings of the last
 ``rate_window_min``; ``glucose.falling_fast`` fires when it is at or below
 ``-fall_rate_mg_dl_min`` (2 mg/dL/min: the single down arrow of the Dexcom G5 trend arrows,
-2-3 mg/dL/min, Aleppo et al. 2017, Table 1).
+2-3 mg/dL/min, Aleppo et al. 2017, trend-arrow definitions).
 
 **30-minute forecast.** A damped linear trend: the least-squares line through the readings of
 the last ``forecast_window_min`` (20 min) gives the level now and the slope; the forecast
@@ -111,16 +111,16 @@ LEVELS: tuple[tuple[str, str, str, str], ...] = (
     ("glucose.hyper.level2", "hyper_level2_mg_dl", "above", "medium"),
     ("glucose.hyper.level1", "hyper_level1_mg_dl", "above", "low"),
 )
-"""The glucose level rules (Battelino 2019 Table 1; ADA 2024 Table 6.4), most severe first."""
+"""The glucose level rules (Battelino 2019; ADA 2024 Section 6), most severe first."""
 
 _SOURCE = (
     "Battelino T et al. International Consensus on Time in Range. Diabetes Care "
-    "2019;42(8):1593-1603 (levels); ADA Standards of Care 2024, Section 6, Table 6.4; "
+    "2019;42(8):1593-1603 (levels); ADA Standards of Care 2024, Section 6; "
     "Danne T et al. Diabetes Care 2017;40(12):1631-1640 and Battelino T et al. Lancet Diabetes "
     "Endocrinol 2023;11(1):42-57 (15-min CGM event)"
 )
 _SOURCE_RATE = (
-    "Aleppo G et al. Dexcom G5 trend arrows. J Endocr Soc 2017;1(12):1445-1460, Table 1 "
+    "Aleppo G et al. Dexcom G5 trend arrows. J Endocr Soc 2017;1(12):1445-1460, trend arrows "
     "(falling 2-3 mg/dL/min: single down arrow)"
 )
 _SOURCE_FORECAST = (
