@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -83,3 +84,53 @@ def test_short_series_and_bad_input() -> None:
         changepoints([0.0, 1.0], [1.0])
     with pytest.raises(ValueError, match="finite"):
         changepoints([0.0, 1.0, 2.0], [1.0, float("nan"), 2.0])
+
+
+def test_cli_changepoints_on_a_synthea_patient(tmp_path: Path, shared: Path) -> None:
+    """`medtwin changepoints` on real (Synthea) weight and systolic BP series of stored patients."""
+    import orjson
+    from click.testing import CliRunner
+
+    from medtwin.cli import main
+
+    def run(*args: str, code: int = 0) -> str:
+        result = CliRunner().invoke(main, list(args))
+        assert result.exit_code == code, result.output
+        return result.output
+
+    store = str(tmp_path / "cp.db")
+    files = sorted((shared / "fhir" / "synthea-r4").glob("*.json"))[:6]
+    run("import", *map(str, files), "--store", store, "--json")
+    patients = orjson.loads(run("patients", "--store", store, "--json"))
+    checked = 0
+    for patient in patients:
+        for code in ("29463-7", "8480-6"):
+            facts = orjson.loads(
+                run("timeline", patient["id"], "--code", code, "--store", store, "--json")
+            )
+            values = [f["value_num"] for f in facts if f.get("value_num") is not None]
+            if len(values) < 10:
+                continue
+            review = orjson.loads(
+                run("changepoints", patient["id"], code, "--store", store, "--json")
+            )
+            assert review["n"] == len(values)
+            assert sum(s["n"] for s in review["segments"]) == len(values)
+            start = 0
+            for segment in review["segments"]:
+                part = values[start : start + segment["n"]]
+                assert segment["mean"] == pytest.approx(sum(part) / len(part))
+                start += segment["n"]
+            assert len(review["changes"]) == len(review["segments"]) - 1
+            for change in review["changes"]:
+                assert change["shift"] == pytest.approx(
+                    change["mean_after"] - change["mean_before"]
+                )
+            text = run("changepoints", patient["id"], code, "--store", store)
+            assert f"[{code}]: {len(values)} readings" in text
+            checked += 1
+    assert checked >= 2, "some Synthea patients have 10+ weights or blood pressures"
+    error = CliRunner().invoke(
+        main, ["changepoints", "no-such-patient", "29463-7", "--store", store]
+    )
+    assert error.exit_code == 1 and "no patient" in error.output

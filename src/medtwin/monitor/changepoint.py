@@ -44,10 +44,22 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-__all__ = ["ChangePointResult", "Segment", "bic_penalty", "changepoints", "robust_sigma"]
+if TYPE_CHECKING:
+    from medtwin.store.base import Store
+
+__all__ = [
+    "ChangePointResult",
+    "Segment",
+    "bic_penalty",
+    "changepoints",
+    "changepoints_for",
+    "robust_sigma",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,3 +201,99 @@ def changepoints(
         )
         start = end
     return ChangePointResult(tuple(segments), tuple(breaks[:-1]), float(penalty), sigma)
+
+
+def _iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat()
+
+
+def changepoints_for(
+    store: Store,
+    patient_id: str,
+    code: str,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    beta: float = 2.0,
+    min_size: int = 5,
+) -> dict[str, Any]:
+    """Change points of one code of one stored patient, JSON-ready (``medtwin changepoints``).
+
+    Reads the patient's numeric observations of ``code`` (current versions, not retracted),
+    floors the noise SD at the trend monitors' resolution for that code
+    (:data:`medtwin.monitor.trend.SD_FLOORS`) and runs :func:`changepoints`.
+
+    Parameters
+    ----------
+    store
+        An open medtwin store.
+    patient_id
+        The patient (medtwin id).
+    code
+        LOINC code of the series.
+    since, until
+        Optional time window (aware datetimes; ``until`` exclusive).
+    beta, min_size
+        As :func:`changepoints`.
+
+    Returns
+    -------
+    dict
+        ``patient_id``, ``code``, ``display``, ``unit``, ``n``, ``penalty``, ``sigma``,
+        ``segments`` (start and end time, readings, mean, SD) and ``changes`` (time, mean before
+        and after, shift, evidence fact).
+
+    Examples
+    --------
+    >>> from medtwin.store import open_store
+    >>> review = changepoints_for(open_store("medtwin.db"), "mt-1", "29463-7")  # doctest: +SKIP
+    >>> [(c["time"][:10], round(c["shift"], 1)) for c in review["changes"]]  # doctest: +SKIP
+    [('2019-03-02', 2.4)]
+    """
+    from medtwin.monitor.hub import readings_from_stored
+    from medtwin.monitor.trend import SD_FLOORS
+    from medtwin.record.codes import LOINC, display
+
+    rows = store.timeline(patient_id, codes=[code], start=since, end=until)
+    readings = [r for r in readings_from_stored(rows) if r.code == code]
+    out: dict[str, Any] = {
+        "patient_id": patient_id,
+        "code": code,
+        "display": display(LOINC, code, code),
+        "unit": readings[0].unit if readings else None,
+        "n": len(readings),
+        "method": "PELT, l2 cost, penalty beta * sigma^2 * log(n) (Killick et al. 2012)",
+        "segments": [],
+        "changes": [],
+    }
+    if not readings:
+        return out
+    times = np.array([r.epoch_s for r in readings])
+    values = np.array([r.value for r in readings])
+    result = changepoints(
+        times, values, beta=beta, min_size=min_size, sd_floor=SD_FLOORS.get(code, 0.0)
+    )
+    out["penalty"] = result.penalty
+    out["sigma"] = result.sigma
+    out["segments"] = [
+        {
+            "start": _iso(seg.start_epoch_s),
+            "end": _iso(seg.end_epoch_s),
+            "n": seg.n,
+            "mean": seg.mean,
+            "sd": seg.sd,
+        }
+        for seg in result.segments
+    ]
+    for before, after in zip(result.segments, result.segments[1:], strict=False):
+        first = readings[after.start]
+        out["changes"].append(
+            {
+                "time": _iso(first.epoch_s),
+                "mean_before": before.mean,
+                "mean_after": after.mean,
+                "shift": after.mean - before.mean,
+                "evidence": list(first.ref),
+            }
+        )
+    return out
