@@ -10,7 +10,10 @@ For each detector (default parameters unless given):
   200 readings after the shift (an alarm before the shift counts as a false alarm, not a
   detection, and that series is not scored);
 * **throughput**: readings per second through ``learn_many`` and through ``learn_one``, on
-  four interleaved codes.
+  four interleaved codes;
+* **real minute-level heart rate** (``../shared/data/wearables/covid-hr-steps``, two
+  participants of the Stanford COVID-19 wearables study): alerts per day, with and without the
+  autocorrelation adjustment (skipped when the shared data folder is absent).
 
 Run: ``.venv/bin/python benchmarks/eval_trend.py [--series 200] [--json out.json]``
 """
@@ -30,7 +33,7 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
-from _common import machine  # noqa: E402
+from _common import REPO, machine  # noqa: E402
 
 from medtwin.monitor.base import FactRef, Monitor, Reading  # noqa: E402
 from medtwin.monitor.trend import CusumMonitor, PageHinkleyMonitor  # noqa: E402
@@ -115,6 +118,39 @@ def throughput(cls: type[Monitor], n: int = 200_000) -> dict[str, float]:
     return {"learn_many_per_s": many, "learn_one_per_s": one}
 
 
+def real_heart_rate(folder: Path) -> dict[str, Any]:
+    """Alerts per day on each participant's minute heart rate (naive times read as UTC)."""
+    import csv
+    import io
+    import zipfile
+    from datetime import UTC, datetime
+
+    out: dict[str, Any] = {}
+    for path in sorted(folder.glob("*_hr.csv.zip")):
+        participant = path.name.split("_")[0]
+        with zipfile.ZipFile(path) as archive:
+            text = archive.read(path.name.removesuffix(".zip")).decode()
+        stream = [
+            Reading(
+                participant,
+                HR,
+                datetime.fromisoformat(row["datetime"]).replace(tzinfo=UTC).timestamp(),
+                float(row["heartrate"]),
+                "/min",
+                FactRef("covid-hr-steps", f"{participant}/{i}"),
+            )
+            for i, row in enumerate(csv.DictReader(io.StringIO(text)))
+        ]
+        days = (stream[-1].epoch_s - stream[0].epoch_s) / 86_400.0
+        row: dict[str, Any] = {"readings": len(stream), "days": days}
+        for cls in (CusumMonitor, PageHinkleyMonitor):
+            for adjust in (True, False):
+                alerts = cls(participant, {"adjust_autocorrelation": adjust}).learn_many(stream)
+                row[f"{cls.name}_{'adjusted' if adjust else 'plain'}_per_day"] = len(alerts) / days
+        out[participant] = row
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--series", type=int, default=200, help="series per setting")
@@ -132,6 +168,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         }
         results[cls.name] = row
         print(cls.name, json.dumps(row, default=lambda x: round(x, 3)))
+    folder = Path(os.environ.get("MEDTWIN_SHARED_DATA", REPO.parent / "shared" / "data"))
+    folder = folder / "wearables" / "covid-hr-steps"
+    if folder.is_dir():
+        results["real_heart_rate"] = real_heart_rate(folder)
+        print(
+            "real minute heart rate",
+            json.dumps(results["real_heart_rate"], default=lambda x: round(x, 2)),
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
