@@ -257,6 +257,7 @@ def test_bad_parameters_are_refused(params: dict[str, object]) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # gym 0.9.4 (a simglucose dependency)
 def test_forecast_on_a_simglucose_trace_warns_before_a_real_hypo() -> None:
     """A UVA/Padova child (simglucose) with over-bolused meals: forecast leads the level alert."""
     try:

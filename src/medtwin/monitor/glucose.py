@@ -451,16 +451,34 @@ class GlucoseMonitor(Monitor):
             return math.sqrt(self._err_sq_mean)
         return float(self.params["forecast_prior_rmse_mg_dl"])
 
-    def _fit(self, t: float, window_min: float, at_s: float) -> tuple[float, float, int] | None:
+    def _fit(self, t: float, window_min: float) -> tuple[float, float, int] | None:
+        """Least-squares line through the window's readings: (value at ``t``, slope/min, n).
+
+        One pass over the window with times relative to ``t`` (the same line as
+        :func:`linear_forecast`); ``None`` with fewer than 3 readings or less than 10 min.
+        """
         start = t - 60.0 * window_min
-        points = [(s, g) for s, g, _ in self._window if s >= start]
-        if len(points) < 3 or points[-1][0] - points[0][0] < 600.0:
+        n = 0
+        first = t
+        sum_d = sum_g = sum_dd = sum_dg = 0.0
+        for s, g, _ in self._window:
+            if s < start:
+                continue
+            if n == 0:
+                first = s
+            d = s - t
+            n += 1
+            sum_d += d
+            sum_g += g
+            sum_dd += d * d
+            sum_dg += d * g
+        if n < 3 or t - first < 600.0:
             return None
-        times = [s for s, _ in points]
-        if len(set(times)) < 2:
+        sxx = sum_dd - sum_d * sum_d / n
+        if sxx <= 0.0:
             return None
-        value, slope = linear_forecast(times, [g for _, g in points], at_s)
-        return value, slope, len(points)
+        sxy = sum_dg - sum_d * sum_g / n
+        return sum_g / n - sxy / sxx * sum_d / n, 60.0 * sxy / sxx, n
 
     def _trend_alerts(
         self, reading: Reading, glucose_mg_dl: float, hypo_active: bool
@@ -469,7 +487,7 @@ class GlucoseMonitor(Monitor):
         t = reading.epoch_s
         alerts: list[Alert] = []
         refractory_s = 60.0 * p["refractory_min"]
-        rate = self._fit(t, p["rate_window_min"], t)
+        rate = self._fit(t, p["rate_window_min"])
         if rate is not None:
             _, slope, n = rate
             recent = self._last_fall_alert_s is not None and t - self._last_fall_alert_s < (
@@ -492,7 +510,7 @@ class GlucoseMonitor(Monitor):
                     )
                 )
         horizon_s = 60.0 * p["horizon_min"]
-        fit = self._fit(t, p["forecast_window_min"], t)
+        fit = self._fit(t, p["forecast_window_min"])
         if fit is None:
             return alerts
         level, slope, n = fit
