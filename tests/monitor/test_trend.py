@@ -202,6 +202,8 @@ def test_defaults_cover_the_common_vitals_and_labs() -> None:
         {"warmup_n": 2.5},
         {"codes": "8867-4"},
         {"sd_floor": {HR: 0}},
+        {"plausible": {HR: [300, 20]}},
+        {"adjust_autocorrelation": "yes"},
     ],
 )
 def test_bad_parameters_are_refused(params: dict[str, object]) -> None:
@@ -266,3 +268,42 @@ def test_real_minute_heart_rate_of_a_wearer(shared: Path) -> None:
         for alert in adjusted:
             assert set(alert.evidence) <= refs
             assert (alert.detail["shift"] > 0) == (alert.detail["direction"] == "up")
+
+
+def _icu_numerics(shared: Path) -> list[Reading]:
+    """PhysioNet MIMIC II numerics s00001 (1/min, 32 h): HR, ABP systolic, respiration, SpO2."""
+    path = shared / "physionet" / "3975656n.dat"
+    if not path.exists():
+        from conftest import missing
+
+        missing(f"{path} not found")
+    # WFDB format 16, 10 interleaved signals (header s00001-2896-10-10-00-31n.hea), gain 10
+    raw = np.fromfile(path, dtype="<i2").reshape(-1, 10)
+    columns = {
+        "8867-4": (0, "/min"),
+        "8480-6": (1, "mm[Hg]"),
+        "9279-1": (5, "/min"),
+        "59408-5": (6, "%"),
+    }
+    stream = [
+        Reading("icu", code, 60.0 * i, raw[i, col] / 10.0, unit, FactRef("mimic2", f"{code}/{i}"))
+        for code, (col, unit) in columns.items()
+        for i in range(raw.shape[0])
+    ]
+    return sorted(stream, key=lambda r: (r.epoch_s, r.code))
+
+
+def test_real_icu_numerics_dropouts_are_not_shifts(shared: Path) -> None:
+    stream = _icu_numerics(shared)
+    values = {r.ref: r.value for r in stream}
+    assert sum(v == 0.0 for v in values.values()) > 1000, "the record has lead-off zeros"
+    for cls in DETECTORS:
+        alerts = cls("icu").learn_many(stream)
+        # measured: 9 alerts in 32 h each (HR and respiration shifts of 1.4-23 /min)
+        assert 1 <= len(alerts) <= 15
+        for alert in alerts:
+            assert all(values[ref] > 0 for ref in alert.evidence), "no dropout in the evidence"
+            assert alert.detail["baseline_mean"] > 5
+        no_limits = {code: [-1e9, 1e9] for code in ("8867-4", "8480-6", "9279-1", "59408-5")}
+        raw = cls("icu", {"plausible": no_limits}).learn_many(stream)
+        assert any(a.detail["run_mean"] == 0.0 for a in raw), "without limits, dropouts alarm"

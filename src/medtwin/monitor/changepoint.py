@@ -220,8 +220,10 @@ def changepoints_for(
     """Change points of one code of one stored patient, JSON-ready (``medtwin changepoints``).
 
     Reads the patient's numeric observations of ``code`` (current versions, not retracted),
-    floors the noise SD at the trend monitors' resolution for that code
-    (:data:`medtwin.monitor.trend.SD_FLOORS`) and runs :func:`changepoints`.
+    drops values outside the trend monitors' plausibility limits for that code
+    (:data:`medtwin.monitor.trend.PLAUSIBLE`: sensor dropouts such as 0 /min), floors the noise
+    SD at their resolution (:data:`medtwin.monitor.trend.SD_FLOORS`) and runs
+    :func:`changepoints`.
 
     Parameters
     ----------
@@ -251,17 +253,20 @@ def changepoints_for(
     [('2019-03-02', 2.4)]
     """
     from medtwin.monitor.hub import readings_from_stored
-    from medtwin.monitor.trend import SD_FLOORS
+    from medtwin.monitor.trend import PLAUSIBLE, SD_FLOORS
     from medtwin.record.codes import LOINC, display
 
     rows = store.timeline(patient_id, codes=[code], start=since, end=until)
-    readings = [r for r in readings_from_stored(rows) if r.code == code]
+    low, high = PLAUSIBLE.get(code, (-math.inf, math.inf))
+    stored = [r for r in readings_from_stored(rows) if r.code == code]
+    readings = [r for r in stored if low <= r.value <= high]
     out: dict[str, Any] = {
         "patient_id": patient_id,
         "code": code,
         "display": display(LOINC, code, code),
         "unit": readings[0].unit if readings else None,
         "n": len(readings),
+        "implausible_dropped": len(stored) - len(readings),
         "method": "PELT, l2 cost, penalty beta * sigma^2 * log(n) (Killick et al. 2012)",
         "segments": [],
         "changes": [],

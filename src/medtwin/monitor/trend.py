@@ -86,6 +86,7 @@ from medtwin.monitor.base import Alert, FactRef, Monitor, MonitorConfigError, Re
 __all__ = [
     "DEFAULT_CODES",
     "MONITORS",
+    "PLAUSIBLE",
     "SD_FLOORS",
     "CusumMonitor",
     "PageHinkleyMonitor",
@@ -145,6 +146,36 @@ An engineering floor, not a published value: about the reporting resolution of t
 (whole beats, whole percent, 0.1 °C, 0.1 kg ...), so that a warm-up of identical readings
 (SpO2 98, 98, 98 ...) cannot make every later one-unit change an alarm. Codes not listed get
 ``1e-6 * max(1, |mean|)``; the ``sd_floor`` parameter overrides per code."""
+
+PLAUSIBLE: Mapping[str, tuple[float, float]] = {
+    "8867-4": (20.0, 300.0),  # /min
+    "9279-1": (2.0, 80.0),  # /min
+    "59408-5": (50.0, 100.0),  # %
+    "2708-6": (50.0, 100.0),  # %
+    "8480-6": (40.0, 300.0),  # mm[Hg]
+    "8310-5": (25.0, 45.0),  # Cel
+    "29463-7": (0.5, 500.0),  # kg
+    "3141-9": (0.5, 500.0),  # kg
+    "2160-0": (0.1, 30.0),  # mg/dL
+    "38483-4": (0.1, 30.0),  # mg/dL
+    "14682-9": (10.0, 2500.0),  # umol/L
+    "2823-3": (1.0, 10.0),  # mmol/L
+    "6298-4": (1.0, 10.0),  # mmol/L
+    "718-7": (2.0, 25.0),  # g/dL
+    "2339-0": (10.0, 1000.0),  # mg/dL
+    "2345-7": (10.0, 1000.0),  # mg/dL
+    "15074-8": (0.5, 55.0),  # mmol/L
+    "14749-6": (0.5, 55.0),  # mmol/L
+    "41653-7": (10.0, 1000.0),  # mg/dL
+    "99504-3": (10.0, 1000.0),  # mg/dL
+}
+"""Readings outside these limits (canonical unit) are not learned by the trend detectors.
+
+Data-quality limits, not clinical thresholds, and an engineering choice: they drop what a
+bedside monitor writes when a lead or probe is off (0 /min, 0 %: seen in the PhysioNet ICU
+numerics in ``../shared/data``) and unit errors, which would otherwise be "shifts" of the mean
+and poison the baseline. A real extreme (asystole, apnoea) is the business of the absolute
+monitors (NEWS2), not of a change detector. The ``plausible`` parameter overrides per code."""
 
 _SOURCE_CUSUM = (
     "Page ES. Continuous inspection schemes. Biometrika 1954;41(1/2):100-115 (CUSUM); "
@@ -320,6 +351,18 @@ class _TrendMonitor(Monitor):
         self._warmup_n: int = self.params[self.warmup_key]
         self._max_evidence: int = self.params["max_evidence"]
         self._floors = {**SD_FLOORS, **self.params["sd_floor"]}
+        plausible = self.params["plausible"]
+        if not isinstance(plausible, Mapping) or not all(
+            isinstance(v, (list, tuple)) and len(v) == 2 and float(v[0]) < float(v[1])
+            for v in plausible.values()
+        ):
+            raise MonitorConfigError(
+                f"monitor {self.name}: 'plausible' must map codes to [low, high] limits"
+            )
+        self._plausible: dict[str, tuple[float, float]] = {
+            **PLAUSIBLE,
+            **{code: (float(v[0]), float(v[1])) for code, v in plausible.items()},
+        }
         if not isinstance(self.params["adjust_autocorrelation"], bool):
             raise MonitorConfigError(
                 f"monitor {self.name}: 'adjust_autocorrelation' must be true/false"
@@ -439,6 +482,8 @@ class CusumMonitor(_TrendMonitor):
         How many of the run's most recent readings an alert cites.
     sd_floor
         Per-code overrides of :data:`SD_FLOORS` (canonical unit).
+    plausible
+        Per-code overrides ``[low, high]`` of :data:`PLAUSIBLE`; readings outside are skipped.
     adjust_autocorrelation
         Widen the baseline SD for the lag-1 autocorrelation of the warm-up (see the module).
 
@@ -464,6 +509,7 @@ class CusumMonitor(_TrendMonitor):
         "clip_sd": 4.0,
         "max_evidence": 12,
         "sd_floor": {},
+        "plausible": {},
         "adjust_autocorrelation": True,
     }
     warmup_key = "warmup_n"
@@ -480,7 +526,7 @@ class CusumMonitor(_TrendMonitor):
 
     def learn_many(self, readings: Sequence[Reading]) -> list[Alert]:
         alerts: list[Alert] = []
-        codes, tracks = self._codes, self._tracks
+        codes, tracks, plausible = self._codes, self._tracks, self._plausible
         k, h, clip, warmup_n = self._k, self._h, self._clip, self._warmup_n
         baseline_max_n = self._baseline_max_n
         for reading in readings:
@@ -488,7 +534,8 @@ class CusumMonitor(_TrendMonitor):
             if code not in codes:
                 continue
             x = reading.value
-            if not math.isfinite(x):
+            limits = plausible.get(code)
+            if not math.isfinite(x) or (limits is not None and not limits[0] <= x <= limits[1]):
                 continue
             track = tracks.get(code)
             if track is None:
@@ -566,7 +613,7 @@ class PageHinkleyMonitor(_TrendMonitor):
         Forgetting factor of the cumulative sums (river's default 1 - 0.0001).
     min_instances
         Readings before any test; they also set the SD that scales the test.
-    max_evidence, sd_floor, adjust_autocorrelation
+    max_evidence, sd_floor, plausible, adjust_autocorrelation
         As :class:`CusumMonitor`.
 
     Examples
@@ -590,6 +637,7 @@ class PageHinkleyMonitor(_TrendMonitor):
         "min_instances": 30,
         "max_evidence": 12,
         "sd_floor": {},
+        "plausible": {},
         "adjust_autocorrelation": True,
     }
     warmup_key = "min_instances"
@@ -606,7 +654,7 @@ class PageHinkleyMonitor(_TrendMonitor):
 
     def learn_many(self, readings: Sequence[Reading]) -> list[Alert]:
         alerts: list[Alert] = []
-        codes, tracks = self._codes, self._tracks
+        codes, tracks, plausible = self._codes, self._tracks, self._plausible
         delta, threshold, alpha = self._delta, self._threshold, self._alpha
         warmup_n = self._warmup_n
         for reading in readings:
@@ -614,7 +662,8 @@ class PageHinkleyMonitor(_TrendMonitor):
             if code not in codes:
                 continue
             x = reading.value
-            if not math.isfinite(x):
+            limits = plausible.get(code)
+            if not math.isfinite(x) or (limits is not None and not limits[0] <= x <= limits[1]):
                 continue
             track = tracks.get(code)
             if track is None:
