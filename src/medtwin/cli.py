@@ -809,5 +809,45 @@ def synth_command(
 
 import medtwin.cli_alerts  # noqa: E402, F401  (registers 'medtwin alerts' on main)
 
+@main.command("changepoints")
+@click.argument("patient")
+@click.argument("code")
+@_store_option
+@click.option("--since", default=None, help="From this date/time (inclusive).")
+@click.option("--until", default=None, help="Up to this date/time (exclusive).")
+@click.option("--beta", default=2.0, show_default=True, help="Penalty multiplier (2 = BIC).")
+@click.option("--min-size", default=5, show_default=True, help="Fewest readings per segment.")
+@_json_option
+def changepoints_command(
+    patient: str,
+    code: str,
+    store_url: str,
+    since: str | None,
+    until: str | None,
+    beta: float,
+    min_size: int,
+    as_json: bool,
+) -> None:
+    """Segments of constant mean of one code of a patient (offline PELT, for review)."""
+    from medtwin.monitor.changepoint import changepoints_for
+
+    store = _open(store_url)
+    start, end = _parse_time(since, "--since"), _parse_time(until, "--until")
+    result = changepoints_for(
+        store, patient, code, since=start, until=end, beta=beta, min_size=min_size
+    )
+    store.close()
+    if as_json:
+        _print_json(result)
+        return
+    unit = result["unit"] or ""
+    click.echo(f"{result['display']} [{code}]: {result['n']} readings")
+    for seg in result["segments"]:
+        click.echo(
+            f"  {seg['start'][:16]} .. {seg['end'][:16]}  n={seg['n']:<5} "
+            f"mean {seg['mean']:.4g} {unit} (SD {seg['sd']:.3g})"
+        )
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
