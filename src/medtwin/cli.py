@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 import click
 import orjson
 
+from medtwin.cli_live import listen_command, replay_command
+
 __all__ = ["main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -651,6 +653,9 @@ def synth_command(out: Path, n: int, seed: int) -> None:
     files = write_synthetic_patients(n, seed, out)
     click.echo(f"wrote {len(files)} synthetic patients to {out}")
 
+
+main.add_command(listen_command)
+main.add_command(replay_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
