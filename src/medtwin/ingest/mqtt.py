@@ -176,7 +176,7 @@ def topic_identity(topic: str, prefix: str) -> tuple[str | None, str | None]:
 
 
 def _where(message: Message) -> str:
-    return f"{message.topic} (message {message.mid})"
+    return f"message {message.mid}"
 
 
 def _quarantine(
@@ -240,8 +240,8 @@ def decode_message(
     --------
     >>> [batch] = decode_message(Message("devices/p1/d1", b"{not json", mid=7))
     >>> item = batch.quarantine[0]
-    >>> item.location, item.reason.split(":")[0]
-    ('devices/p1/d1 (message 7)', 'invalid JSON')
+    >>> item.file, item.location, item.reason.split(":")[0]
+    ('mqtt:devices/p1/d1', 'message 7', 'invalid JSON')
     """
     from medtwin.ingest.fhir import units_from_resources
     from medtwin.ingest.openmhealth import DEFAULT_SOURCE as OMH_SOURCE
@@ -678,7 +678,7 @@ class MqttListener:
     def _on_disconnect(
         self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any
     ) -> None:
-        if self.connected.is_set():
+        if self.connected.is_set() and not self.stopping.is_set():
             log.warning("lost the broker %s (%s); reconnecting", self.url, reason)
         self.connected.clear()
         if self.on_connect_change is not None:
@@ -769,6 +769,7 @@ class MqttListener:
 
     def close(self) -> None:
         """Save downstream state and disconnect (unacknowledged messages stay at the broker)."""
+        self.stopping.set()
         try:
             self.live.close()
         finally:
