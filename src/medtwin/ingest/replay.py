@@ -22,7 +22,9 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +41,7 @@ __all__ = ["Recorded", "observation_payload", "parse_speed", "recorded_messages"
 
 _UCUM: Final = "http://unitsofmeasure.org"
 _CHUNK: Final = 500
+_FHIR_ID: Final = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 
 @dataclass(slots=True)
@@ -80,13 +83,16 @@ def observation_payload(unit: ResourceUnit) -> dict[str, Any] | None:
     if not isinstance(main, Observation) or main.subject is None:
         return None
     subject = {"identifier": {"system": main.subject.system, "value": main.subject.value}}
+    digest = hashlib.blake2b(f"{main.source}|{main.source_id}".encode(), digest_size=16)
     if unit.raw_json is not None:
         resource = orjson.loads(unit.raw_json)
         if isinstance(resource, dict) and resource.get("resourceType") == "Observation":
-            return {**resource, "subject": subject}
+            rid = resource.get("id")
+            if not isinstance(rid, str) or not _FHIR_ID.fullmatch(rid):
+                rid = digest.hexdigest()  # a bundle entry named only by its urn:oid fullUrl
+            return {**resource, "id": rid, "subject": subject}
     if main.effective_start is None or main.code is None:
         return None
-    digest = hashlib.blake2b(f"{main.source}|{main.source_id}".encode(), digest_size=16)
     obs: dict[str, Any] = {
         "resourceType": "Observation",
         "id": digest.hexdigest(),
@@ -161,6 +167,11 @@ def recorded_messages(
                 topic = f"{prefix}/{main.subject.value}/replay" if prefix else main.subject.value
                 out.messages.append((main.effective_start.timestamp(), Message(topic, payload)))
     out.messages.sort(key=lambda pair: pair[0])
+    # numbered in time order, so a quarantine entry says which reading of the replay it was
+    out.messages = [
+        (at, dataclasses.replace(message, mid=number))
+        for number, (at, message) in enumerate(out.messages, start=1)
+    ]
     return out
 
 
