@@ -435,3 +435,28 @@ def test_listener_killed_and_restarted_mid_stream(own_broker: Any, tmp_path: Pat
 def test_topic_prefix_of_filters() -> None:
     assert topic_prefix("devices/#") == "devices"
     assert topic_prefix("devices/+/hr") == "devices"
+
+
+def test_fast_validator_agrees_with_jsonschema_on_official_documents(shared: Path) -> None:
+    """The compiled fast path never passes what jsonschema rejects (nor the reverse)."""
+    from medtwin.ingest.openmhealth import _fast, _schemas
+
+    omh = shared / "wearables" / "openmhealth" / "test-data" / "omh"
+    checked = {"shouldPass": 0, "shouldFail": 0}
+    for name in OMH_TYPES:
+        for folder in sorted((omh / name).iterdir()):
+            file = f"{name}-{folder.name}.json"
+            slow = _schemas().validators[file]
+            fast = _fast(file)
+            assert fast is not None, file
+            for verdict in checked:
+                for path in sorted((folder / verdict).glob("*.json")):
+                    body = orjson.loads(path.read_bytes())
+                    try:
+                        fast(body)
+                        fast_ok = True
+                    except Exception:
+                        fast_ok = False
+                    assert fast_ok == slow.is_valid(body) == (verdict == "shouldPass"), path
+                    checked[verdict] += 1
+    assert checked["shouldFail"] == 73 and checked["shouldPass"] > 50

@@ -452,7 +452,8 @@ class LiveIngest:
         self.clock = clock
         self.report = LiveReport()
         self._known: dict[Identifier, _Known] = {}
-        self.on_committed: Callable[[Sequence[Message], float], None] | None = None
+        self.on_append: Callable[[Batch, AppendResult], None] | None = None
+        """Called right after each append is committed (before the downstream): metrics."""
 
     # -- patients ----------------------------------------------------------------------------
     def _patient_of(self, ident: Identifier) -> str | None:
@@ -548,6 +549,8 @@ class LiveIngest:
             self._known.clear()
         for batch in batches:
             result = self.store.append(batch)
+            if self.on_append is not None:
+                self.on_append(batch, result)
             done.batches += 1
             done.facts_changed += len(result.changed)
             done.unchanged += result.unchanged
@@ -558,8 +561,6 @@ class LiveIngest:
                 if self.on_alert is not None:
                     for alert in produced:
                         self.on_alert(alert)
-        if self.on_committed is not None:
-            self.on_committed(messages, time.time())
         for name in done.__dataclass_fields__:
             if name not in ("store_errors", "reconnects"):
                 setattr(self.report, name, getattr(self.report, name) + getattr(done, name))
