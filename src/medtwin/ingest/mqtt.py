@@ -8,9 +8,9 @@ FHIR Observation (sniffed: a JSON object with ``resourceType`` is FHIR, one with
 names another patient than the payload is refused (a reading filed under the wrong patient is
 worse than a lost one).
 
-Delivery: the listener subscribes with QoS 1 on a **persistent session** (MQTT 3.1.1
-``clean_session=False`` with a stable client id), so the broker keeps what is published while
-the listener is down, and acknowledges a message only **after** its facts (or its quarantine
+Delivery: the listener subscribes with QoS 1 on a **persistent session** (MQTT 5,
+``clean_start=False``, a session that never expires, a stable client id), so the broker keeps
+what is published while the listener is down, and acknowledges a message only **after** its facts (or its quarantine
 entry) are committed. A crash before the commit means the broker sends the message again; the
 store's idempotent append on (source, source id) makes the second copy a no-op: nothing lost,
 nothing doubled. Messages that arrive within ``window_s`` (50 ms) are appended in one
@@ -83,6 +83,10 @@ SKEW_TOLERANCE_S: Final = 300.0
 BATCH_WINDOW_S: Final = 0.05
 #: Source name of FHIR Observations (so ``Patient/{id}`` finds patients imported from FHIR files).
 FHIR_SOURCE: Final = "fhir"
+#: MQTT 5 session expiry: never (the broker keeps the session and its queue until told).
+SESSION_EXPIRY_S: Final = 0xFFFFFFFF
+#: Unacknowledged messages the broker may send the listener at once (MQTT 5 Receive Maximum).
+RECEIVE_MAXIMUM: Final = 2000
 _MAX_BATCH: Final = 5000
 _IDLE_S: Final = 0.005
 _UNKNOWN_RECHECK_S: Final = 5.0
@@ -654,6 +658,7 @@ class MqttListener:
         self.stopping = threading.Event()
         self._inbox: queue.Queue[Message] = queue.Queue()
         self._client: Any = None
+        self._session_present = False
         self.on_connect_change: Callable[[bool], None] | None = None
 
     # callbacks run in paho's network thread
@@ -661,16 +666,21 @@ class MqttListener:
         if getattr(reason, "is_failure", False):
             log.warning("broker %s refused the connection: %s", self.url, reason)
             return
+        self._session_present = bool(getattr(flags, "session_present", False))
         client.subscribe(self.topic, qos=1)
+
+    def _on_subscribe(self, client: Any, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
+        # connected means subscribed: a message published from now on reaches this session
         if self.connected.is_set():
             return
         if self.live.report.batches or self.live.report.messages:
             self.live.report.reconnects += 1
         log.info(
-            "connected to %s as %s (session present: %s)",
+            "connected to %s as %s, subscribed to %s (session present: %s)",
             self.url,
             self.client_id,
-            getattr(flags, "session_present", "?"),
+            self.topic,
+            self._session_present,
         )
         self.connected.set()
         if self.on_connect_change is not None:
@@ -693,21 +703,35 @@ class MqttListener:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
-            clean_session=False,
-            protocol=mqtt.MQTTv311,
+            protocol=mqtt.MQTTv5,
             manual_ack=True,
         )
         client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.reconnect_delay_set(min_delay=1, max_delay=max(1, int(self.reconnect_max_s)))
         if self.tls:
             client.tls_set()
         self._client = client
-        client.connect_async(self.host, self.port, keepalive=self.keepalive_s)
+        connect = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        connect.SessionExpiryInterval = SESSION_EXPIRY_S
+        # Without it the broker sends a session only 20 unacknowledged messages at a time
+        # (Mosquitto's max_inflight_messages): batches of 20, whatever the window.
+        connect.ReceiveMaximum = RECEIVE_MAXIMUM
+        client.connect_async(
+            self.host,
+            self.port,
+            keepalive=self.keepalive_s,
+            clean_start=False,
+            properties=connect,
+        )
         client.loop_start()
 
     def _gather(self) -> list[Message]:

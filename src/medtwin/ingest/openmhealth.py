@@ -86,7 +86,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -391,7 +391,7 @@ def _date_time_ok(instance: object) -> bool:
         return False
 
 
-@lru_cache(maxsize=None)
+@cache
 def _fast(name: str) -> Callable[[Any], Any] | None:
     """Schema file ``name`` compiled to Python by fastjsonschema (``None``: not available).
 
