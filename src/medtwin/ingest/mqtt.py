@@ -91,6 +91,7 @@ RECEIVE_MAXIMUM: Final = 2000
 _MAX_BATCH: Final = 5000
 _IDLE_S: Final = 0.005
 _UNKNOWN_RECHECK_S: Final = 5.0
+_KNOWN_RECHECK_S: Final = 60.0  # a 'medtwin link' merge is seen within a minute
 
 
 class Downstream(Protocol):
@@ -486,8 +487,8 @@ class LiveIngest:
     def _patient_of(self, ident: Identifier) -> str | None:
         now = time.monotonic()
         known = self._known.get(ident)
-        if known is not None and (
-            known.pid is not None or now - known.checked < _UNKNOWN_RECHECK_S
+        if known is not None and now - known.checked < (
+            _KNOWN_RECHECK_S if known.pid is not None else _UNKNOWN_RECHECK_S
         ):
             return known.pid
         try:
