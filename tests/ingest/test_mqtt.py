@@ -460,3 +460,27 @@ def test_fast_validator_agrees_with_jsonschema_on_official_documents(shared: Pat
                     assert fast_ok == slow.is_valid(body) == (verdict == "shouldPass"), path
                     checked[verdict] += 1
     assert checked["shouldFail"] == 73 and checked["shouldPass"] > 50
+
+
+def test_unknown_device_is_quarantined_then_retried_after_linking(sqlite_store: SqlStore) -> None:
+    from medtwin.ingest import retry_quarantine
+
+    live = LiveIngest(sqlite_store)
+    named = orjson.loads(fhir_hr("f1", 70, T0))
+    named["subject"] = {"identifier": {"system": "urn:hospital:mrn", "value": "MRN-5"}}
+    report = live.handle(
+        [
+            Message("devices/ring-7/hr", hr_point("p1", 64, T0), mid=11),  # user from the topic
+            Message("devices/MRN-5/hr", orjson.dumps(named), mid=12),
+        ]
+    )
+    assert report.facts_changed == 0 and report.quarantined == 2
+    reasons = sorted(e.item.reason.split(":")[0] for e in sqlite_store.quarantine())
+    assert reasons == ["unknown device user 'ring-7'", "unknown patient 'MRN-5'"]
+    pid = make_patient(sqlite_store, "ring-7", Identifier("urn:hospital:mrn", "MRN-5"))
+    retried = retry_quarantine(sqlite_store)
+    assert retried.counts.get("inserted") == 2 and sqlite_store.quarantine() == []
+    assert {s.fact.source_id for s in sqlite_store.timeline(pid, codes=["8867-4"])} == {
+        "DataPoint/p1",
+        "Observation/f1",
+    }
