@@ -573,6 +573,9 @@ class LiveIngest:
         demographics: list[Fact] = []
         for batch in batches:
             demographics += self._check_patients(batch)
+        for batch in batches:
+            # encoded and hashed once, for the store and then the hub (each would redo it)
+            batch.units = [unit.prepared_copy() for unit in batch.units]
         if demographics:
             created = self.store.append_facts(demographics, source="medtwin:live")
             done.patients_created += created.patients_created
