@@ -192,6 +192,8 @@ def test_fhir_patient_from_identifier_or_topic() -> None:
     [batch] = decode_message(Message("other/topic", orjson.dumps(named), mid=2))
     assert batch.units[0].facts[0].subject == Identifier("urn:hospital:mrn", "MRN-9")
     # the topic and the payload disagree: refused, not guessed
+    [batch] = decode_message(Message("elsewhere", fhir_hr("o4", 70, T0), mid=9))
+    assert batch.units == [] and batch.quarantine[0].reason.startswith("no patient")
     [batch] = decode_message(Message("devices/w2/hr", orjson.dumps(named), mid=3))
     assert batch.units == []
     assert "topic names patient 'w2'" in batch.quarantine[0].reason

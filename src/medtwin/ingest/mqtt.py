@@ -291,7 +291,18 @@ def decode_message(
                 )
             )
             return [batch]
-        if named is None and topic_patient is not None:
+        if named is None and topic_patient is None:
+            batch.quarantine.append(
+                _quarantine(
+                    message,
+                    fhir_source,
+                    "no patient: the Observation has no subject and the topic names none "
+                    "(publish to devices/{patient identifier}/{device id})",
+                    field_path="Observation.subject",
+                )
+            )
+            return [batch]
+        if named is None:
             doc = {
                 **doc,
                 "subject": {"identifier": {"system": DEVICE_USER_SYSTEM, "value": topic_patient}},
