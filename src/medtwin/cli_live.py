@@ -14,7 +14,22 @@ from typing import Any
 
 import click
 
-__all__ = ["listen_command", "make_hub", "replay_command"]
+__all__ = ["listen_command", "make_hub", "monitor_names", "replay_command"]
+
+
+def monitor_names(monitors: str | None) -> list[str]:
+    """Names from a comma list (``None``: every registered monitor); an unknown one is refused."""
+    from medtwin.monitor import registry
+
+    if monitors is None:
+        return registry.names()
+    names = [n.strip() for n in monitors.split(",") if n.strip()]
+    for name in names:
+        try:
+            registry.get(name)
+        except registry.UnknownMonitorError as exc:
+            raise click.BadParameter(str(exc), param_hint="--monitors") from None
+    return names
 
 
 def make_hub(store: Any, monitors: str | None) -> Any:
@@ -23,19 +38,11 @@ def make_hub(store: Any, monitors: str | None) -> Any:
     The store keeps monitor state and receives alerts when it offers those methods
     (``load_monitor_state`` / ``save_monitor_states``, ``raise_alerts``).
     """
-    from medtwin.monitor import registry
     from medtwin.monitor.hub import MonitorHub
 
-    names = (
-        [n.strip() for n in monitors.split(",") if n.strip()]
-        if monitors is not None
-        else registry.names()
-    )
-    for name in names:
-        registry.get(name)  # an unknown name fails here, listing the known ones
     state = store if hasattr(store, "save_monitor_states") else None
     sink = store if hasattr(store, "raise_alerts") else None
-    return MonitorHub(names, state=state, sink=sink)
+    return MonitorHub(monitor_names(monitors), state=state, sink=sink)
 
 
 def _print_alert(alert: Any) -> None:
@@ -183,6 +190,8 @@ def replay_command(
         factor = parse_speed(speed)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--speed") from exc
+    if url is None:
+        monitor_names(monitors)  # refuse a bad name before reading the files
     recorded = recorded_messages(list(files), prefix=topic_prefix, tz=tz, patient=patient)
     click.echo(
         f"replaying {len(recorded.messages)} readings at {speed} "

@@ -182,3 +182,14 @@ def test_replay_through_the_broker_to_medtwin_listen(tmp_path: Path) -> None:
     hr = store.timeline(pid, codes=["8867-4"])
     assert [s.fact.value_num for s in hr] == [52.0, 55.0, 131.0]  # type: ignore[attr-defined]
     store.close()
+
+
+def test_unknown_monitor_is_one_clear_line(tmp_path: Path) -> None:
+    path = tmp_path / "night.csv"
+    path.write_text(CSV)
+    result = CliRunner().invoke(
+        main, ["replay", str(path), "--store", str(tmp_path / "x.db"), "--monitors", "nope"]
+    )
+    assert result.exit_code == 2
+    assert "Invalid value for --monitors: unknown monitor 'nope'" in result.output
+    assert "replaying" not in result.output  # refused before reading the files
