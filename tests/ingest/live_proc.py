@@ -10,6 +10,7 @@ Monitor state is kept in ``STATE_JSON`` and alerts are appended to ``ALERTS_JSON
 
 from __future__ import annotations
 
+import getpass
 import os
 import signal
 import socket
@@ -116,6 +117,8 @@ class Broker:
         self.conf = folder / "mosquitto.conf"
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
+            # run as root, mosquitto drops to user 'mosquitto', who cannot write tmp_path
+            f"user {getpass.getuser()}\n"
             "allow_anonymous true\n"
             "persistence true\n"
             f"persistence_location {folder}/\n"
@@ -140,6 +143,8 @@ class Broker:
             self.process.terminate()
             self.process.wait(timeout=10)
             self.process = None
+            if not (self.folder / "mosquitto.db").exists():
+                raise RuntimeError(f"mosquitto saved no persistence file in {self.folder}")
 
 
 def _main(argv: list[str]) -> None:

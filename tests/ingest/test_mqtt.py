@@ -368,6 +368,7 @@ def test_broker_restart_mid_stream_loses_and_doubles_nothing(
         thread.join(10)
     assert fact_rows(db) == (n, n)  # stored once each, no second version
     assert live.report.reconnects >= 1
+    assert listener.session_present  # the restarted broker restored the listener's session
     learned = hub.monitor("test-count", pid).state_dict()["learned"]
     assert len(learned) == len(set(learned)) == n
     store.close()

@@ -759,7 +759,7 @@ class MqttListener:
         self.stopping = threading.Event()
         self._inbox: queue.Queue[Message] = queue.Queue()
         self._client: Any = None
-        self._session_present = False
+        self.session_present = False
         self._checkpointer: _Checkpointer | None = None
         self.on_connect_change: Callable[[bool], None] | None = None
 
@@ -768,7 +768,7 @@ class MqttListener:
         if getattr(reason, "is_failure", False):
             log.warning("broker %s refused the connection: %s", self.url, reason)
             return
-        self._session_present = bool(getattr(flags, "session_present", False))
+        self.session_present = bool(getattr(flags, "session_present", False))
         client.subscribe(self.topic, qos=1)
 
     def _on_subscribe(self, client: Any, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
@@ -782,7 +782,7 @@ class MqttListener:
             self.url,
             self.client_id,
             self.topic,
-            self._session_present,
+            self.session_present,
         )
         self.connected.set()
         if self.on_connect_change is not None:
