@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -426,6 +427,8 @@ def run(args: argparse.Namespace) -> None:
     listened = orjson.loads((work / "listener.json").read_bytes())
     referenced = orjson.loads((work / "reference.json").read_bytes())["received"]
     report(args, published, listened, referenced, load)
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)  # a 5-minute run leaves ~400 MB
 
 
 def report(
@@ -519,6 +522,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--broker", default=None, help="Default: a private Mosquitto.")
     parser.add_argument("--store", default=None, help="Default: a SQLite file in a temp folder.")
+    parser.add_argument("--keep", action="store_true", help="Keep the work folder (store, logs).")
     parser.add_argument("--role", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
