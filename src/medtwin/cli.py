@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 import click
 import orjson
 
+from medtwin.cli_live import listen_command, replay_command
+
 __all__ = ["main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -848,6 +850,9 @@ def changepoints_command(
             f"mean {seg['mean']:.4g} {unit} (SD {seg['sd']:.3g})"
         )
 
+
+main.add_command(listen_command)
+main.add_command(replay_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

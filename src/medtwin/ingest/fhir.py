@@ -728,6 +728,11 @@ def _subject(resource: Mapping[str, Any], source: str) -> Identifier | None:
             text = ref.get("reference")
             if isinstance(text, str) and text.startswith("Patient/"):
                 return Identifier(patient_identifier_system(source), text[8:])
+            # a logical reference (live device feeds): the patient's business identifier
+            ident = ref.get("identifier")
+            if text is None and isinstance(ident, dict) and isinstance(ident.get("value"), str):
+                system = ident.get("system")
+                return Identifier(system if isinstance(system, str) else "", ident["value"])
     return None
 
 
