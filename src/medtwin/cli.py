@@ -809,8 +809,6 @@ def synth_command(
         )
 
 
-import medtwin.cli_alerts  # noqa: E402, F401  (registers 'medtwin alerts' on main)
-
 @main.command("changepoints")
 @click.argument("patient")
 @click.argument("code")
@@ -853,6 +851,8 @@ def changepoints_command(
 
 main.add_command(listen_command)
 main.add_command(replay_command)
+
+import medtwin.cli_alerts  # noqa: E402, F401  (registers 'medtwin alerts' on main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
