@@ -97,7 +97,7 @@ def cusum_null(w: F64) -> list[F64]:
     (``w[i0] == 0 < w[i0 + 1]``) whose window fits in ``w``; the windows go up to the longest
     gap between run starts (``null.ecdf.fn`` of the authors' code).
 
-    >>> [list(v) for v in cusum_null(np.array([0.0, 1.0, 0.0, 2.0, 3.0, 0.0]))]
+    >>> [v.tolist() for v in cusum_null(np.array([0.0, 1.0, 0.0, 2.0, 3.0, 0.0]))]
     [[1.0, 2.0], [1.0, 3.0]]
     """
     if len(w) < 2:
