@@ -494,3 +494,64 @@ def test_mutants_rejected_by_fhir_resources_are_rejected(
     issues = validate_resource(resource)  # never raises
     if fhir_resources_error(resource) is not None:
         assert issues, f"{description}: fhir.resources rejects, ours accepts"
+
+
+# ------------------------------------------------------------- compiled vs walker
+def _walker_and_compiled(resource: dict[str, Any]) -> tuple[list[FhirIssue], bool | None]:
+    """The walker's issues and the compiled check's verdict (None: it recursed too deep)."""
+    from medtwin.ingest import fhir_schema
+
+    resource_type = resource.get("resourceType")
+    types = fhir_schema._load().resources
+    type_ = types.get(resource_type) if isinstance(resource_type, str) else None
+    if type_ is None:
+        return validate_resource(resource), False
+    issues: list[FhirIssue] = []
+    try:
+        fhir_schema._check_object(resource, type_, type_.name, issues)
+    except RecursionError:
+        issues.append(FhirIssue(type_.name, "nested too deeply"))
+    fast = type_.fast or fhir_schema._compile(type_)
+    try:
+        return issues, fast(resource)
+    except RecursionError:
+        return issues, None
+
+
+def _has_sibling(node: object) -> bool:
+    """Whether a ``_name`` primitive extension sibling occurs (the compiled check defers those)."""
+    if isinstance(node, dict):
+        return any(key.startswith("_") or _has_sibling(value) for key, value in node.items())
+    if isinstance(node, list):
+        return any(_has_sibling(value) for value in node)
+    return False
+
+
+def test_compiled_check_agrees_with_walker(shared_resources: tuple[Located, ...]) -> None:
+    """The compiled yes/no check accepts exactly what the walker accepts on the shared data."""
+    deferred = 0
+    for location, resource in shared_resources:
+        issues, fast = _walker_and_compiled(resource)
+        if fast:
+            assert not issues, f"{location}: compiled check accepts, walker finds {issues}"
+        elif not issues:
+            assert _has_sibling(resource), f"{location}: compiled check rejects a valid resource"
+            deferred += 1
+    assert deferred < len(shared_resources) // 100
+
+
+@settings(
+    max_examples=500,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_compiled_check_agrees_with_walker_on_mutants(
+    mutation_seeds: list[dict[str, Any]], data: st.DataObject
+) -> None:
+    resource, description = data.draw(mutants(mutation_seeds))
+    issues, fast = _walker_and_compiled(resource)
+    if fast:
+        assert not issues, f"{description}: compiled check accepts, walker finds {issues}"
+    elif not issues and fast is not None:
+        assert _has_sibling(resource), f"{description}: compiled check rejects a valid resource"
