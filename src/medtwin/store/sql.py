@@ -393,13 +393,15 @@ class SqlStore:
         prepared = [unit.prepare() for unit in units]
 
         # 1. patients: identifiers of subjects and of demographics
+        subjects: set[tuple[str, str]] = set()
         wanted: set[Identifier] = set()
         for facts in prepared:
             for p in facts:
                 if p.subject is not None:
-                    wanted.add(Identifier(*p.subject))
+                    subjects.add(p.subject)  # a Bundle has one patient: one Identifier below
                 if p.demographics is not None:
                     wanted.update(p.demographics.identifiers)
+        wanted.update(Identifier(*subject) for subject in subjects)
         known = self._lookup_identifiers(wanted)
         new_identifiers: list[tuple[Identifier, str]] = []
         demographics: list[tuple[str, Demographics]] = []
