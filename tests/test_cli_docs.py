@@ -29,5 +29,6 @@ def test_cli_docs_are_current() -> None:
         "quarantine",
         "link",
         "synth",
+        "alerts",
     ):
         assert f"`medtwin {command}" in actual

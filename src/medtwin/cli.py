@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 import click
 import orjson
 
+from medtwin.cli_live import listen_command, replay_command
+
 __all__ = ["main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -65,13 +67,23 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         from medtwin.ingest.base import IngestError
+        from medtwin.monitor.base import MonitorConfigError
+        from medtwin.monitor.registry import UnknownMonitorError
         from medtwin.record.time import InvalidTimeError
         from medtwin.risk import ScoreError
         from medtwin.store.base import PatientNotFoundError, StoreError
 
         try:
             return super().invoke(ctx)
-        except (IngestError, InvalidTimeError, PatientNotFoundError, StoreError, ScoreError) as exc:
+        except (
+            IngestError,
+            InvalidTimeError,
+            PatientNotFoundError,
+            StoreError,
+            ScoreError,
+            MonitorConfigError,
+            UnknownMonitorError,
+        ) as exc:
             click.echo(f"medtwin: error: {exc}", err=True)
             ctx.exit(1)
 
@@ -94,7 +106,8 @@ def main() -> None:
     "--patient",
     default=None,
     help="With --fhir-server: only this patient (id). With files: the device-user id of Open mHealth "
-    "data points without header.user_id and of CSV readings without a patient column.",
+    "data points without header.user_id, of CSV readings without a patient column, of "
+    "Apple Health export.xml and FIT files, and of WFDB records (default: the record name).",
 )
 @click.option(
     "--page-size", default=100, show_default=True, help="With --fhir-server: _count per page."
@@ -117,7 +130,7 @@ def import_command(
     headers: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Import FHIR Bundles / NDJSON, HL7 v2, Open mHealth and CSV readings (files or folders), or a FHIR server."""
+    """Import FHIR Bundles / NDJSON, HL7 v2, Open mHealth, CSV readings, Apple Health export.xml, FIT files and WFDB numerics (.hea) (files or folders), or a FHIR server."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -200,6 +213,8 @@ def import_command(
             f"{c['stale']} older versions arrived after newer ones: kept in the history, not current",
             err=True,
         )
+    if c.get("missing_samples"):
+        click.echo(f"{c['missing_samples']} missing samples skipped (not stored)", err=True)
     if report.skipped:
         click.echo(f"skipped {len(report.skipped)} files with unknown extensions", err=True)
     if counts["quarantine_open"]:
@@ -637,20 +652,207 @@ def score_compute_command(name: str, payload: str, as_json: bool) -> None:
     click.echo(f"{result['name']} = {result['value']}{band}{partial}\n{result['source']}")
 
 
+@main.group("monitor")
+def monitor_group() -> None:
+    """Streaming monitors: list them, or run them over a stored patient's record."""
+
+
+def _monitor_params(pairs: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    from medtwin.monitor import MonitorConfigError
+
+    params: dict[str, dict[str, Any]] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        monitor, dot, name = key.partition(".")
+        if not sep or not dot or not monitor or not name:
+            raise MonitorConfigError(f"--param {pair!r}: expected MONITOR.NAME=VALUE")
+        try:
+            value: Any = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            value = text
+        params.setdefault(monitor.lower(), {})[name] = value
+    return params
+
+
+@monitor_group.command("list")
+@_json_option
+def monitor_list_command(as_json: bool) -> None:
+    """Every monitor with its codes, parameters and source."""
+    from medtwin.monitor import registry
+
+    rows = [cls.describe() for cls in registry.all_monitors()]
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        params = ", ".join(f"{k}={v}" for k, v in row["params"].items()) or "none"
+        click.echo(
+            f"{row['name']:<12} {row['description']}\n"
+            f"             codes: {', '.join(row['codes']) or 'any'}; parameters: {params}\n"
+            f"             {row['source']}"
+        )
+
+
+@monitor_group.command("run")
+@click.argument("patient")
+@_store_option
+@click.option(
+    "--monitors",
+    default="news2,qsofa,mews,artefact",
+    show_default=True,
+    help="Comma-separated monitor names (see 'medtwin monitor list').",
+)
+@click.option(
+    "--param", "params", multiple=True, help="MONITOR.NAME=VALUE, e.g. news2.window_min=30."
+)
+@click.option("--since", default=None, help="From this date/time (inclusive).")
+@click.option("--until", default=None, help="Up to this date/time (exclusive).")
+@click.option("--save", is_flag=True, help="File the alerts in the store's alert book.")
+@_json_option
+def monitor_run_command(
+    patient: str,
+    store_url: str,
+    monitors: str,
+    params: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    save: bool,
+    as_json: bool,
+) -> None:
+    """Run monitors over PATIENT's stored observations in time order; print the alerts."""
+    from medtwin.monitor import MonitorHub, readings_from_stored
+
+    names = [m.strip() for m in monitors.split(",") if m.strip()]
+    store = _open(store_url)
+    try:
+        pid = store.resolve_patient(patient)
+        timeline = store.timeline(
+            pid,
+            kinds=["Observation"],
+            start=_parse_time(since, "--since"),
+            end=_parse_time(until, "--until"),
+        )
+        readings = readings_from_stored(timeline)
+        sink = store if save and hasattr(store, "raise_alerts") else None
+        hub = MonitorHub(names, params=_monitor_params(params), sink=sink)
+        alerts = hub.feed(readings)
+    finally:
+        store.close()
+    if as_json:
+        _print_json(
+            {
+                "patient_id": pid,
+                "readings": len(readings),
+                "monitors": names,
+                "alerts": [a.to_dict() for a in alerts],
+            }
+        )
+        return
+    click.echo(f"{pid}: {len(readings)} readings through {', '.join(names)}: {len(alerts)} alerts")
+    for a in alerts:
+        refs = ", ".join(str(ref) for ref in a.evidence[:6])
+        more = f" (+{len(a.evidence) - 6})" if len(a.evidence) > 6 else ""
+        click.echo(f"{a.time:%Y-%m-%d %H:%M} {a.severity:<10} {a.rule:<22} {a.message}")
+        click.echo(f"{'':17}evidence: {refs}{more}")
+
+
 @main.command("synth")
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--patients", "n", default=20, show_default=True, help="How many patients.")
 @click.option(
     "--seed", default=1, show_default=True, help="Random seed (same seed, same patients)."
 )
-def synth_command(out: Path, n: int, seed: int) -> None:
+@click.option(
+    "--wearables-days",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Also write this many days of wearable streams (HR, steps, SpO2, RR, CGM) with known onsets.",
+)
+@click.option(
+    "--onset-fraction",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.3,
+    show_default=True,
+    help="With --wearables-days: share of patients with an onset (infection, respiratory, glucose low).",
+)
+@click.option(
+    "--wearables-out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="With --wearables-days: folder for streams/ and truth.json (default: OUT-wearables beside OUT).",
+)
+def synth_command(
+    out: Path,
+    n: int,
+    seed: int,
+    wearables_days: int,
+    onset_fraction: float,
+    wearables_out: Path | None,
+) -> None:
     """Write synthetic demo patients as FHIR R4 Bundles (medtwin's own generator)."""
     from medtwin.synth import write_synthetic_patients
 
     out.mkdir(parents=True, exist_ok=True)
-    files = write_synthetic_patients(n, seed, out)
+    files = write_synthetic_patients(n, seed, out, device_user=wearables_days > 0)
     click.echo(f"wrote {len(files)} synthetic patients to {out}")
+    if wearables_days > 0:
+        from medtwin.synth.streams import write_wearable_streams
 
+        folder = wearables_out or out.with_name(out.name + "-wearables")
+        streams = write_wearable_streams(
+            n, seed, folder, days=wearables_days, onset_fraction=onset_fraction
+        )
+        click.echo(
+            f"wrote {wearables_days} days of wearable streams to {folder / 'streams'} "
+            f"and {len(streams.truth)} onsets to {folder / 'truth.json'}"
+        )
+
+
+@main.command("changepoints")
+@click.argument("patient")
+@click.argument("code")
+@_store_option
+@click.option("--since", default=None, help="From this date/time (inclusive).")
+@click.option("--until", default=None, help="Up to this date/time (exclusive).")
+@click.option("--beta", default=2.0, show_default=True, help="Penalty multiplier (2 = BIC).")
+@click.option("--min-size", default=5, show_default=True, help="Fewest readings per segment.")
+@_json_option
+def changepoints_command(
+    patient: str,
+    code: str,
+    store_url: str,
+    since: str | None,
+    until: str | None,
+    beta: float,
+    min_size: int,
+    as_json: bool,
+) -> None:
+    """Segments of constant mean of one code of a patient (offline PELT, for review)."""
+    from medtwin.monitor.changepoint import changepoints_for
+
+    store = _open(store_url)
+    start, end = _parse_time(since, "--since"), _parse_time(until, "--until")
+    result = changepoints_for(
+        store, patient, code, since=start, until=end, beta=beta, min_size=min_size
+    )
+    store.close()
+    if as_json:
+        _print_json(result)
+        return
+    unit = result["unit"] or ""
+    click.echo(f"{result['display']} [{code}]: {result['n']} readings")
+    for seg in result["segments"]:
+        click.echo(
+            f"  {seg['start'][:16]} .. {seg['end'][:16]}  n={seg['n']:<5} "
+            f"mean {seg['mean']:.4g} {unit} (SD {seg['sd']:.3g})"
+        )
+
+
+main.add_command(listen_command)
+main.add_command(replay_command)
+
+import medtwin.cli_alerts  # noqa: E402, F401  (registers 'medtwin alerts' on main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

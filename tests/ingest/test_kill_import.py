@@ -86,8 +86,8 @@ def test_sigkill_halfway_then_rerun(shared: Path, tmp_path: Path) -> None:
     ).fetchall()
     assert rows == []
     assert store.quarantine() == []
-    # the job log shows the interrupted import as still "running" and the re-run as done
+    # the job log shows the killed import as interrupted (its process is gone) and the re-run as done
     jobs = store.jobs()
-    assert [j["status"] for j in jobs[:2]] == ["done", "running"]
+    assert [j["status"] for j in jobs[:2]] == ["done", "interrupted"]  # the killed import
     assert jobs[0]["detail"]["inserted"] == len(expected) - partial
     store.close()

@@ -6,6 +6,7 @@ import dataclasses
 import time
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 
 from medtwin.record.batch import Batch, ResourceUnit
@@ -324,3 +325,28 @@ def test_older_version_arriving_late_is_kept_but_not_current(loaded: SqlStore) -
     )
     again = loaded.append_facts([older], source=SRC)
     assert again.unchanged == 1 and again.stale == 0
+
+
+def test_a_job_whose_process_is_gone_is_interrupted(store: SqlStore) -> None:
+    import subprocess
+    import sys
+
+    running = store.start_job("import", {"paths": ["y"]})
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead_pid = int(gone.stdout)
+    killed = store.start_job("import", {"paths": ["z"]})
+    store._begin()
+    store._execute(
+        "UPDATE jobs SET detail = ? WHERE id = ?",
+        (store.dialect.json(orjson.dumps({**store.jobs()[0]["detail"], "pid": dead_pid})), killed),
+    )
+    store._commit()
+    by_id = {row["id"]: row for row in store.jobs()}
+    assert by_id[running]["status"] == "running"  # this process: alive
+    assert by_id[killed]["status"] == "interrupted"
+    assert by_id[running]["detail"]["paths"] == ["y"] and "pid" in by_id[running]["detail"]

@@ -89,8 +89,15 @@ def fact_to_resource(fact: Fact) -> dict[str, Any]:
         }
         if subject:
             obs["subject"] = subject
-        if fact.effective_start is not None:
+        if fact.effective_start is not None and fact.effective_end is not None:
+            obs["effectivePeriod"] = {
+                "start": _time(fact.effective_start),
+                "end": _time(fact.effective_end),
+            }
+        elif fact.effective_start is not None:
             obs["effectiveDateTime"] = _time(fact.effective_start)
+        if fact.device:  # the wearable that measured it (Apple Health, FIT, Open mHealth)
+            obs["device"] = {"display": fact.device}
         if fact.value_num is not None:
             quantity: dict[str, Any] = {"value": fact.value_num}
             if fact.unit:

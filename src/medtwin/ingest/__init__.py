@@ -48,18 +48,29 @@ __all__ = [
     "retry_waiting",
 ]
 
-_DATA_SUFFIXES = (".json", ".ndjson", ".hl7", ".csv")
+_DATA_SUFFIXES = (".json", ".ndjson", ".hl7", ".csv", ".fit", ".hea")
 
 
 def readers() -> list[Reader]:
     """The registered format readers, in the order they are asked."""
+    from medtwin.ingest.apple_health import AppleHealthReader
     from medtwin.ingest.csv import CsvReader
     from medtwin.ingest.fhir import FhirReader
+    from medtwin.ingest.fit import FitReader
     from medtwin.ingest.hl7v2 import Hl7v2Reader
     from medtwin.ingest.openmhealth import OpenMHealthReader
+    from medtwin.ingest.wfdb import WfdbReader
 
     # Open mHealth first: the FHIR reader claims every .json file.
-    return [OpenMHealthReader(), FhirReader(), Hl7v2Reader(), CsvReader()]
+    return [
+        OpenMHealthReader(),
+        FhirReader(),
+        Hl7v2Reader(),
+        CsvReader(),
+        AppleHealthReader(),
+        FitReader(),
+        WfdbReader(),
+    ]
 
 
 def _sniff(path: Path) -> str | None:
@@ -93,7 +104,7 @@ def reader_for(path: Path) -> Reader:
             return reader
     raise IngestError(
         f"{path}: unrecognised format (expected FHIR .json/.ndjson, Open mHealth .json, HL7 v2 .hl7 "
-        "or a time,metric,value,unit .csv)"
+        "or a time,metric,value,unit .csv, an Apple Health export.xml or a Garmin .fit file)"
     )
 
 
@@ -118,7 +129,8 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
             for child in sorted(p for p in path.rglob("*") if p.is_file()):
                 if child.name.startswith("."):
                     continue
-                if child.suffix.lower() in _DATA_SUFFIXES:
+                # an Apple Health export folder: export.xml, not the CDA copy of the same data
+                if child.suffix.lower() in _DATA_SUFFIXES or child.name == "export.xml":
                     found.append(child)
                 else:
                     skipped.append(child)
@@ -217,12 +229,14 @@ def _import_files_in_worker(
     owner: list[int] = []
     names: list[str] = []
     reads: list[int] = []
+    counts = [AppendResultDict() for _ in paths]
     for index, path in enumerate(paths):
         name = source
         read = 0
         for batch in _batches(path, source, tz, store, patient):
             name = batch.source
             read += batch.resources_read
+            counts[index].add(batch.counts)  # the reader's own counts (missing samples ...)
             # encode and hash before taking the lock: only the writing itself is serialised
             batch.units = [unit.prepared_copy() for unit in batch.units]
             batches.append(batch)
@@ -234,7 +248,6 @@ def _import_files_in_worker(
     else:
         with _WRITE_LOCK:
             results = store.append_many(batches)
-    counts = [AppendResultDict() for _ in paths]
     for index, result in zip(owner, results, strict=True):
         counts[index].add(result.as_dict())
     return [(counts[i], names[i], reads[i]) for i in range(len(paths))]
@@ -308,6 +321,7 @@ def _import_files(
         for batch in _batches(path, source, tz, store, patient):
             sources.add(batch.source)
             report.add_counts(store.append(batch).as_dict())
+            report.add_counts(batch.counts)
             if on_batch is not None:
                 on_batch(path, batch)
 

@@ -34,6 +34,7 @@ from typing import Any
 import orjson
 
 from medtwin.ingest.base import Batch, Lookup, QuarantineItem, ResourceUnit
+from medtwin.ingest.ieee11073 import loinc_for_mdc
 from medtwin.record.facts import (
     LOINC,
     RXNORM,
@@ -767,6 +768,11 @@ def _subject(resource: Mapping[str, Any], source: str) -> Identifier | None:
             text = ref.get("reference")
             if isinstance(text, str) and text.startswith("Patient/"):
                 return Identifier(patient_identifier_system(source), text[8:])
+            # a logical reference (live device feeds): the patient's business identifier
+            ident = ref.get("identifier")
+            if text is None and isinstance(ident, dict) and isinstance(ident.get("value"), str):
+                system = ident.get("system")
+                return Identifier(system if isinstance(system, str) else "", ident["value"])
     return None
 
 
@@ -856,6 +862,8 @@ def _observation_value(node: Mapping[str, Any], code: str | None, path: str) -> 
 
 def _map_observation(resource: dict[str, Any], common: dict[str, Any], tz: str) -> list[Fact]:
     code = _codeable(resource.get("code"), LOINC)
+    if code is not None and code.system != LOINC:  # device codes: IEEE 11073 -> LOINC
+        code = loinc_for_mdc(resource.get("code"), resource.get("valueQuantity")) or code
     start, end, text = _period(resource, "effective", tz)
     if start is None and isinstance(resource.get("issued"), str):
         parsed = _time(resource["issued"], tz, "Observation.issued")
@@ -890,12 +898,15 @@ def _map_observation(resource: dict[str, Any], common: dict[str, Any], tz: str) 
         ccode = _codeable(component.get("code"), LOINC)
         if ccode is None:
             continue
+        ckey = ccode.code or index  # the source's own code: stable when the mapping changes
+        if ccode.system != LOINC:
+            ccode = loinc_for_mdc(component.get("code"), component.get("valueQuantity")) or ccode
         cloinc = ccode.code if ccode.system == LOINC else None
         values = _observation_value(component, cloinc, f"Observation.component[{index}]")
         facts.append(
             Observation(
                 source=common["source"],
-                source_id=f"{common['source_id']}#{ccode.code or index}",
+                source_id=f"{common['source_id']}#{ckey}",
                 subject=common["subject"],
                 status=common["status"],
                 source_recorded_at=common["source_recorded_at"],

@@ -1015,7 +1015,9 @@ class _MessageReader:
         value_type = obx.get(2).upper()
         first = obx.get(5)
         whole = obx.text_of(5)
-        if not whole.replace("^", "").replace("~", "").strip():
+        # empty = only separators; judged on the escaped text, so an escaped \R\ (a literal ~) counts
+        escaped = str(obx._field(5) or "")
+        if not escaped.replace("^", "").replace("~", "").strip():
             return {}
         if value_type == "NM":
             number = _number(first, "OBX-5", "NM")

@@ -86,7 +86,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -384,11 +384,53 @@ def supported_versions(name: str) -> tuple[str, ...]:
     return tuple(f"{major}.{minor}" for major, minor in _schemas().versions.get(name, ()))
 
 
+def _date_time_ok(instance: object) -> bool:
+    try:
+        return _is_date_time(instance)
+    except InvalidTimeError:
+        return False
+
+
+@cache
+def _fast(name: str) -> Callable[[Any], Any] | None:
+    """Schema file ``name`` compiled to Python by fastjsonschema (``None``: not available).
+
+    Only the verdict "valid" is taken from it: it is about 5x faster than jsonschema on a
+    valid data point, which is what a live feed sends a thousand times a second. Anything
+    it rejects goes to jsonschema, which finds the field and the message (and has the last
+    word). The tests check that it rejects every official shouldFail document.
+    """
+    try:
+        import fastjsonschema
+    except ImportError:  # pragma: no cover - a dependency; jsonschema alone still works
+        return None
+    schema = _schemas().validators[name].schema
+    try:
+        compiled: Callable[[Any], Any] = fastjsonschema.compile(
+            schema, formats={"date-time": _date_time_ok}
+        )
+    except Exception:  # a construct it cannot compile: jsonschema alone
+        return None
+    return compiled
+
+
 def _issue(
-    validator: Any, instance: Any, prefix: str, schema: str, *, optional: str = ""
+    validator: Any,
+    instance: Any,
+    prefix: str,
+    schema: str,
+    *,
+    optional: str = "",
+    fast: Callable[[Any], Any] | None = None,
 ) -> SchemaIssue | None:
     from jsonschema.exceptions import best_match
 
+    if fast is not None:
+        try:
+            fast(instance)
+            return None
+        except Exception:  # JsonSchemaException, or a check it could not run: ask jsonschema
+            pass
     if validator.is_valid(instance):  # the common case; stops early, no error objects
         return None
     errors = [
@@ -434,8 +476,9 @@ def validate_body(name: str, version: str, body: Any) -> SchemaIssue | None:
     ...     "effective_time_frame": {"date_time": "2020-02-05T07:25:00Z"}})
     SchemaIssue(path='$.body.heart_rate.unit', message="'beat/min' is not one of ['beats/min']", schema='omh:heart-rate:2.0')
     """
-    validator = _schemas().validators[f"{name}-{version}.json"]
-    return _issue(validator, body, "$.body", f"omh:{name}:{version}")
+    file = f"{name}-{version}.json"
+    validator = _schemas().validators[file]
+    return _issue(validator, body, "$.body", f"omh:{name}:{version}", fast=_fast(file))
 
 
 def validate_data_point(data_point: Any, *, require_id: bool = True) -> SchemaIssue | None:
@@ -447,7 +490,14 @@ def validate_data_point(data_point: Any, *, require_id: bool = True) -> SchemaIs
     """
     validator = _schemas().validators[_DATA_POINT_SCHEMA]
     optional = "" if require_id else "id"
-    return _issue(validator, data_point, "$", "omh:data-point:1.0", optional=optional)
+    return _issue(
+        validator,
+        data_point,
+        "$",
+        "omh:data-point:1.0",
+        optional=optional,
+        fast=_fast(_DATA_POINT_SCHEMA),
+    )
 
 
 def _pick_version(name: str, version: str) -> str | None:

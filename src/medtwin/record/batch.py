@@ -189,3 +189,5 @@ class Batch:
     quarantine: list[QuarantineItem] = field(default_factory=list)
     file: str | None = None
     resources_read: int = 0
+    #: Counts the reader adds to the import report (e.g. ``missing_samples``).
+    counts: dict[str, int] = field(default_factory=dict)

@@ -909,7 +909,16 @@ ANALYTES: Final[Mapping[str, Analyte]] = MappingProxyType(
                 "glucose",
                 180.156,
                 None,
-                ("2339-0", "2345-7", "1558-6", "41653-7", "15074-8", "14749-6"),
+                (
+                    "2339-0",
+                    "2345-7",
+                    "1558-6",
+                    "41653-7",
+                    "15074-8",
+                    "14749-6",
+                    "99504-3",
+                    "105272-9",
+                ),
                 f"C6H12O6 with {_IUPAC}; PubChem CID 5793; {_YOUNG} 0.05551",
                 "C6H12O6",
             ),
@@ -1360,6 +1369,12 @@ CANONICAL_UNITS: Final[Mapping[str, str]] = MappingProxyType(
         "8480-6": "mm[Hg]",  # systolic BP
         "8462-4": "mm[Hg]",  # diastolic BP
         "8478-0": "mm[Hg]",  # mean BP
+        # wearables (Apple Health, FIT)
+        "40443-4": "/min",  # resting heart rate
+        "80404-7": "ms",  # heart rate variability (SDNN)
+        "41981-2": "kcal",  # calories burned
+        "41982-0": "%",  # body fat
+        "55423-8": "{steps}",  # steps
         # glucose
         "2339-0": "mg/dL",
         "2345-7": "mg/dL",

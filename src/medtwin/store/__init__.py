@@ -8,6 +8,14 @@ from __future__ import annotations
 
 import os
 
+from medtwin.store.alerts import (
+    AlertError,
+    AlertEvent,
+    AlertNotFoundError,
+    AlertPolicy,
+    AlertStateError,
+    StoredAlert,
+)
 from medtwin.store.base import (
     AccessEntry,
     AppendResult,
@@ -23,6 +31,11 @@ from medtwin.store.sql import SqlStore
 __all__ = [
     "DEFAULT_STORE",
     "AccessEntry",
+    "AlertError",
+    "AlertEvent",
+    "AlertNotFoundError",
+    "AlertPolicy",
+    "AlertStateError",
     "AppendResult",
     "PatientNotFoundError",
     "PatientSummary",
@@ -30,6 +43,7 @@ __all__ = [
     "SqlStore",
     "Store",
     "StoreError",
+    "StoredAlert",
     "StoredFact",
     "default_store_url",
     "open_store",

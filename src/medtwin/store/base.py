@@ -12,12 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from medtwin.record.batch import Batch, QuarantineItem
 from medtwin.record.facts import Fact, Identifier
+
+if TYPE_CHECKING:
+    from medtwin.monitor.base import Alert
+    from medtwin.store.alerts import AlertEvent, StoredAlert
 
 __all__ = [
     "AccessEntry",
@@ -52,15 +56,23 @@ class AppendResult:
     resolved_quarantine: int = 0
     patients_created: int = 0
     resources_read: int = 0
+    changed: list[str] = field(default_factory=list)
+    """Source ids of the facts this append made current (new facts and new versions, not
+    retractions, stale or unchanged ones): what monitors are fed after the append."""
 
     def add(self, other: AppendResult) -> None:
         """Accumulate ``other`` into this result."""
         for name in self.__dataclass_fields__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+            if name == "changed":
+                self.changed.extend(other.changed)
+            else:
+                setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def as_dict(self) -> dict[str, int]:
-        """The counts as a plain dict."""
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+        """The counts as a plain dict (without ``changed``)."""
+        return {
+            name: getattr(self, name) for name in self.__dataclass_fields__ if name != "changed"
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +237,53 @@ class Store(Protocol):
 
     def jobs(self, *, limit: int = 50) -> list[dict[str, Any]]:
         """The newest jobs."""
+        ...
+
+    # -- monitor state and the alert book (medtwin.store.alerts) --------------------------------
+    def load_monitor_state(self, monitor: str, patient_id: str) -> dict[str, Any] | None:
+        """The saved state of a monitor for a patient, or ``None`` (MonitorStateStore)."""
+        ...
+
+    def save_monitor_states(self, states: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+        """Insert or replace ``(monitor, patient_id, state)`` rows atomically."""
+        ...
+
+    def raise_alerts(self, alerts: Sequence[Alert], *, now: datetime | None = None) -> list[int]:
+        """File alerts: de-duplicated, suppressed per policy (AlertSink); ids of alerts changed."""
+        ...
+
+    def alerts(
+        self,
+        *,
+        patient_id: str | None = None,
+        status: str | Sequence[str] | None = None,
+        limit: int = 1000,
+    ) -> list[StoredAlert]:
+        """Alerts, newest first, optionally of one patient and of given statuses."""
+        ...
+
+    def alert(self, alert_id: int) -> StoredAlert:
+        """One alert by id."""
+        ...
+
+    def alert_events(self, alert_id: int) -> list[AlertEvent]:
+        """The audit trail of one alert, oldest first."""
+        ...
+
+    def acknowledge_alert(
+        self, alert_id: int, *, note: str | None = None, now: datetime | None = None
+    ) -> StoredAlert:
+        """Acknowledge an open alert as the store's actor."""
+        ...
+
+    def resolve_alert(
+        self, alert_id: int, *, reason: str | None = None, now: datetime | None = None
+    ) -> StoredAlert:
+        """Resolve an open or acknowledged alert as the store's actor."""
+        ...
+
+    def escalate_alerts(self, now: datetime | None = None) -> list[int]:
+        """Escalate open, unacknowledged alerts whose time is up; ids escalated."""
         ...
 
     def close(self) -> None:

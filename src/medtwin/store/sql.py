@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import socket
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -32,6 +33,7 @@ from medtwin.record.facts import (
     fact_from_dict,
 )
 from medtwin.record.time import utc_now
+from medtwin.store.alerts import AlertBook
 from medtwin.store.base import (
     AccessEntry,
     AppendResult,
@@ -105,7 +107,7 @@ class Dialect:
         return "FALSE"
 
 
-class SqlStore:
+class SqlStore(AlertBook):
     """A store over a DB-API connection; see :class:`medtwin.store.base.Store`."""
 
     dialect: Dialect
@@ -542,12 +544,14 @@ class SqlStore:
                         result.retracted += 1
                     else:
                         result.new_versions += 1
+                        result.changed.append(p.source_id)
             else:
                 version = 1
                 if p.retracted:
                     result.retracted += 1
                 else:
                     result.inserted += 1
+                    result.changed.append(p.source_id)
             if superseded is None:
                 known_hashes = previous[4] if previous is not None else frozenset()
                 current[p.source_id] = (
@@ -886,7 +890,12 @@ class SqlStore:
         return out
 
     def start_job(self, kind: str, detail: dict[str, Any]) -> int:
-        """Record the start of a long job (an import); returns its id."""
+        """Record the start of a long job (an import); returns its id.
+
+        The job's process id and host go into its detail, so :meth:`jobs` can tell a job
+        that is still running from one whose process was killed.
+        """
+        detail = {**detail, "pid": os.getpid(), "host": socket.gethostname()}
         self._begin()
         try:
             cursor = self._execute(
@@ -930,18 +939,24 @@ class SqlStore:
             "SELECT id, kind, status, actor, started_at, finished_at, detail FROM jobs "
             f"ORDER BY id DESC LIMIT {int(limit)}"
         )
-        return [
-            {
-                "id": r[0],
-                "kind": r[1],
-                "status": r[2],
-                "actor": r[3],
-                "started_at": self._ts(r[4]).isoformat(),
-                "finished_at": (f := self.dialect.ts_out(r[5])) and f.isoformat(),
-                "detail": self.dialect.json_out(r[6]),
-            }
-            for r in rows
-        ]
+        out = []
+        for r in rows:
+            detail = self.dialect.json_out(r[6])
+            status = r[2]
+            if status == "running" and _process_gone(detail):
+                status = "interrupted"
+            out.append(
+                {
+                    "id": r[0],
+                    "kind": r[1],
+                    "status": status,
+                    "actor": r[3],
+                    "started_at": self._ts(r[4]).isoformat(),
+                    "finished_at": (f := self.dialect.ts_out(r[5])) and f.isoformat(),
+                    "detail": detail,
+                }
+            )
+        return out
 
     def counts(self) -> dict[str, int]:
         """Numbers of patients, current facts, open quarantine entries."""
@@ -949,6 +964,22 @@ class SqlStore:
         facts = self._query("SELECT COUNT(*) FROM facts WHERE superseded_at IS NULL")[0][0]
         quarantined = self._query("SELECT COUNT(*) FROM quarantine WHERE status = 'open'")[0][0]
         return {"patients": patients, "facts": facts, "quarantine_open": quarantined}
+
+
+def _process_gone(detail: Any) -> bool:
+    """True when a job's recorded process (on this host) no longer exists."""
+    if not isinstance(detail, dict) or detail.get("host") != socket.gethostname():
+        return False  # another machine's job: cannot tell from here
+    pid = detail.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, owned by another user
+    return False
 
 
 def _raw_text(facts: Sequence[PreparedFact]) -> str:

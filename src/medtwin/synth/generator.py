@@ -76,7 +76,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from statistics import NormalDist
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -97,6 +97,7 @@ DEFAULT_TODAY: Final = dt.date(2026, 1, 1)
 """The default 'today': fixed so that the output does not drift with the clock."""
 
 MRN_SYSTEM: Final = "https://medtwin.org/fhir/sid/synthetic-mrn"
+DEVICE_USER_SYSTEM: Final = "urn:medtwin:device-user"
 TAG_SYSTEM: Final = "https://medtwin.org/fhir/tags"
 LOINC: Final = "http://loinc.org"
 SNOMED: Final = "http://snomed.info/sct"
@@ -629,6 +630,7 @@ class _PatientGenerator:
         self.index = index
         self.today = today
         self.seed = seed
+        self.device_user = False
         self._counter = 0
         self._entries: list[tuple[dt.datetime, int, Json]] = []
 
@@ -981,6 +983,13 @@ class _PatientGenerator:
                 {"use": "home", "city": self.place.city, "state": self.place.state, "country": "US"}
             ],
         }
+        if self.device_user:  # the wearable streams of medtwin.synth.streams name this id
+            device: Json = {
+                "use": "secondary",
+                "system": DEVICE_USER_SYSTEM,
+                "value": f"SYN-{self.seed}-{self.index}",
+            }
+            patient["identifier"] = [*cast(list[Json], patient["identifier"]), device]
         self._add(patient, dt.datetime.min.replace(tzinfo=dt.UTC))
 
         encounters = [self._encounter(i) for i in range(len(self.visit_days))]
@@ -1487,7 +1496,7 @@ def patient_rng(seed: int, index: int) -> random.Random:
 
 
 def generate_patient(
-    rng: random.Random, index: int, *, today: dt.date, seed: int = 0
+    rng: random.Random, index: int, *, today: dt.date, seed: int = 0, device_user: bool = False
 ) -> dict[str, object]:
     """One synthetic adult patient as a FHIR R4 transaction Bundle.
 
@@ -1505,6 +1514,10 @@ def generate_patient(
     seed
         The run's seed, used only for the identifier and the resource ids (pass the seed the
         ``rng`` came from, as :func:`write_synthetic_patients` does).
+    device_user
+        Also give the Patient the identifier ``SYN-<seed>-<index>`` in the device-user system
+        ``urn:medtwin:device-user``, which the wearable CSV streams of
+        :mod:`medtwin.synth.streams` name in their ``patient`` column (off by default).
 
     Returns
     -------
@@ -1530,7 +1543,9 @@ def generate_patient(
     """
     if isinstance(today, dt.datetime):
         today = today.date()
-    return _PatientGenerator(_load_population(), rng, index, today, seed).bundle()
+    generator = _PatientGenerator(_load_population(), rng, index, today, seed)
+    generator.device_user = device_user
+    return generator.bundle()
 
 
 def write_synthetic_patients(
@@ -1539,6 +1554,7 @@ def write_synthetic_patients(
     out_dir: pathlib.Path,
     *,
     today: dt.date | None = None,
+    device_user: bool = False,
 ) -> list[pathlib.Path]:
     """Write ``n`` synthetic patients, one FHIR transaction Bundle per JSON file.
 
@@ -1558,6 +1574,8 @@ def write_synthetic_patients(
     today
         The date the data are 'as of'; default :data:`DEFAULT_TODAY` (2026-01-01), fixed so
         the output does not drift with the clock.
+    device_user
+        Give each Patient a device-user identifier (see :func:`generate_patient`).
 
     Returns
     -------
@@ -1585,7 +1603,9 @@ def write_synthetic_patients(
     as_of = DEFAULT_TODAY if today is None else today
     paths: list[pathlib.Path] = []
     for index in range(n):
-        bundle = generate_patient(patient_rng(seed, index), index, today=as_of, seed=seed)
+        bundle = generate_patient(
+            patient_rng(seed, index), index, today=as_of, seed=seed, device_user=device_user
+        )
         path = out / f"patient-{index:05d}.json"
         temporary = path.with_name(path.name + ".tmp")
         temporary.write_bytes(

@@ -10,16 +10,16 @@ from pathlib import Path
 
 __all__ = ["HEAD", "LOCATION", "upgrade"]
 
-HEAD = "0001"
+HEAD = "0002"
 LOCATION = Path(__file__).parent
 
 
-def upgrade(sqlalchemy_url: str) -> None:
-    """Upgrade the database at ``sqlalchemy_url`` to :data:`HEAD` with Alembic."""
+def upgrade(sqlalchemy_url: str, revision: str = "head") -> None:
+    """Upgrade the database at ``sqlalchemy_url`` to ``revision`` (:data:`HEAD`) with Alembic."""
     from alembic import command
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(LOCATION))
     config.set_main_option("sqlalchemy.url", sqlalchemy_url.replace("%", "%%"))
-    command.upgrade(config, "head")
+    command.upgrade(config, revision)

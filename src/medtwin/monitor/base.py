@@ -1,0 +1,336 @@
+"""The monitor contract: streaming detectors that learn one reading at a time and emit alerts.
+
+A :class:`Monitor` watches **one patient**. It is fed that patient's numeric observations as
+:class:`Reading` objects in time order (``learn_one``, or ``learn_many`` for a run of them),
+keeps whatever state it needs (a window of recent vitals, a 28-day baseline, a CUSUM
+statistic), and returns the :class:`Alert` objects that reading fired. Its state round-trips
+through plain JSON (``state_dict`` / ``load_state``) so the hub can keep it in the store and a
+restarted process resumes where it stopped, baselines intact.
+
+The contract follows river's streaming estimators (``learn_one`` on one sample, state inside
+the object), with three rules of our own:
+
+* ``learn_many(readings)`` must give exactly the alerts and the state that ``learn_one`` on
+  each reading in turn gives; fast monitors override it with vectorised code. The shared
+  conformance suite (``tests/monitor/test_conformance.py``) checks every registered monitor.
+* A monitor never fills a missing input with a normal value: it says what is missing.
+* Every alert names its rule, the published source of that rule, the monitor's version and
+  the evidence: the facts (``FactRef``) that fired it.
+
+Times inside monitors are UTC epoch seconds (``epoch_s``), cheap to compare and store; alerts
+carry an aware UTC ``datetime`` for people.
+
+Examples
+--------
+>>> from medtwin.monitor.base import Reading, FactRef
+>>> r = Reading("mt-1", "8867-4", 1_700_000_000.0, 72.0, "/min", FactRef("csv:watch", "Reading/1"))
+>>> r.time.isoformat()
+'2023-11-14T22:13:20+00:00'
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar, NamedTuple, Protocol
+
+__all__ = [
+    "CATEGORIES",
+    "SEVERITIES",
+    "Alert",
+    "AlertSink",
+    "FactRef",
+    "Monitor",
+    "MonitorConfigError",
+    "MonitorStateStore",
+    "Reading",
+    "severity_rank",
+]
+
+SEVERITIES: tuple[str, ...] = ("info", "low", "low-medium", "medium", "high")
+"""Alert severities, lowest first.
+
+``low``, ``low-medium``, ``medium`` and ``high`` are the clinical-risk levels of the NEWS2
+clinical response (Royal College of Physicians 2017, NEWS2 report, Table 2 / Chart 4); other
+monitors map onto the same scale so one escalation policy serves all. ``info`` is for
+artefacts and data-quality notes that need no clinical response.
+"""
+
+CATEGORIES: tuple[str, ...] = ("clinical", "artefact", "data-quality")
+"""What an alert is about: a change in the patient, an implausible value, or the data feed."""
+
+
+def severity_rank(severity: str) -> int:
+    """Position of ``severity`` in :data:`SEVERITIES` (higher is more severe).
+
+    >>> severity_rank("high") > severity_rank("medium")
+    True
+    """
+    try:
+        return SEVERITIES.index(severity)
+    except ValueError:
+        raise ValueError(
+            f"unknown severity {severity!r} (one of {', '.join(SEVERITIES)})"
+        ) from None
+
+
+class MonitorConfigError(ValueError):
+    """A monitor parameter that is unknown or out of range; the message names it."""
+
+
+class FactRef(NamedTuple):
+    """The key of a stored fact: its source and its source id (stable across versions)."""
+
+    source: str
+    source_id: str
+
+    def __str__(self) -> str:
+        return f"{self.source}|{self.source_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One numeric observation of one patient, as monitors see it.
+
+    Attributes
+    ----------
+    patient_id
+        The medtwin patient id.
+    code
+        LOINC code (``8867-4`` heart rate, ``41950-7`` steps ...).
+    epoch_s
+        Effective time (start of the interval for interval data such as steps), UTC epoch seconds.
+    value
+        The value in the code's canonical unit (``unit``).
+    unit
+        UCUM unit of ``value``.
+    ref
+        The fact this reading came from: the evidence an alert cites.
+    end_epoch_s
+        End of the interval for interval data (steps counted over a minute), else ``None``.
+    """
+
+    patient_id: str
+    code: str
+    epoch_s: float
+    value: float
+    unit: str | None
+    ref: FactRef
+    end_epoch_s: float | None = None
+
+    @property
+    def time(self) -> datetime:
+        """The effective time as an aware UTC datetime."""
+        return datetime.fromtimestamp(self.epoch_s, UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """What a monitor says when a rule fires.
+
+    Attributes
+    ----------
+    patient_id
+        The medtwin patient id.
+    monitor, monitor_version
+        Name and version of the monitor that fired.
+    rule
+        The rule within the monitor, e.g. ``news2.high``, ``rhr.cusum``, ``glucose.low``.
+    severity
+        One of :data:`SEVERITIES`.
+    epoch_s
+        When the condition was met (effective time of the last evidence), UTC epoch seconds.
+    message
+        One line for a clinician: what changed, with the numbers and the threshold.
+    source
+        The published source of the rule (paper, table, equation).
+    evidence
+        The facts that fired it, oldest first.
+    category
+        One of :data:`CATEGORIES`.
+    detail
+        JSON-ready numbers behind the message (score components, baseline, statistic ...).
+    key
+        De-duplication key: alerts with the same patient and key within the suppression window
+        are one alert. Defaults to ``monitor:rule``.
+    """
+
+    patient_id: str
+    monitor: str
+    monitor_version: str
+    rule: str
+    severity: str
+    epoch_s: float
+    message: str
+    source: str
+    evidence: tuple[FactRef, ...] = ()
+    category: str = "clinical"
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    key: str | None = None
+
+    def __post_init__(self) -> None:
+        severity_rank(self.severity)
+        if self.category not in CATEGORIES:
+            raise ValueError(f"unknown alert category {self.category!r}")
+
+    @property
+    def dedup_key(self) -> str:
+        """The key that groups repeats of this alert (``key`` or ``monitor:rule``)."""
+        return self.key or f"{self.monitor}:{self.rule}"
+
+    @property
+    def time(self) -> datetime:
+        """When the condition was met, as an aware UTC datetime."""
+        return datetime.fromtimestamp(self.epoch_s, UTC)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "patient_id": self.patient_id,
+            "monitor": self.monitor,
+            "monitor_version": self.monitor_version,
+            "rule": self.rule,
+            "severity": self.severity,
+            "category": self.category,
+            "time": self.time.isoformat(),
+            "message": self.message,
+            "source": self.source,
+            "evidence": [list(ref) for ref in self.evidence],
+            "detail": dict(self.detail),
+            "key": self.dedup_key,
+        }
+
+
+class Monitor(ABC):
+    """A streaming detector for one patient.
+
+    Subclasses set the class attributes, implement :meth:`learn_one`, :meth:`state_dict`
+    and :meth:`load_state`, and may override :meth:`learn_many` with vectorised code.
+
+    Parameters
+    ----------
+    patient_id
+        The patient this instance watches.
+    params
+        Overrides of :attr:`defaults` (unknown names are refused).
+    """
+
+    name: ClassVar[str]
+    """Registry name, lower case (``news2``, ``rhr``, ``glucose``)."""
+    version: ClassVar[str] = "1"
+    """Bumped whenever the logic or a default changes, so stored alerts say which logic fired."""
+    source: ClassVar[str]
+    """The published source(s) of the rules."""
+    description: ClassVar[str] = ""
+    codes: ClassVar[frozenset[str]] = frozenset()
+    """LOINC codes this monitor learns from; the hub feeds it nothing else. Empty = every code."""
+    defaults: ClassVar[Mapping[str, Any]] = {}
+    """Parameter names -> default values (units in the names)."""
+
+    def __init__(self, patient_id: str, params: Mapping[str, Any] | None = None) -> None:
+        self.patient_id = patient_id
+        merged = dict(self.defaults)
+        for key, value in (params or {}).items():
+            if key not in merged:
+                raise MonitorConfigError(
+                    f"monitor {self.name}: unknown parameter {key!r} "
+                    f"(known: {', '.join(sorted(merged)) or 'none'})"
+                )
+            merged[key] = value
+        self.params: dict[str, Any] = merged
+
+    @abstractmethod
+    def learn_one(self, reading: Reading) -> list[Alert]:
+        """Update the state with one reading; return the alerts it fired (often none)."""
+
+    def learn_many(self, readings: Sequence[Reading]) -> list[Alert]:
+        """Learn readings in order; the same alerts and state as ``learn_one`` on each."""
+        alerts: list[Alert] = []
+        for reading in readings:
+            alerts.extend(self.learn_one(reading))
+        return alerts
+
+    @abstractmethod
+    def state_dict(self) -> dict[str, Any]:
+        """The state as plain JSON types (no NaN: use ``None``)."""
+
+    @abstractmethod
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        """Restore a state from :meth:`state_dict`."""
+
+    def alert(
+        self,
+        rule: str,
+        severity: str,
+        epoch_s: float,
+        message: str,
+        evidence: Iterable[FactRef] = (),
+        *,
+        category: str = "clinical",
+        detail: Mapping[str, Any] | None = None,
+        key: str | None = None,
+        source: str | None = None,
+    ) -> Alert:
+        """An alert of this monitor (fills name, version, patient and source)."""
+        return Alert(
+            patient_id=self.patient_id,
+            monitor=self.name,
+            monitor_version=self.version,
+            rule=rule,
+            severity=severity,
+            epoch_s=epoch_s,
+            message=message,
+            source=source or self.source,
+            evidence=tuple(evidence),
+            category=category,
+            detail=_json_ready(detail or {}),
+            key=key,
+        )
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """Name, version, source, codes and parameters (for ``medtwin monitor list``)."""
+        return {
+            "name": cls.name,
+            "version": cls.version,
+            "description": cls.description,
+            "source": cls.source,
+            "codes": sorted(cls.codes),
+            "params": dict(cls.defaults),
+        }
+
+
+def _json_ready(detail: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in detail.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            out[key] = None
+        elif hasattr(value, "item") and not isinstance(value, (str, bytes)):
+            item = value.item()  # numpy scalar
+            out[key] = None if isinstance(item, float) and not math.isfinite(item) else item
+        else:
+            out[key] = value
+    return out
+
+
+class MonitorStateStore(Protocol):
+    """Where monitor states live between runs (the store implements it)."""
+
+    def load_monitor_state(self, monitor: str, patient_id: str) -> dict[str, Any] | None:
+        """The saved state of ``monitor`` for ``patient_id``, or ``None``."""
+        ...
+
+    def save_monitor_states(self, states: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+        """Save ``(monitor, patient_id, state)`` rows atomically (insert or replace)."""
+        ...
+
+
+class AlertSink(Protocol):
+    """Where alerts go (the alert book in the store implements it)."""
+
+    def raise_alerts(self, alerts: Sequence[Alert], *, now: datetime | None = None) -> list[int]:
+        """Record alerts (de-duplicated, suppressed per policy); returns the alert ids touched."""
+        ...

@@ -1,0 +1,1222 @@
+"""Synthetic wearable streams with known onsets, for evaluating early-warning detectors.
+
+For each synthetic patient of :mod:`medtwin.synth.generator` (same seed, same index, so sex,
+age, home time zone, diabetes and HbA1c agree with the patient's FHIR record) this module draws
+``days`` days of device data ending at 'today':
+
+* minute-level **heart rate** and **steps** from a wrist device: a resting heart rate per person
+  (Quer et al. 2020), day-to-day variation, a circadian cosine with a nocturnal trough and a
+  lower rate asleep (Speed et al. 2023), walking bouts whose cadence raises the heart rate
+  towards a share of the heart-rate reserve (Tudor-Locke et al. 2018; Garber et al. 2011;
+  Tanaka et al. 2001) with a first-order lag, daily step totals in the published range
+  (Tudor-Locke et al. 2011), charging gaps, unworn days and motion artefacts;
+* one **SpO2** and one **respiratory rate** summary per night (Gries and Brooks 1996);
+* for people with diabetes, **CGM glucose** every 5 minutes: meals, the dawn phenomenon
+  (Monnier et al. 2013), a person's mean from their HbA1c (ADAG, Nathan et al. 2008) and a
+  coefficient of variation around 25 % (Danne et al. 2017; Battelino et al. 2019), sensor
+  changes every 10 days with a 2-hour warm-up;
+* for a share of people, one **onset at a known time**: an infection (resting heart rate rising
+  from 3 days before symptom onset, Mishra et al. 2020, Alavi et al. 2022), a respiratory
+  deterioration (nightly SpO2 falling, respiratory rate rising) or glucose heading low.
+
+Every number lives in ``data/streams.toml`` with its source; the model card
+``docs/models/synthetic-streams.md`` lists them, the tolerances the tests check and the limits.
+Everything is vectorised numpy; each patient has its own random stream (seeded from
+``"medtwin.synth.streams:<seed>:<index>"``), so patient 7 is the same whether 10 or 1,000
+patients are drawn, and the same arguments always give the same arrays and files.
+
+Files (:func:`write_streams`): one CSV per patient per stream in medtwin's device CSV format
+``time,metric,value,unit,patient`` (read by :mod:`medtwin.ingest.csv`; the ``patient`` column
+is the device-user identifier ``SYN-<seed>-<index>`` that :func:`~medtwin.synth.generator.
+generate_patient` adds with ``device_user=True``), and the ground truth as ``truth.json`` and
+``truth.csv`` beside the ``streams/`` folder.
+
+Examples
+--------
+>>> streams = generate_streams(2, seed=1, days=2, onset_fraction=0.0)
+>>> [p.profile.patient for p in streams.patients]
+['SYN-1-0', 'SYN-1-1']
+>>> streams.patients[0].heart_rate_per_min.shape
+(2880,)
+
+References
+----------
+.. [1] Quer G, Gouda P, Galarnyk M, Topol EJ, Steinhubl SR. Inter- and intraindividual
+   variability in daily resting heart rate and its associations with age, sex, sleep, BMI, and
+   time of year. PLoS One 2020;15(2):e0227709.
+.. [2] Speed C, Arneil T, Harle R, et al. Measure by measure: resting heart rate across the
+   24-hour cycle. PLOS Digit Health 2023;2(4):e0000236.
+.. [3] Tudor-Locke C, Craig CL, Brown WJ, et al. How many steps/day are enough? For adults.
+   Int J Behav Nutr Phys Act 2011;8:79.
+.. [4] Tudor-Locke C, Han H, Aguiar EJ, et al. How fast is fast enough? Walking cadence
+   (steps/min) as a practical estimate of intensity in adults. Br J Sports Med
+   2018;52:776-788.
+.. [5] Garber CE, Blissmer B, Deschenes MR, et al. American College of Sports Medicine position
+   stand. Med Sci Sports Exerc 2011;43:1334-1359 (Table 1: moderate = 40-59 % HRR).
+.. [6] Tanaka H, Monahan KD, Seals DR. Age-predicted maximal heart rate revisited. J Am Coll
+   Cardiol 2001;37:153-156 (HRmax = 208 - 0.7 x age).
+.. [7] Gries RE, Brooks LJ. Normal oxyhemoglobin saturation during sleep. Chest
+   1996;110:1489-1492.
+.. [8] Battelino T, Danne T, Bergenstal RM, et al. Clinical targets for continuous glucose
+   monitoring data interpretation. Diabetes Care 2019;42:1593-1603.
+.. [9] Danne T, Nimri R, Battelino T, et al. International consensus on use of continuous
+   glucose monitoring. Diabetes Care 2017;40:1631-1640.
+.. [10] Nathan DM, Kuenen J, Borg R, et al. Translating the A1C assay into estimated average
+   glucose values. Diabetes Care 2008;31:1473-1478.
+.. [11] Monnier L, Colette C, Dejager S, Owens D. Magnitude of the dawn phenomenon and its
+   impact on the overall glucose exposure in type 2 diabetes. Diabetes Care 2013;36:4057-4062.
+.. [12] Mishra T, Wang M, Metwally AA, et al. Pre-symptomatic detection of COVID-19 from
+   smartwatch data. Nat Biomed Eng 2020;4:1208-1220.
+.. [13] Alavi A, Bogu GK, Wang M, et al. Real-time alerting system for COVID-19 and other stress
+   events using wearable data. Nat Med 2022;28:175-184.
+.. [14] Royal College of Physicians. National Early Warning Score (NEWS) 2. London: RCP, 2017.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import math
+import os
+import pathlib
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Final, Literal
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from medtwin.synth.generator import (
+    DEFAULT_TODAY,
+    DEVICE_USER_SYSTEM,
+    PopulationFileError,
+    _load_population,
+    generate_patient,
+    patient_rng,
+)
+
+__all__ = [
+    "CGM_CODE",
+    "STEPS_CODE",
+    "STREAM_FILES",
+    "Onset",
+    "OnsetKind",
+    "PatientStreams",
+    "Profile",
+    "StreamSet",
+    "generate_patient_streams",
+    "generate_streams",
+    "profile_from_bundle",
+    "write_streams",
+    "write_wearable_streams",
+]
+
+OnsetKind = Literal["infection", "respiratory", "glucose_low"]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+STEPS_CODE: Final = "55423-8"
+"""LOINC 'Number of steps in unspecified time Pedometer' (the code the Open mHealth step-count
+schema cites); written as the metric of the steps stream."""
+CGM_CODE: Final = "99504-3"
+"""LOINC 'Glucose [Mass/volume] in Interstitial fluid' (the code of the HL7 CGM
+implementation guide); written as the metric of the CGM stream."""
+
+STREAM_FILES: Final[Mapping[str, tuple[str, str]]] = {
+    "heart_rate": ("heart_rate", "/min"),
+    "steps": (STEPS_CODE, "{steps}"),
+    "spo2_nightly": ("spo2", "%"),
+    "respiratory_rate_nightly": ("respiratory_rate", "/min"),
+    "glucose_cgm": (CGM_CODE, "mg/dL"),
+}
+"""File stem -> (metric written in the CSV, unit)."""
+
+_MIN_PER_DAY: Final = 1440
+_DIABETES_SNOMED: Final = "44054006"
+_HBA1C_LOINC: Final = "4548-4"
+_ARTEFACT_SPIKE: Final = 1
+_ARTEFACT_HALF: Final = 2
+
+
+# --------------------------------------------------------------------------------------------
+# parameters
+# --------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _params() -> dict[str, dict[str, Any]]:
+    """``streams.toml`` as sections of numbers (each section checked for its ``source``)."""
+    where = "medtwin/synth/data/streams.toml"
+    text = resources.files("medtwin.synth").joinpath("data", "streams.toml").read_text("utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise PopulationFileError(f"{where}: not valid TOML ({error})") from error
+    sections: dict[str, dict[str, Any]] = {}
+    for name, section in data.items():
+        if not isinstance(section, dict):
+            continue
+        source = section.get("source")
+        if not isinstance(source, str) or not source.strip():
+            raise PopulationFileError(f"{where} [{name}]: missing its 'source' string")
+        sections[name] = section
+    for name in _REQUIRED:
+        if name not in sections:
+            raise PopulationFileError(f"{where}: missing table [{name}]")
+        for field in _REQUIRED[name]:
+            if field not in sections[name]:
+                raise PopulationFileError(f"{where} [{name}]: missing field '{field}'")
+    return sections
+
+
+_REQUIRED: Final[Mapping[str, tuple[str, ...]]] = {
+    "resting_heart_rate": (
+        "mean_per_min",
+        "sd_per_min",
+        "min_per_min",
+        "max_per_min",
+        "day_to_day_sd_per_min",
+        "day_to_day_autocorrelation",
+    ),
+    "circadian": (
+        "amplitude_per_min",
+        "trough_hour",
+        "sleep_offset_per_min",
+        "wake_offset_per_min",
+        "bedtime_hour",
+        "bedtime_sd_h",
+        "sleep_duration_h",
+        "sleep_duration_sd_h",
+        "minute_noise_sd_per_min",
+    ),
+    "activity": (
+        "median_steps_per_day",
+        "between_person_log_sd",
+        "day_to_day_log_sd",
+        "decline_per_year_after_60",
+        "diabetes_factor",
+        "bout_share",
+        "bout_median_min",
+        "bout_log_sd",
+        "bout_cadence_per_min",
+        "bout_cadence_sd_per_min",
+        "incidental_minute_fraction",
+        "sedentary_fraction",
+        "sedentary_block_min",
+        "moderate_cadence_per_min",
+        "moderate_reserve_fraction",
+        "hr_time_constant_min",
+        "max_cadence_per_min",
+    ),
+    "wear": (
+        "gap_probability_per_day",
+        "gap_min_min",
+        "gap_max_min",
+        "unworn_day_probability",
+        "artefact_probability_per_min",
+    ),
+    "night": (
+        "spo2_mean_percent",
+        "spo2_sd_percent",
+        "spo2_night_sd_percent",
+        "spo2_max_percent",
+        "respiratory_rate_mean_per_min",
+        "respiratory_rate_sd_per_min",
+        "respiratory_rate_night_sd_per_min",
+    ),
+    "cgm": (
+        "interval_min",
+        "adag_slope_mg_dl_per_percent",
+        "adag_intercept_mg_dl",
+        "cv_mean",
+        "cv_sd",
+        "cv_min",
+        "cv_max",
+        "meal_hours",
+        "meal_time_sd_h",
+        "meal_peak_min",
+        "meal_amplitude_log_sd",
+        "dawn_rise_mg_dl",
+        "dawn_start_hour",
+        "dawn_peak_hour",
+        "noise_autocorrelation_per_step",
+        "noise_share",
+        "sensor_days",
+        "warm_up_min",
+        "min_mg_dl",
+        "max_mg_dl",
+    ),
+    "onsets": ("first_day", "last_days_before_end", "weights"),
+    "infection": (
+        "peak_min_per_min",
+        "peak_max_per_min",
+        "rise_start_days",
+        "peak_days",
+        "decay_days",
+        "steps_drop_fraction",
+        "respiratory_rise_per_min",
+    ),
+    "respiratory": (
+        "decline_min_days",
+        "decline_max_days",
+        "spo2_drop_min_percent",
+        "spo2_drop_max_percent",
+        "respiratory_rise_min_per_min",
+        "respiratory_rise_max_per_min",
+        "heart_rate_rise_per_min",
+        "steps_drop_fraction",
+    ),
+    "glucose_low": (
+        "fall_min",
+        "nadir_min_mg_dl",
+        "nadir_max_mg_dl",
+        "nadir_duration_min",
+        "recovery_min",
+        "heart_rate_rise_per_min",
+    ),
+}
+
+
+# --------------------------------------------------------------------------------------------
+# data classes
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What the streams take from the patient's synthetic FHIR record.
+
+    Examples
+    --------
+    >>> Profile("SYN-1-0", 0, "female", 54, False, 5.4, "America/Chicago").diabetes
+    False
+    """
+
+    patient: str
+    """Device-user identifier ``SYN-<seed>-<index>`` (the CSV ``patient`` column)."""
+    index: int
+    sex: str
+    age_years: int
+    diabetes: bool
+    hba1c_percent: float | None
+    """The last HbA1c of the record (sets the CGM mean by ADAG)."""
+    time_zone: str
+    """IANA zone of the patient's home city: sleep, meals and walks follow local time."""
+
+
+@dataclass(frozen=True, slots=True)
+class Onset:
+    """One known event: the ground truth a detector is scored against.
+
+    ``onset_time`` is what a detector should be judged by: symptom onset for ``infection``
+    (the physiological change starts earlier, at ``change_start_time``), the start of the
+    decline for ``respiratory`` and the start of the fall for ``glucose_low`` (whose
+    ``threshold_time`` is the first CGM reading below 70 mg/dL). ``magnitude`` is the peak
+    change of ``metric`` in ``unit`` (positive = up).
+
+    Examples
+    --------
+    >>> t = dt.datetime(2025, 12, 20, tzinfo=dt.UTC)
+    >>> Onset("SYN-1-0", "infection", t, t, t, None, "heart_rate", 5.0, "/min").as_record()["kind"]
+    'infection'
+    """
+
+    patient: str
+    kind: OnsetKind
+    onset_time: dt.datetime
+    change_start_time: dt.datetime
+    peak_time: dt.datetime
+    threshold_time: dt.datetime | None
+    metric: str
+    magnitude: float
+    unit: str
+
+    def as_record(self) -> dict[str, object]:
+        """A JSON-ready dict (times as ISO 8601 UTC with ``Z``)."""
+
+        def iso(value: dt.datetime | None) -> str | None:
+            return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+        return {
+            "patient": self.patient,
+            "kind": self.kind,
+            "onset_time": iso(self.onset_time),
+            "change_start_time": iso(self.change_start_time),
+            "peak_time": iso(self.peak_time),
+            "threshold_time": iso(self.threshold_time),
+            "metric": self.metric,
+            "magnitude": round(self.magnitude, 2),
+            "unit": self.unit,
+        }
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PatientStreams:
+    """One patient's streams as numpy arrays (the Python API; no files).
+
+    Minute arrays have ``days x 1440`` entries from ``start`` (UTC, minute ``i`` at
+    ``start + i min``); heart rate is ``NaN`` where the device was not worn. CGM arrays have one
+    entry every 5 minutes from ``start`` (``NaN`` in sensor warm-ups), or are ``None`` for people
+    without diabetes. Nightly arrays have one entry per night, at ``night_time``.
+    """
+
+    profile: Profile
+    start: dt.datetime
+    heart_rate_per_min: FloatArray
+    steps_per_min: FloatArray
+    worn: BoolArray
+    asleep: BoolArray
+    artefact: BoolArray
+    resting_heart_rate_per_min: float
+    """The person's own mean resting heart rate (drawn; before day-to-day variation)."""
+    resting_shift_per_min: FloatArray
+    """Per minute, the change of the resting rate caused by an onset (0 without one)."""
+    night_time: npt.NDArray[np.datetime64]
+    spo2_percent: FloatArray
+    respiratory_rate_per_min: FloatArray
+    cgm_time: npt.NDArray[np.datetime64] | None
+    glucose_mg_dl: FloatArray | None
+    onsets: tuple[Onset, ...]
+
+    @property
+    def minute_time(self) -> npt.NDArray[np.datetime64]:
+        """UTC time of each minute sample (``datetime64[m]``, naive = UTC)."""
+        base = np.datetime64(self.start.replace(tzinfo=None), "m")
+        return base + np.arange(self.heart_rate_per_min.size).astype("timedelta64[m]")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSet:
+    """All patients' streams and the ground truth (every onset of every patient)."""
+
+    patients: tuple[PatientStreams, ...]
+    truth: tuple[Onset, ...]
+    start: dt.datetime
+    days: int
+    seed: int
+
+
+# --------------------------------------------------------------------------------------------
+# the patient's profile, from their FHIR bundle
+# --------------------------------------------------------------------------------------------
+
+
+def profile_from_bundle(bundle: Mapping[str, Any], *, today: dt.date) -> Profile:
+    """The :class:`Profile` of a synthetic patient's Bundle (sex, age, diabetes, HbA1c, zone).
+
+    Parameters
+    ----------
+    bundle
+        A Bundle of :func:`~medtwin.synth.generator.generate_patient`.
+    today
+        The date ages are taken at.
+
+    Returns
+    -------
+    Profile
+        The patient's identifier is the ``SYN-<seed>-<index>`` medical record number.
+
+    Examples
+    --------
+    >>> import datetime
+    >>> from medtwin.synth import generate_patient, patient_rng
+    >>> b = generate_patient(patient_rng(1, 0), 0, today=datetime.date(2026, 1, 1), seed=1)
+    >>> profile_from_bundle(b, today=datetime.date(2026, 1, 1)).patient
+    'SYN-1-0'
+    """
+    places = {place.city: place.time_zone for place in _load_population().places}
+    patient: Mapping[str, Any] = {}
+    diabetes = False
+    hba1c: tuple[str, float] | None = None
+    for entry in bundle.get("entry", []):
+        resource = entry["resource"]
+        kind = resource.get("resourceType")
+        if kind == "Patient":
+            patient = resource
+        elif kind == "Condition":
+            codes = {c.get("code") for c in resource["code"].get("coding", [])}
+            diabetes = diabetes or _DIABETES_SNOMED in codes
+        elif kind == "Observation":
+            codes = {c.get("code") for c in resource["code"].get("coding", [])}
+            if _HBA1C_LOINC in codes and "valueQuantity" in resource:
+                when = str(resource.get("effectiveDateTime", ""))
+                if hba1c is None or when >= hba1c[0]:
+                    hba1c = (when, float(resource["valueQuantity"]["value"]))
+    identifier = str(patient["identifier"][0]["value"])
+    birth = dt.date.fromisoformat(str(patient["birthDate"]))
+    age = today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+    city = str(patient.get("address", [{}])[0].get("city", ""))
+    parts = identifier.split("-")
+    return Profile(
+        patient=identifier,
+        index=int(parts[-1]) if parts[-1].isdigit() else 0,
+        sex=str(patient.get("gender", "unknown")),
+        age_years=age,
+        diabetes=diabetes,
+        hba1c_percent=None if hba1c is None else hba1c[1],
+        time_zone=places.get(city, "UTC"),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# generation
+# --------------------------------------------------------------------------------------------
+
+
+def _stream_rng(seed: int, index: int) -> np.random.Generator:
+    digest = hashlib.blake2b(f"medtwin.synth.streams:{seed}:{index}".encode(), digest_size=16)
+    return np.random.default_rng(int.from_bytes(digest.digest(), "little"))
+
+
+def _local_offsets_min(zone: ZoneInfo, start: dt.datetime, hours: int) -> FloatArray:
+    """UTC offset (minutes) of ``zone`` at each hour from ``start``."""
+    offsets = np.empty(hours, dtype=np.float64)
+    for hour in range(hours):
+        moment = start + dt.timedelta(hours=hour)
+        delta = moment.astimezone(zone).utcoffset()
+        offsets[hour] = 0.0 if delta is None else delta.total_seconds() / 60.0
+    return offsets
+
+
+def _ramp_add(
+    length: int, starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64], values: FloatArray
+) -> FloatArray:
+    """Sum of ``values[k]`` over the index ranges ``[starts[k], ends[k])`` (a difference array)."""
+    diff = np.zeros(length + 1, dtype=np.float64)
+    lo = np.clip(starts, 0, length)
+    hi = np.clip(ends, 0, length)
+    keep = hi > lo
+    np.add.at(diff, lo[keep], values[keep])
+    np.add.at(diff, hi[keep], -values[keep])
+    return np.cumsum(diff[:-1])
+
+
+def _causal_filter(signal: FloatArray, kernel: FloatArray) -> FloatArray:
+    """``signal`` convolved with a causal ``kernel`` (same length as the signal)."""
+    return np.convolve(signal, kernel)[: signal.size]
+
+
+def _infection_shape(x_days: FloatArray, rise: float, peak: float, decay: float) -> FloatArray:
+    """0 -> 1 -> 0: linear from ``-rise`` days to ``peak`` days, then exponential decay."""
+    up = np.clip((x_days + rise) / (rise + peak), 0.0, 1.0)
+    down = np.exp(-np.clip(x_days - peak, 0.0, None) / decay)
+    return np.where(x_days < peak, up, down)
+
+
+def _draw_onset(
+    rng: np.random.Generator, profile: Profile, minutes: int, onset_fraction: float
+) -> tuple[OnsetKind | None, int]:
+    params = _params()["onsets"]
+    # Both draws are always made, so the rest of the stream does not depend on the fraction.
+    has = rng.random() < onset_fraction
+    pick = rng.random()
+    when_u = rng.random()
+    weights = {str(k): float(v) for k, v in params["weights"].items()}
+    if not profile.diabetes:
+        weights.pop("glucose_low", None)
+    total = sum(weights.values())
+    kind: OnsetKind | None = None
+    if has and total > 0:
+        cumulative = 0.0
+        for name, weight in weights.items():
+            cumulative += weight / total
+            if pick < cumulative:
+                kind = name  # type: ignore[assignment]
+                break
+        else:
+            kind = list(weights)[-1]  # type: ignore[assignment]
+    lo = min(int(params["first_day"]) * _MIN_PER_DAY, minutes // 2)
+    hi = max(minutes - int(params["last_days_before_end"]) * _MIN_PER_DAY, lo + 1)
+    return kind, lo + int(when_u * (hi - lo))
+
+
+def generate_patient_streams(
+    profile: Profile,
+    *,
+    seed: int,
+    days: int,
+    onset_fraction: float = 0.3,
+    today: dt.date = DEFAULT_TODAY,
+) -> PatientStreams:
+    """Draw one patient's streams (see the module docstring for the model).
+
+    Parameters
+    ----------
+    profile
+        The patient (from :func:`profile_from_bundle`).
+    seed
+        The run's seed; with ``profile.index`` it seeds this patient's own generator.
+    days
+        Length of the window, ending at midnight UTC of ``today``.
+    onset_fraction
+        Probability that this patient has an onset in the window.
+    today
+        End of the window (exclusive).
+
+    Returns
+    -------
+    PatientStreams
+        Arrays and the patient's onsets (zero or one).
+
+    Raises
+    ------
+    ValueError
+        For ``days`` < 1 or ``onset_fraction`` outside [0, 1].
+
+    Examples
+    --------
+    >>> p = Profile("SYN-9-0", 0, "male", 40, False, 5.3, "UTC")
+    >>> s = generate_patient_streams(p, seed=9, days=1, onset_fraction=0.0)
+    >>> int(np.nansum(s.steps_per_min)) > 0
+    True
+    """
+    if days < 1:
+        raise ValueError(f"--wearables-days must be 1 or more, got {days}")
+    if not 0.0 <= onset_fraction <= 1.0:
+        raise ValueError(f"--onset-fraction must be between 0 and 1, got {onset_fraction}")
+    p = _params()
+    rng = _stream_rng(seed, profile.index)
+    start = dt.datetime.combine(today - dt.timedelta(days=days), dt.time(0), tzinfo=dt.UTC)
+    n = days * _MIN_PER_DAY
+    t = np.arange(n, dtype=np.float64)
+    zone = ZoneInfo(profile.time_zone)
+
+    kind, onset_minute = _draw_onset(rng, profile, n, onset_fraction)
+
+    # Local clock: minutes since local midnight of the window's first UTC day.
+    offsets = _local_offsets_min(zone, start, days * 24)
+    offset_per_min = np.repeat(offsets, 60)
+    local = t + offset_per_min
+    local_hour = np.mod(local / 60.0, 24.0)
+    # Local days -1 .. days (a US zone starts the window on the evening before).
+    day_index = np.floor(local / _MIN_PER_DAY).astype(np.int64) + 1
+    n_days = days + 2
+    mean_offset = float(offsets.mean())
+
+    # -- sleep --------------------------------------------------------------------------------
+    circ = p["circadian"]
+    bedtime_h = circ["bedtime_hour"] + circ["bedtime_sd_h"] * rng.standard_normal(n_days)
+    sleep_h = np.clip(
+        circ["sleep_duration_h"] + circ["sleep_duration_sd_h"] * rng.standard_normal(n_days),
+        4.0,
+        11.0,
+    )
+    local_day_start = (np.arange(n_days) - 1) * _MIN_PER_DAY  # local minute of each midnight
+    sleep_start = (local_day_start + bedtime_h * 60.0 - mean_offset).astype(np.int64)
+    sleep_end = (sleep_start + sleep_h * 60.0).astype(np.int64)
+    asleep = _ramp_add(n, sleep_start, sleep_end, np.ones(n_days)) > 0
+    # Waking window of each local day: from the end of last night to tonight's bedtime.
+    wake_start = np.concatenate(([sleep_end[0] - _MIN_PER_DAY], sleep_end[:-1]))
+    wake_end = sleep_start
+
+    # -- onset effects (shape 0..1 per minute) ---------------------------------------------------
+    onset_shape = np.zeros(n)
+    onsets: list[Onset] = []
+    magnitude = 0.0
+    x_days = (t - onset_minute) / _MIN_PER_DAY
+    if kind == "infection":
+        inf = p["infection"]
+        magnitude = float(rng.uniform(inf["peak_min_per_min"], inf["peak_max_per_min"]))
+        onset_shape = _infection_shape(
+            x_days, inf["rise_start_days"], inf["peak_days"], inf["decay_days"]
+        )
+    elif kind == "respiratory":
+        resp = p["respiratory"]
+        decline_days = float(rng.uniform(resp["decline_min_days"], resp["decline_max_days"]))
+        onset_shape = np.clip(x_days / decline_days, 0.0, 1.0)
+    else:
+        rng.uniform()  # the same number of draws whatever the kind: an onset changes nothing else
+
+    # -- steps --------------------------------------------------------------------------------
+    act = p["activity"]
+    person_steps = act["median_steps_per_day"] * math.exp(
+        act["between_person_log_sd"] * rng.standard_normal()
+    )
+    if profile.age_years > 60:
+        person_steps *= max(0.3, 1.0 - act["decline_per_year_after_60"] * (profile.age_years - 60))
+    if profile.diabetes:
+        person_steps *= act["diabetes_factor"]
+    daily_steps = person_steps * np.exp(act["day_to_day_log_sd"] * rng.standard_normal(n_days))
+    max_bouts = 48
+    bout_len = act["bout_median_min"] * np.exp(
+        act["bout_log_sd"] * rng.standard_normal((n_days, max_bouts))
+    )
+    cadence = np.clip(
+        act["bout_cadence_per_min"]
+        + act["bout_cadence_sd_per_min"] * rng.standard_normal((n_days, max_bouts)),
+        60.0,
+        act["max_cadence_per_min"],
+    )
+    bout_u = rng.random((n_days, max_bouts))
+    bout_minutes_wanted = act["bout_share"] * daily_steps / act["bout_cadence_per_min"]
+    before = np.cumsum(bout_len, axis=1) - bout_len
+    bout_len = np.clip(np.minimum(bout_len, bout_minutes_wanted[:, None] - before), 0.0, None)
+    window = np.clip(wake_end - wake_start, 60, None).astype(np.float64)
+    bout_start = wake_start[:, None] + bout_u * np.clip(window[:, None] - bout_len, 1.0, None)
+    bout_start_i = bout_start.astype(np.int64).ravel()
+    bout_end_i = (bout_start + np.round(bout_len)).astype(np.int64).ravel()
+    walking = _ramp_add(n, bout_start_i, bout_end_i, cadence.ravel())
+    walking = np.minimum(walking, act["max_cadence_per_min"])
+    walking = np.where(walking > 0, walking + 4.0 * rng.standard_normal(n), 0.0)
+    awake = ~asleep
+    incidental_mean = (
+        (1.0 - act["bout_share"]) * daily_steps / (act["incidental_minute_fraction"] * window)
+    )
+    lam = incidental_mean[day_index]
+    # Light movement comes in blocks: in a sedentary block (Matthews 2008: about 55 % of waking
+    # time) there are no steps at all, so that long still stretches exist as in real life.
+    block = int(act["sedentary_block_min"])
+    light_block = rng.random(n // block + 1) >= act["sedentary_fraction"]
+    in_light = np.repeat(light_block, block)[:n]
+    share = min(1.0, act["incidental_minute_fraction"] / (1.0 - act["sedentary_fraction"]))
+    moving = (rng.random(n) < share) & in_light
+    incidental = rng.poisson(np.clip(lam, 0.0, None)).astype(np.float64) * moving
+    steps = np.clip(np.round(walking + incidental), 0.0, None) * awake
+    if kind == "infection":
+        steps *= 1.0 - p["infection"]["steps_drop_fraction"] * onset_shape
+    elif kind == "respiratory":
+        steps *= 1.0 - p["respiratory"]["steps_drop_fraction"] * onset_shape
+    steps = np.round(steps)
+
+    # -- heart rate ---------------------------------------------------------------------------
+    rhr = p["resting_heart_rate"]
+    person_rhr = float(
+        np.clip(
+            rhr["mean_per_min"] + rhr["sd_per_min"] * rng.standard_normal(),
+            rhr["min_per_min"],
+            rhr["max_per_min"],
+        )
+    )
+    rho = rhr["day_to_day_autocorrelation"]
+    innovations = rng.standard_normal(n_days) * rhr["day_to_day_sd_per_min"]
+    daily_dev = np.empty(n_days)
+    daily_dev[0] = innovations[0]
+    for d in range(1, n_days):  # n_days is small (days + 2): a loop is fine here
+        daily_dev[d] = rho * daily_dev[d - 1] + math.sqrt(1.0 - rho * rho) * innovations[d]
+    shift = np.zeros(n)
+    if kind == "infection":
+        shift = magnitude * onset_shape
+    elif kind == "respiratory":
+        shift = p["respiratory"]["heart_rate_rise_per_min"] * onset_shape
+    resting = person_rhr + daily_dev[day_index] + shift
+    circadian = circ["amplitude_per_min"] * -np.cos(
+        2.0 * math.pi * (local_hour - circ["trough_hour"]) / 24.0
+    )
+    state = np.where(asleep, circ["sleep_offset_per_min"], circ["wake_offset_per_min"])
+    hr_max = 208.0 - 0.7 * profile.age_years
+    reserve_fraction = np.clip(
+        steps / act["moderate_cadence_per_min"] * act["moderate_reserve_fraction"], 0.0, 0.85
+    )
+    tau = act["hr_time_constant_min"]
+    kernel = np.exp(-np.arange(int(8 * tau) + 1) / tau)
+    kernel /= kernel.sum()
+    response = _causal_filter(reserve_fraction * np.clip(hr_max - resting, 20.0, None), kernel)
+    heart_rate = (
+        resting
+        + circadian
+        + state
+        + response
+        + circ["minute_noise_sd_per_min"] * rng.standard_normal(n)
+    )
+
+    # -- CGM (people with diabetes) -------------------------------------------------------------
+    cgm_time: npt.NDArray[np.datetime64] | None = None
+    glucose: FloatArray | None = None
+    low_window: tuple[int, int] | None = None
+    if profile.diabetes:
+        glucose, low_window, threshold_index = _cgm(
+            rng,
+            profile,
+            days,
+            local[:: int(p["cgm"]["interval_min"])],
+            mean_offset,
+            onset_minute if kind == "glucose_low" else None,
+        )
+        step = int(p["cgm"]["interval_min"])
+        base = np.datetime64(start.replace(tzinfo=None), "m")
+        cgm_time = base + (np.arange(glucose.size) * step).astype("timedelta64[m]")
+        if low_window is not None:
+            lo, hi = low_window
+            heart_rate[lo:hi] += p["glucose_low"]["heart_rate_rise_per_min"]
+            g_start = float(glucose[max(0, onset_minute // step - 1)])
+            nadir_index = lo // step
+            onsets.append(
+                Onset(
+                    patient=profile.patient,
+                    kind="glucose_low",
+                    onset_time=start + dt.timedelta(minutes=onset_minute),
+                    change_start_time=start + dt.timedelta(minutes=onset_minute),
+                    peak_time=start + dt.timedelta(minutes=nadir_index * step),
+                    threshold_time=None
+                    if threshold_index is None
+                    else start + dt.timedelta(minutes=threshold_index * step),
+                    metric=CGM_CODE,
+                    magnitude=float(np.nanmin(glucose[nadir_index : hi // step + 1])) - g_start
+                    if hi // step + 1 > nadir_index
+                    else 0.0,
+                    unit="mg/dL",
+                )
+            )
+
+    # -- wear, gaps, artefacts ----------------------------------------------------------------
+    wear = p["wear"]
+    gap_on = rng.random(n_days) < wear["gap_probability_per_day"]
+    gap_len = rng.uniform(wear["gap_min_min"], wear["gap_max_min"], n_days)
+    gap_at = wake_start + rng.random(n_days) * np.clip(window - gap_len, 1.0, None)
+    unworn_day = rng.random(n_days) < wear["unworn_day_probability"]
+    off = (
+        _ramp_add(
+            n,
+            np.where(gap_on, gap_at, 0).astype(np.int64),
+            np.where(gap_on, gap_at + gap_len, 0).astype(np.int64),
+            np.ones(n_days),
+        )
+        > 0
+    )
+    off |= unworn_day[day_index]
+    if kind is not None:
+        # Keep the device on for the day of the onset, so that the truth is observable.
+        around = np.abs(t - onset_minute) < _MIN_PER_DAY / 2
+        off &= ~around
+    worn = ~off
+    artefact_kind = np.where(
+        rng.random(n) < wear["artefact_probability_per_min"], rng.integers(1, 3, n), 0
+    ) * (worn & awake)
+    spikes = rng.uniform(30.0, 80.0, n)
+    heart_rate = np.where(artefact_kind == _ARTEFACT_SPIKE, heart_rate + spikes, heart_rate)
+    heart_rate = np.where(artefact_kind == _ARTEFACT_HALF, heart_rate * 0.5, heart_rate)
+    heart_rate = np.round(np.clip(heart_rate, 30.0, 220.0))
+    heart_rate = np.where(worn, heart_rate, np.nan)
+    steps = np.where(worn, steps, np.nan)
+
+    # -- nightly summaries --------------------------------------------------------------------
+    night = p["night"]
+    spo2_person = night["spo2_mean_percent"] + night["spo2_sd_percent"] * rng.standard_normal()
+    rr_person = (
+        night["respiratory_rate_mean_per_min"]
+        + night["respiratory_rate_sd_per_min"] * rng.standard_normal()
+    )
+    spo2_noise = night["spo2_night_sd_percent"] * rng.standard_normal(n_days)
+    rr_noise = night["respiratory_rate_night_sd_per_min"] * rng.standard_normal(n_days)
+    wake_minutes = sleep_end
+    inside = (wake_minutes >= 0) & (wake_minutes < n)
+    nights = np.flatnonzero(
+        inside & ~unworn_day[np.clip(day_index[np.clip(wake_minutes, 0, n - 1)], 0, n_days - 1)]
+    )
+    at = wake_minutes[nights]
+    mid_night = np.clip(at - (sleep_h[nights] * 30.0).astype(np.int64), 0, n - 1)
+    night_shape = onset_shape[mid_night]
+    spo2 = spo2_person + spo2_noise[nights]
+    rr = rr_person + rr_noise[nights]
+    if kind == "respiratory":
+        resp = p["respiratory"]
+        drop = float(rng.uniform(resp["spo2_drop_min_percent"], resp["spo2_drop_max_percent"]))
+        rise = float(
+            rng.uniform(resp["respiratory_rise_min_per_min"], resp["respiratory_rise_max_per_min"])
+        )
+        spo2 = spo2 - drop * night_shape
+        rr = rr + rise * night_shape
+        end_minute = onset_minute + int(decline_days * _MIN_PER_DAY)
+        onsets.append(
+            Onset(
+                patient=profile.patient,
+                kind="respiratory",
+                onset_time=start + dt.timedelta(minutes=onset_minute),
+                change_start_time=start + dt.timedelta(minutes=onset_minute),
+                peak_time=start + dt.timedelta(minutes=min(end_minute, n - 1)),
+                threshold_time=None,
+                metric="spo2",
+                magnitude=-drop,
+                unit="%",
+            )
+        )
+    elif kind == "infection":
+        inf = p["infection"]
+        rr = rr + inf["respiratory_rise_per_min"] * night_shape
+        onsets.append(
+            Onset(
+                patient=profile.patient,
+                kind="infection",
+                onset_time=start + dt.timedelta(minutes=onset_minute),
+                change_start_time=start
+                + dt.timedelta(minutes=onset_minute - inf["rise_start_days"] * _MIN_PER_DAY),
+                peak_time=start
+                + dt.timedelta(minutes=onset_minute + inf["peak_days"] * _MIN_PER_DAY),
+                threshold_time=None,
+                metric="heart_rate",
+                magnitude=magnitude,
+                unit="/min",
+            )
+        )
+    spo2 = np.round(np.clip(spo2, 70.0, night["spo2_max_percent"]), 1)
+    rr = np.round(np.clip(rr, 6.0, 40.0), 1)
+    base = np.datetime64(start.replace(tzinfo=None), "m")
+    night_time = base + at.astype("timedelta64[m]")
+
+    return PatientStreams(
+        profile=profile,
+        start=start,
+        heart_rate_per_min=heart_rate,
+        steps_per_min=steps,
+        worn=worn,
+        asleep=asleep,
+        artefact=artefact_kind > 0,
+        resting_heart_rate_per_min=person_rhr,
+        resting_shift_per_min=shift,
+        night_time=night_time,
+        spo2_percent=spo2,
+        respiratory_rate_per_min=rr,
+        cgm_time=cgm_time,
+        glucose_mg_dl=glucose,
+        onsets=tuple(onsets),
+    )
+
+
+def _cgm(
+    rng: np.random.Generator,
+    profile: Profile,
+    days: int,
+    local_min: FloatArray,
+    mean_offset: float,
+    low_at: int | None,
+) -> tuple[FloatArray, tuple[int, int] | None, int | None]:
+    """CGM glucose every 5 min; the glucose-low window (minutes) and first index < 70 mg/dL."""
+    c = _params()["cgm"]
+    step = int(c["interval_min"])
+    m = local_min.size
+    hba1c = profile.hba1c_percent if profile.hba1c_percent is not None else 7.0
+    mean_mg_dl = c["adag_slope_mg_dl_per_percent"] * hba1c + c["adag_intercept_mg_dl"]
+    cv = float(np.clip(c["cv_mean"] + c["cv_sd"] * rng.standard_normal(), c["cv_min"], c["cv_max"]))
+
+    # Meals: impulses at local meal times, shaped by t/tp * exp(1 - t/tp).
+    n_days = days + 2
+    meal_hours = np.asarray(c["meal_hours"], dtype=np.float64)
+    meal_local = (np.arange(n_days)[:, None] - 1) * _MIN_PER_DAY + (
+        meal_hours[None, :] + c["meal_time_sd_h"] * rng.standard_normal((n_days, meal_hours.size))
+    ) * 60.0
+    first_local = local_min[0]
+    meal_index = np.round((meal_local - first_local) / step).astype(np.int64).ravel()
+    amplitude = np.exp(c["meal_amplitude_log_sd"] * rng.standard_normal(meal_index.size))
+    impulses = np.zeros(m)
+    keep = (meal_index >= 0) & (meal_index < m)
+    np.add.at(impulses, meal_index[keep], amplitude[keep])
+    lag = np.arange(0, 300, step, dtype=np.float64) / c["meal_peak_min"]
+    meal_kernel = lag * np.exp(1.0 - lag)
+    meals = _causal_filter(impulses, meal_kernel)
+    # Dawn phenomenon: a rise from dawn_start to dawn_peak (local), gone by noon.
+    hour = np.mod(local_min / 60.0, 24.0)
+    rise = np.clip(
+        (hour - c["dawn_start_hour"]) / (c["dawn_peak_hour"] - c["dawn_start_hour"]), 0, 1
+    )
+    fall = np.clip((12.0 - hour) / (12.0 - c["dawn_peak_hour"]), 0, 1)
+    dawn = np.where(hour < c["dawn_peak_hour"], rise, fall) * (hour >= c["dawn_start_hour"])
+    # Profile in mg/dL-like units: a typical meal peak ~ 3x the dawn rise.
+    profile_shape = meals * 3.0 * c["dawn_rise_mg_dl"] + dawn * c["dawn_rise_mg_dl"]
+    phi = c["noise_autocorrelation_per_step"]
+    noise = _causal_filter(rng.standard_normal(m), phi ** np.arange(60, dtype=np.float64))
+    share = c["noise_share"]
+    z = math.sqrt(1.0 - share) * _standardise(profile_shape) + math.sqrt(share) * _standardise(
+        noise
+    )
+    z = _standardise(z)
+    # Lognormal around the mean: sigma (log scale) found by bisection so that the trace's own
+    # CV is the drawn one (z is skewed by the meals, so sqrt(log(1 + CV^2)) would overshoot),
+    # then scaled so that its own mean is the ADAG mean.
+    low_sigma, high_sigma = 0.0, 1.5
+    for _ in range(30):
+        sigma = (low_sigma + high_sigma) / 2.0
+        trial = np.exp(sigma * z)
+        if float(trial.std() / trial.mean()) < cv:
+            low_sigma = sigma
+        else:
+            high_sigma = sigma
+    trial = np.exp(sigma * z)
+    glucose = trial * (mean_mg_dl / float(trial.mean()))
+
+    low_window: tuple[int, int] | None = None
+    threshold_index: int | None = None
+    g = _params()["glucose_low"]
+    fall_n = max(1, int(g["fall_min"] // step))
+    nadir_n = max(1, int(g["nadir_duration_min"] // step))
+    rec_n = max(1, int(g["recovery_min"] // step))
+    # Drawn whether or not there is an event, so that an event changes nothing else.
+    nadir = float(rng.uniform(g["nadir_min_mg_dl"], g["nadir_max_mg_dl"]))
+    wobble = rng.normal(0.0, 1.5, nadir_n)
+    if low_at is not None:
+        i0 = low_at // step
+        g0 = float(max(glucose[max(i0 - 1, 0)], 90.0))
+        path = np.concatenate(
+            (
+                g0 + (nadir - g0) * np.arange(1, fall_n + 1) / fall_n,
+                np.full(nadir_n, nadir) + wobble,
+            )
+        )
+        end = min(m, i0 + path.size)
+        glucose[i0:end] = path[: end - i0]
+        # Recovery: blend back into the undisturbed trace.
+        rec_end = min(m, end + rec_n)
+        weight = np.arange(1, rec_end - end + 1) / rec_n
+        glucose[end:rec_end] = nadir + (glucose[end:rec_end] - nadir) * weight
+        below = np.flatnonzero(glucose[i0:rec_end] < 70.0)
+        threshold_index = None if below.size == 0 else i0 + int(below[0])
+        low_window = ((i0 + fall_n) * step, end * step)
+
+    # Sensor changes: a warm-up gap every sensor_days, away from a glucose-low event.
+    period = int(c["sensor_days"] * _MIN_PER_DAY // step)
+    first = int(rng.integers(0, period))
+    warm = int(c["warm_up_min"] // step)
+    for gap_start in range(first, m, period):
+        if low_at is not None and abs(gap_start - low_at // step) < period // 4:
+            continue
+        glucose[gap_start : gap_start + warm] = np.nan
+    glucose = np.round(np.clip(glucose, c["min_mg_dl"], c["max_mg_dl"]))
+    return glucose, low_window, threshold_index
+
+
+def _standardise(values: FloatArray) -> FloatArray:
+    sd = float(values.std())
+    standard: FloatArray = (values - values.mean()) / (sd if sd > 0 else 1.0)
+    return standard
+
+
+def generate_streams(
+    n: int,
+    seed: int,
+    *,
+    days: int = 14,
+    onset_fraction: float = 0.3,
+    today: dt.date | None = None,
+) -> StreamSet:
+    """Wearable streams for synthetic patients ``0 .. n-1`` of run ``seed``, with the truth.
+
+    Patient ``i`` is the same person as in :func:`~medtwin.synth.generator.
+    write_synthetic_patients` ``(n, seed)``: the profile is read from that Bundle.
+
+    Parameters
+    ----------
+    n
+        Number of patients (0 or more).
+    seed
+        Seed of the run.
+    days
+        Days of data, ending at midnight UTC of ``today``.
+    onset_fraction
+        Share of people with one onset (each person has it with this probability).
+    today
+        End of the window; default :data:`~medtwin.synth.generator.DEFAULT_TODAY`.
+
+    Returns
+    -------
+    StreamSet
+        Per-patient arrays and the ground truth.
+
+    Raises
+    ------
+    ValueError
+        For ``n`` < 0, ``days`` < 1 or a fraction outside [0, 1].
+
+    Examples
+    --------
+    >>> s = generate_streams(3, seed=2, days=20, onset_fraction=1.0)
+    >>> len(s.truth)
+    3
+    """
+    if n < 0:
+        raise ValueError(f"--patients must be 0 or more, got {n}")
+    as_of = DEFAULT_TODAY if today is None else today
+    patients = []
+    for index in range(n):
+        bundle = generate_patient(patient_rng(seed, index), index, today=as_of, seed=seed)
+        profile = profile_from_bundle(bundle, today=as_of)
+        patients.append(
+            generate_patient_streams(
+                profile, seed=seed, days=days, onset_fraction=onset_fraction, today=as_of
+            )
+        )
+    truth = tuple(onset for patient in patients for onset in patient.onsets)
+    start = dt.datetime.combine(as_of - dt.timedelta(days=days), dt.time(0), tzinfo=dt.UTC)
+    return StreamSet(patients=tuple(patients), truth=truth, start=start, days=days, seed=seed)
+
+
+# --------------------------------------------------------------------------------------------
+# files
+# --------------------------------------------------------------------------------------------
+
+
+def _time_bytes(times: npt.NDArray[np.datetime64]) -> npt.NDArray[np.uint8]:
+    """``YYYY-MM-DDTHH:MM:SSZ`` of each (naive UTC) time, as a (n, 20) byte matrix."""
+    text = np.datetime_as_string(times.astype("datetime64[s]"), unit="s").astype("S19")
+    matrix = text.view(np.uint8).reshape(-1, 19)
+    return np.hstack([matrix, np.full((matrix.shape[0], 1), ord("Z"), dtype=np.uint8)])
+
+
+def _integer_bytes(values: npt.NDArray[np.int64], width: int) -> npt.NDArray[np.uint8]:
+    """Decimal digits of non-negative integers, leading zeros as 0 bytes (removed later)."""
+    out = np.zeros((values.size, width), dtype=np.uint8)
+    for k in range(width):
+        place = 10 ** (width - 1 - k)
+        digit = (values // place) % 10 + 48
+        out[:, k] = digit if k == width - 1 else np.where(values >= place, digit, 0)
+    return out
+
+
+def _csv_bytes(
+    times: npt.NDArray[np.datetime64],
+    values: FloatArray,
+    metric: str,
+    unit: str,
+    patient: str,
+    decimals: int,
+) -> bytes:
+    """Rows ``time,metric,value,unit,patient`` for the finite values, built without a loop."""
+    header = b"time,metric,value,unit,patient\n"
+    keep = np.isfinite(values)
+    times, values = times[keep], values[keep]
+    if values.size == 0:
+        return header
+    scaled = np.round(values * 10**decimals).astype(np.int64)
+    width = max(len(str(int(scaled.max()))), decimals + 1)
+    digits = _integer_bytes(scaled, width)
+    if decimals:
+        # Split off the decimals and keep a leading "0" before the point.
+        whole = digits[:, : width - decimals].copy()
+        whole[:, -1] = np.where(whole[:, -1] == 0, ord("0"), whole[:, -1])
+        point = np.full((values.size, 1), ord("."), dtype=np.uint8)
+        digits = np.hstack([whole, point, digits[:, width - decimals :]])
+    rows = values.size
+
+    def constant(text: str) -> npt.NDArray[np.uint8]:
+        return np.broadcast_to(np.frombuffer(text.encode(), dtype=np.uint8), (rows, len(text)))
+
+    matrix = np.hstack(
+        [
+            _time_bytes(times),
+            constant(f",{metric},"),
+            digits,
+            constant(f",{unit},{patient}\n"),
+        ]
+    )
+    flat = matrix.ravel()
+    return header + bytes(flat[flat != 0].tobytes())
+
+
+def _write_atomic(path: pathlib.Path, data: bytes) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+def write_streams(streams: StreamSet, out_dir: pathlib.Path) -> list[pathlib.Path]:
+    """Write every patient's streams as CSV, and the truth as ``truth.json`` and ``truth.csv``.
+
+    Layout: ``out_dir/streams/patient-00000/heart_rate.csv`` (and ``steps.csv``,
+    ``spo2_nightly.csv``, ``respiratory_rate_nightly.csv``, ``glucose_cgm.csv`` for people with
+    diabetes), ``out_dir/truth.json``, ``out_dir/truth.csv``. Import the streams with
+    ``medtwin import out_dir/streams`` (not ``out_dir``: the truth files are not device data).
+    Steps are written for minutes with at least one step; minutes without the device have no
+    rows. Each file is written to a temporary name and renamed.
+
+    Parameters
+    ----------
+    streams
+        From :func:`generate_streams`.
+    out_dir
+        Folder to write into (created when missing).
+
+    Returns
+    -------
+    list[pathlib.Path]
+        The files written (the truth files last).
+
+    Raises
+    ------
+    ValueError
+        When ``out_dir`` exists and is not a folder.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     paths = write_streams(generate_streams(1, 1, days=1), pathlib.Path(folder))
+    ...     sorted(p.name for p in paths)[:2]
+    ['heart_rate.csv', 'respiratory_rate_nightly.csv']
+    """
+    out = pathlib.Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output folder {out} exists and is not a folder; choose another path")
+    written: list[pathlib.Path] = []
+    for patient in streams.patients:
+        folder = out / "streams" / f"patient-{patient.profile.index:05d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        who = patient.profile.patient
+        minute_time = patient.minute_time
+        steps = np.where(patient.steps_per_min > 0, patient.steps_per_min, np.nan)
+        series: list[tuple[str, npt.NDArray[np.datetime64], FloatArray, int]] = [
+            ("heart_rate", minute_time, patient.heart_rate_per_min, 0),
+            ("steps", minute_time, steps, 0),
+            ("spo2_nightly", patient.night_time, patient.spo2_percent, 1),
+            ("respiratory_rate_nightly", patient.night_time, patient.respiratory_rate_per_min, 1),
+        ]
+        if patient.glucose_mg_dl is not None and patient.cgm_time is not None:
+            series.append(("glucose_cgm", patient.cgm_time, patient.glucose_mg_dl, 0))
+        for stem, times, values, decimals in series:
+            metric, unit = STREAM_FILES[stem]
+            path = folder / f"{stem}.csv"
+            _write_atomic(path, _csv_bytes(times, values, metric, unit, who, decimals))
+            written.append(path)
+    out.mkdir(parents=True, exist_ok=True)
+    records = [onset.as_record() for onset in streams.truth]
+    document = {
+        "generator": "medtwin.synth.streams",
+        "seed": streams.seed,
+        "start": streams.start.isoformat().replace("+00:00", "Z"),
+        "days": streams.days,
+        "patients": [p.profile.patient for p in streams.patients],
+        "device_user_system": DEVICE_USER_SYSTEM,
+        "onsets": records,
+    }
+    truth_json = out / "truth.json"
+    _write_atomic(
+        truth_json, orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+    )
+    buffer = io.StringIO()
+    columns = [f.name for f in fields(Onset)]
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow({k: "" if record[k] is None else record[k] for k in columns})
+    truth_csv = out / "truth.csv"
+    _write_atomic(truth_csv, buffer.getvalue().encode())
+    written += [truth_json, truth_csv]
+    return written
+
+
+def write_wearable_streams(
+    n: int,
+    seed: int,
+    out_dir: pathlib.Path,
+    *,
+    days: int,
+    onset_fraction: float = 0.3,
+    today: dt.date | None = None,
+) -> StreamSet:
+    """:func:`generate_streams` then :func:`write_streams`; returns the streams written.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     s = write_wearable_streams(1, 1, pathlib.Path(folder), days=1)
+    ...     (pathlib.Path(folder) / "truth.json").is_file()
+    True
+    """
+    streams = generate_streams(n, seed, days=days, onset_fraction=onset_fraction, today=today)
+    write_streams(streams, out_dir)
+    return streams
