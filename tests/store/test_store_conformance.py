@@ -231,6 +231,36 @@ def test_batch_is_atomic(loaded: SqlStore) -> None:
         loaded.resolve_patient("MRN-8")
 
 
+def test_append_many_is_one_transaction(loaded: SqlStore) -> None:
+    """Import workers write a few Bundles per transaction: all of them or none."""
+    before = loaded.counts()
+    good = Batch(
+        source=SRC,
+        units=[
+            ResourceUnit(
+                key="Patient/p9", facts=(patient("p9", "Hopper", "Grace", "1906-12-09", "M9"),)
+            ),
+            ResourceUnit(key="Observation/g1", facts=(obs("p9", "g1", HR, 64, 2),)),
+        ],
+    )
+    bad_fact = dataclasses.replace(obs("p9", "bad", HR, 1, 1), raw={"x": object()})
+    bad = Batch(source=SRC, units=[ResourceUnit(key="Observation/bad", facts=(bad_fact,))])
+    with pytest.raises(TypeError):
+        loaded.append_many([good, bad])
+    assert loaded.counts() == before
+    with pytest.raises(PatientNotFoundError):
+        loaded.resolve_patient("M9")
+    # the second batch needs the patient of the first: the same as appending them in turn
+    later = Batch(
+        source=SRC, units=[ResourceUnit(key="Observation/g2", facts=(obs("p9", "g2", HR, 66, 3),))]
+    )
+    results = loaded.append_many([good, later])
+    assert [r.inserted for r in results] == [2, 1]
+    assert loaded.counts()["facts"] == before["facts"] + 3
+    again = loaded.append_many([good, later])
+    assert [r.unchanged for r in again] == [2, 1]
+
+
 def test_access_log_records_reads_and_writes(loaded: SqlStore) -> None:
     pid = loaded.resolve_patient("MRN-1")
     loaded.timeline(pid)

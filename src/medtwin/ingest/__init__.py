@@ -208,13 +208,15 @@ def _init_worker(lock: Any) -> None:
     _WRITE_LOCK = lock
 
 
-def _import_file_in_worker(
-    path: Path, source: str | None, tz: str, url: str, actor: str, patient: str | None = None
-) -> tuple[dict[str, int], str, int]:
-    """Worker: read one Bundle file and append it with the worker's own connection.
+def _import_files_in_worker(
+    paths: list[Path], source: str | None, tz: str, url: str, actor: str, patient: str | None = None
+) -> list[tuple[dict[str, int], str, int]]:
+    """Worker: read Bundle files and append them with the worker's own connection.
 
-    Runs in a child process. The store serialises writers (SQLite's write lock, a
-    PostgreSQL advisory lock), so parsing overlaps with the other workers' writes.
+    Runs in a child process. The files are parsed first, then written in one
+    transaction (:meth:`~medtwin.store.sql.SqlStore.append_many`, all or none); the
+    store serialises writers (SQLite's write lock, a PostgreSQL advisory lock), so
+    parsing overlaps with the other workers' writes.
     """
     gc.disable()  # see no_cyclic_gc
     store = _WORKER_STORES.get(url)
@@ -223,21 +225,48 @@ def _import_file_in_worker(
 
         store = _WORKER_STORES[url] = open_store(url, actor=actor)
         store.bulk().__enter__()  # for the life of the worker; the parent checkpoints at the end
-    counts = AppendResultDict()
-    name = source
-    read = 0
-    for batch in _batches(path, source, tz, store, patient):
-        name = batch.source
-        read += batch.resources_read
-        counts.add(batch.counts)
-        # encode and hash before taking the lock: only the writing itself is serialised
-        batch.units = [unit.prepared_copy() for unit in batch.units]
-        if _WRITE_LOCK is None:
-            counts.add(store.append(batch).as_dict())
-        else:
-            with _WRITE_LOCK:
-                counts.add(store.append(batch).as_dict())
-    return counts, name or "", read
+    batches: list[Batch] = []
+    owner: list[int] = []
+    names: list[str] = []
+    reads: list[int] = []
+    counts = [AppendResultDict() for _ in paths]
+    for index, path in enumerate(paths):
+        name = source
+        read = 0
+        for batch in _batches(path, source, tz, store, patient):
+            name = batch.source
+            read += batch.resources_read
+            counts[index].add(batch.counts)  # the reader's own counts (missing samples ...)
+            # encode and hash before taking the lock: only the writing itself is serialised
+            batch.units = [unit.prepared_copy() for unit in batch.units]
+            batches.append(batch)
+            owner.append(index)
+        names.append(name or "")
+        reads.append(read)
+    if _WRITE_LOCK is None:
+        results = store.append_many(batches)
+    else:
+        with _WRITE_LOCK:
+            results = store.append_many(batches)
+    for index, result in zip(owner, results, strict=True):
+        counts[index].add(result.as_dict())
+    return [(counts[i], names[i], reads[i]) for i in range(len(paths))]
+
+
+def _chunks(files: list[Path], workers: int) -> Iterator[list[Path]]:
+    """Consecutive runs of Bundle files for one worker task: larger first, single files at the end.
+
+    A run is written in one transaction (fewer commits); the runs shrink towards the
+    end so that no worker is left with a long run while the others idle.
+    """
+    start = 0
+    while start < len(files):
+        size = max(1, min(_CHUNK_MAX, (len(files) - start) // (workers * 4)))
+        yield files[start : start + size]
+        start += size
+
+
+_CHUNK_MAX = 6
 
 
 class AppendResultDict(dict[str, int]):
@@ -306,38 +335,39 @@ def _import_files(
     with ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(lock,)
     ) as pool:
-        pending: deque[tuple[Path, Future[tuple[dict[str, int], str, int]]]] = deque()
+        pending: deque[tuple[list[Path], Future[list[tuple[dict[str, int], str, int]]]]] = deque()
 
-        def finish(path: Path, future: Future[tuple[dict[str, int], str, int]]) -> None:
-            counts, name, read = future.result()
-            report.files += 1
-            report.add_counts(counts)
-            sources.add(name)
-            if on_batch is not None:
-                on_batch(path, Batch(source=name, file=str(path), resources_read=read))
+        def finish(
+            paths: list[Path], future: Future[list[tuple[dict[str, int], str, int]]]
+        ) -> None:
+            for path, (counts, name, read) in zip(paths, future.result(), strict=True):
+                report.files += 1
+                report.add_counts(counts)
+                sources.add(name)
+                if on_batch is not None:
+                    on_batch(path, Batch(source=name, file=str(path), resources_read=read))
 
-        for path in files:
-            if _single_batch(path):
-                pending.append(
-                    (
-                        path,
-                        pool.submit(
-                            _import_file_in_worker,
-                            path,
-                            source,
-                            tz,
-                            store.url,
-                            store.actor,
-                            patient,
-                        ),
-                    )
-                )
-                while len(pending) > workers * 4:
-                    finish(*pending.popleft())
-            else:
+        def submit(run: list[Path]) -> None:
+            future = pool.submit(
+                _import_files_in_worker, run, source, tz, store.url, store.actor, patient
+            )
+            pending.append((run, future))
+            while len(pending) > workers * 4:
+                finish(*pending.popleft())
+
+        bundles: list[Path] = []
+        todo: list[Path | None] = [*files, None]  # None: the end
+        for item in todo:
+            if item is not None and _single_batch(item):
+                bundles.append(item)
+                continue
+            for run in _chunks(bundles, workers):
+                submit(run)
+            bundles = []
+            if item is not None:
                 while pending:
                     finish(*pending.popleft())
-                here(path)
+                here(item)
         while pending:
             finish(*pending.popleft())
     return sources

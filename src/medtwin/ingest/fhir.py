@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -497,6 +497,12 @@ class _Context:
     by_identifier: dict[tuple[str, str, str], str]
     invalid: dict[str, str]
     lookup: Lookup | None = None
+    # serialised reference -> (reference, Type/id it needs or None, new text and its
+    # serialised bytes, or None when it stays); the resources of one Bundle share most
+    # references (their patient, encounter ...)
+    resolved: dict[bytes, tuple[str, str | None, str | None, bytes | None]] = field(
+        default_factory=dict
+    )
 
     def resolve(self, reference: str) -> str | None:
         """The literal ``Type/id`` for a reference, or None when it stays as written."""
@@ -548,31 +554,36 @@ class _Context:
         if not spans:
             return resource, requires, text
         resolved: dict[str, str] = {}
-        seen: dict[bytes, bytes | None] = {}
+        cache = self.resolved
         pieces: list[bytes] = []
         last = 0
         for begin, end in spans:
             raw_ref = text[begin:end]
-            if raw_ref not in seen:
+            hit = cache.get(raw_ref)
+            if hit is None:
                 ref = orjson.loads(b'"' + raw_ref + b'"') if b"\\" in raw_ref else raw_ref.decode()
                 try:
                     new = self.resolve(ref)
                 except _Blocked as blocked:
                     blocked.field = _reference_path(resource, ref)
                     raise
-                if new is not None and new.count("/") == 1:
-                    requires.add(new)
+                needed = new if new is not None and new.count("/") == 1 else None
                 if new is None or new == ref:
-                    seen[raw_ref] = None
+                    hit = (ref, needed, None, None)
                 else:
-                    seen[raw_ref] = (
+                    encoded = (
                         new.encode()
                         if new.isascii() and '"' not in new and "\\" not in new
                         else orjson.dumps(new)[1:-1]
                     )
-                    resolved[ref] = new
-            replacement = seen[raw_ref]
+                    hit = (ref, needed, new, encoded)
+                cache[raw_ref] = hit
+            ref, needed, new_text, replacement = hit
+            if needed is not None:
+                requires.add(needed)
             if replacement is not None:
+                assert new_text is not None
+                resolved[ref] = new_text
                 pieces.append(text[last:begin])
                 pieces.append(replacement)
                 last = end
@@ -681,28 +692,57 @@ def _display(concept: Any) -> str | None:
     return coding.display or coding.code
 
 
+# Parsed times by (text, zone): a Bundle repeats the same instants (an encounter's
+# start on every resource of the encounter). ParsedTime is immutable.
+_TIMES: dict[tuple[str, str], ParsedTime] = {}
+_TIMES_MAX = 20_000
+
+
 def _time(value: Any, tz: str, path: str) -> ParsedTime | None:
     if not isinstance(value, str):
         return None
+    parsed = _TIMES.get((value, tz))
+    if parsed is not None:
+        return parsed
     try:
-        return parse_fhir_datetime(value, default_tz=tz)
+        parsed = parse_fhir_datetime(value, default_tz=tz)
     except InvalidTimeError as exc:
         raise _Blocked(str(exc), path) from exc
+    if len(_TIMES) >= _TIMES_MAX:
+        _TIMES.clear()
+    _TIMES[(value, tz)] = parsed
+    return parsed
+
+
+def _period_keys(prefix: str) -> tuple[str, str, str, str]:
+    """``<prefix>DateTime``, ``<prefix>Instant``, ``<prefix>``, ``<prefix>Period`` (``period``)."""
+    return (
+        prefix + "DateTime",
+        prefix + "Instant",
+        prefix,
+        prefix + "Period" if prefix else "period",
+    )
+
+
+_PERIOD_KEYS: dict[str, tuple[str, str, str, str]] = {}
 
 
 def _period(
     resource: Mapping[str, Any], prefix: str, tz: str
 ) -> tuple[datetime | None, datetime | None, str | None]:
     """``<prefix>DateTime`` / ``<prefix>Instant`` / ``<prefix>Period`` / ``<prefix>`` as (start, end, text)."""
-    rtype = resource.get("resourceType")
-    for suffix in ("DateTime", "Instant", ""):
-        value = resource.get(prefix + suffix)
+    keys = _PERIOD_KEYS.get(prefix)
+    if keys is None:
+        keys = _PERIOD_KEYS[prefix] = _period_keys(prefix)
+    for key in keys[:3]:
+        value = resource.get(key)
         if isinstance(value, str):
-            parsed = _time(value, tz, f"{rtype}.{prefix}{suffix}")
+            parsed = _time(value, tz, f"{resource.get('resourceType')}.{key}")
             assert parsed is not None
             return parsed.instant, parsed.end, parsed.original
-    period = resource.get(prefix + "Period") if prefix else resource.get("period")
+    period = resource.get(keys[3])
     if isinstance(period, dict):
+        rtype = resource.get("resourceType")
         start = _time(period.get("start"), tz, f"{rtype}.{prefix}Period.start")
         end = _time(period.get("end"), tz, f"{rtype}.{prefix}Period.end")
         if start is not None and end is not None and end.instant < start.instant:
@@ -1121,10 +1161,21 @@ _EFFECTIVE_FIELDS = (
 )
 
 
+# Each JSON key that can carry one of the fields above -> the field's rank.
+_EFFECTIVE_KEYS = {
+    key: rank
+    for rank, name in enumerate(_EFFECTIVE_FIELDS)
+    for key in ((name,) if name in ("billablePeriod", "period") else _period_keys(name))
+}
+
+
 def _map_raw(resource: dict[str, Any], common: dict[str, Any], tz: str) -> list[Fact]:
     start = end = None
     text = None
-    for name in _EFFECTIVE_FIELDS:
+    present = {_EFFECTIVE_KEYS[key] for key in resource if key in _EFFECTIVE_KEYS}
+    for rank, name in enumerate(_EFFECTIVE_FIELDS):
+        if rank not in present:
+            continue  # none of its keys: _period would find nothing
         if name in ("billablePeriod", "period"):
             period = resource.get(name)
             if isinstance(period, dict):

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -358,16 +358,60 @@ def encode_fact(fact: Fact, raw_json: bytes | None = None) -> tuple[bytes, bytes
     the source resource (``raw_json`` when given, else ``fact.raw``). The hash covers
     both, so re-sending identical content is a no-op and any change is a new version.
     """
-    if fact.raw is not None:
-        if raw_json is None:
-            raw_json = orjson.dumps(fact.raw)
-        fact = dataclasses.replace(fact, raw=None)
-    data = orjson.dumps(fact)
+    if fact.raw is not None and raw_json is None:
+        raw_json = orjson.dumps(fact.raw)
+    encoder = _ENCODERS.get(type(fact))
+    if encoder is not None:
+        data = orjson.dumps(encoder(fact))
+    else:
+        if fact.raw is not None:
+            fact = dataclasses.replace(fact, raw=None)
+        data = orjson.dumps(fact)
     hasher = hashlib.blake2b(data, digest_size=16)
     if raw_json is not None:
         hasher.update(b"\x00")
         hasher.update(raw_json)
     return data, raw_json, hasher.hexdigest()
+
+
+def _field_value(name: str, annotation: object) -> str:
+    """Python expression of one field as orjson writes it from the dataclass."""
+    if name == "raw":
+        return "None"  # ``data`` never holds the source resource
+    value = f"f.{name}"
+    if annotation == "Identifier | None":
+        return f"None if {value} is None else {{'system': {value}.system, 'value': {value}.value}}"
+    if annotation == "Coding | None":
+        return (
+            f"None if {value} is None else {{'system': {value}.system, 'code': {value}.code, "
+            f"'display': {value}.display}}"
+        )
+    if annotation == "tuple[Identifier, ...]":
+        return f"[{{'system': i.system, 'value': i.value}} for i in {value}]"
+    if annotation in ("str", "str | None", "float | None", "datetime | None", "tuple[str, ...]"):
+        return value
+    raise TypeError(f"no encoder for field {name}: {annotation}")
+
+
+def _make_encoder(cls: type[Fact]) -> Callable[[Fact], dict[str, Any]]:
+    """A function giving the dict that orjson writes exactly as it writes the fact.
+
+    orjson serialises a dataclass with ``__slots__`` (and the Identifier and Coding
+    inside it) through a slower generic path; a plain dict of the same fields, in
+    the same order, gives the same bytes in about half the time. The test suite
+    checks the bytes against ``orjson.dumps(fact)``.
+    """
+    items = ", ".join(
+        f"{f.name!r}: {_field_value(f.name, f.type)}" for f in dataclasses.fields(cls)
+    )
+    namespace: dict[str, Any] = {}
+    exec(f"def encode(f):\n return {{{items}}}", namespace)
+    return namespace["encode"]  # type: ignore[no-any-return]
+
+
+_ENCODERS: dict[type[Fact], Callable[[Fact], dict[str, Any]]] = {
+    cls: _make_encoder(cls) for cls in FACT_KINDS.values()
+}
 
 
 def content_hash(fact: Fact) -> str:

@@ -368,6 +368,26 @@ class SqlStore(AlertBook):
             raise
         return result
 
+    def append_many(self, batches: Sequence[Batch]) -> list[AppendResult]:
+        """Write several batches, one after the other, in one transaction (all or none).
+
+        The same as appending them in turn, in fewer commits: an import writes a few
+        Bundles at a time, so index pages that every Bundle touches are written to the
+        log once per group instead of once per Bundle.
+        """
+        results = [AppendResult(resources_read=batch.resources_read) for batch in batches]
+        now = utc_now()
+        self._begin()
+        try:
+            for batch, result in zip(batches, results, strict=True):
+                self._append(batch, now, result)
+            self._commit()
+        except BaseException:
+            self._rollback()
+            self._patient_cache.clear()
+            raise
+        return results
+
     def _append(self, batch: Batch, now: datetime, result: AppendResult) -> None:
         source = batch.source
         units = batch.units
@@ -375,13 +395,15 @@ class SqlStore(AlertBook):
         prepared = [unit.prepare() for unit in units]
 
         # 1. patients: identifiers of subjects and of demographics
+        subjects: set[tuple[str, str]] = set()
         wanted: set[Identifier] = set()
         for facts in prepared:
             for p in facts:
                 if p.subject is not None:
-                    wanted.add(Identifier(*p.subject))
+                    subjects.add(p.subject)  # a Bundle has one patient: one Identifier below
                 if p.demographics is not None:
                     wanted.update(p.demographics.identifiers)
+        wanted.update(Identifier(*subject) for subject in subjects)
         known = self._lookup_identifiers(wanted)
         new_identifiers: list[tuple[Identifier, str]] = []
         demographics: list[tuple[str, Demographics]] = []

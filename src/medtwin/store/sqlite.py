@@ -29,8 +29,20 @@ class SqliteDialect(Dialect):
 
     name = "sqlite"
 
+    def __init__(self) -> None:
+        # formatted instants: the facts of one import share most of their times
+        self._texts: dict[datetime, str] = {}
+
     def ts(self, value: datetime | None) -> Any:
-        return format_utc(value) if value is not None else None
+        if value is None:
+            return None
+        text = self._texts.get(value)
+        if text is None:
+            text = format_utc(value)
+            if len(self._texts) >= 20_000:
+                self._texts.clear()
+            self._texts[value] = text
+        return text
 
     def ts_out(self, value: Any) -> datetime | None:
         return parse_utc(value) if value is not None else None
