@@ -324,14 +324,19 @@ class ArtefactMonitor(Monitor):
         alerts: list[Alert] = []
         limits = LIMITS
         circulation = CIRCULATION
+        last_nonzero = self.zeros.last_nonzero
         for reading in readings:
-            limit = limits.get(reading.code)
-            if limit is None or (
-                not limit.per_minute
-                and limit.low <= reading.value <= limit.high
-                and reading.code not in circulation
-            ):
+            code = reading.code
+            limit = limits.get(code)
+            if limit is None:
                 continue
+            value = reading.value
+            if not limit.per_minute and limit.low <= value <= limit.high:
+                if code not in circulation:
+                    continue
+                if value > 0:  # what ZeroGuard.check does for a plausible non-zero reading
+                    last_nonzero[code] = reading.epoch_s
+                    continue
             alerts.extend(self.learn_one(reading))
         return alerts
 
