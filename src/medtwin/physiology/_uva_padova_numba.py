@@ -1,0 +1,21 @@
+"""Compiled kernels of :mod:`medtwin.physiology.uva_padova`, cached on disk by numba.
+
+Imported only when a simulation runs (it imports numba); the equations live in
+:func:`medtwin.physiology.uva_padova._rhs_row`.
+"""
+
+from __future__ import annotations
+
+import numba
+
+from medtwin.model._rk4 import bind
+from medtwin.physiology.uva_padova import _jump_row, _rhs_row
+
+__all__ = ["drive", "jump_row", "rhs_row"]
+
+rhs_row = numba.njit(cache=True, nogil=True)(_rhs_row)
+jump_row = numba.njit(cache=True, nogil=True)(_jump_row)
+
+
+drive = bind(rhs_row, jump_row, globals(), cache=True)
+"""The RK4 loop of :mod:`medtwin.model._rk4` with the UVA/Padova kernels."""
