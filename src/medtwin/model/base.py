@@ -335,7 +335,8 @@ class Model(ABC):
     def compiled_kernels(cls) -> tuple[Any, Any, Any]:
         """``(rhs_row, jump_row, drive)`` compiled with numba (once per class and process).
 
-        ``drive`` is :func:`medtwin.model._rk4.rk4_rows` bound to the model's kernels.
+        ``drive`` maps each method (``"dopri5"``, ``"rk4"``) to the solver loop of
+        :mod:`medtwin.model._rk4` bound to the model's kernels.
         """
         cached = cls.__dict__.get("_compiled")
         if cached is not None:
@@ -352,7 +353,14 @@ class Model(ABC):
 
             rhs = numba.njit(cls.rhs_row, nogil=True)
             jump = numba.njit(cls.jump_row, nogil=True) if cls.jump_row is not None else no_jump
-            drive = bind(rhs, jump, {"__name__": f"{cls.__module__}.{cls.__name__}"})
+            from medtwin.model._rk4 import METHODS
+
+            drive = {
+                method: bind(
+                    rhs, jump, {"__name__": f"{cls.__module__}.{cls.__name__}"}, method=method
+                )
+                for method in METHODS
+            }
             cached = (rhs, jump, drive)
         cls._compiled = cached
         return cached

@@ -2,17 +2,19 @@
 
 Inputs are piecewise constant between event boundaries (:class:`~medtwin.model.base.InputSchedule`,
 built by the model from the scenario). Each segment between two boundaries (event boundaries and
-output times together) is integrated with the classical fixed-step 4th-order Runge-Kutta method,
-with the largest step ``<= max_step`` that divides the segment, so that every input
-discontinuity falls on a step boundary (the method keeps its 4th order on each smooth piece).
+output times together) is integrated on its own, so that every input discontinuity falls on a
+step boundary: by default with the adaptive Dormand-Prince 5(4) pair (Dormand & Prince 1980;
+the method of scipy's ``RK45`` and of simglucose's ``dopri5``), per parameter set, with
+``rtol``/``atol`` 1e-7; or with the classical fixed-step 4th-order Runge-Kutta method
+(``method="rk4"``, the largest step ``<= max_step`` that divides the segment).
 Bolus-type events are short infusions declared by each model (the UVA/Padova model gives a
 bolus over 1 min and eats at 5 g/min, as simglucose does); a model with a discrete memory (such
 as gastric emptying's meal size) updates it with its ``jump_row`` kernel at each boundary.
 
 Two back-ends compute the same thing:
 
-- ``"numba"`` (default): one compiled loop per model over the N rows (in parallel threads),
-  the segments and the steps, calling the model's per-row kernel;
+- ``"numba"`` (default): one compiled loop per model over the N rows (split over threads,
+  the loop releases the GIL), the segments and the steps, calling the model's per-row kernel;
 - ``"numpy"``: RK4 vectorised over N with :meth:`Model.rhs <medtwin.model.base.Model.rhs>`
   (for checking; slow).
 
@@ -131,7 +133,10 @@ def simulate(
     t_end: float,
     dt_out: float | None = None,
     times: Sequence[float] | FloatArray | None = None,
-    max_step: float = 1.0,
+    method: Literal["dopri5", "rk4"] = "dopri5",
+    max_step: float | None = None,
+    rtol: float = 1e-7,
+    atol: float = 1e-7,
     x0: FloatArray | None = None,
     backend: Literal["numba", "numpy"] = "numba",
     threads: int | None = None,
@@ -139,7 +144,12 @@ def simulate(
     """Simulate ``params`` (``[N, P]``) through ``scenario`` from 0 to ``t_end``.
 
     Times are in the model's time unit (``model.time_unit``). Output at ``times`` or every
-    ``dt_out`` (default: every ``max_step``), always including 0 and ``t_end``.
+    ``dt_out`` (default: 1 time unit), always including 0 and ``t_end``.
+
+    ``method="dopri5"`` (default) is adaptive Dormand-Prince 5(4) with tolerances ``rtol`` and
+    ``atol`` and steps of at most ``max_step`` (default 10 time units); ``method="rk4"`` is
+    fixed-step RK4 with steps of at most ``max_step`` (default 0.1) that divide each segment.
+    The ``"numpy"`` backend is fixed-step RK4 only.
     ``x0`` (``[N, S]``) overrides the model's initial state. ``threads``: rows are split
     over this many threads (default: the CPUs this process may use, at most one per 64 rows).
 
@@ -148,8 +158,14 @@ def simulate(
     """
     if not (math.isfinite(t_end) and t_end > 0):
         raise ModelError(f"t_end must be a positive number, got {t_end!r}")
+    if method not in ("dopri5", "rk4"):
+        raise ModelError(f"unknown method {method!r} (known: dopri5, rk4)")
+    if max_step is None:
+        max_step = 10.0 if method == "dopri5" else 0.1
     if not (math.isfinite(max_step) and max_step > 0):
         raise ModelError(f"max_step must be a positive number, got {max_step!r}")
+    if not (rtol > 0 and atol > 0):
+        raise ModelError("rtol and atol must be positive")
     p = model.check_params(params)
     model.accepts(scenario)
     if times is not None:
@@ -157,7 +173,7 @@ def simulate(
         if out_times.size == 0 or out_times[0] < 0 or out_times[-1] > t_end:
             raise ModelError(f"output times must lie in [0, {t_end:g}]")
     else:
-        step = dt_out if dt_out is not None else max_step
+        step = dt_out if dt_out is not None else 1.0
         if not (math.isfinite(step) and step > 0):
             raise ModelError(f"dt_out must be a positive number, got {dt_out!r}")
         out_times = np.arange(0.0, t_end + 1e-9 * t_end, step)
@@ -183,25 +199,28 @@ def simulate(
     out = np.empty((p.shape[0], len(out_times), len(model.states)))
     values = np.ascontiguousarray(cut.values)
     if backend == "numba":
-        drive = model.compiled_kernels()[2]
+        drive = model.compiled_kernels()[2][method]
         args = (np.ascontiguousarray(init), p, bounds, values, seg, nsub, out_pos, out)
+        tol = (float(rtol), float(atol), float(max_step))
         n_rows = p.shape[0]
         workers = threads if threads is not None else len(os.sched_getaffinity(0))
         workers = max(1, min(workers, n_rows // 64 or 1))
         if workers == 1:
-            drive(*args, 0, n_rows)
+            drive(*args, 0, n_rows, *tol)
         else:
             from concurrent.futures import ThreadPoolExecutor
 
             edges = np.linspace(0, n_rows, workers + 1).astype(int)
             with ThreadPoolExecutor(workers) as pool:
                 jobs = [
-                    pool.submit(drive, *args, int(lo), int(hi))
+                    pool.submit(drive, *args, int(lo), int(hi), *tol)
                     for lo, hi in zip(edges[:-1], edges[1:], strict=True)
                 ]
                 for job in jobs:
                     job.result()
     elif backend == "numpy":
+        if method != "rk4":
+            raise ModelError("the numpy backend solves with method='rk4' only")
         _numpy_drive(model, init, p, bounds, values, seg, nsub, out_pos, out)
     else:
         raise ModelError(f"unknown backend {backend!r} (known: numba, numpy)")
@@ -217,5 +236,11 @@ def simulate(
         parameter_names=model.parameter_names(),
         state_names=model.state_names(),
         scenario=scenario.to_dict(),
-        options={"method": "rk4-fixed-step", "max_step": max_step, "backend": backend},
+        options={
+            "method": method,
+            "max_step": max_step,
+            "rtol": rtol if method == "dopri5" else None,
+            "atol": atol if method == "dopri5" else None,
+            "backend": backend,
+        },
     )

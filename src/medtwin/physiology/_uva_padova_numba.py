@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numba
 
-from medtwin.model._rk4 import bind
+from medtwin.model._rk4 import METHODS, bind
 from medtwin.physiology.uva_padova import _jump_row, _rhs_row
 
 __all__ = ["drive", "jump_row", "rhs_row"]
@@ -17,5 +17,7 @@ rhs_row = numba.njit(cache=True, nogil=True)(_rhs_row)
 jump_row = numba.njit(cache=True, nogil=True)(_jump_row)
 
 
-drive = bind(rhs_row, jump_row, globals(), cache=True)
-"""The RK4 loop of :mod:`medtwin.model._rk4` with the UVA/Padova kernels."""
+drive = {
+    method: bind(rhs_row, jump_row, globals(), method=method, cache=True) for method in METHODS
+}
+"""The solver loops of :mod:`medtwin.model._rk4` with the UVA/Padova kernels, by method."""
