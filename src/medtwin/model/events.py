@@ -247,7 +247,8 @@ def _parse_event(i: int, raw: Any, t_end_min: float | None) -> Event:
             continue
         used.add(name)
         value = raw[name]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        if isinstance(value, bool) or not whole or value < 1:
             raise ScenarioError(
                 f"event {i} ({kind}): field {name!r} must be a whole number >= 1, got {value!r}"
             )
