@@ -304,7 +304,7 @@ class Model(ABC):
             row, col = (int(i) for i in np.argwhere(bad)[0])
             par = cls.parameters[col]
             raise ModelError(
-                f"parameter set {row}: {par.name} = {p[row, col]!r} is outside "
+                f"parameter set {row}: {par.name} = {float(p[row, col])!r} is outside "
                 f"[{par.lower}, {par.upper}]"
             )
         return p
