@@ -41,8 +41,16 @@ def scenario_file(tmp_path: Path) -> Path:
 
 def test_simulate_json_is_the_model_run(scenario_file: Path) -> None:
     out = invoke(
-        "simulate", "--model", "uva_padova_2008", "--preset", "adolescent#001",
-        "--scenario", str(scenario_file), "--hours", "24", "--json",
+        "simulate",
+        "--model",
+        "uva_padova_2008",
+        "--preset",
+        "adolescent#001",
+        "--scenario",
+        str(scenario_file),
+        "--hours",
+        "24",
+        "--json",
     ).output
     data = orjson.loads(out)
     assert data["model"] == "uva_padova_2008"
@@ -65,21 +73,40 @@ def test_simulate_json_is_the_model_run(scenario_file: Path) -> None:
 
 def test_simulate_summary_and_noise(scenario_file: Path) -> None:
     text = invoke(
-        "simulate", "--model", "uva_padova_2008", "--preset", "adult#001",
-        "--scenario", str(scenario_file),
+        "simulate",
+        "--model",
+        "uva_padova_2008",
+        "--preset",
+        "adult#001",
+        "--scenario",
+        str(scenario_file),
     ).output
     assert text.startswith("uva_padova_2008 1.0.0, adult#001, 24 h, 4 events")
     assert "time in range 70-180" in text and "GMI" in text
     noisy = orjson.loads(
         invoke(
-            "simulate", "--model", "uva_padova_2008", "--preset", "adult#001",
-            "--scenario", str(scenario_file), "--json", "--cgm-noise-seed", "7",
+            "simulate",
+            "--model",
+            "uva_padova_2008",
+            "--preset",
+            "adult#001",
+            "--scenario",
+            str(scenario_file),
+            "--json",
+            "--cgm-noise-seed",
+            "7",
         ).output
     )
     clean = orjson.loads(
         invoke(
-            "simulate", "--model", "uva_padova_2008", "--preset", "adult#001",
-            "--scenario", str(scenario_file), "--json",
+            "simulate",
+            "--model",
+            "uva_padova_2008",
+            "--preset",
+            "adult#001",
+            "--scenario",
+            str(scenario_file),
+            "--json",
         ).output
     )
     diff = np.array(noisy["cgm_mg_dl"]) - np.array(clean["cgm_mg_dl"])
@@ -90,8 +117,16 @@ def test_simulate_summary_and_noise(scenario_file: Path) -> None:
 def test_scenario_from_stdin() -> None:
     data = orjson.loads(
         invoke(
-            "simulate", "--model", "uva_padova_2008", "--preset", "child#002",
-            "--scenario", "-", "--hours", "2", "--json",
+            "simulate",
+            "--model",
+            "uva_padova_2008",
+            "--preset",
+            "child#002",
+            "--scenario",
+            "-",
+            "--hours",
+            "2",
+            "--json",
             stdin=json.dumps([{"type": "basal"}]),
         ).output
     )
@@ -124,15 +159,30 @@ def test_bad_scenario_names_event_and_field(tmp_path: Path) -> None:
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({"events": [{"type": "meal", "t_min": 60, "carbs_g": -1}]}))
     result = invoke(
-        "simulate", "--model", "uva_padova_2008", "--preset", "adult#001",
-        "--scenario", str(path), code=1,
+        "simulate",
+        "--model",
+        "uva_padova_2008",
+        "--preset",
+        "adult#001",
+        "--scenario",
+        str(path),
+        code=1,
     )
     assert "event 0 (meal): field 'carbs_g' must be >= 0" in result.output
-    path.write_text(json.dumps({"events": [{"type": "blood_loss", "t_min": 1, "volume_ml": 1,
-                                             "duration_min": 1}]}))
+    path.write_text(
+        json.dumps(
+            {"events": [{"type": "blood_loss", "t_min": 1, "volume_ml": 1, "duration_min": 1}]}
+        )
+    )
     result = invoke(
-        "simulate", "--model", "uva_padova_2008", "--preset", "adult#001",
-        "--scenario", str(path), code=1,
+        "simulate",
+        "--model",
+        "uva_padova_2008",
+        "--preset",
+        "adult#001",
+        "--scenario",
+        str(path),
+        code=1,
     )
     assert "does not take 'blood_loss' events" in result.output
 

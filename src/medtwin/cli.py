@@ -766,7 +766,7 @@ def synth_command(out: Path, n: int, seed: int) -> None:
     click.echo(f"wrote {len(files)} synthetic patients to {out}")
 
 
-import medtwin.cli_alerts  # noqa: E402, F401  (registers 'medtwin alerts' on main)
+import medtwin.cli_alerts  # noqa: E402  (registers 'medtwin alerts' on main)
 import medtwin.cli_model  # noqa: E402, F401  (registers 'medtwin simulate' and 'medtwin model')
 
 if __name__ == "__main__":  # pragma: no cover

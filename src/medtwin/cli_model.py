@@ -28,12 +28,10 @@ def _fail(exc: Exception) -> None:
     "--scenario",
     "scenario_path",
     default=None,
-    help="Scenario JSON file ({\"events\": [...]}), or - for standard input; none: no events.",
+    help='Scenario JSON file ({"events": [...]}), or - for standard input; none: no events.',
 )
 @click.option("--hours", default=24.0, show_default=True, help="Simulated time, hours.")
-@click.option(
-    "--every-min", default=5.0, show_default=True, help="Output interval, minutes."
-)
+@click.option("--every-min", default=5.0, show_default=True, help="Output interval, minutes.")
 @click.option(
     "--cgm-noise-seed",
     type=int,

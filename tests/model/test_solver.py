@@ -126,10 +126,16 @@ def test_output_grid_and_provenance() -> None:
     assert r.provenance()["model"] == "uva_padova_2008"
     assert r.provenance()["version"] == UVA.version
     assert r.provenance()["solver"]["method"] == "dopri5"
-    assert r.provenance()["scenario"]["events"][1] == {"type": "meal", "t_min": 30.0, "carbs_g": 52.0}
+    assert r.provenance()["scenario"]["events"][1] == {
+        "type": "meal",
+        "t_min": 30.0,
+        "carbs_g": 52.0,
+    }
     # output times that are not on event boundaries do not change the solution
     fine = simulate(UVA, UVA.preset("adult#001"), SCENARIO, t_end=100, dt_out=1)
-    np.testing.assert_allclose(fine.states[0, [0, 30, 60, 90, 100]], r.states[0], rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(
+        fine.states[0, [0, 30, 60, 90, 100]], r.states[0], rtol=1e-5, atol=1e-3
+    )
 
 
 @pytest.mark.parametrize(

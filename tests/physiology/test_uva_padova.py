@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.conftest import missing
 
 from medtwin.model import get_model, parse_scenario, simulate
 from medtwin.physiology.uva_padova import (
@@ -19,7 +20,6 @@ from medtwin.physiology.uva_padova import (
     _eating_ticks,
     steady_state_basal_u_per_min,
 )
-from tests.conftest import missing
 
 DATA = Path(__file__).parent / "data"
 REFERENCE = DATA / "simglucose_reference.npz"
@@ -96,9 +96,7 @@ def test_agrees_with_simglucose_live(name: str) -> None:
     }
     minutes = 360
     states = _simglucose_live(name, events, minutes)
-    r = simulate(
-        UvaPadova2008, UvaPadova2008.preset(name), parse_scenario(events), t_end=minutes
-    )
+    r = simulate(UvaPadova2008, UvaPadova2008.preset(name), parse_scenario(events), t_end=minutes)
     np.testing.assert_allclose(r.states[0, :, :13], states, rtol=1e-5, atol=1e-3)
     vg = UvaPadova2008.preset(name)[0, VG]
     assert np.abs(r.observables["bg_mg_dl"][0] - states[:, 3] / vg).max() < 0.01
@@ -160,9 +158,7 @@ def test_bolus_is_a_one_minute_infusion() -> None:
 @given(
     mix=st.floats(0.0, 1.0),
     pair=st.tuples(st.integers(0, 29), st.integers(0, 29)),
-    meals=st.lists(
-        st.tuples(st.integers(0, 700), st.floats(0.0, 150.0)), min_size=0, max_size=4
-    ),
+    meals=st.lists(st.tuples(st.integers(0, 700), st.floats(0.0, 150.0)), min_size=0, max_size=4),
     boluses=st.lists(st.tuples(st.integers(0, 700), st.floats(0.0, 25.0)), max_size=3),
     basal_u_per_h=st.one_of(st.none(), st.floats(0.0, 5.0)),
 )

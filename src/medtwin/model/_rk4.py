@@ -14,11 +14,15 @@ import numpy as np
 
 __all__ = ["METHODS", "bind", "no_jump", "rk4_rows"]
 
+# The kernels the loop templates below call: :func:`bind` gives each compiled copy its own.
+rhs_row: Any = None
+jump_row: Any = None
+
 METHODS = ("dopri5", "rk4")
 """Integration methods: adaptive Dormand-Prince 5(4) and fixed-step classical RK4."""
 
 
-@numba.njit(nogil=True)  # type: ignore[untyped-decorator]
+@numba.njit(nogil=True)
 def no_jump(x: Any, p: Any, u0: Any, u1: Any) -> None:  # pragma: no cover - compiled
     """A jump kernel that changes nothing."""
     return None

@@ -160,9 +160,7 @@ class InputSchedule:
     def __post_init__(self) -> None:
         b, v = self.boundaries, self.values
         if b.ndim != 1 or v.ndim != 3 or v.shape[0] != b.shape[0] - 1:
-            raise ModelError(
-                f"schedule shapes do not fit: boundaries {b.shape}, values {v.shape}"
-            )
+            raise ModelError(f"schedule shapes do not fit: boundaries {b.shape}, values {v.shape}")
         if np.any(np.diff(b) <= 0):
             raise ModelError("schedule boundaries must increase strictly")
 
@@ -283,8 +281,7 @@ class Model(ABC):
         for name in wanted:
             if name not in table:
                 raise UnknownPresetError(
-                    f"unknown preset {name!r} for model {cls.name!r} "
-                    f"(known: {', '.join(table)})"
+                    f"unknown preset {name!r} for model {cls.name!r} (known: {', '.join(table)})"
                 )
             rows.append(table[name])
         return np.array(rows, dtype=np.float64).reshape(len(rows), len(cls.parameters))

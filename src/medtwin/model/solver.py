@@ -29,6 +29,7 @@ Accuracy is checked in the tests against :func:`scipy.integrate.solve_ivp` (Rada
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from collections.abc import Sequence
@@ -199,23 +200,24 @@ def simulate(
     out = np.empty((p.shape[0], len(out_times), len(model.states)))
     values = np.ascontiguousarray(cut.values)
     if backend == "numba":
-        drive = model.compiled_kernels()[2][method]
+        drive: Any = model.compiled_kernels()[2][method]
         args = (np.ascontiguousarray(init), p, bounds, values, seg, nsub, out_pos, out)
         tol = (float(rtol), float(atol), float(max_step))
         n_rows = p.shape[0]
         workers = threads if threads is not None else len(os.sched_getaffinity(0))
         workers = max(1, min(workers, n_rows // 64 or 1))
+
+        def run(lo: int, hi: int) -> None:
+            drive(*args, lo, hi, *tol)
+
         if workers == 1:
-            drive(*args, 0, n_rows, *tol)
+            run(0, n_rows)
         else:
             from concurrent.futures import ThreadPoolExecutor
 
             edges = np.linspace(0, n_rows, workers + 1).astype(int)
             with ThreadPoolExecutor(workers) as pool:
-                jobs = [
-                    pool.submit(drive, *args, int(lo), int(hi), *tol)
-                    for lo, hi in zip(edges[:-1], edges[1:], strict=True)
-                ]
+                jobs = [pool.submit(run, int(lo), int(hi)) for lo, hi in itertools.pairwise(edges)]
                 for job in jobs:
                     job.result()
     elif backend == "numpy":

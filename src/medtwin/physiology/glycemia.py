@@ -23,7 +23,7 @@ import numpy as np
 
 from medtwin.model.base import FloatArray
 
-__all__ = ["gmi_pct", "glycemic_summary"]
+__all__ = ["glycemic_summary", "gmi_pct"]
 
 
 def gmi_pct(mean_glucose_mg_dl: float) -> float:

@@ -40,6 +40,7 @@ References
 from __future__ import annotations
 
 import csv
+import io
 import math
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -88,11 +89,11 @@ def _table() -> tuple[list[str], dict[str, dict[str, float]], dict[str, Any]]:
     meta = tomllib.loads(root.joinpath("parameters.toml").read_text(encoding="utf-8"))
     rows: dict[str, dict[str, float]] = {}
     names: list[str] = []
-    with root.joinpath("vpatient_params.csv").open(encoding="utf-8", newline="") as fh:
-        for row in csv.DictReader(fh):
-            name = row.pop("Name")
-            names.append(name)
-            rows[name] = {k.strip(): float(v) for k, v in row.items()}
+    text = root.joinpath("vpatient_params.csv").read_text(encoding="utf-8")
+    for row in csv.DictReader(io.StringIO(text, newline="")):
+        name = row.pop("Name")
+        names.append(name)
+        rows[name] = {k.strip(): float(v) for k, v in row.items()}
     return names, rows, meta
 
 
@@ -289,10 +290,10 @@ def _bg(states: FloatArray, params: FloatArray) -> FloatArray:
 def _sensors() -> dict[str, dict[str, float]]:
     root = resources.files("medtwin.physiology").joinpath(_DATA)
     out: dict[str, dict[str, float]] = {}
-    with root.joinpath("sensor_params.csv").open(encoding="utf-8", newline="") as fh:
-        for row in csv.DictReader(fh):
-            name = row.pop("Name")
-            out[name] = {k: float(v) for k, v in row.items()}
+    text = root.joinpath("sensor_params.csv").read_text(encoding="utf-8")
+    for row in csv.DictReader(io.StringIO(text, newline="")):
+        name = row.pop("Name")
+        out[name] = {k: float(v) for k, v in row.items()}
     return out
 
 
@@ -324,7 +325,7 @@ def cgm_noise_mg_dl(
     sp = _sensors()[sensor]
     rng = np.random.default_rng(seed)
     t = np.asarray(times_min, dtype=np.float64)
-    knots = int(math.ceil(float(t.max(initial=0.0)) / 15.0)) + 2
+    knots = math.ceil(float(t.max(initial=0.0)) / 15.0) + 2
     e = np.empty((n, knots))
     e[:, 0] = rng.standard_normal(n)
     for k in range(1, knots):
