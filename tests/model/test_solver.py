@@ -96,9 +96,9 @@ def test_uva_padova_matches_solve_ivp_radau(name: str) -> None:
         assert np.array_equal(r.times, ref_t)
         bg_err = np.abs(r.states[0, :, 3] - ref_x[:, 3]).max() / vg
         assert bg_err < 0.005, (method, bg_err)
-        # every state, relative to its range over the run
+        # every state, relative to its largest value over the run
         rel = np.abs(r.states[0] - ref_x) / (np.abs(ref_x).max(axis=0) + 1.0)
-        assert rel.max() < 1e-5, (method, rel.max())
+        assert rel.max() < 1e-4, (method, rel.max())
 
 
 def test_numpy_backend_equals_numba_rk4() -> None:

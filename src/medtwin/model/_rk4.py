@@ -76,7 +76,7 @@ def bind(
     func = types.FunctionType(template.__code__, glb, "drive")
     func.__qualname__ = f"drive_{method}_{glb['__name__'].replace('.', '_')}"
     func.__module__ = glb["__name__"]
-    return numba.njit(cache=cache, nogil=True)(func)
+    return numba.njit(cache=cache, nogil=True, error_model="numpy")(func)
 
 
 def _rk4_template(

@@ -186,6 +186,10 @@ class Model(ABC):
     states: ClassVar[tuple[Variable, ...]]
     inputs: ClassVar[tuple[Variable, ...]]
     observables: ClassVar[tuple[Observable, ...]]
+    default_rtol: ClassVar[float] = 1e-7
+    """Relative tolerance of the adaptive solver unless the caller gives one."""
+    default_atol: ClassVar[float] = 1e-7
+    """Absolute tolerance (in the states' own units) unless the caller gives one."""
 
     # ------------------------------------------------------------------ declared data
     @classmethod

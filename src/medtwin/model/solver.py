@@ -4,8 +4,8 @@ Inputs are piecewise constant between event boundaries (:class:`~medtwin.model.b
 built by the model from the scenario). Each segment between two boundaries (event boundaries and
 output times together) is integrated on its own, so that every input discontinuity falls on a
 step boundary: by default with the adaptive Dormand-Prince 5(4) pair (Dormand & Prince 1980;
-the method of scipy's ``RK45`` and of simglucose's ``dopri5``), per parameter set, with
-``rtol``/``atol`` 1e-7; or with the classical fixed-step 4th-order Runge-Kutta method
+the method of scipy's ``RK45`` and of simglucose's ``dopri5``), per parameter set, with the
+model's tolerances; or with the classical fixed-step 4th-order Runge-Kutta method
 (``method="rk4"``, the largest step ``<= max_step`` that divides the segment).
 Bolus-type events are short infusions declared by each model (the UVA/Padova model gives a
 bolus over 1 min and eats at 5 g/min, as simglucose does); a model with a discrete memory (such
@@ -136,8 +136,8 @@ def simulate(
     times: Sequence[float] | FloatArray | None = None,
     method: Literal["dopri5", "rk4"] = "dopri5",
     max_step: float | None = None,
-    rtol: float = 1e-7,
-    atol: float = 1e-7,
+    rtol: float | None = None,
+    atol: float | None = None,
     x0: FloatArray | None = None,
     backend: Literal["numba", "numpy"] = "numba",
     threads: int | None = None,
@@ -148,7 +148,7 @@ def simulate(
     ``dt_out`` (default: 1 time unit), always including 0 and ``t_end``.
 
     ``method="dopri5"`` (default) is adaptive Dormand-Prince 5(4) with tolerances ``rtol`` and
-    ``atol`` and steps of at most ``max_step`` (default 10 time units); ``method="rk4"`` is
+    ``atol`` (default: the model's ``default_rtol``/``default_atol``, in its state units) and steps of at most ``max_step`` (default 10 time units); ``method="rk4"`` is
     fixed-step RK4 with steps of at most ``max_step`` (default 0.1) that divide each segment.
     The ``"numpy"`` backend is fixed-step RK4 only.
     ``x0`` (``[N, S]``) overrides the model's initial state. ``threads``: rows are split
@@ -165,6 +165,8 @@ def simulate(
         max_step = 10.0 if method == "dopri5" else 0.1
     if not (math.isfinite(max_step) and max_step > 0):
         raise ModelError(f"max_step must be a positive number, got {max_step!r}")
+    rtol = model.default_rtol if rtol is None else rtol
+    atol = model.default_atol if atol is None else atol
     if not (rtol > 0 and atol > 0):
         raise ModelError("rtol and atol must be positive")
     p = model.check_params(params)

@@ -13,8 +13,10 @@ from medtwin.physiology.uva_padova import _jump_row, _rhs_row
 
 __all__ = ["drive", "jump_row", "rhs_row"]
 
-rhs_row = numba.njit(cache=True, nogil=True)(_rhs_row)
-jump_row = numba.njit(cache=True, nogil=True)(_jump_row)
+# error_model="numpy": a division by zero gives inf/nan instead of raising (no checks in the
+# hot loop); no fastmath, so that results stay IEEE-exact and reproducible
+rhs_row = numba.njit(cache=True, nogil=True, error_model="numpy")(_rhs_row)
+jump_row = numba.njit(cache=True, nogil=True, error_model="numpy")(_jump_row)
 
 
 drive = {

@@ -391,6 +391,12 @@ class UvaPadova2008(Model):
         ),
     )
 
+    default_rtol: ClassVar[float] = 1e-7
+    default_atol: ClassVar[float] = 1e-3
+    """1e-3 mg, mg/kg, pmol/kg or pmol/L: 1e-3 mg/kg of glucose is 0.0005 mg/dL. A smaller
+    one makes the solver follow an emptied stomach down to nanograms (1e-7: 1.7x the steps)
+    for no visible difference (0.0036 against 0.0015 mg/dL from simglucose, 30 patients)."""
+
     rhs_row: ClassVar[Any] = staticmethod(_rhs_row)
     jump_row: ClassVar[Any] = staticmethod(_jump_row)
     compiled_module: ClassVar[str | None] = "medtwin.physiology._uva_padova_numba"
