@@ -24,8 +24,9 @@ from _common import REPO, machine
 
 sys.path.insert(0, str(REPO))
 
-from medtwin.model import get_model, parse_scenario, simulate  # noqa: E402
-from tools.gen_simglucose_reference import SCENARIO, run_patient  # noqa: E402
+from tools.gen_simglucose_reference import SCENARIO, run_patient
+
+from medtwin.model import get_model, parse_scenario, simulate
 
 
 def clocks() -> tuple[float, float]:

@@ -97,7 +97,9 @@ def test_agrees_with_simglucose_live(name: str) -> None:
     minutes = 360
     states = _simglucose_live(name, events, minutes)
     r = simulate(UvaPadova2008, UvaPadova2008.preset(name), parse_scenario(events), t_end=minutes)
-    np.testing.assert_allclose(r.states[0, :, :13], states, rtol=1e-5, atol=1e-3)
+    # every state within 1e-4 of its largest value (stomach contents are thousands of mg)
+    scale = np.abs(states).max(axis=0) + 1.0
+    assert (np.abs(r.states[0, :, :13] - states) / scale).max() < 1e-4
     vg = UvaPadova2008.preset(name)[0, VG]
     assert np.abs(r.observables["bg_mg_dl"][0] - states[:, 3] / vg).max() < 0.01
 
@@ -180,7 +182,8 @@ def test_states_stay_non_negative(
     assert np.isfinite(r.states).all()
     # every mass is non-negative; X (insulin action, a deviation from basal: dX/dt =
     # -p2U X + p2U (I - Ib)) is negative whenever insulin is below its basal level
-    # (the model stops a mass at zero, as simglucose does; the adaptive step may land up to
-    # about its tolerance below it: -1e-3 mg/kg is 0.0005 mg/dL of glucose)
+    # (the model stops a mass at zero, as simglucose does, and the solver projects a step
+    # that overshoots back to zero)
     masses = np.delete(r.states, UvaPadova2008.state_names().index("x_pmol_l"), axis=2)
-    assert masses.min() >= -1e-3, masses.min(axis=(0, 1))
+    assert masses.min() >= 0.0, masses.min(axis=(0, 1))
+    assert [v.name for v in UvaPadova2008.states if not v.nonnegative] == ["x_pmol_l"]

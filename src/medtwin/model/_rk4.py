@@ -45,10 +45,26 @@ def rk4_rows(
     atol: float = 1e-8,
     hmax: float = 1.0,
     method: str = "rk4",
+    floor: Any = None,
 ) -> None:
     """Run a loop with kernels given as arguments (compiles on each call: for tests)."""
+    if floor is None:
+        floor = np.full(x0.shape[1], -np.inf)
     bind(rhs_row, jump_row, {}, method=method)(
-        x0, params, bounds, values, seg, nsub, out_pos, out, row_lo, row_hi, rtol, atol, hmax
+        x0,
+        params,
+        bounds,
+        values,
+        seg,
+        nsub,
+        out_pos,
+        out,
+        row_lo,
+        row_hi,
+        rtol,
+        atol,
+        hmax,
+        floor,
     )
 
 
@@ -93,6 +109,7 @@ def _rk4_template(
     rtol: float,
     atol: float,
     hmax: float,
+    floor: Any,
 ) -> None:  # pragma: no cover - compiled
     """Integrate rows ``row_lo:row_hi`` with the kernels bound by :func:`bind` (fixed-step RK4;
     ``rtol``, ``atol``, ``hmax`` are not used).
@@ -140,6 +157,8 @@ def _rk4_template(
                 rhs_row(ts + h, tmp, p, u, k4)
                 for s in range(n_states):
                     x[s] += h / 6.0 * (k1[s] + 2.0 * k2[s] + 2.0 * k3[s] + k4[s])
+                    if x[s] < floor[s]:
+                        x[s] = floor[s]
         if out_pos[n_seg] >= 0:
             out[n, out_pos[n_seg]] = x
 
@@ -170,6 +189,7 @@ def _dopri5_template(
     rtol: float,
     atol: float,
     hmax: float,
+    floor: Any,
 ) -> None:  # pragma: no cover - compiled
     """Integrate rows ``row_lo:row_hi`` with adaptive Dormand-Prince 5(4) (local
     extrapolation, error per component ``atol + rtol * max(|x|, |x_new|)``, RMS norm, step
@@ -253,9 +273,15 @@ def _dopri5_template(
                 err = (err / n_states) ** 0.5
                 if err <= 1.0 or h_try <= 1e-9:
                     t = t_end if last else t + h_try
+                    projected = False
                     for s in range(n_states):
+                        if xn[s] < floor[s]:
+                            xn[s] = floor[s]
+                            projected = True
                         x[s] = xn[s]
                         k1[s] = k7[s]
+                    if projected:
+                        rhs_row(t, x, p, u, k1)
                     factor = 5.0 if err == 0.0 else min(5.0, max(0.2, 0.9 * err**-0.2))
                     if not last or factor < 1.0:
                         h = min(hmax, h_try * factor)

@@ -125,12 +125,18 @@ class Parameter:
 
 @dataclass(frozen=True)
 class Variable:
-    """A state or an input: a name (with its unit) and a description."""
+    """A state or an input: a name (with its unit) and a description.
+
+    ``nonnegative`` (states): the quantity cannot go below zero (a mass, an amount); the
+    solver projects it back to zero should a step overshoot (as CVODE's inequality
+    constraints do), so that a model that stops a mass at zero keeps it there exactly.
+    """
 
     name: str
     unit: str
     description: str
     symbol: str = ""
+    nonnegative: bool = False
 
 
 @dataclass(frozen=True)
@@ -201,6 +207,11 @@ class Model(ABC):
     def state_names(cls) -> list[str]:
         """State names in column order of a ``[N, S]`` state array."""
         return [s.name for s in cls.states]
+
+    @classmethod
+    def state_floor(cls) -> FloatArray:
+        """Lowest value of each state: 0 for non-negative states, -inf for the others."""
+        return np.array([0.0 if v.nonnegative else -np.inf for v in cls.states])
 
     @classmethod
     def input_names(cls) -> list[str]:

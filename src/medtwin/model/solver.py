@@ -104,6 +104,7 @@ def _numpy_drive(
     out: FloatArray,
 ) -> None:
     values = np.broadcast_to(values, (values.shape[0], x0.shape[0], values.shape[2]))
+    floor = model.state_floor()
     x = x0.copy()
     jump = model.jump_row
     zero = np.zeros(values.shape[2])
@@ -121,7 +122,7 @@ def _numpy_drive(
             k2 = model.rhs(t + h / 2, x + h / 2 * k1, params, u)
             k3 = model.rhs(t + h / 2, x + h / 2 * k2, params, u)
             k4 = model.rhs(t + h, x + h * k3, params, u)
-            x = x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+            x = np.maximum(x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4), floor)
     if out_pos[-1] >= 0:
         out[:, out_pos[-1]] = x
 
@@ -204,7 +205,7 @@ def simulate(
     if backend == "numba":
         drive: Any = model.compiled_kernels()[2][method]
         args = (np.ascontiguousarray(init), p, bounds, values, seg, nsub, out_pos, out)
-        tol = (float(rtol), float(atol), float(max_step))
+        tol = (float(rtol), float(atol), float(max_step), model.state_floor())
         n_rows = p.shape[0]
         workers = threads if threads is not None else len(os.sched_getaffinity(0))
         workers = max(1, min(workers, n_rows // 64 or 1))

@@ -335,6 +335,10 @@ def cgm_noise_mg_dl(
     return np.stack([np.interp(t, grid, eps[i]) for i in range(n)])
 
 
+def _mass(name: str, unit: str, description: str, symbol: str) -> Variable:
+    return Variable(name, unit, description, symbol, nonnegative=True)
+
+
 class UvaPadova2008(Model):
     """UVA/Padova T1D simulator (academic 2008 version), batched; see the module docstring."""
 
@@ -351,20 +355,20 @@ class UvaPadova2008(Model):
     event_types: ClassVar[frozenset[str]] = frozenset({"meal", "bolus", "basal"})
     parameters: ClassVar[tuple[Parameter, ...]] = PARAMETERS
     states: ClassVar[tuple[Variable, ...]] = (
-        Variable("qsto1_mg", "mg", "glucose in the stomach, solid phase", "Qsto1"),
-        Variable("qsto2_mg", "mg", "glucose in the stomach, liquid phase", "Qsto2"),
-        Variable("qgut_mg", "mg", "glucose in the intestine", "Qgut"),
-        Variable("gp_mg_per_kg", "mg/kg", "glucose mass in plasma and fast tissues", "Gp"),
-        Variable("gt_mg_per_kg", "mg/kg", "glucose mass in slow tissues", "Gt"),
-        Variable("ip_pmol_per_kg", "pmol/kg", "insulin mass in plasma", "Ip"),
+        _mass("qsto1_mg", "mg", "glucose in the stomach, solid phase", "Qsto1"),
+        _mass("qsto2_mg", "mg", "glucose in the stomach, liquid phase", "Qsto2"),
+        _mass("qgut_mg", "mg", "glucose in the intestine", "Qgut"),
+        _mass("gp_mg_per_kg", "mg/kg", "glucose mass in plasma and fast tissues", "Gp"),
+        _mass("gt_mg_per_kg", "mg/kg", "glucose mass in slow tissues", "Gt"),
+        _mass("ip_pmol_per_kg", "pmol/kg", "insulin mass in plasma", "Ip"),
         Variable("x_pmol_l", "pmol/L", "insulin action on glucose utilisation", "X"),
-        Variable("i1_pmol_l", "pmol/L", "delayed insulin signal, first compartment", "I1"),
-        Variable("id_pmol_l", "pmol/L", "delayed insulin signal on production", "Id"),
-        Variable("il_pmol_per_kg", "pmol/kg", "insulin mass in the liver", "Il"),
-        Variable("isc1_pmol_per_kg", "pmol/kg", "subcutaneous insulin, non-monomeric", "Isc1"),
-        Variable("isc2_pmol_per_kg", "pmol/kg", "subcutaneous insulin, monomeric", "Isc2"),
-        Variable("gs_mg_per_kg", "mg/kg", "subcutaneous glucose (Gs / VG is mg/dL)", "Gs"),
-        Variable(
+        _mass("i1_pmol_l", "pmol/L", "delayed insulin signal, first compartment", "I1"),
+        _mass("id_pmol_l", "pmol/L", "delayed insulin signal on production", "Id"),
+        _mass("il_pmol_per_kg", "pmol/kg", "insulin mass in the liver", "Il"),
+        _mass("isc1_pmol_per_kg", "pmol/kg", "subcutaneous insulin, non-monomeric", "Isc1"),
+        _mass("isc2_pmol_per_kg", "pmol/kg", "subcutaneous insulin, monomeric", "Isc2"),
+        _mass("gs_mg_per_kg", "mg/kg", "subcutaneous glucose (Gs / VG is mg/dL)", "Gs"),
+        _mass(
             "qsto_meal_start_mg", "mg", "stomach content when the current meal began", "Qsto(t0)"
         ),
     )
