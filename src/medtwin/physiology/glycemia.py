@@ -12,7 +12,7 @@ Samples are taken as equally spaced (each one stands for the same time), as in C
 
 >>> s = glycemic_summary(np.array([60.0, 100.0, 150.0, 200.0]))
 >>> s["time_in_range_70_180_pct"], s["time_below_70_pct"], s["gmi_pct"]
-(50.0, 25.0, 6.1)
+(50.0, 25.0, 6.4)
 """
 
 from __future__ import annotations
