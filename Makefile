@@ -38,6 +38,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_timeline.py
 	$(BIN)/python benchmarks/bench_ndjson_memory.py
 	$(BIN)/python benchmarks/bench_scores.py
+	$(BIN)/python benchmarks/bench_uva_padova.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache medtwin.db*

@@ -1,0 +1,133 @@
+"""``medtwin simulate`` and ``medtwin model list``: run a mechanistic model over a scenario.
+
+A part of the ``medtwin`` command (:mod:`medtwin.cli` imports it, and it registers itself on
+:func:`medtwin.cli.main`). Models, events and the solver live in :mod:`medtwin.model`; these
+commands only read options, call them and print.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from medtwin.cli import _json_option, _print_json, main
+
+__all__ = ["model_group", "simulate_command"]
+
+
+def _fail(exc: Exception) -> None:
+    click.echo(f"medtwin: error: {exc}", err=True)
+    raise click.exceptions.Exit(1)
+
+
+@main.command("simulate")
+@click.option("--model", "model_name", required=True, help="Model name (see 'medtwin model list').")
+@click.option("--preset", required=True, help="Parameter preset, e.g. adolescent#001.")
+@click.option(
+    "--scenario",
+    "scenario_path",
+    default=None,
+    help='Scenario JSON file ({"events": [...]}), or - for standard input; none: no events.',
+)
+@click.option("--hours", default=24.0, show_default=True, help="Simulated time, hours.")
+@click.option("--every-min", default=5.0, show_default=True, help="Output interval, minutes.")
+@click.option(
+    "--cgm-noise-seed",
+    type=int,
+    default=None,
+    help="Add the CGM sensor noise model (Dexcom) with this seed (default: no noise).",
+)
+@_json_option
+def simulate_command(
+    model_name: str,
+    preset: str,
+    scenario_path: str | None,
+    hours: float,
+    every_min: float,
+    cgm_noise_seed: int | None,
+    as_json: bool,
+) -> None:
+    """Simulate one preset patient through a scenario; print a summary (or --json)."""
+    import numpy as np
+
+    from medtwin.model import ModelError, get_model, load_scenario, parse_scenario, simulate
+
+    try:
+        model = get_model(model_name)
+        params = model.preset(preset)
+        per_unit = 1.0 if model.time_unit == "min" else 1.0 / 60.0
+        t_end = hours * 60.0 * per_unit
+        if scenario_path is None:
+            scenario = parse_scenario([], t_end_min=hours * 60.0)
+        else:
+            scenario = load_scenario(scenario_path, t_end_min=hours * 60.0)
+        result = simulate(model, params, scenario, t_end=t_end, dt_out=every_min * per_unit)
+    except ModelError as exc:
+        _fail(exc)
+        return
+    series = {name: values[0] for name, values in result.observables.items()}
+    if cgm_noise_seed is not None and "cgm_mg_dl" in series:
+        from medtwin.physiology.uva_padova import cgm_noise_mg_dl
+
+        times_min = result.times / per_unit
+        noisy = series["cgm_mg_dl"] + cgm_noise_mg_dl(times_min, 1, cgm_noise_seed, "Dexcom")[0]
+        series["cgm_mg_dl"] = np.clip(noisy, 39.0, 600.0)
+    summary: dict[str, Any] | None = None
+    glucose = series.get("cgm_mg_dl", series.get("bg_mg_dl"))
+    if glucose is not None:
+        from medtwin.physiology.glycemia import glycemic_summary
+
+        summary = glycemic_summary(glucose)
+    if as_json:
+        _print_json(
+            {
+                "model": result.model,
+                "version": result.version,
+                "preset": preset,
+                "parameters": dict(
+                    zip(result.parameter_names, result.params[0].tolist(), strict=True)
+                ),
+                f"times_{model.time_unit}": result.times.tolist(),
+                **{name: [round(float(v), 4) for v in vals] for name, vals in series.items()},
+                "summary": summary,
+                "provenance": result.provenance(),
+            }
+        )
+        return
+    click.echo(
+        f"{result.model} {result.version}, {preset}, {hours:g} h, "
+        f"{len(scenario.events)} events, output every {every_min:g} min"
+    )
+    if summary is not None:
+        which = "CGM" if "cgm_mg_dl" in series else "plasma"
+        click.echo(
+            f"{which} glucose: mean {summary['mean_mg_dl']} mg/dL, min {summary['min_mg_dl']}, "
+            f"max {summary['max_mg_dl']}; time in range 70-180 "
+            f"{summary['time_in_range_70_180_pct']}%, below 70 {summary['time_below_70_pct']}%, "
+            f"above 180 {summary['time_above_180_pct']}%; GMI {summary['gmi_pct']}%"
+        )
+
+
+@main.group("model")
+def model_group() -> None:
+    """Mechanistic models: list what is installed."""
+
+
+@model_group.command("list")
+@_json_option
+def model_list_command(as_json: bool) -> None:
+    """List the registered models with their presets, events and observables."""
+    from medtwin.model import all_models
+
+    models = all_models()
+    if as_json:
+        _print_json([m.describe() for m in models])
+        return
+    for m in models:
+        presets = m.preset_names()
+        shown = ", ".join(presets[:3]) + (f" ... ({len(presets)})" if len(presets) > 3 else "")
+        click.echo(f"{m.name} {m.version}: {m.title}")
+        click.echo(f"  events: {', '.join(sorted(m.event_types))}")
+        click.echo(f"  observables: {', '.join(o.name for o in m.observables)}")
+        click.echo(f"  presets: {shown}")
