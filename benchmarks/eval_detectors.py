@@ -7,11 +7,13 @@ respiratory deterioration, a glucose heading low). Every registered detector run
 person (one monitor instance per person, in the person's own time zone), and
 :func:`medtwin.monitor.evaluate.evaluate` scores the alerts against the truth:
 
-* detected: a clinical alert within 7 days before to 3 days after the onset (the window of
-  Mishra et al. 2020 was 21 days before to 7 after; ours is stricter);
+* detected: a clinical alert within the detector's window around the onset (``WINDOWS_H``; for
+  infection 7 days before to 3 days after: the window of Mishra et al. 2020 was 21 days before to
+  7 after, ours is stricter);
 * lead time: onset minus the first alert in that window (positive: before the onset);
 * false alarms: alert episodes (one key, alerts less than 24 h apart) outside every window, per
-  patient-month of monitored time.
+  patient-month of monitored time;
+* by chance: the detection rate that alarms at that false-alarm rate would reach by luck.
 
 Each detector is judged only on the onset kinds it is built for (``KINDS``).
 
@@ -40,6 +42,21 @@ KINDS: dict[str, set[str]] = {
     "glucose": {"glucose_low"},
 }
 """Which onsets each detector is meant to find."""
+
+WINDOWS_H: dict[str, tuple[float, float]] = {
+    "rhr": (168.0, 72.0),
+    "nightsignal": (168.0, 72.0),
+    "news2": (24.0, 120.0),
+    "cusum": (168.0, 120.0),
+    "page_hinkley": (168.0, 120.0),
+    "glucose": (2.0, 2.0),
+}
+"""Detection window per detector (hours before, after the onset): infection is judged from 7 days
+before symptom onset (the resting heart rate rises 3 days before it), a respiratory decline from a
+day before its start to 5 days after (it develops over 2-5 days), a glucose fall within 2 hours."""
+
+RULES: dict[str, tuple[str, ...]] = {"glucose": ("glucose.hypo", "glucose.falling_fast")}
+"""Alert rules judged (others, e.g. hyperglycaemia, are neither detections nor false alarms)."""
 
 # the wearable's own codes (as the CSV/Open mHealth readers store them)
 HR, STEPS, SPO2, RR, CGM = "8867-4", "55423-8", "59408-5", "9279-1", "99504-3"
@@ -148,16 +165,29 @@ def main() -> None:
                 alerts.extend(monitor.learn_many(chosen[i : i + 20_000]))
             cpu += time.process_time() - t0
     truth = [Onset(o.patient, o.kind, o.onset_time.timestamp()) for o in streams.truth]
-    reports = evaluate(alerts, truth, spans, kinds={n: KINDS[n] for n in names})
+    reports = {}
+    for name in names:
+        before_h, after_h = WINDOWS_H[name]
+        own = [a for a in alerts if a.monitor == name]
+        reports[name] = evaluate(
+            own,
+            truth,
+            spans,
+            before_h=before_h,
+            after_h=after_h,
+            kinds={name: KINDS[name]},
+            rules=RULES,
+        )[name]
     print(f"{observations:,} observations; monitors took {cpu:.1f} CPU-s")
     print(
         f"onsets by kind: { {k: sum(1 for o in truth if o.kind == k) for k in sorted({o.kind for o in truth})} }"
     )
     print()
     print(
-        "| detector | judged on | onsets | detected | rate | median lead (h) | lead range (h) | false alarms | per patient-month |"
+        "| detector | judged on | window (h before, after) | onsets | detected | rate | by chance "
+        "| median lead (h) | lead range (h) | false-alarm episodes | per patient-month |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name in names:
         r = reports[name].as_dict()
         rate = "-" if r["detection_rate"] is None else f"{r['detection_rate']:.0%}"
@@ -168,8 +198,10 @@ def main() -> None:
             else f"{r['lead_h_range'][0]:.0f} to {r['lead_h_range'][1]:.0f}"
         )
         fa = r["false_alarms_per_patient_month"]
+        chance = "-" if r["chance_detection_rate"] is None else f"{r['chance_detection_rate']:.0%}"
         print(
-            f"| {name} | {', '.join(sorted(KINDS[name]))} | {r['onsets']} | {r['detected']} | {rate} | {lead} | {span} | "
+            f"| {name} | {', '.join(sorted(KINDS[name]))} | {WINDOWS_H[name][0]:g}, {WINDOWS_H[name][1]:g} "
+            f"| {r['onsets']} | {r['detected']} | {rate} | {chance} | {lead} | {span} | "
             f"{r['false_alarm_episodes']} | {'-' if fa is None else f'{fa:.2f}'} |"
         )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from medtwin.monitor.base import Alert
@@ -57,3 +59,16 @@ def test_kinds_restrict_what_a_monitor_is_judged_on() -> None:
     assert reports["glucose"].lead_h == [1.0]
     assert reports["rhr"].onsets == 1 and reports["rhr"].detected == 0
     assert reports["rhr"].detection_rate == 0.0
+
+
+def test_rules_filter_and_chance_detection() -> None:
+    truth = [Onset("a", "glucose_low", 20 * DAY)]
+    spans = {"a": (0.0, 70 * DAY)}
+    hyper = Alert("a", "glucose", "1", "glucose.hyper.level1", "low", 2 * DAY, "m", "src")
+    hypo = Alert("a", "glucose", "1", "glucose.hypo.level1", "medium", 40 * DAY, "m", "src")
+    report = evaluate([hyper, hypo], truth, spans, rules={"glucose": ("glucose.hypo",)})["glucose"]
+    # the hyperglycaemia alert is not judged; the hypo alert 20 days after onset is a false alarm
+    assert report.detected == 0 and report.false_alarm_episodes == 1
+    assert report.monitored_months == pytest.approx(60 / 30)
+    # 0.5 episodes per patient-month over a 10-day window: 1 - exp(-0.5 * 10 / 30)
+    assert report.chance_detection_rate == pytest.approx(1 - math.exp(-0.5 / 3))

@@ -11,7 +11,13 @@ recorded symptom onsets) are run through monitors; their alerts are compared wit
 * every other clinical alert is a **false alarm**: alerts of one key closer together than
   ``episode_gap_h`` are one alarm *episode* (the alert book would show them as one alert), and the
   rate is episodes per patient-month (30 days) of monitored time outside detection windows;
-* artefact and data-quality alerts are not counted either way.
+* artefact and data-quality alerts are not counted either way, nor are rules outside what the
+  detector is judged on (``rules``: a glucose monitor's hyperglycaemia alerts are not false alarms
+  of a hypoglycaemia detector);
+* the **chance detection rate** is what alarms at the measured false-alarm rate would "detect" by
+  luck alone: with false-alarm episodes as a Poisson process of rate ``r`` per patient-month, the
+  probability of at least one in a detection window of ``w`` days is ``1 - exp(-r w / 30)``. A
+  detection rate near it means the detector is not finding the onsets, whatever its rate.
 
 References
 ----------
@@ -33,6 +39,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -66,6 +73,7 @@ class DetectorReport:
     false_alarm_episodes: int = 0
     monitored_months: float = 0.0
     by_kind: dict[str, list[int]] = field(default_factory=dict)
+    window_h: float = 240.0
 
     @property
     def detection_rate(self) -> float | None:
@@ -84,6 +92,14 @@ class DetectorReport:
             return None
         return self.false_alarm_episodes / self.monitored_months
 
+    @property
+    def chance_detection_rate(self) -> float | None:
+        """Detection expected from the false-alarm rate alone (see the module docstring)."""
+        rate = self.false_alarms_per_patient_month
+        if rate is None:
+            return None
+        return 1.0 - math.exp(-rate * (self.window_h / 24.0) / 30.0)
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
         return {
@@ -96,6 +112,7 @@ class DetectorReport:
             "false_alarm_episodes": self.false_alarm_episodes,
             "monitored_patient_months": round(self.monitored_months, 3),
             "false_alarms_per_patient_month": self.false_alarms_per_patient_month,
+            "chance_detection_rate": self.chance_detection_rate,
             "by_kind": {k: {"onsets": v[0], "detected": v[1]} for k, v in self.by_kind.items()},
         }
 
@@ -109,6 +126,7 @@ def evaluate(
     after_h: float = 3 * 24.0,
     episode_gap_h: float = 24.0,
     kinds: Mapping[str, set[str]] | None = None,
+    rules: Mapping[str, tuple[str, ...]] | None = None,
 ) -> dict[str, DetectorReport]:
     """Score each monitor's alerts against the onsets.
 
@@ -129,8 +147,15 @@ def evaluate(
         Per monitor, the onset kinds it is meant to detect (others are ignored for its
         detection rate; its alerts inside their windows are not false alarms either). Default:
         every kind.
+    rules
+        Per monitor, prefixes of the alert rules that count (default: every clinical rule).
     """
-    clinical = [a for a in alerts if a.category == "clinical"]
+    clinical = [
+        a
+        for a in alerts
+        if a.category == "clinical"
+        and (rules is None or a.monitor not in rules or a.rule.startswith(rules[a.monitor]))
+    ]
     by_monitor: dict[str, list[Alert]] = defaultdict(list)
     for alert in clinical:
         by_monitor[alert.monitor].append(alert)
@@ -142,7 +167,7 @@ def evaluate(
     for monitor, own in sorted(by_monitor.items()) + [
         (m, []) for m in sorted((kinds or {}).keys()) if m not in by_monitor
     ]:
-        report = DetectorReport(monitor)
+        report = DetectorReport(monitor, window_h=before_h + after_h)
         wanted = (kinds or {}).get(monitor)
         per_patient: dict[str, list[Alert]] = defaultdict(list)
         for alert in own:
