@@ -19,13 +19,19 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(VENV)/.installed $@
 
-# The main job on the embedded default: synthetic patients -> SQLite store -> a clinician's view.
+# The main job on the embedded default: synthetic patients -> SQLite store -> a clinician's view,
+# then 45 days of one wearer's minute data (an infection starts on 2025-12-21) through the
+# personal-baseline monitors into the alert book.
+DEMO_WEARER ?= 24
 demo: $(VENV)/.installed
 	rm -rf $(DEMO) && mkdir -p $(DEMO)
-	$(BIN)/medtwin synth --patients $(DEMO_PATIENTS) --seed 42 $(DEMO)/patients
+	$(BIN)/medtwin synth --patients $(DEMO_PATIENTS) --seed 42 --wearables-days 45 --onset-fraction 0.5 $(DEMO)/patients
 	$(BIN)/medtwin import $(DEMO)/patients --store $(DEMO)/medtwin.db
 	$(BIN)/medtwin patients --store $(DEMO)/medtwin.db --limit 10
 	$(BIN)/medtwin show SYN-42-0 --store $(DEMO)/medtwin.db
+	$(BIN)/medtwin import $(DEMO)/patients-wearables/streams/patient-000$(DEMO_WEARER) --store $(DEMO)/medtwin.db
+	$(BIN)/medtwin monitor run SYN-42-$(DEMO_WEARER) --monitors rhr,nightsignal,artefact --save --store $(DEMO)/medtwin.db
+	$(BIN)/medtwin alerts --store $(DEMO)/medtwin.db
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks tools
@@ -39,6 +45,9 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_ndjson_memory.py
 	$(BIN)/python benchmarks/bench_scores.py
 	$(BIN)/python benchmarks/bench_uva_padova.py
+	$(BIN)/python benchmarks/bench_monitors.py
+	$(BIN)/python benchmarks/bench_apple_health.py --size-mb 256
+	$(BIN)/python benchmarks/bench_mqtt_latency.py --duration-s 60
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache medtwin.db*
