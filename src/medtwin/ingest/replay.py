@@ -35,7 +35,7 @@ import orjson
 
 from medtwin.ingest.mqtt import Message
 from medtwin.record.batch import ResourceUnit
-from medtwin.record.facts import Observation
+from medtwin.record.facts import Fact, Observation
 
 __all__ = ["Recorded", "observation_payload", "parse_speed", "recorded_messages", "replay"]
 
@@ -130,6 +130,31 @@ def observation_payload(unit: ResourceUnit) -> dict[str, Any] | None:
     return obs
 
 
+def _observations(unit: ResourceUnit) -> list[ResourceUnit]:
+    """One unit per observation: a unit of a WFDB run holds many independent samples.
+
+    Facts with no ``part_of`` are observations of their own; components (``part_of`` naming an
+    observation of the unit) travel with it.
+    """
+    roots = [f for f in unit.facts if f.part_of is None]
+    if len(roots) <= 1:
+        return [unit]
+    parts: dict[str, list[Fact]] = {}
+    for fact in unit.facts:
+        if fact.part_of is not None:
+            parts.setdefault(fact.part_of, []).append(fact)
+    return [
+        dataclasses.replace(
+            unit,
+            key=root.source_id,
+            facts=(root, *parts.get(root.source_id, ())),
+            raw_json=unit.raw_json if root is unit.facts[0] else None,
+            prepared=None,
+        )
+        for root in roots
+    ]
+
+
 def recorded_messages(
     paths: Iterable[Path],
     *,
@@ -147,7 +172,7 @@ def recorded_messages(
         reader = reader_for(path)
         for batch in reader.read(path, source=source, tz=tz, patient=patient):
             out.unreadable += len(batch.quarantine)
-            for unit in batch.units:
+            for unit in (one for whole in batch.units for one in _observations(whole)):
                 main = unit.facts[0] if unit.facts else None
                 if (
                     not isinstance(main, Observation)
