@@ -331,7 +331,14 @@ class ArtefactMonitor(Monitor):
             if limit is None:
                 continue
             value = reading.value
-            if not limit.per_minute and limit.low <= value <= limit.high:
+            if limit.per_minute:  # a count: judged as a rate over its interval (see learn_one)
+                end = reading.end_epoch_s
+                if end is None or end <= reading.epoch_s:
+                    if value >= 0:
+                        continue
+                elif limit.low <= value / ((end - reading.epoch_s) / 60.0) <= limit.high:
+                    continue
+            elif limit.low <= value <= limit.high:
                 if code not in circulation:
                     continue
                 if value > 0:  # what ZeroGuard.check does for a plausible non-zero reading
