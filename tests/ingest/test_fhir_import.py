@@ -246,6 +246,15 @@ def bad_folder(tmp_path: Path) -> Path:
                 "code": "furlongs/fortnight",
             },
         ),
+        _obs(
+            "wrong-dimension",  # a heart rate in kilograms: a real unit that cannot fit the code
+            valueQuantity={
+                "value": 70,
+                "unit": "kg",
+                "system": "http://unitsofmeasure.org",
+                "code": "kg",
+            },
+        ),
         _obs("dangling", encounter={"reference": "urn:uuid:99999999-9999-9999-9999-999999999999"}),
         _obs("waits", hasMember=[{"reference": "urn:uuid:no-status"}]),
         _obs("ok-2"),
@@ -276,6 +285,7 @@ def test_bad_input_is_quarantined_and_nothing_else_lost(
     assert "2024-02-30" in mixed["bad-date"]
     assert "no-zone" in mixed and "zone" in mixed["no-zone"].lower()
     assert "furlongs" in mixed["bad-unit"] and "valueQuantity" in mixed["bad-unit"]
+    assert "'kg' does not fit code 8867-4" in mixed["wrong-dimension"]
     assert (
         "99999999" in mixed["dangling"] and "Observation.encounter.reference" in mixed["dangling"]
     )

@@ -808,7 +808,7 @@ def _category(resource: Mapping[str, Any]) -> str | None:
 
 
 def _quantity(quantity: Any, code: str | None, path: str) -> dict[str, Any]:
-    from medtwin.record.units import UnknownUnitError, normalise
+    from medtwin.record.units import IncompatibleUnitsError, UnknownUnitError, normalise
 
     value = quantity.get("value")
     if value is None:
@@ -827,6 +827,9 @@ def _quantity(quantity: Any, code: str | None, path: str) -> dict[str, Any]:
         norm = normalise(float(value), str(unit), code=code)
     except UnknownUnitError as exc:
         raise _Blocked(f"unknown unit {unit!r}: {exc}", f"{path}.code") from exc
+    except IncompatibleUnitsError as exc:
+        # a heart rate in kg: the unit cannot measure what the code names
+        raise _Blocked(f"unit {unit!r} does not fit code {code}: {exc}", f"{path}.code") from exc
     out.update(
         value_num=norm.value,
         unit=norm.unit,
