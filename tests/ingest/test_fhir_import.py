@@ -360,3 +360,23 @@ def test_conflicting_duplicates_in_one_bundle(tmp_path: Path, sqlite_store: SqlS
     assert current.fact.value_num == 99  # type: ignore[attr-defined]
     versions = sqlite_store.versions("fhir", "Observation/dup")
     assert [v.version for v in versions] == [1, 2] and versions[0].superseded_at is not None
+
+
+def test_entries_named_only_by_an_oid_full_url(tmp_path: Path, sqlite_store: SqlStore) -> None:
+    """An entry without ``id`` whose fullUrl is ``urn:oid:...`` gets the OID as its id."""
+    patient = {k: v for k, v in PATIENT.items() if k != "id"}
+    obs = _obs("by-oid", subject={"reference": "urn:oid:1.2.840.99.1"})
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"fullUrl": "urn:oid:1.2.840.99.1", "resource": patient},
+            {"fullUrl": "urn:uuid:by-oid", "resource": obs},
+        ],
+    }
+    path = tmp_path / "oid.json"
+    path.write_bytes(orjson.dumps(bundle))
+    report = import_paths(sqlite_store, [path])
+    assert report.counts["quarantined"] == 0, sqlite_store.quarantine()
+    stored = {s.fact.source_id for s in sqlite_store.iter_facts(include_raw=False)}
+    assert {"Patient/1.2.840.99.1", "Observation/by-oid"} <= stored

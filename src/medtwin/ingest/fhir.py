@@ -24,6 +24,7 @@ HL7 FHIR R4 (4.0.1): Bundle (section 2.36), transaction processing and
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -475,13 +476,19 @@ def _identifiers(resource: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+_FHIR_ID_RE = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
 def _id_from_url(full_url: str | None) -> str | None:
     if not full_url:
         return None
     if full_url.startswith("urn:uuid:"):
         return full_url[9:]
+    if full_url.startswith("urn:oid:"):
+        full_url = full_url[8:]  # an OID (1.2.840...) is a valid FHIR id; "urn:oid:" is not
     tail = full_url.rstrip("/").rsplit("/", 1)[-1]
-    return tail or None
+    # a FHIR id is [A-Za-z0-9.-]{1,64}: anything else falls back to an id from the content
+    return tail if _FHIR_ID_RE.fullmatch(tail) else None
 
 
 def _content_id(resource: Mapping[str, Any]) -> str:
