@@ -60,10 +60,9 @@ def _prerequisites(folder: Path) -> Path:
 def _upload(store: SqlStore, tmp_path: Path, phd: Path) -> ImportReport:
     """Patient and devices first, then the measurements, as a gateway uploads them.
 
-    (Importing the folder alone also works for the single-resource files, which wait for
-    their Device and are retried; the continuous-oximeter bundle's entries have no ``id``
-    and a ``urn:oid`` fullUrl, which the FHIR reader turns into an id that its own retry
-    then rejects: see docs/formats/ieee11073.md.)
+    (Importing the folder alone also works: the single-resource files wait for their Device
+    and are retried; the continuous-oximeter bundle's entries have no ``id`` and a
+    ``urn:oid`` fullUrl, whose OID becomes their id.)
     """
     device = phd / "phd-74E8FFFEFF051C00.001C05FFE874.json"
     first = import_paths(store, [_prerequisites(tmp_path), device], workers=0)
@@ -133,7 +132,7 @@ def test_every_phd_example_is_imported(store: SqlStore, phd: Path, tmp_path: Pat
     assert pleth.code == lookup_mdc("150452", "MDC_PULS_OXIM_PLETH") and pleth.value_num is None
 
     # bundle-continuousnonin: 47 readings of a continuous pulse oximeter
-    nonin = [f for f in facts.values() if f.source_id.startswith("Observation/urn:oid:1.0.0.")]
+    nonin = [f for f in facts.values() if f.source_id.startswith("Observation/1.0.0.")]
     main = [f for f in nonin if f.part_of is None]
     assert Counter((f.code.system, f.code.code) for f in main) == {  # type: ignore[union-attr]
         (LOINC, "2708-6"): 12,
