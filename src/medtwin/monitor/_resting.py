@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from medtwin.monitor.base import MonitorConfigError, Reading
+from medtwin.monitor.base import Alert, Monitor, MonitorConfigError, Reading
 
 __all__ = [
     "HEART_RATE_CODE",
@@ -63,6 +63,7 @@ __all__ = [
     "LocalClock",
     "RestingMinutes",
     "RestingOut",
+    "artefact_alert",
     "columns",
     "evidence_at",
     "group_starts",
@@ -390,3 +391,19 @@ def evidence_at(
         return out.carried_ref
     reading = readings[position]
     return (reading.ref.source, reading.ref.source_id, float(reading.epoch_s))
+
+
+def artefact_alert(monitor: Monitor, reading: Reading, day: int) -> Alert:
+    """The once-a-day note that an implausible heart rate was ignored (``<name>.artefact``)."""
+    lo = monitor.params["heart_rate_min_per_min"]
+    hi = monitor.params["heart_rate_max_per_min"]
+    return monitor.alert(
+        f"{monitor.name}.artefact",
+        "info",
+        reading.epoch_s,
+        f"Heart rate {reading.value:g}/min outside plausible {lo}-{hi}/min ignored "
+        "(first such reading today)",
+        (reading.ref,),
+        category="artefact",
+        detail={"heart_rate_per_min": reading.value, "local_day": day},
+    )

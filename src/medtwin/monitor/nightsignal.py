@@ -60,6 +60,7 @@ from medtwin.monitor._resting import (
     LocalClock,
     RestingMinutes,
     RestingOut,
+    artefact_alert,
     columns,
     evidence_at,
     group_starts,
@@ -312,18 +313,7 @@ class NightSignal(Monitor):
         )
 
     def _artefact(self, reading: Reading, day: int) -> Alert:
-        lo = self.params["heart_rate_min_per_min"]
-        hi = self.params["heart_rate_max_per_min"]
-        return self.alert(
-            "nightsignal.artefact",
-            "info",
-            reading.epoch_s,
-            f"Heart rate {reading.value:g}/min outside plausible {lo}-{hi}/min ignored "
-            "(first such reading today)",
-            (reading.ref,),
-            category="artefact",
-            detail={"heart_rate_per_min": reading.value, "local_day": day},
-        )
+        return artefact_alert(self, reading, day)
 
 
 MONITORS = (NightSignal,)

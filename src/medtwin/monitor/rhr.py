@@ -69,6 +69,7 @@ from medtwin.monitor._resting import (
     LocalClock,
     RestingMinutes,
     RestingOut,
+    artefact_alert,
     columns,
     evidence_at,
     group_starts,
@@ -522,18 +523,7 @@ class RestingHeartRateCusum(Monitor):
         )
 
     def _artefact(self, reading: Reading, day: int) -> Alert:
-        lo = self.params["heart_rate_min_per_min"]
-        hi = self.params["heart_rate_max_per_min"]
-        return self.alert(
-            "rhr.artefact",
-            "info",
-            reading.epoch_s,
-            f"Heart rate {reading.value:g}/min outside plausible {lo}-{hi}/min ignored "
-            "(first such reading today)",
-            (reading.ref,),
-            category="artefact",
-            detail={"heart_rate_per_min": reading.value, "local_day": day},
-        )
+        return artefact_alert(self, reading, day)
 
 
 def _ref(value: Sequence[Any]) -> Ref:
