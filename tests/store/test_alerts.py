@@ -146,6 +146,16 @@ def test_monitor_state_round_trip(store: SqlStore) -> None:
     assert len(reads) == 4 and all(e.actor == "test" for e in log)
 
 
+def test_monitor_states_load_in_bulk_and_each_read_is_logged(store: SqlStore) -> None:
+    store.save_monitor_states([("rhr", f"mt-{i}", {"n": i}) for i in range(3)])
+    found = store.load_monitor_states("rhr", ["mt-0", "mt-1", "mt-2", "mt-none", "mt-0"])
+    assert found == {"mt-0": {"n": 0}, "mt-1": {"n": 1}, "mt-2": {"n": 2}}
+    assert store.load_monitor_states("news2", ["mt-0"]) == {}
+    for pid, count in (("mt-1", 1), ("mt-none", 0)):
+        reads = [e for e in store.access_log(patient_id=pid) if e.action == "read"]
+        assert reads[0].what == "monitor state rhr" and reads[0].count == count
+
+
 def test_monitor_state_save_is_atomic(store: SqlStore) -> None:
     store.save_monitor_states([("news2", "mt-a", {"n": 1})])
     with pytest.raises(TypeError):
@@ -546,6 +556,23 @@ def test_hub_runs_on_the_store_and_resumes_after_a_restart(store: SqlStore) -> N
     again = MonitorHub([RisingHeartRate], state=store, sink=store)
     assert again.feed([hr(180, 120), hr(240, 160)]) == []
     assert store.alerts()[0].count == 3
+
+
+def test_a_restarted_hub_loads_every_patients_state_in_one_query(store: SqlStore) -> None:
+    first = MonitorHub([RisingHeartRate], state=store)
+    first.feed([hr(0, 70, f"mt-{i}") for i in range(4)])
+    restarted = MonitorHub([RisingHeartRate], state=store)
+    calls: list[str] = []
+    single = store.load_monitor_state
+    store.load_monitor_state = lambda m, p: calls.append(p) or single(m, p)  # type: ignore[method-assign]
+    try:
+        fired = restarted.feed([hr(60, 95, f"mt-{i}") for i in range(4)])
+    finally:
+        del store.load_monitor_state
+    assert calls == []  # no per-patient look-up: the four states came in one bulk load
+    assert sorted(a.patient_id for a in fired) == [f"mt-{i}" for i in range(4)]  # peaks resumed
+    mon = restarted.monitor("test-rising-hr", "mt-2")
+    assert isinstance(mon, RisingHeartRate) and mon.n == 2
 
 
 def test_the_default_policy_is_the_documented_one() -> None:

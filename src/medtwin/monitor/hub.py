@@ -93,7 +93,21 @@ class MonitorHub:
         self.late = 0
         self.learned = 0
         self._slots: dict[tuple[str, str], _Slot] = {}
+        self._prefetched: dict[tuple[str, str], dict[str, Any] | None] = {}
         self._last_save = time.monotonic()
+
+    def _prefetch(self, patient_ids: Iterable[str]) -> None:
+        """Load the saved states of patients not seen yet in one query per monitor, when the
+        state store can (``load_monitor_states``)."""
+        bulk = getattr(self.state, "load_monitor_states", None)
+        if bulk is None:
+            return
+        for cls in self.classes:
+            new = [pid for pid in patient_ids if (cls.name, pid) not in self._slots]
+            if len(new) > 1:
+                found = bulk(cls.name, new)
+                for pid in new:
+                    self._prefetched[(cls.name, pid)] = found.get(pid)
 
     def _slot(self, cls: type[Monitor], patient_id: str) -> _Slot:
         key = (cls.name, patient_id)
@@ -101,7 +115,10 @@ class MonitorHub:
         if slot is None:
             monitor = cls(patient_id, self.params.get(cls.name))
             watermark = float("-inf")
-            saved = self.state.load_monitor_state(cls.name, patient_id) if self.state else None
+            if key in self._prefetched:
+                saved = self._prefetched.pop(key)
+            else:
+                saved = self.state.load_monitor_state(cls.name, patient_id) if self.state else None
             if saved is not None and saved.get("version") == cls.version:
                 monitor.load_state(saved["state"])
                 if saved.get("watermark") is not None:
@@ -123,6 +140,8 @@ class MonitorHub:
         for reading in readings:
             per_patient[reading.patient_id].append(reading)
         alerts: list[Alert] = []
+        if self.state is not None:
+            self._prefetch(per_patient)
         for patient_id, rows in per_patient.items():
             rows.sort(key=_epoch)
             present = {r.code for r in rows}

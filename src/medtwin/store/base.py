@@ -244,6 +244,12 @@ class Store(Protocol):
         """The saved state of a monitor for a patient, or ``None`` (MonitorStateStore)."""
         ...
 
+    def load_monitor_states(
+        self, monitor: str, patient_ids: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Saved states of a monitor for many patients at once (the hub's start-up)."""
+        ...
+
     def save_monitor_states(self, states: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
         """Insert or replace ``(monitor, patient_id, state)`` rows atomically."""
         ...
