@@ -56,6 +56,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -138,7 +139,7 @@ class EarlyWarningMonitor(Monitor):
         self.last_time = np.full(k, -np.inf)
         self.last_ref: list[FactRef | None] = [None] * k
         self.level = 0  # rank of the last floor band in band_order
-        self._cache: dict[tuple[float, ...], Any] = {}
+        self._cache: dict[tuple[float | None, ...], Any] = {}
 
     # -- state --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -228,7 +229,12 @@ class EarlyWarningMonitor(Monitor):
         """``compute_many`` of the score; single rows (``learn_one``) are memoised by value."""
         if n != 1:
             return self.score.compute_many(columns, rows=n)
-        key = tuple(float(np.asarray(col, dtype=np.float64)[0]) for col in columns.values())
+        # NaN (a missing parameter) never equals itself: key it as None so that a row with
+        # missing parameters is found again
+        key = tuple(
+            None if math.isnan(x) else x
+            for x in (float(np.asarray(col, dtype=np.float64)[0]) for col in columns.values())
+        )
         cached = self._cache.get(key)
         if cached is None:
             if len(self._cache) >= 4096:
