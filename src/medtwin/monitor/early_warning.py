@@ -139,7 +139,7 @@ class EarlyWarningMonitor(Monitor):
         self.last_time = np.full(k, -np.inf)
         self.last_ref: list[FactRef | None] = [None] * k
         self.level = 0  # rank of the last floor band in band_order
-        self._cache: dict[tuple[float | None, ...], Any] = {}
+        self._cache: dict[tuple[float | None, ...], tuple[Any, int]] = {}
 
     # -- state --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -166,7 +166,57 @@ class EarlyWarningMonitor(Monitor):
 
     # -- learning -----------------------------------------------------------------------
     def learn_one(self, reading: Reading) -> list[Alert]:
-        return self.learn_many([reading])
+        if reading.code not in self._param_of:
+            return []
+        return self._learn_single(reading)
+
+    def _learn_single(self, reading: Reading) -> list[Alert]:
+        """One reading without arrays (the live path): the same rules as :meth:`learn_many`."""
+        j = self._param_of[reading.code]
+        p = self.parameters[j]
+        x = reading.value
+        usable = not math.isnan(x)
+        if p.name in NOT_ZERO and x == 0.0:
+            usable = False
+        if p.threshold is not None:
+            x = 1.0 if x > p.threshold else 0.0
+        else:
+            rng = self._ranges[p.name]
+            if rng is not None and not rng[0] <= x <= rng[1]:
+                usable = False
+        t = reading.epoch_s
+        if usable:
+            self.last_value[j] = x
+            self.last_time[j] = t
+            self.last_ref[j] = reading.ref
+        columns: dict[str, Any] = self.extra_columns(1)
+        for k, q in enumerate(self.parameters):
+            fresh = t - self.last_time[k] <= self.window_s
+            columns[q.name] = np.array([self.last_value[k] if fresh else np.nan])
+        result, level = self._score_one(columns)
+        alerts: list[Alert] = []
+        if level > self.level and self.band_order[level] in self.alert_bands:
+            source_index = np.full((len(self.parameters), 1), -1, dtype=np.int64)
+            alerts.append(
+                self._alert(0, level, [reading], np.array([t]), columns, source_index, result)
+            )
+        self.level = level
+        return alerts
+
+    def _score_one(self, columns: Mapping[str, Any]) -> tuple[Any, int]:
+        """The score and floor level of one row, memoised by value (a missing parameter, NaN,
+        is keyed as None: NaN never equals itself)."""
+        key = tuple(
+            None if math.isnan(x) else x
+            for x in (float(np.asarray(col, dtype=np.float64)[0]) for col in columns.values())
+        )
+        cached = self._cache.get(key)
+        if cached is None:
+            if len(self._cache) >= 4096:
+                self._cache.clear()
+            result = self.score.compute_many(columns, rows=1)
+            cached = self._cache[key] = (result, int(self._floor_levels(result)[0]))
+        return cached
 
     def extra_columns(self, n: int) -> dict[str, Any]:
         """Score inputs that come from the monitor's parameters, not from readings."""
@@ -176,6 +226,8 @@ class EarlyWarningMonitor(Monitor):
         rows = [r for r in readings if r.code in self._param_of]
         if not rows:
             return []
+        if len(rows) == 1:
+            return self._learn_single(rows[0])
         n = len(rows)
         k = len(self.parameters)
         t = np.fromiter((r.epoch_s for r in rows), np.float64, n)
@@ -183,7 +235,7 @@ class EarlyWarningMonitor(Monitor):
         value = np.fromiter((r.value for r in rows), np.float64, n)
         # readings that update their parameter: plausible values only (artefacts stay out), and
         # no zero pulse, pressure or saturation (see the module docstring)
-        usable = np.ones(n, dtype=np.bool_)
+        usable = ~np.isnan(value)  # before the threshold turns NaN into "no"
         for j, p in enumerate(self.parameters):
             rng = self._ranges[p.name]
             mine = which == j
@@ -193,7 +245,6 @@ class EarlyWarningMonitor(Monitor):
                 value[mine] = (value[mine] > p.threshold).astype(np.float64)
             elif rng is not None:
                 usable[mine] &= (value[mine] >= rng[0]) & (value[mine] <= rng[1])
-        usable &= ~np.isnan(value)
         # forward fill per parameter: index (into prior + rows) of the latest usable value
         columns: dict[str, Any] = self.extra_columns(n)
         source_index = np.empty((k, n), dtype=np.int64)
@@ -206,7 +257,7 @@ class EarlyWarningMonitor(Monitor):
             times = np.where(idx >= 0, t[np.maximum(idx, 0)], self.last_time[j])
             fresh = (t - times) <= self.window_s
             columns[p.name] = np.where(fresh, vals, np.nan)
-        result = self._score(columns, n)
+        result = self.score.compute_many(columns, rows=n)
         floor = self._floor_levels(result)
         alerts: list[Alert] = []
         previous = self.level
@@ -224,23 +275,6 @@ class EarlyWarningMonitor(Monitor):
                 self.last_time[j] = t[last]
                 self.last_ref[j] = rows[last].ref
         return alerts
-
-    def _score(self, columns: Mapping[str, Any], n: int) -> Any:
-        """``compute_many`` of the score; single rows (``learn_one``) are memoised by value."""
-        if n != 1:
-            return self.score.compute_many(columns, rows=n)
-        # NaN (a missing parameter) never equals itself: key it as None so that a row with
-        # missing parameters is found again
-        key = tuple(
-            None if math.isnan(x) else x
-            for x in (float(np.asarray(col, dtype=np.float64)[0]) for col in columns.values())
-        )
-        cached = self._cache.get(key)
-        if cached is None:
-            if len(self._cache) >= 4096:
-                self._cache.clear()
-            cached = self._cache[key] = self.score.compute_many(columns, rows=1)
-        return cached
 
     def _floor_levels(self, result: Any) -> np.ndarray[Any, np.dtype[np.int64]]:
         """Rank (in ``band_order``) of the band each row's lower-bound score already proves."""
@@ -327,6 +361,14 @@ _PULSE = Parameter("pulse_per_min", ("8867-4", "8889-8"))
 _TEMP = Parameter("temperature_c", ("8310-5", "8331-1", "8332-9", "8328-7", "8333-7"))
 
 
+def _fio2_as_excess(r: Reading) -> Reading:
+    """FiO2 is a percentage: above room air (21 %) is supplemental oxygen; as the excess over
+    21 % it is the same 0/1 signal as the flow (whose threshold is 0 L/min)."""
+    if r.code != "3150-0":
+        return r
+    return Reading(r.patient_id, r.code, r.epoch_s, r.value - 21.0, r.unit, r.ref, r.end_epoch_s)
+
+
 class News2Monitor(EarlyWarningMonitor):
     """NEWS2 over the stream (RCP 2017), alerting on a rise to low-medium, medium or high."""
 
@@ -370,15 +412,10 @@ class News2Monitor(EarlyWarningMonitor):
         self._param_of["3150-0"] = 2  # FiO2 % -> on_oxygen
 
     def learn_many(self, readings: Sequence[Reading]) -> list[Alert]:
-        # FiO2 is a percentage: above room air (21 %) is supplemental oxygen; turn it into the
-        # same 0/1 signal as the flow (whose threshold is 0 L/min).
-        converted = [
-            Reading(r.patient_id, r.code, r.epoch_s, r.value - 21.0, r.unit, r.ref, r.end_epoch_s)
-            if r.code == "3150-0"
-            else r
-            for r in readings
-        ]
-        return super().learn_many(converted)
+        return super().learn_many([_fio2_as_excess(r) for r in readings])
+
+    def learn_one(self, reading: Reading) -> list[Alert]:
+        return super().learn_one(_fio2_as_excess(reading))
 
     def extra_columns(self, n: int) -> dict[str, Any]:
         return {"spo2_scale": [int(self.params["spo2_scale"])] * n}
