@@ -407,3 +407,19 @@ def artefact_alert(monitor: Monitor, reading: Reading, day: int) -> Alert:
         category="artefact",
         detail={"heart_rate_per_min": reading.value, "local_day": day},
     )
+
+
+def artefact_events(
+    clock: LocalClock, out: RestingOut, events: list[Any], artefact_day: int | None
+) -> int | None:
+    """Queue one ``artefact`` event per local day with implausible heart rates (the first of
+    the day); returns the last local day noted."""
+    if len(out.artefact_pos) == 0:
+        return artefact_day
+    minutes = out.clock_minute[np.searchsorted(out.clock_pos, out.artefact_pos)]
+    days = clock.local_minutes(minutes) // 1440
+    for p, day in zip(out.artefact_pos.tolist(), days.tolist(), strict=True):
+        if artefact_day is None or day > artefact_day:
+            artefact_day = int(day)
+            events.append((int(p), 2, 0, "artefact", int(day)))
+    return artefact_day

@@ -70,6 +70,7 @@ from medtwin.monitor._resting import (
     RestingMinutes,
     RestingOut,
     artefact_alert,
+    artefact_events,
     columns,
     evidence_at,
     group_starts,
@@ -338,14 +339,7 @@ class RestingHeartRateCusum(Monitor):
         return alerts
 
     def _artefact_events(self, out: RestingOut, events: list[Any]) -> None:
-        if len(out.artefact_pos) == 0:
-            return
-        minutes = out.clock_minute[np.searchsorted(out.clock_pos, out.artefact_pos)]
-        days = self._clock.local_minutes(minutes) // 1440
-        for p, day in zip(out.artefact_pos.tolist(), days.tolist(), strict=True):
-            if self._artefact_day is None or day > self._artefact_day:
-                self._artefact_day = int(day)
-                events.append((int(p), 2, 0, "artefact", int(day)))
+        self._artefact_day = artefact_events(self._clock, out, events, self._artefact_day)
 
     def _hour_events(self, readings: Sequence[Reading], out: RestingOut, events: list[Any]) -> None:
         k_refs = int(self.params["evidence_per_hour"])
