@@ -59,7 +59,7 @@ def test_bare_list_is_a_scenario() -> None:
         ([{"type": "meal", "t_min": -1, "carbs_g": 5}], "field 't_min' must be >= 0"),
         ([{"type": "meal", "t_min": 1, "carbs_g": 5, "fat_g": 3}], "unknown field 'fat_g'"),
         ([{"type": "meal", "t_min": 1, "t_h": 1, "carbs_g": 5}], "give only one of t_min, t_h"),
-        ([{"type": "meal", "carbs_g": 5}], "missing field 't_min' (or 't_h')"),
+        ([{"type": "meal", "carbs_g": 5}], "missing field 't_min' (or 't_h', 't_d')"),
         ([{"type": "meal", "t_min": 1}], "missing field 'carbs_g'"),
         ([{"type": "meal", "t_min": "1", "carbs_g": 5}], "field 't_min' must be a number"),
         ([{"type": "meal", "t_min": True, "carbs_g": 5}], "field 't_min' must be a number"),
@@ -145,3 +145,55 @@ def test_a_model_refuses_event_types_it_does_not_take() -> None:
     s = parse_scenario([{"type": "blood_loss", "t_min": 30, "volume_ml": 500, "duration_min": 20}])
     with pytest.raises(ScenarioError.__mro__[1], match="event 0: model 'uva_padova_2008' does"):
         model.accepts(s)
+
+
+def test_days_signed_changes_and_lifestyle_events() -> None:
+    s = parse_scenario(
+        {
+            "events": [
+                {"type": "diet", "t_d": 7, "intake_change_kcal_per_day": -500},
+                {"type": "activity", "physical_activity_level": 1.7},
+                {"type": "drug_effect", "t_min": 30, "target": "svr", "change_pct": -25},
+                {"type": "fluid_bolus", "t_min": 60, "duration_min": 15, "volume_ml": 500},
+                {"type": "exercise", "t_h": 17, "duration_min": 45, "intensity_pct_vo2max": 60},
+                {"type": "weight", "t_d": 30, "weight_kg": 80},
+            ]
+        }
+    )
+    kinds = [(e.type, e.t_min) for e in s.events]
+    assert kinds == [
+        ("activity", 0.0),
+        ("drug_effect", 30.0),
+        ("fluid_bolus", 60.0),
+        ("exercise", 1020.0),
+        ("diet", 10080.0),
+        ("weight", 43200.0),
+    ]
+    assert s.of_type("diet")[0]["intake_change_kcal_per_day"] == -500.0
+    assert s.of_type("drug_effect")[0]["change_pct"] == -25.0
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({"type": "diet"}, "give exactly one of intake_kcal_per_day, intake_change_kcal_per_day"),
+        (
+            {"type": "diet", "intake_kcal_per_day": 2000, "intake_change_kcal_per_day": -5},
+            "give exactly one of",
+        ),
+        ({"type": "diet", "intake_kcal_per_day": -1}, "'intake_kcal_per_day' must be >= 0"),
+        (
+            {"type": "diet", "intake_kcal_per_day": 2000, "carbs_pct": 120},
+            "'carbs_pct' must be <= 100",
+        ),
+        ({"type": "drug_effect", "t_min": 0, "target": "svr"}, "missing field 'change_pct'"),
+        (
+            {"type": "drug_effect", "t_min": 0, "target": "svr", "change_pct": float("nan")},
+            "'change_pct' must be finite",
+        ),
+        ({"type": "weight", "t_d": 1, "t_h": 2, "weight_kg": 70}, "give only one of t_h, t_d"),
+    ],
+)
+def test_lifestyle_events_refuse_bad_fields(event: dict[str, object], message: str) -> None:
+    with pytest.raises(ScenarioError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_scenario([event])

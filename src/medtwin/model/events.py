@@ -8,9 +8,10 @@ An event is a JSON object with a ``type`` and fields whose names carry their uni
     {"type": "infusion", "drug": "vancomycin", "t_h": 0, "amount_mg": 1000,
      "duration_h": 1, "every_h": 12, "count": 10}
     {"type": "blood_loss", "t_min": 30, "volume_ml": 500, "duration_min": 20}
+    {"type": "diet", "t_d": 0, "intake_change_kcal_per_day": -500}
 
-Times and durations come as ``t_min`` or ``t_h`` (``duration_min``/``duration_h``,
-``every_min``/``every_h``), rates as ``u_per_h`` or ``u_per_min``; the parser normalises them
+Times and durations come as ``t_min``, ``t_h`` or ``t_d`` (``duration_min``/``duration_h``,
+``every_min``/``every_h``, ...), rates as ``u_per_h`` or ``u_per_min``; the parser normalises them
 to minutes (``Event.t_min``, ``duration_min``, ``every_min``, ``u_per_min``). A scenario is
 ``{"events": [...]}`` (a bare list is read the same). Unknown types or fields, a field given in
 two units, negative amounts and times outside the simulated range are refused with
@@ -52,7 +53,7 @@ class ScenarioError(ModelError):
     """A scenario or one of its events is not valid; the message names the event and field."""
 
 
-_TIME_UNITS = {"min": 1.0, "h": 60.0}
+_TIME_UNITS = {"min": 1.0, "h": 60.0, "d": 1440.0}
 
 
 @dataclass(frozen=True)
@@ -62,12 +63,14 @@ class EventSpec:
     ``times`` are the time-like fields (given as ``NAME_min`` or ``NAME_h``), with whether
     each is required (``t`` may be optional: then it defaults to 0); ``amounts`` the
     non-negative numbers (unit in the name); ``rates`` per-time amounts (``NAME_per_h`` or
-    ``NAME_per_min``); ``texts`` string fields; ``counts`` positive integers.
+    ``NAME_per_min``); ``signed`` finite numbers that may be negative (changes, unit or
+    ``_pct`` in the name); ``texts`` string fields; ``counts`` positive integers.
     """
 
     times: Mapping[str, bool]
     amounts: Mapping[str, bool] = field(default_factory=dict)
     rates: Mapping[str, bool] = field(default_factory=dict)
+    signed: Mapping[str, bool] = field(default_factory=dict)
     texts: Mapping[str, bool] = field(default_factory=dict)
     counts: Mapping[str, bool] = field(default_factory=dict)
     description: str = ""
@@ -97,6 +100,46 @@ EVENT_TYPES: dict[str, EventSpec] = {
         times={"t": True, "duration": True},
         amounts={"volume_ml": True},
         description="blood lost over a duration",
+    ),
+    "fluid_bolus": EventSpec(
+        times={"t": True, "duration": True},
+        amounts={"volume_ml": True},
+        texts={"fluid": False},
+        description="intravenous fluid given over a duration (fluid: crystalloid, colloid, "
+        "blood; default crystalloid)",
+    ),
+    "exercise": EventSpec(
+        times={"t": True, "duration": True},
+        amounts={"intensity_pct_vo2max": True},
+        description="a bout of exercise at a fraction of the patient's maximal oxygen uptake",
+    ),
+    "diet": EventSpec(
+        times={"t": False},
+        amounts={"intake_kcal_per_day": False, "carbs_pct": False, "sodium_mg_per_day": False},
+        signed={"intake_change_kcal_per_day": False},
+        description="energy intake from t (default 0) on: an absolute intake or a change from "
+        "the patient's baseline intake (give one), with optional diet composition",
+    ),
+    "activity": EventSpec(
+        times={"t": False},
+        amounts={"physical_activity_level": False},
+        signed={"activity_change_pct": False},
+        description="habitual physical activity from t on: a physical activity level (total / "
+        "resting energy expenditure) or a percent change of activity energy expenditure",
+    ),
+    "weight": EventSpec(
+        times={"t": False},
+        amounts={"weight_kg": True},
+        description="body weight from t on (e.g. after weight loss): models that scale with "
+        "body weight use it",
+    ),
+    "drug_effect": EventSpec(
+        times={"t": True, "duration": False},
+        texts={"target": True, "drug": False},
+        signed={"change_pct": True},
+        description="a drug's effect on a model quantity (target: e.g. 'svr', "
+        "'contractility', 'heart_rate', 'insulin_sensitivity') as a percent change from t, "
+        "for a duration (default: to the end)",
     ),
 }
 """Every event type medtwin knows; a model declares which of them it takes."""
@@ -155,13 +198,13 @@ class Scenario:
         return {"events": [e.to_dict() for e in sorted(self.events, key=lambda e: e.index)]}
 
 
-def _number(i: int, kind: str, name: str, value: Any) -> float:
+def _number(i: int, kind: str, name: str, value: Any, *, signed: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ScenarioError(f"event {i} ({kind}): field {name!r} must be a number, got {value!r}")
     x = float(value)
     if not math.isfinite(x):
         raise ScenarioError(f"event {i} ({kind}): field {name!r} must be finite, got {value!r}")
-    if x < 0:
+    if x < 0 and not signed:
         raise ScenarioError(f"event {i} ({kind}): field {name!r} must be >= 0, got {value!r}")
     return x
 
@@ -199,7 +242,7 @@ def _parse_event(i: int, raw: Any, t_end_min: float | None) -> Event:
         if got is None:
             if required:
                 raise ScenarioError(
-                    f"event {i} ({kind}): missing field '{stem}_min' (or '{stem}_h')"
+                    f"event {i} ({kind}): missing field '{stem}_min' (or '{stem}_h', '{stem}_d')"
                 )
             continue
         used.add(got[0])
@@ -218,7 +261,8 @@ def _parse_event(i: int, raw: Any, t_end_min: float | None) -> Event:
         if got is None:
             if required:
                 raise ScenarioError(
-                    f"event {i} ({kind}): missing field '{stem}_per_h' (or '{stem}_per_min')"
+                    f"event {i} ({kind}): missing field '{stem}_per_h' (or '{stem}_per_min', "
+                    f"'{stem}_per_d')"
                 )
             continue
         used.add(got[0])
@@ -230,6 +274,13 @@ def _parse_event(i: int, raw: Any, t_end_min: float | None) -> Event:
             continue
         used.add(name)
         fields[name] = _number(i, kind, name, raw[name])
+    for name, required in spec.signed.items():
+        if name not in raw:
+            if required:
+                raise ScenarioError(f"event {i} ({kind}): missing field {name!r}")
+            continue
+        used.add(name)
+        fields[name] = _number(i, kind, name, raw[name], signed=True)
     for name, required in spec.texts.items():
         if name not in raw:
             if required:
@@ -253,6 +304,16 @@ def _parse_event(i: int, raw: Any, t_end_min: float | None) -> Event:
                 f"event {i} ({kind}): field {name!r} must be a whole number >= 1, got {value!r}"
             )
         fields[name] = float(value)
+    if kind in {"diet", "activity"}:
+        given = [n for n in (*spec.amounts, *spec.signed) if n in fields]
+        main = [n for n in given if n not in {"carbs_pct", "sodium_mg_per_day"}]
+        if len(main) != 1:
+            raise ScenarioError(
+                f"event {i} ({kind}): give exactly one of "
+                f"{', '.join(n for n in (*spec.amounts, *spec.signed) if n not in {'carbs_pct', 'sodium_mg_per_day'})}"
+            )
+    if "carbs_pct" in fields and fields["carbs_pct"] > 100:
+        raise ScenarioError(f"event {i} ({kind}): field 'carbs_pct' must be <= 100")
     if "count" in fields and fields["count"] != 1.0 and "every_min" not in fields:
         raise ScenarioError(f"event {i} ({kind}): 'count' needs 'every_min' or 'every_h'")
     unknown = sorted(set(raw) - used)
@@ -265,9 +326,9 @@ def _parse_event(i: int, raw: Any, t_end_min: float | None) -> Event:
 
 
 def _field_names(spec: EventSpec) -> list[str]:
-    names = [f"{s}_min|{s}_h" for s in spec.times]
-    names += [f"{s}_per_h|{s}_per_min" for s in spec.rates]
-    return names + list(spec.amounts) + list(spec.texts) + list(spec.counts)
+    names = [f"{s}_min|{s}_h|{s}_d" for s in spec.times]
+    names += [f"{s}_per_h|{s}_per_min|{s}_per_d" for s in spec.rates]
+    return names + list(spec.amounts) + list(spec.signed) + list(spec.texts) + list(spec.counts)
 
 
 def parse_scenario(data: Any, *, t_end_min: float | None = None) -> Scenario:
