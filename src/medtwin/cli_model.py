@@ -52,11 +52,12 @@ def simulate_command(
     import numpy as np
 
     from medtwin.model import ModelError, get_model, load_scenario, parse_scenario, simulate
+    from medtwin.model.base import TIME_UNIT_MIN
 
     try:
         model = get_model(model_name)
         params = model.preset(preset)
-        per_unit = 1.0 if model.time_unit == "min" else 1.0 / 60.0
+        per_unit = 1.0 / TIME_UNIT_MIN[model.time_unit]
         t_end = hours * 60.0 * per_unit
         if scenario_path is None:
             scenario = parse_scenario([], t_end_min=hours * 60.0)

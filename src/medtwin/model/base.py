@@ -54,6 +54,10 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 
+TIME_UNIT_MIN: dict[str, float] = {"min": 1.0, "h": 60.0, "d": 1440.0}
+"""Minutes in each model time unit (events are normalised to minutes; a model whose
+``time_unit`` is ``h`` or ``d`` converts event times in its ``schedule``)."""
+
 
 class ModelError(ValueError):
     """Bad model input (parameters, scenario, options); the message names what and where."""
@@ -185,7 +189,7 @@ class Model(ABC):
     name: ClassVar[str]
     version: ClassVar[str]
     title: ClassVar[str]
-    time_unit: ClassVar[Literal["min", "h"]]
+    time_unit: ClassVar[Literal["min", "h", "d"]]
     references: ClassVar[tuple[str, ...]]
     event_types: ClassVar[frozenset[str]]
     parameters: ClassVar[tuple[Parameter, ...]]

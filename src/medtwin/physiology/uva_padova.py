@@ -345,7 +345,7 @@ class UvaPadova2008(Model):
     name: ClassVar[str] = "uva_padova_2008"
     version: ClassVar[str] = "1.0.0"
     title: ClassVar[str] = "UVA/Padova type 1 diabetes simulator (academic version, 30 patients)"
-    time_unit: ClassVar[Literal["min", "h"]] = "min"
+    time_unit: ClassVar[Literal["min", "h", "d"]] = "min"
     references: ClassVar[tuple[str, ...]] = (
         "Dalla Man C, Rizza RA, Cobelli C. IEEE Trans Biomed Eng 2007;54(10):1740-1749",
         "Kovatchev BP, Breton M, Dalla Man C, Cobelli C. J Diabetes Sci Technol 2009;3(1):44-55",
