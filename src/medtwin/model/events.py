@@ -312,7 +312,7 @@ def _parse_event(i: int, raw: Any, t_end_min: float | None) -> Event:
                 f"event {i} ({kind}): give exactly one of "
                 f"{', '.join(n for n in (*spec.amounts, *spec.signed) if n not in {'carbs_pct', 'sodium_mg_per_day'})}"
             )
-    if "carbs_pct" in fields and fields["carbs_pct"] > 100:
+    if "carbs_pct" in fields and float(fields["carbs_pct"]) > 100:
         raise ScenarioError(f"event {i} ({kind}): field 'carbs_pct' must be <= 100")
     if "count" in fields and fields["count"] != 1.0 and "every_min" not in fields:
         raise ScenarioError(f"event {i} ({kind}): 'count' needs 'every_min' or 'every_h'")
