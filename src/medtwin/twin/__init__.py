@@ -1,5 +1,7 @@
 """The patient's twin: a model whose parameters are fitted to this patient's own data.
 
+- :mod:`medtwin.twin.data`: :class:`PatientData`, the observations and known events a twin
+  is fitted to.
 - :mod:`medtwin.twin.calibrate`: MAP estimation with population priors, multi-start, and
   uncertainty (Laplace approximation / posterior samples).
 - :mod:`medtwin.twin.assimilate`: sequential update as new data arrive (particle filter),
@@ -12,4 +14,6 @@ See ``docs/twin.md``.
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from medtwin.twin.data import DataError, PatientData
+
+__all__ = ["DataError", "PatientData"]

@@ -1,0 +1,159 @@
+"""The patient data a twin is fitted to and kept in step with: observations and known events.
+
+A :class:`PatientData` holds, on one time axis in minutes from ``start``:
+
+- ``observations``: for each model observable (``"cgm_mg_dl"``, ``"weight_kg"``, ``"map_mmhg"``
+  ...), the times and values of the patient's readings;
+- ``scenario``: what is known to have happened to the patient (announced meals, insulin boluses
+  and basal rates, doses, diet), in the one event format of :mod:`medtwin.model.events`;
+- provenance: the patient id, the absolute start time and the ids of the facts used, so every
+  fitted twin records what it was fitted to.
+
+Calibration (:mod:`medtwin.twin.calibrate`), assimilation (:mod:`medtwin.twin.assimilate`) and
+:class:`medtwin.twin.Twin` all take this one object.
+
+>>> import numpy as np
+>>> from medtwin.model import parse_scenario
+>>> d = PatientData(
+...     observations={"cgm_mg_dl": (np.array([0.0, 5.0, 10.0]), np.array([120.0, 124.0, 131.0]))},
+...     scenario=parse_scenario([{"type": "meal", "t_min": 2, "carbs_g": 40}]),
+... )
+>>> d.span_min, d.count("cgm_mg_dl")
+(10.0, 3)
+>>> d.window(4, 10).observations["cgm_mg_dl"][0].tolist()
+[1.0, 6.0]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from medtwin.model.base import FloatArray, Model, ModelError
+from medtwin.model.events import Event, Scenario
+
+__all__ = ["DataError", "PatientData"]
+
+
+class DataError(ModelError):
+    """The patient's data cannot be used as given; the message names the field and the fix."""
+
+
+@dataclass(frozen=True)
+class PatientData:
+    """Observations and known events of one patient, in minutes from ``start``.
+
+    Parameters
+    ----------
+    observations
+        Observable name -> ``(times_min [T], values [T])``, times ascending.
+    scenario
+        The known events (minutes from ``start``).
+    start
+        The absolute time of minute 0 (timezone-aware UTC), when the data come from a record.
+    patient
+        The medtwin patient id, when known.
+    fact_ids
+        Ids of the store facts the data were read from (provenance).
+    """
+
+    observations: Mapping[str, tuple[FloatArray, FloatArray]]
+    scenario: Scenario = field(default_factory=lambda: Scenario(events=()))
+    start: dt.datetime | None = None
+    patient: str | None = None
+    fact_ids: Sequence[int] = ()
+
+    def __post_init__(self) -> None:
+        clean: dict[str, tuple[FloatArray, FloatArray]] = {}
+        for name, pair in self.observations.items():
+            if len(pair) != 2:
+                raise DataError(f"observations[{name!r}] must be (times_min, values)")
+            t = np.asarray(pair[0], dtype=np.float64).ravel()
+            y = np.asarray(pair[1], dtype=np.float64).ravel()
+            if t.shape != y.shape:
+                raise DataError(
+                    f"observations[{name!r}]: {t.size} times but {y.size} values (one each)"
+                )
+            if t.size and not np.all(np.isfinite(t)):
+                raise DataError(f"observations[{name!r}]: times must be finite numbers")
+            if t.size > 1 and np.any(np.diff(t) < 0):
+                order = np.argsort(t, kind="stable")
+                t, y = t[order], y[order]
+            keep = np.isfinite(y)
+            clean[name] = (t[keep], y[keep])
+        if self.start is not None and self.start.utcoffset() is None:
+            raise DataError("start must be timezone-aware (UTC)")
+        object.__setattr__(self, "observations", clean)
+
+    @property
+    def span_min(self) -> float:
+        """Minutes from 0 to the last observation or event (0 when empty)."""
+        last = [float(t[-1]) for t, _ in self.observations.values() if t.size]
+        last += [e.t_min for e in self.scenario.events]
+        return max(last, default=0.0)
+
+    def count(self, name: str) -> int:
+        """Number of (finite) readings of one observable."""
+        pair = self.observations.get(name)
+        return 0 if pair is None else int(pair[0].size)
+
+    def series(self, name: str) -> tuple[FloatArray, FloatArray]:
+        """``(times_min, values)`` of one observable; :class:`DataError` when absent."""
+        if name not in self.observations or not self.observations[name][0].size:
+            known = ", ".join(sorted(n for n in self.observations if self.count(n))) or "none"
+            raise DataError(f"no {name!r} readings in the patient's data (has: {known})")
+        return self.observations[name]
+
+    def window(self, t0_min: float, t1_min: float) -> PatientData:
+        """The data in ``[t0_min, t1_min]``, re-based so that ``t0_min`` is minute 0.
+
+        Events before ``t0_min`` that still act (a basal rate, a diet) are moved to 0;
+        other earlier events are dropped.
+        """
+        if not (math.isfinite(t0_min) and math.isfinite(t1_min) and t1_min > t0_min):
+            raise DataError(f"window: need t0 < t1, got {t0_min!r}, {t1_min!r}")
+        obs = {}
+        for name, (t, y) in self.observations.items():
+            keep = (t >= t0_min) & (t <= t1_min)
+            obs[name] = (t[keep] - t0_min, y[keep])
+        sticky = {"basal", "diet", "activity", "weight"}
+        last_sticky: dict[str, Event] = {}
+        events: list[Event] = []
+        for e in self.scenario.events:
+            if e.t_min < t0_min:
+                if e.type in sticky:
+                    last_sticky[e.type] = e
+                continue
+            if e.t_min <= t1_min:
+                events.append(Event(e.type, e.t_min - t0_min, e.fields, e.index))
+        moved = [Event(e.type, 0.0, e.fields, e.index) for e in last_sticky.values()]
+        start = None if self.start is None else self.start + dt.timedelta(minutes=t0_min)
+        return PatientData(
+            observations=obs,
+            scenario=Scenario(
+                events=tuple(sorted(moved + events, key=lambda e: (e.t_min, e.index)))
+            ),
+            start=start,
+            patient=self.patient,
+            fact_ids=self.fact_ids,
+        )
+
+    def require(self, model: type[Model], names: Sequence[str], *, minimum: int = 1) -> None:
+        """Refuse, naming the field, when an observable the caller needs has too few readings
+        or is not one of the model's observables."""
+        known = {o.name for o in model.observables}
+        for name in names:
+            if name not in known:
+                raise DataError(
+                    f"model {model.name!r} has no observable {name!r} "
+                    f"(it has: {', '.join(sorted(known))})"
+                )
+            if self.count(name) < minimum:
+                raise DataError(
+                    f"{name}: {self.count(name)} readings, need at least {minimum} "
+                    f"(patient {self.patient or '?'})"
+                )
