@@ -10,7 +10,7 @@ log naming the actor, the action and the patient.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +22,7 @@ from medtwin.record.facts import Fact, Identifier
 if TYPE_CHECKING:
     from medtwin.monitor.base import Alert
     from medtwin.store.alerts import AlertEvent, StoredAlert
+    from medtwin.store.twins import StoredTwin
 
 __all__ = [
     "AccessEntry",
@@ -290,6 +291,38 @@ class Store(Protocol):
 
     def escalate_alerts(self, now: datetime | None = None) -> list[int]:
         """Escalate open, unacknowledged alerts whose time is up; ids escalated."""
+        ...
+
+    # -- fitted twins (medtwin.store.twins) -----------------------------------------------------
+    def save_twin(
+        self,
+        patient_id: str,
+        model: str,
+        model_version: str,
+        calibration: Mapping[str, Any],
+        *,
+        data_start: datetime | None = None,
+        data_end: datetime | None = None,
+        facts_used: int = 0,
+        filter_state: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Save a fitted twin; returns its id."""
+        ...
+
+    def update_twin_state(self, twin_id: int, filter_state: Mapping[str, Any]) -> None:
+        """Replace a twin's assimilation state."""
+        ...
+
+    def twin(self, twin_id: int) -> StoredTwin:
+        """One twin by id."""
+        ...
+
+    def twins(self, patient_id: str, *, model: str | None = None) -> list[StoredTwin]:
+        """A patient's twins, newest first."""
+        ...
+
+    def latest_twin(self, patient_id: str, model: str) -> StoredTwin | None:
+        """The patient's current twin of a model, or ``None``."""
         ...
 
     def close(self) -> None:

@@ -42,6 +42,7 @@ from medtwin.store.base import (
     QuarantineEntry,
     StoredFact,
 )
+from medtwin.store.twins import TwinBook
 
 __all__ = ["Dialect", "SqlStore", "default_actor"]
 
@@ -107,7 +108,7 @@ class Dialect:
         return "FALSE"
 
 
-class SqlStore(AlertBook):
+class SqlStore(AlertBook, TwinBook):
     """A store over a DB-API connection; see :class:`medtwin.store.base.Store`."""
 
     dialect: Dialect

@@ -10,7 +10,7 @@ from pathlib import Path
 
 __all__ = ["HEAD", "LOCATION", "upgrade"]
 
-HEAD = "0002"
+HEAD = "0003"
 LOCATION = Path(__file__).parent
 
 
