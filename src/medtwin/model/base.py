@@ -71,6 +71,11 @@ class UnknownPresetError(ModelError, LookupError):
     """No preset of that name for the model; the message lists the known ones."""
 
 
+class OutsidePopulationError(ModelError):
+    """The patient is outside the population the model was built and validated for; the
+    message says which characteristic and the model's range, with the source."""
+
+
 @dataclass(frozen=True)
 class Prior:
     """A population prior of one parameter.
@@ -324,6 +329,18 @@ class Model(ABC):
                 f"[{par.lower}, {par.upper}]"
             )
         return p
+
+    @classmethod
+    def check_population(cls, patient: Mapping[str, Any]) -> None:
+        """Refuse (:class:`OutsidePopulationError`) a patient the model is not valid for.
+
+        ``patient`` holds what the record says, where known: ``age_y``, ``sex``
+        (``female``/``male``), ``weight_kg``, ``height_m``, ``conditions`` (a set of
+        ``system|code`` strings, SNOMED CT and ICD-10). A missing characteristic is not a
+        refusal unless the model needs it. The default accepts everyone; models override it
+        with their source's population.
+        """
+        del patient
 
     @classmethod
     @abstractmethod
