@@ -336,7 +336,8 @@ class Model(ABC):
 
         ``patient`` holds what the record says, where known: ``age_y``, ``sex``
         (``female``/``male``), ``weight_kg``, ``height_m``, ``conditions`` (a set of
-        ``system|code`` strings, SNOMED CT and ICD-10). A missing characteristic is not a
+        ``system|code`` strings with canonical system URLs, e.g.
+        ``http://snomed.info/sct|46635009``). A missing characteristic is not a
         refusal unless the model needs it. The default accepts everyone; models override it
         with their source's population.
         """

@@ -1,0 +1,252 @@
+"""``medtwin twin fit|show`` and ``medtwin whatif``: a patient's calibrated twin, and what-if.
+
+A part of the ``medtwin`` command (:mod:`medtwin.cli` imports it, and it registers itself on
+:func:`medtwin.cli.main`). The machinery lives in :mod:`medtwin.twin`; these commands read
+options, call it and print.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from medtwin.cli import _json_option, _open, _print_json, _store_option, main
+
+__all__ = ["twin_group", "whatif_command"]
+
+
+def _fail(exc: Exception) -> None:
+    click.echo(f"medtwin: error: {exc}", err=True)
+    raise click.exceptions.Exit(1)
+
+
+def _errors() -> tuple[type[Exception], ...]:
+    from medtwin.model.base import ModelError
+    from medtwin.store.base import StoreError
+
+    return (ModelError, StoreError, LookupError)
+
+
+@main.group("twin")
+def twin_group() -> None:
+    """A patient's twin: fit the model to their own data, show what is stored."""
+
+
+@twin_group.command("fit")
+@click.argument("patient")
+@_store_option
+@click.option("--model", "model_name", default="uva_padova_2008", show_default=True)
+@click.option("--days", default=7.0, show_default=True, help="Fit to the last N days of data.")
+@click.option("--starts", default=None, type=int, help="Optimiser starts (default: the model's).")
+@click.option("--seed", default=0, show_default=True, help="Seed of the multi-start draws.")
+@click.option("--no-save", is_flag=True, help="Fit and print, but do not keep it in the store.")
+@_json_option
+def twin_fit_command(
+    patient: str,
+    store_url: str,
+    model_name: str,
+    days: float,
+    starts: int | None,
+    seed: int,
+    no_save: bool,
+    as_json: bool,
+) -> None:
+    """Fit PATIENT's model parameters (MAP with population priors, and uncertainty)."""
+    from medtwin.twin.twin import Twin
+
+    store = _open(store_url)
+    try:
+        twin = Twin.from_store(store, patient, model=model_name, days=days, load=False)
+        options: dict[str, Any] = {"seed": seed}
+        if starts is not None:
+            options["starts"] = starts
+        cal = twin.fit(**options)
+        twin_id = None if no_save else twin.save(store)
+    except _errors() as exc:
+        _fail(exc)
+        return
+    finally:
+        store.close()
+    data = cal.to_dict()
+    if as_json:
+        _print_json({"twin": twin_id, "patient": twin.data.patient, **data})
+        return
+    click.echo(
+        f"{twin.model.name} {twin.model.version} fitted to {twin.data.patient}: "
+        f"{len(twin.data.fact_ids)} facts over {twin.data.span_min / 1440:.1f} days"
+        + ("" if twin_id is None else f" (twin #{twin_id})")
+    )
+    for line in cal.describe():
+        click.echo(f"  {line}")
+
+
+@twin_group.command("show")
+@click.argument("patient")
+@_store_option
+@click.option("--model", "model_name", default=None, help="Only twins of this model.")
+@_json_option
+def twin_show_command(patient: str, store_url: str, model_name: str | None, as_json: bool) -> None:
+    """List PATIENT's fitted twins, newest first."""
+    store = _open(store_url)
+    try:
+        pid = store.resolve_patient(patient)
+        rows = store.twins(pid, model=model_name)
+    except _errors() as exc:
+        _fail(exc)
+        return
+    finally:
+        store.close()
+    if as_json:
+        _print_json(
+            [
+                {
+                    "id": t.id,
+                    "model": t.model,
+                    "version": t.model_version,
+                    "created_at": t.created_at.isoformat(),
+                    "created_by": t.created_by,
+                    "data_start": t.data_start.isoformat() if t.data_start else None,
+                    "data_end": t.data_end.isoformat() if t.data_end else None,
+                    "facts_used": t.facts_used,
+                    "calibration": t.calibration,
+                }
+                for t in rows
+            ]
+        )
+        return
+    if not rows:
+        click.echo(f"no fitted twins for {patient} (run 'medtwin twin fit {patient}')")
+        return
+    for t in rows:
+        window = (
+            f"{t.data_start:%Y-%m-%d %H:%M} to {t.data_end:%Y-%m-%d %H:%M}"
+            if t.data_start and t.data_end
+            else "?"
+        )
+        click.echo(
+            f"#{t.id} {t.model} {t.model_version}  fitted {t.created_at:%Y-%m-%d %H:%M} by "
+            f"{t.created_by}  data {window}  ({t.facts_used} facts)"
+        )
+
+
+@twin_group.command("events")
+@click.argument("patient")
+@_store_option
+@click.option("--model", "model_name", default="uva_padova_2008", show_default=True)
+@click.option("--hours", default=24.0, show_default=True, help="The last N hours of data.")
+def twin_events_command(patient: str, store_url: str, model_name: str, hours: float) -> None:
+    """Print what was recorded over PATIENT's last N hours as a scenario file (JSON).
+
+    Edit it (a smaller dinner, a bigger bolus) and pass it back with
+    'medtwin whatif PATIENT --scenario FILE --mode replace --hours N'.
+    """
+    from medtwin.twin.twin import Twin
+
+    store = _open(store_url)
+    try:
+        twin = Twin.from_store(store, patient, model=model_name, days=hours / 24.0 + 1.0)
+    except _errors() as exc:
+        _fail(exc)
+        return
+    finally:
+        store.close()
+    span = twin.data.span_min
+    t0 = max(0.0, span - hours * 60.0)
+    _print_json({"events": twin.recorded(t0, span)})
+
+
+@main.command("whatif")
+@click.argument("patient")
+@_store_option
+@click.option(
+    "--scenario",
+    "scenarios",
+    multiple=True,
+    required=True,
+    help='Scenario JSON file ({"events": [...]}); repeat for several arms (named by file).',
+)
+@click.option("--model", "model_name", default="uva_padova_2008", show_default=True)
+@click.option(
+    "--hours",
+    default=24.0,
+    show_default=True,
+    help="The period: the last N hours of the twin's data; event times count from its start.",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["add", "replace"]),
+    default="add",
+    show_default=True,
+    help="add: the scenario's events are added to what was recorded; replace: they replace it.",
+)
+@click.option("--members", default=200, show_default=True, help="Posterior ensemble size.")
+@click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--plot",
+    "plot_path",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the comparison plot here (self-contained HTML).",
+)
+@_json_option
+def whatif_command(
+    patient: str,
+    store_url: str,
+    scenarios: tuple[str, ...],
+    model_name: str,
+    hours: float,
+    mode: str,
+    members: int,
+    seed: int,
+    plot_path: Path | None,
+    as_json: bool,
+) -> None:
+    """What would PATIENT's last day have looked like with other meals, doses or activity?
+
+    Uses the patient's latest fitted twin ('medtwin twin fit'); prints the comparison table
+    (median [5th to 95th percentile] over the posterior ensemble, and the paired difference
+    from what was recorded) and writes a plot with --plot.
+    """
+    from medtwin.model.events import load_scenario
+    from medtwin.twin.twin import Twin
+
+    store = _open(store_url)
+    try:
+        twin = Twin.from_store(store, patient, model=model_name, days=hours / 24.0 + 1.0)
+        if twin.calibration is None:
+            raise LookupError(
+                f"{patient} has no fitted {model_name} twin: run 'medtwin twin fit {patient}'"
+            )
+        arms: dict[str, Any] = {}
+        for path in scenarios:
+            name = Path(path).stem
+            if name in arms or name == "recorded":
+                name = f"{name}#{len(arms) + 1}"
+            arms[name] = load_scenario(path)
+        comparison = twin.whatif(arms, hours=hours, mode=mode, n=members, seed=seed)
+    except _errors() as exc:
+        _fail(exc)
+        return
+    finally:
+        store.close()
+    if plot_path is not None:
+        comparison.write_html(plot_path)
+    if as_json:
+        _print_json(comparison.to_dict() | {"plot": None if plot_path is None else str(plot_path)})
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title=f"What-if for {patient}: {comparison.members} posterior members, last {hours:g} h"
+    )
+    rows = comparison.rows()
+    for name in rows[0]:
+        table.add_column(name)
+    for row in rows[1:]:
+        table.add_row(*row)
+    Console().print(table)
+    if plot_path is not None:
+        click.echo(f"plot: {plot_path}")

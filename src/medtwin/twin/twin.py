@@ -1,0 +1,386 @@
+"""The Twin: one patient's record plus a calibrated model, asked "what next?" and "what if?".
+
+>>> # doctest: +SKIP
+>>> twin = Twin.from_store(store, "SYN-42-3", model="uva_padova_2008", days=7)
+>>> twin.fit()                                  # MAP + Laplace on the patient's own CGM
+>>> twin.save(store)                            # kept in the store's twins table
+>>> c = twin.whatif({"smaller dinner": [...]})  # a Comparison with bands and metrics
+
+Reading the record (:func:`patient_data`): every model observable is read from the facts whose
+LOINC codes it lists (``Observable.loinc``), converted to the observable's unit; events are
+read by :data:`EVENT_READERS` (carbohydrate intake observations -> ``meal``; insulin
+administrations -> ``bolus`` (a dose) or ``basal`` (a rate)). Times become minutes from the
+start of the window. Before fitting, the model's :meth:`~medtwin.model.Model.check_population`
+sees what the record says about the patient (:func:`characteristics`), so a twin refuses a
+patient its model was not built for.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from medtwin.model.base import FloatArray, Model
+from medtwin.model.events import Scenario, parse_scenario
+from medtwin.model.registry import get_model
+from medtwin.twin.data import DataError, PatientData
+
+if TYPE_CHECKING:
+    from medtwin.store.base import Store, StoredFact
+    from medtwin.twin.scenario import Comparison
+
+__all__ = [
+    "CARB_INTAKE_CODES",
+    "EVENT_READERS",
+    "INSULIN_PATTERN",
+    "Twin",
+    "characteristics",
+    "patient_data",
+]
+
+CARB_INTAKE_CODES: tuple[str, ...] = ("9059-7",)
+"""LOINC codes of carbohydrate eaten (grams), read as ``meal`` events."""
+
+INSULIN_PATTERN = re.compile(r"insulin", re.IGNORECASE)
+"""Medication administrations whose code display matches are insulin."""
+
+WEIGHT_CODE = "29463-7"
+HEIGHT_CODE = "8302-2"
+
+
+def _minutes(t: dt.datetime, start: dt.datetime) -> float:
+    return (t - start).total_seconds() / 60.0
+
+
+def _meal_events(facts: Sequence[StoredFact], start: dt.datetime) -> list[dict[str, Any]]:
+    out = []
+    for sf in facts:
+        f = sf.fact
+        grams = getattr(f, "value_num", None)
+        if f.effective_start is None or grams is None or grams <= 0:
+            continue
+        out.append({"type": "meal", "t_min": _minutes(f.effective_start, start), "carbs_g": grams})
+    return out
+
+
+def _insulin_events(facts: Sequence[StoredFact], start: dt.datetime) -> list[dict[str, Any]]:
+    out = []
+    for sf in facts:
+        f = sf.fact
+        if f.kind != "MedicationAdministration" or f.effective_start is None:
+            continue
+        display = (f.code.display or "") if f.code is not None else ""
+        if not INSULIN_PATTERN.search(display):
+            continue
+        t = _minutes(f.effective_start, start)
+        rate = getattr(f, "rate_value", None)
+        dose = getattr(f, "dose_value", None)
+        if rate is not None and (getattr(f, "rate_unit", "") or "").lower() in {"u/h", "[iu]/h"}:
+            out.append({"type": "basal", "t_min": max(t, 0.0), "u_per_h": rate})
+        elif dose is not None and (getattr(f, "dose_unit", "") or "").lower() in {"u", "[iu]"}:
+            out.append({"type": "bolus", "t_min": t, "insulin_u": dose})
+    return out
+
+
+@dataclass(frozen=True)
+class EventReader:
+    """Reads one kind of event from the record: which facts, and how they become events."""
+
+    name: str
+    codes: tuple[str, ...]
+    kinds: tuple[str, ...]
+    read: Callable[[Sequence[StoredFact], dt.datetime], list[dict[str, Any]]]
+
+
+EVENT_READERS: dict[str, EventReader] = {
+    "meal": EventReader("meal", CARB_INTAKE_CODES, ("Observation",), _meal_events),
+    "insulin": EventReader("insulin", (), ("MedicationAdministration",), _insulin_events),
+}
+"""Event readers by name; a model takes the events its ``event_types`` list."""
+
+
+def characteristics(store: Store, patient_id: str, at: dt.datetime) -> dict[str, Any]:
+    """What the record says about the patient at ``at``: age, sex, weight, height, conditions.
+
+    Keys are present only when the record has them (``age_y``, ``sex``, ``weight_kg``,
+    ``height_m``, ``conditions`` as ``system|code`` strings of active conditions, the system
+    as its canonical URL, e.g. ``http://snomed.info/sct|46635009``).
+    """
+    from medtwin.record.codes import system_alias
+
+    out: dict[str, Any] = {}
+    summary = store.patient(patient_id)
+    if summary.birth_date:
+        try:
+            born = dt.date.fromisoformat(summary.birth_date[:10])
+            out["age_y"] = (at.date() - born).days / 365.25
+        except ValueError:
+            pass
+    if summary.gender in {"female", "male"}:
+        out["sex"] = summary.gender
+    latest = store.latest(patient_id, codes=[WEIGHT_CODE, HEIGHT_CODE], as_of=None)
+    weight = latest.get(WEIGHT_CODE)
+    if weight is not None and getattr(weight.fact, "value_num", None) is not None:
+        out["weight_kg"] = float(weight.fact.value_num)  # type: ignore[attr-defined]
+    height = latest.get(HEIGHT_CODE)
+    if height is not None and getattr(height.fact, "value_num", None) is not None:
+        value = float(height.fact.value_num)  # type: ignore[attr-defined]
+        out["height_m"] = value / 100.0 if value > 3 else value
+    conditions = set()
+    for sf in store.timeline(patient_id, kinds=["Condition"], end=at):
+        f = sf.fact
+        status = getattr(f, "clinical_status", None)
+        if f.code is None or status in {"resolved", "inactive", "remission"}:
+            continue
+        conditions.add(f"{system_alias(f.code.system)}|{f.code.code}")
+    out["conditions"] = conditions
+    return out
+
+
+def patient_data(
+    store: Store,
+    patient_id: str,
+    model: type[Model],
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    as_of: dt.datetime | None = None,
+) -> PatientData:
+    """The patient's observations (the model's observables, by LOINC) and events in
+    ``[start, end]``, on a minute axis from ``start``."""
+    from medtwin.record.units import convert
+
+    observations: dict[str, tuple[FloatArray, FloatArray]] = {}
+    fact_ids: list[int] = []
+    end = end + dt.timedelta(microseconds=1)  # the store's end is exclusive; ours includes it
+    for obs in model.observables:
+        if not obs.loinc:
+            continue
+        facts = store.timeline(patient_id, codes=list(obs.loinc), start=start, end=end, as_of=as_of)
+        times, values = [], []
+        for sf in facts:
+            f = sf.fact
+            value = getattr(f, "value_num", None)
+            if value is None or f.effective_start is None:
+                continue
+            unit = getattr(f, "unit", None)
+            if unit and unit != obs.unit:
+                try:
+                    analyte = f.code.code if f.code is not None else None
+                    value = convert(float(value), unit, obs.unit, analyte=analyte)
+                except ValueError:
+                    continue
+            times.append(_minutes(f.effective_start, start))
+            values.append(float(value))
+            fact_ids.append(sf.id)
+        if times:
+            observations[obs.name] = (np.asarray(times), np.asarray(values))
+    raw_events: list[dict[str, Any]] = []
+    for reader in EVENT_READERS.values():
+        facts = store.timeline(
+            patient_id,
+            codes=list(reader.codes),
+            kinds=list(reader.kinds),
+            start=start,
+            end=end,
+            as_of=as_of,
+        )
+        events = reader.read(facts, start)
+        raw_events += [e for e in events if e["type"] in model.event_types]
+        fact_ids += [sf.id for sf in facts]
+    scenario = parse_scenario(raw_events) if raw_events else Scenario(events=())
+    return PatientData(
+        observations=observations,
+        scenario=scenario,
+        start=start,
+        patient=patient_id,
+        fact_ids=tuple(fact_ids),
+    )
+
+
+@dataclass
+class Twin:
+    """One patient's data and a model, calibrated (or not yet) to them."""
+
+    model: type[Model]
+    data: PatientData
+    characteristics: Mapping[str, Any] = field(default_factory=dict)
+    calibration: Any = None
+    """A :class:`medtwin.twin.calibrate.Calibration` once fitted or loaded."""
+    stored_id: int | None = None
+
+    @classmethod
+    def from_store(
+        cls,
+        store: Store,
+        patient: str,
+        *,
+        model: str | type[Model] = "uva_padova_2008",
+        days: float = 7.0,
+        end: dt.datetime | None = None,
+        as_of: dt.datetime | None = None,
+        load: bool = True,
+    ) -> Twin:
+        """The twin of ``patient`` over the last ``days`` of data up to ``end`` (default: the
+        patient's latest reading of the model's observables); with ``load``, the patient's
+        latest stored calibration of the model is attached when there is one.
+
+        Raises :class:`~medtwin.model.base.OutsidePopulationError` when the model is not valid
+        for the patient, and :class:`DataError` when the record has none of the model's
+        observables.
+        """
+        m = get_model(model) if isinstance(model, str) else model
+        pid = store.resolve_patient(patient)
+        if end is None:
+            codes = [c for o in m.observables for c in o.loinc]
+            latest = store.latest(pid, codes=codes, as_of=as_of)
+            times = [sf.fact.effective_start for sf in latest.values() if sf.fact.effective_start]
+            if not times:
+                raise DataError(
+                    f"patient {patient}: no readings of {', '.join(o.name for o in m.observables)}"
+                    f" (LOINC {', '.join(codes)}) in the record"
+                )
+            end = max(times)
+        start = end - dt.timedelta(days=days)
+        who = characteristics(store, pid, end)
+        m.check_population(who)
+        data = patient_data(store, pid, m, start=start, end=end, as_of=as_of)
+        twin = cls(model=m, data=data, characteristics=who)
+        if load:
+            stored = store.latest_twin(pid, m.name)
+            if stored is not None:
+                from medtwin.twin.calibrate import Calibration
+
+                twin.calibration = Calibration.from_dict(stored.calibration)
+                twin.stored_id = stored.id
+        return twin
+
+    # -- fitting ---------------------------------------------------------------------------
+    def fit(self, **options: Any) -> Any:
+        """Calibrate the model to the data (:func:`medtwin.twin.calibrate.calibrate`)."""
+        from medtwin.twin.calibrate import calibrate
+
+        self.calibration = calibrate(self.model, self.data, **options)
+        self.stored_id = None
+        return self.calibration
+
+    def save(self, store: Store) -> int:
+        """Keep the fitted twin in the store; returns its id."""
+        cal = self._fitted()
+        start = self.data.start
+        end = None if start is None else start + dt.timedelta(minutes=self.data.span_min)
+        self.stored_id = store.save_twin(
+            self.data.patient or "?",
+            self.model.name,
+            self.model.version,
+            cal.to_dict(),
+            data_start=start,
+            data_end=end,
+            facts_used=len(self.data.fact_ids),
+        )
+        return self.stored_id
+
+    def _fitted(self) -> Any:
+        if self.calibration is None:
+            raise DataError(
+                f"the twin of {self.data.patient or 'this patient'} is not fitted yet "
+                f"(run 'medtwin twin fit' or Twin.fit())"
+            )
+        return self.calibration
+
+    def ensemble(self, n: int = 200, seed: int = 0) -> FloatArray:
+        """``n`` posterior parameter sets ``[n, P]``."""
+        samples: FloatArray = self._fitted().sample(n, seed)
+        return samples
+
+    # -- questions -------------------------------------------------------------------------
+    def states_at(self, t_min: float, params: FloatArray) -> FloatArray:
+        """Each parameter set's state at minute ``t_min`` of the data window, simulated from
+        the start with the recorded events (``[n, S]``)."""
+        from medtwin.model.solver import simulate
+
+        if t_min <= 0:
+            return self.model.initial_state(params)
+        per_unit = _per_minute(self.model)
+        events = [e for e in self.data.scenario.events if e.t_min <= t_min]
+        r = simulate(
+            self.model,
+            params,
+            Scenario(events=tuple(events)),
+            t_end=t_min * per_unit,
+            times=[0.0, t_min * per_unit],
+        )
+        out: FloatArray = r.states[:, -1, :]
+        return out
+
+    def recorded(self, t0_min: float, t1_min: float) -> list[dict[str, Any]]:
+        """The recorded events in ``[t0, t1)`` re-based to ``t0`` (the basal in force at
+        ``t0`` included), as event dicts."""
+        window = self.data.window(t0_min, t1_min)
+        return [e.to_dict() for e in window.scenario.events if e.t_min < t1_min - t0_min]
+
+    def whatif(
+        self,
+        alternatives: Mapping[str, Sequence[Mapping[str, Any]] | Scenario],
+        *,
+        hours: float = 24.0,
+        mode: str = "add",
+        n: int = 200,
+        seed: int = 0,
+    ) -> Comparison:
+        """What would the last ``hours`` of the data window have looked like with other events?
+
+        The baseline is what was recorded (the patient's own meals, insulin, ...); each
+        alternative's events are added to it (``mode="add"``) or replace it
+        (``mode="replace"``), with times relative to the start of that period. Every arm
+        starts from the same posterior states at the start of the period.
+        """
+        from medtwin.twin.scenario import compare
+
+        if mode not in {"add", "replace"}:
+            raise DataError(f"mode must be 'add' or 'replace', got {mode!r}")
+        span = self.data.span_min
+        minutes = hours * 60.0
+        if span <= 0:
+            raise DataError("the twin's data window is empty")
+        t0 = max(0.0, span - minutes)
+        minutes = span - t0
+        params = self.ensemble(n, seed)
+        x0 = self.states_at(t0, params)
+        baseline_events = self.recorded(t0, span)
+        arms: dict[str, Scenario] = {}
+        for name, alt in alternatives.items():
+            extra = alt.to_dict()["events"] if isinstance(alt, Scenario) else list(alt)
+            events = extra if mode == "replace" else baseline_events + extra
+            arms[name] = parse_scenario(events, t_end_min=minutes)
+        per_unit = _per_minute(self.model)
+        return compare(
+            self.model,
+            params,
+            parse_scenario(baseline_events, t_end_min=minutes),
+            arms,
+            t_end=minutes * per_unit,
+            x0=x0,
+            baseline_name="recorded",
+            provenance={
+                "patient": self.data.patient,
+                "twin": self.stored_id,
+                "period_start": None
+                if self.data.start is None
+                else (self.data.start + dt.timedelta(minutes=t0)).isoformat(),
+                "members": n,
+                "seed": seed,
+                "mode": mode,
+            },
+        )
+
+
+def _per_minute(model: type[Model]) -> float:
+    from medtwin.model.base import TIME_UNIT_MIN
+
+    return 1.0 / TIME_UNIT_MIN[model.time_unit]

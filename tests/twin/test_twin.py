@@ -1,0 +1,168 @@
+"""Twin.from_store: the record read back as the model's observations and events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from medtwin.model import ModelError, OutsidePopulationError, get_model, parse_scenario, simulate
+from medtwin.record.facts import (
+    Coding,
+    Condition,
+    Demographics,
+    Identifier,
+    MedicationAdministration,
+    Observation,
+)
+from medtwin.store.sql import SqlStore
+from medtwin.twin import DataError
+from medtwin.twin.twin import Twin, characteristics
+
+LOINC = "http://loinc.org"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+SNOMED = "http://snomed.info/sct"
+T0 = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
+WHO = Identifier("urn:test:mrn", "T1D-1")
+UVA = get_model("uva_padova_2008")
+DAY = [
+    {"type": "basal", "u_per_h": 1.1},
+    {"type": "meal", "t_min": 420, "carbs_g": 45},
+    {"type": "bolus", "t_min": 420, "insulin_u": 4.5},
+    {"type": "meal", "t_min": 780, "carbs_g": 60},
+    {"type": "bolus", "t_min": 775, "insulin_u": 6},
+]
+
+
+def _record(store: SqlStore, *, days: int = 2) -> np.ndarray:
+    """A patient with CGM every 5 min simulated from adult#002, meals, insulin, conditions."""
+    facts: list[object] = [
+        Demographics(
+            source="reg",
+            source_id="Patient/1",
+            subject=WHO,
+            identifiers=(WHO,),
+            birth_date="1990-05-01",
+            gender="female",
+        ),
+        Condition(
+            source="reg",
+            source_id="Condition/1",
+            subject=WHO,
+            code=Coding(SNOMED, "46635009", "Diabetes mellitus type 1"),
+            clinical_status="active",
+            effective_start=datetime(2005, 1, 1, tzinfo=UTC),
+        ),
+        Observation(
+            source="reg",
+            source_id="Weight/1",
+            subject=WHO,
+            code=Coding(LOINC, "29463-7", "Body weight"),
+            effective_start=T0,
+            value_num=64.0,
+            unit="kg",
+        ),
+    ]
+    events = []
+    for d in range(days):
+        for e in DAY:
+            events.append({**e, "t_min": e.get("t_min", 0) + 1440 * d})
+    scenario = parse_scenario(events)
+    r = simulate(UVA, UVA.preset("adult#002"), scenario, t_end=1440 * days, dt_out=5)
+    cgm = r.observables["cgm_mg_dl"][0]
+    for i, (t, g) in enumerate(zip(r.times, cgm, strict=True)):
+        facts.append(
+            Observation(
+                source="cgm",
+                source_id=f"cgm/{i}",
+                subject=WHO,
+                code=Coding(LOINC, "99504-3", "Glucose [Mass/volume] in Interstitial fluid"),
+                effective_start=T0 + timedelta(minutes=float(t)),
+                value_num=round(float(g) / 18.0156, 4),  # stored in mmol/L: read back in mg/dL
+                unit="mmol/L",
+            )
+        )
+    for i, e in enumerate(scenario.events):
+        when = T0 + timedelta(minutes=e.t_min)
+        if e.type == "meal":
+            facts.append(
+                Observation(
+                    source="app",
+                    source_id=f"carbs/{i}",
+                    subject=WHO,
+                    code=Coding(LOINC, "9059-7", "Carbohydrate intake Estimated"),
+                    effective_start=when,
+                    value_num=e["carbs_g"],
+                    unit="g",
+                )
+            )
+        elif e.type == "bolus":
+            facts.append(
+                MedicationAdministration(
+                    source="pump",
+                    source_id=f"bolus/{i}",
+                    subject=WHO,
+                    code=Coding(RXNORM, "86009", "insulin lispro"),
+                    effective_start=when,
+                    dose_value=e["insulin_u"],
+                    dose_unit="U",
+                )
+            )
+        elif e.type == "basal":
+            facts.append(
+                MedicationAdministration(
+                    source="pump",
+                    source_id=f"basal/{i}",
+                    subject=WHO,
+                    code=Coding(RXNORM, "86009", "insulin lispro"),
+                    effective_start=when,
+                    rate_value=e["u_per_min"] * 60,
+                    rate_unit="U/h",
+                )
+            )
+    store.append_facts(facts, source="test")  # type: ignore[arg-type]
+    return cgm
+
+
+def test_the_record_reads_back_as_observations_and_events(store: SqlStore) -> None:
+    cgm = _record(store)
+    twin = Twin.from_store(store, "urn:test:mrn|T1D-1", days=2)
+    t, y = twin.data.series("cgm_mg_dl")
+    assert t[0] == 0.0 and t[-1] == 2880.0 and t.size == 577
+    assert np.abs(y - cgm).max() < 0.01  # mmol/L -> mg/dL with 4 decimals
+    kinds = [(e.type, e.t_min) for e in twin.data.scenario.events]
+    one_day = [("basal", 0.0), ("meal", 420.0), ("bolus", 420.0), ("bolus", 775.0), ("meal", 780.0)]
+    assert sorted(kinds) == sorted(one_day + [(k, t + 1440) for k, t in one_day])
+    meals = twin.data.scenario.of_type("meal")
+    assert [m["carbs_g"] for m in meals] == [45.0, 60.0, 45.0, 60.0]
+    basal = twin.data.scenario.of_type("basal")[0]
+    assert basal["u_per_min"] == pytest.approx(1.1 / 60)
+    who = twin.characteristics
+    assert who["sex"] == "female" and who["weight_kg"] == 64.0
+    assert 35.8 < who["age_y"] < 35.9
+    assert who["conditions"] == {"http://snomed.info/sct|46635009"}
+    # re-simulating the recorded events reproduces the recorded CGM: nothing was lost
+    r = simulate(UVA, UVA.preset("adult#002"), twin.data.scenario, t_end=2880, dt_out=5)
+    assert np.abs(r.observables["cgm_mg_dl"][0] - y).max() < 0.01
+
+
+def test_a_patient_without_readings_or_fit_is_refused_clearly(store: SqlStore) -> None:
+    store.append_facts(
+        [Demographics(source="reg", source_id="Patient/2", subject=WHO, identifiers=(WHO,))],
+        source="reg",
+    )
+    with pytest.raises(DataError, match=r"no readings of bg_mg_dl, cgm_mg_dl"):
+        Twin.from_store(store, "urn:test:mrn|T1D-1")
+    _record(store, days=1)
+    twin = Twin.from_store(store, "urn:test:mrn|T1D-1", days=1)
+    with pytest.raises(DataError, match="not fitted yet"):
+        twin.ensemble(10)
+
+
+def test_models_refuse_patients_outside_their_population(store: SqlStore) -> None:
+    _record(store, days=1)
+    pid = store.resolve_patient("urn:test:mrn|T1D-1")
+    who = characteristics(store, pid, T0 + timedelta(days=1))
+    assert issubclass(OutsidePopulationError, ModelError)
+    UVA.check_population(who)  # an adult with type 1 diabetes: accepted
