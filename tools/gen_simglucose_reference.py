@@ -43,11 +43,49 @@ HOURS = 24
 EVERY_MIN = 5
 
 
-def run_patient(name: str, scenario: dict[str, Any], minutes: int) -> np.ndarray:
-    """States of simglucose's ``T1DPatient`` at t = 0 .. ``minutes`` (``[minutes + 1, 13]``)."""
+def run_patient(
+    name: str,
+    scenario: dict[str, Any],
+    minutes: int,
+    params: np.ndarray | None = None,
+) -> np.ndarray:
+    """States of simglucose's ``T1DPatient`` at t = 0 .. ``minutes`` (``[minutes + 1, 13]``).
+
+    ``params`` (a medtwin ``uva_padova_2008`` parameter vector ``[P]``, e.g. a fitted twin's)
+    replaces the named patient's values column by column, so simglucose checks any twin.
+    """
     from simglucose.patient.t1dpatient import Action, T1DPatient
 
-    patient = T1DPatient.withName(name)
+    if params is None:
+        patient = T1DPatient.withName(name)
+    else:
+        import tomllib
+        from importlib import resources
+
+        meta = tomllib.loads(
+            resources.files("medtwin.physiology")
+            .joinpath("data/uva_padova_2008/parameters.toml")
+            .read_text(encoding="utf-8")
+        )
+        row = T1DPatient.withName(name)._params.copy()
+        for spec, value in zip(meta["parameter"], np.asarray(params).ravel(), strict=True):
+            row[spec["column"]] = float(value)
+        x0 = [row[f"x0_{i:2d}"] for i in range(1, 14)]
+        for i, column in {
+            4: "Gpb",
+            5: "Gtb",
+            6: "Ipb",
+            8: "Ib",
+            9: "Ib",
+            10: "Ilb",
+            11: "isc1ss",
+            12: "isc2ss",
+            13: "Gpb",
+        }.items():
+            x0[i - 1] = row[column]
+        for i, value in enumerate(x0, start=1):
+            row[f"x0_{i:2d}"] = value
+        patient = T1DPatient(row)
     params = patient._params
     basal_u_per_min = params.u2ss * params.BW / 6000.0
     meals: dict[int, float] = {}
