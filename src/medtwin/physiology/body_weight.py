@@ -153,8 +153,45 @@ def _parameters() -> tuple[Parameter, ...]:
     return tuple(out)
 
 
+PARAMETER_ORDER = (
+    "female",
+    "age_y",
+    "height_m",
+    "weight_kg",
+    "fat_fraction",
+    "rmr_kcal_per_day",
+    "ecf_l",
+    "physical_activity_level",
+    "carbs_fraction",
+    "sodium_mg_per_day",
+    "rho_f_kcal_per_kg",
+    "rho_l_kcal_per_kg",
+    "rho_g_kcal_per_kg",
+    "gamma_f_kcal_per_kg_day",
+    "gamma_l_kcal_per_kg_day",
+    "eta_f_kcal_per_kg",
+    "eta_l_kcal_per_kg",
+    "beta_tef",
+    "beta_at",
+    "tau_at_d",
+    "forbes_c_kg",
+    "glycogen_baseline_kg",
+    "glycogen_water_kg_per_kg",
+    "sodium_ecf_mg_per_l",
+    "xi_na_mg_per_l_day",
+    "xi_ci_mg_per_day",
+)
+"""Column order of a parameter array, fixed in code: the compiled kernels read columns by
+these positions (numba freezes them into its on-disk cache, which only notices changes to this
+file), so the data file must list the parameters in this order (checked on import)."""
+
 PARAMETERS = _parameters()
-_P = {p.name: i for i, p in enumerate(PARAMETERS)}
+if tuple(p.name for p in PARAMETERS) != PARAMETER_ORDER:
+    raise RuntimeError(
+        f"medtwin/physiology/{_DATA}/parameters.toml lists the parameters in another order "
+        f"than body_weight.PARAMETER_ORDER: {[p.name for p in PARAMETERS]}"
+    )
+_P = {name: i for i, name in enumerate(PARAMETER_ORDER)}
 FEMALE = _P["female"]
 AGE = _P["age_y"]
 HEIGHT = _P["height_m"]
