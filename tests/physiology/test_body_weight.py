@@ -193,7 +193,7 @@ def test_greater_adiposity_loses_more_and_takes_longer() -> None:
 
 
 def test_long_run_reaches_the_algebraic_steady_state() -> None:
-    params = M.preset(["woman_30y_165cm_65kg", "overweight_man_45y_178cm_90kg"])
+    params = M.preset(["overweight_woman_45y_163cm_78kg", "overweight_man_45y_178cm_90kg"])
     s = parse_scenario(
         [
             _diet(t_d=0, intake_change_kcal_per_day=-400, carbs_pct=35, sodium_mg_per_day=3000),

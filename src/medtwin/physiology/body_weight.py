@@ -4,8 +4,8 @@ Body weight of an adult as the sum of fat mass F, lean tissue L, glycogen G with
 the extracellular fluid ECF, driven by energy intake, diet composition, sodium and physical
 activity, after Hall KD, Sacks G, Chandramohan D, et al., *Quantification of the effect of
 energy imbalance on bodyweight*, Lancet 2011;378:826-837 and its web appendix ("Dynamic
-mathematical model of body weight change in adults"; the model behind the NIH Body Weight
-Planner). See ``docs/models/body-weight.md`` for the equations, sources, validation and the
+mathematical model of body weight change in adults"; the paper's web simulator grew into the
+NIH Body Weight Planner, whose code differs in details). See ``docs/models/body-weight.md`` for the equations, sources, validation and the
 valid population.
 
 The model runs in days (``time_unit = "d"``). It starts in energy balance at the person's
@@ -564,7 +564,7 @@ class Hall2011BodyWeight(Model):
     name: ClassVar[str] = "hall_2011_body_weight"
     version: ClassVar[str] = "1.0.0"
     title: ClassVar[str] = (
-        "Hall 2011 adult body weight and energy balance (NIH Body Weight Planner)"
+        "Hall 2011 adult body weight and energy balance (Lancet web appendix model)"
     )
     time_unit: ClassVar[Literal["min", "h", "d"]] = "d"
     references: ClassVar[tuple[str, ...]] = (
