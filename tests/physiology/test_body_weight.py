@@ -167,7 +167,7 @@ def _rule_of_thumb(names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 def test_hall_rule_of_thumb_100_kj_per_day_per_kg() -> None:
-    """Hall et al. 2011 (Lancet 378:826, Discussion): for an average overweight adult every
+    """Hall et al. 2011 (Lancet 378:826, the rule of thumb): for an average overweight adult every
     change of energy intake of 100 kJ/day leads to an eventual weight change of about 1 kg,
     half of it in about 1 year and 95% in about 3 years. Our reading of "about": 0.8-1.25 kg,
     0.5-1.5 years, 2.5-4.5 years; checked on the overweight presets (BMI 27.8-29.4)."""
