@@ -23,6 +23,7 @@ from medtwin.physiology.body_weight import (
     baseline_ecf_l,
     mifflin_st_jeor_rmr_kcal_per_day,
     params_for,
+    population_exit_day,
 )
 
 M = Hall2011BodyWeight
@@ -401,3 +402,14 @@ def test_prior_samples_are_valid_adults() -> None:
         M, draws[:20], parse_scenario([_diet(intake_change_kcal_per_day=-300)]), t_end=30, dt_out=30
     )
     assert (r.observables["weight_kg"][:, -1] < draws[:20, IX["weight_kg"]]).all()
+
+
+def test_population_exit_day_flags_trajectories_leaving_the_bmi_range() -> None:
+    params = M.preset(["woman_30y_165cm_65kg", "obese_woman_45y_163cm_110kg"])
+    s = parse_scenario([_diet(intake_change_kcal_per_day=-1000)])
+    r = simulate(M, params, s, t_end=720, dt_out=1)
+    exits = population_exit_day(r)
+    bmi = r.observables["bmi_kg_m2"][0]
+    day = exits[0]
+    assert day is not None and bmi[int(day)] < 16 <= bmi[int(day) - 1]
+    assert exits[1] is None

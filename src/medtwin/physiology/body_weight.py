@@ -81,24 +81,20 @@ __all__ = [
     "baseline_ecf_l",
     "mifflin_st_jeor_rmr_kcal_per_day",
     "params_for",
+    "population_exit_day",
 ]
 
 _DATA = "data/body_weight"
 KJ_PER_KCAL = 4.184
 """Thermochemical calorie: 1 kcal = 4.184 kJ."""
 
-_TO_MODEL_UNIT = {
-    "MJ/kg": 1000.0 / KJ_PER_KCAL,  # -> kcal/kg
-    "kJ/kg": 1.0 / KJ_PER_KCAL,  # -> kcal/kg
-    "kJ/kg/d": 1.0 / KJ_PER_KCAL,  # -> kcal/kg/d
-    "g/L": 1000.0,  # -> mg/L
-    "1": 1.0,
-    "d": 1.0,
-    "kg": 1.0,
-    "kg/kg": 1.0,
-    "mg/L/d": 1.0,
-    "mg/d": 1.0,
+_CONVERSIONS = {
+    ("MJ/kg", "kcal/kg"): 1000.0 / KJ_PER_KCAL,
+    ("kJ/kg", "kcal/kg"): 1.0 / KJ_PER_KCAL,
+    ("kJ/kg/d", "kcal/kg/d"): 1.0 / KJ_PER_KCAL,
+    ("g/L", "mg/L"): 1000.0,
 }
+"""Factor from a constant's published unit to medtwin's unit (same unit: 1)."""
 
 
 class OutsidePopulationError(ModelError):
@@ -113,7 +109,12 @@ def _meta() -> dict[str, Any]:
 
 
 def _constant_value(spec: Mapping[str, Any]) -> float:
-    return float(spec["published"]) * _TO_MODEL_UNIT[str(spec["published_unit"])]
+    units = (str(spec["published_unit"]), str(spec["unit"]))
+    if units[0] == units[1]:
+        return float(spec["published"])
+    if units not in _CONVERSIONS:
+        raise RuntimeError(f"{_DATA}/parameters.toml: {spec['name']}: no conversion {units}")
+    return float(spec["published"]) * _CONVERSIONS[units]
 
 
 def _parameters() -> tuple[Parameter, ...]:
@@ -137,11 +138,10 @@ def _parameters() -> tuple[Parameter, ...]:
         )
     for spec in meta["constant"]:
         value = _constant_value(spec)
-        unit = spec["name"].split("_", 2)[-1] if "_per_" in spec["name"] else spec["published_unit"]
         out.append(
             Parameter(
                 name=spec["name"],
-                unit=str(unit),
+                unit=spec["unit"],
                 description=f"{spec['description']} ({spec['published']} {spec['published_unit']})",
                 lower=value / 2.0,
                 upper=value * 2.0,
@@ -778,6 +778,26 @@ class Hall2011BodyWeight(Model):
                     delta = b["delta0"][:, 0] * (1.0 + change / 100.0)
                 values[on, :, U_DELTA] = delta
         return InputSchedule(bounds, values)
+
+
+def population_exit_day(result: Any) -> list[float | None]:
+    """For each simulated person, the first output time (days) at which the BMI has left the
+    model's population range (``[population]`` in the data file), or None if it stays inside.
+
+    The population is checked on the parameters (at the start); a long or large energy deficit
+    can carry a trajectory outside it, where the results are extrapolation.
+
+    >>> from medtwin.model import parse_scenario, simulate
+    >>> p = Hall2011BodyWeight.preset("woman_30y_165cm_65kg")
+    >>> s = parse_scenario([{"type": "diet", "intake_change_kcal_per_day": -1000}])
+    >>> population_exit_day(simulate(Hall2011BodyWeight, p, s, t_end=720, dt_out=1))
+    [226.0]
+    """
+    pop = _meta()["population"]
+    bmi = np.asarray(result.observables["bmi_kg_m2"])
+    outside = (bmi < pop["min_bmi_kg_m2"]) | (bmi > pop["max_bmi_kg_m2"])
+    times = np.asarray(result.times)
+    return [float(times[np.argmax(row)]) if row.any() else None for row in outside]
 
 
 @cache
