@@ -5,8 +5,8 @@ the extracellular fluid ECF, driven by energy intake, diet composition, sodium a
 activity, after Hall KD, Sacks G, Chandramohan D, et al., *Quantification of the effect of
 energy imbalance on bodyweight*, Lancet 2011;378:826-837 and its web appendix ("Dynamic
 mathematical model of body weight change in adults"; the paper's web simulator grew into the
-NIH Body Weight Planner, whose code differs in details). See ``docs/models/body-weight.md`` for the equations, sources, validation and the
-valid population.
+NIH Body Weight Planner, whose code differs in details). See ``docs/models/body-weight.md`` for
+the equations, sources, validation and the valid population.
 
 The model runs in days (``time_unit = "d"``). It starts in energy balance at the person's
 baseline: energy intake EI(0) = PAL x RMR, no adaptive thermogenesis, glycogen 0.5 kg.
