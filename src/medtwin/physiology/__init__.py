@@ -2,6 +2,8 @@
 
 - :mod:`medtwin.physiology.uva_padova`: the UVA/Padova type 1 diabetes simulator
   (``uva_padova_2008``), with its 30 virtual patients.
+- :mod:`medtwin.physiology.body_weight`: the Hall et al. 2011 adult body-weight and
+  energy-balance model (``hall_2011_body_weight``), in days.
 
 Models register by exporting ``MODELS``; look them up with :func:`medtwin.model.get_model`.
 """
