@@ -2,6 +2,8 @@
 
 - :mod:`medtwin.physiology.uva_padova`: the UVA/Padova type 1 diabetes simulator
   (``uva_padova_2008``), with its 30 virtual patients.
+- :mod:`medtwin.physiology.hovorka`: the Hovorka 2004 glucose-insulin model of type 1
+  diabetes (``hovorka_2004``), with the same events and observables.
 
 Models register by exporting ``MODELS``; look them up with :func:`medtwin.model.get_model`.
 """
