@@ -21,8 +21,9 @@ IDX = {n: i for i, n in enumerate(Bergman1979.parameter_names())}
 STATE = {n: i for i, n in enumerate(Bergman1979.state_names())}
 MEAN = Bergman1979.preset("t1d_mean")
 
-# the type 1 set of Lynch & Bequette 2002 (after Furler et al. 1985 and Fisher 1991) and the
-# absorption values of Hovorka 2004 Table 1, typed in from those sources
+# the type 1 set of Lynch & Bequette 2002 (after Furler et al. 1985 and Fisher 1991) as
+# widely reproduced (the papers could not be read here), and the absorption values of
+# Hovorka 2004 Table 1
 PUBLISHED = {
     "p1_per_min": 0.028735,
     "p2_per_min": 0.028344,

@@ -28,8 +28,10 @@ STATE = {n: i for i, n in enumerate(Hovorka2004.state_names())}
 MEAN = Hovorka2004.preset("hovorka_2004_mean")
 MG_DL_PER_MMOL_L = GLUCOSE_MG_PER_MMOL / 10.0
 
-# Hovorka R et al. Physiol Meas 2004;25:905-920, Table 1, typed in from the paper's table
-# (units: 1/min, L/kg, mmol/kg/min, min; SfIT and SfID per min per mU/L, SfIE per mU/L)
+# Hovorka R et al. Physiol Meas 2004;25:905-920, Table 1, as reproduced by independent
+# transcriptions found in public code (GetSingleHormoneModelParams.m; hovorka_parameters(BW));
+# the paper itself could not be read here. Units: 1/min, L/kg, mmol/kg/min, min; SfIT and
+# SfID per min per mU/L, SfIE per mU/L.
 TABLE_1 = {
     "k12_per_min": 0.066,
     "ka1_per_min": 0.006,

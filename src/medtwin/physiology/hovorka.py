@@ -104,12 +104,7 @@ def _parameters() -> tuple[Parameter, ...]:
         value = float(spec["value"])
         sd = float(spec["log_sd"])
         if sd > 0:
-            prior = Prior(
-                "lognormal",
-                math.log(value),
-                sd,
-                "log-normal around the Table 1 value; spread chosen by medtwin (not published)",
-            )
+            prior = Prior("lognormal", math.log(value), sd, spec["prior_source"])
         else:
             prior = Prior("fixed", value, 0.0, spec["source"])
         out.append(
