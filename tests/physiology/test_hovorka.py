@@ -363,3 +363,30 @@ def test_bad_model_input_is_refused_naming_the_field() -> None:
     hopeless = _with(MEAN, egp0_mmol_per_kg_min=0.009)
     with pytest.raises(ModelError, match=r"parameter set 0: .*gb_mg_dl.*egp0_mmol_per_kg_min"):
         simulate(Hovorka2004, hopeless, parse_scenario([{"type": "basal"}]), t_end=60)
+
+
+def test_equal_doses_in_a_row_are_each_given() -> None:
+    """Meals and boluses are impulses applied when their segment begins; two equal doses in a
+    row (nothing else between them) are two doses, and a dose at t_end is not given."""
+    events = [
+        {"type": "meal", "t_min": 10, "carbs_g": 30},
+        {"type": "meal", "t_min": 20, "carbs_g": 30},
+        {"type": "bolus", "t_min": 20, "insulin_u": 2},
+        {"type": "bolus", "t_min": 40, "insulin_u": 2},
+        {"type": "meal", "t_min": 60, "carbs_g": 10},
+    ]
+    sched = Hovorka2004.schedule(parse_scenario(events).events, MEAN, 60.0)
+    assert sched.boundaries.tolist() == [0.0, 10.0, 20.0, 40.0, 60.0]
+    assert (np.diff(sched.values[:, 0, 3]) != 0).all()  # consecutive segments differ
+    r = simulate(Hovorka2004, MEAN, parse_scenario(events), t_end=60, dt_out=5)
+    x = r.states[0, -1]
+    gut = x[STATE["d1_mmol"]] + x[STATE["d2_mmol"]] + x[STATE["absorbed_mmol"]]
+    assert gut == pytest.approx(0.8 * carbs_g_to_mmol(60.0), rel=1e-9)
+    ref = simulate(Hovorka2004, MEAN, parse_scenario([]), t_end=60, dt_out=5).states[0, -1]
+    extra = x[STATE["s1_mu"]] + x[STATE["s2_mu"]] - ref[STATE["s1_mu"]] - ref[STATE["s2_mu"]]
+    assert 0 < extra < 4000.0  # both boluses (4,000 mU) given, part absorbed already
+    one = simulate(Hovorka2004, MEAN, parse_scenario(events[:3]), t_end=60, dt_out=5).states[0, -1]
+    assert (
+        extra
+        > one[STATE["s1_mu"]] + one[STATE["s2_mu"]] - ref[STATE["s1_mu"]] - ref[STATE["s2_mu"]]
+    )

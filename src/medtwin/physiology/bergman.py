@@ -126,6 +126,7 @@ G, X, INS, S1, S2, D1, D2, GI, ABSORBED = range(9)
 INSULIN = 0  # subcutaneous insulin rate, mU/min
 MEAL_DOSE = 1  # meal glucose given at the start of this segment, mg (an impulse)
 BOLUS_DOSE = 2  # insulin bolus given at the start of this segment, mU (an impulse)
+IMPULSES = 3  # impulse segments so far: consecutive impulse segments never share their inputs
 
 
 def _rhs_row(t: float, x: Any, p: Any, u: Any, dx: Any) -> None:
@@ -209,6 +210,13 @@ class Bergman1979(Model):
         Variable("insulin_mu_per_min", "mU/min", "subcutaneous insulin rate (basal)"),
         Variable("meal_dose_mg", "mg", "meal glucose given at the start of the segment"),
         Variable("bolus_dose_mu", "mU", "insulin bolus given at the start of the segment"),
+        Variable(
+            "impulses_so_far",
+            "1",
+            "meal or bolus segments begun so far (not used by the equations: it makes every "
+            "impulse segment differ from the one before, so a solver that applies jumps only "
+            "where the inputs change still applies two equal doses in a row)",
+        ),
     )
     observables: ClassVar[tuple[Observable, ...]] = (
         Observable("bg_mg_dl", "mg/dL", "plasma glucose G ([1])", ("2339-0", "2345-7"), _bg),
@@ -259,6 +267,7 @@ class Bergman1979(Model):
             rate = e.get("u_per_min")
             on = starts >= e.t_min
             values[on, :, INSULIN] = own[None, :] if rate is None else float(rate) * 1000.0
+        impulse_starts = set()
         for e in impulses:
             k = int(np.searchsorted(starts, e.t_min))
             if k >= len(starts):
@@ -267,6 +276,9 @@ class Bergman1979(Model):
                 values[k, :, MEAL_DOSE] += float(e["carbs_g"]) * 1000.0
             else:
                 values[k, :, BOLUS_DOSE] += float(e["insulin_u"]) * 1000.0
+            impulse_starts.add(k)
+        for k in sorted(impulse_starts):
+            values[k:, :, IMPULSES] += 1.0
         return InputSchedule(bounds, values)
 
 

@@ -149,6 +149,7 @@ Q1, Q2, S1, S2, INS, X1, X2, X3, D1, D2, CIG, ABSORBED = range(12)
 INSULIN = 0  # subcutaneous insulin rate, mU/min
 MEAL_DOSE = 1  # meal glucose given at the start of this segment, mmol (an impulse)
 BOLUS_DOSE = 2  # insulin bolus given at the start of this segment, mU (an impulse)
+IMPULSES = 3  # impulse segments so far: consecutive impulse segments never share their inputs
 
 
 def carbs_g_to_mmol(carbs_g: float) -> float:
@@ -302,6 +303,13 @@ class Hovorka2004(Model):
         Variable("insulin_mu_per_min", "mU/min", "subcutaneous insulin rate (basal)"),
         Variable("meal_dose_mmol", "mmol", "meal glucose given at the start of the segment"),
         Variable("bolus_dose_mu", "mU", "insulin bolus given at the start of the segment"),
+        Variable(
+            "impulses_so_far",
+            "1",
+            "meal or bolus segments begun so far (not used by the equations: it makes every "
+            "impulse segment differ from the one before, so a solver that applies jumps only "
+            "where the inputs change still applies two equal doses in a row)",
+        ),
     )
     observables: ClassVar[tuple[Observable, ...]] = (
         Observable(
@@ -368,6 +376,7 @@ class Hovorka2004(Model):
             rate = e.get("u_per_min")
             on = starts >= e.t_min
             values[on, :, INSULIN] = own[None, :] if rate is None else float(rate) * 1000.0
+        impulse_starts = set()
         for e in impulses:
             k = int(np.searchsorted(starts, e.t_min))
             if k >= len(starts):  # at t_end: nothing left to simulate
@@ -376,6 +385,9 @@ class Hovorka2004(Model):
                 values[k, :, MEAL_DOSE] += carbs_g_to_mmol(float(e["carbs_g"]))
             else:
                 values[k, :, BOLUS_DOSE] += float(e["insulin_u"]) * 1000.0
+            impulse_starts.add(k)
+        for k in sorted(impulse_starts):
+            values[k:, :, IMPULSES] += 1.0
         return InputSchedule(bounds, values)
 
 
