@@ -1,0 +1,25 @@
+"""Compiled kernels of :mod:`medtwin.physiology.bergman`, cached on disk by numba.
+
+Imported only when a simulation runs (it imports numba); the equations live in
+:func:`medtwin.physiology.bergman._rhs_row`.
+"""
+
+from __future__ import annotations
+
+import numba
+
+from medtwin.model._rk4 import METHODS, bind
+from medtwin.physiology.bergman import _jump_row, _rhs_row
+
+__all__ = ["drive", "jump_row", "rhs_row"]
+
+# error_model="numpy": a division by zero gives inf/nan instead of raising (no checks in the
+# hot loop); no fastmath, so that results stay IEEE-exact and reproducible
+rhs_row = numba.njit(cache=True, nogil=True, error_model="numpy")(_rhs_row)
+jump_row = numba.njit(cache=True, nogil=True, error_model="numpy")(_jump_row)
+
+
+drive = {
+    method: bind(rhs_row, jump_row, globals(), method=method, cache=True) for method in METHODS
+}
+"""The solver loops of :mod:`medtwin.model._rk4` with the Bergman minimal-model kernels, by method."""
