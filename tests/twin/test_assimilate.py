@@ -122,11 +122,12 @@ def test_filtered_glucose_tracks_the_truth(day: dict[str, Any]) -> None:
     err = day["means"] - day["cgm"][1:]
     rmse = float(np.sqrt(np.mean(err**2)))
     raw = float(np.sqrt(np.mean((day["y"] - day["cgm"]) ** 2)))
-    # measured: 7.7 mg/dL filtered against 9.8 mg/dL for the raw readings (seed 7 sensor error)
+    # measured: 7.8 mg/dL filtered against 9.8 mg/dL for the raw readings (sensor seed 7);
+    # over six other filter and sensor seeds 6.3-10.6 against 9.4-11.9 (docs/twin-assimilation.md)
     assert rmse < 9.0
     assert rmse < 0.9 * raw
-    # the first hours (known meals only) are tracked closely; no stretch of 4 h is lost
-    assert float(np.sqrt(np.mean(err[:48] ** 2))) < 6.0
+    # the first 4 h (measured 2.9; 3.0-9.4 over other seeds); no stretch of 4 h is lost
+    assert float(np.sqrt(np.mean(err[:48] ** 2))) < 10.0
     for i in range(0, len(err), 48):
         assert float(np.sqrt(np.mean(err[i : i + 48] ** 2))) < 20.0
 
@@ -135,9 +136,10 @@ def test_rejuvenated_parameter_moves_to_the_truth(day: dict[str, Any]) -> None:
     true_after = TRUE[0, VMX] * FACTOR
     prior = float(np.median(_particles(400)[:, VMX]))
     end = float(day["vmx"][-1])
-    # prior median 0.093 (2.07x the new truth 0.0448); measured end median 0.051
-    assert abs(math.log(end / true_after)) < 0.25 * abs(math.log(prior / true_after))
-    assert abs(end / true_after - 1.0) < 0.25
+    # prior median 0.092 (2.06x the new truth 0.0448); measured end median 0.048 (0.034-0.067
+    # over six other seeds): the log-distance to the truth shrinks by more than 40 %
+    assert abs(math.log(end / true_after)) < 0.6 * abs(math.log(prior / true_after))
+    assert end < float(day["vmx"][100])  # and it falls after the change at 10:00
     s = day["pf"].parameter_summary(VMX_NAME)
     assert s["q05"] < s["q50"] < s["q95"]
 
@@ -155,7 +157,8 @@ def test_ess_stays_healthy(day: dict[str, Any]) -> None:
 def test_forecast_bands_cover_the_truth(day: dict[str, Any]) -> None:
     covered = day["covered"]
     rate = float(covered.mean())
-    # nominal 90 % (5-95 % bands, 1 h ahead, 23 forecasts x 12 points); measured 0.87
+    # nominal 90 % (5-95 % bands, 1 h ahead, 23 forecasts x 12 points); measured 0.877
+    # (0.84-0.94 over six other seeds)
     assert covered.size == 23 * 12
     assert 0.75 <= rate <= 1.0, rate
 
@@ -348,3 +351,30 @@ def test_window_and_resampling_helpers() -> None:
     assert counts.tolist() == [1, 1, 1, 1]
     q = weighted_quantiles(np.arange(10.0)[:, None], np.full(10, 0.1), [0.05, 0.5, 0.95])
     assert q[:, 0].tolist() == [0.0, 4.0, 9.0]
+
+
+@pytest.mark.slow
+def test_tracking_and_coverage_over_seeds() -> None:
+    """Five other sensor-error and filter seeds: the filtered mean beats the raw readings on
+    every day and the 1-h 5-95 % bands cover the truth 80-97 % of the time overall."""
+    t, cgm, _ = _truth()
+    covered: list[bool] = []
+    for filter_seed, sensor_seed in ((3, 7), (4, 11), (5, 13), (6, 17), (7, 19)):
+        y = np.clip(cgm + cgm_noise_mg_dl(t, 1, seed=sensor_seed, sensor="Dexcom")[0], 39, 600)
+        pf = _filter(400, seed=filter_seed)
+        means = []
+        for k in range(1, len(t)):
+            pf.step(float(t[k]), float(y[k]), KNOWN if k == 1 else None)
+            means.append(pf.mean())
+            if k % 12 == 0 and t[k] + 60 <= t[-1]:
+                f = pf.forecast(1.0)
+                truth = cgm[np.searchsorted(t, f.times_min[1:])]
+                covered.extend(
+                    (
+                        (truth >= f.band("cgm_mg_dl", 0.05)[1:])
+                        & (truth <= f.band("cgm_mg_dl", 0.95)[1:])
+                    ).tolist()
+                )
+        rmse = float(np.sqrt(np.mean((np.array(means) - cgm[1:]) ** 2)))
+        assert rmse < float(np.sqrt(np.mean((y - cgm) ** 2)))
+    assert 0.80 <= float(np.mean(covered)) <= 0.97
