@@ -295,6 +295,8 @@ def test_bad_input_is_refused_naming_the_field() -> None:
         ParticleFilter(M, p, process_noise={"glucose": 0.1})
     with pytest.raises(ModelError, match="noise: give the standard deviation"):
         ParticleFilter(M, p, observable="bg_mg_dl")
+    with pytest.raises(DataError, match="t0_min must be"):
+        ParticleFilter(M, p, t0_min=-5.0)
     with pytest.raises(ModelError, match="x0 must have shape"):
         ParticleFilter(M, p, x0=np.zeros((3, 14)))
     pf = ParticleFilter(M, p)

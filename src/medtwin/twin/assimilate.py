@@ -16,19 +16,20 @@ sequential importance resampling filter (Gordon, Salmond & Smith 1993 [1]_):
 2. **Weigh.** Each particle's weight is multiplied by the likelihood of the reading given its
    predicted observable (see *Observation model*); the running sum of the log of the weighted
    mean likelihood is :attr:`ParticleFilter.log_likelihood`, the filter's estimate of
-   ``log p(y_1..y_k)`` (Doucet & Johansen 2011 [6]_, eq 35).
+   ``log p(y_1..y_k)`` (Doucet & Johansen 2011 [6]_).
 3. **Resample** when the effective sample size ``ESS = 1 / sum(w_i^2)`` (Kong, Liu & Wong 1994
-   [2]_) falls below ``ess_threshold * M``, by systematic resampling (Kitagawa 1996 [3]_; one
-   uniform draw, the lowest variance of the usual schemes, Douc, Cappe & Moulines 2005 [7]_).
+   [2]_) falls below ``ess_threshold * M``, by systematic resampling (Kitagawa 1996 [3]_: one
+   uniform draw for all particles; compared with the other schemes by Douc, Cappe & Moulines
+   2005 [7]_).
 4. **Rejuvenate** (after a resampling) the parameters named in ``rejuvenate`` with the kernel
-   shrinkage of Liu & West 2001 [4]_ (section 10.3.3): in log space (linear for parameters
+   shrinkage of Liu & West 2001 [4]_: in log space (linear for parameters
    whose lower bound is not positive), ``theta_i <- a theta_i + (1 - a) mean + h z_i``,
    ``z_i ~ N(0, V)``, with ``V`` the particles' covariance, ``a = (3 delta - 1) / (2 delta)``
    and ``h^2 = 1 - a^2`` for a discount factor ``delta`` (default 0.98), so that the mixture
    keeps the particles' mean and variance while resampled copies spread apart again; values
    are then clipped into the parameter's bounds. Liu & West pair the kernel with an auxiliary
    particle filter; here it follows a plain bootstrap step, as is common practice (e.g. the
-   "kernel smoothing" filters of Chopin & Papaspiliopoulos 2020 [8]_, ch 11).
+   "kernel smoothing" filters discussed by Chopin & Papaspiliopoulos 2020 [8]_).
 
 Observation model
 -----------------
@@ -366,8 +367,11 @@ class ParticleFilter:
         m = p.shape[0]
         if m < 2:
             raise ModelError(f"params: a particle filter needs at least 2 particles, got {m}")
-        if not math.isfinite(t0_min):
-            raise DataError(f"t0_min must be a finite number of minutes, got {t0_min!r}")
+        if not (math.isfinite(t0_min) and t0_min >= 0):
+            raise DataError(
+                f"t0_min must be a finite number of minutes >= 0 (the model's clock starts at "
+                f"0), got {t0_min!r}"
+            )
         if noise is None:
             if CGM_LOINC not in self._obs.loinc:
                 raise ModelError(
