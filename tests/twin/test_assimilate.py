@@ -380,3 +380,14 @@ def test_tracking_and_coverage_over_seeds() -> None:
         rmse = float(np.sqrt(np.mean((np.array(means) - cgm[1:]) ** 2)))
         assert rmse < float(np.sqrt(np.mean((y - cgm) ** 2)))
     assert 0.80 <= float(np.mean(covered)) <= 0.97
+
+
+def test_a_particle_that_fails_is_dropped() -> None:
+    """A particle whose state turns NaN gets weight 0 and is resampled away at once; the
+    stepper marks it instead of shrinking its step without end."""
+    t, _, y = _truth()
+    pf = _filter(50)
+    pf.states[7, 3] = np.nan
+    pf.absorb(t[1:4], y[1:4], KNOWN)
+    assert np.isfinite(pf.states).all()
+    assert math.isfinite(pf.mean()) and pf.n_resampled >= 1

@@ -220,7 +220,9 @@ def _driver(model: type[Model]) -> Any:
 
         rhs_row, jump_row, _ = model.compiled_kernels()
         glb = {k: v for k, v in globals().items() if k[:2] in ("_A", "_B", "_E")}
-        glb.update({"np": np, "rhs_row": rhs_row, "jump_row": jump_row, "__name__": __name__})
+        glb.update(
+            {"np": np, "math": math, "rhs_row": rhs_row, "jump_row": jump_row, "__name__": __name__}
+        )
         func = types.FunctionType(_advance_template.__code__, glb, "advance")
         func.__qualname__ = f"advance_{model.__module__.replace('.', '_')}_{model.__name__}"
         driver = numba.njit(nogil=True, error_model="numpy")(func)
@@ -246,7 +248,9 @@ def _advance_template(
     """Advance rows ``row_lo:row_hi`` of ``x`` over the pieces ``bounds`` with the
     Dormand-Prince 5(4) step of :mod:`medtwin.model._rk4` (same error norm, step control and
     projection of non-negative states); ``values[seg[k]]`` holds on piece k, ``values[prev]``
-    held before ``bounds[0]`` (-1: nothing did, the inputs were zero).
+    held before ``bounds[0]`` (-1: nothing did, the inputs were zero). A row whose error
+    estimate is NaN (a NaN state or parameter) is set to NaN and left, instead of shrinking
+    its step without end.
     """
     n_states = x.shape[1]
     n_seg = bounds.shape[0] - 1
@@ -268,7 +272,10 @@ def _advance_template(
             xr[s] = x[n, s]
         p = params[n]
         h = min(hmax, hstep[n])
+        failed = False
         for k in range(n_seg):
+            if failed:
+                break
             u = values[seg[k], vn]
             if k == 0:
                 if prev < 0:
@@ -324,6 +331,11 @@ def _advance_template(
                     sc = atol + rtol * max(abs(xr[s]), abs(xn[s]))
                     err += (e / sc) ** 2
                 err = (err / n_states) ** 0.5
+                if math.isnan(err):  # NaN: this row cannot be integrated; mark it, go on
+                    for s in range(n_states):
+                        xr[s] = np.nan
+                    failed = True
+                    break
                 if err <= 1.0 or h_try <= 1e-9:
                     t = t_end if last else t + h_try
                     projected = False

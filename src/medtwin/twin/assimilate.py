@@ -663,7 +663,8 @@ class ParticleFilter:
         self.log_likelihood += total
         self._logw = joint - total
         self.ess_before_resampling = self.ess
-        if self.ess_before_resampling < self.ess_threshold * self.n_particles:
+        lost = not np.isfinite(self._logw).all()  # a particle that failed goes at once
+        if lost or self.ess_before_resampling < self.ess_threshold * self.n_particles:
             schedule = self._resample(schedule)
         return schedule
 
