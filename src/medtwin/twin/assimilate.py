@@ -396,6 +396,8 @@ class ParticleFilter:
             self._noise_sd = float(noise)
             self._noise_spec = float(noise)
         names = model.parameter_names()
+        if isinstance(rejuvenate, str):
+            rejuvenate = [rejuvenate]
         unknown = [r for r in rejuvenate if r not in names]
         if unknown:
             raise ModelError(
