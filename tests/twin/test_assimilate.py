@@ -26,7 +26,7 @@ from medtwin.twin.assimilate import (
     systematic_resample,
     weighted_quantiles,
 )
-from medtwin.twin.data import DataError
+from medtwin.twin.data import DataError, PatientData
 
 M = get_model("uva_padova_2008")
 NAMES = M.parameter_names()
@@ -391,3 +391,18 @@ def test_a_particle_that_fails_is_dropped() -> None:
     pf.absorb(t[1:4], y[1:4], KNOWN)
     assert np.isfinite(pf.states).all()
     assert math.isfinite(pf.mean()) and pf.n_resampled >= 1
+
+
+def test_absorb_data_takes_what_is_new() -> None:
+    """A growing PatientData passed again and again gives what absorbing it piece by piece does."""
+    t, _, y = _truth()
+    scenario = parse_scenario(KNOWN)
+    a = _filter(60)
+    for end in (30, 31, 90):  # the second call brings one new reading, no new event
+        data = PatientData(observations={"cgm_mg_dl": (t[1:end], y[1:end])}, scenario=scenario)
+        a.absorb_data(data)
+    b = _filter(60)
+    b.absorb(t[1:90], y[1:90], KNOWN)
+    assert a.n_readings == b.n_readings == 89
+    assert len(a.events) == len(KNOWN)
+    assert np.array_equal(a.states, b.states)

@@ -103,7 +103,7 @@ import numpy as np
 
 from medtwin.model.base import TIME_UNIT_MIN, FloatArray, InputSchedule, Model, ModelError
 from medtwin.model.events import Event, Scenario, parse_scenario
-from medtwin.twin.data import DataError
+from medtwin.twin.data import DataError, PatientData
 
 __all__ = ["CGM_LOINC", "Forecast", "ParticleFilter"]
 
@@ -640,6 +640,28 @@ class ParticleFilter:
         schedule = self._inputs(float(t[-1]))
         for tk, yk in zip(t.tolist(), y.tolist(), strict=True):
             schedule = self._assimilate(tk, yk, schedule)
+
+    def absorb_data(self, data: PatientData) -> int:
+        """Absorb what is new in a patient's data: the readings of the filter's observable after
+        its last reading and the events from its time on that it does not have yet (the same
+        event twice is taken once, so a growing :class:`~medtwin.twin.data.PatientData` can be
+        passed again and again). Earlier readings and events are skipped: the past is not
+        re-run. Returns the number of readings absorbed.
+        """
+        t, y = data.observations.get(self._obs.name, (np.empty(0), np.empty(0)))
+        t = np.asarray(t, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        after = self.t_min if self._t_obs is None else max(self.t_min, self._t_obs + 1e-9)
+        keep = t >= after
+        known = [dict(e) for e in self._events]
+        new = []
+        for e in sorted(data.scenario.events, key=lambda e: e.index):
+            d = e.to_dict()
+            if e.t_min >= self.t_min and d not in known:
+                new.append(d)
+                known.append(d)
+        self.absorb(t[keep], y[keep], new or None)
+        return int(keep.sum())
 
     def _assimilate(self, t: float, y: float, schedule: InputSchedule) -> InputSchedule:
         self._advance(self.states, self.params, self._h, schedule, self.t_min, t, self._rng)
