@@ -213,7 +213,13 @@ class Stepper:
 
 
 def _driver(model: type[Model]) -> Any:
-    """The stepping loop compiled with ``model``'s kernels (once per model and process)."""
+    """The stepping loop compiled with ``model``'s kernels (once per model and process).
+
+    For a model that ships a ``compiled_module`` (its kernels cached on disk by numba) the loop
+    is cached on disk too, under a name that includes a hash of the source files of its
+    kernels, so that a change to the model's equations or constants compiles it again instead
+    of reusing stale machine code.
+    """
     driver = _DRIVERS.get(model)
     if driver is None:
         import numba
@@ -224,10 +230,27 @@ def _driver(model: type[Model]) -> Any:
             {"np": np, "math": math, "rhs_row": rhs_row, "jump_row": jump_row, "__name__": __name__}
         )
         func = types.FunctionType(_advance_template.__code__, glb, "advance")
-        func.__qualname__ = f"advance_{model.__module__.replace('.', '_')}_{model.__name__}"
-        driver = numba.njit(nogil=True, error_model="numpy")(func)
+        name = f"advance_{model.__module__.replace('.', '_')}_{model.__name__}"
+        key = _source_key(rhs_row, jump_row) if model.compiled_module is not None else None
+        func.__qualname__ = name if key is None else f"{name}_{key}"
+        driver = numba.njit(nogil=True, error_model="numpy", cache=key is not None)(func)
         _DRIVERS[model] = driver
     return driver
+
+
+def _source_key(*kernels: Any) -> str | None:
+    """A hash of the files the kernels' Python functions were read from (None if unknown)."""
+    import hashlib
+    from pathlib import Path
+
+    digest = hashlib.sha256()
+    for kernel in kernels:
+        py = getattr(kernel, "py_func", kernel)
+        try:
+            digest.update(Path(py.__code__.co_filename).read_bytes())
+        except (AttributeError, OSError):
+            return None
+    return digest.hexdigest()[:16]
 
 
 def _advance_template(
