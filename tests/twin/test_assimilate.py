@@ -17,6 +17,8 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from medtwin.model import ModelError, get_model, parse_scenario, simulate
 from medtwin.model.base import (
@@ -354,8 +356,9 @@ def test_window_and_resampling_helpers() -> None:
     s = InputSchedule(np.array([0.0, 10.0, 20.0]), np.zeros((2, 1, 1)))
     b, seg, prev = window(s, 0.0, 25.0)
     assert b.tolist() == [0.0, 10.0, 25.0] and seg.tolist() == [0, 1] and prev == -1
-    idx = systematic_resample(np.array([0.1, 0.6, 0.3]), 0.2)
-    assert idx.tolist() == [0, 1, 2] or sorted(idx.tolist()) == idx.tolist()
+    # points (0.2 + k) / 3 = 0.067, 0.4, 0.733 against the cumulative weights 0.1, 0.7, 1.0
+    assert systematic_resample(np.array([0.1, 0.6, 0.3]), 0.2).tolist() == [0, 1, 2]
+    assert systematic_resample(np.array([0.1, 0.6, 0.3]), 0.9).tolist() == [1, 1, 2]
     counts = np.bincount(systematic_resample(np.full(4, 0.25), 0.99), minlength=4)
     assert counts.tolist() == [1, 1, 1, 1]
     q = weighted_quantiles(np.arange(10.0)[:, None], np.full(10, 0.1), [0.05, 0.5, 0.95])
@@ -506,3 +509,22 @@ def test_log_likelihood_and_mean_match_the_exact_linear_gaussian_answer() -> Non
     # errors 0.0006-0.0105 over six seeds)
     c_end_exact = mean_y[-1] + (a0_post - mu) * gain[-1]
     assert pf.mean("c_mg_l") == pytest.approx(c_end_exact, abs=0.05 * gain[-1] * sd_a0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.floats(0.0, 1.0), min_size=1, max_size=40).filter(lambda w: sum(w) > 1e-6),
+    st.floats(0.0, 0.999999),
+)
+def test_systematic_resampling_copies_each_particle_floor_or_ceil_of_m_w(
+    raw: list[float], u: float
+) -> None:
+    """Systematic resampling's defining property (Kitagawa 1996; Douc et al. 2005): particle
+    i is copied floor(M w_i) or ceil(M w_i) times (up to rounding at the edges)."""
+    w = np.array(raw) / sum(raw)
+    m = w.size
+    idx = systematic_resample(w, u)
+    assert idx.shape == (m,) and np.all(np.diff(idx) >= 0)
+    counts = np.bincount(idx, minlength=m)
+    assert np.all(counts >= np.floor(m * w - 1e-9)) and np.all(counts <= np.ceil(m * w + 1e-9))
+    assert np.all(counts[w == 0] == 0)
