@@ -105,7 +105,7 @@ from medtwin.model.base import TIME_UNIT_MIN, FloatArray, InputSchedule, Model, 
 from medtwin.model.events import Event, Scenario, parse_scenario
 from medtwin.twin.data import DataError, PatientData
 
-__all__ = ["CGM_LOINC", "Forecast", "ParticleFilter"]
+__all__ = ["CGM_LOINC", "Forecast", "ParticleFilter", "systematic_resample", "weighted_quantiles"]
 
 CGM_LOINC = "99504-3"
 """LOINC of a CGM glucose reading (interstitial fluid glucose, mg/dL)."""
