@@ -1,0 +1,385 @@
+"""Advance many rows of a model's state from one time to the next, with little overhead.
+
+:func:`medtwin.model.simulate` starts at 0 from the initial state, builds the schedule, checks
+everything and returns a full trajectory; a particle filter instead moves the same ``[M, S]``
+states a few minutes at a time, hundreds of times a day. :class:`Stepper` does only that: it
+advances ``x[M, S]`` in place from ``t0`` to ``t1`` under a prebuilt
+:class:`~medtwin.model.base.InputSchedule` (inputs piecewise constant, as in the solver), with
+the model's own compiled kernels (:meth:`Model.compiled_kernels
+<medtwin.model.base.Model.compiled_kernels>`) and the same adaptive Dormand-Prince 5(4) pair as
+:mod:`medtwin.model.solver` (Dormand & Prince 1980; tableau of Hairer, Norsett & Wanner,
+*Solving ODEs I*, Table 5.2). What differs from the solver's loop:
+
+- the inputs *before* ``t0`` are known (the schedule's segment just before it), so a model's
+  ``jump_row`` runs only where the inputs really change, never at a restart in the middle of a
+  meal (the solver starts from "no input" at 0);
+- each row keeps its last step size between calls (``h[M]``), so a call over 5 minutes does not
+  start again from a small trial step;
+- the schedule's last segment holds after its last boundary (no event comes later), so one
+  schedule serves every later call until the events change.
+
+Results do not depend on the number of threads (each row is integrated on its own). They do
+depend, within the tolerances, on where the calls split the time: every ``t1`` ends a step.
+
+>>> import numpy as np
+>>> from medtwin.model import get_model, parse_scenario
+>>> m = get_model("uva_padova_2008")
+>>> p = m.preset("adolescent#001")
+>>> sched = m.schedule(parse_scenario([{"type": "basal"}]).events, p, 1440.0)
+>>> x = m.initial_state(p)
+>>> stepper = Stepper(m)
+>>> h = stepper.new_step_sizes(1)
+>>> stepper.advance(x, p, sched, 0.0, 60.0, h)
+>>> round(float(x[0, 3] / p[0, m.parameter_names().index("vg_dl_per_kg")]), 2)  # still Gb
+149.02
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import types
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from medtwin.model._rk4 import (
+    _A21,
+    _A31,
+    _A32,
+    _A41,
+    _A42,
+    _A43,
+    _A51,
+    _A52,
+    _A53,
+    _A54,
+    _A61,
+    _A62,
+    _A63,
+    _A64,
+    _A65,
+    _B1,
+    _B3,
+    _B4,
+    _B5,
+    _B6,
+    _E1,
+    _E3,
+    _E4,
+    _E5,
+    _E6,
+    _E7,
+)
+from medtwin.model.base import FloatArray, InputSchedule, Model, ModelError
+
+__all__ = ["Stepper", "window"]
+
+_DRIVERS: dict[type[Model], Any] = {}
+
+
+def window(schedule: InputSchedule, t0: float, t1: float) -> tuple[FloatArray, Any, int]:
+    """The segments of ``schedule`` that cover ``[t0, t1]``.
+
+    Returns the boundaries ``[t0, ..., t1]`` (the schedule's inner boundaries strictly
+    inside; its last boundary is only where it was cut, not a change of inputs),
+    for each piece the row of ``schedule.values`` that holds on it (the last row holds after
+    the schedule's end) and the row that held just before ``t0`` (-1 at the schedule's start:
+    "no input", as the solver starts).
+
+    >>> s = InputSchedule(np.array([0.0, 10.0, 20.0]), np.zeros((2, 1, 1)))
+    >>> b, seg, prev = window(s, 5.0, 30.0)
+    >>> b.tolist(), seg.tolist(), prev
+    ([5.0, 10.0, 30.0], [0, 1], 0)
+    >>> window(s, 10.0, 12.0)[1:]
+    (array([1]), 0)
+    """
+    b = schedule.boundaries
+    last = b.shape[0] - 2
+    interior = b[1:-1]  # the end of the schedule changes nothing: its last inputs hold on
+    inside = interior[(interior > t0) & (interior < t1)]
+    bounds = np.concatenate(([t0], inside, [t1]))
+    seg = np.clip(np.searchsorted(b, bounds[:-1], side="right") - 1, 0, last).astype(np.int64)
+    prev = -1 if t0 <= b[0] else int(min(np.searchsorted(b, t0, side="left") - 1, last))
+    return bounds, seg, prev
+
+
+class Stepper:
+    """Advance rows of ``model``'s state under a schedule (see the module docstring).
+
+    Parameters
+    ----------
+    model
+        The model class.
+    rtol, atol
+        Tolerances of the adaptive step (default: the model's ``default_rtol``/``default_atol``).
+    max_step
+        Largest step, model time units (default 10).
+    threads
+        Rows are split over this many threads (default: the CPUs this process may use, at most
+        one per 64 rows).
+    """
+
+    def __init__(
+        self,
+        model: type[Model],
+        *,
+        rtol: float | None = None,
+        atol: float | None = None,
+        max_step: float = 10.0,
+        threads: int | None = None,
+    ) -> None:
+        self.model = model
+        self.rtol = float(model.default_rtol if rtol is None else rtol)
+        self.atol = float(model.default_atol if atol is None else atol)
+        self.max_step = float(max_step)
+        if not (self.rtol > 0 and self.atol > 0):
+            raise ModelError("rtol and atol must be positive")
+        if not (math.isfinite(self.max_step) and self.max_step > 0):
+            raise ModelError(f"max_step must be a positive number, got {max_step!r}")
+        if threads is not None and threads < 1:
+            raise ModelError(f"threads must be >= 1, got {threads!r}")
+        self.threads = threads if threads is not None else len(os.sched_getaffinity(0))
+        self._floor = model.state_floor()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_size = 0
+        self._driver = _driver(model)
+
+    def new_step_sizes(self, n: int) -> FloatArray:
+        """Initial step sizes for ``n`` rows (the solver's first trial step)."""
+        return np.full(n, min(self.max_step, 0.1))
+
+    def advance(
+        self,
+        x: FloatArray,
+        params: FloatArray,
+        schedule: InputSchedule,
+        t0: float,
+        t1: float,
+        h: FloatArray,
+    ) -> None:
+        """Move ``x`` (``[M, S]``, changed in place) from ``t0`` to ``t1`` (model time unit).
+
+        ``params`` is ``[M, P]`` (not checked again: check it once with
+        :meth:`Model.check_params <medtwin.model.base.Model.check_params>`), ``schedule``
+        holds ``values`` of shape ``[K, M or 1, I]``, ``h`` (``[M]``, changed in place) each
+        row's step size.
+        """
+        if not t1 >= t0:
+            raise ModelError(f"cannot step backwards in time: t1 = {t1!r} < t0 = {t0!r}")
+        if t1 == t0:
+            return
+        m = x.shape[0]
+        if params.shape[0] != m or h.shape != (m,) or schedule.values.shape[1] not in (1, m):
+            raise ModelError(
+                f"rows do not agree: x {x.shape}, params {params.shape}, step sizes {h.shape}, "
+                f"schedule values {schedule.values.shape}"
+            )
+        bounds, seg, prev = window(schedule, float(t0), float(t1))
+        values = schedule.values
+        args: tuple[Any, ...] = (x, params, bounds, values, seg, prev, h)
+        tol: tuple[Any, ...] = (self.rtol, self.atol, self.max_step, self._floor)
+        workers = max(1, min(self.threads, m // 64 or 1))
+        if workers == 1:
+            self._driver(*args, 0, m, *tol)
+            return
+        if self._pool is None or self._pool_size != workers:
+            if self._pool is not None:
+                self._pool.shutdown()
+            self._pool = ThreadPoolExecutor(workers)
+            self._pool_size = workers
+        driver = self._driver
+
+        def run(lo: int, hi: int) -> None:
+            driver(*args, lo, hi, *tol)
+
+        edges = np.linspace(0, m, workers + 1).astype(int)
+        jobs = [self._pool.submit(run, int(lo), int(hi)) for lo, hi in itertools.pairwise(edges)]
+        for job in jobs:
+            job.result()
+
+    def close(self) -> None:
+        """Stop the worker threads (they are also stopped when the object goes)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def __del__(self) -> None:
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.shutdown(wait=False)
+
+
+def _driver(model: type[Model]) -> Any:
+    """The stepping loop compiled with ``model``'s kernels (once per model and process).
+
+    For a model that ships a ``compiled_module`` (its kernels cached on disk by numba) the loop
+    is cached on disk too, under a name that includes a hash of the source files of its
+    kernels, so that a change to the model's equations or constants compiles it again instead
+    of reusing stale machine code.
+    """
+    driver = _DRIVERS.get(model)
+    if driver is None:
+        import numba
+
+        rhs_row, jump_row, _ = model.compiled_kernels()
+        glb = {k: v for k, v in globals().items() if k[:2] in ("_A", "_B", "_E")}
+        glb.update(
+            {"np": np, "math": math, "rhs_row": rhs_row, "jump_row": jump_row, "__name__": __name__}
+        )
+        func = types.FunctionType(_advance_template.__code__, glb, "advance")
+        name = f"advance_{model.__module__.replace('.', '_')}_{model.__name__}"
+        key = _source_key(rhs_row, jump_row) if model.compiled_module is not None else None
+        func.__qualname__ = name if key is None else f"{name}_{key}"
+        driver = numba.njit(nogil=True, error_model="numpy", cache=key is not None)(func)
+        _DRIVERS[model] = driver
+    return driver
+
+
+def _source_key(*kernels: Any) -> str | None:
+    """A hash of the files the kernels' Python functions were read from (None if unknown)."""
+    import hashlib
+    from pathlib import Path
+
+    digest = hashlib.sha256()
+    for kernel in kernels:
+        py = getattr(kernel, "py_func", kernel)
+        try:
+            digest.update(Path(py.__code__.co_filename).read_bytes())
+        except (AttributeError, OSError):
+            return None
+    return digest.hexdigest()[:16]
+
+
+def _advance_template(
+    x: Any,
+    params: Any,
+    bounds: Any,
+    values: Any,
+    seg: Any,
+    prev: int,
+    hstep: Any,
+    row_lo: int,
+    row_hi: int,
+    rtol: float,
+    atol: float,
+    hmax: float,
+    floor: Any,
+) -> None:  # pragma: no cover - compiled
+    """Advance rows ``row_lo:row_hi`` of ``x`` over the pieces ``bounds`` with the
+    Dormand-Prince 5(4) step of :mod:`medtwin.model._rk4` (same error norm, step control and
+    projection of non-negative states); ``values[seg[k]]`` holds on piece k, ``values[prev]``
+    held before ``bounds[0]`` (-1: nothing did, the inputs were zero). A row whose error
+    estimate is NaN (a NaN state or parameter) is set to NaN and left, instead of shrinking
+    its step without end.
+    """
+    n_states = x.shape[1]
+    n_seg = bounds.shape[0] - 1
+    shared = values.shape[1] == 1
+    zero = np.zeros(values.shape[2])
+    k1 = np.empty(n_states)
+    k2 = np.empty(n_states)
+    k3 = np.empty(n_states)
+    k4 = np.empty(n_states)
+    k5 = np.empty(n_states)
+    k6 = np.empty(n_states)
+    k7 = np.empty(n_states)
+    tmp = np.empty(n_states)
+    xn = np.empty(n_states)
+    xr = np.empty(n_states)
+    for n in range(row_lo, row_hi):
+        vn = 0 if shared else n
+        for s in range(n_states):
+            xr[s] = x[n, s]
+        p = params[n]
+        h = min(hmax, hstep[n])
+        failed = False
+        for k in range(n_seg):
+            if failed:
+                break
+            u = values[seg[k], vn]
+            if k == 0:
+                if prev < 0:
+                    jump_row(xr, p, zero, u)
+                elif seg[0] != prev:
+                    jump_row(xr, p, values[prev, vn], u)
+            elif seg[k] != seg[k - 1]:
+                jump_row(xr, p, values[seg[k - 1], vn], u)
+            t = bounds[k]
+            t_end = bounds[k + 1]
+            rhs_row(t, xr, p, u, k1)
+            while t < t_end:
+                last = False
+                if t + h >= t_end - 1e-12 * (1.0 + abs(t_end)):
+                    h_try = t_end - t
+                    last = True
+                else:
+                    h_try = h
+                for s in range(n_states):
+                    tmp[s] = xr[s] + h_try * _A21 * k1[s]
+                rhs_row(t + 0.2 * h_try, tmp, p, u, k2)
+                for s in range(n_states):
+                    tmp[s] = xr[s] + h_try * (_A31 * k1[s] + _A32 * k2[s])
+                rhs_row(t + 0.3 * h_try, tmp, p, u, k3)
+                for s in range(n_states):
+                    tmp[s] = xr[s] + h_try * (_A41 * k1[s] + _A42 * k2[s] + _A43 * k3[s])
+                rhs_row(t + 0.8 * h_try, tmp, p, u, k4)
+                for s in range(n_states):
+                    tmp[s] = xr[s] + h_try * (
+                        _A51 * k1[s] + _A52 * k2[s] + _A53 * k3[s] + _A54 * k4[s]
+                    )
+                rhs_row(t + 8.0 / 9.0 * h_try, tmp, p, u, k5)
+                for s in range(n_states):
+                    tmp[s] = xr[s] + h_try * (
+                        _A61 * k1[s] + _A62 * k2[s] + _A63 * k3[s] + _A64 * k4[s] + _A65 * k5[s]
+                    )
+                rhs_row(t + h_try, tmp, p, u, k6)
+                for s in range(n_states):
+                    xn[s] = xr[s] + h_try * (
+                        _B1 * k1[s] + _B3 * k3[s] + _B4 * k4[s] + _B5 * k5[s] + _B6 * k6[s]
+                    )
+                rhs_row(t + h_try, xn, p, u, k7)
+                err = 0.0
+                for s in range(n_states):
+                    e = h_try * (
+                        _E1 * k1[s]
+                        + _E3 * k3[s]
+                        + _E4 * k4[s]
+                        + _E5 * k5[s]
+                        + _E6 * k6[s]
+                        + _E7 * k7[s]
+                    )
+                    sc = atol + rtol * max(abs(xr[s]), abs(xn[s]))
+                    err += (e / sc) ** 2
+                err = (err / n_states) ** 0.5
+                if math.isnan(err):  # NaN: this row cannot be integrated; mark it, go on
+                    for s in range(n_states):
+                        xr[s] = np.nan
+                    failed = True
+                    break
+                if err <= 1.0 or h_try <= 1e-9:
+                    t = t_end if last else t + h_try
+                    projected = False
+                    for s in range(n_states):
+                        if xn[s] < floor[s]:
+                            xn[s] = floor[s]
+                            projected = True
+                        xr[s] = xn[s]
+                        k1[s] = k7[s]
+                    if projected:
+                        rhs_row(t, xr, p, u, k1)
+                    factor = 5.0 if err == 0.0 else min(5.0, max(0.2, 0.9 * err**-0.2))
+                    if not last or factor < 1.0:
+                        h = min(hmax, h_try * factor)
+                else:
+                    h = h_try * max(0.2, 0.9 * err**-0.2)
+        for s in range(n_states):
+            x[n, s] = xr[s]
+        hstep[n] = h
+
+
+# the loop template reads the tableau and kernels as globals bound by _driver
+rhs_row: Any = None
+jump_row: Any = None
