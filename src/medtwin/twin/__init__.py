@@ -14,6 +14,7 @@ See ``docs/twin.md``.
 
 from __future__ import annotations
 
+from medtwin.twin.assimilate import Forecast, ParticleFilter
 from medtwin.twin.data import DataError, PatientData
 
-__all__ = ["DataError", "PatientData"]
+__all__ = ["DataError", "Forecast", "ParticleFilter", "PatientData"]
