@@ -72,7 +72,7 @@ from typing import Any
 
 import numpy as np
 
-from medtwin.model.base import FloatArray, Model, ModelError
+from medtwin.model.base import TIME_UNIT_MIN, FloatArray, Model, ModelError
 from medtwin.model.events import Scenario, parse_scenario
 from medtwin.model.solver import simulate
 from medtwin.twin.data import DataError, PatientData
@@ -237,10 +237,14 @@ class Calibration:
     autocorrelation_time: float
     diagnostics: Mapping[str, Any] = field(default_factory=dict)
     provenance: Mapping[str, Any] = field(default_factory=dict)
+    model_type: type[Model] | None = field(default=None, compare=False, repr=False)
+    """The model class when calibrated in this process (else looked up by name)."""
 
     # -------------------------------------------------------------- access
     def model_class(self) -> type[Model]:
-        """The model this calibration is for (from the registry)."""
+        """The model this calibration is for (the class it was fitted with, or the registry's)."""
+        if self.model_type is not None:
+            return self.model_type
         from medtwin.model.registry import get_model
 
         return get_model(self.model)
@@ -302,7 +306,9 @@ class Calibration:
         level: float = 0.9,
         noise: bool = True,
     ) -> PredictiveBands:
-        """Predictive bands of the calibrated observable over ``scenario`` from 0 to ``t_end``.
+        """Predictive bands of the calibrated observable over ``scenario`` from 0 to ``t_end``
+        (``t_end``, ``dt_out`` and ``times`` in the model's time unit, as for
+        :func:`~medtwin.model.simulate`; minutes for UVA/Padova).
 
         ``n`` posterior samples (:meth:`sample`) are simulated; with ``noise`` each trajectory
         gets independent Student-t reading errors (scale ``noise_scale``, ``noise_df``
@@ -679,7 +685,7 @@ def calibrate(
         )
     t, first = np.unique(t, return_index=True)
     y = y[first]
-    t_end = float(t[-1])
+    t_end = float(t[-1])  # minutes, like the events
     if spec.required_events is not None:
         types, why = spec.required_events
         if not any(e.type in types for e in data.scenario.events):
@@ -703,7 +709,8 @@ def calibrate(
 
     presets = model.presets()
     names_p = list(presets)
-    prob = _Problem(model, spec, idx, t, y, scenario, observable)
+    unit = TIME_UNIT_MIN[model.time_unit]
+    prob = _Problem(model, spec, idx, t / unit, y, scenario, observable)
     prob.sigma = max(float(np.std(y)) * 0.2, 1e-6)
     rng = np.random.default_rng(seed)
     labels: list[str]
@@ -769,7 +776,7 @@ def calibrate(
 
     # round 1 with a rough noise scale from all starts; then re-estimate the t scale and tau
     # from the best start's residuals and polish the starts near the best
-    phi, obj, pred, jac, iterations, converged = _lm(prob, phi0, bases, max_iter)
+    phi, obj, pred, jac, iterations, converged = _lm(prob, phi0, bases, min(max_iter, 12))
     for _ in range(4):
         best = int(np.argmin(obj))
         old = (prob.sigma, prob.tau)
@@ -807,6 +814,7 @@ def calibrate(
         "observable": observable,
         "readings": int(t.size),
         "span_min": t_end,
+        "time_unit": model.time_unit,
         "events": len(events),
     }
     diagnostics: dict[str, Any] = {
@@ -841,4 +849,5 @@ def calibrate(
         autocorrelation_time=prob.tau,
         diagnostics=diagnostics,
         provenance=provenance,
+        model_type=model,
     )
