@@ -49,9 +49,10 @@ def truth_patient(preset: str, seed: int) -> np.ndarray:
 
 
 def day_events(
-    day: int, rng: np.random.Generator, carb_ratio: float, announced: bool
-) -> list[dict[str, Any]]:
-    """Three meals with boluses (carbs / carb ratio) and, unannounced, a snack."""
+    day: int, rng: np.random.Generator, carb_ratio: float, snack: bool
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Three meals with boluses (carbs / carb ratio) and, with ``snack``, an unannounced snack
+    between 15:00 and 17:00: the events that happen and the events the data record."""
     out: list[dict[str, Any]] = []
     for t, carbs in ((7 * 60, 45.0), (12.5 * 60, 70.0), (19 * 60, 80.0)):
         t_min = day * DAY + t + rng.uniform(-30, 30)
@@ -60,13 +61,16 @@ def day_events(
         out.append(
             {"type": "bolus", "t_min": round(t_min), "insulin_u": round(grams / carb_ratio, 1)}
         )
-    if not announced:
+    recorded = list(out)
+    if snack:
         t_snack = day * DAY + 16 * 60 + rng.uniform(-60, 60)
         out.append({"type": "meal", "t_min": round(t_snack), "carbs_g": round(rng.uniform(15, 30))})
-    return out
+    return out, recorded
 
 
-def make_case(preset: str, seed: int, days: int = 2, drift: float = 0.75) -> dict[str, Any]:
+def make_case(
+    preset: str, seed: int, days: int = 2, drift: float = 0.75, snack: bool = True
+) -> dict[str, Any]:
     """True parameters, the data a twin sees and the true noisy readings over ``days``."""
     rng = np.random.default_rng(seed + 1000)
     p1 = truth_patient(preset, seed)
@@ -76,14 +80,10 @@ def make_case(preset: str, seed: int, days: int = 2, drift: float = 0.75) -> dic
     announced: list[dict[str, Any]] = [basal]
     actual: list[dict[str, Any]] = [basal]
     for d in range(days):
-        ev = day_events(d, rng, carb_ratio, announced=False)
-        actual += ev
-        announced += [
-            e for e in ev if not (e["type"] == "meal" and 15 * 60 <= e["t_min"] % DAY <= 17.5 * 60)
-        ]
-    times = np.arange(0.0, days * DAY, 5.0)
+        happened, recorded = day_events(d, rng, carb_ratio, snack)
+        actual += happened
+        announced += recorded
     # day 1 with p1, later days with insulin sensitivity times `drift` (state carried over)
-    s_all = parse_scenario(actual)
     r1 = simulate(
         M, p1, parse_scenario([e for e in actual if e["t_min"] < DAY]), t_end=DAY, dt_out=5.0
     )
@@ -103,7 +103,6 @@ def make_case(preset: str, seed: int, days: int = 2, drift: float = 0.75) -> dic
     cgm = cgm[: t_all.size]
     noisy = np.clip(cgm + up.cgm_noise_mg_dl(t_all, 1, seed=seed, sensor="Dexcom")[0], 39.0, 600.0)
     keep = t_all < days * DAY
-    del s_all, times
     return {
         "truth": p1[0],
         "times": t_all[keep],
@@ -113,8 +112,10 @@ def make_case(preset: str, seed: int, days: int = 2, drift: float = 0.75) -> dic
     }
 
 
-def evaluate(preset: str, seed: int, samples: int = 300) -> dict[str, Any]:
-    case = make_case(preset, seed)
+def evaluate(
+    preset: str, seed: int, samples: int = 300, drift: float = 0.75, snack: bool = True
+) -> dict[str, Any]:
+    case = make_case(preset, seed, drift=drift, snack=snack)
     t, y = case["times"], case["cgm"]
     day1 = t < DAY
     data = PatientData(
@@ -171,11 +172,15 @@ def evaluate(preset: str, seed: int, samples: int = 300) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--patients", type=int, default=10)
+    ap.add_argument("--drift", type=float, default=0.75, help="day-2 Vmx factor (1: none)")
+    ap.add_argument("--no-snack", action="store_true", help="no unannounced snack")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     presets = M.preset_names()
     chosen = [presets[(3 * i + 2) % len(presets)] for i in range(args.patients)]
-    rows = [evaluate(p, seed=i) for i, p in enumerate(chosen)]
+    rows = [
+        evaluate(p, seed=i, drift=args.drift, snack=not args.no_snack) for i, p in enumerate(chosen)
+    ]
     if args.json:
         print(json.dumps(rows, indent=1))
         return

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from tests.model.test_solver import OneCompartment
 
-from medtwin.model import parse_scenario, simulate
+from medtwin.model import Scenario, parse_scenario, simulate
 from medtwin.physiology import uva_padova as up
 from medtwin.twin import DataError, PatientData
 from medtwin.twin._uva_padova_fit import (
@@ -272,10 +272,12 @@ def day() -> PatientData:
 def test_bad_input_is_refused_naming_the_field(day: PatientData) -> None:
     assert issubclass(CalibrationError, DataError)
     t, y = day.observations["cgm_mg_dl"]
+    no_basal = Scenario(events=tuple(e for e in day.scenario.events if e.type != "basal"))
     cases: list[tuple[dict[str, Any], PatientData, str]] = [
         ({}, PatientData({"bg_mg_dl": (t, y)}, scenario=day.scenario), r"observations\['cgm_mg_dl'\]: no readings"),
         ({}, PatientData({"cgm_mg_dl": (t[:10], y[:10])}, scenario=day.scenario), "10 readings.*need at least 24"),
         ({}, PatientData({"cgm_mg_dl": (t, y)}), "scenario: no insulin records"),
+        ({}, PatientData({"cgm_mg_dl": (t, y)}, scenario=no_basal), "scenario: no basal event at minute 0"),
         ({"fit": ["vmx_mg_per_kg_min_per_pmol_l", "speed"]}, day, "fit: unknown parameter 'speed'"),
         ({"fit": ["gpb_mg_per_kg"]}, day, "fit: 'gpb_mg_per_kg' is derived"),
         ({"fixed": {"height_cm": 170}}, day, "fixed: 'height_cm' is not a parameter"),

@@ -4,10 +4,12 @@
 given a patient's readings of one observable (:class:`~medtwin.twin.data.PatientData`) and the
 population priors the model declares, then approximates the posterior around it (Laplace).
 
-- **What is fitted.** A few parameters (``fit``); every other parameter stays at a *base* set: a
-  preset (by default the one that fits the data best, "nearest") or the prior medians. A model
-  may register a fit specification (:class:`FitSpec`) that names the default fitted parameters
-  and solves derived parameters again after a change (UVA/Padova: the basal steady state, see
+- **What is fitted.** A few parameters (``fit``); every other parameter stays at a *base* set: by
+  default ("nearest") the preset that fits the readings best (presets are screened on the data,
+  the best ``ceil(starts / 2)`` are each calibrated from two starts, and the best calibrated one
+  wins), or the prior medians, a named preset or a given vector. A model may register a fit
+  specification (:class:`FitSpec`) that names the default fitted parameters and solves derived
+  parameters again after a change (UVA/Padova: the basal steady state, see
   :mod:`medtwin.twin._uva_padova_fit`).
 - **Space.** The search runs over the logarithms of the fitted parameters within their bounds;
   the prior is the model's :class:`~medtwin.model.Prior` transformed to that space (a log-normal
@@ -16,14 +18,15 @@ population priors the model declares, then approximates the posterior around it 
   freedom and a scale estimated from the residuals (EM for the t scale): heavy tails, so that an
   unannounced meal or a sensor artefact moves the fit little. CGM errors are autocorrelated
   (the sensor error model is AR(1) at 15 min) and so are model errors; the log-likelihood is
-  divided by the AR(1) integrated autocorrelation time ``tau = (1 + rho) / (1 - rho)`` of the
-  residuals (rho: lag-1 autocorrelation), the effective-sample-size correction, so that the
-  posterior is not as narrow as if the ~2,000 readings of a week were independent.
+  divided by the integrated autocorrelation time ``tau`` of the residuals (in readings; Sokal's
+  windowed estimator), the effective-sample-size correction, so that the posterior is not as
+  narrow as if the ~2,000 readings of a week were independent. The t scale and tau are
+  re-estimated from the best start's residuals and the fit polished until they settle.
 - **Optimiser.** Levenberg-Marquardt on the iteratively reweighted (Student-t) problem, from
-  several starts (the base, presets and prior draws) at once: each iteration is one call of the
-  batched solver (:func:`medtwin.model.simulate`) whose rows are the trial point of every start
-  and its forward-difference perturbations (one per fitted parameter), so the Jacobian at an
-  accepted step comes with it.
+  several starts at once (with a single base: its own values, presets' values and prior
+  draws): each iteration is one call of the batched solver (:func:`medtwin.model.simulate`)
+  whose rows are the trial point of every active start and its forward-difference
+  perturbations (one per fitted parameter), so the Jacobian at an accepted step comes with it.
 - **Uncertainty.** The Laplace approximation at the MAP: the inverse of the Gauss-Newton Hessian
   of the negative log posterior in the fitted log space (expected Fisher information of the
   t likelihood, ``(nu + 1) / ((nu + 3) sigma^2)`` per reading, over ``tau``, plus the prior's
@@ -45,6 +48,9 @@ References
    J Soc Ind Appl Math 1963;11(2):431-441.
 .. [4] Breton M, Kovatchev B. Analysis, modeling, and simulation of the accuracy of continuous
    glucose sensors. J Diabetes Sci Technol 2008;2(5):853-862 (CGM error: AR(1) + Johnson SU).
+.. [5] Sokal A. Monte Carlo methods in statistical mechanics: foundations and new algorithms.
+   In: Functional Integration (Cargese 1996), NATO ASI Series B 361, Springer 1997:131-192
+   (integrated autocorrelation time, automatic windowing).
 
 >>> import numpy as np
 >>> from medtwin.model import get_model, parse_scenario, simulate
@@ -132,7 +138,7 @@ class FitSpec:
     -> [M, P]`` puts fitted values into full parameter vectors (solving derived ones);
     ``prepare(model, base[N, P], scenario) -> [N, P]`` makes base sets consistent with the
     patient's known events; ``required_events``: event types the data must hold (any of them),
-    with the reason.
+    with the reason; ``validate(scenario)``: a further reason to refuse the events, or None.
     """
 
     default_fit: tuple[str, ...] = ()
@@ -140,6 +146,7 @@ class FitSpec:
     complete: Complete = _set_columns
     prepare: Prepare = _keep
     required_events: tuple[frozenset[str], str] | None = None
+    validate: Callable[[Scenario], str | None] = lambda scenario: None
 
 
 def _uva_spec() -> FitSpec:
@@ -147,6 +154,15 @@ def _uva_spec() -> FitSpec:
 
     def prepare(model: type[Model], base: FloatArray, scenario: Scenario) -> FloatArray:
         return uf.prepare_base(base, scenario)[0]
+
+    def validate(scenario: Scenario) -> str | None:
+        if any(e.type == "basal" and e.t_min <= 0.0 for e in scenario.events):
+            return None
+        return (
+            "no basal event at minute 0: the model starts at the basal steady state on the "
+            "patient's basal rate (add {'type': 'basal', 't_min': 0, 'u_per_h': RATE}; "
+            "without u_per_h the preset's own steady-state rate is assumed)"
+        )
 
     def complete(
         model: type[Model], base: FloatArray, idx: Sequence[int], values: FloatArray
@@ -161,6 +177,7 @@ def _uva_spec() -> FitSpec:
         derived=uf.DERIVED,
         complete=complete,
         prepare=prepare,
+        validate=validate,
         required_events=(
             frozenset({"basal", "bolus"}),
             "insulin records (basal or bolus events): without them the model's insulin "
@@ -690,6 +707,9 @@ def calibrate(
         types, why = spec.required_events
         if not any(e.type in types for e in data.scenario.events):
             raise CalibrationError(f"scenario: no {why} (model {model.name!r})")
+    problem = spec.validate(data.scenario)
+    if problem is not None:
+        raise CalibrationError(f"scenario: {problem} (model {model.name!r})")
     events = tuple(e for e in data.scenario.events if e.t_min <= t_end)
     scenario = Scenario(events=events)
     try:
