@@ -209,6 +209,12 @@ def test_json_round_trip(fitted: Calibration) -> None:
     bad = fitted.to_dict() | {"version": "0.0.0"}
     with pytest.raises(CalibrationError, match="version"):
         Calibration.from_dict(bad)
+    with pytest.raises(CalibrationError, match="model: unknown model 'nope'"):
+        Calibration.from_dict(fitted.to_dict() | {"model": "nope"})
+    partial = fitted.to_dict()
+    del partial["covariance"]
+    with pytest.raises(CalibrationError, match="missing field 'covariance'"):
+        Calibration.from_dict(partial)
 
 
 def test_samples_are_full_steady_state_vectors_within_bounds(fitted: Calibration) -> None:
@@ -236,6 +242,11 @@ def test_predictive_bands_hold_the_median_and_widen_with_noise(fitted: Calibrati
     assert with_noise.times.size == 73
     assert np.all(with_noise.lower <= with_noise.median)
     assert np.all(with_noise.median <= with_noise.upper)
+    # from a given state: the last state of a day with a meal, not the basal steady state
+    state = simulate(M, fitted.params[None], s, t_end=120.0).states[0, -1]
+    later = fitted.predict(parse_scenario([{"type": "basal"}]), 60.0, n=50, seed=0, x0=state)
+    assert later.median[0] > with_noise.median[0] + 20.0
+    assert json.loads(json.dumps(later.to_dict()))["level"] == 0.9
     width = with_noise.upper - with_noise.lower
     assert np.mean(width) > np.mean(without.upper - without.lower) + 10.0  # SD ~12 mg/dL
 
@@ -282,6 +293,7 @@ def test_bad_input_is_refused_naming_the_field(day: PatientData) -> None:
         ({"fit": ["gpb_mg_per_kg"]}, day, "fit: 'gpb_mg_per_kg' is derived"),
         ({"fixed": {"height_cm": 170}}, day, "fixed: 'height_cm' is not a parameter"),
         ({"fixed": {"bw_kg": -3}}, day, r"fixed: bw_kg = -3 is outside"),
+        ({"fixed": {"bw_kg": True}}, day, r"fixed: bw_kg = True is outside"),
         ({"fixed": {"kabs_per_min": 0.1}}, day, "fixed: 'kabs_per_min' is also in fit"),
         ({"base": "adult#999"}, day, "base: 'adult#999' is not"),
         ({"observable": "hr_bpm"}, day, "observable: model 'uva_padova_2008' has no observable"),

@@ -215,6 +215,18 @@ class PredictiveBands:
     level: float
     samples: int
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data."""
+        return {
+            "observable": self.observable,
+            "times": self.times.tolist(),
+            "median": self.median.tolist(),
+            "lower": self.lower.tolist(),
+            "upper": self.upper.tolist(),
+            "level": self.level,
+            "samples": self.samples,
+        }
+
     def coverage(self, times: FloatArray, values: FloatArray) -> float:
         """Fraction of readings ``values`` at ``times`` inside the band (interpolated)."""
         t = np.asarray(times, dtype=np.float64)
@@ -322,6 +334,7 @@ class Calibration:
         times: FloatArray | Sequence[float] | None = None,
         level: float = 0.9,
         noise: bool = True,
+        x0: FloatArray | None = None,
     ) -> PredictiveBands:
         """Predictive bands of the calibrated observable over ``scenario`` from 0 to ``t_end``
         (``t_end``, ``dt_out`` and ``times`` in the model's time unit, as for
@@ -329,14 +342,20 @@ class Calibration:
 
         ``n`` posterior samples (:meth:`sample`) are simulated; with ``noise`` each trajectory
         gets independent Student-t reading errors (scale ``noise_scale``, ``noise_df``
-        degrees of freedom) before the quantiles are taken.
+        degrees of freedom) before the quantiles are taken. ``x0`` (``[S]`` or ``[n, S]``)
+        starts every sample from a given state instead of the model's initial state.
         """
         if not 0.0 < level < 1.0:
             raise CalibrationError(f"predict: level must lie in (0, 1), got {level!r}")
         model = self.model_class()
         s = scenario if isinstance(scenario, Scenario) else parse_scenario(scenario)
         params = self.sample(n, seed)
-        r = simulate(model, params, s, t_end=t_end, dt_out=dt_out, times=times)
+        start = None
+        if x0 is not None:
+            start = np.array(
+                np.broadcast_to(np.asarray(x0, dtype=np.float64), (n, len(model.states)))
+            )
+        r = simulate(model, params, s, t_end=t_end, dt_out=dt_out, times=times, x0=start)
         y = r.observables[self.observable]
         if noise:
             rng = np.random.default_rng(None if seed is None else seed + 1)
@@ -372,7 +391,10 @@ class Calibration:
         from medtwin.model.registry import get_model
 
         try:
-            model = get_model(str(data["model"]))
+            try:
+                model = get_model(str(data["model"]))
+            except ModelError as exc:
+                raise CalibrationError(f"model: {exc}") from None
             if data["version"] != model.version:
                 raise CalibrationError(
                     f"version: calibrated with {data['model']} {data['version']}, "
@@ -624,7 +646,8 @@ def _check_names(
         if n in spec.derived:
             raise CalibrationError(f"fixed: {n!r} is derived from the others and cannot be set")
         par = model.parameters[known.index(n)]
-        if not (isinstance(v, int | float) and math.isfinite(v) and par.lower <= v <= par.upper):
+        number = isinstance(v, int | float) and not isinstance(v, bool)
+        if not (number and math.isfinite(v) and par.lower <= v <= par.upper):
             raise CalibrationError(f"fixed: {n} = {v!r} is outside [{par.lower}, {par.upper}]")
     return names
 
@@ -802,7 +825,8 @@ def calibrate(
         old = (prob.sigma, prob.tau)
         prob.update_noise(y - pred[best])
         obj = prob.objective(phi, pred)
-        near = np.flatnonzero(obj <= obj[best] + 10.0)[:3]
+        ranked = np.argsort(obj)[:3]
+        near = np.sort(ranked[obj[ranked] <= obj[best] + 10.0])
         p2, o2, pr2, j2, it, converged = _lm(prob, phi[near], bases[near], max_iter)
         phi[near], obj[near], pred[near], jac[near] = p2, o2, pr2, j2
         iterations += it
