@@ -48,14 +48,20 @@ def run_patient(
     scenario: dict[str, Any],
     minutes: int,
     params: np.ndarray | None = None,
+    x0: np.ndarray | None = None,
 ) -> np.ndarray:
     """States of simglucose's ``T1DPatient`` at t = 0 .. ``minutes`` (``[minutes + 1, 13]``).
 
     ``params`` (a medtwin ``uva_padova_2008`` parameter vector ``[P]``, e.g. a fitted twin's)
-    replaces the named patient's values column by column, so simglucose checks any twin.
+    replaces the named patient's values column by column, so simglucose checks any twin;
+    ``x0`` (medtwin's state ``[14]`` or simglucose's ``[13]``) starts it from a given state.
     """
     from simglucose.patient.t1dpatient import Action, T1DPatient
 
+    if params is None and x0 is not None:
+        from medtwin.model import get_model
+
+        params = get_model("uva_padova_2008").preset(name)[0]
     if params is None:
         patient = T1DPatient.withName(name)
     else:
@@ -70,7 +76,7 @@ def run_patient(
         row = T1DPatient.withName(name)._params.copy()
         for spec, value in zip(meta["parameter"], np.asarray(params).ravel(), strict=True):
             row[spec["column"]] = float(value)
-        x0 = [row[f"x0_{i:2d}"] for i in range(1, 14)]
+        steady = [row[f"x0_{i:2d}"] for i in range(1, 14)]
         for i, column in {
             4: "Gpb",
             5: "Gtb",
@@ -82,10 +88,10 @@ def run_patient(
             12: "isc2ss",
             13: "Gpb",
         }.items():
-            x0[i - 1] = row[column]
-        for i, value in enumerate(x0, start=1):
+            steady[i - 1] = row[column]
+        for i, value in enumerate(steady, start=1):
             row[f"x0_{i:2d}"] = value
-        patient = T1DPatient(row)
+        patient = T1DPatient(row, init_state=None if x0 is None else np.asarray(x0)[:13].copy())
     params = patient._params
     basal_u_per_min = params.u2ss * params.BW / 6000.0
     meals: dict[int, float] = {}

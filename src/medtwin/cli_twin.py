@@ -78,8 +78,18 @@ def twin_fit_command(
         f"{len(twin.data.fact_ids)} facts over {twin.data.span_min / 1440:.1f} days"
         + ("" if twin_id is None else f" (twin #{twin_id})")
     )
-    for line in cal.describe():
-        click.echo(f"  {line}")
+    import math
+
+    for name, value in cal.values.items():
+        sd = cal.log_sd[name]
+        lo, hi = value * math.exp(-1.645 * sd), value * math.exp(1.645 * sd)
+        click.echo(f"  {name} = {value:.4g}  (90% interval {lo:.4g} to {hi:.4g})")
+    d = cal.diagnostics
+    click.echo(
+        f"  residual SD {cal.residual_sd:.1f}, base {d.get('base')}, "
+        f"{d.get('agreeing_starts')}/{d.get('starts')} starts agree, "
+        f"{'converged' if d.get('converged') else 'NOT converged'}"
+    )
 
 
 @twin_group.command("show")

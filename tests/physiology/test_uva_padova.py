@@ -71,7 +71,13 @@ def test_agrees_with_simglucose_reference_on_all_30_patients() -> None:
     assert (np.ptp(ref["bg_mg_dl"], axis=1) > 20).all()
 
 
-def _simglucose_live(name: str, scenario: dict[str, object], minutes: int) -> np.ndarray:
+def _simglucose_live(
+    name: str,
+    scenario: dict[str, object],
+    minutes: int,
+    params: np.ndarray | None = None,
+    x0: np.ndarray | None = None,
+) -> np.ndarray:
     try:
         import tools.gen_simglucose_reference as gen
     except ImportError as exc:  # simglucose is a dev dependency
@@ -81,7 +87,7 @@ def _simglucose_live(name: str, scenario: dict[str, object], minutes: int) -> np
         import simglucose  # noqa: F401
     except ImportError as exc:
         missing(f"simglucose is not installed ({exc}); pip install -e '.[dev]'")
-    return gen.run_patient(name, scenario, minutes)
+    return gen.run_patient(name, scenario, minutes, params, x0)
 
 
 @pytest.mark.parametrize("name", ["adolescent#007", "adult#003"])

@@ -166,3 +166,53 @@ def test_models_refuse_patients_outside_their_population(store: SqlStore) -> Non
     who = characteristics(store, pid, T0 + timedelta(days=1))
     assert issubclass(OutsidePopulationError, ModelError)
     UVA.check_population(who)  # an adult with type 1 diabetes: accepted
+
+
+def test_fitted_twin_whatif_has_bands_and_agrees_with_simglucose(sqlite_store: SqlStore) -> None:
+    """The issue's acceptance: a what-if on a fitted synthetic patient shows, with bands, what
+    a smaller dinner or a bigger bolus would have done, and agrees with simglucose."""
+    from tests.physiology.test_uva_padova import _simglucose_live
+
+    from medtwin.physiology.uva_padova import VG
+    from medtwin.twin.scenario import compare
+
+    _record(sqlite_store, days=2)
+    twin = Twin.from_store(sqlite_store, "urn:test:mrn|T1D-1", days=2)
+    cal = twin.fit(starts=2, seed=1)
+    assert cal.diagnostics["converged"]
+    twin_id = twin.save(sqlite_store)
+    again = Twin.from_store(sqlite_store, "urn:test:mrn|T1D-1", days=2)
+    assert again.stored_id == twin_id
+    assert np.array_equal(again.calibration.params, cal.params)
+
+    day = twin.recorded(1440.0, 2880.0)
+    smaller = [{**e, "carbs_g": 30.0} if e.get("carbs_g") == 60.0 else e for e in day]
+    bigger = [{**e, "insulin_u": 8.0} if e.get("insulin_u") == 6.0 else e for e in day]
+    c = twin.whatif(
+        {"smaller dinner": smaller, "bigger bolus": bigger}, hours=24, mode="replace", n=40
+    )
+    recorded, small, big = c.arms
+    assert recorded.name == "recorded"
+    band = small.bands["cgm_mg_dl"]
+    assert np.all(band.low <= band.median) and np.all(band.median <= band.high)
+    assert float((band.high - band.low).max()) > 0  # the posterior leaves some uncertainty
+    assert small.difference["mean_mg_dl"].high < 0
+    assert big.difference["min_mg_dl"].high < 0
+
+    # the MAP twin through each arm, simulated by simglucose from the start of the record
+    p = cal.params[None, :]
+    x0 = twin.states_at(1440.0, p)
+    single = compare(
+        UVA,
+        p,
+        parse_scenario(day),
+        {"smaller dinner": parse_scenario(smaller), "bigger bolus": parse_scenario(bigger)},
+        t_end=1440,
+        dt_out=1,
+        x0=x0,
+    )
+    for arm, events in (("baseline", day), ("smaller dinner", smaller), ("bigger bolus", bigger)):
+        meals = [e for e in events if e["type"] != "basal"]
+        states = _simglucose_live("adult#002", {"events": meals}, 1440, cal.params, x0[0])
+        ours = single.arm(arm).bands["bg_mg_dl"].median
+        assert np.abs(ours - states[:, 3] / cal.params[VG]).max() < 0.01

@@ -130,7 +130,12 @@ class PatientData:
                 continue
             if e.t_min <= t1_min:
                 events.append(Event(e.type, e.t_min - t0_min, e.fields, e.index))
-        moved = [Event(e.type, 0.0, e.fields, e.index) for e in last_sticky.values()]
+        at_start = {e.type for e in events if e.t_min == 0.0}
+        moved = [
+            Event(e.type, 0.0, e.fields, e.index)
+            for e in last_sticky.values()
+            if e.type not in at_start  # one given exactly at t0 takes over
+        ]
         start = None if self.start is None else self.start + dt.timedelta(minutes=t0_min)
         return PatientData(
             observations=obs,
