@@ -853,7 +853,8 @@ main.add_command(listen_command)
 main.add_command(replay_command)
 
 import medtwin.cli_alerts  # noqa: E402  (registers 'medtwin alerts' on main)
-import medtwin.cli_model  # noqa: E402, F401  (registers 'medtwin simulate' and 'medtwin model')
+import medtwin.cli_model  # noqa: E402  (registers 'medtwin simulate' and 'medtwin model')
+import medtwin.cli_pgx  # noqa: E402, F401  (registers 'medtwin pgx')
 
 if __name__ == "__main__":  # pragma: no cover
     main()
