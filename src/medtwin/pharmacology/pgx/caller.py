@@ -417,10 +417,8 @@ def _pairs(fits: npt.NDArray[np.bool_], phased: bool) -> npt.NDArray[np.bool_]:
     h2 = fits[:, :, 1]
     straight = h1[:, None, :] & h2[None, :, :]
     swapped = h2[:, None, :] & h1[None, :, :]
-    if phased:
-        ok = straight.all(axis=2) | swapped.all(axis=2)
-    else:
-        ok = (straight | swapped).all(axis=2)
+    # phased: one orientation for every position; unphased: each position on its own
+    ok = straight.all(axis=2) | swapped.all(axis=2) if phased else (straight | swapped).all(axis=2)
     return np.asarray(ok, dtype=bool)
 
 
