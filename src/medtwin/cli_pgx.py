@@ -38,6 +38,13 @@ def pgx_group() -> None:
     multiple=True,
     help="Only this gene (CYP2C19, CYP2C9, VKORC1, CYP4F2, SLCO1B1, TPMT, NUDT15, DPYD, CYP3A5); repeatable.",
 )
+@click.option(
+    "--drug",
+    "drugs",
+    multiple=True,
+    help="Also the CPIC advice for this drug (clopidogrel, warfarin, simvastatin, mercaptopurine, "
+    "azathioprine, fluorouracil, capecitabine, tacrolimus); repeatable.",
+)
 @_store_option
 @_json_option
 def pgx_call_command(
@@ -45,6 +52,7 @@ def pgx_call_command(
     sample: str | None,
     patient: str | None,
     genes: tuple[str, ...],
+    drugs: tuple[str, ...],
     store_url: str,
     as_json: bool,
 ) -> None:
@@ -88,8 +96,16 @@ def pgx_call_command(
         finally:
             store.close()
         report = {"patient_id": pid, "positions_read": len(facts), "problems": []}
+    from medtwin.pharmacology.pgx.recommendations import DRUGS, recommend
+
+    for drug in drugs:
+        if drug.lower() not in DRUGS:
+            raise IngestError(f"--drug {drug}: no CPIC table in medtwin ({', '.join(DRUGS)})")
     calls = call_facts(facts, wanted)
     report["genes"] = [c.to_dict() for c in calls]
+    advice = [recommend(drug, call_facts(facts)) for drug in drugs]
+    if drugs:
+        report["recommendations"] = [a.to_dict() for a in advice]
     if as_json:
         _print_json(report)
         return
@@ -114,3 +130,10 @@ def pgx_call_command(
         click.echo(f"{call.gene:<8} {what}{pheno}")
         if call.uncalled_reason:
             click.echo(f"{'':9}{call.uncalled_reason}")
+    for item in advice:
+        click.echo(f"\n{item.drug} ({', '.join(item.basis) or 'no genotype'})")
+        if item.cannot_recommend:
+            click.echo(f"  {item.cannot_recommend}")
+        for text, strength in zip(item.advice, item.strength, strict=True):
+            click.echo(f"  {text}" + (f" [{strength}]" if strength else ""))
+        click.echo(f"  source: {item.source}")

@@ -265,9 +265,15 @@ def _phenotype(
 def call_gene(gene: str, genotypes: Mapping[int, SampleGenotype]) -> GeneCall:
     """Call one gene from the sample's genotypes keyed by GRCh38 position.
 
-    >>> call = call_gene("CYP2C19", {94761900: SampleGenotype(("C", "T"))})
-    >>> call.diplotype, call.phenotype
-    ('*38/*17', 'Rapid Metabolizer')
+    >>> table = gene_table("CYP2C19")
+    >>> calls = {p: SampleGenotype((r, r)) for p, r in zip(table.positions, table.refs)}
+    >>> calls[94842866] = SampleGenotype(("G", "G"))  # rs3758581: *1, not the reference *38
+    >>> calls[94761900] = SampleGenotype(("C", "T"))  # rs12248560: *17
+    >>> call = call_gene("CYP2C19", calls)
+    >>> call.diplotype, call.phenotype, call.score
+    ('*1/*17', 'Rapid Metabolizer', 37)
+    >>> call_gene("CYP2C19", {94761900: SampleGenotype(("C", "T"))}).diplotypes
+    ('*1/*17', '*17/*38')
     """
     table = gene_table(gene)
     source = table.source["citation"]
