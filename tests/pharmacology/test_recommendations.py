@@ -100,3 +100,17 @@ def test_tacrolimus_and_warfarin() -> None:
         "warfarin", [_call("CYP2C9", "Normal Metabolizer"), _call("VKORC1", "-1639 AG")]
     )
     assert "pharmacogenetic algorithm" in warfarin.advice[0] and warfarin.cannot_recommend is None
+
+
+def test_cli_drug_option(shared: Path) -> None:
+    from click.testing import CliRunner
+
+    from medtwin.cli import main
+
+    vcf = shared / "genomics" / "pharmcat" / "examples" / "pharmcat.example2.vcf"
+    result = CliRunner().invoke(main, ["pgx", "call", str(vcf), "--drug", "clopidogrel", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["recommendations"][0]["basis"] == ["CYP2C19 Poor Metabolizer"]
+    bad = CliRunner().invoke(main, ["pgx", "call", str(vcf), "--drug", "aspirin"])
+    assert bad.exit_code == 1 and "no CPIC table" in bad.output
