@@ -18,6 +18,7 @@ from medtwin.ingest.vcf import (
     detect_build,
     genotype_facts,
     pharmacogene_positions,
+    read_genotype_file,
     read_raw_snps,
     read_vcf,
 )
@@ -194,6 +195,10 @@ def test_23andme_and_ancestry_files(shared: Path, tmp_path: Path) -> None:
     assert [(p.location, p.field) for p in result.problems] == [("line 6", "genotype")]
     facts = genotype_facts(result)
     assert all(f.build == "GRCh38" for f in facts)
+    named = read_genotype_file(raw, sample="MRN-7")
+    assert named.sample == "MRN-7" and genotype_facts(named)[0].subject == Identifier(
+        VCF_SAMPLE_SYSTEM, "MRN-7"
+    )
 
 
 def test_import_is_idempotent_and_waits_for_the_patient(tmp_path: Path, shared: Path) -> None:

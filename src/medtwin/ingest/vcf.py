@@ -24,7 +24,8 @@ Rules
   allele index beyond ``ALT``, bases that are not bases, a second record at the same
   position) are quarantined with the file, line and field; the rest of the file goes on.
 * **Raw array files** (23andMe ``rsid chromosome position genotype``, AncestryDNA
-  ``rsid chromosome position allele1 allele2``) are matched by dbSNP id, not by position:
+  ``rsid chromosome position allele1 allele2``; the sample is ``--patient`` / ``--sample``,
+  else the file name without suffix) are matched by dbSNP id, not by position:
   these files are usually on GRCh37, and an rsid names the same variant on every build.
   Alleles are read on the plus strand (as both companies report them); ``--`` / ``0`` are
   no-calls; insertion/deletion calls (``I``/``D``) cannot be matched to sequence alleles and
@@ -559,9 +560,17 @@ def _is_raw_snps(path: Path) -> bool:
 def read_genotype_file(
     path: Path, *, sample: str | None = None, source: str = DEFAULT_SOURCE
 ) -> GenotypeFile:
-    """A VCF or a raw array file, by its first line."""
+    """A VCF or a raw array file, by its first line.
+
+    ``sample`` chooses a VCF sample column; for a raw array file (which names no sample) it is
+    the sample name to use instead of the file name.
+    """
     if _is_raw_snps(path):
-        return read_raw_snps(path, source=source)
+        result = read_raw_snps(path, source=source)
+        if sample is not None:  # a raw file names no sample: the caller's name is used
+            result.sample = sample
+            result.samples = (sample,)
+        return result
     return read_vcf(path, sample=sample, source=source)
 
 
