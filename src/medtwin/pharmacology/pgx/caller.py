@@ -365,6 +365,20 @@ def call_gene(gene: str, genotypes: Mapping[int, SampleGenotype]) -> GeneCall:
     total = scores[:, None] + scores[None, :]
     best = int(total[ok].max())
     rows, cols = np.nonzero(ok & (total == best) & np.triu(np.ones_like(ok)))
+    if missing:
+        # lower-scoring pairs also fit the available positions: the missing ones might decide
+        others: dict[str, int] = {}
+        low_rows, low_cols = np.nonzero(ok & (total < best) & np.triu(np.ones_like(ok)))
+        for r, c in zip(low_rows.tolist(), low_cols.tolist(), strict=True):
+            pair = _order((alleles[r], alleles[c]))
+            name = f"{pair[0].report_as}/{pair[1].report_as}"
+            others[name] = max(others.get(name, 0), int(total[r, c]))
+        if others:
+            ranked = sorted(others, key=lambda n: -others[n])
+            shown = ", ".join(ranked[:6]) + (
+                f" and {len(ranked) - 6} more" if len(ranked) > 6 else ""
+            )
+            notes.append(f"also consistent with the available positions (lower score): {shown}")
     candidates: dict[str, tuple[Allele, Allele]] = {}
     for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
         pair = _order((alleles[r], alleles[c]))
