@@ -48,7 +48,7 @@ __all__ = [
     "retry_waiting",
 ]
 
-_DATA_SUFFIXES = (".json", ".ndjson", ".hl7", ".csv", ".fit", ".hea")
+_DATA_SUFFIXES = (".json", ".ndjson", ".hl7", ".csv", ".fit", ".hea", ".vcf", ".bgz")
 
 
 def readers() -> list[Reader]:
@@ -59,6 +59,7 @@ def readers() -> list[Reader]:
     from medtwin.ingest.fit import FitReader
     from medtwin.ingest.hl7v2 import Hl7v2Reader
     from medtwin.ingest.openmhealth import OpenMHealthReader
+    from medtwin.ingest.vcf import VcfReader
     from medtwin.ingest.wfdb import WfdbReader
 
     # Open mHealth first: the FHIR reader claims every .json file.
@@ -70,6 +71,7 @@ def readers() -> list[Reader]:
         AppleHealthReader(),
         FitReader(),
         WfdbReader(),
+        VcfReader(),
     ]
 
 
@@ -104,7 +106,8 @@ def reader_for(path: Path) -> Reader:
             return reader
     raise IngestError(
         f"{path}: unrecognised format (expected FHIR .json/.ndjson, Open mHealth .json, HL7 v2 .hl7 "
-        "or a time,metric,value,unit .csv, an Apple Health export.xml or a Garmin .fit file)"
+        "or a time,metric,value,unit .csv, an Apple Health export.xml, a Garmin .fit file, "
+        "a VCF or a 23andMe/AncestryDNA raw file)"
     )
 
 
@@ -130,7 +133,11 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
                 if child.name.startswith("."):
                     continue
                 # an Apple Health export folder: export.xml, not the CDA copy of the same data
-                if child.suffix.lower() in _DATA_SUFFIXES or child.name == "export.xml":
+                if (
+                    child.suffix.lower() in _DATA_SUFFIXES
+                    or child.name == "export.xml"
+                    or child.name.lower().endswith(".vcf.gz")
+                ):
                     found.append(child)
                 else:
                     skipped.append(child)

@@ -253,12 +253,40 @@ class Encounter(Fact):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Genotype(Fact):
-    """Placeholder for a genotype call (gene, variant, alleles); filled by the genomics issue."""
+    """A genotype at one genomic position, as a VCF or a raw array file reported it.
+
+    Attributes
+    ----------
+    gene
+        The pharmacogene whose allele definitions name this position (``CYP2C19``).
+    variant
+        The dbSNP id (``rs4244285``) where known.
+    chromosome, position
+        Where: ``chr10``, 1-based position on ``build``.
+    ref, alt
+        The reference allele and the alternate alleles of the record (VCF spelling).
+    genotype
+        The two alleles as bases, ``G/A`` (unphased) or ``G|A`` (phased); ``./.``
+        when the file has no call at the position.
+    phased
+        Whether the file phased this genotype (``|``).
+    build
+        Genome build of ``position`` (``GRCh38``), ``None`` when the file did not say.
+    sample
+        The sample name in the file (a VCF column, or the raw file's name).
+    """
 
     kind: ClassVar[str] = "Genotype"
     gene: str | None = None
     variant: str | None = None
     genotype: str | None = None
+    chromosome: str | None = None
+    position: int | None = None
+    ref: str | None = None
+    alt: tuple[str, ...] = ()
+    phased: bool = False
+    build: str | None = None
+    sample: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -388,7 +416,15 @@ def _field_value(name: str, annotation: object) -> str:
         )
     if annotation == "tuple[Identifier, ...]":
         return f"[{{'system': i.system, 'value': i.value}} for i in {value}]"
-    if annotation in ("str", "str | None", "float | None", "datetime | None", "tuple[str, ...]"):
+    if annotation in (
+        "str",
+        "str | None",
+        "float | None",
+        "int | None",
+        "bool",
+        "datetime | None",
+        "tuple[str, ...]",
+    ):
         return value
     raise TypeError(f"no encoder for field {name}: {annotation}")
 
