@@ -197,3 +197,25 @@ def test_days_signed_changes_and_lifestyle_events() -> None:
 def test_lifestyle_events_refuse_bad_fields(event: dict[str, object], message: str) -> None:
     with pytest.raises(ScenarioError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_scenario([event])
+
+
+def test_oral_doses_and_steady_state_flags_round_trip() -> None:
+    s = parse_scenario(
+        [
+            {
+                "type": "oral",
+                "drug": "warfarin",
+                "t_h": 0,
+                "amount_mg": 5,
+                "every_h": 24,
+                "count": 7,
+                "steady_state": True,
+            }
+        ]
+    )
+    e = s.events[0]
+    assert e["steady_state"] is True and e["every_min"] == 1440.0
+    assert [t for t, _ in e.doses()] == [1440.0 * k for k in range(7)]
+    assert parse_scenario([e.to_dict()]).events[0].fields == e.fields
+    with pytest.raises(ScenarioError, match="'steady_state' must be true or false, got 1"):
+        parse_scenario([{"type": "oral", "drug": "w", "t_h": 0, "amount_mg": 5, "steady_state": 1}])

@@ -64,13 +64,15 @@ class EventSpec:
     each is required (``t`` may be optional: then it defaults to 0); ``amounts`` the
     non-negative numbers (unit in the name); ``rates`` per-time amounts (``NAME_per_h`` or
     ``NAME_per_min``); ``signed`` finite numbers that may be negative (changes, unit or
-    ``_pct`` in the name); ``texts`` string fields; ``counts`` positive integers.
+    ``_pct`` in the name); ``flags`` true/false fields; ``texts`` string fields; ``counts``
+    positive integers.
     """
 
     times: Mapping[str, bool]
     amounts: Mapping[str, bool] = field(default_factory=dict)
     rates: Mapping[str, bool] = field(default_factory=dict)
     signed: Mapping[str, bool] = field(default_factory=dict)
+    flags: Mapping[str, bool] = field(default_factory=dict)
     texts: Mapping[str, bool] = field(default_factory=dict)
     counts: Mapping[str, bool] = field(default_factory=dict)
     description: str = ""
@@ -94,7 +96,18 @@ EVENT_TYPES: dict[str, EventSpec] = {
         amounts={"amount_mg": True},
         texts={"drug": True},
         counts={"count": False},
-        description="drug infusion (or bolus with duration 0), optionally repeated",
+        flags={"steady_state": False},
+        description="intravenous drug infusion (or bolus with duration 0), optionally repeated; "
+        "steady_state: the regimen has been given long enough to be at steady state at t",
+    ),
+    "oral": EventSpec(
+        times={"t": True, "every": False},
+        amounts={"amount_mg": True},
+        texts={"drug": True},
+        counts={"count": False},
+        flags={"steady_state": False},
+        description="oral dose (absorption as the model describes it), optionally repeated; "
+        "steady_state as for infusion",
     ),
     "blood_loss": EventSpec(
         times={"t": True, "duration": True},
@@ -281,6 +294,17 @@ def _parse_event(i: int, raw: Any, t_end_min: float | None) -> Event:
             continue
         used.add(name)
         fields[name] = _number(i, kind, name, raw[name], signed=True)
+    for name, required in spec.flags.items():
+        if name not in raw:
+            if required:
+                raise ScenarioError(f"event {i} ({kind}): missing field {name!r}")
+            continue
+        used.add(name)
+        if not isinstance(raw[name], bool):
+            raise ScenarioError(
+                f"event {i} ({kind}): field {name!r} must be true or false, got {raw[name]!r}"
+            )
+        fields[name] = bool(raw[name])
     for name, required in spec.texts.items():
         if name not in raw:
             if required:
@@ -328,7 +352,14 @@ def _parse_event(i: int, raw: Any, t_end_min: float | None) -> Event:
 def _field_names(spec: EventSpec) -> list[str]:
     names = [f"{s}_min|{s}_h|{s}_d" for s in spec.times]
     names += [f"{s}_per_h|{s}_per_min|{s}_per_d" for s in spec.rates]
-    return names + list(spec.amounts) + list(spec.signed) + list(spec.texts) + list(spec.counts)
+    return [
+        *names,
+        *spec.amounts,
+        *spec.signed,
+        *spec.flags,
+        *spec.texts,
+        *spec.counts,
+    ]
 
 
 def parse_scenario(data: Any, *, t_end_min: float | None = None) -> Scenario:
