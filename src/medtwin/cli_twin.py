@@ -14,7 +14,7 @@ import click
 
 from medtwin.cli import _json_option, _open, _print_json, _store_option, main
 
-__all__ = ["twin_group", "whatif_command"]
+__all__ = ["forecast_command", "twin_group", "whatif_command"]
 
 
 def _fail(exc: Exception) -> None:
@@ -165,6 +165,84 @@ def twin_events_command(patient: str, store_url: str, model_name: str, hours: fl
     span = twin.data.span_min
     t0 = max(0.0, span - hours * 60.0)
     _print_json({"events": twin.recorded(t0, span)})
+
+
+@main.command("forecast")
+@click.argument("patient")
+@_store_option
+@click.option("--model", "model_name", default="uva_padova_2008", show_default=True)
+@click.option("--hours", default=2.0, show_default=True, help="Forecast horizon, hours.")
+@click.option(
+    "--scenario",
+    "scenario_path",
+    default=None,
+    help="Planned events (JSON), times in minutes from the latest reading.",
+)
+@click.option(
+    "--assimilate-hours",
+    default=6.0,
+    show_default=True,
+    help="Readings of the last N hours are absorbed by the particle filter.",
+)
+@click.option("--particles", default=500, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@_json_option
+def forecast_command(
+    patient: str,
+    store_url: str,
+    model_name: str,
+    hours: float,
+    scenario_path: str | None,
+    assimilate_hours: float,
+    particles: int,
+    seed: int,
+    as_json: bool,
+) -> None:
+    """Forecast PATIENT's next hours from their fitted twin, with 90% bands of the readings."""
+    from medtwin.model.events import load_scenario
+    from medtwin.twin.twin import Twin
+
+    store = _open(store_url)
+    try:
+        days = max(1.0, (assimilate_hours + 24.0) / 24.0)
+        twin = Twin.from_store(store, patient, model=model_name, days=days)
+        if twin.calibration is None:
+            raise LookupError(
+                f"{patient} has no fitted {model_name} twin: run 'medtwin twin fit {patient}'"
+            )
+        scenario = None if scenario_path is None else load_scenario(scenario_path)
+        forecast = twin.forecast(
+            hours,
+            scenario=scenario,
+            assimilate_hours=assimilate_hours,
+            n=particles,
+            seed=seed,
+        )
+    except _errors() as exc:
+        _fail(exc)
+        return
+    finally:
+        store.close()
+    start = twin.data.start
+    if as_json:
+        out = forecast.to_dict()
+        out["patient"] = twin.data.patient
+        out["twin"] = twin.stored_id
+        out["start"] = None if start is None else start.isoformat()
+        _print_json(out)
+        return
+    import datetime as dt
+
+    obs = "cgm_mg_dl" if "cgm_mg_dl" in forecast.bands else next(iter(forecast.bands))
+    lo, mid, hi = (forecast.band(obs, q) for q in (0.05, 0.5, 0.95))
+    click.echo(f"{obs} forecast for {patient} ({particles} particles; median [5th to 95th]):")
+    step = max(1, len(forecast.times_min) // 12)
+    for i in range(0, len(forecast.times_min), step):
+        t = float(forecast.times_min[i])
+        when = "" if start is None else f"{start + dt.timedelta(minutes=t):%Y-%m-%d %H:%M}  "
+        click.echo(
+            f"  {when}+{(t - forecast.times_min[0]):5.0f} min  {mid[i]:6.1f} [{lo[i]:.1f} to {hi[i]:.1f}]"
+        )
 
 
 @main.command("whatif")

@@ -185,6 +185,22 @@ def test_fitted_twin_whatif_has_bands_and_agrees_with_simglucose(sqlite_store: S
     assert again.stored_id == twin_id
     assert np.array_equal(again.calibration.params, cal.params)
 
+    # forecast: the twin as of 20:00 on day 2, next 2 hours, against what was recorded
+    end = T0 + timedelta(days=1, hours=20)
+    earlier = Twin.from_store(sqlite_store, "urn:test:mrn|T1D-1", days=1.5, end=end)
+    f = earlier.forecast(2.0, n=200, seed=3)
+    t_all, y_all = twin.data.series("cgm_mg_dl")
+    offset = (end - T0).total_seconds() / 60 - earlier.data.span_min
+    ahead = (t_all > (end - T0).total_seconds() / 60) & (
+        t_all <= (end - T0).total_seconds() / 60 + 120
+    )
+    median = np.interp(t_all[ahead] - offset, f.times_min, f.band("cgm_mg_dl", 0.5))
+    lo = np.interp(t_all[ahead] - offset, f.times_min, f.band("cgm_mg_dl", 0.05))
+    hi = np.interp(t_all[ahead] - offset, f.times_min, f.band("cgm_mg_dl", 0.95))
+    inside = (y_all[ahead] >= lo) & (y_all[ahead] <= hi)
+    assert ahead.sum() == 24 and inside.mean() >= 0.8
+    assert np.abs(median - y_all[ahead]).mean() < 15.0
+
     day = twin.recorded(1440.0, 2880.0)
     smaller = [{**e, "carbs_g": 30.0} if e.get("carbs_g") == 60.0 else e for e in day]
     bigger = [{**e, "insulin_u": 8.0} if e.get("insulin_u") == 6.0 else e for e in day]

@@ -32,6 +32,7 @@ from medtwin.twin.data import DataError, PatientData
 
 if TYPE_CHECKING:
     from medtwin.store.base import Store, StoredFact
+    from medtwin.twin.assimilate import Forecast
     from medtwin.twin.scenario import Comparison
 
 __all__ = [
@@ -48,6 +49,17 @@ CARB_INTAKE_CODES: tuple[str, ...] = ("9059-7",)
 
 INSULIN_PATTERN = re.compile(r"insulin", re.IGNORECASE)
 """Medication administrations whose code display matches are insulin."""
+
+FILTER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "uva_padova_2008": {
+        "process_noise": {"gp_mg_per_kg": 0.3},
+        "rejuvenate": ("vmx_mg_per_kg_min_per_pmol_l",),
+    },
+}
+"""Particle-filter options per model for :meth:`Twin.forecast`. UVA/Padova: relative process
+noise 0.3 per sqrt(hour) on plasma glucose mass (the best of 0.1-0.5 by likelihood on the
+synthetic day of ``tests/twin/test_assimilate.py``; not yet checked on real data) and
+rejuvenation of insulin sensitivity, which drifts day to day."""
 
 WEIGHT_CODE = "29463-7"
 HEIGHT_CODE = "8302-2"
@@ -323,6 +335,55 @@ class Twin:
         ``t0`` included), as event dicts."""
         window = self.data.window(t0_min, t1_min)
         return [e.to_dict() for e in window.scenario.events if e.t_min < t1_min - t0_min]
+
+    def forecast(
+        self,
+        hours: float = 2.0,
+        *,
+        scenario: Sequence[Mapping[str, Any]] | Scenario | None = None,
+        assimilate_hours: float = 6.0,
+        n: int = 500,
+        seed: int = 0,
+        sensor_noise: bool = True,
+    ) -> Forecast:
+        """The next ``hours`` from the patient's latest reading, with bands.
+
+        ``n`` posterior samples start ``assimilate_hours`` before the latest reading (their
+        states simulated from the window's start with the recorded events); a particle filter
+        (:class:`~medtwin.twin.assimilate.ParticleFilter`, options :data:`FILTER_DEFAULTS`)
+        absorbs the readings since then, and runs on under ``scenario`` (planned events,
+        minutes from now). ``sensor_noise`` gives bands of future readings rather than of the
+        true glucose.
+        """
+        from medtwin.twin.assimilate import ParticleFilter
+
+        if not (hours > 0 and assimilate_hours >= 0):
+            raise DataError("hours must be > 0 and assimilate_hours >= 0")
+        span = self.data.span_min
+        t0 = max(0.0, span - assimilate_hours * 60.0)
+        params = self.ensemble(n, seed)
+        x0 = self.states_at(t0, params)
+        pf = ParticleFilter(
+            self.model,
+            params,
+            x0=x0,
+            t0_min=t0,
+            seed=seed,
+            **FILTER_DEFAULTS.get(self.model.name, {}),
+        )
+        standing = [
+            {**e.to_dict(), "t_min": t0}
+            for e in self.data.window(t0, span).scenario.events
+            if e.t_min == 0.0 and e.type in {"basal", "diet", "activity", "weight"}
+        ]
+        if standing:
+            pf.absorb(np.empty(0), np.empty(0), standing)
+        pf.absorb_data(self.data)
+        planned = None
+        if scenario is not None:
+            parsed = scenario if isinstance(scenario, Scenario) else parse_scenario(scenario)
+            planned = [{**e.to_dict(), "t_min": e.t_min + pf.t_min} for e in parsed.events]
+        return pf.forecast(hours, planned, sensor_noise=sensor_noise, seed=seed)
 
     def whatif(
         self,
