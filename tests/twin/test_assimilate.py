@@ -136,7 +136,7 @@ def test_filtered_glucose_tracks_the_truth(day: dict[str, Any]) -> None:
     rmse = float(np.sqrt(np.mean(err**2)))
     raw = float(np.sqrt(np.mean((day["y"] - day["cgm"]) ** 2)))
     # measured: 7.8 mg/dL filtered against 9.8 mg/dL for the raw readings (sensor seed 7);
-    # over six other filter and sensor seeds 6.3-10.6 against 9.4-11.9 (docs/twin-assimilation.md)
+    # over six other filter and sensor seeds 6.3-10.6 against 9.4-11.9 (docs/twin.md, Assimilation)
     assert rmse < 9.0
     assert rmse < 0.9 * raw
     # the first 4 h (measured 2.9; 3.0-9.4 over other seeds); no stretch of 4 h is lost
