@@ -385,11 +385,30 @@ def simulate_life(
     if low_at_min is not None:
         t_on = float((low_at_min // step) * step)
         k = int(t_on // step)
-        mistaken, rescue = _mistaken_bolus(
+        doses, pick = _dose_guess(
             p, result.states[0, k], t_on, basal, meal_t, meal_g, bolus_t, bolus_u, nadir, t_end
         )
+        # The guess restarts the model at the onset (without the memory of the last meal's
+        # size in gastric emptying): confirm it on the whole window, one dose up if need be.
+        window = (times >= t_on) & (times <= t_on + low["search_min"])
+        for _ in range(8):
+            mistaken = (t_on, round(float(doses[pick]), 4))
+            with_dose = _insert(bolus_t, bolus_u, *mistaken)
+            result = run(meal_t, meal_g, *with_dose)
+            cgm = result.observables["cgm_mg_dl"][0][: times.size]
+            reached = np.flatnonzero(window & (cgm <= nadir))
+            if reached.size or pick == doses.size - 1:
+                break
+            pick += 1
+        assert mistaken is not None
         bolus_t, bolus_u = _insert(bolus_t, bolus_u, *mistaken)
-        if rescue is not None:
+        at = (
+            float(times[reached[0]])
+            if reached.size
+            else float(times[window][np.argmin(cgm[window])])
+        )
+        if at < t_end:
+            rescue = (at, float(low["rescue_carbs_g"]))
             meal_t, meal_g = _insert(meal_t, meal_g, *rescue)
             quiet[(times >= t_on) & (times <= rescue[0] + treat["recheck_min"])] = True
         result = run(meal_t, meal_g, bolus_t, bolus_u)
@@ -454,7 +473,7 @@ def _insert(t: FloatArray, v: FloatArray, at: float, value: float) -> tuple[Floa
     return np.append(t, at)[order], np.append(v, value)[order]
 
 
-def _mistaken_bolus(
+def _dose_guess(
     p: FloatArray,
     x_on: FloatArray,
     t_on: float,
@@ -465,10 +484,10 @@ def _mistaken_bolus(
     bolus_u: FloatArray,
     nadir: float,
     t_end: float,
-) -> tuple[tuple[float, float], tuple[float, float] | None]:
-    """The smallest dose of the grid whose noise-free CGM reaches ``nadir`` within the search
-    window (one batched simulation over the doses, from the state at the onset), and the
-    rescue carbohydrate at the time it does."""
+) -> tuple[FloatArray, int]:
+    """The dose grid and the index of the smallest dose whose noise-free CGM reaches
+    ``nadir`` within the search window: one batched simulation over the doses, from the
+    state at the onset (the candidate bolus put straight into the subcutaneous depot)."""
     low = params()["glucose_low"]
     step = float(params()["therapy"]["bolus_step_u"])
     doses = np.unique(
@@ -477,11 +496,9 @@ def _mistaken_bolus(
     )
     horizon = float(min(low["search_min"], t_end - t_on))
     if horizon < 10.0:
-        return (t_on, float(doses[len(doses) // 2])), None
+        return doses, doses.size // 2
     rows = doses.size
     x0 = np.repeat(x_on[None, :], rows, axis=0)
-    # the candidate bolus as subcutaneous insulin already injected (a 1-min infusion in the
-    # real run: the same to within a minute)
     x0[:, _ISC1] += doses * PMOL_PER_U / p[_BW]
     ahead_m = (meal_t >= t_on) & (meal_t < t_on + horizon)
     ahead_b = (bolus_t >= t_on) & (bolus_t < t_on + horizon)
@@ -501,13 +518,5 @@ def _mistaken_bolus(
         dt_out=float(params()["cgm"]["interval_min"]),
         x0=x0,
     )
-    cgm = out.observables["cgm_mg_dl"]
-    reach = cgm.min(axis=1) <= nadir
-    pick = int(np.argmax(reach)) if reach.any() else rows - 1
-    dose = round(float(doses[pick]), 4)
-    below = np.flatnonzero(cgm[pick] <= nadir)
-    at = int(below[0]) if below.size else int(np.argmin(cgm[pick]))
-    t_rescue = t_on + float(out.times[at])
-    if t_rescue >= t_end:
-        return (t_on, dose), None
-    return (t_on, dose), (t_rescue, float(low["rescue_carbs_g"]))
+    reach = out.observables["cgm_mg_dl"].min(axis=1) <= nadir
+    return doses, int(np.argmax(reach)) if reach.any() else rows - 1
