@@ -33,6 +33,7 @@ from medtwin.store.sql import SqlStore
 from medtwin.synth import write_synthetic_patients
 from medtwin.synth.glucose import params as glucose_params
 from medtwin.synth.streams import (
+    CARBS_CODE,
     CGM_CODE,
     STEPS_CODE,
     PatientStreams,
@@ -516,6 +517,20 @@ def test_csv_round_trips_through_import(
         assert len(cgm) == expected
         if cgm:
             assert cgm[0].fact.unit == "mg/dL"
+        carbs = sqlite_store.timeline(ref, codes=[CARBS_CODE])
+        doses = sqlite_store.timeline(ref, kinds=["MedicationAdministration"], start=p.start)
+        life = p.glucose_life
+        if life is None:
+            assert carbs == [] and doses == []
+            continue
+        assert [c.fact.value_num for c in carbs] == life.meal_carbs_g.tolist()  # type: ignore[attr-defined]
+        assert {c.fact.unit for c in carbs} == {"g"}
+        boluses = [d.fact for d in doses if d.fact.dose_value is not None]  # type: ignore[attr-defined]
+        basal = [d.fact for d in doses if d.fact.rate_value is not None]  # type: ignore[attr-defined]
+        assert [b.dose_value for b in boluses] == life.bolus_u.tolist()  # type: ignore[attr-defined]
+        assert {b.code.code for b in boluses + basal} == {"86009"}
+        assert len(basal) == streams.days
+        assert {b.rate_value for b in basal} == {life.basal_u_per_h}  # type: ignore[attr-defined]
     again = import_paths(sqlite_store, [folder / "streams"])
     assert again.counts.get("inserted", 0) == 0 and again.counts.get("new_versions", 0) == 0
 
