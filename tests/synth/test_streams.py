@@ -230,11 +230,11 @@ def test_cgm_population_against_the_consensus_and_real_world(
 ) -> None:
     """CGM metrics of the model-based population (Battelino 2019 definitions).
 
-    * TIR 70-180 mg/dL: population median 50-95 %. Real-world CGM users with type 1 diabetes
-      average about 50-65 % (Dunn TC, Xu Y, Hayter G, Ajjan RA. Diabetes Res Clin Pract
-      2018;137:37-46: 12.0-15.1 h/day in range by scanning frequency); the consensus target is
-      > 70 %. The synthetic people bolus with their own carb ratio at an exact basal rate, so
-      they sit at the well-controlled end (stated in the model card);
+    * TIR 70-180 mg/dL: population median 50-95 %. Real-world flash-CGM users average about
+      50-63 % (Dunn TC, Xu Y, Hayter G, Ajjan RA. Diabetes Res Clin Pract 2018;137:37-46:
+      about 12-15 h/day in range by scanning frequency; approximate reading); the consensus
+      target is > 70 %. The synthetic people bolus with their own carb ratio at an exact basal
+      rate, so they sit at the well-controlled end (stated in the model card);
     * TBR < 70 mg/dL: median < 4 % (consensus target; lows are treated), nobody above 10 %;
     * CV: median <= 36 % (Danne 2017: 'stable'), everyone below 50 %;
     * mean glucose of everyone 100-200 mg/dL (HbA1c about 5.1-8.6 % by ADAG).
