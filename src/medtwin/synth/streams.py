@@ -725,6 +725,7 @@ def generate_patient_streams(
     glucose: FloatArray | None = None
     life: GlucoseLife | None = None
     if profile.diabetes:
+        _skip_former_cgm_draws(rng, days)
         life = simulate_life(
             _glucose_rng(seed, profile.index),
             age_years=profile.age_years,
@@ -852,6 +853,26 @@ def generate_patient_streams(
         onsets=tuple(onsets),
         glucose_life=life,
     )
+
+
+def _skip_former_cgm_draws(rng: np.random.Generator, days: int) -> None:
+    """Make the draws the former statistical CGM made from the person's stream generator.
+
+    The CGM now comes from its own generator (:func:`_glucose_rng`); skipping the same draws
+    here keeps every other stream of a person with diabetes (wear, artefacts, SpO2 and
+    respiratory rate, onset sizes) exactly as before, so the detector evaluations on them stay
+    comparable. The shapes are those of the former generator: one CV, 3 meal times and 3 meal
+    sizes per local day (days + 2), one noise value per 5-min reading, a nadir, 6 nadir wobbles
+    and the first sensor change within 10 days.
+    """
+    n_days = days + 2
+    rng.standard_normal()
+    rng.standard_normal((n_days, 3))
+    rng.standard_normal(n_days * 3)
+    rng.standard_normal(days * _MIN_PER_DAY // 5)
+    rng.uniform(45.0, 62.0)
+    rng.normal(0.0, 1.5, 6)
+    rng.integers(0, 10 * _MIN_PER_DAY // 5)
 
 
 def _glucose_rng(seed: int, index: int) -> np.random.Generator:
