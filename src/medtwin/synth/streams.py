@@ -891,7 +891,10 @@ def _glucose_low_onset(
     t_on = life.mistaken_bolus[0]
     times = life.cgm_time_min
     k = int(np.searchsorted(times, t_on))
-    horizon = k + int(g["glucose_low"]["search_min"] // g["cgm"]["interval_min"]) + 1
+    # the nadir is reached within search_min; the glucose goes on falling a little after the
+    # rescue carbohydrate (eaten then) takes effect
+    after_min = g["glucose_low"]["search_min"] + 60
+    horizon = k + int(after_min // g["cgm"]["interval_min"]) + 1
     readings = life.glucose_mg_dl[k:horizon]
     below = np.flatnonzero(readings < 70.0)
     threshold = None if below.size == 0 else k + int(below[0])
