@@ -31,7 +31,9 @@ from medtwin.cli import main
 from medtwin.ingest import import_paths
 from medtwin.store.sql import SqlStore
 from medtwin.synth import write_synthetic_patients
+from medtwin.synth.glucose import params as glucose_params
 from medtwin.synth.streams import (
+    CARBS_CODE,
     CGM_CODE,
     STEPS_CODE,
     PatientStreams,
@@ -208,62 +210,61 @@ def _cgm_metrics(glucose: npt.NDArray[np.float64]) -> dict[str, float]:
 
 
 @pytest.fixture(scope="module")
-def cgm_people() -> list[tuple[float, dict[str, float], PatientStreams]]:
-    """People with type 2 diabetes, HbA1c 6.0-10.0 %, 28 days of CGM each."""
+def cgm_people() -> list[tuple[dict[str, float], PatientStreams]]:
+    """People with diabetes aged 14-79, 50-120 kg, 28 days of model-based CGM each."""
     out = []
-    for index, hba1c in enumerate(np.linspace(6.0, 10.0, 41)):
-        profile = Profile(f"SYN-0-{index}", index, "male", 60, True, float(hba1c), "UTC")
+    ages = np.linspace(14, 79, 30).round().astype(int)
+    weights = np.linspace(50.0, 120.0, 30)[::-1]
+    for index, (age, weight) in enumerate(zip(ages, weights, strict=True)):
+        profile = Profile(
+            f"SYN-0-{index}", index, "male", int(age), True, 7.0, "UTC", float(weight)
+        )
         streams = generate_patient_streams(profile, seed=SEED, days=28, onset_fraction=0.0)
         assert streams.glucose_mg_dl is not None
-        out.append((float(hba1c), _cgm_metrics(streams.glucose_mg_dl), streams))
+        out.append((_cgm_metrics(streams.glucose_mg_dl), streams))
     return out
 
 
-def test_cgm_against_the_consensus(
-    cgm_people: list[tuple[float, dict[str, float], PatientStreams]],
+def test_cgm_population_against_the_consensus_and_real_world(
+    cgm_people: list[tuple[dict[str, float], PatientStreams]],
 ) -> None:
-    """CGM metrics against Battelino 2019 / Danne 2017 and ADAG (Nathan 2008).
+    """CGM metrics of the model-based population (Battelino 2019 definitions).
 
-    * mean glucose within 5 % of the ADAG mean of the person's HbA1c (28.7 x A1c - 46.7);
-    * CV 15-36 % for every person (Danne 2017: <= 36 % is 'stable'), median 20-30 %;
-    * HbA1c <= 7 %: TIR (70-180 mg/dL) > 70 %, the consensus target; TBR < 4 % and < 54 mg/dL
-      < 1 % for everyone without a labelled low event;
-    * TIR falls as HbA1c rises (Beck 2019 / Battelino 2019: about 10 % TIR per 0.8 % A1c):
-      correlation < -0.9.
+    * TIR 70-180 mg/dL: population median 50-95 %. Real-world flash-CGM users average about
+      50-63 % (Dunn TC, Xu Y, Hayter G, Ajjan RA. Diabetes Res Clin Pract 2018;137:37-46:
+      about 12-15 h/day in range by scanning frequency; approximate reading); the consensus
+      target is > 70 %. The synthetic people bolus with their own carb ratio at an exact basal
+      rate, so they sit at the well-controlled end (stated in the model card);
+    * TBR < 70 mg/dL: median < 4 % (consensus target; lows are treated), nobody above 10 %;
+    * CV: median <= 36 % (Danne 2017: 'stable'), everyone below 50 %;
+    * mean glucose of everyone 100-200 mg/dL (HbA1c about 5.1-8.6 % by ADAG).
     """
-    cgm = params()["cgm"]
-    for hba1c, metrics, _ in cgm_people:
-        adag = cgm["adag_slope_mg_dl_per_percent"] * hba1c + cgm["adag_intercept_mg_dl"]
-        assert abs(metrics["mean"] / adag - 1.0) < 0.05, (hba1c, metrics)
-        assert 0.15 <= metrics["cv"] <= 0.36, metrics
-        assert metrics["tbr"] < 0.04 and metrics["tbr54"] < 0.01, metrics
-        if hba1c <= 7.0:
-            assert metrics["tir"] > 0.70, (hba1c, metrics)
-    cvs = [m["cv"] for _, m, _ in cgm_people]
-    assert 0.20 <= float(np.median(cvs)) <= 0.30
-    a1c = np.array([h for h, _, _ in cgm_people])
-    tir = np.array([m["tir"] for _, m, _ in cgm_people])
-    assert np.corrcoef(a1c, tir)[0, 1] < -0.9
+    tir = np.array([m["tir"] for m, _ in cgm_people])
+    tbr = np.array([m["tbr"] for m, _ in cgm_people])
+    cv = np.array([m["cv"] for m, _ in cgm_people])
+    mean = np.array([m["mean"] for m, _ in cgm_people])
+    assert 0.50 <= float(np.median(tir)) <= 0.95, tir
+    assert float(np.median(tbr)) < 0.04 and tbr.max() < 0.10, tbr
+    assert float(np.median(cv)) <= 0.36 and cv.max() < 0.50, cv
+    assert mean.min() > 100.0 and mean.max() < 200.0, mean
 
 
-def test_cgm_rhythm_meals_dawn_and_sensor_changes(
-    cgm_people: list[tuple[float, dict[str, float], PatientStreams]],
+def test_cgm_meals_and_sensor_changes(
+    cgm_people: list[tuple[dict[str, float], PatientStreams]],
 ) -> None:
-    """Glucose is higher after meals than before dawn, rises before breakfast (dawn
-    phenomenon, Monnier 2013), and has a 2-hour warm-up gap every 10 days."""
-    cgm = params()["cgm"]
-    post_meal, night, dawn = [], [], []
-    for _, _, s in cgm_people:
+    """Glucose is higher after lunch than at night, and has a 2-hour warm-up gap every 10
+    days (glucose.toml [cgm])."""
+    cgm = glucose_params()["cgm"]
+    post_meal, night = [], []
+    for _, s in cgm_people:
         assert s.glucose_mg_dl is not None and s.cgm_time is not None
         g = s.glucose_mg_dl.reshape(-1, 288)  # days x 5-min slots; zone UTC: slot = local time
         post_meal.append(np.nanmean(g[:, 13 * 12 : 14 * 12]))  # 13:00-14:00
-        night.append(np.nanmean(g[:, 2 * 12 : 3 * 12]))  # 02:00-03:00
-        dawn.append(np.nanmean(g[:, 7 * 12 : 7 * 12 + 3]))  # 07:00-07:15, before breakfast
+        night.append(np.nanmean(g[:, 3 * 12 : 4 * 12]))  # 03:00-04:00
         gaps = np.isnan(s.glucose_mg_dl)
         expected = cgm["warm_up_min"] // cgm["interval_min"]
         assert gaps.sum() in (2 * expected, 3 * expected)  # 28 days: 2 or 3 sensor changes
-    assert np.mean(np.array(post_meal) > np.array(night)) > 0.9
-    assert np.mean(np.array(dawn) > np.array(night)) > 0.8
+    assert np.mean(np.array(post_meal) > np.array(night)) > 0.8
 
 
 def test_people_without_diabetes_have_no_cgm(population: StreamSet) -> None:
@@ -364,21 +365,29 @@ def test_respiratory_deterioration(with_onsets: StreamSet) -> None:
 
 
 def test_glucose_heading_low(with_onsets: StreamSet) -> None:
-    """The CGM falls from the onset to a nadir of 45-62 mg/dL; the truth's threshold time is
-    the first reading below 70 mg/dL, within the fall (60 min) and its plateau."""
+    """A bolus taken by mistake at the onset (in the insulin records) makes the CGM fall below
+    70 mg/dL within the search window (glucose.toml [glucose_low]: 2 h, + 1 h); the truth's
+    threshold time is the first reading below 70, the nadir lies near the drawn 45-62 mg/dL
+    (model nadir; readings carry sensor noise) before the rescue carbohydrate."""
     seen = 0
     for p in with_onsets.patients:
         [onset] = p.onsets
         if onset.kind != "glucose_low":
             continue
         seen += 1
+        life = p.glucose_life
+        assert life is not None and life.mistaken_bolus is not None and life.rescue is not None
         assert p.glucose_mg_dl is not None and onset.threshold_time is not None
+        t_on, dose = life.mistaken_bolus
+        assert onset.onset_time == p.start + dt.timedelta(minutes=t_on)
+        assert dose in life.bolus_u[life.bolus_t_min == t_on]
         index = int((onset.threshold_time - p.start).total_seconds() // 300)
-        start = int((onset.onset_time - p.start).total_seconds() // 300)
-        assert p.glucose_mg_dl[index] < 70.0 <= np.nanmin(p.glucose_mg_dl[start - 3 : start])
-        assert 0 < index - start <= 12 + 6
-        # nadir drawn from 45-62 mg/dL plus a reading-to-reading wobble of SD 1.5 mg/dL
-        assert 41.0 <= np.nanmin(p.glucose_mg_dl[start : start + 24]) <= 66.0
+        start = int(t_on // 5)
+        assert p.glucose_mg_dl[index] < 70.0
+        assert np.all(~(p.glucose_mg_dl[start:index] < 70.0))
+        assert 0 <= index - start <= 36  # within the 2 h search and the hour after the rescue
+        nadir = float(np.nanmin(life.cgm_model_mg_dl[start : start + 37]))
+        assert 39.0 <= nadir <= life.nadir_target_mg_dl + 1.0, (nadir, life.nadir_target_mg_dl)
         assert onset.magnitude < -20.0
     assert seen >= 3
 
@@ -487,6 +496,7 @@ def test_csv_round_trips_through_import(
     assert first.counts.get("quarantined", 0) == 0
     report = import_paths(sqlite_store, [folder / "streams"])
     rows = sum(len(read_rows(f)) for f in (folder / "streams").rglob("*.csv"))
+    rows += sum(len(f.read_bytes().splitlines()) for f in (folder / "streams").rglob("*.ndjson"))
     assert report.counts.get("quarantined", 0) == 0
     assert report.counts["inserted"] == rows
     for p in streams.patients:
@@ -507,6 +517,20 @@ def test_csv_round_trips_through_import(
         assert len(cgm) == expected
         if cgm:
             assert cgm[0].fact.unit == "mg/dL"
+        carbs = sqlite_store.timeline(ref, codes=[CARBS_CODE])
+        doses = sqlite_store.timeline(ref, kinds=["MedicationAdministration"], start=p.start)
+        life = p.glucose_life
+        if life is None:
+            assert carbs == [] and doses == []
+            continue
+        assert [c.fact.value_num for c in carbs] == life.meal_carbs_g.tolist()  # type: ignore[attr-defined]
+        assert {c.fact.unit for c in carbs} == {"g"}
+        boluses = [d.fact for d in doses if d.fact.dose_value is not None]  # type: ignore[attr-defined]
+        basal = [d.fact for d in doses if d.fact.rate_value is not None]  # type: ignore[attr-defined]
+        assert [b.dose_value for b in boluses] == life.bolus_u.tolist()  # type: ignore[attr-defined]
+        assert {b.code.code for b in boluses + basal} == {"86009"}
+        assert len(basal) == streams.days
+        assert {b.rate_value for b in basal} == {life.basal_u_per_h}  # type: ignore[attr-defined]
     again = import_paths(sqlite_store, [folder / "streams"])
     assert again.counts.get("inserted", 0) == 0 and again.counts.get("new_versions", 0) == 0
 

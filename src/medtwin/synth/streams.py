@@ -11,13 +11,17 @@ age, home time zone, diabetes and HbA1c agree with the patient's FHIR record) th
   Tanaka et al. 2001) with a first-order lag, daily step totals in the published range
   (Tudor-Locke et al. 2011), charging gaps, unworn days and motion artefacts;
 * one **SpO2** and one **respiratory rate** summary per night (Gries and Brooks 1996);
-* for people with diabetes, **CGM glucose** every 5 minutes: meals, the dawn phenomenon
-  (Monnier et al. 2013), a person's mean from their HbA1c (ADAG, Nathan et al. 2008) and a
-  coefficient of variation around 25 % (Danne et al. 2017; Battelino et al. 2019), sensor
-  changes every 10 days with a 2-hour warm-up;
+* for people with diabetes, **CGM glucose** every 5 minutes from the UVA/Padova model
+  (:mod:`medtwin.synth.glucose`): a virtual patient of the person's age group with their
+  recorded body weight, a random meal plan, pump therapy (steady-state basal, meal boluses by
+  carb ratio with counting errors and missed boluses, treated lows) and the Dexcom sensor noise
+  model, with sensor changes every 10 days and a 2-hour warm-up; the carbohydrate and insulin
+  that drove the simulation are written as records (LOINC 9059-7 observations and insulin
+  lispro MedicationAdministrations) and the parameter vector as ground truth;
 * for a share of people, one **onset at a known time**: an infection (resting heart rate rising
   from 3 days before symptom onset, Mishra et al. 2020, Alavi et al. 2022), a respiratory
-  deterioration (nightly SpO2 falling, respiratory rate rising) or glucose heading low.
+  deterioration (nightly SpO2 falling, respiratory rate rising) or glucose heading low (a
+  bolus taken by mistake, simulated through the model).
 
 Every number lives in ``data/streams.toml`` with its source; the model card
 ``docs/models/synthetic-streams.md`` lists them, the tolerances the tests check and the limits.
@@ -28,8 +32,9 @@ patients are drawn, and the same arguments always give the same arrays and files
 Files (:func:`write_streams`): one CSV per patient per stream in medtwin's device CSV format
 ``time,metric,value,unit,patient`` (read by :mod:`medtwin.ingest.csv`; the ``patient`` column
 is the device-user identifier ``SYN-<seed>-<index>`` that :func:`~medtwin.synth.generator.
-generate_patient` adds with ``device_user=True``), and the ground truth as ``truth.json`` and
-``truth.csv`` beside the ``streams/`` folder.
+generate_patient` adds with ``device_user=True``), for people with diabetes also
+``carbs.csv`` (LOINC 9059-7, g) and ``insulin.ndjson`` (FHIR MedicationAdministration), and
+the ground truth as ``truth.json`` and ``truth.csv`` beside the ``streams/`` folder.
 
 Examples
 --------
@@ -101,8 +106,11 @@ from medtwin.synth.generator import (
     generate_patient,
     patient_rng,
 )
+from medtwin.synth.glucose import INSULIN_RXNORM, GlucoseLife, simulate_life
+from medtwin.synth.glucose import params as glucose_params
 
 __all__ = [
+    "CARBS_CODE",
     "CGM_CODE",
     "STEPS_CODE",
     "STREAM_FILES",
@@ -129,18 +137,24 @@ CGM_CODE: Final = "99504-3"
 """LOINC 'Glucose [Mass/volume] in Interstitial fluid' (the code of the HL7 CGM
 implementation guide); written as the metric of the CGM stream."""
 
+CARBS_CODE: Final = "9059-7"
+"""LOINC 'Carbohydrate intake Estimated' (g): the carbohydrate of each meal, snack and
+hypoglycaemia treatment, written as ``carbs.csv``."""
+
 STREAM_FILES: Final[Mapping[str, tuple[str, str]]] = {
     "heart_rate": ("heart_rate", "/min"),
     "steps": (STEPS_CODE, "{steps}"),
     "spo2_nightly": ("spo2", "%"),
     "respiratory_rate_nightly": ("respiratory_rate", "/min"),
     "glucose_cgm": (CGM_CODE, "mg/dL"),
+    "carbs": (CARBS_CODE, "g"),
 }
 """File stem -> (metric written in the CSV, unit)."""
 
 _MIN_PER_DAY: Final = 1440
 _DIABETES_SNOMED: Final = "44054006"
 _HBA1C_LOINC: Final = "4548-4"
+_WEIGHT_LOINC: Final = "29463-7"
 _ARTEFACT_SPIKE: Final = 1
 _ARTEFACT_HALF: Final = 2
 
@@ -231,28 +245,6 @@ _REQUIRED: Final[Mapping[str, tuple[str, ...]]] = {
         "respiratory_rate_sd_per_min",
         "respiratory_rate_night_sd_per_min",
     ),
-    "cgm": (
-        "interval_min",
-        "adag_slope_mg_dl_per_percent",
-        "adag_intercept_mg_dl",
-        "cv_mean",
-        "cv_sd",
-        "cv_min",
-        "cv_max",
-        "meal_hours",
-        "meal_time_sd_h",
-        "meal_peak_min",
-        "meal_amplitude_log_sd",
-        "dawn_rise_mg_dl",
-        "dawn_start_hour",
-        "dawn_peak_hour",
-        "noise_autocorrelation_per_step",
-        "noise_share",
-        "sensor_days",
-        "warm_up_min",
-        "min_mg_dl",
-        "max_mg_dl",
-    ),
     "onsets": ("first_day", "last_days_before_end", "weights"),
     "infection": (
         "peak_min_per_min",
@@ -272,14 +264,6 @@ _REQUIRED: Final[Mapping[str, tuple[str, ...]]] = {
         "respiratory_rise_max_per_min",
         "heart_rate_rise_per_min",
         "steps_drop_fraction",
-    ),
-    "glucose_low": (
-        "fall_min",
-        "nadir_min_mg_dl",
-        "nadir_max_mg_dl",
-        "nadir_duration_min",
-        "recovery_min",
-        "heart_rate_rise_per_min",
     ),
 }
 
@@ -309,6 +293,8 @@ class Profile:
     """The last HbA1c of the record (sets the CGM mean by ADAG)."""
     time_zone: str
     """IANA zone of the patient's home city: sleep, meals and walks follow local time."""
+    weight_kg: float | None = None
+    """The last body weight of the record (the UVA/Padova BW of people with diabetes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,6 +370,8 @@ class PatientStreams:
     cgm_time: npt.NDArray[np.datetime64] | None
     glucose_mg_dl: FloatArray | None
     onsets: tuple[Onset, ...]
+    glucose_life: GlucoseLife | None = None
+    """For people with diabetes: the simulated meals, insulin, ground-truth parameters."""
 
     @property
     def minute_time(self) -> npt.NDArray[np.datetime64]:
@@ -435,6 +423,7 @@ def profile_from_bundle(bundle: Mapping[str, Any], *, today: dt.date) -> Profile
     patient: Mapping[str, Any] = {}
     diabetes = False
     hba1c: tuple[str, float] | None = None
+    weight: tuple[str, float] | None = None
     for entry in bundle.get("entry", []):
         resource = entry["resource"]
         kind = resource.get("resourceType")
@@ -449,6 +438,10 @@ def profile_from_bundle(bundle: Mapping[str, Any], *, today: dt.date) -> Profile
                 when = str(resource.get("effectiveDateTime", ""))
                 if hba1c is None or when >= hba1c[0]:
                     hba1c = (when, float(resource["valueQuantity"]["value"]))
+            if _WEIGHT_LOINC in codes and "valueQuantity" in resource:
+                when = str(resource.get("effectiveDateTime", ""))
+                if weight is None or when >= weight[0]:
+                    weight = (when, float(resource["valueQuantity"]["value"]))
     identifier = str(patient["identifier"][0]["value"])
     birth = dt.date.fromisoformat(str(patient["birthDate"]))
     age = today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
@@ -462,6 +455,7 @@ def profile_from_bundle(bundle: Mapping[str, Any], *, today: dt.date) -> Profile
         diabetes=diabetes,
         hba1c_percent=None if hba1c is None else hba1c[1],
         time_zone=places.get(city, "UTC"),
+        weight_kg=None if weight is None else weight[1],
     )
 
 
@@ -726,44 +720,25 @@ def generate_patient_streams(
         + circ["minute_noise_sd_per_min"] * rng.standard_normal(n)
     )
 
-    # -- CGM (people with diabetes) -------------------------------------------------------------
+    # -- CGM (people with diabetes), from the UVA/Padova model ----------------------------------
     cgm_time: npt.NDArray[np.datetime64] | None = None
     glucose: FloatArray | None = None
-    low_window: tuple[int, int] | None = None
+    life: GlucoseLife | None = None
     if profile.diabetes:
-        glucose, low_window, threshold_index = _cgm(
-            rng,
-            profile,
-            days,
-            local[:: int(p["cgm"]["interval_min"])],
-            mean_offset,
-            onset_minute if kind == "glucose_low" else None,
+        _skip_former_cgm_draws(rng, days)
+        life = simulate_life(
+            _glucose_rng(seed, profile.index),
+            age_years=profile.age_years,
+            weight_kg=profile.weight_kg,
+            days=days,
+            utc_offset_min=mean_offset,
+            low_at_min=onset_minute if kind == "glucose_low" else None,
         )
-        step = int(p["cgm"]["interval_min"])
+        glucose = life.glucose_mg_dl
         base = np.datetime64(start.replace(tzinfo=None), "m")
-        cgm_time = base + (np.arange(glucose.size) * step).astype("timedelta64[m]")
-        if low_window is not None:
-            lo, hi = low_window
-            heart_rate[lo:hi] += p["glucose_low"]["heart_rate_rise_per_min"]
-            g_start = float(glucose[max(0, onset_minute // step - 1)])
-            nadir_index = lo // step
-            onsets.append(
-                Onset(
-                    patient=profile.patient,
-                    kind="glucose_low",
-                    onset_time=start + dt.timedelta(minutes=onset_minute),
-                    change_start_time=start + dt.timedelta(minutes=onset_minute),
-                    peak_time=start + dt.timedelta(minutes=nadir_index * step),
-                    threshold_time=None
-                    if threshold_index is None
-                    else start + dt.timedelta(minutes=threshold_index * step),
-                    metric=CGM_CODE,
-                    magnitude=float(np.nanmin(glucose[nadir_index : hi // step + 1])) - g_start
-                    if hi // step + 1 > nadir_index
-                    else 0.0,
-                    unit="mg/dL",
-                )
-            )
+        cgm_time = base + life.cgm_time_min.astype(np.int64).astype("timedelta64[m]")
+        if life.mistaken_bolus is not None:
+            onsets.append(_glucose_low_onset(profile, start, life, heart_rate))
 
     # -- wear, gaps, artefacts ----------------------------------------------------------------
     wear = p["wear"]
@@ -876,114 +851,74 @@ def generate_patient_streams(
         cgm_time=cgm_time,
         glucose_mg_dl=glucose,
         onsets=tuple(onsets),
+        glucose_life=life,
     )
 
 
-def _cgm(
-    rng: np.random.Generator,
-    profile: Profile,
-    days: int,
-    local_min: FloatArray,
-    mean_offset: float,
-    low_at: int | None,
-) -> tuple[FloatArray, tuple[int, int] | None, int | None]:
-    """CGM glucose every 5 min; the glucose-low window (minutes) and first index < 70 mg/dL."""
-    c = _params()["cgm"]
-    step = int(c["interval_min"])
-    m = local_min.size
-    hba1c = profile.hba1c_percent if profile.hba1c_percent is not None else 7.0
-    mean_mg_dl = c["adag_slope_mg_dl_per_percent"] * hba1c + c["adag_intercept_mg_dl"]
-    cv = float(np.clip(c["cv_mean"] + c["cv_sd"] * rng.standard_normal(), c["cv_min"], c["cv_max"]))
+def _skip_former_cgm_draws(rng: np.random.Generator, days: int) -> None:
+    """Make the draws the former statistical CGM made from the person's stream generator.
 
-    # Meals: impulses at local meal times, shaped by t/tp * exp(1 - t/tp).
+    The CGM now comes from its own generator (:func:`_glucose_rng`); skipping the same draws
+    here keeps every other stream of a person with diabetes (wear, artefacts, SpO2 and
+    respiratory rate, onset sizes) exactly as before, so the detector evaluations on them stay
+    comparable. The shapes are those of the former generator: one CV, 3 meal times and 3 meal
+    sizes per local day (days + 2), one noise value per 5-min reading, a nadir, 6 nadir wobbles
+    and the first sensor change within 10 days.
+    """
     n_days = days + 2
-    meal_hours = np.asarray(c["meal_hours"], dtype=np.float64)
-    meal_local = (np.arange(n_days)[:, None] - 1) * _MIN_PER_DAY + (
-        meal_hours[None, :] + c["meal_time_sd_h"] * rng.standard_normal((n_days, meal_hours.size))
-    ) * 60.0
-    first_local = local_min[0]
-    meal_index = np.round((meal_local - first_local) / step).astype(np.int64).ravel()
-    amplitude = np.exp(c["meal_amplitude_log_sd"] * rng.standard_normal(meal_index.size))
-    impulses = np.zeros(m)
-    keep = (meal_index >= 0) & (meal_index < m)
-    np.add.at(impulses, meal_index[keep], amplitude[keep])
-    lag = np.arange(0, 300, step, dtype=np.float64) / c["meal_peak_min"]
-    meal_kernel = lag * np.exp(1.0 - lag)
-    meals = _causal_filter(impulses, meal_kernel)
-    # Dawn phenomenon: a rise from dawn_start to dawn_peak (local), gone by noon.
-    hour = np.mod(local_min / 60.0, 24.0)
-    rise = np.clip(
-        (hour - c["dawn_start_hour"]) / (c["dawn_peak_hour"] - c["dawn_start_hour"]), 0, 1
+    rng.standard_normal()
+    rng.standard_normal((n_days, 3))
+    rng.standard_normal(n_days * 3)
+    rng.standard_normal(days * _MIN_PER_DAY // 5)
+    rng.uniform(45.0, 62.0)
+    rng.normal(0.0, 1.5, 6)
+    rng.integers(0, 10 * _MIN_PER_DAY // 5)
+
+
+def _glucose_rng(seed: int, index: int) -> np.random.Generator:
+    """The person's own generator for the glucose model (apart from the other streams)."""
+    digest = hashlib.blake2b(f"medtwin.synth.glucose:{seed}:{index}".encode(), digest_size=16)
+    return np.random.default_rng(int.from_bytes(digest.digest(), "little"))
+
+
+def _glucose_low_onset(
+    profile: Profile, start: dt.datetime, life: GlucoseLife, heart_rate: FloatArray
+) -> Onset:
+    """The truth of a glucose-low onset (the mistaken bolus); raises the heart rate while the
+    CGM is below 70 mg/dL after it (in place)."""
+    assert life.mistaken_bolus is not None
+    g = glucose_params()
+    t_on = life.mistaken_bolus[0]
+    times = life.cgm_time_min
+    k = int(np.searchsorted(times, t_on))
+    # the nadir is reached within search_min; the glucose goes on falling a little after the
+    # rescue carbohydrate (eaten then) takes effect
+    after_min = g["glucose_low"]["search_min"] + 60
+    horizon = k + int(after_min // g["cgm"]["interval_min"]) + 1
+    readings = life.glucose_mg_dl[k:horizon]
+    below = np.flatnonzero(readings < 70.0)
+    threshold = None if below.size == 0 else k + int(below[0])
+    nadir_i = k + int(np.nanargmin(readings)) if np.isfinite(readings).any() else k
+    if threshold is not None:
+        end = threshold
+        while end + 1 < times.size and life.glucose_mg_dl[end + 1] < 70.0:
+            end += 1
+        lo, hi = int(times[threshold]), int(times[end]) + int(g["cgm"]["interval_min"])
+        heart_rate[lo:hi] += g["glucose_low"]["heart_rate_rise_per_min"]
+    g_start = float(life.cgm_model_mg_dl[k])
+    return Onset(
+        patient=profile.patient,
+        kind="glucose_low",
+        onset_time=start + dt.timedelta(minutes=t_on),
+        change_start_time=start + dt.timedelta(minutes=t_on),
+        peak_time=start + dt.timedelta(minutes=float(times[nadir_i])),
+        threshold_time=None
+        if threshold is None
+        else start + dt.timedelta(minutes=float(times[threshold])),
+        metric=CGM_CODE,
+        magnitude=float(np.nanmin(readings)) - g_start,
+        unit="mg/dL",
     )
-    fall = np.clip((12.0 - hour) / (12.0 - c["dawn_peak_hour"]), 0, 1)
-    dawn = np.where(hour < c["dawn_peak_hour"], rise, fall) * (hour >= c["dawn_start_hour"])
-    # Profile in mg/dL-like units: a typical meal peak ~ 3x the dawn rise.
-    profile_shape = meals * 3.0 * c["dawn_rise_mg_dl"] + dawn * c["dawn_rise_mg_dl"]
-    phi = c["noise_autocorrelation_per_step"]
-    noise = _causal_filter(rng.standard_normal(m), phi ** np.arange(60, dtype=np.float64))
-    share = c["noise_share"]
-    z = math.sqrt(1.0 - share) * _standardise(profile_shape) + math.sqrt(share) * _standardise(
-        noise
-    )
-    z = _standardise(z)
-    # Lognormal around the mean: sigma (log scale) found by bisection so that the trace's own
-    # CV is the drawn one (z is skewed by the meals, so sqrt(log(1 + CV^2)) would overshoot),
-    # then scaled so that its own mean is the ADAG mean.
-    low_sigma, high_sigma = 0.0, 1.5
-    for _ in range(30):
-        sigma = (low_sigma + high_sigma) / 2.0
-        trial = np.exp(sigma * z)
-        if float(trial.std() / trial.mean()) < cv:
-            low_sigma = sigma
-        else:
-            high_sigma = sigma
-    trial = np.exp(sigma * z)
-    glucose = trial * (mean_mg_dl / float(trial.mean()))
-
-    low_window: tuple[int, int] | None = None
-    threshold_index: int | None = None
-    g = _params()["glucose_low"]
-    fall_n = max(1, int(g["fall_min"] // step))
-    nadir_n = max(1, int(g["nadir_duration_min"] // step))
-    rec_n = max(1, int(g["recovery_min"] // step))
-    # Drawn whether or not there is an event, so that an event changes nothing else.
-    nadir = float(rng.uniform(g["nadir_min_mg_dl"], g["nadir_max_mg_dl"]))
-    wobble = rng.normal(0.0, 1.5, nadir_n)
-    if low_at is not None:
-        i0 = low_at // step
-        g0 = float(max(glucose[max(i0 - 1, 0)], 90.0))
-        path = np.concatenate(
-            (
-                g0 + (nadir - g0) * np.arange(1, fall_n + 1) / fall_n,
-                np.full(nadir_n, nadir) + wobble,
-            )
-        )
-        end = min(m, i0 + path.size)
-        glucose[i0:end] = path[: end - i0]
-        # Recovery: blend back into the undisturbed trace.
-        rec_end = min(m, end + rec_n)
-        weight = np.arange(1, rec_end - end + 1) / rec_n
-        glucose[end:rec_end] = nadir + (glucose[end:rec_end] - nadir) * weight
-        below = np.flatnonzero(glucose[i0:rec_end] < 70.0)
-        threshold_index = None if below.size == 0 else i0 + int(below[0])
-        low_window = ((i0 + fall_n) * step, end * step)
-
-    # Sensor changes: a warm-up gap every sensor_days, away from a glucose-low event.
-    period = int(c["sensor_days"] * _MIN_PER_DAY // step)
-    first = int(rng.integers(0, period))
-    warm = int(c["warm_up_min"] // step)
-    for gap_start in range(first, m, period):
-        if low_at is not None and abs(gap_start - low_at // step) < period // 4:
-            continue
-        glucose[gap_start : gap_start + warm] = np.nan
-    glucose = np.round(np.clip(glucose, c["min_mg_dl"], c["max_mg_dl"]))
-    return glucose, low_window, threshold_index
-
-
-def _standardise(values: FloatArray) -> FloatArray:
-    sd = float(values.std())
-    standard: FloatArray = (values - values.mean()) / (sd if sd > 0 else 1.0)
-    return standard
 
 
 def generate_streams(
@@ -1107,6 +1042,80 @@ def _csv_bytes(
     return header + bytes(flat[flat != 0].tobytes())
 
 
+def _iso(moment: dt.datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _insulin_ndjson(patient: PatientStreams, life: GlucoseLife, days: int) -> bytes:
+    """The insulin that drove the simulation, as FHIR R4 MedicationAdministration lines.
+
+    One per bolus (``effectiveDateTime``, ``dosage.dose`` in [iU]) and one per day of basal
+    (``effectivePeriod``, ``dosage.rateQuantity`` in [iU]/h), of insulin lispro (RxNorm
+    86009), subcutaneous (SNOMED CT 263887005), for the device user ``SYN-<seed>-<index>``.
+    """
+    who = patient.profile.patient
+    code, display = INSULIN_RXNORM
+    medication = {
+        "coding": [
+            {
+                "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                "code": code,
+                "display": display,
+            }
+        ]
+    }
+    subject = {"identifier": {"system": DEVICE_USER_SYSTEM, "value": who}}
+    route = {
+        "coding": [
+            {"system": "http://snomed.info/sct", "code": "263887005", "display": "Subcutaneous"}
+        ]
+    }
+    lines: list[bytes] = []
+    for t, units in zip(life.bolus_t_min, life.bolus_u, strict=True):
+        at = patient.start + dt.timedelta(minutes=float(t))
+        resource = {
+            "resourceType": "MedicationAdministration",
+            "id": f"{who}-bolus-{int(t)}",
+            "status": "completed",
+            "medicationCodeableConcept": medication,
+            "subject": subject,
+            "effectiveDateTime": _iso(at),
+            "dosage": {
+                "text": "bolus",
+                "route": route,
+                "dose": {
+                    "value": float(units),
+                    "unit": "U",
+                    "system": "http://unitsofmeasure.org",
+                    "code": "[iU]",
+                },
+            },
+        }
+        lines.append(orjson.dumps(resource))
+    for day in range(days):
+        begin = patient.start + dt.timedelta(days=day)
+        resource = {
+            "resourceType": "MedicationAdministration",
+            "id": f"{who}-basal-{day}",
+            "status": "completed",
+            "medicationCodeableConcept": medication,
+            "subject": subject,
+            "effectivePeriod": {"start": _iso(begin), "end": _iso(begin + dt.timedelta(days=1))},
+            "dosage": {
+                "text": "basal",
+                "route": route,
+                "rateQuantity": {
+                    "value": life.basal_u_per_h,
+                    "unit": "U/h",
+                    "system": "http://unitsofmeasure.org",
+                    "code": "[iU]/h",
+                },
+            },
+        }
+        lines.append(orjson.dumps(resource))
+    return b"\n".join(lines) + b"\n"
+
+
 def _write_atomic(path: pathlib.Path, data: bytes) -> None:
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_bytes(data)
@@ -1117,8 +1126,10 @@ def write_streams(streams: StreamSet, out_dir: pathlib.Path) -> list[pathlib.Pat
     """Write every patient's streams as CSV, and the truth as ``truth.json`` and ``truth.csv``.
 
     Layout: ``out_dir/streams/patient-00000/heart_rate.csv`` (and ``steps.csv``,
-    ``spo2_nightly.csv``, ``respiratory_rate_nightly.csv``, ``glucose_cgm.csv`` for people with
-    diabetes), ``out_dir/truth.json``, ``out_dir/truth.csv``. Import the streams with
+    ``spo2_nightly.csv``, ``respiratory_rate_nightly.csv``; for people with diabetes
+    ``glucose_cgm.csv``, ``carbs.csv`` and ``insulin.ndjson``), ``out_dir/truth.json`` (the
+    onsets, and under ``glucose_model`` each CGM wearer's ground-truth UVA/Padova parameters and
+    therapy), ``out_dir/truth.csv`` (the onsets). Import the streams with
     ``medtwin import out_dir/streams`` (not ``out_dir``: the truth files are not device data).
     Steps are written for minutes with at least one step; minutes without the device have no
     rows. Each file is written to a temporary name and renamed.
@@ -1166,6 +1177,14 @@ def write_streams(streams: StreamSet, out_dir: pathlib.Path) -> list[pathlib.Pat
         ]
         if patient.glucose_mg_dl is not None and patient.cgm_time is not None:
             series.append(("glucose_cgm", patient.cgm_time, patient.glucose_mg_dl, 0))
+        life = patient.glucose_life
+        if life is not None:
+            base = np.datetime64(patient.start.replace(tzinfo=None), "m")
+            carb_times = base + life.meal_t_min.astype(np.int64).astype("timedelta64[m]")
+            series.append(("carbs", carb_times, life.meal_carbs_g, 0))
+            path = folder / "insulin.ndjson"
+            _write_atomic(path, _insulin_ndjson(patient, life, streams.days))
+            written.append(path)
         for stem, times, values, decimals in series:
             metric, unit = STREAM_FILES[stem]
             path = folder / f"{stem}.csv"
@@ -1181,6 +1200,11 @@ def write_streams(streams: StreamSet, out_dir: pathlib.Path) -> list[pathlib.Pat
         "patients": [p.profile.patient for p in streams.patients],
         "device_user_system": DEVICE_USER_SYSTEM,
         "onsets": records,
+        "glucose_model": [
+            p.glucose_life.truth_record(p.profile.patient)
+            for p in streams.patients
+            if p.glucose_life is not None
+        ],
     }
     truth_json = out / "truth.json"
     _write_atomic(
