@@ -232,3 +232,17 @@ def test_fitted_twin_whatif_has_bands_and_agrees_with_simglucose(sqlite_store: S
         states = _simglucose_live("adult#002", {"events": meals}, 1440, cal.params, x0[0])
         ours = single.arm(arm).bands["bg_mg_dl"].median
         assert np.abs(ours - states[:, 3] / cal.params[VG]).max() < 0.01
+
+
+@pytest.mark.parametrize("name", ["uva_padova_2008", "hovorka_2004", "bergman_1979"])
+def test_type1_models_refuse_a_record_of_type2_diabetes(name: str) -> None:
+    model = get_model(name)
+    type2 = {"conditions": {"http://snomed.info/sct|44054006"}}
+    with pytest.raises(OutsidePopulationError, match="describes type 1 diabetes"):
+        model.check_population(type2)
+    with pytest.raises(OutsidePopulationError, match="type 2 diabetes"):
+        model.check_population({"conditions": {"http://hl7.org/fhir/sid/icd-10-cm|E11.9"}})
+    model.check_population({"conditions": {"http://hl7.org/fhir/sid/icd-10|E10.9"}})
+    model.check_population({"conditions": set()})  # nothing coded: device data alone
+    both = {"conditions": type2["conditions"] | {"http://snomed.info/sct|46635009"}}
+    model.check_population(both)

@@ -241,6 +241,13 @@ class Bergman1979(Model):
         return _presets()
 
     @classmethod
+    def check_population(cls, patient: Mapping[str, Any]) -> None:
+        """Type 1 diabetes only: a record coding type 2 (and not type 1) is refused."""
+        from medtwin.physiology._population import require_type1_diabetes
+
+        require_type1_diabetes(cls.name, patient, "the T1D extension of the minimal model")
+
+    @classmethod
     def initial_state(cls, params: FloatArray) -> FloatArray:
         """Basal steady state: G = Gb, X = 0, I = Ib, S1 = S2 = n Ib VI tmax,I, empty gut."""
         p = np.atleast_2d(np.asarray(params, dtype=np.float64))

@@ -342,6 +342,13 @@ class Hovorka2004(Model):
         return _presets()
 
     @classmethod
+    def check_population(cls, patient: Mapping[str, Any]) -> None:
+        """Type 1 diabetes only: a record coding type 2 (and not type 1) is refused."""
+        from medtwin.physiology._population import require_type1_diabetes
+
+        require_type1_diabetes(cls.name, patient, "Hovorka 2004: subjects with type 1 diabetes")
+
+    @classmethod
     def initial_state(cls, params: FloatArray) -> FloatArray:
         """The basal steady state at Gb (:func:`steady_state`), with an empty gut."""
         p = np.atleast_2d(np.asarray(params, dtype=np.float64))

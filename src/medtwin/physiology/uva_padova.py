@@ -411,6 +411,17 @@ class UvaPadova2008(Model):
         return _presets()
 
     @classmethod
+    def check_population(cls, patient: Mapping[str, Any]) -> None:
+        """Type 1 diabetes only: a record coding type 2 (and not type 1) is refused."""
+        from medtwin.physiology._population import require_type1_diabetes
+
+        require_type1_diabetes(
+            cls.name,
+            patient,
+            "the UVA/Padova simulator's virtual subjects: Kovatchev 2009, Dalla Man 2007",
+        )
+
+    @classmethod
     def initial_state(cls, params: FloatArray) -> FloatArray:
         """Basal steady state (simglucose ``x0_1`` ... ``x0_13``: Gpb, Gtb, Ipb, Ib, Ilb, Isc1,ss,
         Isc2,ss; an empty gut; Gs = Gp)."""
