@@ -1,10 +1,12 @@
 """The Twin: one patient's record plus a calibrated model, asked "what next?" and "what if?".
 
->>> # doctest: +SKIP
->>> twin = Twin.from_store(store, "SYN-42-3", model="uva_padova_2008", days=7)
->>> twin.fit()                                  # MAP + Laplace on the patient's own CGM
->>> twin.save(store)                            # kept in the store's twins table
->>> c = twin.whatif({"smaller dinner": [...]})  # a Comparison with bands and metrics
+Typical use (the tests run it on a store of their own: ``tests/twin/test_twin.py``)::
+
+    twin = Twin.from_store(store, "SYN-42-3", model="uva_padova_2008", days=7)
+    twin.fit()                                  # MAP + Laplace on the patient's own CGM
+    twin.save(store)                            # kept in the store's twins table
+    f = twin.forecast(2.0)                      # the next 2 hours, with bands
+    c = twin.whatif({"smaller dinner": [...]})  # a Comparison with bands and metrics
 
 Reading the record (:func:`patient_data`): every model observable is read from the facts whose
 LOINC codes it lists (``Observable.loinc``), converted to the observable's unit; events are
