@@ -82,7 +82,7 @@ def _reference(p: np.ndarray, doses: list[tuple[float, float]], times: np.ndarra
     for a, b in itertools.pairwise(knots):
         y[0] += 0.5 * sum(d for t, d in doses if t == a)
         sel = (times >= a) & (times < b) if b < times[-1] else (times >= a) & (times <= b)
-        sol = solve_ivp(f, (a, b), y, method="Radau", rtol=1e-10, atol=1e-12, dense_output=True)
+        sol = solve_ivp(f, (a, b), y, method="DOP853", rtol=1e-11, atol=1e-13, dense_output=True)
         for i in np.nonzero(sel)[0]:
             yi = sol.sol(times[i]) if times[i] > a else y
             out[i] = yi[1] / v1, 1.0 + 20.0 * (1.0 - yi[8] * yi[9]) ** 3.61
