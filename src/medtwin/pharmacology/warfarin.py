@@ -489,16 +489,28 @@ def params_for(
     geno = _norm_vkorc1(vkorc1_1639)
     m = _meta()
     pk, pd = m["pk"], m["pd"]
-    row = np.array([p.prior.loc for p in PARAMETERS], dtype=np.float64)
-    for i, p in enumerate(PARAMETERS):
-        if p.prior.kind == "lognormal":
-            row[i] = math.exp(p.prior.loc)
+    typical = {
+        "cl_l_per_h": pk["cl_l_per_h"],
+        "v1_l": pk["v1_l"],
+        "q_l_per_h": pk["q_l_per_h"],
+        "v2_l": pk["v2_l"],
+        "ka_per_h": pk["ka_per_h"],
+        "ec50_mg_l": pd["ec50_mg_l"][geno],
+        "gamma": pd["gamma"],
+        "emax": pd["emax"],
+        "mtt1_h": pd["mtt1_h"],
+        "mtt2_h": pd["mtt2_h"],
+        "inr_lambda": pd["inr_lambda"],
+        "inr_max": pd["inr_max"],
+        "base_inr": pd["base_inr"],
+        "s_fraction": pk["s_fraction"],
+    }
+    row = np.array([float(typical[p.name]) for p in PARAMETERS], dtype=np.float64)
     row[CL] = (
         pk["cl_l_per_h"]
         * (1.0 - pk["cl_age_per_year"] * (float(age_years) - pk["age_ref_years"]))
         * (1.0 - pk["cl_fractional_decrease"][dip])
     )
-    row[EC50] = pd["ec50_mg_l"][geno]
     if base_inr is not None:
         row[BASE] = float(base_inr)
     return WarfarinHamberg2007.check_params(row[None, :])
