@@ -20,6 +20,7 @@ from medtwin.pharmacology.warfarin import (
     WarfarinHamberg2007,
     covariates_from_calls,
     maintenance_dose_mg_per_day,
+    observe,
     params_for,
     sample_population,
     simulate_regimen,
@@ -395,3 +396,15 @@ def test_external_check_on_the_public_iwpc_data() -> None:
     big = groups[groups["n"] >= 50]
     assert len(big) >= 7
     assert ((big["pred"] / big["act"]).between(1 / 1.5, 1.5)).all(), big
+
+
+def test_residual_error_follows_tables_2_and_4() -> None:
+    x = np.full(20000, 2.5)
+    inr = observe(x, "inr", seed=4)
+    assert np.log(inr / x).std() == pytest.approx(0.0325, rel=0.03)
+    conc = observe(np.full(20000, 0.4), "s_warfarin_conc_mg_l", seed=5, steady_state=False)
+    assert np.log(conc / 0.4).std() == pytest.approx(0.0908, rel=0.03)
+    conc = observe(np.full(20000, 0.4), "s_warfarin_conc_mg_l", seed=5)
+    assert np.log(conc / 0.4).std() == pytest.approx(0.301, rel=0.03)
+    with pytest.raises(ModelError, match="'pt_s' has no residual error model"):
+        observe(x, "pt_s", seed=1)  # type: ignore[arg-type]

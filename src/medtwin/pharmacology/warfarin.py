@@ -75,6 +75,7 @@ __all__ = [
     "WarfarinHamberg2007",
     "covariates_from_calls",
     "maintenance_dose_mg_per_day",
+    "observe",
     "params_for",
     "sample_population",
     "simulate_regimen",
@@ -559,6 +560,35 @@ def maintenance_dose_mg_per_day(params: FloatArray, target_inr: float = 2.5) -> 
     ratio = effect / (p[:, EMAX] - effect)
     css = p[:, EC50] * ratio ** (1.0 / p[:, GAMMA])
     return np.asarray(p[:, CL] * css * 24.0 / p[:, SFRAC], dtype=np.float64)
+
+
+def observe(
+    values: FloatArray,
+    observable: Literal["inr", "s_warfarin_conc_mg_l"],
+    *,
+    seed: int | None = None,
+    steady_state: bool = True,
+) -> FloatArray:
+    """``values`` as they would be measured: the exponential residual error of [1]
+    (``y = f * exp(eps)``, ``eps ~ N(0, sigma^2)``; INR sigma 0.0325 (Table 4); S-warfarin
+    concentration 0.301 at steady state or 0.0908 after a single dose (Table 2)).
+
+    >>> observe(np.array([2.0, 2.5]), "inr", seed=1).round(3)
+    array([2.023, 2.568])
+    """
+    var = _meta()["variability"]
+    if observable == "inr":
+        sd = var["sigma_inr"]
+    elif observable == "s_warfarin_conc_mg_l":
+        sd = var["sigma_conc_steady_state" if steady_state else "sigma_conc_single_dose"]
+    else:
+        raise ModelError(
+            f"observable {observable!r} has no residual error model "
+            "(known: inr, s_warfarin_conc_mg_l)"
+        )
+    v = np.asarray(values, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    return np.asarray(v * np.exp(rng.normal(0.0, sd, v.shape)), dtype=np.float64)
 
 
 def _pk_matrix(p: FloatArray) -> FloatArray:
