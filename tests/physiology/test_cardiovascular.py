@@ -97,8 +97,8 @@ def test_haemorrhage_900_ml_against_volunteers() -> None:
 
 def test_baroreflex_limits_the_fall_of_pressure() -> None:
     """With the reflex open (baroreflex_gain_fraction 0) the same 500 mL loss lowers MAP more
-    than twice as much and the heart rate does not move; the intact reflex recovers part of
-    the fall after the bleed ends."""
+    than twice as much and the heart rate does not move (the reflex acts within seconds, so
+    it compensates during the bleed)."""
     events = [{"type": "blood_loss", "t_min": 5, "volume_ml": 500, "duration_min": 10}]
     open_loop = PRESET.copy()
     open_loop[0, cv.GBARO] = 0.0
