@@ -8,6 +8,8 @@
   diabetes (``hovorka_2004``), with the same events and observables.
 - :mod:`medtwin.physiology.bergman`: the Bergman minimal model extended for type 1 diabetes
   (``bergman_1979``), with the same events and observables.
+- :mod:`medtwin.physiology.cardiovascular`: a mean-flow circulation with the carotid
+  baroreflex after Ursino 1998 (``cardiovascular_ursino``): blood loss, fluids, drug effects.
 
 Models register by exporting ``MODELS``; look them up with :func:`medtwin.model.get_model`.
 """
