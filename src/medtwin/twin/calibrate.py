@@ -32,7 +32,12 @@ population priors the model declares, then approximates the posterior around it 
   t likelihood, ``(nu + 1) / ((nu + 3) sigma^2)`` per reading, over ``tau``, plus the prior's
   Hessian). :meth:`Calibration.sample` draws full parameter vectors ``[n, P]`` for
   :func:`~medtwin.model.simulate`; :meth:`Calibration.predict` gives predictive bands with the
-  sensor noise.
+  reading error (Student-t, or the fitted readings' own residuals resampled).
+- **Beyond the data.** The posterior is that of parameters held constant over the calibrated
+  window; on a new day a person's insulin sensitivity is not the same [6]. A forecast past the
+  end of the data is simulated day by day, each day's sensitivity (UVA/Padova: Vmx and kp3)
+  multiplied per draw by exp(0.17 z), z ~ N(0, 1): the within-person day-to-day CV of daily
+  insulin need, 17 % [7] (:attr:`FitSpec.day_to_day`).
 
 References
 ----------
@@ -51,6 +56,13 @@ References
 .. [5] Sokal A. Monte Carlo methods in statistical mechanics: foundations and new algorithms.
    In: Functional Integration (Cargese 1996), NATO ASI Series B 361, Springer 1997:131-192
    (integrated autocorrelation time, automatic windowing).
+.. [6] Visentin R, Campos-Nanez E, Schiavon M, Lv D, Vettoretti M, Breton M, Kovatchev BP,
+   Dalla Man C, Cobelli C. The UVA/Padova type 1 diabetes simulator goes from single meal to
+   single day. J Diabetes Sci Technol 2018;12(2):273-281 (intra- and inter-subject variability
+   of insulin sensitivity).
+.. [7] Ruan Y, Thabit H, Leelarathna L, et al. Variability of insulin requirements over 12 weeks
+   of closed-loop insulin delivery in adults with type 1 diabetes. Diabetes Care
+   2016;39(5):830-832 (within-person CV of total daily insulin 17 %, SD 3 %).
 
 >>> import numpy as np
 >>> from medtwin.model import get_model, parse_scenario, simulate
