@@ -280,6 +280,24 @@ def test_day_to_day_variability_widens_only_the_days_after_the_data(
     )
     np.testing.assert_allclose(tiny.median, plain.median, atol=0.01)
     np.testing.assert_allclose(tiny.upper, plain.upper, atol=0.01)
+    # ... also when meals are being eaten at the day boundaries (the cut moves to their start)
+    span = fitted.provenance["span_min"]
+    eaten = parse_scenario(
+        [{"type": "basal"}, {"type": "meal", "t_min": span - 10, "carbs_g": 100},
+         {"type": "bolus", "t_min": span - 10, "insulin_u": 5},
+         {"type": "meal", "t_min": span + DAY - 3, "carbs_g": 60}]
+    )  # fmt: skip
+    t3 = np.arange(0.0, 3 * DAY, 5.0)
+    one = fitted.predict(eaten, float(t3[-1]), n=40, seed=3, times=t3, day_to_day=0.0)
+    days = fitted.predict(
+        eaten,
+        float(t3[-1]),
+        n=40,
+        seed=3,
+        times=t3,
+        day_to_day={"vmx_mg_per_kg_min_per_pmol_l": 1e-12},
+    )
+    np.testing.assert_allclose(days.median, one.median, atol=0.01)
     # a forecast from a given state lies after the data: it varies from its start
     state = simulate(M, fitted.params[None], s, t_end=DAY).states[0, -1]
     day2 = parse_scenario([{"type": "basal"}, {"type": "meal", "t_min": 60, "carbs_g": 60}])

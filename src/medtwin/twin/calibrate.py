@@ -117,6 +117,9 @@ atol 1e-3 mg/kg for UVA/Padova) is about 1e-4 mg/dL, a 1000th of the change such
 
 MAX_ITER = 40
 MIN_READINGS = 24
+CUT_GUARD_MIN = 60.0
+"""A forecast simulated day by day is not cut within this many minutes after an event starts
+(UVA/Padova eats a meal at 5 g/min: 120 g take 24 min; a bolus is a 1-min infusion)."""
 
 
 class CalibrationError(DataError):
@@ -385,6 +388,8 @@ class Calibration:
         """
         if not 0.0 < level < 1.0:
             raise CalibrationError(f"predict: level must lie in (0, 1), got {level!r}")
+        if noise_model not in ("empirical", "t"):
+            raise CalibrationError(f"noise_model: {noise_model!r} is not 'empirical' or 't'")
         model = self.model_class()
         spec = fit_spec(model)
         s = scenario if isinstance(scenario, Scenario) else parse_scenario(scenario)
@@ -422,8 +427,6 @@ class Calibration:
             out_t = r.times
         else:
             y = self._segments(model, params, s, t_end, out_t, start, vary, vary_from, rng_day)
-        if noise_model not in ("empirical", "t"):
-            raise CalibrationError(f"noise_model: {noise_model!r} is not 'empirical' or 't'")
         if noise:
             rng = np.random.default_rng(None if seed is None else seed + 1)
             if noise_model == "empirical" and self.residuals.size >= MIN_READINGS:
@@ -450,10 +453,27 @@ class Calibration:
         factor on the ``vary`` parameters (the state carried over, the events re-based)."""
         unit = TIME_UNIT_MIN[model.time_unit]
         day = fit_spec(model).day_min / unit
-        cuts = [0.0] + ([vary_from] if vary_from > 0.0 else [])
-        while cuts[-1] + day < t_end:
-            cuts.append(cuts[-1] + day)
+        # a cut is moved back to the start of an event less than CUT_GUARD_MIN before it (a
+        # meal being eaten, an infusion running), so that the event stays whole in one segment
+        starts = sorted({e.t_min / unit for e in scenario.events if e.t_min > 0.0})
+        guard = CUT_GUARD_MIN / unit
+
+        def safe(c: float) -> float:
+            while True:
+                near = [t for t in starts if c - guard < t < c]
+                if not near:
+                    return c
+                c = near[0]
+
+        cuts = [0.0]
+        c = vary_from
+        while c < t_end:
+            moved = safe(c)
+            if cuts[-1] < moved < t_end:
+                cuts.append(moved)
+            c += day
         cuts.append(t_end)
+        vary_from = safe(vary_from)
         names = model.parameter_names()
         cols = [names.index(k) for k in vary]
         sds = np.array([vary[k] for k in vary])
