@@ -10,9 +10,11 @@ day 2 from the known events. Reported per patient and in total:
 - day-2 RMSE (mg/dL, against the noisy CGM readings) of the calibrated twin (MAP), of the
   population-prior model (prior medians, steady state at the patient's basal rate) and of the
   "last value" forecast (the last day-1 reading held);
-- coverage of the 90 % predictive band (300 posterior samples with sensor noise) on day 2.
+- coverage of the 90 % predictive band (300 posterior samples with the reading noise and, on
+  day 2, the day-to-day variability of insulin sensitivity) on day 1 and day 2.
 
-    .venv/bin/python benchmarks/eval_calibration.py [--patients 10] [--json]
+    .venv/bin/python benchmarks/eval_calibration.py [--patients 10] [--drift 1] [--no-snack]
+        [--day-to-day SD] [--json]
 """
 
 from __future__ import annotations
@@ -69,10 +71,20 @@ def day_events(
 
 
 def make_case(
-    preset: str, seed: int, days: int = 2, drift: float = 0.75, snack: bool = True
+    preset: str,
+    seed: int,
+    days: int = 2,
+    drift: float = 0.75,
+    snack: bool = True,
+    si_sd: float = 0.0,
 ) -> dict[str, Any]:
-    """True parameters, the data a twin sees and the true noisy readings over ``days``."""
+    """True parameters, the data a twin sees and the true noisy readings over ``days``.
+
+    After day 1, Vmx is multiplied by ``drift``; with ``si_sd`` > 0, Vmx and kp3 are also
+    multiplied by exp(si_sd z), z ~ N(0, 1) drawn per patient (a day-to-day change of insulin
+    sensitivity of the published size, 0.17)."""
     rng = np.random.default_rng(seed + 1000)
+    z = float(np.random.default_rng(seed + 2000).standard_normal())
     p1 = truth_patient(preset, seed)
     rate = float(up.steady_state_basal_u_per_min(p1)[0])
     carb_ratio = 500.0 / (rate * 60 * 24 * 2)  # "rule of 500" with basal = half the daily dose
@@ -88,7 +100,8 @@ def make_case(
         M, p1, parse_scenario([e for e in actual if e["t_min"] < DAY]), t_end=DAY, dt_out=5.0
     )
     p2 = p1.copy()
-    p2[0, NAMES.index("vmx_mg_per_kg_min_per_pmol_l")] *= drift
+    p2[0, NAMES.index("vmx_mg_per_kg_min_per_pmol_l")] *= drift * math.exp(si_sd * z)
+    p2[0, NAMES.index("kp3_mg_per_kg_min_per_pmol_l")] *= math.exp(si_sd * z)
     later = [{**e, "t_min": e["t_min"] - DAY} for e in actual if e["t_min"] >= DAY]
     r2 = simulate(
         M,
@@ -113,9 +126,16 @@ def make_case(
 
 
 def evaluate(
-    preset: str, seed: int, samples: int = 300, drift: float = 0.75, snack: bool = True
+    preset: str,
+    seed: int,
+    samples: int = 300,
+    drift: float = 0.75,
+    snack: bool = True,
+    day_to_day: float | None = None,
+    si_sd: float = 0.0,
+    noise_model: str = "t",
 ) -> dict[str, Any]:
-    case = make_case(preset, seed, drift=drift, snack=snack)
+    case = make_case(preset, seed, drift=drift, snack=snack, si_sd=si_sd)
     t, y = case["times"], case["cgm"]
     day1 = t < DAY
     data = PatientData(
@@ -127,7 +147,15 @@ def evaluate(
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     day2 = ~day1
     t_end = float(t[-1])
-    bands = cal.predict(case["announced"], t_end, n=samples, seed=seed, times=t)
+    bands = cal.predict(
+        case["announced"],
+        t_end,
+        n=samples,
+        seed=seed,
+        times=t,
+        day_to_day=day_to_day,
+        noise_model=noise_model,
+    )
     map_pred = simulate(M, cal.params[None, :], case["announced"], t_end=t_end, times=t)
     map_y = map_pred.observables["cgm_mg_dl"][0][np.searchsorted(map_pred.times, t)]
     prior = _prior_median(M)
@@ -174,12 +202,40 @@ def main() -> None:
     ap.add_argument("--patients", type=int, default=10)
     ap.add_argument("--drift", type=float, default=0.75, help="day-2 Vmx factor (1: none)")
     ap.add_argument("--no-snack", action="store_true", help="no unannounced snack")
+    ap.add_argument(
+        "--si-sd",
+        type=float,
+        default=0.0,
+        help="day-2 Vmx and kp3 times exp(SD z), z ~ N(0, 1) per patient (0.17: published)",
+    )
+    ap.add_argument(
+        "--day-to-day",
+        type=float,
+        default=None,
+        help="log SD of the daily insulin-sensitivity factor in the day-2 bands "
+        "(default: the model's, 0.17; 0: off)",
+    )
+    ap.add_argument(
+        "--noise-model",
+        choices=("empirical", "t"),
+        default="t",
+        help="reading error in the bands: Student-t (default) or resampled day-1 residuals",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     presets = M.preset_names()
     chosen = [presets[(3 * i + 2) % len(presets)] for i in range(args.patients)]
     rows = [
-        evaluate(p, seed=i, drift=args.drift, snack=not args.no_snack) for i, p in enumerate(chosen)
+        evaluate(
+            p,
+            seed=i,
+            drift=args.drift,
+            snack=not args.no_snack,
+            day_to_day=args.day_to_day,
+            si_sd=args.si_sd,
+            noise_model=args.noise_model,
+        )
+        for i, p in enumerate(chosen)
     ]
     if args.json:
         print(json.dumps(rows, indent=1))

@@ -33,6 +33,9 @@ References
 
 from __future__ import annotations
 
+import tomllib
+from importlib import resources
+
 import numpy as np
 
 from medtwin.model.base import FloatArray
@@ -44,6 +47,7 @@ __all__ = [
     "DERIVED",
     "basal_egp_mg_per_kg_min",
     "basal_steady_state",
+    "day_to_day_log_sd",
     "prepare_base",
 ]
 
@@ -142,3 +146,21 @@ def prepare_base(base: FloatArray, scenario: Scenario) -> tuple[FloatArray, Floa
     if rate is not None and rate > 0.0:
         p[:, up.U2SS] = rate * up.PMOL_PER_U / p[:, up.BW]
     return basal_steady_state(p, egp), egp
+
+
+def day_to_day_log_sd() -> tuple[dict[str, float], float]:
+    """Day-to-day variability of insulin sensitivity: ``({parameter: SD of the log of its
+    daily factor}, day length in minutes)``, from ``calibration_data/uva_padova_2008.toml``
+    (Vmx and kp3 share one factor of log SD 0.17: the within-person day-to-day CV of total
+    daily insulin under closed loop, 17 %, Ruan et al. Diabetes Care 2016;39(5):830-832;
+    the S2017 simulator models such SI variability, Visentin et al. J Diabetes Sci Technol
+    2018;12(2):273-281).
+
+    >>> sd, day = day_to_day_log_sd()
+    >>> sd["vmx_mg_per_kg_min_per_pmol_l"], day
+    (0.17, 1440.0)
+    """
+    root = resources.files("medtwin.twin").joinpath("calibration_data")
+    meta = tomllib.loads(root.joinpath("uva_padova_2008.toml").read_text(encoding="utf-8"))
+    d = meta["day_to_day"]
+    return {str(n): float(d["log_sd"]) for n in d["parameters"]}, float(d["day_min"])

@@ -32,7 +32,12 @@ population priors the model declares, then approximates the posterior around it 
   t likelihood, ``(nu + 1) / ((nu + 3) sigma^2)`` per reading, over ``tau``, plus the prior's
   Hessian). :meth:`Calibration.sample` draws full parameter vectors ``[n, P]`` for
   :func:`~medtwin.model.simulate`; :meth:`Calibration.predict` gives predictive bands with the
-  sensor noise.
+  reading error (Student-t, or the fitted readings' own residuals resampled).
+- **Beyond the data.** The posterior is that of parameters held constant over the calibrated
+  window; on a new day a person's insulin sensitivity is not the same [6]. A forecast past the
+  end of the data is simulated day by day, each day's sensitivity (UVA/Padova: Vmx and kp3)
+  multiplied per draw by exp(0.17 z), z ~ N(0, 1): the within-person day-to-day CV of daily
+  insulin need, 17 % [7] (:attr:`FitSpec.day_to_day`).
 
 References
 ----------
@@ -51,6 +56,13 @@ References
 .. [5] Sokal A. Monte Carlo methods in statistical mechanics: foundations and new algorithms.
    In: Functional Integration (Cargese 1996), NATO ASI Series B 361, Springer 1997:131-192
    (integrated autocorrelation time, automatic windowing).
+.. [6] Visentin R, Campos-Nanez E, Schiavon M, Lv D, Vettoretti M, Breton M, Kovatchev BP,
+   Dalla Man C, Cobelli C. The UVA/Padova type 1 diabetes simulator goes from single meal to
+   single day. J Diabetes Sci Technol 2018;12(2):273-281 (intra- and inter-subject variability
+   of insulin sensitivity).
+.. [7] Ruan Y, Thabit H, Leelarathna L, et al. Variability of insulin requirements over 12 weeks
+   of closed-loop insulin delivery in adults with type 1 diabetes. Diabetes Care
+   2016;39(5):830-832 (within-person CV of total daily insulin 17 %, SD 3 %).
 
 >>> import numpy as np
 >>> from medtwin.model import get_model, parse_scenario, simulate
@@ -70,6 +82,7 @@ True
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -104,6 +117,9 @@ atol 1e-3 mg/kg for UVA/Padova) is about 1e-4 mg/dL, a 1000th of the change such
 
 MAX_ITER = 40
 MIN_READINGS = 24
+CUT_GUARD_MIN = 60.0
+"""A forecast simulated day by day is not cut within this many minutes after an event starts
+(UVA/Padova eats a meal at 5 g/min: 120 g take 24 min; a bolus is a 1-min infusion)."""
 
 
 class CalibrationError(DataError):
@@ -147,6 +163,8 @@ class FitSpec:
     prepare: Prepare = _keep
     required_events: tuple[frozenset[str], str] | None = None
     validate: Callable[[Scenario], str | None] = lambda scenario: None
+    day_to_day: Mapping[str, float] = field(default_factory=dict)
+    day_min: float = 1440.0
 
 
 def _uva_spec() -> FitSpec:
@@ -172,7 +190,10 @@ def _uva_spec() -> FitSpec:
         p = _set_columns(model, b, idx, values)
         return uf.basal_steady_state(p, np.broadcast_to(egp, (p.shape[0],)))
 
+    day_sd, day_min = uf.day_to_day_log_sd()
     return FitSpec(
+        day_to_day=day_sd,
+        day_min=day_min,
         default_fit=uf.DEFAULT_FIT,
         derived=uf.DERIVED,
         complete=complete,
@@ -268,6 +289,9 @@ class Calibration:
     provenance: Mapping[str, Any] = field(default_factory=dict)
     model_type: type[Model] | None = field(default=None, compare=False, repr=False)
     """The model class when calibrated in this process (else looked up by name)."""
+    residuals: FloatArray = field(default_factory=lambda: np.zeros(0), compare=False, repr=False)
+    """The readings minus the MAP prediction (``[T]``, the observable's unit): the empirical
+    reading-and-model error that :meth:`predict` resamples (``noise_model="empirical"``)."""
 
     # -------------------------------------------------------------- access
     def model_class(self) -> type[Model]:
@@ -335,19 +359,39 @@ class Calibration:
         level: float = 0.9,
         noise: bool = True,
         x0: FloatArray | None = None,
+        day_to_day: float | Mapping[str, float] | None = None,
+        vary_from: float | None = None,
+        noise_model: str = "t",
     ) -> PredictiveBands:
         """Predictive bands of the calibrated observable over ``scenario`` from 0 to ``t_end``
-        (``t_end``, ``dt_out`` and ``times`` in the model's time unit, as for
+        (``t_end``, ``dt_out``, ``times`` and ``vary_from`` in the model's time unit, as for
         :func:`~medtwin.model.simulate`; minutes for UVA/Padova).
 
         ``n`` posterior samples (:meth:`sample`) are simulated; with ``noise`` each trajectory
-        gets independent Student-t reading errors (scale ``noise_scale``, ``noise_df``
-        degrees of freedom) before the quantiles are taken. ``x0`` (``[S]`` or ``[n, S]``)
+        gets independent errors before the quantiles are taken: with ``noise_model="t"``
+        (default) Student-t (scale ``noise_scale``, ``noise_df`` degrees of freedom); with
+        ``"empirical"`` drawn with replacement from the calibrated readings' own residuals
+        about the MAP (``residuals``: the sensor and model error of the fitted days,
+        unannounced meals included, with their skew; Student-t when fewer than 24 are
+        stored). ``x0`` (``[S]`` or ``[n, S]``)
         starts every sample from a given state instead of the model's initial state.
+
+        Day-to-day variability: from ``vary_from`` on (default: the end of the calibrated
+        data when the prediction starts where the data started, 0 when ``x0`` is given, i.e.
+        the forecast starts after the data), every day of ``FitSpec.day_min`` gets, per sample,
+        a new factor exp(SD z), z ~ N(0, 1), on the parameters of ``day_to_day`` (default: the
+        model's :class:`FitSpec`; UVA/Padova: Vmx and kp3, log SD 0.17, see
+        :func:`medtwin.twin._uva_padova_fit.day_to_day_log_sd`; a number replaces the SD of
+        each, 0 turns it off; a mapping names parameters and SDs). The parameters are constant
+        within the calibrated window, so the posterior says nothing about how they change
+        on a new day: this draws that change from its published size.
         """
         if not 0.0 < level < 1.0:
             raise CalibrationError(f"predict: level must lie in (0, 1), got {level!r}")
+        if noise_model not in ("empirical", "t"):
+            raise CalibrationError(f"noise_model: {noise_model!r} is not 'empirical' or 't'")
         model = self.model_class()
+        spec = fit_spec(model)
         s = scenario if isinstance(scenario, Scenario) else parse_scenario(scenario)
         params = self.sample(n, seed)
         start = None
@@ -355,13 +399,112 @@ class Calibration:
             start = np.array(
                 np.broadcast_to(np.asarray(x0, dtype=np.float64), (n, len(model.states)))
             )
-        r = simulate(model, params, s, t_end=t_end, dt_out=dt_out, times=times, x0=start)
-        y = r.observables[self.observable]
+        names = model.parameter_names()
+        if day_to_day is None:
+            vary = dict(spec.day_to_day)
+        elif isinstance(day_to_day, Mapping):
+            vary = {str(k): float(v) for k, v in day_to_day.items()}
+        else:
+            vary = {k: float(day_to_day) for k in spec.day_to_day}
+        for k, v in vary.items():
+            if k not in names:
+                raise CalibrationError(f"day_to_day: {k!r} is not a parameter of {self.model!r}")
+            if not (math.isfinite(v) and v >= 0.0):
+                raise CalibrationError(f"day_to_day: SD of {k} must be >= 0, got {v!r}")
+        unit = TIME_UNIT_MIN[model.time_unit]
+        if vary_from is None:
+            span = float(self.provenance.get("span_min", 0.0)) / unit
+            vary_from = 0.0 if x0 is not None else span
+        if times is None:
+            grid = np.arange(0.0, t_end, dt_out)
+            out_t = np.append(grid, t_end) if grid[-1] < t_end else grid
+        else:
+            out_t = np.asarray(times, dtype=np.float64)
+        rng_day = np.random.default_rng(None if seed is None else seed + 2)
+        if not any(v > 0 for v in vary.values()) or vary_from >= t_end:
+            r = simulate(model, params, s, t_end=t_end, dt_out=dt_out, times=times, x0=start)
+            y = r.observables[self.observable]
+            out_t = r.times
+        else:
+            y = self._segments(model, params, s, t_end, out_t, start, vary, vary_from, rng_day)
         if noise:
             rng = np.random.default_rng(None if seed is None else seed + 1)
-            y = y + self.noise_scale * rng.standard_t(self.noise_df, size=y.shape)
+            if noise_model == "empirical" and self.residuals.size >= MIN_READINGS:
+                y = y + rng.choice(self.residuals, size=y.shape)
+            else:
+                y = y + self.noise_scale * rng.standard_t(self.noise_df, size=y.shape)
         q = np.quantile(y, [(1.0 - level) / 2.0, 0.5, (1.0 + level) / 2.0], axis=0)
-        return PredictiveBands(self.observable, r.times, q[1], q[0], q[2], level, n)
+        return PredictiveBands(self.observable, out_t, q[1], q[0], q[2], level, n)
+
+    def _segments(
+        self,
+        model: type[Model],
+        params: FloatArray,
+        scenario: Scenario,
+        t_end: float,
+        out_t: FloatArray,
+        x0: FloatArray | None,
+        vary: Mapping[str, float],
+        vary_from: float,
+        rng: np.random.Generator,
+    ) -> FloatArray:
+        """The observable ``[n, T]`` at ``out_t``, simulated segment by segment: up to
+        ``vary_from`` with the posterior draws, then one day at a time with a new daily
+        factor on the ``vary`` parameters (the state carried over, the events re-based)."""
+        unit = TIME_UNIT_MIN[model.time_unit]
+        day = fit_spec(model).day_min / unit
+        # a cut is moved back to the start of an event less than CUT_GUARD_MIN before it (a
+        # meal being eaten, an infusion running), so that the event stays whole in one segment
+        starts = sorted({e.t_min / unit for e in scenario.events if e.t_min > 0.0})
+        guard = CUT_GUARD_MIN / unit
+
+        def safe(c: float) -> float:
+            while True:
+                near = [t for t in starts if c - guard < t < c]
+                if not near:
+                    return c
+                c = near[0]
+
+        cuts = [0.0]
+        c = vary_from
+        while c < t_end:
+            moved = safe(c)
+            if cuts[-1] < moved < t_end:
+                cuts.append(moved)
+            c += day
+        cuts.append(t_end)
+        vary_from = safe(vary_from)
+        names = model.parameter_names()
+        cols = [names.index(k) for k in vary]
+        sds = np.array([vary[k] for k in vary])
+        lo, hi = model.lower_bounds(), model.upper_bounds()
+        n = params.shape[0]
+        y = np.full((n, out_t.size), np.nan)
+        state = x0
+        holder = PatientData({}, scenario=scenario)
+        for a, b in itertools.pairwise(cuts):
+            p = params
+            if a >= vary_from:
+                z = np.asarray(rng.standard_normal(size=(n,)), dtype=np.float64)
+                p = params.copy()
+                p[:, cols] = np.clip(
+                    p[:, cols] * np.exp(z[:, None] * sds[None, :]), lo[cols], hi[cols]
+                )
+            seg = holder.window(a * unit, b * unit).scenario if a > 0.0 else scenario
+            inside = (out_t >= a) & (out_t <= b)
+            r = simulate(
+                model,
+                p,
+                seg,
+                t_end=b - a,
+                times=np.unique(np.concatenate([[0.0], out_t[inside] - a, [b - a]])),
+                x0=state,
+            )
+            pos = np.searchsorted(r.times, out_t[inside] - a)
+            pos = np.minimum(pos, r.times.size - 1)
+            y[:, inside] = r.observables[self.observable][:, pos]
+            state = r.states[:, -1, :]
+        return y
 
     # -------------------------------------------------------------- JSON
     def to_dict(self) -> dict[str, Any]:
@@ -381,6 +524,7 @@ class Calibration:
             "noise_df": self.noise_df,
             "residual_sd": self.residual_sd,
             "autocorrelation_time": self.autocorrelation_time,
+            "residuals": self.residuals.tolist(),
             "diagnostics": dict(self.diagnostics),
             "provenance": dict(self.provenance),
         }
@@ -419,6 +563,7 @@ class Calibration:
                 noise_df=float(data["noise_df"]),
                 residual_sd=float(data["residual_sd"]),
                 autocorrelation_time=float(data["autocorrelation_time"]),
+                residuals=np.asarray(data.get("residuals", []), dtype=np.float64).reshape(-1),
                 diagnostics=dict(data.get("diagnostics", {})),
                 provenance=dict(data.get("provenance", {})),
             )
@@ -894,4 +1039,5 @@ def calibrate(
         diagnostics=diagnostics,
         provenance=provenance,
         model_type=model,
+        residuals=np.asarray(r, dtype=np.float64),
     )
