@@ -2,7 +2,7 @@
 
 Synthetic patients with a known truth: a UVA/Padova preset with basal glucose, Vmx, kp2 and
 kabs moved, simulated with the simglucose CGM noise, unannounced snacks and (day 2) a fall of
-insulin sensitivity. See docs/twin-calibration.md and benchmarks/eval_calibration.py.
+insulin sensitivity. See docs/twin.md, Calibration and benchmarks/eval_calibration.py.
 """
 
 from __future__ import annotations
