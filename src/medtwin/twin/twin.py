@@ -63,6 +63,9 @@ noise 0.3 per sqrt(hour) on plasma glucose mass (the best of 0.1-0.5 by likeliho
 synthetic day of ``tests/twin/test_assimilate.py``; not yet checked on real data) and
 rejuvenation of insulin sensitivity, which drifts day to day."""
 
+EVENT_LOOKBACK = dt.timedelta(days=2)
+"""How far before the window events are read, for standing events (basal rates, diets)."""
+
 WEIGHT_CODE = "29463-7"
 HEIGHT_CODE = "8302-2"
 
@@ -166,16 +169,24 @@ def patient_data(
     as_of: dt.datetime | None = None,
 ) -> PatientData:
     """The patient's observations (the model's observables, by LOINC) and events in
-    ``[start, end]``, on a minute axis from ``start``."""
+    ``[start, end]``, on a minute axis from ``start``.
+
+    Events are read from :data:`EVENT_LOOKBACK` earlier, so that a standing event recorded
+    before ``start`` (the basal rate a pump set yesterday) is in force at minute 0.
+    """
     from medtwin.record.units import convert
 
+    requested = start
+    start = requested - EVENT_LOOKBACK
     observations: dict[str, tuple[FloatArray, FloatArray]] = {}
     fact_ids: list[int] = []
     end = end + dt.timedelta(microseconds=1)  # the store's end is exclusive; ours includes it
     for obs in model.observables:
         if not obs.loinc:
             continue
-        facts = store.timeline(patient_id, codes=list(obs.loinc), start=start, end=end, as_of=as_of)
+        facts = store.timeline(
+            patient_id, codes=list(obs.loinc), start=requested, end=end, as_of=as_of
+        )
         times, values = [], []
         for sf in facts:
             f = sf.fact
@@ -208,13 +219,15 @@ def patient_data(
         raw_events += [e for e in events if e["type"] in model.event_types]
         fact_ids += [sf.id for sf in facts]
     scenario = parse_scenario(raw_events) if raw_events else Scenario(events=())
-    return PatientData(
+    whole = PatientData(
         observations=observations,
         scenario=scenario,
         start=start,
         patient=patient_id,
         fact_ids=tuple(fact_ids),
     )
+    offset = _minutes(requested, start)
+    return whole.window(offset, _minutes(end, start))
 
 
 @dataclass
