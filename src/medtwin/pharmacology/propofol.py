@@ -85,6 +85,7 @@ __all__ = [
     "eleveld_bis",
     "ffm_al_sallami_kg",
     "lbm_james_kg",
+    "macro_constants",
     "params_for",
     "time_to_peak_effect_min",
 ]
@@ -724,52 +725,57 @@ def _presets(model: str) -> dict[str, FloatArray]:
 
 # ---------------------------------------------------------------------------- closed form
 def macro_constants(params: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Disposition rate constants ``lambda[3]`` (1/min, descending) and the unit-bolus
-    plasma coefficients ``A[3]`` (1/L: ``Cp(t) = sum A_i exp(-lambda_i t)`` per mg) of one
-    parameter row, from the roots of the characteristic cubic in closed form
-    (Bertrand & Mentre 2008, three-compartment model)."""
-    p = np.asarray(params, dtype=np.float64).reshape(-1)
-    v1 = p[V1]
-    k10, k12, k13 = p[CL] / v1, p[Q2] / v1, p[Q3] / v1
-    k21, k31 = p[Q2] / p[V2], p[Q3] / p[V3]
+    """Disposition rate constants ``lambda`` (1/min, descending) and the unit-bolus plasma
+    coefficients ``A`` (1/L: ``Cp(t) = sum A_i exp(-lambda_i t)`` per mg), from the roots of
+    the characteristic cubic in closed form (Bertrand & Mentre 2008, three-compartment
+    model). ``params`` ``[P]`` gives ``[3]`` each, ``[N, P]`` gives ``[N, 3]``.
+
+    >>> lam, a = macro_constants(params_for("propofol_marsh", age_years=40, weight_kg=70)[0])
+    >>> [round(float(x), 4) for x in lam]
+    [0.2987, 0.0302, 0.0024]
+    """
+    arr = np.asarray(params, dtype=np.float64)
+    p = np.atleast_2d(arr)
+    v1 = p[:, V1]
+    k10, k12, k13 = p[:, CL] / v1, p[:, Q2] / v1, p[:, Q3] / v1
+    k21, k31 = p[:, Q2] / p[:, V2], p[:, Q3] / p[:, V3]
     a0 = k10 * k21 * k31
     a1 = k10 * k31 + k21 * k31 + k21 * k13 + k10 * k21 + k31 * k12
     a2 = k10 + k12 + k13 + k21 + k31
     pp = a1 - a2 * a2 / 3.0
     qq = 2.0 * a2**3 / 27.0 - a1 * a2 / 3.0 + a0
-    r1 = math.sqrt(-(pp**3) / 27.0)
-    phi = math.acos(max(-1.0, min(1.0, -qq / (2.0 * r1)))) / 3.0
-    r2 = 2.0 * math.exp(math.log(r1) / 3.0)
-    lam = np.array([-(math.cos(phi + k * 2.0 * math.pi / 3.0) * r2 - a2 / 3.0) for k in range(3)])
-    lam = -np.sort(-lam)
-    coef = np.empty(3)
+    r1 = np.sqrt(-(pp**3) / 27.0)
+    phi = np.arccos(np.clip(-qq / (2.0 * r1), -1.0, 1.0)) / 3.0
+    r2 = 2.0 * np.exp(np.log(r1) / 3.0)
+    lam = np.stack(
+        [-(np.cos(phi + k * 2.0 * np.pi / 3.0) * r2 - a2 / 3.0) for k in range(3)], axis=1
+    )
+    lam = -np.sort(-lam, axis=1)
+    coef = np.empty_like(lam)
     for i in range(3):
         j, k = [m for m in range(3) if m != i]
-        coef[i] = (k21 - lam[i]) * (k31 - lam[i]) / ((lam[j] - lam[i]) * (lam[k] - lam[i])) / v1
+        li = lam[:, i]
+        coef[:, i] = (k21 - li) * (k31 - li) / ((lam[:, j] - li) * (lam[:, k] - li)) / v1
+    if arr.ndim == 1:
+        return lam[0], coef[0]
     return lam, coef
 
 
-def _bolus_resp(
-    tau: FloatArray, lam: FloatArray, a: FloatArray, ke0: float
+def _responses(
+    tau: FloatArray, lam: FloatArray, a: FloatArray, ke0: FloatArray, infusion: bool
 ) -> tuple[FloatArray, FloatArray]:
-    """Cp and Ce ``tau`` after a 1 mg bolus (0 before it)."""
-    t = np.maximum(tau, 0.0)[:, None]
-    on = (tau >= 0.0).astype(np.float64)
-    cp = (a * np.exp(-lam * t)).sum(axis=1) * on
-    b = a * ke0 / (ke0 - lam)
-    ce = (b * (np.exp(-lam * t) - np.exp(-ke0 * t))).sum(axis=1) * on
-    return cp, ce
-
-
-def _infusion_resp(
-    tau: FloatArray, lam: FloatArray, a: FloatArray, ke0: float
-) -> tuple[FloatArray, FloatArray]:
-    """Cp and Ce ``tau`` after the start of a 1 mg/min infusion that runs on (0 before)."""
-    t = np.maximum(tau, 0.0)[:, None]
-    cp = (a / lam * (1.0 - np.exp(-lam * t))).sum(axis=1)
-    b = a * ke0 / (ke0 - lam)
-    ce = (b * ((1.0 - np.exp(-lam * t)) / lam - (1.0 - np.exp(-ke0 * t)) / ke0)).sum(axis=1)
-    return cp, ce
+    """Cp and Ce (``[N, T]``) ``tau`` (``[T]``) after a 1 mg bolus or the start of a 1 mg/min
+    infusion that runs on (0 before it); ``lam``, ``a`` ``[N, 3]``, ``ke0`` ``[N]``."""
+    t = np.maximum(tau, 0.0)[None, :, None]
+    lam3, a3, k3 = lam[:, None, :], a[:, None, :], ke0[:, None, None]
+    b = a3 * k3 / (k3 - lam3)
+    el, ek = np.exp(-lam3 * t), np.exp(-k3 * t)
+    if infusion:
+        cp = (a3 / lam3 * (1.0 - el)).sum(axis=2)
+        ce = (b * ((1.0 - el) / lam3 - (1.0 - ek) / k3)).sum(axis=2)
+        return cp, ce
+    on = (tau >= 0.0).astype(np.float64)[None, :]
+    return (a3 * el).sum(axis=2) * on, (b * (el - ek)).sum(axis=2) * on
 
 
 def closed_form(
@@ -780,28 +786,27 @@ def closed_form(
     over ``[ts, te]`` adds ``R (G(t - ts) - G(t - te))``, with ``g`` the tri-exponential
     unit-bolus response and ``G`` its integral (Bertrand & Mentre 2008; for Ce the effect
     compartment's convolution). Values at a bolus time are those just after it, as in the
-    ODE path. Assumes ``ke0`` differs from the three disposition rate constants.
+    ODE path. Vectorised over the N parameter rows. Assumes ``ke0`` differs from the three
+    disposition rate constants.
     """
     events = scenario.events if isinstance(scenario, Scenario) else tuple(scenario)
     t = np.asarray(times, dtype=np.float64)
     p = np.atleast_2d(np.asarray(params, dtype=np.float64))
-    given = doses(events)
+    lam, a = macro_constants(p)
+    ke0 = p[:, KE0]
     cp_out = np.zeros((p.shape[0], t.size))
     ce_out = np.zeros((p.shape[0], t.size))
-    for n in range(p.shape[0]):
-        lam, a = macro_constants(p[n])
-        ke0 = float(p[n, KE0])
-        for start, duration, amount in given:
-            if duration == 0.0:
-                cp, ce = _bolus_resp(t - start, lam, a, ke0)
-                cp_out[n] += amount * cp
-                ce_out[n] += amount * ce
-            else:
-                rate = amount / duration
-                cp1, ce1 = _infusion_resp(t - start, lam, a, ke0)
-                cp2, ce2 = _infusion_resp(t - start - duration, lam, a, ke0)
-                cp_out[n] += rate * (cp1 - cp2)
-                ce_out[n] += rate * (ce1 - ce2)
+    for start, duration, amount in doses(events):
+        if duration == 0.0:
+            cp, ce = _responses(t - start, lam, a, ke0, infusion=False)
+            cp_out += amount * cp
+            ce_out += amount * ce
+        else:
+            rate = amount / duration
+            cp1, ce1 = _responses(t - start, lam, a, ke0, infusion=True)
+            cp2, ce2 = _responses(t - start - duration, lam, a, ke0, infusion=True)
+            cp_out += rate * (cp1 - cp2)
+            ce_out += rate * (ce1 - ce2)
     return {"cp_ug_ml": cp_out, "ce_ug_ml": ce_out}
 
 
