@@ -109,12 +109,14 @@ def coefficients() -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- covariates
-def _finite(name: str, value: Any, lo: float = 0.0) -> float:
+def _finite(name: str, value: Any, *, zero: bool = False) -> float:
+    """``value`` as a float, refused (naming ``name``) unless finite and > 0 (>= 0 with
+    ``zero``)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ModelError(f"{name} must be a number, got {value!r}")
     v = float(value)
-    if not math.isfinite(v) or v <= lo:
-        raise ModelError(f"{name} must be a finite number > {lo:g}, got {value!r}")
+    if not math.isfinite(v) or v < 0.0 or (v == 0.0 and not zero):
+        raise ModelError(f"{name} must be a finite number {'>=' if zero else '>'} 0, got {value!r}")
     return v
 
 
@@ -167,7 +169,9 @@ def ffm_al_sallami_kg(age_years: float, weight_kg: float, height_cm: float, sex:
     k = "male" if _sex(sex) == "male" else "female"
     bmi = weight_kg / (height_cm / 100.0) ** 2
     a = c[f"{k}_a"]
-    mat = a + (1.0 - a) / (1.0 + (age_years / c[f"{k}_age50"]) ** c[f"{k}_hill"])
+    # at birth (AGE = 0) the maturation term (AGE/AGE50)^hill (hill < 0) is infinite: FFM = a ...
+    ratio = age_years / c[f"{k}_age50"]
+    mat = a if ratio <= 0.0 else a + (1.0 - a) / (1.0 + ratio ** c[f"{k}_hill"])
     return float(mat * c["numerator"] * weight_kg / (c[f"{k}_c"] + c[f"{k}_bmi"] * bmi))
 
 
@@ -337,7 +341,7 @@ def params_for(
     [6.28, 25.5, 273.0, 1.79, 1.83, 1.11, 0.15]
     """
     name = model.lower()
-    age = _finite("age_years", age_years, lo=-1e-300)
+    age = _finite("age_years", age_years, zero=True)
     weight = _finite("weight_kg", weight_kg)
     if not isinstance(opioids, bool):
         raise ModelError(f"opioids must be true or false, got {opioids!r}")
@@ -422,7 +426,7 @@ def doses(events: Sequence[Event], t_end: float | None = None) -> list[tuple[flo
     """``(start_min, duration_min, amount_mg)`` of every propofol dose (repeats expanded),
     refusing events that are not propofol infusions or that ask for a steady state."""
     out: list[tuple[float, float, float]] = []
-    for i, e in enumerate(events):
+    for e in events:
         if e.type != "infusion":
             raise ScenarioError(f"event {e.index}: propofol models take only 'infusion' events")
         drug = str(e["drug"]).strip().lower()
@@ -435,7 +439,6 @@ def doses(events: Sequence[Event], t_end: float | None = None) -> list[tuple[flo
                 f"event {e.index} (infusion): field 'steady_state': propofol models start "
                 "drug-free (give the doses instead)"
             )
-        del i
         amount = float(e["amount_mg"])
         for start, duration in e.doses():
             if t_end is not None and start > t_end:
@@ -448,15 +451,15 @@ def doses(events: Sequence[Event], t_end: float | None = None) -> list[tuple[flo
 def _pk_parameters(source: str) -> tuple[Parameter, ...]:
     c = coefficients()["eleveld"]
     specs = [
-        ("v1_l", "L", "central volume", 0.05, 200.0, 6.28, c["omega2_v1"], "V1"),
-        ("v2_l", "L", "fast peripheral volume", 0.1, 1000.0, 25.5, c["omega2_v2"], "V2"),
-        ("v3_l", "L", "slow peripheral volume", 1.0, 5000.0, 273.0, c["omega2_v3"], "V3"),
-        ("cl_l_per_min", "L/min", "elimination clearance", 0.001, 20.0, 1.79, c["omega2_cl"], "CL"),
+        ("v1_l", "L", "central volume", 0.01, 200.0, 6.28, c["omega2_v1"], "V1"),
+        ("v2_l", "L", "fast peripheral volume", 0.01, 1000.0, 25.5, c["omega2_v2"], "V2"),
+        ("v3_l", "L", "slow peripheral volume", 0.1, 5000.0, 273.0, c["omega2_v3"], "V3"),
+        ("cl_l_per_min", "L/min", "elimination clearance", 1e-5, 20.0, 1.79, c["omega2_cl"], "CL"),
         (
             "q2_l_per_min",
             "L/min",
             "fast intercompartmental clearance",
-            0.001,
+            1e-5,
             30.0,
             1.75,
             c["omega2_q2"],
@@ -466,7 +469,7 @@ def _pk_parameters(source: str) -> tuple[Parameter, ...]:
             "q3_l_per_min",
             "L/min",
             "slow intercompartmental clearance",
-            0.001,
+            1e-5,
             20.0,
             1.11,
             c["omega2_q3"],
