@@ -36,6 +36,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -138,26 +139,38 @@ def _run_rows(
     drive: Any, args: tuple[Any, ...], tol: tuple[Any, ...], n_rows: int, threads: int | None
 ) -> None:
     """Call the compiled loop over all rows, split over up to ``threads`` threads (the loop
-    releases the GIL); the threads are kept for the next call."""
+    releases the GIL): chunks of rows are taken in turn by the calling thread and by threads
+    kept for the next call, so that a busy machine that delays a thread delays no rows."""
     workers = threads if threads is not None else len(os.sched_getaffinity(0))
     workers = max(1, min(workers, n_rows // 64 or 1))
     if workers == 1:
         drive(*args, 0, n_rows, *tol)
         return
-    key = (os.getpid(), workers)  # a forked child makes its own threads
+    key = (os.getpid(), workers - 1)  # a forked child makes its own threads
     pool: Any = _POOLS.get(key)
     if pool is None:
         from concurrent.futures import ThreadPoolExecutor
 
-        pool = _POOLS[key] = ThreadPoolExecutor(workers, thread_name_prefix="medtwin-solver")
-    # a few chunks per thread, so that a thread that finishes early takes more rows
+        pool = _POOLS[key] = ThreadPoolExecutor(workers - 1, thread_name_prefix="medtwin-solver")
     chunks = min(4 * workers, max(workers, n_rows // 64))
-    edges = np.linspace(0, n_rows, chunks + 1).astype(np.int64)
-    jobs = [
-        pool.submit(drive, *args, int(lo), int(hi), *tol) for lo, hi in itertools.pairwise(edges)
-    ]
-    for job in jobs:
-        job.result()
+    edges = np.linspace(0, n_rows, chunks + 1).astype(np.int64).tolist()
+    todo = iter(itertools.pairwise(edges))
+    lock = threading.Lock()
+
+    def work() -> None:
+        while True:
+            with lock:
+                chunk = next(todo, None)
+            if chunk is None:
+                return
+            drive(*args, chunk[0], chunk[1], *tol)
+
+    helpers = [pool.submit(work) for _ in range(workers - 1)]
+    try:
+        work()
+    finally:
+        for job in helpers:
+            job.result()
 
 
 def simulate(
