@@ -306,7 +306,8 @@ SENSORS = ("Dexcom", "GuardianRT", "Navigator")
 
 def _cgm(states: FloatArray, params: FloatArray) -> FloatArray:
     limits = _sensors()["Dexcom"]
-    return np.clip(_gs(states, params), limits["min"], limits["max"])
+    gs = _gs(states, params)
+    return np.clip(gs, limits["min"], limits["max"], out=gs)  # in place: no second array
 
 
 def cgm_noise_mg_dl(
