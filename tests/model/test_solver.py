@@ -353,3 +353,18 @@ def test_generic_model_matches_the_closed_form() -> None:
     assert draws.shape == (500, 2)
     assert (draws >= OneCompartment.lower_bounds()).all()
     assert (draws <= OneCompartment.upper_bounds()).all()
+
+
+def test_bound_loops_are_named_after_their_kernels() -> None:
+    """numba's disk cache is keyed by the loop's name: a changed kernel must change it."""
+    numba = pytest.importorskip("numba")
+    from medtwin.model._rk4 import bind, no_jump
+
+    def name(kernel: Any, **options: Any) -> str:
+        loop = bind(numba.njit(kernel), no_jump, {"__name__": "medtwin_test"}, **options)
+        return str(loop.py_func.__qualname__)
+
+    assert name(_quartic_rhs) == name(_quartic_rhs)
+    assert name(_quartic_rhs) != name(_one_compartment_rhs)
+    assert name(_quartic_rhs) != name(_quartic_rhs, n_states=1)
+    assert name(_quartic_rhs).startswith("drive_dopri5_medtwin_test_")
