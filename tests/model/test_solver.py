@@ -111,18 +111,18 @@ def test_uva_padova_matches_solve_ivp_radau(name: str) -> None:
 
 
 def test_dense_output_matches_stepping_to_the_output_times() -> None:
-    """A day with four meals (the simglucose reference day) on a 5-min grid, 6 patients."""
+    """A day with four meals (the simglucose reference day) on a 5-min grid, all 30 patients:
+    glucose within 0.01 mg/dL (measured 0.0065; each is within 0.004 of simglucose)."""
     from tools.gen_simglucose_reference import SCENARIO as DAY
 
     day = parse_scenario(DAY)
-    params = UVA.preset(["adolescent#003", "adult#001", "adult#009", "child#005", "child#007"])
-    vg = params[:, UVA.parameter_names().index("vg_dl_per_kg")][:, None]
+    params = UVA.preset(UVA.preset_names())
     dense = simulate(UVA, params, day, t_end=1440, dt_out=5)
     cut = simulate(UVA, params, day, t_end=1440, dt_out=5, dense=False)
     assert dense.options["dense"] is True
     assert cut.options["dense"] is False
-    assert np.abs(dense.states[..., 3] - cut.states[..., 3]).max() / vg.min() < 0.005
-    assert np.abs(dense.observables["cgm_mg_dl"] - cut.observables["cgm_mg_dl"]).max() < 0.005
+    assert np.abs(dense.observables["bg_mg_dl"] - cut.observables["bg_mg_dl"]).max() < 0.01
+    assert np.abs(dense.observables["cgm_mg_dl"] - cut.observables["cgm_mg_dl"]).max() < 0.01
     scale = np.abs(cut.states).max(axis=1, keepdims=True) + 1.0
     assert (np.abs(dense.states - cut.states) / scale).max() < 1e-3
     # non-negative states stay non-negative between steps too
