@@ -259,10 +259,11 @@ def simulate(
     if backend == "numba":
         drive: Any = model.compiled_kernels()[2][method]
         init = np.ascontiguousarray(init)
+        pc = np.ascontiguousarray(p)  # one compiled signature (C-contiguous arrays)
         if method == "dopri5":
-            args: tuple[Any, ...] = (init, p, bounds, values, seg, out_times, out)
+            args: tuple[Any, ...] = (init, pc, bounds, values, seg, out_times, out)
         else:
-            args = (init, p, bounds, values, seg, nsub, out_pos, out)
+            args = (init, pc, bounds, values, seg, nsub, out_pos, out)
         tol = (float(rtol), float(atol), float(max_step), model.state_floor())
         _run_rows(drive, args, tol, p.shape[0], threads)
     elif backend == "numpy":
