@@ -424,7 +424,11 @@ class VancomycinBuelga2005(_LinearIV):
     )
     observables: ClassVar[tuple[Observable, ...]] = (
         Observable(
-            "conc_mg_l", "mg/L", "serum vancomycin concentration A/V", ("20578-1", "4092-3", "4090-7"), _conc
+            "conc_mg_l",
+            "mg/L",
+            "serum vancomycin concentration A/V",
+            ("20578-1", "4092-3", "4090-7"),
+            _conc,
         ),
     )
     rhs_row: ClassVar[Any] = staticmethod(_rhs_1c)
@@ -452,7 +456,11 @@ class GentamicinHull1976(_LinearIV):
     )
     observables: ClassVar[tuple[Observable, ...]] = (
         Observable(
-            "conc_mg_l", "mg/L", "serum gentamicin concentration A/V", ("35668-3", "3665-7", "3663-2"), _conc
+            "conc_mg_l",
+            "mg/L",
+            "serum gentamicin concentration A/V",
+            ("35668-3", "3665-7", "3663-2"),
+            _conc,
         ),
     )
     rhs_row: ClassVar[Any] = staticmethod(_rhs_1c)
@@ -485,9 +493,7 @@ POP_MODEL_NAMES: tuple[str, ...] = tuple(_CLASSES)
 def get_pop_model(name: str) -> PopPKModel:
     """The population model called ``name`` (read from its data file)."""
     if name not in _CLASSES:
-        raise ModelError(
-            f"unknown dosing model {name!r} (known: {', '.join(POP_MODEL_NAMES)})"
-        )
+        raise ModelError(f"unknown dosing model {name!r} (known: {', '.join(POP_MODEL_NAMES)})")
     cls, fn, ref = _CLASSES[name]
     d = _data(cls.data_name)
     names = tuple(d["omega"]["names"])
@@ -501,7 +507,9 @@ def get_pop_model(name: str) -> PopPKModel:
         omega=np.array(d["omega"]["matrix"], dtype=np.float64),
         eta_names=names,
         eta_index=tuple(pnames.index(n) for n in names),
-        residual=ResidualError(res["kind"], float(res["proportional"]), float(res["additive_mg_l"])),
+        residual=ResidualError(
+            res["kind"], float(res["proportional"]), float(res["additive_mg_l"])
+        ),
         population=d["population"],
         dosing=d["dosing"],
         typical_fn=fn,

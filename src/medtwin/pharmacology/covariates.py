@@ -43,7 +43,9 @@ class CovariateError(ModelError):
     """A patient covariate is missing or impossible; the message names the field."""
 
 
-def cockcroft_gault_ml_min(age_years: float, weight_kg: float, creatinine_mg_dl: float, sex: str) -> float:
+def cockcroft_gault_ml_min(
+    age_years: float, weight_kg: float, creatinine_mg_dl: float, sex: str
+) -> float:
     """Cockcroft-Gault creatinine clearance (mL/min), Cockcroft & Gault 1976 eq. 1.
 
     >>> round(cockcroft_gault_ml_min(60, 72, 1.0, "female"), 1)
@@ -125,7 +127,9 @@ class PatientCovariates:
             raise CovariateError(f"patient: field 'sex' must be 'male' or 'female', got {sex!r}")
         dialysis = raw.get("dialysis", False)
         if not isinstance(dialysis, bool):
-            raise CovariateError(f"patient: field 'dialysis' must be true or false, got {dialysis!r}")
+            raise CovariateError(
+                f"patient: field 'dialysis' must be true or false, got {dialysis!r}"
+            )
         if scr is None and crcl is None:
             raise CovariateError("patient: missing field 'creatinine_mg_dl' (or 'crcl_ml_min')")
         if age is not None and age > 130:
@@ -135,7 +139,9 @@ class PatientCovariates:
         if height is not None and not 50 <= height <= 275:
             raise CovariateError(f"patient: field 'height_cm' = {height!r} is not a human height")
         if scr is not None and scr > 30:
-            raise CovariateError(f"patient: field 'creatinine_mg_dl' = {scr!r} is implausible (> 30)")
+            raise CovariateError(
+                f"patient: field 'creatinine_mg_dl' = {scr!r} is implausible (> 30)"
+            )
         assert age is not None and weight is not None
         return cls(
             age_years=age,
@@ -150,10 +156,14 @@ class PatientCovariates:
     def ideal_weight_kg(self) -> float:
         """Devine ideal body weight (kg); needs ``height_cm``."""
         if self.height_cm is None:
-            raise CovariateError("patient: missing field 'height_cm' (needed for ideal body weight)")
+            raise CovariateError(
+                "patient: missing field 'height_cm' (needed for ideal body weight)"
+            )
         return ideal_weight_kg(self.height_cm, self.sex)
 
-    def dosing_weight_kg(self, kind: str, *, obesity_ratio: float = 1.3, fraction: float = 0.4) -> float:
+    def dosing_weight_kg(
+        self, kind: str, *, obesity_ratio: float = 1.3, fraction: float = 0.4
+    ) -> float:
         """The weight a model was built with: ``total``, ``ideal`` or ``ideal_or_adjusted``
         (ideal, or adjusted when total > ``obesity_ratio`` x ideal; total when below ideal)."""
         if kind == "total":

@@ -152,7 +152,9 @@ def _single(a: FloatArray, lam: FloatArray, amount: float, dur: float, s: FloatA
     return np.asarray(np.where(s3 >= 0.0, val, 0.0).sum(axis=2), dtype=np.float64)
 
 
-def _history_coef(a: FloatArray, lam: FloatArray, amount: float, dur: float, tau: float) -> FloatArray:
+def _history_coef(
+    a: FloatArray, lam: FloatArray, amount: float, dur: float, tau: float
+) -> FloatArray:
     """``c_i`` such that the steady-state history before a dose adds ``sum_i c_i
     exp(-lambda_i s)`` at ``s >= 0`` after it (``[N, M]``)."""
     r = np.exp(-lam * tau)
@@ -169,9 +171,8 @@ def steady_state_profile(
     """Steady-state concentration ``[N, T]`` at ``u`` in ``[0, tau]`` h after a dose start."""
     u = np.asarray(u, dtype=np.float64)
     hist = _history_coef(a, lam, amount, dur, tau)
-    return _single(a, lam, amount, dur, u) + np.einsum(
-        "nm,ntm->nt", hist, np.exp(-lam[:, None, :] * u[None, :, None])
-    )
+    tail = np.einsum("nm,ntm->nt", hist, np.exp(-lam[:, None, :] * u[None, :, None]))
+    return np.asarray(_single(a, lam, amount, dur, u) + tail, dtype=np.float64)
 
 
 def concentrations(
@@ -207,7 +208,7 @@ def _cumulative(a: FloatArray, lam: FloatArray, amount: float, dur: float, s: fl
     rate = amount / dur
     sc = min(s, dur)
     during = rate * a / lam * (sc + np.expm1(-lam * sc) / lam)
-    after = 0.0
+    after: FloatArray | float = 0.0
     if s > dur:
         after = rate * a / lam * (-np.expm1(-lam * dur)) * (-np.expm1(-lam * (s - dur))) / lam
     return np.asarray((during + after).sum(axis=1), dtype=np.float64)

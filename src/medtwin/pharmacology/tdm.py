@@ -188,7 +188,7 @@ def fit_map(
         eta_names=pop.eta_names,
         params={n: float(v) for n, v in zip(names, params[0], strict=True)},
         param_array=params[0],
-        cov=cov,
+        cov=np.asarray(cov, dtype=np.float64),
         ofv=float(res.fun),
         samples=samples,
         predictions=pred,
