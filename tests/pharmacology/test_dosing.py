@@ -68,6 +68,17 @@ def test_goti_typical_values_table2() -> None:
     assert np.sqrt(np.diag(pop.omega)) == pytest.approx([0.398, 0.816, 0.571], abs=1e-3)
 
 
+def test_goti_pinned_readings() -> None:
+    """Methods: serum creatinine below 1 mg/dL raised to 1 above 60 y; volumes per 70 kg."""
+    pop = get_pop_model("vancomycin_goti2018")
+    old = patient(age_years=70, creatinine_mg_dl=0.6)
+    assert pop.check_patient(old) == pytest.approx((140 - 70) * 70 / 72.0)
+    young = patient(age_years=40, creatinine_mg_dl=0.9)
+    assert pop.check_patient(young) == pytest.approx((140 - 40) * 70 / (72.0 * 0.9))
+    heavy = pop.individual(patient(weight_kg=100))[0]
+    assert heavy[1] == pytest.approx(58.4 * 100 / 70) and heavy[3] == pytest.approx(38.4 * 100 / 70)
+
+
 def test_buelga_typical_values() -> None:
     """Buelga 2005: CL = 1.08 CrCL (L/h), V = 0.98 TBW: CrCL 90 mL/min, 65 kg -> CL 5.832 L/h,
     V 63.7 L, half-life 7.6 h (the worked value of the nlmixr2lib translation)."""

@@ -6,7 +6,8 @@ error, all read from ``data/<name>.toml`` with their citations):
 
 - ``vancomycin_goti2018``: two compartments, Goti et al. Ther Drug Monit 2018;40(2):212-221
   (Table 2): ``CL = 4.5 (CrCL/120)^0.8 0.7^DIAL``, ``V1 = 58.4 (WT/70) 0.5^DIAL``, ``Q = 6.5``,
-  ``V2 = 38.4``; CrCL Cockcroft-Gault (total body weight), capped at 150 mL/min;
+  ``V2 = 38.4 (WT/70)``; CrCL Cockcroft-Gault (total body weight; serum creatinine at least
+  1 mg/dL above 60 y), capped at 150 mL/min;
 - ``vancomycin_buelga2005``: one compartment, Buelga et al. Antimicrob Agents Chemother
   2005;49(12):4934-4941 (Table 4): ``CL (L/h) = 1.08 CrCL (L/h)``, ``V = 0.98 TBW``;
 - ``gentamicin_hull1976``: one compartment, Hull & Sarubbi Ann Intern Med 1976;85:183-189:
@@ -270,7 +271,11 @@ class PopPKModel:
             raise OutsidePopulationError(
                 f"{where}: patients on dialysis were not part of the model's population"
             )
-        crcl = pt.crcl_ml_min(self._crcl_weight())
+        crcl = pt.crcl_ml_min(
+            self._crcl_weight(),
+            scr_floor_mg_dl=float(popn.get("scr_floor_mg_dl", 0.0)),
+            scr_floor_above_age_years=float(popn.get("scr_floor_above_age_years", math.inf)),
+        )
         if crcl < popn["crcl_min_ml_min"]:
             raise OutsidePopulationError(
                 f"{where}: creatinine clearance {crcl:.1f} mL/min is below the model's "
@@ -349,12 +354,14 @@ class PopPKModel:
 
 
 def _goti_typical(pt: PatientCovariates, t: Mapping[str, Any]) -> list[float]:
-    """Goti 2018 Table 2: CL = 4.5 (CrCL/120)^0.8 0.7^DIAL; V1 = 58.4 (WT/70) 0.5^DIAL."""
+    """Goti 2018 Table 2: CL = 4.5 (CrCL/120)^0.8 0.7^DIAL; V1 = 58.4 (WT/70) 0.5^DIAL;
+    V2 = 38.4 (WT/70) (Methods: volumes normalised to 70 kg; the pinned reading)."""
     dial = 1.0 if pt.dialysis else 0.0
     cl = t["cl_l_per_h"] * (t["crcl_ml_min"] / t["crcl_reference_ml_min"]) ** t["crcl_exponent"]
     cl *= t["dialysis_factor_cl"] ** dial
     v1 = t["v1_l"] * (pt.weight_kg / t["weight_reference_kg"]) * t["dialysis_factor_v1"] ** dial
-    return [cl, v1, t["q_l_per_h"], t["v2_l"]]
+    v2 = t["v2_l"] * (pt.weight_kg / t["weight_reference_kg"])
+    return [cl, v1, t["q_l_per_h"], v2]
 
 
 def _buelga_typical(pt: PatientCovariates, t: Mapping[str, Any]) -> list[float]:

@@ -179,17 +179,26 @@ class PatientCovariates:
             return ibw
         raise CovariateError(f"unknown dosing weight {kind!r}")
 
-    def crcl_ml_min(self, weight: str = "total") -> float:
+    def crcl_ml_min(
+        self,
+        weight: str = "total",
+        *,
+        scr_floor_mg_dl: float = 0.0,
+        scr_floor_above_age_years: float = math.inf,
+    ) -> float:
         """Creatinine clearance (mL/min): the given one, or Cockcroft-Gault with the weight
-        ``weight`` (see :meth:`dosing_weight_kg`)."""
+        ``weight`` (see :meth:`dosing_weight_kg`); a model may raise serum creatinine to
+        ``scr_floor_mg_dl`` in patients older than ``scr_floor_above_age_years`` (as Goti 2018
+        did above 60 y)."""
         if self.crcl_given_ml_min is not None:
             return self.crcl_given_ml_min
         assert self.creatinine_mg_dl is not None
         if self.age_years >= 140:
             raise CovariateError("patient: Cockcroft-Gault needs age_years < 140")
-        return cockcroft_gault_ml_min(
-            self.age_years, self.dosing_weight_kg(weight), self.creatinine_mg_dl, self.sex
-        )
+        scr = self.creatinine_mg_dl
+        if self.age_years > scr_floor_above_age_years:
+            scr = max(scr, scr_floor_mg_dl)
+        return cockcroft_gault_ml_min(self.age_years, self.dosing_weight_kg(weight), scr, self.sex)
 
     def to_dict(self) -> dict[str, Any]:
         """The covariates as plain data."""

@@ -282,7 +282,7 @@ def recommend(
 
     ``fit``: a MAP fit to the patient's levels (else the population prior: typical values
     and samples from Omega). Regimens are ranked by PTA (in steps of 0.05), then by how near
-    the interval is to the terminal half-life, then by the distance from the target's middle.
+    the interval is to the longest standard one not above the terminal half-life, then by the distance from the target's middle.
     ``history``: doses already given; ``start_h``: when the new
     regimen starts (default: one interval after the last dose given, or 0); ``loading``:
     give a loading dose (default: when the model's source recommends one and no dose has
@@ -343,10 +343,13 @@ def recommend(
     auc_s, tr_s, pk_s = _ss_metrics(pop, samples, dose_c[idx], tinf_c[idx], tau_c[idx])
     pta = _meets(target, auc_s, tr_s, pk_s).mean(axis=0)
     dist = _distance(target, auc_m[:, idx], tr_m[:, idx], pk_m[:, idx])[0]
-    # ties within 0.05 of PTA go to the interval nearest the terminal half-life (fewer
-    # doses when elimination is slow, smaller swings when it is fast), then to the middle
+    # ties within 0.05 of PTA go to the longest standard interval not above the terminal
+    # half-life (fewer doses when elimination is slow, at most a halving between doses),
+    # then to the exposure nearest the middle of the target
     half_life = math.log(2.0) / float(pop.modes(mode)[1].min())
-    near = np.abs(tau_c[idx] - half_life)
+    below = taus[taus <= half_life]
+    preferred = float(below.max()) if below.size else float(taus.min())
+    near = np.abs(tau_c[idx] - preferred)
     order = np.lexsort((dist, near, -np.round(pta * 20.0)))
     k = int(idx[order[0]])
     dose, tau, tinf = float(dose_c[k]), float(tau_c[k]), float(tinf_c[k])
