@@ -11,17 +11,38 @@ from typing import Any
 
 import click
 
-from medtwin.cli import _json_option, _print_json, main
+from medtwin.cli import _json_option, _open, _print_json, _store_option, main
 
 __all__ = ["dose_group"]
 
 
-def _run(kind: str, path: str, as_json: bool) -> None:
+def _run(
+    kind: str,
+    path: str | None,
+    as_json: bool,
+    patient: str | None = None,
+    model: str | None = None,
+    store_url: str = "",
+) -> None:
     from medtwin.model.base import ModelError
     from medtwin.pharmacology import case as case_mod
 
     try:
-        case = case_mod.load_case(path)
+        if (path is None) == (patient is None):
+            raise case_mod.CaseError("give either CASE.json or --patient P (with --model)")
+        if patient is not None:
+            if model is None:
+                raise case_mod.CaseError("--patient needs --model (e.g. vancomycin_goti2018)")
+            from medtwin.pharmacology.record import case_from_store
+
+            store = _open(store_url)
+            try:
+                case = case_from_store(store, patient, model)
+            finally:
+                store.close()
+        else:
+            assert path is not None
+            case = case_mod.load_case(path)
         result: dict[str, Any] = {
             "simulate": case_mod.simulate_case,
             "fit": case_mod.fit_case,
@@ -68,24 +89,51 @@ def dose_group() -> None:
 
 
 @dose_group.command("simulate")
-@click.argument("case_path", metavar="CASE.json")
+@click.argument("case_path", metavar="[CASE.json]", required=False)
+@click.option("--patient", default=None, help="Take covariates, doses and levels from the record.")
+@click.option("--model", "model_name", default=None, help="Dosing model (with --patient).")
+@_store_option
 @_json_option
-def simulate_command(case_path: str, as_json: bool) -> None:
+def simulate_command(
+    case_path: str | None,
+    patient: str | None,
+    model_name: str | None,
+    store_url: str,
+    as_json: bool,
+) -> None:
     """Concentrations of the typical patient, AUC24 (first day, steady state), peak, trough."""
-    _run("simulate", case_path, as_json)
+    _run("simulate", case_path, as_json, patient, model_name, store_url)
 
 
 @dose_group.command("fit")
-@click.argument("case_path", metavar="CASE.json")
+@click.argument("case_path", metavar="[CASE.json]", required=False)
+@click.option("--patient", default=None, help="Take covariates, doses and levels from the record.")
+@click.option("--model", "model_name", default=None, help="Dosing model (with --patient).")
+@_store_option
 @_json_option
-def fit_command(case_path: str, as_json: bool) -> None:
+def fit_command(
+    case_path: str | None,
+    patient: str | None,
+    model_name: str | None,
+    store_url: str,
+    as_json: bool,
+) -> None:
     """MAP fit of the patient's parameters to the measured levels, with predictions."""
-    _run("fit", case_path, as_json)
+    _run("fit", case_path, as_json, patient, model_name, store_url)
 
 
 @dose_group.command("recommend")
-@click.argument("case_path", metavar="CASE.json")
+@click.argument("case_path", metavar="[CASE.json]", required=False)
+@click.option("--patient", default=None, help="Take covariates, doses and levels from the record.")
+@click.option("--model", "model_name", default=None, help="Dosing model (with --patient).")
+@_store_option
 @_json_option
-def recommend_command(case_path: str, as_json: bool) -> None:
+def recommend_command(
+    case_path: str | None,
+    patient: str | None,
+    model_name: str | None,
+    store_url: str,
+    as_json: bool,
+) -> None:
     """The regimen that meets the target, with predicted exposure, band and PTA."""
-    _run("recommend", case_path, as_json)
+    _run("recommend", case_path, as_json, patient, model_name, store_url)

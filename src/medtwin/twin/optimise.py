@@ -284,7 +284,8 @@ def recommend(
     and samples from Omega). Regimens are ranked by PTA (in steps of 0.05), then by how near
     the interval is to the longest standard one not above the terminal half-life, then by the distance from the target's middle.
     ``history``: doses already given; ``start_h``: when the new
-    regimen starts (default: one interval after the last dose given, or 0); ``loading``:
+    regimen starts (default: one interval of the current regimen after the last dose given,
+    or 0); ``loading``:
     give a loading dose (default: when the model's source recommends one and no dose has
     been given).
     """
@@ -354,7 +355,16 @@ def recommend(
     k = int(idx[order[0]])
     dose, tau, tinf = float(dose_c[k]), float(tau_c[k]), float(tinf_c[k])
     given = [x for dd in history for x in dd.starts()]
-    last_every = max((dd.every_h for dd in history if dd.every_h > 0), default=tau)
+    # the interval being given: the last repeated dose's, else the gap between the last two
+    # doses, else the new regimen's
+    repeated = [dd for dd in history if dd.every_h > 0]
+    starts_sorted = sorted(given)
+    if repeated:
+        last_every = max(repeated, key=lambda dd: dd.starts()[-1]).every_h
+    elif len(starts_sorted) >= 2:
+        last_every = starts_sorted[-1] - starts_sorted[-2]
+    else:
+        last_every = tau
     if start_h is None:
         start_h = (max(given) + last_every) if given else 0.0
     if loading is None:
