@@ -172,6 +172,7 @@ def _independent_two_comp(
     return np.array(out)
 
 
+@pytest.mark.slow
 def test_map_fit_matches_an_independent_minimisation() -> None:
     pop = get_pop_model("vancomycin_goti2018")
     pt = patient()
