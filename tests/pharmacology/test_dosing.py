@@ -224,6 +224,19 @@ def test_map_one_compartment_matches_hand_objective() -> None:
 
     ref = minimize(ofv, np.zeros(2), method="Nelder-Mead", options={"xatol": 1e-8, "fatol": 1e-12})
     np.testing.assert_allclose(fit.etas, ref.x, atol=1e-3)
+    # Laplace: Cov = 2 H^-1, H by forward differences of the hand objective (another step)
+    h = 1e-4
+    x0 = ref.x
+    f0 = ofv(x0)
+    hess = np.empty((2, 2))
+    for i in range(2):
+        for j in range(2):
+            ei, ej = np.eye(2)[i] * h, np.eye(2)[j] * h
+            hess[i, j] = (ofv(x0 + ei + ej) - ofv(x0 + ei) - ofv(x0 + ej) + f0) / h**2
+    np.testing.assert_allclose(fit.cov, 2 * np.linalg.inv(hess), rtol=0.02)
+    # the posterior samples follow it
+    etas = np.log(fit.samples / pop.individual(pt)[0])
+    np.testing.assert_allclose(np.cov(etas.T), fit.cov, rtol=0.15, atol=2e-3)
 
 
 def test_level_before_first_dose_is_refused() -> None:
