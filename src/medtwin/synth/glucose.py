@@ -1,6 +1,6 @@
 """Glucose, meals and insulin of a synthetic person on CGM, simulated with the UVA/Padova model.
 
-For each synthetic person with diabetes :mod:`medtwin.synth.streams` asks this module for
+For each synthetic person with type 1 diabetes :mod:`medtwin.synth.streams` asks this module for
 their CGM trace. The person becomes one virtual patient of the UVA/Padova model
 (:class:`~medtwin.physiology.uva_padova.UvaPadova2008`) living a randomised daily life:
 

@@ -383,7 +383,7 @@ class PatientStreams:
     glucose_mg_dl: FloatArray | None
     onsets: tuple[Onset, ...]
     glucose_life: GlucoseLife | None = None
-    """For people with diabetes: the simulated meals, insulin, ground-truth parameters."""
+    """For people with type 1 diabetes (CGM wearers): the simulated meals, insulin, ground-truth parameters."""
 
     @property
     def minute_time(self) -> npt.NDArray[np.datetime64]:
@@ -1163,7 +1163,7 @@ def write_streams(streams: StreamSet, out_dir: pathlib.Path) -> list[pathlib.Pat
     """Write every patient's streams as CSV, and the truth as ``truth.json`` and ``truth.csv``.
 
     Layout: ``out_dir/streams/patient-00000/heart_rate.csv`` (and ``steps.csv``,
-    ``spo2_nightly.csv``, ``respiratory_rate_nightly.csv``; for people with diabetes
+    ``spo2_nightly.csv``, ``respiratory_rate_nightly.csv``; for people with type 1 diabetes
     ``glucose_cgm.csv``, ``carbs.csv`` and ``insulin.ndjson``), ``out_dir/truth.json`` (the
     onsets, and under ``glucose_model`` each CGM wearer's ground-truth UVA/Padova parameters and
     therapy), ``out_dir/truth.csv`` (the onsets). Import the streams with
