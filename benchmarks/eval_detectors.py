@@ -1,7 +1,7 @@
 """Detectors on synthetic streams with known onsets: detection rate, lead time, false alarms.
 
 medtwin's synthetic wearable streams (``medtwin.synth.streams``) give each person minute heart
-rate and steps, nightly SpO2 and respiratory rate, CGM for people with type 1 diabetes (12 of the
+rate and steps, nightly SpO2 and respiratory rate, CGM for people with type 1 diabetes (20 of the
 40 by default: an enrichment, ``--type1-minimum``), and, for a share
 of them, one onset at a known time (an infection that raises the resting heart rate, a
 respiratory deterioration, a glucose heading low). Every registered detector runs over every
@@ -19,7 +19,7 @@ person (one monitor instance per person, in the person's own time zone), and
 Each detector is judged only on the onset kinds it is built for (``KINDS``).
 
 Run: ``.venv/bin/python benchmarks/eval_detectors.py [--patients 40 --days 60 --seed 11
---type1-minimum 12]``
+--type1-minimum 20]``
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def main() -> None:
     parser.add_argument(
         "--type1-minimum",
         type=int,
-        default=12,
+        default=20,
         help="people with type 1 diabetes (CGM wearers), enriched beyond the 0.55 %% prevalence "
         "so that the glucose monitor meets a few glucose-low onsets",
     )
