@@ -10,6 +10,14 @@ kidney disease appear as ``Condition`` resources with onset dates; their treatme
 resources whose start changes the later results by published effect sizes. About one patient in
 ten has a penicillin ``AllergyIntolerance``; many have yearly influenza ``Immunization``.
 
+About one adult in 180 has **type 1 diabetes** (SNOMED 46635009; Xu et al. 2018), diagnosed
+before the first check-up and treated with an insulin lispro pump (RxNorm 86009), never
+metformin. Their HbA1c is not drawn: it is the ADAG HbA1c of the mean glucose of their own
+UVA/Padova simulation (:mod:`medtwin.synth.glucose`), the same virtual patient and pump
+settings whose CGM :mod:`medtwin.synth.streams` writes, so record and streams agree. Small
+runs are enriched to a minimum number of such people (:func:`type1_enriched_indices`; tagged
+``type1-enrichment``).
+
 Every number that shapes the population (means and SDs by sex and age band, prevalences,
 correlations, drug effects, visit-to-visit noise) lives in ``data/population.toml`` with its
 source. They are approximations taken from the cited publications (NHANES summary tables
@@ -60,6 +68,8 @@ References
    glucose values. Diabetes Care 2008;31:1473-1478.
 .. [7] KDIGO 2012 Clinical Practice Guideline for the Evaluation and Management of Chronic
    Kidney Disease. Kidney Int Suppl 2013;3:1-150.
+.. [8] Xu G, Liu B, Sun Y, et al. Prevalence of diagnosed type 1 and type 2 diabetes among US
+   adults in 2016 and 2017: population based study. BMJ 2018;362:k1497 (type 1: 0.55 %).
 """
 
 from __future__ import annotations
@@ -1681,8 +1691,9 @@ def generate_patient(
         The date the data are 'as of': the last check-up lies 2 weeks to 11 months before it
         and nothing lies after it.
     seed
-        The run's seed, used only for the identifier and the resource ids (pass the seed the
-        ``rng`` came from, as :func:`write_synthetic_patients` does).
+        The run's seed, used for the identifier, the resource ids and the person's own
+        type-1 and glucose generators (pass the seed the ``rng`` came from, as
+        :func:`write_synthetic_patients` does).
     device_user
         Also give the Patient the identifier ``SYN-<seed>-<index>`` in the device-user system
         ``urn:medtwin:device-user``, which the wearable CSV streams of
