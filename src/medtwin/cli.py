@@ -782,7 +782,7 @@ def monitor_run_command(
     default=1,
     show_default=True,
     help="Least number of people with type 1 diabetes (CGM + insulin pump); a smaller run is "
-    "enriched (tagged type1-enrichment). 0: the prevalence draw alone (0.55 %).",
+    "enriched (tagged type1-enrichment). 0: the prevalence draw alone (0.5 %).",
 )
 @click.option(
     "--wearables-out",

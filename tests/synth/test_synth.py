@@ -409,7 +409,7 @@ def test_diabetes_prevalence_by_age_band(
 
 
 def test_type1_diabetes_prevalence(population: list[Summary], targets: dict[str, Any]) -> None:
-    """Type 1 in 0.55 % of adults (Xu G et al. BMJ 2018;362:k1497), within 4 binomial SE (a
+    """Type 1 in 0.5 % of adults (Xu G et al. BMJ 2018;362:k1497), within 4 binomial SE (a
     2,000-person run is large enough that the enrichment of small runs adds nobody)."""
     assert_prevalence_near(
         [p.type1 for p in population], targets["type1_diabetes"]["prevalence"], "type 1"

@@ -10,7 +10,7 @@ kidney disease appear as ``Condition`` resources with onset dates; their treatme
 resources whose start changes the later results by published effect sizes. About one patient in
 ten has a penicillin ``AllergyIntolerance``; many have yearly influenza ``Immunization``.
 
-About one adult in 180 has **type 1 diabetes** (SNOMED 46635009; Xu et al. 2018), diagnosed
+About one adult in 200 has **type 1 diabetes** (SNOMED 46635009; Xu et al. 2018), diagnosed
 before the first check-up and treated with an insulin lispro pump (RxNorm 86009), never
 metformin. Their HbA1c is not drawn: it is the ADAG HbA1c of the mean glucose of their own
 UVA/Padova simulation (:mod:`medtwin.synth.glucose`), the same virtual patient and pump
@@ -69,7 +69,7 @@ References
 .. [7] KDIGO 2012 Clinical Practice Guideline for the Evaluation and Management of Chronic
    Kidney Disease. Kidney Int Suppl 2013;3:1-150.
 .. [8] Xu G, Liu B, Sun Y, et al. Prevalence of diagnosed type 1 and type 2 diabetes among US
-   adults in 2016 and 2017: population based study. BMJ 2018;362:k1497 (type 1: 0.55 %).
+   adults in 2016 and 2017: population based study. BMJ 2018;362:k1497 (type 1: 0.5 %).
 """
 
 from __future__ import annotations
@@ -1645,7 +1645,7 @@ def _type1_rng(seed: int, index: int) -> random.Random:
 def type1_enriched_indices(n: int, seed: int, minimum: int) -> frozenset[int]:
     """The patients of a run of ``n`` given type 1 diabetes to reach ``minimum`` (enrichment).
 
-    At the real prevalence (0.55 %, ``population.toml`` [type1_diabetes]) a small run has
+    At the real prevalence (0.5 %, ``population.toml`` [type1_diabetes]) a small run has
     nobody with type 1 diabetes, so nobody on CGM and insulin. When fewer than ``minimum`` of
     patients ``0 .. n-1`` drew type 1, the others with the smallest type-1 draws (each
     person's own generator, so the choice does not depend on the order of generation) are
