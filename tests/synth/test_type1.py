@@ -166,6 +166,9 @@ def test_twin_from_store_after_the_demo_import(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     [index] = type1_enriched_indices(3, 4, 1)
+    truth = orjson.loads((tmp_path / "patients-wearables" / "truth.json").read_bytes())
+    assert truth["type1_enrichment"]["patients"] == [f"SYN-4-{index}"]
+    assert [g["patient"] for g in truth["glucose_model"]] == [f"SYN-4-{index}"]
     streams = tmp_path / "patients-wearables" / "streams" / f"patient-{index:05d}"
     assert (streams / "glucose_cgm.csv").is_file() and (streams / "insulin.ndjson").is_file()
     for path in (out, streams):
