@@ -21,6 +21,11 @@ from medtwin.risk.ckd_epi_2021 import CKD_EPI_2021
 from medtwin.synth.generator import ckd_epi_2021_egfr
 
 
+def pick(rng: np.random.Generator, options: list[Any], n: int) -> list[Any]:
+    """n values drawn from ``options`` (None included: a missing value)."""
+    return [options[i] for i in rng.integers(0, len(options), n).tolist()]
+
+
 def by_hand(scr_mg_dl: float, age: float, female: bool) -> float:
     """eGFRcr 2021 typed again from Inker et al. 2021 (kappa, alpha per sex)."""
     kappa, alpha = (0.7, -0.241) if female else (0.9, -0.302)
@@ -150,7 +155,7 @@ def test_vectorised_equals_row_by_row() -> None:
     cols: dict[str, Any] = {
         "creatinine_mg_dl": rng.uniform(0.2, 12, n).round(2).tolist(),
         "age_years": rng.uniform(10, 100, n).round(1).tolist(),
-        "sex": rng.choice(["female", "male", None], n).tolist(),
+        "sex": pick(rng, ["female", "male", None], n),
     }
     for i in rng.choice(n, 30, replace=False).tolist():
         cols["creatinine_mg_dl"][i] = None
