@@ -31,7 +31,7 @@ def by_hand(scr_mg_dl: float, age: float, female: bool) -> float:
     kappa, alpha = (0.7, -0.241) if female else (0.9, -0.302)
     r = scr_mg_dl / kappa
     out = 142 * min(r, 1) ** alpha * max(r, 1) ** -1.2 * 0.9938**age
-    return out * 1.012 if female else out
+    return float(out * 1.012 if female else out)
 
 
 def one(**row: Any) -> Any:
@@ -85,7 +85,7 @@ def test_umol_l_equals_mg_dl_times_88_4() -> None:
 
 def creatinine_for(target: float, age: float) -> float:
     """Male creatinine (> 0.9 mg/dL branch) giving eGFR ``target`` at ``age``."""
-    return 0.9 * (target / (142 * 0.9938**age)) ** (-1 / 1.2)
+    return float(0.9 * (target / (142 * 0.9938**age)) ** (-1 / 1.2))
 
 
 @pytest.mark.parametrize(
