@@ -1,6 +1,6 @@
 """CHA2DS2-VASc: stroke and thromboembolism risk in non-valvular atrial fibrillation (Lip 2010).
 
-Points (Lip et al. 2010, Table 1 / the scheme in the Results): **C**ongestive heart failure or
+Points (Lip et al. 2010, the CHA2DS2-VASc scheme): **C**ongestive heart failure or
 left ventricular dysfunction 1; **H**ypertension 1; **A**ge 75 years or over 2; **D**iabetes
 mellitus 1; prior **S**troke, transient ischaemic attack or thromboembolism 2; **V**ascular
 disease (prior myocardial infarction, peripheral artery disease, aortic plaque) 1; **A**ge
@@ -10,7 +10,7 @@ Age is taken in completed years (``floor(age_years)``), as the score counts birt
 years scores 0, 65.0 scores 1, 74.9 scores 1, 75.0 scores 2.
 
 Bands as Lip et al. 2010 analysed them: ``low`` (0), ``intermediate`` (1), ``high`` (2 or
-more). The thromboembolism rate by score in the derivation cohort (Table 3 of the paper) and
+more). The thromboembolism rate by score in the derivation cohort (the paper's table) and
 the adjusted stroke-rate table of the ESC 2010 guideline are data
 (``data/cha2ds2_vasc_2010.toml``, :func:`event_rates`) and shown by ``score list``.
 

@@ -6,7 +6,7 @@
 
 with ``k`` = 0.7 mg/dL (female) or 0.9 mg/dL (male) and ``a`` = -0.241 (female) or -0.302
 (male); Scr is the IDMS-traceable serum creatinine in mg/dL, age in years, eGFR in
-mL/min/1.73 m2 (Inker et al. 2021, Table 2 and Supplementary Appendix). The coefficients are
+mL/min/1.73 m2 (Inker et al. 2021, the paper and its Supplementary Appendix). The coefficients are
 data: ``data/ckd_epi_2021.toml``.
 
 Creatinine is given in exactly one unit: ``creatinine_mg_dl`` or ``creatinine_umol_l``

@@ -1,6 +1,6 @@
 """HAS-BLED: one-year risk of major bleeding in atrial fibrillation (Pisters et al. 2010).
 
-One point each (Pisters et al. 2010, Table 3): **H**ypertension, uncontrolled (systolic blood
+One point each (Pisters et al. 2010, the HAS-BLED scheme): **H**ypertension, uncontrolled (systolic blood
 pressure > 160 mmHg); **A**bnormal renal function (chronic dialysis, renal transplantation or
 serum creatinine >= 200 umol/L) and **A**bnormal liver function (chronic hepatic disease such as
 cirrhosis, or bilirubin > 2 x the upper limit of normal with AST/ALT/ALP > 3 x the upper limit
