@@ -92,6 +92,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import orjson
 
+from medtwin.risk.ckd_epi_2021 import egfr_scalar
+
 __all__ = [
     "DEFAULT_TODAY",
     "DEFAULT_TYPE1_MINIMUM",
@@ -189,22 +191,8 @@ def ckd_epi_2021_egfr(creatinine_mg_dl: float, age_years: float, sex: Sex) -> fl
        equations to estimate GFR without race. N Engl J Med 2021;385:1737-1749 (the 2021
        creatinine equation, eGFRcr).
     """
-    if not creatinine_mg_dl > 0:
-        raise ValueError(f"creatinine_mg_dl must be positive, got {creatinine_mg_dl!r}")
-    if sex == "female":
-        kappa, alpha, sex_factor = 0.7, -0.241, 1.012
-    elif sex == "male":
-        kappa, alpha, sex_factor = 0.9, -0.302, 1.0
-    else:
-        raise ValueError(f"sex must be 'female' or 'male', got {sex!r}")
-    ratio = creatinine_mg_dl / kappa
-    return (
-        142.0
-        * math.pow(min(ratio, 1.0), alpha)
-        * math.pow(max(ratio, 1.0), -1.200)
-        * math.pow(0.9938, age_years)
-        * sex_factor
-    )
+    # the one implementation of the equation lives with the score (medtwin.risk.ckd_epi_2021)
+    return egfr_scalar(creatinine_mg_dl, age_years, sex)
 
 
 # --------------------------------------------------------------------------------------------
