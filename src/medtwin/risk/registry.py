@@ -55,6 +55,8 @@ BUILTINS: tuple[tuple[str, str], ...] = (
     ("medtwin.risk.qsofa", "QSOFA"),
     ("medtwin.risk.mews", "MEWS"),
     ("medtwin.risk.iwpc_warfarin", "IWPC_WARFARIN"),
+    ("medtwin.risk.prevent", "PREVENT_10Y"),
+    ("medtwin.risk.prevent", "PREVENT_30Y"),
 )
 """(module, attribute) of every built-in score."""
 
