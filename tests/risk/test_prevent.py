@@ -147,8 +147,14 @@ def test_vectorised_equals_row_by_row() -> None:
              statin=rng.random() < 0.3, diabetes=rng.random() < 0.2, smoker=rng.random() < 0.2)
         for _ in range(300)
     ]  # fmt: skip
+    for r in rows:  # mix the models: base, +UACR, +HbA1c, full, and SDI alone (refused)
+        r["uacr_mg_g"] = rng.choice([None, rng.uniform(0, 3000)])
+        r["hba1c_percent"] = rng.choice([None, rng.uniform(4, 12)])
+        r["sdi_decile"] = rng.choice([None, rng.randint(1, 10)])
     rows[5]["age_years"] = 85  # a refused row does not disturb the others
-    rows[9].update(hdl_mg_dl=None, outcome="cvd", age_years=45)  # nor does a missing one
+    rows[9].update(
+        hdl_mg_dl=None, outcome="cvd", age_years=45, sdi_decile=None
+    )  # nor a missing one
     cols = {k: [r[k] for r in rows] for k in rows[0]}
     for score in (PREVENT_10Y, PREVENT_30Y):
         many = score.compute_many(cols)
@@ -225,10 +231,12 @@ def test_refusals_missing_and_outcomes() -> None:
         assert r.value is None and r.refused is not None and "CHD or stroke" in r.refused
     r = PREVENT_10Y.compute_one(_row(outcome="mi"))
     assert r.refused is not None and "outcome='mi' is not one of" in r.refused
-    for name, value in (("uacr_mg_g", 30), ("hba1c_percent", 6.1), ("sdi_decile", 7)):
+    r = PREVENT_10Y.compute_one(_row(sdi_decile=7))
+    assert r.value is None and r.refused is not None
+    assert "base + SDI model" in r.refused and "sdi_decile" in r.refused
+    for name, value in (("uacr_mg_g", -1), ("hba1c_percent", 16), ("sdi_decile", 11)):
         r = PREVENT_10Y.compute_one(_row(**{name: value}))
-        assert r.value is None and r.refused is not None
-        assert f"{name} given" in r.refused and "base model" in r.refused
+        assert r.refused is not None and f"{name}={value:g} is outside" in r.refused
     # outcome defaults to total CVD
     assert (
         PREVENT_10Y.compute_one(_row()).value == PREVENT_10Y.compute_one(_row(outcome="cvd")).value
@@ -277,3 +285,137 @@ def test_many_rows_fast() -> None:
     }  # fmt: skip
     r = PREVENT_10Y.compute_many(cols)
     assert not np.isnan(r.value).any() and ((r.value > 0) & (r.value < 100)).all()
+
+
+# The reference profile of every PREVENT equation: age 55, non-HDL 3.5 mmol/L, HDL 1.3 mmol/L,
+# SBP 130, BMI 25, eGFR 90, no diabetes, smoking or treatment: every term but the constant is 0.
+REFERENCE = {
+    "age_years": 55, "total_cholesterol_mg_dl": 4.8 / 0.02586, "hdl_mg_dl": 1.3 / 0.02586,
+    "systolic_bp_mm_hg": 130, "bp_treated": False, "statin": False, "diabetes": False,
+    "smoker": False, "bmi_kg_m2": 25, "egfr_ml_min_1_73m2": 90,
+}  # fmt: skip
+
+
+def _expit(x: float) -> float:
+    return 100 / (1 + math.exp(-x))
+
+
+@pytest.mark.parametrize("sex", ["female", "male"])
+@pytest.mark.parametrize("outcome", ["cvd", "ascvd", "hf"])
+def test_reference_profile_gives_the_constant_of_each_model(sex: str, outcome: str) -> None:
+    c = coefficients()
+    for score, years in ((PREVENT_10Y, 10), (PREVENT_30Y, 30)):
+        row = {**REFERENCE, "sex": sex, "outcome": outcome}
+        cases = [
+            ("base", {}, 0.0),
+            ("uacr", {"uacr_mg_g": 1.0}, 0.0),  # ln 1 = 0
+            ("hba1c", {"hba1c_percent": 5.3}, 0.0),
+            ("full", {"uacr_mg_g": 1.0, "hba1c_percent": 5.3, "sdi_decile": 2}, 0.0),
+            # full model without SDI: its missing-SDI indicator term is added
+            ("full", {"uacr_mg_g": 1.0, "hba1c_percent": 5.3}, None),
+        ]
+        for model, extra, add in cases:
+            table = c[f"{model}_{years}y"][sex][outcome]
+            assert score.model_of({**row, **extra}) == model
+            extra_term = table["missing_sdi"] if add is None else add
+            got = score.compute_one({**row, **extra}).value
+            assert got == pytest.approx(_expit(table["constant"] + extra_term), rel=1e-12)
+
+
+def _aha_full(r: dict[str, object], years: int, sex: str, outcome: str) -> float:
+    """Full-model equations written out as in a port of the AHA PREVENT calculator code
+    (``preventFull``; a transcription independent of the shipped table), risk in percent."""
+    f = {k: float(v) for k, v in r.items() if isinstance(v, (int, float))}
+    a = (f["age_years"] - 55) / 10
+    nh = (f["total_cholesterol_mg_dl"] - f["hdl_mg_dl"]) * 0.02586 - 3.5
+    h = (f["hdl_mg_dl"] * 0.02586 - 1.3) / 0.3
+    sbp = f["systolic_bp_mm_hg"]
+    slo, shi = (min(sbp, 110) - 110) / 20, (max(sbp, 110) - 130) / 20
+    g = f["egfr_ml_min_1_73m2"]
+    glo, ghi = (min(g, 60) - 60) / -15, (max(g, 60) - 90) / -15
+    b = f["bmi_kg_m2"]
+    blo, bhi = (min(b, 30) - 25) / 5, (max(b, 30) - 30) / 5
+    dm, sm, bpt, stn = f["diabetes"], f["smoker"], f["bp_treated"], f["statin"]
+    t = (
+        None
+        if "sdi_decile" not in f
+        else (0 if f["sdi_decile"] < 4 else 1 if f["sdi_decile"] < 7 else 2)
+    )
+
+    def sdi(c1: float, c2: float, miss: float) -> float:
+        return miss if t is None else c1 * (2 - t) * t + c2 * (t - 1) * (0.5 * t)
+
+    def uacr(c: float, miss: float) -> float:
+        return miss if "uacr_mg_g" not in f else c * math.log(max(f["uacr_mg_g"], 0.1))
+
+    def a1c(cdm: float, cno: float, miss: float) -> float:
+        if "hba1c_percent" not in f:
+            return miss
+        return cdm * (f["hba1c_percent"] - 5.3) * dm + cno * (f["hba1c_percent"] - 5.3) * (1 - dm)
+
+    if (years, sex, outcome) == (30, "male", "cvd"):
+        x = (-1.504558 + 0.4427595 * a - 0.1064108 * a * a + 0.0629381 * nh - 0.1015427 * h
+             - 0.2542326 * slo + 0.2549679 * shi + 0.333835 * dm + 0.1873833 * sm
+             + 0.0246102 * glo + 0.0552014 * ghi + 0.1979729 * bpt - 0.0407714 * stn
+             - 0.0365522 * bpt * shi + 0.1232822 * stn * nh - 0.0441334 * a * nh
+             + 0.0177865 * a * h - 0.1046657 * a * shi - 0.2116113 * a * dm - 0.1277905 * a * sm
+             - 0.0955922 * a * glo + sdi(0.0256704, 0.1887637, 0.089241)
+             + uacr(0.0894596, 0.0710124) + a1c(0.0676202, 0.063409, 0.0038783))  # fmt: skip
+    elif (years, sex, outcome) == (10, "female", "hf"):
+        x = (-4.896524 + 0.884209 * a - 0.421474 * slo + 0.3002919 * shi + 0.6170359 * dm
+             + 0.5380269 * sm - 0.0191335 * blo + 0.2764302 * bhi + 0.5975847 * glo
+             + 0.0654197 * ghi + 0.3313614 * bpt - 0.1002304 * bpt * shi - 0.0845363 * a * shi
+             - 0.2989062 * a * dm - 0.1111354 * a * sm + 0.0008104 * a * bhi
+             - 0.1666635 * a * glo + sdi(0.1213034, 0.2314147, 0.1819138)
+             + uacr(0.1948135, 0.0395368) + a1c(0.176668, 0.1614911, -0.0010583))  # fmt: skip
+    else:
+        raise AssertionError((years, sex, outcome))
+    return _expit(x)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    age=st.floats(30, 59),
+    tc=st.floats(130, 320),
+    hdl=st.floats(20, 100),
+    sbp=st.floats(90, 200),
+    bmi=st.floats(18.5, 39.99),
+    egfr=st.floats(15, 150),
+    flags=st.tuples(st.booleans(), st.booleans(), st.booleans(), st.booleans()),
+    uacr=st.floats(0.0, 5000.0),
+    hba1c=st.floats(3.0, 15.0),
+    sdi=st.one_of(st.none(), st.integers(1, 10)),
+    drop=st.sampled_from(["none", "uacr_mg_g", "hba1c_percent"]),
+)
+def test_full_model_agrees_with_aha_calculator_transcription(
+    age: float,
+    tc: float,
+    hdl: float,
+    sbp: float,
+    bmi: float,
+    egfr: float,
+    flags: tuple[bool, bool, bool, bool],
+    uacr: float,
+    hba1c: float,
+    sdi: int | None,
+    drop: str,
+) -> None:
+    bpt, stn, dm, sm = flags
+    row: dict[str, object] = {
+        "age_years": age, "total_cholesterol_mg_dl": tc, "hdl_mg_dl": hdl,
+        "systolic_bp_mm_hg": sbp, "bmi_kg_m2": bmi, "egfr_ml_min_1_73m2": egfr,
+        "bp_treated": bpt, "statin": stn, "diabetes": dm, "smoker": sm,
+        "uacr_mg_g": uacr, "hba1c_percent": hba1c,
+    }  # fmt: skip
+    if sdi is not None:
+        row["sdi_decile"] = sdi
+    if drop != "none":
+        del row[drop]
+    if sum(k in row for k in ("uacr_mg_g", "hba1c_percent", "sdi_decile")) < 2:
+        return  # not the full model (the single add-on models are tested above)
+    for score, years, sex, outcome in ((PREVENT_30Y, 30, "male", "cvd"),
+                                       (PREVENT_10Y, 10, "female", "hf")):  # fmt: skip
+        r = {**row, "sex": sex, "outcome": outcome}
+        assert score.model_of(r) == "full"
+        got = score.compute_one(r).value
+        assert got == pytest.approx(_aha_full(r, years, sex, outcome), rel=1e-12)

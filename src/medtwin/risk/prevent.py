@@ -13,10 +13,12 @@ What this version does **not** compute, and refuses with the reason:
 
 * ``outcome`` ``chd`` or ``stroke``: Khan et al. 2024 publish equations for total CVD, ASCVD and
   heart failure; medtwin has no primary-source coefficients for separate CHD and stroke equations.
-* the add-on models (base + UACR, + HbA1c, + SDI, full): the model follows from the optional
-  inputs given (``uacr_mg_g``, ``hba1c_percent``, ``sdi_decile``), and only the base model's
-  coefficients are shipped, so a row that gives any of them is refused (leave them out for the
-  base model). The base model is the one the AHA recommends when they are not available.
+* the base + SDI model: a row giving ``sdi_decile`` and neither UACR nor HbA1c is refused.
+
+**The model follows from the optional inputs given** (the rule of the preventr package): none:
+the base model; ``uacr_mg_g`` only: base + UACR; ``hba1c_percent`` only: base + HbA1c; two or
+three of ``uacr_mg_g``, ``hba1c_percent``, ``sdi_decile``: the full model, whose missing-value
+indicator terms stand for the one not given. ``PREVENT_10Y.model_of(row)`` names it.
 
 Ranges are the equations' (Khan et al. 2024; the AHA PREVENT calculator): age 30-79 years
 (30-59 for 30-year risk), total cholesterol 130-320 mg/dL, HDL 20-100 mg/dL, SBP 90-200 mmHg,
@@ -46,20 +48,32 @@ import numpy as np
 
 from medtwin.risk.base import (
     Band,
+    BoolArray,
     ColumnLike,
     FloatArray,
     InputData,
+    IntArray,
     Score,
     ScoreInput,
     ScoreResults,
 )
 
-__all__ = ["OUTCOMES", "PREVENT_10Y", "PREVENT_30Y", "Prevent", "coefficients", "terms"]
+__all__ = [
+    "MODELS",
+    "OUTCOMES",
+    "PREVENT_10Y",
+    "PREVENT_30Y",
+    "Prevent",
+    "addon_terms",
+    "coefficients",
+    "model_codes",
+    "terms",
+]
 
 SOURCE = (
     "Khan SS, Matsushita K, Sang Y, et al. Development and Validation of the American Heart "
     "Association's PREVENT Equations. Circulation 2024;149(6):430-449, Supplemental Material: "
-    "base model coefficients (Table S12A, 10-year; 30-year base model table)."
+    "coefficients of the base (Table S12A, 10-year), base + UACR, base + HbA1c and full models."
 )
 _RANGE_SOURCE = "range of the PREVENT equations (Khan et al. 2024; AHA PREVENT calculator)"
 
@@ -67,6 +81,8 @@ OUTCOMES = ("cvd", "ascvd", "hf", "chd", "stroke")
 SHIPPED = ("cvd", "ascvd", "hf")
 SEXES = ("female", "male")
 OPTIONAL = ("uacr_mg_g", "hba1c_percent", "sdi_decile")
+MODELS = ("base", "uacr", "hba1c", "full", "sdi")
+"""Model codes of :func:`model_codes`; ``sdi`` (base + SDI alone) is not shipped: refused."""
 # inputs each outcome's equation uses (besides outcome itself)
 _COMMON = ("age_years", "sex", "systolic_bp_mm_hg", "bp_treated", "diabetes", "smoker",
            "egfr_ml_min_1_73m2")  # fmt: skip
@@ -146,6 +162,50 @@ def terms(
     }
 
 
+def addon_terms(
+    *,
+    uacr_mg_g: FloatArray,
+    hba1c_percent: FloatArray,
+    sdi_decile: FloatArray,
+    diabetes: FloatArray,
+) -> dict[str, FloatArray]:
+    """The add-on terms (UACR, HbA1c, SDI) with their missing-value indicators, per row.
+
+    ``nan`` means not given: the indicator is 1 and the value term 0. UACR below 0.1 mg/g is
+    taken as 0.1 (as the AHA calculator does); SDI deciles 1-3 are the reference group.
+    """
+    has_u = ~np.isnan(uacr_mg_g)
+    has_h = ~np.isnan(hba1c_percent)
+    has_s = ~np.isnan(sdi_decile)
+    with np.errstate(invalid="ignore"):
+        ln_uacr = np.where(has_u, np.log(np.maximum(np.where(has_u, uacr_mg_g, 1.0), 0.1)), 0.0)
+        a1c = np.where(has_h, hba1c_percent - 5.3, 0.0)
+        dm = np.where(np.isnan(diabetes), 0.0, diabetes)
+        sdi_mid = (has_s & (sdi_decile >= 4) & (sdi_decile <= 6)).astype(np.float64)
+        sdi_high = (has_s & (sdi_decile >= 7)).astype(np.float64)
+    return {
+        "ln_uacr": ln_uacr,
+        "missing_uacr": (~has_u).astype(np.float64),
+        "hba1c_dm": a1c * dm,
+        "hba1c_no_dm": a1c * (1.0 - dm),
+        "missing_hba1c": (~has_h).astype(np.float64),
+        "sdi_4_to_6": sdi_mid,
+        "sdi_7_to_10": sdi_high,
+        "missing_sdi": (~has_s).astype(np.float64),
+    }
+
+
+def model_codes(has_uacr: BoolArray, has_hba1c: BoolArray, has_sdi: BoolArray) -> IntArray:
+    """Index into :data:`MODELS` per row, from which optional inputs are given (preventr's rule)."""
+    count = has_uacr.astype(np.int64) + has_hba1c + has_sdi
+    code = np.zeros(has_uacr.shape[0], dtype=np.int64)
+    code[(count == 1) & has_uacr] = MODELS.index("uacr")
+    code[(count == 1) & has_hba1c] = MODELS.index("hba1c")
+    code[(count == 1) & has_sdi] = MODELS.index("sdi")
+    code[count >= 2] = MODELS.index("full")
+    return code
+
+
 def _number(name: str, unit: str, description: str, low: float, high: float) -> ScoreInput:
     return ScoreInput(name, unit, "number", description, valid_range=(low, high),
                       range_source=_RANGE_SOURCE)  # fmt: skip
@@ -195,7 +255,8 @@ def _inputs(max_age: float) -> tuple[ScoreInput, ...]:
             "uacr_mg_g",
             "mg/g",
             "number",
-            "Urine albumin-to-creatinine ratio (selects the UACR model; not shipped: refused)",
+            "Urine albumin-to-creatinine ratio, optional (selects the UACR or full model; "
+            "below 0.1 taken as 0.1)",
             required=False,
             valid_range=(0.0, 25000.0),
             range_source=_RANGE_SOURCE,
@@ -204,7 +265,7 @@ def _inputs(max_age: float) -> tuple[ScoreInput, ...]:
             "hba1c_percent",
             "%",
             "number",
-            "HbA1c (selects the HbA1c model; not shipped: refused)",
+            "HbA1c, optional (selects the HbA1c or full model)",
             required=False,
             valid_range=(3.0, 15.0),
             range_source=_RANGE_SOURCE,
@@ -213,7 +274,8 @@ def _inputs(max_age: float) -> tuple[ScoreInput, ...]:
             "sdi_decile",
             None,
             "number",
-            "Social Deprivation Index decile 1-10 (selects the SDI model; not shipped: refused)",
+            "Social Deprivation Index decile 1-10, optional (with UACR or HbA1c: the full "
+            "model; alone: refused, the base + SDI model is not shipped)",
             required=False,
             valid_range=(1.0, 10.0),
             integer=True,
@@ -253,17 +315,18 @@ class Prevent(Score):
     ) -> ScoreResults:
         data = InputData(self.name, self.inputs, columns, strict=strict, rows=rows)
         n = data.n
-        table = coefficients()[f"base_{self.years}y"]
+        tables = coefficients()
         outcome = data.code("outcome")
         sex = data.code("sex")
         age = data.number("age_years")
         with np.errstate(invalid="ignore"):
             out_of_age = ~np.isnan(age) & ((age < 30.0) | (age > self.max_age))
         not_shipped = np.isin(outcome, [OUTCOMES.index("chd"), OUTCOMES.index("stroke")])
-        optional_given = np.zeros(n, dtype=np.bool_)
-        for name in OPTIONAL:
-            optional_given |= data.present[name]
-        refused = data.any_invalid() | out_of_age | not_shipped | optional_given
+        model = model_codes(
+            data.present["uacr_mg_g"], data.present["hba1c_percent"], data.present["sdi_decile"]
+        )
+        sdi_only = model == MODELS.index("sdi")
+        refused = data.any_invalid() | out_of_age | not_shipped | sdi_only
 
         x = terms(
             age_years=age,
@@ -277,21 +340,30 @@ class Prevent(Score):
             bmi_kg_m2=data.number("bmi_kg_m2"),
             egfr_ml_min_1_73m2=data.number("egfr_ml_min_1_73m2"),
         )
+        x.update(
+            addon_terms(
+                uacr_mg_g=data.number("uacr_mg_g"),
+                hba1c_percent=data.number("hba1c_percent"),
+                sdi_decile=data.number("sdi_decile"),
+                diabetes=data.number("diabetes"),
+            )
+        )
         logit = np.full(n, np.nan)
         uses = np.zeros((len(self.inputs), n), dtype=np.bool_)
         names = [i.name for i in self.inputs]
         for o_code, o_name in enumerate(OUTCOMES):
             if o_name not in SHIPPED:
                 continue
-            for s_code, s_name in enumerate(SEXES):
-                rows_ = (outcome == o_code) & (sex == s_code)
-                if not rows_.any():
-                    continue
-                coef = table[s_name][o_name]
-                lp = np.zeros(int(rows_.sum()))
-                for term, beta in coef.items():
-                    lp += float(beta) * x[term][rows_]
-                logit[rows_] = lp
+            for m_code, m_name in enumerate(MODELS[:4]):
+                for s_code, s_name in enumerate(SEXES):
+                    rows_ = (outcome == o_code) & (sex == s_code) & (model == m_code)
+                    if not rows_.any():
+                        continue
+                    coef = tables[f"{m_name}_{self.years}y"][s_name][o_name]
+                    lp = np.zeros(int(rows_.sum()))
+                    for term, beta in coef.items():
+                        lp += float(beta) * x[term][rows_]
+                    logit[rows_] = lp
             used = (outcome == o_code) | (outcome < 0)
             for name in USES[o_name]:
                 uses[names.index(name)] |= used
@@ -311,7 +383,7 @@ class Prevent(Score):
             band[banded] = np.searchsorted(BAND_CUTS_PERCENT, value[banded], side="right")
         reasons: dict[int, str] = {}
         for i in np.nonzero(refused)[0].tolist():
-            reasons[i] = "; ".join(self._reasons(data, i, outcome, out_of_age))
+            reasons[i] = "; ".join(self._reasons(data, i, outcome, out_of_age, sdi_only))
         return ScoreResults(
             name=self.name,
             version=self.version,
@@ -327,7 +399,9 @@ class Prevent(Score):
             reasons=reasons,
         )
 
-    def _reasons(self, data: InputData, i: int, outcome: Any, out_of_age: Any) -> list[str]:
+    def _reasons(
+        self, data: InputData, i: int, outcome: Any, out_of_age: Any, sdi_only: Any
+    ) -> list[str]:
         parts: list[str] = []
         for inp in self.inputs:
             if not data.invalid[inp.name][i]:
@@ -354,14 +428,22 @@ class Prevent(Score):
                 "total CVD, ASCVD and heart failure; medtwin ships no primary-source "
                 "coefficients for a separate CHD or stroke equation"
             )
-        given = [name for name in OPTIONAL if data.present[name][i]]
-        if given:
+        if sdi_only[i]:
             parts.append(
-                f"{', '.join(given)} given: that selects a PREVENT add-on model (UACR, HbA1c, "
-                "SDI or full), whose coefficients medtwin does not ship yet; leave "
-                f"{' and '.join(given)} out for the base model"
+                "sdi_decile given without uacr_mg_g or hba1c_percent: that selects the PREVENT "
+                "base + SDI model, whose coefficients medtwin does not ship; leave sdi_decile "
+                "out for the base model, or add UACR or HbA1c for the full model"
             )
         return parts
+
+    def model_of(self, row: Mapping[str, Any]) -> str:
+        """Which PREVENT model a row uses: base, uacr, hba1c, full (or sdi: refused)."""
+        data = InputData(self.name, self.inputs, {k: [v] for k, v in row.items()}, strict=False,
+                         rows=1)  # fmt: skip
+        code = model_codes(
+            data.present["uacr_mg_g"], data.present["hba1c_percent"], data.present["sdi_decile"]
+        )
+        return MODELS[int(code[0])]
 
 
 PREVENT_10Y = Prevent(10)
