@@ -419,3 +419,68 @@ def test_full_model_agrees_with_aha_calculator_transcription(
         assert score.model_of(r) == "full"
         got = score.compute_one(r).value
         assert got == pytest.approx(_aha_full(r, years, sex, outcome), rel=1e-12)
+
+
+def _uacr_model(r: dict[str, float], years: int, sex: str, outcome: str) -> float:
+    """Base + UACR equations as written out in a second, independent Python transcription of
+    the supplement (formula by formula), risk in percent."""
+    a = (r["age_years"] - 55) / 10
+    nh = (r["total_cholesterol_mg_dl"] - r["hdl_mg_dl"]) * 0.02586 - 3.5
+    h = (r["hdl_mg_dl"] * 0.02586 - 1.3) / 0.3
+    sbp, g, b = r["systolic_bp_mm_hg"], r["egfr_ml_min_1_73m2"], r["bmi_kg_m2"]
+    slo, shi = (min(sbp, 110) - 110) / 20, (max(sbp, 110) - 130) / 20
+    glo, ghi = (min(g, 60) - 60) / -15, (max(g, 60) - 90) / -15
+    blo, bhi = (min(b, 30) - 25) / 5, (max(b, 30) - 30) / 5
+    dm, sm, bpt, stn = r["diabetes"], r["smoker"], r["bp_treated"], r["statin"]
+    lu = math.log(max(r["uacr_mg_g"], 0.1))
+    if (years, sex, outcome) == (10, "female", "cvd"):
+        x = (-3.738341 + 0.7969249 * a + 0.0256635 * nh - 0.1588107 * h - 0.2255701 * slo
+             + 0.3396649 * shi + 0.8047515 * dm + 0.5285338 * sm + 0.4803511 * glo
+             + 0.0434472 * ghi + 0.2985207 * bpt - 0.1497787 * stn - 0.0742889 * bpt * shi
+             + 0.106756 * stn * nh - 0.0778126 * a * nh + 0.0306768 * a * h - 0.0907168 * a * shi
+             - 0.2705122 * a * dm - 0.0830564 * a * sm - 0.1389249 * a * glo + 0.1793037 * lu)  # fmt: skip
+    elif (years, sex, outcome) == (30, "male", "hf"):
+        x = (-2.314872 + 0.5750236 * a - 0.1062268 * a * a - 0.4633994 * slo + 0.2742874 * shi
+             + 0.612208 * dm + 0.2614987 * sm + 0.0895459 * blo + 0.2632424 * bhi
+             + 0.1430472 * glo + 0.0535184 * ghi + 0.2417468 * bpt - 0.0498574 * bpt * shi
+             - 0.1193827 * a * shi - 0.316651 * a * dm - 0.2046122 * a * sm - 0.0216878 * a * bhi
+             - 0.1165637 * a * glo + 0.1366452 * lu)  # fmt: skip
+    else:
+        raise AssertionError((years, sex, outcome))
+    return _expit(x)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    age=st.floats(30, 59),
+    tc=st.floats(130, 320),
+    hdl=st.floats(20, 100),
+    sbp=st.floats(90, 200),
+    bmi=st.floats(18.5, 39.99),
+    egfr=st.floats(15, 150),
+    flags=st.tuples(st.booleans(), st.booleans(), st.booleans(), st.booleans()),
+    uacr=st.floats(0.0, 25000.0),
+)
+def test_uacr_model_agrees_with_second_transcription(
+    age: float,
+    tc: float,
+    hdl: float,
+    sbp: float,
+    bmi: float,
+    egfr: float,
+    flags: tuple[bool, bool, bool, bool],
+    uacr: float,
+) -> None:
+    row = {
+        "age_years": age, "total_cholesterol_mg_dl": tc, "hdl_mg_dl": hdl,
+        "systolic_bp_mm_hg": sbp, "bmi_kg_m2": bmi, "egfr_ml_min_1_73m2": egfr,
+        "bp_treated": float(flags[0]), "statin": float(flags[1]), "diabetes": float(flags[2]),
+        "smoker": float(flags[3]), "uacr_mg_g": uacr,
+    }  # fmt: skip
+    for score, years, sex, outcome in ((PREVENT_10Y, 10, "female", "cvd"),
+                                       (PREVENT_30Y, 30, "male", "hf")):  # fmt: skip
+        r = {**row, "sex": sex, "outcome": outcome}
+        assert score.model_of(r) == "uacr"
+        assert score.compute_one(r).value == pytest.approx(
+            _uacr_model(row, years, sex, outcome), rel=1e-12
+        )
