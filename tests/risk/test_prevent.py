@@ -484,3 +484,67 @@ def test_uacr_model_agrees_with_second_transcription(
         assert score.compute_one(r).value == pytest.approx(
             _uacr_model(row, years, sex, outcome), rel=1e-12
         )
+
+
+def _hba1c_model(r: dict[str, float], years: int, sex: str, outcome: str) -> float:
+    """Base + HbA1c equations as written out in another independent Python transcription of
+    the supplement, risk in percent."""
+    a = (r["age_years"] - 55) / 10
+    nh = (r["total_cholesterol_mg_dl"] - r["hdl_mg_dl"]) * 0.02586 - 3.5
+    h = (r["hdl_mg_dl"] * 0.02586 - 1.3) / 0.3
+    sbp, g = r["systolic_bp_mm_hg"], r["egfr_ml_min_1_73m2"]
+    slo, shi = (min(sbp, 110) - 110) / 20, (max(sbp, 110) - 130) / 20
+    glo, ghi = (min(g, 60) - 60) / -15, (max(g, 60) - 90) / -15
+    dm, sm, bpt, stn = r["diabetes"], r["smoker"], r["bp_treated"], r["statin"]
+    d = r["hba1c_percent"] - 5.3
+    if (years, sex, outcome) == (10, "female", "cvd"):
+        x = (-3.306162 + 0.7858178 * a + 0.0194438 * nh - 0.1521964 * h - 0.2296681 * slo
+             + 0.3465777 * shi + 0.5366241 * dm + 0.5411682 * sm + 0.5931898 * glo
+             + 0.0472458 * ghi + 0.3158567 * bpt - 0.1535174 * stn - 0.0687752 * bpt * shi
+             + 0.1054746 * stn * nh - 0.0761119 * a * nh + 0.0307469 * a * h
+             - 0.0905966 * a * shi - 0.2241857 * a * dm - 0.080186 * a * sm - 0.1667286 * a * glo
+             + 0.1338348 * d * dm + 0.1622409 * d * (1 - dm))  # fmt: skip
+    elif (years, sex, outcome) == (30, "male", "ascvd"):
+        x = (-1.777708 + 0.3883267 * a - 0.0958114 * a * a + 0.1613374 * nh - 0.1144418 * h
+             - 0.0474338 * slo + 0.2691281 * shi + 0.2859773 * dm + 0.1759553 * sm
+             - 0.0242898 * glo + 0.0644523 * ghi + 0.142874 * bpt + 0.0115062 * stn
+             - 0.02333 * bpt * shi + 0.0899664 * stn * nh - 0.0275478 * a * nh + 0.022573 * a * h
+             - 0.090802 * a * shi - 0.1771894 * a * dm - 0.1548847 * a * sm - 0.0732754 * a * glo
+             + 0.0591089 * d * dm + 0.0821158 * d * (1 - dm))  # fmt: skip
+    else:
+        raise AssertionError((years, sex, outcome))
+    return _expit(x)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    age=st.floats(30, 59),
+    tc=st.floats(130, 320),
+    hdl=st.floats(20, 100),
+    sbp=st.floats(90, 200),
+    egfr=st.floats(15, 150),
+    flags=st.tuples(st.booleans(), st.booleans(), st.booleans(), st.booleans()),
+    hba1c=st.floats(3.0, 15.0),
+)
+def test_hba1c_model_agrees_with_second_transcription(
+    age: float,
+    tc: float,
+    hdl: float,
+    sbp: float,
+    egfr: float,
+    flags: tuple[bool, bool, bool, bool],
+    hba1c: float,
+) -> None:
+    row = {
+        "age_years": age, "total_cholesterol_mg_dl": tc, "hdl_mg_dl": hdl,
+        "systolic_bp_mm_hg": sbp, "bmi_kg_m2": 27.0, "egfr_ml_min_1_73m2": egfr,
+        "bp_treated": float(flags[0]), "statin": float(flags[1]), "diabetes": float(flags[2]),
+        "smoker": float(flags[3]), "hba1c_percent": hba1c,
+    }  # fmt: skip
+    for score, years, sex, outcome in ((PREVENT_10Y, 10, "female", "cvd"),
+                                       (PREVENT_30Y, 30, "male", "ascvd")):  # fmt: skip
+        r = {**row, "sex": sex, "outcome": outcome}
+        assert score.model_of(r) == "hba1c"
+        assert score.compute_one(r).value == pytest.approx(
+            _hba1c_model(row, years, sex, outcome), rel=1e-12
+        )
