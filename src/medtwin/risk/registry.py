@@ -59,6 +59,8 @@ BUILTINS: tuple[tuple[str, str], ...] = (
     ("medtwin.risk.cha2ds2_vasc", "CHA2DS2_VASC"),
     ("medtwin.risk.has_bled", "HAS_BLED"),
     ("medtwin.risk.ckd_epi_2021", "CKD_EPI_2021"),
+    ("medtwin.risk.prevent", "PREVENT_10Y"),
+    ("medtwin.risk.prevent", "PREVENT_30Y"),
 )
 """(module, attribute) of every built-in score."""
 
