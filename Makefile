@@ -53,7 +53,12 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_timeline.py
 	$(BIN)/python benchmarks/bench_ndjson_memory.py
 	$(BIN)/python benchmarks/bench_scores.py
+	$(BIN)/python benchmarks/bench_all_scores.py
 	$(BIN)/python benchmarks/bench_uva_padova.py
+	$(BIN)/python benchmarks/bench_calibrate.py
+	$(BIN)/python benchmarks/bench_assimilate.py
+	$(BIN)/python benchmarks/bench_tdm.py
+	$(BIN)/python benchmarks/bench_pgx.py
 	$(BIN)/python benchmarks/bench_monitors.py
 	$(BIN)/python benchmarks/bench_apple_health.py --size-mb 256
 	$(BIN)/python benchmarks/bench_mqtt_latency.py --duration-s 60
