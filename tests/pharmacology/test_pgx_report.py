@@ -254,3 +254,49 @@ def test_medication_window_and_mapping() -> None:
     assert {"amoxicillin", "clavulanate"} <= everything
     with pytest.raises(ValueError, match="days"):
         medications_on_record(facts, now=NOW, days=-1)
+
+
+@pytest.mark.parametrize(
+    ("name", "rxcui", "drug", "phenotype", "advice_start"),
+    [
+        # Amstutz 2018 Table 2: DPYD activity score 1 (a c.1905+1G>A (*2A) carrier): reduce the
+        # starting dose by 50%; capecitabine by its RxNorm ingredient code, given (administration)
+        (
+            "DPYD/s1s2b.vcf",
+            "194000",
+            "capecitabine",
+            "Intermediate Metabolizer",
+            "Reduce the starting dose by 50%",
+        ),
+        # Cooper-DeHoff 2022 Tables 1-2: *1/*15 decreased function, *5/*15 poor function
+        (
+            "SLCO1B1/s1s15.vcf",
+            "312961",
+            "simvastatin",
+            "Decreased Function",
+            "Prescribe an alternative statin",
+        ),
+        (
+            "SLCO1B1/s5s15.vcf",
+            "314231",
+            "simvastatin",
+            "Poor Function",
+            "Prescribe an alternative statin",
+        ),
+    ],
+)
+def test_reduced_function_gives_the_guideline_action(
+    shared: Path, name: str, rxcui: str, drug: str, phenotype: str, advice_start: str
+) -> None:
+    facts = genotype_facts(read_genotype_file(shared / "genomics/pharmcat/haplotype-tests" / name))
+    given = MedicationAdministration(
+        source="t",
+        source_id="a",
+        code=Coding(RXNORM, rxcui, None),
+        status="completed",
+        effective_start=NOW - timedelta(hours=3),
+    )
+    [item] = build_report(facts, [given], patient_id="p", now=NOW).advice
+    assert item.drug == drug and [c.phenotype for c in item.calls] == [phenotype]
+    assert item.recommendation.advice[0].startswith(advice_start)
+    assert item.on_record is not None and item.on_record.kinds == ("MedicationAdministration",)
