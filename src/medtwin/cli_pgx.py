@@ -1,4 +1,4 @@
-"""``medtwin pgx call``: star-allele diplotypes and CPIC phenotypes from a genotype file or the store.
+"""``medtwin pgx call`` and ``medtwin pgx report``: diplotypes, phenotypes and CPIC advice.
 
 A part of the ``medtwin`` command (:mod:`medtwin.cli` imports it, and it registers itself on
 :func:`medtwin.cli.main`). Reading lives in :mod:`medtwin.ingest.vcf`, calling in
@@ -14,7 +14,7 @@ import click
 
 from medtwin.cli import _json_option, _open, _print_json, _store_option, main
 
-__all__ = ["pgx_call_command", "pgx_group"]
+__all__ = ["pgx_call_command", "pgx_group", "pgx_report_command"]
 
 
 @main.group("pgx")
@@ -137,3 +137,93 @@ def pgx_call_command(
         for text, strength in zip(item.advice, item.strength, strict=True):
             click.echo(f"  {text}" + (f" [{strength}]" if strength else ""))
         click.echo(f"  source: {item.source}")
+
+
+@pgx_group.command("report")
+@click.argument("patient")
+@click.option(
+    "--days",
+    type=click.IntRange(min=0),
+    default=365,
+    show_default=True,
+    help="Medications: active orders plus orders and administrations of the last DAYS days "
+    "(0: the whole record).",
+)
+@click.option(
+    "--all-drugs", is_flag=True, help="Also the advice for every drug in medtwin's CPIC table."
+)
+@_store_option
+@_json_option
+def pgx_report_command(
+    patient: str, days: int, all_drugs: bool, store_url: str, as_json: bool
+) -> None:
+    """The drugs on PATIENT's record with their CPIC advice from PATIENT's stored genotypes.
+
+    Genes are called from the stored Genotype facts (import a VCF with 'medtwin import' and link
+    its sample). Medications are MedicationRequest and MedicationAdministration facts: active
+    orders, and orders and administrations within --days; RxNorm products are mapped to their
+    ingredients. For each drug with a CPIC table: the genes, diplotypes, phenotypes, advice,
+    strength, CPIC level and source, or why there is no advice. Drugs without a table are
+    listed as such; genes that could not be called are listed with the reason.
+    """
+    from medtwin.pharmacology.pgx.report import patient_report
+
+    store = _open(store_url)
+    try:
+        report = patient_report(store, patient, days=days, all_drugs=all_drugs)
+    finally:
+        store.close()
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    click.echo(f"Patient {report.patient_id}: {report.genotype_positions} genotype positions")
+    click.echo(f"Medications: {report.window}")
+    if not report.genotype_positions:
+        click.echo("No genotypes on record: cannot recommend for any drug.")
+    else:
+        click.echo("\nGenes")
+        for call in report.calls:
+            what = call.diplotype or " or ".join(call.diplotypes) or "not called"
+            score = (
+                f" (activity score {call.activity_score:g})"
+                if call.activity_score is not None
+                else ""
+            )
+            pheno = f"  {call.phenotype}{score}" if call.phenotype else ""
+            click.echo(f"  {call.gene:<8} {what}{pheno}")
+        for gene, reason in report.uncalled:
+            click.echo(f"  not called: {gene}: {reason}")
+
+    def show(items: tuple[Any, ...]) -> None:
+        for item in items:
+            rec = item.recommendation
+            where = ""
+            if item.on_record is not None:
+                med = item.on_record
+                state = "active order" if med.active else "recent"
+                where = f" ({'; '.join(med.displays) or med.drug}: {', '.join(med.kinds)}, {state})"
+            click.echo(f"  {item.drug}{where}")
+            for call in item.calls:
+                what = call.diplotype or " or ".join(call.diplotypes) or "not called"
+                click.echo(f"    {call.gene} {what}  {call.phenotype or '-'}")
+            if rec.cannot_recommend:
+                click.echo(f"    {rec.cannot_recommend}")
+            for text, strength in zip(rec.advice, rec.strength, strict=True):
+                click.echo(f"    {text}" + (f" [{strength}]" if strength else ""))
+            level = item.to_dict()["cpic_level"]
+            click.echo(f"    CPIC level {level}; source: {rec.source}")
+
+    click.echo("\nDrugs on the record with CPIC guidance")
+    if report.advice:
+        show(report.advice)
+    else:
+        click.echo("  none")
+    click.echo("\nDrugs on the record without PGx guidance in medtwin's table")
+    for med in report.without_guidance or ():
+        label = med.drug if med.recognised else f"{med.drug} (not recognised as an ingredient)"
+        click.echo(f"  {label}")
+    if not report.without_guidance:
+        click.echo("  none")
+    if all_drugs:
+        click.echo("\nOther drugs in medtwin's CPIC table")
+        show(report.other_drugs)
