@@ -55,6 +55,7 @@ BUILTINS: tuple[tuple[str, str], ...] = (
     ("medtwin.risk.qsofa", "QSOFA"),
     ("medtwin.risk.mews", "MEWS"),
     ("medtwin.risk.iwpc_warfarin", "IWPC_WARFARIN"),
+    ("medtwin.risk.qrisk3", "QRISK3"),
 )
 """(module, attribute) of every built-in score."""
 
