@@ -246,7 +246,7 @@ def _inputs() -> tuple[ScoreInput, ...]:
         ),
         _number(
             "townsend_score",
-            "1",
+            "{score}",
             "Townsend deprivation score of the output area of residence (UK census); not "
             f"given: 0 (QRISK3's rule), listed in missing; held to {lim['townsend_score'][0]:g} "
             f"to {lim['townsend_score'][1]:g}",
@@ -289,7 +289,7 @@ def _inputs() -> tuple[ScoreInput, ...]:
         ),
         _number(
             "cholesterol_hdl_ratio",
-            "1",
+            "{ratio}",
             "Total cholesterol / HDL cholesterol ratio (both in the same unit); held to "
             f"{lim['cholesterol_hdl_ratio'][0]:g}-{lim['cholesterol_hdl_ratio'][1]:g}",
             (0.5, 30.0),
