@@ -452,21 +452,29 @@ class Qrisk3(Score):
                     "townsend": town[rows_of] - k["centre_townsend"],
                 }
                 s = smoke[rows_of]
-                total = np.asarray(k["ethnicity"])[eth[rows_of]] + np.asarray(k["smoking"])[s]
-                total = total + k["continuous"]["age_1"] * age_1 + k["continuous"]["age_2"] * age_2
-                for term, x in terms.items():
-                    total = total + k["continuous"][term] * x
-                for flag, beta in k["binary"].items():
-                    total = total + beta * flags[flag][rows_of]
-                for age_term, table in ((age_1, k["age_1_x"]), (age_2, k["age_2_x"])):
-                    for term, beta in table.items():
-                        if term == "smoking":
-                            x = np.asarray(beta)[s]
-                            total = total + age_term * x
-                        elif term in terms:
-                            total = total + age_term * beta * terms[term]
-                        else:
-                            total = total + age_term * beta * flags[term][rows_of]
+                x1 = k["age_1_x"]
+                x2 = k["age_2_x"]
+                total = (
+                    np.asarray(k["ethnicity"])[eth[rows_of]]
+                    + np.asarray(k["smoking"])[s]
+                    + age_1 * np.asarray(x1["smoking"])[s]
+                    + age_2 * np.asarray(x2["smoking"])[s]
+                    + k["continuous"]["age_1"] * age_1
+                    + k["continuous"]["age_2"] * age_2
+                )
+                # each term once: (beta + beta_age1 * age_1 + beta_age2 * age_2) * x
+                inputs = dict(terms)
+                inputs.update({f: flags[f][rows_of] for f in k["binary"]})
+                for term, x in inputs.items():
+                    if term in k["binary"] and not x.any():
+                        continue  # condition absent in every row: adds nothing
+                    beta = k["continuous"].get(term, k["binary"].get(term, 0.0))
+                    coef: FloatArray | float = beta
+                    if term in x1:
+                        coef = coef + x1[term] * age_1
+                    if term in x2:
+                        coef = coef + x2[term] * age_2
+                    total = total + coef * x
                 a[rows_of] = total
             risk = 100.0 * (
                 1.0
