@@ -303,6 +303,8 @@ def test_registry_describe_and_cli() -> None:
             assert inp["unit"] and inp["valid_range"] and inp["range_source"]
     assert entry["disclaimer"] == DISCLAIMER and "LGPL" in entry["licence"]
     out = score_json("qrisk3_10y", _row())
+    # ClinRisk's additional terms: every result points to the disclaimer
+    assert "disclaimer" in out["source"] and "medtwin score list --json" in out["source"]
     assert (
         out["value"] == pytest.approx(12.658288, abs=1e-5) and out["band"] == "10_percent_or_more"
     )

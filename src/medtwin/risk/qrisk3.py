@@ -109,7 +109,9 @@ SOURCE = (
     "Hippisley-Cox J, Coupland C, Brindle P. Development and validation of QRISK3 risk "
     "prediction algorithms to estimate future risk of cardiovascular disease: prospective cohort "
     "study. BMJ 2017;357:j2099. Equations and coefficients: the open-source QRISK3-2017 algorithm "
-    "(https://qrisk.org), Copyright 2017 ClinRisk Ltd, LGPL-3.0-or-later."
+    "(https://qrisk.org), Copyright 2017 ClinRisk Ltd, LGPL-3.0-or-later. ClinRisk's disclaimer "
+    "goes with every QRISK3 score: 'disclaimer' of qrisk3_10y in `medtwin score list --json`, "
+    "docs/models/qrisk3.md."
 )
 
 DISCLAIMER = (
