@@ -21,8 +21,12 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 
 # The main job on the embedded default: synthetic patients -> SQLite store -> a clinician's view,
 # then 45 days of one wearer's minute data (an infection starts on 2025-12-21) through the
-# personal-baseline monitors into the alert book.
+# personal-baseline monitors into the alert book; then the twin of a person with type 1 diabetes.
 DEMO_WEARER ?= 24
+# ... and the person with type 1 diabetes: their CGM, meals and pump insulin, a twin fitted to them,
+# a 2-hour forecast and a what-if (an afternoon snack, a correction bolus) with a plot.
+DEMO_T1D ?= 7
+DEMO_T1D_FILE ?= 00007
 demo: $(VENV)/.installed
 	rm -rf $(DEMO) && mkdir -p $(DEMO)
 	$(BIN)/medtwin synth --patients $(DEMO_PATIENTS) --seed 42 --wearables-days 45 --onset-fraction 0.5 $(DEMO)/patients
@@ -32,6 +36,11 @@ demo: $(VENV)/.installed
 	$(BIN)/medtwin import $(DEMO)/patients-wearables/streams/patient-000$(DEMO_WEARER) --store $(DEMO)/medtwin.db
 	$(BIN)/medtwin monitor run SYN-42-$(DEMO_WEARER) --monitors rhr,nightsignal,artefact --save --store $(DEMO)/medtwin.db
 	$(BIN)/medtwin alerts --store $(DEMO)/medtwin.db
+	$(BIN)/medtwin import $(DEMO)/patients-wearables/streams/patient-$(DEMO_T1D_FILE) --store $(DEMO)/medtwin.db
+	$(BIN)/medtwin twin fit SYN-42-$(DEMO_T1D) --store $(DEMO)/medtwin.db
+	$(BIN)/medtwin forecast SYN-42-$(DEMO_T1D) --hours 2 --store $(DEMO)/medtwin.db
+	$(BIN)/medtwin whatif SYN-42-$(DEMO_T1D) --scenario examples/scenarios/afternoon-snack.json \
+		--scenario examples/scenarios/correction-bolus.json --plot $(DEMO)/whatif.html --store $(DEMO)/medtwin.db
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks tools
@@ -44,7 +53,12 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_timeline.py
 	$(BIN)/python benchmarks/bench_ndjson_memory.py
 	$(BIN)/python benchmarks/bench_scores.py
+	$(BIN)/python benchmarks/bench_all_scores.py
 	$(BIN)/python benchmarks/bench_uva_padova.py
+	$(BIN)/python benchmarks/bench_calibrate.py
+	$(BIN)/python benchmarks/bench_assimilate.py
+	$(BIN)/python benchmarks/bench_tdm.py
+	$(BIN)/python benchmarks/bench_pgx.py
 	$(BIN)/python benchmarks/bench_monitors.py
 	$(BIN)/python benchmarks/bench_apple_health.py --size-mb 256
 	$(BIN)/python benchmarks/bench_mqtt_latency.py --duration-s 60

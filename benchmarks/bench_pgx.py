@@ -44,7 +44,11 @@ def main() -> None:
     args = parser.parse_args()
     data = shared_data() / "genomics"
     cases = [
-        ("PharmCAT example (whole panel)", data / "pharmcat" / "examples" / "pharmcat.example.vcf", None),
+        (
+            "PharmCAT example (whole panel)",
+            data / "pharmcat" / "examples" / "pharmcat.example.vcf",
+            None,
+        ),
         ("NA18526 preprocessed (1000 Genomes)", data / "NA18526.preprocessed.vcf", None),
         (
             "1000 Genomes chr10 panel, bgzip (88,248 records)",

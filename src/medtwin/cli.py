@@ -777,6 +777,14 @@ def monitor_run_command(
     help="With --wearables-days: share of patients with an onset (infection, respiratory, glucose low).",
 )
 @click.option(
+    "--type1-minimum",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Least number of people with type 1 diabetes (CGM + insulin pump); a smaller run is "
+    "enriched (tagged type1-enrichment). 0: the prevalence draw alone (0.5 %).",
+)
+@click.option(
     "--wearables-out",
     type=click.Path(path_type=Path),
     default=None,
@@ -788,20 +796,28 @@ def synth_command(
     seed: int,
     wearables_days: int,
     onset_fraction: float,
+    type1_minimum: int,
     wearables_out: Path | None,
 ) -> None:
     """Write synthetic demo patients as FHIR R4 Bundles (medtwin's own generator)."""
     from medtwin.synth import write_synthetic_patients
 
     out.mkdir(parents=True, exist_ok=True)
-    files = write_synthetic_patients(n, seed, out, device_user=wearables_days > 0)
+    files = write_synthetic_patients(
+        n, seed, out, device_user=wearables_days > 0, type1_minimum=type1_minimum
+    )
     click.echo(f"wrote {len(files)} synthetic patients to {out}")
     if wearables_days > 0:
         from medtwin.synth.streams import write_wearable_streams
 
         folder = wearables_out or out.with_name(out.name + "-wearables")
         streams = write_wearable_streams(
-            n, seed, folder, days=wearables_days, onset_fraction=onset_fraction
+            n,
+            seed,
+            folder,
+            days=wearables_days,
+            onset_fraction=onset_fraction,
+            type1_minimum=type1_minimum,
         )
         click.echo(
             f"wrote {wearables_days} days of wearable streams to {folder / 'streams'} "
@@ -853,6 +869,7 @@ main.add_command(listen_command)
 main.add_command(replay_command)
 
 import medtwin.cli_alerts  # noqa: E402  (registers 'medtwin alerts' on main)
+import medtwin.cli_dose  # noqa: E402  (registers 'medtwin dose')
 import medtwin.cli_model  # noqa: E402  (registers 'medtwin simulate' and 'medtwin model')
 import medtwin.cli_pgx  # noqa: E402  (registers 'medtwin pgx')
 import medtwin.cli_twin  # noqa: E402, F401  (registers 'medtwin twin' and 'medtwin whatif')

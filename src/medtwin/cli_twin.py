@@ -335,6 +335,8 @@ def whatif_command(
         table.add_column(name)
     for row in rows[1:]:
         table.add_row(*row)
-    Console().print(table)
+    import sys
+
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
     if plot_path is not None:
         click.echo(f"plot: {plot_path}")

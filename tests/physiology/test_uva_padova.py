@@ -102,12 +102,18 @@ def test_agrees_with_simglucose_live(name: str) -> None:
     }
     minutes = 360
     states = _simglucose_live(name, events, minutes)
-    r = simulate(UvaPadova2008, UvaPadova2008.preset(name), parse_scenario(events), t_end=minutes)
+    p = UvaPadova2008.preset(name)
+    # simglucose integrates minute by minute: so does medtwin with dense=False
+    r = simulate(UvaPadova2008, p, parse_scenario(events), t_end=minutes, dense=False)
     # every state within 1e-4 of its largest value (stomach contents are thousands of mg)
     scale = np.abs(states).max(axis=0) + 1.0
     assert (np.abs(r.states[0, :, :13] - states) / scale).max() < 1e-4
-    vg = UvaPadova2008.preset(name)[0, VG]
+    vg = p[0, VG]
     assert np.abs(r.observables["bg_mg_dl"][0] - states[:, 3] / vg).max() < 0.01
+    # the default (long steps, output times from the continuous extension): the same glucose
+    dense = simulate(UvaPadova2008, p, parse_scenario(events), t_end=minutes)
+    assert np.abs(dense.observables["bg_mg_dl"][0] - states[:, 3] / vg).max() < 0.01
+    assert (np.abs(dense.states[0, :, :13] - states) / scale).max() < 1e-3
 
 
 def test_basal_only_keeps_every_patient_at_gb() -> None:

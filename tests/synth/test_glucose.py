@@ -43,9 +43,10 @@ def _minutes(text: str, start: dt.datetime) -> float:
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Seed 4, patients 0-2 (two with diabetes, one with a glucose-low onset), 12 days."""
+    """Seed 4, patients 0-2 (two given type 1 diabetes by enrichment, one with a glucose-low
+    onset), 12 days."""
     folder = tmp_path_factory.mktemp("glucose")
-    streams = generate_streams(3, 4, days=12, onset_fraction=1.0)
+    streams = generate_streams(3, 4, days=12, onset_fraction=1.0, type1_minimum=2)
     assert sum(p.glucose_life is not None for p in streams.patients) == 2
     assert any(o.kind == "glucose_low" for o in streams.truth)
     write_streams(streams, folder)
@@ -112,7 +113,7 @@ def test_the_parameter_set_follows_the_person(age: int, group: str) -> None:
         preset = UvaPadova2008.preset(name).reshape(-1)
         assert preset_bw == preset[0] and p[0] == 73.5
         np.testing.assert_array_equal(p[1:], preset[1:])
-    profile = Profile("SYN-5-0", 0, "female", age, True, 7.5, "UTC", 73.5)
+    profile = Profile("SYN-5-0", 0, "female", age, True, 7.5, "UTC", 73.5, type1=True)
     life = generate_patient_streams(profile, seed=5, days=1, onset_fraction=0.0).glucose_life
     assert life is not None and life.age_group == group and life.params[0] == 73.5
     exact = float(steady_state_basal_u_per_min(life.params)[0]) * 60.0

@@ -66,8 +66,9 @@ def population() -> StreamSet:
 
 @pytest.fixture(scope="module")
 def with_onsets() -> StreamSet:
-    """The same kind of people, every one with an onset."""
-    return generate_streams(120, SEED + 1, days=DAYS, onset_fraction=1.0)
+    """The same kind of people, every one with an onset; 15 with type 1 diabetes (enriched, so
+    that several glucose lows are drawn: at the real 0.55 % there would be none or one)."""
+    return generate_streams(120, SEED + 1, days=DAYS, onset_fraction=1.0, type1_minimum=15)
 
 
 def clean(p: PatientStreams) -> npt.NDArray[np.bool_]:
@@ -211,13 +212,13 @@ def _cgm_metrics(glucose: npt.NDArray[np.float64]) -> dict[str, float]:
 
 @pytest.fixture(scope="module")
 def cgm_people() -> list[tuple[dict[str, float], PatientStreams]]:
-    """People with diabetes aged 14-79, 50-120 kg, 28 days of model-based CGM each."""
+    """People with type 1 diabetes aged 14-79, 50-120 kg, 28 days of model-based CGM each."""
     out = []
     ages = np.linspace(14, 79, 30).round().astype(int)
     weights = np.linspace(50.0, 120.0, 30)[::-1]
     for index, (age, weight) in enumerate(zip(ages, weights, strict=True)):
         profile = Profile(
-            f"SYN-0-{index}", index, "male", int(age), True, 7.0, "UTC", float(weight)
+            f"SYN-0-{index}", index, "male", int(age), True, 7.0, "UTC", float(weight), type1=True
         )
         streams = generate_patient_streams(profile, seed=SEED, days=28, onset_fraction=0.0)
         assert streams.glucose_mg_dl is not None
@@ -267,13 +268,18 @@ def test_cgm_meals_and_sensor_changes(
     assert np.mean(np.array(post_meal) > np.array(night)) > 0.8
 
 
-def test_people_without_diabetes_have_no_cgm(population: StreamSet) -> None:
-    diabetic = [p for p in population.patients if p.profile.diabetes]
-    assert diabetic, "the population should hold people with diabetes"
+def test_cgm_wearers_are_exactly_the_people_with_type_1_diabetes(population: StreamSet) -> None:
+    """CGM, carbs and insulin for type 1 diabetes only: not for type 2 (metformin; the
+    UVA/Padova model is a type 1 model) and not for people without diabetes."""
+    type2 = [p for p in population.patients if p.profile.diabetes and not p.profile.type1]
+    type1 = [p for p in population.patients if p.profile.type1]
+    assert type2, "the population should hold people with type 2 diabetes"
+    assert type1, "the population should hold people with type 1 diabetes (enrichment: 1)"
     for p in population.patients:
-        assert (p.glucose_mg_dl is not None) == p.profile.diabetes
-        if p.glucose_mg_dl is not None:
-            assert p.profile.hba1c_percent is not None
+        assert (p.glucose_mg_dl is not None) == p.profile.type1
+        assert (p.glucose_life is not None) == p.profile.type1
+        if p.profile.type1:
+            assert p.profile.diabetes and p.profile.hba1c_percent is not None
 
 
 # --------------------------------------------------------------------------------------------
@@ -294,7 +300,7 @@ def _sleep_hr(p: PatientStreams, lo: int, hi: int) -> float:
 
 
 def test_truth_lists_every_onset(with_onsets: StreamSet) -> None:
-    """With onset_fraction 1 everyone has exactly one onset; glucose lows only with diabetes;
+    """With onset_fraction 1 everyone has exactly one onset; glucose lows only with type 1;
     onsets lie between day 14 and 7 days before the end (streams.toml [onsets])."""
     assert len(with_onsets.truth) == len(with_onsets.patients)
     kinds = {o.kind for o in with_onsets.truth}
@@ -306,7 +312,7 @@ def test_truth_lists_every_onset(with_onsets: StreamSet) -> None:
         assert onset.patient == p.profile.patient
         assert first <= onset.onset_time <= last
         if onset.kind == "glucose_low":
-            assert p.profile.diabetes
+            assert p.profile.type1
 
 
 def test_infection_shifts_resting_heart_rate_by_the_stated_amount(with_onsets: StreamSet) -> None:
@@ -479,7 +485,7 @@ def test_csv_is_the_device_format(written: tuple[Path, Path, StreamSet]) -> None
         spo2 = read_rows(base / "spo2_nightly.csv")
         assert [float(r["value"]) for r in spo2] == p.spo2_percent.tolist()
         has_cgm = (base / "glucose_cgm.csv").exists()
-        assert has_cgm == p.profile.diabetes
+        assert has_cgm == p.profile.type1
     truth = orjson.loads((folder / "truth.json").read_bytes())
     assert [o["patient"] for o in truth["onsets"]] == [o.patient for o in streams.truth]
     table = read_rows(folder / "truth.csv")

@@ -110,6 +110,8 @@ class Summary:
     systolic: float
     hba1c: float
     diabetes: bool
+    """Any diabetes: type 2 (44054006) or type 1 (46635009)."""
+    type1: bool
     hypertension: bool
     systolic_drop: float | None
     ldl_drop_fraction: float | None
@@ -201,7 +203,8 @@ def summarise(bundle: Mapping[str, Any]) -> Summary:
         bmi=last["39156-5"],
         systolic=last["8480-6"],
         hba1c=last["4548-4"],
-        diabetes="44054006" in conditions,
+        diabetes=bool({"44054006", "46635009"} & conditions),
+        type1="46635009" in conditions,
         hypertension="38341003" in conditions,
         systolic_drop=systolic_drop,
         ldl_drop_fraction=ldl_drop,
@@ -405,6 +408,15 @@ def test_diabetes_prevalence_by_age_band(
         )
 
 
+def test_type1_diabetes_prevalence(population: list[Summary], targets: dict[str, Any]) -> None:
+    """Type 1 in 0.5 % of adults (Xu G et al. BMJ 2018;362:k1497), within 4 binomial SE (a
+    2,000-person run is large enough that the enrichment of small runs adds nobody)."""
+    assert_prevalence_near(
+        [p.type1 for p in population], targets["type1_diabetes"]["prevalence"], "type 1"
+    )
+    assert any(p.type1 for p in population)
+
+
 def test_hypertension_prevalence_by_sex_and_age_band(
     population: list[Summary], targets: dict[str, Any]
 ) -> None:
@@ -422,7 +434,7 @@ def test_hypertension_prevalence_by_sex_and_age_band(
 
 
 def test_hba1c_separates_diabetics(population: list[Summary]) -> None:
-    diabetic = [p.hba1c for p in population if p.diabetes]
+    diabetic = [p.hba1c for p in population if p.diabetes and not p.type1]  # type 2
     other = [p.hba1c for p in population if not p.diabetes]
     # ADA: HbA1c >= 6.5 % diagnoses diabetes; treated diabetics average about 7 % (Fang 2021).
     assert statistics.fmean(diabetic) >= 6.5

@@ -269,8 +269,10 @@ def test_day_to_day_variability_widens_only_the_days_after_the_data(
     plain = fitted.predict(s, end, n=120, seed=3, times=t, day_to_day=0.0)
     varied = fitted.predict(s, end, n=120, seed=3, times=t)
     inside = t <= fitted.provenance["span_min"]
-    np.testing.assert_array_equal(varied.upper[inside], plain.upper[inside])
-    np.testing.assert_array_equal(varied.lower[inside], plain.lower[inside])
+    # equal up to the solver: the day-by-day run ends a step at the day boundary, where the
+    # one-piece run reads its dense output (5e-7 mg/dL seen)
+    np.testing.assert_allclose(varied.upper[inside], plain.upper[inside], rtol=0, atol=1e-4)
+    np.testing.assert_allclose(varied.lower[inside], plain.lower[inside], rtol=0, atol=1e-4)
     width = lambda b: b.upper[~inside] - b.lower[~inside]  # noqa: E731
     assert np.mean(width(varied)) > np.mean(width(plain)) + 20.0  # 45 -> 93 mg/dL
     # segment by segment (state carried over, events re-based) with a vanishing daily change

@@ -1,12 +1,17 @@
-"""The compiled fixed-step RK4 loop (imported only when a simulation runs: it imports numba).
+"""The compiled solver loops, adaptive Dormand-Prince 5(4) with its continuous extension and
+fixed-step RK4 (imported only when a simulation runs: it imports numba).
 
-A model's compiled driver is ``rk4_rows`` called with the model's own numba kernels; a model
-module can define that driver at module level with ``cache=True`` (see
+A model's compiled driver is a loop template bound by :func:`bind` to the model's own numba
+kernels; a model module can bind it at module level with ``cache=True`` (see
 :mod:`medtwin.physiology._uva_padova_numba`) so that it compiles once per installation.
+``rk4_rows`` runs a loop with kernels given as arguments (for tests).
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
+import types
 from typing import Any
 
 import numba
@@ -17,6 +22,7 @@ __all__ = ["METHODS", "bind", "no_jump", "rk4_rows"]
 # The kernels the loop templates below call: :func:`bind` gives each compiled copy its own.
 rhs_row: Any = None
 jump_row: Any = None
+NS = 0  # states, when the loop is compiled for a fixed number of them (0: any)
 
 METHODS = ("dopri5", "rk4")
 """Integration methods: adaptive Dormand-Prince 5(4) and fixed-step classical RK4."""
@@ -50,22 +56,13 @@ def rk4_rows(
     """Run a loop with kernels given as arguments (compiles on each call: for tests)."""
     if floor is None:
         floor = np.full(x0.shape[1], -np.inf)
-    bind(rhs_row, jump_row, {}, method=method)(
-        x0,
-        params,
-        bounds,
-        values,
-        seg,
-        nsub,
-        out_pos,
-        out,
-        row_lo,
-        row_hi,
-        rtol,
-        atol,
-        hmax,
-        floor,
-    )
+    drive = bind(rhs_row, jump_row, {}, method=method)
+    tol = (rtol, atol, hmax, floor)
+    if method == "dopri5":  # output times instead of output positions, no substeps
+        times = np.ascontiguousarray(bounds[out_pos >= 0])
+        drive(x0, params, bounds, values, seg, times, out, row_lo, row_hi, *tol)
+    else:
+        drive(x0, params, bounds, values, seg, nsub, out_pos, out, row_lo, row_hi, *tol)
 
 
 def bind(
@@ -75,24 +72,44 @@ def bind(
     *,
     method: str = "dopri5",
     cache: bool = False,
+    n_states: int | None = None,
 ) -> Any:
-    """The RK4 loop compiled with ``rhs_row`` and ``jump_row`` as its globals.
+    """The solver loop of ``method`` compiled with ``rhs_row`` and ``jump_row`` as its globals.
 
     ``namespace`` is the module dict the driver lives in (its ``__name__`` names the cache
     entry); with ``cache=True`` numba keeps the machine code on disk, so a model module that
     binds its kernels at import compiles once per installation, not once per process.
+    ``n_states`` (optional) compiles the loop for that many states (a constant the compiler
+    unrolls the per-state loops with); the loop then takes arrays of that width only.
     """
-    import types
-
     glb = dict(namespace)
-    glb.update({k: v for k, v in globals().items() if k[:2] in ("_A", "_B", "_E")})
-    glb.update({"np": np, "rhs_row": rhs_row, "jump_row": jump_row})
+    glb.update({k: v for k, v in globals().items() if k[:2] in ("_A", "_B", "_E", "_P")})
+    glb.update(
+        {"np": np, "math": math, "rhs_row": rhs_row, "jump_row": jump_row, "NS": int(n_states or 0)}
+    )
     glb.setdefault("__name__", __name__)
     template = {"rk4": _rk4_template, "dopri5": _dopri5_template}[method]
     func = types.FunctionType(template.__code__, glb, "drive")
-    func.__qualname__ = f"drive_{method}_{glb['__name__'].replace('.', '_')}"
+    # numba's disk cache is keyed by the name and this file's time stamp: the kernels' code
+    # and the number of states go into the name, so that a changed kernel compiles afresh
+    key = hashlib.sha1(f"{n_states}".encode())
+    for kernel in (rhs_row, jump_row):
+        code = getattr(getattr(kernel, "py_func", kernel), "__code__", None)
+        if code is not None:
+            _hash_code(key, code)
+    func.__qualname__ = f"drive_{method}_{glb['__name__'].replace('.', '_')}_{key.hexdigest()[:12]}"
     func.__module__ = glb["__name__"]
     return numba.njit(cache=cache, nogil=True, error_model="numpy")(func)
+
+
+def _hash_code(key: Any, code: types.CodeType) -> None:
+    key.update(code.co_code)
+    key.update(repr(code.co_names).encode())
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            _hash_code(key, const)
+        else:
+            key.update(repr(const).encode())
 
 
 def _rk4_template(
@@ -173,6 +190,20 @@ _A64, _A65 = 49.0 / 176.0, -5103.0 / 18656.0
 _B1, _B3, _B4, _B5, _B6 = 35.0 / 384.0, 500.0 / 1113.0, 125.0 / 192.0, -2187.0 / 6784.0, 11.0 / 84.0
 _E1, _E3, _E4 = 71.0 / 57600.0, -71.0 / 16695.0, 71.0 / 1920.0
 _E5, _E6, _E7 = -17253.0 / 339200.0, 22.0 / 525.0, -1.0 / 40.0
+# Continuous extension of order 4 (Shampine 1986, Math Comput 46:135-150; the matrix ``P`` of
+# scipy.integrate.RK45): y(t + th*h) = y + h * sum_i k_i * sum_m _Pim * th**(m+1), i = 1..7
+# (k2 has weight 0); at th = 1 the weights are _B1 .. _B6 and 0, exactly.
+_P10, _P11 = 1.0, -8048581381.0 / 2820520608.0
+_P12, _P13 = 8663915743.0 / 2820520608.0, -12715105075.0 / 11282082432.0
+_P31, _P32 = 131558114200.0 / 32700410799.0, -68118460800.0 / 10900136933.0
+_P33 = 87487479700.0 / 32700410799.0
+_P41, _P42 = -1754552775.0 / 470086768.0, 14199869525.0 / 1410260304.0
+_P43 = -10690763975.0 / 1880347072.0
+_P51, _P52 = 127303824393.0 / 49829197408.0, -318862633887.0 / 49829197408.0
+_P53 = 701980252875.0 / 199316789632.0
+_P61, _P62 = -282668133.0 / 205662961.0, 2019193451.0 / 616988883.0
+_P63 = -1453857185.0 / 822651844.0
+_P71, _P72, _P73 = 40617522.0 / 29380423.0, -110615467.0 / 29380423.0, 69997945.0 / 29380423.0
 
 
 def _dopri5_template(
@@ -181,8 +212,7 @@ def _dopri5_template(
     bounds: Any,
     values: Any,
     seg: Any,
-    nsub: Any,
-    out_pos: Any,
+    out_times: Any,
     out: Any,
     row_lo: int,
     row_hi: int,
@@ -193,13 +223,32 @@ def _dopri5_template(
 ) -> None:  # pragma: no cover - compiled
     """Integrate rows ``row_lo:row_hi`` with adaptive Dormand-Prince 5(4) (local
     extrapolation, error per component ``atol + rtol * max(|x|, |x_new|)``, RMS norm, step
-    factor ``0.9 * err**-0.2`` within [0.2, 5], steps at most ``hmax``); every boundary is hit
-    exactly. ``nsub`` is not used.
+    factor ``0.9 * err**-0.2`` within [0.2, 5], steps at most ``hmax``; a step cut short by a
+    boundary leaves the step size as it was).
+
+    Every boundary in ``bounds[K+1]`` is hit exactly (``seg[K]``: the row of ``values``
+    that holds on segment k; ``jump_row`` runs where it changes, and the right-hand side is
+    re-evaluated there only). The state at each of ``out_times[T]`` (sorted, within
+    ``[bounds[0], bounds[-1]]``) goes to ``out[n, T]``: at a boundary the state after its
+    jump, at a step's end the step's result, between the ends of a step the 4th-order
+    continuous extension of Shampine (1986) (scipy ``RK45``'s dense output), kept above
+    ``floor``; output times need not be step boundaries.
     """
-    n_states = x0.shape[1]
+    n_states = NS if NS > 0 else x0.shape[1]
+    if x0.shape[1] != n_states or out.shape[2] != n_states or floor.shape[0] != n_states:
+        raise ValueError("the loop was compiled for another number of states")
     n_seg = bounds.shape[0] - 1
+    n_out = out_times.shape[0]
+    n_in = values.shape[2]
     shared = values.shape[1] == 1
-    zero = np.zeros(values.shape[2])
+    # private copies of the inputs and parameters (no views into the shared arrays inside
+    # the loops: a view costs an atomic reference count on the array, which threads share)
+    u = np.zeros(n_in)
+    u_prev = np.zeros(n_in)
+    p = np.empty(params.shape[1])
+    lo = np.empty(n_states)
+    for s in range(n_states):
+        lo[s] = floor[s]
     k1 = np.empty(n_states)
     k2 = np.empty(n_states)
     k3 = np.empty(n_states)
@@ -214,19 +263,26 @@ def _dopri5_template(
         vn = 0 if shared else n
         for s in range(n_states):
             x[s] = x0[n, s]
-        p = params[n]
+        for i in range(p.shape[0]):
+            p[i] = params[n, i]
+        for i in range(n_in):
+            u[i] = 0.0
         h = min(hmax, 0.1)
+        j = 0  # the next output time
         for k in range(n_seg):
-            u = values[seg[k], vn]
-            if k == 0:
-                jump_row(x, p, zero, u)
-            elif seg[k] != seg[k - 1]:
-                jump_row(x, p, values[seg[k - 1], vn], u)
-            if out_pos[k] >= 0:
-                out[n, out_pos[k]] = x
             t = bounds[k]
             t_end = bounds[k + 1]
-            rhs_row(t, x, p, u, k1)
+            if k == 0 or seg[k] != seg[k - 1]:
+                for i in range(n_in):
+                    u_prev[i] = u[i]
+                    u[i] = values[seg[k], vn, i]
+                jump_row(x, p, u_prev, u)
+                rhs_row(t, x, p, u, k1)
+            # else: the inputs go on, and k1 (the last step's k7 at this state) still holds
+            while j < n_out and out_times[j] <= t:
+                for s in range(n_states):
+                    out[n, j, s] = x[s]
+                j += 1
             while t < t_end:
                 last = False
                 if t + h >= t_end - 1e-12 * (1.0 + abs(t_end)):
@@ -270,22 +326,50 @@ def _dopri5_template(
                     )
                     sc = atol + rtol * max(abs(x[s]), abs(xn[s]))
                     err += (e / sc) ** 2
-                err = (err / n_states) ** 0.5
+                err = math.sqrt(err / n_states)
                 if err <= 1.0 or h_try <= 1e-9:
-                    t = t_end if last else t + h_try
+                    t_new = t_end if last else t + h_try
+                    # output times inside the step: the continuous extension from x
+                    while j < n_out and out_times[j] < t_new:
+                        th = (out_times[j] - t) / h_try
+                        w1 = th * (_P10 + th * (_P11 + th * (_P12 + th * _P13)))
+                        w3 = th * th * (_P31 + th * (_P32 + th * _P33))
+                        w4 = th * th * (_P41 + th * (_P42 + th * _P43))
+                        w5 = th * th * (_P51 + th * (_P52 + th * _P53))
+                        w6 = th * th * (_P61 + th * (_P62 + th * _P63))
+                        w7 = th * th * (_P71 + th * (_P72 + th * _P73))
+                        for s in range(n_states):
+                            y = x[s] + h_try * (
+                                w1 * k1[s]
+                                + w3 * k3[s]
+                                + w4 * k4[s]
+                                + w5 * k5[s]
+                                + w6 * k6[s]
+                                + w7 * k7[s]
+                            )
+                            out[n, j, s] = y if y >= lo[s] else lo[s]
+                        j += 1
+                    t = t_new
                     projected = False
                     for s in range(n_states):
-                        if xn[s] < floor[s]:
-                            xn[s] = floor[s]
+                        if xn[s] < lo[s]:
+                            xn[s] = lo[s]
                             projected = True
                         x[s] = xn[s]
                         k1[s] = k7[s]
                     if projected:
                         rhs_row(t, x, p, u, k1)
+                    if not last:
+                        while j < n_out and out_times[j] <= t:
+                            for s in range(n_states):
+                                out[n, j, s] = x[s]
+                            j += 1
                     factor = 5.0 if err == 0.0 else min(5.0, max(0.2, 0.9 * err**-0.2))
                     if not last or factor < 1.0:
                         h = min(hmax, h_try * factor)
                 else:
                     h = h_try * max(0.2, 0.9 * err**-0.2)
-        if out_pos[n_seg] >= 0:
-            out[n, out_pos[n_seg]] = x
+        while j < n_out:
+            for s in range(n_states):
+                out[n, j, s] = x[s]
+            j += 1

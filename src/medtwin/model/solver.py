@@ -1,20 +1,24 @@
 """The batched solver: N parameter sets over one time grid, with events.
 
 Inputs are piecewise constant between event boundaries (:class:`~medtwin.model.base.InputSchedule`,
-built by the model from the scenario). Each segment between two boundaries (event boundaries and
-output times together) is integrated on its own, so that every input discontinuity falls on a
-step boundary: by default with the adaptive Dormand-Prince 5(4) pair (Dormand & Prince 1980;
-the method of scipy's ``RK45`` and of simglucose's ``dopri5``), per parameter set, with the
-model's tolerances; or with the classical fixed-step 4th-order Runge-Kutta method
-(``method="rk4"``, the largest step ``<= max_step`` that divides the segment).
+built by the model from the scenario). Each segment between two input boundaries is integrated
+on its own, so that every input discontinuity falls on a step boundary: by default with the
+adaptive Dormand-Prince 5(4) pair (Dormand & Prince 1980; the method of scipy's ``RK45`` and of
+simglucose's ``dopri5``), per parameter set, with the model's tolerances, the step size carried
+from one segment to the next, and the states at the output times read from the pair's
+continuous extension (Shampine 1986, as scipy's ``RK45`` does), so that output times do not cut
+steps (``dense=False``: they do); or with the classical fixed-step 4th-order Runge-Kutta method
+(``method="rk4"``, output times are boundaries too, the largest step ``<= max_step`` that
+divides the segment).
 Bolus-type events are short infusions declared by each model (the UVA/Padova model gives a
 bolus over 1 min and eats at 5 g/min, as simglucose does); a model with a discrete memory (such
 as gastric emptying's meal size) updates it with its ``jump_row`` kernel at each boundary.
 
 Two back-ends compute the same thing:
 
-- ``"numba"`` (default): one compiled loop per model over the N rows (split over threads,
-  the loop releases the GIL), the segments and the steps, calling the model's per-row kernel;
+- ``"numba"`` (default): one compiled loop per model over the N rows (split over threads
+  kept between calls; the loop releases the GIL), the segments and the steps, calling the
+  model's per-row kernel;
 - ``"numpy"``: RK4 vectorised over N with :meth:`Model.rhs <medtwin.model.base.Model.rhs>`
   (for checking; slow).
 
@@ -32,6 +36,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -127,6 +132,47 @@ def _numpy_drive(
         out[:, out_pos[-1]] = x
 
 
+_POOLS: dict[tuple[int, int], Any] = {}
+
+
+def _run_rows(
+    drive: Any, args: tuple[Any, ...], tol: tuple[Any, ...], n_rows: int, threads: int | None
+) -> None:
+    """Call the compiled loop over all rows, split over up to ``threads`` threads (the loop
+    releases the GIL): chunks of rows are taken in turn by the calling thread and by threads
+    kept for the next call, so that a busy machine that delays a thread delays no rows."""
+    workers = threads if threads is not None else len(os.sched_getaffinity(0))
+    workers = max(1, min(workers, n_rows // 64 or 1))
+    if workers == 1:
+        drive(*args, 0, n_rows, *tol)
+        return
+    key = (os.getpid(), workers - 1)  # a forked child makes its own threads
+    pool: Any = _POOLS.get(key)
+    if pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = _POOLS[key] = ThreadPoolExecutor(workers - 1, thread_name_prefix="medtwin-solver")
+    chunks = min(4 * workers, max(workers, n_rows // 64))
+    edges = np.linspace(0, n_rows, chunks + 1).astype(np.int64).tolist()
+    todo = iter(itertools.pairwise(edges))
+    lock = threading.Lock()
+
+    def work() -> None:
+        while True:
+            with lock:
+                chunk = next(todo, None)
+            if chunk is None:
+                return
+            drive(*args, chunk[0], chunk[1], *tol)
+
+    helpers = [pool.submit(work) for _ in range(workers - 1)]
+    try:
+        work()
+    finally:
+        for job in helpers:
+            job.result()
+
+
 def simulate(
     model: type[Model],
     params: FloatArray,
@@ -142,6 +188,7 @@ def simulate(
     x0: FloatArray | None = None,
     backend: Literal["numba", "numpy"] = "numba",
     threads: int | None = None,
+    dense: bool = True,
 ) -> SimulationResult:
     """Simulate ``params`` (``[N, P]``) through ``scenario`` from 0 to ``t_end``.
 
@@ -154,6 +201,9 @@ def simulate(
     The ``"numpy"`` backend is fixed-step RK4 only.
     ``x0`` (``[N, S]``) overrides the model's initial state. ``threads``: rows are split
     over this many threads (default: the CPUs this process may use, at most one per 64 rows).
+    ``dense`` (dopri5): output times between input boundaries are read from the method's
+    continuous extension, so that they do not cut steps; ``dense=False`` makes every output
+    time a step boundary (slower; the same solution within the tolerances).
 
     Raises :class:`~medtwin.model.base.ModelError` for bad options, parameters out of bounds
     or events the model does not take.
@@ -191,38 +241,31 @@ def simulate(
     if schedule.boundaries[0] != 0.0 or schedule.boundaries[-1] < t_end:
         raise ModelError(f"model {model.name!r} built a schedule that does not cover [0, t_end]")
     keep = schedule.boundaries < t_end  # boundaries past the end go
-    cut = InputSchedule(
-        np.append(schedule.boundaries[keep], t_end), schedule.values[: int(keep.sum())]
-    )
-    bounds, seg, is_out = refine_schedule(cut, out_times)
-    out_pos = np.where(is_out, np.cumsum(is_out) - 1, -1).astype(np.int64)
-    nsub = np.maximum(1, np.ceil(np.diff(bounds) / max_step - 1e-9)).astype(np.int64)
+    n_keep = int(keep.sum())
+    in_bounds = np.append(schedule.boundaries[:n_keep], t_end)
+    values = np.ascontiguousarray(schedule.values[:n_keep])
+    out_pos: Any = None
+    nsub: Any = None
+    if method == "dopri5" and dense:
+        bounds, seg = in_bounds, np.arange(n_keep, dtype=np.int64)
+    else:
+        bounds, seg, is_out = refine_schedule(InputSchedule(in_bounds, values), out_times)
+        out_pos = np.where(is_out, np.cumsum(is_out) - 1, -1).astype(np.int64)
+        nsub = np.maximum(1, np.ceil(np.diff(bounds) / max_step - 1e-9)).astype(np.int64)
     init = model.initial_state(p) if x0 is None else np.array(x0, dtype=np.float64, ndmin=2)
     if init.shape != (p.shape[0], len(model.states)):
         raise ModelError(f"x0 must have shape [{p.shape[0]}, {len(model.states)}]")
     out = np.empty((p.shape[0], len(out_times), len(model.states)))
-    values = np.ascontiguousarray(cut.values)
     if backend == "numba":
         drive: Any = model.compiled_kernels()[2][method]
-        args = (np.ascontiguousarray(init), p, bounds, values, seg, nsub, out_pos, out)
-        tol = (float(rtol), float(atol), float(max_step), model.state_floor())
-        n_rows = p.shape[0]
-        workers = threads if threads is not None else len(os.sched_getaffinity(0))
-        workers = max(1, min(workers, n_rows // 64 or 1))
-
-        def run(lo: int, hi: int) -> None:
-            drive(*args, lo, hi, *tol)
-
-        if workers == 1:
-            run(0, n_rows)
+        init = np.ascontiguousarray(init)
+        pc = np.ascontiguousarray(p)  # one compiled signature (C-contiguous arrays)
+        if method == "dopri5":
+            args: tuple[Any, ...] = (init, pc, bounds, values, seg, out_times, out)
         else:
-            from concurrent.futures import ThreadPoolExecutor
-
-            edges = np.linspace(0, n_rows, workers + 1).astype(int)
-            with ThreadPoolExecutor(workers) as pool:
-                jobs = [pool.submit(run, int(lo), int(hi)) for lo, hi in itertools.pairwise(edges)]
-                for job in jobs:
-                    job.result()
+            args = (init, pc, bounds, values, seg, nsub, out_pos, out)
+        tol = (float(rtol), float(atol), float(max_step), model.state_floor())
+        _run_rows(drive, args, tol, p.shape[0], threads)
     elif backend == "numpy":
         if method != "rk4":
             raise ModelError("the numpy backend solves with method='rk4' only")
@@ -247,5 +290,6 @@ def simulate(
             "rtol": rtol if method == "dopri5" else None,
             "atol": atol if method == "dopri5" else None,
             "backend": backend,
+            "dense": dense if method == "dopri5" else None,
         },
     )

@@ -55,6 +55,12 @@ BUILTINS: tuple[tuple[str, str], ...] = (
     ("medtwin.risk.qsofa", "QSOFA"),
     ("medtwin.risk.mews", "MEWS"),
     ("medtwin.risk.iwpc_warfarin", "IWPC_WARFARIN"),
+    ("medtwin.risk.findrisc", "FINDRISC"),
+    ("medtwin.risk.cha2ds2_vasc", "CHA2DS2_VASC"),
+    ("medtwin.risk.has_bled", "HAS_BLED"),
+    ("medtwin.risk.ckd_epi_2021", "CKD_EPI_2021"),
+    ("medtwin.risk.prevent", "PREVENT_10Y"),
+    ("medtwin.risk.prevent", "PREVENT_30Y"),
     ("medtwin.risk.qrisk3", "QRISK3"),
 )
 """(module, attribute) of every built-in score."""

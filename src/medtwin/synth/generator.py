@@ -10,6 +10,14 @@ kidney disease appear as ``Condition`` resources with onset dates; their treatme
 resources whose start changes the later results by published effect sizes. About one patient in
 ten has a penicillin ``AllergyIntolerance``; many have yearly influenza ``Immunization``.
 
+About one adult in 200 has **type 1 diabetes** (SNOMED 46635009; Xu et al. 2018), diagnosed
+before the first check-up and treated with an insulin lispro pump (RxNorm 86009), never
+metformin. Their HbA1c is not drawn: it is the ADAG HbA1c of the mean glucose of their own
+UVA/Padova simulation (:mod:`medtwin.synth.glucose`), the same virtual patient and pump
+settings whose CGM :mod:`medtwin.synth.streams` writes, so record and streams agree. Small
+runs are enriched to a minimum number of such people (:func:`type1_enriched_indices`; tagged
+``type1-enrichment``).
+
 Every number that shapes the population (means and SDs by sex and age band, prevalences,
 correlations, drug effects, visit-to-visit noise) lives in ``data/population.toml`` with its
 source. They are approximations taken from the cited publications (NHANES summary tables
@@ -60,6 +68,8 @@ References
    glucose values. Diabetes Care 2008;31:1473-1478.
 .. [7] KDIGO 2012 Clinical Practice Guideline for the Evaluation and Management of Chronic
    Kidney Disease. Kidney Int Suppl 2013;3:1-150.
+.. [8] Xu G, Liu B, Sun Y, et al. Prevalence of diagnosed type 1 and type 2 diabetes among US
+   adults in 2016 and 2017: population based study. BMJ 2018;362:k1497 (type 1: 0.5 %).
 """
 
 from __future__ import annotations
@@ -79,14 +89,20 @@ from statistics import NormalDist
 from typing import Any, Final, Literal, cast
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import orjson
+
+from medtwin.risk.ckd_epi_2021 import egfr_scalar
 
 __all__ = [
     "DEFAULT_TODAY",
+    "DEFAULT_TYPE1_MINIMUM",
+    "TYPE1_SNOMED",
     "PopulationFileError",
     "ckd_epi_2021_egfr",
     "generate_patient",
     "patient_rng",
+    "type1_enriched_indices",
     "write_synthetic_patients",
 ]
 
@@ -99,6 +115,14 @@ DEFAULT_TODAY: Final = dt.date(2026, 1, 1)
 MRN_SYSTEM: Final = "https://medtwin.org/fhir/sid/synthetic-mrn"
 DEVICE_USER_SYSTEM: Final = "urn:medtwin:device-user"
 TAG_SYSTEM: Final = "https://medtwin.org/fhir/tags"
+TYPE1_SNOMED: Final = "46635009"
+"""SNOMED CT 'Diabetes mellitus type 1' (ICD-10 E10)."""
+TYPE1_ENRICHMENT_TAG: Final = "type1-enrichment"
+"""``meta.tag`` code (system :data:`TAG_SYSTEM`) of a Patient given type 1 diabetes by the
+enrichment of small runs (:func:`type1_enriched_indices`), not by the prevalence draw."""
+DEFAULT_TYPE1_MINIMUM: Final = 1
+"""Default least number of people with type 1 diabetes in a run (see
+:func:`type1_enriched_indices`)."""
 LOINC: Final = "http://loinc.org"
 SNOMED: Final = "http://snomed.info/sct"
 RXNORM: Final = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -167,22 +191,8 @@ def ckd_epi_2021_egfr(creatinine_mg_dl: float, age_years: float, sex: Sex) -> fl
        equations to estimate GFR without race. N Engl J Med 2021;385:1737-1749 (the 2021
        creatinine equation, eGFRcr).
     """
-    if not creatinine_mg_dl > 0:
-        raise ValueError(f"creatinine_mg_dl must be positive, got {creatinine_mg_dl!r}")
-    if sex == "female":
-        kappa, alpha, sex_factor = 0.7, -0.241, 1.012
-    elif sex == "male":
-        kappa, alpha, sex_factor = 0.9, -0.302, 1.0
-    else:
-        raise ValueError(f"sex must be 'female' or 'male', got {sex!r}")
-    ratio = creatinine_mg_dl / kappa
-    return (
-        142.0
-        * math.pow(min(ratio, 1.0), alpha)
-        * math.pow(max(ratio, 1.0), -1.200)
-        * math.pow(0.9938, age_years)
-        * sex_factor
-    )
+    # the one implementation of the equation lives with the score (medtwin.risk.ckd_epi_2021)
+    return egfr_scalar(creatinine_mg_dl, age_years, sex)
 
 
 # --------------------------------------------------------------------------------------------
@@ -254,6 +264,12 @@ _SCALAR_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
         "controlled_diastolic_mm_hg",
         "max_years_since_diagnosis",
         "min_age_at_diagnosis",
+    ),
+    "type1_diabetes": (
+        "prevalence",
+        "onset_age_min_years",
+        "onset_age_max_years",
+        "reference_days",
     ),
     "diabetes_treatment": (
         "doses_per_day",
@@ -357,6 +373,7 @@ class _Population:
     antihypertensives: tuple[_Drug, ...]
     metformin: _Drug
     atorvastatin: _Drug
+    insulin: _Drug
     given_names: Mapping[str, tuple[str, ...]]
     family_names: tuple[str, ...]
     places: tuple[_Place, ...]
@@ -499,6 +516,7 @@ def _parse_population(data: Mapping[str, Any], where: str) -> _Population:
         atorvastatin=_parse_drug(
             f"{where} [lipid_treatment]", _section(data, "lipid_treatment", where)
         ),
+        insulin=_parse_drug(f"{where} [type1_diabetes]", _section(data, "type1_diabetes", where)),
         given_names={
             "female": _strings(f"{where} [names] given_female", names.get("given_female")),
             "male": _strings(f"{where} [names] given_male", names.get("given_male")),
@@ -631,6 +649,7 @@ class _PatientGenerator:
         self.today = today
         self.seed = seed
         self.device_user = False
+        self.type1_enriched = False
         self._counter = 0
         self._entries: list[tuple[dt.datetime, int, Json]] = []
 
@@ -674,6 +693,7 @@ class _PatientGenerator:
     def bundle(self) -> Json:
         self._demographics()
         self._schedule()
+        self._type1()
         self._traits()
         self._events()
         self._resources()
@@ -741,6 +761,51 @@ class _PatientGenerator:
         self.age_last = (last - self.birth_date).days / _DAYS_PER_YEAR
         self.age_last_years = _age_on(self.birth_date, last)
 
+    def _type1(self) -> None:
+        """Type 1 diabetes (own generator) and its diagnosis, before the first check-up."""
+        section = self.pop.scalars["type1_diabetes"]
+        draw = _type1_rng(self.seed, self.index)
+        natural = draw.random() < section["prevalence"]
+        onset_u = draw.random()
+        self.type1 = natural or self.type1_enriched
+        self.type1_enriched = self.type1_enriched and not natural
+        self.type1_start: _Start | None = None
+        if self.type1:
+            first_age = (self.visit_days[0] - self.birth_date).days / _DAYS_PER_YEAR
+            low = section["onset_age_min_years"]
+            high = max(low, min(section["onset_age_max_years"], first_age - 0.1))
+            onset_age = low + onset_u * (high - low)
+            day = self.birth_date + dt.timedelta(days=round(onset_age * _DAYS_PER_YEAR))
+            self.type1_start = _Start(visit=None, day=min(day, self.visit_days[0]))
+
+    def _type1_glucose(self) -> float:
+        """The HbA1c (%) of the mean of the person's own simulated CGM (type 1 diabetes).
+
+        The UVA/Padova life of :func:`medtwin.synth.glucose.simulate_life`, started from the
+        person's glucose generator (:func:`medtwin.synth.glucose.person_rng`, the one the
+        wearable CGM of :mod:`medtwin.synth.streams` starts from, so the same virtual patient
+        and pump settings), over ``[type1_diabetes] reference_days`` days; the ADAG relation
+        (Nathan et al. 2008) turns its mean noise-free sensor glucose into HbA1c.
+        """
+        from medtwin.synth import glucose  # glucose imports this module
+
+        hba1c = self.pop.scalars["hba1c"]
+        noon = dt.datetime.combine(self.today, dt.time(12), tzinfo=self.zone)
+        offset = noon.utcoffset()
+        life = glucose.simulate_life(
+            glucose.person_rng(self.seed, self.index),
+            age_years=_age_on(self.birth_date, self.today),
+            weight_kg=self.weight_last,
+            days=int(self.pop.scalar("type1_diabetes", "reference_days")),
+            utc_offset_min=0.0 if offset is None else offset.total_seconds() / 60.0,
+        )
+        self.type1_basal_u_per_h = life.basal_u_per_h
+        self.type1_carb_ratio_g_per_u = life.carb_ratio_g_per_u
+        self.type1_mean_glucose_mg_dl = float(np.mean(life.cgm_model_mg_dl))
+        return (self.type1_mean_glucose_mg_dl - hba1c["adag_intercept_mg_dl"]) / hba1c[
+            "adag_slope_mg_dl_per_percent"
+        ]
+
     def _traits(self) -> None:
         pop, sex, age = self.pop, self.sex, self.age_last_years
         rho = pop.scalars["correlations"]
@@ -797,11 +862,18 @@ class _PatientGenerator:
             105.0,
         )
 
-        # Diabetes (liability raised by BMI) and HbA1c.
+        # Diabetes (liability raised by BMI) and HbA1c. Type 1 is drawn on its own generator
+        # (``_type1_draw``); type 2 takes the rest of the table's prevalence among the others.
         liability = _mix(rho["bmi_diabetes"], z_bmi, gauss())
-        self.diabetes = liability > _upper_threshold(pop.table("diabetes", "prevalence", sex, age))
+        p_all = pop.table("diabetes", "prevalence", sex, age)
+        p_type1 = pop.scalar("type1_diabetes", "prevalence")
+        p_type2 = max(p_all - p_type1, 0.0) / (1.0 - p_type1)
+        self.diabetes = not self.type1 and liability > _upper_threshold(p_type2)
         hba1c = pop.scalars["hba1c"]
-        if self.diabetes:
+        if self.type1:
+            # From the person's own simulated glucose (ADAG), see ``_type1_glucose``.
+            self.a1c_last = self._type1_glucose()
+        elif self.diabetes:
             # Diabetics already carry the BMI association through their diagnosis; their own
             # deviate keeps the treated HbA1c median at the table value.
             floor = hba1c["diabetic_floor_percent"]
@@ -861,7 +933,7 @@ class _PatientGenerator:
         self.log_creatinine_last = (
             math.log(base)
             + creatinine["log_rise_per_year"] * (self.age_last - 40.0)
-            + creatinine["diabetes_log_effect"] * self.diabetes
+            + creatinine["diabetes_log_effect"] * (self.diabetes or self.type1)
             + creatinine["hypertension_log_effect"] * self.hypertension
             + log_sd * gauss()
         )
@@ -907,7 +979,8 @@ class _PatientGenerator:
         ldl = self.ldl_untreated_last
         in_age = lipid["min_age_years"] <= age <= lipid["max_age_years"]
         high = ldl >= lipid["high_ldl_mg_dl"]
-        eligible = ldl >= lipid["very_high_ldl_mg_dl"] or (in_age and (self.diabetes or high))
+        any_diabetes = self.diabetes or self.type1
+        eligible = ldl >= lipid["very_high_ldl_mg_dl"] or (in_age and (any_diabetes or high))
         self.statin_start: _Start | None = None
         self.statin_reduction = 0.0
         self.hyperlipidemia_start: _Start | None = None
@@ -983,6 +1056,11 @@ class _PatientGenerator:
                 {"use": "home", "city": self.place.city, "state": self.place.state, "country": "US"}
             ],
         }
+        if self.type1_enriched:
+            tags = cast(list[Json], cast(Json, patient["meta"])["tag"])
+            tags.append(
+                _coding(TAG_SYSTEM, TYPE1_ENRICHMENT_TAG, "Type 1 diabetes added by enrichment")
+            )
         if self.device_user:  # the wearable streams of medtwin.synth.streams name this id
             device: Json = {
                 "use": "secondary",
@@ -1055,6 +1133,10 @@ class _PatientGenerator:
             conditions["diabetes"] = self._condition(
                 "44054006", "Type 2 diabetes mellitus", self.diabetes_start, encounters
             )
+        if self.type1_start is not None:
+            conditions["type1_diabetes"] = self._condition(
+                TYPE1_SNOMED, "Diabetes mellitus type 1", self.type1_start, encounters
+            )
         if self.hyperlipidemia_start is not None:
             conditions["hyperlipidemia"] = self._condition(
                 "55822004", "Hyperlipidemia", self.hyperlipidemia_start, encounters
@@ -1106,6 +1188,46 @@ class _PatientGenerator:
             resource["authoredOn"] = when.isoformat()
         self._add(resource, when)
 
+    def _insulin(self, start: _Start, reason: str, encounters: Sequence[str]) -> None:
+        """Pump insulin lispro for type 1 diabetes, with the pump settings of the simulation."""
+        rxnorm, display = self.pop.insulin.rxnorm, self.pop.insulin.display
+        basal = self.type1_basal_u_per_h
+        ratio = self.type1_carb_ratio_g_per_u
+        text = (
+            "Insulin pump (continuous subcutaneous insulin infusion): basal "
+            f"{basal:.2f} units/hour; meal bolus 1 unit per {ratio:g} g carbohydrate"
+        )
+        resource: Json = {
+            "resourceType": "MedicationRequest",
+            "id": self._new_id(),
+            "meta": _meta(),
+            "status": "active",
+            "intent": "order",
+            "medicationCodeableConcept": _concept(RXNORM, rxnorm, display, display),
+            "subject": {"reference": self.patient_ref},
+            "reasonReference": [{"reference": reason}],
+            "dosageInstruction": [
+                {
+                    "sequence": 1,
+                    "text": text,
+                    "route": _concept(SNOMED, "34206005", "Subcutaneous route"),
+                    "doseAndRate": [
+                        {
+                            "rateQuantity": {
+                                "value": round(basal, 2),
+                                "unit": "U/h",
+                                "system": UCUM,
+                                "code": "U/h",
+                            }
+                        }
+                    ],
+                }
+            ],
+        }
+        # Insulin from the diagnosis (before the first check-up here).
+        resource["authoredOn"] = start.day.isoformat()
+        self._add(resource, self._midnight(start.day) + dt.timedelta(minutes=1))
+
     def _medications(self, encounters: Sequence[str], conditions: Mapping[str, str]) -> None:
         if self.hypertension_start is not None:
             for drug, _, _ in self.antihypertensives:
@@ -1116,8 +1238,12 @@ class _PatientGenerator:
             self._medication(
                 self.pop.metformin, self.diabetes_start, conditions["diabetes"], encounters
             )
+        if self.type1_start is not None:
+            self._insulin(self.type1_start, conditions["type1_diabetes"], encounters)
         if self.statin_start is not None:
-            reason = conditions.get("hyperlipidemia", conditions.get("diabetes"))
+            reason = conditions.get(
+                "hyperlipidemia", conditions.get("diabetes", conditions.get("type1_diabetes"))
+            )
             if reason is None:  # LDL >= 190 without a recorded hyperlipidaemia cannot happen
                 raise AssertionError("statin without a reason")
             self._medication(self.pop.atorvastatin, self.statin_start, reason, encounters)
@@ -1301,7 +1427,9 @@ class _PatientGenerator:
         hba1c = pop.scalars["hba1c"]
         a1c = self._hba1c_level(visit)
         measured = a1c + within["hba1c_sd_percent"] * gauss()
-        if self.diabetes_start is not None and self.diabetes_start.visit == visit:
+        if self.type1:
+            pass  # diagnosed before the first check-up; the level comes from the simulation
+        elif self.diabetes_start is not None and self.diabetes_start.visit == visit:
             measured = max(measured, hba1c["diagnostic_threshold_percent"])
         elif self.diabetes_start is None or not self.diabetes_start.active_at(visit):
             measured = min(measured, hba1c["diagnostic_threshold_percent"] - 0.1)
@@ -1368,6 +1496,8 @@ class _PatientGenerator:
         hba1c = self.pop.scalars["hba1c"]
         start = self.diabetes_start
         tau = self.taus[visit]
+        if self.type1:
+            return self.a1c_last
         if start is None:
             rise = self.pop.scalar("within_person", "nondiabetic_hba1c_rise_percent_per_year")
             return self.a1c_last - rise * tau
@@ -1495,8 +1625,45 @@ def patient_rng(seed: int, index: int) -> random.Random:
     return random.Random(f"medtwin.synth:{seed}:{index}")
 
 
+def _type1_rng(seed: int, index: int) -> random.Random:
+    """The person's own generator for type 1 diabetes (apart from everything else)."""
+    return random.Random(f"medtwin.synth.type1:{seed}:{index}")
+
+
+def type1_enriched_indices(n: int, seed: int, minimum: int) -> frozenset[int]:
+    """The patients of a run of ``n`` given type 1 diabetes to reach ``minimum`` (enrichment).
+
+    At the real prevalence (0.5 %, ``population.toml`` [type1_diabetes]) a small run has
+    nobody with type 1 diabetes, so nobody on CGM and insulin. When fewer than ``minimum`` of
+    patients ``0 .. n-1`` drew type 1, the others with the smallest type-1 draws (each
+    person's own generator, so the choice does not depend on the order of generation) are
+    given it. They are tagged ``type1-enrichment`` in ``Patient.meta.tag`` and listed in the
+    wearables' ``truth.json``. ``minimum`` 0 turns enrichment off.
+
+    Examples
+    --------
+    >>> sorted(type1_enriched_indices(25, 42, 1))
+    [7]
+    >>> type1_enriched_indices(25, 42, 0)
+    frozenset()
+    """
+    if minimum < 0:
+        raise ValueError(f"type1_minimum must be 0 or more, got {minimum}")
+    prevalence = _load_population().scalar("type1_diabetes", "prevalence")
+    draws = sorted((_type1_rng(seed, i).random(), i) for i in range(n))
+    natural = sum(1 for u, _ in draws if u < prevalence)
+    missing = max(0, min(minimum, n) - natural)
+    return frozenset(i for _, i in draws[natural : natural + missing])
+
+
 def generate_patient(
-    rng: random.Random, index: int, *, today: dt.date, seed: int = 0, device_user: bool = False
+    rng: random.Random,
+    index: int,
+    *,
+    today: dt.date,
+    seed: int = 0,
+    device_user: bool = False,
+    type1_enriched: bool = False,
 ) -> dict[str, object]:
     """One synthetic adult patient as a FHIR R4 transaction Bundle.
 
@@ -1512,12 +1679,16 @@ def generate_patient(
         The date the data are 'as of': the last check-up lies 2 weeks to 11 months before it
         and nothing lies after it.
     seed
-        The run's seed, used only for the identifier and the resource ids (pass the seed the
-        ``rng`` came from, as :func:`write_synthetic_patients` does).
+        The run's seed, used for the identifier, the resource ids and the person's own
+        type-1 and glucose generators (pass the seed the ``rng`` came from, as
+        :func:`write_synthetic_patients` does).
     device_user
         Also give the Patient the identifier ``SYN-<seed>-<index>`` in the device-user system
         ``urn:medtwin:device-user``, which the wearable CSV streams of
         :mod:`medtwin.synth.streams` name in their ``patient`` column (off by default).
+    type1_enriched
+        Give the patient type 1 diabetes whatever their draw (the enrichment of
+        :func:`type1_enriched_indices`; the Patient is tagged ``type1-enrichment``).
 
     Returns
     -------
@@ -1545,6 +1716,7 @@ def generate_patient(
         today = today.date()
     generator = _PatientGenerator(_load_population(), rng, index, today, seed)
     generator.device_user = device_user
+    generator.type1_enriched = type1_enriched
     return generator.bundle()
 
 
@@ -1555,6 +1727,7 @@ def write_synthetic_patients(
     *,
     today: dt.date | None = None,
     device_user: bool = False,
+    type1_minimum: int = DEFAULT_TYPE1_MINIMUM,
 ) -> list[pathlib.Path]:
     """Write ``n`` synthetic patients, one FHIR transaction Bundle per JSON file.
 
@@ -1576,6 +1749,9 @@ def write_synthetic_patients(
         the output does not drift with the clock.
     device_user
         Give each Patient a device-user identifier (see :func:`generate_patient`).
+    type1_minimum
+        Least number of people with type 1 diabetes (default 1): a smaller run is enriched
+        (:func:`type1_enriched_indices`); 0 keeps the prevalence draw alone.
 
     Returns
     -------
@@ -1601,10 +1777,16 @@ def write_synthetic_patients(
         raise ValueError(f"output folder {out} exists and is not a folder; choose another path")
     out.mkdir(parents=True, exist_ok=True)
     as_of = DEFAULT_TODAY if today is None else today
+    enriched = type1_enriched_indices(n, seed, type1_minimum)
     paths: list[pathlib.Path] = []
     for index in range(n):
         bundle = generate_patient(
-            patient_rng(seed, index), index, today=as_of, seed=seed, device_user=device_user
+            patient_rng(seed, index),
+            index,
+            today=as_of,
+            seed=seed,
+            device_user=device_user,
+            type1_enriched=index in enriched,
         )
         path = out / f"patient-{index:05d}.json"
         temporary = path.with_name(path.name + ".tmp")

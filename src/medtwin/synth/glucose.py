@@ -1,6 +1,6 @@
 """Glucose, meals and insulin of a synthetic person on CGM, simulated with the UVA/Padova model.
 
-For each synthetic person with diabetes :mod:`medtwin.synth.streams` asks this module for
+For each synthetic person with type 1 diabetes :mod:`medtwin.synth.streams` asks this module for
 their CGM trace. The person becomes one virtual patient of the UVA/Padova model
 (:class:`~medtwin.physiology.uva_padova.UvaPadova2008`) living a randomised daily life:
 
@@ -56,6 +56,7 @@ References
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import tomllib
 from dataclasses import dataclass
@@ -82,6 +83,7 @@ __all__ = [
     "age_group",
     "choose_parameters",
     "life_scenario",
+    "person_rng",
     "simulate_life",
 ]
 
@@ -125,6 +127,21 @@ _REQUIRED: Final = {
     "treatment": ("threshold_mg_dl", "carbs_g", "recheck_min", "settle_min", "max_passes"),
     "cgm": ("sensor", "interval_min", "sensor_days", "warm_up_min", "min_mg_dl", "max_mg_dl"),
 }
+
+
+def person_rng(seed: int, index: int) -> np.random.Generator:
+    """The person's own generator for the glucose model (seeded from the text
+    ``"medtwin.synth.glucose:<seed>:<index>"``, apart from every other stream).
+
+    The wearable CGM (:mod:`medtwin.synth.streams`) and the record's HbA1c of a person with
+    type 1 diabetes (:mod:`medtwin.synth.generator`) both start from it, so both see the same
+    virtual patient (its first draw) and the same pump settings.
+
+    >>> float(person_rng(1, 0).random()) == float(person_rng(1, 0).random())
+    True
+    """
+    digest = hashlib.blake2b(f"medtwin.synth.glucose:{seed}:{index}".encode(), digest_size=16)
+    return np.random.default_rng(int.from_bytes(digest.digest(), "little"))
 
 
 @lru_cache(maxsize=1)

@@ -11,7 +11,9 @@ age, home time zone, diabetes and HbA1c agree with the patient's FHIR record) th
   Tanaka et al. 2001) with a first-order lag, daily step totals in the published range
   (Tudor-Locke et al. 2011), charging gaps, unworn days and motion artefacts;
 * one **SpO2** and one **respiratory rate** summary per night (Gries and Brooks 1996);
-* for people with diabetes, **CGM glucose** every 5 minutes from the UVA/Padova model
+* for people with **type 1 diabetes** (SNOMED 46635009 in the record; the record's insulin
+  lispro pump and HbA1c come from the same simulation, :mod:`medtwin.synth.generator`),
+  **CGM glucose** every 5 minutes from the UVA/Padova type 1 model
   (:mod:`medtwin.synth.glucose`): a virtual patient of the person's age group with their
   recorded body weight, a random meal plan, pump therapy (steady-state basal, meal boluses by
   carb ratio with counting errors and missed boluses, treated lows) and the Dexcom sensor noise
@@ -32,7 +34,7 @@ patients are drawn, and the same arguments always give the same arrays and files
 Files (:func:`write_streams`): one CSV per patient per stream in medtwin's device CSV format
 ``time,metric,value,unit,patient`` (read by :mod:`medtwin.ingest.csv`; the ``patient`` column
 is the device-user identifier ``SYN-<seed>-<index>`` that :func:`~medtwin.synth.generator.
-generate_patient` adds with ``device_user=True``), for people with diabetes also
+generate_patient` adds with ``device_user=True``), for people with type 1 diabetes also
 ``carbs.csv`` (LOINC 9059-7, g) and ``insulin.ndjson`` (FHIR MedicationAdministration), and
 the ground truth as ``truth.json`` and ``truth.csv`` beside the ``streams/`` folder.
 
@@ -100,13 +102,18 @@ import orjson
 
 from medtwin.synth.generator import (
     DEFAULT_TODAY,
+    DEFAULT_TYPE1_MINIMUM,
     DEVICE_USER_SYSTEM,
+    TAG_SYSTEM,
+    TYPE1_ENRICHMENT_TAG,
+    TYPE1_SNOMED,
     PopulationFileError,
     _load_population,
     generate_patient,
     patient_rng,
+    type1_enriched_indices,
 )
-from medtwin.synth.glucose import INSULIN_RXNORM, GlucoseLife, simulate_life
+from medtwin.synth.glucose import INSULIN_RXNORM, GlucoseLife, person_rng, simulate_life
 from medtwin.synth.glucose import params as glucose_params
 
 __all__ = [
@@ -289,12 +296,17 @@ class Profile:
     sex: str
     age_years: int
     diabetes: bool
+    """Any diabetes (type 1 or type 2) in the record (fewer steps)."""
     hba1c_percent: float | None
-    """The last HbA1c of the record (sets the CGM mean by ADAG)."""
+    """The last HbA1c of the record."""
     time_zone: str
     """IANA zone of the patient's home city: sleep, meals and walks follow local time."""
     weight_kg: float | None = None
-    """The last body weight of the record (the UVA/Padova BW of people with diabetes)."""
+    """The last body weight of the record (the UVA/Padova BW of people with type 1 diabetes)."""
+    type1: bool = False
+    """Type 1 diabetes (SNOMED 46635009) in the record: a CGM wearer on an insulin pump."""
+    type1_enriched: bool = False
+    """Type 1 diabetes given by the enrichment of a small run (Patient ``meta.tag``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,7 +383,7 @@ class PatientStreams:
     glucose_mg_dl: FloatArray | None
     onsets: tuple[Onset, ...]
     glucose_life: GlucoseLife | None = None
-    """For people with diabetes: the simulated meals, insulin, ground-truth parameters."""
+    """For people with type 1 diabetes (CGM wearers): the simulated meals, insulin, ground-truth parameters."""
 
     @property
     def minute_time(self) -> npt.NDArray[np.datetime64]:
@@ -389,6 +401,8 @@ class StreamSet:
     start: dt.datetime
     days: int
     seed: int
+    type1_minimum: int = DEFAULT_TYPE1_MINIMUM
+    """The least number of people with type 1 diabetes asked of the run (enrichment)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -421,7 +435,7 @@ def profile_from_bundle(bundle: Mapping[str, Any], *, today: dt.date) -> Profile
     """
     places = {place.city: place.time_zone for place in _load_population().places}
     patient: Mapping[str, Any] = {}
-    diabetes = False
+    diabetes = type1 = False
     hba1c: tuple[str, float] | None = None
     weight: tuple[str, float] | None = None
     for entry in bundle.get("entry", []):
@@ -431,7 +445,8 @@ def profile_from_bundle(bundle: Mapping[str, Any], *, today: dt.date) -> Profile
             patient = resource
         elif kind == "Condition":
             codes = {c.get("code") for c in resource["code"].get("coding", [])}
-            diabetes = diabetes or _DIABETES_SNOMED in codes
+            diabetes = diabetes or _DIABETES_SNOMED in codes or TYPE1_SNOMED in codes
+            type1 = type1 or TYPE1_SNOMED in codes
         elif kind == "Observation":
             codes = {c.get("code") for c in resource["code"].get("coding", [])}
             if _HBA1C_LOINC in codes and "valueQuantity" in resource:
@@ -447,6 +462,10 @@ def profile_from_bundle(bundle: Mapping[str, Any], *, today: dt.date) -> Profile
     age = today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
     city = str(patient.get("address", [{}])[0].get("city", ""))
     parts = identifier.split("-")
+    tags = patient.get("meta", {}).get("tag", [])
+    enriched = any(
+        tag.get("system") == TAG_SYSTEM and tag.get("code") == TYPE1_ENRICHMENT_TAG for tag in tags
+    )
     return Profile(
         patient=identifier,
         index=int(parts[-1]) if parts[-1].isdigit() else 0,
@@ -456,6 +475,8 @@ def profile_from_bundle(bundle: Mapping[str, Any], *, today: dt.date) -> Profile
         hba1c_percent=None if hba1c is None else hba1c[1],
         time_zone=places.get(city, "UTC"),
         weight_kg=None if weight is None else weight[1],
+        type1=type1,
+        type1_enriched=enriched,
     )
 
 
@@ -513,7 +534,7 @@ def _draw_onset(
     pick = rng.random()
     when_u = rng.random()
     weights = {str(k): float(v) for k, v in params["weights"].items()}
-    if not profile.diabetes:
+    if not profile.type1:  # only CGM wearers on insulin
         weights.pop("glucose_low", None)
     total = sum(weights.values())
     kind: OnsetKind | None = None
@@ -720,14 +741,18 @@ def generate_patient_streams(
         + circ["minute_noise_sd_per_min"] * rng.standard_normal(n)
     )
 
-    # -- CGM (people with diabetes), from the UVA/Padova model ----------------------------------
+    # -- CGM (type 1 diabetes), from the UVA/Padova type 1 model ------------------------------
+    # People with type 2 diabetes have no CGM: the UVA/Padova model is a type 1 model (no
+    # endogenous insulin), and the synthetic type 2 patients are on metformin alone. The skip
+    # keeps their other streams as they were when everyone with diabetes had a CGM.
     cgm_time: npt.NDArray[np.datetime64] | None = None
     glucose: FloatArray | None = None
     life: GlucoseLife | None = None
     if profile.diabetes:
         _skip_former_cgm_draws(rng, days)
+    if profile.type1:
         life = simulate_life(
-            _glucose_rng(seed, profile.index),
+            person_rng(seed, profile.index),
             age_years=profile.age_years,
             weight_kg=profile.weight_kg,
             days=days,
@@ -858,7 +883,7 @@ def generate_patient_streams(
 def _skip_former_cgm_draws(rng: np.random.Generator, days: int) -> None:
     """Make the draws the former statistical CGM made from the person's stream generator.
 
-    The CGM now comes from its own generator (:func:`_glucose_rng`); skipping the same draws
+    The CGM now comes from its own generator (:func:`medtwin.synth.glucose.person_rng`); skipping the same draws
     here keeps every other stream of a person with diabetes (wear, artefacts, SpO2 and
     respiratory rate, onset sizes) exactly as before, so the detector evaluations on them stay
     comparable. The shapes are those of the former generator: one CV, 3 meal times and 3 meal
@@ -873,12 +898,6 @@ def _skip_former_cgm_draws(rng: np.random.Generator, days: int) -> None:
     rng.uniform(45.0, 62.0)
     rng.normal(0.0, 1.5, 6)
     rng.integers(0, 10 * _MIN_PER_DAY // 5)
-
-
-def _glucose_rng(seed: int, index: int) -> np.random.Generator:
-    """The person's own generator for the glucose model (apart from the other streams)."""
-    digest = hashlib.blake2b(f"medtwin.synth.glucose:{seed}:{index}".encode(), digest_size=16)
-    return np.random.default_rng(int.from_bytes(digest.digest(), "little"))
 
 
 def _glucose_low_onset(
@@ -928,6 +947,7 @@ def generate_streams(
     days: int = 14,
     onset_fraction: float = 0.3,
     today: dt.date | None = None,
+    type1_minimum: int = DEFAULT_TYPE1_MINIMUM,
 ) -> StreamSet:
     """Wearable streams for synthetic patients ``0 .. n-1`` of run ``seed``, with the truth.
 
@@ -946,6 +966,9 @@ def generate_streams(
         Share of people with one onset (each person has it with this probability).
     today
         End of the window; default :data:`~medtwin.synth.generator.DEFAULT_TODAY`.
+    type1_minimum
+        As :func:`~medtwin.synth.generator.write_synthetic_patients` (the same people get
+        type 1 diabetes, so the same people wear a CGM).
 
     Returns
     -------
@@ -967,8 +990,15 @@ def generate_streams(
         raise ValueError(f"--patients must be 0 or more, got {n}")
     as_of = DEFAULT_TODAY if today is None else today
     patients = []
+    enriched = type1_enriched_indices(n, seed, type1_minimum)
     for index in range(n):
-        bundle = generate_patient(patient_rng(seed, index), index, today=as_of, seed=seed)
+        bundle = generate_patient(
+            patient_rng(seed, index),
+            index,
+            today=as_of,
+            seed=seed,
+            type1_enriched=index in enriched,
+        )
         profile = profile_from_bundle(bundle, today=as_of)
         patients.append(
             generate_patient_streams(
@@ -977,7 +1007,14 @@ def generate_streams(
         )
     truth = tuple(onset for patient in patients for onset in patient.onsets)
     start = dt.datetime.combine(as_of - dt.timedelta(days=days), dt.time(0), tzinfo=dt.UTC)
-    return StreamSet(patients=tuple(patients), truth=truth, start=start, days=days, seed=seed)
+    return StreamSet(
+        patients=tuple(patients),
+        truth=truth,
+        start=start,
+        days=days,
+        seed=seed,
+        type1_minimum=type1_minimum,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -1126,7 +1163,7 @@ def write_streams(streams: StreamSet, out_dir: pathlib.Path) -> list[pathlib.Pat
     """Write every patient's streams as CSV, and the truth as ``truth.json`` and ``truth.csv``.
 
     Layout: ``out_dir/streams/patient-00000/heart_rate.csv`` (and ``steps.csv``,
-    ``spo2_nightly.csv``, ``respiratory_rate_nightly.csv``; for people with diabetes
+    ``spo2_nightly.csv``, ``respiratory_rate_nightly.csv``; for people with type 1 diabetes
     ``glucose_cgm.csv``, ``carbs.csv`` and ``insulin.ndjson``), ``out_dir/truth.json`` (the
     onsets, and under ``glucose_model`` each CGM wearer's ground-truth UVA/Padova parameters and
     therapy), ``out_dir/truth.csv`` (the onsets). Import the streams with
@@ -1156,8 +1193,8 @@ def write_streams(streams: StreamSet, out_dir: pathlib.Path) -> list[pathlib.Pat
     >>> import pathlib, tempfile
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     paths = write_streams(generate_streams(1, 1, days=1), pathlib.Path(folder))
-    ...     sorted(p.name for p in paths)[:2]
-    ['heart_rate.csv', 'respiratory_rate_nightly.csv']
+    ...     sorted(p.name for p in paths)[:3]  # a run of 1 is enriched: type 1, on CGM
+    ['carbs.csv', 'glucose_cgm.csv', 'heart_rate.csv']
     """
     out = pathlib.Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -1200,6 +1237,12 @@ def write_streams(streams: StreamSet, out_dir: pathlib.Path) -> list[pathlib.Pat
         "patients": [p.profile.patient for p in streams.patients],
         "device_user_system": DEVICE_USER_SYSTEM,
         "onsets": records,
+        "type1_enrichment": {
+            "minimum": streams.type1_minimum,
+            "patients": [p.profile.patient for p in streams.patients if p.profile.type1_enriched],
+            "note": "type 1 diabetes given beyond the prevalence draw so that a small run has "
+            "a CGM wearer; see docs/models/synthetic-population.md",
+        },
         "glucose_model": [
             p.glucose_life.truth_record(p.profile.patient)
             for p in streams.patients
@@ -1230,6 +1273,7 @@ def write_wearable_streams(
     days: int,
     onset_fraction: float = 0.3,
     today: dt.date | None = None,
+    type1_minimum: int = DEFAULT_TYPE1_MINIMUM,
 ) -> StreamSet:
     """:func:`generate_streams` then :func:`write_streams`; returns the streams written.
 
@@ -1241,6 +1285,13 @@ def write_wearable_streams(
     ...     (pathlib.Path(folder) / "truth.json").is_file()
     True
     """
-    streams = generate_streams(n, seed, days=days, onset_fraction=onset_fraction, today=today)
+    streams = generate_streams(
+        n,
+        seed,
+        days=days,
+        onset_fraction=onset_fraction,
+        today=today,
+        type1_minimum=type1_minimum,
+    )
     write_streams(streams, out_dir)
     return streams

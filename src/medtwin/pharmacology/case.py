@@ -1,0 +1,230 @@
+"""Dosing cases: one JSON file with the model, the patient, the doses, the levels and a target.
+
+The format read by ``medtwin dose simulate|fit|recommend CASE.json``::
+
+    {"model": "vancomycin_goti2018",
+     "patient": {"age_years": 50, "weight_kg": 70, "height_cm": 175, "sex": "male",
+                 "creatinine_mg_dl": 1.0},
+     "events": [{"type": "infusion", "t_h": 0, "amount_mg": 1000, "duration_h": 1,
+                 "every_h": 12, "count": 10}],
+     "observations": [{"t_h": 13, "conc_mg_l": 12.0}],
+     "times_h": [1, 2, 12],
+     "target": {"auc24_mg_h_l": 500},
+     "allergies": ["penicillin"]}
+
+``events`` are in the shared event format (:mod:`medtwin.model.events`; ``drug`` may be left
+out: the model's drug); ``patient`` fields are those of
+:class:`~medtwin.pharmacology.covariates.PatientCovariates`; ``allergies`` (optional) are the
+patient's recorded allergies as text.
+
+>>> case = parse_case({"model": "vancomycin_goti2018", "patient": {"age_years": 50,
+...     "weight_kg": 70, "sex": "male", "creatinine_mg_dl": 1.0}, "events": [{"type":
+...     "infusion", "t_h": 0, "amount_mg": 1000, "duration_h": 1}]})
+>>> out = simulate_case(case)
+>>> round(out["auc24_first_day_mg_h_l"], 1)
+167.1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from medtwin.model.base import ModelError
+from medtwin.model.events import parse_scenario
+from medtwin.pharmacology.antibiotics import PopPKModel, get_pop_model
+from medtwin.pharmacology.covariates import PatientCovariates
+from medtwin.pharmacology.pk import Dose, auc, concentrations, doses_from_events, first_dose_h
+from medtwin.pharmacology.tdm import Level, TdmError, fit_map
+
+__all__ = [
+    "CaseError",
+    "DosingCase",
+    "fit_case",
+    "load_case",
+    "parse_case",
+    "recommend_case",
+    "simulate_case",
+]
+
+
+class CaseError(ModelError):
+    """A dosing case file that cannot be read; the message names the key."""
+
+
+@dataclass(frozen=True)
+class DosingCase:
+    """A parsed dosing case."""
+
+    pop: PopPKModel
+    patient: PatientCovariates
+    doses: list[Dose]
+    levels: list[Level]
+    times_h: list[float] | None
+    target: Mapping[str, Any] | None
+    allergies: list[str] = field(default_factory=list)
+
+
+_KEYS = {"model", "patient", "events", "observations", "times_h", "target", "allergies"}
+
+
+def parse_case(raw: Any) -> DosingCase:
+    """Validate a dosing case (see the module docstring)."""
+    if not isinstance(raw, Mapping):
+        raise CaseError("case: must be a JSON object")
+    unknown = sorted(set(raw) - _KEYS)
+    if unknown:
+        raise CaseError(f"case: unknown key {unknown[0]!r} (known: {', '.join(sorted(_KEYS))})")
+    if "model" not in raw or not isinstance(raw["model"], str):
+        raise CaseError("case: missing key 'model' (a dosing model name)")
+    pop = get_pop_model(raw["model"])
+    if "patient" not in raw:
+        raise CaseError("case: missing key 'patient'")
+    patient = PatientCovariates.from_dict(raw["patient"])
+    events = raw.get("events", [])
+    if not isinstance(events, list):
+        raise CaseError("case: 'events' must be a list")
+    events = [
+        {**e, "drug": e.get("drug", pop.drug)} if isinstance(e, Mapping) else e for e in events
+    ]
+    for i, e in enumerate(events):
+        if isinstance(e, Mapping) and str(e.get("drug")).lower() != pop.drug:
+            raise CaseError(f"event {i}: drug {e.get('drug')!r} is not the model's ({pop.drug})")
+    doses = doses_from_events(parse_scenario(events).events)
+    levels = []
+    obs = raw.get("observations", [])
+    if not isinstance(obs, list):
+        raise CaseError("case: 'observations' must be a list")
+    for i, o in enumerate(obs):
+        if not isinstance(o, Mapping) or set(o) != {"t_h", "conc_mg_l"}:
+            raise CaseError(f"observation {i}: must be an object with 't_h' and 'conc_mg_l'")
+        if not all(isinstance(o[k], int | float) and not isinstance(o[k], bool) for k in o):
+            raise CaseError(f"observation {i}: 't_h' and 'conc_mg_l' must be numbers")
+        levels.append(Level(float(o["t_h"]), float(o["conc_mg_l"])))
+    times = raw.get("times_h")
+    if times is not None:
+        if not isinstance(times, list) or not all(
+            isinstance(t, int | float) and not isinstance(t, bool) and t >= 0 for t in times
+        ):
+            raise CaseError("case: 'times_h' must be a list of numbers >= 0")
+        times = [float(t) for t in times]
+    allergies = raw.get("allergies", [])
+    if not isinstance(allergies, list) or not all(isinstance(a, str) for a in allergies):
+        raise CaseError("case: 'allergies' must be a list of texts")
+    target = raw.get("target")
+    if target is not None and not isinstance(target, Mapping):
+        raise CaseError("case: 'target' must be a JSON object")
+    return DosingCase(pop, patient, doses, levels, times, target, list(allergies))
+
+
+def load_case(path: str | Path) -> DosingCase:
+    """Read and validate a case file."""
+    try:
+        data = orjson.loads(Path(path).read_bytes())
+    except OSError as exc:
+        raise CaseError(f"case {path}: cannot read ({exc.strerror})") from None
+    except orjson.JSONDecodeError as exc:
+        raise CaseError(f"case {path}: not valid JSON ({exc})") from None
+    return parse_case(data)
+
+
+def _regimen_summary(case: DosingCase, params: np.ndarray) -> dict[str, Any]:
+    """AUC24 of the first day and, for the last repeated dose, at steady state; peak, trough."""
+    pop = case.pop
+    a, lam = pop.modes(params)
+    out: dict[str, Any] = {}
+    if not case.doses:
+        return out
+    t0 = first_dose_h(case.doses)
+    out["auc24_first_day_mg_h_l"] = float(auc(a, lam, case.doses, t0, t0 + 24.0)[0])
+    rep = [d for d in case.doses if d.every_h > 0]
+    if rep:
+        d = rep[-1]
+        from medtwin.pharmacology.pk import steady_state_profile
+
+        prof = steady_state_profile(
+            a, lam, d.amount_mg, d.duration_h, d.every_h, np.array([d.duration_h, d.every_h])
+        )
+        out["auc24_steady_state_mg_h_l"] = float(24.0 / d.every_h * d.amount_mg / params[0, 0])
+        out["peak_steady_state_mg_l"] = float(prof[0, 0])
+        out["trough_steady_state_mg_l"] = float(prof[0, 1])
+        out["steady_state_regimen"] = {
+            "amount_mg": d.amount_mg,
+            "duration_h": d.duration_h,
+            "every_h": d.every_h,
+        }
+    return out
+
+
+def _times(case: DosingCase) -> np.ndarray:
+    if case.times_h is not None:
+        return np.array(case.times_h)
+    last = max((s + d.duration_h for d in case.doses for s in d.starts()), default=0.0)
+    return np.arange(0.0, last + 24.0 + 1e-9, 1.0)
+
+
+def simulate_case(case: DosingCase) -> dict[str, Any]:
+    """Concentrations of the typical patient at ``times_h`` (default: hourly to 24 h after the
+    last dose), the first day's AUC24 and, for a repeated regimen, steady-state AUC24, peak
+    and trough."""
+    params = case.pop.individual(case.patient)
+    a, lam = case.pop.modes(params)
+    t = _times(case)
+    conc = concentrations(a, lam, case.doses, t)[0]
+    names = case.pop.model.parameter_names()
+    return {
+        "model": case.pop.name,
+        "params": dict(zip(names, params[0].tolist(), strict=True)),
+        "crcl_ml_min": case.pop.check_patient(case.patient),
+        "times_h": t.tolist(),
+        "conc_mg_l": conc.tolist(),
+        **_regimen_summary(case, params),
+    }
+
+
+def fit_case(case: DosingCase, *, n_samples: int = 1000) -> dict[str, Any]:
+    """MAP fit to the case's observations, with predictions at ``times_h`` (with a 5-95 %
+    band) and the regimen summary of the individual."""
+    if not case.levels:
+        raise TdmError("case: no observations to fit")
+    fit = fit_map(case.pop, case.patient, case.doses, case.levels, n_samples=n_samples)
+    t = _times(case)
+    a, lam = case.pop.modes(fit.param_array[None, :])
+    pred = concentrations(a, lam, case.doses, t)[0]
+    sa, sl = case.pop.modes(fit.samples)
+    band = np.percentile(concentrations(sa, sl, case.doses, t), [5, 95], axis=0)
+    return {
+        **fit.to_dict(),
+        "times_h": t.tolist(),
+        "conc_mg_l": pred.tolist(),
+        "conc_band_5_95_mg_l": band.T.tolist(),
+        **_regimen_summary(case, fit.param_array[None, :]),
+    }
+
+
+def recommend_case(case: DosingCase) -> dict[str, Any]:
+    """The recommended regimen (MAP fit first when the case has observations)."""
+    from medtwin.twin.optimise import parse_target, recommend
+
+    target = parse_target(case.target, case.pop)
+    fit = fit_map(case.pop, case.patient, case.doses, case.levels) if case.levels else None
+    rec = recommend(
+        case.pop,
+        case.patient,
+        target=target,
+        fit=fit,
+        history=case.doses,
+        allergies=case.allergies,
+    )
+    out = rec.to_dict()
+    if fit is not None:
+        out["fit"] = {
+            "params": fit.params,
+            "etas": dict(zip(fit.eta_names, fit.etas.tolist(), strict=True)),
+        }
+    return out

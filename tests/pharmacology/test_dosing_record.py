@@ -1,0 +1,176 @@
+"""``medtwin dose ... --patient P``: the dosing case read from the record."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from medtwin.cli import main
+from medtwin.pharmacology import pk
+from medtwin.pharmacology.antibiotics import get_pop_model
+from medtwin.pharmacology.case import CaseError, recommend_case
+from medtwin.pharmacology.record import case_from_store
+from medtwin.record.facts import (
+    AllergyIntolerance,
+    Coding,
+    Demographics,
+    Identifier,
+    MedicationAdministration,
+    Observation,
+)
+from medtwin.store import open_store
+
+LOINC = "http://loinc.org"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+WHO = Identifier("urn:test:mrn", "VAN-1")
+T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+
+
+def _record(path: Path, *, creatinine: bool = True) -> None:
+    """A 64-year-old man, 82 kg, creatinine 1.1 mg/dL, vancomycin 1 g over 1 h every 12 h x3,
+    two levels simulated from the Goti model with eta = (0.2, -0.1, 0)."""
+    facts: list[object] = [
+        Demographics(
+            source="reg",
+            source_id="Patient/1",
+            subject=WHO,
+            identifiers=(WHO,),
+            birth_date="1962-06-01",
+            gender="male",
+        ),
+        Observation(
+            source="lab",
+            source_id="wt",
+            subject=WHO,
+            code=Coding(LOINC, "29463-7", "Body weight"),
+            effective_start=T0,
+            value_num=82.0,
+            unit="kg",
+        ),
+        Observation(
+            source="lab",
+            source_id="ht",
+            subject=WHO,
+            code=Coding(LOINC, "8302-2", "Body height"),
+            effective_start=T0,
+            value_num=178.0,
+            unit="cm",
+        ),
+        AllergyIntolerance(
+            source="reg",
+            source_id="Allergy/1",
+            subject=WHO,
+            code=Coding(RXNORM, "7980", "Penicillin G"),
+            clinical_status="active",
+            reactions=("urticaria",),
+        ),
+    ]
+    if creatinine:
+        facts.append(
+            Observation(
+                source="lab",
+                source_id="scr",
+                subject=WHO,
+                code=Coding(LOINC, "2160-0", "Creatinine [Mass/volume] in Serum or Plasma"),
+                effective_start=T0,
+                value_num=1.1,
+                unit="mg/dL",
+            )
+        )
+    for k in range(3):
+        start = T0 + timedelta(hours=12 * k)
+        facts.append(
+            MedicationAdministration(
+                source="mar",
+                source_id=f"vanco/{k}",
+                subject=WHO,
+                code=Coding(RXNORM, "11124", "Vancomycin"),
+                effective_start=start,
+                effective_end=start + timedelta(hours=1),
+                dose_value=1.0,
+                dose_unit="g",
+            )
+        )
+    pop = get_pop_model("vancomycin_goti2018")
+    from medtwin.pharmacology.covariates import PatientCovariates
+
+    pt = PatientCovariates.from_dict(
+        {"age_years": 64.5, "weight_kg": 82.0, "sex": "male", "creatinine_mg_dl": 1.1}
+    )
+    a, lam = pop.modes(pop.individual(pt, np.array([[0.2, -0.1, 0.0]])))
+    t = np.array([25.5, 35.5])
+    conc = pk.concentrations(a, lam, [pk.Dose(0, 1000, 1, 12, 3)], t)[0]
+    for i, (ti, c) in enumerate(zip(t, conc, strict=True)):
+        facts.append(
+            Observation(
+                source="lab",
+                source_id=f"lvl/{i}",
+                subject=WHO,
+                code=Coding(LOINC, "20578-1", "Vancomycin [Mass/volume] in Serum or Plasma"),
+                effective_start=T0 + timedelta(hours=float(ti)),
+                value_num=round(float(c), 1),
+                unit="mg/L",
+            )
+        )
+    store = open_store(str(path), actor="test")
+    store.append_facts(facts, source="test")  # type: ignore[arg-type]
+    store.close()
+
+
+def test_case_from_record_and_recommendation(tmp_path: Path) -> None:
+    db = tmp_path / "medtwin.db"
+    _record(db)
+    store = open_store(str(db), actor="test")
+    try:
+        case = case_from_store(store, "urn:test:mrn|VAN-1", "vancomycin_goti2018")
+    finally:
+        store.close()
+    assert case.patient.weight_kg == 82.0 and case.patient.creatinine_mg_dl == 1.1
+    assert case.patient.height_cm == 178.0 and not case.patient.dialysis
+    assert [(d.t_h, d.amount_mg, d.duration_h) for d in case.doses] == [
+        (0.0, 1000.0, 1.0),
+        (12.0, 1000.0, 1.0),
+        (24.0, 1000.0, 1.0),
+    ]
+    assert [lv.t_h for lv in case.levels] == [25.5, 35.5]
+    assert case.allergies == ["Penicillin G urticaria"]
+    out = recommend_case(case)
+    assert out["recommended"] and "none to vancomycin" in out["allergy_check"]
+    assert out["fit"]["etas"]["cl_l_per_h"] == pytest.approx(0.2, abs=0.15)
+    assert out["regimen"]["start_h"] == 36.0
+
+
+def test_cli_patient_path_and_missing_creatinine(tmp_path: Path) -> None:
+    db = tmp_path / "medtwin.db"
+    _record(db)
+    res = CliRunner().invoke(
+        main,
+        [
+            "dose",
+            "recommend",
+            "--patient",
+            "urn:test:mrn|VAN-1",
+            "--model",
+            "vancomycin_goti2018",
+            "--store",
+            str(db),
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert orjson.loads(res.output)["recommended"]
+    res = CliRunner().invoke(main, ["dose", "fit", "--store", str(db)])
+    assert res.exit_code == 1 and "either CASE.json or --patient" in res.output
+    db2 = tmp_path / "other.db"
+    _record(db2, creatinine=False)
+    store = open_store(str(db2), actor="test")
+    try:
+        with pytest.raises(CaseError, match="creatinine_mg_dl"):
+            case_from_store(store, "urn:test:mrn|VAN-1", "vancomycin_goti2018")
+    finally:
+        store.close()
