@@ -433,7 +433,7 @@ class Qrisk3(Score):
         flags["type2"] = (diab == 2).astype(np.float64)
 
         a = np.full(n, np.nan)
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             dage = age / 10.0
             dbmi = bmi / 10.0
             for sex_code, key in ((0, "female"), (1, "male")):
@@ -491,25 +491,31 @@ class Qrisk3(Score):
         with np.errstate(invalid="ignore"):
             band[value < 10.0] = 0
             band[value >= 10.0] = 1
-        reasons: dict[int, str] = {}
-        for i in np.nonzero(refused)[0].tolist():
-            parts = [data.reason(inp.name, i) for inp in self.inputs if data.invalid[inp.name][i]]
-            if out_of_age[i]:
-                parts.append(
-                    f"age_years={age_raw[i]:g} is outside {MIN_AGE_YEARS}-{MAX_AGE_YEARS} years: "
-                    "QRISK3 was derived and validated in people aged 25 to 84"
-                )
-            if prior[i]:
-                parts.append(
-                    "prior_cvd is true: QRISK3 estimates the risk of a first cardiovascular "
-                    "event (primary prevention) and does not apply after one"
-                )
-            if ed_woman[i]:
-                parts.append(
-                    "erectile_dysfunction is true for sex=female: it is an input of the men's "
-                    "equation only (check sex)"
-                )
-            reasons[i] = "; ".join(parts)
+        # reasons, input by input (a Python loop over refused rows only, not over all inputs)
+        parts: dict[int, list[str]] = {}
+        for inp in self.inputs:
+            for i in np.nonzero(data.invalid[inp.name])[0].tolist():
+                parts.setdefault(i, []).append(data.reason(inp.name, i))
+        for i in np.nonzero(out_of_age)[0].tolist():
+            parts.setdefault(i, []).append(
+                f"age_years={age_raw[i]:g} is outside {MIN_AGE_YEARS}-{MAX_AGE_YEARS} years: "
+                "QRISK3 was derived and validated in people aged 25 to 84"
+            )
+        for mask, text in (
+            (
+                prior,
+                "prior_cvd is true: QRISK3 estimates the risk of a first cardiovascular "
+                "event (primary prevention) and does not apply after one",
+            ),
+            (
+                ed_woman,
+                "erectile_dysfunction is true for sex=female: it is an input of the men's "
+                "equation only (check sex)",
+            ),
+        ):
+            for i in np.nonzero(mask)[0].tolist():
+                parts.setdefault(i, []).append(text)
+        reasons = {i: "; ".join(msgs) for i, msgs in sorted(parts.items())}
         return ScoreResults(
             name=self.name,
             version=self.version,
