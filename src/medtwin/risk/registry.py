@@ -61,6 +61,7 @@ BUILTINS: tuple[tuple[str, str], ...] = (
     ("medtwin.risk.ckd_epi_2021", "CKD_EPI_2021"),
     ("medtwin.risk.prevent", "PREVENT_10Y"),
     ("medtwin.risk.prevent", "PREVENT_30Y"),
+    ("medtwin.risk.qrisk3", "QRISK3"),
 )
 """(module, attribute) of every built-in score."""
 
