@@ -55,6 +55,9 @@ BUILTINS: tuple[tuple[str, str], ...] = (
     ("medtwin.risk.qsofa", "QSOFA"),
     ("medtwin.risk.mews", "MEWS"),
     ("medtwin.risk.iwpc_warfarin", "IWPC_WARFARIN"),
+    ("medtwin.risk.pce", "PCE_ASCVD_10Y"),
+    ("medtwin.risk.pce", "PCE_ASCVD_10Y_2018"),
+    ("medtwin.risk.framingham", "FRAMINGHAM_CVD_10Y"),
 )
 """(module, attribute) of every built-in score."""
 
