@@ -219,19 +219,20 @@ def assemble(
         band[ok] = np.searchsorted(cuts, value[ok], side="right").astype(np.int8)
     reasons: dict[int, str] = {}
     if refused.any():
-        by_input = {rng.input: rng for rng in accepted}
-        for i in np.nonzero(refused)[0].tolist():
-            parts = [data.reason(name, i) for name in data.inputs if data.invalid[name][i]]
-            for name, mask in outside.items():
-                if mask[i]:
-                    rng = by_input[name]
-                    x = float(data.number(name)[i])
-                    what = "population" if name == "age_years" else "accepted input range"
-                    parts.append(
-                        f"{name}={x:g} is outside the {what} of {population_words}: "
-                        f"{rng.text()} ({rng.source})"
-                    )
-            reasons[i] = "; ".join(parts)
+        parts: dict[int, list[str]] = {}
+        for name in data.inputs:
+            for i in np.nonzero(data.invalid[name])[0].tolist():
+                parts.setdefault(i, []).append(data.reason(name, i))
+        for rng in accepted:
+            if rng.input not in outside:
+                continue
+            what = "population" if rng.input == "age_years" else "accepted input range"
+            tail = f"is outside the {what} of {population_words}: {rng.text()} ({rng.source})"
+            col = data.number(rng.input)
+            rows = np.nonzero(outside[rng.input])[0]
+            for i, x in zip(rows.tolist(), col[rows].tolist(), strict=True):
+                parts.setdefault(i, []).append(f"{rng.input}={x:g} {tail}")
+        reasons = {i: "; ".join(msgs) for i, msgs in parts.items()}
     return ScoreResults(
         name=score.name,
         version=score.version,

@@ -112,13 +112,15 @@ class FraminghamCvd2008(Score):
     ) -> ScoreResults:
         data = InputData(self.name, self.inputs, columns, strict=strict, rows=rows)
         c = coefficients()
-        lut = {t: np.array([c["female"][t], c["male"][t], np.nan]) for t in TERMS}
-        sex = data.code("sex").astype(np.int64)
-        k = {t: lut[t][np.where(sex >= 0, sex, 2)] for t in TERMS}
+        sex = data.code("sex")
+        male = sex == 1
+        # per-row coefficient: female or male; nan where sex is missing or refused
+        k = {t: np.where(male, c["male"][t], c["female"][t]) for t in TERMS}
+        k["mean_sum"][sex < 0] = np.nan
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             treated = data.number("bp_treated")
             sbp_beta = np.where(treated == 1.0, k["ln_treated_sbp"], k["ln_untreated_sbp"])
-            sbp_beta = np.where(np.isnan(treated), np.nan, sbp_beta)
+            sbp_beta[np.isnan(treated)] = np.nan
             s = (
                 k["ln_age"] * np.log(data.number("age_years"))
                 + k["ln_tc"] * np.log(data.number("total_cholesterol_mg_dl"))

@@ -105,24 +105,6 @@ BANDS_SOURCE = "Arnett DK et al. 2019 ACC/AHA primary prevention guideline, sect
 GROUPS = ("white_female", "black_female", "white_male", "black_male")
 """Table A's four equations; index = 2 x male + black (race ``other`` uses the white equations)."""
 
-TERMS_2013 = (
-    "ln_age",
-    "ln_age_sq",
-    "ln_tc",
-    "ln_age_x_ln_tc",
-    "ln_hdl",
-    "ln_age_x_ln_hdl",
-    "ln_treated_sbp",
-    "ln_age_x_ln_treated_sbp",
-    "ln_untreated_sbp",
-    "ln_age_x_ln_untreated_sbp",
-    "smoker",
-    "ln_age_x_smoker",
-    "diabetes",
-    "mean_sum",
-    "baseline_survival",
-)
-
 RACE_TEXT = (
     "Race: white, black (African American) or other; 'other' uses the equations for white "
     "adults, as the 2013 ACC/AHA guideline advises (the estimate may be off for other groups)"
@@ -223,33 +205,38 @@ class PooledCohort2013(_PceBase):
 
     def _risk(self, data: InputData) -> Any:
         c = coefficients_2013()
-        lut = {t: np.array([c[g][t] for g in GROUPS] + [np.nan]) for t in TERMS_2013}
-        sex = data.code("sex").astype(np.int64)
-        race = data.code("race").astype(np.int64)
-        group = np.where((sex >= 0) & (race >= 0), 2 * sex + (race == 1), len(GROUPS))
-        k = {t: lut[t][group] for t in TERMS_2013}
-        la = np.log(data.number("age_years"))
-        ltc = np.log(data.number("total_cholesterol_mg_dl"))
-        lhdl = np.log(data.number("hdl_mg_dl"))
-        lsbp = np.log(data.number("systolic_bp_mm_hg"))
-        treated = data.number("bp_treated")
-        smoker = data.number("smoker")
-        sbp_term = np.where(
-            treated == 1.0,
-            (k["ln_treated_sbp"] + k["ln_age_x_ln_treated_sbp"] * la) * lsbp,
-            (k["ln_untreated_sbp"] + k["ln_age_x_ln_untreated_sbp"] * la) * lsbp,
-        )
-        sbp_term = np.where(np.isnan(treated), np.nan, sbp_term)
-        s = (
-            k["ln_age"] * la
-            + k["ln_age_sq"] * la * la
-            + (k["ln_tc"] + k["ln_age_x_ln_tc"] * la) * ltc
-            + (k["ln_hdl"] + k["ln_age_x_ln_hdl"] * la) * lhdl
-            + sbp_term
-            + (k["smoker"] + k["ln_age_x_smoker"] * la) * smoker
-            + k["diabetes"] * data.number("diabetes")
-        )
-        return 100.0 * (1.0 - k["baseline_survival"] ** np.exp(s - k["mean_sum"]))
+        sex = data.code("sex")
+        race = data.code("race")
+        group = np.where((sex >= 0) & (race >= 0), 2 * sex + (race == 1), -1)
+        la_all = np.log(data.number("age_years"))
+        ltc_all = np.log(data.number("total_cholesterol_mg_dl"))
+        lhdl_all = np.log(data.number("hdl_mg_dl"))
+        lsbp_all = np.log(data.number("systolic_bp_mm_hg"))
+        tx_all = data.number("bp_treated")
+        smk_all = data.number("smoker")
+        dm_all = data.number("diabetes")
+        risk = np.full(data.n, np.nan)
+        for g, name in enumerate(GROUPS):  # one equation per sex/race group, scalar coefficients
+            rows = np.nonzero(group == g)[0]
+            if rows.size == 0:
+                continue
+            k = c[name]
+            la, ltc, lhdl, lsbp = la_all[rows], ltc_all[rows], lhdl_all[rows], lsbp_all[rows]
+            tx, smk = tx_all[rows], smk_all[rows]
+            treated = (k["ln_treated_sbp"] + k["ln_age_x_ln_treated_sbp"] * la) * lsbp
+            untreated = (k["ln_untreated_sbp"] + k["ln_age_x_ln_untreated_sbp"] * la) * lsbp
+            s = (
+                k["ln_age"] * la
+                + k["ln_age_sq"] * la * la
+                + (k["ln_tc"] + k["ln_age_x_ln_tc"] * la) * ltc
+                + (k["ln_hdl"] + k["ln_age_x_ln_hdl"] * la) * lhdl
+                + tx * treated
+                + (1.0 - tx) * untreated
+                + (k["smoker"] + k["ln_age_x_smoker"] * la) * smk
+                + k["diabetes"] * dm_all[rows]
+            )
+            risk[rows] = 100.0 * (1.0 - k["baseline_survival"] ** np.exp(s - k["mean_sum"]))
+        return risk
 
 
 TERMS_2018 = (
@@ -292,9 +279,11 @@ class PooledCohort2018(_PceBase):
 
     def _risk(self, data: InputData) -> Any:
         c = coefficients_2018()
-        lut = {t: np.array([c["female"][t], c["male"][t], np.nan]) for t in TERMS_2018}
-        sex = data.code("sex").astype(np.int64)
-        k = {t: lut[t][np.where(sex >= 0, sex, 2)] for t in TERMS_2018}
+        sex = data.code("sex")
+        male = sex == 1
+        # per-row coefficient: female or male; the intercept is nan where sex is not known
+        k = {t: np.where(male, c["male"][t], c["female"][t]) for t in TERMS_2018}
+        k["intercept"][sex < 0] = np.nan
         race = data.code("race")
         black = np.where(race >= 0, (race == 1).astype(np.float64), np.nan)
         age = data.number("age_years")
