@@ -345,6 +345,10 @@ def test_vectorised_equals_row_by_row() -> None:
         many = score.compute_many(arrays)
         singles = [score.compute_one(r) for r in rows]
         assert [m.to_dict() for m in many] == [s.to_dict() for s in singles]
+        # the reasons mapping (written on demand) covers exactly the refused rows
+        assert sorted(many.reasons) == np.nonzero(many.refused)[0].tolist()
+        assert len(many.reasons) == int(many.refused.sum()) > 0
+        assert many.reasons.get(int(np.argmin(many.refused))) is None
         n_ok = 0
         for r, m in zip(rows, many, strict=True):
             inside = (40 <= r["age_years"] < 80 and 130 <= r["total_cholesterol_mg_dl"] <= 320

@@ -20,7 +20,7 @@ value, ``partial`` is true and the missing inputs are listed (never a default).
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -190,6 +190,48 @@ BAND_CUTS = np.array([5.0, 7.5, 20.0])
 """Lower edges of the borderline, intermediate and high bands (percent, applied unrounded)."""
 
 
+class _Reasons(Mapping[int, str]):
+    """Refusal reasons, row -> text, written when a row is asked for (a million-row table with
+    many refusals then costs nothing until its reasons are read)."""
+
+    def __init__(
+        self,
+        data: InputData,
+        refused: BoolArray,
+        outside: Mapping[str, BoolArray],
+        accepted: Sequence[AcceptedRange],
+        population_words: str,
+    ) -> None:
+        self._data = data
+        self._refused = refused
+        self._outside = outside
+        self._accepted = accepted
+        self._words = population_words
+
+    def __getitem__(self, i: int) -> str:
+        if not (0 <= i < self._refused.shape[0]) or not self._refused[i]:
+            raise KeyError(i)
+        data = self._data
+        parts = [data.reason(name, i) for name in data.inputs if data.invalid[name][i]]
+        for rng in self._accepted:
+            mask = self._outside.get(rng.input)
+            if mask is None or not mask[i]:
+                continue
+            what = "population" if rng.input == "age_years" else "accepted input range"
+            x = float(data.values[rng.input][i])  # given, plausible (else invalid above)
+            parts.append(
+                f"{rng.input}={x:g} is outside the {what} of {self._words}: "
+                f"{rng.text()} ({rng.source})"
+            )
+        return "; ".join(parts)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(np.nonzero(self._refused)[0].tolist())
+
+    def __len__(self) -> int:
+        return int(np.count_nonzero(self._refused))
+
+
 def assemble(
     *,
     score: Any,
@@ -217,22 +259,7 @@ def assemble(
     if cuts is not None:
         ok = ~np.isnan(value)
         band[ok] = np.searchsorted(cuts, value[ok], side="right").astype(np.int8)
-    reasons: dict[int, str] = {}
-    if refused.any():
-        parts: dict[int, list[str]] = {}
-        for name in data.inputs:
-            for i in np.nonzero(data.invalid[name])[0].tolist():
-                parts.setdefault(i, []).append(data.reason(name, i))
-        for rng in accepted:
-            if rng.input not in outside:
-                continue
-            what = "population" if rng.input == "age_years" else "accepted input range"
-            tail = f"is outside the {what} of {population_words}: {rng.text()} ({rng.source})"
-            col = data.number(rng.input)
-            rows = np.nonzero(outside[rng.input])[0]
-            for i, x in zip(rows.tolist(), col[rows].tolist(), strict=True):
-                parts.setdefault(i, []).append(f"{rng.input}={x:g} {tail}")
-        reasons = {i: "; ".join(msgs) for i, msgs in parts.items()}
+    reasons = _Reasons(data, refused, outside, accepted, population_words)
     return ScoreResults(
         name=score.name,
         version=score.version,
