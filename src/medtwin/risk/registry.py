@@ -62,6 +62,9 @@ BUILTINS: tuple[tuple[str, str], ...] = (
     ("medtwin.risk.prevent", "PREVENT_10Y"),
     ("medtwin.risk.prevent", "PREVENT_30Y"),
     ("medtwin.risk.qrisk3", "QRISK3"),
+    ("medtwin.risk.pce", "PCE_ASCVD_10Y"),
+    ("medtwin.risk.pce", "PCE_ASCVD_10Y_2018"),
+    ("medtwin.risk.framingham", "FRAMINGHAM_CVD_10Y"),
 )
 """(module, attribute) of every built-in score."""
 

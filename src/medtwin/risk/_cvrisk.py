@@ -1,0 +1,276 @@
+"""Shared parts of the 10-year cardiovascular risk equations (PCE 2013, revised PCE 2018, Framingham).
+
+The three equations read the same risk factors under the same names (issue 6, "common input
+names"): ``age_years``, ``sex``, ``race`` (PCE only), ``total_cholesterol_mg_dl``, ``hdl_mg_dl``,
+``systolic_bp_mm_hg``, ``bp_treated``, ``smoker``, ``diabetes``. This module declares those inputs
+once and turns a risk array plus the refusal masks into :class:`~medtwin.risk.base.ScoreResults`.
+
+Two layers of limits, each refused with its own reason:
+
+* the **plausibility range** of the input (``ScoreInput.valid_range``: a cholesterol of 5000 mg/dL
+  is an entry or unit error; the same limit in every score);
+* the **accepted range** of the equation (:class:`AcceptedRange`): the population or the input
+  range the source validated or its calculator accepts (PCE: age 40-79, total cholesterol 130-320,
+  HDL 20-100, systolic 90-200). A value there is plausible but the equation does not apply.
+
+A risk equation has no lower bound to report when an input is missing: the row then has no
+value, ``partial`` is true and the missing inputs are listed (never a default).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from medtwin.risk.base import (
+    Band,
+    BoolArray,
+    FloatArray,
+    InputData,
+    ScoreInput,
+    ScoreResults,
+)
+
+__all__ = [
+    "AcceptedRange",
+    "assemble",
+    "cv_inputs",
+    "load_toml",
+    "percent_bands",
+]
+
+_LIMIT = "medtwin data-quality limit, not a clinical threshold"
+
+
+@cache
+def load_toml(filename: str) -> dict[str, Any]:
+    """A coefficient file from ``medtwin/risk/data`` (parsed once)."""
+    text = resources.files("medtwin.risk").joinpath(f"data/{filename}").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedRange:
+    """The range of an input in which the equation applies (inclusive low; high per ``high_open``).
+
+    ``high_open`` is used for ages: "40 to 79 years" admits 79.9 years (still 79 years old) and
+    refuses 80.
+    """
+
+    input: str
+    low: float
+    high: float
+    unit: str
+    source: str
+    high_open: bool = False
+
+    @classmethod
+    def from_pair(
+        cls, name: str, pair: Sequence[float], unit: str, source: str, *, high_open: bool = False
+    ) -> AcceptedRange:
+        """From a ``[low, high]`` pair as written in a coefficient file."""
+        low, high = (float(v) for v in pair)
+        return cls(name, low, high, unit, source, high_open=high_open)
+
+    def outside(self, x: FloatArray) -> BoolArray:
+        with np.errstate(invalid="ignore"):
+            above = x >= self.high if self.high_open else x > self.high
+            out: BoolArray = ~np.isnan(x) & ((x < self.low) | above)
+        return out
+
+    def text(self) -> str:
+        if self.high_open:
+            return f"{self.low:g} to {self.high - 1:g} {self.unit} (under {self.high:g})"
+        return f"{self.low:g} to {self.high:g} {self.unit}"
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "input": self.input,
+            "low": self.low,
+            "high": self.high,
+            "high_inclusive": not self.high_open,
+            "unit": self.unit,
+            "source": self.source,
+        }
+
+
+def cv_inputs(*, race: bool, race_description: str = "") -> tuple[ScoreInput, ...]:
+    """The common inputs (``race`` only where the equation uses it)."""
+    inputs: list[ScoreInput] = [
+        ScoreInput(
+            "age_years",
+            "a",
+            "number",
+            "Age in years at the evaluation date (the equation's population range is checked)",
+            valid_range=(0.0, 130.0),
+            range_source=f"{_LIMIT}: above the oldest verified human age (122 years)",
+        ),
+        ScoreInput(
+            "sex",
+            None,
+            "category",
+            "Sex: female or male (sex-specific equations)",
+            categories=("female", "male"),
+            aliases={"f": "female", "m": "male", "woman": "female", "man": "male"},
+        ),
+    ]
+    if race:
+        inputs.append(
+            ScoreInput(
+                "race",
+                None,
+                "category",
+                race_description,
+                categories=("white", "black", "other"),
+                aliases={
+                    "african american": "black",
+                    "black or african american": "black",
+                    "aa": "black",
+                    "caucasian": "white",
+                },
+            )
+        )
+    inputs += [
+        ScoreInput(
+            "total_cholesterol_mg_dl",
+            "mg/dL",
+            "number",
+            "Total cholesterol, mg/dL (mmol/L x 38.67)",
+            valid_range=(20.0, 2000.0),
+            range_source=(
+                f"{_LIMIT}: beyond the extremes of familial hypercholesterolaemia; a value in "
+                "mmol/L (5.2) is refused"
+            ),
+        ),
+        ScoreInput(
+            "hdl_mg_dl",
+            "mg/dL",
+            "number",
+            "HDL cholesterol, mg/dL (mmol/L x 38.67)",
+            valid_range=(5.0, 250.0),
+            range_source=f"{_LIMIT}: a value in mmol/L (1.3) is refused",
+        ),
+        ScoreInput(
+            "systolic_bp_mm_hg",
+            "mm[Hg]",
+            "number",
+            "Systolic blood pressure, mmHg (treated or untreated as bp_treated says)",
+            valid_range=(40.0, 350.0),
+            range_source=f"{_LIMIT}: above 350 mmHg is an entry error",
+        ),
+        ScoreInput(
+            "bp_treated",
+            None,
+            "bool",
+            "Taking antihypertensive medication (the systolic pressure is a treated value)",
+        ),
+        ScoreInput("smoker", None, "bool", "Current cigarette smoker"),
+        ScoreInput("diabetes", None, "bool", "Diabetes mellitus"),
+    ]
+    return tuple(inputs)
+
+
+def percent_bands(source: str) -> tuple[Band, ...]:
+    """The 2019 ACC/AHA primary-prevention risk categories of a 10-year ASCVD risk in percent."""
+    return (
+        Band("low", "under 5%", source),
+        Band("borderline", "5% to under 7.5%", source),
+        Band("intermediate", "7.5% to under 20%", source),
+        Band("high", "20% or more", source),
+    )
+
+
+BAND_CUTS = np.array([5.0, 7.5, 20.0])
+"""Lower edges of the borderline, intermediate and high bands (percent, applied unrounded)."""
+
+
+class _Reasons(Mapping[int, str]):
+    """Refusal reasons, row -> text, written when a row is asked for (a million-row table with
+    many refusals then costs nothing until its reasons are read)."""
+
+    def __init__(
+        self,
+        data: InputData,
+        refused: BoolArray,
+        outside: Mapping[str, BoolArray],
+        accepted: Sequence[AcceptedRange],
+        population_words: str,
+    ) -> None:
+        self._data = data
+        self._refused = refused
+        self._outside = outside
+        self._accepted = accepted
+        self._words = population_words
+
+    def __getitem__(self, i: int) -> str:
+        if not (0 <= i < self._refused.shape[0]) or not self._refused[i]:
+            raise KeyError(i)
+        data = self._data
+        parts = [data.reason(name, i) for name in data.inputs if data.invalid[name][i]]
+        for rng in self._accepted:
+            mask = self._outside.get(rng.input)
+            if mask is None or not mask[i]:
+                continue
+            what = "population" if rng.input == "age_years" else "accepted input range"
+            x = float(data.values[rng.input][i])  # given, plausible (else invalid above)
+            parts.append(
+                f"{rng.input}={x:g} is outside the {what} of {self._words}: "
+                f"{rng.text()} ({rng.source})"
+            )
+        return "; ".join(parts)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(np.nonzero(self._refused)[0].tolist())
+
+    def __len__(self) -> int:
+        return int(np.count_nonzero(self._refused))
+
+
+def assemble(
+    *,
+    score: Any,
+    data: InputData,
+    risk_percent: FloatArray,
+    accepted: Sequence[AcceptedRange],
+    population_words: str,
+    cuts: FloatArray | None,
+) -> ScoreResults:
+    """Build the results: refusals (plausibility, then accepted range), missing, value, band."""
+    n = data.n
+    refused = data.any_invalid()
+    outside: dict[str, BoolArray] = {}
+    for rng in accepted:
+        mask = rng.outside(data.number(rng.input))
+        if mask.any():
+            outside[rng.input] = mask
+            refused = refused | mask
+    missing = {i.name: ~data.present[i.name] & ~data.invalid[i.name] for i in data.inputs.values()}
+    incomplete = np.zeros(n, dtype=np.bool_)
+    for m in missing.values():
+        incomplete |= m
+    value = np.where(refused | incomplete, np.nan, risk_percent)
+    band = np.full(n, -1, dtype=np.int8)
+    if cuts is not None:
+        ok = ~np.isnan(value)
+        band[ok] = np.searchsorted(cuts, value[ok], side="right").astype(np.int8)
+    reasons = _Reasons(data, refused, outside, accepted, population_words)
+    return ScoreResults(
+        name=score.name,
+        version=score.version,
+        source=score.source,
+        bands=score.bands,
+        integer_value=False,
+        value=value,
+        band_code=band,
+        partial=incomplete & ~refused,
+        refused=refused,
+        components={},
+        missing=missing,
+        reasons=reasons,
+    )
