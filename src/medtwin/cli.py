@@ -797,6 +797,15 @@ def monitor_run_command(
     help="Also write each patient's pharmacogene genotypes as a GRCh38 VCF (CPIC allele "
     "frequencies) to OUT-genotypes/vcf/, the true diplotypes to OUT-genotypes/truth.json.",
 )
+@click.option(
+    "--vancomycin",
+    "vancomycin",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Give this many patients a simulated IV vancomycin course (doses and two levels, "
+    "model vancomycin_goti2018) in OUT-pharmacy/fhir/ (import after OUT), truth in OUT-pharmacy/truth.json.",
+)
 def synth_command(
     out: Path,
     n: int,
@@ -806,6 +815,7 @@ def synth_command(
     type1_minimum: int,
     wearables_out: Path | None,
     genotypes: bool,
+    vancomycin: int,
 ) -> None:
     """Write synthetic demo patients as FHIR R4 Bundles (medtwin's own generator)."""
     from medtwin.synth import write_synthetic_patients
@@ -828,6 +838,16 @@ def synth_command(
         click.echo(
             f"wrote {len(written) - 1} genotype VCFs to {folder / 'vcf'} "
             f"and the diplotypes to {folder / 'truth.json'}"
+        )
+    if vancomycin > 0:
+        from medtwin.synth.generator import DEFAULT_TODAY
+        from medtwin.synth.pharmacy import write_pharmacy
+
+        folder = out.with_name(out.name + "-pharmacy")
+        written = write_pharmacy(files, seed, folder, count=vancomycin, today=DEFAULT_TODAY)
+        click.echo(
+            f"wrote {len(written) - 1} vancomycin courses to {folder / 'fhir'} "
+            f"and the truth to {folder / 'truth.json'}"
         )
     if wearables_days > 0:
         from medtwin.synth.streams import write_wearable_streams
