@@ -806,6 +806,15 @@ def monitor_run_command(
     help="Give this many patients a simulated IV vancomycin course (doses and two levels, "
     "model vancomycin_goti2018) in OUT-pharmacy/fhir/ (import after OUT), truth in OUT-pharmacy/truth.json.",
 )
+@click.option(
+    "--warfarin",
+    "warfarin",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Give this many patients a simulated warfarin start (5 mg daily, five INR results, "
+    "model warfarin_hamberg2007 with the genotype of --genotypes) in OUT-pharmacy/fhir/.",
+)
 def synth_command(
     out: Path,
     n: int,
@@ -816,6 +825,7 @@ def synth_command(
     wearables_out: Path | None,
     genotypes: bool,
     vancomycin: int,
+    warfarin: int,
 ) -> None:
     """Write synthetic demo patients as FHIR R4 Bundles (medtwin's own generator)."""
     from medtwin.synth import write_synthetic_patients
@@ -839,14 +849,16 @@ def synth_command(
             f"wrote {len(written) - 1} genotype VCFs to {folder / 'vcf'} "
             f"and the diplotypes to {folder / 'truth.json'}"
         )
-    if vancomycin > 0:
+    if vancomycin > 0 or warfarin > 0:
         from medtwin.synth.generator import DEFAULT_TODAY
         from medtwin.synth.pharmacy import write_pharmacy
 
         folder = out.with_name(out.name + "-pharmacy")
-        written = write_pharmacy(files, seed, folder, count=vancomycin, today=DEFAULT_TODAY)
+        written = write_pharmacy(
+            files, seed, folder, count=vancomycin, today=DEFAULT_TODAY, warfarin=warfarin
+        )
         click.echo(
-            f"wrote {len(written) - 1} vancomycin courses to {folder / 'fhir'} "
+            f"wrote {len(written) - 1} vancomycin / warfarin courses to {folder / 'fhir'} "
             f"and the truth to {folder / 'truth.json'}"
         )
     if wearables_days > 0:

@@ -29,9 +29,13 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, 
     folder = tmp_path_factory.mktemp("pharmacy")
     out = folder / "patients"
     store = str(folder / "store.db")
-    _invoke("synth", str(out), "--patients", "12", "--seed", "5", "--vancomycin", "6")
+    _invoke(
+        "synth", str(out), "--patients", "12", "--seed", "5", "--vancomycin", "6",
+        "--warfarin", "3", "--genotypes",
+    )  # fmt: skip
     _invoke("import", "--store", store, str(out))
     _invoke("import", "--store", store, str(folder / "patients-pharmacy" / "fhir"))
+    _invoke("import", "--store", store, str(folder / "patients-genotypes" / "vcf"))
     truth = json.loads((folder / "patients-pharmacy" / "truth.json").read_text())
     return store, truth
 
@@ -108,3 +112,45 @@ def test_dose_recommend_on_a_synthetic_patient(synthetic: tuple[str, dict[str, o
     # the fit's 5-95 % band of clearance holds the simulated patient's own clearance
     # (nominal coverage 90 %: at least 5 of the 6)
     assert covered >= 5
+
+
+def test_warfarin_start_uses_the_vcf_genotype_and_reaches_the_record(
+    synthetic: tuple[str, dict[str, object]],
+) -> None:
+    """The warfarin course's CYP2C9/VKORC1 are what ``pgx call`` reads from the patient's VCF;
+    the noise-free INR is the Hamberg model's for the stored parameters; the INR results
+    (LOINC 6301-6) are in the record."""
+    from medtwin.model import parse_scenario, simulate
+    from medtwin.pharmacology.warfarin import WarfarinHamberg2007, covariates_from_calls
+
+    store_url, truth = synthetic
+    starts = truth["warfarin"]
+    assert isinstance(starts, list) and len(starts) == 3
+    store = open_store(store_url)
+    try:
+        for course in starts:
+            report = json.loads(
+                _invoke("pgx", "call", "--store", store_url, "--patient", course["mrn"], "--json")
+            )
+            assert covariates_from_calls(report["genes"]) == {
+                "cyp2c9": course["cyp2c9"],
+                "vkorc1_1639": course["vkorc1_1639"],
+            }
+            names = [p.name for p in WarfarinHamberg2007.parameters]
+            params = np.array([[course["parameters"][n] for n in names]])
+            scenario = parse_scenario(
+                [{"type": "oral", "drug": "warfarin", "t_h": 0, "amount_mg": 5.0,
+                  "every_h": 24, "count": len(course["doses"])}]
+            )  # fmt: skip
+            times = [lv["t_h"] for lv in course["levels"]]
+            r = simulate(WarfarinHamberg2007, params, scenario, t_end=max(times), dt_out=2.0)
+            expected = np.interp(times, r.times, r.observables["inr"][0])
+            assert np.allclose([lv["true_inr"] for lv in course["levels"]], expected, rtol=1e-6)
+            pid = store.resolve_patient(course["mrn"])
+            stored = [
+                sf.fact.value_num  # type: ignore[attr-defined]
+                for sf in store.timeline(pid, codes=["6301-6"])
+            ]
+            assert stored == [lv["inr"] for lv in course["levels"]]
+    finally:
+        store.close()

@@ -47,7 +47,15 @@ from medtwin.pharmacology.antibiotics import get_pop_model
 from medtwin.pharmacology.covariates import PatientCovariates
 from medtwin.pharmacology.pk import Dose, concentrations
 
-__all__ = ["MODEL", "VancomycinCourse", "course_bundle", "vancomycin_course", "write_pharmacy"]
+__all__ = [
+    "MODEL",
+    "VancomycinCourse",
+    "course_bundle",
+    "vancomycin_course",
+    "warfarin_bundle",
+    "warfarin_course",
+    "write_pharmacy",
+]
 
 MODEL = "vancomycin_goti2018"
 MRN_SYSTEM = "https://medtwin.org/fhir/sid/synthetic-mrn"
@@ -263,15 +271,18 @@ def write_pharmacy(
     *,
     count: int,
     today: dt.date,
+    warfarin: int = 0,
 ) -> list[pathlib.Path]:
-    """Give the first ``count`` patients inside the model's population a vancomycin course.
+    """Give the first ``count`` patients inside the model's population a vancomycin course,
+    and the first ``warfarin`` patients inside Hamberg 2007's a warfarin start.
 
-    Writes ``out_dir/fhir/vancomycin-XXXXX.json`` (one Bundle per patient; import them after
-    the patients) and ``out_dir/truth.json``. The course starts 3 days before ``today`` at
-    08:00 UTC. Returns the files written (truth last).
+    Writes ``out_dir/fhir/vancomycin-XXXXX.json`` / ``warfarin-XXXXX.json`` (one Bundle per
+    course; import them after the patients) and ``out_dir/truth.json``. The vancomycin course
+    starts 3 days before ``today`` at 08:00 UTC, the warfarin start 15 days before at 18:00.
+    Returns the files written (truth last).
     """
-    if count < 0:
-        raise ValueError(f"--vancomycin must be 0 or more, got {count}")
+    if count < 0 or warfarin < 0:
+        raise ValueError(f"--vancomycin / --warfarin must be 0 or more, got {count}, {warfarin}")
     folder = pathlib.Path(out_dir) / "fhir"
     folder.mkdir(parents=True, exist_ok=True)
     start = dt.datetime.combine(today - dt.timedelta(days=3), dt.time(8, 0), tzinfo=dt.UTC)
@@ -291,9 +302,168 @@ def write_pharmacy(
         os.replace(temporary, target)
         written.append(target)
         courses.append(course)
+    w_start = dt.datetime.combine(today - dt.timedelta(days=15), dt.time(18, 0), tzinfo=dt.UTC)
+    starts: list[VancomycinCourse] = []
+    for path in patient_files:
+        if len(starts) >= warfarin:
+            break
+        bundle = json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
+        index = int(pathlib.Path(path).stem.split("-")[-1])
+        w_course = warfarin_course(bundle, seed, index, w_start)
+        if w_course is None:
+            continue
+        target = folder / f"warfarin-{index:05d}.json"
+        temporary = target.with_name(target.name + ".tmp")
+        temporary.write_text(
+            json.dumps(warfarin_bundle(w_course), indent=1) + "\n", encoding="utf-8"
+        )
+        os.replace(temporary, target)
+        written.append(target)
+        starts.append(w_course)
     truth = pathlib.Path(out_dir) / "truth.json"
-    truth.write_text(
-        json.dumps({"model": MODEL, "courses": courses}, indent=1) + "\n", encoding="utf-8"
-    )
+    document = {
+        "model": MODEL,
+        "courses": courses,
+        "warfarin_model": WARFARIN_MODEL,
+        "warfarin": starts,
+    }
+    truth.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
     written.append(truth)
     return written
+
+
+# ------------------------------------------------------------------------------- warfarin
+WARFARIN_MODEL = "warfarin_hamberg2007"
+WARFARIN_RXNORM = "11289"
+INR_LOINC = ("6301-6", "INR in Platelet poor plasma by Coagulation assay")
+WARFARIN_DAILY_MG = 5.0  # ACCP 2012 (Holbrook A et al. Chest 2012;141:e152S): start 5-10 mg
+WARFARIN_DAYS = 14
+INR_DAYS = (3, 5, 7, 10, 14)  # INR mornings (08:00) after the first evening dose
+
+
+def warfarin_course(
+    bundle: Mapping[str, Any], seed: int, index: int, start: dt.datetime
+) -> VancomycinCourse | None:
+    """A simulated warfarin start (Hamberg 2007 PK/PD with the patient's drawn genotype).
+
+    5 mg every evening for 14 days (``start`` is the first dose), INR measured at 08:00 on
+    days 3, 5, 7, 10 and 14 with [Hamberg 2007 Table 4]'s residual error. CYP2C9 and VKORC1
+    come from :func:`medtwin.synth.genotypes.patient_genotype` (the same draw as the VCF);
+    ``None`` when the patient is outside 18-95 years or the CYP2C9 diplotype is not one of
+    the model's six (``*1``, ``*2``, ``*3`` combinations).
+    """
+    from medtwin.model import parse_scenario, simulate
+    from medtwin.model.base import ModelError
+    from medtwin.pharmacology.warfarin import WarfarinHamberg2007, observe, sample_population
+    from medtwin.synth.genotypes import patient_genotype
+
+    patient = bundle["entry"][0]["resource"]
+    age = (start.date() - dt.date.fromisoformat(patient["birthDate"])).days / 365.25
+    genotype = patient_genotype(seed, index)
+    cyp = "/".join(sorted(genotype.diplotypes["CYP2C9"]))
+    n_a = sum("variant" in a for a in genotype.diplotypes["VKORC1"])
+    vk = ("GG", "GA", "AA")[n_a]
+    draw = random.Random(f"medtwin.synth.warfarin:{seed}:{index}")
+    try:
+        params = sample_population(1, age, cyp, vk, seed=draw.getrandbits(63))
+    except (ModelError, OutsidePopulationError):
+        return None
+    scenario = parse_scenario(
+        [
+            {
+                "type": "oral",
+                "drug": "warfarin",
+                "t_h": 0,
+                "amount_mg": WARFARIN_DAILY_MG,
+                "every_h": 24,
+                "count": WARFARIN_DAYS,
+            }
+        ]
+    )
+    first_morning = 14.0  # 18:00 dose -> 08:00 next day
+    times = [first_morning + 24.0 * (d - 1) for d in INR_DAYS]
+    result = simulate(WarfarinHamberg2007, params, scenario, t_end=max(times), times=times)
+    inr = np.asarray(result.observables["inr"][0], dtype=np.float64)
+    true = inr[np.searchsorted(np.asarray(result.times), times)]  # 0 is always in the output
+    measured = observe(true, "inr", seed=draw.getrandbits(63))
+    return {
+        "index": index,
+        "mrn": f"SYN-{seed}-{index}",
+        "model": WARFARIN_MODEL,
+        "start": start.isoformat(),
+        "age_years": round(age, 2),
+        "cyp2c9": cyp,
+        "vkorc1_1639": vk,
+        "parameters": dict(
+            zip([p.name for p in WarfarinHamberg2007.parameters], params[0].tolist(), strict=True)
+        ),
+        "doses": [{"t_h": 24.0 * k, "amount_mg": WARFARIN_DAILY_MG} for k in range(WARFARIN_DAYS)],
+        "levels": [
+            {"t_h": t, "loinc": INR_LOINC[0], "true_inr": float(f), "inr": round(float(y), 1)}
+            for t, f, y in zip(times, true, measured, strict=True)
+        ],
+    }
+
+
+def warfarin_bundle(course: VancomycinCourse) -> Json:
+    """The warfarin course as a FHIR R4 transaction Bundle (oral doses, INR results)."""
+    start = dt.datetime.fromisoformat(course["start"])
+    subject = {"identifier": {"system": MRN_SYSTEM, "value": course["mrn"]}}
+    meta = {"tag": [{"system": TAG_SYSTEM, "code": "synthetic", "display": "Synthetic data"}]}
+    resources: list[Json] = []
+    for k, dose in enumerate(course["doses"]):
+        resources.append(
+            {
+                "resourceType": "MedicationAdministration",
+                "id": str(uuid.uuid5(_NS, f"{course['mrn']}:warfarin:{k}")),
+                "meta": meta,
+                "status": "completed",
+                "medicationCodeableConcept": {
+                    "coding": [{"system": RXNORM, "code": WARFARIN_RXNORM, "display": "warfarin"}],
+                    "text": f"warfarin {dose['amount_mg']:g} mg oral",
+                },
+                "subject": subject,
+                "effectiveDateTime": _iso(start, dose["t_h"]),
+                "dosage": {
+                    "route": {"text": "oral"},
+                    "dose": {
+                        "value": dose["amount_mg"],
+                        "unit": "mg",
+                        "system": UCUM,
+                        "code": "mg",
+                    },
+                },
+            }
+        )
+    for k, level in enumerate(course["levels"]):
+        resources.append(
+            {
+                "resourceType": "Observation",
+                "id": str(uuid.uuid5(_NS, f"{course['mrn']}:inr:{k}")),
+                "meta": meta,
+                "status": "final",
+                "code": {
+                    "coding": [{"system": LOINC, "code": INR_LOINC[0], "display": INR_LOINC[1]}]
+                },
+                "subject": subject,
+                "effectiveDateTime": _iso(start, level["t_h"]),
+                "valueQuantity": {
+                    "value": level["inr"],
+                    "unit": "{INR}",
+                    "system": UCUM,
+                    "code": "{INR}",
+                },
+            }
+        )
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": f"urn:uuid:{r['id']}",
+                "resource": r,
+                "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"},
+            }
+            for r in resources
+        ],
+    }
