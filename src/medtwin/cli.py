@@ -790,6 +790,31 @@ def monitor_run_command(
     default=None,
     help="With --wearables-days: folder for streams/ and truth.json (default: OUT-wearables beside OUT).",
 )
+@click.option(
+    "--genotypes",
+    is_flag=True,
+    default=False,
+    help="Also write each patient's pharmacogene genotypes as a GRCh38 VCF (CPIC allele "
+    "frequencies) to OUT-genotypes/vcf/, the true diplotypes to OUT-genotypes/truth.json.",
+)
+@click.option(
+    "--vancomycin",
+    "vancomycin",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Give this many patients a simulated IV vancomycin course (doses and two levels, "
+    "model vancomycin_goti2018) in OUT-pharmacy/fhir/ (import after OUT), truth in OUT-pharmacy/truth.json.",
+)
+@click.option(
+    "--warfarin",
+    "warfarin",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Give this many patients a simulated warfarin start (5 mg daily, five INR results, "
+    "model warfarin_hamberg2007 with the genotype of --genotypes) in OUT-pharmacy/fhir/.",
+)
 def synth_command(
     out: Path,
     n: int,
@@ -798,15 +823,44 @@ def synth_command(
     onset_fraction: float,
     type1_minimum: int,
     wearables_out: Path | None,
+    genotypes: bool,
+    vancomycin: int,
+    warfarin: int,
 ) -> None:
     """Write synthetic demo patients as FHIR R4 Bundles (medtwin's own generator)."""
     from medtwin.synth import write_synthetic_patients
 
     out.mkdir(parents=True, exist_ok=True)
     files = write_synthetic_patients(
-        n, seed, out, device_user=wearables_days > 0, type1_minimum=type1_minimum
+        n,
+        seed,
+        out,
+        device_user=wearables_days > 0,
+        type1_minimum=type1_minimum,
+        vcf_sample=genotypes,
     )
     click.echo(f"wrote {len(files)} synthetic patients to {out}")
+    if genotypes:
+        from medtwin.synth.genotypes import write_genotypes
+
+        folder = out.with_name(out.name + "-genotypes")
+        written = write_genotypes(n, seed, folder)
+        click.echo(
+            f"wrote {len(written) - 1} genotype VCFs to {folder / 'vcf'} "
+            f"and the diplotypes to {folder / 'truth.json'}"
+        )
+    if vancomycin > 0 or warfarin > 0:
+        from medtwin.synth.generator import DEFAULT_TODAY
+        from medtwin.synth.pharmacy import write_pharmacy
+
+        folder = out.with_name(out.name + "-pharmacy")
+        written = write_pharmacy(
+            files, seed, folder, count=vancomycin, today=DEFAULT_TODAY, warfarin=warfarin
+        )
+        click.echo(
+            f"wrote {len(written) - 1} vancomycin / warfarin courses to {folder / 'fhir'} "
+            f"and the truth to {folder / 'truth.json'}"
+        )
     if wearables_days > 0:
         from medtwin.synth.streams import write_wearable_streams
 

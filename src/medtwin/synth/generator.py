@@ -114,6 +114,8 @@ DEFAULT_TODAY: Final = dt.date(2026, 1, 1)
 
 MRN_SYSTEM: Final = "https://medtwin.org/fhir/sid/synthetic-mrn"
 DEVICE_USER_SYSTEM: Final = "urn:medtwin:device-user"
+#: The identifier system of a VCF sample (``medtwin.ingest.vcf.VCF_SAMPLE_SYSTEM``).
+VCF_SAMPLE_SYSTEM: Final = "urn:medtwin:vcf-sample"
 TAG_SYSTEM: Final = "https://medtwin.org/fhir/tags"
 TYPE1_SNOMED: Final = "46635009"
 """SNOMED CT 'Diabetes mellitus type 1' (ICD-10 E10)."""
@@ -649,6 +651,7 @@ class _PatientGenerator:
         self.today = today
         self.seed = seed
         self.device_user = False
+        self.vcf_sample = False
         self.type1_enriched = False
         self._counter = 0
         self._entries: list[tuple[dt.datetime, int, Json]] = []
@@ -1068,6 +1071,13 @@ class _PatientGenerator:
                 "value": f"SYN-{self.seed}-{self.index}",
             }
             patient["identifier"] = [*cast(list[Json], patient["identifier"]), device]
+        if self.vcf_sample:  # the sample name of medtwin.synth.genotypes' VCF (ingest/vcf.py)
+            sample: Json = {
+                "use": "secondary",
+                "system": VCF_SAMPLE_SYSTEM,
+                "value": f"SYN-{self.seed}-{self.index}",
+            }
+            patient["identifier"] = [*cast(list[Json], patient["identifier"]), sample]
         self._add(patient, dt.datetime.min.replace(tzinfo=dt.UTC))
 
         encounters = [self._encounter(i) for i in range(len(self.visit_days))]
@@ -1664,6 +1674,7 @@ def generate_patient(
     seed: int = 0,
     device_user: bool = False,
     type1_enriched: bool = False,
+    vcf_sample: bool = False,
 ) -> dict[str, object]:
     """One synthetic adult patient as a FHIR R4 transaction Bundle.
 
@@ -1717,6 +1728,7 @@ def generate_patient(
     generator = _PatientGenerator(_load_population(), rng, index, today, seed)
     generator.device_user = device_user
     generator.type1_enriched = type1_enriched
+    generator.vcf_sample = vcf_sample
     return generator.bundle()
 
 
@@ -1728,6 +1740,7 @@ def write_synthetic_patients(
     today: dt.date | None = None,
     device_user: bool = False,
     type1_minimum: int = DEFAULT_TYPE1_MINIMUM,
+    vcf_sample: bool = False,
 ) -> list[pathlib.Path]:
     """Write ``n`` synthetic patients, one FHIR transaction Bundle per JSON file.
 
@@ -1752,6 +1765,8 @@ def write_synthetic_patients(
     type1_minimum
         Least number of people with type 1 diabetes (default 1): a smaller run is enriched
         (:func:`type1_enriched_indices`); 0 keeps the prevalence draw alone.
+    vcf_sample
+        Give each Patient a VCF-sample identifier (see :func:`generate_patient`).
 
     Returns
     -------
@@ -1787,6 +1802,7 @@ def write_synthetic_patients(
             seed=seed,
             device_user=device_user,
             type1_enriched=index in enriched,
+            vcf_sample=vcf_sample,
         )
         path = out / f"patient-{index:05d}.json"
         temporary = path.with_name(path.name + ".tmp")
