@@ -229,7 +229,7 @@ def test_outside_population_says_why(store: SqlStore) -> None:
 def test_whatif_ranking(store: SqlStore) -> None:
     pid = _record(store)
     report = evaluate(store, pid, AT, scores=["prevent_10y"])
-    rows = rank_changes(report, parse_changes("quit_smoking,sbp=-10,statin,bmi=-2"))
+    rows = rank_changes(report, parse_changes("quit_smoking,sbp=-10,statin,bmi=-2,weight=-5kg"))
     ranked = [r for r in rows if r.rank is not None]
     assert [r.rank for r in ranked] == list(range(1, len(ranked) + 1))
     arrs = [r.arr for r in ranked]
@@ -240,6 +240,7 @@ def test_whatif_ranking(store: SqlStore) -> None:
     assert by["quit_smoking"].arr is not None and by["quit_smoking"].arr > 0
     assert by["sbp=-10"].value is not None and by["sbp=-10"].value < base
     assert "total cholesterol -39 mg/dL" in by["statin"].note  # 30 % of LDL 130
+    assert "bmi_kg_m2 25.9 -> 24.3" in by["weight=-5kg"].note  # (82 - 5) / 1.78^2 = 24.30
     assert math.isclose(base - by["sbp=-10"].value, by["sbp=-10"].arr or 0.0)
     with pytest.raises(PreventionError, match="sbp=abc"):
         parse_changes("sbp=abc")

@@ -103,6 +103,8 @@ DERIVABLE = (
     "ldl_mg_dl",
     "systolic_bp_mm_hg",
     "bmi_kg_m2",
+    "weight_kg",
+    "height_cm",
     "hba1c_percent",
     "creatinine_mg_dl",
     "egfr_ml_min_1_73m2",
@@ -535,6 +537,8 @@ def derive_inputs(
     for name in ("total_cholesterol_mg_dl", "hdl_mg_dl", "ldl_mg_dl", "systolic_bp_mm_hg"):
         done[name] = reader.measured(name)
     done["bmi_kg_m2"] = _bmi(reader)
+    done["weight_kg"] = reader.measured("weight_kg")
+    done["height_cm"] = reader.measured("height_cm")
     for name in ("hba1c_percent", "creatinine_mg_dl"):
         done[name] = reader.measured(name)
     done["egfr_ml_min_1_73m2"] = _egfr(reader, done)

@@ -142,6 +142,9 @@ def apply_change(
         return None, f"{name} unknown ({d.reason()})"
     delta = float(change.delta or 0.0)
     if change.kind == "weight":
+        height = derived.get("height_cm")
+        if height_m is None and height is not None and height.usable:
+            height_m = float(height.value) / 100.0  # type: ignore[arg-type]
         if height_m is None:
             return None, "no valid height to convert a weight change to BMI"
         delta = delta / (height_m * height_m)
