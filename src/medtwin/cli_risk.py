@@ -122,6 +122,8 @@ def risk_command(
             unit = f" {s.unit}" if s.unit and s.unit != "points" else (" points" if s.unit else "")
             band = f"  band {s.band}" if s.band else ""
             click.echo(f"  {s.name:<24} {_show(s.value)}{unit}{band}")
+            if s.message:
+                click.echo(f"  {'':<24} ({s.message})")
         else:
             click.echo(f"  {s.name:<24} {s.message}")
     if report.not_derivable:

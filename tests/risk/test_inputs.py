@@ -203,6 +203,8 @@ def test_scores_computed_and_stored(store: SqlStore) -> None:
     assert "news2" in report.not_derivable  # needs vital signs medtwin does not derive
     prevent = names["prevent_10y"]
     assert prevent.status == "computed"
+    # UACR is optional in PREVENT: the base/HbA1c model is used, and the output says so
+    assert prevent.message == "without optional uacr_mg_g (no 9318-7 / 14959-1 in the record)"
     row = {k: v.value for k, v in report.inputs.items() if v.usable}
     direct = get("prevent_10y").compute_one(row)
     assert prevent.value == pytest.approx(direct.value)

@@ -131,8 +131,13 @@ def score_outcome(score: Score, derived: Mapping[str, DerivedInput]) -> ScoreOut
             "cannot compute: missing " + (_reasons(result.missing, derived) or "an input"),
             declared, result,
         )  # fmt: skip
+    unused = [
+        i.name for i in score.inputs
+        if i.name not in needed and i.name in derived and not derived[i.name].usable
+    ]  # fmt: skip
+    note = f"without optional {_reasons(unused, derived)}" if unused else ""
     return ScoreOutcome(
-        score.name, title, float(result.value), result.band, _unit(score), "computed", "",
+        score.name, title, float(result.value), result.band, _unit(score), "computed", note,
         declared, result,
     )  # fmt: skip
 
