@@ -926,6 +926,7 @@ import medtwin.cli_alerts  # noqa: E402  (registers 'medtwin alerts' on main)
 import medtwin.cli_dose  # noqa: E402  (registers 'medtwin dose')
 import medtwin.cli_model  # noqa: E402  (registers 'medtwin simulate' and 'medtwin model')
 import medtwin.cli_pgx  # noqa: E402  (registers 'medtwin pgx')
+import medtwin.cli_risk  # noqa: E402  (registers 'medtwin risk')
 import medtwin.cli_twin  # noqa: E402, F401  (registers 'medtwin twin' and 'medtwin whatif')
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,549 @@
+"""Score inputs from the patient record, each with its provenance and age.
+
+:func:`derive_inputs` reads a patient's record in a :class:`~medtwin.store.base.Store` at an
+evaluation date and derives the common inputs of the scores in :mod:`medtwin.risk`
+(``age_years``, ``sex``, ``race``, lipids, blood pressure, BMI, HbA1c, kidney function, smoking,
+diabetes, treatment). Every input says where it came from (``source``, ``source_id``), the date of
+that fact and how old it is; the validity window of each measured input is a data file,
+``risk/data/record_inputs.toml``, with the basis of each window (mostly medtwin's assumptions,
+stated as such). The newest fact older than its window is **stale**: reported, and treated as
+missing, never replaced by a default.
+
+Three inputs are "absence means no": ``diabetes`` (no active diabetes condition), ``bp_treated``
+and ``statin`` (no active medication of the class). Their ``status`` is ``"absent"`` so that a
+reader sees the value was inferred from the absence of a record.
+
+Only facts whose valid time is at or before the evaluation date are read, so a risk "as of" a
+past date uses what was known to have happened by then.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from medtwin.record.facts import SNOMED
+
+if TYPE_CHECKING:
+    from medtwin.store.base import Store, StoredFact
+
+__all__ = [
+    "ANTIHYPERTENSIVE_ATC",
+    "DERIVABLE",
+    "DIABETES_ICD10_PREFIXES",
+    "DIABETES_SNOMED",
+    "STATIN_ATC",
+    "DerivedInput",
+    "Provenance",
+    "derive_inputs",
+    "validity",
+]
+
+ICD10 = "http://hl7.org/fhir/sid/icd-10"
+US_CORE_RACE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
+
+DIABETES_SNOMED = frozenset({"44054006", "46635009", "73211009"})
+"""SNOMED CT diabetes mellitus (73211009), type 1 (46635009), type 2 (44054006)."""
+DIABETES_ICD10_PREFIXES = ("E10", "E11")
+"""ICD-10 type 1 (E10) and type 2 (E11) diabetes mellitus."""
+
+ANTIHYPERTENSIVE_ATC = ("C02", "C03", "C07", "C08", "C09")
+"""WHO ATC classes taken as blood-pressure treatment: antihypertensives (C02), diuretics (C03),
+beta blockers (C07), calcium channel blockers (C08), renin-angiotensin agents (C09). WHO
+Collaborating Centre for Drug Statistics Methodology, ATC index 2024. Read from the ``atc_class``
+column of medtwin's RxNorm table (``record/data/rxnorm.csv``) through the drug's ingredient."""
+STATIN_ATC = ("C10AA", "C10BA", "C10BX")
+"""ATC HMG-CoA reductase inhibitors (C10AA) and their combinations (C10BA, C10BX)."""
+
+# SNOMED CT codes of the smoking-status answer list (HL7 US Core smoking status value set).
+CURRENT_SMOKER_SNOMED = frozenset(
+    {
+        "449868002",  # Smokes tobacco daily
+        "428041000124106",  # Occasional tobacco smoker
+        "428071000124103",  # Heavy tobacco smoker
+        "428061000124105",  # Light tobacco smoker
+        "65568007",  # Cigarette smoker
+        "56578002",  # Moderate smoker
+        "59978006",  # Cigar smoker
+        "82302008",  # Pipe smoker
+    }
+)
+NON_SMOKER_SNOMED = frozenset(
+    {
+        "266919005",  # Never smoked tobacco
+        "8517006",  # Ex-smoker
+        "8392000",  # Non-smoker
+        "405746006",  # Current non-smoker
+        "160618006",  # Current non-smoker (historical code)
+    }
+)
+_CURRENT_SMOKER_TEXT = ("smokes tobacco", "every day smoker", "some day smoker", "current")
+_NON_SMOKER_TEXT = ("never", "former", "ex-smoker", "non-smoker", "nonsmoker")
+
+_RACE_OMB = {
+    "2106-3": "white",
+    "2054-5": "black",
+    "2028-9": "asian",
+    "1002-5": "american_indian_or_alaska_native",
+    "2076-8": "native_hawaiian_or_pacific_islander",
+    "2131-1": "other",
+}
+
+DERIVABLE = (
+    "age_years",
+    "sex",
+    "race",
+    "total_cholesterol_mg_dl",
+    "hdl_mg_dl",
+    "ldl_mg_dl",
+    "systolic_bp_mm_hg",
+    "bmi_kg_m2",
+    "weight_kg",
+    "height_cm",
+    "hba1c_percent",
+    "creatinine_mg_dl",
+    "egfr_ml_min_1_73m2",
+    "uacr_mg_g",
+    "smoker",
+    "diabetes",
+    "bp_treated",
+    "statin",
+)
+"""The inputs :func:`derive_inputs` knows how to read from a record."""
+
+_ACTIVE_MED = frozenset({"active", "on-hold", "in-progress"})
+_INACTIVE_CONDITION = frozenset({"resolved", "inactive", "remission"})
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """One fact an input was read from: source, source id, code, value and date."""
+
+    source: str
+    source_id: str
+    code: str | None
+    display: str | None
+    date: str | None
+    age_days: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "source": self.source,
+            "source_id": self.source_id,
+            "code": self.code,
+            "display": self.display,
+            "date": self.date,
+            "age_days": self.age_days,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DerivedInput:
+    """One score input derived from the record.
+
+    ``status`` is ``"ok"`` (read from a fact within its window), ``"computed"`` (calculated
+    from other valid inputs: BMI from weight and height, eGFR from creatinine), ``"absent"``
+    (``False`` because the record has no such condition or medication), ``"stale"`` (the newest
+    fact is older than ``valid_days``; ``value`` is ``None`` and ``stale_value`` keeps what it
+    said) or ``"missing"`` (nothing in the record).
+    """
+
+    name: str
+    value: str | float | bool | None
+    status: str
+    detail: str = ""
+    valid_days: int | None = None
+    stale_value: str | float | bool | None = None
+    provenance: tuple[Provenance, ...] = field(default_factory=tuple)
+
+    @property
+    def usable(self) -> bool:
+        """True when the value may be used in a score."""
+        return self.value is not None and self.status in ("ok", "computed", "absent")
+
+    @property
+    def age_days(self) -> int | None:
+        """Age in days of the oldest fact it rests on."""
+        ages = [p.age_days for p in self.provenance if p.age_days is not None]
+        return max(ages) if ages else None
+
+    def reason(self) -> str:
+        """Why it cannot be used, for "cannot compute: missing X (...)"."""
+        if self.status == "stale":
+            date = self.provenance[0].date if self.provenance else "?"
+            return f"latest {date} is older than {self.valid_days} days"
+        return self.detail or "not in the record"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "name": self.name,
+            "value": self.value,
+            "status": self.status,
+            "detail": self.detail,
+            "valid_days": self.valid_days,
+            "age_days": self.age_days,
+            **({"stale_value": self.stale_value} if self.status == "stale" else {}),
+            "provenance": [p.to_dict() for p in self.provenance],
+        }
+
+
+@cache
+def validity() -> Mapping[str, Mapping[str, Any]]:
+    """The derivation table ``risk/data/record_inputs.toml``: codes, unit, window, basis.
+
+    >>> validity()["hdl_mg_dl"]["valid_days"]
+    365
+    """
+    text = resources.files("medtwin.risk").joinpath("data/record_inputs.toml").read_text("utf-8")
+    return tomllib.loads(text)
+
+
+def _date(value: dt.datetime | None) -> str | None:
+    return value.date().isoformat() if value is not None else None
+
+
+def _prov(sf: StoredFact, at: dt.datetime) -> Provenance:
+    f = sf.fact
+    start = f.effective_start
+    age = (at - start).days if start is not None else None
+    return Provenance(
+        source=f.source,
+        source_id=f.source_id,
+        code=f.code.code if f.code else None,
+        display=f.code.display if f.code else None,
+        date=_date(start),
+        age_days=age,
+    )
+
+
+def _convert(value: float, unit: str | None, target: str, code: str) -> float:
+    if not unit or unit == target:
+        return value
+    from medtwin.record.units import convert
+
+    return float(convert(value, unit, target, analyte=code))
+
+
+class _Reader:
+    def __init__(self, store: Store, patient_id: str, at: dt.datetime) -> None:
+        self.store = store
+        self.patient_id = patient_id
+        self.at = at
+        self.end = at + dt.timedelta(microseconds=1)  # timeline's end is exclusive
+        self._obs: list[StoredFact] | None = None
+
+    def observations(self) -> list[StoredFact]:
+        if self._obs is None:
+            codes: list[str] = []
+            for spec in validity().values():
+                codes.extend(spec.get("codes", ()))
+            self._obs = self.store.timeline(
+                self.patient_id, codes=codes, kinds=("Observation",), end=self.end
+            )
+        return self._obs
+
+    def newest(self, codes: Sequence[str], *, numeric: bool = True) -> StoredFact | None:
+        """The newest observation with one of ``codes`` (a value, when ``numeric``)."""
+        best: StoredFact | None = None
+        for sf in self.observations():
+            f = sf.fact
+            if f.code is None or f.code.code not in codes or f.effective_start is None:
+                continue
+            if numeric and getattr(f, "value_num", None) is None:
+                continue
+            if best is None or f.effective_start >= best.fact.effective_start:  # type: ignore[operator]
+                best = sf
+        return best
+
+    def measured(self, name: str, *, spec_name: str | None = None) -> DerivedInput:
+        spec = validity()[spec_name or name]
+        codes = list(spec["codes"])
+        window = int(spec["valid_days"])
+        sf = self.newest(codes)
+        if sf is None:
+            return DerivedInput(
+                name, None, "missing", f"no {' / '.join(codes)} in the record", window
+            )
+        f = sf.fact
+        value = _convert(float(f.value_num), f.unit, spec["unit"], f.code.code)  # type: ignore[attr-defined,union-attr]
+        prov = _prov(sf, self.at)
+        if prov.age_days is not None and prov.age_days > window:
+            return DerivedInput(name, None, "stale", "", window, value, (prov,))
+        return DerivedInput(name, value, "ok", f"LOINC {f.code.code}", window, None, (prov,))  # type: ignore[union-attr]
+
+
+def _age_sex_race(reader: _Reader) -> list[DerivedInput]:
+    summary = reader.store.patient(reader.patient_id)
+    out: list[DerivedInput] = []
+    prov = Provenance("patient", reader.patient_id, None, "Patient", None, None)
+    if summary.birth_date:
+        born = dt.date.fromisoformat(summary.birth_date[:10])
+        day = reader.at.date()
+        years = day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+        out.append(
+            DerivedInput(
+                "age_years",
+                float(years),
+                "ok",
+                f"born {born.isoformat()}, completed years at {day.isoformat()}",
+                None,
+                None,
+                (prov,),
+            )
+        )
+    else:
+        out.append(DerivedInput("age_years", None, "missing", "no birth date recorded"))
+    if summary.gender in ("female", "male"):
+        out.append(
+            DerivedInput("sex", summary.gender, "ok", "administrative gender", None, None, (prov,))
+        )
+    else:
+        out.append(
+            DerivedInput(
+                "sex", None, "missing", f"administrative gender {summary.gender or 'not recorded'}"
+            )
+        )
+    out.append(_race(reader))
+    return out
+
+
+def _race(reader: _Reader) -> DerivedInput:
+    demo = reader.store.timeline(reader.patient_id, kinds=("Demographics",), include_raw=True)
+    for sf in reversed(demo):
+        raw = sf.fact.raw or {}
+        for ext in raw.get("extension", ()) or ():
+            if ext.get("url") != US_CORE_RACE:
+                continue
+            for sub in ext.get("extension", ()) or ():
+                coding = sub.get("valueCoding") or {}
+                if sub.get("url") == "ombCategory" and coding.get("code") in _RACE_OMB:
+                    return DerivedInput(
+                        "race",
+                        _RACE_OMB[coding["code"]],
+                        "ok",
+                        f"US Core race, OMB category {coding['code']} {coding.get('display', '')}".strip(),
+                        None,
+                        None,
+                        (_prov_nodate(sf),),
+                    )
+    return DerivedInput("race", None, "missing", "no US Core race extension on the Patient")
+
+
+def _prov_nodate(sf: StoredFact) -> Provenance:
+    f = sf.fact
+    return Provenance(f.source, f.source_id, None, "Patient", None, None)
+
+
+def _bmi(reader: _Reader) -> DerivedInput:
+    direct = reader.measured("bmi_kg_m2")
+    if direct.usable:
+        return direct
+    weight = reader.measured("weight_kg")
+    height = reader.measured("height_cm")
+    if weight.usable and height.usable:
+        w, h = float(weight.value), float(height.value) / 100.0  # type: ignore[arg-type]
+        return DerivedInput(
+            "bmi_kg_m2",
+            w / (h * h),
+            "computed",
+            f"weight {w:g} kg / height {h:.2f} m squared",
+            direct.valid_days,
+            None,
+            weight.provenance + height.provenance,
+        )
+    if direct.status == "stale":
+        return direct
+    if weight.status == "stale" or height.status == "stale":
+        worst = weight if weight.status == "stale" else height
+        return DerivedInput(
+            "bmi_kg_m2",
+            None,
+            "stale",
+            "",
+            worst.valid_days,
+            None,
+            worst.provenance,
+        )
+    return DerivedInput(
+        "bmi_kg_m2", None, "missing", "no BMI (39156-5) nor weight and height in the record"
+    )
+
+
+def _egfr(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput:
+    creat, age, sex = done["creatinine_mg_dl"], done["age_years"], done["sex"]
+    recorded = reader.measured("egfr_ml_min_1_73m2")
+    if creat.usable and age.usable and sex.usable:
+        from medtwin.risk.registry import get
+
+        try:
+            score = get("ckd_epi_2021")
+        except LookupError:  # pragma: no cover - the score is built in
+            return recorded
+        result = score.compute_one(
+            {"creatinine_mg_dl": creat.value, "age_years": age.value, "sex": sex.value}
+        )
+        if result.value is not None:
+            return DerivedInput(
+                "egfr_ml_min_1_73m2",
+                float(result.value),
+                "computed",
+                f"CKD-EPI 2021 (ckd_epi_2021) from creatinine {float(creat.value):g} mg/dL",  # type: ignore[arg-type]
+                creat.valid_days,
+                None,
+                creat.provenance,
+            )
+    return recorded
+
+
+def _smoker(reader: _Reader) -> DerivedInput:
+    spec = validity()["smoker"]
+    window = int(spec["valid_days"])
+    sf = reader.newest(list(spec["codes"]), numeric=False)
+    if sf is None:
+        return DerivedInput(
+            "smoker", None, "missing", "no smoking status (72166-2) recorded", window
+        )
+    f = sf.fact
+    answer = getattr(f, "value_code", None)
+    text = (getattr(f, "value_text", None) or (answer.display if answer else None) or "").lower()
+    value: bool | None = None
+    snomed = answer.code if answer is not None and answer.system == SNOMED else ""
+    if snomed in CURRENT_SMOKER_SNOMED:
+        value = True
+    elif snomed in NON_SMOKER_SNOMED or any(word in text for word in _NON_SMOKER_TEXT):
+        value = False
+    elif any(word in text for word in _CURRENT_SMOKER_TEXT):
+        value = True
+    prov = _prov(sf, reader.at)
+    said = f"{answer.code} {answer.display or ''}".strip() if answer else text
+    if value is None:
+        return DerivedInput(
+            "smoker", None, "missing", f"smoking status {said!r} does not say current or not",
+            window, None, (prov,),
+        )  # fmt: skip
+    if prov.age_days is not None and prov.age_days > window:
+        return DerivedInput("smoker", None, "stale", said, window, value, (prov,))
+    return DerivedInput("smoker", value, "ok", said, window, None, (prov,))
+
+
+def _diabetes(reader: _Reader) -> DerivedInput:
+    found = []
+    for sf in reader.store.timeline(reader.patient_id, kinds=("Condition",), end=reader.end):
+        f = sf.fact
+        if f.code is None or getattr(f, "clinical_status", None) in _INACTIVE_CONDITION:
+            continue
+        if f.effective_end is not None and f.effective_end <= reader.at:
+            continue
+        system, code = f.code.system, f.code.code
+        if (system == SNOMED and code in DIABETES_SNOMED) or (
+            system.startswith(ICD10) and code.upper().startswith(DIABETES_ICD10_PREFIXES)
+        ):
+            found.append(sf)
+    if found:
+        sf = found[0]
+        return DerivedInput(
+            "diabetes", True, "ok", f"condition {sf.fact.code.code} {sf.fact.code.display or ''}".strip(),  # type: ignore[union-attr]
+            None, None, tuple(_prov(s, reader.at) for s in found),
+        )  # fmt: skip
+    return DerivedInput("diabetes", False, "absent", "no active diabetes condition in the record")
+
+
+def _atc_classes(fact: Any) -> tuple[str, list[str]]:
+    from medtwin.record.codes import RXNORM, ingredients
+
+    code = fact.code
+    if code is None or code.system != RXNORM:
+        return "", []
+    found = ingredients(code.code)
+    return ", ".join(i.display or "" for i in found), [i.extra.get("atc_class", "") for i in found]
+
+
+def _medications(reader: _Reader) -> tuple[DerivedInput, DerivedInput]:
+    treated: list[Provenance] = []
+    statin: list[Provenance] = []
+    names: dict[str, list[str]] = {"bp_treated": [], "statin": []}
+    unknown = 0
+    for sf in reader.store.timeline(
+        reader.patient_id, kinds=("MedicationRequest",), end=reader.end
+    ):
+        f = sf.fact
+        if f.status not in _ACTIVE_MED:
+            continue
+        if f.effective_end is not None and f.effective_end <= reader.at:
+            continue
+        label, classes = _atc_classes(f)
+        if not classes:
+            unknown += 1
+            continue
+        if any(c.startswith(ANTIHYPERTENSIVE_ATC) for c in classes):
+            treated.append(_prov(sf, reader.at))
+            names["bp_treated"].append(label)
+        if any(c.startswith(STATIN_ATC) for c in classes):
+            statin.append(_prov(sf, reader.at))
+            names["statin"].append(label)
+    note = (
+        f"; {unknown} active medication(s) with no ATC class in medtwin's table" if unknown else ""
+    )
+    out = []
+    for name, provs, what in (
+        ("bp_treated", treated, "antihypertensive (ATC C02, C03, C07, C08, C09)"),
+        ("statin", statin, "statin (ATC C10AA)"),
+    ):
+        if provs:
+            detail = f"active {', '.join(sorted(set(names[name])))}{note}"
+            out.append(DerivedInput(name, True, "ok", detail, None, None, tuple(provs)))
+        else:
+            out.append(DerivedInput(name, False, "absent", f"no active {what} order{note}"))
+    return out[0], out[1]
+
+
+def derive_inputs(
+    store: Store, patient_id: str, at: dt.datetime | dt.date | None = None
+) -> dict[str, DerivedInput]:
+    """Every input in :data:`DERIVABLE`, read from ``patient_id``'s record at ``at``.
+
+    Parameters
+    ----------
+    store
+        The store; every read is logged by it.
+    patient_id
+        A medtwin patient id.
+    at
+        The evaluation time (a date means the end of that day, UTC); default now.
+
+    Returns
+    -------
+    dict[str, DerivedInput]
+        Keyed by input name, in :data:`DERIVABLE` order; unusable inputs have ``value=None``
+        and a :meth:`DerivedInput.reason`.
+    """
+    if at is None:
+        at = dt.datetime.now(dt.UTC)
+    elif not isinstance(at, dt.datetime):
+        at = dt.datetime.combine(at, dt.time(23, 59, 59), dt.UTC)
+    elif at.tzinfo is None:
+        at = at.replace(tzinfo=dt.UTC)
+    reader = _Reader(store, patient_id, at)
+    done: dict[str, DerivedInput] = {}
+    for item in _age_sex_race(reader):
+        done[item.name] = item
+    for name in ("total_cholesterol_mg_dl", "hdl_mg_dl", "ldl_mg_dl", "systolic_bp_mm_hg"):
+        done[name] = reader.measured(name)
+    done["bmi_kg_m2"] = _bmi(reader)
+    done["weight_kg"] = reader.measured("weight_kg")
+    done["height_cm"] = reader.measured("height_cm")
+    for name in ("hba1c_percent", "creatinine_mg_dl"):
+        done[name] = reader.measured(name)
+    done["egfr_ml_min_1_73m2"] = _egfr(reader, done)
+    done["uacr_mg_g"] = reader.measured("uacr_mg_g")
+    done["smoker"] = _smoker(reader)
+    done["diabetes"] = _diabetes(reader)
+    done["bp_treated"], done["statin"] = _medications(reader)
+    return {name: done[name] for name in DERIVABLE}

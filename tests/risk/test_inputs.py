@@ -1,0 +1,248 @@
+"""Score inputs derived from a record (medtwin.risk.inputs) and scores computed from them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+import pytest
+
+from medtwin.record.facts import (
+    LOINC,
+    RXNORM,
+    SNOMED,
+    Coding,
+    Condition,
+    Demographics,
+    Fact,
+    Identifier,
+    MedicationRequest,
+    Observation,
+)
+from medtwin.risk.from_record import SCORE_SYSTEM, evaluate, store_results
+from medtwin.risk.inputs import derive_inputs, validity
+from medtwin.store.sql import SqlStore
+from medtwin.twin.prevention import PreventionError, parse_changes, rank_changes
+
+WHO = Identifier("urn:test", "p1")
+AT = dt.datetime(2024, 6, 30, 12, tzinfo=dt.UTC)
+RACE = {
+    "url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race",
+    "extension": [
+        {
+            "url": "ombCategory",
+            "valueCoding": {
+                "system": "urn:oid:2.16.840.1.113883.6.238",
+                "code": "2054-5",
+                "display": "Black or African American",
+            },
+        }
+    ],
+}
+
+
+def _obs(code: str, value: float, unit: str, days_before: int, **kw: Any) -> Observation:
+    return Observation(
+        source="lab",
+        source_id=f"{code}-{days_before}",
+        subject=WHO,
+        code=Coding(LOINC, code),
+        status="final",
+        effective_start=AT - dt.timedelta(days=days_before),
+        value_num=value,
+        unit=unit,
+        **kw,
+    )
+
+
+def _med(rxcui: str, status: str = "active") -> MedicationRequest:
+    return MedicationRequest(
+        source="ehr",
+        source_id=f"med-{rxcui}-{status}",
+        subject=WHO,
+        code=Coding(RXNORM, rxcui),
+        status=status,
+        effective_start=AT - dt.timedelta(days=400),
+    )
+
+
+def _smoking(code: str, display: str, days_before: int) -> Observation:
+    return Observation(
+        source="ehr",
+        source_id=f"smoke-{days_before}",
+        subject=WHO,
+        code=Coding(LOINC, "72166-2"),
+        status="final",
+        effective_start=AT - dt.timedelta(days=days_before),
+        value_code=Coding(SNOMED, code, display),
+    )
+
+
+def _patient(gender: str = "male") -> Demographics:
+    return Demographics(
+        source="reg",
+        source_id="Patient/1",
+        subject=WHO,
+        identifiers=(WHO,),
+        birth_date="1964-07-01",
+        gender=gender,
+        raw={"resourceType": "Patient", "extension": [RACE]},
+    )
+
+
+def _record(store: SqlStore, extra: list[Fact] | None = None) -> str:
+    facts: list[Fact] = [
+        _patient(),
+        _obs("2093-3", 213.0, "mg/dL", 30),
+        _obs("2085-9", 50.0, "mg/dL", 30),
+        _obs("18262-6", 130.0, "mg/dL", 30),
+        _obs("8480-6", 150.0, "mm[Hg]", 10),
+        _obs("8480-6", 120.0, "mm[Hg]", 500),  # older, must not win
+        _obs("29463-7", 82.0, "kg", 60),
+        _obs("8302-2", 178.0, "cm", 60),
+        _obs("2160-0", 97.24, "umol/L", 90),  # 1.1 mg/dL
+        _obs("4548-4", 5.9, "%", 200),
+        _smoking("449868002", "Smokes tobacco daily", 100),
+        Condition(
+            source="ehr",
+            source_id="dm",
+            subject=WHO,
+            code=Coding("http://hl7.org/fhir/sid/icd-10-cm", "E11.9"),
+            clinical_status="active",
+            effective_start=AT - dt.timedelta(days=3000),
+        ),
+        _med("314076"),  # lisinopril 10 MG Oral Tablet
+        _med("312961", "stopped"),  # simvastatin, stopped: not a statin now
+    ]
+    store.append_facts(facts + (extra or []), source="test")
+    return store.resolve_patient("urn:test|p1")
+
+
+def test_inputs_from_the_record(store: SqlStore) -> None:
+    pid = _record(store)
+    d = derive_inputs(store, pid, AT)
+    assert d["age_years"].value == 59.0  # born 1964-07-01, the day before the 60th birthday
+    assert d["sex"].value == "male"
+    assert d["race"].value == "black"
+    assert d["total_cholesterol_mg_dl"].value == pytest.approx(213.0)
+    assert d["total_cholesterol_mg_dl"].provenance[0].age_days == 30
+    assert d["total_cholesterol_mg_dl"].provenance[0].source_id == "2093-3-30"
+    assert d["systolic_bp_mm_hg"].value == pytest.approx(150.0)  # the newest, not the older 120
+    # BMI from weight and height: 82 / 1.78^2
+    assert d["bmi_kg_m2"].status == "computed"
+    assert d["bmi_kg_m2"].value == pytest.approx(82 / 1.78**2, rel=1e-9)
+    # 97.24 umol/L / 88.4 (umol/L per mg/dL, creatinine molar mass 113.12 g/mol) = 1.1 mg/dL
+    assert d["creatinine_mg_dl"].value == pytest.approx(1.1, rel=1e-3)
+    # CKD-EPI 2021 (Inker et al., NEJM 2021), male: 142 (Scr/0.9)^-1.200 0.9938^age when Scr > 0.9
+    creat = float(d["creatinine_mg_dl"].value)  # type: ignore[arg-type]
+    expected = 142 * (creat / 0.9) ** -1.200 * 0.9938**59
+    assert d["egfr_ml_min_1_73m2"].value == pytest.approx(expected, rel=1e-6)
+    assert d["hba1c_percent"].value == pytest.approx(5.9)
+    assert d["smoker"].value is True
+    assert d["diabetes"].value is True
+    assert d["bp_treated"].value is True and "lisinopril" in d["bp_treated"].detail
+    assert d["statin"].value is False and d["statin"].status == "absent"
+    assert d["uacr_mg_g"].status == "missing"
+
+
+def test_stale_input_is_missing_not_defaulted(store: SqlStore) -> None:
+    window = validity()["hdl_mg_dl"]["valid_days"]
+    assert window == 365
+    pid = _record(store)
+    inside = derive_inputs(store, pid, AT - dt.timedelta(days=0))
+    assert inside["hdl_mg_dl"].usable
+    # the HDL of AT-30 d is 365 days old at AT+335 d (usable) and 366 days old a day later
+    edge = derive_inputs(store, pid, AT + dt.timedelta(days=335))
+    assert edge["hdl_mg_dl"].usable and edge["hdl_mg_dl"].age_days == 365
+    late = derive_inputs(store, pid, AT + dt.timedelta(days=336))
+    hdl = late["hdl_mg_dl"]
+    assert hdl.status == "stale" and hdl.value is None and hdl.stale_value == pytest.approx(50.0)
+    assert hdl.reason() == "latest 2024-05-31 is older than 365 days"
+    report = evaluate(store, pid, AT + dt.timedelta(days=336), scores=["prevent_10y"])
+    (out,) = report.scores
+    assert out.status == "missing" and out.value is None
+    assert "hdl_mg_dl (latest 2024-05-31 is older than 365 days)" in out.message
+    assert out.message.startswith("cannot compute: missing ")
+
+
+def test_facts_after_the_date_are_not_used(store: SqlStore) -> None:
+    pid = _record(store)
+    d = derive_inputs(store, pid, AT - dt.timedelta(days=20))  # before the 10-day-old BP
+    bp = d["systolic_bp_mm_hg"]  # the 500-day-old one, 480 days old then: stale
+    assert bp.status == "stale" and bp.stale_value == pytest.approx(120.0)
+    assert d["hba1c_percent"].value == pytest.approx(5.9)
+
+
+def test_non_smoker_and_resolved_diabetes(store: SqlStore) -> None:
+    pid = _record(
+        store,
+        [
+            _smoking("8517006", "Ex-smoker", 5),
+            Condition(
+                source="ehr",
+                source_id="dm",  # a new version of the same condition: resolved
+                subject=WHO,
+                code=Coding("http://hl7.org/fhir/sid/icd-10-cm", "E11.9"),
+                clinical_status="resolved",
+                effective_start=AT - dt.timedelta(days=3000),
+            ),
+        ],
+    )
+    d = derive_inputs(store, pid, AT)
+    assert d["smoker"].value is False
+    assert d["diabetes"].value is False and d["diabetes"].status == "absent"
+
+
+def test_scores_computed_and_stored(store: SqlStore) -> None:
+    from medtwin.risk.registry import get
+
+    pid = _record(store)
+    report = evaluate(store, pid, AT)
+    names = {s.name: s for s in report.scores}
+    assert "news2" in report.not_derivable  # needs vital signs medtwin does not derive
+    prevent = names["prevent_10y"]
+    assert prevent.status == "computed"
+    # UACR is optional in PREVENT: the base/HbA1c model is used, and the output says so
+    assert prevent.message == "without optional uacr_mg_g (no 9318-7 / 14959-1 in the record)"
+    row = {k: v.value for k, v in report.inputs.items() if v.usable}
+    direct = get("prevent_10y").compute_one(row)
+    assert prevent.value == pytest.approx(direct.value)
+    stored = store_results(store, report)
+    assert len(stored.changed) == sum(s.status == "computed" for s in report.scores)
+    again = store_results(store, report)
+    assert again.unchanged == len(stored.changed) and not again.changed
+    facts = [
+        f for f in store.timeline(pid, kinds=("Observation",))
+        if f.fact.code is not None and f.fact.code.system == SCORE_SYSTEM
+    ]  # fmt: skip
+    assert {f.fact.code.code for f in facts if f.fact.code} >= {"prevent_10y", "ckd_epi_2021"}
+
+
+def test_outside_population_says_why(store: SqlStore) -> None:
+    pid = _record(store)
+    report = evaluate(store, pid, AT, scores=["prevent_30y"])  # 30-year equations: 30-59
+    (out,) = report.scores
+    assert out.status == "computed"
+    later = evaluate(store, pid, AT + dt.timedelta(days=2), scores=["prevent_30y"])  # now 60
+    assert later.scores[0].status == "refused" and "30-59" in later.scores[0].message
+
+
+def test_whatif_ranking(store: SqlStore) -> None:
+    pid = _record(store)
+    report = evaluate(store, pid, AT, scores=["prevent_10y"])
+    rows = rank_changes(report, parse_changes("quit_smoking,sbp=-10,statin,bmi=-2,weight=-5kg"))
+    ranked = [r for r in rows if r.rank is not None]
+    assert [r.rank for r in ranked] == list(range(1, len(ranked) + 1))
+    arrs = [r.arr for r in ranked]
+    assert arrs == sorted(arrs, reverse=True)  # type: ignore[type-var]
+    by = {r.change: r for r in rows}
+    base = report.scores[0].value
+    assert base is not None
+    assert by["quit_smoking"].arr is not None and by["quit_smoking"].arr > 0
+    assert by["sbp=-10"].value is not None and by["sbp=-10"].value < base
+    assert "total cholesterol -39 mg/dL" in by["statin"].note  # 30 % of LDL 130
+    assert "bmi_kg_m2 25.9 -> 24.3" in by["weight=-5kg"].note  # (82 - 5) / 1.78^2 = 24.30
+    assert math.isclose(base - by["sbp=-10"].value, by["sbp=-10"].arr or 0.0)
+    with pytest.raises(PreventionError, match="sbp=abc"):
+        parse_changes("sbp=abc")
