@@ -21,7 +21,8 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 
 # The main job on the embedded default: synthetic patients -> SQLite store -> a clinician's view,
 # then 45 days of one wearer's minute data (an infection starts on 2025-12-21) through the
-# personal-baseline monitors into the alert book; then the twin of a person with type 1 diabetes.
+# personal-baseline monitors into the alert book; then the twin of a person with type 1 diabetes,
+# a patient's pharmacogenomic report and vancomycin dose, and cardiovascular risk from the record.
 DEMO_WEARER ?= 24
 # ... and the person with type 1 diabetes: their CGM, meals and pump insulin, a twin fitted to them,
 # a 2-hour forecast and a what-if (an afternoon snack, a correction bolus) with a plot.
@@ -29,8 +30,10 @@ DEMO_T1D ?= 7
 DEMO_T1D_FILE ?= 00007
 demo: $(VENV)/.installed
 	rm -rf $(DEMO) && mkdir -p $(DEMO)
-	$(BIN)/medtwin synth --patients $(DEMO_PATIENTS) --seed 42 --wearables-days 45 --onset-fraction 0.5 $(DEMO)/patients
+	$(BIN)/medtwin synth --patients $(DEMO_PATIENTS) --seed 42 --wearables-days 45 --onset-fraction 0.5 \
+		--genotypes --vancomycin 2 --warfarin 2 $(DEMO)/patients
 	$(BIN)/medtwin import $(DEMO)/patients --store $(DEMO)/medtwin.db
+	$(BIN)/medtwin import $(DEMO)/patients-genotypes/vcf $(DEMO)/patients-pharmacy/fhir --store $(DEMO)/medtwin.db
 	$(BIN)/medtwin patients --store $(DEMO)/medtwin.db --limit 10
 	$(BIN)/medtwin show SYN-42-0 --store $(DEMO)/medtwin.db
 	$(BIN)/medtwin import $(DEMO)/patients-wearables/streams/patient-000$(DEMO_WEARER) --store $(DEMO)/medtwin.db
@@ -41,6 +44,9 @@ demo: $(VENV)/.installed
 	$(BIN)/medtwin forecast SYN-42-$(DEMO_T1D) --hours 2 --store $(DEMO)/medtwin.db
 	$(BIN)/medtwin whatif SYN-42-$(DEMO_T1D) --scenario examples/scenarios/afternoon-snack.json \
 		--scenario examples/scenarios/correction-bolus.json --plot $(DEMO)/whatif.html --store $(DEMO)/medtwin.db
+	$(BIN)/medtwin pgx report SYN-42-0 --store $(DEMO)/medtwin.db
+	$(BIN)/medtwin dose recommend --patient SYN-42-0 --model vancomycin_goti2018 --store $(DEMO)/medtwin.db
+	$(BIN)/medtwin risk SYN-42-2 --date 2025-03-01 --whatif quit_smoking,sbp=-10,statin --store $(DEMO)/medtwin.db
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks tools
