@@ -21,7 +21,7 @@ from medtwin.record.facts import (
     Observation,
 )
 from medtwin.risk.from_record import SCORE_SYSTEM, evaluate, store_results
-from medtwin.risk.inputs import derive_inputs, validity
+from medtwin.risk.inputs import DerivedInput, derive_inputs, validity
 from medtwin.store.sql import SqlStore
 from medtwin.twin.prevention import PreventionError, parse_changes, rank_changes
 
@@ -246,3 +246,19 @@ def test_whatif_ranking(store: SqlStore) -> None:
     assert math.isclose(base - by["sbp=-10"].value, by["sbp=-10"].arr or 0.0)
     with pytest.raises(PreventionError, match="sbp=abc"):
         parse_changes("sbp=abc")
+
+
+def test_whatif_does_not_lower_what_is_already_at_target() -> None:
+    from medtwin.twin.prevention import BMI_NORMAL_MAX, SBP_TARGET_MM_HG, apply_change
+
+    derived = {
+        "systolic_bp_mm_hg": DerivedInput("systolic_bp_mm_hg", 106.0, "ok"),
+        "bmi_kg_m2": DerivedInput("bmi_kg_m2", 23.0, "ok"),
+        "height_cm": DerivedInput("height_cm", 175.0, "ok"),
+    }
+    new, note = apply_change(parse_changes("sbp=-10")[0], derived)
+    assert new is None and f"already below {SBP_TARGET_MM_HG:.0f}" in note
+    new, note = apply_change(parse_changes("weight=-5kg")[0], derived)
+    assert new is None and f"already below {BMI_NORMAL_MAX:.0f} kg/m2" in note
+    new, note = apply_change(parse_changes("sbp=+5")[0], derived)  # raising is still computed
+    assert new is not None and new["systolic_bp_mm_hg"].value == 111.0

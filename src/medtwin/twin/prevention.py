@@ -11,7 +11,10 @@ What a change does (each cited; a change that does not apply to this patient say
   risk of a never/former smoker with otherwise the same inputs; the benefit of quitting accrues
   over years (the equations do not model the time course).
 * ``sbp=D``: systolic blood pressure changes by ``D`` mm Hg (``sbp=-10``); the result must stay
-  within the score's valid range, else the score refuses it.
+  within the score's valid range, else the score refuses it. Lowering is not offered when systolic
+  pressure is already below 120 mm Hg, the intensive target (SPRINT Research Group, N Engl J Med
+  2015;373:2103-2116; the 2017 ACC/AHA guideline's target is < 130 mm Hg): some equations (PREVENT's
+  spline below 110 mm Hg) would otherwise report a lower pressure as a higher risk.
 * ``statin``: ``statin`` becomes ``True`` and total cholesterol falls by 30 % of the recorded LDL
   cholesterol: a moderate-intensity statin lowers LDL-C by 30-49 % (Grundy SM et al., 2018
   AHA/ACC Guideline on the Management of Blood Cholesterol, Circulation 2019;139:e1082, Table 3);
@@ -19,7 +22,8 @@ What a change does (each cited; a change that does not apply to this patient say
   lower LDL-C; HDL-C changes little). Without a valid LDL only the ``statin`` flag changes, and the
   row says so. Only for a patient not on a statin.
 * ``bmi=D``: BMI changes by ``D`` kg/m2; ``weight=Dkg`` converts a weight change to BMI with the
-  recorded height (``weight=-5kg``).
+  recorded height (``weight=-5kg``). Losing weight is not offered below a BMI of 25 kg/m2, the upper
+  limit of the WHO normal range (WHO Technical Report Series 894, 2000).
 * ``hba1c=D``: HbA1c changes by ``D`` percentage points.
 
 The physiological twin's simulated effect of a change (e.g. weight loss from an energy-balance model
@@ -112,6 +116,12 @@ def _set(d: DerivedInput, value: Any) -> DerivedInput:
     return dataclasses.replace(d, value=value, status="computed", detail=f"what-if: {value}")
 
 
+SBP_TARGET_MM_HG = 120.0
+"""Below this systolic pressure, lowering it is not offered (SPRINT 2015 intensive target)."""
+BMI_NORMAL_MAX = 25.0
+"""Below this BMI, weight loss is not offered (WHO TRS 894, 2000: normal range 18.5-24.9)."""
+
+
 def apply_change(
     change: Change, derived: Mapping[str, DerivedInput], *, height_m: float | None = None
 ) -> tuple[dict[str, DerivedInput] | None, str]:
@@ -141,6 +151,22 @@ def apply_change(
     if not d.usable:
         return None, f"{name} unknown ({d.reason()})"
     delta = float(change.delta or 0.0)
+    value = float(d.value)  # type: ignore[arg-type]
+    if change.kind == "sbp" and delta < 0 and value < SBP_TARGET_MM_HG:
+        return None, (
+            f"systolic pressure {value:.0f} mm Hg is already below {SBP_TARGET_MM_HG:.0f} "
+            "(the intensive target, SPRINT 2015)"
+        )
+    if (
+        change.kind in {"bmi", "weight"}
+        and delta < 0
+        and name == "bmi_kg_m2"
+        and value < BMI_NORMAL_MAX
+    ):
+        return (
+            None,
+            f"BMI {value:.1f} is already below {BMI_NORMAL_MAX:.0f} kg/m2 (WHO normal range)",
+        )
     if change.kind == "weight":
         height = derived.get("height_cm")
         if height_m is None and height is not None and height.usable:
