@@ -60,6 +60,7 @@ __all__ = [
     "BandTable",
     "ColumnLike",
     "InputData",
+    "LazyReasons",
     "PointsScore",
     "PopulationRule",
     "Score",
@@ -217,6 +218,40 @@ class ScoreResult:
             "components": dict(self.components),
             "source": self.source,
         }
+
+
+class LazyReasons(Mapping[int, str]):
+    """Refusal reasons, row -> text, written when a row is read and then kept.
+
+    A million-row table with many refused rows costs nothing for its reasons until someone
+    reads them (the CLI prints a few; a population query usually counts refusals only).
+    ``build(i)`` writes the reason of refused row ``i``.
+
+    >>> r = LazyReasons(np.array([False, True, True]), lambda i: f"row {i} is bad")
+    >>> len(r), list(r), r[1], r.get(0)
+    (2, [1, 2], 'row 1 is bad', None)
+    """
+
+    def __init__(self, refused: BoolArray, build: Callable[[int], str]) -> None:
+        self._refused = np.asarray(refused, dtype=np.bool_)
+        self._build = build
+        self._done: dict[int, str] = {}
+
+    def __getitem__(self, i: int) -> str:
+        i = int(i)
+        if i in self._done:
+            return self._done[i]
+        if not (0 <= i < self._refused.shape[0]) or not self._refused[i]:
+            raise KeyError(i)
+        text = self._build(i)
+        self._done[i] = text
+        return text
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(np.nonzero(self._refused)[0].tolist())
+
+    def __len__(self) -> int:
+        return int(self._refused.sum())
 
 
 class ScoreResults(Sequence[ScoreResult]):
@@ -907,18 +942,15 @@ class PointsScore(Score):
                 p = points[key]
                 points[key] = np.where(refused, np.int8(-1), p).astype(np.int8)
 
-        reasons: dict[int, str] = {}
-        if refused.any():
-            parts: dict[int, list[str]] = {}
-            for inp in self.inputs:
-                bad = data.invalid[inp.name]
-                for i in np.nonzero(bad)[0].tolist():
-                    parts.setdefault(i, []).append(data.reason(inp.name, i))
+        def reason_of(i: int) -> str:
+            msgs = [data.reason(inp.name, i) for inp in self.inputs if data.invalid[inp.name][i]]
             for rule, mask in rule_masks:
-                col = data.number(rule.input)
-                for i in np.nonzero(mask)[0].tolist():
-                    parts.setdefault(i, []).append(rule.reason.format(value=_show(float(col[i]))))
-            reasons = {i: "; ".join(msgs) for i, msgs in sorted(parts.items())}
+                if mask[i]:
+                    value = _show(float(data.number(rule.input)[i]))
+                    msgs.append(rule.reason.format(value=value))
+            return "; ".join(msgs)
+
+        reasons = LazyReasons(refused, reason_of)
 
         return ScoreResults(
             name=self.name,

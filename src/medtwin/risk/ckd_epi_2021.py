@@ -56,6 +56,7 @@ from medtwin.risk.base import (
     Band,
     ColumnLike,
     InputData,
+    LazyReasons,
     Score,
     ScoreInput,
     ScoreResults,
@@ -251,8 +252,8 @@ class CkdEpi2021(Score):
         # bands run from G1 (highest eGFR) down: the index is the number of lower bounds
         # above the value (95 -> 0, G1; 59.9 -> 2, G3a; 14.9 -> 5, G5)
         band[has] = np.sum(value[has, None] < lower[None, :], axis=1).astype(np.int8)
-        reasons: dict[int, str] = {}
-        for i in np.nonzero(refused)[0].tolist():
+
+        def reason_of(i: int) -> str:
             parts = [data.reason(inp.name, i) for inp in self.inputs if data.invalid[inp.name][i]]
             if both[i]:
                 parts.append(
@@ -264,7 +265,9 @@ class CkdEpi2021(Score):
                     f"age_years={age[i]:g} is under {MIN_AGE_YEARS:g}: CKD-EPI 2021 was "
                     "developed and validated in adults (use a paediatric equation)"
                 )
-            reasons[i] = "; ".join(parts)
+            return "; ".join(parts)
+
+        reasons = LazyReasons(refused, reason_of)
         return ScoreResults(
             name=self.name,
             version=self.version,

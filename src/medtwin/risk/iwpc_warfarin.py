@@ -55,6 +55,7 @@ from medtwin.risk.base import (
     Band,
     ColumnLike,
     InputData,
+    LazyReasons,
     Score,
     ScoreInput,
     ScoreResults,
@@ -226,8 +227,8 @@ class IwpcWarfarin(Score):
             band[value <= 21.0] = 0
             band[(value > 21.0) & (value < 49.0)] = 1
             band[value >= 49.0] = 2
-        reasons: dict[int, str] = {}
-        for i in np.nonzero(refused)[0].tolist():
+
+        def reason_of(i: int) -> str:
             parts = [data.reason(inp.name, i) for inp in self.inputs if data.invalid[inp.name][i]]
             if young[i]:
                 parts.append(
@@ -236,7 +237,9 @@ class IwpcWarfarin(Score):
                 )
             if nonpositive[i] and not parts:
                 parts.append("the algorithm's square root of the dose is not positive")
-            reasons[i] = "; ".join(parts)
+            return "; ".join(parts)
+
+        reasons = LazyReasons(refused, reason_of)
         return ScoreResults(
             name=self.name,
             version=self.version,

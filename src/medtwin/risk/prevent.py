@@ -53,6 +53,7 @@ from medtwin.risk.base import (
     FloatArray,
     InputData,
     IntArray,
+    LazyReasons,
     Score,
     ScoreInput,
     ScoreResults,
@@ -381,9 +382,9 @@ class Prevent(Score):
         if self.bands:
             banded = ~np.isnan(value) & np.isin(outcome, [0, 1])  # cvd, ascvd
             band[banded] = np.searchsorted(BAND_CUTS_PERCENT, value[banded], side="right")
-        reasons: dict[int, str] = {}
-        for i in np.nonzero(refused)[0].tolist():
-            reasons[i] = "; ".join(self._reasons(data, i, outcome, out_of_age, sdi_only))
+        reasons = LazyReasons(
+            refused, lambda i: "; ".join(self._reasons(data, i, outcome, out_of_age, sdi_only))
+        )
         return ScoreResults(
             name=self.name,
             version=self.version,

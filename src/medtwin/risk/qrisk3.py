@@ -87,6 +87,7 @@ from medtwin.risk.base import (
     Band,
     ColumnLike,
     InputData,
+    LazyReasons,
     Score,
     ScoreInput,
     ScoreResults,
@@ -491,17 +492,8 @@ class Qrisk3(Score):
         with np.errstate(invalid="ignore"):
             band[value < 10.0] = 0
             band[value >= 10.0] = 1
-        # reasons, input by input (a Python loop over refused rows only, not over all inputs)
-        parts: dict[int, list[str]] = {}
-        for inp in self.inputs:
-            for i in np.nonzero(data.invalid[inp.name])[0].tolist():
-                parts.setdefault(i, []).append(data.reason(inp.name, i))
-        for i in np.nonzero(out_of_age)[0].tolist():
-            parts.setdefault(i, []).append(
-                f"age_years={age_raw[i]:g} is outside {MIN_AGE_YEARS}-{MAX_AGE_YEARS} years: "
-                "QRISK3 was derived and validated in people aged 25 to 84"
-            )
-        for mask, text in (
+        # reasons are written only for the refused rows someone reads (LazyReasons)
+        extra = (
             (
                 prior,
                 "prior_cvd is true: QRISK3 estimates the risk of a first cardiovascular "
@@ -512,10 +504,19 @@ class Qrisk3(Score):
                 "erectile_dysfunction is true for sex=female: it is an input of the men's "
                 "equation only (check sex)",
             ),
-        ):
-            for i in np.nonzero(mask)[0].tolist():
-                parts.setdefault(i, []).append(text)
-        reasons = {i: "; ".join(msgs) for i, msgs in sorted(parts.items())}
+        )
+
+        def reason_of(i: int) -> str:
+            msgs = [data.reason(inp.name, i) for inp in self.inputs if data.invalid[inp.name][i]]
+            if out_of_age[i]:
+                msgs.append(
+                    f"age_years={age_raw[i]:g} is outside {MIN_AGE_YEARS}-{MAX_AGE_YEARS} years: "
+                    "QRISK3 was derived and validated in people aged 25 to 84"
+                )
+            msgs += [text for mask, text in extra if mask[i]]
+            return "; ".join(msgs)
+
+        reasons = LazyReasons(refused, reason_of)
         return ScoreResults(
             name=self.name,
             version=self.version,
