@@ -29,7 +29,7 @@ medtwin.model.events.ScenarioError: event 0 (meal): field 'carbs_g' must be >= 0
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -222,6 +222,29 @@ def _number(i: int, kind: str, name: str, value: Any, *, signed: bool = False) -
     return x
 
 
+def _flag(i: int, kind: str, name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ScenarioError(
+            f"event {i} ({kind}): field {name!r} must be true or false, got {value!r}"
+        )
+    return value
+
+
+def _text(i: int, kind: str, name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ScenarioError(f"event {i} ({kind}): field {name!r} must be a non-empty text")
+    return value.strip()
+
+
+def _count(i: int, kind: str, name: str, value: Any) -> float:
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not whole or value < 1:
+        raise ScenarioError(
+            f"event {i} ({kind}): field {name!r} must be a whole number >= 1, got {value!r}"
+        )
+    return float(value)
+
+
 def _one_unit(
     i: int, kind: str, raw: Mapping[str, Any], stem: str, units: Mapping[str, float]
 ) -> tuple[str, float] | None:
@@ -280,54 +303,21 @@ def _parse_event(i: int, raw: Any, t_end_min: float | None) -> Event:
             continue
         used.add(got[0])
         fields[f"{stem}_per_min"] = got[1]
-    for name, required in spec.amounts.items():
-        if name not in raw:
-            if required:
-                raise ScenarioError(f"event {i} ({kind}): missing field {name!r}")
-            continue
-        used.add(name)
-        fields[name] = _number(i, kind, name, raw[name])
-    for name, required in spec.signed.items():
-        if name not in raw:
-            if required:
-                raise ScenarioError(f"event {i} ({kind}): missing field {name!r}")
-            continue
-        used.add(name)
-        fields[name] = _number(i, kind, name, raw[name], signed=True)
-    for name, required in spec.flags.items():
-        if name not in raw:
-            if required:
-                raise ScenarioError(f"event {i} ({kind}): missing field {name!r}")
-            continue
-        used.add(name)
-        if not isinstance(raw[name], bool):
-            raise ScenarioError(
-                f"event {i} ({kind}): field {name!r} must be true or false, got {raw[name]!r}"
-            )
-        fields[name] = bool(raw[name])
-    for name, required in spec.texts.items():
-        if name not in raw:
-            if required:
-                raise ScenarioError(f"event {i} ({kind}): missing field {name!r}")
-            continue
-        used.add(name)
-        value = raw[name]
-        if not isinstance(value, str) or not value.strip():
-            raise ScenarioError(f"event {i} ({kind}): field {name!r} must be a non-empty text")
-        fields[name] = value.strip()
-    for name, required in spec.counts.items():
-        if name not in raw:
-            if required:
-                raise ScenarioError(f"event {i} ({kind}): missing field {name!r}")
-            continue
-        used.add(name)
-        value = raw[name]
-        whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-        if isinstance(value, bool) or not whole or value < 1:
-            raise ScenarioError(
-                f"event {i} ({kind}): field {name!r} must be a whole number >= 1, got {value!r}"
-            )
-        fields[name] = float(value)
+    readers: tuple[tuple[Mapping[str, bool], Callable[[str, Any], float | str]], ...] = (
+        (spec.amounts, lambda name, v: _number(i, kind, name, v)),
+        (spec.signed, lambda name, v: _number(i, kind, name, v, signed=True)),
+        (spec.flags, lambda name, v: _flag(i, kind, name, v)),
+        (spec.texts, lambda name, v: _text(i, kind, name, v)),
+        (spec.counts, lambda name, v: _count(i, kind, name, v)),
+    )
+    for names, read in readers:
+        for name, required in names.items():
+            if name not in raw:
+                if required:
+                    raise ScenarioError(f"event {i} ({kind}): missing field {name!r}")
+                continue
+            used.add(name)
+            fields[name] = read(name, raw[name])
     if kind in {"diet", "activity"}:
         given = [n for n in (*spec.amounts, *spec.signed) if n in fields]
         main = [n for n in given if n not in {"carbs_pct", "sodium_mg_per_day"}]
