@@ -20,7 +20,7 @@ value, ``partial`` is true and the missing inputs are listed (never a default).
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -33,6 +33,7 @@ from medtwin.risk.base import (
     BoolArray,
     FloatArray,
     InputData,
+    LazyReasons,
     ScoreInput,
     ScoreResults,
 )
@@ -190,46 +191,26 @@ BAND_CUTS = np.array([5.0, 7.5, 20.0])
 """Lower edges of the borderline, intermediate and high bands (percent, applied unrounded)."""
 
 
-class _Reasons(Mapping[int, str]):
-    """Refusal reasons, row -> text, written when a row is asked for (a million-row table with
-    many refusals then costs nothing until its reasons are read)."""
-
-    def __init__(
-        self,
-        data: InputData,
-        refused: BoolArray,
-        outside: Mapping[str, BoolArray],
-        accepted: Sequence[AcceptedRange],
-        population_words: str,
-    ) -> None:
-        self._data = data
-        self._refused = refused
-        self._outside = outside
-        self._accepted = accepted
-        self._words = population_words
-
-    def __getitem__(self, i: int) -> str:
-        if not (0 <= i < self._refused.shape[0]) or not self._refused[i]:
-            raise KeyError(i)
-        data = self._data
-        parts = [data.reason(name, i) for name in data.inputs if data.invalid[name][i]]
-        for rng in self._accepted:
-            mask = self._outside.get(rng.input)
-            if mask is None or not mask[i]:
-                continue
-            what = "population" if rng.input == "age_years" else "accepted input range"
-            x = float(data.values[rng.input][i])  # given, plausible (else invalid above)
-            parts.append(
-                f"{rng.input}={x:g} is outside the {what} of {self._words}: "
-                f"{rng.text()} ({rng.source})"
-            )
-        return "; ".join(parts)
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(np.nonzero(self._refused)[0].tolist())
-
-    def __len__(self) -> int:
-        return int(np.count_nonzero(self._refused))
+def _reason(
+    data: InputData,
+    i: int,
+    outside: Mapping[str, BoolArray],
+    accepted: Sequence[AcceptedRange],
+    population_words: str,
+) -> str:
+    """The refusal reason of row ``i``: implausible inputs, then accepted ranges."""
+    parts = [data.reason(name, i) for name in data.inputs if data.invalid[name][i]]
+    for rng in accepted:
+        mask = outside.get(rng.input)
+        if mask is None or not mask[i]:
+            continue
+        what = "population" if rng.input == "age_years" else "accepted input range"
+        x = float(data.values[rng.input][i])  # given, plausible (else invalid above)
+        parts.append(
+            f"{rng.input}={x:g} is outside the {what} of {population_words}: "
+            f"{rng.text()} ({rng.source})"
+        )
+    return "; ".join(parts)
 
 
 def assemble(
@@ -259,7 +240,7 @@ def assemble(
     if cuts is not None:
         ok = ~np.isnan(value)
         band[ok] = np.searchsorted(cuts, value[ok], side="right").astype(np.int8)
-    reasons = _Reasons(data, refused, outside, accepted, population_words)
+    reasons = LazyReasons(refused, lambda i: _reason(data, i, outside, accepted, population_words))
     return ScoreResults(
         name=score.name,
         version=score.version,
