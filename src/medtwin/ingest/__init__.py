@@ -274,6 +274,8 @@ def _chunks(files: list[Path], workers: int) -> Iterator[list[Path]]:
 
 
 _CHUNK_MAX = 6
+_CHECKPOINT_EVERY = 4
+"""Worker tasks (of up to :data:`_CHUNK_MAX` Bundles) between passive checkpoints of an import."""
 
 
 class AppendResultDict(dict[str, int]):
@@ -344,10 +346,18 @@ def _import_files(
     ) as pool:
         pending: deque[tuple[list[Path], Future[list[tuple[dict[str, int], str, int]]]]] = deque()
 
+        done = [0]
+
         def finish(
             paths: list[Path], future: Future[list[tuple[dict[str, int], str, int]]]
         ) -> None:
-            for path, (counts, name, read) in zip(paths, future.result(), strict=True):
+            result = future.result()
+            done[0] += 1
+            if done[0] % _CHECKPOINT_EVERY == 0:
+                # while the workers parse: the disk writes of the checkpoint overlap their
+                # work instead of all waiting for the end of the import
+                store.checkpoint()
+            for path, (counts, name, read) in zip(paths, result, strict=True):
                 report.files += 1
                 report.add_counts(counts)
                 sources.add(name)

@@ -228,6 +228,10 @@ class Store(Protocol):
         """Tune the back-end for a long run of appends; restores it after."""
         ...
 
+    def checkpoint(self) -> None:
+        """Move committed writes of other connections into the main database (SQLite's WAL)."""
+        ...
+
     def start_job(self, kind: str, detail: dict[str, Any]) -> int:
         """Record the start of a long job; returns its id."""
         ...

@@ -154,6 +154,14 @@ class SqlStore(AlertBook, TwinBook):
         """Tune the back-end for a long run of appends (an import); restores it after."""
         yield
 
+    def checkpoint(self) -> None:
+        """Move what other connections have committed into the main database, if the back-end
+        keeps a write-ahead log apart from it (SQLite); a no-op elsewhere.
+
+        An import calls it from its coordinating process while the workers parse, so that the
+        disk writes overlap with their work instead of all waiting for the end.
+        """
+
     # -- access log ------------------------------------------------------------------------
     def log_access(self, action: str, patient_id: str | None, what: str, count: int = 1) -> None:
         """Append an access-log row (in the current transaction, if any)."""

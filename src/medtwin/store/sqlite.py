@@ -115,6 +115,15 @@ class SqliteStore(SqlStore):
             self.conn.execute("PRAGMA wal_autocheckpoint=10000")
             self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
+    def checkpoint(self) -> None:
+        """A passive checkpoint: copy committed WAL frames into the database file and sync it.
+
+        Passive: it waits for no reader or writer and copies only what no open reader still
+        needs, so the importing workers carry on writing meanwhile.
+        """
+        if not self.conn.in_transaction:
+            self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
     def _begin(self) -> None:
         self.conn.execute("BEGIN IMMEDIATE")
 
