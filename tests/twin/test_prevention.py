@@ -97,7 +97,7 @@ def test_effects_are_bounded() -> None:
     # a large loss does not take systolic pressure below 120 (SPRINT) nor HbA1c below 6.0 %
     new, note = _one("weight=-15kg", _inputs(systolic_bp_mm_hg=126.0, hba1c_percent=6.3))
     assert new is not None
-    assert new["systolic_bp_mm_hg"].value == 120.0 and "floor 120" in note
+    assert new["systolic_bp_mm_hg"].value == 120.0 and "floor 120, sprint2015" in note
     assert new["hba1c_percent"].value == 6.0
     # a pressure already at target is not lowered, and the row says so
     new, note = _one("weight=-5kg", _inputs(systolic_bp_mm_hg=118.0))
@@ -273,7 +273,7 @@ def test_ranking_is_explained_with_ranges(store: Any) -> None:
     assert set(changed) == {"weight_kg", "bmi_kg_m2", "systolic_bp_mm_hg", "hba1c_percent"}
     assert changed["systolic_bp_mm_hg"].sources == ("neter2003",)
     assert changed["systolic_bp_mm_hg"].after == pytest.approx(152.0 - SBP_PER_KG * 5)
-    assert set(w.sources) == {"neter2003", "pidd2025", "ngsp_ifcc"}
+    assert set(w.sources) == {"neter2003", "pidd2025", "ngsp_ifcc", "nice_ph38"}
     diet = {c.input: c for c in by["diet=-500kcal"].inputs}
     assert diet["weight_kg"].sources == ("hall2011", "fao2004")
     assert "hall_2011_body_weight" in diet["weight_kg"].via

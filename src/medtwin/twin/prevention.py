@@ -383,9 +383,12 @@ def project_weight(
 
     Examples
     --------
+    At PAL 1.55 (the bw package's reference case of this man, at PAL 1.5, is 76.26 kg at day 364,
+    ``docs/models/body-weight.md``):
+
     >>> p = project_weight("male", 40, 1.80, 90, intake_change_kcal_per_day=-500)
     >>> round(p.weight_kg, 1), p.baseline_kg, p.horizon_days
-    (76.2, 90.0, 365.0)
+    (76.5, 90.0, 365.0)
     """
     import numpy as np
 
@@ -443,7 +446,10 @@ class _Applied:
 
     @property
     def sources(self) -> tuple[str, ...]:
+        """The changes' source keys, then any key cited in their text or the notes (a floor)."""
         keys = [k for c in self.changes for k in c.sources]
+        said = " ".join([*(c.via for c in self.changes), *self.notes])
+        keys.extend(k for k in SOURCES if re.search(rf"\b{k}\b", said))
         return tuple(dict.fromkeys(keys))
 
 
@@ -479,7 +485,7 @@ def _weight_effects(
             after = {lv: max(sbp - per_kg.at(lv) * kg, SBP_TARGET_MM_HG) for lv, kg in lost.items()}
             for lv, v in after.items():
                 out[lv]["systolic_bp_mm_hg"] = _set(derived["systolic_bp_mm_hg"], v)
-            floor = " (floor 120, sprint2015)" if after["estimate"] == SBP_TARGET_MM_HG else ""
+            floor = " (floor 120, sprint2015)" if min(after.values()) == SBP_TARGET_MM_HG else ""
             changes.append(
                 InputChange(
                     "systolic_bp_mm_hg",
@@ -527,7 +533,7 @@ def _weight_effects(
                     hba1c,
                     after["estimate"],
                     f"-{effect.estimate:.3f} (CI {effect.low:.3f}-{effect.high:.3f}) % per "
-                    f"kg/m2 lost, {effect.group}; floor {HBA1C_NDH_MIN_PERCENT:.1f} %",
+                    f"kg/m2 lost, {effect.group}; floor {HBA1C_NDH_MIN_PERCENT:.1f} %, nice_ph38",
                     (effect.source, "ngsp_ifcc"),
                     after.get("low"),
                     after.get("high"),
