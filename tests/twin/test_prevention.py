@@ -90,7 +90,10 @@ def test_weight_loss_moves_bmi_sbp_and_hba1c_by_the_effect_sizes() -> None:
     assert new["hba1c_percent"].value == pytest.approx(6.2 - NDH_MMOL * PCT_PER_MMOL * 5 / h2)
     new, note = _one("weight=-5kg", _inputs(diabetes=False, hba1c_percent=5.5))
     assert new is not None and new["hba1c_percent"].value == 5.5
-    assert "HbA1c 5.5 % unchanged" in note
+    assert "HbA1c 5.5 % unchanged: normoglycaemia" in note
+    new, note = _one("weight=-5kg", _inputs(diabetes=False, hba1c_percent=6.8))
+    assert new is not None and new["hba1c_percent"].value == 6.8
+    assert "without a recorded diabetes" in note
 
 
 def test_effects_are_bounded() -> None:

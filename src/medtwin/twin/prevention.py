@@ -53,8 +53,9 @@ A weight **loss** (from ``weight``, ``bmi``, ``diet`` or ``activity``) then move
   and for non-diabetic hyperglycaemia (HbA1c 6.0-6.4 %) by 0.6 mmol/mol per kg/m2 (0.4-0.8)
   (Pidd et al. 2025, pooled analysis of two behavioural weight-management trials), converted to
   percentage points with the IFCC-NGSP master equation (0.09148 % per mmol/mol); not below
-  :data:`HBA1C_NDH_MIN_PERCENT` (6.0 %, the lower limit of non-diabetic hyperglycaemia: below it,
-  Pidd et al. found no such effect of weight loss). Normoglycaemia: HbA1c unchanged.
+  :data:`HBA1C_NDH_MIN_PERCENT` (6.0 %, the lower limit of non-diabetic hyperglycaemia: below it
+  these groups' estimates do not apply). Normoglycaemia: HbA1c unchanged (Pidd et al. give a
+  loss about 0.2 mmol/mol per kg/m2 there, without its own CI: negligible, not applied).
 
 The effect sizes are per kg (or kg/m2) of weight actually lost and maintained; they are applied
 linearly and only to a loss (they come from weight-loss trials). The point estimate ranks the
@@ -85,8 +86,10 @@ __all__ = [
     "BMI_UNDERWEIGHT",
     "DEFAULT_HORIZON_DAYS",
     "EFFECTS",
+    "HBA1C_DIABETES_PERCENT",
     "HBA1C_NDH_MIN_PERCENT",
     "HBA1C_PERCENT_PER_MMOL_MOL",
+    "MAX_HORIZON_DAYS",
     "PAL_ASSUMED",
     "PAL_RANGE",
     "SBP_TARGET_MM_HG",
@@ -150,8 +153,8 @@ BMI_UNDERWEIGHT = 18.5
 """A loss that would take BMI below this is refused (WHO TRS 894, 2000: underweight)."""
 HBA1C_NDH_MIN_PERCENT = 6.0
 """Lower limit of non-diabetic hyperglycaemia, HbA1c 42 mmol/mol = 6.0 % (NICE PH38): weight
-loss does not lower HbA1c below it in the what-if (Pidd et al. 2025 found no such effect of
-weight loss in normoglycaemia)."""
+loss does not lower HbA1c below it in the what-if (below it a person is in Pidd et al.'s
+normoglycaemic group, whose loss effect, about 0.2 mmol/mol per kg/m2, is not applied)."""
 HBA1C_DIABETES_PERCENT = 6.5
 """Upper end (exclusive) of non-diabetic hyperglycaemia, 48 mmol/mol = 6.5 % (NICE PH38)."""
 HBA1C_PERCENT_PER_MMOL_MOL = 0.09148
@@ -508,12 +511,18 @@ def _weight_effects(
             effect = EFFECTS["hba1c_per_bmi_t2d"]
         elif HBA1C_NDH_MIN_PERCENT <= hba1c < HBA1C_DIABETES_PERCENT:
             effect = EFFECTS["hba1c_per_bmi_ndh"]
+        elif hba1c >= HBA1C_DIABETES_PERCENT:
+            effect = None
+            notes.append(
+                f"HbA1c {hba1c:.1f} % unchanged: in the diabetes range without a recorded "
+                "diabetes, so neither group of pidd2025 is known to apply"
+            )
         else:
             effect = None
             notes.append(
-                f"HbA1c {hba1c:.1f} % unchanged: no diabetes and not in the non-diabetic "
-                "hyperglycaemia range 6.0-6.4 % (nice_ph38), where Pidd et al. found no HbA1c "
-                "effect of weight loss (pidd2025)"
+                f"HbA1c {hba1c:.1f} % unchanged: normoglycaemia (below 6.0 %, nice_ph38), where "
+                "the loss effect is about 0.2 mmol/mol per kg/m2 without its own CI (pidd2025): "
+                "not applied"
             )
         if effect is not None and hba1c <= HBA1C_NDH_MIN_PERCENT:
             notes.append(
