@@ -436,3 +436,10 @@ def test_for_patient_scales_volume_and_keeps_pressures() -> None:
     )
     ratio = small["cardiac_output_l_per_min"][0, 0] / base["cardiac_output_l_per_min"][0, 0]
     assert ratio == pytest.approx(3900.0 / 5300.0, rel=1e-3)
+    # the ends of the valid population pass the parameter bounds (40 kg woman: 2600 mL; 150 kg
+    # man: 11250 mL) and keep the preset's pressure
+    for weight, sex, volume in ((40.0, "female", 2600.0), (150.0, "male", 11250.0)):
+        p = cv.for_patient(age_years=30, weight_kg=weight, sex=sex)
+        assert p[0, cv.VT] == pytest.approx(volume)
+        edge = _run([], 5.0, params=p).observables
+        assert edge["map_mmhg"][0, 0] == pytest.approx(base["map_mmhg"][0, 0], rel=1e-3)

@@ -127,11 +127,59 @@ def _meta() -> list[dict[str, Any]]:
     return list(data["parameter"])
 
 
+_VOLUME_LIKE = (
+    "blood_volume_ml",
+    "csa_ml_per_mmhg",
+    "cp_ml_per_mmhg",
+    "csv_ml_per_mmhg",
+    "cev_ml_per_mmhg",
+    "cpa_ml_per_mmhg",
+    "cpp_ml_per_mmhg",
+    "cpv_ml_per_mmhg",
+    "vu_p_ml",
+    "vu_pp_ml",
+    "vu_pv_ml",
+    "cla_ml_per_mmhg",
+    "vu_la_ml",
+    "cra_ml_per_mmhg",
+    "vu_ra_ml",
+    "vu_lv_ml",
+    "vu_rv_ml",
+    "g_vusv_ml",
+    "g_vuev_ml",
+    "vusv0_ml",
+    "vuev0_ml",
+    "pulse_compliance_ml_per_mmhg",
+)
+_INVERSE_VOLUME = (
+    "rsa_mmhg_s_per_ml",
+    "rsv_mmhg_s_per_ml",
+    "rev_mmhg_s_per_ml",
+    "rpa_mmhg_s_per_ml",
+    "rpp_mmhg_s_per_ml",
+    "ke_lv_per_ml",
+    "ke_rv_per_ml",
+    "g_emax_lv_mmhg_per_ml",
+    "g_emax_rv_mmhg_per_ml",
+    "g_rsp_mmhg_s_per_ml",
+    "g_rep_mmhg_s_per_ml",
+    "emax_lv0_mmhg_per_ml",
+    "emax_rv0_mmhg_per_ml",
+    "rsp0_mmhg_s_per_ml",
+    "rep0_mmhg_s_per_ml",
+)
+_SCALED_BOUND = 2.5
+"""Default calibration bounds of the parameters :func:`for_patient` scales: value / 2.5 to
+2.5 x value, which holds every adult it accepts (blood volume 0.49-2.12 x the preset's);
+other parameters: value / 2 to 2 x value."""
+
+
 def _parameters() -> tuple[Parameter, ...]:
     out = []
     for spec in _meta():
         value = float(spec["value"])
-        lo, hi = sorted((value / 2.0, value * 2.0))
+        factor = _SCALED_BOUND if spec["name"] in _VOLUME_LIKE + _INVERSE_VOLUME else 2.0
+        lo, hi = sorted((value / factor, value * factor))
         lower = float(spec.get("lower", lo))
         upper = float(spec.get("upper", hi))
         if "cv" in spec:
@@ -294,7 +342,10 @@ def _edv(p_fill: float, p0: float, ke: float, p_ref: float, an: float, bn: float
     28-35 %; 4 mmHg above rest, +7-11 % instead of +19-33 %): filling above rest adds little
     (the plateau of the Frank-Starling curve). The right ventricle gets the same shape (a
     medtwin assumption: Klotz measured left ventricles).
-    Returns 0 at ``p_fill <= 0`` (collapsed atrium: no filling).
+    The power law falls below Klotz's zero-pressure volume V0 only within a fraction of a mmHg
+    of 0 (0.26 mmHg for the preset's left ventricle), where its slope grows without bound (stiff
+    equations once the atria empty); there medtwin draws a straight line from V0 to 0 at 0 mmHg
+    (a medtwin choice: collapsing atrium), and returns 0 at ``p_fill <= 0`` (no filling).
     """
     if p_fill <= 0.0:
         return 0.0
@@ -302,6 +353,11 @@ def _edv(p_fill: float, p0: float, ke: float, p_ref: float, an: float, bn: float
     v0 = v_ref * (EDPVR_V0_INTERCEPT - EDPVR_V0_SLOPE_PER_MMHG * p_ref)
     v30 = v0 + (v_ref - v0) / (p_ref / an) ** (1.0 / bn)
     beta = math.log(p_ref / EDPVR_P30_MMHG) / math.log(v_ref / v30)
+    # the power law reaches V0, the measured volume at zero pressure, at p_v0 (a fraction of a
+    # mmHg); below it, a straight line from V0 to 0 at 0 mmHg (bounded slope: not stiff)
+    p_v0 = p_ref * (v0 / v_ref) ** beta
+    if p_fill < p_v0:
+        return float(v0 * p_fill / p_v0)
     return float(v_ref * (p_fill / p_ref) ** (1.0 / beta))
 
 
@@ -552,49 +608,6 @@ def check_population(*, age_years: float, weight_kg: float) -> None:
             f"weight_kg = {weight_kg!r}: the cardiovascular model is valid for adults of "
             f"{lo:g}-{hi:g} kg only"
         )
-
-
-_VOLUME_LIKE = (
-    "blood_volume_ml",
-    "csa_ml_per_mmhg",
-    "cp_ml_per_mmhg",
-    "csv_ml_per_mmhg",
-    "cev_ml_per_mmhg",
-    "cpa_ml_per_mmhg",
-    "cpp_ml_per_mmhg",
-    "cpv_ml_per_mmhg",
-    "vu_p_ml",
-    "vu_pp_ml",
-    "vu_pv_ml",
-    "cla_ml_per_mmhg",
-    "vu_la_ml",
-    "cra_ml_per_mmhg",
-    "vu_ra_ml",
-    "vu_lv_ml",
-    "vu_rv_ml",
-    "g_vusv_ml",
-    "g_vuev_ml",
-    "vusv0_ml",
-    "vuev0_ml",
-    "pulse_compliance_ml_per_mmhg",
-)
-_INVERSE_VOLUME = (
-    "rsa_mmhg_s_per_ml",
-    "rsv_mmhg_s_per_ml",
-    "rev_mmhg_s_per_ml",
-    "rpa_mmhg_s_per_ml",
-    "rpp_mmhg_s_per_ml",
-    "ke_lv_per_ml",
-    "ke_rv_per_ml",
-    "g_emax_lv_mmhg_per_ml",
-    "g_emax_rv_mmhg_per_ml",
-    "g_rsp_mmhg_s_per_ml",
-    "g_rep_mmhg_s_per_ml",
-    "emax_lv0_mmhg_per_ml",
-    "emax_rv0_mmhg_per_ml",
-    "rsp0_mmhg_s_per_ml",
-    "rep0_mmhg_s_per_ml",
-)
 
 
 def for_patient(
