@@ -82,17 +82,124 @@ def test_resting_state_reproduces_ursino_basal_effectors(rest: np.ndarray) -> No
         assert np.ptp(o[name]) < 1e-3 * abs(o[name][0]), name
 
 
+def _bleed(volume_ml: float, duration_min: float, at: int) -> dict[str, np.ndarray]:
+    """Observables at rest (index 0) and ``at`` minutes after a bleed starting at 5 min."""
+    r = _run(
+        [{"type": "blood_loss", "t_min": 5, "volume_ml": volume_ml, "duration_min": duration_min}]
+    )
+    o = {k: v[0] for k, v in r.observables.items()}
+    o["pp_mmhg"] = o["sbp_mmhg"] - o["dbp_mmhg"]
+    assert o["blood_volume_ml"][at] == pytest.approx(5300.0 - volume_ml, abs=1e-3)
+    return {k: np.array([v[0], v[at]]) for k, v in o.items()}
+
+
+def _fall(o: dict[str, np.ndarray], name: str) -> float:
+    return float(o[name][0] - o[name][1])
+
+
 def test_haemorrhage_900_ml_against_volunteers() -> None:
     """Drobin & Hahn, Anesthesiology 1999;90:81-91: withdrawing 900 mL of blood lowered systolic
-    and diastolic pressures by about 10 mmHg in healthy men: MAP falls 5-15 mmHg here, and the
-    baroreflex raises the heart rate."""
-    r = _run([{"type": "blood_loss", "t_min": 5, "volume_ml": 900, "duration_min": 15}])
-    o = {k: v[0] for k, v in r.observables.items()}
-    fall = o["map_mmhg"][0] - o["map_mmhg"][40]
-    assert 5.0 <= fall <= 15.0, fall
-    assert 0.0 <= o["dbp_mmhg"][0] - o["dbp_mmhg"][40] <= 15.0
-    assert o["heart_rate_per_min"][40] > o["heart_rate_per_min"][0] + 10.0
-    assert o["blood_volume_ml"][40] == pytest.approx(5300.0 - 900.0, abs=1e-3)
+    and diastolic pressures by about 10 mmHg in healthy men (tolerance +-5 mmHg; MAP, which
+    lies between them, likewise)."""
+    o = _bleed(900.0, 15.0, 40)
+    assert 5.0 <= _fall(o, "sbp_mmhg") <= 15.0
+    assert 5.0 <= _fall(o, "map_mmhg") <= 15.0
+    # not met (card): the diastolic pressure falls about 3 mmHg, not 10; the pulse pressure
+    # narrows with stroke volume, as in Johnson 2015's intra-arterial data (see below)
+    assert 0.0 < _fall(o, "dbp_mmhg") < 5.0
+
+
+def test_haemorrhage_1000_ml_against_intra_arterial_data() -> None:
+    """Johnson BD et al. (Mayo Clinic; FASEB J 2013;27:1206.3 and 2015;29:823.4 abstracts,
+    healthy men, 1000 mL in three stages, 5 min after the last): MAP 89.5 -> 80.8 and
+    93 -> 86 mmHg, heart rate 59 -> 66 and 60 -> 68 /min (not significant), CVP 5.8 -> 1.1 and
+    6.4 -> 1.9 mmHg, pulse pressure 68 -> 59 mmHg, stroke volume 108 -> 96 mL. Tolerances:
+    +-5 mmHg on pressure falls, +-2 mmHg on the CVP fall, 0-15 /min on the heart rate rise."""
+    o = _bleed(1000.0, 15.0, 25)
+    assert 3.0 <= _fall(o, "map_mmhg") <= 13.0
+    assert 0.0 <= -_fall(o, "heart_rate_per_min") <= 15.0
+    assert 2.5 <= _fall(o, "cvp_mmhg") <= 6.5
+    assert 4.0 <= _fall(o, "pp_mmhg") <= 14.0
+    # diastolic fall implied by the same data, DBP = MAP - PP/3: 7 - 9/3 = 4 mmHg (+-3)
+    assert 1.0 <= _fall(o, "dbp_mmhg") <= 7.0
+    # not met (card): stroke volume falls about 26 %, published 11 % (+-10 points)
+    sv_fall = _fall(o, "stroke_volume_ml") / o["stroke_volume_ml"][0]
+    assert 0.2 < sv_fall < 0.3
+
+
+def test_phlebotomy_375_ml_against_finometer_data() -> None:
+    """Leonetti P et al., Clin Auton Res 2004;14:176-181 (12 patients, 375 mL in 6.4 min):
+    stroke volume 94.0 -> 80.7 mL (-14 %), pulse pressure 53.0 -> 47.1 mmHg (-11 %), heart rate
+    75.2 -> 78.3 /min (not significant). Tolerances: +-10 percentage points, 0-10 /min."""
+    o = _bleed(375.0, 6.4, 12)
+    sv_fall = _fall(o, "stroke_volume_ml") / o["stroke_volume_ml"][0]
+    pp_fall = _fall(o, "pp_mmhg") / o["pp_mmhg"][0]
+    assert 0.04 <= sv_fall <= 0.24
+    assert 0.01 <= pp_fall <= 0.21
+    assert 0.0 <= -_fall(o, "heart_rate_per_min") <= 10.0
+
+
+def test_stroke_volume_on_the_plateau_of_the_starling_curve() -> None:
+    """Supine at rest the heart works near the plateau of its Frank-Starling curve (Truijen J,
+    Bundgaard-Nielsen M, van Lieshout JJ, Eur J Appl Physiol 2010;109:141-157): adding 500 mL
+    raises stroke volume less than removing 500 mL lowers it. Ursino's exponential diastolic
+    curve alone would not show this: the human (Klotz) curve is flatter above the resting
+    filling pressure and still finite below it."""
+    loss = _bleed(500.0, 10.0, 25)
+    r = _run(
+        [
+            {
+                "type": "fluid_bolus",
+                "t_min": 5,
+                "volume_ml": 500,
+                "duration_min": 10,
+                "fluid": "colloid",
+            }
+        ]
+    ).observables
+    rise = r["stroke_volume_ml"][0, 25] - r["stroke_volume_ml"][0, 0]
+    fall = _fall(loss, "stroke_volume_ml")
+    assert 0.0 < rise < 0.8 * fall
+
+
+@pytest.mark.parametrize(
+    ("fraction", "sbp_low", "sbp_high"),
+    [
+        (0.15, 100.0, 130.0),  # class I (up to 15 %): SBP normal
+        (0.25, 90.0, 130.0),  # class II (15-30 %): SBP normal
+        (0.35, 50.0, 90.0),  # class III (30-40 %): SBP decreased
+        (0.40, 0.0, 70.0),  # class IV (> 40 %; the model answers up to 40 %): markedly low
+    ],
+)
+def test_atls_classes_systolic_pressure(fraction: float, sbp_low: float, sbp_high: float) -> None:
+    """ATLS 10th ed. (American College of Surgeons 2018) classes of haemorrhage, loss over
+    15 min, 10 min later. medtwin reads 'normal' as >= 100 (class I) or >= 90 mmHg (class II),
+    'decreased' as 50-90 mmHg and 'markedly low' as < 70 mmHg. The heart rate rises with the
+    class but stays below ATLS's 100-120, 120-140 and > 140 /min (not met, card): Ursino's
+    reflex saturates at 108 /min, near the highest median heart rate (114 /min) that Guly et
+    al. (Resuscitation 2011;82:556-559) found in trauma patients of class IV."""
+    o = _bleed(fraction * 5300.0, 15.0, 30)
+    assert sbp_low <= o["sbp_mmhg"][1] <= sbp_high
+    hr = o["heart_rate_per_min"][1]
+    assert o["heart_rate_per_min"][0] < hr < 110.0
+    if fraction <= 0.15:
+        assert hr < 100.0
+
+
+def test_heart_rate_saturates_at_ursinos_reflex_limit() -> None:
+    """The afferent firing cannot fall below fmin (Ursino 1998 Table 3), so the heart period
+    cannot fall below T0 + G_Ts ln(fes(fmin) - fes,min + 1) + G_Tv fev(fmin) = 0.553 s
+    (108.4 /min); in class IV haemorrhage the model's heart rate sits at that limit."""
+    p = PRESET[0]
+    fcs = p[cv.FMIN]
+    fes = p[cv.FESINF] + (p[cv.FES0] - p[cv.FESINF]) * np.exp(-p[cv.KES] * fcs)
+    ev = np.exp((fcs - p[cv.FCS0]) / p[cv.KEV])
+    fev = (p[cv.FEV0] + p[cv.FEVINF] * ev) / (1.0 + ev)
+    period = p[cv.T0] + p[cv.GTS] * np.log(fes - p[cv.FESMIN] + 1.0) + p[cv.GTV] * fev
+    limit = 60.0 / period
+    assert limit == pytest.approx(108.4, abs=0.1)
+    o = _bleed(0.40 * 5300.0, 15.0, 30)
+    assert o["heart_rate_per_min"][1] == pytest.approx(limit, abs=1.0)
 
 
 def test_baroreflex_limits_the_fall_of_pressure() -> None:
@@ -109,10 +216,9 @@ def test_baroreflex_limits_the_fall_of_pressure() -> None:
     fall_open = broken["map_mmhg"][0, 0] - broken["map_mmhg"][0, 40]
     assert fall_open > 2.0 * fall_intact > 0.0
     assert np.ptp(broken["heart_rate_per_min"][0]) < 1e-6
-    assert intact["heart_rate_per_min"][0, 40] > intact["heart_rate_per_min"][0, 0] + 5.0
-    # ATLS class I (< 15 % of blood volume): heart rate and systolic pressure stay normal
-    assert intact["heart_rate_per_min"][0].max() < 100.0
-    assert intact["sbp_mmhg"][0].min() > 90.0
+    # a small reflex tachycardia, as after 375 mL in Leonetti 2004 (+3 /min, not significant)
+    rise = intact["heart_rate_per_min"][0, 40] - intact["heart_rate_per_min"][0, 0]
+    assert 1.0 < rise < 10.0
 
 
 def test_crystalloid_kinetics_against_hahn_2020() -> None:
@@ -330,3 +436,10 @@ def test_for_patient_scales_volume_and_keeps_pressures() -> None:
     )
     ratio = small["cardiac_output_l_per_min"][0, 0] / base["cardiac_output_l_per_min"][0, 0]
     assert ratio == pytest.approx(3900.0 / 5300.0, rel=1e-3)
+    # the ends of the valid population pass the parameter bounds (40 kg woman: 2600 mL; 150 kg
+    # man: 11250 mL) and keep the preset's pressure
+    for weight, sex, volume in ((40.0, "female", 2600.0), (150.0, "male", 11250.0)):
+        p = cv.for_patient(age_years=30, weight_kg=weight, sex=sex)
+        assert p[0, cv.VT] == pytest.approx(volume)
+        edge = _run([], 5.0, params=p).observables
+        assert edge["map_mmhg"][0, 0] == pytest.approx(base["map_mmhg"][0, 0], rel=1e-3)

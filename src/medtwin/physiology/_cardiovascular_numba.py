@@ -29,24 +29,25 @@ _VERSION = hashlib.sha1(Path(_cv.__file__).read_bytes()).hexdigest()[:12]
 _ALIAS = f"{__name__}_{_VERSION}"
 sys.modules.setdefault(_ALIAS, sys.modules[__name__])
 
-hemo = _jit(_cv._hemo)
+edv = _jit(_cv._edv)
 
 
-def _with_compiled_hemo(func: Any) -> Any:
-    """``func`` with the compiled ``_hemo`` as its global (numba calls only compiled code)."""
+def _with_compiled(func: Any, **compiled: Any) -> Any:
+    """``func`` with compiled kernels as its globals (numba calls only compiled code)."""
     namespace = dict(vars(_cv))
-    namespace["_hemo"] = hemo
+    namespace.update(compiled)
     bound = types.FunctionType(func.__code__, namespace, func.__name__)
     bound.__qualname__ = f"{func.__name__}_{_VERSION}"
     bound.__module__ = __name__
     return _jit(bound)
 
 
-rhs_row = _with_compiled_hemo(_cv._rhs_row)
+hemo = _with_compiled(_cv._hemo, _edv=edv)
+rhs_row = _with_compiled(_cv._rhs_row, _hemo=hemo)
 jump_row = _jit(_cv._jump_row)
 
 
-hemodynamics = _with_compiled_hemo(_cv._hemo_batch)
+hemodynamics = _with_compiled(_cv._hemo_batch, _hemo=hemo)
 
 
 drive = {

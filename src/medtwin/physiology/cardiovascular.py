@@ -8,11 +8,15 @@ end-systolic elastances) follow Ursino 1998 [1] with its published parameters (T
 medtwin's model is **non-pulsatile**: the pulsating heart is replaced by its beat-averaged
 output, so that hours can be simulated with steps of about a second:
 
-- each ventricle ejects ``SV = EDV - Vu - P_out / Emax`` per beat, with the end-diastolic
-  volume on Ursino's exponential diastolic curve at the atrial (filling) pressure,
-  ``EDV = ln(1 + P_fill / P0) / kE`` ([1] eq 14-15: complete filling), and the end-systolic
+- each ventricle ejects ``SV = EDV - Vu - P_out / Emax`` per beat, with the end-systolic
   volume on the end-systolic pressure-volume line ``P = Emax (V - Vu)`` (Suga & Sagawa [2])
-  at the mean outflow pressure; cardiac output is ``HR x SV``;
+  at the mean outflow pressure and the end-diastolic volume on the human end-diastolic
+  pressure-volume relation of Klotz et al. [6]_ [7]_ at the atrial (filling) pressure
+  (complete filling), anchored to Ursino's diastolic curve ``EDV = ln(1 + P / P0) / kE``
+  ([1] eq 14-15) at the resting filling pressure (:func:`_edv`). Ursino's exponential, used
+  away from rest, made stroke volume fall 43 % after a 900 mL bleed; the human curve is
+  flatter (the supine heart works near the plateau of its Frank-Starling curve) and stroke
+  volume falls 23 %. Cardiac output is ``HR x SV``;
 - the systemic and pulmonary arteries (time constants of ~17 ms) are in quasi-steady state
   with the ventricle's output; the pulmonary veins and the left atrium share one pressure;
 - the afferent pathway sees the mean arterial pressure; the pure delays of the effectors
@@ -46,6 +50,11 @@ References
 .. [4] Meaney E, Alva F, Moguel R, et al. Formula and nomogram for the sphygmomanometric
    calculation of the mean arterial pressure. Heart 2000;84:64.
 .. [5] Hahn RG. Understanding volume kinetics. Acta Anaesthesiol Scand 2020;64:570-578.
+.. [6] Klotz S, Hay I, Dickstein ML, et al. Single-beat estimation of end-diastolic
+   pressure-volume relationship: a novel method with potential for noninvasive application.
+   Am J Physiol Heart Circ Physiol 2006;291:H403-H412.
+.. [7] Klotz S, Dickstein ML, Burkhoff D. A computational method of prediction of the
+   end-diastolic pressure-volume relationship by single beat. Nat Protoc 2007;2:2152-2158.
 
 >>> from medtwin.model import parse_scenario, simulate
 >>> p = CardiovascularUrsino.preset("adult_70kg")
@@ -118,11 +127,59 @@ def _meta() -> list[dict[str, Any]]:
     return list(data["parameter"])
 
 
+_VOLUME_LIKE = (
+    "blood_volume_ml",
+    "csa_ml_per_mmhg",
+    "cp_ml_per_mmhg",
+    "csv_ml_per_mmhg",
+    "cev_ml_per_mmhg",
+    "cpa_ml_per_mmhg",
+    "cpp_ml_per_mmhg",
+    "cpv_ml_per_mmhg",
+    "vu_p_ml",
+    "vu_pp_ml",
+    "vu_pv_ml",
+    "cla_ml_per_mmhg",
+    "vu_la_ml",
+    "cra_ml_per_mmhg",
+    "vu_ra_ml",
+    "vu_lv_ml",
+    "vu_rv_ml",
+    "g_vusv_ml",
+    "g_vuev_ml",
+    "vusv0_ml",
+    "vuev0_ml",
+    "pulse_compliance_ml_per_mmhg",
+)
+_INVERSE_VOLUME = (
+    "rsa_mmhg_s_per_ml",
+    "rsv_mmhg_s_per_ml",
+    "rev_mmhg_s_per_ml",
+    "rpa_mmhg_s_per_ml",
+    "rpp_mmhg_s_per_ml",
+    "ke_lv_per_ml",
+    "ke_rv_per_ml",
+    "g_emax_lv_mmhg_per_ml",
+    "g_emax_rv_mmhg_per_ml",
+    "g_rsp_mmhg_s_per_ml",
+    "g_rep_mmhg_s_per_ml",
+    "emax_lv0_mmhg_per_ml",
+    "emax_rv0_mmhg_per_ml",
+    "rsp0_mmhg_s_per_ml",
+    "rep0_mmhg_s_per_ml",
+)
+_SCALED_BOUND = 2.5
+"""Default calibration bounds of the parameters :func:`for_patient` scales: value / 2.5 to
+2.5 x value, which holds every adult it accepts (blood volume 0.49-2.12 x the preset's);
+other parameters: value / 2 to 2 x value."""
+
+
 def _parameters() -> tuple[Parameter, ...]:
     out = []
     for spec in _meta():
         value = float(spec["value"])
-        lo, hi = sorted((value / 2.0, value * 2.0))
+        factor = _SCALED_BOUND if spec["name"] in _VOLUME_LIKE + _INVERSE_VOLUME else 2.0
+        lo, hi = sorted((value / factor, value * factor))
         lower = float(spec.get("lower", lo))
         upper = float(spec.get("upper", hi))
         if "cv" in spec:
@@ -216,6 +273,17 @@ CPULSE = _P["pulse_compliance_ml_per_mmhg"]
 GBARO = _P["baroreflex_gain_fraction"]
 FCR = _P["crystalloid_retained_fraction"]
 THCR = _P["crystalloid_half_life_min"]
+EDPLV = _P["edp_ref_lv_mmhg"]
+EDPRV = _P["edp_ref_rv_mmhg"]
+EDPVR_AN = _P["edpvr_an_mmhg"]
+EDPVR_BN = _P["edpvr_bn"]
+
+EDPVR_V0_INTERCEPT = 0.6
+EDPVR_V0_SLOPE_PER_MMHG = 0.006
+"""Klotz et al. 2006/2007: the volume of a human left ventricle at zero diastolic pressure is
+``V0 = EDV (0.6 - 0.006 EDP)`` of a measured end-diastolic point (EDV, EDP)."""
+EDPVR_P30_MMHG = 30.0
+"""The pressure at which Klotz's normalised curve is anchored (``V30``)."""
 
 # states: blood volumes (their sum is the blood volume) ...
 V_ART = 0  # systemic arteries + systemic peripheral circulation
@@ -259,6 +327,40 @@ U_HR = 5
 U_VU = 6
 
 
+def _edv(p_fill: float, p0: float, ke: float, p_ref: float, an: float, bn: float) -> float:
+    """End-diastolic volume (mL) of a ventricle filled to ``p_fill`` (mmHg): the human EDPVR.
+
+    Klotz et al. (module references [6], [7]) found that the end-diastolic pressure-volume
+    relations of human left ventricles share one shape: with ``V0 = EDV (0.6 - 0.006 EDP)``
+    (volume at zero pressure) and ``V30 = V0 + (EDV - V0) / (EDP / An)^(1/Bn)`` (volume at
+    30 mmHg), An = 27.78 mmHg, Bn = 2.76, and for EDP <= 22 mmHg the curve through (EDV, EDP)
+    and (V30, 30 mmHg) is ``P = alpha V^beta``. medtwin anchors it at one point of Ursino's
+    diastolic curve, ``EDV_ref = ln(1 + p_ref / P0) / kE`` at the resting filling pressure
+    ``p_ref``, so that the resting state keeps Ursino's volumes while the curve keeps the human
+    shape away from rest: as the filling pressure falls from rest the ventricle loses far less
+    volume than on Ursino's exponential (at 1 mmHg, 70-75 % of the resting EDV instead of
+    28-35 %; 4 mmHg above rest, +7-11 % instead of +19-33 %): filling above rest adds little
+    (the plateau of the Frank-Starling curve). The right ventricle gets the same shape (a
+    medtwin assumption: Klotz measured left ventricles).
+    The power law falls below Klotz's zero-pressure volume V0 only within a fraction of a mmHg
+    of 0 (0.26 mmHg for the preset's left ventricle), where its slope grows without bound (stiff
+    equations once the atria empty); there medtwin draws a straight line from V0 to 0 at 0 mmHg
+    (a medtwin choice: collapsing atrium), and returns 0 at ``p_fill <= 0`` (no filling).
+    """
+    if p_fill <= 0.0:
+        return 0.0
+    v_ref = math.log(1.0 + p_ref / p0) / ke
+    v0 = v_ref * (EDPVR_V0_INTERCEPT - EDPVR_V0_SLOPE_PER_MMHG * p_ref)
+    v30 = v0 + (v_ref - v0) / (p_ref / an) ** (1.0 / bn)
+    beta = math.log(p_ref / EDPVR_P30_MMHG) / math.log(v_ref / v30)
+    # the power law reaches V0, the measured volume at zero pressure, at p_v0 (a fraction of a
+    # mmHg); below it, a straight line from V0 to 0 at 0 mmHg (bounded slope: not stiff)
+    p_v0 = p_ref * (v0 / v_ref) ** beta
+    if p_fill < p_v0:
+        return float(v0 * p_fill / p_v0)
+    return float(v_ref * (p_fill / p_ref) ** (1.0 / beta))
+
+
 def _hemo(x: Any, p: Any) -> tuple[float, ...]:
     """Pressures and flows of one state (scalar kernel, numba-compiled with :func:`_rhs_row`).
 
@@ -280,7 +382,7 @@ def _hemo(x: Any, p: Any) -> tuple[float, ...]:
     ppv = (x[V_PVLA] - p[VUPV] - p[VULA]) / (p[CPV] + p[CLA])
     # left heart into the systemic arteries: quasi-steady arterial node
     # (Psa - Pp) / Rsa = HR (EDV - Vu,lv - Psa / Emax), Csa Psa + Cp Pp + Vu,p = V_art
-    edv_l = math.log(1.0 + max(ppv, 0.0) / p[P0LV]) / p[KELV]
+    edv_l = _edv(ppv, p[P0LV], p[KELV], p[EDPLV], p[EDPVR_AN], p[EDPVR_BN])
     a_l = edv_l - p[VULV]
     rsa = p[RSA]
     den = 1.0 + hr * rsa / elv
@@ -293,7 +395,7 @@ def _hemo(x: Any, p: Any) -> tuple[float, ...]:
         psa = pp
     sv_l = (psa - pp) / rsa / hr
     # right heart into the pulmonary arteries, the same way
-    edv_r = math.log(1.0 + max(pra, 0.0) / p[P0RV]) / p[KERV]
+    edv_r = _edv(pra, p[P0RV], p[KERV], p[EDPRV], p[EDPVR_AN], p[EDPVR_BN])
     a_r = edv_r - p[VURV]
     rpa = p[RPA]
     den = 1.0 + hr * rpa / erv
@@ -508,49 +610,6 @@ def check_population(*, age_years: float, weight_kg: float) -> None:
         )
 
 
-_VOLUME_LIKE = (
-    "blood_volume_ml",
-    "csa_ml_per_mmhg",
-    "cp_ml_per_mmhg",
-    "csv_ml_per_mmhg",
-    "cev_ml_per_mmhg",
-    "cpa_ml_per_mmhg",
-    "cpp_ml_per_mmhg",
-    "cpv_ml_per_mmhg",
-    "vu_p_ml",
-    "vu_pp_ml",
-    "vu_pv_ml",
-    "cla_ml_per_mmhg",
-    "vu_la_ml",
-    "cra_ml_per_mmhg",
-    "vu_ra_ml",
-    "vu_lv_ml",
-    "vu_rv_ml",
-    "g_vusv_ml",
-    "g_vuev_ml",
-    "vusv0_ml",
-    "vuev0_ml",
-    "pulse_compliance_ml_per_mmhg",
-)
-_INVERSE_VOLUME = (
-    "rsa_mmhg_s_per_ml",
-    "rsv_mmhg_s_per_ml",
-    "rev_mmhg_s_per_ml",
-    "rpa_mmhg_s_per_ml",
-    "rpp_mmhg_s_per_ml",
-    "ke_lv_per_ml",
-    "ke_rv_per_ml",
-    "g_emax_lv_mmhg_per_ml",
-    "g_emax_rv_mmhg_per_ml",
-    "g_rsp_mmhg_s_per_ml",
-    "g_rep_mmhg_s_per_ml",
-    "emax_lv0_mmhg_per_ml",
-    "emax_rv0_mmhg_per_ml",
-    "rsp0_mmhg_s_per_ml",
-    "rep0_mmhg_s_per_ml",
-)
-
-
 def for_patient(
     *, age_years: float, weight_kg: float, sex: Literal["male", "female"]
 ) -> FloatArray:
@@ -585,7 +644,7 @@ class CardiovascularUrsino(Model):
     """Mean-flow circulation with the carotid baroreflex after Ursino 1998 (module docstring)."""
 
     name: ClassVar[str] = "cardiovascular_ursino"
-    version: ClassVar[str] = "1.0.0"
+    version: ClassVar[str] = "1.1.0"
     title: ClassVar[str] = (
         "Lumped-parameter circulation with carotid baroreflex (Ursino 1998, mean flow)"
     )
@@ -596,6 +655,8 @@ class CardiovascularUrsino(Model):
         "Chemla D et al. Am J Physiol 1998;274:H500-H505",
         "Meaney E et al. Heart 2000;84:64",
         "Hahn RG. Acta Anaesthesiol Scand 2020;64:570-578",
+        "Klotz S et al. Am J Physiol Heart Circ Physiol 2006;291:H403-H412",
+        "Klotz S, Dickstein ML, Burkhoff D. Nat Protoc 2007;2:2152-2158",
     )
     event_types: ClassVar[frozenset[str]] = frozenset({"blood_loss", "fluid_bolus", "drug_effect"})
     parameters: ClassVar[tuple[Parameter, ...]] = PARAMETERS
