@@ -534,3 +534,31 @@ def test_score_result_without_raw_exports_as_risk_assessment() -> None:
     assert ra["prediction"][0]["probabilityDecimal"] == 0.125
     assert ra["prediction"][0]["qualitativeRisk"] == {"text": "intermediate"}
     assert "basis" not in ra and "note" not in ra
+
+
+def test_risk_assessments_through_import_workers(shared: Path, tmp_path: Path) -> None:
+    """Bundles with score results, imported by worker processes: same facts, nothing waits."""
+    from medtwin.risk.from_record import RISK_SOURCE
+    from medtwin.risk.history import history_facts, risk_history
+
+    files = sorted((shared / "fhir" / "synthea-r4").glob("*.json"))[:4]
+    first = open_store(str(tmp_path / "first.db"), actor="test")
+    import_paths(first, files, workers=0)
+    out = tmp_path / "bundles"
+    out.mkdir()
+    results = 0
+    for patient in first.patients():
+        table = risk_history(first, patient.id, every="10y")
+        results += len(first.append_facts(history_facts(first, table), source=RISK_SOURCE).changed)
+        (out / f"{patient.id}.json").write_bytes(orjson.dumps(patient_bundle(first, patient.id)))
+    assert results > 0
+    second = open_store(str(tmp_path / "second.db"), actor="test")
+    report = import_paths(second, [out], workers=2)
+    assert report.counts["quarantined"] == 0 and second.quarantine() == []
+    assert fact_keys(second) == fact_keys(first)
+    assert (
+        sum(1 for s in second.iter_facts(include_raw=False) if s.fact.source == RISK_SOURCE)
+        == results
+    )
+    first.close()
+    second.close()

@@ -21,8 +21,10 @@ score's source as ``note``; FHIR import reads it back into the same fact.
 References
 ----------
 HL7 FHIR R4 (4.0.1) RiskAssessment (riskassessment.html): ``status``, ``subject``,
-``occurrenceDateTime``, ``method``, ``code``, ``basis``, ``prediction.probabilityDecimal``
-("0-1", a probability as a decimal), ``prediction.qualitativeRisk``, ``note``.
+``occurrenceDateTime``, ``method``, ``code``, ``basis``, ``prediction.probabilityDecimal``,
+``prediction.qualitativeRisk``, ``note``. R4 does not fix the scale of ``probabilityDecimal``
+(its invariant ras-2 only says "Must be <= 100"); medtwin writes the probability as a 0-1
+decimal (a 7.5 % risk is 0.075) and the exact value with its unit in the extension.
 """
 
 from __future__ import annotations
@@ -269,10 +271,16 @@ def evaluation_time(at: dt.datetime | dt.date | None) -> dt.datetime:
     return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
 
 
+def _fhir_patient_id(ident: Identifier) -> bool:
+    """True for a FHIR Patient logical id (``urn:medtwin:fhir:<source>:Patient``, see
+    :func:`medtwin.ingest.fhir.patient_identifier_system`)."""
+    return ident.system.startswith("urn:medtwin:fhir:") and ident.system.endswith(":Patient")
+
+
 def result_subject(identifiers: Sequence[Identifier]) -> Identifier | None:
     """The patient's FHIR logical id where it has one (a literal ``Patient/id`` on export)."""
     for ident in identifiers:
-        if ident.system.startswith("urn:medtwin:fhir:") and ident.system.endswith(":Patient"):
+        if _fhir_patient_id(ident):
             return ident
     return identifiers[0] if identifiers else None
 
@@ -353,7 +361,7 @@ def risk_assessment(
         "code": {"coding": [dict(coding)]},
     }
     if subject is not None:
-        if subject.system.startswith("urn:medtwin:fhir:") and subject.system.endswith(":Patient"):
+        if _fhir_patient_id(subject):
             resource["subject"] = {"reference": f"Patient/{subject.value}"}
         else:
             resource["subject"] = {"identifier": {"system": subject.system, "value": subject.value}}
