@@ -274,3 +274,19 @@ def test_plot_has_a_trace_per_computed_score(austin: tuple[SqlStore, str], tmp_p
     empty = score_table(store, [(pid, dt.date(1995, 1, 1))], scores=["prevent_10y"])
     with pytest.raises(HistoryError, match="nothing to plot"):
         empty.write_html(tmp_path / "none.html")
+
+
+def test_record_read_once_for_all_dates(austin: tuple[SqlStore, str]) -> None:
+    store, pid = austin
+
+    def reads() -> int:
+        return sum(e.action == "read" for e in store.access_log(patient_id=pid, limit=100_000))
+
+    before = reads()
+    evaluate(store, pid, dt.date(2020, 1, 1))
+    one_date = reads() - before
+    before = reads()
+    days = history_dates(dt.date(2010, 1, 1), dt.date(2020, 1, 1), "1y")
+    score_table(store, [(pid, d) for d in days])
+    assert len(days) == 11 and one_date >= 4
+    assert reads() - before == one_date  # each record query once, cut at each date in memory

@@ -2,8 +2,9 @@
 
 :func:`score_table` is the vectorised path: it derives the inputs of each ``(patient, date)``
 point with :func:`medtwin.risk.inputs.derive_inputs` (which reads only facts whose valid time is
-at or before the date), builds one table of rows, and calls each score's ``compute_many`` once
-for all the rows that have the inputs it needs. Each cell says the same as
+at or before the date; each of a patient's record queries is read once and cut at each date in
+memory), builds one table of rows, and calls each score's ``compute_many`` once for all the rows
+that have the inputs it needs. Each cell says the same as
 :func:`medtwin.risk.from_record.evaluate` at that date (both go through
 :func:`~medtwin.risk.from_record.outcome_from_result`). The population tools reuse it with many
 patients.
@@ -23,7 +24,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from medtwin.risk.from_record import (
     RiskReport,
@@ -42,7 +43,7 @@ from medtwin.risk.inputs import DerivedInput, derive_inputs
 if TYPE_CHECKING:
     from medtwin.record.facts import Observation
     from medtwin.risk.base import Score
-    from medtwin.store.base import Store
+    from medtwin.store.base import PatientSummary, Store, StoredFact
 
 __all__ = [
     "HistoryError",
@@ -171,6 +172,55 @@ class ScoreTable:
         return out
 
 
+class _ReadOnce:
+    """A store view for deriving one patient's inputs at many dates: each timeline query is
+    read once, without its ``end``, and cut at each date in memory (``effective_start < end``,
+    as the store does), so N dates cost one read per query instead of N. Anything else goes to
+    the store."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._timelines: dict[tuple[Any, ...], list[StoredFact]] = {}
+        self._patients: dict[str, PatientSummary] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def patient(self, patient_id: str) -> PatientSummary:
+        if patient_id not in self._patients:
+            self._patients[patient_id] = self._store.patient(patient_id)
+        return self._patients[patient_id]
+
+    def timeline(
+        self,
+        patient_id: str,
+        *,
+        codes: Sequence[str] = (),
+        kinds: Sequence[str] = (),
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+        as_of: dt.datetime | None = None,
+        include_raw: bool = False,
+    ) -> list[StoredFact]:
+        if start is not None or as_of is not None:
+            return self._store.timeline(
+                patient_id, codes=codes, kinds=kinds, start=start, end=end, as_of=as_of,
+                include_raw=include_raw,
+            )  # fmt: skip
+        key = (patient_id, tuple(codes), tuple(kinds), include_raw)
+        facts = self._timelines.get(key)
+        if facts is None:
+            facts = self._timelines[key] = self._store.timeline(
+                patient_id, codes=codes, kinds=kinds, include_raw=include_raw
+            )
+        if end is None:
+            return list(facts)
+        return [
+            sf for sf in facts
+            if sf.fact.effective_start is not None and sf.fact.effective_start < end
+        ]  # fmt: skip
+
+
 def _column(score: Score, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
     """Input columns of ``score`` for ``rows``; an input no row has stays absent, as in
     ``compute_one`` (so its declared default applies)."""
@@ -204,7 +254,14 @@ def score_table(
     """
     chosen, skipped = chosen_scores(scores)
     whens = tuple((pid, evaluation_time(at)) for pid, at in points)
-    inputs = tuple(derive_inputs(store, pid, at) for pid, at in whens)
+    views: dict[str, Store] = {}
+    inputs = []
+    for pid, at in whens:
+        view = views.get(pid)
+        if view is None:
+            views.clear()  # one patient's reads at a time: memory stays one record's
+            view = views[pid] = cast("Store", _ReadOnce(store))
+        inputs.append(derive_inputs(view, pid, at))
     columns: list[list[ScoreOutcome]] = []
     for score in chosen:
         cells: list[ScoreOutcome | None] = [None] * len(whens)
@@ -224,7 +281,7 @@ def score_table(
     outcomes = tuple(
         tuple(col[i] for col in columns) for i in range(len(whens))
     )  # fmt: skip
-    return ScoreTable(whens, tuple(s.name for s in chosen), outcomes, inputs, skipped)
+    return ScoreTable(whens, tuple(s.name for s in chosen), outcomes, tuple(inputs), skipped)
 
 
 def parse_every(text: str) -> tuple[int, str]:
