@@ -119,8 +119,8 @@ def risk_command(
             date_text=date_text, whatif=whatif,
         )  # fmt: skip
         return
-    if plot_path is not None or from_text or to_text:
-        raise click.UsageError("--plot, --from and --to go with --history")
+    if plot_path is not None or from_text or to_text or every != "1y":
+        raise click.UsageError("--every, --from, --to and --plot go with --history")
     from medtwin.risk.from_record import evaluate, store_results
 
     at = _parse_date(date_text)
