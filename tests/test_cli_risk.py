@@ -118,3 +118,57 @@ def test_risk_bad_input(synthea_store: tuple[str, Path]) -> None:
     assert result.exit_code == 1 and "no_such_score" in result.output
     result = CliRunner().invoke(main, ["risk", pid, "--store", db, "--date", "12/01/2020"])
     assert result.exit_code == 2 and "--date" in result.output
+
+
+def test_risk_history(synthea_store: tuple[str, Path], tmp_path: Path) -> None:
+    db, path = synthea_store
+    pid = path.stem.rsplit("_", 1)[1]
+    plot = tmp_path / "risk.html"
+    args = ["risk", pid, "--store", db, "--history", "--every", "2y", "--from", "2010-01-01"]
+    text = _cli(*args, "--plot", str(plot)).output
+    lines = text.splitlines()
+    header = next(line for line in lines if line.startswith("date "))
+    assert header.split() == [
+        "date", "ckd_epi_2021", "framingham_cvd_10y", "pce_ascvd_10y", "pce_ascvd_10y_2018",
+        "prevent_10y", "prevent_30y",
+    ]  # fmt: skip
+    rows = {line[:10]: line for line in lines if line[:4].isdigit() and line[4] == "-"}
+    # 2010 .. 2020 every 2 years, then the record's last date
+    assert list(rows) == [
+        "2010-01-01", "2012-01-01", "2014-01-01", "2016-01-01", "2018-01-01", "2020-01-01",
+        "2020-07-07",
+    ]  # fmt: skip
+    assert "cannot compute" in rows["2010-01-01"]  # no lipids yet
+    assert "not applicable" in rows["2020-07-07"]  # PREVENT 30-year stops at 59
+    stored = int(text.split(" result(s) stored (source medtwin:risk)")[0].rsplit("\n", 1)[1])
+    html = plot.read_text()
+    assert '"name":"prevent_10y"' in html and '"name":"pce_ascvd_10y"' in html
+    # the same history again: JSON, nothing new to store; values equal the single-date command
+    out = json.loads(_cli(*args, "--json").output)
+    assert out["stored"] == 0 and out["every"] == "2y"
+    computed = sum(c["status"].count("computed") for c in out["scores"].values())
+    assert stored == computed >= 20
+    assert [p["date"] for p in out["points"]][-1] == "2020-07-07"
+    single = json.loads(
+        _cli("risk", pid, "--store", db, "--date", "2020-07-07", "--no-save", "--json").output
+    )
+    by_name = {s["name"]: s for s in single["scores"]}
+    for name, column in out["scores"].items():
+        assert column["values"][-1] == by_name[name]["value"], name
+        assert column["status"][-1] == by_name[name]["status"], name
+
+
+def test_risk_history_bad_input(synthea_store: tuple[str, Path]) -> None:
+    db, path = synthea_store
+    pid = path.stem.rsplit("_", 1)[1]
+    base = ["risk", pid, "--store", db, "--history"]
+    result = CliRunner().invoke(main, [*base, "--every", "fortnightly"])
+    assert result.exit_code == 2 and "--every" in result.output and "1y or 6m" in result.output
+    result = CliRunner().invoke(main, [*base, "--from", "2020-13-01"])
+    assert result.exit_code == 2 and "--from" in result.output
+    result = CliRunner().invoke(main, [*base, "--from", "2020-01-01", "--to", "2019-01-01"])
+    assert result.exit_code == 1 and "before --from" in result.output
+    result = CliRunner().invoke(main, [*base, "--date", "2020-01-01"])
+    assert result.exit_code == 2 and "--history takes --from/--to" in result.output
+    result = CliRunner().invoke(main, ["risk", pid, "--store", db, "--plot", "x.html"])
+    assert result.exit_code == 2 and "go with --history" in result.output

@@ -2,13 +2,14 @@
 
 A part of the ``medtwin`` command (:mod:`medtwin.cli` imports it, and it registers itself on
 :func:`medtwin.cli.main`). Deriving inputs lives in :mod:`medtwin.risk.inputs`, computing in
-:mod:`medtwin.risk.from_record`, the what-if in :mod:`medtwin.twin.prevention`; this module reads
-options, calls them and prints.
+:mod:`medtwin.risk.from_record`, risk over time (``--history``) in :mod:`medtwin.risk.history`,
+the what-if in :mod:`medtwin.twin.prevention`; this module reads options, calls them and prints.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -29,13 +30,13 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def _parse_date(text: str | None) -> dt.datetime | None:
+def _parse_date(text: str | None, option: str = "--date") -> dt.datetime | None:
     if text is None:
         return None
     try:
         day = dt.date.fromisoformat(text)
     except ValueError as exc:
-        raise click.BadParameter(f"{text!r} is not a date YYYY-MM-DD", param_hint="--date") from exc
+        raise click.BadParameter(f"{text!r} is not a date YYYY-MM-DD", param_hint=option) from exc
     return dt.datetime.combine(day, dt.time(23, 59, 59), dt.UTC)
 
 
@@ -87,6 +88,37 @@ def _whatif_options(whatif: str | None, horizon_text: str) -> tuple[list[Change]
 @click.option(
     "--no-save", is_flag=True, help="Do not store the results as facts (source medtwin:risk)."
 )
+@click.option(
+    "--history",
+    is_flag=True,
+    help="Risk over time: every score at a series of dates across the record (inputs as of "
+    "each date), stored as facts; see --every, --from, --to, --plot.",
+)
+@click.option(
+    "--every",
+    default="1y",
+    show_default=True,
+    help="With --history: the step between dates (y, m, w or d: 1y, 6m, 30d).",
+)
+@click.option(
+    "--from",
+    "from_text",
+    default=None,
+    help="With --history: first date YYYY-MM-DD (default the record's first).",
+)
+@click.option(
+    "--to",
+    "to_text",
+    default=None,
+    help="With --history: last date YYYY-MM-DD (default the record's last).",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With --history: write the trajectory as a self-contained HTML plot (plotly).",
+)
 @_store_option
 @_json_option
 def risk_command(
@@ -96,6 +128,11 @@ def risk_command(
     whatif: str | None,
     horizon_text: str,
     no_save: bool,
+    history: bool,
+    every: str,
+    from_text: str | None,
+    to_text: str | None,
+    plot_path: Path | None,
     store_url: str,
     as_json: bool,
 ) -> None:
@@ -103,9 +140,18 @@ def risk_command(
 
     Inputs are the newest facts within their validity window (risk/data/record_inputs.toml);
     a stale or missing input is never defaulted: the score says "cannot compute: missing X".
-    Computed results are stored as Observation facts (code system urn:medtwin:score) so that
-    the risk has a history.
+    Computed results are stored as Observation facts (code system urn:medtwin:score; FHIR
+    export writes them as RiskAssessment) so that the risk has a history. --history evaluates
+    every score at each date from --from to --to, every --every, in one vectorised pass.
     """
+    if history:
+        _history(
+            patient, scores, no_save, every, from_text, to_text, plot_path, store_url, as_json,
+            date_text=date_text, whatif=whatif,
+        )  # fmt: skip
+        return
+    if plot_path is not None or from_text or to_text or every != "1y":
+        raise click.UsageError("--every, --from, --to and --plot go with --history")
     from medtwin.risk.from_record import evaluate, store_results
 
     at = _parse_date(date_text)
@@ -177,4 +223,92 @@ def risk_command(
             click.echo(line)
     if saved:
         click.echo("")
+        click.echo(f"{saved} result(s) stored (source medtwin:risk)")
+
+
+def _cell(value: float | None, unit: str | None, status: str) -> str:
+    if value is not None:
+        return _show(value) + ("%" if unit == "%" else "")
+    return "cannot compute" if status == "missing" else "not applicable"
+
+
+def _history(
+    patient: str,
+    scores: tuple[str, ...],
+    no_save: bool,
+    every: str,
+    from_text: str | None,
+    to_text: str | None,
+    plot_path: Path | None,
+    store_url: str,
+    as_json: bool,
+    *,
+    date_text: str | None,
+    whatif: str | None,
+) -> None:
+    """``medtwin risk PATIENT --history``: the table of scores over dates (risk.history)."""
+    from medtwin.risk.history import HistoryError, history_facts, parse_every, risk_history
+
+    if date_text or whatif:
+        raise click.UsageError("--history takes --from/--to, not --date or --whatif")
+    try:
+        parse_every(every)
+    except HistoryError as exc:
+        raise click.BadParameter(str(exc), param_hint="--every") from exc
+    start = _parse_date(from_text, "--from")
+    end = _parse_date(to_text, "--to")
+    store = _open(store_url)
+    pid = store.resolve_patient(patient)
+    try:
+        table = risk_history(
+            store, pid, every=every, start=start.date() if start else None,
+            end=end.date() if end else None, scores=scores,
+        )  # fmt: skip
+        if plot_path is not None:
+            summary = store.patient(pid)
+            table.write_html(plot_path, title=f"Risk over time: {summary.name} ({pid})")
+    except HistoryError as exc:
+        raise click.ClickException(str(exc)) from exc
+    saved = 0
+    if not no_save:
+        from medtwin.risk.from_record import RISK_SOURCE
+
+        facts = history_facts(store, table)
+        saved = len(store.append_facts(facts, source=RISK_SOURCE).changed)
+    if as_json:
+        out = table.to_dict()
+        out.update(patient=pid, every=every, stored=saved)
+        if plot_path is not None:
+            out["plot"] = str(plot_path)
+        _print_json(out)
+        return
+    summary = store.patient(pid)
+    days = [at.date().isoformat() for _, at in table.points]
+    click.echo(f"{summary.name} ({pid}), risk every {every} from {days[0]} to {days[-1]}")
+    click.echo("")
+    shown = table.computed()
+    columns = [table.column(name) for name in shown]
+    widths = [max(14, len(name)) for name in shown]
+    click.echo(
+        "  ".join([f"{'date':<10}", *(f"{n:>{w}}" for n, w in zip(shown, widths, strict=True))])
+    )
+    for i, day in enumerate(days):
+        cells = [_cell(c[i].value, c[i].unit, c[i].status) for c in columns]
+        click.echo("  ".join([day, *(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True))]))
+    never = [name for name in table.scores if name not in shown]
+    if never:
+        click.echo("")
+        click.echo("Not computed at any date (reason at the last date):")
+        for name in never:
+            click.echo(f"  {name:<24} {table.column(name)[-1].message}")
+    if table.not_derivable:
+        click.echo("")
+        click.echo(
+            "Not read from a record (need other inputs; use 'medtwin score NAME'): "
+            + ", ".join(sorted(table.not_derivable))
+        )
+    if plot_path is not None:
+        click.echo("")
+        click.echo(f"plot written to {plot_path}")
+    if saved:
         click.echo(f"{saved} result(s) stored (source medtwin:risk)")

@@ -6,6 +6,7 @@ import shutil
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -380,3 +381,184 @@ def test_entries_named_only_by_an_oid_full_url(tmp_path: Path, sqlite_store: Sql
     assert report.counts["quarantined"] == 0, sqlite_store.quarantine()
     stored = {s.fact.source_id for s in sqlite_store.iter_facts(include_raw=False)}
     assert {"Patient/1.2.840.99.1", "Observation/by-oid"} <= stored
+
+
+# --- score results as RiskAssessment ------------------------------------------------------------
+
+AUSTIN = "Austin_Spencer_29195483-ce99-4a73-9cee-2d6728078472.json"
+
+
+def _r4b_error(resource: dict[str, Any]) -> Exception | None:
+    from fhir.resources.R4B import get_fhir_model_class
+
+    try:
+        get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+    except Exception as error:  # pydantic's ValidationError
+        return error
+    return None
+
+
+@pytest.fixture
+def risk_store(shared: Path, tmp_path: Path) -> Iterator[tuple[SqlStore, str, int]]:
+    """Austin Spencer (Synthea) with his risk history every 2 years from 2010 stored."""
+    import datetime as dt
+
+    from medtwin.risk.from_record import RISK_SOURCE
+    from medtwin.risk.history import history_facts, risk_history
+
+    store = open_store(str(tmp_path / "risk.db"), actor="test")
+    import_paths(store, [shared / "fhir" / "synthea-r4" / AUSTIN], workers=0)
+    pid = store.resolve_patient("29195483-ce99-4a73-9cee-2d6728078472")
+    table = risk_history(store, pid, every="2y", start=dt.date(2010, 1, 1))
+    stored = store.append_facts(history_facts(store, table), source=RISK_SOURCE)
+    yield store, pid, len(stored.changed)
+    store.close()
+
+
+def test_risk_assessments_validate_and_round_trip(
+    risk_store: tuple[SqlStore, str, int], tmp_path: Path
+) -> None:
+    store, pid, results = risk_store
+    assert results >= 20
+    bundle = patient_bundle(store, pid)
+    urls = {e["fullUrl"] for e in bundle["entry"]}
+    patient = next(e["resource"] for e in bundle["entry"] if e["fullUrl"].startswith("Patient/"))
+    ras = [
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "RiskAssessment"
+    ]
+    assert len(ras) == results
+    for ra in ras:
+        assert _r4b_error(ra) is None, ra["id"]
+        assert ra["status"] == "final" and ra["subject"] == {
+            "reference": f"Patient/{patient['id']}"
+        }
+        assert ra["meta"]["source"] == "medtwin:risk"
+        assert all(b["reference"] in urls for b in ra.get("basis", ())), "basis must resolve"
+    scores = {
+        s.fact.source_id: s.fact
+        for s in store.iter_facts(patient_id=pid)
+        if s.fact.source == "medtwin:risk"
+    }
+    last = next(r for r in ras if r["identifier"][0]["value"].endswith("prevent_10y/2020-07-07"))
+    fact = scores[last["identifier"][0]["value"]]
+    assert isinstance(fact, Observation) and fact.unit == "%" and fact.value_num is not None
+    assert last["occurrenceDateTime"] == "2020-07-07T23:59:59+00:00"
+    assert last["method"]["coding"][0] == {
+        "system": "urn:medtwin:score", "code": "prevent_10y", "display": fact.code.display,  # type: ignore[union-attr]
+    }  # fmt: skip
+    (prediction,) = last["prediction"]
+    assert prediction["probabilityDecimal"] == pytest.approx(fact.value_num / 100, rel=1e-15)
+    assert prediction["qualitativeRisk"] == {"text": fact.value_text}
+    assert "Circulation 2024" in last["note"][0]["text"]  # Khan et al., the PREVENT source
+    # total cholesterol, HDL, systolic BP, BMI, creatinine, smoking, the two drugs
+    kinds = Counter(b["reference"].split("/")[0] for b in last["basis"])
+    assert kinds == {"Observation": 6, "MedicationRequest": 2}
+    egfr = next(r for r in ras if "/ckd_epi_2021/" in r["identifier"][0]["value"])
+    assert "probabilityDecimal" not in egfr["prediction"][0]  # eGFR is not a probability
+    assert egfr["prediction"][0]["extension"][0]["valueQuantity"]["value"] > 0
+    # fhir.resources really checks: no status (1..1), or a text probability, is refused
+    assert _r4b_error({k: v for k, v in last.items() if k != "status"}) is not None
+    assert _r4b_error({**last, "prediction": [{"probabilityDecimal": "high"}]}) is not None
+
+    file = tmp_path / "austin.json"
+    file.write_bytes(orjson.dumps(bundle))
+    other = open_store(str(tmp_path / "other.db"), actor="test")
+    report = import_paths(other, [file], workers=0)
+    assert report.counts["quarantined"] == 0
+    assert fact_keys(other) == fact_keys(store)
+    sid = last["identifier"][0]["value"]
+    [again] = other.versions("medtwin:risk", sid)  # stored under its own source
+    assert again.fact == fact
+    raw = {
+        s.fact.source_id: s.fact.raw
+        for s in other.timeline(again.patient_id or "", kinds=["Observation"], include_raw=True)
+    }
+    assert raw[sid] == last
+    # and export -> import into the same store is a no-op
+    same = import_paths(store, [file], workers=0)
+    assert same.counts["inserted"] == 0 and same.counts["new_versions"] == 0
+    # Bulk NDJSON too: RiskAssessment.ndjson is read after Patient.ndjson
+    counts = write_bulk_ndjson(store, tmp_path / "bulk")
+    assert counts["RiskAssessment"] == results
+    third = open_store(str(tmp_path / "third.db"), actor="test")
+    import_paths(third, [tmp_path / "bulk"])
+    assert third.quarantine() == [] and fact_keys(third) == fact_keys(store)
+    other.close()
+    third.close()
+
+
+def test_other_risk_assessments_stay_raw(sqlite_store: SqlStore, tmp_path: Path) -> None:
+    foreign = {
+        "resourceType": "RiskAssessment",
+        "id": "ra-1",
+        "status": "final",
+        "subject": {"reference": f"urn:uuid:{PATIENT['id']}"},
+        "occurrenceDateTime": "2024-01-01",
+        "prediction": [{"probabilityDecimal": 0.02, "outcome": {"text": "stroke"}}],
+    }
+    file = tmp_path / "foreign.json"
+    file.write_bytes(orjson.dumps(_bundle(PATIENT, foreign)))
+    report = import_paths(sqlite_store, [file], workers=0)
+    assert report.counts["quarantined"] == 0
+    [stored] = sqlite_store.versions("fhir", "RiskAssessment/ra-1")
+    assert stored.fact.kind == "RawResource" and stored.fact.source == "fhir"
+    # one that says it is medtwin's but has no score code is kept raw too
+    fake = {**foreign, "id": "ra-2", "meta": {"source": "medtwin:risk"}}
+    file.write_bytes(orjson.dumps(_bundle(PATIENT, fake)))
+    import_paths(sqlite_store, [file], workers=0)
+    assert sqlite_store.versions("fhir", "RiskAssessment/ra-2")[0].fact.kind == "RawResource"
+
+
+def test_score_result_without_raw_exports_as_risk_assessment() -> None:
+    import datetime as dt
+
+    from medtwin.export import fact_to_resource
+    from medtwin.record.facts import Coding, Identifier
+
+    fact = Observation(
+        source="medtwin:risk",
+        source_id="risk/mt-1/pce_ascvd_10y/2024-01-01",
+        subject=Identifier("urn:medtwin:hl7v2:lab:MR", "12345"),
+        code=Coding("urn:medtwin:score", "pce_ascvd_10y", "PCE 10-year ASCVD risk (%)"),
+        status="final",
+        effective_start=dt.datetime(2024, 1, 1, 23, 59, 59, tzinfo=dt.UTC),
+        value_num=12.5,
+        unit="%",
+        value_text="intermediate",
+    )
+    ra = fact_to_resource(fact)
+    assert _r4b_error(ra) is None
+    assert ra["resourceType"] == "RiskAssessment"
+    # no FHIR id for this patient: a logical reference by identifier
+    assert ra["subject"] == {"identifier": {"system": "urn:medtwin:hl7v2:lab:MR", "value": "12345"}}
+    assert ra["prediction"][0]["probabilityDecimal"] == 0.125
+    assert ra["prediction"][0]["qualitativeRisk"] == {"text": "intermediate"}
+    assert "basis" not in ra and "note" not in ra
+
+
+def test_risk_assessments_through_import_workers(shared: Path, tmp_path: Path) -> None:
+    """Bundles with score results, imported by worker processes: same facts, nothing waits."""
+    from medtwin.risk.from_record import RISK_SOURCE
+    from medtwin.risk.history import history_facts, risk_history
+
+    files = sorted((shared / "fhir" / "synthea-r4").glob("*.json"))[:4]
+    first = open_store(str(tmp_path / "first.db"), actor="test")
+    import_paths(first, files, workers=0)
+    out = tmp_path / "bundles"
+    out.mkdir()
+    results = 0
+    for patient in first.patients():
+        table = risk_history(first, patient.id, every="10y")
+        results += len(first.append_facts(history_facts(first, table), source=RISK_SOURCE).changed)
+        (out / f"{patient.id}.json").write_bytes(orjson.dumps(patient_bundle(first, patient.id)))
+    assert results > 0
+    second = open_store(str(tmp_path / "second.db"), actor="test")
+    report = import_paths(second, [out], workers=2)
+    assert report.counts["quarantined"] == 0 and second.quarantine() == []
+    assert fact_keys(second) == fact_keys(first)
+    assert (
+        sum(1 for s in second.iter_facts(include_raw=False) if s.fact.source == RISK_SOURCE)
+        == results
+    )
+    first.close()
+    second.close()

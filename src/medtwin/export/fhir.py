@@ -5,6 +5,12 @@ Facts imported from FHIR keep their raw resource, which is exported as stored
 facts. Facts from other formats (HL7 v2) have no raw resource; a FHIR resource is
 built from the fact's fields.
 
+Stored score results (source ``medtwin:risk``, code system ``urn:medtwin:score``) are
+exported as FHIR R4 ``RiskAssessment`` resources: the one each result keeps as its raw
+resource (with its ``basis`` and ``note``), or, for a result stored without one, the one
+:func:`medtwin.risk.from_record.risk_assessment` builds from its fields. FHIR import reads
+them back into score results (:func:`medtwin.ingest.fhir.split_score_results`).
+
 References
 ----------
 HL7 FHIR R4 Patient/$everything (patient-operation-everything.html) and the FHIR
@@ -28,6 +34,7 @@ from medtwin.record.facts import (
     Observation,
 )
 from medtwin.record.time import utc_now
+from medtwin.risk.from_record import RISK_SOURCE, SCORE_SYSTEM
 from medtwin.store.base import StoredFact
 from medtwin.store.sql import SqlStore
 
@@ -55,6 +62,25 @@ def fact_to_resource(fact: Fact) -> dict[str, Any]:
     """The FHIR resource of a fact: its raw resource, or one built from its fields."""
     if fact.raw is not None:
         return dict(fact.raw)
+    if (
+        isinstance(fact, Observation)
+        and fact.source == RISK_SOURCE
+        and fact.code is not None
+        and fact.code.system == SCORE_SYSTEM
+        and fact.effective_start is not None
+        and fact.value_num is not None
+    ):
+        from medtwin.risk.from_record import risk_assessment
+
+        return risk_assessment(
+            source_id=fact.source_id,
+            subject=fact.subject,
+            code=fact.code,
+            at=fact.effective_start,
+            value=fact.value_num,
+            unit=fact.unit,
+            band=fact.value_text,
+        )
     rtype = fact.source_id.split("/", 1)[0] if "/" in fact.source_id else fact.kind
     subject = {"reference": f"Patient/{fact.subject.value}"} if fact.subject else None
     code = None

@@ -241,7 +241,7 @@ def _import_files_in_worker(
         name = source
         read = 0
         for batch in _batches(path, source, tz, store, patient):
-            name = batch.source
+            name = name or batch.source  # the file's own source, not that of its score results
             read += batch.resources_read
             counts[index].add(batch.counts)  # the reader's own counts (missing samples ...)
             # encode and hash before taking the lock: only the writing itself is serialised

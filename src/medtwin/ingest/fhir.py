@@ -13,6 +13,13 @@ A resource that fails validation, has an unknown unit, or references nothing is
 quarantined with the reason, the file, the entry index and the field; a resource
 that references a quarantined one waits in quarantine too.
 
+A ``RiskAssessment`` that medtwin wrote (``meta.source`` ``medtwin:risk``, the
+``urn:medtwin:risk`` identifier, a ``urn:medtwin:score`` code: see
+:func:`medtwin.risk.from_record.risk_assessment`) is read back into the score result fact
+it was exported from, in a batch of the source ``medtwin:risk`` after the file's own batch
+(:func:`split_score_results`), so import -> export -> import gives the same facts. Other
+RiskAssessments are kept as raw resources.
+
 References
 ----------
 HL7 FHIR R4 (4.0.1): Bundle (section 2.36), transaction processing and
@@ -63,6 +70,8 @@ __all__ = [
     "read_bundle",
     "read_ndjson",
     "read_resource_text",
+    "score_result_fact",
+    "split_score_results",
     "units_from_resources",
 ]
 
@@ -143,9 +152,11 @@ class FhirReader:
         ``lookup`` resolves conditional references against the store.
         """
         if path.suffix.lower() == ".ndjson":
-            yield from read_ndjson(path, source=source, tz=tz, lookup=lookup)
+            batches: Iterator[Batch] = read_ndjson(path, source=source, tz=tz, lookup=lookup)
         else:
-            yield read_bundle(path, source=source, tz=tz, lookup=lookup)
+            batches = iter((read_bundle(path, source=source, tz=tz, lookup=lookup),))
+        for batch in batches:
+            yield from split_score_results(batch, tz=tz)
 
 
 # --------------------------------------------------------------------------------------------
@@ -344,6 +355,108 @@ def read_resource_text(
         return bundle_batch(resource, source=source, tz=tz, file=file, lookup=lookup)
     units_from_resources([(resource, location or "resource", None)], batch, tz=tz, lookup=lookup)
     return batch
+
+
+def score_result_fact(
+    resource: Mapping[str, Any], *, source: str, tz: str = "UTC"
+) -> Observation | None:
+    """The stored score result of a RiskAssessment that medtwin exported, else ``None``.
+
+    The fact has the source ``medtwin:risk``, the source id of the ``urn:medtwin:risk``
+    identifier, the score's code, the value (and unit) of the score-value extension and the band
+    of ``qualitativeRisk``; the resource stays its raw resource, as it was on the exported
+    fact. ``source`` is the import's source, which names the patient's FHIR id system.
+    """
+    from medtwin.risk.from_record import (
+        RISK_IDENTIFIER_SYSTEM,
+        RISK_SOURCE,
+        SCORE_SYSTEM,
+        SCORE_VALUE_URL,
+    )
+
+    if resource.get("resourceType") != "RiskAssessment" or _meta_source(resource) != RISK_SOURCE:
+        return None
+    source_id = next(
+        (
+            i.get("value")
+            for i in resource.get("identifier") or ()
+            if isinstance(i, dict) and i.get("system") == RISK_IDENTIFIER_SYSTEM
+        ),
+        None,
+    )
+    code = _codeable(resource.get("code"))
+    predictions = resource.get("prediction") or ()
+    if not isinstance(source_id, str) or code is None or code.system != SCORE_SYSTEM:
+        return None
+    if not predictions or not isinstance(predictions[0], dict):
+        return None
+    prediction = predictions[0]
+    quantity = next(
+        (
+            e.get("valueQuantity")
+            for e in prediction.get("extension") or ()
+            if isinstance(e, dict) and e.get("url") == SCORE_VALUE_URL
+        ),
+        None,
+    )
+    if not isinstance(quantity, dict) or not isinstance(quantity.get("value"), int | float):
+        return None
+    parsed = _time(resource.get("occurrenceDateTime"), tz, "RiskAssessment.occurrenceDateTime")
+    band = (prediction.get("qualitativeRisk") or {}).get("text")
+    unit = quantity.get("unit")
+    fact = Observation(
+        source=RISK_SOURCE,
+        source_id=source_id,
+        subject=_subject(resource, source),
+        code=code,
+        status=resource.get("status"),
+        category="survey",
+        effective_start=parsed.instant if parsed else None,
+        value_num=float(quantity["value"]),
+        unit=unit if isinstance(unit, str) else None,
+        value_text=band if isinstance(band, str) else None,
+        resource_type="RiskAssessment",
+    )
+    return fact if fact.effective_start is not None else None
+
+
+def split_score_results(batch: Batch, *, tz: str = "UTC") -> Iterator[Batch]:
+    """``batch``, then a batch of source ``medtwin:risk`` with the score results in it.
+
+    Every unit of a RiskAssessment that :func:`score_result_fact` recognises moves to the
+    second batch as its score fact; its ``basis`` references are provenance, not dependencies,
+    so they do not hold it in quarantine. The patient it is about is written first, with
+    ``batch``.
+    """
+    from medtwin.risk.from_record import RISK_SOURCE
+
+    scores: list[ResourceUnit] = []
+    kept: list[ResourceUnit] = []
+    for unit in batch.units:
+        found = None
+        if unit.key.startswith("RiskAssessment/") and unit.raw_json is not None:
+            try:
+                found = score_result_fact(orjson.loads(unit.raw_json), source=batch.source, tz=tz)
+            except _Blocked:
+                found = None
+        if found is None:
+            kept.append(unit)
+            continue
+        scores.append(
+            ResourceUnit(
+                key=found.source_id,
+                facts=(found,),
+                file=unit.file,
+                location=unit.location,
+                raw_json=unit.raw_json,
+            )
+        )
+    if not scores:
+        yield batch
+        return
+    batch.units = kept
+    yield batch
+    yield Batch(source=RISK_SOURCE, units=scores, file=batch.file)
 
 
 def _meta_source(resource: Mapping[str, Any]) -> str | None:

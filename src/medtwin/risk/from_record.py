@@ -8,15 +8,30 @@ named. A score whose inputs are missing or stale says "cannot compute: missing X
 that refuses the patient (outside its valid population) says why.
 
 Results are stored as :class:`~medtwin.record.facts.Observation` facts of the source
-``medtwin:risk`` with the code system :data:`SCORE_SYSTEM` and the score name as code: medtwin has
-no RiskAssessment fact kind yet (FHIR RiskAssessment export is a later step). The source id holds
-the patient, the score and the evaluation date, so evaluating the same date again replaces that
-result (a new version when it changed) and different dates build the risk's history.
+``medtwin:risk`` with the code system :data:`SCORE_SYSTEM` and the score name as code (medtwin has
+no RiskAssessment fact kind). The source id holds the patient, the score and the evaluation date,
+so evaluating the same date again replaces that result (a new version when it changed) and
+different dates build the risk's history (:mod:`medtwin.risk.history` evaluates many dates at
+once). Each result fact keeps, as its raw resource, the FHIR R4 ``RiskAssessment`` that FHIR
+export writes (:func:`risk_assessment`): the score as ``code`` and ``method``, the value as
+``prediction.probabilityDecimal`` (risks in percent) or in the :data:`SCORE_VALUE_URL` extension,
+the band as ``prediction.qualitativeRisk``, the facts the inputs came from as ``basis`` and the
+score's source as ``note``; FHIR import reads it back into the same fact.
+
+References
+----------
+HL7 FHIR R4 (4.0.1) RiskAssessment (riskassessment.html): ``status``, ``subject``,
+``occurrenceDateTime``, ``method``, ``code``, ``basis``, ``prediction.probabilityDecimal``,
+``prediction.qualitativeRisk``, ``note``. R4 does not fix the scale of ``probabilityDecimal``
+(its invariant ras-2 only says "Must be <= 100"); medtwin writes the probability as a 0-1
+decimal (a 7.5 % risk is 0.075) and the exact value with its unit in the extension.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -24,17 +39,28 @@ from typing import TYPE_CHECKING, Any
 from medtwin.risk.inputs import DERIVABLE, DerivedInput, derive_inputs
 
 if TYPE_CHECKING:
-    from medtwin.record.facts import Observation
+    from medtwin.record.facts import Coding, Identifier, Observation
     from medtwin.risk.base import Score, ScoreResult
     from medtwin.store.base import AppendResult, Store
 
 __all__ = [
+    "RISK_IDENTIFIER_SYSTEM",
     "RISK_SOURCE",
     "SCORE_SYSTEM",
+    "SCORE_VALUE_URL",
     "RiskReport",
     "ScoreOutcome",
+    "chosen_scores",
     "evaluate",
+    "evaluation_time",
+    "lacking_inputs",
+    "missing_outcome",
     "needed_inputs",
+    "outcome_fact",
+    "outcome_from_result",
+    "result_facts",
+    "result_subject",
+    "risk_assessment",
     "row_from",
     "score_outcome",
     "store_results",
@@ -43,6 +69,13 @@ __all__ = [
 RISK_SOURCE = "medtwin:risk"
 SCORE_SYSTEM = "urn:medtwin:score"
 """Code system of stored score results; the code is the registry name (``prevent_10y``)."""
+RISK_IDENTIFIER_SYSTEM = "urn:medtwin:risk"
+"""Identifier system of exported RiskAssessments; the value is the result fact's source id."""
+SCORE_VALUE_URL = "urn:medtwin:fhir:StructureDefinition:score-value"
+"""medtwin's extension on ``RiskAssessment.prediction``: the score's value as a Quantity in its own
+unit (points, %, mL/min/1.73 m2), exact, for scores that are not a probability and so that a
+risk in percent round-trips without the rounding of ``probabilityDecimal``."""
+_UCUM = "http://unitsofmeasure.org"
 
 
 def needed_inputs(score: Score) -> list[str]:
@@ -108,18 +141,47 @@ def _reasons(names: Sequence[str], derived: Mapping[str, DerivedInput]) -> str:
     return ", ".join(parts)
 
 
+def lacking_inputs(score: Score, derived: Mapping[str, DerivedInput]) -> list[str]:
+    """The needed inputs of ``score`` that ``derived`` lacks or holds stale."""
+    return [n for n in needed_inputs(score) if n not in derived or not derived[n].usable]
+
+
+def _declared(score: Score, derived: Mapping[str, DerivedInput]) -> tuple[str, ...]:
+    return tuple(i.name for i in score.inputs if i.name in derived)
+
+
 def score_outcome(score: Score, derived: Mapping[str, DerivedInput]) -> ScoreOutcome:
     """Compute ``score`` from derived inputs; missing or stale inputs give "cannot compute"."""
-    declared = tuple(i.name for i in score.inputs if i.name in derived)
-    needed = needed_inputs(score)
-    lacking = [n for n in needed if n not in derived or not derived[n].usable]
-    title = getattr(score, "title", score.name)
+    lacking = lacking_inputs(score, derived)
     if lacking:
-        return ScoreOutcome(
-            score.name, title, None, None, _unit(score), "missing",
-            "cannot compute: missing " + _reasons(lacking, derived), declared,
-        )  # fmt: skip
-    result = score.compute_one(row_from(score, derived))
+        return missing_outcome(score, derived, lacking)
+    return outcome_from_result(score, derived, score.compute_one(row_from(score, derived)))
+
+
+def missing_outcome(
+    score: Score, derived: Mapping[str, DerivedInput], lacking: Sequence[str]
+) -> ScoreOutcome:
+    """The "cannot compute: missing X (reason)" outcome for the ``lacking`` needed inputs."""
+    title = getattr(score, "title", score.name)
+    return ScoreOutcome(
+        score.name, title, None, None, _unit(score), "missing",
+        "cannot compute: missing " + _reasons(lacking, derived), _declared(score, derived),
+    )  # fmt: skip
+
+
+def outcome_from_result(
+    score: Score, derived: Mapping[str, DerivedInput], result: ScoreResult
+) -> ScoreOutcome:
+    """The outcome of ``result``, computed from the usable inputs in ``derived``.
+
+    :func:`score_outcome` computes one row; :func:`medtwin.risk.history.score_table` computes
+    many rows with one ``compute_many`` call per score and passes each row's result here, so
+    both say the same thing for the same inputs. Call it only when :func:`lacking_inputs` is
+    empty.
+    """
+    declared = _declared(score, derived)
+    needed = needed_inputs(score)
+    title = getattr(score, "title", score.name)
     if result.refused:
         return ScoreOutcome(
             score.name, title, None, None, _unit(score), "refused",
@@ -164,7 +226,9 @@ class RiskReport:
         }
 
 
-def _chosen(names: Sequence[str]) -> tuple[list[Score], dict[str, tuple[str, ...]]]:
+def chosen_scores(names: Sequence[str]) -> tuple[list[Score], dict[str, tuple[str, ...]]]:
+    """The scores ``names`` (default: every registered score whose needed inputs a record gives)
+    and the skipped ones with the inputs they need that are not read from a record."""
     from medtwin.risk.registry import all_scores, get
 
     if names:
@@ -189,15 +253,17 @@ def evaluate(
     derived: Mapping[str, DerivedInput] | None = None,
 ) -> RiskReport:
     """Derive the inputs at ``at`` and compute ``scores`` (default: every applicable one)."""
-    chosen, skipped = _chosen(scores)
+    chosen, skipped = chosen_scores(scores)
     if derived is None:
         derived = derive_inputs(store, patient_id, at)
-    when = _when(at)
+    when = evaluation_time(at)
     outcomes = tuple(score_outcome(s, derived) for s in chosen)
     return RiskReport(patient_id, when, derived, outcomes, skipped)
 
 
-def _when(at: dt.datetime | dt.date | None) -> dt.datetime:
+def evaluation_time(at: dt.datetime | dt.date | None) -> dt.datetime:
+    """``at`` as an aware UTC time: a date means the end of that day (23:59:59 UTC); ``None``
+    means now."""
     if at is None:
         return dt.datetime.now(dt.UTC)
     if not isinstance(at, dt.datetime):
@@ -205,33 +271,165 @@ def _when(at: dt.datetime | dt.date | None) -> dt.datetime:
     return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
 
 
-def result_facts(store: Store, report: RiskReport) -> list[Observation]:
-    """Observation facts for the computed scores of ``report`` (nothing for the others)."""
+def _fhir_patient_id(ident: Identifier) -> bool:
+    """True for a FHIR Patient logical id (``urn:medtwin:fhir:<source>:Patient``, see
+    :func:`medtwin.ingest.fhir.patient_identifier_system`)."""
+    return ident.system.startswith("urn:medtwin:fhir:") and ident.system.endswith(":Patient")
+
+
+def result_subject(identifiers: Sequence[Identifier]) -> Identifier | None:
+    """The patient's FHIR logical id where it has one (a literal ``Patient/id`` on export)."""
+    for ident in identifiers:
+        if _fhir_patient_id(ident):
+            return ident
+    return identifiers[0] if identifiers else None
+
+
+_FHIR_REFERENCE = re.compile(r"[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}")
+
+
+def _basis(outcome: ScoreOutcome, derived: Mapping[str, DerivedInput]) -> list[str]:
+    """``Type/id`` of the facts the outcome's usable inputs were read from (components: their
+    resource), in input order; facts whose source id is not a FHIR reference are left out."""
+    out: dict[str, None] = {}
+    for name in outcome.inputs:
+        d = derived.get(name)
+        if d is None or not d.usable:
+            continue
+        for p in d.provenance:
+            ref = p.source_id.split("#", 1)[0]
+            if _FHIR_REFERENCE.fullmatch(ref):
+                out[ref] = None
+    return list(out)
+
+
+def risk_assessment(
+    *,
+    source_id: str,
+    subject: Identifier | None,
+    code: Coding,
+    at: dt.datetime,
+    value: float,
+    unit: str | None,
+    band: str | None,
+    basis: Sequence[str] = (),
+    note: str | None = None,
+) -> dict[str, Any]:
+    """The FHIR R4 RiskAssessment of one stored score result.
+
+    ``subject`` becomes a literal ``Patient/id`` when it is a FHIR logical id
+    (``urn:medtwin:fhir:<source>:Patient``), else a logical reference by identifier. A value
+    in percent is also ``prediction.probabilityDecimal`` (value / 100); the exact value and its
+    unit are in the :data:`SCORE_VALUE_URL` extension.
+
+    Examples
+    --------
+    >>> from medtwin.record.facts import Coding
+    >>> ra = risk_assessment(
+    ...     source_id="risk/p1/prevent_10y/2024-01-01", subject=None,
+    ...     code=Coding(SCORE_SYSTEM, "prevent_10y", "PREVENT 10-year CVD"),
+    ...     at=dt.datetime(2024, 1, 1, 23, 59, 59, tzinfo=dt.UTC), value=7.5, unit="%",
+    ...     band="intermediate",
+    ... )
+    >>> ra["prediction"][0]["probabilityDecimal"], ra["prediction"][0]["qualitativeRisk"]
+    (0.075, {'text': 'intermediate'})
+    """
+    coding: dict[str, Any] = {"system": code.system, "code": code.code}
+    if code.display:
+        coding["display"] = code.display
+    quantity: dict[str, Any] = {"value": value}
+    if unit:
+        quantity["unit"] = unit
+        if unit == "%":
+            quantity.update(system=_UCUM, code="%")
+    prediction: dict[str, Any] = {
+        "extension": [{"url": SCORE_VALUE_URL, "valueQuantity": quantity}],
+        "outcome": {"text": code.display or code.code},
+    }
+    if unit == "%":
+        prediction["probabilityDecimal"] = value / 100.0
+    if band:
+        prediction["qualitativeRisk"] = {"text": band}
+    digest = hashlib.blake2b(f"{RISK_SOURCE}|{source_id}".encode(), digest_size=16).hexdigest()
+    resource: dict[str, Any] = {
+        "resourceType": "RiskAssessment",
+        "id": digest,
+        "meta": {"source": RISK_SOURCE},
+        "identifier": [{"system": RISK_IDENTIFIER_SYSTEM, "value": source_id}],
+        "status": "final",
+        "method": {"coding": [coding]},
+        "code": {"coding": [dict(coding)]},
+    }
+    if subject is not None:
+        if _fhir_patient_id(subject):
+            resource["subject"] = {"reference": f"Patient/{subject.value}"}
+        else:
+            resource["subject"] = {"identifier": {"system": subject.system, "value": subject.value}}
+    resource["occurrenceDateTime"] = at.isoformat()
+    if basis:
+        resource["basis"] = [{"reference": ref} for ref in basis]
+    resource["prediction"] = [prediction]
+    if note:
+        resource["note"] = [{"text": note}]
+    return resource
+
+
+def _note(outcome: ScoreOutcome) -> str | None:
+    result = outcome.result
+    if result is None:
+        return None
+    text = f"medtwin {outcome.name} {result.version}. Source: {result.source}"
+    if outcome.message:
+        text += f" ({outcome.message})"
+    return text
+
+
+def outcome_fact(
+    subject: Identifier | None,
+    patient_id: str,
+    at: dt.datetime,
+    outcome: ScoreOutcome,
+    derived: Mapping[str, DerivedInput],
+) -> Observation | None:
+    """The stored fact of one computed outcome (``None`` when it was not computed)."""
     from medtwin.record.facts import Coding, Observation
 
+    if outcome.status != "computed" or outcome.value is None:
+        return None
+    source_id = f"risk/{patient_id}/{outcome.name}/{at.date().isoformat()}"
+    code = Coding(SCORE_SYSTEM, outcome.name, outcome.title)
+    raw = risk_assessment(
+        source_id=source_id, subject=subject, code=code, at=at, value=outcome.value,
+        unit=outcome.unit, band=outcome.band, basis=_basis(outcome, derived),
+        note=_note(outcome),
+    )  # fmt: skip
+    return Observation(
+        source=RISK_SOURCE,
+        source_id=source_id,
+        subject=subject,
+        code=code,
+        status="final",
+        category="survey",
+        effective_start=at,
+        value_num=outcome.value,
+        unit=outcome.unit,
+        value_text=outcome.band,
+        resource_type="RiskAssessment",
+        raw=raw,
+    )
+
+
+def result_facts(store: Store, report: RiskReport) -> list[Observation]:
+    """Observation facts for the computed scores of ``report`` (nothing for the others)."""
     summary = store.patient(report.patient_id)
     if not summary.identifiers:
         return []
-    subject = summary.identifiers[0]
-    day = report.at.date().isoformat()
+    subject = result_subject(summary.identifiers)
     facts = []
     for s in report.scores:
-        if s.status != "computed" or s.value is None:
-            continue
-        facts.append(
-            Observation(
-                source=RISK_SOURCE,
-                source_id=f"risk/{report.patient_id}/{s.name}/{day}",
-                subject=subject,
-                code=Coding(SCORE_SYSTEM, s.name, s.title),
-                status="final",
-                category="survey",
-                effective_start=report.at,
-                value_num=s.value,
-                unit=s.unit,
-                value_text=s.band,
-            )
-        )
+        fact = outcome_fact(subject, report.patient_id, report.at, s, report.inputs)
+        if fact is not None:
+            facts.append(fact)
     return facts
 
 

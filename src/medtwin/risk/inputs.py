@@ -437,9 +437,11 @@ def _diabetes(reader: _Reader) -> DerivedInput:
     found = []
     for sf in reader.store.timeline(reader.patient_id, kinds=("Condition",), end=reader.end):
         f = sf.fact
-        if f.code is None or getattr(f, "clinical_status", None) in _INACTIVE_CONDITION:
+        if f.code is None or (f.effective_end is not None and f.effective_end <= reader.at):
             continue
-        if f.effective_end is not None and f.effective_end <= reader.at:
+        # resolved now, but its abatement date is after the evaluation date: active then
+        # (the status is later news; an as-of evaluation must not read it back in time)
+        if getattr(f, "clinical_status", None) in _INACTIVE_CONDITION and f.effective_end is None:
             continue
         system, code = f.code.system, f.code.code
         if (system == SNOMED and code in DIABETES_SNOMED) or (
