@@ -167,6 +167,11 @@ def test_against_opentiva() -> None:
             kw = dict(pt) if name == "propofol_eleveld" else {k: pt[k] for k in PATIENT}
             if name != "propofol_eleveld":
                 kw.pop("opioids", None)
+            if name == "propofol_schnider" and pt["age_years"] < 26:
+                # below Schnider's youngest volunteer (26 yr): medtwin refuses this row
+                with pytest.raises(OutsidePopulationError, match="age_years"):
+                    params_for(name, **kw)
+                continue
             p = params_for(name, **kw)[0].copy()
             if name == "propofol_schnider":
                 p[1] = 18.9 - 0.391 * (pt["age_years"] - 52)  # opentiva's V2 reading
@@ -330,8 +335,12 @@ def test_outside_population() -> None:
         params_for("propofol_marsh", age_years=40, weight_kg=180)
     with pytest.raises(OutsidePopulationError, match="James lean body mass"):
         params_for("propofol_schnider", age_years=50, weight_kg=110, height_cm=155, sex="male")
-    with pytest.raises(OutsidePopulationError, match=r"age_years = 18 .*25-81"):
+    with pytest.raises(OutsidePopulationError, match=r"age_years = 18 .*26-81"):
         params_for("propofol_schnider", age_years=18, weight_kg=70, height_cm=175, sex="male")
+    # Schnider's youngest volunteer was 26 (abstract: "aged 26-81 yr"): 25 is outside, 26 inside
+    with pytest.raises(OutsidePopulationError, match=r"age_years = 25 .*26-81"):
+        params_for("propofol_schnider", age_years=25, weight_kg=70, height_cm=175, sex="male")
+    params_for("propofol_schnider", age_years=26, weight_kg=70, height_cm=175, sex="male")
     with pytest.raises(OutsidePopulationError, match="age_years = 95"):
         params_for("propofol_eleveld", age_years=95, weight_kg=60, height_cm=160, sex="female")
     with pytest.raises(OutsidePopulationError, match="pma_weeks = 25"):

@@ -454,8 +454,22 @@ class GentamicinHull1976(_LinearIV):
     )
     data_name: ClassVar[str] = "gentamicin_hull1976"
     parameters: ClassVar[tuple[Parameter, ...]] = (
-        _param("cl_l_per_h", "L/h", "clearance kel V", 5.587, 0.08618, "Hull & Sarubbi 1976"),
-        _param("v_l", "L", "volume of distribution", 18.2, 0.03922, "Hull & Sarubbi 1976"),
+        _param(
+            "cl_l_per_h",
+            "L/h",
+            "clearance kel V",
+            5.587,
+            0.08618,
+            "typical: Hull & Sarubbi 1976 (via Bauer ch. 4); spread: medtwin assumption (CV 30 %)",
+        ),
+        _param(
+            "v_l",
+            "L",
+            "volume of distribution",
+            18.2,
+            0.03922,
+            "typical: Bauer ch. 4 (0.26 L/kg); spread: medtwin assumption (CV 20 %)",
+        ),
     )
     states: ClassVar[tuple[Variable, ...]] = (
         Variable("a_mg", "mg", "gentamicin in the body", "A", nonnegative=True),

@@ -10,9 +10,11 @@ Age is taken in completed years (``floor(age_years)``), as the score counts birt
 years scores 0, 65.0 scores 1, 74.9 scores 1, 75.0 scores 2.
 
 Bands as Lip et al. 2010 analysed them: ``low`` (0), ``intermediate`` (1), ``high`` (2 or
-more). The thromboembolism rate by score in the derivation cohort (the paper's table) and
-the adjusted stroke-rate table of the ESC 2010 guideline are data
-(``data/cha2ds2_vasc_2010.toml``, :func:`event_rates`) and shown by ``score list``.
+more). The thromboembolism rate by score in the derivation cohort (the paper's table;
+unverified against the printed table at scores 2-9) and the adjusted stroke-rate table of the
+ESC 2010 guideline (from the anticoagulated SPORTIF III/V cohort of Lip et al. Stroke 2010, so
+not untreated rates) are data (``data/cha2ds2_vasc_2010.toml``, :func:`event_rates`) and shown
+by ``score list``; provenance in the model card.
 
 **Sex criterion.** medtwin implements the original score: female sex scores 1 point at any
 age. The 2023 ESC guidelines for AF (Van Gelder IC et al. Eur Heart J 2023;44:3503-3626) moved
