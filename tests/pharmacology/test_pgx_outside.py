@@ -271,11 +271,11 @@ def test_outside_call_overrides_the_vcf_call(shared: Path) -> None:
             "strong",
             "strong",
         ),
-        ("*1/*2", "Normal Metabolizer", "Use codeine label-recommended", "strong", "strong"),
+        ("*1/*2", "Normal Metabolizer", "Use codeine label recommended", "strong", "strong"),
         (
             "*4/*10",
             "Intermediate Metabolizer",
-            "Use codeine label-recommended",
+            "Use codeine label recommended",
             "moderate",
             "optional",
         ),
