@@ -233,6 +233,9 @@ def test_activity_score_trumps_then_phenotype_then_diplotype() -> None:
     assert score_only.phenotype == "Ultrarapid Metabolizer" and score_only.diplotype is None
     cyp2c9 = _one("CYP2C9\t\t\t1.0")  # CYP2C9's own activity-score table
     assert cyp2c9.phenotype == "Intermediate Metabolizer"
+    ignored = _one("TPMT\t*1/*3A\t\t1.0")  # PharmCAT ignores it for genes without a score
+    assert ignored.phenotype == "Intermediate Metabolizer" and ignored.activity_score is None
+    assert ignored.notes == ("activity score 1.0 ignored: CPIC gives TPMT no activity score",)
     dpyd = _one("DPYD\tc.1905+1G>A (*2A)/Reference")
     assert (dpyd.phenotype, dpyd.activity_score) == ("Intermediate Metabolizer", 1.0)
 

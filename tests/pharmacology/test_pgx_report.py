@@ -385,6 +385,14 @@ def test_recorded_cyp2d6_outside_call_gives_codeine_and_tramadol_advice(
     assert [c["gene"] for c in after["outside_calls"]] == ["CYP2D6"]
     assert "lab.tsv, line 2" in after["outside_calls"][0]["from"]
     assert "CYP2D6" not in {u["gene"] for u in after["uncalled"]}
+    called = CliRunner().invoke(
+        main, ["pgx", "call", "--patient", "Sample_2", "--store", str(store_path), "--json"]
+    )
+    assert called.exit_code == 0, called.output
+    patient_calls = json.loads(called.output)
+    assert patient_calls["positions_read"] == 323  # the outside-call fact is not a position
+    assert patient_calls["genes"][-1]["gene"] == "CYP2D6"
+    assert patient_calls["genes"][-1]["phenotype"] == "Ultrarapid Metabolizer"
     # the VCF genes are untouched: CYP2C19 is still PharmCAT's *2/*2
     assert by_drug["clopidogrel"]["genes"][0]["diplotype"] == "*2/*2"
     assert after["genotype_positions"] == before["genotype_positions"]

@@ -358,6 +358,10 @@ def outside_gene_call(call: OutsideCall) -> GeneCall:
             )
             activity = None
         phenotype, reason = call.phenotype, None
+    if call.activity_score is not None and call.gene not in _ACTIVITY_GENES:
+        notes.append(
+            f"activity score {call.activity_score} ignored: CPIC gives {call.gene} no activity score"
+        )
     if phenotype is None and reason is None and base.diplotype is None:
         reason = "the outside call gives no phenotype"
     return replace(
