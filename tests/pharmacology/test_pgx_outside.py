@@ -222,7 +222,7 @@ def test_comments_blank_lines_crlf_and_phenotype_spelling() -> None:
 def test_activity_score_trumps_then_phenotype_then_diplotype() -> None:
     by_score = _one("CYP2D6\t*1/*4\t\t2.0")
     assert (by_score.phenotype, by_score.activity_score) == ("Normal Metabolizer", 2.0)
-    assert "gives activity score 1" in by_score.notes[0]
+    assert "gives activity score 1.0; the file's activity score 2.0 is used" in by_score.notes[0]
     by_phenotype = _one("CYP2D6\t*1/*4\tPoor Metabolizer")
     assert by_phenotype.phenotype == "Poor Metabolizer"
     assert by_phenotype.activity_score is None
@@ -231,6 +231,11 @@ def test_activity_score_trumps_then_phenotype_then_diplotype() -> None:
     assert agreeing.phenotype == "Intermediate Metabolizer" and agreeing.notes == ()
     score_only = _one("CYP2D6\t\t\t≥3.0")
     assert score_only.phenotype == "Ultrarapid Metabolizer" and score_only.diplotype is None
+    bounded = _one("CYP2D6\t\t\t≥1.0")  # IM, NM or UM: CPIC cannot say which
+    assert bounded.phenotype == "Indeterminate" and bounded.activity_score is None
+    no_row = _one("CYP2C9\t\t\t3.0")  # CYP2C9 scores end at 2.0
+    assert no_row.phenotype is None
+    assert no_row.uncalled_reason == "activity score 3.0 has no CPIC phenotype"
     cyp2c9 = _one("CYP2C9\t\t\t1.0")  # CYP2C9's own activity-score table
     assert cyp2c9.phenotype == "Intermediate Metabolizer"
     ignored = _one("TPMT\t*1/*3A\t\t1.0")  # PharmCAT ignores it for genes without a score

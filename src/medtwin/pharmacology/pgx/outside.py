@@ -139,6 +139,12 @@ def _normalise_phenotype(gene: str, text: str, where: str) -> str:
     return found
 
 
+def _score_text(value: float) -> str:
+    """``1.0``, ``0.25``, ``0.5``: an activity score as CPIC writes it."""
+    text = f"{value:.2f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
 def _check_score(gene: str, text: str, where: str) -> str:
     if gene not in _ACTIVITY_GENES:
         return text  # PharmCAT: ignored for genes without an activity score (kept for display)
@@ -150,7 +156,7 @@ def _check_score(gene: str, text: str, where: str) -> str:
         raise OutsideCallError(
             f"{where}: activity score {text!r} is not a CPIC {gene} value (steps of 0.25)"
         )
-    return ("≥" if match.group(1) else "") + f"{value:g}"
+    return ("≥" if match.group(1) else "") + _score_text(value)
 
 
 def _check_diplotype(gene: str, text: str, where: str) -> str:
@@ -166,9 +172,9 @@ def _check_diplotype(gene: str, text: str, where: str) -> str:
 def _pair(gene: str, text: str) -> tuple[str, str]:
     """The two allele names of a diplotype of one of the nine VCF genes.
 
-    Allele names may hold a ``/``-free text of their own (DPYD ``c.1905+1G>A (*2A)``), so
-    every ``/`` is tried; with a single ``/`` the halves are returned even when a name is not
-    in the table (the call then says so).
+    Allele names are free text (DPYD ``c.1905+1G>A (*2A)``), so every ``/`` is tried as the
+    separator; with a single ``/`` the halves are returned even when a name is not in the
+    table (the call then says so).
     """
     table = gene_table(gene)
     names = {a.report_as for a in table.alleles} | {a.name for a in table.alleles}
@@ -340,11 +346,14 @@ def outside_gene_call(call: OutsideCall) -> GeneCall:
             from_score = "Indeterminate"
         if base.activity_score is not None and base.activity_score != value:
             notes.append(
-                f"the diplotype {call.diplotype} gives activity score {base.activity_score:g}; "
+                f"the diplotype {call.diplotype} gives activity score "
+                f"{_score_text(base.activity_score)}; "
                 f"the file's activity score {call.activity_score} is used (it trumps)"
             )
         phenotype, activity = from_score, None if at_least else value
-        reason = None if from_score else f"activity score {value:g} has no CPIC phenotype"
+        reason = (
+            None if from_score else f"activity score {call.activity_score} has no CPIC phenotype"
+        )
         if call.phenotype and call.phenotype != phenotype:
             notes.append(
                 f"the file's phenotype {call.phenotype!r} disagrees with its activity score "
