@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -300,3 +301,164 @@ def test_reduced_function_gives_the_guideline_action(
     assert item.drug == drug and [c.phenotype for c in item.calls] == [phenotype]
     assert item.recommendation.advice[0].startswith(advice_start)
     assert item.on_record is not None and item.on_record.kinds == ("MedicationAdministration",)
+
+
+def _report(store_path: Path, patient: str, *extra: str) -> dict[str, Any]:
+    result = CliRunner().invoke(
+        main, ["pgx", "report", patient, "--store", str(store_path), "--json", *extra]
+    )
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)  # type: ignore[no-any-return]
+
+
+def test_recorded_cyp2d6_outside_call_gives_codeine_and_tramadol_advice(
+    store_path: Path, tmp_path: Path
+) -> None:
+    """CYP2D6 from a laboratory's file (PharmCAT outside-call format) -> codeine on the record.
+
+    Expected advice: the Crews 2021 Table 2/3 rows of medtwin's table for the phenotype CPIC
+    assigns (``*1/*1x2`` activity score 3.0 Ultrarapid, ``*4/*4`` 0 Poor, ``*1/*2`` 2.0 Normal,
+    ``*1/*4`` 1.0 Intermediate; CPIC's CYP2D6 diplotype-phenotype table).
+    """
+    from medtwin.store import open_store
+
+    ident = Identifier(VCF_SAMPLE_SYSTEM, "Sample_2")
+    other = Identifier("urn:test:mrn", "NOGENO")
+    store = open_store(str(store_path))
+    store.append_facts(
+        [
+            _request(
+                ident,
+                10,
+                "993781",
+                "Acetaminophen 300 MG / Codeine Phosphate 30 MG Oral Tablet",
+                status="active",
+                effective_start=NOW - timedelta(days=2),
+            ),
+            _request(
+                other,
+                11,
+                "835603",
+                "tramadol hydrochloride 50 MG Oral Tablet",
+                status="active",
+                effective_start=NOW - timedelta(days=2),
+            ),
+        ],
+        source="t",
+    )
+    store.close()
+
+    before = _report(store_path, "Sample_2")
+    codeine = {d["drug"]: d for d in before["drugs_with_guidance"]}["codeine"]
+    assert (
+        codeine["advice"] == []
+        and "CYP2D6 has no phenotype (medtwin calls CYP2D6 only" in (codeine["cannot_recommend"])
+    )
+    assert "CYP2D6" in {u["gene"] for u in before["uncalled"]}
+    assert "acetaminophen" in {d["drug"] for d in before["drugs_without_guidance"]}
+
+    lab = tmp_path / "lab.tsv"
+    lab.write_text("# CYP2D6 from the laboratory\nCYP2D6\t*1/*1x2\n")
+    recorded = CliRunner().invoke(
+        main, ["pgx", "record-call", "Sample_2", str(lab), "--store", str(store_path), "--json"]
+    )
+    assert recorded.exit_code == 0, recorded.output
+    assert json.loads(recorded.output)["counts"]["inserted"] == 1
+    resent = CliRunner().invoke(  # the same file again: nothing changes
+        main, ["pgx", "record-call", "Sample_2", str(lab), "--store", str(store_path), "--json"]
+    )
+    assert json.loads(resent.output)["counts"]["unchanged"] == 1
+
+    rows = TABLE["codeine"]["by_phenotype"]
+    after = _report(store_path, "Sample_2")
+    by_drug = {d["drug"]: d for d in after["drugs_with_guidance"]}
+    codeine = by_drug["codeine"]
+    [gene] = codeine["genes"]
+    assert (gene["gene"], gene["diplotype"], gene["phenotype"], gene["activity_score"]) == (
+        "CYP2D6",
+        "*1/*1x2",
+        "Ultrarapid Metabolizer",
+        3.0,
+    )
+    assert codeine["advice"] == [rows["Ultrarapid Metabolizer"]["advice"]]
+    assert codeine["strength"] == ["strong"] and codeine["cpic_level"] == "A (final)"
+    assert [c["gene"] for c in after["outside_calls"]] == ["CYP2D6"]
+    assert "lab.tsv, line 2" in after["outside_calls"][0]["from"]
+    assert "CYP2D6" not in {u["gene"] for u in after["uncalled"]}
+    called = CliRunner().invoke(
+        main, ["pgx", "call", "--patient", "Sample_2", "--store", str(store_path), "--json"]
+    )
+    assert called.exit_code == 0, called.output
+    patient_calls = json.loads(called.output)
+    assert patient_calls["positions_read"] == 323  # the outside-call fact is not a position
+    assert patient_calls["genes"][-1]["gene"] == "CYP2D6"
+    assert patient_calls["genes"][-1]["phenotype"] == "Ultrarapid Metabolizer"
+    # the VCF genes are untouched: CYP2C19 is still PharmCAT's *2/*2
+    assert by_drug["clopidogrel"]["genes"][0]["diplotype"] == "*2/*2"
+    assert after["genotype_positions"] == before["genotype_positions"]
+
+    # a corrected result: recording again makes a new version, the report uses it
+    lab.write_text("CYP2D6\t*4/*4\n")
+    again = CliRunner().invoke(
+        main,
+        [
+            *("pgx", "record-call", "Sample_2", str(lab)),
+            *("--store", str(store_path), "--date", "2026-11-30"),
+        ],
+    )
+    assert again.exit_code == 0, again.output
+    assert "(1 new_versions)" in again.output
+    poor = {d["drug"]: d for d in _report(store_path, "Sample_2")["drugs_with_guidance"]}
+    assert poor["codeine"]["advice"] == [rows["Poor Metabolizer"]["advice"]]
+
+    # --outside-call: for this report only, over the stored call
+    today = tmp_path / "today.tsv"
+    today.write_text("CYP2D6\t*1/*2\n")
+    once = _report(store_path, "Sample_2", "--outside-call", str(today))
+    once_codeine = {d["drug"]: d for d in once["drugs_with_guidance"]}["codeine"]
+    assert once_codeine["advice"] == [rows["Normal Metabolizer"]["advice"]]
+    stored = {d["drug"]: d for d in _report(store_path, "Sample_2")["drugs_with_guidance"]}
+    assert stored["codeine"]["advice"] == [rows["Poor Metabolizer"]["advice"]]
+
+    text = CliRunner().invoke(main, ["pgx", "report", "Sample_2", "--store", str(store_path)])
+    assert text.exit_code == 0, text.output
+    assert "CYP2D6   *4/*4  Poor Metabolizer (activity score 0)" in text.output
+    assert "outside call: result of 2026-11-30 from " in text.output
+
+    # a patient with no genotypes but a CYP2D6 result: tramadol advised, clopidogrel not
+    lab.write_text("CYP2D6\t*1/*4\n")
+    assert (
+        CliRunner()
+        .invoke(main, ["pgx", "record-call", "NOGENO", str(lab), "--store", str(store_path)])
+        .exit_code
+        == 0
+    )
+    nogeno = _report(store_path, "NOGENO")
+    assert nogeno["genotype_positions"] == 0 and nogeno["note"] is None
+    by_drug = {d["drug"]: d for d in nogeno["drugs_with_guidance"]}
+    assert by_drug["tramadol"]["advice"] == [
+        TABLE["tramadol"]["by_phenotype"]["Intermediate Metabolizer"]["advice"]
+    ]
+    assert by_drug["tramadol"]["strength"] == ["optional"]
+    assert by_drug["clopidogrel"]["cannot_recommend"] == "cannot recommend: no genotypes on record"
+
+
+def test_record_call_refuses_bad_input(store_path: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("CYP2D6\t*1/*4\nCYP2D6\t*1/*1\n")
+    result = CliRunner().invoke(
+        main, ["pgx", "record-call", "Sample_2", str(bad), "--store", str(store_path)]
+    )
+    assert result.exit_code == 1 and "CYP2D6 is given twice (lines 1 and 2)" in result.output
+    empty = tmp_path / "empty.tsv"
+    empty.write_text("# nothing\n")
+    result = CliRunner().invoke(
+        main, ["pgx", "record-call", "Sample_2", str(empty), "--store", str(store_path)]
+    )
+    assert result.exit_code == 1 and "no outside call in the file" in result.output
+    good = tmp_path / "good.tsv"
+    good.write_text("CYP2D6\t*1/*4\n")
+    result = CliRunner().invoke(
+        main, ["pgx", "record-call", "NOBODY", str(good), "--store", str(store_path)]
+    )
+    assert result.exit_code == 1 and "medtwin: error:" in result.output

@@ -165,7 +165,11 @@ class SampleGenotype:
 
 @dataclass(frozen=True, slots=True)
 class GeneCall:
-    """The call for one gene; ``uncalled_reason`` says why ``diplotype`` is ``None``."""
+    """The call for one gene; ``uncalled_reason`` says why ``diplotype`` is ``None``.
+
+    ``outside_call`` is set when the call was supplied from outside (a laboratory or another
+    tool, :mod:`medtwin.pharmacology.pgx.outside`) and says where from.
+    """
 
     gene: str
     diplotype: str | None
@@ -180,6 +184,7 @@ class GeneCall:
     uncalled_reason: str | None = None
     notes: tuple[str, ...] = ()
     source: str = ""
+    outside_call: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (the ``medtwin pgx call --json`` entry of one gene)."""
@@ -197,6 +202,7 @@ class GeneCall:
             "uncalled_reason": self.uncalled_reason,
             "notes": list(self.notes),
             "source": self.source,
+            "outside_call": self.outside_call,
         }
 
 

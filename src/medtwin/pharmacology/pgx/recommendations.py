@@ -2,8 +2,9 @@
 
 Drugs: clopidogrel (CYP2C19), warfarin (CYP2C9 + VKORC1 + CYP4F2: the pharmacogenetic
 algorithm applies), simvastatin (SLCO1B1), mercaptopurine and azathioprine (TPMT + NUDT15),
-fluorouracil and capecitabine (DPYD activity score), tacrolimus (CYP3A5). Each entry cites its
-guideline table. A gene that is not called, or is ``Indeterminate``, gives no recommendation
+fluorouracil and capecitabine (DPYD activity score), tacrolimus (CYP3A5), codeine and
+tramadol (CYP2D6 phenotype from an outside call; Crews KR et al. Clin Pharmacol Ther
+2021;110:888-896, Tables 2 and 3). Each entry cites its guideline table. A gene that is not called, or is ``Indeterminate``, gives no recommendation
 and says why: never a silent default.
 
 For the thiopurines both genes are looked up; when both give advice, the one for the lower
@@ -53,6 +54,8 @@ DRUGS = (
     "fluorouracil",
     "capecitabine",
     "tacrolimus",
+    "codeine",
+    "tramadol",
 )
 
 

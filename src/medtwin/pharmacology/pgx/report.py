@@ -3,7 +3,11 @@
 ``medtwin pgx report PATIENT`` joins three things the store holds:
 
 1. the patient's :class:`~medtwin.record.facts.Genotype` facts, called for every gene
-   (:func:`~medtwin.pharmacology.pgx.calls.call_facts`; calls are recomputed, never stored);
+   (:func:`~medtwin.pharmacology.pgx.calls.call_facts`; calls are recomputed, never stored),
+   and the patient's *outside calls* (a laboratory's CYP2D6 diplotype ...: stored with
+   ``medtwin pgx record-call`` or given with the report), which override the call of their
+   gene (:mod:`~medtwin.pharmacology.pgx.outside`). CYP2D6 is only ever an outside call;
+   without one the report says it is not called and why;
 2. the patient's medications: ``MedicationRequest`` and ``MedicationAdministration`` facts
    that are *active* (a request with status ``active`` or ``on-hold``, whatever its date) or
    *recent* (effective time, start or end, within ``days`` before ``now``; ``days=0`` takes the
@@ -19,7 +23,7 @@ For each drug on the record that has a table: the genes, their diplotypes and ph
 advice with its strength, the CPIC level and the source; or ``cannot recommend: ...`` with the
 reason (a gene not called and why, no genotypes on record). Drugs without a table are listed
 as having no PGx guidance in medtwin (which is not the same as "no PGx guidance exists":
-medtwin's table has eight drugs). ``all_drugs`` adds the advice for every drug in the table.
+medtwin's table has ten drugs). ``all_drugs`` adds the advice for every drug in the table.
 
 >>> from datetime import datetime, timezone
 >>> from medtwin.record.facts import Coding, MedicationRequest
@@ -44,7 +48,14 @@ from importlib import resources
 from typing import Any
 
 from medtwin.pharmacology.pgx.caller import GENES, GeneCall
-from medtwin.pharmacology.pgx.calls import call_facts
+from medtwin.pharmacology.pgx.calls import call_facts_with_outside
+from medtwin.pharmacology.pgx.outside import (
+    OUTSIDE_GENES,
+    OutsideCall,
+    apply_outside_calls,
+    is_outside_call_fact,
+    outside_calls_from_facts,
+)
 from medtwin.pharmacology.pgx.recommendations import DRUGS, Recommendation, recommend
 from medtwin.record import codes
 from medtwin.record.facts import Fact, Genotype
@@ -275,6 +286,12 @@ class PgxReport:
     advice: tuple[DrugAdvice, ...]
     without_guidance: tuple[MedicationOnRecord, ...]
     other_drugs: tuple[DrugAdvice, ...] = field(default=())
+    outside_calls: tuple[OutsideCall, ...] = field(default=())
+
+    @property
+    def has_genotypes(self) -> bool:
+        """Whether anything genetic is on record: genotype positions or outside calls."""
+        return bool(self.genotype_positions or self.outside_calls)
 
     @property
     def window(self) -> str:
@@ -290,8 +307,8 @@ class PgxReport:
     @property
     def uncalled(self) -> list[tuple[str, str]]:
         """Genes with neither a diplotype nor a phenotype, with the reason."""
-        if not self.genotype_positions:
-            return [(gene, NO_GENOTYPES) for gene in GENES]
+        if not self.calls:
+            return [(gene, NO_GENOTYPES) for gene in OUTSIDE_GENES]
         return [
             (c.gene, c.uncalled_reason or "not called")
             for c in self.calls
@@ -303,7 +320,8 @@ class PgxReport:
         return {
             "patient_id": self.patient_id,
             "genotype_positions": self.genotype_positions,
-            "note": None if self.genotype_positions else NO_GENOTYPES,
+            "outside_calls": [c.to_dict() for c in self.outside_calls],
+            "note": None if self.has_genotypes else NO_GENOTYPES,
             "medication_window": {
                 "days": self.days,
                 "now": self.now.isoformat(),
@@ -321,17 +339,27 @@ class PgxReport:
 def _advice(
     drug: str,
     calls: Sequence[GeneCall],
-    has_genotypes: bool,
     on_record: MedicationOnRecord | None,
 ) -> DrugAdvice:
     rec = recommend(drug, calls)
-    if not has_genotypes:
+    by_gene = {c.gene: c for c in calls}
+    used = tuple(by_gene[g] for g in rec.genes if g in by_gene)
+    if all(c.uncalled_reason == NO_GENOTYPES for c in used):
         rec = Recommendation(
             rec.drug, rec.genes, (), (), (), rec.source, f"cannot recommend: {NO_GENOTYPES}"
         )
-    by_gene = {c.gene: c for c in calls}
-    used = tuple(by_gene[g] for g in rec.genes if g in by_gene)
     return DrugAdvice(rec.drug, rec, used, cpic_levels(drug), on_record)
+
+
+def _no_genotypes(gene: str) -> GeneCall:
+    return GeneCall(
+        gene=gene,
+        diplotype=None,
+        diplotypes=(),
+        phenotype=None,
+        activity_score=None,
+        uncalled_reason=NO_GENOTYPES,
+    )
 
 
 def build_report(
@@ -342,23 +370,39 @@ def build_report(
     now: datetime | None = None,
     days: int = DEFAULT_DAYS,
     all_drugs: bool = False,
+    outside: Sequence[OutsideCall] = (),
 ) -> PgxReport:
-    """The report from a patient's Genotype facts and medication facts."""
+    """The report from a patient's Genotype facts (positions and stored outside calls),
+    medication facts and ``outside`` calls given now (which win over stored ones)."""
     when = now or datetime.now(UTC)
     genotype_list = [f for f in genotypes if isinstance(f, Genotype) and not f.retracted]
-    calls = tuple(call_facts(genotype_list)) if genotype_list else ()
+    positional = [f for f in genotype_list if not is_outside_call_fact(f)]
+    calls: tuple[GeneCall, ...] = ()
+    used: list[OutsideCall] = []
+    if positional:
+        found, used = call_facts_with_outside(genotype_list, outside, always_cyp2d6=True)
+        calls = tuple(found)
+    elif outside or outside_calls_from_facts(genotype_list):
+        # outside calls only: the other genes have no genotypes
+        _, used = call_facts_with_outside(genotype_list, outside, genes=())
+        placeholders = [_no_genotypes(g) for g in GENES]
+        calls = tuple(apply_outside_calls(placeholders, used, always_cyp2d6=True))
+    if not calls:
+        calls_for_advice: tuple[GeneCall, ...] = tuple(_no_genotypes(g) for g in OUTSIDE_GENES)
+    else:
+        calls_for_advice = calls
     meds = medications_on_record(medications, now=when, days=days)
-    advice = tuple(_advice(m.drug, calls, bool(genotype_list), m) for m in meds if m.drug in DRUGS)
+    advice = tuple(_advice(m.drug, calls_for_advice, m) for m in meds if m.drug in DRUGS)
     without = tuple(m for m in meds if m.drug not in DRUGS)
     on_record = {m.drug for m in meds}
     other = (
-        tuple(_advice(d, calls, bool(genotype_list), None) for d in DRUGS if d not in on_record)
+        tuple(_advice(d, calls_for_advice, None) for d in DRUGS if d not in on_record)
         if all_drugs
         else ()
     )
     return PgxReport(
         patient_id=patient_id,
-        genotype_positions=len(genotype_list),
+        genotype_positions=len(positional),
         now=when,
         days=days,
         calls=calls,
@@ -366,6 +410,7 @@ def build_report(
         advice=advice,
         without_guidance=without,
         other_drugs=other,
+        outside_calls=tuple(used),
     )
 
 
@@ -376,11 +421,18 @@ def patient_report(
     now: datetime | None = None,
     days: int = DEFAULT_DAYS,
     all_drugs: bool = False,
+    outside: Sequence[OutsideCall] = (),
 ) -> PgxReport:
     """:func:`build_report` for ``patient`` (id or identifier) of a :class:`~medtwin.store.Store`."""
     pid = store.resolve_patient(patient)
     genotypes = [s.fact for s in store.timeline(pid, kinds=["Genotype"])]
     medications = [s.fact for s in store.timeline(pid, kinds=list(MEDICATION_KINDS))]
     return build_report(
-        genotypes, medications, patient_id=pid, now=now, days=days, all_drugs=all_drugs
+        genotypes,
+        medications,
+        patient_id=pid,
+        now=now,
+        days=days,
+        all_drugs=all_drugs,
+        outside=outside,
     )
