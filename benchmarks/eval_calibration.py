@@ -11,10 +11,12 @@ day 2 from the known events. Reported per patient and in total:
   population-prior model (prior medians, steady state at the patient's basal rate) and of the
   "last value" forecast (the last day-1 reading held);
 - coverage of the 90 % predictive band (300 posterior samples with the reading noise and, on
-  day 2, the day-to-day variability of insulin sensitivity) on day 1 and day 2.
+  day 2, the day-to-day variability of insulin sensitivity and the unannounced meals estimated
+  from day 1) on day 1 and day 2, and its mean width (mg/dL) on each day;
+- the unannounced meals the calibration found on day 1 (onsets, grams) next to the true snack.
 
     .venv/bin/python benchmarks/eval_calibration.py [--patients 10] [--drift 1] [--no-snack]
-        [--day-to-day SD] [--json]
+        [--si-sd SD] [--day-to-day SD] [--no-unannounced] [--json]
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ def day_events(
             {"type": "bolus", "t_min": round(t_min), "insulin_u": round(grams / carb_ratio, 1)}
         )
     recorded = list(out)
-    if snack:
+    if snack:  # unannounced: in `out` (what happens), not in `recorded`
         t_snack = day * DAY + 16 * 60 + rng.uniform(-60, 60)
         out.append({"type": "meal", "t_min": round(t_snack), "carbs_g": round(rng.uniform(15, 30))})
     return out, recorded
@@ -122,6 +124,11 @@ def make_case(
         "cgm": noisy[keep],
         "announced": parse_scenario(announced),
         "rate_u_per_min": rate,
+        "snack_day1": [
+            (e["t_min"], e["carbs_g"])
+            for e in actual
+            if e["type"] == "meal" and e["t_min"] < DAY and e not in announced
+        ],
     }
 
 
@@ -134,6 +141,8 @@ def evaluate(
     day_to_day: float | None = None,
     si_sd: float = 0.0,
     noise_model: str = "t",
+    unannounced: bool = True,
+    find_meals: bool = True,
 ) -> dict[str, Any]:
     case = make_case(preset, seed, drift=drift, snack=snack, si_sd=si_sd)
     t, y = case["times"], case["cgm"]
@@ -143,7 +152,7 @@ def evaluate(
     )
     data1 = data.window(0.0, DAY - 5.0)
     t0, c0 = time.perf_counter(), time.process_time()
-    cal = calibrate(M, data1, seed=seed)
+    cal = calibrate(M, data1, seed=seed, find_meals=find_meals)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     day2 = ~day1
     t_end = float(t[-1])
@@ -155,6 +164,7 @@ def evaluate(
         times=t,
         day_to_day=day_to_day,
         noise_model=noise_model,
+        unannounced=unannounced,
     )
     map_pred = simulate(M, cal.params[None, :], case["announced"], t_end=t_end, times=t)
     map_y = map_pred.observables["cgm_mg_dl"][0][np.searchsorted(map_pred.times, t)]
@@ -190,6 +200,12 @@ def evaluate(
         "rmse_last": rmse(last),
         "coverage90": bands.coverage(t[day2], y[day2]),
         "coverage90_day1": bands.coverage(t[day1], y[day1]),
+        "width90": float(np.mean((bands.upper - bands.lower)[bands.times >= DAY])),
+        "width90_day1": float(np.mean((bands.upper - bands.lower)[bands.times < DAY])),
+        "meals_found": cal.unannounced.count,
+        "meals_g": cal.unannounced.carbs_g.tolist(),
+        "meals_t_min": cal.unannounced.times_min.tolist(),
+        "snack_day1": case["snack_day1"],
         "seconds": wall,
         "cpu_seconds": cpu,
         "noise_scale": cal.noise_scale,
@@ -221,6 +237,11 @@ def main() -> None:
         default="t",
         help="reading error in the bands: Student-t (default) or resampled day-1 residuals",
     )
+    ap.add_argument(
+        "--no-unannounced",
+        action="store_true",
+        help="bands without the unannounced meals estimated from day 1",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     presets = M.preset_names()
@@ -234,6 +255,7 @@ def main() -> None:
             day_to_day=args.day_to_day,
             si_sd=args.si_sd,
             noise_model=args.noise_model,
+            unannounced=not args.no_unannounced,
         )
         for i, p in enumerate(chosen)
     ]
@@ -242,14 +264,15 @@ def main() -> None:
         return
     print(
         f"{'patient':16} {'base':26} RMSE day 2: twin  prior  last | cover90 d2  d1 | "
-        "fitted/true Gb Vmx kp2 kabs | CPU s"
+        "fitted/true Gb Vmx kp2 kabs | width d2 | meals found (g) | CPU s"
     )
     for r in rows:
         rec = " ".join(f"{v['fitted'] / v['true']:.2f}" for v in r["recovery"].values())
         print(
             f"{r['patient']:16} {r['base']:26} {r['rmse_twin']:16.1f} {r['rmse_prior']:6.1f} "
             f"{r['rmse_last']:5.1f} | {r['coverage90']:8.2f} {r['coverage90_day1']:4.2f} | "
-            f"{rec:27} | {r['cpu_seconds']:.2f}"
+            f"{rec:27} | {r['width90']:8.1f} | "
+            f"{' '.join(f'{g:.0f}' for g in r['meals_g']) or '-':15} | {r['cpu_seconds']:.2f}"
         )
     mean = {
         k: float(np.mean([r[k] for r in rows]))
@@ -259,6 +282,9 @@ def main() -> None:
             "rmse_last",
             "coverage90",
             "coverage90_day1",
+            "width90",
+            "width90_day1",
+            "meals_found",
             "cpu_seconds",
         )
     }
@@ -268,6 +294,10 @@ def main() -> None:
         f"{mean['rmse_last']:.1f} mg/dL; 90% band coverage day 2 {mean['coverage90']:.3f} "
         f"(day 1 {mean['coverage90_day1']:.3f}); |log error| / posterior SD: median "
         f"{np.median(z):.2f}, within 2 SD {np.mean(z <= 2):.2f}; CPU {mean['cpu_seconds']:.2f} s"
+    )
+    print(
+        f"mean 90% band width day 2 {mean['width90']:.1f} mg/dL (day 1 {mean['width90_day1']:.1f});"
+        f" unannounced meals found on day 1: {mean['meals_found']:.2f} per patient"
     )
 
 

@@ -97,13 +97,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from medtwin.model.base import TIME_UNIT_MIN, FloatArray, InputSchedule, Model, ModelError
 from medtwin.model.events import Event, Scenario, parse_scenario
 from medtwin.twin.data import DataError, PatientData
+
+if TYPE_CHECKING:
+    from medtwin.twin.calibrate import UnannouncedMeals
 
 __all__ = ["CGM_LOINC", "Forecast", "ParticleFilter", "systematic_resample", "weighted_quantiles"]
 
@@ -747,6 +750,7 @@ class ParticleFilter:
         every_min: float = 5.0,
         sensor_noise: bool = False,
         seed: int | None = None,
+        unannounced: UnannouncedMeals | None = None,
     ) -> Forecast:
         """Bands of every observable over the next ``hours`` (the filter does not change).
 
@@ -755,6 +759,12 @@ class ParticleFilter:
         same process noise as the filter. ``sensor_noise=True`` adds simulated sensor error to
         the filtered CGM observable (bands of future readings). ``seed`` (default: derived
         from the filter's seed and the number of readings) makes forecasts repeatable.
+
+        ``unannounced`` (a calibration's :class:`~medtwin.twin.calibrate.UnannouncedMeals`):
+        each particle also eats meals nobody will record, as
+        :meth:`~medtwin.twin.calibrate.Calibration.predict` draws them beyond the data: a
+        rate from the posterior, a Poisson number over the horizon, onsets uniform in it,
+        sizes from the meals found (see :meth:`_with_unannounced`).
         """
         if not (math.isfinite(hours) and hours > 0):
             raise ModelError(f"hours must be a positive number, got {hours!r}")
@@ -786,6 +796,8 @@ class ParticleFilter:
         rng = np.random.default_rng(
             [self.seed, self.n_readings, 1] if seed is None else [int(seed)]
         )
+        if unannounced is not None and unannounced.active:
+            schedule = self._with_unannounced(schedule, events, unannounced, end, rng)
         x = self.states.copy()
         h = self._h.copy()
         e = self._e.copy()
@@ -818,6 +830,56 @@ class ParticleFilter:
             bands[name] = weighted_quantiles(values, w, q)
             mean[name] = w @ values
         return Forecast(times, q, bands, mean, sensor_noise)
+
+    def _with_unannounced(
+        self,
+        schedule: InputSchedule,
+        events: Sequence[Event],
+        meals: UnannouncedMeals,
+        end_min: float,
+        rng: np.random.Generator,
+    ) -> InputSchedule:
+        """``schedule`` with each particle's own unannounced meals between now and
+        ``end_min``: the particles that draw meals get their own inputs (the model's schedule
+        of the known events plus their meals), merged with the others' on the union of the
+        boundaries (the model's jump kernel must act only where a row's inputs change, as
+        UVA/Padova's does: at the start of eating)."""
+        m = self.n_particles
+        span = end_min - self.t_min
+        counts = rng.poisson(meals.draw_rates(m, rng) * span / 1440.0)
+        rows = np.flatnonzero(counts)
+        if rows.size == 0:
+            return schedule
+        sched_end = float(schedule.boundaries[-1]) * self._unit
+        own: dict[int, InputSchedule] = {}
+        n_ev = len(events)
+        for i in rows.tolist():
+            onset = self.t_min + rng.uniform(0.0, span, size=int(counts[i]))
+            grams = meals.draw_sizes(int(counts[i]), rng)
+            extra = [
+                Event("meal", float(t), {"carbs_g": float(g)}, n_ev + k)
+                for k, (t, g) in enumerate(zip(onset, grams, strict=True))
+            ]
+            evs = sorted((*events, *extra), key=lambda e: (e.t_min, e.index))
+            own[i] = self._build_schedule(self.params[i : i + 1], evs, sched_end)
+        bounds = np.unique(
+            np.concatenate([schedule.boundaries, *(o.boundaries for o in own.values())])
+        )
+        bounds = bounds[bounds <= schedule.boundaries[-1]]
+        starts = bounds[:-1]
+
+        def rows_at(s: InputSchedule) -> Any:
+            last = s.values.shape[0] - 1
+            return np.clip(np.searchsorted(s.boundaries, starts, side="right") - 1, 0, last)
+
+        values = np.array(
+            np.broadcast_to(
+                schedule.values[rows_at(schedule)], (starts.size, m, schedule.values.shape[2])
+            )
+        )
+        for i, s_i in own.items():
+            values[:, i, :] = s_i.values[rows_at(s_i), 0, :]
+        return InputSchedule(bounds, np.ascontiguousarray(values))
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:

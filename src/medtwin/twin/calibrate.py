@@ -38,6 +38,13 @@ population priors the model declares, then approximates the posterior around it 
   end of the data is simulated day by day, each day's sensitivity (UVA/Padova: Vmx and kp3)
   multiplied per draw by exp(0.17 z), z ~ N(0, 1): the within-person day-to-day CV of daily
   insulin need, 17 % [7] (:attr:`FitSpec.day_to_day`).
+- **Meals nobody recorded.** After the fit, the residuals are searched for unannounced meals
+  (:func:`estimate_unannounced_meals`: the model's own response to a meal at each candidate
+  onset, greedy selection by the Bayesian information criterion [8], sizes by non-negative
+  t-weighted least squares). The MAP is not changed by them. Beyond the data each draw eats
+  such meals: a Poisson number a day whose rate has the population prior of missed meal
+  boluses [9] updated by the meals found, onsets uniform over the day, sizes from the meals
+  found (:class:`UnannouncedMeals`, :attr:`FitSpec.unannounced_meals`).
 
 References
 ----------
@@ -63,6 +70,10 @@ References
 .. [7] Ruan Y, Thabit H, Leelarathna L, et al. Variability of insulin requirements over 12 weeks
    of closed-loop insulin delivery in adults with type 1 diabetes. Diabetes Care
    2016;39(5):830-832 (within-person CV of total daily insulin 17 %, SD 3 %).
+.. [8] Schwarz G. Estimating the dimension of a model. Ann Stat 1978;6(2):461-464.
+.. [9] Chase HP, Horner B, McFann K, et al. The use of insulin pumps with meal bolus alarms in
+   children with type 1 diabetes to improve glycemic control. Diabetes Care
+   2006;29(5):1012-1015 (missed meal boluses a week at baseline, 4.9 +- 3.7 and 4.3 +- 2.7).
 
 >>> import numpy as np
 >>> from medtwin.model import get_model, parse_scenario, simulate
@@ -92,7 +103,7 @@ from typing import Any
 import numpy as np
 
 from medtwin.model.base import TIME_UNIT_MIN, FloatArray, Model, ModelError
-from medtwin.model.events import Scenario, parse_scenario
+from medtwin.model.events import Event, Scenario, parse_scenario
 from medtwin.model.solver import simulate
 from medtwin.twin.data import DataError, PatientData
 
@@ -102,9 +113,13 @@ __all__ = [
     "CalibrationError",
     "FitSpec",
     "PredictiveBands",
+    "UnannouncedMeals",
     "calibrate",
+    "estimate_unannounced_meals",
     "fit_spec",
     "integrated_autocorrelation_time",
+    "meal_onsets",
+    "meal_responses",
 ]
 
 NU = 4.0
@@ -120,6 +135,29 @@ MIN_READINGS = 24
 CUT_GUARD_MIN = 60.0
 """A forecast simulated day by day is not cut within this many minutes after an event starts
 (UVA/Padova eats a meal at 5 g/min: 120 g take 24 min; a bolus is a 1-min infusion)."""
+
+MEAL_GRID_MIN = 15.0
+"""Candidate onsets of an unannounced meal are tried every 15 minutes of the calibrated data."""
+
+MEAL_REF_G = 20.0
+"""Size of the test meal whose simulated response (from the basal steady state, no bolus) is the
+kernel of the unannounced-meal search; the response is scaled linearly to other sizes."""
+
+MEAL_KERNEL_MIN = 900.0
+"""Length of that response: an unbolused 20 g meal raises UVA/Padova glucose for about 12 h
+(adult#002: +30 mg/dL at 3.5 h, +1.2 mg/dL at 12 h)."""
+
+MEAL_SEEN_MIN = 120.0
+"""An onset is a candidate only if at least this much data follows it: the rise a meal makes
+must be seen (UVA/Padova's CGM peaks 1-3 h after an unbolused meal; with less data after it,
+a drift at the end of the data is fitted as a large meal just begun)."""
+
+MEAL_APART_MIN = 60.0
+"""Two unannounced meals are at least this far apart (eating within an hour is one occasion)."""
+
+MEAL_CUT_MIN = 15.0
+"""A drawn unannounced meal starts at least this long before the end of its simulated day, so
+that it is eaten (5 g/min) within that day's segment."""
 
 
 class CalibrationError(DataError):
@@ -165,6 +203,10 @@ class FitSpec:
     validate: Callable[[Scenario], str | None] = lambda scenario: None
     day_to_day: Mapping[str, float] = field(default_factory=dict)
     day_min: float = 1440.0
+    unannounced_meals: tuple[float, float] | None = None
+    """Population prior (shape, rate in days) of the rate of unannounced meals (``meal``
+    events with ``carbs_g``): with it, such meals are estimated from the residuals and drawn
+    in predictions beyond the data (:class:`UnannouncedMeals`); None: not modelled."""
 
 
 def _uva_spec() -> FitSpec:
@@ -194,6 +236,7 @@ def _uva_spec() -> FitSpec:
     return FitSpec(
         day_to_day=day_sd,
         day_min=day_min,
+        unannounced_meals=uf.unannounced_meal_prior(),
         default_fit=uf.DEFAULT_FIT,
         derived=uf.DERIVED,
         complete=complete,
@@ -258,6 +301,294 @@ class PredictiveBands:
 
 
 @dataclass(frozen=True)
+class UnannouncedMeals:
+    """Unannounced meals ("phantom meals") found in the calibrated data, and the process that
+    draws such meals in predictions beyond it.
+
+    ``times_min`` (onsets, minutes on the data axis) and ``carbs_g`` are the meals the search
+    of :func:`estimate_unannounced_meals` accepted, ``gains`` the log-likelihood (over tau)
+    each added when accepted, ``threshold`` the gain a meal had to bring, ``limit_g`` the
+    smallest meal that would have brought it (the detection limit, at the median onset),
+    ``span_days`` the length of the data searched.
+
+    The number of unannounced meals a day is Poisson; its rate varies between people as
+    Gamma(``prior_shape``, ``prior_days``) (shape, rate in days), the population prior, and
+    k meals found in T days make the patient's posterior Gamma(prior_shape + k,
+    prior_days + T) (the conjugate update of a Poisson rate). A meal's size is drawn from the
+    meals found; with none found, uniformly below the detection limit (a larger meal would
+    have been found). ``prior_shape = 0`` turns the process off.
+    """
+
+    times_min: FloatArray
+    carbs_g: FloatArray
+    gains: FloatArray
+    threshold: float
+    limit_g: float
+    span_days: float
+    prior_shape: float = 0.0
+    prior_days: float = 0.0
+
+    @property
+    def count(self) -> int:
+        """Number of unannounced meals found."""
+        return int(self.carbs_g.size)
+
+    @property
+    def active(self) -> bool:
+        """Does the process draw meals? (A prior, and sizes to draw from.)"""
+        return self.prior_shape > 0 and (self.count > 0 or self.limit_g > 0)
+
+    @property
+    def rate_per_day(self) -> float:
+        """Posterior mean of the rate (meals a day): (prior_shape + k) / (prior_days + T)."""
+        if not self.active:
+            return 0.0
+        return (self.prior_shape + self.count) / (self.prior_days + self.span_days)
+
+    def draw_rates(self, n: int, rng: np.random.Generator) -> FloatArray:
+        """``n`` rates (meals a day) from the posterior Gamma(prior_shape + k, prior_days + T)."""
+        if not self.active:
+            return np.zeros(n)
+        shape = self.prior_shape + self.count
+        scale = 1.0 / (self.prior_days + self.span_days)
+        return np.asarray(rng.gamma(shape, scale, size=n), dtype=np.float64)
+
+    def draw_sizes(self, n: int, rng: np.random.Generator) -> FloatArray:
+        """``n`` meal sizes (g): drawn from the meals found, or below the detection limit."""
+        if self.count:
+            return np.asarray(rng.choice(self.carbs_g, size=n), dtype=np.float64)
+        return np.asarray(rng.uniform(0.0, self.limit_g, size=n), dtype=np.float64)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data."""
+        return {
+            "times_min": self.times_min.tolist(),
+            "carbs_g": self.carbs_g.tolist(),
+            "gains": self.gains.tolist(),
+            "threshold": self.threshold,
+            "limit_g": self.limit_g,
+            "span_days": self.span_days,
+            "prior_shape": self.prior_shape,
+            "prior_days": self.prior_days,
+            "rate_per_day": self.rate_per_day,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> UnannouncedMeals:
+        """Read :meth:`to_dict` output back."""
+        return cls(
+            times_min=np.asarray(data["times_min"], dtype=np.float64).reshape(-1),
+            carbs_g=np.asarray(data["carbs_g"], dtype=np.float64).reshape(-1),
+            gains=np.asarray(data["gains"], dtype=np.float64).reshape(-1),
+            threshold=float(data["threshold"]),
+            limit_g=float(data["limit_g"]),
+            span_days=float(data["span_days"]),
+            prior_shape=float(data["prior_shape"]),
+            prior_days=float(data["prior_days"]),
+        )
+
+
+NO_MEALS = UnannouncedMeals(np.zeros(0), np.zeros(0), np.zeros(0), 0.0, 0.0, 0.0)
+"""No unannounced meals (a calibration of a model without them, or one stored before them)."""
+
+
+def _t_rho(r: FloatArray, sigma: float) -> FloatArray:
+    """Negative Student-t (``NU``) log-likelihood of residuals ``[T, ...]``, summed over T."""
+    const = (
+        math.lgamma((NU + 1) / 2)
+        - math.lgamma(NU / 2)
+        - 0.5 * math.log(NU * math.pi)
+        - math.log(sigma)
+    )
+    return np.asarray(
+        np.sum((NU + 1) / 2 * np.log1p(r * r / (NU * sigma * sigma)) - const, axis=0),
+        dtype=np.float64,
+    )
+
+
+def meal_onsets(times_min: FloatArray) -> FloatArray:
+    """Candidate onsets of an unannounced meal: every :data:`MEAL_GRID_MIN` minutes from the
+    first reading to :data:`MEAL_SEEN_MIN` before the last."""
+    t = np.asarray(times_min, dtype=np.float64)
+    if t.size == 0:
+        return np.zeros(0)
+    return np.arange(t[0], t[-1] - MEAL_SEEN_MIN + 1e-9, MEAL_GRID_MIN)
+
+
+def meal_responses(
+    model: type[Model],
+    params: FloatArray,
+    scenario: Scenario,
+    observable: str,
+    times_min: FloatArray,
+    onsets_min: FloatArray,
+    *,
+    grams: float = MEAL_REF_G,
+    length_min: float = MEAL_KERNEL_MIN,
+) -> FloatArray:
+    """Per gram, the change of the observable at ``times_min`` (``[T]``) that ``grams`` of
+    carbohydrate eaten without insulin at each onset (``[J]``) make, for the parameter set
+    ``params`` (``[P]``) under the recorded ``scenario``: ``[T, J]``.
+
+    Each column is the prediction with the meal added, over :data:`MEAL_KERNEL_MIN` from its
+    onset, minus the prediction without it: the response in the glucose and insulin state of
+    that moment, not a kernel linearised about basal. The run with the meal starts from the
+    state at the start of the last recorded meal before the onset (the events re-based as in
+    :meth:`PatientData.window`), so that a meal still being digested keeps its size (UVA/Padova's
+    gastric emptying depends on it).
+    """
+    unit = TIME_UNIT_MIN[model.time_unit]
+    t = np.asarray(times_min, dtype=np.float64)
+    onsets = np.asarray(onsets_min, dtype=np.float64)
+    p = np.atleast_2d(params)
+    out = np.zeros((t.size, onsets.size))
+    if onsets.size == 0 or t.size == 0:
+        return out
+    t_end = float(max(t[-1], onsets[-1]))
+    meal_starts = np.unique([e.t_min for e in scenario.events if e.type == "meal"])
+    starts = np.array(
+        [
+            float(meal_starts[meal_starts <= o][-1]) if np.any(meal_starts <= o) else 0.0
+            for o in onsets
+        ]
+    )
+    grid = np.union1d(t, starts)
+    base = simulate(model, p, scenario, t_end=t_end / unit, times=grid / unit)
+    pos = np.minimum(np.searchsorted(base.times * unit, grid - 1e-9), base.times.size - 1)
+    states = base.states[0, pos, :]
+    level = np.asarray(base.observables[observable][0, pos], dtype=np.float64)
+    holder = PatientData({}, scenario=scenario)
+    for j, (o, s0) in enumerate(zip(onsets, starts, strict=True)):
+        stop = min(o + length_min, t_end)
+        inside = (t >= o) & (t <= stop)
+        if not inside.any() or stop <= o:
+            continue
+        window = holder.window(s0, stop).scenario if s0 > 0.0 else scenario
+        meal = Event("meal", float(o - s0), {"carbs_g": float(grams)}, len(window.events))
+        events = tuple(sorted((*window.events, meal), key=lambda e: (e.t_min, e.index)))
+        x0 = None if s0 <= 0.0 else states[np.searchsorted(grid, s0)][None, :]
+        r = simulate(
+            model,
+            p,
+            Scenario(events=events),
+            t_end=(stop - s0) / unit,
+            times=(t[inside] - s0) / unit,
+            x0=x0,
+        )
+        at = np.minimum(np.searchsorted(r.times * unit, t[inside] - s0 - 1e-9), r.times.size - 1)
+        with_meal = r.observables[observable][0, at]
+        out[inside, j] = (with_meal - level[np.searchsorted(grid, t[inside])]) / grams
+    return out
+
+
+def estimate_unannounced_meals(
+    times_min: FloatArray,
+    residuals: FloatArray,
+    onsets_min: FloatArray,
+    design: FloatArray,
+    *,
+    sigma: float,
+    tau: float,
+    prior: tuple[float, float] = (0.0, 0.0),
+    max_per_day: float = 6.0,
+) -> UnannouncedMeals:
+    """Unannounced meals that explain the positive excursions of the residuals.
+
+    The residuals ``r`` (readings minus the MAP prediction, at ``times_min``) are modelled as
+    ``sum_j c_j h_j(t) + e``: meals of ``c_j`` grams at onsets ``t_j`` (``onsets_min``) eaten
+    without insulin, ``h_j`` the model's response per gram to a meal at ``t_j``
+    (``design[:, j]``, :func:`meal_responses`) and ``e`` the Student-t reading error of the
+    calibration (``NU`` degrees of freedom, scale ``sigma``, the log-likelihood divided by
+    ``tau``). Greedy forward selection: the onset whose best size (``c >= 0``, weighted least
+    squares with the t weights) raises the log-likelihood most is added if the gain exceeds
+    the Bayesian information criterion of its two parameters (onset and size),
+    ``log(n / tau)`` nats with ``n / tau`` the effective number of readings (Schwarz G.
+    Estimating the dimension of a model. Ann Stat 1978;6(2):461-464); after each addition all
+    sizes are refitted (non-negative least squares, iteratively reweighted for the t error:
+    Lange, Little & Taylor 1989). Onsets are at least :data:`MEAL_APART_MIN` apart.
+
+    The detection limit is the size whose expected gain equals the threshold at the median
+    onset: ``sqrt(2 threshold / I)``, ``I = sum_t w h_j(t)^2 / tau`` the expected Fisher
+    information per gram squared (``w = (nu + 1) / ((nu + 3) sigma^2)``). ``prior`` is the
+    population prior of the rate, (shape, days) (see :class:`UnannouncedMeals`).
+
+    >>> t = np.arange(0.0, 1440.0, 5.0)
+    >>> onsets = meal_onsets(t)
+    >>> lag = t[:, None] - onsets[None, :]
+    >>> h = np.where(lag >= 0, np.exp(-lag / 120.0) - np.exp(-lag / 40.0), 0.0)  # per gram
+    >>> r = 20.0 * h[:, list(onsets).index(600.0)]
+    >>> r += np.random.default_rng(0).normal(0.0, 2.0, t.size)
+    >>> found = estimate_unannounced_meals(t, r, onsets, h, sigma=2.0, tau=1.0)
+    >>> found.count, found.times_min.tolist(), round(float(found.carbs_g[0]))
+    (1, [600.0], 20)
+    """
+    from scipy.optimize import nnls
+
+    t = np.asarray(times_min, dtype=np.float64)
+    r = np.asarray(residuals, dtype=np.float64)
+    span_days = float(t[-1] - t[0]) / 1440.0 if t.size else 0.0
+    n_eff = max(t.size / max(tau, 1.0), 2.0)
+    threshold = math.log(n_eff)
+    onsets = np.asarray(onsets_min, dtype=np.float64)
+    design = np.asarray(design, dtype=np.float64)
+    shape, days = (float(prior[0]), float(prior[1]))
+    if t.size < 4 or sigma <= 0 or onsets.size == 0 or not np.any(design > 0):
+        return UnannouncedMeals(
+            np.zeros(0), np.zeros(0), np.zeros(0), threshold, 0.0, span_days, shape, days
+        )
+    info = (NU + 1) / ((NU + 3) * sigma**2) * np.sum(design * design, axis=0) / tau
+    seen = info[info > 0]
+    limit_g = float(math.sqrt(2.0 * threshold / float(np.median(seen)))) if seen.size else 0.0
+    limit = max(1, math.ceil(max_per_day * max(span_days, 1.0 / 24.0)))
+    chosen: list[int] = []
+    sizes = np.zeros(0)
+    e = r.copy()
+    allowed = np.ones(onsets.size, dtype=bool)
+    gains: list[float] = []
+    current = float(_t_rho(e, sigma)) / tau
+    while len(chosen) < limit and allowed.any():
+        w = (NU + 1) / (NU * sigma**2 + e * e)
+        num = design.T @ (w * e)
+        den = (design * design).T @ w
+        c = np.where(den > 0, np.maximum(num / np.where(den > 0, den, 1.0), 0.0), 0.0)
+        trial = _t_rho(e[:, None] - design * c[None, :], sigma) / tau
+        gain = np.where(allowed & (c > 0), current - trial, -np.inf)
+        j = int(np.argmax(gain))
+        if not gain[j] > threshold:
+            break
+        chosen.append(j)
+        allowed &= np.abs(onsets - onsets[j]) >= MEAL_APART_MIN
+        sub = design[:, chosen]
+        fit = np.append(sizes, c[j])
+        for _ in range(20):  # IRLS: non-negative weighted least squares with the t weights
+            res = r - sub @ fit
+            w = (NU + 1) / (NU * sigma**2 + res * res)
+            sw = np.sqrt(w)
+            new, _ = nnls(sub * sw[:, None], r * sw)
+            if np.allclose(new, fit, rtol=1e-6, atol=1e-6):
+                fit = new
+                break
+            fit = new
+        sizes = fit
+        e = r - sub @ sizes
+        after = float(_t_rho(e, sigma)) / tau
+        gains.append(current - after)
+        current = after
+    keep = sizes > 0
+    order = np.argsort(onsets[chosen])
+    return UnannouncedMeals(
+        times_min=np.asarray(onsets[chosen][order][keep[order]], dtype=np.float64),
+        carbs_g=np.asarray(sizes[order][keep[order]], dtype=np.float64),
+        gains=np.asarray(np.array(gains)[order][keep[order]], dtype=np.float64),
+        threshold=threshold,
+        limit_g=limit_g,
+        span_days=span_days,
+        prior_shape=shape,
+        prior_days=days,
+    )
+
+
+@dataclass(frozen=True)
 class Calibration:
     """A model calibrated to one patient: MAP parameters, Laplace posterior, provenance.
 
@@ -292,6 +623,9 @@ class Calibration:
     residuals: FloatArray = field(default_factory=lambda: np.zeros(0), compare=False, repr=False)
     """The readings minus the MAP prediction (``[T]``, the observable's unit): the empirical
     reading-and-model error that :meth:`predict` resamples (``noise_model="empirical"``)."""
+    unannounced: UnannouncedMeals = field(default_factory=lambda: NO_MEALS, compare=False)
+    """Unannounced meals found in the calibrated data; :meth:`predict` draws such meals
+    beyond the data (models whose :class:`FitSpec` sets ``unannounced_meals``)."""
 
     # -------------------------------------------------------------- access
     def model_class(self) -> type[Model]:
@@ -362,6 +696,7 @@ class Calibration:
         day_to_day: float | Mapping[str, float] | None = None,
         vary_from: float | None = None,
         noise_model: str = "t",
+        unannounced: bool = True,
     ) -> PredictiveBands:
         """Predictive bands of the calibrated observable over ``scenario`` from 0 to ``t_end``
         (``t_end``, ``dt_out``, ``times`` and ``vary_from`` in the model's time unit, as for
@@ -385,6 +720,15 @@ class Calibration:
         each, 0 turns it off; a mapping names parameters and SDs). The parameters are constant
         within the calibrated window, so the posterior says nothing about how they change
         on a new day: this draws that change from its published size.
+
+        Unannounced meals (``unannounced``, default on; models whose :class:`FitSpec` sets
+        ``unannounced_meals``): from ``vary_from`` on, each sample gets its own meals eaten
+        without insulin, as many a day as a Poisson number with the sample's rate drawn from
+        the posterior of :attr:`unannounced` (Gamma(k + 1/2, days of data) for k meals found
+        in the calibrated data), at times uniform over the day (ending at least
+        :data:`MEAL_CUT_MIN` before the day's end), each of a size drawn from the meals found.
+        Nothing is added before ``vary_from``: the calibrated data's own excursions are in
+        its residuals, and so in the reading error, already.
         """
         if not 0.0 < level < 1.0:
             raise CalibrationError(f"predict: level must lie in (0, 1), got {level!r}")
@@ -421,12 +765,30 @@ class Calibration:
         else:
             out_t = np.asarray(times, dtype=np.float64)
         rng_day = np.random.default_rng(None if seed is None else seed + 2)
-        if not any(v > 0 for v in vary.values()) or vary_from >= t_end:
+        meals = self.unannounced if unannounced else NO_MEALS
+        meal_rng = np.random.default_rng(None if seed is None else seed + 3)
+        rates = meals.draw_rates(n, meal_rng)
+        if (not any(v > 0 for v in vary.values()) and not np.any(rates > 0)) or (
+            vary_from >= t_end
+        ):
             r = simulate(model, params, s, t_end=t_end, dt_out=dt_out, times=times, x0=start)
             y = r.observables[self.observable]
             out_t = r.times
         else:
-            y = self._segments(model, params, s, t_end, out_t, start, vary, vary_from, rng_day)
+            y = self._segments(
+                model,
+                params,
+                s,
+                t_end,
+                out_t,
+                start,
+                vary,
+                vary_from,
+                rng_day,
+                rates,
+                meals,
+                meal_rng,
+            )
         if noise:
             rng = np.random.default_rng(None if seed is None else seed + 1)
             if noise_model == "empirical" and self.residuals.size >= MIN_READINGS:
@@ -447,10 +809,15 @@ class Calibration:
         vary: Mapping[str, float],
         vary_from: float,
         rng: np.random.Generator,
+        rates: FloatArray | None = None,
+        meals: UnannouncedMeals = NO_MEALS,
+        meal_rng: np.random.Generator | None = None,
     ) -> FloatArray:
         """The observable ``[n, T]`` at ``out_t``, simulated segment by segment: up to
         ``vary_from`` with the posterior draws, then one day at a time with a new daily
-        factor on the ``vary`` parameters (the state carried over, the events re-based)."""
+        factor on the ``vary`` parameters (the state carried over, the events re-based) and,
+        for sample ``i``, Poisson(``rates[i]`` x the day's length) unannounced meals of sizes
+        drawn from ``meals`` (each such sample simulated on its own)."""
         unit = TIME_UNIT_MIN[model.time_unit]
         day = fit_spec(model).day_min / unit
         # a cut is moved back to the start of an event less than CUT_GUARD_MIN before it (a
@@ -482,6 +849,8 @@ class Calibration:
         y = np.full((n, out_t.size), np.nan)
         state = x0
         holder = PatientData({}, scenario=scenario)
+        rates = np.zeros(n) if rates is None else rates
+        meal_rng = np.random.default_rng() if meal_rng is None else meal_rng
         for a, b in itertools.pairwise(cuts):
             p = params
             if a >= vary_from:
@@ -492,18 +861,47 @@ class Calibration:
                 )
             seg = holder.window(a * unit, b * unit).scenario if a > 0.0 else scenario
             inside = (out_t >= a) & (out_t <= b)
-            r = simulate(
-                model,
-                p,
-                seg,
-                t_end=b - a,
-                times=np.unique(np.concatenate([[0.0], out_t[inside] - a, [b - a]])),
-                x0=state,
-            )
-            pos = np.searchsorted(r.times, out_t[inside] - a)
-            pos = np.minimum(pos, r.times.size - 1)
-            y[:, inside] = r.observables[self.observable][:, pos]
-            state = r.states[:, -1, :]
+            seg_t = np.unique(np.concatenate([[0.0], out_t[inside] - a, [b - a]]))
+            pos = np.searchsorted(seg_t, out_t[inside] - a)
+            pos = np.minimum(pos, seg_t.size - 1)
+            counts = np.zeros(n, dtype=np.int64)
+            room = (b - a) * unit - MEAL_CUT_MIN
+            if a >= vary_from and meals.active and room > 0:
+                counts = meal_rng.poisson(rates * (b - a) * unit / fit_spec(model).day_min)
+            plain = counts == 0
+            x_end = np.empty((n, len(model.states)))
+            if plain.any():
+                r = simulate(
+                    model,
+                    p[plain],
+                    seg,
+                    t_end=b - a,
+                    times=seg_t,
+                    x0=None if state is None else state[plain],
+                )
+                y[np.ix_(plain, inside)] = r.observables[self.observable][:, pos]
+                x_end[plain] = r.states[:, -1, :]
+            for i in np.flatnonzero(~plain):
+                onset = meal_rng.uniform(0.0, room, size=counts[i])
+                grams = meals.draw_sizes(int(counts[i]), meal_rng)
+                extra = [
+                    Event("meal", float(tm), {"carbs_g": float(g)}, len(seg.events) + k)
+                    for k, (tm, g) in enumerate(zip(onset, grams, strict=True))
+                ]
+                own = Scenario(
+                    events=tuple(sorted((*seg.events, *extra), key=lambda e: (e.t_min, e.index)))
+                )
+                r = simulate(
+                    model,
+                    p[i : i + 1],
+                    own,
+                    t_end=b - a,
+                    times=seg_t,
+                    x0=None if state is None else state[i : i + 1],
+                )
+                y[i, inside] = r.observables[self.observable][0, pos]
+                x_end[i] = r.states[0, -1, :]
+            state = x_end
         return y
 
     # -------------------------------------------------------------- JSON
@@ -525,6 +923,7 @@ class Calibration:
             "residual_sd": self.residual_sd,
             "autocorrelation_time": self.autocorrelation_time,
             "residuals": self.residuals.tolist(),
+            "unannounced_meals": self.unannounced.to_dict(),
             "diagnostics": dict(self.diagnostics),
             "provenance": dict(self.provenance),
         }
@@ -564,6 +963,9 @@ class Calibration:
                 residual_sd=float(data["residual_sd"]),
                 autocorrelation_time=float(data["autocorrelation_time"]),
                 residuals=np.asarray(data.get("residuals", []), dtype=np.float64).reshape(-1),
+                unannounced=UnannouncedMeals.from_dict(data["unannounced_meals"])
+                if data.get("unannounced_meals")
+                else NO_MEALS,
                 diagnostics=dict(data.get("diagnostics", {})),
                 provenance=dict(data.get("provenance", {})),
             )
@@ -819,6 +1221,7 @@ def calibrate(
     observable: str = "cgm_mg_dl",
     min_readings: int = MIN_READINGS,
     max_iter: int = MAX_ITER,
+    find_meals: bool = True,
 ) -> Calibration:
     """Fit ``model``'s parameters ``fit`` to the patient's ``observable`` readings (MAP with
     the population priors, Laplace uncertainty); see the module docstring.
@@ -836,6 +1239,11 @@ def calibrate(
         (prior medians), a preset name, or a full vector ``[P]``.
     starts
         Number of optimiser starts: the base, then presets and prior draws (``seed``).
+    find_meals
+        Look for unannounced meals in the residuals about the MAP (models whose
+        :class:`FitSpec` has ``unannounced_meals``; :func:`estimate_unannounced_meals`), for
+        :meth:`Calibration.predict` to draw such meals beyond the data. The MAP is not
+        changed by them.
 
     Raises
     ------
@@ -983,6 +1391,7 @@ def calibrate(
     agree = np.flatnonzero(same & (obj - obj[best] <= 1.0))
     spread = float(np.max(np.ptp(phi[agree], axis=0))) if agree.size > 1 else 0.0
 
+    base_vec = bases[best]
     r = y - pred[best]
     wexp = (NU + 1) / ((NU + 3) * prob.sigma**2)
     js = jac[best]
@@ -994,7 +1403,14 @@ def calibrate(
     except np.linalg.LinAlgError:
         cov, ok_cov = np.linalg.pinv(hess), False
     cov = (cov + cov.T) / 2.0
-    base_vec = bases[best]
+    map_params = prob.full(phi[best], base_vec[None, :])[0]
+    meals = NO_MEALS
+    if find_meals and spec.unannounced_meals is not None and "meal" in model.event_types:
+        onsets = meal_onsets(t)
+        design = meal_responses(model, map_params, scenario, observable, t, onsets)
+        meals = estimate_unannounced_meals(
+            t, r, onsets, design, sigma=prob.sigma, tau=prob.tau, prior=spec.unannounced_meals
+        )
 
     provenance: dict[str, Any] = {
         "patient": data.patient,
@@ -1027,7 +1443,7 @@ def calibrate(
         model=model.name,
         version=model.version,
         fitted=names,
-        params=prob.full(phi[best], base_vec[None, :])[0],
+        params=map_params,
         base=base_vec,
         covariance=cov,
         log_posterior=float(-obj[best]),
@@ -1040,4 +1456,5 @@ def calibrate(
         provenance=provenance,
         model_type=model,
         residuals=np.asarray(r, dtype=np.float64),
+        unannounced=meals,
     )

@@ -360,6 +360,7 @@ class Twin:
         n: int = 500,
         seed: int = 0,
         sensor_noise: bool = True,
+        unannounced: bool = True,
     ) -> Forecast:
         """The next ``hours`` from the patient's latest reading, with bands.
 
@@ -368,7 +369,10 @@ class Twin:
         (:class:`~medtwin.twin.assimilate.ParticleFilter`, options :data:`FILTER_DEFAULTS`)
         absorbs the readings since then, and runs on under ``scenario`` (planned events,
         minutes from now). ``sensor_noise`` gives bands of future readings rather than of the
-        true glucose.
+        true glucose. ``unannounced``: each particle may also eat meals nobody records, drawn
+        as the calibration estimated them from the patient's data
+        (:class:`~medtwin.twin.calibrate.UnannouncedMeals`; a forecast is of what will
+        happen, recorded or not).
         """
         from medtwin.twin.assimilate import ParticleFilter
 
@@ -398,7 +402,8 @@ class Twin:
         if scenario is not None:
             parsed = scenario if isinstance(scenario, Scenario) else parse_scenario(scenario)
             planned = [{**e.to_dict(), "t_min": e.t_min + pf.t_min} for e in parsed.events]
-        return pf.forecast(hours, planned, sensor_noise=sensor_noise, seed=seed)
+        meals = getattr(self._fitted(), "unannounced", None) if unannounced else None
+        return pf.forecast(hours, planned, sensor_noise=sensor_noise, seed=seed, unannounced=meals)
 
     def whatif(
         self,
@@ -414,7 +419,9 @@ class Twin:
         The baseline is what was recorded (the patient's own meals, insulin, ...); each
         alternative's events are added to it (``mode="add"``) or replace it
         (``mode="replace"``), with times relative to the start of that period. Every arm
-        starts from the same posterior states at the start of the period.
+        starts from the same posterior states at the start of the period. No unannounced
+        meals are drawn (unlike :meth:`forecast`): the period is recorded, its unrecorded
+        meals are in its readings, and drawing them would blur the difference between arms.
         """
         from medtwin.twin.scenario import compare
 

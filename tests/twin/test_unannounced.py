@@ -1,0 +1,250 @@
+"""Unannounced meals: found in a calibration's residuals, drawn in its predictions beyond the
+data and in the twin's forecast (medtwin.twin.calibrate.UnannouncedMeals).
+
+Synthetic UVA/Padova days with a known truth: recorded meals with boluses, meals nobody
+recorded, simglucose CGM noise (Dexcom). See docs/models/uva-padova.md, "Calibration".
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from medtwin.model import parse_scenario, simulate
+from medtwin.physiology import uva_padova as up
+from medtwin.twin import PatientData
+from medtwin.twin._uva_padova_fit import unannounced_meal_prior
+from medtwin.twin.assimilate import ParticleFilter
+from medtwin.twin.calibrate import (
+    NO_MEALS,
+    Calibration,
+    UnannouncedMeals,
+    calibrate,
+    estimate_unannounced_meals,
+    integrated_autocorrelation_time,
+    meal_onsets,
+    meal_responses,
+)
+
+M = up.UvaPadova2008
+DAY = 1440.0
+
+
+def day_of(
+    preset: str, hidden: list[tuple[float, float]], seed: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any, np.ndarray]:
+    """One day of a preset: three recorded meals with boluses and the ``hidden`` meals
+    (minute, grams) nobody recorded. Returns parameters, times, readings, the recorded
+    scenario and the noise added."""
+    p = M.preset(preset)
+    rate = float(up.steady_state_basal_u_per_min(p)[0])
+    recorded: list[dict[str, Any]] = [{"type": "basal", "t_min": 0, "u_per_min": rate}]
+    for t0, carbs, units in ((420, 45, 4.0), (750, 70, 6.0), (1140, 80, 7.0)):
+        recorded.append({"type": "meal", "t_min": t0, "carbs_g": carbs})
+        recorded.append({"type": "bolus", "t_min": t0, "insulin_u": units * rate / 0.02})
+    actual = recorded + [{"type": "meal", "t_min": t0, "carbs_g": g} for t0, g in hidden]
+    t = np.arange(0.0, DAY, 5.0)
+    y = simulate(M, p, parse_scenario(actual), t_end=t[-1], times=t).observables["cgm_mg_dl"][0]
+    noise = np.zeros(t.size)
+    if seed is not None:
+        noise = up.cgm_noise_mg_dl(t, 1, seed=seed, sensor="Dexcom")[0]
+    return p, t, y + noise, parse_scenario(recorded), noise
+
+
+def search(preset: str, hidden: list[tuple[float, float]], seed: int) -> UnannouncedMeals:
+    """The search on the residuals about the true parameters (no fit in between)."""
+    p, t, y, recorded, noise = day_of(preset, hidden, seed)
+    plain = simulate(M, p, recorded, t_end=t[-1], times=t).observables["cgm_mg_dl"][0]
+    onsets = meal_onsets(t)
+    design = meal_responses(M, p[0], recorded, "cgm_mg_dl", t, onsets)
+    return estimate_unannounced_meals(
+        t,
+        y - plain,
+        onsets,
+        design,
+        sigma=float(np.std(noise)),
+        tau=integrated_autocorrelation_time(noise),
+        prior=unannounced_meal_prior(),
+    )
+
+
+def test_meal_responses_are_the_model_response_per_gram() -> None:
+    """A column is the simulated change a meal at its onset makes, per gram: 20 g added to
+    the recorded day at minute 600 changes the readings by 20 x that column."""
+    p, t, _, recorded, _ = day_of("adult#004", [], None)
+    onsets = np.array([300.0, 600.0])
+    design = meal_responses(M, p[0], recorded, "cgm_mg_dl", t, onsets)
+    with_meal = simulate(
+        M,
+        p,
+        parse_scenario(
+            [*recorded.to_dict()["events"], {"type": "meal", "t_min": 600, "carbs_g": 20}]
+        ),
+        t_end=t[-1],
+        times=t,
+    ).observables["cgm_mg_dl"][0]
+    plain = simulate(M, p, recorded, t_end=t[-1], times=t).observables["cgm_mg_dl"][0]
+    np.testing.assert_allclose(20.0 * design[:, 1], with_meal - plain, atol=0.02)
+    assert np.all(design[t < 600.0, 1] == 0.0) and design[:, 1].max() > 0.5  # mg/dL per g
+    assert meal_onsets(t)[0] == 0.0 and meal_onsets(t)[-1] <= t[-1] - 120.0
+
+
+def test_hidden_meals_are_found_at_their_time_and_size() -> None:
+    """Two meals nobody recorded (25 g at 10:00, 30 g at 16:00), Dexcom noise: both found
+    within 30 min of their onset and 30 % of their size, nothing else."""
+    for seed in (1, 2, 3):
+        found = search("adult#004", [(600.0, 25.0), (960.0, 30.0)], seed)
+        assert found.count == 2, (seed, found.to_dict())
+        assert np.all(np.abs(found.times_min - [600.0, 960.0]) <= 30.0), found.times_min
+        np.testing.assert_allclose(found.carbs_g, [25.0, 30.0], rtol=0.3)
+        assert np.all(found.gains > found.threshold)
+
+
+def test_no_meal_is_found_where_none_was_hidden() -> None:
+    for seed in (1, 2, 3):
+        found = search("adult#004", [], seed)
+        assert found.count == 0, (seed, found.to_dict())
+        # the size a meal must have to be seen at a median onset, against this sensor noise
+        assert 2.0 < found.limit_g < 25.0, found.limit_g
+
+
+def test_rate_posterior_and_sizes() -> None:
+    """Chase et al. 2006 (missed meal boluses a week 4.6, SD 3.22) as a Gamma prior, updated
+    by the meals found: 2 in 1 day -> (2.04 + 2) / (3.11 + 1) = 0.983 a day."""
+    shape, days = unannounced_meal_prior()
+    assert shape / days == pytest.approx(4.6 / 7.0, rel=1e-9)
+    assert math.sqrt(shape) / days == pytest.approx(3.22 / 7.0, rel=1e-9)
+    two = UnannouncedMeals(
+        np.array([600.0, 960.0]), np.array([20.0, 30.0]), np.array([9.0, 12.0]), 3.0, 8.0,
+        1.0, shape, days,
+    )  # fmt: skip
+    assert two.rate_per_day == pytest.approx((shape + 2) / (days + 1), rel=1e-12)
+    rng = np.random.default_rng(0)
+    rates = two.draw_rates(40000, rng)
+    assert np.mean(rates) == pytest.approx(0.983, rel=0.02)
+    assert np.var(rates) == pytest.approx((shape + 2) / (days + 1) ** 2, rel=0.05)
+    assert set(two.draw_sizes(100, rng).tolist()) == {20.0, 30.0}
+    none = UnannouncedMeals(np.zeros(0), np.zeros(0), np.zeros(0), 3.0, 8.0, 1.0, shape, days)
+    assert none.active and none.rate_per_day == pytest.approx(shape / (days + 1))
+    sizes = none.draw_sizes(1000, rng)
+    assert sizes.min() >= 0.0 and sizes.max() <= 8.0 and abs(np.mean(sizes) - 4.0) < 0.3
+    assert not NO_MEALS.active and np.all(NO_MEALS.draw_rates(5, rng) == 0.0)
+    back = UnannouncedMeals.from_dict(json.loads(json.dumps(two.to_dict())))
+    assert back.to_dict() == two.to_dict()
+
+
+@pytest.fixture(scope="module")
+def snacked() -> tuple[Calibration, Any, np.ndarray]:
+    """adolescent#006 calibrated on a day with a 25 g snack at 16:00 nobody recorded."""
+    _p, t, y, recorded, _ = day_of("adolescent#006", [(960.0, 25.0)], 11)
+    cal = calibrate(M, PatientData({"cgm_mg_dl": (t, y)}, scenario=recorded), seed=0)
+    return cal, recorded, t
+
+
+def test_calibration_finds_the_snack_and_keeps_its_map(
+    snacked: tuple[Calibration, Any, np.ndarray],
+) -> None:
+    cal, recorded, t = snacked
+    found = cal.unannounced
+    assert found.count == 1, found.to_dict()
+    assert abs(found.times_min[0] - 960.0) <= 45.0
+    # the fit has absorbed part of the snack (the meal is searched for after it): smaller
+    assert 8.0 < found.carbs_g[0] < 30.0
+    assert found.prior_shape == pytest.approx(unannounced_meal_prior()[0])
+    _, _, y, _, _ = day_of("adolescent#006", [(960.0, 25.0)], 11)
+    plain = calibrate(
+        M, PatientData({"cgm_mg_dl": (t, y)}, scenario=recorded), seed=0, find_meals=False
+    )
+    np.testing.assert_array_equal(plain.params, cal.params)  # the MAP is not changed
+    np.testing.assert_array_equal(plain.covariance, cal.covariance)
+    assert plain.unannounced.count == 0 and not plain.unannounced.active
+    back = Calibration.from_dict(json.loads(json.dumps(cal.to_dict())))
+    assert back.unannounced.to_dict() == found.to_dict()
+    old = cal.to_dict()
+    del old["unannounced_meals"]  # stored before unannounced meals: none drawn
+    assert not Calibration.from_dict(old).unannounced.active
+
+
+def test_bands_draw_meals_only_after_the_data(
+    snacked: tuple[Calibration, Any, np.ndarray],
+) -> None:
+    """The calibrated day's band is the same with and without the meals; the next day's
+    upper bound rises, its lower bound hardly moves; the same seed gives the same band."""
+    cal, recorded, _ = snacked
+    events = recorded.to_dict()["events"]
+    two = parse_scenario(events + [{**e, "t_min": e["t_min"] + DAY} for e in events[1:]])
+    t = np.arange(0.0, 2 * DAY, 5.0)
+    end = float(t[-1])
+    on = cal.predict(two, end, n=200, seed=4, times=t)
+    off = cal.predict(two, end, n=200, seed=4, times=t, unannounced=False)
+    again = cal.predict(two, end, n=200, seed=4, times=t)
+    other = cal.predict(two, end, n=200, seed=5, times=t)
+    np.testing.assert_array_equal(on.upper, again.upper)
+    assert not np.array_equal(on.upper, other.upper)
+    inside = t <= cal.provenance["span_min"]
+    np.testing.assert_allclose(on.upper[inside], off.upper[inside], atol=1e-4)
+    np.testing.assert_allclose(on.lower[inside], off.lower[inside], atol=1e-4)
+    rise = np.mean(on.upper[~inside] - off.upper[~inside])
+    assert 3.0 < rise < 40.0, rise
+    assert abs(np.mean(on.lower[~inside] - off.lower[~inside])) < 3.0
+
+
+def test_forecast_particles_eat_unannounced_meals() -> None:
+    """A particle filter's forecast with a high rate of unannounced meals (20 found in a
+    day): the upper band rises over four hours, the start does not move, same seed same
+    bands; a rate of none changes nothing."""
+    p = np.repeat(M.preset("adult#004"), 200, axis=0)
+    pf = ParticleFilter(M, p, seed=1, process_noise={"gp_mg_per_kg": 0.1})
+    pf.absorb(np.arange(5.0, 65.0, 5.0), np.full(12, 140.0), [{"type": "basal", "t_min": 0}])
+    shape, days = unannounced_meal_prior()
+    many = UnannouncedMeals(
+        np.linspace(0, 1380, 20), np.full(20, 30.0), np.full(20, 9.0), 3.0, 8.0, 1.0,
+        shape, days,
+    )  # fmt: skip
+    base = pf.forecast(4.0, seed=3)
+    meals = pf.forecast(4.0, seed=3, unannounced=many)
+    same = pf.forecast(4.0, seed=3, unannounced=many)
+    hi = list(base.quantiles).index(0.95)
+    np.testing.assert_array_equal(meals.bands["cgm_mg_dl"], same.bands["cgm_mg_dl"])
+    assert meals.bands["cgm_mg_dl"][hi, 0] == base.bands["cgm_mg_dl"][hi, 0]
+    assert meals.bands["cgm_mg_dl"][hi, -1] > base.bands["cgm_mg_dl"][hi, -1] + 20.0
+    quiet = pf.forecast(4.0, seed=3, unannounced=NO_MEALS)
+    np.testing.assert_array_equal(quiet.bands["cgm_mg_dl"], base.bands["cgm_mg_dl"])
+
+
+def _eval_module() -> Any:
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "eval_calibration.py"
+    spec = importlib.util.spec_from_file_location("eval_calibration", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("eval_calibration", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_day_two_coverage_with_an_unannounced_snack() -> None:
+    """Five synthetic patients of benchmarks/eval_calibration.py (cases 5-9: the nearest
+    preset is the patient's own), an unannounced snack each afternoon and insulin
+    sensitivity changing by the published day-to-day SD: with the meals the day-2 90 % band
+    holds 0.85-0.97 of the readings, more than without them, and is at most 30 % wider."""
+    ev = _eval_module()
+    presets = M.preset_names()
+    rows = {True: [], False: []}
+    for i in range(5, 10):
+        preset = presets[(3 * i + 2) % len(presets)]
+        for on in (True, False):
+            r = ev.evaluate(preset, seed=i, drift=1.0, si_sd=0.17, snack=True, unannounced=on)
+            rows[on].append((r["coverage90"], r["width90"], r["rmse_twin"]))
+    with_meals, without = np.mean(rows[True], axis=0), np.mean(rows[False], axis=0)
+    assert 0.85 <= with_meals[0] <= 0.97, rows
+    assert with_meals[0] > without[0], rows
+    assert without[1] < with_meals[1] < 1.3 * without[1], rows
+    assert with_meals[2] == without[2]  # the MAP, and so the day-2 RMSE, is unchanged
