@@ -186,6 +186,14 @@ def twin_events_command(patient: str, store_url: str, model_name: str, hours: fl
 )
 @click.option("--particles", default=500, show_default=True)
 @click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--unannounced/--no-unannounced",
+    default=True,
+    show_default=True,
+    help="Let each particle eat meals nobody records, at the rate and sizes the calibration "
+    "found (docs/models/uva-padova.md); --no-unannounced forecasts the recorded and planned "
+    "events only.",
+)
 @_json_option
 def forecast_command(
     patient: str,
@@ -196,6 +204,7 @@ def forecast_command(
     assimilate_hours: float,
     particles: int,
     seed: int,
+    unannounced: bool,
     as_json: bool,
 ) -> None:
     """Forecast PATIENT's next hours from their fitted twin, with 90% bands of the readings."""
@@ -217,6 +226,7 @@ def forecast_command(
             assimilate_hours=assimilate_hours,
             n=particles,
             seed=seed,
+            unannounced=unannounced,
         )
     except _errors() as exc:
         _fail(exc)

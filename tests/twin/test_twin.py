@@ -246,3 +246,39 @@ def test_type1_models_refuse_a_record_of_type2_diabetes(name: str) -> None:
     model.check_population({"conditions": set()})  # nothing coded: device data alone
     both = {"conditions": type2["conditions"] | {"http://snomed.info/sct|46635009"}}
     model.check_population(both)
+
+
+def test_forecast_cli_draws_unannounced_meals_unless_told_not_to(
+    sqlite_store: SqlStore, tmp_path: object
+) -> None:
+    """``medtwin forecast``: JSON bands; ``--no-unannounced`` forecasts the recorded events only,
+    so its upper band (meals only add glucose) is not above the default's."""
+    import json
+
+    from click.testing import CliRunner
+
+    from medtwin.cli import main
+
+    _record(sqlite_store, days=1)
+    twin = Twin.from_store(sqlite_store, "urn:test:mrn|T1D-1", days=1)
+    twin.fit(starts=1, seed=2)
+    twin.save(sqlite_store)
+    runner = CliRunner()
+    out = {}
+    for flag in ("--unannounced", "--no-unannounced"):
+        result = runner.invoke(
+            main,
+            ["forecast", "urn:test:mrn|T1D-1", "--hours", "6", "--particles", "200", flag]
+            + ["--json", "--store", sqlite_store.url],
+        )
+        assert result.exit_code == 0, result.output
+        out[flag] = json.loads(result.output)
+    with_meals = np.asarray(out["--unannounced"]["bands"]["cgm_mg_dl"])
+    without = np.asarray(out["--no-unannounced"]["bands"]["cgm_mg_dl"])
+    quantiles = out["--unannounced"]["quantiles"]
+    top = quantiles.index(max(quantiles))
+    assert with_meals.shape == without.shape and with_meals.shape[1] == 6 * 12 + 1
+    # all of this record's meals were recorded, so the calibration found none and the drawn
+    # meals are small (below what it can detect): they lift the top of the band a little
+    assert not np.array_equal(with_meals, without)
+    assert with_meals[top].mean() > without[top].mean() + 2.0
