@@ -268,8 +268,10 @@ def test_forecast_cli_draws_unannounced_meals_unless_told_not_to(
     for flag in ("--unannounced", "--no-unannounced"):
         result = runner.invoke(
             main,
-            ["forecast", "urn:test:mrn|T1D-1", "--hours", "6", "--particles", "200", flag]
-            + ["--json", "--store", sqlite_store.url],
+            [
+                *("forecast", "urn:test:mrn|T1D-1", "--hours", "6", "--particles", "200"),
+                *(flag, "--json", "--store", sqlite_store.url),
+            ],
         )
         assert result.exit_code == 0, result.output
         out[flag] = json.loads(result.output)
