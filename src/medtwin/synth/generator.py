@@ -36,6 +36,16 @@ the treated value and the value before treatment is that plus the drug effect; L
 without a statin and lowered afterwards. Earlier visits follow from ageing slopes and the
 treatment start dates, plus visit-to-visit noise.
 
+Weight, blood pressure and heart rate are not walked back by slopes: each check-up's values are
+those of medtwin's models for the person (:mod:`medtwin.synth.physiology`), plus visit-to-visit
+noise. The Hall 2011 energy-balance model runs from the first check-up with an intake drift
+solved so that it ends at the drawn last weight; the Ursino 1998 circulation's resting steady
+state gives the pressures and rate, its parameters solved per check-up to the untreated values
+of the slopes, and treatment is its drug effect on the peripheral resistances. All patients of a
+batch run through the models together (:func:`_build`). People outside a model's population
+keep the slopes. Each Patient carries the US Core race and ethnicity extensions (2020 Census
+shares, a generator of their own).
+
 Resource ids are UUID version 5 of ``"<seed>:<index>:<counter>"`` in a fixed medtwin namespace,
 so the same ``(seed, index, today)`` always gives the same Bundle, byte for byte (on the same
 Python minor version). Entries have ``fullUrl`` ``urn:uuid:<id>`` and request
