@@ -41,11 +41,16 @@ the last check-up the treated steady state lowers the mean pressure by the drawn
 (``(dSBP + 2 dDBP) / 3``); every treated check-up is the treated steady state of that visit's
 parameters, so the baroreflex buffers the fall (and raises the heart rate) as the model does.
 
-All four are solved per row by a few damped Newton steps between short runs of the model from
-the last state (:class:`~medtwin.model.stepper.Stepper`, 1 minute each), then settled for 5
-minutes; only public parameters, inputs and observables of the model are used, so a change of
-the model's internals changes the numbers but not this code. The reported values are the
-model's observables at the settled state, whatever the target was.
+All four are solved per row by eight damped Newton steps between short runs of the model from
+the last state (:class:`~medtwin.model.stepper.Stepper`, 30 s each at tolerances 1e-5/1e-4),
+then settled for 3 minutes at the model's own tolerances; the first state is the published
+parameters' resting state scaled to the row's blood volume. Only public parameters, inputs,
+state units and observables of the model are used, so a change of the model's internals changes
+the numbers but not this code. The reported values are the
+model's observables at the settled state, whatever the target was. They agree with the steady
+state that ``initial_state`` computes for the same parameters within about 0.25 mmHg: the
+mean-flow heart keeps the ventricles' volume as a constant state, which ``initial_state``
+recomputes at its settled pressures and these short runs keep from their start.
 
 Who is outside the models' populations keeps the statistical path of the generator, with the
 reason (:attr:`WeightPlan.refused`, :attr:`VitalsPlan.refused`): BMI outside 16-60 kg/m2 at the
