@@ -36,6 +36,16 @@ the treated value and the value before treatment is that plus the drug effect; L
 without a statin and lowered afterwards. Earlier visits follow from ageing slopes and the
 treatment start dates, plus visit-to-visit noise.
 
+Weight, blood pressure and heart rate are not walked back by slopes: each check-up's values are
+those of medtwin's models for the person (:mod:`medtwin.synth.physiology`), plus visit-to-visit
+noise. The Hall 2011 energy-balance model runs from the first check-up with an intake drift
+solved so that it ends at the drawn last weight; the Ursino 1998 circulation's resting steady
+state gives the pressures and rate, its parameters solved per check-up to the untreated values
+of the slopes, and treatment is its drug effect on the peripheral resistances. All patients of a
+batch run through the models together (:func:`_build`). People outside a model's population
+keep the slopes. Each Patient carries the US Core race and ethnicity extensions (2020 Census
+shares, a generator of their own).
+
 Resource ids are UUID version 5 of ``"<seed>:<index>:<counter>"`` in a fixed medtwin namespace,
 so the same ``(seed, index, today)`` always gives the same Bundle, byte for byte (on the same
 Python minor version). Entries have ``fullUrl`` ``urn:uuid:<id>`` and request
@@ -86,13 +96,16 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from statistics import NormalDist
-from typing import Any, Final, Literal, cast
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import orjson
 
 from medtwin.risk.ckd_epi_2021 import egfr_scalar
+
+if TYPE_CHECKING:
+    from medtwin.synth.physiology import VitalsPlan, VitalsRequest, WeightPlan, WeightRequest
 
 __all__ = [
     "DEFAULT_TODAY",
@@ -140,6 +153,12 @@ ALLERGY_VERIFICATION: Final = (
     "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
 )
 IDENTIFIER_TYPE: Final = "http://terminology.hl7.org/CodeSystem/v2-0203"
+US_CORE_RACE: Final = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
+US_CORE_ETHNICITY: Final = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity"
+RACE_ETHNICITY_SYSTEM: Final = "urn:oid:2.16.840.1.113883.6.238"
+"""CDC Race & Ethnicity code system (the OMB categories of the US Core extensions)."""
+HISPANIC: Final = ("2135-2", "Hispanic or Latino")
+NOT_HISPANIC: Final = ("2186-5", "Not Hispanic or Latino")
 DRUG_FORM: Final = "http://terminology.hl7.org/CodeSystem/v3-orderableDrugForm"
 
 _ID_NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_URL, "https://medtwin.org/synth")
@@ -323,6 +342,8 @@ _SCALAR_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
         "ldl_rise_mg_dl_per_year_before_55",
         "nondiabetic_hba1c_rise_percent_per_year",
     ),
+    "physiology": ("physical_activity_level", "weight_trend_sd_fraction_per_year"),
+    "race_ethnicity": ("multiracial_share", "hispanic_share"),
 }
 
 _MIN_AGE: Final = 18
@@ -379,6 +400,7 @@ class _Population:
     given_names: Mapping[str, tuple[str, ...]]
     family_names: tuple[str, ...]
     places: tuple[_Place, ...]
+    races: tuple[tuple[str, str, float], ...]
 
     def scalar(self, section: str, name: str) -> float:
         return self.scalars[section][name]
@@ -506,6 +528,17 @@ def _parse_population(data: Mapping[str, Any], where: str) -> _Population:
         if not all(isinstance(v, str) for v in (city, state, zone)):
             raise PopulationFileError(f"{where} [places] city {i}: needs city, state, time_zone")
         places.append(_Place(city=str(city), state=str(state), time_zone=str(zone)))
+    race_section = _section(data, "race_ethnicity", where)
+    raw_races = race_section.get("races")
+    if not isinstance(raw_races, list) or len(raw_races) < 2:
+        raise PopulationFileError(f"{where} [race_ethnicity]: needs >= 2 'races'")
+    races = []
+    for i, raw in enumerate(raw_races, start=1):
+        at = f"{where} [race_ethnicity] race {i}"
+        code, display = raw.get("code"), raw.get("display")
+        if not isinstance(code, str) or not isinstance(display, str):
+            raise PopulationFileError(f"{at}: needs 'code' and 'display' strings")
+        races.append((code, display, _number(f"{at} share", raw.get("share"))))
     return _Population(
         source=where,
         tables=tables,
@@ -525,6 +558,7 @@ def _parse_population(data: Mapping[str, Any], where: str) -> _Population:
         },
         family_names=_strings(f"{where} [names] family", names.get("family")),
         places=tuple(places),
+        races=tuple(races),
     )
 
 
@@ -693,12 +727,19 @@ class _PatientGenerator:
 
     # -- the patient ------------------------------------------------------------------------
 
-    def bundle(self) -> Json:
+    def prepare(self) -> None:
+        """Draw everything that the physiology needs (before :func:`_build` runs the models)."""
         self._demographics()
         self._schedule()
         self._type1()
         self._traits()
         self._events()
+        self._race_ethnicity()
+        self.weight_plan: WeightPlan | None = None
+        self.vitals_plan: VitalsPlan | None = None
+
+    def bundle(self) -> Json:
+        """The Bundle, once :meth:`prepare` ran and the plans are set."""
         self._resources()
         self._entries.sort(key=lambda item: (item[0], item[1]))
         entries: list[object] = []
@@ -1034,6 +1075,129 @@ class _PatientGenerator:
         self.flu_probability = habitual if rng.random() < habitual_share else occasional
         self.penicillin_allergy = rng.random() < pop.scalar("allergy", "penicillin_prevalence")
 
+    def _race_ethnicity(self) -> None:
+        """OMB race categories and ethnicity (own generator, so nothing else changes)."""
+        pop = self.pop
+        draw = random.Random(f"medtwin.synth.race:{self.seed}:{self.index}")
+        singles = pop.races
+        multiracial = pop.scalar("race_ethnicity", "multiracial_share")
+        weights = [share for _, _, share in singles]
+        if draw.random() < multiracial / (multiracial + sum(weights)):
+            first = draw.choices(range(len(singles)), weights=weights)[0]
+            rest = [i for i in range(len(singles)) if i != first]
+            second = draw.choices(rest, weights=[weights[i] for i in rest])[0]
+            self.races = [singles[first][:2], singles[second][:2]]
+        else:
+            self.races = [draw.choices(singles, weights=weights)[0][:2]]
+        hispanic = draw.random() < pop.scalar("race_ethnicity", "hispanic_share")
+        self.ethnicity = HISPANIC if hispanic else NOT_HISPANIC
+
+    def _race_extensions(self) -> list[Json]:
+        """US Core race and ethnicity extensions (``ombCategory`` codings and ``text``)."""
+        text = (
+            self.races[0][1]
+            if len(self.races) == 1
+            else "Two or more races: " + ", ".join(display for _, display in self.races)
+        )
+        race: list[Json] = [
+            {"url": "ombCategory", "valueCoding": _coding(RACE_ETHNICITY_SYSTEM, code, display)}
+            for code, display in self.races
+        ]
+        race.append({"url": "text", "valueString": text})
+        code, display = self.ethnicity
+        ethnicity: list[Json] = [
+            {"url": "ombCategory", "valueCoding": _coding(RACE_ETHNICITY_SYSTEM, code, display)},
+            {"url": "text", "valueString": display},
+        ]
+        return [
+            {"url": US_CORE_RACE, "extension": race},
+            {"url": US_CORE_ETHNICITY, "extension": ethnicity},
+        ]
+
+    def _visit_offsets(self) -> tuple[int, ...]:
+        return tuple((day - self.visit_days[0]).days for day in self.visit_days)
+
+    def _trend_weight_change(self, age_from: float) -> float:
+        """Population weight change (kg) from ``age_from`` to the last check-up."""
+        within = self.pop.scalars["within_person"]
+        return _piecewise_change(
+            age_from,
+            self.age_last,
+            (
+                (55.0, within["weight_gain_kg_per_year_before_55"]),
+                (65.0, 0.0),
+                (math.inf, -within["weight_loss_kg_per_year_after_65"]),
+            ),
+        )
+
+    def weight_request(self) -> WeightRequest:
+        """What the Hall model must reproduce: the population trend plus the person's own."""
+        from medtwin.synth.physiology import WeightRequest
+
+        physiology = self.pop.scalars["physiology"]
+        years = self.taus[0]
+        draw = random.Random(f"medtwin.synth.physiology:{self.seed}:{self.index}")
+        own = (
+            physiology["weight_trend_sd_fraction_per_year"]
+            * self.weight_last
+            * years
+            * draw.gauss(0.0, 1.0)
+        )
+        first = self.weight_last - self._trend_weight_change(self.age_last - years) - own
+        return WeightRequest(
+            sex=self.sex,
+            age_years=self.age_last - years,
+            height_m=self.height_cm / 100.0,
+            first_weight_kg=first,
+            last_weight_kg=self.weight_last,
+            visit_days=self._visit_offsets(),
+            physical_activity_level=physiology["physical_activity_level"],
+        )
+
+    def _untreated_pressures(self, visit: int) -> tuple[float, float]:
+        """Systolic and diastolic pressure without treatment at check-up ``visit`` (no noise)."""
+        within = self.pop.scalars["within_person"]
+        tau = self.taus[visit]
+        systolic = self.sbp_last - within["systolic_rise_mm_hg_per_year"] * tau
+        diastolic = self.dbp_last - _piecewise_change(
+            self.age_last - tau,
+            self.age_last,
+            (
+                (50.0, within["diastolic_rise_mm_hg_per_year_before_50"]),
+                (60.0, 0.0),
+                (math.inf, -within["diastolic_fall_mm_hg_per_year_after_60"]),
+            ),
+        )
+        # the drawn last values of a treated person are the treated ones
+        systolic += sum(effect for _, effect, _ in self.antihypertensives)
+        diastolic += sum(effect for _, _, effect in self.antihypertensives)
+        return systolic, diastolic
+
+    def _treated_from(self) -> int | None:
+        """The first check-up at which an antihypertensive acts (``None``: none does)."""
+        start = self.hypertension_start
+        if start is None or not self.antihypertensives:
+            return None
+        first = 0 if start.visit is None else start.visit + 1
+        return first if first < len(self.visit_days) else None
+
+    def vitals_request(self) -> VitalsRequest:
+        """What the circulation model must reproduce at each check-up."""
+        from medtwin.synth.physiology import VitalsRequest
+
+        pressures = [self._untreated_pressures(v) for v in range(len(self.visit_days))]
+        return VitalsRequest(
+            sex=self.sex,
+            age_years=self.age_last,
+            weight_kg=self.weight_last,
+            systolic_mm_hg=tuple(s for s, _ in pressures),
+            diastolic_mm_hg=tuple(d for _, d in pressures),
+            heart_rate_per_min=self.heart_rate,
+            treated_from=self._treated_from(),
+            systolic_drop_mm_hg=sum(effect for _, effect, _ in self.antihypertensives),
+            diastolic_drop_mm_hg=sum(effect for _, _, effect in self.antihypertensives),
+        )
+
     # -- resources --------------------------------------------------------------------------
 
     def _resources(self) -> None:
@@ -1051,6 +1215,7 @@ class _PatientGenerator:
                     "value": f"SYN-{self.seed}-{self.index}",
                 }
             ],
+            "extension": self._race_extensions(),
             "active": True,
             "name": [{"use": "official", "family": self.family, "given": [self.given]}],
             "gender": self.sex,
@@ -1307,18 +1472,12 @@ class _PatientGenerator:
 
         # Height, weight, BMI (computed from the two measured values, as an EHR does).
         height = round(self.height_cm + within["height_sd_cm"] * gauss(), 1)
-        weight_change = _piecewise_change(
-            age_here,
-            self.age_last,
-            (
-                (55.0, within["weight_gain_kg_per_year_before_55"]),
-                (65.0, 0.0),
-                (math.inf, -within["weight_loss_kg_per_year_after_65"]),
-            ),
-        )
-        weight = round(
-            max(self.weight_last - weight_change + within["weight_sd_kg"] * gauss(), 35.0), 1
-        )
+        plan = self.weight_plan
+        if plan is not None and plan.refused is None:
+            true_weight = plan.weights_kg[visit]  # the Hall model's weight on that day
+        else:  # outside the Hall model's population: the population trend alone
+            true_weight = self.weight_last - self._trend_weight_change(age_here)
+        weight = round(max(true_weight + within["weight_sd_kg"] * gauss(), 35.0), 1)
         bmi = round(weight / (height / 100.0) ** 2, 1)
         self._measure(encounter, vitals_at, "vital-signs", "8302-2", "Body height", height, "cm")
         self._measure(encounter, vitals_at, "vital-signs", "29463-7", "Body weight", weight, "kg")
@@ -1332,20 +1491,20 @@ class _PatientGenerator:
             "kg/m2",
         )
 
-        # Blood pressure: ageing, the treatment effect before the start, visit-to-visit noise.
-        systolic = self.sbp_last - within["systolic_rise_mm_hg_per_year"] * tau
-        diastolic = self.dbp_last - _piecewise_change(
-            age_here,
-            self.age_last,
-            (
-                (50.0, within["diastolic_rise_mm_hg_per_year_before_50"]),
-                (60.0, 0.0),
-                (math.inf, -within["diastolic_fall_mm_hg_per_year_after_60"]),
-            ),
-        )
-        if self.hypertension_start is not None and not self.hypertension_start.active_at(visit):
-            systolic += sum(effect for _, effect, _ in self.antihypertensives)
-            diastolic += sum(effect for _, _, effect in self.antihypertensives)
+        # Blood pressure and heart rate: the circulation model's resting steady state at this
+        # check-up (ageing and treatment are in its parameters), plus visit-to-visit noise.
+        vitals = self.vitals_plan
+        if vitals is not None and vitals.refused is None:
+            systolic = vitals.systolic_mm_hg[visit]
+            diastolic = vitals.diastolic_mm_hg[visit]
+            resting_rate = vitals.heart_rate_per_min[visit]
+        else:  # outside the model's population: the ageing slopes and drug effects alone
+            systolic, diastolic = self._untreated_pressures(visit)
+            treated = self._treated_from()
+            if treated is not None and visit >= treated:
+                systolic -= sum(effect for _, effect, _ in self.antihypertensives)
+                diastolic -= sum(effect for _, _, effect in self.antihypertensives)
+            resting_rate = self.heart_rate
         systolic_measured = round(
             min(max(systolic + within["systolic_sd_mm_hg"] * gauss(), 85), 230)
         )
@@ -1371,7 +1530,7 @@ class _PatientGenerator:
         ]
         self._add(panel, vitals_at)
         heart_rate = round(
-            min(max(self.heart_rate + within["heart_rate_sd_per_min"] * gauss(), 40), 140)
+            min(max(resting_rate + within["heart_rate_sd_per_min"] * gauss(), 40), 140)
         )
         self._measure(
             encounter, vitals_at, "vital-signs", "8867-4", "Heart rate", heart_rate, "/min"
@@ -1385,7 +1544,9 @@ class _PatientGenerator:
         code, display = {
             "never": ("266919005", "Never smoked tobacco"),
             "former": ("8517006", "Ex-smoker"),
-            "current": ("77176002", "Smoker"),
+            # US Core smoking status: 449868002 is a current (every-day) smoker; 77176002
+            # 'Smoker' leaves the current status unknown, so risk scores could not use it
+            "current": ("449868002", "Smokes tobacco daily"),
         }[status]
         smoking = self._observation(
             encounter, vitals_at, "social-history", "72166-2", "Tobacco smoking status"
@@ -1729,7 +1890,32 @@ def generate_patient(
     generator.device_user = device_user
     generator.type1_enriched = type1_enriched
     generator.vcf_sample = vcf_sample
-    return generator.bundle()
+    return _build([generator])[0]
+
+
+_BATCH: Final = 256
+"""Patients generated together (the models run on all of them at once)."""
+
+
+def _build(generators: Sequence[_PatientGenerator]) -> list[Json]:
+    """Draw the people, run the physiology on all of them at once, write their Bundles.
+
+    Each row is integrated on its own, so who else is in the batch changes a person's numbers
+    only where the Hall runs stop at the other people's check-up days too (an adaptive step
+    ends there): by the solver's tolerance (about 1e-6 kg), far below the 0.1 kg the record
+    rounds to. The circulation's steps are the same for every row.
+    """
+    from medtwin.synth.physiology import plan_vitals, plan_weights
+
+    for generator in generators:
+        generator.prepare()
+    weights = plan_weights([g.weight_request() for g in generators])
+    for generator, weight_plan in zip(generators, weights, strict=True):
+        generator.weight_plan = weight_plan
+    vitals = plan_vitals([g.vitals_request() for g in generators])
+    for generator, vitals_plan in zip(generators, vitals, strict=True):
+        generator.vitals_plan = vitals_plan
+    return [generator.bundle() for generator in generators]
 
 
 def write_synthetic_patients(
@@ -1793,22 +1979,22 @@ def write_synthetic_patients(
     out.mkdir(parents=True, exist_ok=True)
     as_of = DEFAULT_TODAY if today is None else today
     enriched = type1_enriched_indices(n, seed, type1_minimum)
+    population = _load_population()
     paths: list[pathlib.Path] = []
-    for index in range(n):
-        bundle = generate_patient(
-            patient_rng(seed, index),
-            index,
-            today=as_of,
-            seed=seed,
-            device_user=device_user,
-            type1_enriched=index in enriched,
-            vcf_sample=vcf_sample,
-        )
-        path = out / f"patient-{index:05d}.json"
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_bytes(
-            orjson.dumps(bundle, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
-        )
-        os.replace(temporary, path)
-        paths.append(path)
+    for batch in range(0, n, _BATCH):
+        generators = []
+        for index in range(batch, min(n, batch + _BATCH)):
+            generator = _PatientGenerator(population, patient_rng(seed, index), index, as_of, seed)
+            generator.device_user = device_user
+            generator.type1_enriched = index in enriched
+            generator.vcf_sample = vcf_sample
+            generators.append(generator)
+        for generator, bundle in zip(generators, _build(generators), strict=True):
+            path = out / f"patient-{generator.index:05d}.json"
+            temporary = path.with_name(path.name + ".tmp")
+            temporary.write_bytes(
+                orjson.dumps(bundle, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+            )
+            os.replace(temporary, path)
+            paths.append(path)
     return paths
