@@ -223,9 +223,19 @@ def test_vitals_hit_the_drawn_values_for_most_people() -> None:
 
 
 def test_vitals_plan_refuses_a_circulation_it_cannot_scale() -> None:
-    plan = plan_vitals([VitalsRequest("male", 50.0, 135.0, (140.0,), (88.0,), 72.0)])[0]
-    assert plan.refused is not None and "blood_volume_ml" in plan.refused
-    assert plan.systolic_mm_hg == ()
+    """The cardiovascular model is sized for adults of 40-150 kg (``for_patient``): outside that
+    the plan says why and keeps no model values; at 135 kg it scales."""
+    heavy, light, large = plan_vitals(
+        [
+            VitalsRequest("male", 50.0, 160.0, (140.0,), (88.0,), 72.0),
+            VitalsRequest("female", 50.0, 38.0, (120.0,), (78.0,), 72.0),
+            VitalsRequest("male", 50.0, 135.0, (140.0,), (88.0,), 72.0),
+        ]
+    )
+    for plan in (heavy, light):
+        assert plan.refused is not None and "weight_kg" in plan.refused and "40-150" in plan.refused
+        assert plan.systolic_mm_hg == ()
+    assert large.refused is None and abs(large.systolic_mm_hg[0] - 140.0) < 0.5
 
 
 def test_race_and_ethnicity_follow_the_census() -> None:
