@@ -45,6 +45,7 @@ Examples
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from abc import ABC, abstractmethod
@@ -530,6 +531,21 @@ def _category_key(v: Any) -> Any:
     return None
 
 
+def _look_up(lut: Mapping[Any, int], seq: Sequence[Any]) -> CodeArray | None:
+    """``lut.get(v, INVALID_CODE)`` for every value, looped in C; ``None`` if a value is unhashable.
+
+    About 30 ns a row: the codes (below 120) travel shifted by 2 as the bytes of a ``bytes``
+    object, 0 meaning not in ``lut``.
+    """
+    shifted = {key: code + 2 for key, code in lut.items()}
+    try:
+        packed = bytes(map(shifted.get, seq, itertools.repeat(0)))
+    except TypeError:
+        return None
+    codes: CodeArray = np.frombuffer(packed, dtype=np.int8) - np.int8(2)
+    return codes
+
+
 class InputData:
     """The columns of one ``compute_many`` call, coerced and checked against the inputs.
 
@@ -611,6 +627,13 @@ class InputData:
         self.invalid[inp.name] = np.zeros(n, dtype=np.bool_)
 
     def _numeric(self, inp: ScoreInput, col: ColumnLike) -> None:
+        if (
+            isinstance(col, np.ndarray)
+            and col.dtype.kind in "biuf"
+            and not (inp.kind == "number" and col.dtype.kind == "b")
+        ):
+            self._numeric_array(inp, col)
+            return
         bad = np.zeros(self.n, dtype=np.bool_)
         try:
             if isinstance(col, np.ndarray) and col.dtype.kind in "US":
@@ -652,6 +675,45 @@ class InputData:
         self.present[inp.name] = ~np.isnan(x) & ~bad
         self.invalid[inp.name] = bad
 
+    def _numeric_array(self, inp: ScoreInput, col: npt.NDArray[Any]) -> None:
+        """:meth:`_numeric` for a numeric or boolean array: the same checks, fewer passes.
+
+        No value of such an array fails to parse, so a value is refused only by the checks below
+        (a comparison with ``nan`` is false: missing values are never refused).
+        """
+        n = self.n
+        x: FloatArray = np.asarray(col, dtype=np.float64)
+        if col.dtype.kind == "b":  # a boolean input given as booleans: nothing to check
+            self.values[inp.name] = x
+            self.present[inp.name] = np.ones(n, dtype=np.bool_)
+            self.invalid[inp.name] = np.zeros(n, dtype=np.bool_)
+            return
+        nan = np.isnan(x)
+        if inp.kind == "bool":
+            bad = ~nan & (x != 0.0) & (x != 1.0)
+        else:
+            finite_range = False
+            if inp.valid_range is not None:
+                low, high = inp.valid_range
+                bad = (x < low) | (x > high)
+                finite_range = math.isfinite(low) and math.isfinite(high)
+            else:
+                bad = np.zeros(n, dtype=np.bool_)
+            if inp.integer:
+                with np.errstate(invalid="ignore"):
+                    bad |= ~nan & (x != np.floor(x))
+            if not finite_range:  # else an infinite value is outside the range already
+                bad |= np.isinf(x)
+        if inp.default is not None:
+            missing = nan & ~bad
+            if missing.any():
+                x = x.copy()
+                x[missing] = float(inp.default)
+                nan = np.isnan(x)
+        self.values[inp.name] = x
+        self.present[inp.name] = ~nan & ~bad
+        self.invalid[inp.name] = bad
+
     def _category(self, inp: ScoreInput, col: ColumnLike) -> None:
         assert inp.categories is not None
         lut: dict[Any, int] = {}
@@ -685,15 +747,19 @@ class InputData:
                 codes[i] = slow(col[i].item())
         else:
             seq = col.tolist() if isinstance(col, np.ndarray) else col
-            get = lut.get
-            fast: list[int] = []
-            append = fast.append
-            for v in seq:
-                try:
-                    append(get(v, INVALID_CODE))
-                except TypeError:
-                    append(INVALID_CODE)
-            codes = np.array(fast, dtype=np.int8) if fast else np.zeros(0, dtype=np.int8)
+            looked_up = _look_up(lut, seq) if len(inp.categories) < 120 else None
+            if looked_up is not None:
+                codes = looked_up
+            else:  # an unhashable value (a list): look up row by row
+                get = lut.get
+                fast: list[int] = []
+                append = fast.append
+                for v in seq:
+                    try:
+                        append(get(v, INVALID_CODE))
+                    except TypeError:
+                        append(INVALID_CODE)
+                codes = np.array(fast, dtype=np.int8) if fast else np.zeros(0, dtype=np.int8)
             for i in np.nonzero(codes == INVALID_CODE)[0].tolist():
                 codes[i] = slow(seq[i])
         self.codes[inp.name] = codes
