@@ -198,12 +198,17 @@ def addon_terms(
 
 def model_codes(has_uacr: BoolArray, has_hba1c: BoolArray, has_sdi: BoolArray) -> IntArray:
     """Index into :data:`MODELS` per row, from which optional inputs are given (preventr's rule)."""
-    count = has_uacr.astype(np.int64) + has_hba1c + has_sdi
-    code = np.zeros(has_uacr.shape[0], dtype=np.int64)
-    code[(count == 1) & has_uacr] = MODELS.index("uacr")
-    code[(count == 1) & has_hba1c] = MODELS.index("hba1c")
-    code[(count == 1) & has_sdi] = MODELS.index("sdi")
-    code[count >= 2] = MODELS.index("full")
+    # which inputs are given, as bits (UACR 1, HbA1c 2, SDI 4) -> the model
+    by_bits = np.array(
+        [MODELS.index(m) for m in ("base", "uacr", "hba1c", "full", "sdi", "full", "full", "full")],
+        dtype=np.int64,
+    )
+    bits = (
+        np.asarray(has_uacr, dtype=np.bool_).view(np.int8)
+        | (np.asarray(has_hba1c, dtype=np.bool_).view(np.int8) << np.int8(1))
+        | (np.asarray(has_sdi, dtype=np.bool_).view(np.int8) << np.int8(2))
+    )
+    code: IntArray = by_bits[bits]
     return code
 
 
