@@ -935,6 +935,10 @@ class PopulationRule:
     reason: str
 
 
+_NAN_WHERE_TRUE = np.array([0.0, np.nan])
+"""Added to a value: nan where a boolean mask (as int8) is 1, the value unchanged where 0."""
+
+
 class PointsScore(Score):
     """A sum-of-points score (NEWS2, qSOFA, MEWS): each parameter gives points, the value sums them.
 
@@ -984,16 +988,22 @@ class PointsScore(Score):
         refused = refused | outside
 
         points = self.points(data)
-        value = np.zeros(n, dtype=np.int64)
+        # int8 points of up to 257 components cannot overflow an int16 sum
+        small = len(self.components) <= 257 and all(
+            points[key].dtype == np.int8 for key in self.components
+        )
+        total: npt.NDArray[np.signedinteger[Any]] = np.zeros(
+            n, dtype=np.int16 if small else np.int64
+        )
         undetermined = np.zeros(n, dtype=np.bool_)
         lower_points: dict[str, CodeArray] = {}
         for key in self.components:
             p = points[key]
-            unknown = p < 0
-            undetermined |= unknown
+            undetermined |= p < 0
             low = np.maximum(p, np.int8(0))
             lower_points[key] = low
-            value += low
+            total += low
+        value: IntArray = total.astype(np.int64, copy=False)
         band = self.band_codes(value, lower_points)
         scored_any = np.ones(n, dtype=np.bool_)
         if undetermined.any():
@@ -1011,14 +1021,17 @@ class PointsScore(Score):
             band_high = self.band_codes(upper, upper_points)
             band = np.where(band == band_high, band, np.int8(-1)).astype(np.int8, copy=False)
         no_value = refused | ~scored_any
-        band[no_value] = -1
-        value_f = value.astype(np.float64)
-        value_f[no_value] = np.nan
+        # -1 / nan where no value, by arithmetic: masked assignment branches on every row
+        band = band * ~no_value
+        band -= no_value
+        value_f = value + _NAN_WHERE_TRUE[no_value.view(np.int8)]
         partial = undetermined & ~refused
         if refused.any():
+            kept = ~refused
             for key in points:
-                p = points[key]
-                points[key] = np.where(refused, np.int8(-1), p).astype(np.int8, copy=False)
+                p = (points[key] * kept).astype(np.int8, copy=False)
+                p -= refused  # -1 in refused rows
+                points[key] = p
 
         def reason_of(i: int) -> str:
             msgs = [data.reason(inp.name, i) for inp in self.inputs if data.invalid[inp.name][i]]

@@ -501,10 +501,8 @@ class Qrisk3(Score):
             )
         value = np.full(n, np.nan)
         value[rows_ok] = risk
-        band = np.full(n, -1, dtype=np.int8)
-        with np.errstate(invalid="ignore"):
-            band[value < 10.0] = 0
-            band[value >= 10.0] = 1
+        # 0 below 10 %, 1 from 10 %, -1 without a value (arithmetic: no per-row branches)
+        band = (value >= 10.0).view(np.int8) - np.isnan(value).view(np.int8)
         # reasons are written only for the refused rows someone reads (LazyReasons)
         extra = (
             (
