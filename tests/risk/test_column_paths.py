@@ -192,9 +192,13 @@ def test_category_lookup_of_a_large_object_column() -> None:
     assert data.code("consciousness").tolist() == expected * 100
     assert data.invalid["consciousness"].tolist() == [c == -2 for c in expected] * 100
     # an unhashable value refuses its row only (the row-by-row fallback)
-    with_list = [*values, ["A"]]
+    with_list = [*values * 100, ["A"]]
     data = InputData("news2", (spec,), {"consciousness": with_list}, strict=False, rows=None)
-    assert data.code("consciousness").tolist() == [*expected, -2]
+    assert data.code("consciousness").tolist() == [*expected * 100, -2]
+    # a few rows (compute_one) take the plain loop: the same codes
+    for value, code in zip(values, expected, strict=True):
+        one = InputData("news2", (spec,), {"consciousness": [value]}, strict=False, rows=None)
+        assert one.code("consciousness").tolist() == [code], value
 
 
 def test_numeric_array_checks_equal_the_list_path() -> None:

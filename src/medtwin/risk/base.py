@@ -543,13 +543,41 @@ def _category_key(v: Any) -> Any:
     return None
 
 
-def _look_up(lut: Mapping[Any, int], seq: Sequence[Any]) -> CodeArray | None:
+_CATEGORY_TABLES: dict[int, tuple[ScoreInput, dict[Any, int], dict[Any, int] | None]] = {}
+
+
+def _category_tables(inp: ScoreInput) -> tuple[dict[Any, int], dict[Any, int] | None]:
+    """The look-up table of a category input, value -> code, and the same for :func:`_look_up`.
+
+    Built once per declared input (inputs are frozen): the canonical spelling, its text and lower
+    case, and the aliases. The second table holds the codes plus 2 (``None`` beyond 120
+    categories, which would not fit a byte).
+    """
+    hit = _CATEGORY_TABLES.get(id(inp))
+    if hit is not None and hit[0] is inp:
+        return hit[1], hit[2]
+    assert inp.categories is not None
+    lut: dict[Any, int] = {}
+    for code, cat in enumerate(inp.categories):
+        lut[cat] = code
+        lut[str(cat)] = code
+        if isinstance(cat, str):
+            lut[cat.lower()] = code
+    for alias, cat in inp.aliases.items():
+        lut[alias] = inp.categories.index(cat)
+    shifted = {key: code + 2 for key, code in lut.items()} if len(inp.categories) < 120 else None
+    if len(_CATEGORY_TABLES) > 4096:  # inputs declared on the fly: do not grow without bound
+        _CATEGORY_TABLES.clear()
+    _CATEGORY_TABLES[id(inp)] = (inp, lut, shifted)
+    return lut, shifted
+
+
+def _look_up(shifted: Mapping[Any, int], seq: Sequence[Any]) -> CodeArray | None:
     """``lut.get(v, INVALID_CODE)`` for every value, looped in C; ``None`` if a value is unhashable.
 
-    About 30 ns a row: the codes (below 120) travel shifted by 2 as the bytes of a ``bytes``
-    object, 0 meaning not in ``lut``.
+    About 30 ns a row: ``shifted`` holds the codes plus 2, which travel as the bytes of a
+    ``bytes`` object (0: not in the table) and are shifted back.
     """
-    shifted = {key: code + 2 for key, code in lut.items()}
     try:
         packed = bytes(map(shifted.get, seq, itertools.repeat(0)))
     except TypeError:
@@ -728,14 +756,7 @@ class InputData:
 
     def _category(self, inp: ScoreInput, col: ColumnLike) -> None:
         assert inp.categories is not None
-        lut: dict[Any, int] = {}
-        for code, cat in enumerate(inp.categories):
-            lut[cat] = code
-            lut[str(cat)] = code
-            if isinstance(cat, str):
-                lut[cat.lower()] = code
-        for alias, cat in inp.aliases.items():
-            lut[alias] = inp.categories.index(cat)
+        lut, shifted = _category_tables(inp)
         default = MISSING_CODE
         if inp.default is not None:
             default = inp.categories.index(inp.default)
@@ -759,10 +780,11 @@ class InputData:
                 codes[i] = slow(col[i].item())
         else:
             seq = col.tolist() if isinstance(col, np.ndarray) else col
-            looked_up = _look_up(lut, seq) if len(inp.categories) < 120 else None
+            # a few rows (compute_one): the plain loop below is quicker
+            looked_up = _look_up(shifted, seq) if shifted is not None and self.n >= 32 else None
             if looked_up is not None:
                 codes = looked_up
-            else:  # an unhashable value (a list): look up row by row
+            else:  # few rows, or an unhashable value (a list): look up row by row
                 get = lut.get
                 fast: list[int] = []
                 append = fast.append
