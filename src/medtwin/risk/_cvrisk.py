@@ -20,7 +20,7 @@ value, ``partial`` is true and the missing inputs are listed (never a default).
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -33,6 +33,7 @@ from medtwin.risk.base import (
     BoolArray,
     FloatArray,
     InputData,
+    IntArray,
     LazyReasons,
     ScoreInput,
     ScoreResults,
@@ -41,6 +42,7 @@ from medtwin.risk.base import (
 __all__ = [
     "AcceptedRange",
     "assemble",
+    "assemble_rows",
     "cv_inputs",
     "load_toml",
     "percent_bands",
@@ -223,6 +225,30 @@ def assemble(
     cuts: FloatArray | None,
 ) -> ScoreResults:
     """Build the results: refusals (plausibility, then accepted range), missing, value, band."""
+    return assemble_rows(
+        score=score,
+        data=data,
+        risk_of=lambda rows: risk_percent[rows],
+        accepted=accepted,
+        population_words=population_words,
+        cuts=cuts,
+    )
+
+
+def assemble_rows(
+    *,
+    score: Any,
+    data: InputData,
+    risk_of: Callable[[IntArray], FloatArray],
+    accepted: Sequence[AcceptedRange],
+    population_words: str,
+    cuts: FloatArray | None,
+) -> ScoreResults:
+    """As :func:`assemble`, the risk computed only for the rows that get a value.
+
+    ``risk_of(rows)`` returns the risk (percent) of the rows ``rows`` (row indices, ascending),
+    one value each: a row refused or missing an input is never computed.
+    """
     n = data.n
     refused = data.any_invalid()
     outside: dict[str, BoolArray] = {}
@@ -230,12 +256,14 @@ def assemble(
         mask = rng.outside(data.number(rng.input))
         if mask.any():
             outside[rng.input] = mask
-            refused = refused | mask
+            refused |= mask
     missing = {i.name: ~data.present[i.name] & ~data.invalid[i.name] for i in data.inputs.values()}
     incomplete = np.zeros(n, dtype=np.bool_)
     for m in missing.values():
         incomplete |= m
-    value = np.where(refused | incomplete, np.nan, risk_percent)
+    rows_ok = np.flatnonzero(~(refused | incomplete))
+    value = np.full(n, np.nan)
+    value[rows_ok] = risk_of(rows_ok)
     band = np.full(n, -1, dtype=np.int8)
     if cuts is not None:
         ok = ~np.isnan(value)

@@ -242,16 +242,23 @@ class CkdEpi2021(Score):
         incomplete = np.zeros(n, dtype=np.bool_)
         for m in missing.values():
             incomplete |= m
+        # the equation only for the rows that get a value
+        rows_ok = np.flatnonzero(~(refused | incomplete))
         with np.errstate(invalid="ignore"):
-            raw = egfr(scr, age, np.nan_to_num(female, nan=0.0))
-        value = np.where(refused | incomplete, np.nan, raw)
+            raw = egfr(scr[rows_ok], age[rows_ok], female[rows_ok])
+        value = np.full(n, np.nan)
+        value[rows_ok] = raw
 
-        lower = np.array([c["gfr_categories"][b.name] for b in self.bands], dtype=np.float64)
+        lower = [float(c["gfr_categories"][b.name]) for b in self.bands]
         band = np.full(n, -1, dtype=np.int8)
-        has = ~np.isnan(value)
+        has = np.flatnonzero(~np.isnan(value))
         # bands run from G1 (highest eGFR) down: the index is the number of lower bounds
         # above the value (95 -> 0, G1; 59.9 -> 2, G3a; 14.9 -> 5, G5)
-        band[has] = np.sum(value[has, None] < lower[None, :], axis=1).astype(np.int8)
+        valued = value[has]
+        index = np.zeros(has.shape[0], dtype=np.int8)
+        for bound in lower:
+            index += valued < bound
+        band[has] = index
 
         def reason_of(i: int) -> str:
             parts = [data.reason(inp.name, i) for inp in self.inputs if data.invalid[inp.name][i]]

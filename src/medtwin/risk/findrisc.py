@@ -244,9 +244,9 @@ class Findrisc(PointsScore):
 
     def band_codes(self, value: IntArray, points: Mapping[str, CodeArray]) -> CodeArray:
         """<7 low, 7-11 slightly elevated, 12-14 moderate, 15-20 high, >20 very high."""
-        out: CodeArray = np.searchsorted(np.array([7, 12, 15, 21]), value, side="right").astype(
-            np.int8
-        )
+        out: CodeArray = np.zeros(value.shape[0], dtype=np.int8)
+        for lower in (7, 12, 15, 21):  # the band index: how many band lower bounds are <= value
+            out += value >= lower
         return out
 
     def describe(self) -> dict[str, Any]:

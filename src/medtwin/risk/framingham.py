@@ -42,8 +42,8 @@ from typing import Any
 
 import numpy as np
 
-from medtwin.risk._cvrisk import AcceptedRange, assemble, cv_inputs, load_toml
-from medtwin.risk.base import ColumnLike, InputData, Score, ScoreResults
+from medtwin.risk._cvrisk import AcceptedRange, assemble_rows, cv_inputs, load_toml
+from medtwin.risk.base import ColumnLike, FloatArray, InputData, IntArray, Score, ScoreResults
 
 __all__ = ["FRAMINGHAM_CVD_10Y", "FraminghamCvd2008", "coefficients"]
 
@@ -111,33 +111,48 @@ class FraminghamCvd2008(Score):
         rows: int | None = None,
     ) -> ScoreResults:
         data = InputData(self.name, self.inputs, columns, strict=strict, rows=rows)
-        c = coefficients()
-        sex = data.code("sex")
-        male = sex == 1
-        # per-row coefficient: female or male; nan where sex is missing or refused
-        k = {t: np.where(male, c["male"][t], c["female"][t]) for t in TERMS}
-        k["mean_sum"][sex < 0] = np.nan
-        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            treated = data.number("bp_treated")
-            sbp_beta = np.where(treated == 1.0, k["ln_treated_sbp"], k["ln_untreated_sbp"])
-            sbp_beta[np.isnan(treated)] = np.nan
-            s = (
-                k["ln_age"] * np.log(data.number("age_years"))
-                + k["ln_tc"] * np.log(data.number("total_cholesterol_mg_dl"))
-                + k["ln_hdl"] * np.log(data.number("hdl_mg_dl"))
-                + sbp_beta * np.log(data.number("systolic_bp_mm_hg"))
-                + k["smoker"] * data.number("smoker")
-                + k["diabetes"] * data.number("diabetes")
-            )
-            risk = 100.0 * (1.0 - k["baseline_survival"] ** np.exp(s - k["mean_sum"]))
-        return assemble(
+        return assemble_rows(
             score=self,
             data=data,
-            risk_percent=risk,
+            risk_of=lambda scored: self._risk(data, scored),
             accepted=self.accepted(),
             population_words="the Framingham general CVD equation",
             cuts=None,
         )
+
+    def _risk(self, data: InputData, rows: IntArray) -> FloatArray:
+        """Risk (%) of the rows ``rows``, each with every input given and plausible."""
+        c = coefficients()
+        sex = data.code("sex")[rows]
+        treated_all = data.number("bp_treated")[rows]
+        risk = np.full(rows.shape[0], np.nan)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            la = np.log(data.number("age_years")[rows])
+            ltc = np.log(data.number("total_cholesterol_mg_dl")[rows])
+            lhdl = np.log(data.number("hdl_mg_dl")[rows])
+            lsbp = np.log(data.number("systolic_bp_mm_hg")[rows])
+            smk = data.number("smoker")[rows]
+            dm = data.number("diabetes")[rows]
+            for code, key in ((0, "female"), (1, "male")):  # one equation per sex
+                of_sex = np.nonzero(sex == code)[0]
+                if of_sex.size == 0:
+                    continue
+                k = c[key]
+                sbp_beta = np.where(
+                    treated_all[of_sex] == 1.0, k["ln_treated_sbp"], k["ln_untreated_sbp"]
+                )
+                s = (
+                    k["ln_age"] * la[of_sex]
+                    + k["ln_tc"] * ltc[of_sex]
+                    + k["ln_hdl"] * lhdl[of_sex]
+                    + sbp_beta * lsbp[of_sex]
+                    + k["smoker"] * smk[of_sex]
+                    + k["diabetes"] * dm[of_sex]
+                )
+                # the survival as an array, as before: numpy may take another path for a scalar
+                survival = np.full(of_sex.shape[0], float(k["baseline_survival"]))
+                risk[of_sex] = 100.0 * (1.0 - survival ** np.exp(s - k["mean_sum"]))
+        return risk
 
 
 FRAMINGHAM_CVD_10Y = FraminghamCvd2008()

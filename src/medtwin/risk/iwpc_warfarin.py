@@ -222,11 +222,13 @@ class IwpcWarfarin(Score):
             nonpositive = ~np.isnan(root) & (root <= 0.0)
         refused = refused | nonpositive
         value = np.where(refused | incomplete, np.nan, root * root)
-        band = np.full(n, -1, dtype=np.int8)
-        with np.errstate(invalid="ignore"):
-            band[value <= 21.0] = 0
-            band[(value > 21.0) & (value < 49.0)] = 1
-            band[value >= 49.0] = 2
+        # 0 up to 21, 1 above 21 and below 49, 2 from 49 mg/week, -1 without a value
+        # (arithmetic: no per-row branches)
+        band = (
+            (value > 21.0).view(np.int8)
+            + (value >= 49.0).view(np.int8)
+            - np.isnan(value).view(np.int8)
+        )
 
         def reason_of(i: int) -> str:
             parts = [data.reason(inp.name, i) for inp in self.inputs if data.invalid[inp.name][i]]

@@ -262,9 +262,9 @@ class News2(PointsScore):
         red = np.zeros(value.shape[0], dtype=np.bool_)
         for p in points.values():
             red |= p == 3
-        out: CodeArray = np.where(
-            value >= 7, np.int8(3), np.where(value >= 5, np.int8(2), np.where(red, 1, 0))
-        ).astype(np.int8)
+        out: CodeArray = red.astype(np.int8)
+        out[value >= 5] = 2
+        out[value >= 7] = 3
         return out
 
 

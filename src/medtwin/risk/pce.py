@@ -71,12 +71,12 @@ import numpy as np
 from medtwin.risk._cvrisk import (
     BAND_CUTS,
     AcceptedRange,
-    assemble,
+    assemble_rows,
     cv_inputs,
     load_toml,
     percent_bands,
 )
-from medtwin.risk.base import ColumnLike, InputData, Score, ScoreResults
+from medtwin.risk.base import ColumnLike, FloatArray, InputData, IntArray, Score, ScoreResults
 
 __all__ = [
     "GROUPS",
@@ -168,7 +168,7 @@ class _PceBase(Score):
         out["accepted_ranges"] = [r.describe() for r in self.accepted()]
         return out
 
-    def _risk(self, data: InputData) -> Any:  # pragma: no cover - abstract in effect
+    def _risk(self, data: InputData, rows: IntArray) -> FloatArray:  # pragma: no cover
         raise NotImplementedError
 
     def compute_many(
@@ -179,12 +179,15 @@ class _PceBase(Score):
         rows: int | None = None,
     ) -> ScoreResults:
         data = InputData(self.name, self.inputs, columns, strict=strict, rows=rows)
-        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            risk = self._risk(data)
-        return assemble(
+
+        def risk_of(scored: IntArray) -> FloatArray:
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+                return self._risk(data, scored)
+
+        return assemble_rows(
             score=self,
             data=data,
-            risk_percent=risk,
+            risk_of=risk_of,
             accepted=self.accepted(),
             population_words="the Pooled Cohort Equations",
             cuts=BAND_CUTS,
@@ -203,26 +206,28 @@ class PooledCohort2013(_PceBase):
     inputs = cv_inputs(race=True, race_description=RACE_TEXT)
     _table = "pce_goff_2013.toml"
 
-    def _risk(self, data: InputData) -> Any:
+    def _risk(self, data: InputData, rows: IntArray) -> FloatArray:
+        """Risk (%) of the rows ``rows``, each with every input given and plausible."""
         c = coefficients_2013()
-        sex = data.code("sex")
-        race = data.code("race")
-        group = np.where((sex >= 0) & (race >= 0), 2 * sex + (race == 1), -1)
-        la_all = np.log(data.number("age_years"))
-        ltc_all = np.log(data.number("total_cholesterol_mg_dl"))
-        lhdl_all = np.log(data.number("hdl_mg_dl"))
-        lsbp_all = np.log(data.number("systolic_bp_mm_hg"))
-        tx_all = data.number("bp_treated")
-        smk_all = data.number("smoker")
-        dm_all = data.number("diabetes")
-        risk = np.full(data.n, np.nan)
+        sex = data.code("sex")[rows]
+        race = data.code("race")[rows]
+        group = 2 * sex + (race == 1)
+        la_all = np.log(data.number("age_years")[rows])
+        ltc_all = np.log(data.number("total_cholesterol_mg_dl")[rows])
+        lhdl_all = np.log(data.number("hdl_mg_dl")[rows])
+        lsbp_all = np.log(data.number("systolic_bp_mm_hg")[rows])
+        tx_all = data.number("bp_treated")[rows]
+        smk_all = data.number("smoker")[rows]
+        dm_all = data.number("diabetes")[rows]
+        risk = np.full(rows.shape[0], np.nan)
         for g, name in enumerate(GROUPS):  # one equation per sex/race group, scalar coefficients
-            rows = np.nonzero(group == g)[0]
-            if rows.size == 0:
+            in_group = np.nonzero(group == g)[0]
+            if in_group.size == 0:
                 continue
             k = c[name]
-            la, ltc, lhdl, lsbp = la_all[rows], ltc_all[rows], lhdl_all[rows], lsbp_all[rows]
-            tx, smk = tx_all[rows], smk_all[rows]
+            la, ltc = la_all[in_group], ltc_all[in_group]
+            lhdl, lsbp = lhdl_all[in_group], lsbp_all[in_group]
+            tx, smk = tx_all[in_group], smk_all[in_group]
             treated = (k["ln_treated_sbp"] + k["ln_age_x_ln_treated_sbp"] * la) * lsbp
             untreated = (k["ln_untreated_sbp"] + k["ln_age_x_ln_untreated_sbp"] * la) * lsbp
             s = (
@@ -233,9 +238,9 @@ class PooledCohort2013(_PceBase):
                 + tx * treated
                 + (1.0 - tx) * untreated
                 + (k["smoker"] + k["ln_age_x_smoker"] * la) * smk
-                + k["diabetes"] * dm_all[rows]
+                + k["diabetes"] * dm_all[in_group]
             )
-            risk[rows] = 100.0 * (1.0 - k["baseline_survival"] ** np.exp(s - k["mean_sum"]))
+            risk[in_group] = 100.0 * (1.0 - k["baseline_survival"] ** np.exp(s - k["mean_sum"]))
         return risk
 
 
@@ -277,43 +282,49 @@ class PooledCohort2018(_PceBase):
     inputs = cv_inputs(race=True, race_description=RACE_TEXT_2018)
     _table = "pce_yadlowsky_2018.toml"
 
-    def _risk(self, data: InputData) -> Any:
+    def _risk(self, data: InputData, rows: IntArray) -> FloatArray:
+        """Risk (%) of the rows ``rows``, each with every input given and plausible."""
         c = coefficients_2018()
-        sex = data.code("sex")
-        male = sex == 1
-        # per-row coefficient: female or male; the intercept is nan where sex is not known
-        k = {t: np.where(male, c["male"][t], c["female"][t]) for t in TERMS_2018}
-        k["intercept"][sex < 0] = np.nan
-        race = data.code("race")
-        black = np.where(race >= 0, (race == 1).astype(np.float64), np.nan)
-        age = data.number("age_years")
-        sbp = data.number("systolic_bp_mm_hg")
-        tx = data.number("bp_treated")
-        dm = data.number("diabetes")
-        smk = data.number("smoker")
-        ratio = data.number("total_cholesterol_mg_dl") / data.number("hdl_mg_dl")
-        x = (
-            k["intercept"]
-            + k["age"] * age
-            + k["black"] * black
-            + k["sbp_sq"] * sbp * sbp
-            + k["sbp"] * sbp
-            + k["bp_treated"] * tx
-            + k["diabetes"] * dm
-            + k["smoker"] * smk
-            + k["tc_hdl_ratio"] * ratio
-            + k["age_x_black"] * age * black
-            + k["sbp_x_bp_treated"] * sbp * tx
-            + k["sbp_x_black"] * sbp * black
-            + k["black_x_bp_treated"] * black * tx
-            + k["age_x_sbp"] * age * sbp
-            + k["black_x_diabetes"] * black * dm
-            + k["black_x_smoker"] * black * smk
-            + k["black_x_tc_hdl_ratio"] * black * ratio
-            + k["black_x_sbp_x_bp_treated"] * black * sbp * tx
-            + k["black_x_age_x_sbp"] * black * age * sbp
-        )
-        return 100.0 / (1.0 + np.exp(-x))
+        sex = data.code("sex")[rows]
+        # race is given in every row scored: the Black indicator is 0 or 1
+        black_all = (data.code("race")[rows] == 1).astype(np.float64)
+        age_all = data.number("age_years")[rows]
+        sbp_all = data.number("systolic_bp_mm_hg")[rows]
+        tx_all = data.number("bp_treated")[rows]
+        dm_all = data.number("diabetes")[rows]
+        smk_all = data.number("smoker")[rows]
+        ratio_all = data.number("total_cholesterol_mg_dl")[rows] / data.number("hdl_mg_dl")[rows]
+        risk = np.full(rows.shape[0], np.nan)
+        for code, key in ((0, "female"), (1, "male")):  # one equation per sex
+            of_sex = np.nonzero(sex == code)[0]
+            if of_sex.size == 0:
+                continue
+            k = c[key]
+            black, age, sbp = black_all[of_sex], age_all[of_sex], sbp_all[of_sex]
+            tx, dm, smk, ratio = tx_all[of_sex], dm_all[of_sex], smk_all[of_sex], ratio_all[of_sex]
+            x = (
+                k["intercept"]
+                + k["age"] * age
+                + k["black"] * black
+                + k["sbp_sq"] * sbp * sbp
+                + k["sbp"] * sbp
+                + k["bp_treated"] * tx
+                + k["diabetes"] * dm
+                + k["smoker"] * smk
+                + k["tc_hdl_ratio"] * ratio
+                + k["age_x_black"] * age * black
+                + k["sbp_x_bp_treated"] * sbp * tx
+                + k["sbp_x_black"] * sbp * black
+                + k["black_x_bp_treated"] * black * tx
+                + k["age_x_sbp"] * age * sbp
+                + k["black_x_diabetes"] * black * dm
+                + k["black_x_smoker"] * black * smk
+                + k["black_x_tc_hdl_ratio"] * black * ratio
+                + k["black_x_sbp_x_bp_treated"] * black * sbp * tx
+                + k["black_x_age_x_sbp"] * black * age * sbp
+            )
+            risk[of_sex] = 100.0 / (1.0 + np.exp(-x))
+        return risk
 
 
 PCE_ASCVD_10Y = PooledCohort2013()

@@ -198,12 +198,17 @@ def addon_terms(
 
 def model_codes(has_uacr: BoolArray, has_hba1c: BoolArray, has_sdi: BoolArray) -> IntArray:
     """Index into :data:`MODELS` per row, from which optional inputs are given (preventr's rule)."""
-    count = has_uacr.astype(np.int64) + has_hba1c + has_sdi
-    code = np.zeros(has_uacr.shape[0], dtype=np.int64)
-    code[(count == 1) & has_uacr] = MODELS.index("uacr")
-    code[(count == 1) & has_hba1c] = MODELS.index("hba1c")
-    code[(count == 1) & has_sdi] = MODELS.index("sdi")
-    code[count >= 2] = MODELS.index("full")
+    # which inputs are given, as bits (UACR 1, HbA1c 2, SDI 4) -> the model
+    by_bits = np.array(
+        [MODELS.index(m) for m in ("base", "uacr", "hba1c", "full", "sdi", "full", "full", "full")],
+        dtype=np.int64,
+    )
+    bits = (
+        np.asarray(has_uacr, dtype=np.bool_).view(np.int8)
+        | (np.asarray(has_hba1c, dtype=np.bool_).view(np.int8) << np.int8(1))
+        | (np.asarray(has_sdi, dtype=np.bool_).view(np.int8) << np.int8(2))
+    )
+    code: IntArray = by_bits[bits]
     return code
 
 
@@ -322,65 +327,99 @@ class Prevent(Score):
         age = data.number("age_years")
         with np.errstate(invalid="ignore"):
             out_of_age = ~np.isnan(age) & ((age < 30.0) | (age > self.max_age))
-        not_shipped = np.isin(outcome, [OUTCOMES.index("chd"), OUTCOMES.index("stroke")])
+        not_shipped = (outcome == OUTCOMES.index("chd")) | (outcome == OUTCOMES.index("stroke"))
         model = model_codes(
             data.present["uacr_mg_g"], data.present["hba1c_percent"], data.present["sdi_decile"]
         )
         sdi_only = model == MODELS.index("sdi")
-        refused = data.any_invalid() | out_of_age | not_shipped | sdi_only
+        refused = data.any_invalid()
+        refused |= out_of_age
+        refused |= not_shipped
+        refused |= sdi_only
 
+        # an input is missing where the row's outcome uses it (every outcome when not given)
+        unknown_outcome = outcome < 0
+        used_by: dict[str, BoolArray] = {}
+        for o_code, o_name in enumerate(OUTCOMES):
+            if o_name not in SHIPPED:
+                continue
+            used = (outcome == o_code) | unknown_outcome
+            for name in USES[o_name]:
+                if name in used_by:
+                    used_by[name] |= used
+                else:
+                    used_by[name] = used.copy()
+        missing: dict[str, BoolArray] = {}
+        incomplete = np.zeros(n, dtype=np.bool_)
+        for inp in self.inputs:
+            if inp.name in OPTIONAL:
+                continue
+            absent = ~data.present[inp.name] & ~data.invalid[inp.name]
+            if inp.name == "outcome":
+                m = absent
+            elif inp.name in used_by:
+                m = used_by[inp.name] & absent
+            else:
+                m = np.zeros(n, dtype=np.bool_)
+            missing[inp.name] = m
+            incomplete |= m
+
+        # the equations, only for the rows that get a value, grouped by (outcome, model, sex)
+        rows_ok = np.flatnonzero(~(refused | incomplete))
+        group = (outcome[rows_ok].astype(np.int64) * len(MODELS) + model[rows_ok]) * 2 + sex[
+            rows_ok
+        ]
+        order = np.argsort(group, kind="stable")
+        rows_ok = rows_ok[order]
+        starts = np.searchsorted(group[order], np.arange(len(OUTCOMES) * len(MODELS) * 2 + 1))
+
+        def col(name: str) -> FloatArray:
+            out: FloatArray = data.number(name)[rows_ok]
+            return out
+
+        diabetes = col("diabetes")
         x = terms(
-            age_years=age,
-            total_cholesterol_mg_dl=data.number("total_cholesterol_mg_dl"),
-            hdl_mg_dl=data.number("hdl_mg_dl"),
-            systolic_bp_mm_hg=data.number("systolic_bp_mm_hg"),
-            bp_treated=data.number("bp_treated"),
-            statin=data.number("statin"),
-            diabetes=data.number("diabetes"),
-            smoker=data.number("smoker"),
-            bmi_kg_m2=data.number("bmi_kg_m2"),
-            egfr_ml_min_1_73m2=data.number("egfr_ml_min_1_73m2"),
+            age_years=age[rows_ok],
+            total_cholesterol_mg_dl=col("total_cholesterol_mg_dl"),
+            hdl_mg_dl=col("hdl_mg_dl"),
+            systolic_bp_mm_hg=col("systolic_bp_mm_hg"),
+            bp_treated=col("bp_treated"),
+            statin=col("statin"),
+            diabetes=diabetes,
+            smoker=col("smoker"),
+            bmi_kg_m2=col("bmi_kg_m2"),
+            egfr_ml_min_1_73m2=col("egfr_ml_min_1_73m2"),
         )
         x.update(
             addon_terms(
-                uacr_mg_g=data.number("uacr_mg_g"),
-                hba1c_percent=data.number("hba1c_percent"),
-                sdi_decile=data.number("sdi_decile"),
-                diabetes=data.number("diabetes"),
+                uacr_mg_g=col("uacr_mg_g"),
+                hba1c_percent=col("hba1c_percent"),
+                sdi_decile=col("sdi_decile"),
+                diabetes=diabetes,
             )
         )
-        logit = np.full(n, np.nan)
-        uses = np.zeros((len(self.inputs), n), dtype=np.bool_)
-        names = [i.name for i in self.inputs]
+        logit = np.empty(rows_ok.shape[0])
         for o_code, o_name in enumerate(OUTCOMES):
             if o_name not in SHIPPED:
                 continue
             for m_code, m_name in enumerate(MODELS[:4]):
                 for s_code, s_name in enumerate(SEXES):
-                    rows_ = (outcome == o_code) & (sex == s_code) & (model == m_code)
-                    if not rows_.any():
+                    g = (o_code * len(MODELS) + m_code) * 2 + s_code
+                    lo, hi = int(starts[g]), int(starts[g + 1])
+                    if lo == hi:
                         continue
                     coef = tables[f"{m_name}_{self.years}y"][s_name][o_name]
-                    lp = np.zeros(int(rows_.sum()))
+                    lp = np.zeros(hi - lo)
                     for term, beta in coef.items():
-                        lp += float(beta) * x[term][rows_]
-                    logit[rows_] = lp
-            used = (outcome == o_code) | (outcome < 0)
-            for name in USES[o_name]:
-                uses[names.index(name)] |= used
-        uses[names.index("outcome")] = True
-        missing = {
-            name: uses[j] & ~data.present[name] & ~data.invalid[name]
-            for j, name in enumerate(names)
-            if name not in OPTIONAL
-        }
-        incomplete = np.zeros(n, dtype=np.bool_)
-        for m in missing.values():
-            incomplete |= m
-        value = np.where(refused | incomplete, np.nan, 100.0 / (1.0 + np.exp(-logit)))
+                        lp += float(beta) * x[term][lo:hi]
+                    logit[lo:hi] = lp
+        value = np.full(n, np.nan)
+        value[rows_ok] = 100.0 / (1.0 + np.exp(-logit))
         band = np.full(n, -1, dtype=np.int8)
         if self.bands:
-            banded = ~np.isnan(value) & np.isin(outcome, [0, 1])  # cvd, ascvd
+            valued = value[rows_ok]
+            cvd_or_ascvd = outcome[rows_ok] <= OUTCOMES.index("ascvd")
+            banded = rows_ok[cvd_or_ascvd & ~np.isnan(valued)]
             band[banded] = np.searchsorted(BAND_CUTS_PERCENT, value[banded], side="right")
         reasons = LazyReasons(
             refused, lambda i: "; ".join(self._reasons(data, i, outcome, out_of_age, sdi_only))

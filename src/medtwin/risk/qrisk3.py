@@ -391,7 +391,6 @@ class Qrisk3(Score):
             out_of_age = ~np.isnan(age) & ((age < MIN_AGE_YEARS) | (age > MAX_AGE_YEARS))
         prior = data.number("prior_cvd") == 1.0
         sex = data.code("sex")
-        male = sex == 1
         ed_woman = (sex == 0) & (data.number("erectile_dysfunction") == 1.0)
         refused = refused | out_of_age | prior | ed_woman
 
@@ -412,34 +411,46 @@ class Qrisk3(Score):
             else:
                 substituted |= m
 
+        no_value = refused | incomplete
+        # the equations, only for the rows that get a value: women first, then men
+        rows_ok = np.flatnonzero(~no_value)
+        rows_ok = rows_ok[np.argsort(sex[rows_ok], kind="stable")]
+        n_women = int(np.count_nonzero(sex[rows_ok] == 0))
+
         def clamp(name: str, x: FloatArray) -> FloatArray:
             low, high = LIMITS[name]
             return np.clip(x, low, high)
 
+        def col(name: str) -> FloatArray:
+            out: FloatArray = data.number(name)[rows_ok]
+            return out
+
         # values with QRISK3's substitutes for the optional inputs
-        eth = data.code("ethnicity").astype(np.int64)
+        eth = data.code("ethnicity")[rows_ok].astype(np.int64)
         eth = np.where(eth < 0, 0, eth)  # not recorded -> white or not stated (index 0)
-        smoke = data.code("smoking_category").astype(np.int64)
+        smoke = data.code("smoking_category")[rows_ok].astype(np.int64)
         smoke_ok = smoke >= 0
         smoke = np.where(smoke_ok, smoke, 0)
-        diab = data.code("diabetes_type")
-        town = np.nan_to_num(data.number("townsend_score"), nan=0.0)
+        diab = data.code("diabetes_type")[rows_ok]
+        town = np.nan_to_num(col("townsend_score"), nan=0.0)
         town = clamp("townsend_score", town)
-        sbp_sd = np.nan_to_num(data.number("systolic_bp_sd_mm_hg"), nan=0.0)
-        bmi = clamp("bmi_kg_m2", data.number("bmi_kg_m2"))
-        ratio = clamp("cholesterol_hdl_ratio", data.number("cholesterol_hdl_ratio"))
-        sbp = clamp("systolic_bp_mm_hg", data.number("systolic_bp_mm_hg"))
-        flags = {name: np.nan_to_num(data.number(name), nan=0.0) for name, _ in BINARY_INPUTS}
+        sbp_sd = np.nan_to_num(col("systolic_bp_sd_mm_hg"), nan=0.0)
+        bmi = clamp("bmi_kg_m2", col("bmi_kg_m2"))
+        ratio = clamp("cholesterol_hdl_ratio", col("cholesterol_hdl_ratio"))
+        sbp = clamp("systolic_bp_mm_hg", col("systolic_bp_mm_hg"))
+        flags = {name: np.nan_to_num(col(name), nan=0.0) for name, _ in BINARY_INPUTS}
         flags["type1"] = (diab == 1).astype(np.float64)
         flags["type2"] = (diab == 2).astype(np.float64)
 
-        a = np.full(n, np.nan)
+        a = np.empty(rows_ok.shape[0])
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            dage = age / 10.0
+            dage = age[rows_ok] / 10.0
             dbmi = bmi / 10.0
-            for sex_code, key in ((0, "female"), (1, "male")):
-                rows_of = sex == sex_code
-                if not rows_of.any():
+            for key, rows_of in (
+                ("female", slice(0, n_women)),
+                ("male", slice(n_women, rows_ok.shape[0])),
+            ):
+                if rows_of.start == rows_of.stop:
                     continue
                 k = c[key]
                 p1, p2 = k["age_powers"]
@@ -482,16 +493,16 @@ class Qrisk3(Score):
             risk = 100.0 * (
                 1.0
                 - np.power(
-                    np.where(male, c["male"]["survivor_10y"], c["female"]["survivor_10y"]),
+                    np.where(
+                        sex[rows_ok] == 1, c["male"]["survivor_10y"], c["female"]["survivor_10y"]
+                    ),
                     np.exp(a),
                 )
             )
-        no_value = refused | incomplete
-        value = np.where(no_value, np.nan, risk)
-        band = np.full(n, -1, dtype=np.int8)
-        with np.errstate(invalid="ignore"):
-            band[value < 10.0] = 0
-            band[value >= 10.0] = 1
+        value = np.full(n, np.nan)
+        value[rows_ok] = risk
+        # 0 below 10 %, 1 from 10 %, -1 without a value (arithmetic: no per-row branches)
+        band = (value >= 10.0).view(np.int8) - np.isnan(value).view(np.int8)
         # reasons are written only for the refused rows someone reads (LazyReasons)
         extra = (
             (
