@@ -253,6 +253,7 @@ def simulate_inr(
     times_h: Sequence[float] | FloatArray,
     *,
     x0: FloatArray | None = None,
+    rtol: float | None = None,
 ) -> tuple[FloatArray, FloatArray]:
     """INR ``[N, T]`` at ``times_h`` (> 0) and the states ``[N, S]`` at the last time, for
     params ``[N, P]`` and ``doses`` given to every row (one batched simulation)."""
@@ -268,6 +269,7 @@ def simulate_inr(
         t_end=t_end,
         times=t,
         x0=x0,
+        rtol=rtol,
     )
     idx = np.searchsorted(np.asarray(r.times), t)
     inr = np.asarray(r.observables["inr"], dtype=np.float64)[:, idx]
@@ -416,6 +418,7 @@ class WarfarinFit:
     ofv: float
     predictions: FloatArray
     inrs: tuple[tuple[float, float], ...]
+    ess: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (for ``medtwin dose fit --json``)."""
@@ -435,6 +438,7 @@ class WarfarinFit:
             },
             "objective": self.ofv,
             "samples": int(self.samples.shape[0]),
+            "importance_ess": self.ess,
             "inrs": [
                 {"t_h": t, "inr": y, "pred_inr": float(p)}
                 for (t, y), p in zip(self.inrs, self.predictions, strict=True)
@@ -459,6 +463,14 @@ def prior_samples(typ: FloatArray, n: int, *, seed: int = 0) -> FloatArray:
     sd = np.sqrt(np.array([var[o] for o in _OMEGA]))
     rng = np.random.default_rng(seed)
     return _etas_to_params(typ, [_P[x] for x in _ETA], rng.normal(0.0, 1.0, (n, sd.size)) * sd)
+
+
+MTT2_STARTS = (0.0, -1.5, 1.5, 2.5)
+"""Starts of the MAP search: MTT2 eta in omega units (the other etas start at 0)."""
+SIR_PROPOSALS = 3000
+PRIOR_SHARE = 0.2
+"""Share of the importance-sampling proposals drawn from the prior (covers modes the search
+missed)."""
 
 
 def fit_inr(case: WarfarinCase, *, n_samples: int = 300, seed: int = 0) -> WarfarinFit:
@@ -491,21 +503,60 @@ def fit_inr(case: WarfarinCase, *, n_samples: int = 300, seed: int = 0) -> Warfa
             cache[key] = (r[0], ((r[1:] - r[0]) / h).T)
         return cache[key]
 
-    res = least_squares(
-        lambda x: residuals_and_jac(x)[0],
-        np.zeros(k),
-        jac=lambda x: residuals_and_jac(x)[1],
-        method="trf",
-        x_scale=omega_sd,
-        xtol=1e-8,
-        ftol=1e-10,
-    )
-    eta = np.asarray(res.x, dtype=np.float64)
-    r, jac = residuals_and_jac(eta)
-    cov = np.linalg.inv(jac.T @ jac)
-    cov = 0.5 * (cov + cov.T)
+    # MTT2 (the slow chain) is hard to tell from EC50 with two weeks of INRs: the posterior
+    # can have two modes (a slow rise to a high INR, or a plateau), so the search starts
+    # from several MTT2 etas and every distinct mode joins the proposal below
+    modes: list[tuple[float, FloatArray, FloatArray]] = []
+    mtt2 = list(_ETA).index("mtt2_h")
+    for z in MTT2_STARTS:
+        x0 = np.zeros(k)
+        x0[mtt2] = z * omega_sd[mtt2]
+        res = least_squares(
+            lambda x: residuals_and_jac(x)[0],
+            x0,
+            jac=lambda x: residuals_and_jac(x)[1],
+            method="trf",
+            x_scale=omega_sd,
+            xtol=1e-8,
+            ftol=1e-10,
+        )
+        e = np.asarray(res.x, dtype=np.float64)
+        r, jac = residuals_and_jac(e)
+        c = np.linalg.inv(jac.T @ jac)
+        if all(np.abs((e - m[1]) / omega_sd).max() > 0.1 for m in modes):
+            modes.append((float(r @ r), e, 0.5 * (c + c.T)))
+    modes.sort(key=lambda m: m[0])
+    best_ofv, eta, cov = modes[0]
+    # sampling importance resampling (Rubin 1988; Dosne 2016): proposals from the Laplace
+    # approximation at each mode (covariance doubled) and the prior, weights = posterior /
+    # proposal density
     rng = np.random.default_rng(seed)
-    draws = rng.multivariate_normal(eta, cov, size=n_samples, method="cholesky")
+    m = max(SIR_PROPOSALS, 5 * n_samples)
+    comps = [(e, 2.0 * c) for _, e, c in modes] + [(np.zeros(k), np.diag(omega_sd**2))]
+    share = np.array([(1.0 - PRIOR_SHARE) / len(modes)] * len(modes) + [PRIOR_SHARE])
+    which = rng.choice(len(comps), size=m, p=share)
+    proposals = np.empty((m, k))
+    for j, (mean, cv) in enumerate(comps):
+        sel = which == j
+        proposals[sel] = rng.multivariate_normal(mean, cv, size=int(sel.sum()), method="cholesky")
+    f, _ = simulate_inr(_etas_to_params(typ, idx, proposals), case.doses, t, rtol=1e-6)
+    ofv = (((np.log(y)[None, :] - np.log(f)) / sd[None, :]) ** 2).sum(axis=1)
+    ofv += ((proposals / omega_sd[None, :]) ** 2).sum(axis=1)
+    log_q = np.empty((len(comps), m))
+    for j, (mean, cv) in enumerate(comps):
+        dev = proposals - mean
+        _, logdet = np.linalg.slogdet(cv)
+        log_q[j] = (
+            math.log(share[j])
+            - 0.5 * np.einsum("ni,ij,nj->n", dev, np.linalg.inv(cv), dev)
+            - 0.5 * logdet
+        )
+    top = log_q.max(axis=0)
+    log_w = -0.5 * ofv - (top + np.log(np.exp(log_q - top).sum(axis=0)))
+    w = np.exp(log_w - log_w.max())
+    w /= w.sum()
+    ess = float(1.0 / (w**2).sum())
+    draws = proposals[rng.choice(m, size=n_samples, replace=True, p=w)]
     params = _etas_to_params(typ, idx, eta[None, :])
     pred, _ = simulate_inr(params, case.doses, t)
     return WarfarinFit(
@@ -515,9 +566,10 @@ def fit_inr(case: WarfarinCase, *, n_samples: int = 300, seed: int = 0) -> Warfa
         params=params,
         typical=typ,
         samples=_etas_to_params(typ, idx, draws),
-        ofv=float(r @ r),
+        ofv=best_ofv,
         predictions=pred[0],
         inrs=case.inrs,
+        ess=ess,
     )
 
 

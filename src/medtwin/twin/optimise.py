@@ -625,10 +625,16 @@ def recommend_warfarin(
     limits = f"{doses[0]:g}-{doses[-1]:g} mg a day in whole or half tablets"
     iwpc_info: dict[str, Any] | None = None
     note = ""
-    if not case.inrs:
+    if not case.inrs and (lo, hi) != DEFAULT_TARGET_INR:
+        note = (
+            f"no IWPC 2009 start: it predicts the dose for INR 2-3, the target is {lo:g}-{hi:g}; "
+            "the model's best dose instead"
+        )
+        chosen = -1
+    elif not case.inrs:
         iwpc_daily, iwpc_info = _iwpc_daily_mg(case)
         if iwpc_daily is not None:
-            if not doses[0] - 0.25 <= iwpc_daily <= doses[-1] + 1.0:
+            if not doses[0] <= iwpc_daily <= doses[-1]:
                 return Recommendation(
                     recommended=False,
                     reason=f"cannot recommend because the IWPC 2009 dose "
@@ -637,7 +643,10 @@ def recommend_warfarin(
                     **base,
                 )
             chosen = int(np.argmin(np.abs(doses - iwpc_daily) + 1e-6 * doses))
-            note = f"IWPC 2009 start: {iwpc_daily * 7.0:.1f} mg/week ({iwpc_daily:.2f} mg a day)"
+            note = (
+                f"the IWPC 2009 starting dose ({iwpc_daily * 7.0:.1f} mg/week, "
+                f"{iwpc_daily:.2f} mg a day) rounded to tablets"
+            )
         else:
             note = (
                 "IWPC 2009 dose not computed (missing: "
@@ -704,11 +713,12 @@ def recommend_warfarin(
             "inr_steady_state": float(ss_mode[best_k]),
             "probability_of_target_attainment": pta_all[best_k],
         }
-    why = (f"{note}; " if note else "") + (
-        "the starting dose"
-        if not case.inrs and note.startswith("IWPC 2009 start")
-        else "highest probability of target attainment among practical doses"
-    )
+    if note.startswith("the IWPC"):
+        why = f"{note}; INR predicted by Hamberg 2007 (no INR yet)"
+    else:
+        why = (f"{note}; " if note else "") + (
+            "highest probability of target attainment among practical doses"
+        )
     events = [
         {
             "type": "oral",
