@@ -31,9 +31,14 @@ with the exponential INR residual error of Table 4 (SD 0.0325 on the log scale) 
 rounding of the reported INR to 0.1 (a uniform error of variance 0.1^2 / 12, Sheppard's
 correction; medtwin's addition, as laboratories report the INR to one decimal):
 ``s_j^2 = 0.0325^2 + (0.1^2 / 12) / y_j^2``. Gauss-Newton (``scipy.optimize.least_squares``)
-on the stacked residuals, Jacobians from one batched simulation per step. Uncertainty: the
-Laplace approximation ``Cov(eta) = (J' J)^-1`` at the mode; posterior draws of the
-individual parameters from it.
+on the stacked residuals, Jacobians from one batched simulation per step, from four starts of
+the MTT2 eta (:data:`MTT2_STARTS`): with two weeks of INRs a slow rise to a high INR and an
+early plateau can both fit, so the posterior may have two modes. Uncertainty: sampling
+importance resampling (Rubin DB. Using the SIR algorithm to simulate posterior
+distributions. Bayesian Statistics 3, 1988:395-402; Dosne AG, Bergstrand M, Harling K,
+Karlsson MO. J Pharmacokinet Pharmacodyn 2016;43:583-596): proposals from the Laplace
+approximation ``Cov(eta) = (J' J)^-1`` at each mode (covariance doubled) and from the prior
+(:data:`PRIOR_SHARE`), weighted by posterior / proposal density, resampled.
 
 Times are hours from the first dose (the case's clock).
 """
