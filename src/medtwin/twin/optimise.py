@@ -455,8 +455,9 @@ e152S-e184S; Ageno W et al. Chest 2012;141:e44S-e88S)."""
 INR_TARGET_HALF_WIDTH = 0.5
 """A single target INR means the range target +/- 0.5 (2.5 -> 2.0-3.0, as ACCP 2012)."""
 NEXT_CHECK_DAYS = 7
-"""The next INR check, 7 days after the new regimen starts: ACCP 2012 (Holbrook 2012) advises
-rechecking within 1-2 weeks after a dose change; medtwin takes the first week."""
+"""The next INR check, 7 days after the new regimen starts: rechecking within 1-2 weeks of a
+dose change is the ACCP 2012 advice (Holbrook 2012) as summarised by secondary sources
+(unverified against the paper here); medtwin takes the first week."""
 _HALVES = {1: "half a", 2: "one", 3: "one and a half", 4: "two"}
 
 
