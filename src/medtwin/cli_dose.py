@@ -161,6 +161,11 @@ def _echo_warfarin(kind: str, result: dict[str, Any]) -> None:
                 f"  probability of INR in range at steady state: "
                 f"{e['probability_of_target_attainment']:.2f} ({e['source']})"
             )
+            reg = result["regimen"]
+            if "start_at" in reg:
+                click.echo(
+                    f"  first dose {reg['start_at'][:16]}, next INR check {reg['next_check_at'][:16]}"
+                )
         return
     if kind == "fit":
         click.echo(

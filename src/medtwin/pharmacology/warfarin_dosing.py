@@ -410,9 +410,10 @@ def simulate_warfarin_case(case: WarfarinCase) -> dict[str, Any]:
 # ------------------------------------------------------------------------------ MAP fit
 @dataclass(frozen=True)
 class WarfarinFit:
-    """A MAP fit to INRs: ``etas`` ``[E]`` (names ``eta_names``), their Laplace covariance,
-    the individual ``params`` ``[1, P]``, posterior ``samples`` ``[S, P]``, the objective and
-    the predicted INR at each measured one."""
+    """A MAP fit to INRs: ``etas`` ``[E]`` (names ``eta_names``) at the best mode, their
+    Laplace covariance there (``cov``), the individual ``params`` ``[1, P]``, posterior
+    ``samples`` ``[S, P]`` (importance-resampled, effective sample size ``ess``), the
+    objective and the predicted INR at each measured one."""
 
     etas: FloatArray
     eta_names: tuple[str, ...]

@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -46,6 +46,9 @@ from medtwin.pharmacology.antibiotics import PopPKModel
 from medtwin.pharmacology.covariates import PatientCovariates
 from medtwin.pharmacology.pk import Dose, auc, steady_state_profile
 from medtwin.pharmacology.tdm import MapFit
+
+if TYPE_CHECKING:
+    from medtwin.pharmacology.warfarin_dosing import WarfarinCase, WarfarinFit
 
 __all__ = [
     "DEFAULT_TARGET_INR",
@@ -515,7 +518,7 @@ def _band(values: FloatArray) -> list[float]:
     return [float(lo), float(hi)]
 
 
-def _iwpc_daily_mg(case: Any) -> tuple[float | None, dict[str, Any]]:
+def _iwpc_daily_mg(case: WarfarinCase) -> tuple[float | None, dict[str, Any]]:
     """The IWPC 2009 weekly dose / 7 (:mod:`medtwin.risk.iwpc_warfarin`) and its result."""
     from medtwin.risk.iwpc_warfarin import IWPC_WARFARIN, RACES
 
@@ -538,9 +541,9 @@ def _iwpc_daily_mg(case: Any) -> tuple[float | None, dict[str, Any]]:
 
 
 def recommend_warfarin(
-    case: Any,
+    case: WarfarinCase,
     *,
-    fit: Any = None,
+    fit: WarfarinFit | None = None,
     n_samples: int = 300,
     seed: int = 0,
 ) -> Recommendation:
