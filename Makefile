@@ -22,12 +22,16 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 # The main job on the embedded default: synthetic patients -> SQLite store -> a clinician's view,
 # then 45 days of one wearer's minute data (an infection starts on 2025-12-21) through the
 # personal-baseline monitors into the alert book; then the twin of a person with type 1 diabetes,
-# a patient's pharmacogenomic report and vancomycin dose, and cardiovascular risk from the record.
+# a patient's pharmacogenomic report, vancomycin and warfarin doses, and cardiovascular risk from
+# the record.
 DEMO_WEARER ?= 24
 # ... and the person with type 1 diabetes: their CGM, meals and pump insulin, a twin fitted to them,
 # a 2-hour forecast and a what-if (an afternoon snack, a correction bolus) with a plot.
 DEMO_T1D ?= 7
 DEMO_T1D_FILE ?= 00007
+# ... and a warfarin start (synth --warfarin 2 gives SYN-42-0 and SYN-42-1 one; SYN-42-0 needs more
+# than 15 mg a day, which the recommendation refuses): the daily dose in tablets from the INRs.
+DEMO_WARFARIN ?= 1
 demo: $(VENV)/.installed
 	rm -rf $(DEMO) && mkdir -p $(DEMO)
 	$(BIN)/medtwin synth --patients $(DEMO_PATIENTS) --seed 42 --wearables-days 45 --onset-fraction 0.5 \
@@ -46,6 +50,7 @@ demo: $(VENV)/.installed
 		--scenario examples/scenarios/correction-bolus.json --plot $(DEMO)/whatif.html --store $(DEMO)/medtwin.db
 	$(BIN)/medtwin pgx report SYN-42-0 --store $(DEMO)/medtwin.db
 	$(BIN)/medtwin dose recommend --patient SYN-42-0 --model vancomycin_goti2018 --store $(DEMO)/medtwin.db
+	$(BIN)/medtwin dose recommend --patient SYN-42-$(DEMO_WARFARIN) --model warfarin_hamberg2007 --store $(DEMO)/medtwin.db
 	$(BIN)/medtwin risk SYN-42-2 --date 2025-03-01 --whatif quit_smoking,sbp=-10,statin --store $(DEMO)/medtwin.db
 
 test: $(VENV)/.installed-dev

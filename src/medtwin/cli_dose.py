@@ -16,6 +16,26 @@ from medtwin.cli import _json_option, _open, _print_json, _store_option, main
 __all__ = ["dose_group"]
 
 
+WARFARIN = "warfarin_hamberg2007"
+
+
+def _inr_target(text: str | None) -> dict[str, Any] | None:
+    """``--target-inr 2-3`` or ``2.5`` as a case target."""
+    from medtwin.pharmacology.case import CaseError
+
+    if text is None:
+        return None
+    try:
+        parts = [float(x) for x in text.replace(" ", "").split("-")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        return {"inr": parts[0]}
+    if len(parts) == 2:
+        return {"inr": parts}
+    raise CaseError(f"--target-inr {text!r}: give a range LOW-HIGH (2-3) or a target (2.5)")
+
+
 def _run(
     kind: str,
     path: str | None,
@@ -23,36 +43,69 @@ def _run(
     patient: str | None = None,
     model: str | None = None,
     store_url: str = "",
+    target_inr: str | None = None,
 ) -> None:
     from medtwin.model.base import ModelError
     from medtwin.pharmacology import case as case_mod
 
+    warfarin = False
     try:
         if (path is None) == (patient is None):
             raise case_mod.CaseError("give either CASE.json or --patient P (with --model)")
+        target = _inr_target(target_inr)
         if patient is not None:
             if model is None:
-                raise case_mod.CaseError("--patient needs --model (e.g. vancomycin_goti2018)")
-            from medtwin.pharmacology.record import case_from_store
+                raise case_mod.CaseError(
+                    "--patient needs --model (e.g. vancomycin_goti2018, warfarin_hamberg2007)"
+                )
+            from medtwin.pharmacology.record import case_from_store, warfarin_case_from_store
 
+            warfarin = model == WARFARIN
             store = _open(store_url)
             try:
-                case = case_from_store(store, patient, model)
+                case: Any = (
+                    warfarin_case_from_store(store, patient, target=target)
+                    if warfarin
+                    else case_from_store(store, patient, model)
+                )
             finally:
                 store.close()
         else:
             assert path is not None
-            case = case_mod.load_case(path)
-        result: dict[str, Any] = {
-            "simulate": case_mod.simulate_case,
-            "fit": case_mod.fit_case,
-            "recommend": case_mod.recommend_case,
-        }[kind](case)
+            raw = _peek(path)
+            warfarin = isinstance(raw, dict) and raw.get("model") == WARFARIN
+            if warfarin:
+                from medtwin.pharmacology.warfarin_dosing import parse_warfarin_case
+
+                if target is not None:
+                    raw = {**raw, "target": target}
+                case = parse_warfarin_case(raw)
+            else:
+                case = case_mod.load_case(path)
+        if target is not None and not warfarin:
+            raise case_mod.CaseError(f"--target-inr is for {WARFARIN} only")
+        if warfarin:
+            from medtwin.pharmacology import warfarin_dosing as wd
+
+            result: dict[str, Any] = {
+                "simulate": wd.simulate_warfarin_case,
+                "fit": wd.fit_warfarin_case,
+                "recommend": wd.recommend_warfarin_case,
+            }[kind](case)
+        else:
+            result = {
+                "simulate": case_mod.simulate_case,
+                "fit": case_mod.fit_case,
+                "recommend": case_mod.recommend_case,
+            }[kind](case)
     except ModelError as exc:
         click.echo(f"medtwin: error: {exc}", err=True)
         raise click.exceptions.Exit(1) from None
     if as_json:
         _print_json(result)
+        return
+    if warfarin:
+        _echo_warfarin(kind, result)
         return
     if kind == "recommend":
         click.echo(("Recommended: " if result["recommended"] else "") + result["reason"])
@@ -83,9 +136,63 @@ def _run(
             click.echo(f"{key}: {result[key]:.1f}")
 
 
+def _peek(path: str) -> Any:
+    """The case file's JSON, or ``None`` when it cannot be read (``load_case`` then says why)."""
+    import orjson
+
+    try:
+        with open(path, "rb") as fh:
+            return orjson.loads(fh.read())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+
+
+def _echo_warfarin(kind: str, result: dict[str, Any]) -> None:
+    if kind == "recommend":
+        click.echo(("Recommended: " if result["recommended"] else "") + result["reason"])
+        click.echo(f"Allergy check: {result['allergy_check']}")
+        for name, v in result["exposure"].items():
+            if isinstance(v, dict):
+                lo, hi = v["band_5_95"]
+                click.echo(f"  {name}: {v['predicted']:.2f} (5-95 %: {lo:.2f}-{hi:.2f})")
+        if result["recommended"]:
+            e = result["exposure"]
+            click.echo(
+                f"  probability of INR in range at steady state: "
+                f"{e['probability_of_target_attainment']:.2f} ({e['source']})"
+            )
+            reg = result["regimen"]
+            if "start_at" in reg:
+                click.echo(
+                    f"  first dose {reg['start_at'][:16]}, next INR check {reg['next_check_at'][:16]}"
+                )
+        return
+    if kind == "fit":
+        click.echo(
+            "MAP parameters: " + ", ".join(f"{k} {v:.3g}" for k, v in result["params"].items())
+        )
+        for lv in result["inrs"]:
+            click.echo(
+                f"  t {lv['t_h']:g} h: measured INR {lv['inr']:g}, predicted {lv['pred_inr']:.2f}"
+            )
+        ss = result["steady_state_inr_of_last_dose"]
+        click.echo(
+            f"steady-state INR on {ss['dose_mg']:g} mg a day: {ss['predicted']:.2f} "
+            f"(5-95 %: {ss['band_5_95'][0]:.2f}-{ss['band_5_95'][1]:.2f})"
+        )
+        return
+    for t, v in zip(result["times_h"], result["inr"], strict=True):
+        click.echo(f"  t {t:g} h: INR {v:.2f}")
+    click.echo(
+        f"steady-state INR on {result['last_dose_mg']:g} mg a day: "
+        f"{result['steady_state_inr_of_last_dose']:.2f}"
+    )
+
+
 @main.group("dose")
 def dose_group() -> None:
-    """Model-informed precision dosing (vancomycin, gentamicin) from a case file."""
+    """Model-informed precision dosing (vancomycin, gentamicin, warfarin) from a case file or
+    the record."""
 
 
 @dose_group.command("simulate")
@@ -126,14 +233,26 @@ def fit_command(
 @click.argument("case_path", metavar="[CASE.json]", required=False)
 @click.option("--patient", default=None, help="Take covariates, doses and levels from the record.")
 @click.option("--model", "model_name", default=None, help="Dosing model (with --patient).")
+@click.option(
+    "--target-inr",
+    default=None,
+    metavar="LOW-HIGH",
+    help="Warfarin: target INR range (default 2-3) or a target (2.5 means 2-3).",
+)
 @_store_option
 @_json_option
 def recommend_command(
     case_path: str | None,
     patient: str | None,
     model_name: str | None,
+    target_inr: str | None,
     store_url: str,
     as_json: bool,
 ) -> None:
-    """The regimen that meets the target, with predicted exposure, band and PTA."""
-    _run("recommend", case_path, as_json, patient, model_name, store_url)
+    """The regimen that meets the target, with predicted exposure, band and PTA.
+
+    Warfarin (warfarin_hamberg2007): the daily dose in whole or half tablets, the predicted INR
+    at steady state and at the next check (7 days) with 5-95 % bands and the probability of an
+    INR in range; without INRs yet, the IWPC 2009 starting dose.
+    """
+    _run("recommend", case_path, as_json, patient, model_name, store_url, target_inr)

@@ -12,6 +12,23 @@ From the store, for one patient and one dosing model:
 - allergies: active ``AllergyIntolerance`` facts (code text and reactions).
 
 Hours count from the first dose. Missing covariates are refused naming what is missing.
+
+For ``warfarin_hamberg2007`` (:func:`warfarin_case_from_store`, a
+:class:`~medtwin.pharmacology.warfarin_dosing.WarfarinCase`):
+
+- covariates: age (demographics); CYP2C9 diplotype and VKORC1 -1639G>A genotype called from
+  the patient's stored ``Genotype`` facts (:func:`medtwin.pharmacology.pgx.call_facts`, then
+  :func:`~medtwin.pharmacology.warfarin.covariates_from_calls`); a gene that is not called is
+  left missing with the caller's reason (the fit and the recommendation refuse it, never
+  assuming the wild type); for the IWPC starting dose: latest weight and height, race (US
+  Core race extension, :func:`medtwin.risk.inputs.derive_inputs`; missing: the IWPC
+  "missing or mixed" category), enzyme inducer (carbamazepine, phenytoin, rifampin,
+  rifampicin) and amiodarone from active ``MedicationRequest`` facts (none: false);
+- doses: ``MedicationAdministration`` facts naming warfarin (text or RxNorm 11289) in mg;
+- INRs: observations of LOINC 6301-6 (INR in platelet-poor plasma) and 34714-6 (INR in
+  blood, point of care); the latest INR before the first dose is the baseline (Hamberg 2007
+  BASE), later ones are fitted;
+- allergies: as above.
 """
 
 from __future__ import annotations
@@ -24,17 +41,39 @@ from medtwin.pharmacology.antibiotics import get_pop_model
 from medtwin.pharmacology.case import CaseError, DosingCase, parse_case
 from medtwin.store.base import Store
 
-__all__ = ["CREATININE_CODES", "case_from_store"]
+__all__ = ["CREATININE_CODES", "INR_CODES", "case_from_store", "warfarin_case_from_store"]
 
 CREATININE_CODES = ("2160-0",)
 """Creatinine [Mass/volume] in Serum or Plasma."""
 DIALYSIS_CONDITION = "105502003"
 HAEMODIALYSIS_PROCEDURE = "302497006"
 UMOL_PER_MG_DL = 88.42
+INR_CODES = ("6301-6", "34714-6")
+"""INR in Platelet poor plasma by Coagulation assay; INR in Blood by Coagulation assay."""
+WARFARIN_RXNORM = "11289"
+INR_UNITS = {"", "{inr}", "inr", "{ratio}", "ratio", "1"}
+ENZYME_INDUCERS = ("carbamazepine", "phenytoin", "rifampin", "rifampicin")
+"""The enzyme inducers of the IWPC 2009 algorithm."""
 
 
 def _hours(t: dt.datetime, t0: dt.datetime) -> float:
     return (t - t0).total_seconds() / 3600.0
+
+
+def _allergies(store: Store, pid: str) -> list[str]:
+    allergies = []
+    for sf in store.timeline(pid, kinds=["AllergyIntolerance"]):
+        f = sf.fact
+        if getattr(f, "clinical_status", None) in {"inactive", "resolved"}:
+            continue
+        parts = [f.code.display or f.code.code] if f.code is not None else []
+        parts += list(getattr(f, "reactions", ()) or ())
+        allergies.append(" ".join(p for p in parts if p))
+    return allergies
+
+
+def _text(f: Any) -> str:
+    return " ".join(x for x in ((f.code.display or "", f.code.code) if f.code else ()) if x)
 
 
 def case_from_store(
@@ -119,14 +158,7 @@ def case_from_store(
                 f"patient {patient}: level {sf.fact.source_id} in {unit!r} (mg/L needed)"
             )
         observations.append({"t_h": _hours(sf.fact.effective_start, t0), "conc_mg_l": float(value)})
-    allergies = []
-    for sf in store.timeline(pid, kinds=["AllergyIntolerance"]):
-        f = sf.fact
-        if getattr(f, "clinical_status", None) in {"inactive", "resolved"}:
-            continue
-        parts = [f.code.display or f.code.code] if f.code is not None else []
-        parts += list(getattr(f, "reactions", ()) or ())
-        allergies.append(" ".join(p for p in parts if p))
+    allergies = _allergies(store, pid)
     raw: dict[str, Any] = {
         "model": model,
         "patient": cov,
@@ -137,3 +169,123 @@ def case_from_store(
     if target:
         raw["target"] = target
     return parse_case(raw)
+
+
+def _genotypes(store: Store, pid: str) -> tuple[dict[str, str | None], str, dict[str, Any]]:
+    """CYP2C9 and VKORC1 -1639 from the stored Genotype facts (``None``: not called, with the
+    reason)."""
+    from medtwin.model.base import ModelError
+    from medtwin.pharmacology.pgx import call_facts
+    from medtwin.pharmacology.warfarin import covariate_from_call
+
+    facts = [sf.fact for sf in store.timeline(pid, kinds=["Genotype"])]
+    out: dict[str, str | None] = {"cyp2c9": None, "vkorc1_1639": None}
+    if not facts:
+        return out, "no genotype facts in the record", {}
+    calls = call_facts(facts, ("CYP2C9", "VKORC1"))
+    notes = []
+    prov: dict[str, Any] = {}
+    for call in calls:
+        key = "cyp2c9" if call.gene == "CYP2C9" else "vkorc1_1639"
+        if call.diplotype is None:
+            notes.append(f"{call.gene} not called: {call.uncalled_reason or 'no call'}")
+            continue
+        try:
+            value = covariate_from_call(call.gene, call.diplotype)
+        except ModelError as exc:
+            notes.append(str(exc))
+            continue
+        out[key] = value
+        prov[key] = {"gene": call.gene, "diplotype": call.diplotype, "source": call.source}
+    return out, "; ".join(notes), prov
+
+
+def _iwpc_inputs(store: Store, pid: str, who: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    from medtwin.risk.inputs import derive_inputs
+
+    iwpc: dict[str, Any] = {}
+    if "weight_kg" in who:
+        iwpc["weight_kg"] = float(who["weight_kg"])
+    if "height_m" in who:
+        iwpc["height_cm"] = round(float(who["height_m"]) * 100.0, 1)
+    race = derive_inputs(store, pid, now)["race"].value
+    iwpc["race"] = race if race in {"white", "asian", "black"} else "mixed_or_missing"
+    inducer = False
+    amiodarone = False
+    for sf in store.timeline(pid, kinds=["MedicationRequest"], end=now):
+        f = sf.fact
+        if f.status not in {"active", "on-hold"}:
+            continue
+        text = _text(f).lower()
+        inducer |= any(re.search(rf"\b{name}\b", text) for name in ENZYME_INDUCERS)
+        amiodarone |= re.search(r"\bamiodarone\b", text) is not None
+    iwpc["enzyme_inducer"] = inducer
+    iwpc["amiodarone"] = amiodarone
+    return iwpc
+
+
+def warfarin_case_from_store(
+    store: Store, patient: str, *, target: dict[str, Any] | None = None
+) -> Any:
+    """The warfarin dosing case of ``patient`` (a
+    :class:`~medtwin.pharmacology.warfarin_dosing.WarfarinCase`; see the module docstring)."""
+    from medtwin.pharmacology.warfarin_dosing import WarfarinCase
+    from medtwin.twin.twin import characteristics
+
+    pid = store.resolve_patient(patient)
+    now = dt.datetime.now(dt.UTC)
+    who = characteristics(store, pid, now)
+    if "age_y" not in who:
+        raise CaseError(f"patient {patient}: the record has no age_years (birth date)")
+    genes, note, prov = _genotypes(store, pid)
+    drug = re.compile(r"\bwarfarin\b", re.IGNORECASE)
+    admins: list[tuple[dt.datetime, float]] = []
+    for sf in store.timeline(pid, kinds=["MedicationAdministration"]):
+        f = sf.fact
+        if f.status in {"not-done", "entered-in-error"} or f.effective_start is None:
+            continue
+        code = f.code.code if f.code is not None else ""
+        if not (drug.search(_text(f)) or code == WARFARIN_RXNORM):
+            continue
+        dose = getattr(f, "dose_value", None)
+        unit = (getattr(f, "dose_unit", "") or "").lower()
+        if dose is None or unit != "mg":
+            raise CaseError(
+                f"patient {patient}: warfarin dose {f.source_id} is {dose!r} {unit!r} "
+                "(a dose in mg is needed)"
+            )
+        admins.append((f.effective_start, float(dose)))
+    admins.sort(key=lambda x: x[0])
+    inrs: list[tuple[dt.datetime, float]] = []
+    for sf in store.timeline(pid, codes=list(INR_CODES)):
+        f = sf.fact
+        value = getattr(f, "value_num", None)
+        if f.effective_start is None or value is None:
+            continue
+        unit = (getattr(f, "unit", "") or "").lower()
+        if unit not in INR_UNITS:
+            raise CaseError(
+                f"patient {patient}: INR {f.source_id} in {unit!r} (an INR ratio needed)"
+            )
+        inrs.append((f.effective_start, float(value)))
+    inrs.sort(key=lambda x: x[0])
+    t0 = admins[0][0] if admins else now
+    base = [v for t, v in inrs if t < t0] if admins else [v for _, v in inrs]
+    after = [(t, v) for t, v in inrs if t > t0] if admins else []
+    provenance: dict[str, Any] = {"genotypes": prov}
+    if base:
+        provenance["base_inr"] = "latest INR before the first warfarin dose"
+    return WarfarinCase(
+        age_years=round(float(who["age_y"]), 2),
+        cyp2c9=genes["cyp2c9"],
+        vkorc1_1639=genes["vkorc1_1639"],
+        base_inr=base[-1] if base else None,
+        doses=tuple((_hours(t, t0), a) for t, a in admins),
+        inrs=tuple((_hours(t, t0), v) for t, v in after),
+        allergies=tuple(_allergies(store, pid)),
+        target=target,
+        iwpc=_iwpc_inputs(store, pid, who, now),
+        genotype_note=note,
+        t0=t0.isoformat(),
+        provenance=provenance,
+    )

@@ -73,7 +73,10 @@ __all__ = [
     "MODELS",
     "VKORC1_GENOTYPES",
     "WarfarinHamberg2007",
+    "covariate_from_call",
     "covariates_from_calls",
+    "dose_times_h",
+    "inr_of_states",
     "maintenance_dose_mg_per_day",
     "observe",
     "params_for",
@@ -401,7 +404,7 @@ class WarfarinHamberg2007(Model):
     @classmethod
     def schedule(cls, events: Sequence[Event], params: FloatArray, t_end: float) -> InputSchedule:
         """Oral warfarin doses as steps of the cumulative dose (jumps into the depot)."""
-        doses = _dose_times_h(events)
+        doses = dose_times_h(events)
         cuts = {0.0, float(t_end)}
         cuts.update(t for t, _ in doses if t <= t_end)
         bounds = np.array(sorted(cuts))
@@ -411,7 +414,12 @@ class WarfarinHamberg2007(Model):
         return InputSchedule(bounds, values)
 
 
-def _dose_times_h(events: Iterable[Event]) -> list[tuple[float, float]]:
+def dose_times_h(events: Iterable[Event]) -> list[tuple[float, float]]:
+    """``(t_h, amount_mg)`` of every oral warfarin dose of ``events`` (repeats expanded).
+
+    Raises :class:`ModelError` naming the event for another drug or a ``steady_state`` flag
+    (see :func:`simulate_regimen`).
+    """
     out: list[tuple[float, float]] = []
     for e in events:
         if e.type != "oral":
@@ -591,57 +599,93 @@ def observe(
     return np.asarray(v * np.exp(rng.normal(0.0, sd, v.shape)), dtype=np.float64)
 
 
-def _pk_matrix(p: FloatArray) -> FloatArray:
-    k10, k12, k21 = p[CL] / p[V1], p[Q] / p[V1], p[Q] / p[V2]
-    return np.array([[-p[KA], 0.0, 0.0], [p[KA], -(k10 + k12), k21], [0.0, k12, -k21]])
-
-
-def _transit_matrix(p: FloatArray) -> FloatArray:
-    ktr1, ktr2 = 6.0 / p[MTT1], 1.0 / p[MTT2]
-    m = np.zeros((7, 7))
-    for i in range(6):
-        m[i, i] = -ktr1
-        if i > 0:
-            m[i, i - 1] = ktr1
-    m[6, 6] = -ktr2
+def _pk_matrices(p: FloatArray) -> FloatArray:
+    """The PK system matrices ``[N, 3, 3]`` (depot, central, peripheral) of params ``[N, P]``."""
+    n = p.shape[0]
+    k10, k12, k21 = p[:, CL] / p[:, V1], p[:, Q] / p[:, V1], p[:, Q] / p[:, V2]
+    m = np.zeros((n, 3, 3))
+    m[:, 0, 0] = -p[:, KA]
+    m[:, 1, 0] = p[:, KA]
+    m[:, 1, 1] = -(k10 + k12)
+    m[:, 1, 2] = k21
+    m[:, 2, 1] = k12
+    m[:, 2, 2] = -k21
     return m
 
 
-def steady_state_x0(params: FloatArray, amount_mg: float, every_h: float) -> FloatArray:
+def _transit_matrices(p: FloatArray) -> FloatArray:
+    """The transit-chain matrices ``[N, 7, 7]`` (chain 1: A1-A6, chain 2: A7)."""
+    n = p.shape[0]
+    ktr1, ktr2 = 6.0 / p[:, MTT1], 1.0 / p[:, MTT2]
+    m = np.zeros((n, 7, 7))
+    for i in range(6):
+        m[:, i, i] = -ktr1
+        if i > 0:
+            m[:, i, i - 1] = ktr1
+    m[:, 6, 6] = -ktr2
+    return m
+
+
+def _expm(a: FloatArray) -> FloatArray:
+    """Matrix exponentials of a stack ``[N, n, n]``: scaling and squaring with an 18-term
+    Taylor series (the scaled norms are at most 1/2, so the truncation error is below 1e-20);
+    vectorised over the stack, unlike ``scipy.linalg.expm``'s per-matrix Pade loop."""
+    norm = float(np.abs(a).sum(axis=-1).max()) if a.size else 0.0
+    s = max(0, math.ceil(math.log2(norm / 0.5))) if norm > 0.5 else 0
+    x = a / 2.0**s
+    eye = np.broadcast_to(np.eye(a.shape[-1]), a.shape)
+    out = eye.copy()
+    term = eye.copy()
+    for k in range(1, 19):
+        term = term @ x / k
+        out = out + term
+    for _ in range(s):
+        out = out @ out
+    return np.asarray(out, dtype=np.float64)
+
+
+def steady_state_x0(
+    params: FloatArray, amount_mg: float | FloatArray, every_h: float
+) -> FloatArray:
     """The state just before a dose (``[N, S]``) when ``amount_mg`` of racemic warfarin has
     been given every ``every_h`` hours for ever (periodic steady state).
 
-    The PK is linear: the trough is ``(I - Phi)^-1 Phi d`` with ``Phi = expm(K tau)``. Given
-    that concentration profile the transit chains are linear too: one interval simulated from
-    empty chains gives ``r``, and the trough is ``(I - Phi_A)^-1 r``.
+    ``amount_mg`` is one number or one per row (``[N]``). The PK is linear: the trough is
+    ``(I - Phi)^-1 Phi d`` with ``Phi = expm(K tau)``. Given that concentration profile the
+    transit chains are linear too: one interval simulated from empty chains (the dose put in
+    the depot at its start) gives ``r``, and the trough is ``(I - Phi_A)^-1 r``. All rows at
+    once (batched matrix exponentials and one batched simulation).
     """
-    from scipy.linalg import expm
-
-    from medtwin.model.events import parse_scenario
+    from medtwin.model.events import Scenario
     from medtwin.model.solver import simulate
 
-    if not (math.isfinite(amount_mg) and amount_mg > 0.0):
+    p = WarfarinHamberg2007.check_params(params)
+    n = p.shape[0]
+    amounts = np.broadcast_to(np.asarray(amount_mg, dtype=np.float64), (n,)).copy()
+    if not (np.all(np.isfinite(amounts)) and np.all(amounts > 0.0)):
         raise ModelError(f"amount_mg must be a positive number, got {amount_mg!r}")
     if not (math.isfinite(every_h) and every_h > 0.0):
         raise ModelError(f"every_h must be a positive number, got {every_h!r}")
-    p = WarfarinHamberg2007.check_params(params)
-    n = p.shape[0]
     x0 = np.zeros((n, len(WarfarinHamberg2007.states)))
-    for i in range(n):
-        phi = expm(_pk_matrix(p[i]) * every_h)
-        dose = np.array([p[i, SFRAC] * amount_mg, 0.0, 0.0])
-        x0[i, :3] = np.linalg.solve(np.eye(3) - phi, phi @ dose)
-    one = parse_scenario(
-        [{"type": "oral", "drug": DRUG, "t_h": 0.0, "amount_mg": float(amount_mg)}]
-    )
+    phi = _expm(_pk_matrices(p) * every_h)
+    dose = np.zeros((n, 3))
+    dose[:, 0] = p[:, SFRAC] * amounts
+    x0[:, :3] = np.linalg.solve(np.eye(3)[None] - phi, (phi @ dose[:, :, None]))[:, :, 0]
     start = x0.copy()
     start[:, 3:] = 0.0
-    r = simulate(WarfarinHamberg2007, p, one, t_end=every_h, times=[0.0, every_h], x0=start)
+    start[:, 0] += dose[:, 0]  # the dose at the start of the interval, already in the depot
+    r = simulate(
+        WarfarinHamberg2007, p, Scenario(()), t_end=every_h, times=[0.0, every_h], x0=start
+    )
     end = r.states[:, -1, :]
-    for i in range(n):
-        phi_a = expm(_transit_matrix(p[i]) * every_h)
-        x0[i, 3:] = np.linalg.solve(np.eye(7) - phi_a, end[i, 3:])
+    phi_a = _expm(_transit_matrices(p) * every_h)
+    x0[:, 3:] = np.linalg.solve(np.eye(7)[None] - phi_a, end[:, 3:, None])[:, :, 0]
     return x0
+
+
+def inr_of_states(params: FloatArray, states: FloatArray) -> FloatArray:
+    """The INR (``[N]``) of states ``[N, S]`` (``INR = BASE + INRmax (1 - A6 A7)^lambda``)."""
+    return np.asarray(_inr(np.asarray(states)[:, None, :], np.atleast_2d(params))[:, 0])
 
 
 def simulate_regimen(
@@ -687,13 +731,31 @@ def covariates_from_calls(calls: Iterable[Any]) -> dict[str, str]:
     for gene in ("CYP2C9", "VKORC1"):
         if by_gene.get(gene) is None:
             raise ModelError(f"{gene} is not called: warfarin_hamberg2007 needs its genotype")
-    cyp = _norm_cyp2c9(str(by_gene["CYP2C9"]))
-    vk = str(by_gene["VKORC1"])
-    alleles = vk.split("/")
+    return {
+        "cyp2c9": covariate_from_call("CYP2C9", str(by_gene["CYP2C9"])),
+        "vkorc1_1639": covariate_from_call("VKORC1", str(by_gene["VKORC1"])),
+    }
+
+
+def covariate_from_call(gene: str, diplotype: str) -> str:
+    """The model's covariate for one gene's PGx call: the CYP2C9 diplotype (one of Hamberg
+    2007's six) or the VKORC1 -1639 genotype from an rs9923231 reference/variant call (each
+    variant allele is one -1639A). Raises :class:`ModelError` naming what cannot be used.
+
+    >>> covariate_from_call("VKORC1", "rs9923231 reference (C)/rs9923231 variant (T)")
+    'GA'
+    """
+    if gene == "CYP2C9":
+        return _norm_cyp2c9(diplotype)
+    if gene != "VKORC1":
+        raise ModelError(f"gene {gene!r} is not a covariate of warfarin_hamberg2007")
+    alleles = diplotype.split("/")
     if len(alleles) != 2 or not all(("variant" in a) or ("reference" in a) for a in alleles):
-        raise ModelError(f"VKORC1 diplotype {vk!r} is not an rs9923231 reference/variant call")
+        raise ModelError(
+            f"VKORC1 diplotype {diplotype!r} is not an rs9923231 reference/variant call"
+        )
     n_a = sum("variant" in a for a in alleles)
-    return {"cyp2c9": cyp, "vkorc1_1639": ("GG", "GA", "AA")[n_a]}
+    return ("GG", "GA", "AA")[n_a]
 
 
 @cache

@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -47,13 +47,21 @@ from medtwin.pharmacology.covariates import PatientCovariates
 from medtwin.pharmacology.pk import Dose, auc, steady_state_profile
 from medtwin.pharmacology.tdm import MapFit
 
+if TYPE_CHECKING:
+    from medtwin.pharmacology.warfarin_dosing import WarfarinCase, WarfarinFit
+
 __all__ = [
+    "DEFAULT_TARGET_INR",
+    "WARFARIN_TABLETS_MG",
     "Recommendation",
     "Target",
     "TargetError",
+    "parse_inr_target",
     "parse_target",
     "recommend",
+    "recommend_warfarin",
     "regimen_exposure",
+    "warfarin_tablet_doses",
 ]
 
 
@@ -69,6 +77,7 @@ class Target:
     auc24_mg_h_l: tuple[float, float] | None = None
     trough_mg_l: tuple[float, float] | None = None
     peak_mg_l: tuple[float, float] | None = None
+    inr: tuple[float, float] | None = None
 
     @classmethod
     def auc24(cls, low: float, high: float) -> Target:
@@ -83,6 +92,7 @@ class Target:
                 ("auc24_mg_h_l", self.auc24_mg_h_l),
                 ("trough_mg_l", self.trough_mg_l),
                 ("peak_mg_l", self.peak_mg_l),
+                ("inr", self.inr),
             )
             if v is not None
         }
@@ -425,6 +435,308 @@ def recommend(
             "dosing_weight_kg": pop.dosing_weight_kg(patient),
             "text": text,
         },
+        exposure=exposure,
+        events=events,
+        **base,
+    )
+
+
+# ------------------------------------------------------------------------------- warfarin
+WARFARIN_TABLETS_MG = (1.0, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.5, 10.0)
+"""Warfarin sodium tablet strengths (mg), scored for halving: COUMADIN (warfarin sodium)
+tablets, US prescribing information (Bristol-Myers Squibb), How Supplied: 1, 2, 2-1/2, 3, 4,
+5, 6, 7-1/2 and 10 mg."""
+WARFARIN_MIN_DAILY_MG = 0.5
+"""Half of the smallest tablet."""
+WARFARIN_MAX_DAILY_MG = 15.0
+"""medtwin's limit, unverified as a clinical maximum: the label's usual maintenance dose is
+2-10 mg a day; higher doses are not proposed without a prescriber's decision."""
+DEFAULT_TARGET_INR = (2.0, 3.0)
+"""INR 2.0-3.0 (target 2.5) for most indications (ACCP 2012: Holbrook A, Schulman S, Witt DM,
+et al. Evidence-based management of anticoagulant therapy. Chest 2012;141(2 Suppl):
+e152S-e184S; Ageno W et al. Chest 2012;141:e44S-e88S)."""
+INR_TARGET_HALF_WIDTH = 0.5
+"""A single target INR means the range target +/- 0.5 (2.5 -> 2.0-3.0, as ACCP 2012)."""
+NEXT_CHECK_DAYS = 7
+"""The next INR check, 7 days after the new regimen starts: rechecking within 1-2 weeks of a
+dose change is the ACCP 2012 advice (Holbrook 2012) as summarised by secondary sources
+(unverified against the paper here); medtwin takes the first week."""
+_HALVES = {1: "half a", 2: "one", 3: "one and a half", 4: "two"}
+
+
+def warfarin_tablet_doses(
+    strengths: Sequence[float] = WARFARIN_TABLETS_MG,
+    min_mg: float = WARFARIN_MIN_DAILY_MG,
+    max_mg: float = WARFARIN_MAX_DAILY_MG,
+) -> list[tuple[float, float, int, str]]:
+    """The daily doses a pharmacist can give with whole or half tablets of one strength
+    (half a tablet to two tablets a day), as ``(dose_mg, tablet_mg, halves, text)`` sorted by
+    dose; each dose is given with the fewest tablets, whole tablets preferred.
+
+    >>> [d[0] for d in warfarin_tablet_doses(max_mg=3)]
+    [0.5, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0]
+    >>> warfarin_tablet_doses()[9]
+    (4.5, 3.0, 3, 'one and a half 3 mg tablets')
+    """
+    best: dict[float, tuple[tuple[int, int], float, int]] = {}
+    for s in strengths:
+        for n in (2, 4, 1, 3):
+            dose = round(n * s / 2.0, 4)
+            if not min_mg - 1e-9 <= dose <= max_mg + 1e-9:
+                continue
+            key = (n % 2, n)
+            if dose not in best or key < best[dose][0]:
+                best[dose] = (key, float(s), n)
+    out = []
+    for dose in sorted(best):
+        _, s, n = best[dose]
+        noun = "tablet" if n <= 2 else "tablets"
+        out.append((dose, s, n, f"{_HALVES[n]} {s:g} mg {noun}"))
+    return out
+
+
+def parse_inr_target(raw: Mapping[str, Any] | None) -> Target:
+    """A warfarin case's ``target``: ``{"inr": [low, high]}`` or ``{"inr": 2.5}`` (+/- 0.5);
+    none: INR 2-3 (:data:`DEFAULT_TARGET_INR`)."""
+    if not raw:
+        return Target(inr=DEFAULT_TARGET_INR)
+    if not isinstance(raw, Mapping):
+        raise TargetError("target: must be a JSON object")
+    unknown = sorted(set(raw) - {"inr"})
+    if unknown:
+        raise TargetError(f"target: unknown field {unknown[0]!r} (known for warfarin: inr)")
+    if "inr" not in raw:
+        raise TargetError("target: field 'inr' is needed for warfarin ([low, high] or a number)")
+    lo, hi = _range("inr", raw["inr"], INR_TARGET_HALF_WIDTH)
+    if lo < 1.0 or hi > 10.0:
+        raise TargetError(f"target: field 'inr' must lie within 1-10, got {raw['inr']!r}")
+    return Target(inr=(lo, hi))
+
+
+def _band(values: FloatArray) -> list[float]:
+    lo, hi = np.percentile(values, [5, 95])
+    return [float(lo), float(hi)]
+
+
+def _iwpc_daily_mg(case: WarfarinCase) -> tuple[float | None, dict[str, Any]]:
+    """The IWPC 2009 weekly dose / 7 (:mod:`medtwin.risk.iwpc_warfarin`) and its result."""
+    from medtwin.risk.iwpc_warfarin import IWPC_WARFARIN, RACES
+
+    race = case.iwpc.get("race")
+    row = {
+        "age_years": case.age_years,
+        "height_cm": case.iwpc.get("height_cm"),
+        "weight_kg": case.iwpc.get("weight_kg"),
+        "race": race if race in RACES else "mixed_or_missing",
+        "vkorc1_1639": case.vkorc1_1639,
+        "cyp2c9": case.cyp2c9,
+        "enzyme_inducer": case.iwpc.get("enzyme_inducer"),
+        "amiodarone": case.iwpc.get("amiodarone"),
+    }
+    res = IWPC_WARFARIN.compute_one(row)
+    info = {"inputs": row, **res.to_dict()}
+    if res.value is None:
+        return None, info
+    return float(res.value) / 7.0, info
+
+
+def recommend_warfarin(
+    case: WarfarinCase,
+    *,
+    fit: WarfarinFit | None = None,
+    n_samples: int = 300,
+    seed: int = 0,
+) -> Recommendation:
+    """The daily warfarin dose, in whole or half tablets, for ``case``
+    (:class:`~medtwin.pharmacology.warfarin_dosing.WarfarinCase`) on ``warfarin_hamberg2007``.
+
+    With INRs (``fit``: :func:`~medtwin.pharmacology.warfarin_dosing.fit_inr`) the posterior
+    samples, else the population prior, predict the INR of every practical daily dose
+    (:func:`warfarin_tablet_doses`) at steady state; the doses whose MAP (or typical)
+    prediction is in the target range are ranked by the probability of target attainment
+    (PTA: the share of samples in range at steady state, in steps of 0.05), then by the
+    distance from the middle of the range, then by the number of tablets. Without INRs the
+    starting dose is the IWPC 2009 dose rounded to the nearest practical dose (the model's
+    best dose is reported beside it), or the model's best dose when IWPC lacks an input.
+    Predictions are at the time of day of the INR checks
+    (:func:`~medtwin.pharmacology.warfarin_dosing.check_after_dose_h`), at steady state and
+    at the next check (:data:`NEXT_CHECK_DAYS` after the new regimen starts, one day after
+    the last dose given), with 5-95 % bands. A recorded allergy to warfarin, a target no
+    practical dose reaches, or an IWPC dose outside the limits gives "cannot recommend".
+    """
+    from medtwin.pharmacology.warfarin import WarfarinHamberg2007
+    from medtwin.pharmacology.warfarin_dosing import (
+        check_after_dose_h,
+        daily_course,
+        prior_samples,
+        simulate_inr,
+        steady_state_inr,
+    )
+
+    target = parse_inr_target(case.target)
+    assert target.inr is not None
+    lo, hi = target.inr
+    mid = 0.5 * (lo + hi)
+    allergic, allergy_text = _allergy_check("warfarin", case.allergies)
+    base: dict[str, Any] = {
+        "drug": "warfarin",
+        "model": "warfarin_hamberg2007",
+        "allergy_check": allergy_text,
+        "target": target,
+    }
+    if allergic:
+        return Recommendation(
+            recommended=False,
+            reason="cannot recommend because an allergy to warfarin is recorded "
+            f"({allergy_text}); choose another anticoagulant or confirm the allergy is not "
+            "relevant",
+            **base,
+        )
+    typ = case.typical("recommend")
+    if fit is not None:
+        mode, samples = fit.params, fit.samples[:n_samples]
+        source = f"MAP fit to {len(fit.inrs)} INR result(s)"
+    else:
+        mode, samples = typ, prior_samples(typ, n_samples, seed=seed)
+        source = "population prior (no INR yet)"
+    after = check_after_dose_h(case)
+    start_h = case.doses[-1][0] + 24.0 if case.doses else 0.0
+    both = np.vstack([mode, samples])
+    if case.doses:
+        _, x_start = simulate_inr(both, case.doses, [start_h])
+    else:
+        x_start = WarfarinHamberg2007.initial_state(both)
+    cands = warfarin_tablet_doses()
+    doses = np.array([c[0] for c in cands])
+    ss_mode = steady_state_inr(np.repeat(mode, doses.size, axis=0), doses, after)
+    ok = np.flatnonzero((ss_mode >= lo) & (ss_mode <= hi))
+    best_k: int | None = None
+    pta_all: dict[int, float] = {}
+    if ok.size:
+        s = samples.shape[0]
+        ss_s = steady_state_inr(np.tile(samples, (ok.size, 1)), np.repeat(doses[ok], s), after)
+        ss_s = ss_s.reshape(ok.size, s)
+        pta = ((ss_s >= lo) & (ss_s <= hi)).mean(axis=1)
+        pta_all = {int(k): float(p) for k, p in zip(ok, pta, strict=True)}
+        order = np.lexsort(
+            (
+                np.array([cands[k][2] for k in ok]),
+                np.abs(ss_mode[ok] - mid),
+                -np.round(pta * 20.0),
+            )
+        )
+        best_k = int(ok[order[0]])
+    limits = f"{doses[0]:g}-{doses[-1]:g} mg a day in whole or half tablets"
+    iwpc_info: dict[str, Any] | None = None
+    note = ""
+    if not case.inrs and (lo, hi) != DEFAULT_TARGET_INR:
+        note = (
+            f"no IWPC 2009 start: it predicts the dose for INR 2-3, the target is {lo:g}-{hi:g}; "
+            "the model's best dose instead"
+        )
+        chosen = -1
+    elif not case.inrs:
+        iwpc_daily, iwpc_info = _iwpc_daily_mg(case)
+        if iwpc_daily is not None:
+            if not doses[0] <= iwpc_daily <= doses[-1]:
+                return Recommendation(
+                    recommended=False,
+                    reason=f"cannot recommend because the IWPC 2009 dose "
+                    f"({iwpc_daily * 7.0:.1f} mg/week, {iwpc_daily:.2f} mg a day) is outside "
+                    f"{limits}",
+                    **base,
+                )
+            chosen = int(np.argmin(np.abs(doses - iwpc_daily) + 1e-6 * doses))
+            note = (
+                f"the IWPC 2009 starting dose ({iwpc_daily * 7.0:.1f} mg/week, "
+                f"{iwpc_daily:.2f} mg a day) rounded to tablets"
+            )
+        else:
+            note = (
+                "IWPC 2009 dose not computed (missing: "
+                f"{', '.join(iwpc_info.get('missing', ())) or iwpc_info.get('refused')}); "
+                "the model's best dose instead"
+            )
+            chosen = -1
+    else:
+        chosen = -1
+    if chosen < 0:
+        if best_k is None:
+            k = int(np.argmin(np.abs(ss_mode - mid)))
+            return Recommendation(
+                recommended=False,
+                reason=f"cannot recommend because no dose of {limits} is predicted to bring "
+                f"the steady-state INR into {lo:g}-{hi:g} (closest: {doses[k]:g} mg a day, "
+                f"INR {ss_mode[k]:.2f}; {source})",
+                **base,
+            )
+        chosen = best_k
+    dose, tablet, halves, tablets_text = cands[chosen]
+    ss_c = steady_state_inr(samples, dose, after)
+    ss_m = float(ss_mode[chosen])
+    pta_c = float(((ss_c >= lo) & (ss_c <= hi)).mean())
+    course, _ = daily_course(both, x_start, np.full(both.shape[0], dose), NEXT_CHECK_DAYS, after)
+    check = course[:, -1]
+    check_h = start_h + 24.0 * (NEXT_CHECK_DAYS - 1) + after
+    exposure: dict[str, Any] = {
+        "inr_steady_state": {"predicted": ss_m, "band_5_95": _band(ss_c)},
+        "inr_next_check": {
+            "predicted": float(check[0]),
+            "band_5_95": _band(check[1:]),
+            "t_h": check_h,
+        },
+        "probability_of_target_attainment": pta_c,
+        "probability_in_range_at_next_check": float(((check[1:] >= lo) & (check[1:] <= hi)).mean()),
+        "inr_after_dose_h": after,
+        "samples": int(samples.shape[0]),
+        "source": source,
+    }
+    text = f"warfarin {dose:g} mg once a day ({tablets_text})"
+    regimen: dict[str, Any] = {
+        "daily_dose_mg": dose,
+        "weekly_dose_mg": 7.0 * dose,
+        "tablet_mg": tablet,
+        "tablets_per_day": halves / 2.0,
+        "every_h": 24.0,
+        "start_h": start_h,
+        "next_check_h": check_h,
+        "text": text,
+    }
+    if case.t0 is not None:
+        import datetime as dt
+
+        t0 = dt.datetime.fromisoformat(case.t0)
+        regimen["start_at"] = (t0 + dt.timedelta(hours=start_h)).isoformat()
+        regimen["next_check_at"] = (t0 + dt.timedelta(hours=check_h)).isoformat()
+    if iwpc_info is not None:
+        regimen["iwpc"] = iwpc_info
+    if best_k is not None:
+        regimen["model_best"] = {
+            "daily_dose_mg": cands[best_k][0],
+            "text": cands[best_k][3],
+            "inr_steady_state": float(ss_mode[best_k]),
+            "probability_of_target_attainment": pta_all[best_k],
+        }
+    if note.startswith("the IWPC"):
+        why = f"{note}; INR predicted by Hamberg 2007 (no INR yet)"
+    else:
+        why = (f"{note}; " if note else "") + (
+            "highest probability of target attainment among practical doses"
+        )
+    events = [
+        {
+            "type": "oral",
+            "drug": "warfarin",
+            "t_h": start_h,
+            "amount_mg": dose,
+            "every_h": 24.0,
+            "count": NEXT_CHECK_DAYS,
+        }
+    ]
+    return Recommendation(
+        recommended=True,
+        reason=f"{text}, INR check after {NEXT_CHECK_DAYS} days: {why}",
+        regimen=regimen,
         exposure=exposure,
         events=events,
         **base,
