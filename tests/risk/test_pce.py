@@ -237,6 +237,21 @@ def test_other_race_uses_the_white_equations() -> None:
     assert aa.value == PCE_ASCVD_10Y.compute_one(_row(race="black")).value
 
 
+def test_the_other_omb_race_categories_use_the_white_equations() -> None:
+    """A record's US Core race (OMB categories, as ``medtwin risk`` derives it) gives the
+    equations for white adults for Asian, American Indian or Alaska Native and Native Hawaiian
+    or Pacific Islander adults (Goff 2014's advice), on one row and on a column."""
+    omb = ["asian", "american_indian_or_alaska_native", "native_hawaiian_or_pacific_islander"]
+    for score in (PCE_ASCVD_10Y, PCE_ASCVD_10Y_2018):
+        white = score.compute_one(_row(race="white", smoker=True)).value
+        for race in omb:
+            assert score.compute_one(_row(race=race, smoker=True)).value == white
+        rows = [_row(race=race, smoker=True) for race in [*omb, "black"]]
+        column = score.compute_many({k: [r[k] for r in rows] for k in rows[0]})
+        values = [r.value for r in column]
+        assert values[:3] == [white] * 3 and values[3] != white
+
+
 def _at_risk(score: Any, target: float, **kw: Any) -> float:
     """The systolic pressure at which this profile's risk equals ``target`` percent."""
 
@@ -302,7 +317,7 @@ def test_edges_of_the_accepted_range(
         ({"total_cholesterol_mg_dl": 5.2}, "total_cholesterol_mg_dl=5.2 is outside the plausible"),
         ({"hdl_mg_dl": 1.3}, "hdl_mg_dl=1.3 is outside the plausible"),
         ({"sex": "x"}, "sex='x' is not one of female, male"),
-        ({"race": "asian"}, "race='asian' is not one of white, black, other"),
+        ({"race": "hispanic"}, "race='hispanic' is not one of white, black, other"),
         ({"smoker": "sometimes"}, "smoker='sometimes' is not true or false"),
         ({"systolic_bp_mm_hg": True}, "systolic_bp_mm_hg=True is not a number"),
     ],

@@ -136,6 +136,11 @@ def cv_inputs(*, race: bool, race_description: str = "") -> tuple[ScoreInput, ..
                     "black or african american": "black",
                     "aa": "black",
                     "caucasian": "white",
+                    # the other OMB race categories (US Core race, as medtwin derives them from
+                    # a record): the equations for white adults, as Goff 2014 advises
+                    "asian": "other",
+                    "american_indian_or_alaska_native": "other",
+                    "native_hawaiian_or_pacific_islander": "other",
                 },
             )
         )

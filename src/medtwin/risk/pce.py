@@ -18,8 +18,9 @@ Two scores:
 
 **Race.** Both were derived in non-Hispanic white and African American adults. ``race`` is
 ``white``, ``black`` or ``other``: the guideline (Goff 2014) advises the equations for white
-adults for other groups ("other" uses the white equations; the revised equations' Black
-indicator is 0), knowing the estimate may be too high for East Asian and Hispanic adults and too
+adults for other groups ("other", and the OMB categories ``asian``,
+``american_indian_or_alaska_native`` and ``native_hawaiian_or_pacific_islander`` that a record's
+US Core race gives, use the white equations; the revised equations' Black indicator is 0), knowing the estimate may be too high for East Asian and Hispanic adults and too
 low for South Asian adults.
 
 **Accepted range** (ACC/AHA ASCVD Risk Estimator, the guideline's calculator): age 40-79 years,
