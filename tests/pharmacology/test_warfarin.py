@@ -391,7 +391,9 @@ def test_external_check_on_the_public_iwpc_data() -> None:
     )
     ratio = float(np.median(d["pred"] / d["dose"]))
     assert 0.8 < ratio < 1.25, ratio
-    assert np.corrcoef(d["pred"], d["dose"])[0, 1] ** 2 > 0.25
+    # R^2 0.244 with the age effect above 71 only (1.1.0, as Ravvaz 2017 and reil read Hamberg);
+    # the linear effect on both sides of 71 (1.0.0) gave 0.301 with a median ratio of 1.13
+    assert np.corrcoef(d["pred"], d["dose"])[0, 1] ** 2 > 0.2
     groups = d.groupby(["cyp", "vk"]).agg(
         n=("dose", "size"), act=("dose", "median"), pred=("pred", "median")
     )

@@ -7,7 +7,7 @@ after Hamberg AK, Dahl ML, Barban M, et al. Clin Pharmacol Ther 2007;81(4):529-5
   first-order absorption, apparent parameters (CL/F, V1/F, Q/F, V2/F; F is not separated):
   ``dDepot = -ka Depot``; ``dC1 = ka Depot - (CL + Q)/V1 C1 + Q/V2 C2``;
   ``dC2 = Q/V1 C1 - Q/V2 C2`` (amounts in mg), concentration ``Cs = C1 / V1`` (mg/L).
-  ``CL = CL_ref * (1 - 0.0091 (age - 71)) * (1 - d_CYP2C9)`` with ``d`` the fractional decrease
+  ``CL = CL_ref * (1 - 0.0091 max(0, age - 71)) * (1 - d_CYP2C9)`` with ``d`` the fractional decrease
   of the diplotype (*1/*2 0.315 ... *3/*3 0.852).
 * **PD** ([1] Table 4, Figure 2, Methods): S-warfarin inhibits the synthesis of coagulation
   factors by ``E = Emax Cs^gamma / (EC50^gamma + Cs^gamma)`` (Emax = 1; EC50 by VKORC1 -1639 G>A:
@@ -336,7 +336,7 @@ class WarfarinHamberg2007(Model):
     """Hamberg 2007 warfarin PK/PD with INR; see the module docstring."""
 
     name: ClassVar[str] = "warfarin_hamberg2007"
-    version: ClassVar[str] = "1.0.0"
+    version: ClassVar[str] = "1.1.0"
     title: ClassVar[str] = "Warfarin S-enantiomer PK and INR (Hamberg 2007; CYP2C9, VKORC1, age)"
     time_unit: ClassVar[Literal["min", "h", "d"]] = "h"
     references: ClassVar[tuple[str, ...]] = (
@@ -448,8 +448,8 @@ def _check_age(age_years: float) -> None:
     if not lo <= age_years <= hi:
         raise OutsidePopulationError(
             f"age_years = {age_years:g}: warfarin_hamberg2007 answers for adults aged {lo:g}-{hi:g} "
-            "years (Hamberg 2007 studied adults on warfarin; the age effect on clearance is "
-            "linear around 71 years)"
+            "years (Hamberg 2007 studied adults on warfarin; clearance falls linearly with age "
+            "above 71 years)"
         )
 
 
@@ -485,7 +485,7 @@ def params_for(
 ) -> FloatArray:
     """Typical parameters (``[1, P]``) of a patient of this age and genotype ([1] Tables 2, 4).
 
-    ``CL = 0.314 * (1 - 0.0091 (age - 71)) * (1 - d_CYP2C9)`` L/h; EC50 by VKORC1 genotype.
+    ``CL = 0.314 * (1 - 0.0091 max(0, age - 71)) * (1 - d_CYP2C9)`` L/h; EC50 by VKORC1 genotype.
     Raises :class:`~medtwin.model.base.OutsidePopulationError` outside adults 18-95 years and
     :class:`~medtwin.model.base.ModelError` naming an unknown genotype.
 
@@ -517,7 +517,8 @@ def params_for(
     row = np.array([float(typical[p.name]) for p in PARAMETERS], dtype=np.float64)
     row[CL] = (
         pk["cl_l_per_h"]
-        * (1.0 - pk["cl_age_per_year"] * (float(age_years) - pk["age_ref_years"]))
+        # the age effect only above 71 years: Ravvaz 2017 and reil's HambergPKPD agree
+        * (1.0 - pk["cl_age_per_year"] * max(0.0, float(age_years) - pk["age_ref_years"]))
         * (1.0 - pk["cl_fractional_decrease"][dip])
     )
     if base_inr is not None:

@@ -474,9 +474,51 @@ def prior_samples(typ: FloatArray, n: int, *, seed: int = 0) -> FloatArray:
 MTT2_STARTS = (0.0, -1.5, 1.5, 2.5)
 """Starts of the MAP search: MTT2 eta in omega units (the other etas start at 0)."""
 SIR_PROPOSALS = 3000
+SIR_MIN_ESS = 50.0
+"""Importance-sampling rounds of :data:`SIR_PROPOSALS` continue until this effective sample
+size ..."""
+SIR_MAX_ROUNDS = 4
+"""... or this many rounds (the fit reports the effective sample size it reached)."""
 PRIOR_SHARE = 0.2
 """Share of the importance-sampling proposals drawn from the prior (covers modes the search
 missed)."""
+
+
+def _sir_round(
+    case: WarfarinCase,
+    typ: FloatArray,
+    idx: list[int],
+    t: FloatArray,
+    y: FloatArray,
+    sd: FloatArray,
+    omega_sd: FloatArray,
+    comps: list[tuple[FloatArray, FloatArray]],
+    share: FloatArray,
+    m: int,
+    rng: np.random.Generator,
+) -> tuple[FloatArray, FloatArray]:
+    """``m`` proposals from the mixture ``comps`` and their log importance weights."""
+    k = len(idx)
+    which = rng.choice(len(comps), size=m, p=share)
+    proposals = np.empty((m, k))
+    for j, (mean, cv) in enumerate(comps):
+        sel = which == j
+        proposals[sel] = rng.multivariate_normal(mean, cv, size=int(sel.sum()), method="cholesky")
+    f, _ = simulate_inr(_etas_to_params(typ, idx, proposals), case.doses, t, rtol=1e-6)
+    ofv = (((np.log(y)[None, :] - np.log(f)) / sd[None, :]) ** 2).sum(axis=1)
+    ofv += ((proposals / omega_sd[None, :]) ** 2).sum(axis=1)
+    log_q = np.empty((len(comps), m))
+    for j, (mean, cv) in enumerate(comps):
+        dev = proposals - mean
+        _, logdet = np.linalg.slogdet(cv)
+        log_q[j] = (
+            math.log(share[j])
+            - 0.5 * np.einsum("ni,ij,nj->n", dev, np.linalg.inv(cv), dev)
+            - 0.5 * logdet
+        )
+    top = log_q.max(axis=0)
+    log_w = -0.5 * ofv - (top + np.log(np.exp(log_q - top).sum(axis=0)))
+    return proposals, log_w
 
 
 def fit_inr(case: WarfarinCase, *, n_samples: int = 300, seed: int = 0) -> WarfarinFit:
@@ -540,29 +582,20 @@ def fit_inr(case: WarfarinCase, *, n_samples: int = 300, seed: int = 0) -> Warfa
     m = max(SIR_PROPOSALS, 5 * n_samples)
     comps = [(e, 2.0 * c) for _, e, c in modes] + [(np.zeros(k), np.diag(omega_sd**2))]
     share = np.array([(1.0 - PRIOR_SHARE) / len(modes)] * len(modes) + [PRIOR_SHARE])
-    which = rng.choice(len(comps), size=m, p=share)
-    proposals = np.empty((m, k))
-    for j, (mean, cv) in enumerate(comps):
-        sel = which == j
-        proposals[sel] = rng.multivariate_normal(mean, cv, size=int(sel.sum()), method="cholesky")
-    f, _ = simulate_inr(_etas_to_params(typ, idx, proposals), case.doses, t, rtol=1e-6)
-    ofv = (((np.log(y)[None, :] - np.log(f)) / sd[None, :]) ** 2).sum(axis=1)
-    ofv += ((proposals / omega_sd[None, :]) ** 2).sum(axis=1)
-    log_q = np.empty((len(comps), m))
-    for j, (mean, cv) in enumerate(comps):
-        dev = proposals - mean
-        _, logdet = np.linalg.slogdet(cv)
-        log_q[j] = (
-            math.log(share[j])
-            - 0.5 * np.einsum("ni,ij,nj->n", dev, np.linalg.inv(cv), dev)
-            - 0.5 * logdet
-        )
-    top = log_q.max(axis=0)
-    log_w = -0.5 * ofv - (top + np.log(np.exp(log_q - top).sum(axis=0)))
-    w = np.exp(log_w - log_w.max())
-    w /= w.sum()
-    ess = float(1.0 / (w**2).sum())
-    draws = proposals[rng.choice(m, size=n_samples, replace=True, p=w)]
+    # rounds of proposals from the same mixture pool into one weighted sample, until the
+    # effective sample size is SIR_MIN_ESS (a narrow posterior far from the Laplace modes
+    # keeps few proposals: more rounds, not a different proposal, keep the weights exact)
+    batches: list[tuple[FloatArray, FloatArray]] = []
+    for _ in range(SIR_MAX_ROUNDS):
+        batches.append(_sir_round(case, typ, idx, t, y, sd, omega_sd, comps, share, m, rng))
+        proposals = np.concatenate([b[0] for b in batches])
+        log_w = np.concatenate([b[1] for b in batches])
+        w = np.exp(log_w - log_w.max())
+        w /= w.sum()
+        ess = float(1.0 / (w**2).sum())
+        if ess >= SIR_MIN_ESS:
+            break
+    draws = proposals[rng.choice(len(proposals), size=n_samples, replace=True, p=w)]
     params = _etas_to_params(typ, idx, eta[None, :])
     pred, _ = simulate_inr(params, case.doses, t)
     return WarfarinFit(
