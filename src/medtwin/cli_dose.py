@@ -108,12 +108,7 @@ def _run(
         _echo_warfarin(kind, result)
         return
     if kind == "recommend":
-        click.echo(("Recommended: " if result["recommended"] else "") + result["reason"])
-        click.echo(f"Allergy check: {result['allergy_check']}")
-        for name, v in result["exposure"].items():
-            if isinstance(v, dict):
-                lo, hi = v["band_5_95"]
-                click.echo(f"  {name}: {v['predicted']:.1f} (5-95 %: {lo:.1f}-{hi:.1f})")
+        _echo_recommendation(result, digits=1)
         if result["recommended"]:
             pta = result["exposure"]["probability_of_target_attainment"]
             click.echo(f"  probability of target attainment: {pta:.2f}")
@@ -147,14 +142,22 @@ def _peek(path: str) -> Any:
         return None
 
 
+def _echo_recommendation(result: dict[str, Any], *, digits: int) -> None:
+    """The recommendation (or why there is none), the allergy check and each predicted exposure
+    with its 5-95 % band."""
+    click.echo(("Recommended: " if result["recommended"] else "") + result["reason"])
+    click.echo(f"Allergy check: {result['allergy_check']}")
+    for name, v in result["exposure"].items():
+        if isinstance(v, dict):
+            lo, hi = v["band_5_95"]
+            click.echo(
+                f"  {name}: {v['predicted']:.{digits}f} (5-95 %: {lo:.{digits}f}-{hi:.{digits}f})"
+            )
+
+
 def _echo_warfarin(kind: str, result: dict[str, Any]) -> None:
     if kind == "recommend":
-        click.echo(("Recommended: " if result["recommended"] else "") + result["reason"])
-        click.echo(f"Allergy check: {result['allergy_check']}")
-        for name, v in result["exposure"].items():
-            if isinstance(v, dict):
-                lo, hi = v["band_5_95"]
-                click.echo(f"  {name}: {v['predicted']:.2f} (5-95 %: {lo:.2f}-{hi:.2f})")
+        _echo_recommendation(result, digits=2)
         if result["recommended"]:
             e = result["exposure"]
             click.echo(

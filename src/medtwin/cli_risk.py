@@ -17,6 +17,8 @@ import click
 from medtwin.cli import _json_option, _open, _print_json, _store_option, main
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from medtwin.twin.prevention import Change
 
 __all__ = ["risk_command"]
@@ -209,12 +211,7 @@ def risk_command(
                 click.echo(f"  {'':<24} ({s.message})")
         else:
             click.echo(f"  {s.name:<24} {s.message}")
-    if report.not_derivable:
-        click.echo("")
-        click.echo(
-            "Not read from a record (need other inputs; use 'medtwin score NAME'): "
-            + ", ".join(sorted(report.not_derivable))
-        )
+    _echo_not_derivable(report.not_derivable)
     if plan is not None:
         from medtwin.twin.prevention import format_plan
 
@@ -301,14 +298,20 @@ def _history(
         click.echo("Not computed at any date (reason at the last date):")
         for name in never:
             click.echo(f"  {name:<24} {table.column(name)[-1].message}")
-    if table.not_derivable:
-        click.echo("")
-        click.echo(
-            "Not read from a record (need other inputs; use 'medtwin score NAME'): "
-            + ", ".join(sorted(table.not_derivable))
-        )
+    _echo_not_derivable(table.not_derivable)
     if plot_path is not None:
         click.echo("")
         click.echo(f"plot written to {plot_path}")
     if saved:
         click.echo(f"{saved} result(s) stored (source medtwin:risk)")
+
+
+def _echo_not_derivable(names: Iterable[str]) -> None:
+    """The scores whose inputs a record does not give (NEWS2's respiration rate ...)."""
+    names = sorted(names)
+    if names:
+        click.echo("")
+        click.echo(
+            "Not read from a record (need other inputs; use 'medtwin score NAME'): "
+            + ", ".join(names)
+        )

@@ -186,6 +186,23 @@ class GeneCall:
     source: str = ""
     outside_call: str | None = None
 
+    @classmethod
+    def uncalled(cls, gene: str, reason: str, **details: Any) -> GeneCall:
+        """A gene without a call, and why (``details``: positions, notes, source ...).
+
+        >>> GeneCall.uncalled("TPMT", "no positions of TPMT in the file").diplotype is None
+        True
+        """
+        return cls(
+            gene=gene,
+            diplotype=None,
+            diplotypes=(),
+            phenotype=None,
+            activity_score=None,
+            uncalled_reason=reason,
+            **details,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (the ``medtwin pgx call --json`` entry of one gene)."""
         return {
@@ -296,18 +313,12 @@ def call_gene(gene: str, genotypes: Mapping[int, SampleGenotype]) -> GeneCall:
         known = (table.refs[index], *table.alts[index])
         for base in call.alleles:
             if base not in known:
-                return GeneCall(
-                    gene=gene,
-                    diplotype=None,
-                    diplotypes=(),
-                    phenotype=None,
-                    activity_score=None,
+                return GeneCall.uncalled(
+                    gene,
+                    f"undocumented allele {base} at {table.chromosome}:{position} "
+                    f"({table.rsids[index] or 'no rsid'}); the definitions allow "
+                    + ", ".join(known),
                     missing_positions=tuple(missing),
-                    uncalled_reason=(
-                        f"undocumented allele {base} at {table.chromosome}:{position} "
-                        f"({table.rsids[index] or 'no rsid'}); the definitions allow "
-                        + ", ".join(known)
-                    ),
                     source=source,
                 )
         available.append(index)
@@ -321,16 +332,7 @@ def call_gene(gene: str, genotypes: Mapping[int, SampleGenotype]) -> GeneCall:
             if genotypes
             else f"no {gene} position in the file"
         )
-        return GeneCall(
-            gene=gene,
-            diplotype=None,
-            diplotypes=(),
-            phenotype=None,
-            activity_score=None,
-            missing_positions=tuple(missing),
-            uncalled_reason=reason,
-            source=source,
-        )
+        return GeneCall.uncalled(gene, reason, missing_positions=tuple(missing), source=source)
     if gene == "DPYD":
         return _call_dpyd(table, available, first, second, missing, source)
     alleles = [a for a in table.alleles if any(a.pattern[i] is not None for i in available)]
@@ -354,17 +356,11 @@ def call_gene(gene: str, genotypes: Mapping[int, SampleGenotype]) -> GeneCall:
             f"{len(missing)} of {len(table.positions)} positions missing: left out of every definition"
         )
     if not ok.any():
-        return GeneCall(
-            gene=gene,
-            diplotype=None,
-            diplotypes=(),
-            phenotype=None,
-            activity_score=None,
+        return GeneCall.uncalled(
+            gene,
+            "no pair of defined alleles explains the genotypes (a novel or undefined haplotype)",
             positions_used=len(available),
             missing_positions=tuple(missing),
-            uncalled_reason=(
-                "no pair of defined alleles explains the genotypes (a novel or undefined haplotype)"
-            ),
             notes=tuple(notes),
             source=source,
         )

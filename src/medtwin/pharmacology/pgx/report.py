@@ -352,14 +352,7 @@ def _advice(
 
 
 def _no_genotypes(gene: str) -> GeneCall:
-    return GeneCall(
-        gene=gene,
-        diplotype=None,
-        diplotypes=(),
-        phenotype=None,
-        activity_score=None,
-        uncalled_reason=NO_GENOTYPES,
-    )
+    return GeneCall.uncalled(gene, NO_GENOTYPES)
 
 
 def build_report(
