@@ -13,10 +13,19 @@ day 2 from the known events. Reported per patient and in total:
 - coverage of the 90 % predictive band (300 posterior samples with the reading noise and, on
   day 2, the day-to-day variability of insulin sensitivity and the unannounced meals estimated
   from day 1) on day 1 and day 2, and its mean width (mg/dL) on each day;
-- the unannounced meals the calibration found on day 1 (onsets, grams) next to the true snack.
+- the share of the readings above and below the band on day 2;
+- the unannounced meals the calibration found on day 1 (onsets, grams) next to the true snack,
+  and the posterior probability of the hypothesis that they are meals (the bands are the
+  Bayesian model average of it and the MAP without them; ``--no-meal-hypothesis``: the MAP
+  alone, as before);
+- the sandwich (Newey-West) posterior SD over the Laplace one of each fitted parameter, a check
+  of the residual model's uncertainty (``diagnostics["robust_sd_ratio"]``).
 
     .venv/bin/python benchmarks/eval_calibration.py [--patients 10] [--drift 1] [--no-snack]
-        [--si-sd SD] [--day-to-day SD] [--no-unannounced] [--json]
+        [--si-sd SD] [--day-to-day SD] [--no-unannounced] [--no-meal-hypothesis] [--json]
+
+The validation in docs/models/uva-padova.md: ``--drift 1 --si-sd 0.17 --patients 30``, with
+and without ``--no-snack``.
 """
 
 from __future__ import annotations
@@ -143,6 +152,7 @@ def evaluate(
     noise_model: str = "t",
     unannounced: bool = True,
     find_meals: bool = True,
+    hypotheses: bool = True,
 ) -> dict[str, Any]:
     case = make_case(preset, seed, drift=drift, snack=snack, si_sd=si_sd)
     t, y = case["times"], case["cgm"]
@@ -152,7 +162,7 @@ def evaluate(
     )
     data1 = data.window(0.0, DAY - 5.0)
     t0, c0 = time.perf_counter(), time.process_time()
-    cal = calibrate(M, data1, seed=seed, find_meals=find_meals)
+    cal = calibrate(M, data1, seed=seed, find_meals=find_meals, meal_hypotheses=hypotheses)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     day2 = ~day1
     t_end = float(t[-1])
@@ -165,6 +175,7 @@ def evaluate(
         day_to_day=day_to_day,
         noise_model=noise_model,
         unannounced=unannounced,
+        meal_hypothesis=hypotheses,
     )
     map_pred = simulate(M, cal.params[None, :], case["announced"], t_end=t_end, times=t)
     map_y = map_pred.observables["cgm_mg_dl"][0][np.searchsorted(map_pred.times, t)]
@@ -196,6 +207,7 @@ def evaluate(
         "starts_agree": cal.diagnostics["starts_agree"],
         "recovery": recovery,
         "rmse_twin": rmse(map_y[day2]),
+        "rmse_band_median": rmse(np.interp(t[day2], bands.times, bands.median)),
         "rmse_prior": rmse(prior_y[day2]),
         "rmse_last": rmse(last),
         "coverage90": bands.coverage(t[day2], y[day2]),
@@ -206,8 +218,15 @@ def evaluate(
         "meals_g": cal.unannounced.carbs_g.tolist(),
         "meals_t_min": cal.unannounced.times_min.tolist(),
         "snack_day1": case["snack_day1"],
+        "meal_weight": 0.0 if cal.meal_hypothesis is None else cal.meal_hypothesis.weight,
+        "log_bayes_factor": None
+        if cal.meal_hypothesis is None
+        else cal.meal_hypothesis.log_bayes_factor,
+        "above90": float(np.mean(y[day2] > np.interp(t[day2], bands.times, bands.upper))),
+        "below90": float(np.mean(y[day2] < np.interp(t[day2], bands.times, bands.lower))),
         "seconds": wall,
         "cpu_seconds": cpu,
+        "robust_sd_ratio": cal.diagnostics["robust_sd_ratio"],
         "noise_scale": cal.noise_scale,
         "tau": cal.autocorrelation_time,
     }
@@ -242,6 +261,11 @@ def main() -> None:
         action="store_true",
         help="bands without the unannounced meals estimated from day 1",
     )
+    ap.add_argument(
+        "--no-meal-hypothesis",
+        action="store_true",
+        help="bands from the MAP alone, not averaged with the refit that eats the meals found",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     presets = M.preset_names()
@@ -256,6 +280,7 @@ def main() -> None:
             si_sd=args.si_sd,
             noise_model=args.noise_model,
             unannounced=not args.no_unannounced,
+            hypotheses=not args.no_meal_hypothesis,
         )
         for i, p in enumerate(chosen)
     ]
@@ -286,6 +311,10 @@ def main() -> None:
             "width90_day1",
             "meals_found",
             "cpu_seconds",
+            "above90",
+            "below90",
+            "meal_weight",
+            "rmse_band_median",
         )
     }
     z = np.array([v["z"] for r in rows for v in r["recovery"].values()])
@@ -298,6 +327,13 @@ def main() -> None:
     print(
         f"mean 90% band width day 2 {mean['width90']:.1f} mg/dL (day 1 {mean['width90_day1']:.1f});"
         f" unannounced meals found on day 1: {mean['meals_found']:.2f} per patient"
+    )
+    ratio = np.array([list(r["robust_sd_ratio"].values()) for r in rows])
+    print(
+        f"day 2 above the band {mean['above90']:.3f}, below {mean['below90']:.3f}; "
+        f"RMSE of the band median {mean['rmse_band_median']:.1f} mg/dL; mean weight of the "
+        f"meal hypothesis {mean['meal_weight']:.2f}; sandwich / Laplace SD, median per "
+        f"parameter: {' '.join(f'{v:.2f}' for v in np.median(ratio, axis=0))}"
     )
 
 

@@ -7,6 +7,7 @@ recorded, simglucose CGM noise (Dexcom). See docs/models/uva-padova.md, "Calibra
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import math
@@ -26,6 +27,7 @@ from medtwin.twin.calibrate import (
     NO_MEALS,
     Calibration,
     UnannouncedMeals,
+    _robust_covariance,
     calibrate,
     estimate_unannounced_meals,
     integrated_autocorrelation_time,
@@ -194,6 +196,102 @@ def test_bands_draw_meals_only_after_the_data(
     rise = np.mean(on.upper[~inside] - off.upper[~inside])
     assert 3.0 < rise < 40.0, rise
     assert abs(np.mean(on.lower[~inside] - off.lower[~inside])) < 3.0
+
+
+def test_meal_hypothesis_refits_with_the_snack_and_weighs_it(
+    snacked: tuple[Calibration, Any, np.ndarray],
+) -> None:
+    """The MAP refitted with the meal found as a known event: kabs closer to the truth (the
+    snack no longer pulls it up); its weight is the logistic of the log Bayes factor plus the
+    negative-binomial prior odds of one unannounced meal in the day against none."""
+    cal, _, _ = snacked
+    hyp = cal.meal_hypothesis
+    assert hyp is not None
+    truth = M.preset("adolescent#006")[0]
+    k = M.parameter_names().index("kabs_per_min")
+    assert abs(math.log(hyp.params[k] / truth[k])) < abs(math.log(cal.params[k] / truth[k]))
+    assert 0.02 < abs(math.log(hyp.params[k] / cal.params[k])) < 0.3
+    # log BF = gain of the meal (4.82) - its Schwarz penalty (2.46) + the refit and the
+    # Laplace volumes: 3.09 when written
+    assert 1.0 < hyp.log_bayes_factor < 6.0
+    a, b = unannounced_meal_prior()
+    days = cal.unannounced.span_days
+    odds = math.log(a) + math.log(days / (b + days))  # Gamma(a + 1) / (Gamma(a) 1!) (T/(b+T))
+    assert odds == pytest.approx(-0.702, abs=0.01)
+    assert hyp.weight == pytest.approx(1.0 / (1.0 + math.exp(-hyp.log_bayes_factor - odds)))
+    assert 0.5 < hyp.weight < 0.99
+    assert np.all(np.linalg.eigvalsh(hyp.covariance) > 0)
+    back = Calibration.from_dict(json.loads(json.dumps(cal.to_dict())))
+    assert back.meal_hypothesis is not None
+    assert back.meal_hypothesis.to_dict() == hyp.to_dict()
+    old = cal.to_dict()
+    del old["meal_hypothesis"]  # stored before the hypotheses: the MAP alone
+    assert Calibration.from_dict(old).meal_hypothesis is None
+
+
+def test_no_meal_hypothesis_without_meals_found() -> None:
+    _p, t, y, recorded, _ = day_of("adolescent#006", [], 11)
+    cal = calibrate(M, PatientData({"cgm_mg_dl": (t, y)}, scenario=recorded), seed=0)
+    assert cal.unannounced.count == 0 and cal.meal_hypothesis is None
+    _p, t, y, recorded, _ = day_of("adolescent#006", [(960.0, 25.0)], 11)
+    off = calibrate(
+        M, PatientData({"cgm_mg_dl": (t, y)}, scenario=recorded), seed=0, meal_hypotheses=False
+    )
+    assert off.unannounced.count == 1 and off.meal_hypothesis is None
+
+
+def test_bands_mix_the_two_hypotheses(snacked: tuple[Calibration, Any, np.ndarray]) -> None:
+    """Weight 0 (or ``meal_hypothesis=False``) gives the MAP's band exactly; weight 1 draws
+    every sample from the refit, which eats the meal found in the calibrated day: the band
+    rises after its onset and not before it."""
+    cal, recorded, t = snacked
+    hyp = cal.meal_hypothesis
+    assert hyp is not None
+    end = float(t[-1])
+    mixed = cal.predict(recorded, end, n=200, seed=2, times=t)
+    off = cal.predict(recorded, end, n=200, seed=2, times=t, meal_hypothesis=False)
+    none = dataclasses.replace(cal, meal_hypothesis=None).predict(
+        recorded, end, n=200, seed=2, times=t
+    )
+    zero = dataclasses.replace(cal, meal_hypothesis=dataclasses.replace(hyp, weight=0.0))
+    np.testing.assert_array_equal(off.upper, none.upper)
+    np.testing.assert_array_equal(zero.predict(recorded, end, n=200, seed=2, times=t).upper,
+                                  none.upper)  # fmt: skip
+    assert not np.array_equal(mixed.median, off.median)
+    one = dataclasses.replace(cal, meal_hypothesis=dataclasses.replace(hyp, weight=1.0))
+    meal = one.predict(recorded, end, n=200, seed=2, times=t)
+    onset = float(cal.unannounced.times_min[0])
+    before = (t > onset - 300.0) & (t < onset - 60.0)
+    after = (t > onset + 30.0) & (t < onset + 150.0)
+    # before the snack the two fits differ by their parameters only (a few mg/dL)
+    assert abs(np.mean(meal.median[before] - off.median[before])) < 5.0
+    rise = np.mean(meal.median[after] - off.median[after])
+    assert 5.0 < rise < 40.0, rise
+
+
+def test_sandwich_covariance_sees_autocorrelated_residuals() -> None:
+    """The Godambe (Newey-West sandwich) information of a level and a slope: with independent
+    Student-t residuals (the assumed error) the variance is the Laplace one; with AR(1)
+    residuals (0.8, unit variance) the level's variance is about (1 + 0.8) / (1 - 0.8) = 9
+    times that with independent ones of the same variance."""
+    rng = np.random.default_rng(3)
+    n = 4000
+    jac = np.column_stack([np.ones(n), np.linspace(-1.0, 1.0, n)])
+    zero = np.zeros((2, 2))
+    sigma = 2.0
+    naive = np.linalg.inv((4 + 1) / ((4 + 3) * sigma**2) * (jac.T @ jac))
+    iid_t = sigma * rng.standard_t(4, size=n)
+    ratio = _robust_covariance(jac, iid_t, sigma, zero)[0, 0] / naive[0, 0]
+    assert 0.8 < ratio < 1.25, ratio
+    iid = rng.standard_normal(n)
+    ar = np.zeros(n)
+    e = rng.standard_normal(n) * 0.6
+    for i in range(1, n):
+        ar[i] = 0.8 * ar[i - 1] + e[i]
+    ratio = (
+        _robust_covariance(jac, ar, 1.0, zero)[0, 0] / _robust_covariance(jac, iid, 1.0, zero)[0, 0]
+    )
+    assert 6.0 < ratio < 12.0, ratio
 
 
 def test_forecast_particles_eat_unannounced_meals() -> None:

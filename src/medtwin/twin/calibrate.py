@@ -45,6 +45,15 @@ population priors the model declares, then approximates the posterior around it 
   such meals: a Poisson number a day whose rate has the population prior of missed meal
   boluses [9] updated by the meals found, onsets uniform over the day, sizes from the meals
   found (:class:`UnannouncedMeals`, :attr:`FitSpec.unannounced_meals`).
+- **Two hypotheses about the excursions.** When meals are found, the MAP is also refitted with
+  them as known events (same t scale and tau), with its own Laplace posterior
+  (:class:`MealHypothesis`); its posterior probability against the MAP without them comes
+  from the Laplace approximation of each one's evidence, the Schwarz penalty of the meals'
+  onsets and sizes and the population prior odds of that many meals [10]. The predictive
+  bands are the Bayesian model average of the two [11]: that share of the draws comes from
+  the refit (and eats the meals found within the calibrated data). ``diagnostics
+  ["robust_sd_ratio"]`` is the sandwich posterior SD (Newey-West, [12]) over the Laplace one
+  of each fitted parameter: a check of the residual model, not used in the posterior.
 
 References
 ----------
@@ -74,6 +83,13 @@ References
 .. [9] Chase HP, Horner B, McFann K, et al. The use of insulin pumps with meal bolus alarms in
    children with type 1 diabetes to improve glycemic control. Diabetes Care
    2006;29(5):1012-1015 (missed meal boluses a week at baseline, 4.9 +- 3.7 and 4.3 +- 2.7).
+.. [10] Kass RE, Raftery AE. Bayes factors. J Am Stat Assoc 1995;90(430):773-795 (Laplace
+   approximation of the marginal likelihood, section 4.1.1; the Schwarz criterion, 4.1.3).
+.. [11] Hoeting JA, Madigan D, Raftery AE, Volinsky CT. Bayesian model averaging: a tutorial.
+   Stat Sci 1999;14(4):382-417.
+.. [12] Newey WK, West KD. A simple, positive semi-definite, heteroskedasticity and
+   autocorrelation consistent covariance matrix. Econometrica 1987;55(3):703-708; White H.
+   Maximum likelihood estimation of misspecified models. Econometrica 1982;50(1):1-25.
 
 >>> import numpy as np
 >>> from medtwin.model import get_model, parse_scenario, simulate
@@ -112,6 +128,7 @@ __all__ = [
     "Calibration",
     "CalibrationError",
     "FitSpec",
+    "MealHypothesis",
     "PredictiveBands",
     "UnannouncedMeals",
     "calibrate",
@@ -392,6 +409,48 @@ NO_MEALS = UnannouncedMeals(np.zeros(0), np.zeros(0), np.zeros(0), 0.0, 0.0, 0.0
 """No unannounced meals (a calibration of a model without them, or one stored before them)."""
 
 
+@dataclass(frozen=True)
+class MealHypothesis:
+    """The second hypothesis about the calibrated data's excursions: they are the unannounced
+    meals found (:class:`UnannouncedMeals`), eaten as known events, not physiology.
+
+    ``params`` (``[P]``) is the MAP refitted with those meals in the scenario (same base, same
+    Student-t scale and tau as the calibration), ``covariance`` (``[K, K]``) its Laplace
+    posterior covariance of the log fitted parameters, ``weight`` its posterior probability
+    against the calibration's own MAP ("the excursions are physiology") from the Laplace
+    approximation of each hypothesis' evidence (Kass & Raftery 1995) with the Schwarz penalty
+    for the meals' onsets and sizes and the population prior odds of that many unannounced
+    meals (see :func:`calibrate`); ``log_bayes_factor`` is log p(y | meals) - log p(y | none).
+    :meth:`Calibration.predict` draws a ``weight`` share of its samples from this hypothesis
+    (Bayesian model averaging, Hoeting et al. 1999)."""
+
+    params: FloatArray
+    covariance: FloatArray
+    weight: float
+    log_bayes_factor: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data."""
+        return {
+            "params": self.params.tolist(),
+            "covariance": self.covariance.tolist(),
+            "weight": self.weight,
+            "log_bayes_factor": self.log_bayes_factor,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MealHypothesis:
+        """Read :meth:`to_dict` output back."""
+        cov = np.asarray(data["covariance"], dtype=np.float64)
+        k = round(math.sqrt(cov.size))
+        return cls(
+            params=np.asarray(data["params"], dtype=np.float64).reshape(-1),
+            covariance=cov.reshape(k, k),
+            weight=float(data["weight"]),
+            log_bayes_factor=float(data["log_bayes_factor"]),
+        )
+
+
 def _t_rho(r: FloatArray, sigma: float) -> FloatArray:
     """Negative Student-t (``NU``) log-likelihood of residuals ``[T, ...]``, summed over T."""
     const = (
@@ -626,6 +685,9 @@ class Calibration:
     unannounced: UnannouncedMeals = field(default_factory=lambda: NO_MEALS, compare=False)
     """Unannounced meals found in the calibrated data; :meth:`predict` draws such meals
     beyond the data (models whose :class:`FitSpec` sets ``unannounced_meals``)."""
+    meal_hypothesis: MealHypothesis | None = field(default=None, compare=False)
+    """The MAP and posterior refitted with the meals found as known events, with its posterior
+    probability (None: no meals found); :meth:`predict` mixes its draws in."""
 
     # -------------------------------------------------------------- access
     def model_class(self) -> type[Model]:
@@ -660,16 +722,21 @@ class Calibration:
         """
         if n < 1:
             raise CalibrationError(f"sample: n must be at least 1, got {n}")
+        return self._draw(self.params, self.covariance, n, np.random.default_rng(seed))
+
+    def _draw(
+        self, params: FloatArray, covariance: FloatArray, n: int, rng: np.random.Generator
+    ) -> FloatArray:
+        """``n`` full parameter vectors from N(log ``params``, ``covariance``) (see sample)."""
         model = self.model_class()
         spec = fit_spec(model)
         idx = self._idx()
-        rng = np.random.default_rng(seed)
-        mean = np.log(self.params[idx])
+        mean = np.log(params[idx])
         lo, hi = model.lower_bounds(), model.upper_bounds()
         out = np.empty((n, len(model.parameters)))
         todo = np.arange(n)
         for _ in range(50):
-            phi = rng.multivariate_normal(mean, self.covariance, size=todo.size, method="eigh")
+            phi = rng.multivariate_normal(mean, covariance, size=todo.size, method="eigh")
             full = spec.complete(model, self.base, idx, np.exp(phi))
             ok = np.all(np.isfinite(full) & (full >= lo) & (full <= hi), axis=1)
             out[todo[ok]] = full[ok]
@@ -697,6 +764,7 @@ class Calibration:
         vary_from: float | None = None,
         noise_model: str = "t",
         unannounced: bool = True,
+        meal_hypothesis: bool = True,
     ) -> PredictiveBands:
         """Predictive bands of the calibrated observable over ``scenario`` from 0 to ``t_end``
         (``t_end``, ``dt_out``, ``times`` and ``vary_from`` in the model's time unit, as for
@@ -729,6 +797,15 @@ class Calibration:
         :data:`MEAL_CUT_MIN` before the day's end), each of a size drawn from the meals found.
         Nothing is added before ``vary_from``: the calibrated data's own excursions are in
         its residuals, and so in the reading error, already.
+
+        The two hypotheses (``meal_hypothesis``, default on, when :attr:`meal_hypothesis` is
+        set): a Binomial(``n``, weight) number of the draws come from the MAP refitted with
+        the unannounced meals found, the others from the MAP (Bayesian model averaging,
+        Hoeting et al. 1999); when the prediction replays the calibrated data (no ``x0``),
+        the refit's draws eat the meals found there. Both keep the calibration's reading
+        error, so that where the refit wins the calibrated day's band is wider than the 90 %
+        it should be (0.95 on the validation's days with a snack); the average is meant for
+        the days after the data.
         """
         if not 0.0 < level < 1.0:
             raise CalibrationError(f"predict: level must lie in (0, 1), got {level!r}")
@@ -737,7 +814,27 @@ class Calibration:
         model = self.model_class()
         spec = fit_spec(model)
         s = scenario if isinstance(scenario, Scenario) else parse_scenario(scenario)
-        params = self.sample(n, seed)
+        hyp = self.meal_hypothesis if meal_hypothesis else None
+        n_meals = 0
+        if hyp is not None and hyp.weight > 0.0:
+            mix_rng = np.random.default_rng(None if seed is None else seed + 4)
+            n_meals = int(mix_rng.binomial(n, min(hyp.weight, 1.0)))
+        draw_rng = np.random.default_rng(seed)
+        groups: list[tuple[FloatArray, Scenario]] = []
+        if n_meals < n:
+            groups.append((self._draw(self.params, self.covariance, n - n_meals, draw_rng), s))
+        if hyp is not None and n_meals > 0:
+            s_meals = s
+            if x0 is None:  # the prediction replays the calibrated data: its meals are eaten
+                found = self.unannounced
+                extra = [
+                    Event("meal", float(tm), {"carbs_g": float(g)}, len(s.events) + k)
+                    for k, (tm, g) in enumerate(zip(found.times_min, found.carbs_g, strict=True))
+                ]
+                s_meals = Scenario(
+                    events=tuple(sorted((*s.events, *extra), key=lambda e: (e.t_min, e.index)))
+                )
+            groups.append((self._draw(hyp.params, hyp.covariance, n_meals, draw_rng), s_meals))
         start = None
         if x0 is not None:
             start = np.array(
@@ -768,27 +865,39 @@ class Calibration:
         meals = self.unannounced if unannounced else NO_MEALS
         meal_rng = np.random.default_rng(None if seed is None else seed + 3)
         rates = meals.draw_rates(n, meal_rng)
-        if (not any(v > 0 for v in vary.values()) and not np.any(rates > 0)) or (
+        plain = (not any(v > 0 for v in vary.values()) and not np.any(rates > 0)) or (
             vary_from >= t_end
-        ):
-            r = simulate(model, params, s, t_end=t_end, dt_out=dt_out, times=times, x0=start)
-            y = r.observables[self.observable]
-            out_t = r.times
-        else:
-            y = self._segments(
-                model,
-                params,
-                s,
-                t_end,
-                out_t,
-                start,
-                vary,
-                vary_from,
-                rng_day,
-                rates,
-                meals,
-                meal_rng,
-            )
+        )
+        parts = []
+        first = 0
+        for params, scen in groups:
+            rows = slice(first, first + params.shape[0])
+            first += params.shape[0]
+            x_rows = None if start is None else start[rows]
+            if plain:
+                r = simulate(
+                    model, params, scen, t_end=t_end, dt_out=dt_out, times=times, x0=x_rows
+                )
+                parts.append(r.observables[self.observable])
+                out_t = r.times
+            else:
+                parts.append(
+                    self._segments(
+                        model,
+                        params,
+                        scen,
+                        t_end,
+                        out_t,
+                        x_rows,
+                        vary,
+                        vary_from,
+                        rng_day,
+                        rates[rows],
+                        meals,
+                        meal_rng,
+                    )
+                )
+        y = np.concatenate(parts, axis=0)
         if noise:
             rng = np.random.default_rng(None if seed is None else seed + 1)
             if noise_model == "empirical" and self.residuals.size >= MIN_READINGS:
@@ -924,6 +1033,9 @@ class Calibration:
             "autocorrelation_time": self.autocorrelation_time,
             "residuals": self.residuals.tolist(),
             "unannounced_meals": self.unannounced.to_dict(),
+            "meal_hypothesis": None
+            if self.meal_hypothesis is None
+            else self.meal_hypothesis.to_dict(),
             "diagnostics": dict(self.diagnostics),
             "provenance": dict(self.provenance),
         }
@@ -966,6 +1078,9 @@ class Calibration:
                 unannounced=UnannouncedMeals.from_dict(data["unannounced_meals"])
                 if data.get("unannounced_meals")
                 else NO_MEALS,
+                meal_hypothesis=MealHypothesis.from_dict(data["meal_hypothesis"])
+                if data.get("meal_hypothesis")
+                else None,
                 diagnostics=dict(data.get("diagnostics", {})),
                 provenance=dict(data.get("provenance", {})),
             )
@@ -1058,16 +1173,21 @@ class _Problem:
 
     def update_noise(self, r: FloatArray) -> None:
         """EM for the t scale (Lange et al. 1989), then tau from the lag-1 autocorrelation."""
-        s2 = max(float(np.mean(r * r)), 1e-12)
-        for _ in range(50):
-            w = (NU + 1) / (NU + r * r / s2)
-            new = max(float(np.mean(w * r * r)), 1e-12)
-            if abs(new - s2) < 1e-10 * s2:
-                s2 = new
-                break
-            s2 = new
-        self.sigma = math.sqrt(s2)
+        self.sigma = _t_scale(r)
         self.tau = integrated_autocorrelation_time(r)
+
+
+def _t_scale(r: FloatArray) -> float:
+    """Maximum-likelihood scale of Student-t (``NU``) residuals by EM (Lange et al. 1989)."""
+    s2 = max(float(np.mean(r * r)), 1e-12)
+    for _ in range(50):
+        w = (NU + 1) / (NU + r * r / s2)
+        new = max(float(np.mean(w * r * r)), 1e-12)
+        if abs(new - s2) < 1e-10 * s2:
+            s2 = new
+            break
+        s2 = new
+    return math.sqrt(s2)
 
 
 def integrated_autocorrelation_time(r: FloatArray) -> float:
@@ -1160,6 +1280,125 @@ def _lm(
     return phi, obj, pred, jac, iterations, bool(done.all())
 
 
+def sokal_window(r: FloatArray) -> int:
+    """Sokal's automatic window M of a series (the smallest M with M >= 5 tau(M); see
+    :func:`integrated_autocorrelation_time`), in samples."""
+    x = np.asarray(r, dtype=np.float64) - float(np.mean(r))
+    n = x.size
+    if n < 4 or not np.any(x):
+        return 0
+    size = 1 << (2 * n - 1).bit_length()
+    f = np.fft.rfft(x, size)
+    acf = np.fft.irfft(f * np.conj(f), size)[:n]
+    taus = 2.0 * np.cumsum(acf / acf[0]) - 1.0
+    window = np.arange(n) >= 5.0 * taus
+    return int(np.argmax(window)) if window.any() else n - 1
+
+
+def _robust_covariance(
+    jac: FloatArray, r: FloatArray, sigma: float, h_prior: FloatArray
+) -> FloatArray:
+    """Posterior covariance with the likelihood's information replaced by the Godambe
+    (sandwich) information A B^-1 A: A = sum_t w J_t J_t^T the expected Fisher information of
+    the Student-t readings (``w = (nu + 1) / ((nu + 3) sigma^2)``), B the heteroskedasticity
+    and autocorrelation consistent estimate of the score covariance, sum over lags |l| <= L of
+    (1 - |l| / (L + 1)) sum_t g_t g_{t+l}^T with g_t = J_t psi(r_t), psi the t score (Newey WK,
+    West KD. A simple, positive semi-definite, heteroskedasticity and autocorrelation
+    consistent covariance matrix. Econometrica 1987;55(3):703-708; the sandwich of a
+    misspecified likelihood: White H. Maximum likelihood estimation of misspecified models.
+    Econometrica 1982;50(1):1-25), L Sokal's window of the residuals. Returns
+    (A B^-1 A + prior Hessian)^-1."""
+    w = (NU + 1) / ((NU + 3) * sigma**2)
+    a = w * (jac.T @ jac)
+    psi = (NU + 1) * r / (NU * sigma**2 + r * r)
+    g = jac * psi[:, None]
+    lag = min(sokal_window(r), r.size - 1)
+    b = g.T @ g
+    for k in range(1, lag + 1):
+        c = g[:-k].T @ g[k:]
+        b += (1.0 - k / (lag + 1.0)) * (c + c.T)
+    try:
+        info = a @ np.linalg.solve(b, a)
+        out = np.linalg.inv((info + info.T) / 2.0 + h_prior)
+    except np.linalg.LinAlgError:
+        return np.asarray(np.linalg.pinv(a + h_prior), dtype=np.float64)
+    return np.asarray((out + out.T) / 2.0, dtype=np.float64)
+
+
+def _log_det(h: FloatArray) -> float:
+    sign, logdet = np.linalg.slogdet(h)
+    return float(logdet) if sign > 0 else math.inf
+
+
+def _meal_hypothesis(
+    prob: _Problem,
+    phi0: FloatArray,
+    base: FloatArray,
+    obj0: float,
+    hess0: FloatArray,
+    meals: UnannouncedMeals,
+    max_iter: int,
+) -> MealHypothesis | None:
+    """The MAP refitted with the unannounced ``meals`` as known events, and its posterior
+    probability against the MAP without them (``phi0``, objective ``obj0``, Gauss-Newton
+    Hessian ``hess0``).
+
+    Both hypotheses share the Student-t scale and tau of the calibration. The evidence of each
+    is the Laplace approximation, log p(y | H) = -U(MAP) + K/2 log(2 pi) - 1/2 log det(H)
+    with U the negative log posterior and H its Hessian (Kass RE, Raftery AE. Bayes factors.
+    J Am Stat Assoc 1995;90(430):773-795, section 4.1.1, eq. 5); the m meals' onsets and
+    sizes, found by the search, get the Schwarz penalty of their 2m parameters, m log(n / tau)
+    (Kass & Raftery section 4.1.3), which is also the threshold each had to pass
+    (:func:`estimate_unannounced_meals`); the prior odds are those of m against no unannounced
+    meals in the data's span under the population prior of their rate (negative binomial:
+    Gamma(a + m) / (Gamma(a) m!) (T / (b + T))^m for Gamma(a, b) and T days). The weight is
+    p(H1 | y) = 1 / (1 + exp(-log BF - log prior odds)), the Bayesian model average's share of
+    the meal hypothesis (Hoeting JA, Madigan D, Raftery AE, Volinsky CT. Bayesian model
+    averaging: a tutorial. Stat Sci 1999;14(4):382-417, eq. 1).
+    """
+    extra = [
+        Event("meal", float(tm), {"carbs_g": float(g)}, len(prob.scenario.events) + k)
+        for k, (tm, g) in enumerate(zip(meals.times_min, meals.carbs_g, strict=True))
+    ]
+    scenario = Scenario(
+        events=tuple(sorted((*prob.scenario.events, *extra), key=lambda e: (e.t_min, e.index)))
+    )
+    alt = _Problem(prob.model, prob.spec, prob.idx, prob.t, prob.y, scenario, prob.observable)
+    alt.sigma, alt.tau = prob.sigma, prob.tau
+    phi, obj, _, jac, _, _ = _lm(alt, phi0[None, :], base[None, :], max_iter)
+    wexp = (NU + 1) / ((NU + 3) * alt.sigma**2)
+    _, h_prior = alt.prior_grad_hess(phi[0])
+    hess = wexp * (jac[0].T @ jac[0]) / alt.tau + h_prior
+    try:
+        cov = np.linalg.inv(hess)
+    except np.linalg.LinAlgError:
+        return None
+    if not np.all(np.linalg.eigvalsh(hess) > 0):
+        return None
+    m = meals.count
+    n_eff = max(prob.t.size / max(prob.tau, 1.0), 2.0)
+    log_bf = -float(obj[0]) + obj0 - 0.5 * (_log_det(hess) - _log_det(hess0)) - m * math.log(n_eff)
+    a, b, days = meals.prior_shape, meals.prior_days, meals.span_days
+    if a > 0 and days > 0:
+        log_odds = (
+            math.lgamma(a + m)
+            - math.lgamma(a)
+            - math.lgamma(m + 1)
+            + m * math.log(days / (b + days))
+        )
+    else:
+        log_odds = 0.0
+    z = log_bf + log_odds
+    weight = 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+    params = alt.full(phi[0], base[None, :])[0]
+    return MealHypothesis(
+        params=params,
+        covariance=(cov + cov.T) / 2.0,
+        weight=float(weight),
+        log_bayes_factor=float(log_bf),
+    )
+
+
 # ---------------------------------------------------------------------------- calibrate
 def _check_names(
     model: type[Model], spec: FitSpec, fit: Sequence[str] | None, fixed: Mapping[str, float]
@@ -1222,6 +1461,7 @@ def calibrate(
     min_readings: int = MIN_READINGS,
     max_iter: int = MAX_ITER,
     find_meals: bool = True,
+    meal_hypotheses: bool = True,
 ) -> Calibration:
     """Fit ``model``'s parameters ``fit`` to the patient's ``observable`` readings (MAP with
     the population priors, Laplace uncertainty); see the module docstring.
@@ -1244,6 +1484,10 @@ def calibrate(
         :class:`FitSpec` has ``unannounced_meals``; :func:`estimate_unannounced_meals`), for
         :meth:`Calibration.predict` to draw such meals beyond the data. The MAP is not
         changed by them.
+    meal_hypotheses
+        When meals are found, also refit the MAP with them as known events and weigh the two
+        (:class:`MealHypothesis`, :func:`_meal_hypothesis`), for :meth:`Calibration.predict`
+        to average; False: the MAP alone.
 
     Raises
     ------
@@ -1403,6 +1647,8 @@ def calibrate(
     except np.linalg.LinAlgError:
         cov, ok_cov = np.linalg.pinv(hess), False
     cov = (cov + cov.T) / 2.0
+    robust = _robust_covariance(js, r, prob.sigma, h_prior)
+    sd_ratio = np.sqrt(np.diag(robust) / np.diag(cov)) if ok_cov else np.full(len(idx), np.nan)
     map_params = prob.full(phi[best], base_vec[None, :])[0]
     meals = NO_MEALS
     if find_meals and spec.unannounced_meals is not None and "meal" in model.event_types:
@@ -1410,6 +1656,11 @@ def calibrate(
         design = meal_responses(model, map_params, scenario, observable, t, onsets)
         meals = estimate_unannounced_meals(
             t, r, onsets, design, sigma=prob.sigma, tau=prob.tau, prior=spec.unannounced_meals
+        )
+    hypothesis = None
+    if meals.count and meal_hypotheses:
+        hypothesis = _meal_hypothesis(
+            prob, phi[best], base_vec, float(obj[best]), hess, meals, max_iter
         )
 
     provenance: dict[str, Any] = {
@@ -1436,6 +1687,7 @@ def calibrate(
         "rows": int(prob.rows),
         "base": labels[best],
         "start_bases": labels,
+        "robust_sd_ratio": {n: float(v) for n, v in zip(names, sd_ratio, strict=True)},
         "seconds": time.perf_counter() - t_wall,
         "cpu_seconds": time.process_time() - t_cpu,
     }
@@ -1457,4 +1709,5 @@ def calibrate(
         model_type=model,
         residuals=np.asarray(r, dtype=np.float64),
         unannounced=meals,
+        meal_hypothesis=hypothesis,
     )
