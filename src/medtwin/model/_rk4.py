@@ -22,6 +22,7 @@ __all__ = ["METHODS", "bind", "no_jump", "rk4_rows"]
 # The kernels the loop templates below call: :func:`bind` gives each compiled copy its own.
 rhs_row: Any = None
 jump_row: Any = None
+_dp_step: Any = None  # the Dormand-Prince step compiled with rhs_row (see dp_step)
 NS = 0  # states, when the loop is compiled for a fixed number of them (0: any)
 
 METHODS = ("dopri5", "rk4")
@@ -32,6 +33,15 @@ METHODS = ("dopri5", "rk4")
 def no_jump(x: Any, p: Any, u0: Any, u1: Any) -> None:  # pragma: no cover - compiled
     """A jump kernel that changes nothing."""
     return None
+
+
+@numba.njit(nogil=True)
+def _finite_start(x: Any, k1: Any, n_states: int) -> bool:  # pragma: no cover - compiled
+    """Whether the state ``x`` and its slope ``k1`` (the start of a step) are all finite."""
+    for s in range(n_states):  # noqa: SIM110 - a loop numba compiles (no generator in all)
+        if not (math.isfinite(x[s]) and math.isfinite(k1[s])):
+            return False
+    return True
 
 
 def rk4_rows(
@@ -85,7 +95,15 @@ def bind(
     glb = dict(namespace)
     glb.update({k: v for k, v in globals().items() if k[:2] in ("_A", "_B", "_E", "_P")})
     glb.update(
-        {"np": np, "math": math, "rhs_row": rhs_row, "jump_row": jump_row, "NS": int(n_states or 0)}
+        {
+            "np": np,
+            "math": math,
+            "rhs_row": rhs_row,
+            "jump_row": jump_row,
+            "_finite_start": _finite_start,
+            "_dp_step": dp_step(rhs_row),
+            "NS": int(n_states or 0),
+        }
     )
     glb.setdefault("__name__", __name__)
     template = {"rk4": _rk4_template, "dopri5": _dopri5_template}[method]
@@ -206,6 +224,76 @@ _P63 = -1453857185.0 / 822651844.0
 _P71, _P72, _P73 = 40617522.0 / 29380423.0, -110615467.0 / 29380423.0, 69997945.0 / 29380423.0
 
 
+def _dp_step_template(
+    t: float,
+    h: float,
+    x: Any,
+    p: Any,
+    u: Any,
+    k1: Any,
+    k2: Any,
+    k3: Any,
+    k4: Any,
+    k5: Any,
+    k6: Any,
+    k7: Any,
+    tmp: Any,
+    xn: Any,
+    rtol: float,
+    atol: float,
+    n_states: int,
+) -> float:  # pragma: no cover - compiled
+    """One trial step of Dormand-Prince 5(4) (Dormand & Prince 1980; tableau of Hairer,
+    Norsett & Wanner, *Solving ODEs I*, Table 5.2) from ``x`` at ``t`` over ``h``, ``k1`` the
+    slope at ``x``, with the kernel ``rhs_row`` bound by :func:`dp_step`.
+
+    Fills the stages ``k2 .. k7`` (``k7``: the slope at the result, FSAL) and the 5th-order
+    result ``xn`` (local extrapolation); returns the RMS over the states of the embedded error
+    estimate, each component over ``atol + rtol * max(|x|, |xn|)``; not finite (inf) where
+    the result is not (a step that left the model's domain). ``tmp`` is scratch space.
+    """
+    for s in range(n_states):
+        tmp[s] = x[s] + h * _A21 * k1[s]
+    rhs_row(t + 0.2 * h, tmp, p, u, k2)
+    for s in range(n_states):
+        tmp[s] = x[s] + h * (_A31 * k1[s] + _A32 * k2[s])
+    rhs_row(t + 0.3 * h, tmp, p, u, k3)
+    for s in range(n_states):
+        tmp[s] = x[s] + h * (_A41 * k1[s] + _A42 * k2[s] + _A43 * k3[s])
+    rhs_row(t + 0.8 * h, tmp, p, u, k4)
+    for s in range(n_states):
+        tmp[s] = x[s] + h * (_A51 * k1[s] + _A52 * k2[s] + _A53 * k3[s] + _A54 * k4[s])
+    rhs_row(t + 8.0 / 9.0 * h, tmp, p, u, k5)
+    for s in range(n_states):
+        tmp[s] = x[s] + h * (
+            _A61 * k1[s] + _A62 * k2[s] + _A63 * k3[s] + _A64 * k4[s] + _A65 * k5[s]
+        )
+    rhs_row(t + h, tmp, p, u, k6)
+    for s in range(n_states):
+        xn[s] = x[s] + h * (_B1 * k1[s] + _B3 * k3[s] + _B4 * k4[s] + _B5 * k5[s] + _B6 * k6[s])
+    rhs_row(t + h, xn, p, u, k7)
+    err = 0.0
+    finite = 0.0
+    for s in range(n_states):
+        e = h * (_E1 * k1[s] + _E3 * k3[s] + _E4 * k4[s] + _E5 * k5[s] + _E6 * k6[s] + _E7 * k7[s])
+        sc = atol + rtol * max(abs(x[s]), abs(xn[s]))
+        err += (e / sc) ** 2
+        finite += xn[s] - xn[s]  # 0 while the trial state is finite, NaN once it is not
+    if finite != 0.0:
+        return np.inf
+    return math.sqrt(err / n_states)
+
+
+def dp_step(rhs_row: Any) -> Any:
+    """:func:`_dp_step_template` compiled with ``rhs_row`` as its kernel, inlined (numba IR)
+    into the loops that call it: the adaptive loop of :func:`bind` and that of
+    :class:`medtwin.model.stepper.Stepper` share this one step."""
+    glb = {k: v for k, v in globals().items() if k[:2] in ("_A", "_B", "_E")}
+    glb.update({"np": np, "math": math, "rhs_row": rhs_row, "__name__": __name__})
+    func = types.FunctionType(_dp_step_template.__code__, glb, "dp_step")
+    return numba.njit(nogil=True, error_model="numpy", inline="always")(func)
+
+
 def _dopri5_template(
     x0: Any,
     params: Any,
@@ -233,6 +321,11 @@ def _dopri5_template(
     jump, at a step's end the step's result, between the ends of a step the 4th-order
     continuous extension of Shampine (1986) (scipy ``RK45``'s dense output), kept above
     ``floor``; output times need not be step boundaries.
+
+    A trial step whose error estimate or state is not finite (it left the model's domain) is
+    rejected and the step shrunk by 5; a row whose state or slope is not finite at the start
+    of a step (a NaN state or parameter), or whose step fails so down to 1e-9, gives NaN at
+    its remaining output times instead of shrinking its step without end.
     """
     n_states = NS if NS > 0 else x0.shape[1]
     if x0.shape[1] != n_states or out.shape[2] != n_states or floor.shape[0] != n_states:
@@ -269,7 +362,10 @@ def _dopri5_template(
             u[i] = 0.0
         h = min(hmax, 0.1)
         j = 0  # the next output time
+        failed = False
         for k in range(n_seg):
+            if failed:
+                break
             t = bounds[k]
             t_end = bounds[k + 1]
             if k == 0 or seg[k] != seg[k - 1]:
@@ -290,43 +386,22 @@ def _dopri5_template(
                     last = True
                 else:
                     h_try = h
-                for s in range(n_states):
-                    tmp[s] = x[s] + h_try * _A21 * k1[s]
-                rhs_row(t + 0.2 * h_try, tmp, p, u, k2)
-                for s in range(n_states):
-                    tmp[s] = x[s] + h_try * (_A31 * k1[s] + _A32 * k2[s])
-                rhs_row(t + 0.3 * h_try, tmp, p, u, k3)
-                for s in range(n_states):
-                    tmp[s] = x[s] + h_try * (_A41 * k1[s] + _A42 * k2[s] + _A43 * k3[s])
-                rhs_row(t + 0.8 * h_try, tmp, p, u, k4)
-                for s in range(n_states):
-                    tmp[s] = x[s] + h_try * (
-                        _A51 * k1[s] + _A52 * k2[s] + _A53 * k3[s] + _A54 * k4[s]
-                    )
-                rhs_row(t + 8.0 / 9.0 * h_try, tmp, p, u, k5)
-                for s in range(n_states):
-                    tmp[s] = x[s] + h_try * (
-                        _A61 * k1[s] + _A62 * k2[s] + _A63 * k3[s] + _A64 * k4[s] + _A65 * k5[s]
-                    )
-                rhs_row(t + h_try, tmp, p, u, k6)
-                for s in range(n_states):
-                    xn[s] = x[s] + h_try * (
-                        _B1 * k1[s] + _B3 * k3[s] + _B4 * k4[s] + _B5 * k5[s] + _B6 * k6[s]
-                    )
-                rhs_row(t + h_try, xn, p, u, k7)
-                err = 0.0
-                for s in range(n_states):
-                    e = h_try * (
-                        _E1 * k1[s]
-                        + _E3 * k3[s]
-                        + _E4 * k4[s]
-                        + _E5 * k5[s]
-                        + _E6 * k6[s]
-                        + _E7 * k7[s]
-                    )
-                    sc = atol + rtol * max(abs(x[s]), abs(xn[s]))
-                    err += (e / sc) ** 2
-                err = math.sqrt(err / n_states)
+                err = _dp_step(
+                    t, h_try, x, p, u, k1, k2, k3, k4, k5, k6, k7, tmp, xn, rtol, atol, n_states
+                )
+                if not err <= 1.0 and not math.isfinite(err):
+                    # a trial step that left the model's domain (NaN or inf): reject it and
+                    # shrink the step by the largest factor (Hairer, Norsett & Wanner, Solving
+                    # ODEs I, II.4; scipy's RK45 does the same); a row whose own state or
+                    # slope is not finite, or that fails still at the smallest step, cannot
+                    # be integrated: its outputs from here on are NaN
+                    if h_try <= 1e-9 or not _finite_start(x, k1, n_states):
+                        for s in range(n_states):
+                            x[s] = np.nan
+                        failed = True
+                        break
+                    h = 0.2 * h_try
+                    continue
                 if err <= 1.0 or h_try <= 1e-9:
                     t_new = t_end if last else t + h_try
                     # output times inside the step: the continuous extension from x
