@@ -44,6 +44,23 @@ def _finite_start(x: Any, k1: Any, n_states: int) -> bool:  # pragma: no cover -
     return True
 
 
+@numba.njit(nogil=True)
+def _dp_accept(
+    x: Any, xn: Any, k1: Any, k7: Any, lo: Any, n_states: int
+) -> bool:  # pragma: no cover - compiled
+    """Take an accepted step: ``x`` becomes ``xn`` kept above ``lo`` (non-negative states
+    projected back, like CVODE's inequality constraints) and ``k1`` the slope there (FSAL:
+    ``k7``); returns whether a state was projected (its slope must then be evaluated again)."""
+    projected = False
+    for s in range(n_states):
+        if xn[s] < lo[s]:
+            xn[s] = lo[s]
+            projected = True
+        x[s] = xn[s]
+        k1[s] = k7[s]
+    return projected
+
+
 def rk4_rows(
     rhs_row: Any,
     jump_row: Any,
@@ -100,7 +117,7 @@ def bind(
             "math": math,
             "rhs_row": rhs_row,
             "jump_row": jump_row,
-            "_finite_start": _finite_start,
+            "_dp_accept": _dp_accept,
             "_dp_step": dp_step(rhs_row),
             "NS": int(n_states or 0),
         }
@@ -226,7 +243,9 @@ _P71, _P72, _P73 = 40617522.0 / 29380423.0, -110615467.0 / 29380423.0, 69997945.
 
 def _dp_step_template(
     t: float,
+    t_end: float,
     h: float,
+    hmax: float,
     x: Any,
     p: Any,
     u: Any,
@@ -242,16 +261,35 @@ def _dp_step_template(
     rtol: float,
     atol: float,
     n_states: int,
-) -> float:  # pragma: no cover - compiled
-    """One trial step of Dormand-Prince 5(4) (Dormand & Prince 1980; tableau of Hairer,
-    Norsett & Wanner, *Solving ODEs I*, Table 5.2) from ``x`` at ``t`` over ``h``, ``k1`` the
-    slope at ``x``, with the kernel ``rhs_row`` bound by :func:`dp_step`.
+) -> tuple[int, float, bool, float]:  # pragma: no cover - compiled
+    """One step of adaptive Dormand-Prince 5(4) (Dormand & Prince 1980; tableau of Hairer,
+    Norsett & Wanner, *Solving ODEs I*, Table 5.2) from ``x`` at ``t`` towards ``t_end``, with
+    ``k1`` the slope at ``x`` and the kernel ``rhs_row`` bound by :func:`dp_step`: the step
+    control of both adaptive loops (:func:`_dopri5_template` and
+    :class:`medtwin.model.stepper.Stepper`'s).
 
-    Fills the stages ``k2 .. k7`` (``k7``: the slope at the result, FSAL) and the 5th-order
-    result ``xn`` (local extrapolation); returns the RMS over the states of the embedded error
-    estimate, each component over ``atol + rtol * max(|x|, |xn|)``; not finite (inf) where
-    the result is not (a step that left the model's domain). ``tmp`` is scratch space.
+    The trial step is ``h`` or, where ``t + h`` reaches ``t_end`` (within 1e-12 relative), the
+    rest of the segment (``last``). It fills the stages ``k2 .. k7`` (``k7``: the slope at the
+    result, FSAL) and the 5th-order result ``xn`` (local extrapolation) and measures the RMS
+    over the states of the embedded error estimate, each component over
+    ``atol + rtol * max(|x|, |xn|)``. Returns ``(status, h_try, last, h_next)``:
+
+    - 1, accepted (err <= 1, or a finite err at ``h_try <= 1e-9``): ``h_next`` is ``h_try``
+      times ``0.9 * err**-0.2`` within [0.2, 5] (5 at err = 0), at most ``hmax``; a step cut
+      short by ``t_end`` keeps ``h`` unless the factor is below 1;
+    - 0, rejected: ``h_next`` is ``h_try * max(0.2, 0.9 * err**-0.2)``, or ``0.2 * h_try``
+      where err or ``xn`` is not finite (a step that left the model's domain: the smallest
+      factor, as scipy's ``RK45`` gives a NaN norm; Hairer, Norsett & Wanner, II.4);
+    - -1, the row cannot be integrated: its state or slope is not finite at the start of the
+      step, or its step still leaves the domain at ``h_try <= 1e-9``.
+
+    ``tmp`` is scratch space.
     """
+    h_keep = h
+    last = False
+    if t + h >= t_end - 1e-12 * (1.0 + abs(t_end)):
+        h = t_end - t
+        last = True
     for s in range(n_states):
         tmp[s] = x[s] + h * _A21 * k1[s]
     rhs_row(t + 0.2 * h, tmp, p, u, k2)
@@ -279,17 +317,33 @@ def _dp_step_template(
         sc = atol + rtol * max(abs(x[s]), abs(xn[s]))
         err += (e / sc) ** 2
         finite += xn[s] - xn[s]  # 0 while the trial state is finite, NaN once it is not
-    if finite != 0.0:
-        return np.inf
-    return math.sqrt(err / n_states)
+    err = math.sqrt(err / n_states) if finite == 0.0 else np.inf
+    if not err <= 1.0 and not math.isfinite(err):
+        if h <= 1e-9 or not _finite_start(x, k1, n_states):
+            return -1, h, last, h_keep
+        return 0, h, last, 0.2 * h
+    if err <= 1.0 or h <= 1e-9:
+        factor = 5.0 if err == 0.0 else min(5.0, max(0.2, 0.9 * err**-0.2))
+        if not last or factor < 1.0:
+            return 1, h, last, min(hmax, h * factor)
+        return 1, h, last, h_keep
+    return 0, h, last, h * max(0.2, 0.9 * err**-0.2)
 
 
 def dp_step(rhs_row: Any) -> Any:
     """:func:`_dp_step_template` compiled with ``rhs_row`` as its kernel, inlined (numba IR)
     into the loops that call it: the adaptive loop of :func:`bind` and that of
-    :class:`medtwin.model.stepper.Stepper` share this one step."""
+    :class:`medtwin.model.stepper.Stepper` share this one step and its control."""
     glb = {k: v for k, v in globals().items() if k[:2] in ("_A", "_B", "_E")}
-    glb.update({"np": np, "math": math, "rhs_row": rhs_row, "__name__": __name__})
+    glb.update(
+        {
+            "np": np,
+            "math": math,
+            "rhs_row": rhs_row,
+            "_finite_start": _finite_start,
+            "__name__": __name__,
+        }
+    )
     func = types.FunctionType(_dp_step_template.__code__, glb, "dp_step")
     return numba.njit(nogil=True, error_model="numpy", inline="always")(func)
 
@@ -380,29 +434,33 @@ def _dopri5_template(
                     out[n, j, s] = x[s]
                 j += 1
             while t < t_end:
-                last = False
-                if t + h >= t_end - 1e-12 * (1.0 + abs(t_end)):
-                    h_try = t_end - t
-                    last = True
-                else:
-                    h_try = h
-                err = _dp_step(
-                    t, h_try, x, p, u, k1, k2, k3, k4, k5, k6, k7, tmp, xn, rtol, atol, n_states
+                status, h_try, last, h = _dp_step(
+                    t,
+                    t_end,
+                    h,
+                    hmax,
+                    x,
+                    p,
+                    u,
+                    k1,
+                    k2,
+                    k3,
+                    k4,
+                    k5,
+                    k6,
+                    k7,
+                    tmp,
+                    xn,
+                    rtol,
+                    atol,
+                    n_states,
                 )
-                if not err <= 1.0 and not math.isfinite(err):
-                    # a trial step that left the model's domain (NaN or inf): reject it and
-                    # shrink the step by the largest factor (Hairer, Norsett & Wanner, Solving
-                    # ODEs I, II.4; scipy's RK45 does the same); a row whose own state or
-                    # slope is not finite, or that fails still at the smallest step, cannot
-                    # be integrated: its outputs from here on are NaN
-                    if h_try <= 1e-9 or not _finite_start(x, k1, n_states):
-                        for s in range(n_states):
-                            x[s] = np.nan
-                        failed = True
-                        break
-                    h = 0.2 * h_try
-                    continue
-                if err <= 1.0 or h_try <= 1e-9:
+                if status < 0:  # this row cannot be integrated: NaN from here on
+                    for s in range(n_states):
+                        x[s] = np.nan
+                    failed = True
+                    break
+                if status == 1:
                     t_new = t_end if last else t + h_try
                     # output times inside the step: the continuous extension from x
                     while j < n_out and out_times[j] < t_new:
@@ -425,25 +483,13 @@ def _dopri5_template(
                             out[n, j, s] = y if y >= lo[s] else lo[s]
                         j += 1
                     t = t_new
-                    projected = False
-                    for s in range(n_states):
-                        if xn[s] < lo[s]:
-                            xn[s] = lo[s]
-                            projected = True
-                        x[s] = xn[s]
-                        k1[s] = k7[s]
-                    if projected:
+                    if _dp_accept(x, xn, k1, k7, lo, n_states):
                         rhs_row(t, x, p, u, k1)
                     if not last:
                         while j < n_out and out_times[j] <= t:
                             for s in range(n_states):
                                 out[n, j, s] = x[s]
                             j += 1
-                    factor = 5.0 if err == 0.0 else min(5.0, max(0.2, 0.9 * err**-0.2))
-                    if not last or factor < 1.0:
-                        h = min(hmax, h_try * factor)
-                else:
-                    h = h_try * max(0.2, 0.9 * err**-0.2)
         while j < n_out:
             for s in range(n_states):
                 out[n, j, s] = x[s]

@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from medtwin.model._rk4 import _finite_start, dp_step
+from medtwin.model._rk4 import _dp_accept, _finite_start, dp_step
 from medtwin.model.base import FloatArray, InputSchedule, Model, ModelError
 
 __all__ = ["Stepper", "window"]
@@ -204,7 +204,7 @@ def _driver(model: type[Model]) -> Any:
             "math": math,
             "rhs_row": rhs_row,
             "jump_row": jump_row,
-            "_finite_start": _finite_start,
+            "_dp_accept": _dp_accept,
             "_dp_step": dp_step(rhs_row),
             "__name__": __name__,
         }
@@ -295,43 +295,36 @@ def _advance_template(
             t_end = bounds[k + 1]
             rhs_row(t, xr, p, u, k1)
             while t < t_end:
-                last = False
-                if t + h >= t_end - 1e-12 * (1.0 + abs(t_end)):
-                    h_try = t_end - t
-                    last = True
-                else:
-                    h_try = h
-                err = _dp_step(
-                    t, h_try, xr, p, u, k1, k2, k3, k4, k5, k6, k7, tmp, xn, rtol, atol, n_states
+                status, h_try, last, h = _dp_step(
+                    t,
+                    t_end,
+                    h,
+                    hmax,
+                    xr,
+                    p,
+                    u,
+                    k1,
+                    k2,
+                    k3,
+                    k4,
+                    k5,
+                    k6,
+                    k7,
+                    tmp,
+                    xn,
+                    rtol,
+                    atol,
+                    n_states,
                 )
-                if not err <= 1.0 and not math.isfinite(err):
-                    # a trial step that left the model's domain (NaN or inf): reject it and
-                    # shrink the step by the largest factor; a row whose own state or slope is
-                    # not finite, or that fails still at the smallest step, cannot be
-                    # integrated: mark it NaN and go on
-                    if h_try <= 1e-9 or not _finite_start(xr, k1, n_states):
-                        for s in range(n_states):
-                            xr[s] = np.nan
-                        failed = True
-                        break
-                    h = 0.2 * h_try
-                    continue
-                if err <= 1.0 or h_try <= 1e-9:
-                    t = t_end if last else t + h_try
-                    projected = False
+                if status < 0:  # this row cannot be integrated: mark it NaN and go on
                     for s in range(n_states):
-                        if xn[s] < floor[s]:
-                            xn[s] = floor[s]
-                            projected = True
-                        xr[s] = xn[s]
-                        k1[s] = k7[s]
-                    if projected:
+                        xr[s] = np.nan
+                    failed = True
+                    break
+                if status == 1:
+                    t = t_end if last else t + h_try
+                    if _dp_accept(xr, xn, k1, k7, floor, n_states):
                         rhs_row(t, xr, p, u, k1)
-                    factor = 5.0 if err == 0.0 else min(5.0, max(0.2, 0.9 * err**-0.2))
-                    if not last or factor < 1.0:
-                        h = min(hmax, h_try * factor)
-                else:
-                    h = h_try * max(0.2, 0.9 * err**-0.2)
         for s in range(n_states):
             x[n, s] = xr[s]
         hstep[n] = h
