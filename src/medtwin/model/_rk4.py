@@ -22,6 +22,7 @@ __all__ = ["METHODS", "bind", "no_jump", "rk4_rows"]
 # The kernels the loop templates below call: :func:`bind` gives each compiled copy its own.
 rhs_row: Any = None
 jump_row: Any = None
+_dp_step: Any = None  # the Dormand-Prince step compiled with rhs_row (see dp_step)
 NS = 0  # states, when the loop is compiled for a fixed number of them (0: any)
 
 METHODS = ("dopri5", "rk4")
@@ -32,6 +33,32 @@ METHODS = ("dopri5", "rk4")
 def no_jump(x: Any, p: Any, u0: Any, u1: Any) -> None:  # pragma: no cover - compiled
     """A jump kernel that changes nothing."""
     return None
+
+
+@numba.njit(nogil=True)
+def _finite_start(x: Any, k1: Any, n_states: int) -> bool:  # pragma: no cover - compiled
+    """Whether the state ``x`` and its slope ``k1`` (the start of a step) are all finite."""
+    for s in range(n_states):  # noqa: SIM110 - a loop numba compiles (no generator in all)
+        if not (math.isfinite(x[s]) and math.isfinite(k1[s])):
+            return False
+    return True
+
+
+@numba.njit(nogil=True)
+def _dp_accept(
+    x: Any, xn: Any, k1: Any, k7: Any, lo: Any, n_states: int
+) -> bool:  # pragma: no cover - compiled
+    """Take an accepted step: ``x`` becomes ``xn`` kept above ``lo`` (non-negative states
+    projected back, like CVODE's inequality constraints) and ``k1`` the slope there (FSAL:
+    ``k7``); returns whether a state was projected (its slope must then be evaluated again)."""
+    projected = False
+    for s in range(n_states):
+        if xn[s] < lo[s]:
+            xn[s] = lo[s]
+            projected = True
+        x[s] = xn[s]
+        k1[s] = k7[s]
+    return projected
 
 
 def rk4_rows(
@@ -85,7 +112,15 @@ def bind(
     glb = dict(namespace)
     glb.update({k: v for k, v in globals().items() if k[:2] in ("_A", "_B", "_E", "_P")})
     glb.update(
-        {"np": np, "math": math, "rhs_row": rhs_row, "jump_row": jump_row, "NS": int(n_states or 0)}
+        {
+            "np": np,
+            "math": math,
+            "rhs_row": rhs_row,
+            "jump_row": jump_row,
+            "_dp_accept": _dp_accept,
+            "_dp_step": dp_step(rhs_row),
+            "NS": int(n_states or 0),
+        }
     )
     glb.setdefault("__name__", __name__)
     template = {"rk4": _rk4_template, "dopri5": _dopri5_template}[method]
@@ -206,6 +241,113 @@ _P63 = -1453857185.0 / 822651844.0
 _P71, _P72, _P73 = 40617522.0 / 29380423.0, -110615467.0 / 29380423.0, 69997945.0 / 29380423.0
 
 
+def _dp_step_template(
+    t: float,
+    t_end: float,
+    h: float,
+    hmax: float,
+    x: Any,
+    p: Any,
+    u: Any,
+    k1: Any,
+    k2: Any,
+    k3: Any,
+    k4: Any,
+    k5: Any,
+    k6: Any,
+    k7: Any,
+    tmp: Any,
+    xn: Any,
+    rtol: float,
+    atol: float,
+    n_states: int,
+) -> tuple[int, float, bool, float]:  # pragma: no cover - compiled
+    """One step of adaptive Dormand-Prince 5(4) (Dormand & Prince 1980; tableau of Hairer,
+    Norsett & Wanner, *Solving ODEs I*, Table 5.2) from ``x`` at ``t`` towards ``t_end``, with
+    ``k1`` the slope at ``x`` and the kernel ``rhs_row`` bound by :func:`dp_step`: the step
+    control of both adaptive loops (:func:`_dopri5_template` and
+    :class:`medtwin.model.stepper.Stepper`'s).
+
+    The trial step is ``h`` or, where ``t + h`` reaches ``t_end`` (within 1e-12 relative), the
+    rest of the segment (``last``). It fills the stages ``k2 .. k7`` (``k7``: the slope at the
+    result, FSAL) and the 5th-order result ``xn`` (local extrapolation) and measures the RMS
+    over the states of the embedded error estimate, each component over
+    ``atol + rtol * max(|x|, |xn|)``. Returns ``(status, h_try, last, h_next)``:
+
+    - 1, accepted (err <= 1, or a finite err at ``h_try <= 1e-9``): ``h_next`` is ``h_try``
+      times ``0.9 * err**-0.2`` within [0.2, 5] (5 at err = 0), at most ``hmax``; a step cut
+      short by ``t_end`` keeps ``h`` unless the factor is below 1;
+    - 0, rejected: ``h_next`` is ``h_try * max(0.2, 0.9 * err**-0.2)``, or ``0.2 * h_try``
+      where err or ``xn`` is not finite (a step that left the model's domain: the smallest
+      factor, as scipy's ``RK45`` gives a NaN norm; Hairer, Norsett & Wanner, II.4);
+    - -1, the row cannot be integrated: its state or slope is not finite at the start of the
+      step, or its step still leaves the domain at ``h_try <= 1e-9``.
+
+    ``tmp`` is scratch space.
+    """
+    h_keep = h
+    last = False
+    if t + h >= t_end - 1e-12 * (1.0 + abs(t_end)):
+        h = t_end - t
+        last = True
+    for s in range(n_states):
+        tmp[s] = x[s] + h * _A21 * k1[s]
+    rhs_row(t + 0.2 * h, tmp, p, u, k2)
+    for s in range(n_states):
+        tmp[s] = x[s] + h * (_A31 * k1[s] + _A32 * k2[s])
+    rhs_row(t + 0.3 * h, tmp, p, u, k3)
+    for s in range(n_states):
+        tmp[s] = x[s] + h * (_A41 * k1[s] + _A42 * k2[s] + _A43 * k3[s])
+    rhs_row(t + 0.8 * h, tmp, p, u, k4)
+    for s in range(n_states):
+        tmp[s] = x[s] + h * (_A51 * k1[s] + _A52 * k2[s] + _A53 * k3[s] + _A54 * k4[s])
+    rhs_row(t + 8.0 / 9.0 * h, tmp, p, u, k5)
+    for s in range(n_states):
+        tmp[s] = x[s] + h * (
+            _A61 * k1[s] + _A62 * k2[s] + _A63 * k3[s] + _A64 * k4[s] + _A65 * k5[s]
+        )
+    rhs_row(t + h, tmp, p, u, k6)
+    for s in range(n_states):
+        xn[s] = x[s] + h * (_B1 * k1[s] + _B3 * k3[s] + _B4 * k4[s] + _B5 * k5[s] + _B6 * k6[s])
+    rhs_row(t + h, xn, p, u, k7)
+    err = 0.0
+    finite = 0.0
+    for s in range(n_states):
+        e = h * (_E1 * k1[s] + _E3 * k3[s] + _E4 * k4[s] + _E5 * k5[s] + _E6 * k6[s] + _E7 * k7[s])
+        sc = atol + rtol * max(abs(x[s]), abs(xn[s]))
+        err += (e / sc) ** 2
+        finite += xn[s] - xn[s]  # 0 while the trial state is finite, NaN once it is not
+    err = math.sqrt(err / n_states) if finite == 0.0 else np.inf
+    if not err <= 1.0 and not math.isfinite(err):
+        if h <= 1e-9 or not _finite_start(x, k1, n_states):
+            return -1, h, last, h_keep
+        return 0, h, last, 0.2 * h
+    if err <= 1.0 or h <= 1e-9:
+        factor = 5.0 if err == 0.0 else min(5.0, max(0.2, 0.9 * err**-0.2))
+        if not last or factor < 1.0:
+            return 1, h, last, min(hmax, h * factor)
+        return 1, h, last, h_keep
+    return 0, h, last, h * max(0.2, 0.9 * err**-0.2)
+
+
+def dp_step(rhs_row: Any) -> Any:
+    """:func:`_dp_step_template` compiled with ``rhs_row`` as its kernel, inlined (numba IR)
+    into the loops that call it: the adaptive loop of :func:`bind` and that of
+    :class:`medtwin.model.stepper.Stepper` share this one step and its control."""
+    glb = {k: v for k, v in globals().items() if k[:2] in ("_A", "_B", "_E")}
+    glb.update(
+        {
+            "np": np,
+            "math": math,
+            "rhs_row": rhs_row,
+            "_finite_start": _finite_start,
+            "__name__": __name__,
+        }
+    )
+    func = types.FunctionType(_dp_step_template.__code__, glb, "dp_step")
+    return numba.njit(nogil=True, error_model="numpy", inline="always")(func)
+
+
 def _dopri5_template(
     x0: Any,
     params: Any,
@@ -233,6 +375,11 @@ def _dopri5_template(
     jump, at a step's end the step's result, between the ends of a step the 4th-order
     continuous extension of Shampine (1986) (scipy ``RK45``'s dense output), kept above
     ``floor``; output times need not be step boundaries.
+
+    A trial step whose error estimate or state is not finite (it left the model's domain) is
+    rejected and the step shrunk by 5; a row whose state or slope is not finite at the start
+    of a step (a NaN state or parameter), or whose step fails so down to 1e-9, gives NaN at
+    its remaining output times instead of shrinking its step without end.
     """
     n_states = NS if NS > 0 else x0.shape[1]
     if x0.shape[1] != n_states or out.shape[2] != n_states or floor.shape[0] != n_states:
@@ -269,7 +416,10 @@ def _dopri5_template(
             u[i] = 0.0
         h = min(hmax, 0.1)
         j = 0  # the next output time
+        failed = False
         for k in range(n_seg):
+            if failed:
+                break
             t = bounds[k]
             t_end = bounds[k + 1]
             if k == 0 or seg[k] != seg[k - 1]:
@@ -284,50 +434,33 @@ def _dopri5_template(
                     out[n, j, s] = x[s]
                 j += 1
             while t < t_end:
-                last = False
-                if t + h >= t_end - 1e-12 * (1.0 + abs(t_end)):
-                    h_try = t_end - t
-                    last = True
-                else:
-                    h_try = h
-                for s in range(n_states):
-                    tmp[s] = x[s] + h_try * _A21 * k1[s]
-                rhs_row(t + 0.2 * h_try, tmp, p, u, k2)
-                for s in range(n_states):
-                    tmp[s] = x[s] + h_try * (_A31 * k1[s] + _A32 * k2[s])
-                rhs_row(t + 0.3 * h_try, tmp, p, u, k3)
-                for s in range(n_states):
-                    tmp[s] = x[s] + h_try * (_A41 * k1[s] + _A42 * k2[s] + _A43 * k3[s])
-                rhs_row(t + 0.8 * h_try, tmp, p, u, k4)
-                for s in range(n_states):
-                    tmp[s] = x[s] + h_try * (
-                        _A51 * k1[s] + _A52 * k2[s] + _A53 * k3[s] + _A54 * k4[s]
-                    )
-                rhs_row(t + 8.0 / 9.0 * h_try, tmp, p, u, k5)
-                for s in range(n_states):
-                    tmp[s] = x[s] + h_try * (
-                        _A61 * k1[s] + _A62 * k2[s] + _A63 * k3[s] + _A64 * k4[s] + _A65 * k5[s]
-                    )
-                rhs_row(t + h_try, tmp, p, u, k6)
-                for s in range(n_states):
-                    xn[s] = x[s] + h_try * (
-                        _B1 * k1[s] + _B3 * k3[s] + _B4 * k4[s] + _B5 * k5[s] + _B6 * k6[s]
-                    )
-                rhs_row(t + h_try, xn, p, u, k7)
-                err = 0.0
-                for s in range(n_states):
-                    e = h_try * (
-                        _E1 * k1[s]
-                        + _E3 * k3[s]
-                        + _E4 * k4[s]
-                        + _E5 * k5[s]
-                        + _E6 * k6[s]
-                        + _E7 * k7[s]
-                    )
-                    sc = atol + rtol * max(abs(x[s]), abs(xn[s]))
-                    err += (e / sc) ** 2
-                err = math.sqrt(err / n_states)
-                if err <= 1.0 or h_try <= 1e-9:
+                status, h_try, last, h = _dp_step(
+                    t,
+                    t_end,
+                    h,
+                    hmax,
+                    x,
+                    p,
+                    u,
+                    k1,
+                    k2,
+                    k3,
+                    k4,
+                    k5,
+                    k6,
+                    k7,
+                    tmp,
+                    xn,
+                    rtol,
+                    atol,
+                    n_states,
+                )
+                if status < 0:  # this row cannot be integrated: NaN from here on
+                    for s in range(n_states):
+                        x[s] = np.nan
+                    failed = True
+                    break
+                if status == 1:
                     t_new = t_end if last else t + h_try
                     # output times inside the step: the continuous extension from x
                     while j < n_out and out_times[j] < t_new:
@@ -350,25 +483,13 @@ def _dopri5_template(
                             out[n, j, s] = y if y >= lo[s] else lo[s]
                         j += 1
                     t = t_new
-                    projected = False
-                    for s in range(n_states):
-                        if xn[s] < lo[s]:
-                            xn[s] = lo[s]
-                            projected = True
-                        x[s] = xn[s]
-                        k1[s] = k7[s]
-                    if projected:
+                    if _dp_accept(x, xn, k1, k7, lo, n_states):
                         rhs_row(t, x, p, u, k1)
                     if not last:
                         while j < n_out and out_times[j] <= t:
                             for s in range(n_states):
                                 out[n, j, s] = x[s]
                             j += 1
-                    factor = 5.0 if err == 0.0 else min(5.0, max(0.2, 0.9 * err**-0.2))
-                    if not last or factor < 1.0:
-                        h = min(hmax, h_try * factor)
-                else:
-                    h = h_try * max(0.2, 0.9 * err**-0.2)
         while j < n_out:
             for s in range(n_states):
                 out[n, j, s] = x[s]

@@ -45,34 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from medtwin.model._rk4 import (
-    _A21,
-    _A31,
-    _A32,
-    _A41,
-    _A42,
-    _A43,
-    _A51,
-    _A52,
-    _A53,
-    _A54,
-    _A61,
-    _A62,
-    _A63,
-    _A64,
-    _A65,
-    _B1,
-    _B3,
-    _B4,
-    _B5,
-    _B6,
-    _E1,
-    _E3,
-    _E4,
-    _E5,
-    _E6,
-    _E7,
-)
+from medtwin.model._rk4 import _dp_accept, _finite_start, dp_step
 from medtwin.model.base import FloatArray, InputSchedule, Model, ModelError
 
 __all__ = ["Stepper", "window"]
@@ -217,21 +190,29 @@ def _driver(model: type[Model]) -> Any:
 
     For a model that ships a ``compiled_module`` (its kernels cached on disk by numba) the loop
     is cached on disk too, under a name that includes a hash of the source files of its
-    kernels, so that a change to the model's equations or constants compiles it again instead
-    of reusing stale machine code.
+    kernels and of :mod:`medtwin.model._rk4` (whose step it inlines), so that a change to the
+    model's equations or constants or to the step compiles it again instead of reusing stale
+    machine code.
     """
     driver = _DRIVERS.get(model)
     if driver is None:
         import numba
 
         rhs_row, jump_row, _ = model.compiled_kernels()
-        glb = {k: v for k, v in globals().items() if k[:2] in ("_A", "_B", "_E")}
-        glb.update(
-            {"np": np, "math": math, "rhs_row": rhs_row, "jump_row": jump_row, "__name__": __name__}
-        )
+        glb: dict[str, Any] = {
+            "np": np,
+            "math": math,
+            "rhs_row": rhs_row,
+            "jump_row": jump_row,
+            "_dp_accept": _dp_accept,
+            "_dp_step": dp_step(rhs_row),
+            "__name__": __name__,
+        }
         func = types.FunctionType(_advance_template.__code__, glb, "advance")
         name = f"advance_{model.__module__.replace('.', '_')}_{model.__name__}"
-        key = _source_key(rhs_row, jump_row) if model.compiled_module is not None else None
+        # the loop's step is medtwin.model._rk4's: its source goes into the key as well
+        kernels = (rhs_row, jump_row, _finite_start)
+        key = _source_key(*kernels) if model.compiled_module is not None else None
         func.__qualname__ = name if key is None else f"{name}_{key}"
         driver = numba.njit(nogil=True, error_model="numpy", cache=key is not None)(func)
         _DRIVERS[model] = driver
@@ -269,11 +250,14 @@ def _advance_template(
     floor: Any,
 ) -> None:  # pragma: no cover - compiled
     """Advance rows ``row_lo:row_hi`` of ``x`` over the pieces ``bounds`` with the
-    Dormand-Prince 5(4) step of :mod:`medtwin.model._rk4` (same error norm, step control and
-    projection of non-negative states); ``values[seg[k]]`` holds on piece k, ``values[prev]``
-    held before ``bounds[0]`` (-1: nothing did, the inputs were zero). A row whose error
-    estimate is NaN (a NaN state or parameter) is set to NaN and left, instead of shrinking
-    its step without end.
+    Dormand-Prince 5(4) step of :mod:`medtwin.model._rk4` (:func:`~medtwin.model._rk4.dp_step`,
+    bound as the global ``_dp_step``; the same step control and projection of non-negative
+    states as its loop); ``values[seg[k]]`` holds on piece k, ``values[prev]``
+    held before ``bounds[0]`` (-1: nothing did, the inputs were zero). A trial step whose
+    error estimate or state is not finite is rejected and the step shrunk by 5 (as in
+    :mod:`medtwin.model._rk4`); a row whose own state or slope is not finite (a NaN state or
+    parameter), or whose step fails so down to 1e-9, is set to NaN and left, instead of
+    shrinking its step without end.
     """
     n_states = x.shape[1]
     n_seg = bounds.shape[0] - 1
@@ -311,75 +295,42 @@ def _advance_template(
             t_end = bounds[k + 1]
             rhs_row(t, xr, p, u, k1)
             while t < t_end:
-                last = False
-                if t + h >= t_end - 1e-12 * (1.0 + abs(t_end)):
-                    h_try = t_end - t
-                    last = True
-                else:
-                    h_try = h
-                for s in range(n_states):
-                    tmp[s] = xr[s] + h_try * _A21 * k1[s]
-                rhs_row(t + 0.2 * h_try, tmp, p, u, k2)
-                for s in range(n_states):
-                    tmp[s] = xr[s] + h_try * (_A31 * k1[s] + _A32 * k2[s])
-                rhs_row(t + 0.3 * h_try, tmp, p, u, k3)
-                for s in range(n_states):
-                    tmp[s] = xr[s] + h_try * (_A41 * k1[s] + _A42 * k2[s] + _A43 * k3[s])
-                rhs_row(t + 0.8 * h_try, tmp, p, u, k4)
-                for s in range(n_states):
-                    tmp[s] = xr[s] + h_try * (
-                        _A51 * k1[s] + _A52 * k2[s] + _A53 * k3[s] + _A54 * k4[s]
-                    )
-                rhs_row(t + 8.0 / 9.0 * h_try, tmp, p, u, k5)
-                for s in range(n_states):
-                    tmp[s] = xr[s] + h_try * (
-                        _A61 * k1[s] + _A62 * k2[s] + _A63 * k3[s] + _A64 * k4[s] + _A65 * k5[s]
-                    )
-                rhs_row(t + h_try, tmp, p, u, k6)
-                for s in range(n_states):
-                    xn[s] = xr[s] + h_try * (
-                        _B1 * k1[s] + _B3 * k3[s] + _B4 * k4[s] + _B5 * k5[s] + _B6 * k6[s]
-                    )
-                rhs_row(t + h_try, xn, p, u, k7)
-                err = 0.0
-                for s in range(n_states):
-                    e = h_try * (
-                        _E1 * k1[s]
-                        + _E3 * k3[s]
-                        + _E4 * k4[s]
-                        + _E5 * k5[s]
-                        + _E6 * k6[s]
-                        + _E7 * k7[s]
-                    )
-                    sc = atol + rtol * max(abs(xr[s]), abs(xn[s]))
-                    err += (e / sc) ** 2
-                err = (err / n_states) ** 0.5
-                if math.isnan(err):  # NaN: this row cannot be integrated; mark it, go on
+                status, h_try, last, h = _dp_step(
+                    t,
+                    t_end,
+                    h,
+                    hmax,
+                    xr,
+                    p,
+                    u,
+                    k1,
+                    k2,
+                    k3,
+                    k4,
+                    k5,
+                    k6,
+                    k7,
+                    tmp,
+                    xn,
+                    rtol,
+                    atol,
+                    n_states,
+                )
+                if status < 0:  # this row cannot be integrated: mark it NaN and go on
                     for s in range(n_states):
                         xr[s] = np.nan
                     failed = True
                     break
-                if err <= 1.0 or h_try <= 1e-9:
+                if status == 1:
                     t = t_end if last else t + h_try
-                    projected = False
-                    for s in range(n_states):
-                        if xn[s] < floor[s]:
-                            xn[s] = floor[s]
-                            projected = True
-                        xr[s] = xn[s]
-                        k1[s] = k7[s]
-                    if projected:
+                    if _dp_accept(xr, xn, k1, k7, floor, n_states):
                         rhs_row(t, xr, p, u, k1)
-                    factor = 5.0 if err == 0.0 else min(5.0, max(0.2, 0.9 * err**-0.2))
-                    if not last or factor < 1.0:
-                        h = min(hmax, h_try * factor)
-                else:
-                    h = h_try * max(0.2, 0.9 * err**-0.2)
         for s in range(n_states):
             x[n, s] = xr[s]
         hstep[n] = h
 
 
-# the loop template reads the tableau and kernels as globals bound by _driver
+# the loop template reads its kernels and step as globals bound by _driver
 rhs_row: Any = None
 jump_row: Any = None
+_dp_step: Any = None

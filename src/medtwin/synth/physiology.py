@@ -112,9 +112,6 @@ _CARDIO_SETTLE_MIN: Final = 3.0
 _LOOSE_RTOL: Final = 1e-5
 _LOOSE_ATOL: Final = 1e-4
 """Tolerances of the solving steps (the final settling uses the model's own)."""
-_FIRST_STEP_MIN: Final = 1e-3
-"""First trial step of each Stepper call on the circulation, min (a parameter change makes the
-first steps stiff; the Stepper's default 0.1 min can step into an invalid state)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -536,7 +533,7 @@ def plan_vitals(requests: Sequence[VitalsRequest]) -> list[VitalsPlan]:
         values = np.repeat(schedule_base[None, :, :], 1, axis=0).copy()
         values[0, :, svr] = factor
         schedule = InputSchedule(np.array([0.0, minutes]), np.ascontiguousarray(values))
-        h = np.full(n, _FIRST_STEP_MIN)
+        h = solver.new_step_sizes(n)
         solver.advance(x, p, schedule, 0.0, minutes, h)
 
     untreated = ~treated
