@@ -34,7 +34,7 @@ from medtwin.risk.base import (
     FloatArray,
     InputData,
     IntArray,
-    LazyReasons,
+    Score,
     ScoreInput,
     ScoreResults,
 )
@@ -222,7 +222,7 @@ def _reason(
 
 def assemble(
     *,
-    score: Any,
+    score: Score,
     data: InputData,
     risk_percent: FloatArray,
     accepted: Sequence[AcceptedRange],
@@ -242,7 +242,7 @@ def assemble(
 
 def assemble_rows(
     *,
-    score: Any,
+    score: Score,
     data: InputData,
     risk_of: Callable[[IntArray], FloatArray],
     accepted: Sequence[AcceptedRange],
@@ -273,18 +273,11 @@ def assemble_rows(
     if cuts is not None:
         ok = ~np.isnan(value)
         band[ok] = np.searchsorted(cuts, value[ok], side="right").astype(np.int8)
-    reasons = LazyReasons(refused, lambda i: _reason(data, i, outside, accepted, population_words))
-    return ScoreResults(
-        name=score.name,
-        version=score.version,
-        source=score.source,
-        bands=score.bands,
-        integer_value=False,
+    return score.results(
         value=value,
         band_code=band,
         partial=incomplete & ~refused,
         refused=refused,
-        components={},
         missing=missing,
-        reasons=reasons,
+        reason_of=lambda i: _reason(data, i, outside, accepted, population_words),
     )

@@ -922,6 +922,34 @@ class Score(ABC):
             {key: [value] for key, value in row.items()}, strict=strict, rows=1
         )[0]
 
+    def results(
+        self,
+        *,
+        value: FloatArray,
+        band_code: CodeArray,
+        partial: BoolArray,
+        refused: BoolArray,
+        missing: Mapping[str, BoolArray],
+        reason_of: Callable[[int], str],
+        components: Mapping[str, CodeArray] | None = None,
+    ) -> ScoreResults:
+        """This score's :class:`ScoreResults` for computed columns; the refusal reason of a row
+        is built by ``reason_of`` only when it is read (:class:`LazyReasons`)."""
+        return ScoreResults(
+            name=self.name,
+            version=self.version,
+            source=self.source,
+            bands=self.bands,
+            integer_value=self.integer_value,
+            value=value,
+            band_code=band_code,
+            partial=partial,
+            refused=refused,
+            components=components or {},
+            missing=missing,
+            reasons=LazyReasons(refused, reason_of),
+        )
+
     def input(self, name: str) -> ScoreInput:
         """The declared input called ``name``."""
         for inp in self.inputs:
@@ -1063,21 +1091,14 @@ class PointsScore(Score):
                     msgs.append(rule.reason.format(value=value))
             return "; ".join(msgs)
 
-        reasons = LazyReasons(refused, reason_of)
-
-        return ScoreResults(
-            name=self.name,
-            version=self.version,
-            source=self.source,
-            bands=self.bands,
-            integer_value=self.integer_value,
+        return self.results(
             value=value_f,
             band_code=band,
             partial=partial,
             refused=refused,
-            components={key: points[key] for key in self.components},
             missing=self.missing_inputs(data),
-            reasons=reasons,
+            reason_of=reason_of,
+            components={key: points[key] for key in self.components},
         )
 
     def describe(self) -> dict[str, Any]:

@@ -56,7 +56,6 @@ from medtwin.risk.base import (
     Band,
     ColumnLike,
     InputData,
-    LazyReasons,
     Score,
     ScoreInput,
     ScoreResults,
@@ -274,20 +273,13 @@ class CkdEpi2021(Score):
                 )
             return "; ".join(parts)
 
-        reasons = LazyReasons(refused, reason_of)
-        return ScoreResults(
-            name=self.name,
-            version=self.version,
-            source=self.source,
-            bands=self.bands,
-            integer_value=False,
+        return self.results(
             value=value,
             band_code=band,
             partial=incomplete & ~refused,
             refused=refused,
-            components={},
             missing=missing,
-            reasons=reasons,
+            reason_of=reason_of,
         )
 
     def describe(self) -> dict[str, Any]:

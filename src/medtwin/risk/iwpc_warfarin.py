@@ -55,7 +55,6 @@ from medtwin.risk.base import (
     Band,
     ColumnLike,
     InputData,
-    LazyReasons,
     Score,
     ScoreInput,
     ScoreResults,
@@ -241,20 +240,13 @@ class IwpcWarfarin(Score):
                 parts.append("the algorithm's square root of the dose is not positive")
             return "; ".join(parts)
 
-        reasons = LazyReasons(refused, reason_of)
-        return ScoreResults(
-            name=self.name,
-            version=self.version,
-            source=self.source,
-            bands=self.bands,
-            integer_value=False,
+        return self.results(
             value=value,
             band_code=band,
             partial=incomplete & ~refused,
             refused=refused,
-            components={},
             missing=missing,
-            reasons=reasons,
+            reason_of=reason_of,
         )
 
 

@@ -53,7 +53,6 @@ from medtwin.risk.base import (
     FloatArray,
     InputData,
     IntArray,
-    LazyReasons,
     Score,
     ScoreInput,
     ScoreResults,
@@ -421,22 +420,13 @@ class Prevent(Score):
             cvd_or_ascvd = outcome[rows_ok] <= OUTCOMES.index("ascvd")
             banded = rows_ok[cvd_or_ascvd & ~np.isnan(valued)]
             band[banded] = np.searchsorted(BAND_CUTS_PERCENT, value[banded], side="right")
-        reasons = LazyReasons(
-            refused, lambda i: "; ".join(self._reasons(data, i, outcome, out_of_age, sdi_only))
-        )
-        return ScoreResults(
-            name=self.name,
-            version=self.version,
-            source=self.source,
-            bands=self.bands,
-            integer_value=False,
+        return self.results(
             value=value,
             band_code=band,
             partial=incomplete & ~refused,
             refused=refused,
-            components={},
             missing=missing,
-            reasons=reasons,
+            reason_of=lambda i: "; ".join(self._reasons(data, i, outcome, out_of_age, sdi_only)),
         )
 
     def _reasons(

@@ -87,7 +87,6 @@ from medtwin.risk.base import (
     Band,
     ColumnLike,
     InputData,
-    LazyReasons,
     Score,
     ScoreInput,
     ScoreResults,
@@ -527,20 +526,13 @@ class Qrisk3(Score):
             msgs += [text for mask, text in extra if mask[i]]
             return "; ".join(msgs)
 
-        reasons = LazyReasons(refused, reason_of)
-        return ScoreResults(
-            name=self.name,
-            version=self.version,
-            source=self.source,
-            bands=self.bands,
-            integer_value=False,
+        return self.results(
             value=value,
             band_code=band,
             partial=substituted & ~no_value,
             refused=refused,
-            components={},
             missing=missing,
-            reasons=reasons,
+            reason_of=reason_of,
         )
 
     def describe(self) -> dict[str, Any]:
