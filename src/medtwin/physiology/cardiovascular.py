@@ -150,8 +150,6 @@ _VOLUME_LIKE = (
     "vusv0_ml",
     "vuev0_ml",
     "pulse_compliance_ml_per_mmhg",
-    "g_cp_vusv_ml_per_mmhg",
-    "g_cp_vuev_ml_per_mmhg",
 )
 _INVERSE_VOLUME = (
     "rsa_mmhg_s_per_ml",
@@ -169,8 +167,6 @@ _INVERSE_VOLUME = (
     "emax_rv0_mmhg_per_ml",
     "rsp0_mmhg_s_per_ml",
     "rep0_mmhg_s_per_ml",
-    "g_cp_rsp_mmhg_s_per_ml",
-    "g_cp_rep_mmhg_s_per_ml",
 )
 _SCALED_BOUND = 2.5
 """Default calibration bounds of the parameters :func:`for_patient` scales: value / 2.5 to
@@ -281,14 +277,6 @@ EDPLV = _P["edp_ref_lv_mmhg"]
 EDPRV = _P["edp_ref_rv_mmhg"]
 EDPVR_AN = _P["edpvr_an_mmhg"]
 EDPVR_BN = _P["edpvr_bn"]
-GCP = _P["cardiopulmonary_gain_fraction"]
-SFCP = _P["cp_scaling_mmhg"]
-GCPRSP = _P["g_cp_rsp_mmhg_s_per_ml"]
-GCPREP = _P["g_cp_rep_mmhg_s_per_ml"]
-GCPVUSV = _P["g_cp_vusv_ml_per_mmhg"]
-GCPVUEV = _P["g_cp_vuev_ml_per_mmhg"]
-TAUCPR = _P["tau_cp_r_s"]
-TAUCPV = _P["tau_cp_v_s"]
 
 EDPVR_V0_INTERCEPT = 0.6
 EDPVR_V0_SLOPE_PER_MMHG = 0.006
@@ -328,11 +316,6 @@ F_HR = 22
 F_VU = 23
 # the resting arterial pressure, seen by an open-loop (baroreflex_gain_fraction < 1) reflex
 P_REST = 24
-# the cardiopulmonary reflex (medtwin 1.2): its set point, the resting right atrial pressure
-# (constant), and the sensed deviation after the lags of its effects on resistances and veins
-PRA_REST = 25
-CP_R = 26
-CP_V = 27
 
 # inputs
 U_BLEED = 0
@@ -387,10 +370,10 @@ def _hemo(x: Any, p: Any) -> tuple[float, ...]:
     """
     elv = (p[ELV0] + x[D_ELV]) * x[F_CONTR]
     erv = (p[ERV0] + x[D_ERV]) * x[F_CONTR]
-    rsp = (p[RSP0] + x[D_RSP] + p[GCPRSP] * x[CP_R]) * x[F_SVR]
-    rep = (p[REP0] + x[D_REP] + p[GCPREP] * x[CP_R]) * x[F_SVR]
-    vusv = (p[VUSV0] + x[D_VUSV] + p[GCPVUSV] * x[CP_V]) * x[F_VU]
-    vuev = (p[VUEV0] + x[D_VUEV] + p[GCPVUEV] * x[CP_V]) * x[F_VU]
+    rsp = (p[RSP0] + x[D_RSP]) * x[F_SVR]
+    rep = (p[REP0] + x[D_REP]) * x[F_SVR]
+    vusv = (p[VUSV0] + x[D_VUSV]) * x[F_VU]
+    vuev = (p[VUEV0] + x[D_VUEV]) * x[F_VU]
     period = p[T0] + x[D_TS] + x[D_TV]
     hr = x[F_HR] / period
     psv = (x[V_SV] - vusv) / p[CSV]
@@ -516,13 +499,6 @@ def _rhs_row(t: float, x: Any, p: Any, u: Any, dx: Any) -> None:
     dx[F_HR] = 0.0
     dx[F_VU] = 0.0
     dx[P_REST] = 0.0
-    # cardiopulmonary reflex (Heldt et al. 2002): the right atrial pressure's deviation from
-    # rest, saturated as SF atan(dP / SF), acts on resistances and venous unstressed volumes
-    # after first-order lags
-    sensed = p[GCP] * p[SFCP] * math.atan((pra - x[PRA_REST]) / p[SFCP])
-    dx[PRA_REST] = 0.0
-    dx[CP_R] = 60.0 * (sensed - x[CP_R]) / p[TAUCPR]
-    dx[CP_V] = 60.0 * (sensed - x[CP_V]) / p[TAUCPV]
 
 
 def _hemo_batch(x: Any, p: Any, out: Any) -> None:
@@ -715,21 +691,6 @@ class CardiovascularUrsino(Model):
             "resting mean arterial pressure of the intact loop (constant): what a reflex with "
             "baroreflex_gain_fraction < 1 sees instead of part of the pressure change",
         ),
-        Variable(
-            "pra_rest_mmhg",
-            "mmHg",
-            "resting right atrial pressure (constant): the set point of the cardiopulmonary reflex",
-        ),
-        Variable(
-            "cp_resistance_mmhg",
-            "mmHg",
-            "sensed right atrial pressure deviation acting on the resistances (lagged)",
-        ),
-        Variable(
-            "cp_venous_mmhg",
-            "mmHg",
-            "sensed right atrial pressure deviation acting on the venous unstressed volumes (lagged)",
-        ),
     )
     inputs: ClassVar[tuple[Variable, ...]] = (
         Variable("bleed_ml_per_min", "mL/min", "blood loss rate"),
@@ -808,7 +769,6 @@ class CardiovascularUrsino(Model):
         p_given = cls.check_params(params)
         p = p_given.copy()
         p[:, GBARO] = 1.0  # the resting state is that of the intact loop
-        p[:, GCP] = 0.0  # at rest the cardiopulmonary reflex sees its set point
         n = p.shape[0]
         x = np.zeros((n, len(cls.states)))
         x[:, F_SVR : F_VU + 1] = 1.0
@@ -844,9 +804,7 @@ class CardiovascularUrsino(Model):
             x[:, V_VENT] = _ventricles(x[:, None, :], p)[:, 0]
             _fill_veins(x, p)
         x = _settle(cls, p, x)
-        h = hemodynamics(x[:, None, :], p)[:, 0]
-        x[:, P_REST] = h[:, 0]
-        x[:, PRA_REST] = h[:, 4]
+        x[:, P_REST] = hemodynamics(x[:, None, :], p)[:, 0, 0]
         return x
 
     @classmethod
