@@ -110,21 +110,45 @@ def test_haemorrhage_900_ml_against_volunteers() -> None:
 
 
 def test_haemorrhage_1000_ml_against_intra_arterial_data() -> None:
-    """Johnson BD et al. (Mayo Clinic; FASEB J 2013;27:1206.3 and 2015;29:823.4 abstracts,
-    healthy men, 1000 mL in three stages, 5 min after the last): MAP 89.5 -> 80.8 and
-    93 -> 86 mmHg, heart rate 59 -> 66 and 60 -> 68 /min (not significant), CVP 5.8 -> 1.1 and
-    6.4 -> 1.9 mmHg, pulse pressure 68 -> 59 mmHg, stroke volume 108 -> 96 mL. Tolerances:
-    +-5 mmHg on pressure falls, +-2 mmHg on the CVP fall, 0-15 /min on the heart rate rise."""
+    """Johnson BD et al. (Mayo Clinic), FASEB J 2013;27:1206.3 (abstract; 6 healthy men, three
+    333 mL stages, 1 L in all, intra-arterial and central venous catheters): MAP 89.5 -> 80.8
+    mmHg, heart rate 59 -> 66 /min (P = 0.07), CVP 5.8 -> 1.1 mmHg. Tolerances: +-5 mmHg on the
+    MAP fall, +-2 mmHg on the CVP fall, 0-15 /min on the heart rate rise."""
     o = _bleed(1000.0, 15.0, 25)
-    assert 3.0 <= _fall(o, "map_mmhg") <= 13.0
+    assert 3.7 <= _fall(o, "map_mmhg") <= 13.7
     assert 0.0 <= -_fall(o, "heart_rate_per_min") <= 15.0
-    assert 2.5 <= _fall(o, "cvp_mmhg") <= 6.5
-    assert 4.0 <= _fall(o, "pp_mmhg") <= 14.0
+    assert 2.7 <= _fall(o, "cvp_mmhg") <= 6.7
+
+
+def _johnson_2015() -> dict[str, float]:
+    """Mean change over Johnson 2015's six trials: four reached 1000 mL, two stopped early for
+    presyncope after 333 and 667 mL (the abstract's wording), each in 333 mL stages (5 min per
+    stage here), read 5 min after the last stage."""
+    trials = [1000.0, 1000.0, 1000.0, 1000.0, 333.0, 667.0]
+    per = {v: _bleed(v, 15.0 * v / 1000.0, round(5 + 15.0 * v / 1000.0 + 5)) for v in {*trials}}
+    out = {}
+    for name in ("map_mmhg", "heart_rate_per_min", "cvp_mmhg", "pp_mmhg", "dbp_mmhg"):
+        out[name] = float(np.mean([_fall(per[v], name) for v in trials]))
+    sv = [_fall(per[v], "stroke_volume_ml") / per[v]["stroke_volume_ml"][0] for v in trials]
+    out["sv_fraction"] = float(np.mean(sv))
+    return out
+
+
+def test_haemorrhage_up_to_1000_ml_against_intra_arterial_data_2015() -> None:
+    """Johnson BD et al. FASEB J 2015;29:823.4 (abstract; 6 healthy men; up to 1000 mL in 333 mL
+    stages, two trials stopped at 333 and 667 mL for presyncope; mean loss 833 mL): MAP 93 -> 86
+    mmHg, heart rate 60 -> 68 /min (P = 0.16), CVP 6.4 -> 1.9 mmHg, pulse pressure 68 -> 59
+    mmHg, stroke volume 108 -> 96 mL. Tolerances: +-5 mmHg on pressure falls, +-2 mmHg on the
+    CVP fall, 0-15 /min on the heart rate rise, +-10 percentage points on stroke volume."""
+    o = _johnson_2015()
+    assert 2.0 <= o["map_mmhg"] <= 12.0
+    assert 0.0 <= -o["heart_rate_per_min"] <= 15.0
+    assert 2.5 <= o["cvp_mmhg"] <= 6.5
+    assert 4.0 <= o["pp_mmhg"] <= 14.0
     # diastolic fall implied by the same data, DBP = MAP - PP/3: 7 - 9/3 = 4 mmHg (+-3)
-    assert 1.0 <= _fall(o, "dbp_mmhg") <= 7.0
-    # not met (card): stroke volume falls about 26 %, published 11 % (+-10 points)
-    sv_fall = _fall(o, "stroke_volume_ml") / o["stroke_volume_ml"][0]
-    assert 0.2 < sv_fall < 0.3
+    assert 1.0 <= o["dbp_mmhg"] <= 7.0
+    # not met (card): stroke volume falls 21.2 %, published 11 % (+-10 points: 0.2 points out)
+    assert 0.21 < o["sv_fraction"] < 0.22
 
 
 def test_phlebotomy_375_ml_against_finometer_data() -> None:
@@ -137,6 +161,34 @@ def test_phlebotomy_375_ml_against_finometer_data() -> None:
     assert 0.04 <= sv_fall <= 0.24
     assert 0.01 <= pp_fall <= 0.21
     assert 0.0 <= -_fall(o, "heart_rate_per_min") <= 10.0
+
+
+def test_blood_donation_450_ml_against_doppler_stroke_distance() -> None:
+    """Hanson JM, Van Hoeyweghen R, Kirkman E, Thomas A, Horan MA. J Trauma 1998;44:128-134
+    (abstract; 9 healthy volunteers, standard 450 mL donation): aortic stroke distance
+    (suprasternal Doppler; proportional to stroke volume at a constant aortic area) fell by
+    3.3 +- 1.6 of 22.2 +- 2.8 cm (-15 %), heart rate unchanged, mean pressure "increased
+    slightly". The donation's duration is not in the abstract: 10 min here (the model's values
+    are the same for 8-15 min and 5-20 min after). Tolerances: +-10 percentage points, 0-10 /min.
+    """
+    o = _bleed(450.0, 10.0, 20)
+    sv_fall = _fall(o, "stroke_volume_ml") / o["stroke_volume_ml"][0]
+    assert 0.049 <= sv_fall <= 0.249
+    assert 0.0 <= -_fall(o, "heart_rate_per_min") <= 10.0
+    # not met (card): the model's mean pressure falls about 2 mmHg; the donors' rose slightly
+    # (so did Zoellei 2004's 48 donors: stress of the donation, which the model lacks)
+    assert 0.0 < _fall(o, "map_mmhg") < 5.0
+
+
+def test_staged_haemorrhage_667_ml_heart_rate() -> None:
+    """Johnson BD et al. FASEB J 2013;27:1206.3 (abstract; 6 healthy men, 333 mL stages of
+    5 min): heart rate 59 +- 4 at baseline, 63 +- 4 /min after 667 mL. Tolerance +-5 /min on
+    the rise (medtwin; the abstract gives no test of this stage against baseline)."""
+    o = _bleed(667.0, 10.0, 20)
+    assert -1.0 <= -_fall(o, "heart_rate_per_min") <= 9.0
+    # and less than after the full 1000 mL (66 /min), as published
+    full = _bleed(1000.0, 15.0, 25)
+    assert -_fall(o, "heart_rate_per_min") < -_fall(full, "heart_rate_per_min")
 
 
 def test_stroke_volume_on_the_plateau_of_the_starling_curve() -> None:
@@ -200,6 +252,16 @@ def test_heart_rate_saturates_at_ursinos_reflex_limit() -> None:
     assert limit == pytest.approx(108.4, abs=0.1)
     o = _bleed(0.40 * 5300.0, 15.0, 30)
     assert o["heart_rate_per_min"][1] == pytest.approx(limit, abs=1.0)
+    # even with no afferent firing at all (what an extra afferent input feeding Ursino's
+    # efferent equations could at most achieve) the period cannot fall below 0.529 s
+    # (113.5 /min): the vagal efferent cannot fall below fev0 = 3.2 /s, which alone keeps
+    # 0.29 s in the period
+    fes0 = p[cv.FES0]
+    e0 = np.exp(-p[cv.FCS0] / p[cv.KEV])
+    fev0 = (p[cv.FEV0] + p[cv.FEVINF] * e0) / (1.0 + e0)
+    floor = p[cv.T0] + p[cv.GTS] * np.log(fes0 - p[cv.FESMIN] + 1.0) + p[cv.GTV] * fev0
+    assert floor == pytest.approx(0.529, abs=0.001)
+    assert 60.0 / floor == pytest.approx(113.5, abs=0.1)
 
 
 def test_baroreflex_limits_the_fall_of_pressure() -> None:
