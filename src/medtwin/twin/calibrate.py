@@ -550,6 +550,9 @@ def estimate_unannounced_meals(
     tau: float,
     prior: tuple[float, float] = (0.0, 0.0),
     max_per_day: float = 6.0,
+    jacobian: FloatArray | None = None,
+    prior_hessian: FloatArray | None = None,
+    prior_gradient: FloatArray | None = None,
 ) -> UnannouncedMeals:
     """Unannounced meals that explain the positive excursions of the residuals.
 
@@ -581,7 +584,7 @@ def estimate_unannounced_meals(
     >>> found.count, found.times_min.tolist(), round(float(found.carbs_g[0]))
     (1, [600.0], 20)
     """
-    from scipy.optimize import nnls
+    from scipy.optimize import lsq_linear, nnls
 
     t = np.asarray(times_min, dtype=np.float64)
     r = np.asarray(residuals, dtype=np.float64)
@@ -595,22 +598,58 @@ def estimate_unannounced_meals(
         return UnannouncedMeals(
             np.zeros(0), np.zeros(0), np.zeros(0), threshold, 0.0, span_days, shape, days
         )
-    info = (NU + 1) / ((NU + 3) * sigma**2) * np.sum(design * design, axis=0) / tau
+    jac = None if jacobian is None else np.asarray(jacobian, dtype=np.float64).reshape(t.size, -1)
+    k = 0 if jac is None else jac.shape[1]
+    p_hess = np.zeros((k, k)) if prior_hessian is None else np.asarray(prior_hessian, np.float64)
+    p_grad = np.zeros(k) if prior_gradient is None else np.asarray(prior_gradient, np.float64)
+
+    def prior_change(delta: FloatArray) -> FloatArray:
+        """The negative log prior's change for log-parameter steps ``delta`` ``[K, ...]``
+        (exact for the Gaussian prior of the fit's log space)."""
+        return np.asarray(
+            p_grad @ delta + 0.5 * np.sum(delta * (p_hess @ delta), axis=0), dtype=np.float64
+        )
+
+    def profiled(w: FloatArray, chosen: list[int]) -> tuple[FloatArray, FloatArray]:
+        """Each candidate's response with the physiology (and the meals already chosen)
+        re-adjusted to it, ``h - N D``, and the adjustments ``D`` ``[K + S, J]`` per gram."""
+        if jac is None:
+            return design, np.zeros((0, design.shape[1]))
+        nuisance = np.hstack([jac, design[:, chosen]])
+        m = nuisance.shape[1]
+        p_n = np.zeros((m, m))
+        p_n[:k, :k] = p_hess
+        a = (nuisance.T * w) @ nuisance / tau + p_n
+        b = (nuisance.T * w) @ design / tau
+        try:
+            d = np.linalg.solve(a, b)
+        except np.linalg.LinAlgError:
+            d = np.linalg.pinv(a) @ b
+        return design - nuisance @ d, d
+
+    w_exp = np.full(t.size, (NU + 1) / ((NU + 3) * sigma**2))
+    tilde0, _ = profiled(w_exp, [])
+    info = w_exp[0] * np.sum(design * tilde0, axis=0) / tau
     seen = info[info > 0]
     limit_g = float(math.sqrt(2.0 * threshold / float(np.median(seen)))) if seen.size else 0.0
     limit = max(1, math.ceil(max_per_day * max(span_days, 1.0 / 24.0)))
     chosen: list[int] = []
     sizes = np.zeros(0)
+    delta = np.zeros(k)
     e = r.copy()
     allowed = np.ones(onsets.size, dtype=bool)
     gains: list[float] = []
     current = float(_t_rho(e, sigma)) / tau
     while len(chosen) < limit and allowed.any():
         w = (NU + 1) / (NU * sigma**2 + e * e)
+        tilde, adjust = profiled(w, chosen)
         num = design.T @ (w * e)
-        den = (design * design).T @ w
+        den = (design * tilde).T @ w
         c = np.where(den > 0, np.maximum(num / np.where(den > 0, den, 1.0), 0.0), 0.0)
-        trial = _t_rho(e[:, None] - design * c[None, :], sigma) / tau
+        trial = _t_rho(e[:, None] - tilde * c[None, :], sigma) / tau
+        if k:
+            trial = trial + prior_change(delta[:, None] - adjust[:k] * c[None, :])
+            trial = trial - float(prior_change(delta))
         gain = np.where(allowed & (c > 0), current - trial, -np.inf)
         j = int(np.argmax(gain))
         if not gain[j] > threshold:
@@ -619,18 +658,50 @@ def estimate_unannounced_meals(
         allowed &= np.abs(onsets - onsets[j]) >= MEAL_APART_MIN
         sub = design[:, chosen]
         fit = np.append(sizes, c[j])
-        for _ in range(20):  # IRLS: non-negative weighted least squares with the t weights
-            res = r - sub @ fit
-            w = (NU + 1) / (NU * sigma**2 + res * res)
-            sw = np.sqrt(w)
-            new, _ = nnls(sub * sw[:, None], r * sw)
-            if np.allclose(new, fit, rtol=1e-6, atol=1e-6):
+        if jac is None:
+            for _ in range(20):  # IRLS: non-negative weighted least squares with the t weights
+                res = r - sub @ fit
+                w = (NU + 1) / (NU * sigma**2 + res * res)
+                sw = np.sqrt(w)
+                new, _ = nnls(sub * sw[:, None], r * sw)
+                if np.allclose(new, fit, rtol=1e-6, atol=1e-6):
+                    fit = new
+                    break
                 fit = new
-                break
-            fit = new
-        sizes = fit
-        e = r - sub @ sizes
-        after = float(_t_rho(e, sigma)) / tau
+            sizes = fit
+            e = r - sub @ sizes
+            after = float(_t_rho(e, sigma)) / tau
+        else:
+            # the physiology's log-parameter step and the sizes (>= 0) together: bounded
+            # least squares, reweighted for the t error, with the prior's quadratic rows
+            lam, vec = np.linalg.eigh((p_hess + p_hess.T) / 2.0)
+            pos = lam > 1e-12 * max(float(np.max(np.abs(lam))), 1e-300)
+            prior_rows = np.sqrt(lam[pos])[:, None] * vec[:, pos].T
+            prior_target = -(vec[:, pos].T @ p_grad) / np.sqrt(lam[pos])
+            both = np.hstack([jac, sub])
+            lower = np.concatenate([np.full(k, -np.inf), np.zeros(len(chosen))])
+            x = np.concatenate([delta, fit])
+            for _ in range(20):
+                res = r - both @ x
+                sw = np.sqrt((NU + 1) / (NU * sigma**2 + res * res) / tau)
+                a_mat = np.vstack(
+                    [
+                        both * sw[:, None],
+                        np.hstack([prior_rows, np.zeros((pos.sum(), sub.shape[1]))]),
+                    ]
+                )
+                target = np.concatenate([r * sw, prior_target])
+                new = np.asarray(
+                    lsq_linear(a_mat, target, bounds=(lower, np.inf), method="bvls").x,
+                    dtype=np.float64,
+                )
+                if np.allclose(new, x, rtol=1e-6, atol=1e-6):
+                    x = new
+                    break
+                x = new
+            delta, sizes = x[:k], x[k:]
+            e = r - both @ x
+            after = float(_t_rho(e, sigma)) / tau + float(prior_change(delta))
         gains.append(current - after)
         current = after
     keep = sizes > 0
@@ -1462,6 +1533,7 @@ def calibrate(
     max_iter: int = MAX_ITER,
     find_meals: bool = True,
     meal_hypotheses: bool = True,
+    jointly: bool = True,
 ) -> Calibration:
     """Fit ``model``'s parameters ``fit`` to the patient's ``observable`` readings (MAP with
     the population priors, Laplace uncertainty); see the module docstring.
@@ -1654,8 +1726,19 @@ def calibrate(
     if find_meals and spec.unannounced_meals is not None and "meal" in model.event_types:
         onsets = meal_onsets(t)
         design = meal_responses(model, map_params, scenario, observable, t, onsets)
+        joint = {}
+        if jointly:
+            g_prior, _ = prob.prior_grad_hess(phi[best])
+            joint = {"jacobian": js, "prior_hessian": h_prior, "prior_gradient": g_prior}
         meals = estimate_unannounced_meals(
-            t, r, onsets, design, sigma=prob.sigma, tau=prob.tau, prior=spec.unannounced_meals
+            t,
+            r,
+            onsets,
+            design,
+            sigma=prob.sigma,
+            tau=prob.tau,
+            prior=spec.unannounced_meals,
+            **joint,
         )
     hypothesis = None
     if meals.count and meal_hypotheses:
