@@ -41,7 +41,9 @@ population priors the model declares, then approximates the posterior around it 
 - **Meals nobody recorded.** After the fit, the residuals are searched for unannounced meals
   (:func:`estimate_unannounced_meals`: the model's own response to a meal at each candidate
   onset, greedy selection by the Bayesian information criterion [8], sizes by non-negative
-  t-weighted least squares). The MAP is not changed by them. Beyond the data each draw eats
+  t-weighted least squares), with the fitted parameters re-adjusted to each candidate meal
+  (profiled out in the fit's linearisation [13]), so that a meal the fit has partly
+  absorbed is found at its own size. The MAP is not changed by them. Beyond the data each draw eats
   such meals: a Poisson number a day whose rate has the population prior of missed meal
   boluses [9] updated by the meals found, onsets uniform over the day, sizes from the meals
   found (:class:`UnannouncedMeals`, :attr:`FitSpec.unannounced_meals`).
@@ -90,6 +92,11 @@ References
 .. [12] Newey WK, West KD. A simple, positive semi-definite, heteroskedasticity and
    autocorrelation consistent covariance matrix. Econometrica 1987;55(3):703-708; White H.
    Maximum likelihood estimation of misspecified models. Econometrica 1982;50(1):1-25.
+.. [13] Frisch R, Waugh FV. Partial time regressions as compared with individual trends.
+   Econometrica 1933;1(4):387-401; Lovell MC. Seasonal adjustment of economic time series
+   and multiple regression analysis. J Am Stat Assoc 1963;58(304):993-1010 (partialling
+   out); Cox DR, Reid N. Parameter orthogonality and approximate conditional inference.
+   J R Stat Soc B 1987;49(1):1-39 (the partial information, section 2).
 
 >>> import numpy as np
 >>> from medtwin.model import get_model, parse_scenario, simulate
@@ -569,10 +576,32 @@ def estimate_unannounced_meals(
     sizes are refitted (non-negative least squares, iteratively reweighted for the t error:
     Lange, Little & Taylor 1989). Onsets are at least :data:`MEAL_APART_MIN` apart.
 
+    **Jointly with the physiology** (``jacobian`` given: ``J`` ``[T, K]``, the derivative of
+    the prediction by the fitted log parameters at the fit, with the negative log prior's
+    Hessian ``P`` and gradient ``g`` there): the fitted parameters are re-adjusted to every
+    candidate meal instead of held, so that a meal the fit has partly absorbed (a lower
+    insulin sensitivity, a higher kabs) is seen at its own size. In the fit's linearisation
+    (Gauss-Newton: ``r - J delta - sum_j c_j h_j``, the prior quadratic in ``delta``) the
+    step ``delta`` is profiled out: each candidate's response becomes ``h - N D`` with ``N``
+    the Jacobian and the responses of the meals already chosen and ``D = (N' W N / tau +
+    P)^-1 N' W h / tau`` (the Frisch-Waugh-Lovell partialling out: Frisch R, Waugh FV.
+    Partial time regressions as compared with individual trends. Econometrica
+    1933;1(4):387-401; Lovell MC. Seasonal adjustment of economic time series and multiple
+    regression analysis. J Am Stat Assoc 1963;58(304):993-1010), its information per gram^2
+    the partial (efficient) information ``h' W (h - N D) / tau``, the Schur complement of
+    the joint information (Cox DR, Reid N. Parameter orthogonality and approximate
+    conditional inference. J R Stat Soc B 1987;49(1):1-39, section 2); the gain counts the
+    prior's change with ``delta``. After each addition the step and all sizes are refitted
+    together: bounded least squares (sizes >= 0; Stark PB, Parker RL. Bounded-variable
+    least-squares: an algorithm and applications. Comput Stat 1995;10:129-141), reweighted
+    for the t error. Away from the fit's optimum the step alone is fitted first. Without
+    ``jacobian`` the parameters are held (the residuals' own search, as before).
+
     The detection limit is the size whose expected gain equals the threshold at the median
-    onset: ``sqrt(2 threshold / I)``, ``I = sum_t w h_j(t)^2 / tau`` the expected Fisher
-    information per gram squared (``w = (nu + 1) / ((nu + 3) sigma^2)``). ``prior`` is the
-    population prior of the rate, (shape, days) (see :class:`UnannouncedMeals`).
+    onset: ``sqrt(2 threshold / I)``, ``I = sum_t w h_j(t) (h_j - N D)(t) / tau`` the
+    expected (partial) Fisher information per gram squared (``w = (nu + 1) / ((nu + 3)
+    sigma^2)``; ``h_j(t)^2`` without ``jacobian``). ``prior`` is the population prior of
+    the rate, (shape, days) (see :class:`UnannouncedMeals`).
 
     >>> t = np.arange(0.0, 1440.0, 5.0)
     >>> onsets = meal_onsets(t)
@@ -625,7 +654,7 @@ def estimate_unannounced_meals(
             d = np.linalg.solve(a, b)
         except np.linalg.LinAlgError:
             d = np.linalg.pinv(a) @ b
-        return design - nuisance @ d, d
+        return np.asarray(design - nuisance @ d, dtype=np.float64), np.asarray(d, np.float64)
 
     w_exp = np.full(t.size, (NU + 1) / ((NU + 3) * sigma**2))
     tilde0, _ = profiled(w_exp, [])
@@ -633,13 +662,49 @@ def estimate_unannounced_meals(
     seen = info[info > 0]
     limit_g = float(math.sqrt(2.0 * threshold / float(np.median(seen)))) if seen.size else 0.0
     limit = max(1, math.ceil(max_per_day * max(span_days, 1.0 / 24.0)))
+
+    def joint(chosen: list[int], x: FloatArray) -> FloatArray:
+        """The physiology's log-parameter step and the sizes (>= 0) of the ``chosen`` meals
+        together, from ``x``: bounded least squares reweighted for the t error (Lange et al.
+        1989), with the prior's quadratic rows."""
+        if jac is None:
+            return x
+        lam, vec = np.linalg.eigh((p_hess + p_hess.T) / 2.0)
+        pos = lam > 1e-12 * max(float(np.max(np.abs(lam))), 1e-300)
+        prior_rows = np.sqrt(lam[pos])[:, None] * vec[:, pos].T
+        prior_target = -(vec[:, pos].T @ p_grad) / np.sqrt(lam[pos])
+        both = np.hstack([jac, design[:, chosen]])
+        lower = np.concatenate([np.full(k, -np.inf), np.zeros(len(chosen))])
+        rows = np.hstack([prior_rows, np.zeros((int(pos.sum()), len(chosen)))])
+        for _ in range(20):
+            res = r - both @ x
+            sw = np.sqrt((NU + 1) / (NU * sigma**2 + res * res) / tau)
+            new = np.asarray(
+                lsq_linear(
+                    np.vstack([both * sw[:, None], rows]),
+                    np.concatenate([r * sw, prior_target]),
+                    bounds=(lower, np.inf),
+                    method="bvls",
+                ).x,
+                dtype=np.float64,
+            )
+            if np.allclose(new, x, rtol=1e-6, atol=1e-6):
+                return new
+            x = new
+        return x
+
     chosen: list[int] = []
     sizes = np.zeros(0)
     delta = np.zeros(k)
     e = r.copy()
+    current = float(_t_rho(e, sigma)) / tau
+    if jac is not None:
+        # away from the fit's optimum (a fit with meals in it), the physiology alone first
+        delta = joint([], delta)
+        e = r - jac @ delta
+        current = float(_t_rho(e, sigma)) / tau + float(prior_change(delta))
     allowed = np.ones(onsets.size, dtype=bool)
     gains: list[float] = []
-    current = float(_t_rho(e, sigma)) / tau
     while len(chosen) < limit and allowed.any():
         w = (NU + 1) / (NU * sigma**2 + e * e)
         tilde, adjust = profiled(w, chosen)
@@ -672,35 +737,9 @@ def estimate_unannounced_meals(
             e = r - sub @ sizes
             after = float(_t_rho(e, sigma)) / tau
         else:
-            # the physiology's log-parameter step and the sizes (>= 0) together: bounded
-            # least squares, reweighted for the t error, with the prior's quadratic rows
-            lam, vec = np.linalg.eigh((p_hess + p_hess.T) / 2.0)
-            pos = lam > 1e-12 * max(float(np.max(np.abs(lam))), 1e-300)
-            prior_rows = np.sqrt(lam[pos])[:, None] * vec[:, pos].T
-            prior_target = -(vec[:, pos].T @ p_grad) / np.sqrt(lam[pos])
-            both = np.hstack([jac, sub])
-            lower = np.concatenate([np.full(k, -np.inf), np.zeros(len(chosen))])
-            x = np.concatenate([delta, fit])
-            for _ in range(20):
-                res = r - both @ x
-                sw = np.sqrt((NU + 1) / (NU * sigma**2 + res * res) / tau)
-                a_mat = np.vstack(
-                    [
-                        both * sw[:, None],
-                        np.hstack([prior_rows, np.zeros((pos.sum(), sub.shape[1]))]),
-                    ]
-                )
-                target = np.concatenate([r * sw, prior_target])
-                new = np.asarray(
-                    lsq_linear(a_mat, target, bounds=(lower, np.inf), method="bvls").x,
-                    dtype=np.float64,
-                )
-                if np.allclose(new, x, rtol=1e-6, atol=1e-6):
-                    x = new
-                    break
-                x = new
+            x = joint(chosen, np.concatenate([delta, fit]))
             delta, sizes = x[:k], x[k:]
-            e = r - both @ x
+            e = r - jac @ delta - sub @ sizes
             after = float(_t_rho(e, sigma)) / tau + float(prior_change(delta))
         gains.append(current - after)
         current = after
@@ -1556,6 +1595,11 @@ def calibrate(
         :class:`FitSpec` has ``unannounced_meals``; :func:`estimate_unannounced_meals`), for
         :meth:`Calibration.predict` to draw such meals beyond the data. The MAP is not
         changed by them.
+    jointly
+        Search the meals with the fitted parameters re-adjusted to each candidate (profiled
+        out in the fit's linearisation, with the prior; :func:`estimate_unannounced_meals`
+        with ``jacobian``), so that a meal the MAP has partly absorbed is found at its own
+        size; False: the parameters held at the MAP during the search.
     meal_hypotheses
         When meals are found, also refit the MAP with them as known events and weigh the two
         (:class:`MealHypothesis`, :func:`_meal_hypothesis`), for :meth:`Calibration.predict`
@@ -1726,10 +1770,7 @@ def calibrate(
     if find_meals and spec.unannounced_meals is not None and "meal" in model.event_types:
         onsets = meal_onsets(t)
         design = meal_responses(model, map_params, scenario, observable, t, onsets)
-        joint = {}
-        if jointly:
-            g_prior, _ = prob.prior_grad_hess(phi[best])
-            joint = {"jacobian": js, "prior_hessian": h_prior, "prior_gradient": g_prior}
+        g_prior, _ = prob.prior_grad_hess(phi[best])
         meals = estimate_unannounced_meals(
             t,
             r,
@@ -1738,7 +1779,9 @@ def calibrate(
             sigma=prob.sigma,
             tau=prob.tau,
             prior=spec.unannounced_meals,
-            **joint,
+            jacobian=js if jointly else None,
+            prior_hessian=h_prior if jointly else None,
+            prior_gradient=g_prior if jointly else None,
         )
     hypothesis = None
     if meals.count and meal_hypotheses:
