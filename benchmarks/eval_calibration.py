@@ -18,11 +18,14 @@ day 2 from the known events. Reported per patient and in total:
   and the posterior probability of the hypothesis that they are meals (the bands are the
   Bayesian model average of it and the MAP without them; ``--no-meal-hypothesis``: the MAP
   alone, as before);
+- with ``--no-joint`` the meals are searched with the fitted parameters held at the MAP
+  (``calibrate(jointly=False)``, before), not re-adjusted to each candidate;
 - the sandwich (Newey-West) posterior SD over the Laplace one of each fitted parameter, a check
   of the residual model's uncertainty (``diagnostics["robust_sd_ratio"]``).
 
     .venv/bin/python benchmarks/eval_calibration.py [--patients 10] [--drift 1] [--no-snack]
-        [--si-sd SD] [--day-to-day SD] [--no-unannounced] [--no-meal-hypothesis] [--json]
+        [--si-sd SD] [--day-to-day SD] [--no-unannounced] [--no-meal-hypothesis] [--no-joint]
+        [--json]
 
 The validation in docs/models/uva-padova.md: ``--drift 1 --si-sd 0.17 --patients 30``, with
 and without ``--no-snack``.
