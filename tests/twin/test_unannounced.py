@@ -27,6 +27,7 @@ from medtwin.twin.calibrate import (
     NO_MEALS,
     Calibration,
     UnannouncedMeals,
+    _marginal_covariance,
     _robust_covariance,
     calibrate,
     estimate_unannounced_meals,
@@ -260,6 +261,22 @@ def test_meal_hypothesis_refits_with_the_snack_and_weighs_it(
     old = cal.to_dict()
     del old["meal_hypothesis"]  # stored before the hypotheses: the MAP alone
     assert Calibration.from_dict(old).meal_hypothesis is None
+
+
+def test_meal_sizes_are_marginalised_in_the_refits_covariance() -> None:
+    """The refit's covariance with the meals' sizes marginalised is the parameters' block of
+    the joint inverse, wider than with the sizes known in every direction; a singular
+    nuisance block falls back."""
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(40, 6))
+    joint = a.T @ a  # parameters 0-3, two meal sizes 4-5
+    hess, cross, nuisance = joint[:4, :4], joint[:4, 4:], joint[4:, 4:]
+    marg = _marginal_covariance(hess, cross, nuisance, np.eye(4))
+    np.testing.assert_allclose(marg, np.linalg.inv(joint)[:4, :4], rtol=1e-9, atol=1e-12)
+    assert np.all(np.linalg.eigvalsh(marg - np.linalg.inv(hess)) > -1e-12)
+    assert np.trace(marg) > np.trace(np.linalg.inv(hess))
+    fallback = np.full((4, 4), 7.0)
+    assert _marginal_covariance(hess, cross, np.zeros((2, 2)), fallback) is fallback
 
 
 def test_no_meal_hypothesis_without_meals_found() -> None:

@@ -423,7 +423,8 @@ class MealHypothesis:
 
     ``params`` (``[P]``) is the MAP refitted with those meals in the scenario (same base, same
     Student-t scale and tau as the calibration), ``covariance`` (``[K, K]``) its Laplace
-    posterior covariance of the log fitted parameters, ``weight`` its posterior probability
+    posterior covariance of the log fitted parameters (the meals' sizes marginalised),
+    ``weight`` its posterior probability
     against the calibration's own MAP ("the excursions are physiology") from the Laplace
     approximation of each hypothesis' evidence (Kass & Raftery 1995) with the Schwarz penalty
     for the meals' onsets and sizes and the population prior odds of that many unannounced
@@ -1440,6 +1441,23 @@ def _log_det(h: FloatArray) -> float:
     return float(logdet) if sign > 0 else math.inf
 
 
+def _marginal_covariance(
+    hess: FloatArray, cross: FloatArray, nuisance: FloatArray, fallback: FloatArray
+) -> FloatArray:
+    """Covariance of the parameters with nuisance parameters marginalised, from the joint
+    Hessian ``[[hess, cross], [cross', nuisance]]``: the inverse of the Schur complement
+    ``hess - cross nuisance^-1 cross'`` (the top-left block of the joint inverse; Cox DR,
+    Reid N. J R Stat Soc B 1987;49(1):1-39, section 2). ``fallback`` when the complement is
+    not positive definite."""
+    try:
+        marginal = hess - cross @ np.linalg.solve(nuisance, cross.T)
+        if np.all(np.linalg.eigvalsh((marginal + marginal.T) / 2.0) > 0):
+            return np.asarray(np.linalg.inv(marginal), dtype=np.float64)
+    except np.linalg.LinAlgError:
+        pass
+    return fallback
+
+
 def _meal_hypothesis(
     prob: _Problem,
     phi0: FloatArray,
@@ -1453,7 +1471,12 @@ def _meal_hypothesis(
     probability against the MAP without them (``phi0``, objective ``obj0``, Gauss-Newton
     Hessian ``hess0``).
 
-    Both hypotheses share the Student-t scale and tau of the calibration. The evidence of each
+    Both hypotheses share the Student-t scale and tau of the calibration. The refit's
+    covariance is that of its parameters with the meals' sizes, which were estimated, not
+    known, marginalised: the inverse of the Schur complement of the sizes in the joint
+    Gauss-Newton information (each size's column the model's response per gram at its onset,
+    :func:`meal_responses`, at the refit; Cox DR, Reid N. J R Stat Soc B 1987;49(1):1-39,
+    section 2), wider than with the meals as known events. The evidence of each
     is the Laplace approximation, log p(y | H) = -U(MAP) + K/2 log(2 pi) - 1/2 log det(H)
     with U the negative log posterior and H its Hessian (Kass RE, Raftery AE. Bayes factors.
     J Am Stat Assoc 1995;90(430):773-795, section 4.1.1, eq. 5); the m meals' onsets and
@@ -1485,6 +1508,14 @@ def _meal_hypothesis(
         return None
     if not np.all(np.linalg.eigvalsh(hess) > 0):
         return None
+    # the sizes were estimated, not known: the parameters' covariance is the marginal of the
+    # joint Laplace posterior of parameters and sizes (flat in the sizes near their values),
+    # the inverse of the Schur complement hess - B Hcc^-1 B' (Cox & Reid 1987, section 2)
+    params1 = alt.full(phi[0], base[None, :])[0]
+    resp = meal_responses(prob.model, params1, scenario, prob.observable, prob.t, meals.times_min)
+    cov = _marginal_covariance(
+        hess, wexp * (jac[0].T @ resp) / alt.tau, wexp * (resp.T @ resp) / alt.tau, cov
+    )
     m = meals.count
     n_eff = max(prob.t.size / max(prob.tau, 1.0), 2.0)
     log_bf = -float(obj[0]) + obj0 - 0.5 * (_log_det(hess) - _log_det(hess0)) - m * math.log(n_eff)
