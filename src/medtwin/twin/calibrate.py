@@ -1512,7 +1512,8 @@ def _meal_hypothesis(
     # joint Laplace posterior of parameters and sizes (flat in the sizes near their values),
     # the inverse of the Schur complement hess - B Hcc^-1 B' (Cox & Reid 1987, section 2)
     params1 = alt.full(phi[0], base[None, :])[0]
-    resp = meal_responses(prob.model, params1, scenario, prob.observable, prob.t, meals.times_min)
+    t_min = prob.t * TIME_UNIT_MIN[prob.model.time_unit]
+    resp = meal_responses(prob.model, params1, scenario, prob.observable, t_min, meals.times_min)
     cov = _marginal_covariance(
         hess, wexp * (jac[0].T @ resp) / alt.tau, wexp * (resp.T @ resp) / alt.tau, cov
     )
