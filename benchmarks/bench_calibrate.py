@@ -8,7 +8,7 @@ Vmx, kp2 and kabs moved), three meals a day with boluses, an unannounced snack a
 simglucose CGM noise. The first call compiles nothing (the kernels are cached), but it is run
 once untimed to warm the caches.
 
-Run: ``.venv/bin/python benchmarks/bench_calibrate.py [--repeat 3] [--days 7]``
+Run: ``.venv/bin/python benchmarks/bench_calibrate.py [--repeat 3] [--days 7] [--no-joint]``
 """
 
 from __future__ import annotations
@@ -64,13 +64,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--days", type=int, default=7)
+    ap.add_argument(
+        "--no-joint",
+        action="store_true",
+        help="unannounced meals searched with the parameters held (calibrate(jointly=False))",
+    )
     args = ap.parse_args()
     data, truth = week(args.days)
     calibrate(M, data.window(0, 1435), seed=0)  # warm-up (loads the compiled kernels)
     walls, cpus = [], []
     for _ in range(args.repeat):
         t0, c0 = time.perf_counter(), time.process_time()
-        cal = calibrate(M, data, seed=0)
+        cal = calibrate(M, data, seed=0, jointly=not args.no_joint)
         walls.append(time.perf_counter() - t0)
         cpus.append(time.process_time() - c0)
     d = cal.diagnostics

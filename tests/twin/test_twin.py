@@ -280,7 +280,9 @@ def test_forecast_cli_draws_unannounced_meals_unless_told_not_to(
     quantiles = out["--unannounced"]["quantiles"]
     top = quantiles.index(max(quantiles))
     assert with_meals.shape == without.shape and with_meals.shape[1] == 6 * 12 + 1
-    # all of this record's meals were recorded, so the calibration found none and the drawn
-    # meals are small (below what it can detect): they lift the top of the band a little
+    # all of this record's meals were recorded; the search, with the parameters re-adjusted
+    # to each candidate, takes a misfit for one small meal (8 g at 03:45 when written; none
+    # with the parameters held), so the drawn meals are small and rare (0.74 a day): they
+    # lift the top of the band a little (1.1 mg/dL when written)
     assert not np.array_equal(with_meals, without)
-    assert with_meals[top].mean() > without[top].mean() + 2.0
+    assert with_meals[top].mean() > without[top].mean() + 0.5

@@ -41,7 +41,9 @@ population priors the model declares, then approximates the posterior around it 
 - **Meals nobody recorded.** After the fit, the residuals are searched for unannounced meals
   (:func:`estimate_unannounced_meals`: the model's own response to a meal at each candidate
   onset, greedy selection by the Bayesian information criterion [8], sizes by non-negative
-  t-weighted least squares). The MAP is not changed by them. Beyond the data each draw eats
+  t-weighted least squares), with the fitted parameters re-adjusted to each candidate meal
+  (profiled out in the fit's linearisation [13]), so that a meal the fit has partly
+  absorbed is found at its own size. The MAP is not changed by them. Beyond the data each draw eats
   such meals: a Poisson number a day whose rate has the population prior of missed meal
   boluses [9] updated by the meals found, onsets uniform over the day, sizes from the meals
   found (:class:`UnannouncedMeals`, :attr:`FitSpec.unannounced_meals`).
@@ -90,6 +92,11 @@ References
 .. [12] Newey WK, West KD. A simple, positive semi-definite, heteroskedasticity and
    autocorrelation consistent covariance matrix. Econometrica 1987;55(3):703-708; White H.
    Maximum likelihood estimation of misspecified models. Econometrica 1982;50(1):1-25.
+.. [13] Frisch R, Waugh FV. Partial time regressions as compared with individual trends.
+   Econometrica 1933;1(4):387-401; Lovell MC. Seasonal adjustment of economic time series
+   and multiple regression analysis. J Am Stat Assoc 1963;58(304):993-1010 (partialling
+   out); Cox DR, Reid N. Parameter orthogonality and approximate conditional inference.
+   J R Stat Soc B 1987;49(1):1-39 (the partial information, section 2).
 
 >>> import numpy as np
 >>> from medtwin.model import get_model, parse_scenario, simulate
@@ -416,7 +423,8 @@ class MealHypothesis:
 
     ``params`` (``[P]``) is the MAP refitted with those meals in the scenario (same base, same
     Student-t scale and tau as the calibration), ``covariance`` (``[K, K]``) its Laplace
-    posterior covariance of the log fitted parameters, ``weight`` its posterior probability
+    posterior covariance of the log fitted parameters (the meals' sizes marginalised),
+    ``weight`` its posterior probability
     against the calibration's own MAP ("the excursions are physiology") from the Laplace
     approximation of each hypothesis' evidence (Kass & Raftery 1995) with the Schwarz penalty
     for the meals' onsets and sizes and the population prior odds of that many unannounced
@@ -550,6 +558,9 @@ def estimate_unannounced_meals(
     tau: float,
     prior: tuple[float, float] = (0.0, 0.0),
     max_per_day: float = 6.0,
+    jacobian: FloatArray | None = None,
+    prior_hessian: FloatArray | None = None,
+    prior_gradient: FloatArray | None = None,
 ) -> UnannouncedMeals:
     """Unannounced meals that explain the positive excursions of the residuals.
 
@@ -566,10 +577,32 @@ def estimate_unannounced_meals(
     sizes are refitted (non-negative least squares, iteratively reweighted for the t error:
     Lange, Little & Taylor 1989). Onsets are at least :data:`MEAL_APART_MIN` apart.
 
+    **Jointly with the physiology** (``jacobian`` given: ``J`` ``[T, K]``, the derivative of
+    the prediction by the fitted log parameters at the fit, with the negative log prior's
+    Hessian ``P`` and gradient ``g`` there): the fitted parameters are re-adjusted to every
+    candidate meal instead of held, so that a meal the fit has partly absorbed (a lower
+    insulin sensitivity, a higher kabs) is seen at its own size. In the fit's linearisation
+    (Gauss-Newton: ``r - J delta - sum_j c_j h_j``, the prior quadratic in ``delta``) the
+    step ``delta`` is profiled out: each candidate's response becomes ``h - N D`` with ``N``
+    the Jacobian and the responses of the meals already chosen and ``D = (N' W N / tau +
+    P)^-1 N' W h / tau`` (the Frisch-Waugh-Lovell partialling out: Frisch R, Waugh FV.
+    Partial time regressions as compared with individual trends. Econometrica
+    1933;1(4):387-401; Lovell MC. Seasonal adjustment of economic time series and multiple
+    regression analysis. J Am Stat Assoc 1963;58(304):993-1010), its information per gram^2
+    the partial (efficient) information ``h' W (h - N D) / tau``, the Schur complement of
+    the joint information (Cox DR, Reid N. Parameter orthogonality and approximate
+    conditional inference. J R Stat Soc B 1987;49(1):1-39, section 2); the gain counts the
+    prior's change with ``delta``. After each addition the step and all sizes are refitted
+    together: bounded least squares (sizes >= 0; Stark PB, Parker RL. Bounded-variable
+    least-squares: an algorithm and applications. Comput Stat 1995;10:129-141), reweighted
+    for the t error. Away from the fit's optimum the step alone is fitted first. Without
+    ``jacobian`` the parameters are held (the residuals' own search, as before).
+
     The detection limit is the size whose expected gain equals the threshold at the median
-    onset: ``sqrt(2 threshold / I)``, ``I = sum_t w h_j(t)^2 / tau`` the expected Fisher
-    information per gram squared (``w = (nu + 1) / ((nu + 3) sigma^2)``). ``prior`` is the
-    population prior of the rate, (shape, days) (see :class:`UnannouncedMeals`).
+    onset: ``sqrt(2 threshold / I)``, ``I = sum_t w h_j(t) (h_j - N D)(t) / tau`` the
+    expected (partial) Fisher information per gram squared (``w = (nu + 1) / ((nu + 3)
+    sigma^2)``; ``h_j(t)^2`` without ``jacobian``). ``prior`` is the population prior of
+    the rate, (shape, days) (see :class:`UnannouncedMeals`).
 
     >>> t = np.arange(0.0, 1440.0, 5.0)
     >>> onsets = meal_onsets(t)
@@ -581,7 +614,7 @@ def estimate_unannounced_meals(
     >>> found.count, found.times_min.tolist(), round(float(found.carbs_g[0]))
     (1, [600.0], 20)
     """
-    from scipy.optimize import nnls
+    from scipy.optimize import lsq_linear, nnls
 
     t = np.asarray(times_min, dtype=np.float64)
     r = np.asarray(residuals, dtype=np.float64)
@@ -595,22 +628,94 @@ def estimate_unannounced_meals(
         return UnannouncedMeals(
             np.zeros(0), np.zeros(0), np.zeros(0), threshold, 0.0, span_days, shape, days
         )
-    info = (NU + 1) / ((NU + 3) * sigma**2) * np.sum(design * design, axis=0) / tau
+    jac = None if jacobian is None else np.asarray(jacobian, dtype=np.float64).reshape(t.size, -1)
+    k = 0 if jac is None else jac.shape[1]
+    p_hess = np.zeros((k, k)) if prior_hessian is None else np.asarray(prior_hessian, np.float64)
+    p_grad = np.zeros(k) if prior_gradient is None else np.asarray(prior_gradient, np.float64)
+
+    def prior_change(delta: FloatArray) -> FloatArray:
+        """The negative log prior's change for log-parameter steps ``delta`` ``[K, ...]``
+        (exact for the Gaussian prior of the fit's log space)."""
+        return np.asarray(
+            p_grad @ delta + 0.5 * np.sum(delta * (p_hess @ delta), axis=0), dtype=np.float64
+        )
+
+    def profiled(w: FloatArray, chosen: list[int]) -> tuple[FloatArray, FloatArray]:
+        """Each candidate's response with the physiology (and the meals already chosen)
+        re-adjusted to it, ``h - N D``, and the adjustments ``D`` ``[K + S, J]`` per gram."""
+        if jac is None:
+            return design, np.zeros((0, design.shape[1]))
+        nuisance = np.hstack([jac, design[:, chosen]])
+        m = nuisance.shape[1]
+        p_n = np.zeros((m, m))
+        p_n[:k, :k] = p_hess
+        a = (nuisance.T * w) @ nuisance / tau + p_n
+        b = (nuisance.T * w) @ design / tau
+        try:
+            d = np.linalg.solve(a, b)
+        except np.linalg.LinAlgError:
+            d = np.linalg.pinv(a) @ b
+        return np.asarray(design - nuisance @ d, dtype=np.float64), np.asarray(d, np.float64)
+
+    w_exp = np.full(t.size, (NU + 1) / ((NU + 3) * sigma**2))
+    tilde0, _ = profiled(w_exp, [])
+    info = w_exp[0] * np.sum(design * tilde0, axis=0) / tau
     seen = info[info > 0]
     limit_g = float(math.sqrt(2.0 * threshold / float(np.median(seen)))) if seen.size else 0.0
     limit = max(1, math.ceil(max_per_day * max(span_days, 1.0 / 24.0)))
+
+    def joint(chosen: list[int], x: FloatArray) -> FloatArray:
+        """The physiology's log-parameter step and the sizes (>= 0) of the ``chosen`` meals
+        together, from ``x``: bounded least squares reweighted for the t error (Lange et al.
+        1989), with the prior's quadratic rows."""
+        if jac is None:
+            return x
+        lam, vec = np.linalg.eigh((p_hess + p_hess.T) / 2.0)
+        pos = lam > 1e-12 * max(float(np.max(np.abs(lam))), 1e-300)
+        prior_rows = np.sqrt(lam[pos])[:, None] * vec[:, pos].T
+        prior_target = -(vec[:, pos].T @ p_grad) / np.sqrt(lam[pos])
+        both = np.hstack([jac, design[:, chosen]])
+        lower = np.concatenate([np.full(k, -np.inf), np.zeros(len(chosen))])
+        rows = np.hstack([prior_rows, np.zeros((int(pos.sum()), len(chosen)))])
+        for _ in range(20):
+            res = r - both @ x
+            sw = np.sqrt((NU + 1) / (NU * sigma**2 + res * res) / tau)
+            new = np.asarray(
+                lsq_linear(
+                    np.vstack([both * sw[:, None], rows]),
+                    np.concatenate([r * sw, prior_target]),
+                    bounds=(lower, np.inf),
+                    method="bvls",
+                ).x,
+                dtype=np.float64,
+            )
+            if np.allclose(new, x, rtol=1e-6, atol=1e-6):
+                return new
+            x = new
+        return x
+
     chosen: list[int] = []
     sizes = np.zeros(0)
+    delta = np.zeros(k)
     e = r.copy()
+    current = float(_t_rho(e, sigma)) / tau
+    if jac is not None:
+        # away from the fit's optimum (a fit with meals in it), the physiology alone first
+        delta = joint([], delta)
+        e = r - jac @ delta
+        current = float(_t_rho(e, sigma)) / tau + float(prior_change(delta))
     allowed = np.ones(onsets.size, dtype=bool)
     gains: list[float] = []
-    current = float(_t_rho(e, sigma)) / tau
     while len(chosen) < limit and allowed.any():
         w = (NU + 1) / (NU * sigma**2 + e * e)
+        tilde, adjust = profiled(w, chosen)
         num = design.T @ (w * e)
-        den = (design * design).T @ w
+        den = (design * tilde).T @ w
         c = np.where(den > 0, np.maximum(num / np.where(den > 0, den, 1.0), 0.0), 0.0)
-        trial = _t_rho(e[:, None] - design * c[None, :], sigma) / tau
+        trial = _t_rho(e[:, None] - tilde * c[None, :], sigma) / tau
+        if k:
+            trial = trial + prior_change(delta[:, None] - adjust[:k] * c[None, :])
+            trial = trial - float(prior_change(delta))
         gain = np.where(allowed & (c > 0), current - trial, -np.inf)
         j = int(np.argmax(gain))
         if not gain[j] > threshold:
@@ -619,18 +724,24 @@ def estimate_unannounced_meals(
         allowed &= np.abs(onsets - onsets[j]) >= MEAL_APART_MIN
         sub = design[:, chosen]
         fit = np.append(sizes, c[j])
-        for _ in range(20):  # IRLS: non-negative weighted least squares with the t weights
-            res = r - sub @ fit
-            w = (NU + 1) / (NU * sigma**2 + res * res)
-            sw = np.sqrt(w)
-            new, _ = nnls(sub * sw[:, None], r * sw)
-            if np.allclose(new, fit, rtol=1e-6, atol=1e-6):
+        if jac is None:
+            for _ in range(20):  # IRLS: non-negative weighted least squares with the t weights
+                res = r - sub @ fit
+                w = (NU + 1) / (NU * sigma**2 + res * res)
+                sw = np.sqrt(w)
+                new, _ = nnls(sub * sw[:, None], r * sw)
+                if np.allclose(new, fit, rtol=1e-6, atol=1e-6):
+                    fit = new
+                    break
                 fit = new
-                break
-            fit = new
-        sizes = fit
-        e = r - sub @ sizes
-        after = float(_t_rho(e, sigma)) / tau
+            sizes = fit
+            e = r - sub @ sizes
+            after = float(_t_rho(e, sigma)) / tau
+        else:
+            x = joint(chosen, np.concatenate([delta, fit]))
+            delta, sizes = x[:k], x[k:]
+            e = r - jac @ delta - sub @ sizes
+            after = float(_t_rho(e, sigma)) / tau + float(prior_change(delta))
         gains.append(current - after)
         current = after
     keep = sizes > 0
@@ -1330,6 +1441,23 @@ def _log_det(h: FloatArray) -> float:
     return float(logdet) if sign > 0 else math.inf
 
 
+def _marginal_covariance(
+    hess: FloatArray, cross: FloatArray, nuisance: FloatArray, fallback: FloatArray
+) -> FloatArray:
+    """Covariance of the parameters with nuisance parameters marginalised, from the joint
+    Hessian ``[[hess, cross], [cross', nuisance]]``: the inverse of the Schur complement
+    ``hess - cross nuisance^-1 cross'`` (the top-left block of the joint inverse; Cox DR,
+    Reid N. J R Stat Soc B 1987;49(1):1-39, section 2). ``fallback`` when the complement is
+    not positive definite."""
+    try:
+        marginal = hess - cross @ np.linalg.solve(nuisance, cross.T)
+        if np.all(np.linalg.eigvalsh((marginal + marginal.T) / 2.0) > 0):
+            return np.asarray(np.linalg.inv(marginal), dtype=np.float64)
+    except np.linalg.LinAlgError:
+        pass
+    return fallback
+
+
 def _meal_hypothesis(
     prob: _Problem,
     phi0: FloatArray,
@@ -1343,7 +1471,12 @@ def _meal_hypothesis(
     probability against the MAP without them (``phi0``, objective ``obj0``, Gauss-Newton
     Hessian ``hess0``).
 
-    Both hypotheses share the Student-t scale and tau of the calibration. The evidence of each
+    Both hypotheses share the Student-t scale and tau of the calibration. The refit's
+    covariance is that of its parameters with the meals' sizes, which were estimated, not
+    known, marginalised: the inverse of the Schur complement of the sizes in the joint
+    Gauss-Newton information (each size's column the model's response per gram at its onset,
+    :func:`meal_responses`, at the refit; Cox DR, Reid N. J R Stat Soc B 1987;49(1):1-39,
+    section 2), wider than with the meals as known events. The evidence of each
     is the Laplace approximation, log p(y | H) = -U(MAP) + K/2 log(2 pi) - 1/2 log det(H)
     with U the negative log posterior and H its Hessian (Kass RE, Raftery AE. Bayes factors.
     J Am Stat Assoc 1995;90(430):773-795, section 4.1.1, eq. 5); the m meals' onsets and
@@ -1375,6 +1508,15 @@ def _meal_hypothesis(
         return None
     if not np.all(np.linalg.eigvalsh(hess) > 0):
         return None
+    # the sizes were estimated, not known: the parameters' covariance is the marginal of the
+    # joint Laplace posterior of parameters and sizes (flat in the sizes near their values),
+    # the inverse of the Schur complement hess - B Hcc^-1 B' (Cox & Reid 1987, section 2)
+    params1 = alt.full(phi[0], base[None, :])[0]
+    t_min = prob.t * TIME_UNIT_MIN[prob.model.time_unit]
+    resp = meal_responses(prob.model, params1, scenario, prob.observable, t_min, meals.times_min)
+    cov = _marginal_covariance(
+        hess, wexp * (jac[0].T @ resp) / alt.tau, wexp * (resp.T @ resp) / alt.tau, cov
+    )
     m = meals.count
     n_eff = max(prob.t.size / max(prob.tau, 1.0), 2.0)
     log_bf = -float(obj[0]) + obj0 - 0.5 * (_log_det(hess) - _log_det(hess0)) - m * math.log(n_eff)
@@ -1462,6 +1604,7 @@ def calibrate(
     max_iter: int = MAX_ITER,
     find_meals: bool = True,
     meal_hypotheses: bool = True,
+    jointly: bool = True,
 ) -> Calibration:
     """Fit ``model``'s parameters ``fit`` to the patient's ``observable`` readings (MAP with
     the population priors, Laplace uncertainty); see the module docstring.
@@ -1484,6 +1627,11 @@ def calibrate(
         :class:`FitSpec` has ``unannounced_meals``; :func:`estimate_unannounced_meals`), for
         :meth:`Calibration.predict` to draw such meals beyond the data. The MAP is not
         changed by them.
+    jointly
+        Search the meals with the fitted parameters re-adjusted to each candidate (profiled
+        out in the fit's linearisation, with the prior; :func:`estimate_unannounced_meals`
+        with ``jacobian``), so that a meal the MAP has partly absorbed is found at its own
+        size; False: the parameters held at the MAP during the search.
     meal_hypotheses
         When meals are found, also refit the MAP with them as known events and weigh the two
         (:class:`MealHypothesis`, :func:`_meal_hypothesis`), for :meth:`Calibration.predict`
@@ -1654,8 +1802,18 @@ def calibrate(
     if find_meals and spec.unannounced_meals is not None and "meal" in model.event_types:
         onsets = meal_onsets(t)
         design = meal_responses(model, map_params, scenario, observable, t, onsets)
+        g_prior, _ = prob.prior_grad_hess(phi[best])
         meals = estimate_unannounced_meals(
-            t, r, onsets, design, sigma=prob.sigma, tau=prob.tau, prior=spec.unannounced_meals
+            t,
+            r,
+            onsets,
+            design,
+            sigma=prob.sigma,
+            tau=prob.tau,
+            prior=spec.unannounced_meals,
+            jacobian=js if jointly else None,
+            prior_hessian=h_prior if jointly else None,
+            prior_gradient=g_prior if jointly else None,
         )
     hypothesis = None
     if meals.count and meal_hypotheses:
