@@ -494,3 +494,177 @@ def test_mutants_rejected_by_fhir_resources_are_rejected(
     issues = validate_resource(resource)  # never raises
     if fhir_resources_error(resource) is not None:
         assert issues, f"{description}: fhir.resources rejects, ours accepts"
+
+
+# ---------------------------------------------------------------- fast path vs walker
+# validate_resource answers valid resources from the per-shape checkers and falls back to
+# the walker otherwise; the two must agree: never valid where the walker finds an issue.
+def _walker_issues(resource: dict[str, Any]) -> list[FhirIssue]:
+    """The walker alone, as validate_resource ran before the fast path."""
+    from medtwin.ingest import fhir_schema
+
+    schema = fhir_schema._load()
+    type_ = schema.resources[resource["resourceType"]]
+    issues: list[FhirIssue] = []
+    try:
+        fhir_schema._check_object(resource, type_, type_.name, issues)
+    except RecursionError:
+        issues.append(FhirIssue(type_.name, "nested too deeply to check"))
+    return issues
+
+
+def _fast_says_valid(resource: object) -> bool:
+    from medtwin.ingest import fhir_schema
+
+    fhir_schema._load()
+    return bool(fhir_schema._resource_valid(resource))
+
+
+def test_fast_path_agrees_with_walker_on_shared_data(
+    shared_resources: tuple[Located, ...],
+) -> None:
+    for location, resource in shared_resources:
+        walker_valid = not _walker_issues(resource)
+        assert _fast_says_valid(resource) == walker_valid, location
+
+
+_MUTANT_VALUES: list[Any] = [
+    None,
+    "",
+    " ",
+    "\u00a0",
+    "\u2003\u3000",
+    "x",
+    "a  b",
+    " a",
+    "\u00e9t\u00e9",
+    0,
+    -1,
+    1.5,
+    2**31,
+    -(2**31) - 1,
+    True,
+    [],
+    {},
+    [None],
+    ["x"],
+    [{}],
+    {"x": 1},
+    "2020-02-30",
+    "2020-02-29",
+    "2021-02-29",
+    "1900-02-29",
+    "2000-02-29",
+    "2020-04-31",
+    "2020-13-01",
+    "2020-01-01T10:00:00",
+    "2020-01-01T10:00:00Z",
+    "urn:uuid:x",
+    "final",
+    "amended",
+    "QUJD",
+    "QUJD\n",
+    "abc",
+    float("inf"),
+    {"extension": [{"url": "http://x", "valueString": "y"}]},
+]
+_MUTANT_KEYS = [
+    "valueString",
+    "valueQuantity",
+    "valueBoolean",
+    "effectivePeriod",
+    "effectiveDateTime",
+    "_status",
+    "_value",
+    "_code",
+    "_given",
+    "unknownElement",
+    "extension",
+    "id",
+    "text",
+    "resourceType",
+    "fhir_comments",
+    "contained",
+]
+
+
+def _mutate(resource: dict[str, Any], rng: Any) -> dict[str, Any]:
+    """One random change: a key deleted, replaced, added (a choice sibling, a ``_x``
+    extension, an unknown element) or an array item replaced."""
+    mutant = copy.deepcopy(resource)
+    nodes: list[tuple[Any, Any]] = []  # (container, key or index)
+    stack: list[Any] = [mutant]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                nodes.append((node, key))
+                stack.append(value)
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                nodes.append((node, index))
+                stack.append(value)
+    container, key = nodes[rng.randrange(len(nodes))]
+    choice = rng.random()
+    value = copy.deepcopy(rng.choice(_MUTANT_VALUES))
+    if isinstance(container, dict) and choice < 0.25:
+        del container[key]
+    elif isinstance(container, dict) and choice < 0.5:
+        siblings = [*_MUTANT_KEYS, "_" + str(key)]
+        container[rng.choice(siblings)] = value
+    else:
+        container[key] = value
+    return mutant
+
+
+def test_fast_path_never_accepts_what_the_walker_rejects(
+    shared_resources: tuple[Located, ...],
+) -> None:
+    """40,000 seeded mutants of real resources: the fast path is never looser."""
+    import random
+
+    rng = random.Random(20261206)
+    pool = [resource for _, resource in shared_resources]
+    checked = invalid = 0
+    for _ in range(40_000):
+        mutant = _mutate(rng.choice(pool), rng)
+        for _ in range(rng.randrange(3)):
+            mutant = _mutate(mutant, rng)
+        if not isinstance(mutant.get("resourceType"), str) or mutant["resourceType"] not in (
+            known_resource_types()
+        ):
+            continue
+        walker = _walker_issues(mutant)
+        checked += 1
+        invalid += bool(walker)
+        if walker:
+            assert not _fast_says_valid(mutant), (walker, mutant)
+            assert validate_resource(mutant) == walker
+        else:
+            assert validate_resource(mutant) == []
+    assert checked > 35_000 and invalid > 15_000, (checked, invalid)
+
+
+def test_fast_path_leaves_rare_valid_forms_to_the_walker() -> None:
+    """Valid forms the shape checkers do not take (the walker accepts them)."""
+    extension = {"extension": [{"url": "http://example.org/why", "valueCode": "unknown"}]}
+    observation = {
+        "resourceType": "Observation",
+        "_status": extension,  # required status given only by its extension
+        "code": {"text": "x"},
+    }
+    patient = {
+        "resourceType": "Patient",
+        "name": [{"given": [None, "B"], "_given": [extension, None]}],
+    }
+    for resource in (observation, patient):
+        assert not _fast_says_valid(resource)
+        assert validate_resource(resource) == [] == _walker_issues(resource)
+
+
+def test_base64_of_non_ascii_text_is_an_issue_not_a_crash() -> None:
+    (issue,) = validate_resource(
+        {"resourceType": "Binary", "contentType": "text/plain", "data": "\u00e9t\u00e9"}
+    )
+    assert issue.path == "Binary.data"
+    assert "not valid base64" in issue.message

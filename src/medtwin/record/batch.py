@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
+from medtwin.record._fastinit import fast_init
 from medtwin.record.facts import Demographics, Fact, Observation, encode_fact
 
 __all__ = ["Batch", "PreparedFact", "QuarantineItem", "ResourceUnit", "prepare_fact"]
@@ -191,3 +192,8 @@ class Batch:
     resources_read: int = 0
     #: Counts the reader adds to the import report (e.g. ``missing_samples``).
     counts: dict[str, int] = field(default_factory=dict)
+
+
+# built once or twice per imported resource
+fast_init(ResourceUnit)
+fast_init(QuarantineItem)

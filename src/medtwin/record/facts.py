@@ -34,6 +34,8 @@ from typing import Any, ClassVar
 
 import orjson
 
+from medtwin.record._fastinit import fast_init
+
 __all__ = [
     "FACT_KINDS",
     "LOINC",
@@ -315,6 +317,9 @@ FACT_KINDS: dict[str, type[Fact]] = {
         RawResource,
     )
 }
+
+for _cls in (Identifier, Coding, *FACT_KINDS.values()):
+    fast_init(_cls)
 
 # Columns the store keeps in their own columns; everything else goes into ``data``.
 _COMMON = frozenset(f.name for f in dataclasses.fields(Fact) if f.name not in ("raw",))

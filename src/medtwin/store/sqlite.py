@@ -10,11 +10,11 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from medtwin.record.time import format_utc, parse_utc
 from medtwin.store.base import StoreError
@@ -22,6 +22,17 @@ from medtwin.store.migrations import HEAD, upgrade
 from medtwin.store.sql import Dialect, SqlStore
 
 __all__ = ["SqliteDialect", "SqliteStore"]
+
+# Python 3.11's sqlite3 binds int, float, str and bytearray directly but sends every
+# other value, ``None`` and ``bytes`` included, through its adapter registry; with no
+# adapter registered it then asks the PrepareProtocol type for ``__adapt__``, and that
+# failed look-up formats an AttributeError message each time (CPython
+# Modules/_sqlite/microprotocols.c). A fact row has about ten such values; these
+# identity adapters (C callables: ``bytes(b)`` returns ``b``, ``{}.get(None)`` returns
+# None) bind them as before, as BLOB and NULL, without the exception.
+sqlite3.register_adapter(bytes, bytes)
+_none: dict[None, None] = {}
+sqlite3.register_adapter(type(None), cast("Callable[[None], None]", _none.get))
 
 
 class SqliteDialect(Dialect):
