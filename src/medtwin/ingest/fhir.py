@@ -789,13 +789,40 @@ def _codeable(concept: Any, prefer: str | None = None) -> Coding | None:
         ):
             chosen = coding
     if chosen is not None:
-        return Coding(
+        return _coding(
             chosen.get("system", ""), chosen["code"], chosen.get("display") or concept.get("text")
         )
     text = concept.get("text")
     if isinstance(text, str):
-        return Coding("", "", text)
+        return _coding("", "", text)
     return None
+
+
+# Codings and patient identifiers recur in every resource of a patient and every patient's
+# vitals: the facts share one immutable object per value instead of building thousands.
+_CODINGS: dict[tuple[Any, Any, Any], Coding] = {}
+_IDENTIFIERS: dict[tuple[str, str], Identifier] = {}
+_SHARED_MAX = 50_000
+
+
+def _coding(system: Any, code: Any, display: Any) -> Coding:
+    key = (system, code, display)
+    found = _CODINGS.get(key)
+    if found is None:
+        if len(_CODINGS) >= _SHARED_MAX:
+            _CODINGS.clear()
+        found = _CODINGS[key] = Coding(system, code, display)
+    return found
+
+
+def _identifier(system: str, value: str) -> Identifier:
+    key = (system, value)
+    found = _IDENTIFIERS.get(key)
+    if found is None:
+        if len(_IDENTIFIERS) >= _SHARED_MAX:
+            _IDENTIFIERS.clear()
+        found = _IDENTIFIERS[key] = Identifier(system, value)
+    return found
 
 
 def _code_text(concept: Any) -> str | None:
@@ -881,13 +908,13 @@ def _period(
 
 def _subject(resource: Mapping[str, Any], source: str) -> Identifier | None:
     if resource.get("resourceType") == "Patient":
-        return Identifier(patient_identifier_system(source), resource["id"])
+        return _identifier(patient_identifier_system(source), resource["id"])
     for key in _SUBJECT_KEYS:
         ref = resource.get(key)
         if isinstance(ref, dict):
             text = ref.get("reference")
             if isinstance(text, str) and text.startswith("Patient/"):
-                return Identifier(patient_identifier_system(source), text[8:])
+                return _identifier(patient_identifier_system(source), text[8:])
             # a logical reference (live device feeds): the patient's business identifier
             ident = ref.get("identifier")
             if text is None and isinstance(ident, dict) and isinstance(ident.get("value"), str):

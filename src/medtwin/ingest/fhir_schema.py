@@ -947,8 +947,9 @@ def _compile_shape(type_: _Type, keys: tuple[str, ...]) -> _FastCheck:
             ]
         else:
             lines += [f"    if not {condition}:", "        return False"]
-    parameters = "".join(f", {name}={name}" for name in constants)
-    source = "\n".join([f"def check(o{parameters}):", *lines, "    return True", ""])
+    # the constants are the checker's globals (a specialised LOAD_GLOBAL per use), not
+    # default arguments, which every call would copy into its frame
+    source = "\n".join(["def check(o):", *lines, "    return True", ""])
     namespace: dict[str, Any] = dict(constants)
     exec(compile(source, f"<fhir shape {type_.name}>", "exec"), namespace)
     check: _FastCheck = namespace["check"]
