@@ -45,8 +45,10 @@ population priors the model declares, then approximates the posterior around it 
   (profiled out in the fit's linearisation [13]), so that a meal the fit has partly
   absorbed is found at its own size. The MAP is not changed by them. Beyond the data each draw eats
   such meals: a Poisson number a day whose rate has the population prior of missed meal
-  boluses [9] updated by the meals found, onsets uniform over the day, sizes from the meals
-  found (:class:`UnannouncedMeals`, :attr:`FitSpec.unannounced_meals`).
+  boluses [9] updated by the meals found, onsets uniform within the patient's eating window
+  (from the first recorded or found meal of the day to the NHANES mean gap between dinner
+  and the last eating episode, 114 min, after the last [14]; :func:`eating_window`), sizes
+  from the meals found (:class:`UnannouncedMeals`, :attr:`FitSpec.unannounced_meals`).
 - **Two hypotheses about the excursions.** When meals are found, the MAP is also refitted with
   them as known events (same t scale and tau), with its own Laplace posterior
   (:class:`MealHypothesis`); its posterior probability against the MAP without them comes
@@ -97,6 +99,9 @@ References
    and multiple regression analysis. J Am Stat Assoc 1963;58(304):993-1010 (partialling
    out); Cox DR, Reid N. Parameter orthogonality and approximate conditional inference.
    J R Stat Soc B 1987;49(1):1-39 (the partial information, section 2).
+.. [14] Kant AK. Eating patterns of US adults: meals, snacks, and time of eating. Physiol
+   Behav 2018;193(Pt B):270-278 (NHANES 2009-2014: mean dinnertime 6:24 pm, last eating
+   episode 8:18 pm).
 
 >>> import numpy as np
 >>> from medtwin.model import get_model, parse_scenario, simulate
@@ -115,9 +120,9 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
-import dataclasses
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -998,7 +1003,8 @@ class Calibration:
         ``unannounced_meals``): from ``vary_from`` on, each sample gets its own meals eaten
         without insulin, as many a day as a Poisson number with the sample's rate drawn from
         the posterior of :attr:`unannounced` (Gamma(k + 1/2, days of data) for k meals found
-        in the calibrated data), at times uniform over the day (ending at least
+        in the calibrated data), at times uniform within the patient's eating window
+        (:attr:`UnannouncedMeals.window_open_min`, :func:`eating_window`; ending at least
         :data:`MEAL_CUT_MIN` before the day's end), each of a size drawn from the meals found.
         Nothing is added before ``vary_from``: the calibrated data's own excursions are in
         its residuals, and so in the reading error, already.
