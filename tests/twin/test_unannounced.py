@@ -21,7 +21,7 @@ import pytest
 from medtwin.model import parse_scenario, simulate
 from medtwin.physiology import uva_padova as up
 from medtwin.twin import PatientData
-from medtwin.twin._uva_padova_fit import unannounced_meal_prior
+from medtwin.twin._uva_padova_fit import unannounced_meal_prior, unannounced_meal_tail_min
 from medtwin.twin.assimilate import ParticleFilter
 from medtwin.twin.calibrate import (
     NO_MEALS,
@@ -30,6 +30,7 @@ from medtwin.twin.calibrate import (
     _marginal_covariance,
     _robust_covariance,
     calibrate,
+    eating_window,
     estimate_unannounced_meals,
     integrated_autocorrelation_time,
     meal_onsets,
@@ -172,6 +173,46 @@ def test_rate_posterior_and_sizes() -> None:
     assert back.to_dict() == two.to_dict()
 
 
+def test_eating_window_from_the_recorded_meals() -> None:
+    """The shortest arc of the day holding every meal, plus the NHANES dinner-to-last-eating
+    gap (Kant 2018: 6:24 pm -> 8:18 pm, 114 min); across midnight; the whole day otherwise."""
+    assert unannounced_meal_tail_min() == 114.0
+    # meals at 7:00, 12:30, 19:00 on two days (one a few minutes off): 7:00 to 20:54
+    opened, length = eating_window([420, 750, 1140, 1440 + 425, 1440 + 750, 1440 + 1140], 114)
+    assert (opened, length) == (420.0, 720.0 + 114.0)
+    assert eating_window([1380.0, 1500.0], 60.0) == (1380.0, 180.0)  # 23:00 and 1:00
+    assert eating_window([600.0], 114.0) == (0.0, 0.0)  # one meal: no window
+    assert eating_window(np.arange(0.0, DAY, 100.0), 114.0) == (0.0, 0.0)  # fills the day
+
+
+def test_onsets_are_drawn_in_the_eating_window() -> None:
+    """Onsets uniform over the window's part of a segment; the expected number of meals is
+    the segment's share of the window (a whole day: one day's worth)."""
+    shape, days = unannounced_meal_prior()
+    meals = UnannouncedMeals(
+        np.zeros(0), np.zeros(0), np.zeros(0), 3.0, 8.0, 1.0, shape, days, 420.0, 834.0
+    )
+    rng = np.random.default_rng(1)
+    onsets = meals.draw_onsets(20000, DAY - 5.0, DAY - 15.0, rng)  # a day from 23:55
+    clock = np.mod(onsets, DAY)
+    assert clock.min() >= 420.0 and clock.max() <= 420.0 + 834.0
+    assert np.mean(clock < 420.0 + 417.0) == pytest.approx(0.5, abs=0.02)  # uniform in it
+    assert meals.expected_days(DAY - 5.0, DAY - 15.0) == pytest.approx(1.0)
+    assert meals.expected_days(0.0, 600.0) == pytest.approx(180.0 / 834.0)  # 7:00-10:00
+    assert meals.expected_days(0.0, 400.0) == 0.0  # the night
+    whole = dataclasses.replace(meals, window_open_min=0.0, window_len_min=0.0)
+    assert whole.expected_days(0.0, 720.0) == pytest.approx(0.5)
+    assert np.mean(whole.draw_onsets(20000, 0.0, DAY, rng) < 420.0) == pytest.approx(
+        420.0 / DAY, abs=0.02
+    )
+    back = UnannouncedMeals.from_dict(json.loads(json.dumps(meals.to_dict())))
+    assert back.to_dict() == meals.to_dict()
+    old = meals.to_dict()
+    for k in ("window_open_min", "window_len_min", "day_min"):
+        del old[k]  # stored before the window: the whole day
+    assert UnannouncedMeals.from_dict(old).window(0.0, 100.0) == [(0.0, 100.0)]
+
+
 @pytest.fixture(scope="module")
 def snacked() -> tuple[Calibration, Any, np.ndarray]:
     """adolescent#006 calibrated on a day with a 25 g snack at 16:00 nobody recorded."""
@@ -189,6 +230,8 @@ def test_calibration_finds_the_snack_and_keeps_its_map(
     assert abs(found.times_min[0] - 960.0) <= 45.0
     assert 8.0 < found.carbs_g[0] < 30.0
     assert found.prior_shape == pytest.approx(unannounced_meal_prior()[0])
+    # meals recorded at 7:00, 12:30 and 19:00, the snack found near 16:00: 7:00 to 20:54
+    assert (found.window_open_min, found.window_len_min) == (420.0, 720.0 + 114.0)
     _, _, y, _, _ = day_of("adolescent#006", [(960.0, 25.0)], 11)
     data = PatientData({"cgm_mg_dl": (t, y)}, scenario=recorded)
     plain = calibrate(M, data, seed=0, find_meals=False)

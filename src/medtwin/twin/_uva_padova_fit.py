@@ -50,6 +50,7 @@ __all__ = [
     "day_to_day_log_sd",
     "prepare_base",
     "unannounced_meal_prior",
+    "unannounced_meal_tail_min",
 ]
 
 DEFAULT_FIT = (
@@ -184,3 +185,20 @@ def unannounced_meal_prior() -> tuple[float, float]:
     d = meta["unannounced_meals"]
     mean, sd = float(d["missed_per_week_mean"]), float(d["missed_per_week_sd"])
     return mean * mean / (sd * sd), 7.0 * mean / (sd * sd)
+
+
+def unannounced_meal_tail_min() -> float:
+    """How long after the last recorded meal of the day unannounced meals are still eaten
+    (minutes): the mean gap between dinner (6:24 pm) and the last eating episode of the day
+    (8:18 pm) of 15,341 US adults (Kant AK. Eating patterns of US adults: meals, snacks, and
+    time of eating. Physiol Behav 2018;193(Pt B):270-278, NHANES 2009-2014), from
+    ``calibration_data/uva_padova_2008.toml``. Drawn unannounced meals start within the
+    patient's eating window, from the first recorded meal of the day to this long after the
+    last (:meth:`medtwin.twin.calibrate.UnannouncedMeals.window_min`).
+
+    >>> unannounced_meal_tail_min()
+    114.0
+    """
+    root = resources.files("medtwin.twin").joinpath("calibration_data")
+    meta = tomllib.loads(root.joinpath("uva_padova_2008.toml").read_text(encoding="utf-8"))
+    return float(meta["unannounced_meals"]["after_last_meal_min"])

@@ -763,8 +763,9 @@ class ParticleFilter:
         ``unannounced`` (a calibration's :class:`~medtwin.twin.calibrate.UnannouncedMeals`):
         each particle also eats meals nobody will record, as
         :meth:`~medtwin.twin.calibrate.Calibration.predict` draws them beyond the data: a
-        rate from the posterior, a Poisson number over the horizon, onsets uniform in it,
-        sizes from the meals found (see :meth:`_with_unannounced`).
+        rate from the posterior, a Poisson number over the horizon (its share of the eating
+        window), onsets uniform in the window's part of it, sizes from the meals found (see
+        :meth:`_with_unannounced`).
         """
         if not (math.isfinite(hours) and hours > 0):
             raise ModelError(f"hours must be a positive number, got {hours!r}")
@@ -843,10 +844,12 @@ class ParticleFilter:
         ``end_min``: the particles that draw meals get their own inputs (the model's schedule
         of the known events plus their meals), merged with the others' on the union of the
         boundaries (the model's jump kernel must act only where a row's inputs change, as
-        UVA/Padova's does: at the start of eating)."""
+        UVA/Padova's does: at the start of eating). Onsets lie in the patient's eating window
+        (:meth:`UnannouncedMeals.draw_onsets`), whose clock is the calibrated data's minute
+        axis: the filter's must be the same (as in :meth:`medtwin.twin.Twin.forecast`)."""
         m = self.n_particles
         span = end_min - self.t_min
-        counts = rng.poisson(meals.draw_rates(m, rng) * span / 1440.0)
+        counts = rng.poisson(meals.draw_rates(m, rng) * meals.expected_days(self.t_min, span))
         rows = np.flatnonzero(counts)
         if rows.size == 0:
             return schedule
@@ -854,7 +857,7 @@ class ParticleFilter:
         own: dict[int, InputSchedule] = {}
         n_ev = len(events)
         for i in rows.tolist():
-            onset = self.t_min + rng.uniform(0.0, span, size=int(counts[i]))
+            onset = meals.draw_onsets(int(counts[i]), self.t_min, span, rng)
             grams = meals.draw_sizes(int(counts[i]), rng)
             extra = [
                 Event("meal", float(t), {"carbs_g": float(g)}, n_ev + k)

@@ -45,8 +45,10 @@ population priors the model declares, then approximates the posterior around it 
   (profiled out in the fit's linearisation [13]), so that a meal the fit has partly
   absorbed is found at its own size. The MAP is not changed by them. Beyond the data each draw eats
   such meals: a Poisson number a day whose rate has the population prior of missed meal
-  boluses [9] updated by the meals found, onsets uniform over the day, sizes from the meals
-  found (:class:`UnannouncedMeals`, :attr:`FitSpec.unannounced_meals`).
+  boluses [9] updated by the meals found, onsets uniform within the patient's eating window
+  (from the first recorded or found meal of the day to the NHANES mean gap between dinner
+  and the last eating episode, 114 min, after the last [14]; :func:`eating_window`), sizes
+  from the meals found (:class:`UnannouncedMeals`, :attr:`FitSpec.unannounced_meals`).
 - **Two hypotheses about the excursions.** When meals are found, the MAP is also refitted with
   them as known events (same t scale and tau), with its own Laplace posterior
   (:class:`MealHypothesis`); its posterior probability against the MAP without them comes
@@ -97,6 +99,9 @@ References
    and multiple regression analysis. J Am Stat Assoc 1963;58(304):993-1010 (partialling
    out); Cox DR, Reid N. Parameter orthogonality and approximate conditional inference.
    J R Stat Soc B 1987;49(1):1-39 (the partial information, section 2).
+.. [14] Kant AK. Eating patterns of US adults: meals, snacks, and time of eating. Physiol
+   Behav 2018;193(Pt B):270-278 (NHANES 2009-2014: mean dinnertime 6:24 pm, last eating
+   episode 8:18 pm).
 
 >>> import numpy as np
 >>> from medtwin.model import get_model, parse_scenario, simulate
@@ -115,6 +120,7 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import math
@@ -139,6 +145,7 @@ __all__ = [
     "PredictiveBands",
     "UnannouncedMeals",
     "calibrate",
+    "eating_window",
     "estimate_unannounced_meals",
     "fit_spec",
     "integrated_autocorrelation_time",
@@ -231,6 +238,10 @@ class FitSpec:
     """Population prior (shape, rate in days) of the rate of unannounced meals (``meal``
     events with ``carbs_g``): with it, such meals are estimated from the residuals and drawn
     in predictions beyond the data (:class:`UnannouncedMeals`); None: not modelled."""
+    unannounced_tail_min: float | None = None
+    """Drawn unannounced meals start within the patient's eating window, from the first
+    recorded meal of the day to this many minutes after the last (:func:`eating_window`);
+    None: at any time of the day."""
 
 
 def _uva_spec() -> FitSpec:
@@ -261,6 +272,7 @@ def _uva_spec() -> FitSpec:
         day_to_day=day_sd,
         day_min=day_min,
         unannounced_meals=uf.unannounced_meal_prior(),
+        unannounced_tail_min=uf.unannounced_meal_tail_min(),
         default_fit=uf.DEFAULT_FIT,
         derived=uf.DERIVED,
         complete=complete,
@@ -341,6 +353,11 @@ class UnannouncedMeals:
     prior_days + T) (the conjugate update of a Poisson rate). A meal's size is drawn from the
     meals found; with none found, uniformly below the detection limit (a larger meal would
     have been found). ``prior_shape = 0`` turns the process off.
+
+    Onsets are drawn uniformly within the eating window: ``window_len_min`` minutes from
+    ``window_open_min`` (minutes after the data's start, modulo ``day_min``) every day
+    (:func:`eating_window`); ``window_len_min = 0``: over the whole day. In a part of a day,
+    the number of meals is Poisson(rate x the share of the day's window it holds).
     """
 
     times_min: FloatArray
@@ -351,6 +368,53 @@ class UnannouncedMeals:
     span_days: float
     prior_shape: float = 0.0
     prior_days: float = 0.0
+    window_open_min: float = 0.0
+    window_len_min: float = 0.0
+    day_min: float = 1440.0
+
+    def window(self, start_min: float, room_min: float) -> list[tuple[float, float]]:
+        """The parts ``(from, to)`` of ``[start_min, start_min + room_min]`` (minutes on the
+        data axis) that lie in the eating window."""
+        if room_min <= 0.0:
+            return []
+        stop = start_min + room_min
+        if not 0.0 < self.window_len_min < self.day_min:
+            return [(start_min, stop)]
+        day = self.day_min
+        first = math.floor((start_min - self.window_open_min) / day) - 1
+        out = []
+        k = first
+        while True:
+            lo = self.window_open_min + k * day
+            if lo >= stop:
+                break
+            a, b = max(lo, start_min), min(lo + self.window_len_min, stop)
+            if b > a:
+                out.append((a, b))
+            k += 1
+        return out
+
+    def expected_days(self, start_min: float, room_min: float) -> float:
+        """How many days' worth of unannounced meals ``[start_min, start_min + room_min]``
+        holds: its share of the eating window (its length over a day without one)."""
+        parts = self.window(start_min, room_min)
+        length = sum(b - a for a, b in parts)
+        if not 0.0 < self.window_len_min < self.day_min:
+            return length / self.day_min
+        return length / self.window_len_min
+
+    def draw_onsets(
+        self, n: int, start_min: float, room_min: float, rng: np.random.Generator
+    ) -> FloatArray:
+        """``n`` onsets (minutes on the data axis) uniform over the eating window's part of
+        ``[start_min, start_min + room_min]`` (uniform over it all when none lies there)."""
+        parts = self.window(start_min, room_min) or [(start_min, start_min + room_min)]
+        lengths = np.array([b - a for a, b in parts])
+        u = rng.uniform(0.0, float(lengths.sum()), size=n)
+        edges = np.concatenate([[0.0], np.cumsum(lengths)])
+        k = np.clip(np.searchsorted(edges, u, side="right") - 1, 0, len(parts) - 1)
+        starts = np.array([a for a, _ in parts])
+        return np.asarray(starts[k] + (u - edges[k]), dtype=np.float64)
 
     @property
     def count(self) -> int:
@@ -395,6 +459,9 @@ class UnannouncedMeals:
             "prior_shape": self.prior_shape,
             "prior_days": self.prior_days,
             "rate_per_day": self.rate_per_day,
+            "window_open_min": self.window_open_min,
+            "window_len_min": self.window_len_min,
+            "day_min": self.day_min,
         }
 
     @classmethod
@@ -409,6 +476,9 @@ class UnannouncedMeals:
             span_days=float(data["span_days"]),
             prior_shape=float(data["prior_shape"]),
             prior_days=float(data["prior_days"]),
+            window_open_min=float(data.get("window_open_min", 0.0)),
+            window_len_min=float(data.get("window_len_min", 0.0)),
+            day_min=float(data.get("day_min", 1440.0)),
         )
 
 
@@ -471,6 +541,35 @@ def _t_rho(r: FloatArray, sigma: float) -> FloatArray:
         np.sum((NU + 1) / 2 * np.log1p(r * r / (NU * sigma * sigma)) - const, axis=0),
         dtype=np.float64,
     )
+
+
+def eating_window(
+    meal_times_min: FloatArray | Sequence[float], tail_min: float, day_min: float = 1440.0
+) -> tuple[float, float]:
+    """The patient's daily eating window ``(open, length)`` in minutes: the shortest arc of
+    the day (times modulo ``day_min``) that holds every meal in ``meal_times_min``, extended
+    by ``tail_min`` after its last meal; ``(0, 0)`` (the whole day) with fewer than two
+    distinct meal times or when the window would fill the day.
+
+    The tail for UVA/Padova is the mean gap between dinner and the last eating episode of
+    the day, 114 min (Kant AK. Eating patterns of US adults: meals, snacks, and time of
+    eating. *Physiol Behav* 2018;193(Pt B):270-278, NHANES 2009-2014: 6:24 pm and 8:18 pm);
+    why meals are drawn only there: ``calibration_data/uva_padova_2008.toml``.
+
+    >>> eating_window([420.0, 750.0, 1140.0, 1860.0, 2190.0, 2580.0], 114.0)
+    (420.0, 834.0)
+    >>> eating_window([1380.0, 1500.0], 60.0)  # 23:00 and 01:00: across midnight
+    (1380.0, 180.0)
+    """
+    clock = np.unique(np.mod(np.asarray(meal_times_min, dtype=np.float64), day_min))
+    if clock.size < 2:
+        return 0.0, 0.0
+    gaps = np.diff(np.append(clock, clock[0] + day_min))
+    j = int(np.argmax(gaps))  # the longest gap without a meal is the night
+    length = day_min - float(gaps[j]) + tail_min
+    if length >= day_min:
+        return 0.0, 0.0
+    return float(clock[(j + 1) % clock.size]), length
 
 
 def meal_onsets(times_min: FloatArray) -> FloatArray:
@@ -904,7 +1003,8 @@ class Calibration:
         ``unannounced_meals``): from ``vary_from`` on, each sample gets its own meals eaten
         without insulin, as many a day as a Poisson number with the sample's rate drawn from
         the posterior of :attr:`unannounced` (Gamma(k + 1/2, days of data) for k meals found
-        in the calibrated data), at times uniform over the day (ending at least
+        in the calibrated data), at times uniform within the patient's eating window
+        (:attr:`UnannouncedMeals.window_open_min`, :func:`eating_window`; ending at least
         :data:`MEAL_CUT_MIN` before the day's end), each of a size drawn from the meals found.
         Nothing is added before ``vary_from``: the calibrated data's own excursions are in
         its residuals, and so in the reading error, already.
@@ -1087,7 +1187,7 @@ class Calibration:
             counts = np.zeros(n, dtype=np.int64)
             room = (b - a) * unit - MEAL_CUT_MIN
             if a >= vary_from and meals.active and room > 0:
-                counts = meal_rng.poisson(rates * (b - a) * unit / fit_spec(model).day_min)
+                counts = meal_rng.poisson(rates * meals.expected_days(a * unit, room))
             plain = counts == 0
             x_end = np.empty((n, len(model.states)))
             if plain.any():
@@ -1102,7 +1202,7 @@ class Calibration:
                 y[np.ix_(plain, inside)] = r.observables[self.observable][:, pos]
                 x_end[plain] = r.states[:, -1, :]
             for i in np.flatnonzero(~plain):
-                onset = meal_rng.uniform(0.0, room, size=counts[i])
+                onset = meals.draw_onsets(int(counts[i]), a * unit, room, meal_rng) - a * unit
                 grams = meals.draw_sizes(int(counts[i]), meal_rng)
                 extra = [
                     Event("meal", float(tm), {"carbs_g": float(g)}, len(seg.events) + k)
@@ -1814,6 +1914,13 @@ def calibrate(
             jacobian=js if jointly else None,
             prior_hessian=h_prior if jointly else None,
             prior_gradient=g_prior if jointly else None,
+        )
+    if meals.prior_shape > 0 and spec.unannounced_tail_min is not None:
+        eaten = [e.t_min for e in scenario.events if e.type == "meal" and e.t_min <= t_end]
+        day = spec.day_min
+        opened, length = eating_window([*eaten, *meals.times_min], spec.unannounced_tail_min, day)
+        meals = dataclasses.replace(
+            meals, window_open_min=opened, window_len_min=length, day_min=day
         )
     hypothesis = None
     if meals.count and meal_hypotheses:
