@@ -562,3 +562,44 @@ def test_risk_assessments_through_import_workers(shared: Path, tmp_path: Path) -
     )
     first.close()
     second.close()
+
+
+def test_reference_rewrites_do_not_chain() -> None:
+    """One reference rewritten to the old text of another is not rewritten again.
+
+    The Observation points at patient A by ``urn:uuid:a`` (A's id is ``p1``) and at the
+    entry whose fullUrl is ``Patient/p1`` (patient B, id ``p2``): each keeps its own target.
+    Escaped characters inside a reference are read as JSON.
+    """
+    from medtwin.ingest.fhir import bundle_batch
+
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"fullUrl": "urn:uuid:a", "resource": {"resourceType": "Patient", "id": "p1"}},
+            {"fullUrl": "Patient/p1", "resource": {"resourceType": "Patient", "id": "p2"}},
+            {
+                "fullUrl": "urn:uuid:o",
+                "resource": {
+                    "resourceType": "Observation",
+                    "id": "o1",
+                    "status": "final",
+                    "code": {"text": "weight"},
+                    "subject": {"reference": "urn:uuid:a"},
+                    "focus": [{"reference": "Patient/p1"}, {"reference": "urn:uuid:a"}],
+                    "performer": [{"reference": 'Practitioner/x"y', "display": "quote"}],
+                },
+            },
+        ],
+    }
+    batch = bundle_batch(bundle, source="test")
+    assert not batch.quarantine, batch.quarantine
+    unit = next(u for u in batch.units if u.key == "Observation/o1")
+    assert unit.raw_json is not None
+    raw = orjson.loads(unit.raw_json)
+    assert raw["subject"]["reference"] == "Patient/p1"
+    assert [f["reference"] for f in raw["focus"]] == ["Patient/p2", "Patient/p1"]
+    assert raw["performer"][0]["reference"] == 'Practitioner/x"y'
+    assert set(unit.requires) == {"Patient/p1", "Patient/p2", 'Practitioner/x"y'}
+    assert unit.facts[0].subject is not None and unit.facts[0].subject.value == "p1"
