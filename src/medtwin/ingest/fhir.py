@@ -665,54 +665,92 @@ class _Context:
     def rewrite(self, resource: dict[str, Any]) -> tuple[dict[str, Any], set[str], bytes]:
         """Rewrite references to ``Type/id``; return the resource, the keys it needs, its JSON.
 
-        Works on the serialised text (one regular-expression pass in C) rather than
-        walking every node in Python: references are rare, nodes are many.
+        Works on the serialised text rather than walking every node in Python: it is
+        split (in C) at each ``"reference":"`` key, and only the values that change are
+        replaced; references are few, nodes many. A key inside a string value is escaped
+        (``\\"reference\\"``) and does not match.
         """
         text = orjson.dumps(resource)
-        spans = _reference_spans(text)
+        parts = text.split(_REFERENCE_KEY)  # each part after the first opens with a value
         requires: set[str] = set()
-        if not spans:
+        if len(parts) == 1:
             return resource, requires, text
         resolved: dict[str, str] = {}
         cache = self.resolved
-        pieces: list[bytes] = []
-        last = 0
-        for begin, end in spans:
-            raw_ref = text[begin:end]
+        pieces = [parts[0]]
+        for part in parts[1:]:
+            end = part.find(b'"')
+            if end > 0 and part[end - 1] == 92:  # an escaped quote in the value: rare
+                return self._rewrite_escaped(resource, text)
+            raw_ref = part[:end]
             hit = cache.get(raw_ref)
             if hit is None:
-                ref = orjson.loads(b'"' + raw_ref + b'"') if b"\\" in raw_ref else raw_ref.decode()
-                try:
-                    new = self.resolve(ref)
-                except _Blocked as blocked:
-                    blocked.field = _reference_path(resource, ref)
-                    raise
-                needed = new if new is not None and new.count("/") == 1 else None
-                if new is None or new == ref:
-                    hit = (ref, needed, None, None)
-                else:
-                    encoded = (
-                        new.encode()
-                        if new.isascii() and '"' not in new and "\\" not in new
-                        else orjson.dumps(new)[1:-1]
-                    )
-                    hit = (ref, needed, new, encoded)
-                cache[raw_ref] = hit
+                hit = cache[raw_ref] = self._resolve_raw(resource, raw_ref)
+            ref, needed, new_text, replacement = hit
+            if needed is not None:
+                requires.add(needed)
+            if replacement is None:
+                pieces.append(part)
+            else:
+                assert new_text is not None
+                resolved[ref] = new_text
+                pieces.append(replacement + part[end:])
+        requires.discard(f"{resource['resourceType']}/{resource.get('id')}")
+        if not resolved:
+            return resource, requires, text
+        return self._patched(resource, resolved), requires, _REFERENCE_KEY.join(pieces)
+
+    def _resolve_raw(
+        self, resource: Mapping[str, Any], raw_ref: bytes
+    ) -> tuple[str, str | None, str | None, bytes | None]:
+        """A reference as serialised: (reference, the key it needs, its new text and that
+        text serialised, or None twice when it stays as written)."""
+        ref = orjson.loads(b'"' + raw_ref + b'"') if b"\\" in raw_ref else raw_ref.decode()
+        try:
+            new = self.resolve(ref)
+        except _Blocked as blocked:
+            blocked.field = _reference_path(resource, ref)
+            raise
+        needed = new if new is not None and new.count("/") == 1 else None
+        if new is None or new == ref:
+            return ref, needed, None, None
+        encoded = (
+            new.encode()
+            if new.isascii() and '"' not in new and "\\" not in new
+            else orjson.dumps(new)[1:-1]
+        )
+        return ref, needed, new, encoded
+
+    def _rewrite_escaped(
+        self, resource: dict[str, Any], text: bytes
+    ) -> tuple[dict[str, Any], set[str], bytes]:
+        """:meth:`rewrite` for a resource with an escaped quote in a reference: by spans."""
+        requires: set[str] = set()
+        resolved: dict[str, str] = {}
+        pieces: list[bytes] = []
+        last = 0
+        for begin, end in _reference_spans(text):
+            raw_ref = text[begin:end]
+            hit = self.resolved.get(raw_ref)
+            if hit is None:
+                hit = self.resolved[raw_ref] = self._resolve_raw(resource, raw_ref)
             ref, needed, new_text, replacement = hit
             if needed is not None:
                 requires.add(needed)
             if replacement is not None:
                 assert new_text is not None
                 resolved[ref] = new_text
-                pieces.append(text[last:begin])
-                pieces.append(replacement)
+                pieces += (text[last:begin], replacement)
                 last = end
         requires.discard(f"{resource['resourceType']}/{resource.get('id')}")
         if not resolved:
             return resource, requires, text
         pieces.append(text[last:])
-        text = b"".join(pieces)
-        # The mappers read only these references; patch them instead of re-parsing the text.
+        return self._patched(resource, resolved), requires, b"".join(pieces)
+
+    @staticmethod
+    def _patched(resource: dict[str, Any], resolved: dict[str, str]) -> dict[str, Any]:
+        """The mappers read only these references; patch them instead of re-parsing the text."""
         view = resource
         for name in _MAPPED_REFERENCES:
             node = resource.get(name)
@@ -720,7 +758,7 @@ class _Context:
                 if view is resource:
                     view = dict(resource)
                 view[name] = {**node, "reference": resolved[node["reference"]]}
-        return view, requires, text
+        return view
 
 
 _MAPPED_REFERENCES = ("subject", "patient", "beneficiary", "device")
