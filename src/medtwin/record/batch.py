@@ -128,28 +128,34 @@ def prepare_fact(fact: Fact, raw_json: bytes | None = None) -> PreparedFact:
     if isinstance(fact, Observation):
         value_num, unit, value_text = fact.value_num, fact.unit, fact.value_text
     subject = fact.subject
-    return PreparedFact(
-        fact.kind,
-        fact.source_id,
-        (subject.system, subject.value) if subject is not None else None,
-        fact.resource_type,
-        code.system if code else None,
-        code.code if code else None,
-        code.display if code else None,
-        fact.status,
-        fact.effective_start,
-        fact.effective_end,
-        value_num,
-        unit,
-        value_text,
-        fact.part_of,
-        fact.retracted,
-        data,
-        raw,
-        digest,
-        fact if isinstance(fact, Demographics) else None,
-        fact.source_recorded_at,
+    return _new_prepared(  # the tuple as PreparedFact(...) builds it, without its __new__ call
+        PreparedFact,
+        (
+            fact.kind,
+            fact.source_id,
+            (subject.system, subject.value) if subject is not None else None,
+            fact.resource_type,
+            code.system if code else None,
+            code.code if code else None,
+            code.display if code else None,
+            fact.status,
+            fact.effective_start,
+            fact.effective_end,
+            value_num,
+            unit,
+            value_text,
+            fact.part_of,
+            fact.retracted,
+            data,
+            raw,
+            digest,
+            fact if isinstance(fact, Demographics) else None,
+            fact.source_recorded_at,
+        ),
     )
+
+
+_new_prepared = tuple.__new__
 
 
 @dataclass(frozen=True, slots=True)
