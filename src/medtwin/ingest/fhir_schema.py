@@ -825,18 +825,6 @@ def _resources_valid(items: list[Any]) -> bool:
     return True
 
 
-def _objects_valid(items: list[Any], type_: _Type) -> bool:
-    get = type_.shapes.get
-    for item in items:
-        if (
-            type(item) is not dict
-            or not item
-            or not (get(tuple(item)) or _shape(type_, item))(item)
-        ):
-            return False
-    return True
-
-
 def _extensions_valid(items: list[Any], type_: _Type) -> bool:
     """A ``_name`` sibling array: primitive extensions, ``null`` where the value has none."""
     get = type_.shapes.get
