@@ -645,8 +645,14 @@ def test_fast_path_never_accepts_what_the_walker_rejects(
     assert checked > 35_000 and invalid > 15_000, (checked, invalid)
 
 
-def test_fast_path_leaves_rare_valid_forms_to_the_walker() -> None:
+def test_fast_path_leaves_rare_valid_forms_to_the_walker(monkeypatch: pytest.MonkeyPatch) -> None:
     """Valid forms the shape checkers do not take (the walker accepts them)."""
+    from medtwin.ingest import fhir_schema
+
+    schema = fhir_schema._load()
+    for name in ("Observation", "Patient", "HumanName", "CodeableConcept", "Extension"):
+        monkeypatch.setattr(schema.types[name], "shapes", {})  # compiled afresh, within limits
+    monkeypatch.setattr(fhir_schema, "_compiled", 0)
     extension = {"extension": [{"url": "http://example.org/why", "valueCode": "unknown"}]}
     observation = {
         "resourceType": "Observation",
@@ -668,3 +674,37 @@ def test_base64_of_non_ascii_text_is_an_issue_not_a_crash() -> None:
     )
     assert issue.path == "Binary.data"
     assert "not valid base64" in issue.message
+
+
+def test_shape_compiling_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Objects whose keys come in ever new orders cannot make every object a compile:
+    beyond the limit the walker checks them, with the same verdicts."""
+    import itertools
+
+    from medtwin.ingest import fhir_schema
+
+    schema = fhir_schema._load()
+    extension_type = schema.types["Extension"]
+    monkeypatch.setattr(extension_type, "shapes", {})
+    monkeypatch.setattr(schema.types["Patient"], "shapes", {})
+    monkeypatch.setattr(fhir_schema, "_SHAPES_MAX", 8)
+    monkeypatch.setattr(fhir_schema, "_compiled", 0)
+    values = {"valueString": "x", "valueCode": "c", "valueBoolean": True, "valueInteger": 3}
+    extensions = [
+        dict(order)
+        for name, value in values.items()
+        for order in itertools.permutations(
+            [("url", "http://example.org/e"), ("id", "e1"), (name, value)]
+        )
+    ]
+    assert len({tuple(e) for e in extensions}) == 24
+    patient = {"resourceType": "Patient", "extension": extensions}
+    assert validate_resource(patient) == []
+    assert len(extension_type.shapes) == 8
+    bad = {
+        "resourceType": "Patient",
+        "extension": [*extensions, {"id": "e2", "url": "u", "valueCode": "a b "}],
+    }
+    (issue,) = validate_resource(bad)
+    assert issue.path == "Patient.extension[24].valueCode"
+    assert len(extension_type.shapes) == 8

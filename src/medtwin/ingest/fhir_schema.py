@@ -772,7 +772,14 @@ def _check_resource(value: object, path: _Path, issues: list[FhirIssue]) -> None
 # given only by its ``_name`` extension, a ``null`` in a primitive array) it answers
 # False, and the walker then checks the resource and words the issues.
 
-_SHAPES_MAX = 4_000  # shapes per type; objects of further shapes take the walker
+# Compiling a shape costs about 0.5 ms, a hundred objects' worth of checking: data whose
+# objects all differ in their keys' order (hostile, or generated so) would make every object
+# a compile. So each type compiles at most _SHAPES_MAX shapes and the process at most
+# _COMPILED_MAX; objects of further new shapes are checked by the walker. Real data has few
+# shapes: the 100 Synthea bundles 108, over 17 types.
+_SHAPES_MAX = 256
+_COMPILED_MAX = 4_096
+_compiled = 0
 _FastCheck = Callable[[Any], bool]
 
 
@@ -782,14 +789,27 @@ def _never(obj: Any) -> bool:
 
 
 def _shape(type_: _Type, obj: dict[str, Any]) -> _FastCheck:
-    """The checker of ``obj``'s shape, compiled on first sight."""
+    """The checker of ``obj``'s shape, compiled on first sight (within the limits above)."""
+    global _compiled
     keys = tuple(obj)
     shapes = type_.shapes
     check = shapes.get(keys)
     if check is None:
-        check = _compile_shape(type_, keys)
-        if len(shapes) < _SHAPES_MAX:
-            shapes[keys] = check
+        if len(shapes) >= _SHAPES_MAX or _compiled >= _COMPILED_MAX:
+            return _walked(type_)
+        check = shapes[keys] = _compile_shape(type_, keys)
+        _compiled += check is not _never
+    return check
+
+
+def _walked(type_: _Type) -> _FastCheck:
+    """A checker that asks the walker (for shapes beyond the compile limits)."""
+
+    def check(obj: Any) -> bool:
+        issues: list[FhirIssue] = []
+        _check_object(obj, type_, type_.name, issues)
+        return not issues
+
     return check
 
 
