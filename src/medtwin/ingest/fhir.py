@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -680,8 +680,8 @@ class _Context:
         pieces = [parts[0]]
         for part in parts[1:]:
             end = part.find(b'"')
-            if end > 0 and part[end - 1] == 92:  # an escaped quote in the value: rare
-                return self._rewrite_escaped(resource, text)
+            if end > 0 and part[end - 1] == 92:  # a backslash before the quote: rare
+                end = _value_end(part)
             raw_ref = part[:end]
             hit = cache.get(raw_ref)
             if hit is None:
@@ -721,33 +721,6 @@ class _Context:
         )
         return ref, needed, new, encoded
 
-    def _rewrite_escaped(
-        self, resource: dict[str, Any], text: bytes
-    ) -> tuple[dict[str, Any], set[str], bytes]:
-        """:meth:`rewrite` for a resource with an escaped quote in a reference: by spans."""
-        requires: set[str] = set()
-        resolved: dict[str, str] = {}
-        pieces: list[bytes] = []
-        last = 0
-        for begin, end in _reference_spans(text):
-            raw_ref = text[begin:end]
-            hit = self.resolved.get(raw_ref)
-            if hit is None:
-                hit = self.resolved[raw_ref] = self._resolve_raw(resource, raw_ref)
-            ref, needed, new_text, replacement = hit
-            if needed is not None:
-                requires.add(needed)
-            if replacement is not None:
-                assert new_text is not None
-                resolved[ref] = new_text
-                pieces += (text[last:begin], replacement)
-                last = end
-        requires.discard(f"{resource['resourceType']}/{resource.get('id')}")
-        if not resolved:
-            return resource, requires, text
-        pieces.append(text[last:])
-        return self._patched(resource, resolved), requires, b"".join(pieces)
-
     @staticmethod
     def _patched(resource: dict[str, Any], resolved: dict[str, str]) -> dict[str, Any]:
         """The mappers read only these references; patch them instead of re-parsing the text."""
@@ -765,30 +738,17 @@ _MAPPED_REFERENCES = ("subject", "patient", "beneficiary", "device")
 _REFERENCE_KEY = b'"reference":"'
 
 
-def _reference_spans(text: bytes) -> list[tuple[int, int]]:
-    """Byte spans of the values of every ``"reference"`` string in compact JSON text.
-
-    ``bytes.find`` runs in C; a key inside a string value is escaped (``\\"reference\\"``)
-    and does not match.
-    """
-    spans: list[tuple[int, int]] = []
-    find = text.find
-    pos = find(_REFERENCE_KEY)
-    while pos != -1:
-        begin = pos + 13
-        end = find(b'"', begin)
-        while text[end - 1] == 92:  # an escaped quote inside the value: count backslashes
-            backslashes = 0
-            k = end - 1
-            while text[k] == 92:
-                backslashes += 1
-                k -= 1
-            if backslashes % 2 == 0:
-                break
-            end = find(b'"', end + 1)
-        spans.append((begin, end))
-        pos = find(_REFERENCE_KEY, end)
-    return spans
+def _value_end(part: bytes) -> int:
+    """Where the JSON string value at the start of ``part`` ends (its closing quote)."""
+    end = part.find(b'"')
+    while end > 0 and part[end - 1] == 92:  # a backslash before it: escaped if their count is odd
+        backslashes = 1
+        while backslashes < end and part[end - 1 - backslashes] == 92:
+            backslashes += 1
+        if backslashes % 2 == 0:
+            break
+        end = part.find(b'"', end + 1)
+    return end
 
 
 def _reference_path(node: Any, reference: str, path: str = "") -> str | None:
@@ -838,29 +798,27 @@ def _codeable(concept: Any, prefer: str | None = None) -> Coding | None:
 
 # Codings and patient identifiers recur in every resource of a patient and every patient's
 # vitals: the facts share one immutable object per value instead of building thousands.
-_CODINGS: dict[tuple[Any, Any, Any], Coding] = {}
-_IDENTIFIERS: dict[tuple[str, str], Identifier] = {}
-_SHARED_MAX = 50_000
+_T = TypeVar("_T")
+_SHARED: dict[tuple[Any, ...], Any] = {}  # (class, *fields) -> the one object
+_SHARED_MAX = 100_000
+
+
+def _shared(cls: Callable[..., _T], *fields: Any) -> _T:
+    key = (cls, *fields)
+    found = _SHARED.get(key)
+    if found is None:
+        if len(_SHARED) >= _SHARED_MAX:
+            _SHARED.clear()
+        found = _SHARED[key] = cls(*fields)
+    return found
 
 
 def _coding(system: Any, code: Any, display: Any) -> Coding:
-    key = (system, code, display)
-    found = _CODINGS.get(key)
-    if found is None:
-        if len(_CODINGS) >= _SHARED_MAX:
-            _CODINGS.clear()
-        found = _CODINGS[key] = Coding(system, code, display)
-    return found
+    return _shared(Coding, system, code, display)
 
 
 def _identifier(system: str, value: str) -> Identifier:
-    key = (system, value)
-    found = _IDENTIFIERS.get(key)
-    if found is None:
-        if len(_IDENTIFIERS) >= _SHARED_MAX:
-            _IDENTIFIERS.clear()
-        found = _IDENTIFIERS[key] = Identifier(system, value)
-    return found
+    return _shared(Identifier, system, value)
 
 
 def _code_text(concept: Any) -> str | None:
