@@ -147,6 +147,9 @@ def _echo_recommendation(result: dict[str, Any], *, digits: int) -> None:
     with its 5-95 % band."""
     click.echo(("Recommended: " if result["recommended"] else "") + result["reason"])
     click.echo(f"Allergy check: {result['allergy_check']}")
+    start_at = result.get("regimen", {}).get("start_at")
+    if start_at and "next_check_at" not in result["regimen"]:  # warfarin prints its own line
+        click.echo(f"  first dose {start_at[:16]}")
     for name, v in result["exposure"].items():
         if isinstance(v, dict):
             lo, hi = v["band_5_95"]

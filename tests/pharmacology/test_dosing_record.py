@@ -28,12 +28,13 @@ from medtwin.store import open_store
 LOINC = "http://loinc.org"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 WHO = Identifier("urn:test:mrn", "VAN-1")
-T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+# the first dose 30 h ago: the next one (hour 36) is still ahead
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=30)
 
 
-def _record(path: Path, *, creatinine: bool = True) -> None:
-    """A 64-year-old man, 82 kg, creatinine 1.1 mg/dL, vancomycin 1 g over 1 h every 12 h x3,
-    two levels simulated from the Goti model with eta = (0.2, -0.1, 0)."""
+def _record(path: Path, *, creatinine: bool = True, t0: datetime = T0) -> None:
+    """A 64-year-old man, 82 kg, creatinine 1.1 mg/dL, vancomycin 1 g over 1 h every 12 h x3
+    from ``t0``, two levels simulated from the Goti model with eta = (0.2, -0.1, 0)."""
     facts: list[object] = [
         Demographics(
             source="reg",
@@ -48,7 +49,7 @@ def _record(path: Path, *, creatinine: bool = True) -> None:
             source_id="wt",
             subject=WHO,
             code=Coding(LOINC, "29463-7", "Body weight"),
-            effective_start=T0,
+            effective_start=t0,
             value_num=82.0,
             unit="kg",
         ),
@@ -57,7 +58,7 @@ def _record(path: Path, *, creatinine: bool = True) -> None:
             source_id="ht",
             subject=WHO,
             code=Coding(LOINC, "8302-2", "Body height"),
-            effective_start=T0,
+            effective_start=t0,
             value_num=178.0,
             unit="cm",
         ),
@@ -77,13 +78,13 @@ def _record(path: Path, *, creatinine: bool = True) -> None:
                 source_id="scr",
                 subject=WHO,
                 code=Coding(LOINC, "2160-0", "Creatinine [Mass/volume] in Serum or Plasma"),
-                effective_start=T0,
+                effective_start=t0,
                 value_num=1.1,
                 unit="mg/dL",
             )
         )
     for k in range(3):
-        start = T0 + timedelta(hours=12 * k)
+        start = t0 + timedelta(hours=12 * k)
         facts.append(
             MedicationAdministration(
                 source="mar",
@@ -112,7 +113,7 @@ def _record(path: Path, *, creatinine: bool = True) -> None:
                 source_id=f"lvl/{i}",
                 subject=WHO,
                 code=Coding(LOINC, "20578-1", "Vancomycin [Mass/volume] in Serum or Plasma"),
-                effective_start=T0 + timedelta(hours=float(ti)),
+                effective_start=t0 + timedelta(hours=float(ti)),
                 value_num=round(float(c), 1),
                 unit="mg/L",
             )
@@ -142,7 +143,37 @@ def test_case_from_record_and_recommendation(tmp_path: Path) -> None:
     out = recommend_case(case)
     assert out["recommended"] and "none to vancomycin" in out["allergy_check"]
     assert out["fit"]["etas"]["cl_l_per_h"] == pytest.approx(0.2, abs=0.15)
+    assert case.now_h == pytest.approx(30.0, abs=0.05)
     assert out["regimen"]["start_h"] == 36.0
+    assert out["regimen"]["start_at"] == (T0 + timedelta(hours=36)).isoformat()
+    assert "was due" not in out["reason"]
+
+
+def test_an_overdue_dose_starts_now_not_in_the_past(tmp_path: Path) -> None:
+    """The last dose (hour 24 of three every 12 h) was 76 h ago: the next one was due at hour
+    36, 64 h ago. The recommendation starts now and says so; the predicted exposure is from
+    now, after the washout."""
+    db = tmp_path / "medtwin.db"
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=100)
+    _record(db, t0=t0)
+    store = open_store(str(db), actor="test")
+    try:
+        case = case_from_store(store, "urn:test:mrn|VAN-1", "vancomycin_goti2018")
+    finally:
+        store.close()
+    assert case.now_h == pytest.approx(100.0, abs=0.05)
+    out = recommend_case(case)
+    assert out["recommended"]
+    reg = out["regimen"]
+    assert reg["start_h"] == case.now_h
+    start_at = datetime.fromisoformat(reg["start_at"])
+    assert abs((start_at - datetime.now(UTC)).total_seconds()) < 60
+    assert "the next dose was due at hour 36 (64.0 h ago): the regimen starts now" in out["reason"]
+    assert out["events"][0]["t_h"] == case.now_h
+    # the same case without the clock: the old default, one interval after the last dose
+    from dataclasses import replace
+
+    assert recommend_case(replace(case, now_h=None))["regimen"]["start_h"] == 36.0
 
 
 def test_cli_patient_path_and_missing_creatinine(tmp_path: Path) -> None:

@@ -15,7 +15,11 @@ The format read by ``medtwin dose simulate|fit|recommend CASE.json``::
 ``events`` are in the shared event format (:mod:`medtwin.model.events`; ``drug`` may be left
 out: the model's drug); ``patient`` fields are those of
 :class:`~medtwin.pharmacology.covariates.PatientCovariates`; ``allergies`` (optional) are the
-patient's recorded allergies as text.
+patient's recorded allergies as text. ``t0`` (optional) is the clock time of hour 0 (ISO 8601
+with its offset: the recommendation then gives its start as a clock time too) and ``now_h``
+(optional) the time of the recommendation in hours from it: the next dose of the current
+regimen, when due before ``now_h``, is overdue and the new regimen starts at ``now_h``, not in
+the past. A case read from the record (``medtwin dose recommend --patient``) has both.
 
 >>> case = parse_case({"model": "vancomycin_goti2018", "patient": {"age_years": 50,
 ...     "weight_kg": 70, "sex": "male", "creatinine_mg_dl": 1.0}, "events": [{"type":
@@ -68,9 +72,21 @@ class DosingCase:
     times_h: list[float] | None
     target: Mapping[str, Any] | None
     allergies: list[str] = field(default_factory=list)
+    t0: str | None = None
+    now_h: float | None = None
 
 
-_KEYS = {"model", "patient", "events", "observations", "times_h", "target", "allergies"}
+_KEYS = {
+    "model",
+    "patient",
+    "events",
+    "observations",
+    "times_h",
+    "target",
+    "allergies",
+    "t0",
+    "now_h",
+}
 
 
 def parse_case(raw: Any) -> DosingCase:
@@ -119,7 +135,43 @@ def parse_case(raw: Any) -> DosingCase:
     target = raw.get("target")
     if target is not None and not isinstance(target, Mapping):
         raise CaseError("case: 'target' must be a JSON object")
-    return DosingCase(pop, patient, doses, levels, times, target, list(allergies))
+    t0, now_h = parse_clock(raw)
+    return DosingCase(pop, patient, doses, levels, times, target, list(allergies), t0, now_h)
+
+
+def parse_clock(raw: Mapping[str, Any]) -> tuple[str | None, float | None]:
+    """A case's optional ``t0`` (ISO 8601 with an offset) and ``now_h`` (a number >= 0).
+
+    >>> parse_clock({"t0": "2026-12-01T08:00:00+01:00", "now_h": 50})
+    ('2026-12-01T08:00:00+01:00', 50.0)
+    >>> parse_clock({"now_h": -1})
+    Traceback (most recent call last):
+    ...
+    medtwin.pharmacology.case.CaseError: case: 'now_h' must be a number >= 0 (hours from hour 0), got -1
+    """
+    import datetime as dt
+    import math
+
+    t0 = raw.get("t0")
+    if t0 is not None:
+        try:
+            parsed = dt.datetime.fromisoformat(t0) if isinstance(t0, str) else None
+        except ValueError:
+            parsed = None
+        if parsed is None or parsed.tzinfo is None:
+            raise CaseError(
+                f"case: 't0' must be an ISO 8601 time with its offset "
+                f"(e.g. 2026-12-01T08:00:00+01:00), got {t0!r}"
+            )
+    now = raw.get("now_h")
+    if now is not None and (
+        not isinstance(now, int | float)
+        or isinstance(now, bool)
+        or not math.isfinite(now)
+        or now < 0
+    ):
+        raise CaseError(f"case: 'now_h' must be a number >= 0 (hours from hour 0), got {now!r}")
+    return t0, (float(now) if now is not None else None)
 
 
 def load_case(path: str | Path) -> DosingCase:
@@ -220,8 +272,16 @@ def recommend_case(case: DosingCase) -> dict[str, Any]:
         fit=fit,
         history=case.doses,
         allergies=case.allergies,
+        now_h=case.now_h,
     )
     out = rec.to_dict()
+    if case.t0 is not None and "start_h" in out["regimen"]:
+        import datetime as dt
+
+        t0 = dt.datetime.fromisoformat(case.t0)
+        out["regimen"]["start_at"] = (
+            t0 + dt.timedelta(hours=out["regimen"]["start_h"])
+        ).isoformat()
     if fit is not None:
         out["fit"] = {
             "params": fit.params,

@@ -165,6 +165,8 @@ def case_from_store(
         "events": events,
         "observations": observations,
         "allergies": allergies,
+        "t0": t0.isoformat(),
+        "now_h": max(_hours(now, t0), 0.0),
     }
     if target:
         raw["target"] = target
@@ -288,4 +290,5 @@ def warfarin_case_from_store(
         genotype_note=note,
         t0=t0.isoformat(),
         provenance=provenance,
+        now_h=max(_hours(now, t0), 0.0),
     )

@@ -18,7 +18,9 @@ and integrating over genotype frequencies would need the patient's ancestry-spec
 frequencies, which this model does not cite. ``base_inr`` is the pre-treatment INR (Hamberg
 2007 Methods: BASE, the patient's measured baseline; 1.0 when not given, as Ravvaz 2017).
 ``weight_kg``, ``height_cm``, ``race``, ``enzyme_inducer`` and ``amiodarone`` are only used
-by the IWPC starting dose (:mod:`medtwin.risk.iwpc_warfarin`).
+by the IWPC starting dose (:mod:`medtwin.risk.iwpc_warfarin`). ``t0`` and ``now_h``
+(optional) are the clock time of hour 0 and the time of the recommendation, as in
+:mod:`medtwin.pharmacology.case`: a next dose due before ``now_h`` starts at ``now_h``.
 
 **Fit** (:func:`fit_inr`): MAP estimates of the interindividual random effects (etas) on CL,
 V1, V2, EC50, MTT1 and MTT2 (Hamberg 2007 Tables 2 and 4, log-normal, variances omega^2) from
@@ -76,7 +78,17 @@ __all__ = [
 MODEL = "warfarin_hamberg2007"
 INR_RESOLUTION = 0.1
 """INRs are reported to one decimal place; rounding adds a uniform error of variance 0.1^2/12."""
-_KEYS = {"model", "patient", "events", "observations", "times_h", "target", "allergies"}
+_KEYS = {
+    "model",
+    "patient",
+    "events",
+    "observations",
+    "times_h",
+    "target",
+    "allergies",
+    "t0",
+    "now_h",
+}
 _PATIENT_KEYS = {
     "age_years",
     "cyp2c9",
@@ -97,7 +109,9 @@ class WarfarinCase:
     ``doses``: ``(t_h, amount_mg)`` of racemic warfarin; ``inrs``: ``(t_h, INR)``;
     ``genotype_note``: why a genotype is missing (from the record reader); ``iwpc``: the extra
     inputs of the IWPC algorithm; ``t0``: the clock time of hour 0 (ISO 8601) when known;
-    ``provenance``: where the record reader found each covariate.
+    ``now_h``: the time of the recommendation in hours from ``t0`` (a next dose due before
+    it starts then, not in the past); ``provenance``: where the record reader found each
+    covariate.
     """
 
     age_years: float
@@ -113,6 +127,7 @@ class WarfarinCase:
     genotype_note: str = ""
     t0: str | None = None
     provenance: Mapping[str, Any] = field(default_factory=dict)
+    now_h: float | None = None
 
     def typical(self, action: str = "fit") -> FloatArray:
         """The typical parameters ``[1, P]`` of this patient (Hamberg 2007 Tables 2, 4).
@@ -154,6 +169,7 @@ def _number(where: str, value: Any, *, low: float | None = None) -> float:
 def parse_warfarin_case(raw: Any) -> WarfarinCase:
     """Validate a warfarin case (see the module docstring); errors name the key."""
     from medtwin.model.events import parse_scenario
+    from medtwin.pharmacology.case import parse_clock
     from medtwin.pharmacology.warfarin import dose_times_h
 
     if not isinstance(raw, Mapping):
@@ -229,6 +245,7 @@ def parse_warfarin_case(raw: Any) -> WarfarinCase:
     target = raw.get("target")
     if target is not None and not isinstance(target, Mapping):
         raise CaseError("case: 'target' must be a JSON object")
+    t0, now_h = parse_clock(raw)
     return WarfarinCase(
         age_years=age,
         cyp2c9=genes["cyp2c9"],
@@ -240,6 +257,8 @@ def parse_warfarin_case(raw: Any) -> WarfarinCase:
         target=target,
         times_h=times_h,
         iwpc=iwpc,
+        t0=t0,
+        now_h=now_h,
     )
 
 

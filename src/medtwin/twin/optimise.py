@@ -185,6 +185,30 @@ def _round_step(x: float, step: float) -> float:
     return float(step * math.floor(x / step + 0.5))
 
 
+def next_start_h(due_h: float | None, now_h: float | None) -> tuple[float, str]:
+    """When a new regimen starts, and a note when the next dose is overdue.
+
+    ``due_h``: when the next dose of the current regimen is due (None: no dose given yet);
+    ``now_h``: the time of the recommendation on the case's clock (None: unknown). A dose due
+    in the past is given now, not at its missed time: a regimen cannot start in the past.
+
+    >>> next_start_h(36.0, 30.0)
+    (36.0, '')
+    >>> next_start_h(36.0, 50.5)
+    (50.5, 'the next dose was due at hour 36 (14.5 h ago): the regimen starts now, at hour 50.5')
+    >>> next_start_h(None, 7.0), next_start_h(None, None)
+    ((7.0, ''), (0.0, ''))
+    """
+    if due_h is None:
+        return (now_h if now_h is not None else 0.0), ""
+    if now_h is None or now_h <= due_h:
+        return due_h, ""
+    return now_h, (
+        f"the next dose was due at hour {due_h:g} ({now_h - due_h:.1f} h ago): the regimen "
+        f"starts now, at hour {now_h:g}"
+    )
+
+
 def infusion_hours(pop: PopPKModel, dose_mg: float) -> float:
     """Infusion time (h): at most the model's maximum rate (vancomycin 1 g/h), at least its
     minimum time, rounded up to its step (0.5 h)."""
@@ -284,6 +308,7 @@ def recommend(
     history: Sequence[Dose] = (),
     allergies: Sequence[str] = (),
     start_h: float | None = None,
+    now_h: float | None = None,
     loading: bool | None = None,
     n_samples: int = 1000,
     seed: int = 0,
@@ -295,7 +320,8 @@ def recommend(
     the interval is to the longest standard one not above the terminal half-life, then by the distance from the target's middle.
     ``history``: doses already given; ``start_h``: when the new
     regimen starts (default: one interval of the current regimen after the last dose given,
-    or 0); ``loading``:
+    or 0, but not before ``now_h``, the time of the recommendation, when it is given: an
+    overdue dose starts now, and the reason says so); ``loading``:
     give a loading dose (default: when the model's source recommends one and no dose has
     been given).
     """
@@ -375,8 +401,9 @@ def recommend(
         last_every = starts_sorted[-1] - starts_sorted[-2]
     else:
         last_every = tau
+    overdue = ""
     if start_h is None:
-        start_h = (max(given) + last_every) if given else 0.0
+        start_h, overdue = next_start_h((max(given) + last_every) if given else None, now_h)
     if loading is None:
         loading = not given and float(d["loading_mg_per_kg"]) > 0
     regimen: list[Dose] = []
@@ -423,7 +450,8 @@ def recommend(
         )
     return Recommendation(
         recommended=True,
-        reason=f"{text}: highest probability of target attainment among practical regimens",
+        reason=f"{text}: highest probability of target attainment among practical regimens"
+        + (f"; {overdue}" if overdue else ""),
         regimen={
             "loading_dose_mg": loading_mg,
             "dose_mg": dose,
@@ -600,7 +628,9 @@ def recommend_warfarin(
         mode, samples = typ, prior_samples(typ, n_samples, seed=seed)
         source = "population prior (no INR yet)"
     after = check_after_dose_h(case)
-    start_h = case.doses[-1][0] + 24.0 if case.doses else 0.0
+    start_h, overdue = next_start_h(
+        max(t for t, _ in case.doses) + 24.0 if case.doses else None, case.now_h
+    )
     both = np.vstack([mode, samples])
     if case.doses:
         _, x_start = simulate_inr(both, case.doses, [start_h])
@@ -723,6 +753,8 @@ def recommend_warfarin(
         why = (f"{note}; " if note else "") + (
             "highest probability of target attainment among practical doses"
         )
+    if overdue:
+        why = f"{why}; {overdue}"
     events = [
         {
             "type": "oral",
