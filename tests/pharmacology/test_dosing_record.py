@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -168,12 +170,27 @@ def test_an_overdue_dose_starts_now_not_in_the_past(tmp_path: Path) -> None:
     assert reg["start_h"] == case.now_h
     start_at = datetime.fromisoformat(reg["start_at"])
     assert abs((start_at - datetime.now(UTC)).total_seconds()) < 60
-    assert "the next dose was due at hour 36 (64.0 h ago): the regimen starts now" in out["reason"]
+    assert (
+        "the next dose was due at hour 36 (2.7 days ago): the regimen starts now" in out["reason"]
+    )
     assert out["events"][0]["t_h"] == case.now_h
+    # 76 h after the last dose: within five terminal half-lives (about 5 x 26 h for this
+    # patient's fit), so the course goes on without a new loading dose
+    assert reg["loading_dose_mg"] == 0 and "new course" not in out["reason"]
+    # 200 h after it: more than five half-lives, a new course with its loading dose
+    new = recommend_case(replace(case, now_h=224.0))
+    assert re.search(
+        r"8\.3 days before, more than five half-lives \(1[23]\d h\): a new course", new["reason"]
+    )
+    assert new["regimen"]["loading_dose_mg"] > 0
+    assert new["regimen"]["maintenance_start_h"] > new["regimen"]["start_h"] == 224.0
     # the same case without the clock: the old default, one interval after the last dose
-    from dataclasses import replace
-
-    assert recommend_case(replace(case, now_h=None))["regimen"]["start_h"] == 36.0
+    again = recommend_case(replace(case, now_h=None))["regimen"]
+    assert again["start_h"] == 36.0 and again["loading_dose_mg"] == 0
+    # 4 h overdue (hour 40): well within five half-lives, so no new loading dose
+    late = recommend_case(replace(case, now_h=40.0))
+    assert late["regimen"]["start_h"] == 40.0 and late["regimen"]["loading_dose_mg"] == 0
+    assert "(4.0 h ago)" in late["reason"] and "new course" not in late["reason"]
 
 
 def test_cli_patient_path_and_missing_creatinine(tmp_path: Path) -> None:

@@ -196,6 +196,8 @@ def next_start_h(due_h: float | None, now_h: float | None) -> tuple[float, str]:
     (36.0, '')
     >>> next_start_h(36.0, 50.5)
     (50.5, 'the next dose was due at hour 36 (14.5 h ago): the regimen starts now, at hour 50.5')
+    >>> next_start_h(36.0, 8212.54)[1]
+    'the next dose was due at hour 36 (340.7 days ago): the regimen starts now, at hour 8212.5'
     >>> next_start_h(None, 7.0), next_start_h(None, None)
     ((7.0, ''), (0.0, ''))
     """
@@ -203,9 +205,11 @@ def next_start_h(due_h: float | None, now_h: float | None) -> tuple[float, str]:
         return (now_h if now_h is not None else 0.0), ""
     if now_h is None or now_h <= due_h:
         return due_h, ""
+    late = now_h - due_h
+    ago = f"{late:.1f} h" if late < 48.0 else f"{late / 24.0:.1f} days"
     return now_h, (
-        f"the next dose was due at hour {due_h:g} ({now_h - due_h:.1f} h ago): the regimen "
-        f"starts now, at hour {now_h:g}"
+        f"the next dose was due at hour {due_h:g} ({ago} ago): the regimen starts now, at "
+        f"hour {now_h:.1f}"
     )
 
 
@@ -404,8 +408,13 @@ def recommend(
     overdue = ""
     if start_h is None:
         start_h, overdue = next_start_h((max(given) + last_every) if given else None, now_h)
+    # a course restarted after five terminal half-lives is a new course: about 97 % of the
+    # last dose is gone (0.5^5 = 3 %; Rowland M, Tozer TN. Clinical Pharmacokinetics and
+    # Pharmacodynamics, 4th ed., 2011, ch. 3), so it gets the loading dose a first course gets
+    washed_out = bool(given) and start_h - max(given) > 5.0 * half_life
+    reloaded = loading is None and washed_out
     if loading is None:
-        loading = not given and float(d["loading_mg_per_kg"]) > 0
+        loading = (not given or washed_out) and float(d["loading_mg_per_kg"]) > 0
     regimen: list[Dose] = []
     loading_mg = 0.0
     maint_start = start_h
@@ -420,6 +429,17 @@ def recommend(
             maint_start = start_h + tau
         else:
             loading_mg = 0.0
+    if reloaded:
+        gap = (start_h - max(given)) / 24.0
+        overdue = (f"{overdue}; " if overdue else "") + (
+            f"the last dose was {gap:.1f} days before, more than five half-lives "
+            f"({5.0 * half_life:.0f} h): a new course"
+            + (
+                ", with a loading dose"
+                if loading_mg
+                else ", whose loading dose would not be above the maintenance dose"
+            )
+        )
     count = max(1, math.ceil(14 * 24 / tau))
     regimen.append(Dose(maint_start, dose, tinf, tau, count))
     expo_s = regimen_exposure(pop, samples, history, regimen, start_h, dose, tinf, tau)
