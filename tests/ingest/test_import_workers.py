@@ -58,3 +58,53 @@ def test_workers_store_what_one_process_stores(shared: Path, tmp_path: Path) -> 
     finally:
         one.close()
         many.close()
+
+
+def test_workers_hand_their_validator_shapes_to_the_importing_process(tmp_path: Path) -> None:
+    """A shape only the workers validated (an Observation with its keys in an order nothing
+    else uses) is compiled in the importing process after the import, so the workers of its
+    next import are forked with it; the import is the same with or without it."""
+    import orjson
+
+    from medtwin.ingest.fhir_schema import _load, learned_shapes, validate_resource
+
+    keys = ("valueQuantity", "subject", "code", "status", "id", "resourceType")
+    folder = tmp_path / "bundles"
+    folder.mkdir()
+    for n in range(4):  # four Bundles: enough for the worker processes
+        observation = {
+            "valueQuantity": {"value": 70 + n, "unit": "kg", "code": "kg",
+                              "system": "http://unitsofmeasure.org"},
+            "subject": {"reference": f"urn:uuid:p{n}"},
+            "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+            "status": "final",
+            "id": f"o{n}",
+            "resourceType": "Observation",
+        }  # fmt: skip
+        assert tuple(observation) == keys
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [
+                {"fullUrl": f"urn:uuid:p{n}", "resource": {"resourceType": "Patient", "id": f"p{n}"}},
+                {"fullUrl": f"urn:uuid:o{n}", "resource": observation},
+            ],
+        }  # fmt: skip
+        (folder / f"{n}.json").write_bytes(orjson.dumps(bundle))
+    observation_type = _load().resources["Observation"]
+    assert keys not in observation_type.shapes
+    learned_shapes()  # forget what this process compiled so far
+    store = open_store(str(tmp_path / "medtwin.db"), actor="test")
+    try:
+        report = import_paths(store, [folder], workers=2)
+    finally:
+        store.close()
+    assert report.counts["inserted"] == 8 and report.counts.get("quarantined", 0) == 0
+    assert keys in observation_type.shapes  # compiled here, from the workers' list
+    # and it is the checker the data needs: valid passes, a wrong value type does not
+    assert (
+        validate_resource(orjson.loads((folder / "0.json").read_bytes())["entry"][1]["resource"])
+        == []
+    )
+    bad = dict(orjson.loads((folder / "1.json").read_bytes())["entry"][1]["resource"], status=3)
+    assert [i.path for i in validate_resource(bad)] == ["Observation.status"]

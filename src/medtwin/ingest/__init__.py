@@ -215,16 +215,23 @@ def _init_worker(lock: Any) -> None:
     _WRITE_LOCK = lock
 
 
+_WorkerResult = tuple[list[tuple[dict[str, int], str, int]], list[tuple[str, tuple[str, ...]]]]
+
+
 def _import_files_in_worker(
     paths: list[Path], source: str | None, tz: str, url: str, actor: str, patient: str | None = None
-) -> list[tuple[dict[str, int], str, int]]:
+) -> _WorkerResult:
     """Worker: read Bundle files and append them with the worker's own connection.
 
     Runs in a child process. The files are parsed first, then written in one
     transaction (:meth:`~medtwin.store.sql.SqlStore.append_many`, all or none); the
     store serialises writers (SQLite's write lock, a PostgreSQL advisory lock), so
-    parsing overlaps with the other workers' writes.
+    parsing overlaps with the other workers' writes. Returns each file's counts, source
+    name and resources read, and the validator shapes this worker compiled
+    (:func:`~medtwin.ingest.fhir_schema.learned_shapes`) for the parent to keep.
     """
+    from medtwin.ingest.fhir_schema import learned_shapes
+
     gc.disable()  # see no_cyclic_gc
     store = _WORKER_STORES.get(url)
     if store is None:
@@ -257,7 +264,7 @@ def _import_files_in_worker(
             results = store.append_many(batches)
     for index, result in zip(owner, results, strict=True):
         counts[index].add(result.as_dict())
-    return [(counts[i], names[i], reads[i]) for i in range(len(paths))]
+    return [(counts[i], names[i], reads[i]) for i in range(len(paths))], learned_shapes()
 
 
 def _chunks(files: list[Path], workers: int) -> Iterator[list[Path]]:
@@ -346,20 +353,23 @@ def _import_files(
         for path in files:
             here(path)
         return sources
+    from medtwin.ingest.fhir_schema import compile_shapes
+
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     _warm_up()
     lock = context.Lock()
     with ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(lock,)
     ) as pool:
-        pending: deque[tuple[list[Path], Future[list[tuple[dict[str, int], str, int]]]]] = deque()
+        pending: deque[tuple[list[Path], Future[_WorkerResult]]] = deque()
 
         done = [0]
 
-        def finish(
-            paths: list[Path], future: Future[list[tuple[dict[str, int], str, int]]]
-        ) -> None:
-            result = future.result()
+        def finish(paths: list[Path], future: Future[_WorkerResult]) -> None:
+            result, shapes = future.result()
+            if shapes:
+                # this process keeps them: the next import's workers start with them
+                compile_shapes(shapes)
             done[0] += 1
             if done[0] % _CHECKPOINT_EVERY == 0:
                 # while the workers parse: the disk writes of the checkpoint overlap their
