@@ -47,6 +47,7 @@ from medtwin.pharmacology.pk import Dose, auc, concentrations, doses_from_events
 from medtwin.pharmacology.tdm import Level, TdmError, fit_map
 
 __all__ = [
+    "CASE_KEYS",
     "CaseError",
     "DosingCase",
     "fit_case",
@@ -76,26 +77,19 @@ class DosingCase:
     now_h: float | None = None
 
 
-_KEYS = {
-    "model",
-    "patient",
-    "events",
-    "observations",
-    "times_h",
-    "target",
-    "allergies",
-    "t0",
-    "now_h",
-}
+CASE_KEYS = frozenset(
+    ("model", "patient", "events", "observations", "times_h", "target", "allergies", "t0", "now_h")
+)
+"""The keys of a dosing case file (antibiotic and warfarin cases alike)."""
 
 
 def parse_case(raw: Any) -> DosingCase:
     """Validate a dosing case (see the module docstring)."""
     if not isinstance(raw, Mapping):
         raise CaseError("case: must be a JSON object")
-    unknown = sorted(set(raw) - _KEYS)
+    unknown = sorted(set(raw) - CASE_KEYS)
     if unknown:
-        raise CaseError(f"case: unknown key {unknown[0]!r} (known: {', '.join(sorted(_KEYS))})")
+        raise CaseError(f"case: unknown key {unknown[0]!r} (known: {', '.join(sorted(CASE_KEYS))})")
     if "model" not in raw or not isinstance(raw["model"], str):
         raise CaseError("case: missing key 'model' (a dosing model name)")
     pop = get_pop_model(raw["model"])

@@ -55,7 +55,7 @@ from typing import Any
 import numpy as np
 
 from medtwin.model.base import FloatArray
-from medtwin.pharmacology.case import CaseError
+from medtwin.pharmacology.case import CASE_KEYS, CaseError
 from medtwin.pharmacology.tdm import TdmError
 
 __all__ = [
@@ -78,17 +78,7 @@ __all__ = [
 MODEL = "warfarin_hamberg2007"
 INR_RESOLUTION = 0.1
 """INRs are reported to one decimal place; rounding adds a uniform error of variance 0.1^2/12."""
-_KEYS = {
-    "model",
-    "patient",
-    "events",
-    "observations",
-    "times_h",
-    "target",
-    "allergies",
-    "t0",
-    "now_h",
-}
+_KEYS = CASE_KEYS  # the same keys as an antibiotic case
 _PATIENT_KEYS = {
     "age_years",
     "cyp2c9",
