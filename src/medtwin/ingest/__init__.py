@@ -213,6 +213,9 @@ def _init_worker(lock: Any) -> None:
     """
     global _WRITE_LOCK
     _WRITE_LOCK = lock
+    from medtwin.ingest.fhir_schema import learned_shapes
+
+    learned_shapes()  # what the parent compiled itself it has already: report only our own
 
 
 _WorkerResult = tuple[list[tuple[dict[str, int], str, int]], list[tuple[str, tuple[str, ...]]]]
