@@ -6,6 +6,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from medtwin.ingest import _chunks, import_paths
 from medtwin.record.batch import Batch
 from medtwin.store import open_store
@@ -60,13 +62,22 @@ def test_workers_store_what_one_process_stores(shared: Path, tmp_path: Path) -> 
         many.close()
 
 
-def test_workers_hand_their_validator_shapes_to_the_importing_process(tmp_path: Path) -> None:
+def test_workers_hand_their_validator_shapes_to_the_importing_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A shape only the workers validated (an Observation with its keys in an order nothing
     else uses) is compiled in the importing process after the import, so the workers of its
     next import are forked with it; the import is the same with or without it."""
     import orjson
 
+    from medtwin.ingest import fhir_schema
     from medtwin.ingest.fhir_schema import _load, learned_shapes, validate_resource
+
+    # other tests in this process (the seeded mutants) may have used up the compile limits,
+    # beyond which shapes are walked, not compiled: lift them for this test (the workers,
+    # forked from here, inherit them)
+    monkeypatch.setattr(fhir_schema, "_COMPILED_MAX", 1_000_000)
+    monkeypatch.setattr(fhir_schema, "_SHAPES_MAX", 1_000_000)
 
     keys = ("valueQuantity", "subject", "code", "status", "id", "resourceType")
     folder = tmp_path / "bundles"
