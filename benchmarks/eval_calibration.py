@@ -336,11 +336,15 @@ def main() -> None:
         )
     }
     z = np.array([v["z"] for r in rows for v in r["recovery"].values()])
+    # the case is the unit: each draws one day-2 change of insulin sensitivity, which moves
+    # the whole day inside or outside the band, so readings of a day are not independent
+    se = float(np.std([r["coverage90"] for r in rows], ddof=1) / math.sqrt(len(rows)))
     print(
         f"mean: RMSE twin {mean['rmse_twin']:.1f}, prior {mean['rmse_prior']:.1f}, last value "
         f"{mean['rmse_last']:.1f} mg/dL; 90% band coverage day 2 {mean['coverage90']:.3f} "
-        f"(day 1 {mean['coverage90_day1']:.3f}); |log error| / posterior SD: median "
-        f"{np.median(z):.2f}, within 2 SD {np.mean(z <= 2):.2f}; CPU {mean['cpu_seconds']:.2f} s"
+        f"(SE {se:.3f} over the {len(rows)} cases; day 1 {mean['coverage90_day1']:.3f}); "
+        f"|log error| / posterior SD: median {np.median(z):.2f}, within 2 SD "
+        f"{np.mean(z <= 2):.2f}; CPU {mean['cpu_seconds']:.2f} s"
     )
     print(
         f"mean 90% band width day 2 {mean['width90']:.1f} mg/dL (day 1 {mean['width90_day1']:.1f});"
