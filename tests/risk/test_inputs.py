@@ -56,14 +56,23 @@ def _obs(code: str, value: float, unit: str, days_before: int, **kw: Any) -> Obs
     )
 
 
-def _med(rxcui: str, status: str = "active") -> MedicationRequest:
+def _med(
+    rxcui: str,
+    status: str = "active",
+    *,
+    days_before: int = 400,
+    end_days_before: int | None = None,
+) -> MedicationRequest:
     return MedicationRequest(
         source="ehr",
-        source_id=f"med-{rxcui}-{status}",
+        source_id=f"med-{rxcui}-{status}-{days_before}",
         subject=WHO,
         code=Coding(RXNORM, rxcui),
         status=status,
-        effective_start=AT - dt.timedelta(days=400),
+        effective_start=AT - dt.timedelta(days=days_before),
+        effective_end=(
+            AT - dt.timedelta(days=end_days_before) if end_days_before is not None else None
+        ),
     )
 
 
@@ -113,7 +122,7 @@ def _record(store: SqlStore, extra: list[Fact] | None = None) -> str:
             effective_start=AT - dt.timedelta(days=3000),
         ),
         _med("314076"),  # lisinopril 10 MG Oral Tablet
-        _med("312961", "stopped"),  # simvastatin, stopped: not a statin now
+        _med("312961", "stopped", end_days_before=100),  # simvastatin, stopped: not a statin at AT
     ]
     store.append_facts(facts + (extra or []), source="test")
     return store.resolve_patient("urn:test|p1")
@@ -262,3 +271,55 @@ def test_whatif_does_not_lower_what_is_already_at_target() -> None:
     assert new is None and f"already below {BMI_NORMAL_MAX:.0f} kg/m2" in note
     new, note = apply_change(parse_changes("sbp=+5")[0], derived)  # raising is still computed
     assert new is not None and new["systolic_bp_mm_hg"].value == 111.0
+
+
+def test_stopped_orders_are_later_news_at_an_earlier_date(store: SqlStore) -> None:
+    """An order's status now is later news for an earlier date. Atorvastatin ordered 1000
+    days before AT and renewed 600 days before (both orders now stopped, no stop date): the
+    first was taken until its renewal, the renewal until a date the record does not give.
+    Before the stop was on record (the store recorded it now, after AT) the statin input is
+    not known and says why; at a date after it was recorded, the stop is known."""
+    pid = _record(
+        store,
+        [_med("259255", "stopped", days_before=1000), _med("259255", "stopped", days_before=600)],
+    )
+    # between the two orders: the first one was still taken (renewed later)
+    between = derive_inputs(store, pid, AT - dt.timedelta(days=800))
+    assert between["statin"].value is True and between["statin"].status == "ok"
+    assert [p.date for p in between["statin"].provenance] == [
+        (AT - dt.timedelta(days=1000)).date().isoformat()
+    ]
+    # after the renewal, whose stop date the record does not give: not known
+    at = derive_inputs(store, pid, AT)
+    statin = at["statin"]
+    assert statin.value is None and statin.status == "missing" and not statin.usable
+    assert statin.reason() == (
+        "statin (ATC C10AA) order stopped on a date the record does not give (atorvastatin "
+        f"ordered {(AT - dt.timedelta(days=600)).date().isoformat()}): whether it was taken on "
+        f"{AT.date().isoformat()} is not known"
+    )
+    # a score that needs it says so instead of reading "no statin"
+    (prevent,) = evaluate(store, pid, AT, scores=["prevent_10y"]).scores
+    assert prevent.value is None and prevent.status == "missing"
+    assert "statin" in prevent.message and "is not known" in prevent.message
+    # once the stop is on record (the facts were recorded now), it is known: no statin
+    later = derive_inputs(store, pid, dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
+    assert later["statin"].value is False and later["statin"].status == "absent"
+    # lisinopril (active, ordered 400 days before AT): not yet at AT-800, taken at AT
+    assert between["bp_treated"].value is False and at["bp_treated"].value is True
+
+
+def test_an_order_that_ran_past_the_date_counts_whatever_its_status(store: SqlStore) -> None:
+    """A stopped order whose end date is after the evaluation date was being taken then; a
+    cancelled one never was."""
+    pid = _record(
+        store,
+        [
+            _med("259255", "stopped", days_before=300, end_days_before=10),
+            _med("197361", "cancelled", days_before=300),  # amlodipine, never given
+        ],
+    )
+    d = derive_inputs(store, pid, AT - dt.timedelta(days=100))
+    assert d["statin"].value is True
+    assert d["bp_treated"].value is True and "amlodipine" not in d["bp_treated"].detail
+    assert derive_inputs(store, pid, AT)["statin"].value is False

@@ -117,6 +117,9 @@ DERIVABLE = (
 """The inputs :func:`derive_inputs` knows how to read from a record."""
 
 _ACTIVE_MED = frozenset({"active", "on-hold", "in-progress"})
+# orders never taken (FHIR MedicationRequest.status)
+_VOID_MED = frozenset({"cancelled", "entered-in-error", "draft"})
+_ENDED_MED = frozenset({"stopped", "completed"})
 _INACTIVE_CONDITION = frozenset({"resolved", "inactive", "remission"})
 
 
@@ -467,40 +470,94 @@ def _atc_classes(fact: Any) -> tuple[str, list[str]]:
     return ", ".join(i.display or "" for i in found), [i.extra.get("atc_class", "") for i in found]
 
 
+def _order_state(
+    sf: StoredFact, label: str, renewals: Sequence[dt.datetime], at: dt.datetime
+) -> str:
+    """Whether a medication order was being taken at ``at``: "active", "ended" or "unknown".
+
+    The status an order has now is later news for an earlier ``at`` (as for conditions): an
+    order ``stopped`` or ``completed`` with no end date was taken until a renewal of the same
+    ingredients (``renewals``: later orders' start times; a renewal after ``at`` shows it was
+    still taken then, one before ``at`` replaced it), else until a date the record does not
+    give: at an ``at`` before the stop was on record (the version's recorded time) that is
+    "unknown", after it "ended".
+    """
+    f = sf.fact
+    start = f.effective_start
+    assert start is not None
+    if f.status in _VOID_MED:
+        return "ended"
+    if f.effective_end is not None:
+        return "active" if f.effective_end > at else "ended"
+    if f.status in _ACTIVE_MED:
+        return "active"
+    if f.status not in _ENDED_MED:
+        return "ended"  # unknown or missing status: not counted, as before
+    later = [t for t in renewals if t > start]
+    if later:
+        return "active" if min(later) > at else "ended"
+    return "ended" if at >= sf.recorded_at else "unknown"
+
+
 def _medications(reader: _Reader) -> tuple[DerivedInput, DerivedInput]:
-    treated: list[Provenance] = []
-    statin: list[Provenance] = []
-    names: dict[str, list[str]] = {"bp_treated": [], "statin": []}
-    unknown = 0
-    for sf in reader.store.timeline(
-        reader.patient_id, kinds=("MedicationRequest",), end=reader.end
-    ):
-        f = sf.fact
-        if f.status not in _ACTIVE_MED:
+    # every order, also those after ``at``: a renewal shows an earlier order was still taken
+    orders = [
+        sf
+        for sf in reader.store.timeline(reader.patient_id, kinds=("MedicationRequest",))
+        if sf.fact.effective_start is not None
+    ]
+    classified = [(sf, *_atc_classes(sf.fact)) for sf in orders]
+    starts: dict[str, list[dt.datetime]] = {}
+    for sf, label, classes in classified:
+        if classes:
+            starts.setdefault(label, []).append(sf.fact.effective_start)  # type: ignore[arg-type]
+    found: dict[str, dict[str, list[StoredFact]]] = {
+        "bp_treated": {"active": [], "unknown": []},
+        "statin": {"active": [], "unknown": []},
+    }
+    labels: dict[int, str] = {}  # by id() of the stored fact
+    unknown_class = 0
+    for sf, label, classes in classified:
+        if sf.fact.effective_start > reader.at:  # type: ignore[operator]
+            continue  # ordered after ``at``
+        state = _order_state(sf, label, starts.get(label, ()), reader.at)
+        if state == "ended":
             continue
-        if f.effective_end is not None and f.effective_end <= reader.at:
-            continue
-        label, classes = _atc_classes(f)
         if not classes:
-            unknown += 1
+            unknown_class += state == "active"
             continue
+        labels[id(sf)] = label
         if any(c.startswith(ANTIHYPERTENSIVE_ATC) for c in classes):
-            treated.append(_prov(sf, reader.at))
-            names["bp_treated"].append(label)
+            found["bp_treated"][state].append(sf)
         if any(c.startswith(STATIN_ATC) for c in classes):
-            statin.append(_prov(sf, reader.at))
-            names["statin"].append(label)
+            found["statin"][state].append(sf)
     note = (
-        f"; {unknown} active medication(s) with no ATC class in medtwin's table" if unknown else ""
+        f"; {unknown_class} active medication(s) with no ATC class in medtwin's table"
+        if unknown_class
+        else ""
     )
     out = []
-    for name, provs, what in (
-        ("bp_treated", treated, "antihypertensive (ATC C02, C03, C07, C08, C09)"),
-        ("statin", statin, "statin (ATC C10AA)"),
+    for name, what in (
+        ("bp_treated", "antihypertensive (ATC C02, C03, C07, C08, C09)"),
+        ("statin", "statin (ATC C10AA)"),
     ):
-        if provs:
-            detail = f"active {', '.join(sorted(set(names[name])))}{note}"
-            out.append(DerivedInput(name, True, "ok", detail, None, None, tuple(provs)))
+        active, unknown = found[name]["active"], found[name]["unknown"]
+        if active:
+            detail = f"active {', '.join(sorted({labels[id(sf)] for sf in active}))}{note}"
+            provs = tuple(_prov(sf, reader.at) for sf in active)
+            out.append(DerivedInput(name, True, "ok", detail, None, None, provs))
+        elif unknown:
+            orders_text = ", ".join(
+                sorted(
+                    f"{labels[id(sf)]} ordered {_date(sf.fact.effective_start)}" for sf in unknown
+                )
+            )
+            detail = (
+                f"{what} order stopped on a date the record does not give ({orders_text}): "
+                f"whether it was taken on {_date(reader.at)} is not known"
+            )
+            provs = tuple(_prov(sf, reader.at) for sf in unknown)
+            out.append(DerivedInput(name, None, "missing", detail, None, None, provs))
         else:
             out.append(DerivedInput(name, False, "absent", f"no active {what} order{note}"))
     return out[0], out[1]
