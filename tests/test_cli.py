@@ -213,3 +213,37 @@ def test_openmhealth_import_with_patient_and_retry(tmp_path: Path, shared: Path)
     assert second["inserted"] == 1 and second["store"]["quarantine_open"] == 0
     timeline = orjson.loads(run("timeline", "watch-7", "--code", "8867-4", "--store", db, "--json"))
     assert timeline[0]["value_num"] == body["heart_rate"]["value"]
+
+
+def test_synth_today_moves_the_record_up_to_that_date(tmp_path: Path) -> None:
+    """``--today`` is the date the synthetic record runs up to (default 2026-01-01, fixed);
+    the same seed with another date gives a record that ends just before it."""
+    import re
+
+    def latest_encounter(folder: Path) -> str:
+        starts = []
+        for file in folder.glob("*.json"):
+            for entry in orjson.loads(file.read_bytes())["entry"]:
+                resource = entry["resource"]
+                if resource["resourceType"] == "Encounter":
+                    starts.append(resource["period"]["start"][:10])
+        return max(starts)
+
+    run("synth", "--patients", "3", "--seed", "5", str(tmp_path / "fixed"))
+    run(
+        "synth", "--patients", "3", "--seed", "5", "--today", "2026-12-01",
+        "--vancomycin", "1", str(tmp_path / "now"),
+    )  # fmt: skip
+    assert "2025-01-01" < latest_encounter(tmp_path / "fixed") < "2026-01-01"
+    assert "2025-12-01" < latest_encounter(tmp_path / "now") < "2026-12-01"
+    # the vancomycin course starts 3 days before that date
+    doses = [
+        e["resource"]["effectivePeriod"]["start"][:10]
+        for f in (tmp_path / "now-pharmacy" / "fhir").glob("*.json")
+        for e in orjson.loads(f.read_bytes())["entry"]
+        if e["resource"]["resourceType"] == "MedicationAdministration"
+    ]
+    assert min(doses) == "2026-11-28"
+    bad = CliRunner().invoke(main, ["synth", "--today", "1.12.2026", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "--today: '1.12.2026' is not a date (YYYY-MM-DD)" in bad.output
+    assert re.search(r"--today YYYY-MM-DD", run("synth", "--help"))

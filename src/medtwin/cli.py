@@ -815,6 +815,14 @@ def monitor_run_command(
     help="Give this many patients a simulated warfarin start (5 mg daily, five INR results, "
     "model warfarin_hamberg2007 with the genotype of --genotypes) in OUT-pharmacy/fhir/.",
 )
+@click.option(
+    "--today",
+    default=None,
+    metavar="YYYY-MM-DD",
+    help="The date the data run up to (check-ups, medication courses, wearable streams end "
+    "before it). Default 2026-01-01, fixed so that a seed gives the same files whenever it "
+    "runs; give today's date for a record that is current.",
+)
 def synth_command(
     out: Path,
     n: int,
@@ -826,15 +834,24 @@ def synth_command(
     genotypes: bool,
     vancomycin: int,
     warfarin: int,
+    today: str | None,
 ) -> None:
     """Write synthetic demo patients as FHIR R4 Bundles (medtwin's own generator)."""
     from medtwin.synth import write_synthetic_patients
+    from medtwin.synth.generator import DEFAULT_TODAY
 
+    as_of = DEFAULT_TODAY
+    if today is not None:
+        try:
+            as_of = datetime.strptime(today, "%Y-%m-%d").date()
+        except ValueError:
+            raise click.UsageError(f"--today: {today!r} is not a date (YYYY-MM-DD)") from None
     out.mkdir(parents=True, exist_ok=True)
     files = write_synthetic_patients(
         n,
         seed,
         out,
+        today=as_of,
         device_user=wearables_days > 0,
         type1_minimum=type1_minimum,
         vcf_sample=genotypes,
@@ -850,12 +867,11 @@ def synth_command(
             f"and the diplotypes to {folder / 'truth.json'}"
         )
     if vancomycin > 0 or warfarin > 0:
-        from medtwin.synth.generator import DEFAULT_TODAY
         from medtwin.synth.pharmacy import write_pharmacy
 
         folder = out.with_name(out.name + "-pharmacy")
         written = write_pharmacy(
-            files, seed, folder, count=vancomycin, today=DEFAULT_TODAY, warfarin=warfarin
+            files, seed, folder, count=vancomycin, today=as_of, warfarin=warfarin
         )
         click.echo(
             f"wrote {len(written) - 1} vancomycin / warfarin courses to {folder / 'fhir'} "
@@ -872,6 +888,7 @@ def synth_command(
             days=wearables_days,
             onset_fraction=onset_fraction,
             type1_minimum=type1_minimum,
+            today=as_of,
         )
         click.echo(
             f"wrote {wearables_days} days of wearable streams to {folder / 'streams'} "
