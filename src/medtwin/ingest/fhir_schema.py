@@ -801,17 +801,24 @@ def _never(obj: Any) -> bool:
 
 def _shape(type_: _Type, obj: dict[str, Any]) -> _FastCheck:
     """The checker of ``obj``'s shape, compiled on first sight (within the limits above)."""
-    global _compiled
     keys = tuple(obj)
-    shapes = type_.shapes
-    check = shapes.get(keys)
+    check = type_.shapes.get(keys)
     if check is None:
-        if len(shapes) >= _SHAPES_MAX or _compiled >= _COMPILED_MAX:
+        check = _add_shape(type_, keys)
+        if check is None:
             return _walked(type_)
-        check = shapes[keys] = _compile_shape(type_, keys)
-        _compiled += check is not _never
         if len(_learned) < _COMPILED_MAX:
             _learned.append((type_.name, keys))
+    return check
+
+
+def _add_shape(type_: _Type, keys: tuple[str, ...]) -> _FastCheck | None:
+    """Compile and keep the checker of a new shape; None beyond the compile limits."""
+    global _compiled
+    if len(type_.shapes) >= _SHAPES_MAX or _compiled >= _COMPILED_MAX:
+        return None
+    check = type_.shapes[keys] = _compile_shape(type_, keys)
+    _compiled += check is not _never
     return check
 
 
@@ -832,18 +839,12 @@ def compile_shapes(shapes: Iterable[tuple[str, tuple[str, ...]]]) -> int:
     >>> compile_shapes([shape, ("NoSuchType", ("x",))]), compile_shapes([shape])
     (1, 0)
     """
-    global _compiled
     schema = _SCHEMA if _SCHEMA is not None else _load()
     added = 0
     for name, keys in shapes:
         type_ = schema.types.get(name)
-        if type_ is None or keys in type_.shapes:
-            continue
-        if len(type_.shapes) >= _SHAPES_MAX or _compiled >= _COMPILED_MAX:
-            continue
-        check = type_.shapes[keys] = _compile_shape(type_, tuple(keys))
-        _compiled += check is not _never
-        added += 1
+        if type_ is not None and keys not in type_.shapes:
+            added += _add_shape(type_, tuple(keys)) is not None
     return added
 
 

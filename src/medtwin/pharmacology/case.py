@@ -31,6 +31,8 @@ the past. A case read from the record (``medtwin dose recommend --patient``) has
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,9 +145,6 @@ def parse_clock(raw: Mapping[str, Any]) -> tuple[str | None, float | None]:
     ...
     medtwin.pharmacology.case.CaseError: case: 'now_h' must be a number >= 0 (hours from hour 0), got -1
     """
-    import datetime as dt
-    import math
-
     t0 = raw.get("t0")
     if t0 is not None:
         try:
@@ -270,8 +269,6 @@ def recommend_case(case: DosingCase) -> dict[str, Any]:
     )
     out = rec.to_dict()
     if case.t0 is not None and "start_h" in out["regimen"]:
-        import datetime as dt
-
         t0 = dt.datetime.fromisoformat(case.t0)
         out["regimen"]["start_at"] = (
             t0 + dt.timedelta(hours=out["regimen"]["start_h"])

@@ -78,7 +78,6 @@ __all__ = [
 MODEL = "warfarin_hamberg2007"
 INR_RESOLUTION = 0.1
 """INRs are reported to one decimal place; rounding adds a uniform error of variance 0.1^2/12."""
-_KEYS = CASE_KEYS  # the same keys as an antibiotic case
 _PATIENT_KEYS = {
     "age_years",
     "cyp2c9",
@@ -164,9 +163,9 @@ def parse_warfarin_case(raw: Any) -> WarfarinCase:
 
     if not isinstance(raw, Mapping):
         raise CaseError("case: must be a JSON object")
-    unknown = sorted(set(raw) - _KEYS)
+    unknown = sorted(set(raw) - CASE_KEYS)
     if unknown:
-        raise CaseError(f"case: unknown key {unknown[0]!r} (known: {', '.join(sorted(_KEYS))})")
+        raise CaseError(f"case: unknown key {unknown[0]!r} (known: {', '.join(sorted(CASE_KEYS))})")
     if raw.get("model") != MODEL:
         raise CaseError(f"case: 'model' must be {MODEL!r} for a warfarin case")
     pt = raw.get("patient")

@@ -470,9 +470,7 @@ def _atc_classes(fact: Any) -> tuple[str, list[str]]:
     return ", ".join(i.display or "" for i in found), [i.extra.get("atc_class", "") for i in found]
 
 
-def _order_state(
-    sf: StoredFact, label: str, renewals: Sequence[dt.datetime], at: dt.datetime
-) -> str:
+def _order_state(sf: StoredFact, renewals: Sequence[dt.datetime], at: dt.datetime) -> str:
     """Whether a medication order was being taken at ``at``: "active", "ended" or "unknown".
 
     The status an order has now is later news for an earlier ``at`` (as for conditions): an
@@ -511,26 +509,25 @@ def _medications(reader: _Reader) -> tuple[DerivedInput, DerivedInput]:
     for sf, label, classes in classified:
         if classes:
             starts.setdefault(label, []).append(sf.fact.effective_start)  # type: ignore[arg-type]
-    found: dict[str, dict[str, list[StoredFact]]] = {
+    # (order, its ingredients' names) taken at ``at`` or of unknown state, per input
+    found: dict[str, dict[str, list[tuple[StoredFact, str]]]] = {
         "bp_treated": {"active": [], "unknown": []},
         "statin": {"active": [], "unknown": []},
     }
-    labels: dict[int, str] = {}  # by id() of the stored fact
     unknown_class = 0
     for sf, label, classes in classified:
         if sf.fact.effective_start > reader.at:  # type: ignore[operator]
             continue  # ordered after ``at``
-        state = _order_state(sf, label, starts.get(label, ()), reader.at)
+        state = _order_state(sf, starts.get(label, ()), reader.at)
         if state == "ended":
             continue
         if not classes:
             unknown_class += state == "active"
             continue
-        labels[id(sf)] = label
         if any(c.startswith(ANTIHYPERTENSIVE_ATC) for c in classes):
-            found["bp_treated"][state].append(sf)
+            found["bp_treated"][state].append((sf, label))
         if any(c.startswith(STATIN_ATC) for c in classes):
-            found["statin"][state].append(sf)
+            found["statin"][state].append((sf, label))
     note = (
         f"; {unknown_class} active medication(s) with no ATC class in medtwin's table"
         if unknown_class
@@ -543,20 +540,18 @@ def _medications(reader: _Reader) -> tuple[DerivedInput, DerivedInput]:
     ):
         active, unknown = found[name]["active"], found[name]["unknown"]
         if active:
-            detail = f"active {', '.join(sorted({labels[id(sf)] for sf in active}))}{note}"
-            provs = tuple(_prov(sf, reader.at) for sf in active)
+            detail = f"active {', '.join(sorted({label for _, label in active}))}{note}"
+            provs = tuple(_prov(sf, reader.at) for sf, _ in active)
             out.append(DerivedInput(name, True, "ok", detail, None, None, provs))
         elif unknown:
             orders_text = ", ".join(
-                sorted(
-                    f"{labels[id(sf)]} ordered {_date(sf.fact.effective_start)}" for sf in unknown
-                )
+                sorted(f"{label} ordered {_date(sf.fact.effective_start)}" for sf, label in unknown)
             )
             detail = (
                 f"{what} order stopped on a date the record does not give ({orders_text}): "
                 f"whether it was taken on {_date(reader.at)} is not known"
             )
-            provs = tuple(_prov(sf, reader.at) for sf in unknown)
+            provs = tuple(_prov(sf, reader.at) for sf, _ in unknown)
             out.append(DerivedInput(name, None, "missing", detail, None, None, provs))
         else:
             out.append(DerivedInput(name, False, "absent", f"no active {what} order{note}"))
