@@ -32,10 +32,13 @@ DEMO_T1D_FILE ?= 00007
 # ... and a warfarin start (synth --warfarin 2 gives SYN-42-0 and SYN-42-1 one; SYN-42-0 needs more
 # than 15 mg a day, which the recommendation refuses): the daily dose in tablets from the INRs.
 DEMO_WARFARIN ?= 1
+# The synthetic record runs up to today, so that dose recommendations, risk scores and the
+# monitors read a current record (a fixed date would make every check-up and course look old).
+DEMO_TODAY ?= $(shell date -u +%F)
 demo: $(VENV)/.installed
 	rm -rf $(DEMO) && mkdir -p $(DEMO)
 	$(BIN)/medtwin synth --patients $(DEMO_PATIENTS) --seed 42 --wearables-days 45 --onset-fraction 0.5 \
-		--genotypes --vancomycin 2 --warfarin 2 $(DEMO)/patients
+		--genotypes --vancomycin 2 --warfarin 2 --today $(DEMO_TODAY) $(DEMO)/patients
 	$(BIN)/medtwin import $(DEMO)/patients --store $(DEMO)/medtwin.db
 	$(BIN)/medtwin import $(DEMO)/patients-genotypes/vcf $(DEMO)/patients-pharmacy/fhir --store $(DEMO)/medtwin.db
 	$(BIN)/medtwin patients --store $(DEMO)/medtwin.db --limit 10
@@ -51,7 +54,7 @@ demo: $(VENV)/.installed
 	$(BIN)/medtwin pgx report SYN-42-0 --store $(DEMO)/medtwin.db
 	$(BIN)/medtwin dose recommend --patient SYN-42-0 --model vancomycin_goti2018 --store $(DEMO)/medtwin.db
 	$(BIN)/medtwin dose recommend --patient SYN-42-$(DEMO_WARFARIN) --model warfarin_hamberg2007 --store $(DEMO)/medtwin.db
-	$(BIN)/medtwin risk SYN-42-4 --date 2025-03-01 --whatif quit_smoking,sbp=-10,statin,weight=-5kg,diet=-500kcal --store $(DEMO)/medtwin.db
+	$(BIN)/medtwin risk SYN-42-4 --whatif quit_smoking,sbp=-10,statin,weight=-5kg,diet=-500kcal --store $(DEMO)/medtwin.db
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks tools
