@@ -748,11 +748,17 @@ def monitor_run_command(
             }
         )
         return
-    click.echo(f"{pid}: {len(readings)} readings through {', '.join(names)}: {len(alerts)} alerts")
+    cleared = sum(a.clears for a in alerts)
+    also = f", {cleared} cleared" if cleared else ""
+    click.echo(
+        f"{pid}: {len(readings)} readings through {', '.join(names)}: "
+        f"{len(alerts) - cleared} alerts{also}"
+    )
     for a in alerts:
         refs = ", ".join(str(ref) for ref in a.evidence[:6])
         more = f" (+{len(a.evidence) - 6})" if len(a.evidence) > 6 else ""
-        click.echo(f"{a.time:%Y-%m-%d %H:%M} {a.severity:<10} {a.rule:<22} {a.message}")
+        level = "cleared" if a.clears else a.severity
+        click.echo(f"{a.time:%Y-%m-%d %H:%M} {level:<10} {a.rule:<22} {a.message}")
         click.echo(f"{'':17}evidence: {refs}{more}")
 
 

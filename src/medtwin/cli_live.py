@@ -47,7 +47,8 @@ def make_hub(store: Any, monitors: str | None) -> Any:
 
 def _print_alert(alert: Any) -> None:
     click.echo(
-        f"{alert.time:%Y-%m-%d %H:%M:%S}Z  {alert.patient_id}  {alert.severity:<10} "
+        f"{alert.time:%Y-%m-%d %H:%M:%S}Z  {alert.patient_id}  "
+        f"{'cleared' if alert.clears else alert.severity:<10} "
         f"{alert.monitor}/{alert.rule}: {alert.message}"
     )
 

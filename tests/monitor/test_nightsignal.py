@@ -102,8 +102,17 @@ def test_threshold_edges() -> None:
 def test_nothing_before_the_baseline() -> None:
     monitor = NightSignal("mt-wear")
     alerts = monitor.learn_many(nights([60.0] * 10 + [75.0] * 4))
-    assert [a.rule for a in alerts] == ["nightsignal.baseline-pending"]
+    # the note, and its clear when the 14th night (index 13) closes at 07:00: no colour yet
+    assert [(a.rule, a.clears) for a in alerts] == [
+        ("nightsignal.baseline-pending", False),
+        ("nightsignal.baseline-pending", True),
+    ]
     assert alerts[0].category == "data-quality"
+    assert alerts[1].message.startswith(
+        "Overnight resting-heart-rate baseline built from 14 nights"
+    )
+    assert alerts[1].epoch_s == START + 13 * 86400 + NIGHT_END * 60
+    assert monitor.state_dict()["cleared"]
     # with 14 nights before it, the same elevation alerts
     alerts = NightSignal("mt-wear").learn_many(nights([60.0] * 14 + [75.0] * 2))
     assert colored(alerts) == [(15, "red")]

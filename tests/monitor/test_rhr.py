@@ -155,9 +155,18 @@ def test_no_alarm_on_a_flat_noisy_series() -> None:
     monitor = RestingHeartRateCusum("mt-wear")
     alerts = monitor.learn_many(synthetic_days(45, shift_from_day=None, seed=11))
     assert cusum(alerts) == []
-    assert [a.rule for a in alerts] == ["rhr.baseline-pending"]
+    # the note, then its clear once 28 days are in the baseline
+    assert [(a.rule, a.clears) for a in alerts] == [
+        ("rhr.baseline-pending", False),
+        ("rhr.baseline-pending", True),
+    ]
+    note, clear = alerts
+    assert clear.message.startswith("Personal resting-heart-rate baseline built from 28 days")
+    assert clear.detail["baseline_days"] == 28 and clear.dedup_key == note.dedup_key
+    # built when day 28 closed: early on day 29 (index 28) of the stream
+    assert START + 28 * 86400 <= clear.epoch_s < START + 29 * 86400
     state = monitor.state_dict()
-    assert state["established"]
+    assert state["established"] and state["cleared"]
     # the window slides: 28 days, the oldest dropped as normal days join
     days = [d["day"] for d in state["baseline"]]
     assert len(days) == 28 and days == sorted(days)
@@ -169,7 +178,23 @@ def test_nothing_clinical_before_the_baseline_exists() -> None:
     alerts = monitor.learn_many(synthetic_days(20, shift_from_day=5, seed=3))
     assert [a.rule for a in alerts] == ["rhr.baseline-pending"]
     assert alerts[0].category == "data-quality" and alerts[0].severity == "info"
+    assert not alerts[0].clears
     assert not monitor.state_dict()["established"]
+
+
+def test_a_state_saved_before_clears_clears_its_note_on_the_next_readings() -> None:
+    stream = synthetic_days(31, shift_from_day=None, seed=11)
+    cut = next(i for i, r in enumerate(stream) if r.epoch_s >= START + 30 * 86400)
+    first = RestingHeartRateCusum("mt-wear")
+    first.learn_many(stream[:cut])
+    state = first.state_dict()
+    assert state["established"] and state["noted"] and state["cleared"]
+    del state["cleared"]  # as saved by monitor version 1 before clears existed
+    second = RestingHeartRateCusum("mt-wear")
+    second.load_state(json.loads(json.dumps(state)))
+    alerts = second.learn_many(stream[cut:])
+    assert [(a.rule, a.clears) for a in alerts] == [("rhr.baseline-pending", True)]
+    assert second.state_dict()["cleared"]
 
 
 def test_state_restart_continues_identically(shifted: list[Reading]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
@@ -425,6 +426,65 @@ def test_ack_and_resolve_transitions(store: SqlStore) -> None:
     for call in (store.alert, store.acknowledge_alert, store.resolve_alert, store.alert_events):
         with pytest.raises(AlertNotFoundError, match="no alert with id 999"):
             call(999)
+
+
+def note(*, t_s: float = 0.0, clears: bool = False, message: str = "building") -> Alert:
+    return Alert(
+        patient_id="mt-a",
+        monitor="rhr",
+        monitor_version="1",
+        rule="rhr.baseline-pending",
+        severity="info",
+        epoch_s=E0 + t_s,
+        message=message,
+        source="Mishra 2020",
+        evidence=(FactRef("monitor-test", f"Observation/{t_s:g}"),),
+        category="data-quality",
+        clears=clears,
+    )
+
+
+def test_a_monitors_clear_resolves_its_live_alert(store: SqlStore) -> None:
+    # nothing to clear: nothing happens
+    assert store.raise_alerts([note(clears=True)], now=T0) == []
+    assert store.alerts() == []
+    [note_id] = store.raise_alerts([note()], now=T0)
+    # a clear older than the alert's last firing: the condition came back after it
+    store.raise_alerts([note(t_s=600)], now=minutes(10))
+    assert store.raise_alerts([note(t_s=300, clears=True)], now=minutes(11)) == []
+    assert store.alert(note_id).status == "open"
+    built = "baseline built from 28 days"
+    clear = note(t_s=86400, clears=True, message=built)
+    assert store.raise_alerts([clear], now=minutes(20)) == [note_id]
+    done = store.alert(note_id)
+    assert (done.status, done.resolved_by, done.resolved_reason, done.resolved_at) == (
+        "resolved",
+        "monitor rhr",
+        built,
+        minutes(20),
+    )
+    assert done.count == 2 and done.message == "building"  # the clear is not a firing
+    trail = store.alert_events(note_id)
+    assert [e.event for e in trail] == ["opened", "repeated", "resolved"]
+    assert trail[-1].detail == {
+        "by": "monitor rhr",
+        "reason": built,
+        "at": datetime.fromtimestamp(E0 + 86400, UTC).isoformat(),
+        "rule": "rhr.baseline-pending",
+    }
+    # the same clear again (a replay) changes nothing; nothing new was opened
+    before = (store.alerts(), store.alert_events(note_id))
+    assert store.raise_alerts([clear], now=minutes(30)) == []
+    assert (store.alerts(), store.alert_events(note_id)) == before
+    # an acknowledged alert is cleared as well; the access log counts the clears
+    [other] = store.raise_alerts([replace(note(), patient_id="mt-b")], now=T0)
+    store.acknowledge_alert(other, now=minutes(1))
+    assert store.raise_alerts([replace(clear, patient_id="mt-b")], now=minutes(2)) == [other]
+    assert store.alert(other).status == "resolved"
+    logged = store._query(
+        "SELECT COUNT(*) FROM access_log WHERE patient_id = 'mt-b' AND what = 'alerts raised'"
+    )
+    assert logged[0][0] == 2
 
 
 def test_listing_filters_and_access_log(store: SqlStore) -> None:

@@ -156,6 +156,10 @@ class Alert:
     key
         De-duplication key: alerts with the same patient and key within the suppression window
         are one alert. Defaults to ``monitor:rule``.
+    clears
+        True for a notice that the condition has ended (e.g. a baseline that was pending is
+        built): the alert book resolves the live alert of this patient and key, with this
+        message as the reason, and opens nothing; with no live alert it changes nothing.
     """
 
     patient_id: str
@@ -170,6 +174,7 @@ class Alert:
     category: str = "clinical"
     detail: Mapping[str, Any] = field(default_factory=dict)
     key: str | None = None
+    clears: bool = False
 
     def __post_init__(self) -> None:
         severity_rank(self.severity)
@@ -201,6 +206,7 @@ class Alert:
             "evidence": [list(ref) for ref in self.evidence],
             "detail": dict(self.detail),
             "key": self.dedup_key,
+            "clears": self.clears,
         }
 
 
@@ -273,6 +279,7 @@ class Monitor(ABC):
         detail: Mapping[str, Any] | None = None,
         key: str | None = None,
         source: str | None = None,
+        clears: bool = False,
     ) -> Alert:
         """An alert of this monitor (fills name, version, patient and source)."""
         return Alert(
@@ -288,6 +295,7 @@ class Monitor(ABC):
             category=category,
             detail=_json_ready(detail or {}),
             key=key,
+            clears=clears,
         )
 
     @classmethod

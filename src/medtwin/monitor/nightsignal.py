@@ -132,6 +132,7 @@ class NightSignal(Monitor):
         self._history: list[int] = []
         self._prev: dict[str, Any] | None = None
         self._noted = False
+        self._cleared = False
         self._artefact_day: int | None = None
 
     # -- state ------------------------------------------------------------------------------
@@ -143,6 +144,7 @@ class NightSignal(Monitor):
             "history": self._history,
             "prev": self._prev,
             "noted": self._noted,
+            "cleared": self._cleared,
             "artefact_day": self._artefact_day,
         }
 
@@ -155,6 +157,8 @@ class NightSignal(Monitor):
         prev = state["prev"]
         self._prev = None if prev is None else {**prev, "refs": [_ref(r) for r in prev["refs"]]}
         self._noted = bool(state["noted"])
+        # states saved before clears existed: a built baseline's note is cleared next
+        self._cleared = bool(state.get("cleared", False))
         self._artefact_day = state["artefact_day"]
 
     # -- learning ---------------------------------------------------------------------------
@@ -179,6 +183,7 @@ class NightSignal(Monitor):
         self._night_events(readings, out, events)
         events.sort(key=lambda e: (e[0], e[1], e[2]))
         alerts: list[Alert] = []
+        min_nights = int(self.params["baseline_min_nights"])
         for position, _order, _seq, kind, payload in events:
             if kind == "night":
                 alert = self._close_night(payload)
@@ -189,6 +194,9 @@ class NightSignal(Monitor):
                 alerts.append(self._note(readings[position]))
             else:
                 alerts.append(self._artefact(readings[position], payload))
+            if self._noted and not self._cleared and len(self._history) >= min_nights:
+                self._cleared = True
+                alerts.append(self._note(readings[position], clears=True))
         return alerts
 
     def _artefact_events(self, out: RestingOut, events: list[Any]) -> None:
@@ -293,17 +301,25 @@ class NightSignal(Monitor):
         )
 
     # -- notes ------------------------------------------------------------------------------
-    def _note(self, reading: Reading) -> Alert:
+    def _note(self, reading: Reading, *, clears: bool = False) -> Alert:
+        """The baseline-pending note, or (``clears``) its clear once the baseline is built."""
         nights = int(self.params["baseline_min_nights"])
+        message = (
+            f"Overnight resting-heart-rate baseline built from {len(self._history)} nights: "
+            "NightSignal alerts from now on"
+            if clears
+            else "Building the overnight resting-heart-rate baseline: no NightSignal alerts "
+            f"until {nights} nights with resting heart rate are recorded"
+        )
         return self.alert(
             "nightsignal.baseline-pending",
             "info",
             reading.epoch_s,
-            f"Building the overnight resting-heart-rate baseline: no NightSignal alerts until "
-            f"{nights} nights with resting heart rate are recorded",
+            message,
             (reading.ref,),
             category="data-quality",
             detail={"baseline_nights_needed": nights, "baseline_nights": len(self._history)},
+            clears=clears,
         )
 
     def _artefact(self, reading: Reading, day: int) -> Alert:

@@ -180,6 +180,7 @@ class RestingHeartRateCusum(Monitor):
         self._evidence: list[list[Ref]] = []
         self._recent: list[list[float | None]] = []
         self._noted = False
+        self._cleared = False
         self._artefact_day: int | None = None
         self._derive()
 
@@ -201,6 +202,7 @@ class RestingHeartRateCusum(Monitor):
             "evidence": [[list(r) for r in hour] for hour in self._evidence],
             "recent": self._recent,
             "noted": self._noted,
+            "cleared": self._cleared,
             "artefact_day": self._artefact_day,
         }
 
@@ -222,6 +224,8 @@ class RestingHeartRateCusum(Monitor):
         self._evidence = [[_ref(r) for r in hour] for hour in state["evidence"]]
         self._recent = [list(x) for x in state["recent"]]
         self._noted = bool(state["noted"])
+        # states saved before clears existed: an established baseline's note is cleared next
+        self._cleared = bool(state.get("cleared", False))
         self._artefact_day = state["artefact_day"]
         self._derive()
 
@@ -336,6 +340,9 @@ class RestingHeartRateCusum(Monitor):
                 alerts.append(self._note(readings[position]))
             else:
                 alerts.append(self._artefact(readings[position], payload))
+            if self._established and self._noted and not self._cleared:
+                self._cleared = True
+                alerts.append(self._note(readings[position], clears=True))
         return alerts
 
     def _artefact_events(self, out: RestingOut, events: list[Any]) -> None:
@@ -503,17 +510,25 @@ class RestingHeartRateCusum(Monitor):
             },
         )
 
-    def _note(self, reading: Reading) -> Alert:
+    def _note(self, reading: Reading, *, clears: bool = False) -> Alert:
+        """The baseline-pending note, or (``clears``) its clear once the baseline is built."""
         days = int(self.params["baseline_days"])
+        message = (
+            f"Personal resting-heart-rate baseline built from {len(self._baseline)} days: RHR "
+            "alerts from now on"
+            if clears
+            else f"Building a {days}-day personal resting-heart-rate baseline: no RHR alerts "
+            f"until {days} days with resting heart rate are recorded"
+        )
         return self.alert(
             "rhr.baseline-pending",
             "info",
             reading.epoch_s,
-            f"Building a {days}-day personal resting-heart-rate baseline: no RHR alerts until "
-            f"{days} days with resting heart rate are recorded",
+            message,
             (reading.ref,),
             category="data-quality",
             detail={"baseline_days_needed": days, "baseline_days": len(self._baseline)},
+            clears=clears,
         )
 
     def _artefact(self, reading: Reading, day: int) -> Alert:

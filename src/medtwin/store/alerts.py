@@ -18,6 +18,10 @@ Lifecycle (documented with its sources in ``docs/models/alerts.md``)::
               |                                        v  +-------------+   v                     v
               |                                  escalate_alerts(now): level + 1 every escalate_after_min
 
+A monitor's *clear* (an :class:`~medtwin.monitor.base.Alert` with ``clears=True``, e.g. "the
+personal baseline is built") resolves the live alert of its patient and key, by ``monitor NAME``
+with the clear's message as the reason; it opens nothing.
+
 Clocks: ``first_at`` / ``last_at`` are event times (when the condition was met, the monitor's
 ``epoch_s``); the lifecycle (suppression windows, escalation) runs on the store's clock ``now``
 (wall-clock UTC unless a caller passes ``now``, as replays and tests do).
@@ -624,10 +628,12 @@ class AlertBook:
             (alert.patient_id, alert.dedup_key),
         )
         if not rows:
-            return self._open_new(alert, now)
+            return None if alert.clears else self._open_new(alert, now)
         row = self._row_to_alert(rows[0])
-        evidence = _Evidence.load(self.dialect.json_out(rows[0][17]))
         at = _event_time(alert.epoch_s)
+        if alert.clears:
+            return self._clear(row, alert, at, now)
+        evidence = _Evidence.load(self.dialect.json_out(rows[0][17]))
         rank, row_rank = severity_rank(alert.severity), severity_rank(row.severity)
         if self._already_held(alert, at, row, evidence):
             return None
@@ -653,6 +659,26 @@ class AlertBook:
             self._repeat(row, alert, at, evidence, now, rank == row_rank, suppressed=True)
             return row.id
         return self._open_new(alert, now)
+
+    def _clear(self, row: StoredAlert, alert: Alert, at: datetime, now: datetime) -> int | None:
+        """The monitor says the condition has ended: resolve the live alert (its message is
+        the reason). A clear of a resolved alert, or one older than the alert's last firing
+        (the condition came back after it), changes nothing."""
+        if row.status not in _LIVE or at < row.last_at:
+            return None
+        by = f"monitor {alert.monitor}"
+        self._execute(
+            "UPDATE alerts SET status = 'resolved', resolved_by = ?, resolved_at = ?, "
+            "resolved_reason = ?, updated_at = ? WHERE id = ?",
+            (by, self._ts_in(now), alert.message, self._ts_in(now), row.id),
+        )
+        self._event(
+            row.id,
+            "resolved",
+            now,
+            {"by": by, "reason": alert.message, "at": at.isoformat(), "rule": alert.rule},
+        )
+        return row.id
 
     @staticmethod
     def _already_held(alert: Alert, at: datetime, row: StoredAlert, evidence: _Evidence) -> bool:
