@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -203,19 +204,68 @@ def _batches(
 
 _WORKER_STORES: dict[str, SqlStore] = {}
 _WRITE_LOCK: Any = None
+_TURNS: _Turns | None = None
 
 
-def _init_worker(lock: Any) -> None:
-    """Pool initializer: the lock that hands the store from one writer to the next.
+@dataclass(slots=True)
+class _Turns:
+    """The order in which the parts of NDJSON files are written: tickets 0, 1, 2 ...
+
+    Parts are parsed in parallel but written one after the other in file order, so an
+    import in parts stores exactly what reading the files line by line would (a later
+    version of a resource wins, a reference to an earlier line is found). ``turn`` is the
+    ticket whose write is next; ``failed`` the lowest ticket that raised (parts after it
+    are not written: the import fails as a serial one would, and a re-run completes it).
+    """
+
+    turn: Any  # multiprocessing Value("q"), guarded by changed's lock
+    failed: Any
+    changed: Any  # multiprocessing Condition
+
+    def wait(self, ticket: int) -> None:
+        with self.changed:
+            while self.turn.value != ticket:
+                if self.failed.value < ticket:
+                    raise IngestError(
+                        "not written: an earlier part of this import failed (see its error)"
+                    )
+                self.changed.wait(1.0)
+
+    def done(self, ticket: int) -> None:
+        with self.changed:
+            self.turn.value = ticket + 1
+            self.changed.notify_all()
+
+    def fail(self, ticket: int) -> None:
+        with self.changed:
+            self.failed.value = min(self.failed.value, ticket)
+            self.changed.notify_all()
+
+
+def _init_worker(lock: Any, turns: _Turns | None = None) -> None:
+    """Pool initializer: the lock that hands the store from one Bundle writer to the next,
+    and the turns of NDJSON parts.
 
     SQLite's own busy handler would also serialise the writers, but it polls with
     sleeps of up to 100 ms; a lock wakes the next writer at once.
     """
-    global _WRITE_LOCK
+    global _WRITE_LOCK, _TURNS
     _WRITE_LOCK = lock
+    _TURNS = turns
     from medtwin.ingest.fhir_schema import learned_shapes
 
     learned_shapes()  # what the parent compiled itself it has already: report only our own
+
+
+def _worker_store(url: str, actor: str) -> SqlStore:
+    """This worker's connection to the store (opened once, kept for the life of the worker)."""
+    store = _WORKER_STORES.get(url)
+    if store is None:
+        from medtwin.store import open_store
+
+        store = _WORKER_STORES[url] = open_store(url, actor=actor)
+        store.bulk().__enter__()  # for the life of the worker; the parent checkpoints at the end
+    return store
 
 
 _WorkerResult = tuple[list[tuple[dict[str, int], str, int]], list[tuple[str, tuple[str, ...]]]]
@@ -236,12 +286,7 @@ def _import_files_in_worker(
     from medtwin.ingest.fhir_schema import learned_shapes
 
     gc.disable()  # see no_cyclic_gc
-    store = _WORKER_STORES.get(url)
-    if store is None:
-        from medtwin.store import open_store
-
-        store = _WORKER_STORES[url] = open_store(url, actor=actor)
-        store.bulk().__enter__()  # for the life of the worker; the parent checkpoints at the end
+    store = _worker_store(url, actor)
     batches: list[Batch] = []
     owner: list[int] = []
     names: list[str] = []
@@ -268,6 +313,81 @@ def _import_files_in_worker(
     for index, result in zip(owner, results, strict=True):
         counts[index].add(result.as_dict())
     return [(counts[i], names[i], reads[i]) for i in range(len(paths))], learned_shapes()
+
+
+def _import_part_in_worker(
+    path: Path,
+    part: tuple[int, int, int],
+    ticket: int,
+    source: str | None,
+    tz: str,
+    url: str,
+    actor: str,
+) -> _WorkerResult:
+    """Worker: parse one part of an NDJSON file, then write it in one transaction when its
+    turn comes (:class:`_Turns`). Returns the part's counts, source name and resources read,
+    and the validator shapes this worker compiled."""
+    from medtwin.ingest.fhir import DEFAULT_SOURCE, read_ndjson_part
+    from medtwin.ingest.fhir_schema import learned_shapes
+
+    assert _TURNS is not None
+    gc.disable()  # see no_cyclic_gc
+    try:
+        store = _worker_store(url, actor)
+        name = source or DEFAULT_SOURCE
+        counts = AppendResultDict()
+        batches: list[Batch] = []
+        read = 0
+        lookup = lambda t, s, v: store.find_resource(name, t, s, v)  # noqa: E731
+        for batch in read_ndjson_part(path, part, source=source, tz=tz, lookup=lookup):
+            read += batch.resources_read
+            counts.add(batch.counts)
+            batch.units = [unit.prepared_copy() for unit in batch.units]
+            batches.append(batch)
+        _TURNS.wait(ticket)
+        results = store.append_many(batches)
+    except BaseException:
+        _TURNS.fail(ticket)
+        raise
+    _TURNS.done(ticket)
+    for result in results:
+        counts.add(result.as_dict())
+    return [(counts, name, read)], learned_shapes()
+
+
+_NDJSON_PART_BYTES = 4 * 1024 * 1024
+"""Parts of a Bulk Data NDJSON file for the import workers: about 2,000-4,000 resources,
+each part one transaction (the serial reader's batches are 2,000 lines)."""
+
+
+def _ndjson_parts(path: Path, size: int | None = None) -> Iterator[tuple[int, int, int]]:
+    """``(start, end, first line number)`` of consecutive parts of about ``size`` bytes
+    (default :data:`_NDJSON_PART_BYTES`), each ending at the end of a line; one empty part for
+    an empty file (which the reader quarantines)."""
+    size = size or _NDJSON_PART_BYTES
+    total = path.stat().st_size
+    if total == 0:
+        yield (0, 0, 1)
+        return
+    start, line = 0, 1
+    with path.open("rb") as handle:
+        while start < total:
+            block = handle.read(size)
+            if start + len(block) < total and not block.endswith(b"\n"):
+                block += handle.readline()  # to the end of the line
+            yield (start, start + len(block), line)
+            line += block.count(b"\n")
+            start += len(block)
+
+
+def _parts_of(path: Path) -> bool:
+    """Whether ``path`` is a FHIR Bulk Data NDJSON file (imported in parts by the workers)."""
+    if path.suffix.lower() != ".ndjson":
+        return False
+    try:
+        return reader_for(path).name == "fhir"
+    except IngestError:
+        return False
 
 
 def _chunks(files: list[Path], workers: int) -> Iterator[list[Path]]:
@@ -338,8 +458,10 @@ def _import_files(
     """Import ``files`` in order; returns the source names seen.
 
     Bundle files (one transaction each, independent of each other) are parsed and
-    written by ``workers`` child processes; NDJSON and HL7 v2 files stream in this
-    process, after every earlier file is done, so references keep pointing backwards.
+    written by ``workers`` child processes, and so are FHIR NDJSON files, in parts of
+    about 4 MB parsed in parallel and written in file order (:class:`_Turns`); other
+    formats (HL7 v2, Open mHealth ...) stream in this process. Each kind starts after
+    every earlier file is done, so references keep pointing backwards.
     """
     sources: set[str] = set()
 
@@ -352,7 +474,11 @@ def _import_files(
             if on_batch is not None:
                 on_batch(path, batch)
 
-    if workers <= 1 or sum(1 for f in files if _single_batch(f)) < 4:
+    in_parts = {f for f in files if _parts_of(f)} if workers > 1 else set()
+    tasks = sum(1 for f in files if _single_batch(f)) + sum(
+        max(1, f.stat().st_size // _NDJSON_PART_BYTES) for f in in_parts
+    )
+    if workers <= 1 or tasks < 4:
         for path in files:
             here(path)
         return sources
@@ -361,14 +487,20 @@ def _import_files(
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     _warm_up()
     lock = context.Lock()
+    turns = _Turns(
+        context.Value("q", 0, lock=False),
+        context.Value("q", 2**62, lock=False),
+        context.Condition(),
+    )
     with ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(lock,)
+        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(lock, turns)
     ) as pool:
-        pending: deque[tuple[list[Path], Future[_WorkerResult]]] = deque()
+        # (files, whether the task ends each of them, the future)
+        pending: deque[tuple[list[Path], bool, Future[_WorkerResult]]] = deque()
 
         done = [0]
 
-        def finish(paths: list[Path], future: Future[_WorkerResult]) -> None:
+        def finish(paths: list[Path], last: bool, future: Future[_WorkerResult]) -> None:
             result, shapes = future.result()
             if shapes:
                 # this process keeps them: the next import's workers start with them
@@ -379,35 +511,68 @@ def _import_files(
                 # work instead of all waiting for the end of the import
                 store.checkpoint()
             for path, (counts, name, read) in zip(paths, result, strict=True):
-                report.files += 1
+                report.files += last  # a file in parts counts once, with its last part
                 report.add_counts(counts)
                 sources.add(name)
                 if on_batch is not None:
                     on_batch(path, Batch(source=name, file=str(path), resources_read=read))
 
+        def drain() -> None:
+            while pending:
+                finish(*pending.popleft())
+
+        def queue(paths: list[Path], last: bool, future: Future[_WorkerResult]) -> None:
+            pending.append((paths, last, future))
+            while len(pending) > workers * 4:
+                finish(*pending.popleft())
+
         def submit(run: list[Path]) -> None:
             future = pool.submit(
                 _import_files_in_worker, run, source, tz, store.url, store.actor, patient
             )
-            pending.append((run, future))
-            while len(pending) > workers * 4:
-                finish(*pending.popleft())
+            queue(run, True, future)
 
+        ticket = 0
         bundles: list[Path] = []
         todo: list[Path | None] = [*files, None]  # None: the end
+        kind = "bundles"  # of the tasks pending
         for item in todo:
             if item is not None and _single_batch(item):
+                if kind != "bundles":
+                    drain()  # NDJSON parts before: written first
+                    kind = "bundles"
                 bundles.append(item)
                 continue
             for run in _chunks(bundles, workers):
                 submit(run)
             bundles = []
-            if item is not None:
-                while pending:
-                    finish(*pending.popleft())
-                here(item)
-        while pending:
-            finish(*pending.popleft())
+            if item is None:
+                break
+            if item in in_parts:
+                if kind != "parts":
+                    drain()  # Bundles (written in any order) before: written first
+                    kind = "parts"
+                # parts are sent as the file is scanned, one behind to know the last
+                ahead: tuple[int, int, int] | None = None
+                for part in chain(_ndjson_parts(item), (None,)):
+                    if ahead is not None:
+                        future = pool.submit(
+                            _import_part_in_worker,
+                            item,
+                            ahead,
+                            ticket,
+                            source,
+                            tz,
+                            store.url,
+                            store.actor,
+                        )
+                        ticket += 1
+                        queue([item], part is None, future)
+                    ahead = part
+                continue
+            drain()
+            here(item)
+        drain()
     return sources
 
 

@@ -33,11 +33,11 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import orjson
 
@@ -271,17 +271,26 @@ def read_ndjson(
     tz: str = "UTC",
     batch_size: int = NDJSON_BATCH,
     lookup: Lookup | None = None,
+    part: tuple[int, int, int] | None = None,
 ) -> Iterator[Batch]:
-    """Stream a Bulk Data NDJSON file in batches of ``batch_size`` lines (bounded memory)."""
+    """Stream a Bulk Data NDJSON file in batches of ``batch_size`` lines (bounded memory).
+
+    ``part`` = ``(start, end, first line number)``: only the lines in bytes ``[start, end)``
+    (``start`` at the beginning of a line), numbered from the given line, as the parallel
+    import reads a large file in parts (see ``medtwin.ingest``).
+    """
     src = source or DEFAULT_SOURCE
     file = str(path)
-    if path.stat().st_size == 0:
+    start, end, first = part if part is not None else (0, None, 1)
+    if start == 0 and path.stat().st_size == 0:
         yield _quarantine_file(path, src, "empty file (0 bytes of content)", b"")
         return
     with path.open("rb") as handle:
+        handle.seek(start)
+        lines: Iterable[bytes] = handle if end is None else _lines_until(handle, end - start)
         items: list[tuple[Any, str, str | None]] = []
         bad: list[QuarantineItem] = []
-        for number, line in enumerate(handle, start=1):
+        for number, line in enumerate(lines, start=first):
             if not line.strip():
                 continue
             location = f"line {number}"
@@ -325,6 +334,28 @@ def read_ndjson(
             )
             units_from_resources(items, batch, tz=tz, lookup=lookup)
             yield batch
+
+
+def _lines_until(handle: BinaryIO, size: int) -> Iterator[bytes]:
+    """The lines of ``handle`` from where it stands, ``size`` bytes of them."""
+    for line in handle:
+        yield line
+        size -= len(line)
+        if size <= 0:
+            return
+
+
+def read_ndjson_part(
+    path: Path,
+    part: tuple[int, int, int],
+    *,
+    source: str | None,
+    tz: str,
+    lookup: Lookup | None = None,
+) -> Iterator[Batch]:
+    """The batches of one part of an NDJSON file, as :meth:`FhirReader.read` gives them."""
+    for batch in read_ndjson(path, source=source, tz=tz, lookup=lookup, part=part):
+        yield from split_score_results(batch, tz=tz)
 
 
 def read_resource_text(
