@@ -83,6 +83,15 @@ def test_export_and_reimport(db: str, tmp_path: Path) -> None:
     assert (tmp_path / "bulk" / "Patient.ndjson").read_bytes().count(b"\n") == 3
     again = orjson.loads(run("import", str(tmp_path / "bulk"), "--store", db, "--json"))
     assert again["inserted"] == 0 and again["new_versions"] == 0
+    # the same Bulk NDJSON into a fresh store, in parts by two workers and in one process
+    counts = []
+    for workers in ("2", "1"):
+        fresh = str(tmp_path / f"fresh-{workers}.db")
+        out = run(
+            "import", str(tmp_path / "bulk"), "--store", fresh, "--workers", workers, "--json"
+        )
+        counts.append(orjson.loads(out))
+    assert counts[0] == counts[1] and counts[0]["inserted"] > 0
 
 
 def test_jobs(db: str) -> None:
@@ -138,6 +147,10 @@ def test_errors_are_one_clear_line(tmp_path: Path) -> None:
             "unknown time zone 'Mars/Olympus'",
         ),
         (["patients", "--store", str(tmp_path / "no-such-dir" / "x.db")], "does not exist"),
+        (
+            ["import", "--fhir-server", "http://127.0.0.1:9/r4", "--workers", "2", "--store", db],
+            "--workers goes with files",
+        ),
     ]
     for args, message in cases:
         done = subprocess.run([str(MEDTWIN), *args], capture_output=True, text=True, check=False)

@@ -118,6 +118,13 @@ def main() -> None:
     multiple=True,
     help="With --fhir-server: 'Name: value' HTTP header; repeatable.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes that parse and write FHIR Bundle and NDJSON files (default: the number of "
+    "cores, at most 4; 1: this process only).",
+)
 @_json_option
 def import_command(
     paths: tuple[Path, ...],
@@ -128,6 +135,7 @@ def import_command(
     patient: str | None,
     page_size: int,
     headers: tuple[str, ...],
+    workers: int | None,
     as_json: bool,
 ) -> None:
     """Import FHIR Bundles / NDJSON, HL7 v2, Open mHealth, CSV readings, Apple Health export.xml, FIT files and WFDB numerics (.hea) (files or folders), or a FHIR server."""
@@ -142,6 +150,8 @@ def import_command(
         raise IngestError("give files or folders to import, or --fhir-server URL (not both)")
     if fhir_server is None and headers:
         raise IngestError("--header goes with --fhir-server")
+    if fhir_server is not None and workers is not None:
+        raise IngestError("--workers goes with files (a FHIR server is read page by page)")
     header_map: dict[str, str] = {}
     for header in headers:
         name, colon, value = header.partition(":")
@@ -192,7 +202,13 @@ def import_command(
             )
         else:
             report = import_paths(
-                store, paths, source=source, tz=tz, on_batch=on_batch, patient=patient
+                store,
+                paths,
+                source=source,
+                tz=tz,
+                on_batch=on_batch,
+                patient=patient,
+                workers=workers,
             )
     counts = store.counts()
     store.close()

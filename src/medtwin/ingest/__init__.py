@@ -361,14 +361,16 @@ each part one transaction (the serial reader's batches are 2,000 lines)."""
 
 
 def _ndjson_parts(path: Path, size: int | None = None) -> Iterator[tuple[int, int, int]]:
-    """``(start, end, first line number)`` of consecutive parts of about ``size`` bytes
-    (default :data:`_NDJSON_PART_BYTES`), each ending at the end of a line; one empty part for
-    an empty file (which the reader quarantines)."""
-    size = size or _NDJSON_PART_BYTES
+    """``(start, end, first line number)`` of consecutive parts of a file, as many as parts of
+    ``size`` bytes (default :data:`_NDJSON_PART_BYTES`) would make but of equal size (a short
+    last part would leave its worker waiting for the other's write), each ending at the end
+    of a line; one empty part for an empty file (which the reader quarantines)."""
     total = path.stat().st_size
     if total == 0:
         yield (0, 0, 1)
         return
+    count = -(-total // (size or _NDJSON_PART_BYTES))
+    size = -(-total // count)
     start, line = 0, 1
     with path.open("rb") as handle:
         while start < total:
