@@ -62,6 +62,9 @@ def test_sigkill_halfway_then_rerun(shared: Path, tmp_path: Path) -> None:
     process.wait()
     partial = _facts_now(db)
     assert 0 < partial < len(expected)
+    # the import's worker processes died with it: nothing more is written
+    time.sleep(1.0)
+    assert _facts_now(db) == partial
 
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

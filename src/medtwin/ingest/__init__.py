@@ -242,7 +242,7 @@ class _Turns:
             self.changed.notify_all()
 
 
-def _init_worker(lock: Any, turns: _Turns | None = None) -> None:
+def _init_worker(lock: Any, turns: _Turns | None = None, parent: int | None = None) -> None:
     """Pool initializer: the lock that hands the store from one Bundle writer to the next,
     and the turns of NDJSON parts.
 
@@ -252,9 +252,24 @@ def _init_worker(lock: Any, turns: _Turns | None = None) -> None:
     global _WRITE_LOCK, _TURNS
     _WRITE_LOCK = lock
     _TURNS = turns
+    _die_with(parent)
     from medtwin.ingest.fhir_schema import learned_shapes
 
     learned_shapes()  # what the parent compiled itself it has already: report only our own
+
+
+def _die_with(parent: int | None) -> None:
+    """Linux: the kernel kills this worker when the importing process dies (``prctl``
+    ``PR_SET_PDEATHSIG``), so a killed import stops writing at once instead of leaving
+    workers that go on writing parts (a re-run would then race them)."""
+    if parent is None or sys.platform != "linux":
+        return
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1: PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it died before the call above
+        os._exit(1)
 
 
 def _worker_store(url: str, actor: str) -> SqlStore:
@@ -495,7 +510,10 @@ def _import_files(
         context.Condition(),
     )
     with ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(lock, turns)
+        max_workers=workers,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(lock, turns, os.getpid()),
     ) as pool:
         # (files, whether the task ends each of them, the future)
         pending: deque[tuple[list[Path], bool, Future[_WorkerResult]]] = deque()
