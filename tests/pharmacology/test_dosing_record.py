@@ -30,13 +30,20 @@ from medtwin.store import open_store
 LOINC = "http://loinc.org"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 WHO = Identifier("urn:test:mrn", "VAN-1")
+
+
 # the first dose 30 h ago: the next one (hour 36) is still ahead
-T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=30)
+def thirty_hours_ago() -> datetime:
+    """Hour 0 of the test record: 30 h before now (taken when the record is written, not when
+    the module is collected: the suite runs for minutes)."""
+    return datetime.now(UTC).replace(microsecond=0) - timedelta(hours=30)
 
 
-def _record(path: Path, *, creatinine: bool = True, t0: datetime = T0) -> None:
+def _record(path: Path, *, creatinine: bool = True, t0: datetime | None = None) -> datetime:
     """A 64-year-old man, 82 kg, creatinine 1.1 mg/dL, vancomycin 1 g over 1 h every 12 h x3
-    from ``t0``, two levels simulated from the Goti model with eta = (0.2, -0.1, 0)."""
+    from ``t0`` (default :func:`thirty_hours_ago`), two levels simulated from the Goti model with
+    eta = (0.2, -0.1, 0); returns ``t0``."""
+    t0 = t0 or thirty_hours_ago()
     facts: list[object] = [
         Demographics(
             source="reg",
@@ -123,11 +130,12 @@ def _record(path: Path, *, creatinine: bool = True, t0: datetime = T0) -> None:
     store = open_store(str(path), actor="test")
     store.append_facts(facts, source="test")  # type: ignore[arg-type]
     store.close()
+    return t0
 
 
 def test_case_from_record_and_recommendation(tmp_path: Path) -> None:
     db = tmp_path / "medtwin.db"
-    _record(db)
+    t0 = _record(db)
     store = open_store(str(db), actor="test")
     try:
         case = case_from_store(store, "urn:test:mrn|VAN-1", "vancomycin_goti2018")
@@ -147,7 +155,7 @@ def test_case_from_record_and_recommendation(tmp_path: Path) -> None:
     assert out["fit"]["etas"]["cl_l_per_h"] == pytest.approx(0.2, abs=0.15)
     assert case.now_h == pytest.approx(30.0, abs=0.05)
     assert out["regimen"]["start_h"] == 36.0
-    assert out["regimen"]["start_at"] == (T0 + timedelta(hours=36)).isoformat()
+    assert out["regimen"]["start_at"] == (t0 + timedelta(hours=36)).isoformat()
     assert "was due" not in out["reason"]
 
 
