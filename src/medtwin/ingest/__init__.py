@@ -330,18 +330,17 @@ def _import_files_in_worker(
     return [(counts[i], names[i], reads[i]) for i in range(len(paths))], learned_shapes()
 
 
-def _import_part_in_worker(
-    path: Path,
-    part: tuple[int, int, int],
-    ticket: int,
-    source: str | None,
-    tz: str,
-    url: str,
-    actor: str,
+_Part = tuple[Path, tuple[int, int, int]]
+"""An NDJSON file and one part of it: ``(start, end, first line number)``."""
+
+
+def _import_parts_in_worker(
+    parts: list[_Part], ticket: int, source: str | None, tz: str, url: str, actor: str
 ) -> _WorkerResult:
-    """Worker: parse one part of an NDJSON file, then write it in one transaction when its
-    turn comes (:class:`_Turns`). Returns the part's counts, source name and resources read,
-    and the validator shapes this worker compiled."""
+    """Worker: parse parts of NDJSON files (one part of a large file, or several small
+    files), then write them in one transaction when the task's turn comes (:class:`_Turns`).
+    Returns each part's counts, source name and resources read, and the validator shapes this
+    worker compiled."""
     from medtwin.ingest.fhir import DEFAULT_SOURCE, read_ndjson_part
     from medtwin.ingest.fhir_schema import learned_shapes
 
@@ -350,29 +349,33 @@ def _import_part_in_worker(
     try:
         store = _worker_store(url, actor)
         name = source or DEFAULT_SOURCE
-        counts = AppendResultDict()
-        batches: list[Batch] = []
-        read = 0
         lookup = lambda t, s, v: store.find_resource(name, t, s, v)  # noqa: E731
-        for batch in read_ndjson_part(path, part, source=source, tz=tz, lookup=lookup):
-            read += batch.resources_read
-            counts.add(batch.counts)
-            batch.units = [unit.prepared_copy() for unit in batch.units]
-            batches.append(batch)
+        counts = [AppendResultDict() for _ in parts]
+        reads = [0] * len(parts)
+        batches: list[Batch] = []
+        owner: list[int] = []
+        for index, (path, part) in enumerate(parts):
+            for batch in read_ndjson_part(path, part, source=source, tz=tz, lookup=lookup):
+                reads[index] += batch.resources_read
+                counts[index].add(batch.counts)
+                batch.units = [unit.prepared_copy() for unit in batch.units]
+                batches.append(batch)
+                owner.append(index)
         _TURNS.wait(ticket)
         results = store.append_many(batches)
     except BaseException:
         _TURNS.fail(ticket)
         raise
     _TURNS.done(ticket)
-    for result in results:
-        counts.add(result.as_dict())
-    return [(counts, name, read)], learned_shapes()
+    for index, result in zip(owner, results, strict=True):
+        counts[index].add(result.as_dict())
+    return [(counts[i], name, reads[i]) for i in range(len(parts))], learned_shapes()
 
 
 _NDJSON_PART_BYTES = 4 * 1024 * 1024
 """Parts of a Bulk Data NDJSON file for the import workers: about 2,000-4,000 resources,
-each part one transaction (the serial reader's batches are 2,000 lines)."""
+each task one transaction (the serial reader's batches are 2,000 lines); smaller files are
+grouped into tasks of about this size."""
 
 
 def _ndjson_parts(path: Path, size: int | None = None) -> Iterator[tuple[int, int, int]]:
@@ -516,11 +519,11 @@ def _import_files(
         initargs=(lock, turns, os.getpid()),
     ) as pool:
         # (files, whether the task ends each of them, the future)
-        pending: deque[tuple[list[Path], bool, Future[_WorkerResult]]] = deque()
+        pending: deque[tuple[list[Path], list[bool], Future[_WorkerResult]]] = deque()
 
         done = [0]
 
-        def finish(paths: list[Path], last: bool, future: Future[_WorkerResult]) -> None:
+        def finish(paths: list[Path], last: list[bool], future: Future[_WorkerResult]) -> None:
             result, shapes = future.result()
             if shapes:
                 # this process keeps them: the next import's workers start with them
@@ -530,8 +533,8 @@ def _import_files(
                 # while the workers parse: the disk writes of the checkpoint overlap their
                 # work instead of all waiting for the end of the import
                 store.checkpoint()
-            for path, (counts, name, read) in zip(paths, result, strict=True):
-                report.files += last  # a file in parts counts once, with its last part
+            for path, ends, (counts, name, read) in zip(paths, last, result, strict=True):
+                report.files += ends  # a file in parts counts once, with its last part
                 report.add_counts(counts)
                 sources.add(name)
                 if on_batch is not None:
@@ -541,7 +544,7 @@ def _import_files(
             while pending:
                 finish(*pending.popleft())
 
-        def queue(paths: list[Path], last: bool, future: Future[_WorkerResult]) -> None:
+        def queue(paths: list[Path], last: list[bool], future: Future[_WorkerResult]) -> None:
             pending.append((paths, last, future))
             while len(pending) > workers * 4:
                 finish(*pending.popleft())
@@ -550,14 +553,33 @@ def _import_files(
             future = pool.submit(
                 _import_files_in_worker, run, source, tz, store.url, store.actor, patient
             )
-            queue(run, True, future)
+            queue(run, [True] * len(run), future)
 
         ticket = 0
+        group: list[tuple[_Part, bool]] = []  # NDJSON parts of the next task, last of a file?
+
+        def send_parts() -> None:
+            nonlocal ticket, group
+            if group:
+                future = pool.submit(
+                    _import_parts_in_worker,
+                    [part for part, _ in group],
+                    ticket,
+                    source,
+                    tz,
+                    store.url,
+                    store.actor,
+                )
+                queue([path for (path, _), _ in group], [ends for _, ends in group], future)
+                ticket += 1
+                group = []
+
         bundles: list[Path] = []
         todo: list[Path | None] = [*files, None]  # None: the end
         kind = "bundles"  # of the tasks pending
         for item in todo:
             if item is not None and _single_batch(item):
+                send_parts()
                 if kind != "bundles":
                     drain()  # NDJSON parts before: written first
                     kind = "bundles"
@@ -566,30 +588,24 @@ def _import_files(
             for run in _chunks(bundles, workers):
                 submit(run)
             bundles = []
-            if item is None:
-                break
-            if item in in_parts:
+            if item is not None and item in in_parts:
                 if kind != "parts":
                     drain()  # Bundles (written in any order) before: written first
                     kind = "parts"
-                # parts are sent as the file is scanned, one behind to know the last
+                # parts are sent as the file is scanned, one behind to know the last; a task
+                # takes parts (of small files) until it holds about _NDJSON_PART_BYTES
                 ahead: tuple[int, int, int] | None = None
                 for part in chain(_ndjson_parts(item), (None,)):
                     if ahead is not None:
-                        future = pool.submit(
-                            _import_part_in_worker,
-                            item,
-                            ahead,
-                            ticket,
-                            source,
-                            tz,
-                            store.url,
-                            store.actor,
-                        )
-                        ticket += 1
-                        queue([item], part is None, future)
+                        size = sum(end - start for (_, (start, end, _)), _ in group)
+                        if group and size + ahead[1] - ahead[0] > _NDJSON_PART_BYTES:
+                            send_parts()
+                        group.append(((item, ahead), part is None))
                     ahead = part
                 continue
+            send_parts()
+            if item is None:
+                break
             drain()
             here(item)
         drain()
