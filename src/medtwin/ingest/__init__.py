@@ -478,10 +478,12 @@ def _import_files(
     """Import ``files`` in order; returns the source names seen.
 
     Bundle files (one transaction each, independent of each other) are parsed and
-    written by ``workers`` child processes, and so are FHIR NDJSON files, in parts of
-    about 4 MB parsed in parallel and written in file order (:class:`_Turns`); other
-    formats (HL7 v2, Open mHealth ...) stream in this process. Each kind starts after
-    every earlier file is done, so references keep pointing backwards.
+    written by ``workers`` child processes, and so are FHIR NDJSON files: cut into parts
+    of about 4 MB (the parts of small files grouped into tasks of about that size), parsed
+    in parallel and written in file order (:class:`_Turns`). Other formats (HL7 v2, Open
+    mHealth ...) stream in this process. Bundles after NDJSON files, NDJSON files after
+    Bundles and the other formats start after every earlier file is written, so references
+    keep pointing backwards.
     """
     sources: set[str] = set()
 
