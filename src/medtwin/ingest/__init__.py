@@ -286,6 +286,36 @@ def _worker_store(url: str, actor: str) -> SqlStore:
 _WorkerResult = tuple[list[tuple[dict[str, int], str, int]], list[tuple[str, tuple[str, ...]]]]
 
 
+def _prepare_and_write(
+    inputs: Sequence[Iterable[Batch]],
+    source: str | None,
+    write: Callable[[list[Batch]], Sequence[AppendResult]],
+) -> list[tuple[dict[str, int], str, int]]:
+    """Read every input's batches, encode and hash their facts, then ``write`` them all (one
+    transaction): only the writing itself is serialised between the workers. Returns each
+    input's counts, source name and resources read."""
+    batches: list[Batch] = []
+    owner: list[int] = []
+    names: list[str] = []
+    reads: list[int] = []
+    counts = [AppendResultDict() for _ in inputs]
+    for index, read_batches in enumerate(inputs):
+        name = source
+        read = 0
+        for batch in read_batches:
+            name = name or batch.source  # the file's own source, not that of its score results
+            read += batch.resources_read
+            counts[index].add(batch.counts)  # the reader's own counts (missing samples ...)
+            batch.units = [unit.prepared_copy() for unit in batch.units]
+            batches.append(batch)
+            owner.append(index)
+        names.append(name or "")
+        reads.append(read)
+    for index, result in zip(owner, write(batches), strict=True):
+        counts[index].add(result.as_dict())
+    return [(counts[i], names[i], reads[i]) for i in range(len(inputs))]
+
+
 def _import_files_in_worker(
     paths: list[Path], source: str | None, tz: str, url: str, actor: str, patient: str | None = None
 ) -> _WorkerResult:
@@ -302,32 +332,15 @@ def _import_files_in_worker(
 
     gc.disable()  # see no_cyclic_gc
     store = _worker_store(url, actor)
-    batches: list[Batch] = []
-    owner: list[int] = []
-    names: list[str] = []
-    reads: list[int] = []
-    counts = [AppendResultDict() for _ in paths]
-    for index, path in enumerate(paths):
-        name = source
-        read = 0
-        for batch in _batches(path, source, tz, store, patient):
-            name = name or batch.source  # the file's own source, not that of its score results
-            read += batch.resources_read
-            counts[index].add(batch.counts)  # the reader's own counts (missing samples ...)
-            # encode and hash before taking the lock: only the writing itself is serialised
-            batch.units = [unit.prepared_copy() for unit in batch.units]
-            batches.append(batch)
-            owner.append(index)
-        names.append(name or "")
-        reads.append(read)
-    if _WRITE_LOCK is None:
-        results = store.append_many(batches)
-    else:
+
+    def write(batches: list[Batch]) -> Sequence[AppendResult]:
+        if _WRITE_LOCK is None:
+            return store.append_many(batches)
         with _WRITE_LOCK:
-            results = store.append_many(batches)
-    for index, result in zip(owner, results, strict=True):
-        counts[index].add(result.as_dict())
-    return [(counts[i], names[i], reads[i]) for i in range(len(paths))], learned_shapes()
+            return store.append_many(batches)
+
+    inputs = [_batches(path, source, tz, store, patient) for path in paths]
+    return _prepare_and_write(inputs, source, write), learned_shapes()
 
 
 _Part = tuple[Path, tuple[int, int, int]]
@@ -345,31 +358,27 @@ def _import_parts_in_worker(
     from medtwin.ingest.fhir_schema import learned_shapes
 
     assert _TURNS is not None
+    turns = _TURNS
     gc.disable()  # see no_cyclic_gc
     try:
         store = _worker_store(url, actor)
         name = source or DEFAULT_SOURCE
         lookup = lambda t, s, v: store.find_resource(name, t, s, v)  # noqa: E731
-        counts = [AppendResultDict() for _ in parts]
-        reads = [0] * len(parts)
-        batches: list[Batch] = []
-        owner: list[int] = []
-        for index, (path, part) in enumerate(parts):
-            for batch in read_ndjson_part(path, part, source=source, tz=tz, lookup=lookup):
-                reads[index] += batch.resources_read
-                counts[index].add(batch.counts)
-                batch.units = [unit.prepared_copy() for unit in batch.units]
-                batches.append(batch)
-                owner.append(index)
-        _TURNS.wait(ticket)
-        results = store.append_many(batches)
+
+        def write(batches: list[Batch]) -> Sequence[AppendResult]:
+            turns.wait(ticket)
+            return store.append_many(batches)
+
+        inputs = [
+            read_ndjson_part(path, part, source=source, tz=tz, lookup=lookup)
+            for path, part in parts
+        ]
+        result = _prepare_and_write(inputs, source, write)
     except BaseException:
-        _TURNS.fail(ticket)
+        turns.fail(ticket)
         raise
-    _TURNS.done(ticket)
-    for index, result in zip(owner, results, strict=True):
-        counts[index].add(result.as_dict())
-    return [(counts[i], name, reads[i]) for i in range(len(parts))], learned_shapes()
+    turns.done(ticket)
+    return result, learned_shapes()
 
 
 _NDJSON_PART_BYTES = 4 * 1024 * 1024
@@ -559,9 +568,10 @@ def _import_files(
 
         ticket = 0
         group: list[tuple[_Part, bool]] = []  # NDJSON parts of the next task, last of a file?
+        group_bytes = 0
 
         def send_parts() -> None:
-            nonlocal ticket, group
+            nonlocal ticket, group, group_bytes
             if group:
                 future = pool.submit(
                     _import_parts_in_worker,
@@ -574,7 +584,7 @@ def _import_files(
                 )
                 queue([path for (path, _), _ in group], [ends for _, ends in group], future)
                 ticket += 1
-                group = []
+                group, group_bytes = [], 0
 
         bundles: list[Path] = []
         todo: list[Path | None] = [*files, None]  # None: the end
@@ -599,10 +609,10 @@ def _import_files(
                 ahead: tuple[int, int, int] | None = None
                 for part in chain(_ndjson_parts(item), (None,)):
                     if ahead is not None:
-                        size = sum(end - start for (_, (start, end, _)), _ in group)
-                        if group and size + ahead[1] - ahead[0] > _NDJSON_PART_BYTES:
+                        if group and group_bytes + ahead[1] - ahead[0] > _NDJSON_PART_BYTES:
                             send_parts()
                         group.append(((item, ahead), part is None))
+                        group_bytes += ahead[1] - ahead[0]
                     ahead = part
                 continue
             send_parts()
