@@ -361,6 +361,34 @@ def test_conflicting_duplicates_in_one_bundle(tmp_path: Path, sqlite_store: SqlS
     assert current.fact.value_num == 99  # type: ignore[attr-defined]
     versions = sqlite_store.versions("fhir", "Observation/dup")
     assert [v.version for v in versions] == [1, 2] and versions[0].superseded_at is not None
+    # re-sending the same file changes nothing (it stored both copies again before)
+    before = sqlite_store.counts()
+    again = import_paths(sqlite_store, [tmp_path / "dup.json"])
+    assert again.counts["unchanged"] == 3 and again.counts["new_versions"] == 0
+    assert sqlite_store.counts() == before
+    # the same two copies as Bulk NDJSON lines (the same resources once references are resolved)
+    lines = [
+        orjson.dumps({**r, "subject": {"reference": f"Patient/{patient['id']}"}})
+        for r in (first, second)
+    ]
+    (tmp_path / "Observation.ndjson").write_bytes(b"\n".join(lines))
+    for _ in range(2):
+        ndjson = import_paths(sqlite_store, [tmp_path / "Observation.ndjson"])
+        assert ndjson.counts["unchanged"] == 2 and sqlite_store.counts() == before
+    # a third copy with another value at the end of the file: one new version, then nothing
+    third = orjson.loads(lines[1])
+    third["valueQuantity"]["value"] = 101
+    (tmp_path / "Observation.ndjson").write_bytes(b"\n".join([*lines, orjson.dumps(third)]))
+    counts = [
+        import_paths(sqlite_store, [tmp_path / "Observation.ndjson"]).counts["new_versions"]
+        for _ in range(2)
+    ]
+    assert counts == [1, 0]
+    assert [v.fact.value_num for v in sqlite_store.versions("fhir", "Observation/dup")] == [  # type: ignore[attr-defined]
+        70,
+        99,
+        101,
+    ]
 
 
 def test_entries_named_only_by_an_oid_full_url(tmp_path: Path, sqlite_store: SqlStore) -> None:

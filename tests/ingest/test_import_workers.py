@@ -210,7 +210,8 @@ def test_ndjson_in_parts_stores_what_one_process_stores(
         assert len(locations) == 2 and all(loc and loc.startswith("line ") for loc in locations)
         assert many.counts() == one.counts()
         # again: the same as again in one process (the file holds two versions of one
-        # Encounter without lastUpdated, so each re-send stores both once more, in order)
+        # Encounter without lastUpdated in different parts, so each re-send stores both
+        # once more, in order: docs/record.md)
         again_one = import_paths(one, [tmp_path / "bulk"], workers=0)
         again_many = import_paths(many, [tmp_path / "bulk"], workers=2)
         assert again_many.counts == again_one.counts

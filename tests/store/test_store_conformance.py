@@ -83,6 +83,29 @@ def test_append_is_idempotent(loaded: SqlStore) -> None:
     assert loaded.counts() == before
 
 
+def test_batch_with_two_versions_of_a_fact_is_idempotent(loaded: SqlStore) -> None:
+    """A file may carry a resource and its correction; re-sending the file changes nothing."""
+    first = loaded.append_facts(
+        [obs("p1", "o7", HR, 61, 7), obs("p1", "o7", HR, 66, 7, status="amended")], source=SRC
+    )
+    assert (first.inserted, first.new_versions) == (1, 1)
+    before = loaded.counts()
+    again = loaded.append_facts(
+        [obs("p1", "o7", HR, 61, 7), obs("p1", "o7", HR, 66, 7, status="amended")], source=SRC
+    )
+    assert (again.inserted, again.new_versions, again.unchanged) == (0, 0, 2)
+    assert loaded.counts() == before
+    assert [v.fact.value_num for v in loaded.versions(SRC, "Observation/o7")] == [61, 66]  # type: ignore[attr-defined]
+    # the batch's last copy still counts: a batch ending on a value sent before is a revert
+    revert = loaded.append_facts(
+        [obs("p1", "o7", HR, 66, 7, status="amended"), obs("p1", "o7", HR, 61, 7)], source=SRC
+    )
+    assert (revert.unchanged, revert.new_versions) == (1, 1)
+    history = loaded.versions(SRC, "Observation/o7")
+    assert [v.fact.value_num for v in history] == [61, 66, 61]  # type: ignore[attr-defined]
+    assert [v.superseded_at is None for v in history] == [False, False, True]
+
+
 def test_timeline_by_code_and_range(loaded: SqlStore) -> None:
     rows = loaded.timeline("MRN-1", codes=["8867-4"])
     assert [r.fact.value_num for r in rows] == [70, 75, 80]  # type: ignore[attr-defined]

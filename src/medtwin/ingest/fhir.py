@@ -149,10 +149,19 @@ class FhirReader:
     ) -> Iterator[Batch]:
         """Batches from one file: a bundle is one batch; NDJSON comes in batches of lines.
 
+        An NDJSON file is read in the parts the parallel import cuts it into, each in
+        batches of :data:`NDJSON_BATCH` lines, so one process and the workers store the
+        same batches (a re-send is recognised within a batch: see ``docs/record.md``).
         ``lookup`` resolves conditional references against the store.
         """
         if path.suffix.lower() == ".ndjson":
-            batches: Iterator[Batch] = read_ndjson(path, source=source, tz=tz, lookup=lookup)
+            from medtwin.ingest import _ndjson_parts  # the package imports this module
+
+            batches: Iterator[Batch] = (
+                batch
+                for part in _ndjson_parts(path)
+                for batch in read_ndjson(path, source=source, tz=tz, lookup=lookup, part=part)
+            )
         else:
             batches = iter((read_bundle(path, source=source, tz=tz, lookup=lookup),))
         for batch in batches:

@@ -505,6 +505,16 @@ class SqlStore(AlertBook, TwinBook):
             for p in facts
         ]
         current = self._current_versions(source, [p.source_id for p in todo])
+        # A batch (a Bundle, an NDJSON batch or part) may hold several versions of one
+        # resource. On a re-send of that batch, its earlier copies are versions already
+        # stored: they are skipped, and only the batch's last copy of each resource is
+        # compared with the current version, so the whole re-send changes nothing.
+        last_copy: dict[str, int] = {p.source_id: i for i, p in enumerate(todo)}
+        stored_hashes = (
+            {sid: entry[4] for sid, entry in current.items()}
+            if len(last_copy) < len(todo)
+            else None
+        )
         rows: list[tuple[Any, ...]] = []
         supersede: list[tuple[Any, ...]] = []
         pending_rows: dict[str, int] = {}
@@ -512,14 +522,18 @@ class SqlStore(AlertBook, TwinBook):
         dialect = self.dialect
         ts = dialect.ts
         json = dialect.json
-        for p in todo:
+        for index, p in enumerate(todo):
             pid = by_subject[p.subject] if p.subject is not None else None
             digest = p.digest
             previous = current.get(p.source_id)
             superseded = None
             if previous is not None:
                 old_id, old_version, old_hash, old_recorded, old_hashes = previous
-                if old_hash == digest:
+                if old_hash == digest or (
+                    stored_hashes is not None
+                    and last_copy[p.source_id] != index
+                    and digest in stored_hashes.get(p.source_id, ())
+                ):
                     result.unchanged += 1
                     continue
                 version = old_version + 1
