@@ -21,9 +21,67 @@ def _fail(exc: Exception) -> None:
     raise click.exceptions.Exit(1)
 
 
+def _model(name: str, time_unit: str | None) -> Any:
+    """A registered model by name, or the model of an SBML file (a path ending .xml/.sbml)."""
+    from pathlib import Path
+
+    from medtwin.model import get_model
+
+    if name.lower().endswith((".xml", ".sbml")) or Path(name).is_file():
+        from medtwin.model.sbml import load_sbml
+
+        return load_sbml(Path(name), time_unit=time_unit)
+    if time_unit is not None:
+        from medtwin.model import ModelError
+
+        raise ModelError("--time-unit is for SBML files only")
+    return get_model(name)
+
+
+def _with_assignments(model: Any, params: Any, assignments: tuple[str, ...]) -> Any:
+    """``params`` (``[1, P]``) with each ``NAME=VALUE`` of ``--set`` applied (checked)."""
+    from medtwin.model import ModelError
+
+    names = model.parameter_names()
+    params = params.copy()
+    for text in assignments:
+        name, sep, value = text.partition("=")
+        if not sep:
+            raise ModelError(f"--set {text!r}: expected NAME=VALUE")
+        if name.strip() not in names:
+            raise ModelError(
+                f"--set {text!r}: model {model.name!r} has no parameter {name.strip()!r} "
+                f"(known: {', '.join(names)})"
+            )
+        try:
+            params[:, names.index(name.strip())] = float(value)
+        except ValueError:
+            raise ModelError(f"--set {text!r}: {value!r} is not a number") from None
+    model.check_params(params)
+    return params
+
+
+_TIME_UNIT = click.option(
+    "--time-unit",
+    type=click.Choice(["s", "min", "h", "d"]),
+    default=None,
+    help="SBML file: the unit of its time, where the file does not say it.",
+)
+
+
 @main.command("simulate")
-@click.option("--model", "model_name", required=True, help="Model name (see 'medtwin model list').")
-@click.option("--preset", required=True, help="Parameter preset, e.g. adolescent#001.")
+@click.option(
+    "--model",
+    "model_name",
+    required=True,
+    help="Model name (see 'medtwin model list'), or an SBML file (.xml, .sbml).",
+)
+@click.option(
+    "--preset",
+    default=None,
+    help="Parameter preset, e.g. adolescent#001 (default: the model's only one, e.g. an SBML "
+    "file's 'file').",
+)
 @click.option(
     "--scenario",
     "scenario_path",
@@ -38,25 +96,43 @@ def _fail(exc: Exception) -> None:
     default=None,
     help="Add the CGM sensor noise model (Dexcom) with this seed (default: no noise).",
 )
+@click.option(
+    "--set",
+    "assignments",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Change one parameter of the preset (repeatable), e.g. --set p1=0.02.",
+)
+@_TIME_UNIT
 @_json_option
 def simulate_command(
     model_name: str,
-    preset: str,
+    preset: str | None,
     scenario_path: str | None,
     hours: float,
     every_min: float,
     cgm_noise_seed: int | None,
+    assignments: tuple[str, ...],
+    time_unit: str | None,
     as_json: bool,
 ) -> None:
     """Simulate one preset patient through a scenario; print a summary (or --json)."""
     import numpy as np
 
-    from medtwin.model import ModelError, get_model, load_scenario, parse_scenario, simulate
+    from medtwin.model import ModelError, load_scenario, parse_scenario, simulate
     from medtwin.model.base import TIME_UNIT_MIN
 
     try:
-        model = get_model(model_name)
-        params = model.preset(preset)
+        model = _model(model_name, time_unit)
+        if preset is None:
+            names = model.preset_names()
+            if len(names) != 1:
+                raise ModelError(
+                    f"model {model.name!r} has {len(names)} presets: choose one with --preset "
+                    f"({', '.join(names[:5])}{' ...' if len(names) > 5 else ''})"
+                )
+            preset = names[0]
+        params = _with_assignments(model, model.preset(preset), assignments)
         per_unit = 1.0 / TIME_UNIT_MIN[model.time_unit]
         t_end = hours * 60.0 * per_unit
         if scenario_path is None:
@@ -100,6 +176,13 @@ def simulate_command(
         f"{result.model} {result.version}, {preset}, {hours:g} h, "
         f"{len(scenario.events)} events, output every {every_min:g} min"
     )
+    if summary is None:
+        for name, values in series.items():
+            unit = model.observable(name).unit
+            click.echo(
+                f"{name}{f' ({unit})' if unit else ''}: start {float(values[0]):.6g}, end "
+                f"{float(values[-1]):.6g}, min {float(values.min()):.6g}, max {float(values.max()):.6g}"
+            )
     if summary is not None:
         which = "CGM" if "cgm_mg_dl" in series else "plasma"
         click.echo(
@@ -112,7 +195,39 @@ def simulate_command(
 
 @main.group("model")
 def model_group() -> None:
-    """Mechanistic models: list what is installed."""
+    """Mechanistic models: list what is installed, describe one (or an SBML file)."""
+
+
+@model_group.command("describe")
+@click.argument("model_name", metavar="MODEL")
+@_TIME_UNIT
+@_json_option
+def model_describe_command(model_name: str, time_unit: str | None, as_json: bool) -> None:
+    """Describe MODEL (a registered name, or an SBML file): parameters, states, observables."""
+    from medtwin.model import ModelError
+
+    try:
+        model = _model(model_name, time_unit)
+    except ModelError as exc:
+        _fail(exc)
+        return
+    described = model.describe()
+    if as_json:
+        _print_json(described)
+        return
+    click.echo(f"{model.name} {model.version}: {model.title}")
+    click.echo(
+        f"  time unit: {model.time_unit}; events: {', '.join(described['event_types']) or 'none'}"
+    )
+    for ref in model.references:
+        click.echo(f"  source: {ref}")
+    click.echo(f"  parameters ({len(model.parameters)}):")
+    for p in model.parameters:
+        value = f" = {p.prior.loc:g}" if p.prior.kind == "fixed" else ""
+        click.echo(f"    {p.name}{value}{f' {p.unit}' if p.unit else ''}: {p.description}")
+    click.echo(f"  states: {', '.join(model.state_names())}")
+    click.echo(f"  observables: {', '.join(o.name for o in model.observables)}")
+    click.echo(f"  presets: {', '.join(model.preset_names())}")
 
 
 @model_group.command("list")

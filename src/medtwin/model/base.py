@@ -160,7 +160,10 @@ class Observable:
     unit: str
     description: str
     loinc: tuple[str, ...]
-    function: Callable[[FloatArray, FloatArray], FloatArray] = field(repr=False, compare=False)
+    function: Callable[..., FloatArray] = field(repr=False, compare=False)
+    timed: bool = False
+    """``function`` also takes ``times=`` (the output times ``[T]``, model unit), which the
+    solver passes: an observable that reads the time (an SBML rule) uses them exactly."""
 
 
 @dataclass(frozen=True)
