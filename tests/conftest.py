@@ -94,3 +94,15 @@ def sqlite_store(tmp_path: Path) -> Iterator[SqlStore]:
     s = open_store(str(tmp_path / "medtwin.db"), actor="test")
     yield s
     s.close()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Compiled SBML kernels go to a folder of this test run, not the user's cache."""
+    old = os.environ.get("MEDTWIN_CACHE_DIR")
+    os.environ["MEDTWIN_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if old is None:
+        os.environ.pop("MEDTWIN_CACHE_DIR", None)
+    else:
+        os.environ["MEDTWIN_CACHE_DIR"] = old

@@ -4,6 +4,7 @@ own files, and against medtwin's hand-written Bergman model."""
 
 from __future__ import annotations
 
+import sys
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -294,6 +295,36 @@ def test_models_take_no_scenario_events_and_check_their_parameters() -> None:
         and simulate(model, model.preset("file"), NONE, t_end=10).provenance()["model"]
         == "bergman_1979_core"
     )
+
+
+def test_kernels_are_cached_on_disk_and_compiled_in_memory_where_they_cannot_be(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from medtwin.model import sbml
+
+    monkeypatch.setenv("MEDTWIN_CACHE_DIR", str(tmp_path / "cache"))
+    for name in [k for k in sys.modules if k.startswith("medtwin_sbml_")]:
+        monkeypatch.delitem(sys.modules, name)  # loaded by earlier tests from another folder
+    first = load_sbml(BERGMAN)
+    expected = simulate(first, first.preset("file"), NONE, t_end=60).observables["G"]
+    [module] = (tmp_path / "cache" / "sbml").glob("medtwin_sbml_*.py")
+    assert "def rhs_row(t, x, p, u, dx):" in module.read_text()
+    again = load_sbml(BERGMAN)  # another class of the same file: the same compiled module
+    assert again.compiled_kernels()[0] is first.compiled_kernels()[0]
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    monkeypatch.setenv("MEDTWIN_CACHE_DIR", str(blocked))
+    monkeypatch.setattr(sbml, "_kernel_module", _fails_like_a_read_only_folder)
+    fallback = load_sbml(BERGMAN)
+    got = simulate(fallback, fallback.preset("file"), NONE, t_end=60).observables["G"]
+    np.testing.assert_array_equal(got, expected)
+
+
+def _fails_like_a_read_only_folder(source: str) -> Any:
+    from medtwin.model.sbml import cache_dir
+
+    cache_dir().mkdir(parents=True)  # the cache path is a file: FileExistsError (an OSError)
+    raise AssertionError("unreachable")
 
 
 # -- CLI ---------------------------------------------------------------------------------------
