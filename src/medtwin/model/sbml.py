@@ -23,10 +23,13 @@ subclass from it:
 
 The right-hand side is generated as Python source from the file's MathML and compiled with
 numba like every medtwin model, so the model runs through :func:`~medtwin.model.solver.simulate`
-unchanged. What the solver cannot honour is refused with the element and the reason: SBML
-events, algebraic rules, ``delay``, ``rateOf``, fast reactions, compartments that change,
-variable stoichiometry, conversion factors. Scenario events are not taken (the model accepts
-none); a what-if is a parameter set (a row of the ``[N, P]`` array).
+unchanged. SBML events triggered by the time passing a value set by constants (doses, changes
+at a time; with delays, priorities and ``initialValue``) are the model's inputs, one per
+event, stepping from 0 to 1 at its execution time, and the jump kernel applies their
+assignments there (section 4.12). What the solver cannot honour is refused with the element
+and the reason: events triggered by the state, algebraic rules, ``delay``, ``rateOf``, fast
+reactions, compartments that change, variable stoichiometry, conversion factors. Scenario
+events are not taken; a what-if is a parameter set (a row of the ``[N, P]`` array).
 
 The time unit comes from the file (Level 3 ``timeUnits``; Level 2's default is the second)
 or from ``time_unit=`` when the file does not say. medtwin's time units are min, h and d: a
@@ -104,14 +107,27 @@ class SbmlModel(Model):
         p = np.atleast_2d(np.asarray(params, dtype=np.float64))
         return np.stack([cls._init_row(row) for row in p])
 
+    _event_times: ClassVar[Callable[[FloatArray], FloatArray] | None] = None
+
     @classmethod
     def schedule(cls, events: Sequence[Event], params: FloatArray, t_end: float) -> InputSchedule:
-        """No inputs: an SBML model takes no scenario events (see the module's notes)."""
+        """The file's own events as inputs, one per event: 0 before its execution time (for
+        each parameter set), 1 from then on; the jump kernel applies its assignments where
+        the input steps. An SBML model takes no scenario events (see the module's notes)."""
         del events
-        return InputSchedule(np.array([0.0, float(t_end)]), np.zeros((1, params.shape[0], 0)))
+        p = np.atleast_2d(np.asarray(params, dtype=np.float64))
+        if cls._event_times is None:
+            return InputSchedule(np.array([0.0, float(t_end)]), np.zeros((1, p.shape[0], 0)))
+        times = np.stack([cls._event_times(row) for row in p])  # [N, E]
+        due = times[(times >= 0.0) & (times < t_end)]
+        bounds = np.union1d([0.0, float(t_end)], due)
+        values = (bounds[:-1, None, None] >= times[None, :, :]).astype(np.float64)
+        return InputSchedule(bounds, values)
 
     generated_rhs: ClassVar[str] = ""
     """The generated source of ``rhs_row`` (Python)."""
+    generated_jump: ClassVar[str] = ""
+    """The generated source of ``jump_row`` (the file's events; empty without events)."""
 
     @classmethod
     def compiled_kernels(cls) -> tuple[Any, Any, Any]:
@@ -122,7 +138,7 @@ class SbmlModel(Model):
         if cached is not None:
             return cached  # type: ignore[no-any-return]
         try:
-            module = _kernel_module(cls.generated_rhs)
+            module = _kernel_module(cls.generated_rhs, cls.generated_jump)
         except OSError:
             return super().compiled_kernels()
         cached = (module.rhs_row, module.jump_row, module.drive)
@@ -153,20 +169,27 @@ from medtwin.model._rk4 import METHODS, bind, no_jump
 {rhs}
 
 
+{jump}
+
+
 rhs_row = numba.njit(cache=True, nogil=True, error_model="numpy")(rhs_row)
-jump_row = no_jump
+jump_row = (
+    no_jump if jump_row is None else numba.njit(cache=True, nogil=True, error_model="numpy")(jump_row)
+)
 drive = {{m: bind(rhs_row, jump_row, globals(), method=m, cache=True) for m in METHODS}}
 """
 
 
-def _kernel_module(rhs_source: str) -> Any:
-    """Import (writing it first if new) the kernel module of ``rhs_source``."""
+def _kernel_module(rhs_source: str, jump_source: str = "") -> Any:
+    """Import (writing it first if new) the kernel module of ``rhs_source`` and
+    ``jump_source`` (none: no events)."""
     import importlib.util
     import sys
 
     from medtwin import __version__
 
-    text = _KERNEL_MODULE.format(version=__version__, rhs=rhs_source)
+    jump = jump_source or "jump_row = None"
+    text = _KERNEL_MODULE.format(version=__version__, rhs=rhs_source, jump=jump)
     name = "medtwin_sbml_" + hashlib.sha256(text.encode()).hexdigest()[:20]
     if name in sys.modules:
         return sys.modules[name]
@@ -532,13 +555,8 @@ def load_sbml(
     def refuse(element: str, reason: str) -> SbmlError:
         return SbmlError(f"{label}: {element}: {reason}")
 
-    if model.getNumEvents():
-        ev = model.getEvent(0)
-        raise refuse(
-            f"event {ev.getId() or 0!r}",
-            "SBML events are not supported (medtwin's events come from the scenario); "
-            f"the model has {model.getNumEvents()}",
-        )
+    events = [_read_event(model.getEvent(i), i, doc, refuse) for i in range(model.getNumEvents())]
+    event_targets = {target for ev in events for target, _ in ev.assignments}
     rules: dict[str, Any] = {}
     rate_rules: dict[str, Any] = {}
     for i in range(model.getNumRules()):
@@ -569,7 +587,7 @@ def load_sbml(
     def classify(sid: str, changed: bool) -> Literal["parameter", "state", "computed", "frozen"]:
         if sid in rules:
             return "computed"
-        if sid in rate_rules or changed:
+        if sid in rate_rules or changed or sid in event_targets:
             return "state"
         if sid in initial:
             return "frozen"  # set once at t = 0 from other values, constant afterwards
@@ -579,7 +597,7 @@ def load_sbml(
     for i in range(model.getNumCompartments()):
         c = model.getCompartment(i)
         cid = c.getId()
-        if cid in rules or cid in rate_rules:  # (constant="false" alone: only events could)
+        if cid in rules or cid in rate_rules or cid in event_targets:
             raise refuse(f"compartment {cid!r}", "compartments that change size are not supported")
         if cid in initial:
             raise refuse(
@@ -773,6 +791,10 @@ def load_sbml(
             lines.append(f"    {target} = {scale!r} * ({total})")
     lines.append("    return None")
     rhs_source = "\n".join(lines)
+    preset = np.array([s.value for s in params], dtype=np.float64)
+    jump_source, times_source, event_names = _event_code(
+        events, symbols, preset, lines[1 : 1 + len(order)], row, scale, label
+    )
 
     # initial values (plain Python over one parameter row)
     init_lines = ["def init_row(p):", f"    x = np.empty({len(states)})"]
@@ -827,7 +849,7 @@ def load_sbml(
         observed.append(model.getSpecies(i).getId())
     for i in range(model.getNumParameters()):
         pid = model.getParameter(i).getId()
-        if pid in rules or pid in rate_rules:
+        if pid in rules or pid in rate_rules or pid in event_targets:
             observed.append(pid)
     obs_lines = ["def observe(x, p, times=None):", "    out = {}"]
     if uses_time:
@@ -850,6 +872,9 @@ def load_sbml(
         exec(compile(rhs_source, f"<sbml rhs {label}>", "exec"), namespace)
         exec(compile(init_source, f"<sbml init {label}>", "exec"), namespace)
         exec(compile(obs_source, f"<sbml observables {label}>", "exec"), namespace)
+        if events:
+            exec(compile(jump_source, f"<sbml events {label}>", "exec"), namespace)
+            exec(compile(times_source, f"<sbml event times {label}>", "exec"), namespace)
     except SyntaxError as exc:  # pragma: no cover - a translator bug, not a user error
         raise SbmlError(f"{label}: medtwin generated invalid code ({exc})") from exc
     observe = namespace["observe"]
@@ -871,7 +896,6 @@ def load_sbml(
             timed=uses_time,
         )
 
-    preset = np.array([s.value for s in params], dtype=np.float64)
     for sym in params:
         if not math.isfinite(sym.value):
             raise refuse(f"{sym.id!r}", "has no finite value in the file")
@@ -905,9 +929,157 @@ def load_sbml(
         "_init_row": staticmethod(namespace["init_row"]),
         "generated_source": "\n\n".join([rhs_source, init_source, obs_source]),
         "generated_rhs": rhs_source,
+        "generated_jump": jump_source if events else "",
+        "inputs": tuple(
+            Variable(f"event_{name}", "", f"SBML event {name!r} executed (0 before, 1 from then)")
+            for name in event_names
+        ),
+        "jump_row": staticmethod(namespace["jump_row"]) if events else None,
+        "_event_times": staticmethod(namespace["event_times"]) if events else None,
     }
     cls = type(f"Sbml_{_python_name(str(attrs['name']))}", (SbmlModel,), attrs)
     return cls
+
+
+@dataclass
+class _Event:
+    """An SBML event whose trigger is the time passing a constant (``time >= c``)."""
+
+    name: str
+    index: int
+    threshold: Any
+    initial_value: bool
+    delay: Any
+    priority: Any
+    trigger_values: bool
+    assignments: list[tuple[str, Any]]
+
+
+def _read_event(ev: Any, index: int, doc: Any, refuse: Callable[[str, str], SbmlError]) -> _Event:
+    """Read one event; refuse triggers other than the time passing a constant."""
+    libsbml = _libsbml()
+    name = ev.getId() or str(index)
+    where = f"event {name!r}"
+    trigger = ev.getTrigger()
+    node = trigger.getMath() if trigger is not None else None
+    threshold = None
+    if node is not None and node.getNumChildren() == 2:
+        a, b = node.getChild(0), node.getChild(1)
+        kind = node.getType()
+        if kind in (libsbml.AST_RELATIONAL_GEQ, libsbml.AST_RELATIONAL_GT):
+            if a.getType() == libsbml.AST_NAME_TIME and not _uses_time(b):
+                threshold = b
+        elif (
+            kind in (libsbml.AST_RELATIONAL_LEQ, libsbml.AST_RELATIONAL_LT)
+            and b.getType() == libsbml.AST_NAME_TIME
+            and not _uses_time(a)
+        ):
+            threshold = a
+    if threshold is None:
+        shown = libsbml.formulaToL3String(node) if node is not None else "none"
+        raise refuse(
+            where,
+            f"its trigger {shown!r} is not supported: only the time passing a value set by "
+            "constants (time >= expression) is (medtwin's solver does not locate state events)",
+        )
+    initial_value = bool(trigger.getInitialValue()) if doc.getLevel() >= 3 else True
+    delay = ev.getDelay().getMath() if ev.isSetDelay() else None
+    priority = ev.getPriority().getMath() if ev.isSetPriority() else None
+    trigger_values = (
+        bool(ev.getUseValuesFromTriggerTime()) if ev.isSetUseValuesFromTriggerTime() else True
+    )
+    assignments = []
+    for j in range(ev.getNumEventAssignments()):
+        assignment = ev.getEventAssignment(j)
+        if assignment.getMath() is not None:  # (without mathematics it assigns nothing: L3V2)
+            assignments.append((assignment.getVariable(), assignment.getMath()))
+    return _Event(
+        name, index, threshold, initial_value, delay, priority, trigger_values, assignments
+    )
+
+
+def _event_code(
+    events: list[_Event],
+    symbols: Mapping[str, _Symbol],
+    preset: FloatArray,
+    local_lines: list[str],
+    row: _Translator,
+    scale: float,
+    label: str,
+) -> tuple[str, str, list[str]]:
+    """Source of ``jump_row`` (the events' assignments, applied where their input steps from 0
+    to 1) and of ``event_times`` (each event's execution time, model unit, for one parameter
+    row; inf: never), and the events' names in input order."""
+
+    def constant(node: Any, what: str, ev: _Event) -> str:
+        for sid in _math_symbols(node):
+            sym = symbols.get(sid)
+            if sym is None or sym.kind != "parameter":
+                raise SbmlError(
+                    f"{label}: event {ev.name!r}: its {what} reads {sid!r}, which changes: "
+                    "only values set by constants are supported there"
+                )
+        return row(node, f"{what} of event {ev.name!r}")
+
+    def priority(ev: _Event) -> float:
+        if ev.priority is None:
+            return -math.inf
+        # the priority as the file's values give it (generated from its MathML)
+        value = eval(constant(ev.priority, "priority", ev), {"math": math, "p": preset})
+        return float(value)
+
+    times = ["def event_times(p):", f"    out = np.empty({len(events)})"]
+    # Events due at the same time run by priority (highest first), else in the file's order.
+    # An event that uses the values of its trigger time computes its assignments before any
+    # event of that instant runs (as libRoadRunner does: so the last one run wins with what it
+    # computed); one that does not computes them when it runs, after those before it.
+    jump = ["def jump_row(x, p, u0, u1):"]
+    early = ["    # the assignments computed at the trigger time, before any event runs"]
+    later: list[str] = []
+    temporaries: list[str] = []
+    for ev in sorted(events, key=lambda e: (-priority(e), e.index)):
+        c = constant(ev.threshold, "trigger", ev)
+        delay = constant(ev.delay, "delay", ev) if ev.delay is not None else "0.0"
+        true_at_start = f"(0.0 >= {c})" if ev.initial_value else "False"
+        execute = f"((max({c}, 0.0) + {delay}) / {scale!r})"
+        times.append(f"    out[{ev.index}] = math.inf if {true_at_start} else {execute}")
+        reads_state = any(
+            symbols.get(sid) is None or symbols[sid].kind != "parameter"
+            for _, node in ev.assignments
+            for sid in _math_symbols(node)
+        )
+        if ev.delay is not None and ev.trigger_values and reads_state:
+            raise SbmlError(
+                f"{label}: event {ev.name!r}: a delayed event whose assignments read values "
+                "at the trigger time is not supported"
+            )
+        when = f"(max({c}, 0.0) / {scale!r})" if ev.trigger_values else execute
+        fires = f"    if u1[{ev.index}] > u0[{ev.index}]:"
+        compute = [fires, f"        t = {when}", *("    " + line for line in local_lines)]
+        assign = [fires]
+        for j, (target, node) in enumerate(ev.assignments):
+            sym = symbols.get(target)
+            if sym is None or sym.kind not in ("state", "frozen"):
+                raise SbmlError(
+                    f"{label}: event {ev.name!r}: cannot assign {target!r} (not a species or "
+                    "parameter that may change)"
+                )
+            value = f"a{ev.index}_{j}"
+            temporaries.append(value)
+            where = f"assignment to {target!r} in event {ev.name!r}"
+            compute.append(f"        {value} = {row(node, where)}")
+            assign.append(f"        x[{sym.index}] = {value}")
+        if len(assign) == 1:
+            continue  # assigns nothing
+        if ev.trigger_values:
+            early.extend(compute)
+            later.extend(assign)
+        else:
+            later.extend([*compute, *assign[1:]])
+    jump.extend(f"    {value} = 0.0" for value in temporaries)
+    jump.extend([*early, "    # the events run", *later, "    return None"])
+    times.append("    return out")
+    return "\n".join(jump), "\n".join(times), [ev.name for ev in events]
 
 
 def _stoichiometry(ref: Any, doc: Any) -> float:
