@@ -425,7 +425,8 @@ class Model(ABC):
         """Raise :class:`ModelError` if the scenario has an event type this model ignores."""
         for i, ev in enumerate(scenario.events):
             if ev.type not in cls.event_types:
+                takes = ", ".join(sorted(cls.event_types)) or "none"
                 raise ModelError(
                     f"event {i}: model {cls.name!r} does not take {ev.type!r} events "
-                    f"(it takes: {', '.join(sorted(cls.event_types))})"
+                    f"(it takes: {takes})"
                 )
