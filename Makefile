@@ -23,7 +23,8 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 # then 45 days of one wearer's minute data (an infection starts on 2025-12-21) through the
 # personal-baseline monitors into the alert book; then the twin of a person with type 1 diabetes,
 # a patient's pharmacogenomic report, vancomycin and warfarin doses, and cardiovascular risk from
-# the record with a ranked prevention what-if (a diet change runs the Hall body-weight model).
+# the record with a ranked prevention what-if (a diet change runs the Hall body-weight model),
+# and a model brought as an SBML file, simulated with a changed parameter.
 DEMO_WEARER ?= 24
 # ... and the person with type 1 diabetes: their CGM, meals and pump insulin, a twin fitted to them,
 # a 2-hour forecast and a what-if (an afternoon snack, a correction bolus) with a plot.
@@ -55,6 +56,7 @@ demo: $(VENV)/.installed
 	$(BIN)/medtwin dose recommend --patient SYN-42-0 --model vancomycin_goti2018 --store $(DEMO)/medtwin.db
 	$(BIN)/medtwin dose recommend --patient SYN-42-$(DEMO_WARFARIN) --model warfarin_hamberg2007 --store $(DEMO)/medtwin.db
 	$(BIN)/medtwin risk SYN-42-4 --whatif quit_smoking,sbp=-10,statin,weight=-5kg,diet=-500kcal --store $(DEMO)/medtwin.db
+	$(BIN)/medtwin simulate --model src/medtwin/model/data/sbml/bergman_1979_core.xml --hours 6 --set p3=1e-4
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks tools
@@ -69,6 +71,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_scores.py
 	$(BIN)/python benchmarks/bench_all_scores.py
 	$(BIN)/python benchmarks/bench_uva_padova.py
+	$(BIN)/python benchmarks/bench_sbml.py
 	$(BIN)/python benchmarks/bench_calibrate.py
 	$(BIN)/python benchmarks/bench_assimilate.py
 	$(BIN)/python benchmarks/bench_tdm.py
