@@ -53,7 +53,7 @@ import itertools
 import math
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.abc import Traversable
 from pathlib import Path
@@ -517,16 +517,7 @@ def _order(
 
 def _math_symbols(node: Any) -> set[str]:
     libsbml = _libsbml()
-    out: set[str] = set()
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if n is None:
-            continue
-        if n.getType() == libsbml.AST_NAME:
-            out.add(n.getName())
-        stack.extend(n.getChild(i) for i in range(n.getNumChildren()))
-    return out
+    return {n.getName() for n in _nodes(node) if n.getType() == libsbml.AST_NAME}
 
 
 def load_sbml(
@@ -729,24 +720,22 @@ def load_sbml(
     deps = {k: _math_symbols(m) for k, (m, _) in exprs.items()}
     order = _order(exprs, deps, label)
 
-    # names in the row kernel and in the vectorised observables
-    def row_name(sid: str) -> str:
-        sym = symbols.get(sid)
+    # names in the row kernel (p[i], x[j]) and in the vectorised observables
+    def symbol_name(sid: str, vector: bool = False) -> str:
         if sid in exprs:
             return _python_name(sid)
-        assert sym is not None
+        sym = symbols[sid]
         if sym.index < 0:
-            return repr(sym.value)
-        return f"p[{sym.index}]" if sym.kind == "parameter" else f"x[{sym.index}]"
+            return repr(sym.value)  # a constant (a species reference's stoichiometry)
+        if sym.kind == "parameter":
+            return f"p[:, None, {sym.index}]" if vector else f"p[{sym.index}]"
+        return f"x[:, :, {sym.index}]" if vector else f"x[{sym.index}]"
+
+    def row_name(sid: str) -> str:
+        return symbol_name(sid)
 
     def vec_name(sid: str) -> str:
-        sym = symbols.get(sid)
-        if sid in exprs:
-            return _python_name(sid)
-        assert sym is not None
-        if sym.index < 0:
-            return repr(sym.value)
-        return f"p[:, None, {sym.index}]" if sym.kind == "parameter" else f"x[:, :, {sym.index}]"
+        return symbol_name(sid, vector=True)
 
     all_ids = [*symbols, *exprs]
     row = _Translator({k: row_name(k) for k in all_ids}, label, time=f"(t * {scale!r})")
@@ -1090,12 +1079,14 @@ def _stoichiometry(ref: Any, doc: Any) -> float:
 
 def _uses_time(node: Any) -> bool:
     libsbml = _libsbml()
+    return any(n.getType() == libsbml.AST_NAME_TIME for n in _nodes(node))
+
+
+def _nodes(node: Any) -> Iterator[Any]:
+    """Every node of a math tree (``node`` included; none for ``None``)."""
     stack = [node]
     while stack:
         n = stack.pop()
-        if n is None:
-            continue
-        if n.getType() == libsbml.AST_NAME_TIME:
-            return True
-        stack.extend(n.getChild(i) for i in range(n.getNumChildren()))
-    return False
+        if n is not None:
+            yield n
+            stack.extend(n.getChild(i) for i in range(n.getNumChildren()))
