@@ -436,5 +436,7 @@ def test_cli_simulates_and_describes_an_sbml_file() -> None:
         main, ["model", "describe", str(RR_TESTS / "linearPathwayOpen.xml"), "--time-unit", "s"]
     )
     assert given.exit_code == 0 and "time unit: min" in given.output
+    registered = runner.invoke(main, ["model", "describe", "bergman_1979", "--json"])
+    assert registered.exit_code == 0 and orjson.loads(registered.output)["name"] == "bergman_1979"
     several = runner.invoke(main, ["simulate", "--model", "uva_padova_2008"])
     assert several.exit_code == 1 and "choose one with --preset" in several.output
