@@ -81,6 +81,9 @@ class SbmlError(ModelError):
 
 
 _SECONDS = {"s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+_PACKAGES = frozenset({"comp", "l3v2extendedmath"})
+"""SBML Level 3 packages a file may require: hierarchical models (``comp``, flattened by
+libSBML) and the extended mathematics of L3V2 (max, min, rem ... as far as translated)."""
 _MODEL_UNIT = {"s": "min", "min": "min", "h": "h", "d": "d"}
 
 
@@ -244,7 +247,17 @@ def _read(source: Path | Traversable) -> tuple[Any, str, bytes]:
         shown = "; ".join(problems[:3]) or "no <model> element"
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         raise SbmlError(f"{label}: not a valid SBML file: {shown}{more}")
-    for option in ("promoteLocalParameters", "expandFunctionDefinitions"):
+    for i in range(doc.getNumPlugins() if doc.getLevel() >= 3 else 0):
+        package = doc.getPlugin(i).getPackageName()
+        if doc.getPackageRequired(package) and package not in _PACKAGES:
+            raise SbmlError(
+                f"{label}: the file requires the SBML package {package!r}, which medtwin does "
+                f"not read (it reads: {', '.join(sorted(_PACKAGES))})"
+            )
+    options = ("promoteLocalParameters", "expandFunctionDefinitions")
+    if doc.isPackageEnabled("comp"):
+        options = ("flatten comp", *options)  # submodels into one model (ids prefixed)
+    for option in options:
         props = libsbml.ConversionProperties()
         props.addOption(option, True)
         if doc.convert(props) != libsbml.LIBSBML_OPERATION_SUCCESS:
