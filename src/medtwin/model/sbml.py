@@ -254,7 +254,7 @@ def _read(source: Path | Traversable) -> tuple[Any, str, bytes]:
                 f"{label}: the file requires the SBML package {package!r}, which medtwin does "
                 f"not read (it reads: {', '.join(sorted(_PACKAGES))})"
             )
-    options = ("promoteLocalParameters", "expandFunctionDefinitions")
+    options: tuple[str, ...] = ("promoteLocalParameters", "expandFunctionDefinitions")
     if doc.isPackageEnabled("comp"):
         options = ("flatten comp", *options)  # submodels into one model (ids prefixed)
     for option in options:
