@@ -315,6 +315,24 @@ _FUNCTIONS = {
     "sinh": ("math.sinh", "np.sinh"),
     "cosh": ("math.cosh", "np.cosh"),
     "tanh": ("math.tanh", "np.tanh"),
+    "arcsinh": ("math.asinh", "np.arcsinh"),
+    "arccosh": ("math.acosh", "np.arccosh"),
+    "arctanh": ("math.atanh", "np.arctanh"),
+    "rem": ("np.fmod", "np.fmod"),  # (numba has no math.fmod)
+}
+_RECIPROCAL = {  # f(x) = 1 / g(x), or g(1 / x) for the inverse functions
+    "sec": ("cos", False),
+    "csc": ("sin", False),
+    "cot": ("tan", False),
+    "sech": ("cosh", False),
+    "csch": ("sinh", False),
+    "coth": ("tanh", False),
+    "arcsec": ("arccos", True),
+    "arccsc": ("arcsin", True),
+    "arccot": ("arctan", True),
+    "arcsech": ("arccosh", True),
+    "arccsch": ("arcsinh", True),
+    "arccoth": ("arctanh", True),
 }
 
 
@@ -397,8 +415,33 @@ class _Translator:
             libsbml.AST_FUNCTION_COSH: "cosh",
             libsbml.AST_FUNCTION_TANH: "tanh",
         }
+        simple.update(
+            {
+                libsbml.AST_FUNCTION_ARCSINH: "arcsinh",
+                libsbml.AST_FUNCTION_ARCCOSH: "arccosh",
+                libsbml.AST_FUNCTION_ARCTANH: "arctanh",
+            }
+        )
+        if t == libsbml.AST_FUNCTION_FACTORIAL:  # n! = Gamma(n + 1)
+            arg = sub(kids[0])
+            return f"_gamma_v({arg} + 1.0)" if self.vector else f"math.gamma({arg} + 1.0)"
         if t in simple:
             return f"{fn(simple[t])}({sub(kids[0])})"
+        reciprocal = {getattr(libsbml, f"AST_FUNCTION_{k.upper()}"): k for k in _RECIPROCAL}
+        if t in reciprocal:
+            base, inverse = _RECIPROCAL[reciprocal[t]]
+            arg = sub(kids[0])
+            return f"{fn(base)}(1.0 / {arg})" if inverse else f"(1.0 / {fn(base)}({arg}))"
+        if t == libsbml.AST_FUNCTION_REM:
+            return f"{fn('rem')}({sub(kids[0])}, {sub(kids[1])})"
+        if t == libsbml.AST_FUNCTION_QUOTIENT:
+            ratio = f"({sub(kids[0])} / {sub(kids[1])})"
+            return f"np.trunc({ratio})"
+        if t == libsbml.AST_LOGICAL_IMPLIES:
+            a, b = sub(kids[0]), sub(kids[1])
+            if self.vector:
+                return f"np.logical_or(np.logical_not({a}), {b})"
+            return f"((not {a}) or {b})"
         relational = {
             libsbml.AST_RELATIONAL_EQ: "==",
             libsbml.AST_RELATIONAL_NEQ: "!=",
@@ -869,7 +912,7 @@ def load_sbml(
     obs_lines.append("    return out")
     obs_source = "\n".join(obs_lines)
 
-    namespace: dict[str, Any] = {"math": math, "np": np}
+    namespace: dict[str, Any] = {"math": math, "np": np, **_HELPERS}
     try:
         exec(compile(rhs_source, f"<sbml rhs {label}>", "exec"), namespace)
         exec(compile(init_source, f"<sbml init {label}>", "exec"), namespace)
@@ -1082,6 +1125,16 @@ def _event_code(
     jump.extend([*early, "    # the events run", *later, "    return None"])
     times.append("    return out")
     return "\n".join(jump), "\n".join(times), [ev.name for ev in events]
+
+
+def _gamma_v(x: Any) -> Any:
+    """The Gamma function over arrays (MathML factorial in the observables)."""
+    from scipy.special import gamma
+
+    return gamma(np.asarray(x, dtype=np.float64))
+
+
+_HELPERS: dict[str, Any] = {"_gamma_v": _gamma_v}
 
 
 def _stoichiometry(ref: Any, doc: Any) -> float:
