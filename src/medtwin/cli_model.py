@@ -21,20 +21,47 @@ def _fail(exc: Exception) -> None:
     raise click.exceptions.Exit(1)
 
 
-def _model(name: str, time_unit: str | None) -> Any:
+def _pairs(option: str, texts: tuple[str, ...]) -> dict[str, str]:
+    """``NAME=VALUE`` options as a dict (a ModelError naming the option otherwise)."""
+    from medtwin.model import ModelError
+
+    out = {}
+    for text in texts:
+        name, sep, value = text.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise ModelError(f"{option} {text!r}: expected NAME=VALUE")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def _model(
+    name: str,
+    time_unit: str | None,
+    doses: tuple[str, ...] = (),
+    units_per_mg: tuple[str, ...] = (),
+) -> Any:
     """A registered model by name, or the model of an SBML file (a path ending .xml/.sbml)."""
     from pathlib import Path
 
-    from medtwin.model import get_model
+    from medtwin.model import ModelError, get_model
 
     if name.lower().endswith((".xml", ".sbml")) or Path(name).is_file():
         from medtwin.model.sbml import load_sbml
 
-        return load_sbml(Path(name), time_unit=time_unit)
-    if time_unit is not None:
-        from medtwin.model import ModelError
-
-        raise ModelError("--time-unit is for SBML files only")
+        factors = {}
+        for drug, value in _pairs("--units-per-mg", units_per_mg).items():
+            try:
+                factors[drug] = float(value)
+            except ValueError:
+                raise ModelError(f"--units-per-mg {drug}={value}: not a number") from None
+        return load_sbml(
+            Path(name),
+            time_unit=time_unit,
+            doses=_pairs("--dose", doses),
+            units_per_mg=factors,
+        )
+    if time_unit is not None or doses or units_per_mg:
+        raise ModelError("--time-unit, --dose and --units-per-mg are for SBML files only")
     return get_model(name)
 
 
@@ -104,6 +131,20 @@ _TIME_UNIT = click.option(
     help="Change one parameter of the preset (repeatable), e.g. --set p1=0.02.",
 )
 @_TIME_UNIT
+@click.option(
+    "--dose",
+    "doses",
+    multiple=True,
+    metavar="DRUG=SPECIES",
+    help="SBML file: the scenario's oral and infusion doses of DRUG go into SPECIES (repeatable).",
+)
+@click.option(
+    "--units-per-mg",
+    multiple=True,
+    metavar="DRUG=FACTOR",
+    help="SBML file: DRUG's substance units per mg, where the species is not in a mass unit "
+    "(e.g. 1/molar mass for mmol).",
+)
 @_json_option
 def simulate_command(
     model_name: str,
@@ -114,6 +155,8 @@ def simulate_command(
     cgm_noise_seed: int | None,
     assignments: tuple[str, ...],
     time_unit: str | None,
+    doses: tuple[str, ...],
+    units_per_mg: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Simulate one preset patient through a scenario; print a summary (or --json)."""
@@ -123,7 +166,7 @@ def simulate_command(
     from medtwin.model.base import TIME_UNIT_MIN
 
     try:
-        model = _model(model_name, time_unit)
+        model = _model(model_name, time_unit, doses, units_per_mg)
         if preset is None:
             names = model.preset_names()
             if len(names) != 1:

@@ -106,6 +106,74 @@ def test_mathml_functions_agree_with_roadrunner() -> None:
     compare(Path(__file__).parent / "data" / "sbml_functions.xml", minutes=4 / 60, rtol=1e-5)
 
 
+PK = Path(__file__).parent / "data" / "sbml_pk.xml"
+PK_DOSES = [
+    {"type": "oral", "drug": "paracetamol", "t_h": 1, "amount_mg": 100, "every_h": 6, "count": 2},
+    {"type": "infusion", "drug": "Cefazolin", "t_h": 3, "amount_mg": 50, "duration_h": 0.5},
+    {"type": "infusion", "drug": "cefazolin", "t_h": 10, "amount_mg": 20, "duration_h": 0},
+]
+
+
+def test_scenario_doses_go_into_the_mapped_species() -> None:
+    """Oral doses into the gut amount, an infusion at a rate and one at once into the central
+    concentration; the reference is libRoadRunner stepped by hand (the amounts added between
+    runs, the file's infusion reaction switched on for 30 min)."""
+    model = load_sbml(PK, doses={"paracetamol": "A_gut", "cefazolin": "C"})
+    assert model.event_types == frozenset({"oral", "infusion"})
+    times = [0.5, 2, 3.25, 5, 8, 11, 12]
+    ours = simulate(model, model.preset("file"), parse_scenario(PK_DOSES), t_end=12, times=times)
+    rr = roadrunner.RoadRunner(str(PK))
+    rr.integrator.relative_tolerance = 1e-10
+    rr.integrator.absolute_tolerance = 1e-12
+    plan: list[Any] = [(0, 0.5), (0.5, 1), ("A_gut", 100), (1, 2), (2, 3), ("R", 100.0)]
+    plan += [(3, 3.25), (3.25, 3.5), ("R", 0.0), (3.5, 5), (5, 7), ("A_gut", 100), (7, 8)]
+    plan += [(8, 10), ("[C]", 2.0), (10, 11), (11, 12)]
+    reference = {}
+    for step in plan:
+        if isinstance(step[0], str):
+            name, value = step
+            rr[name] = value if name == "R" else rr[name] + value
+            continue
+        end = np.asarray(rr.simulate(step[0], step[1], 2, selections=["A_gut", "[C]"]))[-1]
+        reference[float(step[1])] = end
+    for t in times:
+        j = list(ours.times).index(t)
+        assert ours.observables["A_gut"][0][j] == pytest.approx(reference[t][0], rel=1e-6, abs=1e-8)
+        assert ours.observables["C"][0][j] == pytest.approx(reference[t][1], rel=1e-6, abs=1e-8)
+    assert ours.observables["C"][0][list(ours.times).index(11)] > 7  # the 20 mg at 10 h
+
+
+def test_doses_need_a_known_drug_and_a_mass_or_a_conversion(tmp_path: Path) -> None:
+    model = load_sbml(PK, doses={"paracetamol": "A_gut"})
+    with pytest.raises(
+        ModelError,
+        match=r"drug 'Cefazolin' is not dosed into model 'oral_pk' \(its doses: paracetamol\)",
+    ):
+        simulate(model, model.preset("file"), parse_scenario(PK_DOSES), t_end=12)
+    steady = [{**PK_DOSES[0], "steady_state": True}]
+    with pytest.raises(ModelError, match="'steady_state' is not supported for an SBML model"):
+        simulate(model, model.preset("file"), parse_scenario(steady), t_end=12)
+    in_moles = tmp_path / "moles.xml"
+    in_moles.write_text(
+        PK.read_text().replace(
+            'kind="gram" exponent="1" scale="-3"', 'kind="mole" exponent="1" scale="-3"'
+        )
+    )
+    with pytest.raises(
+        SbmlError, match=r"substance unit 'mg_unit' is not a mass: give units_per_mg"
+    ):
+        load_sbml(in_moles, doses={"paracetamol": "A_gut"})
+    # 151.16 g/mol: 1 mg = 1/151.16 mmol
+    per_mg = load_sbml(
+        in_moles, doses={"paracetamol": "A_gut"}, units_per_mg={"paracetamol": 1 / 151.16}
+    )
+    oral = [{"type": "oral", "drug": "paracetamol", "t_h": 0, "amount_mg": 151.16}]
+    r = simulate(per_mg, per_mg.preset("file"), parse_scenario(oral), t_end=1, dt_out=1)
+    assert r.observables["A_gut"][0][0] == pytest.approx(1.0)  # 1 mmol at t = 0
+    with pytest.raises(SbmlError, match=r"doses into 'ka': not a species that may change"):
+        load_sbml(PK, doses={"x": "ka"})
+
+
 def test_hierarchical_models_are_flattened() -> None:
     """A comp model with two instances of one submodel, one of its parameters replaced."""
     model = load_sbml(COMP)
@@ -417,7 +485,7 @@ def _fails_like_a_read_only_folder(rhs: str, jump: str = "") -> Any:
 # -- CLI ---------------------------------------------------------------------------------------
 
 
-def test_cli_simulates_and_describes_an_sbml_file() -> None:
+def test_cli_simulates_and_describes_an_sbml_file(tmp_path: Path) -> None:
     runner = CliRunner()
     out = runner.invoke(
         main,
@@ -460,5 +528,38 @@ def test_cli_simulates_and_describes_an_sbml_file() -> None:
     assert given.exit_code == 0 and "time unit: min" in given.output
     registered = runner.invoke(main, ["model", "describe", "bergman_1979", "--json"])
     assert registered.exit_code == 0 and orjson.loads(registered.output)["name"] == "bergman_1979"
+    scenario = tmp_path / "doses.json"
+    scenario.write_bytes(orjson.dumps({"events": PK_DOSES}))
+    dosed = runner.invoke(
+        main,
+        [
+            "simulate",
+            "--model",
+            str(PK),
+            "--dose",
+            "paracetamol=A_gut",
+            "--dose",
+            "cefazolin=C",
+            "--scenario",
+            str(scenario),
+            "--hours",
+            "12",
+            "--every-min",
+            "60",
+            "--json",
+        ],
+    )
+    assert dosed.exit_code == 0, dosed.output
+    assert (
+        max(orjson.loads(dosed.output)["C"]) > 7 and orjson.loads(dosed.output)["times_h"][-1] == 12
+    )
+    undosed = runner.invoke(
+        main, ["simulate", "--model", str(PK), "--scenario", str(scenario), "--hours", "12"]
+    )
+    assert (
+        undosed.exit_code == 1 and "does not take 'oral' events (it takes: none)" in undosed.output
+    )
+    registered_dose = runner.invoke(main, ["simulate", "--model", "bergman_1979", "--dose", "a=b"])
+    assert registered_dose.exit_code == 1 and "are for SBML files only" in registered_dose.output
     several = runner.invoke(main, ["simulate", "--model", "uva_padova_2008"])
     assert several.exit_code == 1 and "choose one with --preset" in several.output

@@ -62,6 +62,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from medtwin.model.base import (
+    TIME_UNIT_MIN,
     FloatArray,
     InputSchedule,
     Model,
@@ -117,15 +118,67 @@ class SbmlModel(Model):
         """The file's own events as inputs, one per event: 0 before its execution time (for
         each parameter set), 1 from then on; the jump kernel applies its assignments where
         the input steps. An SBML model takes no scenario events (see the module's notes)."""
-        del events
         p = np.atleast_2d(np.asarray(params, dtype=np.float64))
-        if cls._event_times is None:
-            return InputSchedule(np.array([0.0, float(t_end)]), np.zeros((1, p.shape[0], 0)))
-        times = np.stack([cls._event_times(row) for row in p])  # [N, E]
-        due = times[(times >= 0.0) & (times < t_end)]
-        bounds = np.union1d([0.0, float(t_end)], due)
-        values = (bounds[:-1, None, None] >= times[None, :, :]).astype(np.float64)
+        n_file = cls._n_file_events
+        if cls._event_times is not None:
+            times = np.stack([cls._event_times(row) for row in p])  # [N, E]
+        else:
+            times = np.zeros((p.shape[0], 0))
+        per_min = 1.0 / TIME_UNIT_MIN[cls.time_unit]
+        doses = cls._dose_spans(events, per_min)
+        cuts = {0.0, float(t_end)}
+        cuts.update(float(v) for v in times[(times >= 0.0) & (times < t_end)])
+        for _, start, end, _ in doses:
+            cuts.update(c for c in (start, end) if c < t_end)
+        bounds = np.array(sorted(cuts))
+        starts = bounds[:-1]
+        values = np.zeros((len(starts), p.shape[0], len(cls.inputs)))
+        values[:, :, :n_file] = starts[:, None, None] >= times[None, :, :]
+        species = sorted({sid for sid, _ in cls._doses.values()})
+        counted = np.zeros(len(starts), dtype=bool)
+        for column, start, end, amount in doses:
+            rate, bolus = n_file + 2 * species.index(column), n_file + 2 * species.index(column) + 1
+            if end > start:
+                values[(starts >= start) & (starts < end), :, rate] += amount / (end - start)
+            else:
+                at = int(np.searchsorted(starts, start))
+                if at < len(starts):
+                    values[at, :, bolus] += amount
+                    counted[at] = True
+        if cls._doses:
+            values[:, :, -1] = np.cumsum(counted)[:, None]
         return InputSchedule(bounds, values)
+
+    _doses: ClassVar[dict[str, tuple[str, float]]] = {}
+    _n_file_events: ClassVar[int] = 0
+
+    @classmethod
+    def _dose_spans(
+        cls, events: Sequence[Event], per_min: float
+    ) -> list[tuple[str, float, float, float]]:
+        """``(species, start, end, amount in its substance units)`` of each dose (model
+        time unit; end == start for a dose given at once)."""
+        out = []
+        for e in events:
+            drug = str(e["drug"]).lower()
+            if drug not in cls._doses:
+                known = ", ".join(cls._doses) or "none"
+                raise ModelError(
+                    f"event {e.index} ({e.type}): drug {e['drug']!r} is not dosed into model "
+                    f"{cls.name!r} (its doses: {known})"
+                )
+            if e.get("steady_state"):
+                raise ModelError(
+                    f"event {e.index} ({e.type}): field 'steady_state' is not supported for an "
+                    "SBML model (simulate the regimen from its start)"
+                )
+            sid, factor = cls._doses[drug]
+            for start, duration in e.doses():
+                span = duration if e.type == "infusion" else 0.0
+                out.append(
+                    (sid, start * per_min, (start + span) * per_min, float(e["amount_mg"]) * factor)
+                )
+        return out
 
     generated_rhs: ClassVar[str] = ""
     """The generated source of ``rhs_row`` (Python)."""
@@ -582,14 +635,21 @@ def load_sbml(
     name: str | None = None,
     time_unit: str | None = None,
     loinc: Mapping[str, Sequence[str]] | None = None,
+    doses: Mapping[str, str] | None = None,
+    units_per_mg: Mapping[str, float] | None = None,
 ) -> type[SbmlModel]:
     """A :class:`~medtwin.model.base.Model` class for the SBML file ``source``.
 
     ``name`` (default: the model's id, else the file's stem) names the model in results;
     ``time_unit`` (``s``, ``min``, ``h``, ``d``) gives the unit of the file's time when the
     file does not say it (or overrides it); ``loinc`` maps observable names (SBML ids) to
-    LOINC codes. The version recorded with every result is the file's SHA-256 (first 12
-    hex digits). Raises :class:`SbmlError` naming the file, the element and the reason.
+    LOINC codes. ``doses`` maps drug names to species: the scenario's ``oral`` and
+    ``infusion`` events of that drug put their ``amount_mg`` into the species (an oral dose
+    and an infusion of duration 0 at once, an infusion at a constant rate over its
+    duration), converted to the species' substance units by ``units_per_mg[drug]``, or by
+    its unit when that is a mass (a species in moles needs ``units_per_mg``: 1 / the molar
+    mass). The version recorded with every result is the file's SHA-256 (first 12 hex
+    digits). Raises :class:`SbmlError` naming the file, the element and the reason.
     """
     path = Path(source) if isinstance(source, str) else source
     doc, label, data = _read(path)
@@ -603,7 +663,8 @@ def load_sbml(
         return SbmlError(f"{label}: {element}: {reason}")
 
     events = [_read_event(model.getEvent(i), i, doc, refuse) for i in range(model.getNumEvents())]
-    event_targets = {target for ev in events for target, _ in ev.assignments}
+    dosed = {drug.lower(): sid for drug, sid in (doses or {}).items()}
+    event_targets = {target for ev in events for target, _ in ev.assignments} | set(dosed.values())
     rules: dict[str, Any] = {}
     rate_rules: dict[str, Any] = {}
     for i in range(model.getNumRules()):
@@ -834,12 +895,21 @@ def load_sbml(
             if sym.id in conc:
                 total = f"({total}) / {row_name(conc[sym.id])}"
             lines.append(f"    {target} = {scale!r} * ({total})")
+    dose_inputs, dose_lines, dose_jump, factors = _dose_code(
+        model, dosed, units_per_mg or {}, symbols, conc, row_name, len(events), refuse
+    )
+    lines.extend(dose_lines)
     lines.append("    return None")
     rhs_source = "\n".join(lines)
     preset = np.array([s.value for s in params], dtype=np.float64)
     jump_source, times_source, event_names = _event_code(
         events, symbols, preset, lines[1 : 1 + len(order)], row, scale, label
     )
+    if dose_jump:
+        body = jump_source.splitlines()[1:-1] if events else []
+        jump_source = "\n".join(
+            ["def jump_row(x, p, u0, u1):", *body, *dose_jump, "    return None"]
+        )
 
     # initial values (plain Python over one parameter row)
     init_lines = ["def init_row(p):", f"    x = np.empty({len(states)})"]
@@ -917,8 +987,9 @@ def load_sbml(
         exec(compile(rhs_source, f"<sbml rhs {label}>", "exec"), namespace)
         exec(compile(init_source, f"<sbml init {label}>", "exec"), namespace)
         exec(compile(obs_source, f"<sbml observables {label}>", "exec"), namespace)
-        if events:
+        if events or dose_jump:
             exec(compile(jump_source, f"<sbml events {label}>", "exec"), namespace)
+        if events:
             exec(compile(times_source, f"<sbml event times {label}>", "exec"), namespace)
     except SyntaxError as exc:  # pragma: no cover - a translator bug, not a user error
         raise SbmlError(f"{label}: medtwin generated invalid code ({exc})") from exc
@@ -974,12 +1045,20 @@ def load_sbml(
         "_init_row": staticmethod(namespace["init_row"]),
         "generated_source": "\n\n".join([rhs_source, init_source, obs_source]),
         "generated_rhs": rhs_source,
-        "generated_jump": jump_source if events else "",
-        "inputs": tuple(
-            Variable(f"event_{name}", "", f"SBML event {name!r} executed (0 before, 1 from then)")
-            for name in event_names
+        "generated_jump": jump_source if events or dose_jump else "",
+        "inputs": (
+            *(
+                Variable(
+                    f"event_{name}", "", f"SBML event {name!r} executed (0 before, 1 from then)"
+                )
+                for name in event_names
+            ),
+            *dose_inputs,
         ),
-        "jump_row": staticmethod(namespace["jump_row"]) if events else None,
+        "jump_row": staticmethod(namespace["jump_row"]) if events or dose_jump else None,
+        "event_types": frozenset({"oral", "infusion"}) if dosed else frozenset(),
+        "_doses": {drug: (sid, factors[drug]) for drug, sid in dosed.items()},
+        "_n_file_events": len(events),
         "_event_times": staticmethod(namespace["event_times"]) if events else None,
     }
     cls = type(f"Sbml_{_python_name(str(attrs['name']))}", (SbmlModel,), attrs)
@@ -1135,6 +1214,70 @@ def _gamma_v(x: Any) -> Any:
 
 
 _HELPERS: dict[str, Any] = {"_gamma_v": _gamma_v}
+
+
+def _dose_code(
+    model: Any,
+    dosed: Mapping[str, str],
+    units_per_mg: Mapping[str, float],
+    symbols: Mapping[str, _Symbol],
+    conc: Mapping[str, str],
+    row_name: Callable[[str], str],
+    first_input: int,
+    refuse: Callable[[str, str], SbmlError],
+) -> tuple[list[Variable], list[str], list[str], dict[str, float]]:
+    """The inputs, right-hand-side lines and jump lines of scenario doses into species:
+    per dosed species a rate (substance units per model time unit, from infusions) and a
+    bolus (substance units, in the segment that starts at the dose), and one counter of
+    dose segments, so that the jump adds each bolus once (as the glucose models' impulses)."""
+    if not dosed:
+        return [], [], [], {}
+    libsbml = _libsbml()
+    inputs: list[Variable] = []
+    rhs: list[str] = []
+    jump: list[str] = []
+    factors: dict[str, float] = {}
+    species = sorted(set(dosed.values()))
+    counter = first_input + 2 * len(species)
+    for k, sid in enumerate(species):
+        s = model.getSpecies(sid)
+        if s is None or symbols[sid].kind != "state":
+            raise refuse(f"doses into {sid!r}", "not a species that may change")
+        rate, bolus = first_input + 2 * k, first_input + 2 * k + 1
+        per_volume = f" / {row_name(conc[sid])}" if sid in conc else ""
+        rhs.append(f"    dx[{symbols[sid].index}] += u[{rate}]{per_volume}")
+        jump.append(f"    if u1[{counter}] != u0[{counter}]:")
+        jump.append(f"        x[{symbols[sid].index}] += u1[{bolus}]{per_volume}")
+        inputs.append(Variable(f"dose_rate_{sid}", "", f"doses into {sid} per time unit"))
+        inputs.append(Variable(f"dose_bolus_{sid}", "", f"a dose into {sid} at this time"))
+    inputs.append(Variable("dose_segments", "", "segments that start with a dose so far"))
+    for drug, sid in dosed.items():
+        if drug in {d.lower() for d in units_per_mg}:
+            factor = float({d.lower(): v for d, v in units_per_mg.items()}[drug])
+        else:
+            s = model.getSpecies(sid)
+            unit = s.getSubstanceUnits() or (
+                model.getSubstanceUnits() if model.getLevel() >= 3 else "mole"
+            )
+            definition = model.getUnitDefinition(unit)
+            grams = None
+            if unit == "gram":
+                grams = 1.0
+            elif definition is not None and definition.getNumUnits() == 1:
+                u = definition.getUnit(0)
+                if u.getKind() == libsbml.UNIT_KIND_GRAM and u.getExponent() == 1:
+                    grams = u.getMultiplier() * 10.0 ** u.getScale()
+            if grams is None:
+                raise refuse(
+                    f"doses of {drug!r} into {sid!r}",
+                    f"the species' substance unit {unit or '(none)'!r} is not a mass: give "
+                    "units_per_mg (e.g. 1 / molar mass for a unit of mmol)",
+                )
+            factor = 1e-3 / grams
+        if not (math.isfinite(factor) and factor > 0):
+            raise refuse(f"doses of {drug!r}", f"units_per_mg must be > 0, got {factor!r}")
+        factors[drug] = factor
+    return inputs, rhs, jump, factors
 
 
 def _stoichiometry(ref: Any, doc: Any) -> float:
