@@ -12,6 +12,10 @@ medtwin evaluates initial assignments per row at no extra cost; not timed.) Both
 difference between the two is printed as well.
 
 Run: ``.venv/bin/python benchmarks/bench_sbml.py [--sets 1000] [--repeat 3]``
+
+``--chain N`` instead times the first load and compilation of a generated model of N
+species in a chain (``S{i} -> S{i+1}`` at rate ``k{i} S{i} / (1 + S{i})``) against
+libRoadRunner's load, with an empty kernel cache.
 """
 
 from __future__ import annotations
@@ -75,12 +79,69 @@ def run_roadrunner(model: Any, params: Any) -> tuple[float, Any]:
     return time.perf_counter() - start, out
 
 
+def chain(n: int, folder: Path) -> Path:
+    """An SBML file of ``n`` species in a chain of saturable reactions."""
+    math_ns = 'xmlns="http://www.w3.org/1998/Math/MathML"'
+    species = "".join(
+        f'<species id="S{i}" compartment="c" initialConcentration="{1.0 if i == 0 else 0.0}" '
+        'hasOnlySubstanceUnits="false" boundaryCondition="false" constant="false"/>'
+        for i in range(n)
+    )
+    params = "".join(
+        f'<parameter id="k{i}" value="{0.5 + (i % 7) * 0.1}" constant="true"/>' for i in range(n)
+    )
+    reactions = "".join(
+        f'<reaction id="r{i}" reversible="false"><listOfReactants><speciesReference '
+        f'species="S{i}" stoichiometry="1" constant="true"/></listOfReactants><listOfProducts>'
+        f'<speciesReference species="S{i + 1}" stoichiometry="1" constant="true"/>'
+        f"</listOfProducts><kineticLaw><math {math_ns}><apply><divide/><apply><times/>"
+        f"<ci>k{i}</ci><ci>S{i}</ci></apply><apply><plus/><cn>1</cn><ci>S{i}</ci></apply>"
+        "</apply></math></kineticLaw></reaction>"
+        for i in range(n - 1)
+    )
+    path = folder / f"chain{n}.xml"
+    path.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?><sbml xmlns="http://www.sbml.org/sbml/level3/'
+        'version2/core" level="3" version="2"><model id="chain" timeUnits="second">'
+        '<listOfCompartments><compartment id="c" spatialDimensions="3" size="1" '
+        'constant="true"/></listOfCompartments>'
+        f"<listOfSpecies>{species}</listOfSpecies><listOfParameters>{params}"
+        f"</listOfParameters><listOfReactions>{reactions}</listOfReactions></model></sbml>"
+    )
+    return path
+
+
+def time_chain(n: int) -> None:
+    import os
+    import tempfile
+
+    import roadrunner
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["MEDTWIN_CACHE_DIR"] = tmp  # an empty kernel cache
+        os.environ["NUMBA_CACHE_DIR"] = tmp  # and the solver loops compiled afresh too
+        path = chain(n, Path(tmp))
+        start = time.perf_counter()
+        model = load_sbml(path)
+        simulate(model, model.preset("file"), parse_scenario([]), t_end=1.0, dt_out=0.1)
+        ours = time.perf_counter() - start
+        start = time.perf_counter()
+        roadrunner.RoadRunner(str(path))
+        theirs = time.perf_counter() - start
+    print(f"chain of {n} species: medtwin load + first simulation {ours:.1f} s")
+    print(f"libRoadRunner load (LLVM compilation) {theirs:.1f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sets", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--chain", type=int, default=0, help="time compiling a chain model")
     args = parser.parse_args()
     print(f"machine: {machine()}")
+    if args.chain:
+        time_chain(args.chain)
+        return
     model = load_sbml(FILE)
     params = parameter_sets(model, args.sets)
     run_medtwin(model, params[:2])
