@@ -421,6 +421,12 @@ def test_files_it_cannot_read_are_refused_with_the_file_and_the_reason(tmp_path:
         match=r"does not say its unit of time \(Level 3 timeUnits\): give it \(time_unit=",
     ):
         load_sbml(RR_TESTS / "linearPathwayClosed.xml")
+    # (an XML declaration without its encoding is UTF-8 by XML's default: read, not refused)
+    bare = tmp_path / "bare.xml"
+    bare.write_text(
+        PK.read_text().replace('<?xml version="1.0" encoding="UTF-8"?>', '<?xml version="1.0"?>')
+    )
+    assert load_sbml(bare).state_names() == ["A_gut", "C"]
     broken = tmp_path / "broken.xml"
     broken.write_text('<?xml version="1.0"?>\n<sbml level="3" version="2">\n<model id="m">\n')
     with pytest.raises(SbmlError, match=rf"{broken}: not a valid SBML file: line \d+"):

@@ -294,6 +294,8 @@ def _read(source: Path | Traversable) -> tuple[Any, str, bytes]:
     problems = []
     for i in range(doc.getNumErrors()):
         err = doc.getError(i)
+        if err.getErrorId() == libsbml.MissingXMLEncoding:
+            continue  # no encoding in the XML declaration: UTF-8, XML's default (as libRoadRunner)
         if err.getSeverity() >= libsbml.LIBSBML_SEV_ERROR:
             problems.append(f"line {err.getLine()}: {' '.join(err.getMessage().split())}")
     if problems or doc.getModel() is None:
