@@ -54,7 +54,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.abc import Traversable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -182,6 +182,8 @@ class SbmlModel(Model):
 
     generated_rhs: ClassVar[str] = ""
     """The generated source of ``rhs_row`` (Python)."""
+    generated_source: ClassVar[str] = ""
+    """All the generated Python (right-hand side, initial values, observables), to read."""
     generated_jump: ClassVar[str] = ""
     """The generated source of ``jump_row`` (the file's events; empty without events)."""
 
@@ -400,7 +402,6 @@ class _Translator:
     label: str
     time: str
     vector: bool = False
-    used: set[str] = field(default_factory=set)
 
     def __call__(self, node: Any, where: str) -> str:
         if node is None:
@@ -422,7 +423,6 @@ class _Translator:
             name = node.getName()
             if name not in self.names:
                 raise SbmlError(f"{self.label}: {where}: unknown symbol {name!r}")
-            self.used.add(name)
             return self.names[name]
         if t == libsbml.AST_NAME_TIME:
             return self.time
@@ -932,7 +932,7 @@ def load_sbml(
             if sym.id in conc and given == "amount":
                 value = f"({value} / {row_name(conc[sym.id])})"
             elif sym.id not in conc and given == "concentration":
-                value = f"({value} * {row_name(conc.get(sym.id) or model.getSpecies(sym.id).getCompartment())})"
+                value = f"({value} * {row_name(model.getSpecies(sym.id).getCompartment())})"
             pending_values.append((sym.id, value))
     for sid in rules:
         init_exprs.setdefault(sid, exprs[sid])
