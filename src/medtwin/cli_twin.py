@@ -38,7 +38,13 @@ def twin_group() -> None:
 @click.argument("patient")
 @_store_option
 @click.option("--model", "model_name", default="uva_padova_2008", show_default=True)
-@click.option("--days", default=7.0, show_default=True, help="Fit to the last N days of data.")
+@click.option(
+    "--days",
+    default=None,
+    type=float,
+    help="Fit to the last N days of data (default: the model's: 7 for glucose, 3650 for body "
+    "weight).",
+)
 @click.option("--starts", default=None, type=int, help="Optimiser starts (default: the model's).")
 @click.option("--seed", default=0, show_default=True, help="Seed of the multi-start draws.")
 @click.option("--no-save", is_flag=True, help="Fit and print, but do not keep it in the store.")
@@ -47,18 +53,28 @@ def twin_fit_command(
     patient: str,
     store_url: str,
     model_name: str,
-    days: float,
+    days: float | None,
     starts: int | None,
     seed: int,
     no_save: bool,
     as_json: bool,
 ) -> None:
-    """Fit PATIENT's model parameters (MAP with population priors, and uncertainty)."""
+    """Fit PATIENT's model parameters (MAP with population priors, and uncertainty).
+
+    Glucose models (uva_padova_2008) fit CGM with the recorded insulin and carbohydrates;
+    hall_2011_body_weight fits the weight history (LOINC 29463-7) with sex, age and height from
+    the record, and reports the habitual energy intake it implies.
+    """
+    from medtwin.model import get_model
+    from medtwin.twin.calibrate import fit_spec
     from medtwin.twin.twin import Twin
 
     store = _open(store_url)
     try:
-        twin = Twin.from_store(store, patient, model=model_name, days=days, load=False)
+        model = get_model(model_name)
+        spec = fit_spec(model)
+        window = spec.window_days if days is None else days
+        twin = Twin.from_store(store, patient, model=model, days=window, load=False)
         options: dict[str, Any] = {"seed": seed}
         if starts is not None:
             options["starts"] = starts
@@ -84,6 +100,9 @@ def twin_fit_command(
         sd = cal.log_sd[name]
         lo, hi = value * math.exp(-1.645 * sd), value * math.exp(1.645 * sd)
         click.echo(f"  {name} = {value:.4g}  (90% interval {lo:.4g} to {hi:.4g})")
+    if spec.describe is not None:
+        for line in spec.describe(cal):
+            click.echo(f"  {line}")
     d = cal.diagnostics
     click.echo(
         f"  residual SD {cal.residual_sd:.1f}, base {d.get('base')}, "
@@ -173,6 +192,13 @@ def twin_events_command(patient: str, store_url: str, model_name: str, hours: fl
 @click.option("--model", "model_name", default="uva_padova_2008", show_default=True)
 @click.option("--hours", default=2.0, show_default=True, help="Forecast horizon, hours.")
 @click.option(
+    "--days",
+    "horizon_days",
+    default=None,
+    type=float,
+    help="Forecast horizon in days (instead of --hours; e.g. 180 for a body-weight twin).",
+)
+@click.option(
     "--scenario",
     "scenario_path",
     default=None,
@@ -200,6 +226,7 @@ def forecast_command(
     store_url: str,
     model_name: str,
     hours: float,
+    horizon_days: float | None,
     scenario_path: str | None,
     assimilate_hours: float,
     particles: int,
@@ -211,6 +238,8 @@ def forecast_command(
     from medtwin.model.events import load_scenario
     from medtwin.twin.twin import Twin
 
+    if horizon_days is not None:
+        hours = horizon_days * 24.0
     store = _open(store_url)
     try:
         days = max(1.0, (assimilate_hours + 24.0) / 24.0)
@@ -243,16 +272,19 @@ def forecast_command(
         return
     import datetime as dt
 
-    obs = "cgm_mg_dl" if "cgm_mg_dl" in forecast.bands else next(iter(forecast.bands))
+    cal = twin.calibration
+    obs = cal.observable if cal.observable in forecast.bands else next(iter(forecast.bands))
     lo, mid, hi = (forecast.band(obs, q) for q in (0.05, 0.5, 0.95))
     click.echo(f"{obs} forecast for {patient} ({particles} particles; median [5th to 95th]):")
     step = max(1, len(forecast.times_min) // 12)
-    for i in range(0, len(forecast.times_min), step):
+    per_day = twin.model.time_unit == "d"
+    last = len(forecast.times_min) - 1
+    for i in sorted({*range(0, last + 1, step), last}):
         t = float(forecast.times_min[i])
         when = "" if start is None else f"{start + dt.timedelta(minutes=t):%Y-%m-%d %H:%M}  "
-        click.echo(
-            f"  {when}+{(t - forecast.times_min[0]):5.0f} min  {mid[i]:6.1f} [{lo[i]:.1f} to {hi[i]:.1f}]"
-        )
+        ahead = t - forecast.times_min[0]
+        offset = f"+{ahead / 1440.0:5.0f} d" if per_day else f"+{ahead:5.0f} min"
+        click.echo(f"  {when}{offset}  {mid[i]:6.1f} [{lo[i]:.1f} to {hi[i]:.1f}]")
 
 
 @main.command("whatif")
@@ -271,6 +303,19 @@ def forecast_command(
     default=24.0,
     show_default=True,
     help="The period: the last N hours of the twin's data; event times count from its start.",
+)
+@click.option(
+    "--days",
+    "period_days",
+    default=None,
+    type=float,
+    help="The period in days (instead of --hours; e.g. 180 ahead for a body-weight twin).",
+)
+@click.option(
+    "--ahead",
+    is_flag=True,
+    help="Ask about the next N hours/days from the latest reading (the baseline: going on as "
+    "now) instead of the last ones of the data; scenario times count from now.",
 )
 @click.option(
     "--mode",
@@ -295,6 +340,8 @@ def whatif_command(
     scenarios: tuple[str, ...],
     model_name: str,
     hours: float,
+    period_days: float | None,
+    ahead: bool,
     mode: str,
     members: int,
     seed: int,
@@ -310,9 +357,12 @@ def whatif_command(
     from medtwin.model.events import load_scenario
     from medtwin.twin.twin import Twin
 
+    if period_days is not None:
+        hours = period_days * 24.0
     store = _open(store_url)
     try:
-        twin = Twin.from_store(store, patient, model=model_name, days=hours / 24.0 + 1.0)
+        days = 2.0 if ahead else hours / 24.0 + 1.0
+        twin = Twin.from_store(store, patient, model=model_name, days=days)
         if twin.calibration is None:
             raise LookupError(
                 f"{patient} has no fitted {model_name} twin: run 'medtwin twin fit {patient}'"
@@ -323,7 +373,7 @@ def whatif_command(
             if name in arms or name == "recorded":
                 name = f"{name}#{len(arms) + 1}"
             arms[name] = load_scenario(path)
-        comparison = twin.whatif(arms, hours=hours, mode=mode, n=members, seed=seed)
+        comparison = twin.whatif(arms, hours=hours, mode=mode, n=members, seed=seed, ahead=ahead)
     except _errors() as exc:
         _fail(exc)
         return
@@ -337,8 +387,10 @@ def whatif_command(
     from rich.console import Console
     from rich.table import Table
 
+    period = f"{hours / 24.0:g} d" if period_days is not None else f"{hours:g} h"
     table = Table(
-        title=f"What-if for {patient}: {comparison.members} posterior members, last {hours:g} h"
+        title=f"What-if for {patient}: {comparison.members} posterior members, "
+        f"{'next' if ahead else 'last'} {period}"
     )
     rows = comparison.rows()
     for name in rows[0]:

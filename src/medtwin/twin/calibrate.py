@@ -198,6 +198,10 @@ class CalibrationError(DataError):
 # ---------------------------------------------------------------------------- fit specs
 Complete = Callable[[type[Model], FloatArray, Sequence[int], FloatArray], FloatArray]
 Prepare = Callable[[type[Model], FloatArray, Scenario], FloatArray]
+Personalise = Callable[
+    [type[Model], Mapping[str, Any], PatientData],
+    tuple[FloatArray, PatientData, tuple[str, ...] | None],
+]
 
 
 def _set_columns(
@@ -242,6 +246,39 @@ class FitSpec:
     """Drawn unannounced meals start within the patient's eating window, from the first
     recorded meal of the day to this many minutes after the last (:func:`eating_window`);
     None: at any time of the day."""
+    observable: str | None = None
+    """The observable fitted by default (None: ``cgm_mg_dl`` where the model has it, else the
+    first of the model's observables with readings in the data)."""
+    min_readings: int = MIN_READINGS
+    """Fewest readings a calibration accepts, and (:attr:`readings_per_parameter`) per fitted
+    parameter."""
+    readings_per_parameter: int = 3
+    noise_floor: float = 0.0
+    """The reading-error scale is estimated from the residuals but never below this (the
+    observable's unit): with few readings the estimate can collapse to the fit's own noise."""
+    small_sample: bool = False
+    """For fits to a few readings: the residuals' scale uses the degrees of freedom left
+    (``n - k`` for ``k`` fitted parameters, as an unbiased variance does) rather than ``n``,
+    and the Laplace covariance is multiplied by ``(n - k) / (n - k - 2)``, the variance of the
+    Student-t posterior of a linear model whose reading-error scale is estimated (Gelman A et
+    al. Bayesian Data Analysis, 3rd ed. 2013, section 14.2: the marginal posterior of the
+    coefficients is multivariate t with ``n - k`` degrees of freedom); a fit then needs
+    ``n >= k + 3`` readings."""
+    personalise: Personalise | None = None
+    """``(model, characteristics, data) -> (base [P], data, fit)``: the base parameters of
+    this patient from what the record says about them
+    (:func:`medtwin.twin.twin.characteristics`), the data to fit (e.g. from the first reading
+    on) and the parameters to fit (None: :attr:`default_fit`); :meth:`medtwin.twin.Twin.fit`
+    uses it when the caller gives no base."""
+    window_days: float = 7.0
+    """How many days of the record a twin is fitted to by default (``medtwin twin fit``)."""
+    describe: Callable[[Calibration], list[str]] | None = None
+    """Lines that say what a calibration means in the model's own terms (the body-weight
+    twin's habitual intake in kcal/day), printed by ``medtwin twin fit``."""
+    anchored: bool = False
+    """The model's initial state is the patient's at the start of the fitted data (a body's
+    composition at its first weight), not a steady state any window may start from: a twin
+    loaded from the store reads its data from the calibration's own start."""
 
 
 def _uva_spec() -> FitSpec:
@@ -286,7 +323,16 @@ def _uva_spec() -> FitSpec:
     )
 
 
-FIT_SPECS: dict[str, Callable[[], FitSpec]] = {"uva_padova_2008": _uva_spec}
+def _body_weight_spec() -> FitSpec:
+    from medtwin.twin import _body_weight_fit as bf
+
+    return bf.fit_spec()
+
+
+FIT_SPECS: dict[str, Callable[[], FitSpec]] = {
+    "uva_padova_2008": _uva_spec,
+    "hall_2011_body_weight": _body_weight_spec,
+}
 """Model name -> factory of its :class:`FitSpec` (models without one get the generic spec:
 fit the parameters whose prior is not fixed, no derived parameters)."""
 
@@ -1383,8 +1429,12 @@ class _Problem:
         return self.rho(r) / self.tau + self.neg_log_prior(phi)
 
     def update_noise(self, r: FloatArray) -> None:
-        """EM for the t scale (Lange et al. 1989), then tau from the lag-1 autocorrelation."""
-        self.sigma = _t_scale(r)
+        """EM for the t scale (Lange et al. 1989), then tau from the lag-1 autocorrelation;
+        the :class:`FitSpec`'s small-sample correction and floor on the scale."""
+        sigma = _t_scale(r)
+        if self.spec.small_sample:
+            sigma *= math.sqrt(r.size / max(r.size - len(self.idx), 1))
+        self.sigma = max(sigma, self.spec.noise_floor)
         self.tau = integrated_autocorrelation_time(r)
 
 
@@ -1680,6 +1730,19 @@ def _check_names(
     return names
 
 
+def _default_observable(model: type[Model], spec: FitSpec, data: PatientData) -> str:
+    """The observable a calibration fits when the caller does not say (see :func:`calibrate`)."""
+    if spec.observable is not None:
+        return spec.observable
+    names = [o.name for o in model.observables]
+    if "cgm_mg_dl" in names:
+        return "cgm_mg_dl"
+    for name in names:
+        if data.count(name):
+            return name
+    return names[0] if names else "cgm_mg_dl"
+
+
 def _prior_median(model: type[Model]) -> FloatArray:
     out = []
     for p in model.parameters:
@@ -1699,8 +1762,8 @@ def calibrate(
     base: str | FloatArray = "nearest",
     starts: int = 4,
     seed: int | None = 0,
-    observable: str = "cgm_mg_dl",
-    min_readings: int = MIN_READINGS,
+    observable: str | None = None,
+    min_readings: int | None = None,
     max_iter: int = MAX_ITER,
     find_meals: bool = True,
     meal_hypotheses: bool = True,
@@ -1722,6 +1785,12 @@ def calibrate(
         (prior medians), a preset name, or a full vector ``[P]``.
     starts
         Number of optimiser starts: the base, then presets and prior draws (``seed``).
+    observable
+        The observable the readings are of (default: the model's :class:`FitSpec`, else
+        ``cgm_mg_dl`` where the model has it, else its first observable with readings).
+    min_readings
+        Fewest readings accepted (default: the :class:`FitSpec`'s, 24 for CGM), and at least
+        :attr:`FitSpec.readings_per_parameter` per fitted parameter.
     find_meals
         Look for unannounced meals in the residuals about the MAP (models whose
         :class:`FitSpec` has ``unannounced_meals``; :func:`estimate_unannounced_meals`), for
@@ -1749,12 +1818,18 @@ def calibrate(
         raise CalibrationError(f"starts: need at least 1, got {starts}")
     spec = fit_spec(model)
     names = _check_names(model, spec, fit, fixed)
+    if observable is None:
+        observable = _default_observable(model, spec, data)
+    if min_readings is None:
+        min_readings = spec.min_readings
     if observable not in {o.name for o in model.observables}:
         raise CalibrationError(
             f"observable: model {model.name!r} has no observable {observable!r} "
             f"(it has: {', '.join(o.name for o in model.observables)})"
         )
-    need = max(min_readings, 3 * len(names))
+    need = max(min_readings, spec.readings_per_parameter * len(names))
+    if spec.small_sample:
+        need = max(need, len(names) + 3)
     if data.count(observable) == 0:
         have = ", ".join(sorted(n for n in data.observations if data.count(n))) or "none"
         raise CalibrationError(
@@ -1799,7 +1874,7 @@ def calibrate(
     names_p = list(presets)
     unit = TIME_UNIT_MIN[model.time_unit]
     prob = _Problem(model, spec, idx, t / unit, y, scenario, observable)
-    prob.sigma = max(float(np.std(y)) * 0.2, 1e-6)
+    prob.sigma = max(float(np.std(y)) * 0.2, 1e-6, spec.noise_floor)
     rng = np.random.default_rng(seed)
     labels: list[str]
     if isinstance(base, str) and base == "nearest" and presets:
@@ -1895,6 +1970,9 @@ def calibrate(
     except np.linalg.LinAlgError:
         cov, ok_cov = np.linalg.pinv(hess), False
     cov = (cov + cov.T) / 2.0
+    if spec.small_sample:
+        dof = t.size - len(names)
+        cov = cov * (dof / (dof - 2.0))
     robust = _robust_covariance(js, r, prob.sigma, h_prior)
     sd_ratio = np.sqrt(np.diag(robust) / np.diag(cov)) if ok_cov else np.full(len(idx), np.nan)
     map_params = prob.full(phi[best], base_vec[None, :])[0]

@@ -20,6 +20,7 @@ patient its model was not built for.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -126,11 +127,12 @@ def characteristics(store: Store, patient_id: str, at: dt.datetime) -> dict[str,
 
     Keys are present only when the record has them (``age_y``, ``sex``, ``weight_kg``,
     ``height_m``, ``conditions`` as ``system|code`` strings of active conditions, the system
-    as its canonical URL, e.g. ``http://snomed.info/sct|46635009``).
+    as its canonical URL, e.g. ``http://snomed.info/sct|46635009``); ``at`` is the time they
+    describe (the age is at that time).
     """
     from medtwin.record.codes import system_alias
 
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"at": at}
     summary = store.patient(patient_id)
     if summary.birth_date:
         try:
@@ -276,22 +278,46 @@ class Twin:
         start = end - dt.timedelta(days=days)
         who = characteristics(store, pid, end)
         m.check_population(who)
+        stored = store.latest_twin(pid, m.name) if load else None
+        calibration = None
+        if stored is not None:
+            from medtwin.twin.calibrate import Calibration, fit_spec
+
+            calibration = Calibration.from_dict(stored.calibration)
+            begun = calibration.provenance.get("start")
+            if fit_spec(m).anchored and begun:
+                # the model's initial state is the patient's at the calibration's start
+                start = dt.datetime.fromisoformat(str(begun))
+                if start >= end:
+                    raise DataError(
+                        f"patient {patient}: the stored {m.name} twin #{stored.id} starts at "
+                        f"{start.isoformat()}, after the end of the data asked for"
+                    )
         data = patient_data(store, pid, m, start=start, end=end, as_of=as_of)
         twin = cls(model=m, data=data, characteristics=who)
-        if load:
-            stored = store.latest_twin(pid, m.name)
-            if stored is not None:
-                from medtwin.twin.calibrate import Calibration
-
-                twin.calibration = Calibration.from_dict(stored.calibration)
-                twin.stored_id = stored.id
+        if stored is not None:
+            twin.calibration = calibration
+            twin.stored_id = stored.id
         return twin
 
     # -- fitting ---------------------------------------------------------------------------
     def fit(self, **options: Any) -> Any:
-        """Calibrate the model to the data (:func:`medtwin.twin.calibrate.calibrate`)."""
-        from medtwin.twin.calibrate import calibrate
+        """Calibrate the model to the data (:func:`medtwin.twin.calibrate.calibrate`).
 
+        Where the model's :class:`~medtwin.twin.calibrate.FitSpec` personalises (the body
+        weight model: sex, age and height from the record) and no ``base`` is given, the base
+        parameters come from the patient's characteristics and the data may be cut to what
+        the model can start from (the first weight); :attr:`data` becomes that data.
+        """
+        from medtwin.twin.calibrate import calibrate, fit_spec
+
+        spec = fit_spec(self.model)
+        if spec.personalise is not None and "base" not in options:
+            base, data, fit = spec.personalise(self.model, self.characteristics, self.data)
+            options["base"] = base
+            if fit is not None and options.get("fit") is None:
+                options["fit"] = fit
+            self.data = data
         self.calibration = calibrate(self.model, self.data, **options)
         self.stored_id = None
         return self.calibration
@@ -382,14 +408,14 @@ class Twin:
         t0 = max(0.0, span - assimilate_hours * 60.0)
         params = self.ensemble(n, seed)
         x0 = self.states_at(t0, params)
-        pf = ParticleFilter(
-            self.model,
-            params,
-            x0=x0,
-            t0_min=t0,
-            seed=seed,
-            **FILTER_DEFAULTS.get(self.model.name, {}),
-        )
+        options: dict[str, Any] = dict(FILTER_DEFAULTS.get(self.model.name, {}))
+        cal = self._fitted()
+        if cal.observable != "cgm_mg_dl" and "observable" not in options:
+            # readings of another observable: independent errors with the calibration's
+            # scale (its Student-t scale as a standard deviation, sigma sqrt(nu / (nu - 2)))
+            options["observable"] = cal.observable
+            options["noise"] = cal.noise_scale * math.sqrt(cal.noise_df / (cal.noise_df - 2.0))
+        pf = ParticleFilter(self.model, params, x0=x0, t0_min=t0, seed=seed, **options)
         standing = [
             {**e.to_dict(), "t_min": t0}
             for e in self.data.window(t0, span).scenario.events
@@ -402,8 +428,15 @@ class Twin:
         if scenario is not None:
             parsed = scenario if isinstance(scenario, Scenario) else parse_scenario(scenario)
             planned = [{**e.to_dict(), "t_min": e.t_min + pf.t_min} for e in parsed.events]
-        meals = getattr(self._fitted(), "unannounced", None) if unannounced else None
-        return pf.forecast(hours, planned, sensor_noise=sensor_noise, seed=seed, unannounced=meals)
+        meals = getattr(cal, "unannounced", None) if unannounced else None
+        return pf.forecast(
+            hours,
+            planned,
+            sensor_noise=sensor_noise,
+            seed=seed,
+            unannounced=meals,
+            every_min=_OUTPUT_MIN[self.model.time_unit],
+        )
 
     def whatif(
         self,
@@ -413,6 +446,7 @@ class Twin:
         mode: str = "add",
         n: int = 200,
         seed: int = 0,
+        ahead: bool = False,
     ) -> Comparison:
         """What would the last ``hours`` of the data window have looked like with other events?
 
@@ -422,20 +456,38 @@ class Twin:
         starts from the same posterior states at the start of the period. No unannounced
         meals are drawn (unlike :meth:`forecast`): the period is recorded, its unrecorded
         meals are in its readings, and drawing them would blur the difference between arms.
+
+        ``ahead=True`` asks about the next ``hours`` instead: the period starts at the end of
+        the data, the baseline is the patient going on as now (what the calibration found,
+        e.g. the habitual intake of a body-weight twin, with the standing events still in
+        force), and each alternative's events (times from now) are added to it.
         """
         from medtwin.twin.scenario import compare
 
         if mode not in {"add", "replace"}:
             raise DataError(f"mode must be 'add' or 'replace', got {mode!r}")
+        if not (math.isfinite(hours) and hours > 0):
+            raise DataError(f"hours must be a positive number, got {hours!r}")
         span = self.data.span_min
         minutes = hours * 60.0
         if span <= 0:
             raise DataError("the twin's data window is empty")
-        t0 = max(0.0, span - minutes)
-        minutes = span - t0
-        params = self.ensemble(n, seed)
-        x0 = self.states_at(t0, params)
-        baseline_events = self.recorded(t0, span)
+        if ahead:
+            t0 = span
+            params = self.ensemble(n, seed)
+            x0 = self.states_at(t0, params)
+            standing = {"basal", "diet", "activity", "weight"}
+            baseline_events = [
+                {**e.to_dict(), "t_min": 0.0}
+                for e in self.data.window(max(0.0, span - 1.0), span).scenario.events
+                if e.t_min == 0.0 and e.type in standing
+            ]
+        else:
+            t0 = max(0.0, span - minutes)
+            minutes = span - t0
+            params = self.ensemble(n, seed)
+            x0 = self.states_at(t0, params)
+            baseline_events = self.recorded(t0, span)
         arms: dict[str, Scenario] = {}
         for name, alt in alternatives.items():
             extra = alt.to_dict()["events"] if isinstance(alt, Scenario) else list(alt)
@@ -449,7 +501,7 @@ class Twin:
             arms,
             t_end=minutes * per_unit,
             x0=x0,
-            baseline_name="recorded",
+            baseline_name="as now" if ahead else "recorded",
             provenance={
                 "patient": self.data.patient,
                 "twin": self.stored_id,
@@ -459,8 +511,13 @@ class Twin:
                 "members": n,
                 "seed": seed,
                 "mode": mode,
+                "ahead": ahead,
             },
         )
+
+
+_OUTPUT_MIN = {"min": 5.0, "h": 60.0, "d": 1440.0}
+"""Forecast output interval by the model's time unit (minutes)."""
 
 
 def _per_minute(model: type[Model]) -> float:
