@@ -23,7 +23,8 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 # then 45 days of one wearer's minute data (an infection starts on 2025-12-21) through the
 # personal-baseline monitors into the alert book; then the twin of a person with type 1 diabetes,
 # a patient's pharmacogenomic report, vancomycin and warfarin doses, and cardiovascular risk from
-# the record with a ranked prevention what-if (a diet change runs the Hall body-weight model),
+# the record with a ranked prevention what-if (a diet change runs the Hall body-weight model), an
+# adult's body-weight twin fitted to their check-ups with a year-ahead what-if,
 # and a model brought as an SBML file, simulated with a changed parameter.
 DEMO_WEARER ?= 24
 # ... and the person with type 1 diabetes: their CGM, meals and pump insulin, a twin fitted to them,
@@ -33,6 +34,9 @@ DEMO_T1D_FILE ?= 00007
 # ... and a warfarin start (synth --warfarin 2 gives SYN-42-0 and SYN-42-1 one; SYN-42-0 needs more
 # than 15 mg a day, which the recommendation refuses): the daily dose in tablets from the INRs.
 DEMO_WARFARIN ?= 1
+# ... and an adult's body-weight twin from their yearly check-ups (SYN-42-2: eight weights, a man
+# gaining about 7 kg): the habitual intake it implies and a year ahead with less food or more activity.
+DEMO_WEIGHT ?= 2
 # The synthetic record runs up to today, so that dose recommendations, risk scores and the
 # monitors read a current record (a fixed date would make every check-up and course look old).
 DEMO_TODAY ?= $(shell date -u +%F)
@@ -52,6 +56,10 @@ demo: $(VENV)/.installed
 	$(BIN)/medtwin forecast SYN-42-$(DEMO_T1D) --hours 2 --store $(DEMO)/medtwin.db
 	$(BIN)/medtwin whatif SYN-42-$(DEMO_T1D) --scenario examples/scenarios/afternoon-snack.json \
 		--scenario examples/scenarios/correction-bolus.json --plot $(DEMO)/whatif.html --store $(DEMO)/medtwin.db
+	$(BIN)/medtwin twin fit SYN-42-$(DEMO_WEIGHT) --model hall_2011_body_weight --store $(DEMO)/medtwin.db
+	$(BIN)/medtwin whatif SYN-42-$(DEMO_WEIGHT) --model hall_2011_body_weight --ahead --days 365 \
+		--scenario examples/scenarios/eat-300-kcal-less.json --scenario examples/scenarios/more-activity.json \
+		--plot $(DEMO)/weight-whatif.html --store $(DEMO)/medtwin.db
 	$(BIN)/medtwin pgx report SYN-42-0 --store $(DEMO)/medtwin.db
 	$(BIN)/medtwin dose recommend --patient SYN-42-0 --model vancomycin_goti2018 --store $(DEMO)/medtwin.db
 	$(BIN)/medtwin dose recommend --patient SYN-42-$(DEMO_WARFARIN) --model warfarin_hamberg2007 --store $(DEMO)/medtwin.db

@@ -22,7 +22,7 @@ from medtwin.store.sql import SqlStore
 from medtwin.twin import DataError
 from medtwin.twin._body_weight_fit import (
     DEFAULT_FIT,
-    FEW_FIT,
+    FIT_ORDER,
     NOISE_FLOOR_KG,
     intake_kcal_per_day,
 )
@@ -194,7 +194,7 @@ def test_the_reading_error_has_a_floor_and_few_weights_are_refused() -> None:
     data = PatientData({"weight_kg": (days * 1440.0, y)})
     who = {"sex": "female", "age_y": 50.0, "height_m": 1.65}
     base, data, fit = fit_spec(M).personalise(M, who, data)
-    assert fit == FEW_FIT and base[IX["intake_ramp_d"]] == 0.0  # 6 weights: one intake
+    assert fit == FIT_ORDER[:3] and base[IX["intake_ramp_d"]] == 0.0  # 6 weights: no ramp
     cal = calibrate(M, data, base=base, fit=fit, starts=1)
     assert cal.noise_scale >= NOISE_FLOOR_KG
     few = PatientData({"weight_kg": (days[:4] * 1440.0, y[:4])})
@@ -306,7 +306,7 @@ def test_twin_fit_command_reports_the_intake(tmp_path: object, sqlite_store: Sql
     )
     assert out.exit_code == 0, out.output
     assert "intake minus maintenance at the last weight" in out.output
-    assert "physical activity level 1.6 assumed" in out.output
+    assert "weights barely tell it" in out.output
     ahead = runner.invoke(
         main,
         [

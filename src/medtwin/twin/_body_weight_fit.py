@@ -11,14 +11,15 @@ the rest (:func:`personalise`):
 - the baseline body-fat fraction is the person's measured body fat (LOINC 41982-0) within
   :data:`BODY_FAT_DAYS` of the first weight where the record has one, else the Hall model's
   regression on sex, age and BMI; resting metabolic rate by Mifflin-St Jeor; physical activity
-  level 1.6 (the prior median: with the intake fitted, PAL only scales the maintenance intake
-  that the intake factors multiply, so weights alone cannot tell it apart);
+  level starting at 1.6 (the prior median; weights barely tell it apart from the intake, so
+  its posterior stays near the population prior, which forecasts then carry);
 - the fitted data start at the first weight (the model's t = 0 is the baseline), and the
   habitual intake's ramp runs from there to the last weight (``intake_ramp_d``).
 
-Fitted by default (:data:`DEFAULT_FIT`): the weight at the first reading and the habitual
-intake at the first and at the last reading, as multiples of the maintenance intake
-(``intake_factor``, ``intake_factor_end``; log-normal priors with median 1 and log SD 0.1,
+Fitted (:data:`FIT_ORDER`, as many as the weights allow): the weight at the first reading,
+the habitual intake at the first and at the last reading as multiples of the maintenance
+intake, and the physical activity level (``intake_factor``, ``intake_factor_end``: log-normal
+priors with median 1 and log SD 0.1,
 about +-250 kcal/day at 2,500 kcal/day: an intake gap that, held, moves weight about 10 kg by
 Hall's rule of thumb of 100 kJ/day per kg). A free-living intake is the unknown a weight
 history measures (Hall KD, Chow CC. Estimating changes in free-living energy intake and its
@@ -34,7 +35,7 @@ correction (``n - k`` degrees of freedom), and never below :data:`NOISE_FLOOR_KG
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -49,27 +50,31 @@ __all__ = [
     "BODY_FAT_DAYS",
     "DEFAULT_FIT",
     "FEW_FIT",
+    "FIT_ORDER",
     "NOISE_FLOOR_KG",
     "PAL_DEFAULT",
-    "RAMP_READINGS",
+    "SPARE_READINGS",
     "WINDOW_DAYS",
+    "complete",
     "describe",
     "fit_spec",
     "intake_kcal_per_day",
     "personalise",
 ]
 
-DEFAULT_FIT = ("weight_kg", "intake_factor", "intake_factor_end")
-"""Fitted by default: the weight at the first reading and the habitual intake at the first and
-the last reading (see the module docstring and docs/models/body-weight.md, "Calibration")."""
+FIT_ORDER = ("weight_kg", "intake_factor", "physical_activity_level", "intake_factor_end")
+"""What a weight history is fitted for, in order: the first ``n - 3`` of these for ``n``
+weights (three degrees of freedom kept for the reading error), at most all four: the weight at
+the first reading, the habitual intake (at the first reading), the physical activity level
+(weights barely inform it: its posterior stays near the population prior, and carries that
+uncertainty into forecasts and what-ifs) and the habitual intake at the last reading (a ramp
+between the two; without it one intake is held over the whole history)."""
 
-FEW_FIT = ("weight_kg", "intake_factor")
-"""Fitted with fewer than :data:`RAMP_READINGS` weights: the weight at the first reading and
-one habitual intake held over the whole history (no ramp)."""
+DEFAULT_FIT = FIT_ORDER
+"""Fitted from 7 weights on (see :data:`FIT_ORDER`)."""
 
-RAMP_READINGS = 8
-"""Weights needed to fit a change of intake over the history (:data:`DEFAULT_FIT`): five
-degrees of freedom left for the reading error."""
+FEW_FIT = FIT_ORDER[:2]
+"""Fitted from 5 weights: the first weight and one habitual intake."""
 
 NOISE_FLOOR_KG = 0.35
 """Smallest reading-error scale, kg: the within-person day-to-day variation of body weight.
@@ -87,19 +92,23 @@ MIN_READINGS = 5
 """Fewest weights a fit accepts: two fitted parameters (:data:`FEW_FIT`) and three degrees of
 freedom for the reading error (so that its Student-t posterior has a variance)."""
 
+SPARE_READINGS = 3
+"""Degrees of freedom kept for the reading error when choosing how much to fit."""
+
 BODY_FAT_DAYS = 90.0
 """A measured body fat counts as the baseline's when taken within this many days of the first
 weight."""
 
 PAL_DEFAULT = 1.6
-"""Physical activity level of the base (the prior median of ``physical_activity_level``)."""
+"""Physical activity level of the base (the prior median of ``physical_activity_level``), and
+the value kept where too few weights leave it unfitted."""
 
 
 def personalise(
     model: type[Model], who: Mapping[str, Any], data: PatientData
 ) -> tuple[FloatArray, PatientData, tuple[str, ...]]:
     """The base parameters of this adult, their data from the first weight on, and what to
-    fit (:data:`DEFAULT_FIT` from :data:`RAMP_READINGS` weights on, else :data:`FEW_FIT`).
+    fit (the first ``n - 3`` of :data:`FIT_ORDER` for ``n`` weights, at least two).
 
     Raises :class:`~medtwin.twin.data.DataError` naming what the record lacks (no weights,
     no sex, birth date or height), and the model's
@@ -151,9 +160,10 @@ def personalise(
         fat_fraction=fat,
     )[0]
     names = model.parameter_names()
-    ramp = t.size >= RAMP_READINGS
+    fit = FIT_ORDER[: max(len(FEW_FIT), min(len(FIT_ORDER), t.size - SPARE_READINGS))]
+    ramp = "intake_factor_end" in fit
     base[names.index("intake_ramp_d")] = (t_last - t0) / 1440.0 if ramp else 0.0
-    return base, trimmed, DEFAULT_FIT if ramp else FEW_FIT
+    return base, trimmed, fit
 
 
 def describe(calibration: Calibration) -> list[str]:
@@ -171,12 +181,30 @@ def describe(calibration: Calibration) -> list[str]:
         f = "{:+,.0f}" if signed else "{:,.0f}"
         return f"{f.format(mid)} kcal/day (90% interval {f.format(lo)} to {f.format(hi)})"
 
+    pal = np.quantile(draws[:, bw.PAL], [0.05, 0.5, 0.95])
     return [
         f"intake minus maintenance at the first weight: {text(first - maintenance, True)}",
         f"intake minus maintenance at the last weight: {text(last - maintenance, True)}",
-        f"habitual intake at the last weight: {text(last)} (with physical activity level "
-        f"{PAL_DEFAULT:g} assumed: weights alone do not tell it)",
+        f"habitual intake at the last weight: {text(last)}, with a physical activity level of "
+        f"{pal[1]:.2f} ({pal[0]:.2f} to {pal[2]:.2f}: weights barely tell it, so the level of "
+        "the intake is uncertain; its change is what they measure)",
     ]
+
+
+def complete(
+    model: type[Model], base: FloatArray, idx: Sequence[int], values: FloatArray
+) -> FloatArray:
+    """Fitted values into full parameter rows, with the resting metabolic rate (Mifflin-St
+    Jeor) and the extracellular fluid volume solved again at the fitted first weight (both are
+    the appendix's regressions on weight; the body-fat fraction is kept, measured or not)."""
+    from medtwin.physiology import body_weight as bw
+    from medtwin.twin.calibrate import _set_columns
+
+    p = _set_columns(model, np.atleast_2d(base), idx, values)
+    cov = {"age_y": p[:, bw.AGE], "height_m": p[:, bw.HEIGHT], "weight_kg": p[:, bw.WEIGHT]}
+    p[:, bw.RMR] = bw._regression("rmr_kcal_per_day", p[:, bw.FEMALE], cov)
+    p[:, bw.ECF] = bw._regression("ecf_l", p[:, bw.FEMALE], cov)
+    return p
 
 
 def fit_spec() -> FitSpec:
@@ -185,6 +213,7 @@ def fit_spec() -> FitSpec:
 
     return FitSpec(
         default_fit=DEFAULT_FIT,
+        complete=complete,
         observable="weight_kg",
         min_readings=MIN_READINGS,
         readings_per_parameter=1,

@@ -259,11 +259,12 @@ class FitSpec:
     small_sample: bool = False
     """For fits to a few readings: the residuals' scale uses the degrees of freedom left
     (``n - k`` for ``k`` fitted parameters, as an unbiased variance does) rather than ``n``,
-    and the Laplace covariance is multiplied by ``(n - k) / (n - k - 2)``, the variance of the
-    Student-t posterior of a linear model whose reading-error scale is estimated (Gelman A et
-    al. Bayesian Data Analysis, 3rd ed. 2013, section 14.2: the marginal posterior of the
-    coefficients is multivariate t with ``n - k`` degrees of freedom); a fit then needs
-    ``n >= k + 3`` readings."""
+    and the data's information in the Laplace posterior is divided by ``(n - k) / (n - k -
+    2)``, the variance of the Student-t posterior of a linear model whose reading-error scale
+    is estimated (Gelman A et al. Bayesian Data Analysis, 3rd ed. 2013, section 14.2: the
+    marginal posterior of the coefficients is multivariate t with ``n - k`` degrees of
+    freedom; the prior's information is not scaled); a fit then needs ``n >= k + 3``
+    readings."""
     personalise: Personalise | None = None
     """``(model, characteristics, data) -> (base [P], data, fit)``: the base parameters of
     this patient from what the record says about them
@@ -1961,6 +1962,11 @@ def calibrate(
     base_vec = bases[best]
     r = y - pred[best]
     wexp = (NU + 1) / ((NU + 3) * prob.sigma**2)
+    if spec.small_sample:
+        # the reading-error scale was estimated from n - k degrees of freedom: the data's
+        # information is that of a Student-t posterior, variance (n - k) / (n - k - 2) times
+        dof = t.size - len(names)
+        wexp *= (dof - 2.0) / dof
     js = jac[best]
     _, h_prior = prob.prior_grad_hess(phi[best])
     hess = wexp * (js.T @ js) / prob.tau + h_prior
@@ -1970,9 +1976,6 @@ def calibrate(
     except np.linalg.LinAlgError:
         cov, ok_cov = np.linalg.pinv(hess), False
     cov = (cov + cov.T) / 2.0
-    if spec.small_sample:
-        dof = t.size - len(names)
-        cov = cov * (dof / (dof - 2.0))
     robust = _robust_covariance(js, r, prob.sigma, h_prior)
     sd_ratio = np.sqrt(np.diag(robust) / np.diag(cov)) if ok_cov else np.full(len(idx), np.nan)
     map_params = prob.full(phi[best], base_vec[None, :])[0]
