@@ -644,7 +644,7 @@ class CardiovascularUrsino(Model):
     """Mean-flow circulation with the carotid baroreflex after Ursino 1998 (module docstring)."""
 
     name: ClassVar[str] = "cardiovascular_ursino"
-    version: ClassVar[str] = "1.1.0"
+    version: ClassVar[str] = "1.2.0"
     title: ClassVar[str] = (
         "Lumped-parameter circulation with carotid baroreflex (Ursino 1998, mean flow)"
     )

@@ -130,6 +130,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from medtwin.model.base import TIME_UNIT_MIN, FloatArray, Model, ModelError
 from medtwin.model.events import Event, Scenario, parse_scenario
@@ -195,6 +196,9 @@ class CalibrationError(DataError):
     """The data or the options cannot be calibrated; the message names the field."""
 
 
+IntArray = NDArray[np.intp]
+
+
 # ---------------------------------------------------------------------------- fit specs
 Complete = Callable[[type[Model], FloatArray, Sequence[int], FloatArray], FloatArray]
 Prepare = Callable[[type[Model], FloatArray, Scenario], FloatArray]
@@ -246,16 +250,31 @@ class FitSpec:
     """Drawn unannounced meals start within the patient's eating window, from the first
     recorded meal of the day to this many minutes after the last (:func:`eating_window`);
     None: at any time of the day."""
-    observable: str | None = None
-    """The observable fitted by default (None: ``cgm_mg_dl`` where the model has it, else the
-    first of the model's observables with readings in the data)."""
+    observable: str | tuple[str, ...] | None = None
+    """The observable fitted by default, or several fitted jointly (each with its own
+    Student-t scale and autocorrelation time; the first is the calibration's ``observable``)
+    (None: ``cgm_mg_dl`` where the model has it, else the first of the model's observables
+    with readings in the data)."""
     min_readings: int = MIN_READINGS
     """Fewest readings a calibration accepts, and (:attr:`readings_per_parameter`) per fitted
     parameter."""
     readings_per_parameter: int = 3
-    noise_floor: float = 0.0
+    noise_floor: float | Mapping[str, float] = 0.0
     """The reading-error scale is estimated from the residuals but never below this (the
-    observable's unit): with few readings the estimate can collapse to the fit's own noise."""
+    observable's unit; a mapping gives one per observable): with few readings the estimate can
+    collapse to the fit's own noise."""
+    noise_prior: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    """Per observable, a prior guess of the reading-error scale and its weight in readings,
+    ``(scale, nu0)``: the scale estimated from ``n`` residuals, ``s``, becomes
+    ``sqrt((nu0 scale^2 + n s^2) / (nu0 + n))`` (the conjugate update of a variance; Gelman et
+    al., Bayesian Data Analysis, 3rd ed., section 2.6), so that two or three readings of an
+    observable do not decide its scale alone (a misfit the priors cause would otherwise widen
+    the scale, which weakens the data, which widens the misfit)."""
+    steady: bool = False
+    """The readings are of a resting steady state (the model's :meth:`initial_state`), not a
+    trajectory: every reading is compared with the steady state's observables, whatever its
+    time, and no simulation over the data's span is run (a circulation fitted to clinic blood
+    pressures over a year)."""
     small_sample: bool = False
     """For fits to a few readings: the residuals' scale uses the degrees of freedom left
     (``n - k`` for ``k`` fitted parameters, as an unbiased variance does) rather than ``n``,
@@ -330,9 +349,16 @@ def _body_weight_spec() -> FitSpec:
     return bf.fit_spec()
 
 
+def _cardiovascular_spec() -> FitSpec:
+    from medtwin.twin import _cardiovascular_fit as cf
+
+    return cf.fit_spec()
+
+
 FIT_SPECS: dict[str, Callable[[], FitSpec]] = {
     "uva_padova_2008": _uva_spec,
     "hall_2011_body_weight": _body_weight_spec,
+    "cardiovascular_ursino": _cardiovascular_spec,
 }
 """Model name -> factory of its :class:`FitSpec` (models without one get the generic spec:
 fit the parameters whose prior is not fixed, no derived parameters)."""
@@ -945,6 +971,14 @@ class Calibration:
     meal_hypothesis: MealHypothesis | None = field(default=None, compare=False)
     """The MAP and posterior refitted with the meals found as known events, with its posterior
     probability (None: no meals found); :meth:`predict` mixes its draws in."""
+    noise_scales: Mapping[str, float] = field(default_factory=dict)
+    """The Student-t scale of each fitted observable (several when they were fitted jointly;
+    ``observable``'s is ``noise_scale``)."""
+
+    @property
+    def observables(self) -> tuple[str, ...]:
+        """The observables fitted (``observable`` first)."""
+        return tuple(self.noise_scales) if self.noise_scales else (self.observable,)
 
     # -------------------------------------------------------------- access
     def model_class(self) -> type[Model]:
@@ -1022,6 +1056,7 @@ class Calibration:
         noise_model: str = "t",
         unannounced: bool = True,
         meal_hypothesis: bool = True,
+        observable: str | None = None,
     ) -> PredictiveBands:
         """Predictive bands of the calibrated observable over ``scenario`` from 0 to ``t_end``
         (``t_end``, ``dt_out``, ``times`` and ``vary_from`` in the model's time unit, as for
@@ -1069,9 +1104,31 @@ class Calibration:
             raise CalibrationError(f"predict: level must lie in (0, 1), got {level!r}")
         if noise_model not in ("empirical", "t"):
             raise CalibrationError(f"noise_model: {noise_model!r} is not 'empirical' or 't'")
+        name = self.observable if observable is None else observable
+        if name not in self.observables:
+            raise CalibrationError(
+                f"observable: {name!r} was not calibrated (calibrated: "
+                f"{', '.join(self.observables)})"
+            )
+        scale = float(self.noise_scales.get(name, self.noise_scale))
         model = self.model_class()
         spec = fit_spec(model)
         s = scenario if isinstance(scenario, Scenario) else parse_scenario(scenario)
+        if spec.steady and x0 is None and not s.events:
+            # readings of a resting steady state: the same at every time
+            out_t = (
+                np.asarray(times, dtype=np.float64)
+                if times is not None
+                else np.append(np.arange(0.0, t_end, dt_out), t_end)
+            )
+            draws = self._draw(self.params, self.covariance, n, np.random.default_rng(seed))
+            value = steady_observables(model, draws, [name])[name]
+            y = np.repeat(value[:, None], out_t.size, axis=1)
+            if noise:
+                rng = np.random.default_rng(None if seed is None else seed + 1)
+                y = y + scale * rng.standard_t(self.noise_df, size=y.shape)
+            q = np.quantile(y, [(1.0 - level) / 2.0, 0.5, (1.0 + level) / 2.0], axis=0)
+            return PredictiveBands(name, out_t, q[1], q[0], q[2], level, n)
         hyp = self.meal_hypothesis if meal_hypothesis else None
         n_meals = 0
         if hyp is not None and hyp.weight > 0.0:
@@ -1136,7 +1193,7 @@ class Calibration:
                 r = simulate(
                     model, params, scen, t_end=t_end, dt_out=dt_out, times=times, x0=x_rows
                 )
-                parts.append(r.observables[self.observable])
+                parts.append(r.observables[name])
                 out_t = r.times
             else:
                 parts.append(
@@ -1153,17 +1210,23 @@ class Calibration:
                         rates[rows],
                         meals,
                         meal_rng,
+                        name,
                     )
                 )
         y = np.concatenate(parts, axis=0)
         if noise:
             rng = np.random.default_rng(None if seed is None else seed + 1)
-            if noise_model == "empirical" and self.residuals.size >= MIN_READINGS:
+            if (
+                noise_model == "empirical"
+                and self.residuals.size >= MIN_READINGS
+                and name == self.observable
+                and len(self.observables) == 1
+            ):
                 y = y + rng.choice(self.residuals, size=y.shape)
             else:
-                y = y + self.noise_scale * rng.standard_t(self.noise_df, size=y.shape)
+                y = y + scale * rng.standard_t(self.noise_df, size=y.shape)
         q = np.quantile(y, [(1.0 - level) / 2.0, 0.5, (1.0 + level) / 2.0], axis=0)
-        return PredictiveBands(self.observable, out_t, q[1], q[0], q[2], level, n)
+        return PredictiveBands(name, out_t, q[1], q[0], q[2], level, n)
 
     def _segments(
         self,
@@ -1179,6 +1242,7 @@ class Calibration:
         rates: FloatArray | None = None,
         meals: UnannouncedMeals = NO_MEALS,
         meal_rng: np.random.Generator | None = None,
+        observable: str = "",
     ) -> FloatArray:
         """The observable ``[n, T]`` at ``out_t``, simulated segment by segment: up to
         ``vary_from`` with the posterior draws, then one day at a time with a new daily
@@ -1246,7 +1310,7 @@ class Calibration:
                     times=seg_t,
                     x0=None if state is None else state[plain],
                 )
-                y[np.ix_(plain, inside)] = r.observables[self.observable][:, pos]
+                y[np.ix_(plain, inside)] = r.observables[observable or self.observable][:, pos]
                 x_end[plain] = r.states[:, -1, :]
             for i in np.flatnonzero(~plain):
                 onset = meals.draw_onsets(int(counts[i]), a * unit, room, meal_rng) - a * unit
@@ -1266,7 +1330,7 @@ class Calibration:
                     times=seg_t,
                     x0=None if state is None else state[i : i + 1],
                 )
-                y[i, inside] = r.observables[self.observable][0, pos]
+                y[i, inside] = r.observables[observable or self.observable][0, pos]
                 x_end[i] = r.states[0, -1, :]
             state = x_end
         return y
@@ -1286,6 +1350,7 @@ class Calibration:
             "log_posterior": self.log_posterior,
             "observable": self.observable,
             "noise_scale": self.noise_scale,
+            "noise_scales": dict(self.noise_scales),
             "noise_df": self.noise_df,
             "residual_sd": self.residual_sd,
             "autocorrelation_time": self.autocorrelation_time,
@@ -1329,6 +1394,9 @@ class Calibration:
                 log_posterior=float(data["log_posterior"]),
                 observable=str(data["observable"]),
                 noise_scale=float(data["noise_scale"]),
+                noise_scales={
+                    str(k): float(v) for k, v in dict(data.get("noise_scales") or {}).items()
+                },
                 noise_df=float(data["noise_df"]),
                 residual_sd=float(data["residual_sd"]),
                 autocorrelation_time=float(data["autocorrelation_time"]),
@@ -1359,6 +1427,7 @@ class _Problem:
         values: FloatArray,
         scenario: Scenario,
         observable: str,
+        layout: Sequence[tuple[str, IntArray]] | None = None,
     ) -> None:
         self.model = model
         self.spec = spec
@@ -1367,6 +1436,14 @@ class _Problem:
         self.y = values
         self.scenario = scenario
         self.observable = observable
+        self.layout = list(layout) if layout is not None else None
+        """Several observables: (name, positions of its readings in ``t``), in the order of
+        their readings in ``y``; None: one observable, a reading at each ``t``."""
+        self.group = (
+            np.concatenate([np.full(pos.size, g) for g, (_, pos) in enumerate(self.layout)])
+            if self.layout is not None
+            else np.zeros(values.size, dtype=np.int64)
+        )
         self.t_end = float(times[-1])
         self.lo = model.lower_bounds()
         self.hi = model.upper_bounds()
@@ -1383,11 +1460,34 @@ class _Problem:
         return np.clip(np.nan_to_num(p, nan=1.0), self.lo, self.hi)
 
     def predict(self, params: FloatArray) -> FloatArray:
-        r = simulate(self.model, params, self.scenario, t_end=self.t_end, times=self.t)
         self.simulations += 1
         self.rows += params.shape[0]
+        if self.spec.steady:
+            return _steady_readings(self.model, params, self._names(), self._counts())
+        r = simulate(self.model, params, self.scenario, t_end=self.t_end, times=self.t)
         pos = np.searchsorted(r.times, self.t)
-        return np.asarray(r.observables[self.observable][:, pos], dtype=np.float64)
+        if self.layout is None:
+            return np.asarray(r.observables[self.observable][:, pos], dtype=np.float64)
+        return np.concatenate(
+            [np.asarray(r.observables[name][:, pos[p]]) for name, p in self.layout], axis=1
+        )
+
+    def _names(self) -> list[str]:
+        return [self.observable] if self.layout is None else [n for n, _ in self.layout]
+
+    def _counts(self) -> list[int]:
+        return [self.y.size] if self.layout is None else [p.size for _, p in self.layout]
+
+    @property
+    def multi(self) -> bool:
+        return self.layout is not None
+
+    def scales(self) -> dict[str, float]:
+        """The Student-t scale of each observable."""
+        if not self.multi:
+            return {self.observable: float(self.sigma)}
+        sig = np.asarray(self.sigma)
+        return {name: float(sig[self.group == g][0]) for g, name in enumerate(self._names())}
 
     def neg_log_prior(self, phi: FloatArray) -> FloatArray:
         """-log p(phi) in log space (the density of theta times its Jacobian theta)."""
@@ -1427,16 +1527,53 @@ class _Problem:
 
     def objective(self, phi: FloatArray, pred: FloatArray) -> FloatArray:
         r = self.y[None, :] - pred
+        if self.multi:
+            # per reading: its observable's scale (in rho) and autocorrelation time
+            return self.rho_terms(r) + self.neg_log_prior(phi)
         return self.rho(r) / self.tau + self.neg_log_prior(phi)
+
+    def rho_terms(self, r: FloatArray) -> FloatArray:
+        """Several observables: the negative t log-likelihood of each reading divided by its
+        observable's autocorrelation time, summed over T."""
+        nu = NU
+        s = np.asarray(self.sigma)
+        const = (
+            math.lgamma((nu + 1) / 2)
+            - math.lgamma(nu / 2)
+            - 0.5 * math.log(nu * math.pi)
+            - np.log(s)
+        )
+        terms = (nu + 1) / 2 * np.log1p(r * r / (nu * s * s)) - const
+        return np.asarray(np.sum(terms / np.asarray(self.tau), axis=-1), dtype=np.float64)
+
+    def floor(self, name: str) -> float:
+        f = self.spec.noise_floor
+        return float(f.get(name, 0.0)) if isinstance(f, Mapping) else float(f)
 
     def update_noise(self, r: FloatArray) -> None:
         """EM for the t scale (Lange et al. 1989), then tau from the lag-1 autocorrelation;
-        the :class:`FitSpec`'s small-sample correction and floor on the scale."""
-        sigma = _t_scale(r)
+        the :class:`FitSpec`'s small-sample correction and floor on the scale (each
+        observable's own, when there are several)."""
+        correction = 1.0
         if self.spec.small_sample:
-            sigma *= math.sqrt(r.size / max(r.size - len(self.idx), 1))
-        self.sigma = max(sigma, self.spec.noise_floor)
-        self.tau = integrated_autocorrelation_time(r)
+            correction = math.sqrt(r.size / max(r.size - len(self.idx), 1))
+        if not self.multi:
+            self.sigma = max(_t_scale(r) * correction, self.floor(self.observable))
+            self.tau = integrated_autocorrelation_time(r)
+            return
+        sigma = np.empty(r.size)
+        tau = np.empty(r.size)
+        for g, name in enumerate(self._names()):
+            mine = self.group == g
+            estimate = _t_scale(r[mine]) * correction
+            if name in self.spec.noise_prior:
+                guess, nu0 = self.spec.noise_prior[name]
+                n = int(mine.sum())
+                estimate = math.sqrt((nu0 * guess**2 + n * estimate**2) / (nu0 + n))
+            sigma[mine] = max(estimate, self.floor(name))
+            tau[mine] = integrated_autocorrelation_time(r[mine])
+        self.sigma = sigma  # type: ignore[assignment]
+        self.tau = tau  # type: ignore[assignment]
 
 
 def _t_scale(r: FloatArray) -> float:
@@ -1517,8 +1654,13 @@ def _lm(
             w = (NU + 1) / (NU * prob.sigma**2 + r * r)
             js = jac[s]
             g_prior, h_prior = prob.prior_grad_hess(phi[s])
-            grad = -(js.T @ (w * r)) / prob.tau + g_prior
-            hess = (js.T * w) @ js / prob.tau + h_prior
+            if prob.multi:
+                w = w / prob.tau
+                grad = -(js.T @ (w * r)) + g_prior
+                hess = (js.T * w) @ js + h_prior
+            else:
+                grad = -(js.T @ (w * r)) / prob.tau + g_prior
+                hess = (js.T * w) @ js / prob.tau + h_prior
             damp = hess + lam[s] * np.diag(np.maximum(np.diag(hess), 1e-12))
             try:
                 step = np.linalg.solve(damp, -grad)
@@ -1731,7 +1873,36 @@ def _check_names(
     return names
 
 
-def _default_observable(model: type[Model], spec: FitSpec, data: PatientData) -> str:
+def steady_observables(
+    model: type[Model], params: FloatArray, names: Sequence[str]
+) -> dict[str, FloatArray]:
+    """Each named observable at the model's resting steady state (its :meth:`initial_state`),
+    one value per parameter row (``[N]``)."""
+    p = np.atleast_2d(np.asarray(params, dtype=np.float64))
+    x = model.initial_state(p)[:, None, :]
+    out = {}
+    for name in names:
+        obs = model.observable(name)
+        value = obs.function(x, p, times=np.zeros(1)) if obs.timed else obs.function(x, p)
+        out[name] = np.asarray(value, dtype=np.float64)[:, 0]
+    return out
+
+
+def _steady_readings(
+    model: type[Model], params: FloatArray, names: Sequence[str], counts: Sequence[int]
+) -> FloatArray:
+    """Predictions ``[N, T]`` of readings of a steady state: each observable's steady value
+    repeated for its ``count`` readings, in the order of ``names``."""
+    values = steady_observables(model, params, names)
+    return np.concatenate(
+        [np.repeat(values[n][:, None], c, axis=1) for n, c in zip(names, counts, strict=True)],
+        axis=1,
+    )
+
+
+def _default_observable(
+    model: type[Model], spec: FitSpec, data: PatientData
+) -> str | tuple[str, ...]:
     """The observable a calibration fits when the caller does not say (see :func:`calibrate`)."""
     if spec.observable is not None:
         return spec.observable
@@ -1763,7 +1934,7 @@ def calibrate(
     base: str | FloatArray = "nearest",
     starts: int = 4,
     seed: int | None = 0,
-    observable: str | None = None,
+    observable: str | Sequence[str] | None = None,
     min_readings: int | None = None,
     max_iter: int = MAX_ITER,
     find_meals: bool = True,
@@ -1787,8 +1958,9 @@ def calibrate(
     starts
         Number of optimiser starts: the base, then presets and prior draws (``seed``).
     observable
-        The observable the readings are of (default: the model's :class:`FitSpec`, else
-        ``cgm_mg_dl`` where the model has it, else its first observable with readings).
+        The observable the readings are of, or several fitted jointly, each with its own
+        reading-error scale (default: the model's :class:`FitSpec`, else ``cgm_mg_dl`` where
+        the model has it, else its first observable with readings).
     min_readings
         Fewest readings accepted (default: the :class:`FitSpec`'s, 24 for CGM), and at least
         :attr:`FitSpec.readings_per_parameter` per fitted parameter.
@@ -1819,33 +1991,55 @@ def calibrate(
         raise CalibrationError(f"starts: need at least 1, got {starts}")
     spec = fit_spec(model)
     names = _check_names(model, spec, fit, fixed)
-    if observable is None:
-        observable = _default_observable(model, spec, data)
+    chosen = _default_observable(model, spec, data) if observable is None else observable
     if min_readings is None:
         min_readings = spec.min_readings
-    if observable not in {o.name for o in model.observables}:
-        raise CalibrationError(
-            f"observable: model {model.name!r} has no observable {observable!r} "
-            f"(it has: {', '.join(o.name for o in model.observables)})"
-        )
+    wanted = (chosen,) if isinstance(chosen, str) else tuple(chosen)
+    if not wanted or len(set(wanted)) != len(wanted):
+        raise CalibrationError(f"observable: need distinct observable names, got {observable!r}")
+    for name in wanted:
+        if name not in {o.name for o in model.observables}:
+            raise CalibrationError(
+                f"observable: model {model.name!r} has no observable {name!r} "
+                f"(it has: {', '.join(o.name for o in model.observables)})"
+            )
+    observable = wanted[0]
     need = max(min_readings, spec.readings_per_parameter * len(names))
     if spec.small_sample:
         need = max(need, len(names) + 3)
-    if data.count(observable) == 0:
-        have = ", ".join(sorted(n for n in data.observations if data.count(n))) or "none"
+    series: list[tuple[FloatArray, FloatArray]] = []
+    for name in wanted:
+        if data.count(name) == 0:
+            have = ", ".join(sorted(n for n in data.observations if data.count(n))) or "none"
+            raise CalibrationError(
+                f"observations[{name!r}]: no readings in the patient's data (has: {have})"
+            )
+        t_all, y_all = data.series(name)
+        keep = t_all >= 0.0
+        series.append((t_all[keep], y_all[keep]))
+    count = sum(ti.size for ti, _ in series)
+    last = max((float(ti[-1]) for ti, _ in series if ti.size), default=0.0)
+    if count < need or (last <= 0.0 and not spec.steady):
+        label = observable if len(wanted) == 1 else "+".join(wanted)
         raise CalibrationError(
-            f"observations[{observable!r}]: no readings in the patient's data (has: {have})"
-        )
-    t_all, y_all = data.series(observable)
-    keep = t_all >= 0.0
-    t, y = t_all[keep], y_all[keep]
-    if t.size < need or (t.size and t[-1] <= 0.0):
-        raise CalibrationError(
-            f"observations[{observable!r}]: {t.size} readings at or after minute 0, need at "
+            f"observations[{label!r}]: {count} readings at or after minute 0, need at "
             f"least {need} (patient {data.patient or '?'})"
         )
-    t, first = np.unique(t, return_index=True)
-    y = y[first]
+    layout: list[tuple[str, IntArray]] | None = None
+    if len(wanted) == 1:
+        t, first = np.unique(series[0][0], return_index=True)
+        y = series[0][1][first]
+    else:
+        uniq = [np.unique(ti, return_index=True) for ti, _ in series]
+        t = np.unique(np.concatenate([u[0] for u in uniq]))
+        y = np.concatenate([yi[u[1]] for (_, yi), u in zip(series, uniq, strict=True)])
+        layout = [
+            (name, np.searchsorted(t, u[0]).astype(np.intp))
+            for name, u in zip(wanted, uniq, strict=True)
+        ]
+    if spec.steady and t[-1] <= 0.0:
+        t = t.copy()
+        t[-1] = max(t[-1], 1.0)  # one reading's time: the steady state's prediction ignores it
     t_end = float(t[-1])  # minutes, like the events
     if spec.required_events is not None:
         types, why = spec.required_events
@@ -1874,8 +2068,17 @@ def calibrate(
     presets = model.presets()
     names_p = list(presets)
     unit = TIME_UNIT_MIN[model.time_unit]
-    prob = _Problem(model, spec, idx, t / unit, y, scenario, observable)
-    prob.sigma = max(float(np.std(y)) * 0.2, 1e-6, spec.noise_floor)
+    prob = _Problem(model, spec, idx, t / unit, y, scenario, observable, layout)
+    if layout is None:
+        prob.sigma = max(float(np.std(y)) * 0.2, 1e-6, prob.floor(observable))
+    else:
+        start_sigma = np.empty(y.size)
+        for g, (name, _) in enumerate(layout):
+            mine = prob.group == g
+            guess = spec.noise_prior.get(name, (float(np.std(y[mine])) * 0.2, 0.0))[0]
+            start_sigma[mine] = max(guess, 1e-6, prob.floor(name))
+        prob.sigma = start_sigma  # type: ignore[assignment]
+        prob.tau = np.ones(y.size)  # type: ignore[assignment]
     rng = np.random.default_rng(seed)
     labels: list[str]
     if isinstance(base, str) and base == "nearest" and presets:
@@ -1951,7 +2154,9 @@ def calibrate(
         p2, o2, pr2, j2, it, converged = _lm(prob, phi[near], bases[near], max_iter)
         phi[near], obj[near], pred[near], jac[near] = p2, o2, pr2, j2
         iterations += it
-        if abs(prob.sigma / old[0] - 1) < 0.02 and abs(prob.tau / old[1] - 1) < 0.05:
+        if np.all(np.abs(np.asarray(prob.sigma) / old[0] - 1) < 0.02) and np.all(
+            np.abs(np.asarray(prob.tau) / old[1] - 1) < 0.05
+        ):
             break
     obj = prob.objective(phi, pred)
     best = int(np.argmin(obj))
@@ -1965,18 +2170,25 @@ def calibrate(
     if spec.small_sample:
         # the reading-error scale was estimated from n - k degrees of freedom: the data's
         # information is that of a Student-t posterior, variance (n - k) / (n - k - 2) times
-        dof = t.size - len(names)
-        wexp *= (dof - 2.0) / dof
+        dof = y.size - len(names)
+        wexp = wexp * ((dof - 2.0) / dof)
     js = jac[best]
     _, h_prior = prob.prior_grad_hess(phi[best])
-    hess = wexp * (js.T @ js) / prob.tau + h_prior
+    if prob.multi:
+        hess = (js.T * (wexp / prob.tau)) @ js + h_prior
+    else:
+        hess = wexp * (js.T @ js) / prob.tau + h_prior
     try:
         cov = np.linalg.inv(hess)
         ok_cov = bool(np.all(np.linalg.eigvalsh(hess) > 0))
     except np.linalg.LinAlgError:
         cov, ok_cov = np.linalg.pinv(hess), False
     cov = (cov + cov.T) / 2.0
-    robust = _robust_covariance(js, r, prob.sigma, h_prior)
+    if prob.multi:  # standardised readings: each observable's residuals over its own scale
+        scale = np.asarray(prob.sigma)
+        robust = _robust_covariance(js / scale[:, None], r / scale, 1.0, h_prior)
+    else:
+        robust = _robust_covariance(js, r, prob.sigma, h_prior)
     sd_ratio = np.sqrt(np.diag(robust) / np.diag(cov)) if ok_cov else np.full(len(idx), np.nan)
     map_params = prob.full(phi[best], base_vec[None, :])[0]
     meals = NO_MEALS
@@ -2014,6 +2226,7 @@ def calibrate(
         "start": data.start.astimezone(dt.UTC).isoformat() if data.start else None,
         "fact_ids": [int(i) for i in data.fact_ids],
         "observable": observable,
+        "observables": list(wanted),
         "readings": int(t.size),
         "span_min": t_end,
         "time_unit": model.time_unit,
@@ -2046,10 +2259,11 @@ def calibrate(
         covariance=cov,
         log_posterior=float(-obj[best]),
         observable=observable,
-        noise_scale=prob.sigma,
+        noise_scale=prob.scales()[observable],
+        noise_scales=prob.scales() if prob.multi else {},
         noise_df=NU,
-        residual_sd=float(np.std(r)),
-        autocorrelation_time=prob.tau,
+        residual_sd=float(np.std(r[prob.group == 0])),
+        autocorrelation_time=float(np.asarray(prob.tau).ravel()[0]),
         diagnostics=diagnostics,
         provenance=provenance,
         model_type=model,

@@ -356,8 +356,11 @@ class Twin:
         """Each parameter set's state at minute ``t_min`` of the data window, simulated from
         the start with the recorded events (``[n, S]``)."""
         from medtwin.model.solver import simulate
+        from medtwin.twin.calibrate import fit_spec
 
-        if t_min <= 0:
+        if t_min <= 0 or fit_spec(self.model).steady:
+            # a twin of a resting steady state (a circulation fitted to clinic pressures) is
+            # at rest whenever it is asked
             return self.model.initial_state(params)
         per_unit = _per_minute(self.model)
         events = [e for e in self.data.scenario.events if e.t_min <= t_min]
@@ -401,9 +404,16 @@ class Twin:
         happen, recorded or not).
         """
         from medtwin.twin.assimilate import ParticleFilter
+        from medtwin.twin.calibrate import fit_spec
 
         if not (hours > 0 and assimilate_hours >= 0):
             raise DataError("hours must be > 0 and assimilate_hours >= 0")
+        if fit_spec(self.model).steady:
+            raise DataError(
+                f"{self.model.name}: this twin is fitted to a resting steady state (clinic "
+                "readings), which it stays in: ask what an event would do with whatif(..., "
+                "ahead=True) ('medtwin whatif --ahead') instead of a forecast"
+            )
         span = self.data.span_min
         t0 = max(0.0, span - assimilate_hours * 60.0)
         params = self.ensemble(n, seed)
@@ -462,12 +472,19 @@ class Twin:
         e.g. the habitual intake of a body-weight twin, with the standing events still in
         force), and each alternative's events (times from now) are added to it.
         """
+        from medtwin.twin.calibrate import fit_spec
         from medtwin.twin.scenario import compare
 
         if mode not in {"add", "replace"}:
             raise DataError(f"mode must be 'add' or 'replace', got {mode!r}")
         if not (math.isfinite(hours) and hours > 0):
             raise DataError(f"hours must be a positive number, got {hours!r}")
+        if fit_spec(self.model).steady and not ahead:
+            raise DataError(
+                f"{self.model.name}: this twin is fitted to a resting steady state, not to a "
+                "recorded period: ask about what comes next (ahead=True, 'medtwin whatif "
+                "--ahead')"
+            )
         span = self.data.span_min
         minutes = hours * 60.0
         if span <= 0:

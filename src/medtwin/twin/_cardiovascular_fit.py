@@ -1,0 +1,177 @@
+"""Cardiovascular (``cardiovascular_ursino``) specifics of calibration: resting blood pressure.
+
+A circulation twin is the Ursino 1998 mean-flow circulation of one adult fitted to their own
+resting vitals: systolic and diastolic pressure (LOINC 8480-6, 8462-4) and heart rate (8867-4)
+of the last two years (clinic visits, home readings). Those readings are of a resting steady state,
+so every reading is compared with the model's resting state (:meth:`initial_state`), whatever
+its time (``FitSpec.steady``): nothing is simulated over the year.
+
+From the record (:func:`personalise`): age, sex and the latest body weight scale the preset to
+the patient's blood volume (:func:`medtwin.physiology.cardiovascular.for_patient`: 75 mL/kg for
+men, 65 for women); a record without them is refused, naming what is missing, and the model's
+population (adults of 40-150 kg) is checked before anything is fitted.
+
+Fitted (:data:`FIT_ORDER`, as many as the readings allow: ``n - 3`` for ``n`` readings): the
+baroreflex set point ``pn_mmhg`` (what the resting mean pressure follows: the carotid
+baroreflex resets to the prevailing pressure in chronic hypertension, Krieger EM, Clin Exp
+Pharmacol Physiol Suppl 1989;15:3-17), the vagal gain on the heart period ``g_tv_s2`` (the
+resting heart rate: people's resting rates differ mostly by vagal tone, and the basal period
+``t0_s`` moves the modelled rate little), the pulse compliance (the pulse pressure, SV / C),
+then the basal heart period, the systemic peripheral resistance and the left ventricle's
+end-systolic elastance, which resting readings barely inform: their posteriors stay near the model's priors and carry that uncertainty into what a
+haemorrhage or an anaesthetic would do to this patient. The other parameters keep the
+published values (Ursino 1998 Tables 1-3, scaled).
+
+Reading error: Student-t per observable with its own scale. A year holds a few visits, too
+few to estimate three scales from, so each scale starts from the within-person visit-to-visit
+variation of office readings (:data:`NOISE_PRIOR`: SD 8 mmHg systolic, 5 mmHg diastolic,
+6 /min heart rate, the assumptions of the order of Rothwell PM et al. Lancet 2010;375:895-905
+that the synthetic population uses, ``synth/data/population.toml`` [within_person]; as a
+Student-t scale with nu = 4, SD / sqrt(2)) worth 4 readings, and is updated by the residuals
+(``FitSpec.noise_prior``); never below :data:`NOISE_FLOOR`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from medtwin.model.base import FloatArray, Model, ModelError, OutsidePopulationError
+from medtwin.twin.data import DataError, PatientData
+
+if TYPE_CHECKING:
+    from medtwin.twin.calibrate import Calibration, FitSpec
+
+__all__ = [
+    "FIT_ORDER",
+    "MIN_FIT",
+    "NOISE_FLOOR",
+    "NOISE_PRIOR",
+    "OBSERVABLES",
+    "SPARE_READINGS",
+    "WINDOW_DAYS",
+    "describe",
+    "fit_spec",
+    "personalise",
+]
+
+OBSERVABLES = ("sbp_mmhg", "dbp_mmhg", "heart_rate_per_min")
+"""Fitted jointly: systolic and diastolic pressure and heart rate (SBP first: its scale is the
+calibration's ``noise_scale``)."""
+
+FIT_ORDER = (
+    "pn_mmhg",
+    "g_tv_s2",
+    "pulse_compliance_ml_per_mmhg",
+    "t0_s",
+    "rsp0_mmhg_s_per_ml",
+    "emax_lv0_mmhg_per_ml",
+)
+"""What resting vitals are fitted for, in order: the first ``n - 3`` for ``n`` readings."""
+
+MIN_FIT = 3
+"""At least the set point, the heart period and the pulse compliance (one per observable)."""
+
+SPARE_READINGS = 3
+"""Degrees of freedom kept for the reading errors when choosing how much to fit."""
+
+NOISE_PRIOR: Mapping[str, tuple[float, float]] = {
+    "sbp_mmhg": (8.0 / 2**0.5, 4.0),
+    "dbp_mmhg": (5.0 / 2**0.5, 4.0),
+    "heart_rate_per_min": (6.0 / 2**0.5, 4.0),
+}
+"""Prior guess of each observable's Student-t scale and its weight in readings (see the module
+docstring)."""
+
+NOISE_FLOOR: Mapping[str, float] = {
+    "sbp_mmhg": 2.0,
+    "dbp_mmhg": 2.0,
+    "heart_rate_per_min": 1.0,
+}
+"""Smallest reading-error scale of each observable: the resolution of the readings (whole
+mmHg and beats per minute) and a little more, a choice of medtwin's."""
+
+WINDOW_DAYS = 730.0
+"""A circulation twin is fitted to the last two years of resting vitals by default (two yearly
+check-ups at least: one visit's three readings cannot fit three parameters)."""
+
+
+def personalise(
+    model: type[Model], who: Mapping[str, Any], data: PatientData
+) -> tuple[FloatArray, PatientData, tuple[str, ...]]:
+    """The preset scaled to this adult, their data, and what to fit (the first ``n - 3`` of
+    :data:`FIT_ORDER` for ``n`` readings, at least :data:`MIN_FIT`)."""
+    from medtwin.physiology.cardiovascular import for_patient
+
+    missing = [
+        label
+        for key, label in (
+            ("sex", "sex (Patient.gender female or male)"),
+            ("age_y", "age (Patient.birthDate)"),
+            ("weight_kg", "body weight (LOINC 29463-7)"),
+        )
+        if key not in who
+    ]
+    if missing:
+        raise DataError(
+            f"patient {data.patient or '?'}: the record has no {', '.join(missing)}: the "
+            "circulation model is scaled to them"
+        )
+    try:
+        base = for_patient(
+            age_years=float(who["age_y"]),
+            weight_kg=float(who["weight_kg"]),
+            sex=str(who["sex"]),  # type: ignore[arg-type]
+        )[0]
+    except ModelError as exc:
+        raise OutsidePopulationError(f"{model.name}: {exc}") from None
+    readings = sum(data.count(name) for name in OBSERVABLES)
+    fit = FIT_ORDER[: max(MIN_FIT, min(len(FIT_ORDER), readings - SPARE_READINGS))]
+    return base, data, fit
+
+
+def describe(calibration: Calibration) -> list[str]:
+    """The resting state the fit implies (median and 90 % interval over posterior draws)."""
+    from medtwin.twin.calibrate import steady_observables
+
+    model = calibration.model_class()
+    draws = calibration.sample(200, seed=0)
+    values = steady_observables(
+        model,
+        draws,
+        ["map_mmhg", "sbp_mmhg", "dbp_mmhg", "heart_rate_per_min", "cardiac_output_l_per_min"],
+    )
+    lines = []
+    for name, label in (
+        ("sbp_mmhg", "systolic"),
+        ("dbp_mmhg", "diastolic"),
+        ("map_mmhg", "mean arterial"),
+        ("heart_rate_per_min", "heart rate"),
+        ("cardiac_output_l_per_min", "cardiac output"),
+    ):
+        lo, mid, hi = np.quantile(values[name], [0.05, 0.5, 0.95])
+        lines.append(f"resting {label}: {mid:.1f} ({lo:.1f} to {hi:.1f})")
+    scales = ", ".join(f"{k} {v:.1f}" for k, v in calibration.noise_scales.items())
+    lines.append(f"reading-error scales (Student-t): {scales}")
+    return lines
+
+
+def fit_spec() -> FitSpec:
+    """The :class:`~medtwin.twin.calibrate.FitSpec` of ``cardiovascular_ursino``."""
+    from medtwin.twin.calibrate import FitSpec
+
+    return FitSpec(
+        default_fit=FIT_ORDER,
+        observable=OBSERVABLES,
+        min_readings=MIN_FIT + SPARE_READINGS,
+        readings_per_parameter=1,
+        noise_floor=NOISE_FLOOR,
+        noise_prior=NOISE_PRIOR,
+        small_sample=True,
+        steady=True,
+        personalise=personalise,
+        window_days=WINDOW_DAYS,
+        describe=describe,
+    )
