@@ -35,7 +35,9 @@ DEMO_T1D_FILE ?= 00007
 # than 15 mg a day, which the recommendation refuses): the daily dose in tablets from the INRs.
 DEMO_WARFARIN ?= 1
 # ... and an adult's body-weight twin from their yearly check-ups (SYN-42-2: eight weights, a man
-# gaining about 7 kg): the habitual intake it implies and a year ahead with less food or more activity.
+# gaining about 7 kg): the habitual intake it implies and a year ahead with less food or more activity;
+# then his circulation fitted to his resting blood pressure and heart rate, and what losing a litre of
+# blood (replaced by colloid, or not) would do to his mean arterial pressure.
 DEMO_WEIGHT ?= 2
 # The synthetic record runs up to today, so that dose recommendations, risk scores and the
 # monitors read a current record (a fixed date would make every check-up and course look old).
@@ -60,6 +62,10 @@ demo: $(VENV)/.installed
 	$(BIN)/medtwin whatif SYN-42-$(DEMO_WEIGHT) --model hall_2011_body_weight --ahead --days 365 \
 		--scenario examples/scenarios/eat-300-kcal-less.json --scenario examples/scenarios/more-activity.json \
 		--plot $(DEMO)/weight-whatif.html --store $(DEMO)/medtwin.db
+	$(BIN)/medtwin twin fit SYN-42-$(DEMO_WEIGHT) --model cardiovascular_ursino --store $(DEMO)/medtwin.db
+	$(BIN)/medtwin whatif SYN-42-$(DEMO_WEIGHT) --model cardiovascular_ursino --ahead --hours 1 --members 100 \
+		--scenario examples/scenarios/blood-loss-1000ml.json --scenario examples/scenarios/blood-loss-1000ml-colloid.json \
+		--store $(DEMO)/medtwin.db
 	$(BIN)/medtwin pgx report SYN-42-0 --store $(DEMO)/medtwin.db
 	$(BIN)/medtwin dose recommend --patient SYN-42-0 --model vancomycin_goti2018 --store $(DEMO)/medtwin.db
 	$(BIN)/medtwin dose recommend --patient SYN-42-$(DEMO_WARFARIN) --model warfarin_hamberg2007 --store $(DEMO)/medtwin.db
