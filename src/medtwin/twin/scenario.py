@@ -247,6 +247,13 @@ METRICS: dict[str, tuple[Metric, ...]] = {
             "map_mmhg",
             _below_minutes(HYPOTENSION_MAP_MMHG),
         ),
+        Metric(
+            "map_end_mmhg",
+            "mmHg",
+            "mean arterial pressure at the end (how far it has recovered)",
+            "map_mmhg",
+            lambda t, y: np.asarray(y[:, -1]),
+        ),
     ),
     "heart_rate_per_min": (
         Metric(
