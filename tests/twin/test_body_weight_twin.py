@@ -13,11 +13,12 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from tests.twin.records import person, reading
 
 from medtwin.cli import main
 from medtwin.model import get_model, parse_scenario, simulate
 from medtwin.physiology.body_weight import OutsidePopulationError, params_for
-from medtwin.record.facts import Coding, Demographics, Identifier, Observation
+from medtwin.record.facts import Identifier
 from medtwin.store.sql import SqlStore
 from medtwin.twin import DataError
 from medtwin.twin._body_weight_fit import (
@@ -32,7 +33,6 @@ from medtwin.twin.twin import Twin
 
 M = get_model("hall_2011_body_weight")
 IX = {n: i for i, n in enumerate(M.parameter_names())}
-LOINC = "http://loinc.org"
 WHO = Identifier("urn:test:mrn", "BW-1")
 T0 = datetime(2017, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -226,36 +226,12 @@ def _record(store: SqlStore) -> np.ndarray:
     rng = np.random.default_rng(7)
     weights = np.round(r.observables["weight_kg"][0] + rng.normal(0, 0.8, days.size), 1)
     facts: list[object] = [
-        Demographics(
-            source="reg",
-            source_id="Patient/1",
-            subject=WHO,
-            identifiers=(WHO,),
-            birth_date="1975-01-15",
-            gender="female",
-        ),
-        Observation(
-            source="clinic",
-            source_id="Height/1",
-            subject=WHO,
-            code=Coding(LOINC, "8302-2", "Body height"),
-            effective_start=T0,
-            value_num=164.0,
-            unit="cm",
-        ),
+        person(WHO, "1975-01-15", "female"),
+        reading(WHO, "Height/1", "8302-2", T0, 164.0, "cm"),
     ]
     for i, (d, w) in enumerate(zip(days, weights, strict=True)):
-        facts.append(
-            Observation(
-                source="scale",
-                source_id=f"Weight/{i}",
-                subject=WHO,
-                code=Coding(LOINC, "29463-7", "Body weight"),
-                effective_start=T0 + timedelta(days=float(d)),
-                value_num=float(w),
-                unit="kg",
-            )
-        )
+        when = T0 + timedelta(days=float(d))
+        facts.append(reading(WHO, f"Weight/{i}", "29463-7", when, w, "kg", source="scale"))
     store.append_facts(facts, source="test")  # type: ignore[arg-type]
     return weights
 

@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from tests.twin.records import person, reading
 
 from medtwin.cli import main
 from medtwin.model import get_model
 from medtwin.model.base import OutsidePopulationError
 from medtwin.physiology.cardiovascular import for_patient
-from medtwin.record.facts import Coding, Demographics, Identifier, Observation
+from medtwin.record.facts import Identifier
 from medtwin.store.sql import SqlStore
 from medtwin.twin import DataError
 from medtwin.twin._cardiovascular_fit import FIT_ORDER, OBSERVABLES
@@ -30,7 +31,6 @@ from medtwin.twin.twin import Twin
 
 M = get_model("cardiovascular_ursino")
 IX = {n: i for i, n in enumerate(M.parameter_names())}
-LOINC = "http://loinc.org"
 WHO = Identifier("urn:test:mrn", "CV-1")
 T0 = datetime(2025, 2, 1, 10, 0, tzinfo=UTC)
 CODES = {"sbp_mmhg": "8480-6", "dbp_mmhg": "8462-4", "heart_rate_per_min": "8867-4"}
@@ -87,39 +87,16 @@ def _record(store: SqlStore) -> dict[str, float]:
     _, truth = _person()
     rng = np.random.default_rng(2)
     facts: list[object] = [
-        Demographics(
-            source="reg",
-            source_id="Patient/1",
-            subject=WHO,
-            identifiers=(WHO,),
-            birth_date="1967-03-10",
-            gender="male",
-        ),
-        Observation(
-            source="clinic",
-            source_id="Weight/1",
-            subject=WHO,
-            code=Coding(LOINC, "29463-7", "Body weight"),
-            effective_start=T0,
-            value_num=90.0,
-            unit="kg",
-        ),
+        person(WHO, "1967-03-10", "male"),
+        reading(WHO, "Weight/1", "29463-7", T0, 90.0, "kg"),
     ]
     noise = {"sbp_mmhg": 8.0, "dbp_mmhg": 5.0, "heart_rate_per_min": 6.0}
     for visit, day in enumerate((0, 200, 420, 640)):
         when = T0 + timedelta(days=day)
         for name, value in truth.items():
-            facts.append(
-                Observation(
-                    source="clinic",
-                    source_id=f"{name}/{visit}",
-                    subject=WHO,
-                    code=Coding(LOINC, CODES[name], name),
-                    effective_start=when,
-                    value_num=float(round(value + rng.normal(0, noise[name]))),
-                    unit="mm[Hg]" if name != "heart_rate_per_min" else "/min",
-                )
-            )
+            measured = float(round(value + rng.normal(0, noise[name])))
+            unit = "mm[Hg]" if name != "heart_rate_per_min" else "/min"
+            facts.append(reading(WHO, f"{name}/{visit}", CODES[name], when, measured, unit))
     store.append_facts(facts, source="test")  # type: ignore[arg-type]
     return truth
 

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from medtwin.model.base import FloatArray, Model
-from medtwin.twin.data import DataError, PatientData
+from medtwin.twin.data import PatientData, require_characteristics
 
 if TYPE_CHECKING:
     from medtwin.twin.calibrate import Calibration, FitSpec
@@ -118,20 +118,9 @@ def personalise(
     from medtwin.physiology.body_weight import params_for
 
     t, y = data.series("weight_kg")
-    missing = [
-        label
-        for key, label in (
-            ("sex", "sex (Patient.gender female or male)"),
-            ("age_y", "age (Patient.birthDate)"),
-            ("height_m", "height (LOINC 8302-2)"),
-        )
-        if key not in who
-    ]
-    if missing:
-        raise DataError(
-            f"patient {data.patient or '?'}: the record has no {', '.join(missing)}: the body "
-            "weight model needs them"
-        )
+    require_characteristics(
+        who, ("sex", "age_y", "height_m"), data.patient, "the body weight model needs them"
+    )
     t0 = float(t[0])
     t_last = float(t[-1])
     end = max(data.span_min, t_last)

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from medtwin.model.base import FloatArray, Model, ModelError, OutsidePopulationError
-from medtwin.twin.data import DataError, PatientData
+from medtwin.twin.data import PatientData, require_characteristics
 
 if TYPE_CHECKING:
     from medtwin.twin.calibrate import Calibration, FitSpec
@@ -105,20 +105,9 @@ def personalise(
     :data:`FIT_ORDER` for ``n`` readings, at least :data:`MIN_FIT`)."""
     from medtwin.physiology.cardiovascular import for_patient
 
-    missing = [
-        label
-        for key, label in (
-            ("sex", "sex (Patient.gender female or male)"),
-            ("age_y", "age (Patient.birthDate)"),
-            ("weight_kg", "body weight (LOINC 29463-7)"),
-        )
-        if key not in who
-    ]
-    if missing:
-        raise DataError(
-            f"patient {data.patient or '?'}: the record has no {', '.join(missing)}: the "
-            "circulation model is scaled to them"
-        )
+    require_characteristics(
+        who, ("sex", "age_y", "weight_kg"), data.patient, "the circulation model is scaled to them"
+    )
     try:
         base = for_patient(
             age_years=float(who["age_y"]),

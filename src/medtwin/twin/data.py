@@ -36,7 +36,33 @@ import numpy as np
 from medtwin.model.base import FloatArray, Model, ModelError
 from medtwin.model.events import Event, Scenario
 
-__all__ = ["DataError", "PatientData"]
+__all__ = ["CHARACTERISTICS", "DataError", "PatientData", "require_characteristics"]
+
+CHARACTERISTICS = {
+    "sex": "sex (Patient.gender female or male)",
+    "age_y": "age (Patient.birthDate)",
+    "height_m": "height (LOINC 8302-2)",
+    "weight_kg": "body weight (LOINC 29463-7)",
+}
+"""What :func:`medtwin.twin.twin.characteristics` reads, and where the record holds it."""
+
+
+def require_characteristics(
+    who: Mapping[str, object], keys: Sequence[str], patient: str | None, purpose: str
+) -> None:
+    """Refuse (:class:`DataError`), naming what is missing and where the record would hold it,
+    when ``who`` lacks one of ``keys``.
+
+    >>> require_characteristics({"sex": "female"}, ["sex", "height_m"], "P1", "the model needs it")
+    Traceback (most recent call last):
+    ...
+    medtwin.twin.data.DataError: patient P1: the record has no height (LOINC 8302-2): the model needs it
+    """
+    missing = [CHARACTERISTICS.get(k, k) for k in keys if k not in who]
+    if missing:
+        raise DataError(
+            f"patient {patient or '?'}: the record has no {', '.join(missing)}: {purpose}"
+        )
 
 
 class DataError(ModelError):
