@@ -300,3 +300,27 @@ def test_twin_fit_command_reports_the_intake(tmp_path: object, sqlite_store: Sql
     )
     assert ahead.exit_code == 0, ahead.output
     assert "weight_kg forecast" in ahead.output and "+   90 d" in ahead.output
+
+
+def test_weights_and_body_fat_are_fitted_jointly() -> None:
+    """Two observables of a trajectory (not a steady state): weights and body-fat percentages
+    (a scale with bioimpedance) every 30 days for two years. Fitted jointly, the body-fat
+    fraction at the start is recovered and its posterior is much narrower than from the
+    weights alone, which barely inform it."""
+    p = _person(1.05, 1.05)
+    p[0, IX["fat_fraction"]] = 0.22
+    days = np.arange(0.0, 731.0, 30.0)
+    r = simulate(M, p, parse_scenario([]), t_end=float(days[-1]), times=days)
+    rng = np.random.default_rng(4)
+    weight = r.observables["weight_kg"][0] + rng.normal(0, 0.5, days.size)
+    fat = r.observables["body_fat_pct"][0] + rng.normal(0, 1.0, days.size)
+    data = PatientData({"weight_kg": (days * 1440.0, weight), "body_fat_pct": (days * 1440.0, fat)})
+    base = _person()[0]
+    fit = ("weight_kg", "intake_factor", "fat_fraction")
+    both = calibrate(M, data, base=base, fit=fit, observable=("weight_kg", "body_fat_pct"))
+    alone = calibrate(M, data, base=base, fit=fit, observable="weight_kg")
+    assert both.observables == ("weight_kg", "body_fat_pct")
+    assert abs(both.values["fat_fraction"] - 0.22) < 0.01
+    assert both.log_sd["fat_fraction"] < 0.5 * alone.log_sd["fat_fraction"]
+    assert 0.3 < both.noise_scales["body_fat_pct"] < 2.0  # its own scale, in percent
+    assert abs(both.values["intake_factor"] - 1.05) < 0.01

@@ -1,8 +1,14 @@
 """Calibration: a model's parameters fitted to one patient's own data, with their uncertainty.
 
 :func:`calibrate` finds the maximum a posteriori (MAP) parameters of a :class:`~medtwin.model.Model`
-given a patient's readings of one observable (:class:`~medtwin.twin.data.PatientData`) and the
-population priors the model declares, then approximates the posterior around it (Laplace).
+given a patient's readings of one observable, or of several at once
+(:class:`~medtwin.twin.data.PatientData`), and the population priors the model declares, then
+approximates the posterior around it (Laplace).
+
+- **Several observables** (blood pressures and heart rate; weights and body fat): each has its
+  own Student-t scale and autocorrelation time, and the log-likelihood is their sum. Readings
+  of a resting steady state (:attr:`FitSpec.steady`) are compared with the model's resting
+  state, whatever their time.
 
 - **What is fitted.** A few parameters (``fit``); every other parameter stays at a *base* set: by
   default ("nearest") the preset that fits the readings best (presets are screened on the data,
