@@ -39,6 +39,9 @@ def _model(
     time_unit: str | None,
     doses: tuple[str, ...] = (),
     units_per_mg: tuple[str, ...] = (),
+    priors: str | None = None,
+    loinc: tuple[str, ...] = (),
+    units: tuple[str, ...] = (),
 ) -> Any:
     """A registered model by name, or the model of an SBML file (a path ending .xml/.sbml)."""
     from pathlib import Path
@@ -54,15 +57,70 @@ def _model(
                 factors[drug] = float(value)
             except ValueError:
                 raise ModelError(f"--units-per-mg {drug}={value}: not a number") from None
+        codes: dict[str, list[str]] = {}
+        for observable, code in _pairs("--loinc", loinc).items():
+            codes.setdefault(observable, []).extend(c.strip() for c in code.split(","))
         return load_sbml(
             Path(name),
             time_unit=time_unit,
             doses=_pairs("--dose", doses),
             units_per_mg=factors,
+            priors=priors,
+            loinc=codes,
+            units=_pairs("--unit", units),
         )
-    if time_unit is not None or doses or units_per_mg:
-        raise ModelError("--time-unit, --dose and --units-per-mg are for SBML files only")
+    if time_unit is not None or doses or units_per_mg or priors or loinc or units:
+        raise ModelError(
+            "--time-unit, --dose, --units-per-mg, --priors, --loinc and --unit are for SBML "
+            "files only"
+        )
     return get_model(name)
+
+
+def sbml_options(command: Any) -> Any:
+    """The options that turn an SBML file into a model (for the twin commands)."""
+    for option in reversed(
+        (
+            _TIME_UNIT,
+            click.option(
+                "--dose",
+                "doses",
+                multiple=True,
+                metavar="DRUG=SPECIES",
+                help="SBML file: DRUG's oral and infusion doses (events, or the record's "
+                "administrations) go into SPECIES (repeatable).",
+            ),
+            click.option(
+                "--units-per-mg",
+                multiple=True,
+                metavar="DRUG=FACTOR",
+                help="SBML file: DRUG's substance units per mg (a species not in a mass unit).",
+            ),
+            click.option(
+                "--priors",
+                default=None,
+                help="SBML file: a TOML file of population priors of the parameters to fit "
+                "(median and cv, or mean and sd; lower, upper; source).",
+            ),
+            click.option(
+                "--loinc",
+                multiple=True,
+                metavar="OBSERVABLE=CODE[,CODE]",
+                help="SBML file: the LOINC codes of the record's readings of an observable "
+                "(repeatable).",
+            ),
+            click.option(
+                "--unit",
+                "units",
+                multiple=True,
+                metavar="OBSERVABLE=UCUM",
+                help="SBML file: the UCUM unit of an observable (e.g. C=mg/L), to which the "
+                "record's readings are converted (repeatable).",
+            ),
+        )
+    ):
+        command = option(command)
+    return command
 
 
 def _with_assignments(model: Any, params: Any, assignments: tuple[str, ...]) -> Any:
@@ -244,13 +302,16 @@ def model_group() -> None:
 @model_group.command("describe")
 @click.argument("model_name", metavar="MODEL")
 @_TIME_UNIT
+@click.option("--priors", default=None, help="SBML file: a TOML file of parameter priors.")
 @_json_option
-def model_describe_command(model_name: str, time_unit: str | None, as_json: bool) -> None:
+def model_describe_command(
+    model_name: str, time_unit: str | None, priors: str | None, as_json: bool
+) -> None:
     """Describe MODEL (a registered name, or an SBML file): parameters, states, observables."""
     from medtwin.model import ModelError
 
     try:
-        model = _model(model_name, time_unit)
+        model = _model(model_name, time_unit, priors=priors)
     except ModelError as exc:
         _fail(exc)
         return

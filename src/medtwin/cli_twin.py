@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from medtwin.cli import _json_option, _open, _print_json, _store_option, main
+from medtwin.cli_model import _model, sbml_options
 
 __all__ = ["forecast_command", "twin_group", "whatif_command"]
 
@@ -20,6 +21,19 @@ __all__ = ["forecast_command", "twin_group", "whatif_command"]
 def _fail(exc: Exception) -> None:
     click.echo(f"medtwin: error: {exc}", err=True)
     raise click.exceptions.Exit(1)
+
+
+def _resolve(model_name: str, sbml: dict[str, Any]) -> Any:
+    """The model of ``--model`` (a registered name, or an SBML file with its options)."""
+    return _model(
+        model_name,
+        sbml.get("time_unit"),
+        tuple(sbml.get("doses", ())),
+        tuple(sbml.get("units_per_mg", ())),
+        sbml.get("priors"),
+        tuple(sbml.get("loinc", ())),
+        tuple(sbml.get("units", ())),
+    )
 
 
 def _errors() -> tuple[type[Exception], ...]:
@@ -48,6 +62,7 @@ def twin_group() -> None:
 @click.option("--starts", default=None, type=int, help="Optimiser starts (default: the model's).")
 @click.option("--seed", default=0, show_default=True, help="Seed of the multi-start draws.")
 @click.option("--no-save", is_flag=True, help="Fit and print, but do not keep it in the store.")
+@sbml_options
 @_json_option
 def twin_fit_command(
     patient: str,
@@ -58,20 +73,23 @@ def twin_fit_command(
     seed: int,
     no_save: bool,
     as_json: bool,
+    **sbml: Any,
 ) -> None:
     """Fit PATIENT's model parameters (MAP with population priors, and uncertainty).
 
     Glucose models (uva_padova_2008) fit CGM with the recorded insulin and carbohydrates;
     hall_2011_body_weight fits the weight history (LOINC 29463-7) with sex, age and height from
-    the record, and reports the habitual energy intake it implies.
+    the record, and reports the habitual energy intake it implies; cardiovascular_ursino fits
+    resting blood pressure and heart rate. An SBML file (--model FILE.xml) fits the parameters
+    its --priors give, to the readings --loinc names, with the doses --dose reads from the
+    record's administrations.
     """
-    from medtwin.model import get_model
     from medtwin.twin.calibrate import fit_spec
     from medtwin.twin.twin import Twin
 
     store = _open(store_url)
     try:
-        model = get_model(model_name)
+        model = _resolve(model_name, sbml)
         spec = fit_spec(model)
         window = spec.window_days if days is None else days
         twin = Twin.from_store(store, patient, model=model, days=window, load=False)
@@ -165,7 +183,10 @@ def twin_show_command(patient: str, store_url: str, model_name: str | None, as_j
 @_store_option
 @click.option("--model", "model_name", default="uva_padova_2008", show_default=True)
 @click.option("--hours", default=24.0, show_default=True, help="The last N hours of data.")
-def twin_events_command(patient: str, store_url: str, model_name: str, hours: float) -> None:
+@sbml_options
+def twin_events_command(
+    patient: str, store_url: str, model_name: str, hours: float, **sbml: Any
+) -> None:
     """Print what was recorded over PATIENT's last N hours as a scenario file (JSON).
 
     Edit it (a smaller dinner, a bigger bolus) and pass it back with
@@ -175,7 +196,9 @@ def twin_events_command(patient: str, store_url: str, model_name: str, hours: fl
 
     store = _open(store_url)
     try:
-        twin = Twin.from_store(store, patient, model=model_name, days=hours / 24.0 + 1.0)
+        twin = Twin.from_store(
+            store, patient, model=_resolve(model_name, sbml), days=hours / 24.0 + 1.0
+        )
     except _errors() as exc:
         _fail(exc)
         return
@@ -220,6 +243,7 @@ def twin_events_command(patient: str, store_url: str, model_name: str, hours: fl
     "found (docs/models/uva-padova.md); --no-unannounced forecasts the recorded and planned "
     "events only.",
 )
+@sbml_options
 @_json_option
 def forecast_command(
     patient: str,
@@ -233,6 +257,7 @@ def forecast_command(
     seed: int,
     unannounced: bool,
     as_json: bool,
+    **sbml: Any,
 ) -> None:
     """Forecast PATIENT's next hours from their fitted twin, with 90% bands of the readings."""
     from medtwin.model.events import load_scenario
@@ -243,7 +268,7 @@ def forecast_command(
     store = _open(store_url)
     try:
         days = max(1.0, (assimilate_hours + 24.0) / 24.0)
-        twin = Twin.from_store(store, patient, model=model_name, days=days)
+        twin = Twin.from_store(store, patient, model=_resolve(model_name, sbml), days=days)
         if twin.calibration is None:
             raise LookupError(
                 f"{patient} has no fitted {model_name} twin: run 'medtwin twin fit {patient}'"
@@ -333,6 +358,7 @@ def forecast_command(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the comparison plot here (self-contained HTML).",
 )
+@sbml_options
 @_json_option
 def whatif_command(
     patient: str,
@@ -347,6 +373,7 @@ def whatif_command(
     seed: int,
     plot_path: Path | None,
     as_json: bool,
+    **sbml: Any,
 ) -> None:
     """What would PATIENT's last day have looked like with other meals, doses or activity?
 
@@ -362,7 +389,7 @@ def whatif_command(
     store = _open(store_url)
     try:
         days = 2.0 if ahead else hours / 24.0 + 1.0
-        twin = Twin.from_store(store, patient, model=model_name, days=days)
+        twin = Twin.from_store(store, patient, model=_resolve(model_name, sbml), days=days)
         if twin.calibration is None:
             raise LookupError(
                 f"{patient} has no fitted {model_name} twin: run 'medtwin twin fit {patient}'"

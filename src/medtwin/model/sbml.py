@@ -74,7 +74,7 @@ from medtwin.model.base import (
 )
 from medtwin.model.events import Event
 
-__all__ = ["SbmlError", "SbmlModel", "cache_dir", "load_sbml"]
+__all__ = ["SbmlError", "SbmlModel", "cache_dir", "load_sbml", "read_priors"]
 
 
 class SbmlError(ModelError):
@@ -92,6 +92,9 @@ class SbmlModel(Model):
     """Base of the classes :func:`load_sbml` builds (one per file)."""
 
     event_types: ClassVar[frozenset[str]] = frozenset()
+    dose_drugs: ClassVar[tuple[str, ...]] = ()
+    """The drugs whose ``oral`` and ``infusion`` events go into a species (``doses=``), lower
+    case: a twin reads their administrations from the record."""
     inputs: ClassVar[tuple[Variable, ...]] = ()
     default_rtol: ClassVar[float] = 1e-8
     default_atol: ClassVar[float] = 1e-10
@@ -639,6 +642,8 @@ def load_sbml(
     loinc: Mapping[str, Sequence[str]] | None = None,
     doses: Mapping[str, str] | None = None,
     units_per_mg: Mapping[str, float] | None = None,
+    priors: Mapping[str, Mapping[str, Any]] | str | Path | None = None,
+    units: Mapping[str, str] | None = None,
 ) -> type[SbmlModel]:
     """A :class:`~medtwin.model.base.Model` class for the SBML file ``source``.
 
@@ -650,8 +655,13 @@ def load_sbml(
     and an infusion of duration 0 at once, an infusion at a constant rate over its
     duration), converted to the species' substance units by ``units_per_mg[drug]``, or by
     its unit when that is a mass (a species in moles needs ``units_per_mg``: 1 / the molar
-    mass). The version recorded with every result is the file's SHA-256 (first 12 hex
-    digits). Raises :class:`SbmlError` naming the file, the element and the reason.
+    mass). ``priors`` (a mapping, or a TOML file of tables by parameter id; see
+    :func:`read_priors`) gives parameters population priors, so that a twin can fit them to a
+    patient (the file's own values are fixed otherwise); ``units`` gives observables their
+    UCUM unit (``{"C": "mg/L"}``), which SBML's unit definitions do not carry, so that the
+    record's readings can be converted to it. The version recorded with every result
+    is the file's SHA-256 (first 12 hex digits), and the priors' when given. Raises
+    :class:`SbmlError` naming the file, the element and the reason.
     """
     path = Path(source) if isinstance(source, str) else source
     doc, label, data = _read(path)
@@ -1007,7 +1017,7 @@ def load_sbml(
 
         return Observable(
             name=sid,
-            unit=sym.unit,
+            unit=(units or {}).get(sid, sym.unit),
             description=sym.description,
             loinc=tuple((loinc or {}).get(sid, ())),
             function=function,
@@ -1017,26 +1027,32 @@ def load_sbml(
     for sym in params:
         if not math.isfinite(sym.value):
             raise refuse(f"{sym.id!r}", "has no finite value in the file")
+    for sid in [*(units or {}), *(loinc or {})]:
+        if sid not in observed:
+            raise SbmlError(
+                f"{label}: {sid!r} is not an observable of the model (its observables: "
+                f"{', '.join(observed)})"
+            )
+    prior_specs, prior_label, prior_digest = read_priors(priors, [s.id for s in params])
+    for sym in params:
+        if sym.id in prior_specs:
+            _, lower, upper = prior_specs[sym.id]
+            if not lower <= sym.value <= upper:
+                raise SbmlError(
+                    f"{prior_label}: [{sym.id}]: the file's value {sym.value!r} is outside the "
+                    f"prior's bounds [{lower!r}, {upper!r}]"
+                )
     model_id = model.getId() or ""
     title = model.getName() or model_id or Path(label).stem
     digest = hashlib.sha256(data).hexdigest()[:12]
     attrs: dict[str, Any] = {
         "name": name or model_id or Path(label).stem,
-        "version": f"sbml-{digest}",
+        "version": f"sbml-{digest}" + (f"+priors-{prior_digest}" if prior_digest else ""),
         "title": f"{title} (SBML L{doc.getLevel()}V{doc.getVersion()})",
         "time_unit": model_unit,
         "references": (f"SBML file {Path(label).name} (sha256 {digest}...)",),
         "parameters": tuple(
-            Parameter(
-                name=s.id,
-                unit=s.unit,
-                description=s.description,
-                lower=0.0 if s.value >= 0 else -math.inf,
-                upper=math.inf,
-                prior=Prior("fixed", s.value, 0.0, "the value in the SBML file"),
-                source=f"SBML file {Path(label).name}",
-            )
-            for s in params
+            _parameter(s, Path(label).name, prior_specs.get(s.id), prior_label) for s in params
         ),
         "states": tuple(Variable(s.id, s.unit, s.description) for s in states),
         "observables": tuple(observable(sid) for sid in observed),
@@ -1060,11 +1076,130 @@ def load_sbml(
         "jump_row": staticmethod(namespace["jump_row"]) if events or dose_jump else None,
         "event_types": frozenset({"oral", "infusion"}) if dosed else frozenset(),
         "_doses": {drug: (sid, factors[drug]) for drug, sid in dosed.items()},
+        "dose_drugs": tuple(dosed),
         "_n_file_events": len(events),
         "_event_times": staticmethod(namespace["event_times"]) if events else None,
     }
     cls = type(f"Sbml_{_python_name(str(attrs['name']))}", (SbmlModel,), attrs)
     return cls
+
+
+def read_priors(
+    priors: Mapping[str, Mapping[str, Any]] | str | Path | None, names: Sequence[str]
+) -> tuple[dict[str, tuple[Prior, float, float]], str, str]:
+    """Population priors of an SBML model's parameters: ``{id: (prior, lower, upper)}``, the
+    label of where they came from and a hash of their content ('' without priors).
+
+    ``priors`` maps parameter ids to tables (or is a TOML file of them)::
+
+        [p1]                        # log-normal: a positive quantity
+        median = 0.028
+        cv = 0.4                    # coefficient of variation (log SD sqrt(log(1 + cv^2)))
+        lower = 0.001               # calibration bounds (default: median / 100 .. x 100)
+        upper = 0.5
+        source = "Bergman RN et al. 1979, Table 2 (healthy volunteers)"
+
+        [Gb]                        # normal
+        mean = 90.0
+        sd = 10.0
+        lower = 40.0
+        upper = 200.0
+        source = "..."
+
+    Every prior names its ``source`` (where the population spread comes from). A calibration
+    searches in the logarithms of the parameters, so the bounds of a prior must be positive.
+    Raises :class:`SbmlError` naming the parameter and the field.
+    """
+    if priors is None:
+        return {}, "", ""
+    if isinstance(priors, str | Path):
+        label = str(priors)
+        try:
+            text = Path(priors).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SbmlError(f"{label}: cannot read the priors ({exc.strerror or exc})") from exc
+        import tomllib
+
+        try:
+            table: Mapping[str, Any] = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise SbmlError(f"{label}: not a TOML file of priors ({exc})") from exc
+    else:
+        label, table = "priors", priors
+    out: dict[str, tuple[Prior, float, float]] = {}
+    for name, spec in table.items():
+        where = f"{label}: [{name}]"
+        if name not in names:
+            raise SbmlError(
+                f"{where}: not a parameter of the model (its parameters: {', '.join(names)})"
+            )
+        if not isinstance(spec, Mapping):
+            raise SbmlError(f"{where}: expected a table of fields")
+        source = str(spec.get("source", "")).strip()
+        if not source:
+            raise SbmlError(f"{where}: field 'source' is missing: say where the spread comes from")
+
+        def number(field: str, spec: Mapping[str, Any] = spec, where: str = where) -> float:
+            value = spec.get(field)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise SbmlError(f"{where}: field {field!r} must be a number, got {value!r}")
+            if not math.isfinite(float(value)):
+                raise SbmlError(f"{where}: field {field!r} must be finite")
+            return float(value)
+
+        if "median" in spec:
+            median, cv = number("median"), number("cv")
+            if median <= 0 or cv <= 0:
+                raise SbmlError(f"{where}: fields 'median' and 'cv' must be > 0")
+            prior = Prior("lognormal", math.log(median), math.sqrt(math.log(1.0 + cv * cv)), source)
+            centre = median
+        elif "mean" in spec:
+            mean, sd = number("mean"), number("sd")
+            if sd <= 0:
+                raise SbmlError(f"{where}: field 'sd' must be > 0")
+            prior = Prior("normal", mean, sd, source)
+            centre = mean
+        else:
+            raise SbmlError(f"{where}: give 'median' and 'cv' (log-normal) or 'mean' and 'sd'")
+        lower = number("lower") if "lower" in spec else centre / 100.0
+        upper = number("upper") if "upper" in spec else centre * 100.0
+        if not 0.0 < lower < centre < upper:
+            raise SbmlError(
+                f"{where}: need 0 < lower < the prior's centre < upper (a calibration searches "
+                f"the logarithms), got {lower!r}, {centre!r}, {upper!r}"
+            )
+        unknown = set(spec) - {"median", "cv", "mean", "sd", "lower", "upper", "source"}
+        if unknown:
+            raise SbmlError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        out[name] = (prior, lower, upper)
+    digest = hashlib.sha256(repr(sorted(out.items())).encode()).hexdigest()[:8] if out else ""
+    return out, label, digest
+
+
+def _parameter(
+    sym: _Symbol, file_name: str, prior: tuple[Prior, float, float] | None, label: str
+) -> Parameter:
+    """A parameter of an SBML model: fixed at the file's value, or with the prior given."""
+    if prior is None:
+        return Parameter(
+            name=sym.id,
+            unit=sym.unit,
+            description=sym.description,
+            lower=0.0 if sym.value >= 0 else -math.inf,
+            upper=math.inf,
+            prior=Prior("fixed", sym.value, 0.0, "the value in the SBML file"),
+            source=f"SBML file {file_name}",
+        )
+    spec, lower, upper = prior
+    return Parameter(
+        name=sym.id,
+        unit=sym.unit,
+        description=sym.description,
+        lower=lower,
+        upper=upper,
+        prior=spec,
+        source=f"SBML file {file_name}; prior: {label} ({spec.source})",
+    )
 
 
 @dataclass

@@ -170,6 +170,9 @@ atol 1e-3 mg/kg for UVA/Padova) is about 1e-4 mg/dL, a 1000th of the change such
 
 MAX_ITER = 40
 MIN_READINGS = 24
+GENERIC_MIN_READINGS = 4
+"""Fewest readings for a model without a fit specification (and ``k + 3`` for ``k`` fitted
+parameters, :attr:`FitSpec.small_sample`)."""
 CUT_GUARD_MIN = 60.0
 """A forecast simulated day by day is not cut within this many minutes after an event starts
 (UVA/Padova eats a meal at 5 g/min: 120 g take 24 min; a bolus is a 1-min infusion)."""
@@ -376,7 +379,14 @@ def fit_spec(model: type[Model]) -> FitSpec:
     if factory is not None:
         return factory()
     free = tuple(p.name for p in model.parameters if p.prior.kind != "fixed")
-    return FitSpec(default_fit=free)
+    # a model brought by its user (an SBML file with priors): readings may be few (drug
+    # levels), so the small-sample rules hold and three readings per parameter are not asked
+    return FitSpec(
+        default_fit=free,
+        min_readings=GENERIC_MIN_READINGS,
+        readings_per_parameter=1,
+        small_sample=True,
+    )
 
 
 # ---------------------------------------------------------------------------- results
@@ -1370,15 +1380,23 @@ class Calibration:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
-        """Read :meth:`to_dict` output back; refuses another model version or parameter list."""
+    def from_dict(cls, data: Mapping[str, Any], model: type[Model] | None = None) -> Calibration:
+        """Read :meth:`to_dict` output back; refuses another model version or parameter list.
+
+        ``model``: the model class, for a model that is not registered by name (one loaded
+        from an SBML file); by default the registry's."""
         from medtwin.model.registry import get_model
 
         try:
-            try:
-                model = get_model(str(data["model"]))
-            except ModelError as exc:
-                raise CalibrationError(f"model: {exc}") from None
+            if model is None:
+                try:
+                    model = get_model(str(data["model"]))
+                except ModelError as exc:
+                    raise CalibrationError(f"model: {exc}") from None
+            elif str(data["model"]) != model.name:
+                raise CalibrationError(
+                    f"model: the calibration is of {data['model']!r}, not {model.name!r}"
+                )
             if data["version"] != model.version:
                 raise CalibrationError(
                     f"version: calibrated with {data['model']} {data['version']}, "
@@ -1415,6 +1433,7 @@ class Calibration:
                 else None,
                 diagnostics=dict(data.get("diagnostics", {})),
                 provenance=dict(data.get("provenance", {})),
+                model_type=model,
             )
         except KeyError as exc:
             raise CalibrationError(f"calibration data: missing field {exc.args[0]!r}") from None

@@ -42,8 +42,10 @@ __all__ = [
     "CARB_INTAKE_CODES",
     "EVENT_READERS",
     "INSULIN_PATTERN",
+    "ORAL_ROUTES",
     "Twin",
     "characteristics",
+    "dose_events",
     "patient_data",
 ]
 
@@ -102,6 +104,54 @@ def _insulin_events(facts: Sequence[StoredFact], start: dt.datetime) -> list[dic
             out.append({"type": "basal", "t_min": max(t, 0.0), "u_per_h": rate})
         elif dose is not None and (getattr(f, "dose_unit", "") or "").lower() in {"u", "[iu]"}:
             out.append({"type": "bolus", "t_min": t, "insulin_u": dose})
+    return out
+
+
+ORAL_ROUTES = ("oral", "mouth", "26643006")
+"""Routes read as an ``oral`` dose (text, or SNOMED CT 26643006 Oral route); others are
+``infusion`` events (a bolus when the administration has no end)."""
+
+
+def dose_events(
+    facts: Sequence[StoredFact], start: dt.datetime, drugs: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Administrations of ``drugs`` (their code's display or code names one, as a word) as
+    ``oral`` or ``infusion`` events in mg; a dose of one of them in another unit is refused
+    (:class:`DataError` naming the fact), since a dose left out would bias the fit."""
+    patterns = [(d, re.compile(rf"\b{re.escape(d)}\b", re.IGNORECASE)) for d in drugs]
+    out: list[dict[str, Any]] = []
+    for sf in facts:
+        f = sf.fact
+        if f.kind != "MedicationAdministration" or f.effective_start is None or f.code is None:
+            continue
+        text = " ".join(x for x in (f.code.display or "", f.code.code or "") if x)
+        drug = next((d for d, pattern in patterns if pattern.search(text)), None)
+        if drug is None:
+            continue
+        value = getattr(f, "dose_value", None)
+        unit = (getattr(f, "dose_unit", "") or "").lower()
+        if value is None or unit not in {"mg", "g"}:
+            raise DataError(
+                f"MedicationAdministration {f.source_id}: the {drug} dose is "
+                f"{value!r} {unit!r}: the model needs it in mg or g"
+            )
+        amount = float(value) * (1000.0 if unit == "g" else 1.0)
+        t = _minutes(f.effective_start, start)
+        route = (getattr(f, "route", "") or "").lower()
+        if any(r in route for r in ORAL_ROUTES):
+            out.append({"type": "oral", "t_min": t, "drug": drug, "amount_mg": amount})
+        else:
+            end = f.effective_end
+            minutes = 0.0 if end is None else max(_minutes(end, f.effective_start), 0.0)
+            out.append(
+                {
+                    "type": "infusion",
+                    "t_min": t,
+                    "drug": drug,
+                    "amount_mg": amount,
+                    "duration_min": minutes,
+                }
+            )
     return out
 
 
@@ -189,6 +239,12 @@ def patient_data(
         facts = store.timeline(
             patient_id, codes=list(obs.loinc), start=requested, end=end, as_of=as_of
         )
+        if not obs.unit and any(getattr(sf.fact, "unit", None) for sf in facts):
+            raise DataError(
+                f"model {model.name!r}: observable {obs.name!r} has no unit, so readings of "
+                f"LOINC {', '.join(obs.loinc)} cannot be converted to it: give its unit (an "
+                "SBML model: units={name: UCUM}, 'medtwin ... --unit NAME=UCUM')"
+            )
         times, values = [], []
         for sf in facts:
             f = sf.fact
@@ -219,6 +275,13 @@ def patient_data(
         )
         events = reader.read(facts, start)
         raw_events += [e for e in events if e["type"] in model.event_types]
+        fact_ids += [sf.id for sf in facts]
+    drugs = tuple(getattr(model, "dose_drugs", ()))
+    if drugs:  # a model that doses named drugs (an SBML model loaded with doses=)
+        facts = store.timeline(
+            patient_id, kinds=["MedicationAdministration"], start=start, end=end, as_of=as_of
+        )
+        raw_events += dose_events(facts, start, drugs)
         fact_ids += [sf.id for sf in facts]
     scenario = parse_scenario(raw_events) if raw_events else Scenario(events=())
     whole = PatientData(
@@ -283,7 +346,7 @@ class Twin:
         if stored is not None:
             from medtwin.twin.calibrate import Calibration, fit_spec
 
-            calibration = Calibration.from_dict(stored.calibration)
+            calibration = Calibration.from_dict(stored.calibration, model=m)
             begun = calibration.provenance.get("start")
             if fit_spec(m).anchored and begun:
                 # the model's initial state is the patient's at the calibration's start
