@@ -2292,7 +2292,7 @@ def calibrate(
         diagnostics=diagnostics,
         provenance=provenance,
         model_type=model,
-        residuals=np.asarray(r, dtype=np.float64),
+        residuals=np.asarray(r[prob.group == 0], dtype=np.float64),
         unannounced=meals,
         meal_hypothesis=hypothesis,
     )
