@@ -285,18 +285,33 @@ def _check_energy_balance(params: np.ndarray, events: list[dict[str, object]], d
     sodium=st.floats(500, 9000),
     activity=st.floats(-60, 100),
     t1=st.integers(1, 40),
+    habit=st.tuples(st.floats(0.7, 1.3), st.floats(0.7, 1.3), st.floats(0.0, 80.0)),
 )
 def test_energy_balance_and_nonnegative_compartments(
-    preset: str, dei: float, carbs: float, sodium: float, activity: float, t1: int
+    preset: str,
+    dei: float,
+    carbs: float,
+    sodium: float,
+    activity: float,
+    t1: int,
+    habit: tuple[float, float, float],
 ) -> None:
     """Stored energy rho_F dF + rho_L dL + rho_G dG equals the integrated intake minus
     expenditure (eq 3 and eq 9: tissue change is what the balance leaves), and fat, lean,
-    glycogen and ECF stay >= 0, for random diets and activity changes."""
+    glycogen and ECF stay >= 0, for random diets, activity changes and habitual intakes (a
+    ramp that ends within the 60 days or after them)."""
     events = [
         _diet(t_d=0, intake_change_kcal_per_day=dei, carbs_pct=carbs, sodium_mg_per_day=sodium),
         {"type": "activity", "t_d": t1, "activity_change_pct": activity},
     ]
-    _check_energy_balance(M.preset(preset), events, 60.0)
+    p = M.preset(preset).copy()
+    p[0, IX["intake_factor"]], p[0, IX["intake_factor_end"]], p[0, IX["intake_ramp_d"]] = habit
+    lowest = (
+        min(habit[0], habit[1]) * _p(p[0], "physical_activity_level") * _p(p[0], "rmr_kcal_per_day")
+    )
+    if lowest + dei < 0:
+        return  # an intake below zero is refused (another test); nothing to balance
+    _check_energy_balance(p, events, 60.0)
 
 
 def test_starvation_keeps_compartments_nonnegative() -> None:

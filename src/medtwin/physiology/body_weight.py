@@ -305,7 +305,8 @@ def _rhs_row(t: float, x: Any, p: Any, u: Any, dx: Any) -> None:
     dx[S_DEI] = 0.0
     dx[S_CARBS] = 0.0
     dx[S_DELTA] = 0.0
-    dx[S_FI] = (p[FACTOR1] - p[FACTOR0]) / p[RAMP] if p[RAMP] > 0.0 else 0.0
+    # a ramp shorter than 1e-6 day (0.1 s) is none (its slope would overflow)
+    dx[S_FI] = (p[FACTOR1] - p[FACTOR0]) / p[RAMP] if p[RAMP] > 1e-6 else 0.0
     dx[S_HABIT] = 0.0
 
 
