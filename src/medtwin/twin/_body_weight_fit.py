@@ -48,9 +48,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BODY_FAT_DAYS",
+    "BODY_FAT_READINGS",
     "DEFAULT_FIT",
     "FEW_FIT",
     "FIT_ORDER",
+    "FIT_ORDER_WITH_FAT",
+    "NOISE_FLOOR_FAT_PCT",
     "NOISE_FLOOR_KG",
     "PAL_DEFAULT",
     "SPARE_READINGS",
@@ -59,6 +62,7 @@ __all__ = [
     "describe",
     "fit_spec",
     "intake_kcal_per_day",
+    "observables",
     "personalise",
 ]
 
@@ -73,6 +77,21 @@ between the two; without it one intake is held over the whole history)."""
 DEFAULT_FIT = FIT_ORDER
 """Fitted from 7 weights on (see :data:`FIT_ORDER`)."""
 
+FIT_ORDER_WITH_FAT = (
+    "weight_kg",
+    "intake_factor",
+    "fat_fraction",
+    "physical_activity_level",
+    "intake_factor_end",
+)
+"""With body-fat readings (LOINC 41982-0, e.g. a scale's bioimpedance) fitted jointly with the
+weights: the body-fat fraction at the start is fitted third (its prior: the model's population
+prior, normal 0.30, SD 0.08); the readings of both count."""
+
+BODY_FAT_READINGS = 2
+"""Body-fat readings from which they are fitted with the weights (fewer: the nearest one, or
+the regression, fixes the fat fraction)."""
+
 FEW_FIT = FIT_ORDER[:2]
 """Fitted from 5 weights: the first weight and one habitual intake."""
 
@@ -83,6 +102,11 @@ more and 6.2 % 1.0 kg or more (Khosla T, Billewicz WZ. Measurement of change in 
 Br J Nutr 1964;18:227-239, as summarised secondarily; the paper itself was not read here): a
 normal difference of two days with SD 0.50 kg gives 32 % and 4.6 %, so one day's SD is about
 0.50 / sqrt(2) = 0.35 kg. Scales add less (0.1 kg resolution)."""
+
+NOISE_FLOOR_FAT_PCT = 0.5
+"""Smallest reading-error scale of body-fat percentages, percentage points: a choice of
+medtwin's (readings are given to 0.1 %; bioimpedance scatters far more, so the scale is in
+practice estimated from the residuals)."""
 
 WINDOW_DAYS = 3650.0
 """A body-weight twin is fitted to the last ten years of weights by default (check-ups are
@@ -108,7 +132,9 @@ def personalise(
     model: type[Model], who: Mapping[str, Any], data: PatientData
 ) -> tuple[FloatArray, PatientData, tuple[str, ...]]:
     """The base parameters of this adult, their data from the first weight on, and what to
-    fit (the first ``n - 3`` of :data:`FIT_ORDER` for ``n`` weights, at least two).
+    fit (the first ``n - 3`` of :data:`FIT_ORDER` for ``n`` weights, at least two; of
+    :data:`FIT_ORDER_WITH_FAT` for ``n`` weights and body-fat readings when there are
+    :data:`BODY_FAT_READINGS` of the latter).
 
     Raises :class:`~medtwin.twin.data.DataError` naming what the record lacks (no weights,
     no sex, birth date or height), and the model's
@@ -149,7 +175,11 @@ def personalise(
         fat_fraction=fat,
     )[0]
     names = model.parameter_names()
-    fit = FIT_ORDER[: max(len(FEW_FIT), min(len(FIT_ORDER), t.size - SPARE_READINGS))]
+    order: tuple[str, ...] = FIT_ORDER
+    readings = t.size
+    if observables(trimmed) != "weight_kg":
+        order, readings = FIT_ORDER_WITH_FAT, t.size + trimmed.count("body_fat_pct")
+    fit = order[: max(len(FEW_FIT), min(len(order), readings - SPARE_READINGS))]
     ramp = "intake_factor_end" in fit
     base[names.index("intake_ramp_d")] = (t_last - t0) / 1440.0 if ramp else 0.0
     return base, trimmed, fit
@@ -196,6 +226,13 @@ def complete(
     return p
 
 
+def observables(data: PatientData) -> str | tuple[str, ...]:
+    """Weights, and body-fat percentages too where the data hold :data:`BODY_FAT_READINGS`."""
+    if data.count("body_fat_pct") >= BODY_FAT_READINGS:
+        return ("weight_kg", "body_fat_pct")
+    return "weight_kg"
+
+
 def fit_spec() -> FitSpec:
     """The :class:`~medtwin.twin.calibrate.FitSpec` of ``hall_2011_body_weight``."""
     from medtwin.twin.calibrate import FitSpec
@@ -204,9 +241,10 @@ def fit_spec() -> FitSpec:
         default_fit=DEFAULT_FIT,
         complete=complete,
         observable="weight_kg",
+        choose_observable=observables,
         min_readings=MIN_READINGS,
         readings_per_parameter=1,
-        noise_floor=NOISE_FLOOR_KG,
+        noise_floor={"weight_kg": NOISE_FLOOR_KG, "body_fat_pct": NOISE_FLOOR_FAT_PCT},
         small_sample=True,
         personalise=personalise,
         window_days=WINDOW_DAYS,

@@ -264,6 +264,10 @@ class FitSpec:
     Student-t scale and autocorrelation time; the first is the calibration's ``observable``)
     (None: ``cgm_mg_dl`` where the model has it, else the first of the model's observables
     with readings in the data)."""
+    choose_observable: Callable[[PatientData], str | tuple[str, ...]] | None = None
+    """The observable(s) to fit given the patient's data, where that depends on what the
+    record holds (the body-weight twin adds body-fat readings when there are some); overrides
+    :attr:`observable`."""
     min_readings: int = MIN_READINGS
     """Fewest readings a calibration accepts, and (:attr:`readings_per_parameter`) per fitted
     parameter."""
@@ -1929,6 +1933,8 @@ def _default_observable(
     model: type[Model], spec: FitSpec, data: PatientData
 ) -> str | tuple[str, ...]:
     """The observable a calibration fits when the caller does not say (see :func:`calibrate`)."""
+    if spec.choose_observable is not None:
+        return spec.choose_observable(data)
     if spec.observable is not None:
         return spec.observable
     names = [o.name for o in model.observables]
