@@ -121,6 +121,9 @@ def twin_fit_command(
     if spec.describe is not None:
         for line in spec.describe(cal):
             click.echo(f"  {line}")
+    skipped = list(twin.data.skipped)
+    if skipped:
+        click.echo(f"  not used: {len(skipped)} readings of the record, e.g. {skipped[0]}")
     d = cal.diagnostics
     click.echo(
         f"  residual SD {cal.residual_sd:.1f}, base {d.get('base')}, "

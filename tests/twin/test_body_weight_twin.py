@@ -274,6 +274,9 @@ def test_a_body_weight_twin_from_the_store_fits_forecasts_and_answers_whatif(
 
 def test_twin_fit_command_reports_the_intake(tmp_path: object, sqlite_store: SqlStore) -> None:
     _record(sqlite_store)
+    # a weight in a unit that is not one: kept in the store, not used, and said
+    odd = reading(WHO, "Weight/odd", "29463-7", T0 + timedelta(days=40), 71.0, "mmol/L")
+    sqlite_store.append_facts([odd], source="test")
     url = sqlite_store.url
     sqlite_store.close()
     runner = CliRunner()
@@ -284,6 +287,9 @@ def test_twin_fit_command_reports_the_intake(tmp_path: object, sqlite_store: Sql
     assert out.exit_code == 0, out.output
     assert "intake minus maintenance at the last weight" in out.output
     assert "weights barely tell it" in out.output
+    assert (
+        "not used: 1 readings of the record, e.g. Observation Weight/odd: weight_kg:" in out.output
+    )
     ahead = runner.invoke(
         main,
         [

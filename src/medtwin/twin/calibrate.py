@@ -2258,6 +2258,7 @@ def calibrate(
         "fact_ids": [int(i) for i in data.fact_ids],
         "observable": observable,
         "observables": list(wanted),
+        "skipped": list(data.skipped),
         "readings": int(t.size),
         "span_min": t_end,
         "time_unit": model.time_unit,

@@ -85,6 +85,9 @@ class PatientData:
         The medtwin patient id, when known.
     fact_ids
         Ids of the store facts the data were read from (provenance).
+    skipped
+        Readings of the record that were not used, each with the fact and the reason (a unit
+        that cannot be converted to the observable's).
     """
 
     observations: Mapping[str, tuple[FloatArray, FloatArray]]
@@ -92,6 +95,7 @@ class PatientData:
     start: dt.datetime | None = None
     patient: str | None = None
     fact_ids: Sequence[int] = ()
+    skipped: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         clean: dict[str, tuple[FloatArray, FloatArray]] = {}
@@ -171,6 +175,7 @@ class PatientData:
             start=start,
             patient=self.patient,
             fact_ids=self.fact_ids,
+            skipped=self.skipped,
         )
 
     def require(self, model: type[Model], names: Sequence[str], *, minimum: int = 1) -> None:

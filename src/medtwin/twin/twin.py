@@ -232,6 +232,7 @@ def patient_data(
     start = requested - EVENT_LOOKBACK
     observations: dict[str, tuple[FloatArray, FloatArray]] = {}
     fact_ids: list[int] = []
+    skipped: list[str] = []
     end = end + dt.timedelta(microseconds=1)  # the store's end is exclusive; ours includes it
     for obs in model.observables:
         if not obs.loinc:
@@ -256,7 +257,9 @@ def patient_data(
                 try:
                     analyte = f.code.code if f.code is not None else None
                     value = convert(float(value), unit, obs.unit, analyte=analyte)
-                except ValueError:
+                except ValueError as exc:
+                    # kept in the store, not used: said with the data (and the calibration)
+                    skipped.append(f"{f.kind} {f.source_id}: {obs.name}: {exc}")
                     continue
             times.append(_minutes(f.effective_start, start))
             values.append(float(value))
@@ -290,6 +293,7 @@ def patient_data(
         start=start,
         patient=patient_id,
         fact_ids=tuple(fact_ids),
+        skipped=tuple(skipped),
     )
     offset = _minutes(requested, start)
     return whole.window(offset, _minutes(end, start))
