@@ -165,6 +165,12 @@ class Observable:
     """``function`` also takes ``times=`` (the output times ``[T]``, model unit), which the
     solver passes: an observable that reads the time (an SBML rule) uses them exactly."""
 
+    def evaluate(self, states: FloatArray, params: FloatArray, times: FloatArray) -> FloatArray:
+        """The observable ``[N, T]`` of ``states [N, T, S]`` at ``times [T]`` (model unit)."""
+        if self.timed:
+            return self.function(states, params, times=times)
+        return self.function(states, params)
+
 
 @dataclass(frozen=True)
 class InputSchedule:

@@ -1181,16 +1181,12 @@ def _parameter(
 ) -> Parameter:
     """A parameter of an SBML model: fixed at the file's value, or with the prior given."""
     if prior is None:
-        return Parameter(
-            name=sym.id,
-            unit=sym.unit,
-            description=sym.description,
-            lower=0.0 if sym.value >= 0 else -math.inf,
-            upper=math.inf,
-            prior=Prior("fixed", sym.value, 0.0, "the value in the SBML file"),
-            source=f"SBML file {file_name}",
-        )
-    spec, lower, upper = prior
+        spec = Prior("fixed", sym.value, 0.0, "the value in the SBML file")
+        lower, upper = (0.0 if sym.value >= 0 else -math.inf), math.inf
+        source = f"SBML file {file_name}"
+    else:
+        spec, lower, upper = prior
+        source = f"SBML file {file_name}; prior: {label} ({spec.source})"
     return Parameter(
         name=sym.id,
         unit=sym.unit,
@@ -1198,7 +1194,7 @@ def _parameter(
         lower=lower,
         upper=upper,
         prior=spec,
-        source=f"SBML file {file_name}; prior: {label} ({spec.source})",
+        source=source,
     )
 
 

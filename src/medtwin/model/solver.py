@@ -272,10 +272,7 @@ def simulate(
         _numpy_drive(model, init, p, bounds, values, seg, nsub, out_pos, out)
     else:
         raise ModelError(f"unknown backend {backend!r} (known: numba, numpy)")
-    observables = {
-        o.name: o.function(out, p, times=out_times) if o.timed else o.function(out, p)
-        for o in model.observables
-    }
+    observables = {o.name: o.evaluate(out, p, out_times) for o in model.observables}
     return SimulationResult(
         model=model.name,
         version=model.version,

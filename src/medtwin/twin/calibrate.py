@@ -1911,8 +1911,7 @@ def steady_observables(
     x = model.initial_state(p)[:, None, :]
     out = {}
     for name in names:
-        obs = model.observable(name)
-        value = obs.function(x, p, times=np.zeros(1)) if obs.timed else obs.function(x, p)
+        value = model.observable(name).evaluate(x, p, np.zeros(1))
         out[name] = np.asarray(value, dtype=np.float64)[:, 0]
     return out
 
