@@ -48,6 +48,25 @@ def twin_group() -> None:
     """A patient's twin: fit the model to their own data, show what is stored."""
 
 
+def _until(text: str | None) -> Any:
+    """``--until``: a date means to the end of that day (UTC); a time is taken as given."""
+    if text is None:
+        return None
+    import datetime as dt
+
+    from medtwin.cli import _parse_time
+
+    if len(text) == 10:
+        try:
+            day = dt.date.fromisoformat(text)
+        except ValueError as exc:
+            raise click.BadParameter(
+                f"{text!r} is not a date YYYY-MM-DD", param_hint="--until"
+            ) from exc
+        return dt.datetime.combine(day, dt.time(23, 59, 59, 999999), dt.UTC)
+    return _parse_time(text, "--until")
+
+
 @twin_group.command("fit")
 @click.argument("patient")
 @_store_option
@@ -59,6 +78,13 @@ def twin_group() -> None:
     help="Fit to the last N days of data (default: the model's: 7 for glucose, 3650 for body "
     "weight).",
 )
+@click.option(
+    "--until",
+    default=None,
+    metavar="WHEN",
+    help="Fit the data up to this date (YYYY-MM-DD: to its end, UTC) or time (ISO 8601), "
+    "e.g. the period before a change of treatment (default: up to the latest reading).",
+)
 @click.option("--starts", default=None, type=int, help="Optimiser starts (default: the model's).")
 @click.option("--seed", default=0, show_default=True, help="Seed of the multi-start draws.")
 @click.option("--no-save", is_flag=True, help="Fit and print, but do not keep it in the store.")
@@ -69,6 +95,7 @@ def twin_fit_command(
     store_url: str,
     model_name: str,
     days: float | None,
+    until: str | None,
     starts: int | None,
     seed: int,
     no_save: bool,
@@ -87,12 +114,13 @@ def twin_fit_command(
     from medtwin.twin.calibrate import fit_spec
     from medtwin.twin.twin import Twin
 
+    end = _until(until)
     store = _open(store_url)
     try:
         model = _resolve(model_name, sbml)
         spec = fit_spec(model)
         window = spec.window_days if days is None else days
-        twin = Twin.from_store(store, patient, model=model, days=window, load=False)
+        twin = Twin.from_store(store, patient, model=model, days=window, end=end, load=False)
         options: dict[str, Any] = {"seed": seed}
         if starts is not None:
             options["starts"] = starts
@@ -121,9 +149,10 @@ def twin_fit_command(
     if spec.describe is not None:
         for line in spec.describe(cal):
             click.echo(f"  {line}")
-    skipped = list(twin.data.skipped)
-    if skipped:
-        click.echo(f"  not used: {len(skipped)} readings of the record, e.g. {skipped[0]}")
+    for line in twin.data.skipped[:3]:
+        click.echo(f"  not used: {line}")
+    if len(twin.data.skipped) > 3:
+        click.echo(f"  not used: {len(twin.data.skipped) - 3} more (see --json)")
     d = cal.diagnostics
     click.echo(
         f"  residual SD {cal.residual_sd:.1f}, base {d.get('base')}, "

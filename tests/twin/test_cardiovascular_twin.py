@@ -15,7 +15,7 @@ from medtwin.cli import main
 from medtwin.model import get_model
 from medtwin.model.base import OutsidePopulationError
 from medtwin.physiology.cardiovascular import for_patient
-from medtwin.record.facts import Identifier
+from medtwin.record.facts import Coding, Identifier, MedicationRequest
 from medtwin.store.sql import SqlStore
 from medtwin.twin import DataError
 from medtwin.twin._cardiovascular_fit import FIT_ORDER, OBSERVABLES
@@ -152,3 +152,94 @@ def test_twin_fit_command_fits_a_circulation(sqlite_store: SqlStore) -> None:
     )
     assert out.exit_code == 0, out.output
     assert "resting systolic" in out.output and "reading-error scales" in out.output
+
+
+LISINOPRIL = Coding("http://www.nlm.nih.gov/research/umls/rxnorm", "314076", "lisinopril 10 MG")
+CHANGE = T0 + timedelta(days=90)
+
+
+def _treated_record(store: SqlStore, treated_days: tuple[int, ...]) -> dict[str, float]:
+    """Four untreated visits (the last where lisinopril was started, at the same time), then
+    visits on treatment 12/7 mmHg lower; readings without noise. Returns the treated values."""
+    _, truth = _person()
+    treated = dict(truth, sbp_mmhg=truth["sbp_mmhg"] - 12.0, dbp_mmhg=truth["dbp_mmhg"] - 7.0)
+    facts: list[object] = [
+        person(WHO, "1967-03-10", "male"),
+        reading(WHO, "Weight/1", "29463-7", T0, 90.0, "kg"),
+        MedicationRequest(
+            source="test",
+            source_id="MedicationRequest/1",
+            subject=WHO,
+            code=LISINOPRIL,
+            status="active",
+            effective_start=CHANGE,
+        ),
+    ]
+    for day in (0, 30, 60, 90, *treated_days):
+        when = T0 + timedelta(days=day)
+        values = truth if when <= CHANGE else treated
+        for name, value in values.items():
+            unit = "mm[Hg]" if name != "heart_rate_per_min" else "/min"
+            facts.append(reading(WHO, f"{name}/{day}", CODES[name], when, round(value), unit))
+    store.append_facts(facts, source="test")  # type: ignore[arg-type]
+    return treated
+
+
+def test_only_readings_under_the_current_antihypertensive_treatment_are_fitted(
+    store: SqlStore,
+) -> None:
+    treated = _treated_record(store, (150, 210, 270))
+    twin = Twin.from_store(store, "urn:test:mrn|CV-1", model=M, days=730, load=False)
+    cal = twin.fit(starts=2)
+    # the visit at the order (day 90) was measured before the drug; the 28 days after it
+    # are the drug taking effect: three treated visits remain
+    assert [twin.data.count(n) for n in OBSERVABLES] == [3, 3, 3]
+    assert cal.provenance["context"] == [
+        "antihypertensive treatment: lisinopril 10 MG, unchanged since 2025-05-02"
+    ]
+    assert cal.provenance["skipped"] == [
+        "12 resting readings before 2025-05-30: taken under other antihypertensive treatment "
+        "(none before 2025-05-02) or within 28 days of the change to lisinopril 10 MG"
+    ]
+    order = store.timeline(twin.data.patient or "", kinds=["MedicationRequest"])[0]
+    assert order.id in cal.provenance["fact_ids"]  # the twin records what it stood on
+    rest = steady_observables(M, cal.sample(200, seed=1), ["sbp_mmhg", "dbp_mmhg"])
+    untreated_sbp = treated["sbp_mmhg"] + 12.0
+    lo, hi = np.quantile(rest["sbp_mmhg"], [0.05, 0.95])
+    assert lo < treated["sbp_mmhg"] < hi < untreated_sbp
+    assert abs(float(np.median(rest["dbp_mmhg"])) - treated["dbp_mmhg"]) < 3.0
+    assert "antihypertensive treatment: lisinopril 10 MG" in fit_spec(M).describe(cal)[0]  # type: ignore[misc]
+
+    # without the orders (characteristics built by hand) the readings of both are pooled
+    pooled = Twin.from_store(store, "urn:test:mrn|CV-1", model=M, days=730, load=False)
+    pooled.characteristics = {
+        k: v for k, v in pooled.characteristics.items() if k != "medication_orders"
+    }
+    both = pooled.fit(starts=2)
+    assert pooled.data.count("sbp_mmhg") == 7 and both.provenance["context"] == []
+    mixed = steady_observables(M, both.sample(200, seed=1), ["sbp_mmhg"])["sbp_mmhg"]
+    assert float(np.median(mixed)) > float(np.median(rest["sbp_mmhg"])) + 4.0
+
+
+def test_too_few_treated_readings_refuse_and_say_how_to_fit_the_period_before(
+    sqlite_store: SqlStore,
+) -> None:
+    _treated_record(sqlite_store, (150,))
+    twin = Twin.from_store(sqlite_store, "urn:test:mrn|CV-1", model=M, days=730, load=False)
+    with pytest.raises(DataError, match=r"3 resting readings .* needs 6") as err:
+        twin.fit(starts=2)
+    assert "--until 2025-05-02T10:00:00+00:00" in str(err.value)
+    url = sqlite_store.url
+    sqlite_store.close()
+    args = ["twin", "fit", "urn:test:mrn|CV-1", "--model", "cardiovascular_ursino"]
+    out = CliRunner().invoke(
+        main, [*args, "--until", "2025-05-02T10:00:00+00:00", "--starts", "2", "--store", url]
+    )
+    assert out.exit_code == 0, out.output
+    assert "antihypertensive treatment: none" in out.output
+    assert (
+        "the treatment changed after the last reading (2025-05-02) to lisinopril 10 MG: the "
+        "twin is of the patient before that change" in out.output
+    )
+    bad = CliRunner().invoke(main, [*args, "--until", "2025-13-01", "--store", url])
+    assert bad.exit_code != 0 and "--until" in bad.output and "not a date" in bad.output

@@ -28,6 +28,12 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from medtwin.record.facts import SNOMED
+from medtwin.record.medications import (
+    ANTIHYPERTENSIVE_ATC,
+    MedicationOrder,
+    order_from_fact,
+    order_state,
+)
 
 if TYPE_CHECKING:
     from medtwin.store.base import Store, StoredFact
@@ -52,11 +58,6 @@ DIABETES_SNOMED = frozenset({"44054006", "46635009", "73211009"})
 DIABETES_ICD10_PREFIXES = ("E10", "E11")
 """ICD-10 type 1 (E10) and type 2 (E11) diabetes mellitus."""
 
-ANTIHYPERTENSIVE_ATC = ("C02", "C03", "C07", "C08", "C09")
-"""WHO ATC classes taken as blood-pressure treatment: antihypertensives (C02), diuretics (C03),
-beta blockers (C07), calcium channel blockers (C08), renin-angiotensin agents (C09). WHO
-Collaborating Centre for Drug Statistics Methodology, ATC index 2024. Read from the ``atc_class``
-column of medtwin's RxNorm table (``record/data/rxnorm.csv``) through the drug's ingredient."""
 STATIN_ATC = ("C10AA", "C10BA", "C10BX")
 """ATC HMG-CoA reductase inhibitors (C10AA) and their combinations (C10BA, C10BX)."""
 
@@ -116,10 +117,6 @@ DERIVABLE = (
 )
 """The inputs :func:`derive_inputs` knows how to read from a record."""
 
-_ACTIVE_MED = frozenset({"active", "on-hold", "in-progress"})
-# orders never taken (FHIR MedicationRequest.status)
-_VOID_MED = frozenset({"cancelled", "entered-in-error", "draft"})
-_ENDED_MED = frozenset({"stopped", "completed"})
 _INACTIVE_CONDITION = frozenset({"resolved", "inactive", "remission"})
 
 
@@ -460,67 +457,28 @@ def _diabetes(reader: _Reader) -> DerivedInput:
     return DerivedInput("diabetes", False, "absent", "no active diabetes condition in the record")
 
 
-def _atc_classes(fact: Any) -> tuple[str, list[str]]:
-    from medtwin.record.codes import RXNORM, ingredients
-
-    code = fact.code
-    if code is None or code.system != RXNORM:
-        return "", []
-    found = ingredients(code.code)
-    return ", ".join(i.display or "" for i in found), [i.extra.get("atc_class", "") for i in found]
-
-
-def _order_state(sf: StoredFact, renewals: Sequence[dt.datetime], at: dt.datetime) -> str:
-    """Whether a medication order was being taken at ``at``: "active", "ended" or "unknown".
-
-    The status an order has now is later news for an earlier ``at`` (as for conditions): an
-    order ``stopped`` or ``completed`` with no end date was taken until a renewal of the same
-    ingredients (``renewals``: later orders' start times; a renewal after ``at`` shows it was
-    still taken then, one before ``at`` replaced it), else until a date the record does not
-    give: at an ``at`` before the stop was on record (the version's recorded time) that is
-    "unknown", after it "ended".
-    """
-    f = sf.fact
-    start = f.effective_start
-    assert start is not None
-    if f.status in _VOID_MED:
-        return "ended"
-    if f.effective_end is not None:
-        return "active" if f.effective_end > at else "ended"
-    if f.status in _ACTIVE_MED:
-        return "active"
-    if f.status not in _ENDED_MED:
-        return "ended"  # unknown or missing status: not counted, as before
-    later = [t for t in renewals if t > start]
-    if later:
-        return "active" if min(later) > at else "ended"
-    return "ended" if at >= sf.recorded_at else "unknown"
-
-
 def _medications(reader: _Reader) -> tuple[DerivedInput, DerivedInput]:
     # every order, also those after ``at``: a renewal shows an earlier order was still taken
-    orders = [
-        sf
-        for sf in reader.store.timeline(reader.patient_id, kinds=("MedicationRequest",))
-        if sf.fact.effective_start is not None
-    ]
-    classified = [(sf, *_atc_classes(sf.fact)) for sf in orders]
+    classified: list[tuple[StoredFact, MedicationOrder]] = []
+    for sf in reader.store.timeline(reader.patient_id, kinds=("MedicationRequest",)):
+        order = order_from_fact(sf.fact, sf.recorded_at, sf.id)
+        if order is not None:
+            classified.append((sf, order))
     starts: dict[str, list[dt.datetime]] = {}
-    for sf, label, classes in classified:
-        if classes:
-            starts.setdefault(label, []).append(sf.fact.effective_start)  # type: ignore[arg-type]
+    for _, order in classified:
+        if order.classes:
+            starts.setdefault(order.ingredients, []).append(order.start)
     # (order, its ingredients' names) taken at ``at`` or of unknown state, per input
     found: dict[str, dict[str, list[tuple[StoredFact, str]]]] = {
         "bp_treated": {"active": [], "unknown": []},
         "statin": {"active": [], "unknown": []},
     }
     unknown_class = 0
-    for sf, label, classes in classified:
-        if sf.fact.effective_start > reader.at:  # type: ignore[operator]
-            continue  # ordered after ``at``
-        state = _order_state(sf, starts.get(label, ()), reader.at)
+    for sf, order in classified:
+        state = order_state(order, starts.get(order.ingredients, ()), reader.at)
         if state == "ended":
-            continue
+            continue  # also: ordered after ``at``
+        label, classes = order.ingredients, order.classes
         if not classes:
             unknown_class += state == "active"
             continue

@@ -2258,6 +2258,7 @@ def calibrate(
         "observable": observable,
         "observables": list(wanted),
         "skipped": list(data.skipped),
+        "context": list(data.context),
         "readings": int(t.size),
         "span_min": t_end,
         "time_unit": model.time_unit,

@@ -87,7 +87,12 @@ class PatientData:
         Ids of the store facts the data were read from (provenance).
     skipped
         Readings of the record that were not used, each with the fact and the reason (a unit
-        that cannot be converted to the observable's).
+        that cannot be converted to the observable's, a reading taken under another
+        treatment).
+    context
+        What the data stand for, in words, where a fit chose them by it (``"antihypertensive
+        treatment: Amlodipine 5 MG Oral Tablet, unchanged since 2024-03-01"``); recorded with
+        the calibration.
     """
 
     observations: Mapping[str, tuple[FloatArray, FloatArray]]
@@ -96,6 +101,7 @@ class PatientData:
     patient: str | None = None
     fact_ids: Sequence[int] = ()
     skipped: Sequence[str] = ()
+    context: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         clean: dict[str, tuple[FloatArray, FloatArray]] = {}
@@ -176,6 +182,7 @@ class PatientData:
             patient=self.patient,
             fact_ids=self.fact_ids,
             skipped=self.skipped,
+            context=self.context,
         )
 
     def require(self, model: type[Model], names: Sequence[str], *, minimum: int = 1) -> None:

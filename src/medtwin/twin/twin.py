@@ -173,14 +173,20 @@ EVENT_READERS: dict[str, EventReader] = {
 
 
 def characteristics(store: Store, patient_id: str, at: dt.datetime) -> dict[str, Any]:
-    """What the record says about the patient at ``at``: age, sex, weight, height, conditions.
+    """What the record says about the patient at ``at``: age, sex, weight, height, conditions,
+    medication orders.
 
     Keys are present only when the record has them (``age_y``, ``sex``, ``weight_kg``,
     ``height_m``, ``conditions`` as ``system|code`` strings of active conditions, the system
     as its canonical URL, e.g. ``http://snomed.info/sct|46635009``); ``at`` is the time they
-    describe (the age is at that time).
+    describe (the age is at that time). ``medication_orders`` (always present, perhaps empty)
+    holds every medication order of the record as a
+    :class:`~medtwin.record.medications.MedicationOrder`, also those after ``at`` (a renewal
+    shows an earlier order was still taken), so a fit can tell readings apart by the
+    treatment they were taken under.
     """
     from medtwin.record.codes import system_alias
+    from medtwin.record.medications import order_from_fact
 
     out: dict[str, Any] = {"at": at}
     summary = store.patient(patient_id)
@@ -208,6 +214,12 @@ def characteristics(store: Store, patient_id: str, at: dt.datetime) -> dict[str,
             continue
         conditions.add(f"{system_alias(f.code.system)}|{f.code.code}")
     out["conditions"] = conditions
+    orders = []
+    for sf in store.timeline(patient_id, kinds=["MedicationRequest"]):
+        order = order_from_fact(sf.fact, sf.recorded_at, sf.id)
+        if order is not None:
+            orders.append(order)
+    out["medication_orders"] = tuple(orders)
     return out
 
 

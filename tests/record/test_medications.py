@@ -1,0 +1,113 @@
+"""Medication orders over time: when an order was taken, and the regimen of a drug group."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from medtwin.record.facts import Coding, Identifier, MedicationRequest
+from medtwin.record.medications import (
+    ANTIHYPERTENSIVE_ATC,
+    MedicationOrder,
+    order_from_fact,
+    order_state,
+    regimen_at,
+    regimen_since,
+)
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+WHO = Identifier("urn:test:mrn", "MED-1")
+RECORDED = datetime(2026, 1, 1, tzinfo=UTC)
+LISINOPRIL_10 = ("314076", "lisinopril 10 MG Oral Tablet")
+LISINOPRIL_OTHER = ("29046", "lisinopril")  # another code of the same ingredient: a new dose
+AMLODIPINE_5 = ("197361", "Amlodipine 5 MG Oral Tablet")
+ATORVASTATIN = ("259255", "Atorvastatin 80 MG Oral Tablet")
+
+
+def _day(d: str) -> datetime:
+    return datetime.fromisoformat(d + "T09:00:00+00:00")
+
+
+def _order(
+    drug: tuple[str, str],
+    start: str,
+    *,
+    end: str | None = None,
+    status: str = "active",
+    sid: str | None = None,
+    recorded: datetime = RECORDED,
+) -> MedicationOrder:
+    fact = MedicationRequest(
+        source="ehr",
+        source_id=sid or f"MedicationRequest/{drug[0]}-{start}",
+        subject=WHO,
+        code=Coding(RXNORM, drug[0], drug[1]),
+        status=status,
+        effective_start=_day(start),
+        effective_end=None if end is None else _day(end),
+    )
+    order = order_from_fact(fact, recorded, 7)
+    assert order is not None
+    return order
+
+
+def test_an_order_is_read_with_its_ingredients_and_atc_classes() -> None:
+    order = _order(LISINOPRIL_10, "2024-01-01")
+    assert order.display == "lisinopril 10 MG Oral Tablet"
+    assert order.ingredients == "lisinopril"
+    assert order.classes == ("C09AA03",)
+    assert order.code.endswith("|314076") and order.fact_id == 7
+
+
+def test_order_states_follow_end_dates_renewals_and_when_a_stop_was_recorded() -> None:
+    at = _day("2024-06-01")
+    assert order_state(_order(LISINOPRIL_10, "2024-07-01"), (), at) == "ended"  # not yet
+    assert order_state(_order(LISINOPRIL_10, "2024-01-01"), (), at) == "active"
+    ended = _order(LISINOPRIL_10, "2024-01-01", end="2024-05-01", status="stopped")
+    assert order_state(ended, (), at) == "ended"
+    cancelled = _order(LISINOPRIL_10, "2024-01-01", status="cancelled")
+    assert order_state(cancelled, (), at) == "ended"
+    # stopped without a date: taken until a renewal of the same ingredients ...
+    stopped = _order(LISINOPRIL_10, "2024-01-01", status="stopped")
+    assert order_state(stopped, (_day("2024-09-01"),), at) == "active"
+    assert order_state(stopped, (_day("2024-03-01"),), at) == "ended"
+    # ... else unknown until the stop was on record, ended after
+    assert order_state(stopped, (), at) == "unknown"
+    late = _order(LISINOPRIL_10, "2024-01-01", status="stopped", recorded=_day("2024-05-01"))
+    assert order_state(late, (), at) == "ended"
+
+
+def test_a_regimen_changes_with_a_new_drug_a_new_dose_and_a_stop_not_a_repeat() -> None:
+    orders = [
+        _order(LISINOPRIL_10, "2020-01-01", status="stopped"),
+        _order(LISINOPRIL_10, "2021-01-01", status="stopped"),  # a repeat prescription
+        _order(LISINOPRIL_OTHER, "2022-03-01"),  # a new dose renews (ends) the 10 mg orders
+        _order(AMLODIPINE_5, "2023-05-01", end="2024-02-01", status="stopped"),
+        _order(ATORVASTATIN, "2021-06-01"),  # not in the group
+    ]
+    group = ANTIHYPERTENSIVE_ATC
+    assert regimen_at(orders, _day("2019-06-01"), group).taken == ()
+    assert regimen_at(orders, _day("2021-06-01"), group).taken == (LISINOPRIL_10[1],)
+    assert regimen_at(orders, _day("2022-06-01"), group).taken == (LISINOPRIL_OTHER[1],)
+    both = regimen_at(orders, _day("2023-06-01"), group)
+    assert both.taken == (AMLODIPINE_5[1], LISINOPRIL_OTHER[1]) and both.known
+    assert regimen_at(orders, _day("2024-06-01"), group).describe() == LISINOPRIL_OTHER[1]
+    # since when unchanged: the repeat prescription is no change, the new dose is
+    assert regimen_since(orders, _day("2021-06-01"), group) == _day("2020-01-01")
+    assert regimen_since(orders, _day("2022-06-01"), group) == _day("2022-03-01")
+    assert regimen_since(orders, _day("2023-06-01"), group) == _day("2023-05-01")
+    assert regimen_since(orders, _day("2024-06-01"), group) == _day("2024-02-01")
+    assert regimen_since(orders, _day("2019-06-01"), group) is None
+    assert regimen_since(orders, _day("2024-06-01") + timedelta(days=900), group) == _day(
+        "2024-02-01"
+    )
+
+
+def test_an_order_stopped_on_an_unrecorded_date_makes_the_regimen_unknown_until_then() -> None:
+    orders = [_order(AMLODIPINE_5, "2023-01-01", status="stopped", recorded=_day("2024-01-01"))]
+    group = ANTIHYPERTENSIVE_ATC
+    unknown = regimen_at(orders, _day("2023-06-01"), group)
+    assert not unknown.known and unknown.unknown == (AMLODIPINE_5[1],)
+    assert "stopped on a date not recorded" in unknown.describe()
+    assert regimen_at(orders, _day("2024-06-01"), group).taken == ()
+    # the stop becomes known when it was recorded: the regimen changes then
+    assert regimen_since(orders, _day("2024-06-01"), group) == _day("2024-01-01")
