@@ -208,6 +208,9 @@ def twin_show_command(patient: str, store_url: str, model_name: str | None, as_j
             f"#{t.id} {t.model} {t.model_version}  fitted {t.created_at:%Y-%m-%d %H:%M} by "
             f"{t.created_by}  data {window}  ({t.facts_used} facts)"
         )
+        provenance = t.calibration.get("provenance", {}) if isinstance(t.calibration, dict) else {}
+        for line in provenance.get("context", ()):
+            click.echo(f"    {line}")
 
 
 @twin_group.command("events")

@@ -241,5 +241,7 @@ def test_too_few_treated_readings_refuse_and_say_how_to_fit_the_period_before(
         "the treatment changed after the last reading (2025-05-02) to lisinopril 10 MG: the "
         "twin is of the patient before that change" in out.output
     )
+    shown = CliRunner().invoke(main, ["twin", "show", "urn:test:mrn|CV-1", "--store", url])
+    assert shown.exit_code == 0 and "    antihypertensive treatment: none" in shown.output
     bad = CliRunner().invoke(main, [*args, "--until", "2025-13-01", "--store", url])
     assert bad.exit_code != 0 and "--until" in bad.output and "not a date" in bad.output
