@@ -111,3 +111,18 @@ def test_an_order_stopped_on_an_unrecorded_date_makes_the_regimen_unknown_until_
     assert regimen_at(orders, _day("2024-06-01"), group).taken == ()
     # the stop becomes known when it was recorded: the regimen changes then
     assert regimen_since(orders, _day("2024-06-01"), group) == _day("2024-01-01")
+
+
+def test_a_new_strength_missing_from_the_table_is_read_by_its_name_and_changes_the_regimen() -> (
+    None
+):
+    orders = [
+        _order(LISINOPRIL_10, "2022-01-01", status="stopped"),
+        _order(("314077", "lisinopril 20 MG Oral Tablet"), "2023-01-01"),  # not in the table
+    ]
+    assert orders[1].ingredients == "lisinopril" and orders[1].classes == ("C09AA03",)
+    regimen = regimen_at(orders, _day("2023-06-01"), ANTIHYPERTENSIVE_ATC)
+    assert regimen.taken == ("lisinopril 20 MG Oral Tablet",)
+    assert regimen_since(orders, _day("2023-06-01"), ANTIHYPERTENSIVE_ATC) == _day("2023-01-01")
+    pack = _order(("748962", "Camila 28 Day Pack"), "2023-01-01")
+    assert pack.classes == () and pack.ingredients == ""

@@ -323,3 +323,29 @@ def test_an_order_that_ran_past_the_date_counts_whatever_its_status(store: SqlSt
     assert d["statin"].value is True
     assert d["bp_treated"].value is True and "amlodipine" not in d["bp_treated"].detail
     assert derive_inputs(store, pid, AT)["statin"].value is False
+
+
+def test_a_strength_not_in_the_table_is_read_by_the_ingredient_it_names(store: SqlStore) -> None:
+    """Lisinopril 20 MG (RxCUI 314077) is not in medtwin's RxNorm table; its RxNorm name
+    names lisinopril, so it is an antihypertensive; a contraceptive names no ingredient of
+    the table and stays unclassified."""
+    facts: list[Fact] = [_patient()]
+    for rxcui, display in (
+        ("314077", "lisinopril 20 MG Oral Tablet"),
+        ("748962", "Camila 28 Day Pack"),
+    ):
+        facts.append(
+            MedicationRequest(
+                source="ehr",
+                source_id=f"med-{rxcui}",
+                subject=WHO,
+                code=Coding(RXNORM, rxcui, display),
+                status="active",
+                effective_start=AT - dt.timedelta(days=100),
+            )
+        )
+    store.append_facts(facts, source="ehr")
+    pid = store.resolve_patient(f"{WHO.system}|{WHO.value}")
+    d = derive_inputs(store, pid, AT)
+    assert d["bp_treated"].value is True and d["bp_treated"].detail.startswith("active lisinopril")
+    assert "1 active medication(s) with no ATC class" in d["bp_treated"].detail

@@ -50,6 +50,7 @@ __all__ = [
     "display",
     "ingredient",
     "ingredients",
+    "ingredients_named",
     "is_vital_sign",
     "loinc_check_digit_ok",
     "lookup",
@@ -441,6 +442,61 @@ def ingredients(rxcui: str) -> tuple[CodeInfo, ...]:
     if not found or any(item is None for item in found):
         return ()
     return tuple(item for item in found if item is not None)
+
+
+@functools.cache
+def _ingredient_patterns() -> tuple[tuple[re.Pattern[str], CodeInfo], ...]:
+    found = [
+        info for info in _table(RXNORM).values() if info.extra.get("tty") == "IN" and info.display
+    ]
+    # longer names first, so that "insulin glargine" is tried before a shorter name within it
+    found.sort(key=lambda info: -len(info.display or ""))
+    return tuple(
+        (re.compile(rf"(?<![\w-]){re.escape(info.display or '')}(?![\w-])", re.IGNORECASE), info)
+        for info in found
+    )
+
+
+def ingredients_named(name: str) -> tuple[CodeInfo, ...]:
+    """Return the ingredients (RxNorm ``IN`` entries of the table) a drug's name names.
+
+    For an RxNorm code medtwin's table lacks (another strength or form of a drug it knows):
+    RxNorm's normalised names of clinical and branded drugs (term types SCD, SBD, SCDC ...)
+    begin with their ingredients' names ("lisinopril 20 MG Oral Tablet", "24 HR metoprolol
+    succinate 100 MG Extended Release Oral Tablet [Toprol]"; RxNorm Technical Documentation,
+    "Normalized names"), so each ingredient of the table named as whole words (any case) is
+    returned, in table order; a name within a longer ingredient's name counts once.
+
+    Parameters
+    ----------
+    name
+        The drug's name (a FHIR ``Coding.display`` or ``text``).
+
+    Returns
+    -------
+    tuple[CodeInfo, ...]
+        Empty when no ingredient of the table is named.
+
+    Examples
+    --------
+    >>> [i.display for i in ingredients_named("lisinopril 20 MG Oral Tablet")]
+    ['lisinopril']
+    >>> [i.display for i in ingredients_named("hydrochlorothiazide 12.5 MG / Lisinopril 10 MG")]
+    ['hydrochlorothiazide', 'lisinopril']
+    >>> ingredients_named("Camila 28 Day Pack")
+    ()
+    """
+    text = name
+    hits: list[tuple[int, CodeInfo]] = []
+    for pattern, info in _ingredient_patterns():
+        match = pattern.search(text)
+        if match is None:
+            continue
+        hits.append((match.start(), info))
+        # blank the match out, so that a shorter name inside it is not found again
+        text = text[: match.start()] + " " * (match.end() - match.start()) + text[match.end() :]
+    order = {code: i for i, code in enumerate(_table(RXNORM))}
+    return tuple(info for _, info in sorted(hits, key=lambda h: order.get(h[1].code, 0)))
 
 
 def ingredient(rxcui: str) -> CodeInfo | None:

@@ -63,14 +63,21 @@ column of medtwin's RxNorm table (``record/data/rxnorm.csv``) through the drug's
 
 
 def atc_classes(fact: Any) -> tuple[str, list[str]]:
-    """The ingredients' names (``", "``-joined) and ATC classes of an RxNorm-coded order; an
-    order coded otherwise, or a code not in medtwin's table, has none."""
-    from medtwin.record.codes import RXNORM, ingredients
+    """The ingredients' names (``", "``-joined) and ATC classes of an RxNorm-coded order.
+
+    A code in medtwin's RxNorm table gives its ingredients; a code it lacks (another strength
+    or form) gives the table's ingredients its RxNorm name names
+    (:func:`medtwin.record.codes.ingredients_named`: "lisinopril 20 MG Oral Tablet" is
+    lisinopril); an order coded otherwise, or naming none of them, has none.
+    """
+    from medtwin.record.codes import RXNORM, ingredients, ingredients_named
 
     code = fact.code
     if code is None or code.system != RXNORM:
         return "", []
     found = ingredients(code.code)
+    if not found and code.display:
+        found = ingredients_named(code.display)
     return ", ".join(i.display or "" for i in found), [i.extra.get("atc_class", "") for i in found]
 
 
