@@ -55,11 +55,35 @@ def person(rng: np.random.Generator) -> tuple[str, float, float, float]:
     return sex, age, height, bmi * height * height
 
 
-def one(rng: np.random.Generator, scheme: str) -> dict[str, Any]:
+def diet_effect(params: np.ndarray, at: float, t_end: float) -> np.ndarray:
+    """Weight at ``t_end`` eating 300 kcal/day less from ``at`` minus going on as now (kg)."""
+    diet = parse_scenario([{"type": "diet", "t_d": at, "intake_change_kcal_per_day": -300}])
+    times = [t_end]
+    less = simulate(M, params, diet, t_end=t_end, times=times).observables["weight_kg"][:, -1]
+    same = simulate(M, params, parse_scenario([]), t_end=t_end, times=times)
+    return np.asarray(less - same.observables["weight_kg"][:, -1])
+
+
+def scored(cal: Any, out_t: np.ndarray, out_y: np.ndarray) -> dict[str, list[float]]:
+    """Held-out errors of the median, whether each weight is inside the 90 % band, widths."""
+    bands = cal.predict([], t_end=float(out_t[-1]), times=out_t, n=400, seed=1, level=0.9)
+    at = np.searchsorted(bands.times, out_t)
+    median, lo, hi = bands.median[at], bands.lower[at], bands.upper[at]
+    return {
+        "errors": (median - out_y).tolist(),
+        "inside": ((out_y >= lo) & (out_y <= hi)).astype(float).tolist(),
+        "width": (hi - lo).tolist(),
+    }
+
+
+def one(rng: np.random.Generator, scheme: str, fat_sd: float, pal_sd: float) -> dict[str, Any]:
     every, n_fit, n_out, sd = SCHEMES[scheme]
     sex, age, height, weight = person(rng)
     f0, f1 = float(np.exp(rng.normal(0, 0.03))), float(np.exp(rng.normal(0, 0.06)))
-    p = params_for(sex, age, height, weight, 1.6)  # type: ignore[arg-type]
+    pal = float(np.clip(rng.normal(1.6, pal_sd), 1.3, 2.2))
+    p = params_for(sex, age, height, weight, pal)  # type: ignore[arg-type]
+    fat = float(np.clip(p[0, IX["fat_fraction"]] + rng.normal(0.0, fat_sd), 0.05, 0.6))
+    p = params_for(sex, age, height, weight, pal, fat_fraction=fat)  # type: ignore[arg-type]
     days = np.arange(n_fit + n_out) * every
     p[0, IX["intake_factor"]] = f0
     p[0, IX["intake_factor_end"]] = f1
@@ -75,49 +99,73 @@ def one(rng: np.random.Generator, scheme: str) -> dict[str, Any]:
     cpu = time.process_time()
     cal = calibrate(M, data, base=base, fit=fit)
     cpu = time.process_time() - cpu
-    bands = cal.predict([], t_end=float(out_t[-1]), times=out_t, n=400, seed=1, level=0.9)
-    at = np.searchsorted(bands.times, out_t)
-    median, lo, hi = bands.median[at], bands.lower[at], bands.upper[at]
+    held = [n for n in fit if n != "fat_fraction"]
+    variants = {
+        "twin": cal,
+        "fat held": calibrate(M, data, base=base, fit=held) if held != list(fit) else cal,
+    }
     prior = simulate(M, base[None, :], parse_scenario([]), t_end=float(out_t[-1]), times=out_t)
     slope, intercept = np.polyfit(fit_t, fit_y, 1)
-    return {
-        "errors": {
-            "twin": (median - out_y).tolist(),
+    # the what-if: 300 kcal/day less from the last fitted weight, its effect at the end
+    at, end = float(fit_t[-1]), float(out_t[-1])
+    truth_effect = float(diet_effect(p, at, end)[0])
+    out: dict[str, Any] = {
+        "fat_fitted": "fat_fraction" in fit,
+        "baselines": {
             "last": (fit_y[-1] - out_y).tolist(),
             "prior": (prior.observables["weight_kg"][0, -out_t.size :] - out_y).tolist(),
             "linear": (intercept + slope * out_t - out_y).tolist(),
         },
-        "inside": ((out_y >= lo) & (out_y <= hi)).tolist(),
-        "width": (hi - lo).tolist(),
         "cpu_s": cpu,
         "converged": bool(cal.diagnostics["converged"]),
     }
+    for label, c in variants.items():
+        e = diet_effect(c.sample(400, seed=2), at, end)
+        lo_e, hi_e = np.quantile(e, [0.05, 0.95])
+        out[label] = scored(c, out_t, out_y) | {
+            "effect_inside": float(lo_e <= truth_effect <= hi_e),
+            "effect_width": float(hi_e - lo_e),
+        }
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--people", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--fat-sd", type=float, default=0.041)
+    ap.add_argument("--pal-sd", type=float, default=0.15)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     report: dict[str, Any] = {}
     for scheme in SCHEMES:
         rng = np.random.default_rng(args.seed)
-        runs = [one(rng, scheme) for _ in range(args.people)]
-        rmse = {
-            k: float(np.sqrt(np.mean(np.square(np.concatenate([r["errors"][k] for r in runs])))))
-            for k in ("twin", "last", "prior", "linear")
-        }
-        inside = np.concatenate([r["inside"] for r in runs])
+        runs = [one(rng, scheme, args.fat_sd, args.pal_sd) for _ in range(args.people)]
+
+        def rmse(values: list[list[float]]) -> float:
+            return float(np.sqrt(np.mean(np.square(np.concatenate(values)))))
+
         report[scheme] = {
             "people": args.people,
-            "rmse_kg": rmse,
-            "coverage_90": float(inside.mean()),
-            "coverage_se": float(np.sqrt(inside.mean() * (1 - inside.mean()) / args.people)),
-            "mean_band_width_kg": float(np.mean(np.concatenate([r["width"] for r in runs]))),
+            "rmse_kg": {
+                k: rmse([r["baselines"][k] for r in runs]) for k in ("last", "prior", "linear")
+            },
             "median_fit_cpu_s": float(np.median([r["cpu_s"] for r in runs])),
             "converged": int(sum(r["converged"] for r in runs)),
+            "fat_fitted": int(sum(r["fat_fitted"] for r in runs)),
         }
+        for label in ("twin", "fat held"):
+            inside = np.concatenate([r[label]["inside"] for r in runs])
+            report[scheme][label] = {
+                "rmse_kg": rmse([r[label]["errors"] for r in runs]),
+                "coverage_90": float(inside.mean()),
+                "coverage_se": float(np.sqrt(inside.mean() * (1 - inside.mean()) / args.people)),
+                "mean_band_width_kg": float(
+                    np.mean(np.concatenate([r[label]["width"] for r in runs]))
+                ),
+                "effect_coverage_90": float(np.mean([r[label]["effect_inside"] for r in runs])),
+                "effect_width_kg": float(np.mean([r[label]["effect_width"] for r in runs])),
+            }
     if args.json:
         print(json.dumps(report, indent=2))
         return
@@ -125,17 +173,22 @@ def main() -> None:
         every, n_fit, n_out, sd = SCHEMES[scheme]
         print(
             f"{scheme}: {r['people']} adults, {n_fit} weights every {every:g} d (SD {sd} kg), "
-            f"{n_out} held out"
+            f"{n_out} held out; fat fraction fitted in {r['fat_fitted']}; fit median "
+            f"{r['median_fit_cpu_s']:.3f} CPU s; converged {r['converged']}/{r['people']}"
         )
         print(
-            "  RMSE kg: twin {twin:.2f}, last value {last:.2f}, prior {prior:.2f}, "
+            "  RMSE kg of the baselines: last value {last:.2f}, prior {prior:.2f}, "
             "straight line {linear:.2f}".format(**r["rmse_kg"])
         )
-        print(
-            f"  90 % band coverage {r['coverage_90']:.3f} (SE over people ~{r['coverage_se']:.3f}), "
-            f"mean width {r['mean_band_width_kg']:.2f} kg; fit median {r['median_fit_cpu_s']:.3f} "
-            f"CPU s; converged {r['converged']}/{r['people']}"
-        )
+        for label in ("twin", "fat held"):
+            v = r[label]
+            print(
+                f"  {label}: RMSE {v['rmse_kg']:.2f} kg, 90 % band coverage "
+                f"{v['coverage_90']:.3f} (SE ~{v['coverage_se']:.3f}), width "
+                f"{v['mean_band_width_kg']:.2f} kg; what-if -300 kcal/day, the truth's effect "
+                f"inside the 90 % interval {v['effect_coverage_90']:.3f} (width "
+                f"{v['effect_width_kg']:.2f} kg)"
+            )
 
 
 if __name__ == "__main__":

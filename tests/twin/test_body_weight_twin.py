@@ -22,8 +22,8 @@ from medtwin.record.facts import Identifier
 from medtwin.store.sql import SqlStore
 from medtwin.twin import DataError
 from medtwin.twin._body_weight_fit import (
-    DEFAULT_FIT,
     FIT_ORDER,
+    FIT_ORDER_NO_FAT_READING,
     FIT_ORDER_WITH_FAT,
     NOISE_FLOOR_KG,
     intake_kcal_per_day,
@@ -150,7 +150,7 @@ def test_calibration_recovers_the_intake_of_weight_histories() -> None:
         data = PatientData({"weight_kg": (days * 1440.0, y)})
         who = {"sex": "male", "age_y": 45.0, "height_m": 1.80}
         base, data, fit = spec.personalise(M, who, data)
-        assert fit == DEFAULT_FIT
+        assert fit == FIT_ORDER_NO_FAT_READING  # the fat fraction last, about its prior
         cal = calibrate(M, data, base=base, fit=fit, starts=2)
         assert cal.diagnostics["converged"]
         for name, value in truth.items():
@@ -174,7 +174,7 @@ def test_a_twin_fitted_to_years_of_weights_predicts_the_next_year() -> None:
         fit_part = PatientData({"weight_kg": (days[:-1] * 1440.0, y[:-1])})
         who = {"sex": "male", "age_y": 47.0, "height_m": 1.80}
         base, data, fit = spec.personalise(M, who, fit_part)
-        assert fit == DEFAULT_FIT  # 8 weights: the intake may change over the history
+        assert fit == FIT_ORDER_NO_FAT_READING  # 8 weights: the intake may change, and so on
         cal = calibrate(M, data, base=base, fit=fit, starts=2)
         bands = cal.predict([], t_end=days[-1], times=[days[-1]], n=400, seed=1, level=0.90)
         lo, hi = bands.lower[-1], bands.upper[-1]  # times start at 0
@@ -243,7 +243,7 @@ def test_a_body_weight_twin_from_the_store_fits_forecasts_and_answers_whatif(
     weights = _record(store)
     twin = Twin.from_store(store, "urn:test:mrn|BW-1", model=M, days=3650, load=False)
     cal = twin.fit(starts=2)
-    assert cal.fitted == DEFAULT_FIT and cal.diagnostics["converged"]
+    assert cal.fitted == FIT_ORDER_NO_FAT_READING and cal.diagnostics["converged"]
     assert twin.data.start == T0  # fitted from the first weight on
     first, last = intake_kcal_per_day(cal.params)
     assert last[0] < first[0]  # the ramp went down: her weight fell over the last years
@@ -360,3 +360,66 @@ def test_a_twin_with_body_fat_readings_fits_them_with_the_weights() -> None:
         errors.append(abs(cal.values["fat_fraction"] - truth))
     assert np.mean(inside) >= 0.7, np.mean(inside)
     assert np.mean(errors) < 0.015, np.mean(errors)
+
+
+def test_a_fat_fraction_no_reading_measured_is_fitted_about_its_prediction_from_bmi() -> None:
+    """Without a body-fat reading the start's fat fraction is the regression's guess (SEE
+    4.1 %, Deurenberg 1991): fitted from 8 weights about that prior, which the weights barely
+    move, so its uncertainty reaches the posterior; a reading at the start fixes it."""
+    from medtwin.model.base import Prior
+    from medtwin.physiology.body_weight import baseline_body_fat_fraction
+    from medtwin.twin._body_weight_fit import FAT_FRACTION_SEE
+
+    days, _, y, _ = _history(np.random.default_rng(5), 365.0, 8.0, 1.2)
+    who = {"sex": "male", "age_y": 48.0, "height_m": 1.80}
+    spec = fit_spec(M)
+    base, data, fit = spec.personalise(M, who, PatientData({"weight_kg": (days * 1440.0, y)}))
+    assert fit == FIT_ORDER_NO_FAT_READING
+    cal = calibrate(M, data, base=base, fit=fit, starts=2)
+    prior = cal.provenance["priors"]["fat_fraction"]
+    expected = baseline_body_fat_fraction("male", base[IX["age_y"]], 1.80, base[IX["weight_kg"]])
+    assert prior["kind"] == "normal" and prior["scale"] == FAT_FRACTION_SEE
+    assert prior["loc"] == pytest.approx(expected) and "Deurenberg" in prior["source"]
+    sd = cal.values["fat_fraction"] * cal.log_sd["fat_fraction"]
+    assert 0.6 * FAT_FRACTION_SEE < sd < 1.05 * FAT_FRACTION_SEE
+    assert abs(cal.values["fat_fraction"] - expected) < FAT_FRACTION_SEE
+
+    # a body-fat reading at the first weight sets it: not fitted
+    fat_t = np.array([days[0] * 1440.0])
+    measured = PatientData(
+        {"weight_kg": (days * 1440.0, y), "body_fat_pct": (fat_t, np.array([31.0]))}
+    )
+    base_m, _, fit_m = spec.personalise(M, who, measured)
+    assert "fat_fraction" not in fit_m and base_m[IX["fat_fraction"]] == pytest.approx(0.31)
+
+    # priors given by hand are checked
+    good = Prior("normal", 0.25, 0.04, "a test")
+    with pytest.raises(CalibrationError, match="'ecf_l' is not fitted"):
+        calibrate(M, data, base=base, fit=fit, priors={"ecf_l": good})
+    with pytest.raises(CalibrationError, match="positive scale"):
+        calibrate(
+            M, data, base=base, fit=fit, priors={"fat_fraction": Prior("normal", 0.2, 0.0, "x")}
+        )
+    with pytest.raises(CalibrationError, match="source"):
+        calibrate(M, data, base=base, fit=fit, priors={"fat_fraction": Prior("normal", 0.2, 0.04)})
+    given = calibrate(M, data, base=base, fit=fit, starts=1, priors={"fat_fraction": good})
+    assert given.provenance["priors"]["fat_fraction"]["loc"] == 0.25
+
+
+def test_posterior_draws_stay_inside_the_models_population() -> None:
+    """A thin woman (BMI about 16.4) weighed yearly with 1.2 kg error: draws of her first
+    weight reach below BMI 16, which the model refuses; they are kept inside it, so that
+    forecasts work and no draw is of a body the model was not built for."""
+    rng = np.random.default_rng(4)
+    height = 1.65
+    days = np.arange(8) * 365.0
+    y = 16.4 * height**2 + rng.normal(0.0, 1.2, days.size)
+    who = {"sex": "female", "age_y": 40.0, "height_m": height}
+    spec = fit_spec(M)
+    base, data, fit = spec.personalise(M, who, PatientData({"weight_kg": (days * 1440.0, y)}))
+    cal = calibrate(M, data, base=base, fit=fit, starts=2)
+    draws = cal.sample(2000, seed=3)
+    bmi = draws[:, IX["weight_kg"]] / height**2
+    assert bmi.min() >= 16.0 and float(np.mean(bmi < 16.05)) < 0.2
+    bands = cal.predict([], t_end=3000.0, times=[3000.0], n=200, seed=1)
+    assert np.isfinite(bands.median).all()

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from medtwin.model.base import FloatArray, Model
+from medtwin.model.base import FloatArray, Model, Prior
 from medtwin.twin.data import PatientData, require_characteristics
 
 if TYPE_CHECKING:
@@ -50,8 +50,10 @@ __all__ = [
     "BODY_FAT_DAYS",
     "BODY_FAT_READINGS",
     "DEFAULT_FIT",
+    "FAT_FRACTION_SEE",
     "FEW_FIT",
     "FIT_ORDER",
+    "FIT_ORDER_NO_FAT_READING",
     "FIT_ORDER_WITH_FAT",
     "NOISE_FLOOR_FAT_PCT",
     "NOISE_FLOOR_KG",
@@ -64,6 +66,7 @@ __all__ = [
     "intake_kcal_per_day",
     "observables",
     "personalise",
+    "priors",
 ]
 
 FIT_ORDER = ("weight_kg", "intake_factor", "physical_activity_level", "intake_factor_end")
@@ -87,6 +90,25 @@ FIT_ORDER_WITH_FAT = (
 """With body-fat readings (LOINC 41982-0, e.g. a scale's bioimpedance) fitted jointly with the
 weights: the body-fat fraction at the start is fitted third (its prior: the model's population
 prior, normal 0.30, SD 0.08); the readings of both count."""
+
+FAT_FRACTION_SEE = 0.041
+"""Standard error of a body-fat fraction predicted from sex, age and BMI: 4.1 % body fat, the
+SEE of the adult equation of Deurenberg P, Weststrate JA, Seidell JC, Br J Nutr 1991;65:105-114
+(abstract: 1,229 people, densitometry; R2 0.79), a regression on the same three predictors as
+the Hall model's baseline one (its own SEE was not in the material read; taking Deurenberg's
+for it is medtwin's assumption). The prior of a fitted fat fraction is normal about the
+regression's value with this SD, in place of the population's (normal 0.30, SD 0.08)."""
+
+FIT_ORDER_NO_FAT_READING = (*FIT_ORDER, "fat_fraction")
+"""Where no body-fat reading sets the start's fat fraction: it is fitted last (from 8 weights
+on), with the prior of :data:`FAT_FRACTION_SEE`. Weights barely inform it, so its posterior
+stays near that prior, and carries the uncertainty of a fat fraction predicted from BMI into
+forecasts and what-ifs (how much of a weight change is fat sets its energy)."""
+
+MIN_LEAN_FRACTION = 0.1
+"""Least lean tissue (outside the extracellular fluid and glycogen) a fitted start may have, as
+a fraction of the weight: far below any adult's (a woman of BMI 45 with 55 % fat keeps about
+23 %), so it binds only on an optimiser's trial steps."""
 
 BODY_FAT_READINGS = 2
 """Body-fat readings from which they are fitted with the weights (fewer: the nearest one, or
@@ -175,7 +197,7 @@ def personalise(
         fat_fraction=fat,
     )[0]
     names = model.parameter_names()
-    order: tuple[str, ...] = FIT_ORDER
+    order: tuple[str, ...] = FIT_ORDER if fat is not None else FIT_ORDER_NO_FAT_READING
     readings = t.size
     if observables(trimmed) != "weight_kg":
         order, readings = FIT_ORDER_WITH_FAT, t.size + trimmed.count("body_fat_pct")
@@ -215,15 +237,49 @@ def complete(
 ) -> FloatArray:
     """Fitted values into full parameter rows, with the resting metabolic rate (Mifflin-St
     Jeor) and the extracellular fluid volume solved again at the fitted first weight (both are
-    the appendix's regressions on weight; the body-fat fraction is kept, measured or not)."""
+    the appendix's regressions on weight; the body-fat fraction is kept, measured or not).
+    The first weight is kept within the model's BMI range (16-60) and the fat fraction below
+    what would leave less than :data:`MIN_LEAN_FRACTION` lean tissue."""
     from medtwin.physiology import body_weight as bw
     from medtwin.twin.calibrate import _set_columns
 
     p = _set_columns(model, np.atleast_2d(base), idx, values)
+    # a fitted first weight is kept inside the model's BMI range (an optimiser's trial step;
+    # the model refuses a body outside its population)
+    pop = bw._meta()["population"]
+    h2 = p[:, bw.HEIGHT] ** 2
+    p[:, bw.WEIGHT] = np.clip(
+        p[:, bw.WEIGHT], pop["min_bmi_kg_m2"] * h2 * 1.0001, pop["max_bmi_kg_m2"] * h2 * 0.9999
+    )
     cov = {"age_y": p[:, bw.AGE], "height_m": p[:, bw.HEIGHT], "weight_kg": p[:, bw.WEIGHT]}
     p[:, bw.RMR] = bw._regression("rmr_kcal_per_day", p[:, bw.FEMALE], cov)
     p[:, bw.ECF] = bw._regression("ecf_l", p[:, bw.FEMALE], cov)
+    # a fitted fat fraction is kept below what would leave less than MIN_LEAN_FRACTION of the
+    # weight as lean tissue (an optimiser's trial step; the model refuses no lean mass)
+    lean = bw._base(p)["l0"][:, 0]
+    short = np.maximum(MIN_LEAN_FRACTION * p[:, bw.WEIGHT] - lean, 0.0)
+    p[:, bw.FAT_FRACTION] -= short / p[:, bw.WEIGHT]
     return p
+
+
+def priors(model: type[Model], base: FloatArray, data: PatientData) -> dict[str, Prior]:
+    """This adult's prior of the start's fat fraction: normal about the Hall model's regression
+    on sex, age and BMI (of the base: the first weight), SD :data:`FAT_FRACTION_SEE`."""
+    from medtwin.physiology import body_weight as bw
+
+    del data
+    row = np.atleast_2d(base)[0]
+    centre = bw.baseline_body_fat_fraction(
+        "female" if row[bw.FEMALE] > 0.5 else "male",
+        float(row[bw.AGE]),
+        float(row[bw.HEIGHT]),
+        float(row[bw.WEIGHT]),
+    )
+    source = (
+        "fat fraction from sex, age and BMI (Hall model baseline regression), SD 0.041: "
+        "SEE of Deurenberg et al. Br J Nutr 1991;65:105-114"
+    )
+    return {"fat_fraction": Prior("normal", centre, FAT_FRACTION_SEE, source)}
 
 
 def observables(data: PatientData) -> str | tuple[str, ...]:
@@ -247,6 +303,7 @@ def fit_spec() -> FitSpec:
         noise_floor={"weight_kg": NOISE_FLOOR_KG, "body_fat_pct": NOISE_FLOOR_FAT_PCT},
         small_sample=True,
         personalise=personalise,
+        priors=priors,
         window_days=WINDOW_DAYS,
         describe=describe,
         anchored=True,

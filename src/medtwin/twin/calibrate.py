@@ -138,7 +138,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from medtwin.model.base import TIME_UNIT_MIN, FloatArray, Model, ModelError
+from medtwin.model.base import TIME_UNIT_MIN, FloatArray, Model, ModelError, Prior
 from medtwin.model.events import Event, Scenario, parse_scenario
 from medtwin.model.solver import simulate
 from medtwin.twin.data import DataError, PatientData
@@ -303,6 +303,10 @@ class FitSpec:
     (:func:`medtwin.twin.twin.characteristics`), the data to fit (e.g. from the first reading
     on) and the parameters to fit (None: :attr:`default_fit`); :meth:`medtwin.twin.Twin.fit`
     uses it when the caller gives no base."""
+    priors: Callable[[type[Model], FloatArray, PatientData], Mapping[str, Prior]] | None = None
+    """``(model, base [P], data) -> {name: Prior}``: this patient's priors of fitted
+    parameters from their base (``personalise``'s), in place of the population's;
+    :func:`calibrate` uses those of the fitted parameters unless given ``priors``."""
     window_days: float = 7.0
     """How many days of the record a twin is fitted to by default (``medtwin twin fit``)."""
     describe: Callable[[Calibration], list[str]] | None = None
@@ -1028,8 +1032,10 @@ class Calibration:
         """``n`` full parameter vectors ``[n, P]`` from the Laplace posterior.
 
         Log values are drawn from ``N(log MAP, covariance)``; a draw whose fitted values or
-        solved derived parameters fall outside the model's bounds is drawn again (at most 50
-        times), then refused with :class:`CalibrationError`.
+        solved derived parameters fall outside the model's bounds, or that the model refuses
+        (:meth:`~medtwin.model.base.Model.check_params`: outside its valid population, e.g. a
+        BMI below 16, or no lean mass left) is drawn again (at most 50 times), then refused
+        with :class:`CalibrationError`: the posterior is truncated to where the model holds.
         """
         if n < 1:
             raise CalibrationError(f"sample: n must be at least 1, got {n}")
@@ -1048,8 +1054,13 @@ class Calibration:
         todo = np.arange(n)
         for _ in range(50):
             phi = rng.multivariate_normal(mean, covariance, size=todo.size, method="eigh")
-            full = spec.complete(model, self.base, idx, np.exp(phi))
+            drawn = np.exp(phi)
+            full = spec.complete(model, self.base, idx, drawn)
             ok = np.all(np.isfinite(full) & (full >= lo) & (full <= hi), axis=1)
+            # a fitted value the spec had to move (kept inside the model's valid range for
+            # the optimiser) is a draw outside it: drawn again, not piled on the boundary
+            ok &= np.all(np.abs(full[:, idx] - drawn) <= 1e-9 * np.abs(drawn), axis=1)
+            ok[ok] = _valid_rows(model, full[ok])
             out[todo[ok]] = full[ok]
             todo = todo[~ok]
             if todo.size == 0:
@@ -1819,7 +1830,7 @@ def _meal_hypothesis(
         events=tuple(sorted((*prob.scenario.events, *extra), key=lambda e: (e.t_min, e.index)))
     )
     alt = _Problem(prob.model, prob.spec, prob.idx, prob.t, prob.y, scenario, prob.observable)
-    alt.sigma, alt.tau = prob.sigma, prob.tau
+    alt.sigma, alt.tau, alt.priors = prob.sigma, prob.tau, prob.priors
     phi, obj, _, jac, _, _ = _lm(alt, phi0[None, :], base[None, :], max_iter)
     wexp = (NU + 1) / ((NU + 3) * alt.sigma**2)
     _, h_prior = alt.prior_grad_hess(phi[0])
@@ -1945,6 +1956,47 @@ def _default_observable(
     return names[0] if names else "cgm_mg_dl"
 
 
+def _valid_rows(model: type[Model], rows: FloatArray) -> NDArray[np.bool_]:
+    """Which parameter rows the model accepts (:meth:`Model.check_params`), row by row only
+    when the batch as a whole is refused."""
+    good = np.ones(rows.shape[0], dtype=bool)
+    if rows.shape[0] == 0:
+        return good
+    try:
+        model.check_params(rows)
+    except ModelError:
+        for r in range(rows.shape[0]):
+            try:
+                model.check_params(rows[r : r + 1])
+            except ModelError:
+                good[r] = False
+    return good
+
+
+def _personal_priors(
+    model: type[Model], fitted: Sequence[str], priors: Mapping[str, Prior] | None
+) -> dict[str, Prior]:
+    """``calibrate(priors=...)`` checked: fitted parameters only, a normal or log-normal
+    prior with a positive scale and a source."""
+    out: dict[str, Prior] = {}
+    for name, prior in (priors or {}).items():
+        if name not in fitted:
+            raise CalibrationError(
+                f"priors: {name!r} is not fitted (fitted: {', '.join(fitted)}; model {model.name})"
+            )
+        if not isinstance(prior, Prior) or prior.kind not in ("normal", "lognormal"):
+            raise CalibrationError(f"priors[{name!r}]: need a normal or log-normal Prior")
+        if not (math.isfinite(prior.loc) and math.isfinite(prior.scale) and prior.scale > 0):
+            raise CalibrationError(
+                f"priors[{name!r}]: need a finite location and a positive scale, got "
+                f"{prior.loc!r}, {prior.scale!r}"
+            )
+        if not prior.source:
+            raise CalibrationError(f"priors[{name!r}]: say where it comes from (source)")
+        out[name] = prior
+    return out
+
+
 def _prior_median(model: type[Model]) -> FloatArray:
     out = []
     for p in model.parameters:
@@ -1970,6 +2022,7 @@ def calibrate(
     find_meals: bool = True,
     meal_hypotheses: bool = True,
     jointly: bool = True,
+    priors: Mapping[str, Prior] | None = None,
 ) -> Calibration:
     """Fit ``model``'s parameters ``fit`` to the patient's ``observable`` readings (MAP with
     the population priors, Laplace uncertainty); see the module docstring.
@@ -2008,6 +2061,11 @@ def calibrate(
         When meals are found, also refit the MAP with them as known events and weigh the two
         (:class:`MealHypothesis`, :func:`_meal_hypothesis`), for :meth:`Calibration.predict`
         to average; False: the MAP alone.
+    priors
+        This patient's priors of fitted parameters, in place of the model's population priors
+        (default: the :class:`FitSpec`'s ``priors`` of the base, e.g. a body-fat fraction
+        predicted from sex, age and BMI with the prediction's error); each needs a source,
+        and is recorded with the calibration (``provenance["priors"]``).
 
     Raises
     ------
@@ -2099,6 +2157,16 @@ def calibrate(
     names_p = list(presets)
     unit = TIME_UNIT_MIN[model.time_unit]
     prob = _Problem(model, spec, idx, t / unit, y, scenario, observable, layout)
+
+    def personal_priors(base_row: FloatArray) -> dict[str, Prior]:
+        """The patient's priors (given, or the spec's of the base) put in ``prob``."""
+        given = priors
+        if given is None and spec.priors is not None:
+            given = {k: v for k, v in spec.priors(model, base_row, data).items() if k in names}
+        out = _personal_priors(model, names, given)
+        prob.priors = [out.get(known[i], prob.priors[k]) for k, i in enumerate(idx)]
+        return out
+
     if layout is None:
         prob.sigma = max(float(np.std(y)) * 0.2, 1e-6, prob.floor(observable))
     else:
@@ -2132,6 +2200,7 @@ def calibrate(
         rows_i = [int(i) for i in order for _ in range(2)][:starts]
         bases = candidates[rows_i]
         labels = [f"nearest: {names_p[i]}" for i in rows_i]
+        personal = personal_priors(bases[0])
         phi0 = np.array(
             [np.log(cand[i, idx]) if j % 2 == 0 else median_phi for j, i in enumerate(rows_i)]
         )
@@ -2155,6 +2224,7 @@ def calibrate(
             model.check_params(base_vec)
         except ModelError as exc:
             raise CalibrationError(f"base: {exc}") from None
+        personal = personal_priors(base_vec)
         # starts: the base's own values, then presets' values and prior draws in turn
         start_phi = [np.log(base_vec[idx])]
         order_p = rng.permutation(len(names_p))
@@ -2164,7 +2234,7 @@ def calibrate(
                 start_phi.append(np.log(presets[names_p[int(order_p[pi])]][idx]))
                 pi += 1
             else:
-                draw = np.array([model.parameters[i].prior.sample(rng, 1)[0] for i in idx])
+                draw = np.array([prior.sample(rng, 1)[0] for prior in prob.priors])
                 start_phi.append(np.log(np.clip(draw, prob.lo[idx], prob.hi[idx])))
         phi0 = np.array(start_phi)
         bases = np.repeat(base_vec[None, :], len(start_phi), axis=0)
@@ -2259,6 +2329,10 @@ def calibrate(
         "observables": list(wanted),
         "skipped": list(data.skipped),
         "context": list(data.context),
+        "priors": {
+            name: {"kind": p.kind, "loc": p.loc, "scale": p.scale, "source": p.source}
+            for name, p in personal.items()
+        },
         "readings": int(t.size),
         "span_min": t_end,
         "time_unit": model.time_unit,
