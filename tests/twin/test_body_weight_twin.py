@@ -174,7 +174,7 @@ def test_a_twin_fitted_to_years_of_weights_predicts_the_next_year() -> None:
         fit_part = PatientData({"weight_kg": (days[:-1] * 1440.0, y[:-1])})
         who = {"sex": "male", "age_y": 47.0, "height_m": 1.80}
         base, data, fit = spec.personalise(M, who, fit_part)
-        assert fit == FIT_ORDER_NO_FAT_READING  # 8 weights: the intake may change, and so on
+        assert fit == FIT_ORDER  # 8 weights: the intake may change; the fat fraction held
         cal = calibrate(M, data, base=base, fit=fit, starts=2)
         bands = cal.predict([], t_end=days[-1], times=[days[-1]], n=400, seed=1, level=0.90)
         lo, hi = bands.lower[-1], bands.upper[-1]  # times start at 0
