@@ -383,6 +383,9 @@ def test_a_fat_fraction_no_reading_measured_is_fitted_about_its_prediction_from_
     sd = cal.values["fat_fraction"] * cal.log_sd["fat_fraction"]
     assert 0.6 * FAT_FRACTION_SEE < sd < 1.05 * FAT_FRACTION_SEE
     assert abs(cal.values["fat_fraction"] - expected) < FAT_FRACTION_SEE
+    assert spec.describe is not None
+    (said,) = [line for line in spec.describe(cal) if line.startswith("body fat at the first")]
+    assert "predicted from sex, age and BMI; the weights barely tell it" in said
 
     # a body-fat reading at the first weight sets it: not fitted
     fat_t = np.array([days[0] * 1440.0])

@@ -236,13 +236,25 @@ def describe(calibration: Calibration) -> list[str]:
         return f"{f.format(mid)} kcal/day (90% interval {f.format(lo)} to {f.format(hi)})"
 
     pal = np.quantile(draws[:, bw.PAL], [0.05, 0.5, 0.95])
-    return [
+    lines = [
         f"intake minus maintenance at the first weight: {text(first - maintenance, True)}",
         f"intake minus maintenance at the last weight: {text(last - maintenance, True)}",
         f"habitual intake at the last weight: {text(last)}, with a physical activity level of "
         f"{pal[1]:.2f} ({pal[0]:.2f} to {pal[2]:.2f}: weights barely tell it, so the level of "
         "the intake is uncertain; its change is what they measure)",
     ]
+    if "fat_fraction" in calibration.fitted:
+        fat = 100.0 * np.quantile(draws[:, bw.FAT_FRACTION], [0.05, 0.5, 0.95])
+        said = calibration.provenance.get("observables", ())
+        how = (
+            "fitted to the body-fat readings with the weights"
+            if "body_fat_pct" in said
+            else "predicted from sex, age and BMI; the weights barely tell it"
+        )
+        lines.append(
+            f"body fat at the first weight: {fat[1]:.1f} % ({fat[0]:.1f} to {fat[2]:.1f}: {how})"
+        )
+    return lines
 
 
 def complete(
