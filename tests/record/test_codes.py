@@ -455,3 +455,75 @@ def test_every_single_digit_error_is_caught() -> None:
             if digit != sctid[position] and not (position == 0 and digit == "0"):
                 mutated = sctid[:position] + digit + sctid[position + 1 :]
                 assert not snomed_check_digit_ok(mutated), mutated
+
+
+# --- antihypertensive ingredients ---------------------------------------------------------------
+
+# The systemic ingredients of two VSAC value sets (eCQM Update 2025-05-08): "ACE Inhibitor or
+# ARB or ARNI Ingredient" (OID 2.16.840.1.113883.3.526.3.1489) and "Beta Blocker Therapy
+# Ingredient" (2.16.840.1.113883.3.526.3.1493), with their WHO ATC codes. Left out of the
+# table: sacubitril (given only with valsartan, which is in it), the ophthalmic beta blockers
+# (timolol, betaxolol, carteolol, levobunolol, metipranolol: eye drops for glaucoma, ATC S01ED),
+# esmolol (intravenous, peri-operative) and sotalol (an antiarrhythmic).
+VSAC_ANTIHYPERTENSIVE_INGREDIENTS = {
+    "1091643": ("azilsartan", "C09CA09"),
+    "18867": ("benazepril", "C09AA07"),
+    "1998": ("captopril", "C09AA01"),
+    "214354": ("candesartan", "C09CA06"),
+    "29046": ("lisinopril", "C09AA03"),
+    "30131": ("moexipril", "C09AA13"),
+    "321064": ("olmesartan", "C09CA08"),
+    "35208": ("quinapril", "C09AA06"),
+    "35296": ("ramipril", "C09AA05"),
+    "3827": ("enalapril", "C09AA02"),
+    "38454": ("trandolapril", "C09AA10"),
+    "50166": ("fosinopril", "C09AA09"),
+    "52175": ("losartan", "C09CA01"),
+    "54552": ("perindopril", "C09AA04"),
+    "69749": ("valsartan", "C09CA03"),
+    "73494": ("telmisartan", "C09CA07"),
+    "83515": ("eprosartan", "C09CA02"),
+    "83818": ("irbesartan", "C09CA04"),
+    "1202": ("atenolol", "C07AB03"),
+    "149": ("acebutolol", "C07AB04"),
+    "19484": ("bisoprolol", "C07AB07"),
+    "20352": ("carvedilol", "C07AG02"),
+    "31555": ("nebivolol", "C07AB12"),
+    "6185": ("labetalol", "C07AG01"),
+    "6918": ("metoprolol", "C07AB02"),
+    "7226": ("nadolol", "C07AA12"),
+    "8332": ("pindolol", "C07AA03"),
+    "8787": ("propranolol", "C07AA05"),
+}
+
+
+@pytest.mark.parametrize(("rxcui", "expected"), sorted(VSAC_ANTIHYPERTENSIVE_INGREDIENTS.items()))
+def test_the_vsac_antihypertensive_ingredients_are_shipped_with_their_atc_class(
+    rxcui: str, expected: tuple[str, str]
+) -> None:
+    name, atc = expected
+    info = lookup(RXNORM, rxcui)
+    assert info is not None, f"{name} ({rxcui}) missing from rxnorm.csv"
+    assert (info.display, info.extra["tty"], info.extra["atc_class"]) == (name, "IN", atc)
+
+
+@pytest.mark.parametrize(
+    ("display", "ingredient"),
+    [
+        ("olmesartan medoxomil 40 MG Oral Tablet", "olmesartan"),
+        ("bisoprolol fumarate 5 MG / hydrochlorothiazide 6.25 MG Oral Tablet", None),
+        ("24 HR nebivolol 10 MG Extended Release Oral Capsule", "nebivolol"),
+        ("clonidine hydrochloride 0.1 MG Oral Tablet", "clonidine"),
+        ("apraclonidine 5 MG/ML Ophthalmic Solution", ""),
+    ],
+)
+def test_a_drug_missing_from_the_table_is_named_by_its_ingredients(
+    display: str, ingredient: str | None
+) -> None:
+    """Strengths and forms not in the table are read by the ingredients their RxNorm name
+    names, as whole words (apraclonidine, an eye drop, is not clonidine)."""
+    names = [i.display for i in codes.ingredients_named(display)]
+    if ingredient is None:  # a combination: every ingredient the name names
+        assert sorted(names) == ["bisoprolol", "hydrochlorothiazide"]
+    else:
+        assert names == ([ingredient] if ingredient else [])

@@ -349,3 +349,27 @@ def test_a_strength_not_in_the_table_is_read_by_the_ingredient_it_names(store: S
     d = derive_inputs(store, pid, AT)
     assert d["bp_treated"].value is True and d["bp_treated"].detail.startswith("active lisinopril")
     assert "1 active medication(s) with no ATC class" in d["bp_treated"].detail
+
+
+@pytest.mark.parametrize(
+    ("rxcui", "display"),
+    [("321064", "olmesartan"), ("19484", "bisoprolol"), ("2599", "clonidine")],
+)
+def test_antihypertensives_beyond_the_first_line_count_as_treatment(
+    store: SqlStore, rxcui: str, display: str
+) -> None:
+    """An ARB, a beta blocker and a central agent added to the table from the VSAC value sets
+    (and clonidine, ATC C02AC01) make the blood pressure treated."""
+    order = MedicationRequest(
+        source="ehr",
+        source_id=f"med-{rxcui}",
+        subject=WHO,
+        code=Coding(RXNORM, rxcui, display),
+        status="active",
+        effective_start=AT - dt.timedelta(days=100),
+    )
+    store.append_facts([_patient(), order], source="ehr")
+    pid = store.resolve_patient(f"{WHO.system}|{WHO.value}")
+    d = derive_inputs(store, pid, AT)
+    assert d["bp_treated"].value is True
+    assert d["bp_treated"].detail.startswith(f"active {display}")
