@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from tests.model.test_solver import OneCompartment
 
-from medtwin.model import Scenario, parse_scenario, simulate
+from medtwin.model import Parameter, Prior, Scenario, parse_scenario, simulate
 from medtwin.physiology import uva_padova as up
 from medtwin.twin import DataError, PatientData
 from medtwin.twin._uva_padova_fit import (
@@ -351,6 +351,48 @@ def test_a_model_without_a_fit_spec_fits_its_free_parameters() -> None:
     assert cal.fitted == ("cl_l_per_h", "v_l")
     np.testing.assert_allclose(cal.params, truth[0], rtol=0.05)
     assert cal.sample(10, seed=0).shape == (10, 2)
+
+
+class _KnownVolume(OneCompartment):
+    """The test model with its volume all but known (prior log SD 0.002): the readings can
+    decide only the clearance."""
+
+    name = "test_one_compartment_known_volume"
+    parameters = (
+        OneCompartment.parameters[0],
+        Parameter("v_l", "L", "volume", 1.0, 500.0, Prior("lognormal", math.log(40.0), 0.002)),
+    )
+
+
+def _infusion_levels(n: int, noise: float) -> PatientData:
+    s = parse_scenario([{"type": "infusion", "drug": "x", "t_min": 0, "amount_mg": 500,
+                         "duration_min": 60}])  # fmt: skip
+    t_h = np.linspace(0.5, 12, n)
+    r = simulate(OneCompartment, np.array([[6.0, 40.0]]), s, t_end=12, times=t_h)
+    y = r.observables["c_mg_l"][0][np.searchsorted(r.times, t_h)]
+    y = y * (1 + noise * np.random.default_rng(3).standard_normal(y.size))
+    return PatientData({"c_mg_l": (t_h * 60, y)}, scenario=s)
+
+
+def test_the_small_sample_rules_count_the_parameters_the_readings_decide() -> None:
+    """A parameter its prior decides does not use up a degree of freedom of the residuals:
+    the effective number of parameters (tr S of the linearised fit) is about 2 when the
+    readings decide clearance and volume, about 1 when the volume is all but known, and the
+    residuals keep ``n - tr(2 S - S S)`` degrees of freedom."""
+    data = _infusion_levels(8, 0.05)
+    free = calibrate(OneCompartment, data, observable="c_mg_l", starts=3, seed=0)
+    known = calibrate(_KnownVolume, data, observable="c_mg_l", starts=3, seed=0)
+    k_free = free.diagnostics["effective_parameters"]
+    k_known = known.diagnostics["effective_parameters"]
+    assert 1.8 < k_free <= 2.0
+    assert 0.95 < k_known < 1.1
+    for cal, k in ((free, k_free), (known, k_known)):
+        # tr S <= tr(2 S - S S) <= the number of fitted parameters
+        assert 8 - 2.0 <= cal.diagnostics["residual_dof"] <= 8 - k + 1e-9
+    assert known.diagnostics["residual_dof"] > free.diagnostics["residual_dof"] + 0.8
+    # the volume the prior fixes stays put; the clearance is found
+    assert abs(known.params[1] - 40.0) < 0.5
+    assert abs(known.params[0] / 6.0 - 1) < 0.1
 
 
 # ------------------------------------------------------------------ bad input

@@ -290,13 +290,17 @@ class FitSpec:
     pressures over a year)."""
     small_sample: bool = False
     """For fits to a few readings: the residuals' scale uses the degrees of freedom left
-    (``n - k`` for ``k`` fitted parameters, as an unbiased variance does) rather than ``n``,
-    and the data's information in the Laplace posterior is divided by ``(n - k) / (n - k -
-    2)``, the variance of the Student-t posterior of a linear model whose reading-error scale
-    is estimated (Gelman A et al. Bayesian Data Analysis, 3rd ed. 2013, section 14.2: the
-    marginal posterior of the coefficients is multivariate t with ``n - k`` degrees of
-    freedom; the prior's information is not scaled); a fit then needs ``n >= k + 3``
-    readings."""
+    rather than ``n``, and the data's information in the Laplace posterior is divided by
+    ``dof / (dof - 2)``, the variance of the Student-t posterior of a linear model whose
+    reading-error scale is estimated (Gelman A et al. Bayesian Data Analysis, 3rd ed. 2013,
+    section 14.2: the marginal posterior of the coefficients is multivariate t with ``n - k``
+    degrees of freedom; the prior's information is not scaled). The degrees of freedom are
+    ``n - tr(2 S - S S)`` of the linearised fit's hat matrix ``S`` (:meth:`_Problem.
+    effective_parameters`; Hastie & Tibshirani 1990, section 3.5): a parameter the readings
+    decide uses up one, one its prior decides (a fat fraction barely seen in weights) almost
+    none; with flat priors it is ``n - k``, as an unbiased variance has. A fit needs
+    ``n >= k + 3`` readings. ``Calibration.diagnostics`` holds ``effective_parameters`` (tr S)
+    and ``residual_dof``."""
     personalise: Personalise | None = None
     """``(model, characteristics, data) -> (base [P], data, fit)``: the base parameters of
     this patient from what the record says about them
@@ -1492,6 +1496,10 @@ class _Problem:
         self.priors = [model.parameters[i].prior for i in idx]
         self.sigma = 1.0
         self.tau = 1.0
+        self.k_eff: float | None = None
+        """The parameters the residuals' degrees of freedom lose (``tr(2 S - S S)`` of
+        :meth:`effective_parameters`); None: every fitted parameter counts whole (before the
+        first estimate)."""
         self.simulations = 0
         self.rows = 0
 
@@ -1551,6 +1559,38 @@ class _Problem:
         # priors are independent per parameter: no cross terms
         return grad, hess
 
+    def data_hessian(self, js: FloatArray) -> FloatArray:
+        """The readings' expected information about the fitted (log) parameters at the
+        current noise scale and autocorrelation time: ``J^T W J`` with the Student-t weight
+        ``(nu + 1) / ((nu + 3) sigma^2)`` per reading, over tau."""
+        wexp = (NU + 1) / ((NU + 3) * np.asarray(self.sigma) ** 2)
+        if self.multi:
+            return np.asarray((js.T * (wexp / np.asarray(self.tau))) @ js, dtype=np.float64)
+        return np.asarray(wexp * (js.T @ js) / self.tau, dtype=np.float64)
+
+    def effective_parameters(self, js: FloatArray, phi: FloatArray) -> tuple[float, float]:
+        """How many parameters the readings fit, ``(tr S, tr(2 S - S S))`` for the linearised
+        fit's hat matrix ``S`` (``tr S = tr(M)``, ``M = (H_d + H_p)^-1 H_d``): a parameter the
+        readings decide counts 1 in both, one its prior decides near 0 (a prior with no
+        information, 1). ``tr S`` is the effective number of parameters (Hastie T, Tibshirani
+        R, Friedman J. The Elements of Statistical Learning, 2nd ed. 2009, eq. 3.50 and
+        section 7.6); ``n - tr(2 S - S S)`` are the degrees of freedom of the residuals, those
+        that make the residual sum of squares over them an unbiased estimate of the error
+        variance for a linear smoother (Hastie T, Tibshirani R. Generalized Additive Models,
+        1990, section 3.5; with ``tr(2 S - S S) >= tr S``)."""
+        h_d = self.data_hessian(js)
+        _, h_p = self.prior_grad_hess(phi)
+        k = float(len(self.idx))
+        try:
+            m = np.linalg.solve(h_d + h_p, h_d)
+        except np.linalg.LinAlgError:
+            return k, k
+        k_fit = float(np.trace(m))
+        k_res = 2.0 * k_fit - float(np.trace(m @ m))
+        if not (math.isfinite(k_fit) and math.isfinite(k_res)):
+            return k, k
+        return min(max(k_fit, 0.0), k), min(max(k_res, 0.0), k)
+
     def rho(self, r: FloatArray) -> FloatArray:
         """Negative Student-t log-likelihood of residuals ``[..., T]``, summed over T."""
         nu, s = NU, self.sigma
@@ -1596,7 +1636,8 @@ class _Problem:
         observable's own, when there are several)."""
         correction = 1.0
         if self.spec.small_sample:
-            correction = math.sqrt(r.size / max(r.size - len(self.idx), 1))
+            k = len(self.idx) if self.k_eff is None else self.k_eff
+            correction = math.sqrt(r.size / max(r.size - k, 1.0))
         if not self.multi:
             self.sigma = max(_t_scale(r) * correction, self.floor(self.observable))
             self.tau = integrated_autocorrelation_time(r)
@@ -2247,6 +2288,8 @@ def calibrate(
     for _ in range(4):
         best = int(np.argmin(obj))
         old = (prob.sigma, prob.tau)
+        if spec.small_sample:
+            prob.k_eff = prob.effective_parameters(jac[best], phi[best])[1]
         prob.update_noise(y - pred[best])
         obj = prob.objective(phi, pred)
         ranked = np.argsort(obj)[:3]
@@ -2266,18 +2309,17 @@ def calibrate(
 
     base_vec = bases[best]
     r = y - pred[best]
-    wexp = (NU + 1) / ((NU + 3) * prob.sigma**2)
-    if spec.small_sample:
-        # the reading-error scale was estimated from n - k degrees of freedom: the data's
-        # information is that of a Student-t posterior, variance (n - k) / (n - k - 2) times
-        dof = y.size - len(names)
-        wexp = wexp * ((dof - 2.0) / dof)
     js = jac[best]
     _, h_prior = prob.prior_grad_hess(phi[best])
-    if prob.multi:
-        hess = (js.T * (wexp / prob.tau)) @ js + h_prior
-    else:
-        hess = wexp * (js.T @ js) / prob.tau + h_prior
+    h_data = prob.data_hessian(js)
+    k_fit, k_res = prob.effective_parameters(js, phi[best])
+    if spec.small_sample:
+        # the reading-error scale was estimated from the residuals' n - k_res degrees of
+        # freedom: the data's information is that of a Student-t posterior, variance
+        # dof / (dof - 2) times
+        dof = y.size - k_res
+        h_data = h_data * ((dof - 2.0) / dof)
+    hess = h_data + h_prior
     try:
         cov = np.linalg.inv(hess)
         ok_cov = bool(np.all(np.linalg.eigvalsh(hess) > 0))
@@ -2353,6 +2395,8 @@ def calibrate(
         "base": labels[best],
         "start_bases": labels,
         "robust_sd_ratio": {n: float(v) for n, v in zip(names, sd_ratio, strict=True)},
+        "effective_parameters": k_fit,
+        "residual_dof": float(y.size) - k_res,
         "seconds": time.perf_counter() - t_wall,
         "cpu_seconds": time.process_time() - t_cpu,
     }
