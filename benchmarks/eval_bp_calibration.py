@@ -67,7 +67,7 @@ def one(rng: np.random.Generator, visits: int) -> dict[str, Any]:
         "errors": {},
         "band": {},
         "fitted": len(cal.fitted),
-        "readings": int(cal.provenance["readings"]),
+        "readings": sum(data.count(name) for name in OBSERVABLES),
         "effective_parameters": float(cal.diagnostics.get("effective_parameters", np.nan)),
         "residual_dof": float(cal.diagnostics.get("residual_dof", np.nan)),
     }

@@ -7,6 +7,7 @@ insulin sensitivity. See docs/twin.md, Calibration and benchmarks/eval_calibrati
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from typing import Any
@@ -25,10 +26,12 @@ from medtwin.twin._uva_padova_fit import (
     prepare_base,
 )
 from medtwin.twin.calibrate import (
+    FIT_SPECS,
     Calibration,
     CalibrationError,
     _prior_median,
     calibrate,
+    fit_spec,
     integrated_autocorrelation_time,
 )
 
@@ -374,25 +377,41 @@ def _infusion_levels(n: int, noise: float) -> PatientData:
     return PatientData({"c_mg_l": (t_h * 60, y)}, scenario=s)
 
 
-def test_the_small_sample_rules_count_the_parameters_the_readings_decide() -> None:
-    """A parameter its prior decides does not use up a degree of freedom of the residuals:
-    the effective number of parameters (tr S of the linearised fit) is about 2 when the
-    readings decide clearance and volume, about 1 when the volume is all but known, and the
-    residuals keep ``n - tr(2 S - S S)`` degrees of freedom."""
+def test_the_small_sample_rules_count_the_parameters_the_readings_decide(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The effective number of parameters (tr S of the linearised fit) is about 2 when the
+    readings decide clearance and volume, about 1 when the volume is all but known. Counted
+    ``"fitted"`` (the default) the residuals keep ``n - k`` degrees of freedom whatever the
+    priors; counted ``"residual"`` a parameter its prior decides uses up almost none, so the
+    reading-error scale and the posterior widen less."""
     data = _infusion_levels(8, 0.05)
-    free = calibrate(OneCompartment, data, observable="c_mg_l", starts=3, seed=0)
-    known = calibrate(_KnownVolume, data, observable="c_mg_l", starts=3, seed=0)
-    k_free = free.diagnostics["effective_parameters"]
-    k_known = known.diagnostics["effective_parameters"]
-    assert 1.8 < k_free <= 2.0
-    assert 0.95 < k_known < 1.1
-    for cal, k in ((free, k_free), (known, k_known)):
+
+    def fits() -> tuple[Calibration, Calibration]:
+        return (
+            calibrate(OneCompartment, data, observable="c_mg_l", starts=3, seed=0),
+            calibrate(_KnownVolume, data, observable="c_mg_l", starts=3, seed=0),
+        )
+
+    free, known = fits()
+    assert 1.8 < free.diagnostics["effective_parameters"] <= 2.0
+    assert 0.95 < known.diagnostics["effective_parameters"] < 1.1
+    assert free.diagnostics["residual_dof"] == known.diagnostics["residual_dof"] == 8 - 2
+    for model in (OneCompartment, _KnownVolume):
+        spec = dataclasses.replace(fit_spec(model), small_sample_dof="residual")
+        monkeypatch.setitem(FIT_SPECS, model.name, lambda spec=spec: spec)
+    free_r, known_r = fits()
+    for cal in (free_r, known_r):
         # tr S <= tr(2 S - S S) <= the number of fitted parameters
+        k = cal.diagnostics["effective_parameters"]
         assert 8 - 2.0 <= cal.diagnostics["residual_dof"] <= 8 - k + 1e-9
-    assert known.diagnostics["residual_dof"] > free.diagnostics["residual_dof"] + 0.8
+    assert known_r.diagnostics["residual_dof"] > 6.8
+    # one degree of freedom more: a smaller scale correction and Student-t inflation
+    assert known_r.noise_scale < known.noise_scale
+    assert known_r.covariance[0, 0] < known.covariance[0, 0]
     # the volume the prior fixes stays put; the clearance is found
-    assert abs(known.params[1] - 40.0) < 0.5
-    assert abs(known.params[0] / 6.0 - 1) < 0.1
+    assert abs(known_r.params[1] - 40.0) < 0.5
+    assert abs(known_r.params[0] / 6.0 - 1) < 0.1
 
 
 # ------------------------------------------------------------------ bad input

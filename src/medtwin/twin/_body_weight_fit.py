@@ -29,8 +29,7 @@ at the last weight (the person goes on eating as lately), and diet and activity 
 what-if change it from there.
 
 Reading error: Student-t, its scale estimated from the residuals with a small-sample
-correction (the degrees of freedom the fit leaves, ``n - tr(2S - S^2)``: see
-:attr:`medtwin.twin.calibrate.FitSpec.small_sample`), and never below :data:`NOISE_FLOOR_KG`.
+correction (``n - k`` degrees of freedom), and never below :data:`NOISE_FLOOR_KG`.
 """
 
 from __future__ import annotations
@@ -110,14 +109,12 @@ sets its energy)."""
 
 FAT_FIT_READINGS = 9
 """Weights from which an unmeasured fat fraction is fitted: one more than the ``n - 3`` rule
-would give, measured (``benchmarks/eval_weight_calibration.py --people 300``, 8 yearly
-check-ups). With every fitted parameter counted whole by the small-sample rules, fitting it
-from 8 weights widened the held-out band to 8.4 kg (coverage 0.963) against 7.0 kg (0.923)
-held; with the residuals' degrees of freedom counted as the fit uses them (it uses up about
-0.01 of one) it narrowed the band to 5.4 kg, coverage 0.833, against 5.9 kg and 0.873 held.
-Either way the diet what-if's interval did not change (1.56 against 1.54 kg, coverage 0.867
-against 0.863: the activity level dominates it there). With 52 weekly weights its what-if
-coverage is 0.883 against 0.747 held."""
+would give. The small-sample correction counts it as a whole parameter although the weights
+barely inform it, so with 8 weights it cost the other parameters' precision for nothing
+(``benchmarks/eval_weight_calibration.py --people 300``, 8 yearly check-ups: held-out band
+8.4 kg wide, coverage 0.963, against 7.0 kg and 0.923 with it held; the diet what-if's interval
+1.57 against 1.55 kg wide, the same coverage, 0.863: the activity level dominates it there);
+with 52 weekly weights its what-if coverage is 0.883 against 0.747 held."""
 
 MIN_LEAN_FRACTION = 0.1
 """Least lean tissue (outside the extracellular fluid and glycogen) a fitted start may have, as

