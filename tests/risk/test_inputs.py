@@ -62,12 +62,13 @@ def _med(
     *,
     days_before: int = 400,
     end_days_before: int | None = None,
+    display: str | None = None,
 ) -> MedicationRequest:
     return MedicationRequest(
         source="ehr",
         source_id=f"med-{rxcui}-{status}-{days_before}",
         subject=WHO,
-        code=Coding(RXNORM, rxcui),
+        code=Coding(RXNORM, rxcui, display),
         status=status,
         effective_start=AT - dt.timedelta(days=days_before),
         effective_end=(
@@ -329,21 +330,11 @@ def test_a_strength_not_in_the_table_is_read_by_the_ingredient_it_names(store: S
     """Lisinopril 20 MG (RxCUI 314077) is not in medtwin's RxNorm table; its RxNorm name
     names lisinopril, so it is an antihypertensive; a contraceptive names no ingredient of
     the table and stays unclassified."""
-    facts: list[Fact] = [_patient()]
-    for rxcui, display in (
-        ("314077", "lisinopril 20 MG Oral Tablet"),
-        ("748962", "Camila 28 Day Pack"),
-    ):
-        facts.append(
-            MedicationRequest(
-                source="ehr",
-                source_id=f"med-{rxcui}",
-                subject=WHO,
-                code=Coding(RXNORM, rxcui, display),
-                status="active",
-                effective_start=AT - dt.timedelta(days=100),
-            )
-        )
+    facts: list[Fact] = [
+        _patient(),
+        _med("314077", days_before=100, display="lisinopril 20 MG Oral Tablet"),
+        _med("748962", days_before=100, display="Camila 28 Day Pack"),
+    ]
     store.append_facts(facts, source="ehr")
     pid = store.resolve_patient(f"{WHO.system}|{WHO.value}")
     d = derive_inputs(store, pid, AT)
@@ -360,15 +351,7 @@ def test_antihypertensives_beyond_the_first_line_count_as_treatment(
 ) -> None:
     """An ARB, a beta blocker and a central agent added to the table from the VSAC value sets
     (and clonidine, ATC C02AC01) make the blood pressure treated."""
-    order = MedicationRequest(
-        source="ehr",
-        source_id=f"med-{rxcui}",
-        subject=WHO,
-        code=Coding(RXNORM, rxcui, display),
-        status="active",
-        effective_start=AT - dt.timedelta(days=100),
-    )
-    store.append_facts([_patient(), order], source="ehr")
+    store.append_facts([_patient(), _med(rxcui, days_before=100, display=display)], source="ehr")
     pid = store.resolve_patient(f"{WHO.system}|{WHO.value}")
     d = derive_inputs(store, pid, AT)
     assert d["bp_treated"].value is True
