@@ -1588,18 +1588,7 @@ class _Problem:
         that make the residual sum of squares over them an unbiased estimate of the error
         variance for a linear smoother (Hastie T, Tibshirani R. Generalized Additive Models,
         1990, section 3.5; with ``tr(2 S - S S) >= tr S``)."""
-        h_d = self.data_hessian(js)
-        _, h_p = self.prior_grad_hess(phi)
-        k = float(len(self.idx))
-        try:
-            m = np.linalg.solve(h_d + h_p, h_d)
-        except np.linalg.LinAlgError:
-            return k, k
-        k_fit = float(np.trace(m))
-        k_res = 2.0 * k_fit - float(np.trace(m @ m))
-        if not (math.isfinite(k_fit) and math.isfinite(k_res)):
-            return k, k
-        return min(max(k_fit, 0.0), k), min(max(k_res, 0.0), k)
+        return _parameter_counts(self.data_hessian(js), self.prior_grad_hess(phi)[1])
 
     def rho(self, r: FloatArray) -> FloatArray:
         """Negative Student-t log-likelihood of residuals ``[..., T]``, summed over T."""
@@ -1665,6 +1654,22 @@ class _Problem:
             tau[mine] = integrated_autocorrelation_time(r[mine])
         self.sigma = sigma  # type: ignore[assignment]
         self.tau = tau  # type: ignore[assignment]
+
+
+def _parameter_counts(h_data: FloatArray, h_prior: FloatArray) -> tuple[float, float]:
+    """``(tr S, tr(2 S - S S))`` from the data's and the prior's Hessians (see
+    :meth:`_Problem.effective_parameters`); both the number of parameters where they cannot
+    be computed."""
+    k = float(h_data.shape[0])
+    try:
+        m = np.linalg.solve(h_data + h_prior, h_data)
+    except np.linalg.LinAlgError:
+        return k, k
+    k_fit = float(np.trace(m))
+    k_res = 2.0 * k_fit - float(np.trace(m @ m))
+    if not (math.isfinite(k_fit) and math.isfinite(k_res)):
+        return k, k
+    return min(max(k_fit, 0.0), k), min(max(k_res, 0.0), k)
 
 
 def _t_scale(r: FloatArray) -> float:
@@ -2322,7 +2327,7 @@ def calibrate(
     js = jac[best]
     _, h_prior = prob.prior_grad_hess(phi[best])
     h_data = prob.data_hessian(js)
-    k_fit, k_res = prob.effective_parameters(js, phi[best])
+    k_fit, k_res = _parameter_counts(h_data, h_prior)
     if spec.small_sample_dof == "fitted":
         k_res = float(len(names))
     if spec.small_sample:
