@@ -344,13 +344,21 @@ def test_a_strength_not_in_the_table_is_read_by_the_ingredient_it_names(store: S
 
 @pytest.mark.parametrize(
     ("rxcui", "display"),
-    [("321064", "olmesartan"), ("19484", "bisoprolol"), ("2599", "clonidine")],
+    [
+        ("321064", "olmesartan"),
+        ("19484", "bisoprolol"),
+        ("2599", "clonidine"),
+        ("298869", "eplerenone"),
+        ("5470", "hydralazine"),
+        ("325646", "aliskiren"),
+    ],
 )
 def test_antihypertensives_beyond_the_first_line_count_as_treatment(
     store: SqlStore, rxcui: str, display: str
 ) -> None:
-    """An ARB, a beta blocker and a central agent added to the table from the VSAC value sets
-    (and clonidine, ATC C02AC01) make the blood pressure treated."""
+    """An ARB and a beta blocker added to the table from the VSAC value sets, a central agent
+    (clonidine, ATC C02AC01), a mineralocorticoid antagonist (C03DA04), a vasodilator (C02DB02)
+    and a renin inhibitor (C09XA02) make the blood pressure treated."""
     store.append_facts([_patient(), _med(rxcui, days_before=100, display=display)], source="ehr")
     pid = store.resolve_patient(f"{WHO.system}|{WHO.value}")
     d = derive_inputs(store, pid, AT)
