@@ -559,3 +559,40 @@ def test_a_drug_missing_from_the_table_is_named_by_its_ingredients(
         assert sorted(names) == ["bisoprolol", "hydrochlorothiazide"]
     else:
         assert names == ([ingredient] if ingredient else [])
+
+
+@pytest.mark.parametrize(
+    ("text", "names", "expected"),
+    [
+        ("Insulin Glargine 100 UNT/ML", ["insulin", "insulin glargine"], ("insulin glargine",)),
+        # the shorter name counts where it stands on its own
+        (
+            "insulin glargine / insulin lispro",
+            ["insulin", "insulin glargine"],
+            ("insulin glargine", "insulin"),
+        ),
+        ("nor-clonidine 1 MG", ["clonidine"], ()),
+        ("clonidine-0.1 MG", ["clonidine"], ()),
+        ("(clonidine) 0.1 MG", ["clonidine"], ("clonidine",)),
+        ("SIMVASTATIN 40mg tab", ["simvastatin", "statin"], ("simvastatin",)),
+        ("", ["clonidine"], ()),
+    ],
+)
+def test_names_are_found_as_whole_words_each_stretch_once(
+    text: str, names: list[str], expected: tuple[str, ...]
+) -> None:
+    """The one rule both medication readers share (risk inputs and the PGx report)."""
+    assert codes.names_in(text, names) == expected
+
+
+def test_the_pgx_report_reads_drug_names_by_the_same_rule() -> None:
+    from medtwin.pharmacology.pgx.report import drug_names
+    from medtwin.record.facts import Coding, MedicationRequest
+
+    def named(display: str) -> tuple[tuple[str, ...], bool]:
+        fact = MedicationRequest(source="s", source_id="m", code=Coding("local", "x", display))
+        return drug_names(fact)
+
+    assert named("Hydralazine HCl 25 mg tab") == (("hydralazine",), True)
+    assert named("apraclonidine 0.5 % eye drops") == (("apraclonidine 0.5 % eye drops",), False)
+    assert named("CLOPIDOGREL 75 mg / aspirin 81 mg") == (("clopidogrel", "aspirin"), True)

@@ -29,7 +29,7 @@ import csv
 import functools
 import io
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from types import MappingProxyType
@@ -54,6 +54,7 @@ __all__ = [
     "is_vital_sign",
     "loinc_check_digit_ok",
     "lookup",
+    "names_in",
     "snomed_check_digit_ok",
     "system_alias",
 ]
@@ -445,16 +446,46 @@ def ingredients(rxcui: str) -> tuple[CodeInfo, ...]:
 
 
 @functools.cache
-def _ingredient_patterns() -> tuple[tuple[re.Pattern[str], CodeInfo], ...]:
-    found = [
-        info for info in _table(RXNORM).values() if info.extra.get("tty") == "IN" and info.display
-    ]
-    # longer names first, so that "insulin glargine" is tried before a shorter name within it
-    found.sort(key=lambda info: -len(info.display or ""))
-    return tuple(
-        (re.compile(rf"(?<![\w-]){re.escape(info.display or '')}(?![\w-])", re.IGNORECASE), info)
-        for info in found
-    )
+def _word_pattern(name: str) -> re.Pattern[str]:
+    # a whole word: no letter, digit, underscore or hyphen either side ("apraclonidine" and
+    # "nor-clonidine" do not name clonidine)
+    return re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])", re.IGNORECASE)
+
+
+def names_in(text: str, names: Iterable[str]) -> tuple[str, ...]:
+    """Return the ``names`` that ``text`` names as whole words (any case), longest first.
+
+    Each stretch of ``text`` counts once: a name found within a longer one's match ("insulin"
+    in "insulin glargine") is not found again. The one rule medtwin matches drug names by
+    (:func:`ingredients_named`, the pharmacogenomic report's medication list).
+
+    Examples
+    --------
+    >>> names_in("Insulin Glargine 100 UNT/ML", ["insulin", "insulin glargine"])
+    ('insulin glargine',)
+    >>> names_in("apraclonidine 0.5 % / timolol", ["clonidine", "timolol"])
+    ('timolol',)
+    """
+    found: list[str] = []
+    for name in sorted(set(names), key=lambda n: (-len(n), n)):
+        match = _word_pattern(name).search(text)
+        if match is None:
+            continue
+        found.append(name)
+        # blank the match out, so that a shorter name inside it is not found again
+        text = text[: match.start()] + " " * (match.end() - match.start()) + text[match.end() :]
+    return tuple(found)
+
+
+@functools.cache
+def _ingredient_names() -> tuple[dict[str, CodeInfo], dict[str, int]]:
+    found = {
+        info.display: info
+        for info in _table(RXNORM).values()
+        if info.extra.get("tty") == "IN" and info.display
+    }
+    order = {code: i for i, code in enumerate(_table(RXNORM))}
+    return found, order
 
 
 def ingredients_named(name: str) -> tuple[CodeInfo, ...]:
@@ -464,8 +495,9 @@ def ingredients_named(name: str) -> tuple[CodeInfo, ...]:
     RxNorm's normalised names of clinical and branded drugs (term types SCD, SBD, SCDC ...)
     begin with their ingredients' names ("lisinopril 20 MG Oral Tablet", "24 HR metoprolol
     succinate 100 MG Extended Release Oral Tablet [Toprol]"; RxNorm Technical Documentation,
-    "Normalized names"), so each ingredient of the table named as whole words (any case) is
-    returned, in table order; a name within a longer ingredient's name counts once.
+    "Normalized names"), so each ingredient of the table named as whole words (any case,
+    :func:`names_in`) is returned, in table order; a name within a longer ingredient's name
+    counts once.
 
     Parameters
     ----------
@@ -486,17 +518,9 @@ def ingredients_named(name: str) -> tuple[CodeInfo, ...]:
     >>> ingredients_named("Camila 28 Day Pack")
     ()
     """
-    text = name
-    hits: list[tuple[int, CodeInfo]] = []
-    for pattern, info in _ingredient_patterns():
-        match = pattern.search(text)
-        if match is None:
-            continue
-        hits.append((match.start(), info))
-        # blank the match out, so that a shorter name inside it is not found again
-        text = text[: match.start()] + " " * (match.end() - match.start()) + text[match.end() :]
-    order = {code: i for i, code in enumerate(_table(RXNORM))}
-    return tuple(info for _, info in sorted(hits, key=lambda h: order.get(h[1].code, 0)))
+    table, order = _ingredient_names()
+    found = [table[n] for n in names_in(name, table)]
+    return tuple(sorted(found, key=lambda info: order.get(info.code, 0)))
 
 
 def ingredient(rxcui: str) -> CodeInfo | None:

@@ -39,7 +39,6 @@ medtwin's table has ten drugs). ``all_drugs`` adds the advice for every drug in 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -97,26 +96,24 @@ def cpic_levels(drug: str) -> dict[str, str]:
 
 
 @cache
-def _ingredient_names() -> tuple[tuple[str, re.Pattern[str]], ...]:
-    """Ingredient names of medtwin's RxNorm table, longest first, as word patterns."""
+def _drug_names() -> frozenset[str]:
+    """Ingredient names of medtwin's RxNorm table and the CPIC drugs' names, lower case."""
     names = {
         info.display.lower()
         for info in codes.all_codes(codes.RXNORM).values()
         if info.extra.get("tty") == "IN" and info.display
     }
-    names.update(DRUGS)
-    return tuple(
-        (name, re.compile(rf"\b{re.escape(name)}\b"))
-        for name in sorted(names, key=lambda n: (-len(n), n))
-    )
+    return frozenset(names | set(DRUGS))
 
 
 def drug_names(fact: Fact) -> tuple[tuple[str, ...], bool]:
     """The ingredient names of a medication fact and whether they were recognised.
 
     RxNorm codes go through :func:`medtwin.record.codes.ingredients`; otherwise the
-    ingredient names of the RxNorm table are looked for as words in the display. An
-    unrecognised medication returns its display (or code) and ``False``.
+    ingredient names of the RxNorm table and the CPIC drugs' names are looked for as whole
+    words in the display (:func:`medtwin.record.codes.names_in`, the rule the risk inputs
+    use too), longest first. An unrecognised medication returns its display (or code) and
+    ``False``.
 
     >>> from medtwin.record.facts import Coding, MedicationRequest
     >>> fact = MedicationRequest(source="s", source_id="m",
@@ -131,14 +128,9 @@ def drug_names(fact: Fact) -> tuple[tuple[str, ...], bool]:
         found = codes.ingredients(coding.code)
         if found:
             return tuple(dict.fromkeys(info.display.lower() for info in found)), True
-    text = (coding.display or "").lower()
-    if text:
-        hits: list[str] = []
-        for name, pattern in _ingredient_names():
-            if pattern.search(text) and not any(name in hit for hit in hits):
-                hits.append(name)
-        if hits:
-            return tuple(hits), True
+    hits = codes.names_in(coding.display or "", _drug_names())
+    if hits:
+        return hits, True
     return ((coding.display or coding.code),), False
 
 
