@@ -7,6 +7,7 @@ commands only read options, call them and print.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import click
@@ -327,8 +328,21 @@ def model_describe_command(
         click.echo(f"  source: {ref}")
     click.echo(f"  parameters ({len(model.parameters)}):")
     for p in model.parameters:
-        value = f" = {p.prior.loc:g}" if p.prior.kind == "fixed" else ""
-        click.echo(f"    {p.name}{value}{f' {p.unit}' if p.unit else ''}: {p.description}")
+        unit = f" {p.unit}" if p.unit else ""
+        if p.prior.kind == "fixed":
+            click.echo(f"    {p.name} = {p.prior.loc:g}{unit}: {p.description}")
+            continue
+        if p.prior.kind == "lognormal":
+            spread = f"log-normal, median {math.exp(p.prior.loc):.4g}, log-SD {p.prior.scale:.3g}"
+        else:
+            spread = f"normal, mean {p.prior.loc:.4g}, SD {p.prior.scale:.4g}"
+        click.echo(
+            f"    {p.name} ~ {spread}, in [{p.lower:.4g}, {p.upper:.4g}]{unit}: {p.description}"
+        )
+        if p.prior.source:
+            click.echo(f"      prior: {p.prior.source}")
+    for note in getattr(model, "prior_notes", ()):
+        click.echo(f"  no prior: {note}")
     click.echo(f"  states: {', '.join(model.state_names())}")
     click.echo(f"  observables: {', '.join(o.name for o in model.observables)}")
     click.echo(f"  presets: {', '.join(model.preset_names())}")

@@ -411,9 +411,29 @@ def test_events_the_solver_cannot_time_are_refused(tmp_path: Path) -> None:
 
 
 def test_files_it_cannot_read_are_refused_with_the_file_and_the_reason(tmp_path: Path) -> None:
-    # a random draw (distrib): the function's fallback body would give 0 for every draw
-    with pytest.raises(SbmlError, match="requires the SBML package 'distrib', which medtwin"):
+    # a random draw (draft distrib): the function's fallback body would give 0 for every draw
+    with pytest.raises(SbmlError, match="function 'normal' draws from a distribution"):
         load_sbml(RR_TESTS / "test_data/normalDistrib.xml", time_unit="s")
+    # and one of the final distrib package, in a rule
+    import libsbml
+
+    doc = libsbml.readSBMLFromFile(str(Path(__file__).parent / "data" / "sbml_pk.xml"))
+    doc.enablePackage(libsbml.DistribExtension.getXmlnsL3V1V1(), "distrib", True)
+    doc.setPackageRequired("distrib", True)
+    model = doc.getModel()
+    settings = libsbml.L3ParserSettings()
+    settings.setModel(model)
+    noise = model.createParameter()
+    noise.setId("noise")
+    noise.setConstant(False)
+    noise.setValue(0.0)
+    rule = model.createAssignmentRule()
+    rule.setVariable("noise")
+    rule.setMath(libsbml.parseL3FormulaWithSettings("normal(0, 1)", settings))
+    drawn = tmp_path / "draw.xml"
+    libsbml.writeSBMLToFile(doc, str(drawn))
+    with pytest.raises(SbmlError, match="of 'noise': 'normal' draws from a distribution"):
+        load_sbml(drawn)
     with pytest.raises(SbmlError, match="species 'srr': no initial amount or concentration"):
         load_sbml(RR_TESTS / "test_data/output_testmodel.xml", time_unit="s")
     with pytest.raises(

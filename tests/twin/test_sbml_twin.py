@@ -164,3 +164,113 @@ def test_twin_fit_command_fits_an_sbml_file(sqlite_store: SqlStore, tmp_path: Pa
     ahead = runner.invoke(main, ["forecast", "urn:test:mrn|PK-1", "--hours", "6", *options])
     assert ahead.exit_code == 0, ahead.output
     assert "C forecast" in ahead.output
+
+
+def _with_uncertainties(tmp_path: Path, stated: dict[str, list[tuple[str, object]]]) -> Path:
+    """A copy of the PK file whose parameters state their uncertainty with SBML distrib:
+    ``{id: [(type, value or formula)]}``; type ``distribution`` takes a formula, ``range`` a
+    pair, the others a number."""
+    import libsbml
+
+    doc = libsbml.readSBMLFromFile(str(PK))
+    assert doc.enablePackage(libsbml.DistribExtension.getXmlnsL3V1V1(), "distrib", True) == 0
+    doc.setPackageRequired("distrib", True)
+    model = doc.getModel()
+    settings = libsbml.L3ParserSettings()
+    settings.setModel(model)
+    for sid, items in stated.items():
+        uncertainty = model.getParameter(sid).getPlugin("distrib").createUncertainty()
+        for kind, value in items:
+            if kind == "range":
+                span = uncertainty.createUncertSpan()
+                span.setType(libsbml.DISTRIB_UNCERTTYPE_RANGE)
+                lower, upper = value  # type: ignore[misc]
+                span.setValueLower(lower)
+                span.setValueUpper(upper)
+                continue
+            item = uncertainty.createUncertParameter()
+            # libSBML 5.21 names the coefficient of variation "coeffientOfVariation"
+            constant = {"coefficientOfVariation": "COEFFIENTOFVARIATION"}.get(kind, kind.upper())
+            item.setType(getattr(libsbml, f"DISTRIB_UNCERTTYPE_{constant}"))
+            if kind == "distribution":
+                item.setMath(libsbml.parseL3FormulaWithSettings(str(value), settings))
+            else:
+                item.setValue(float(value))  # type: ignore[arg-type]
+    out = tmp_path / "pk_distrib.xml"
+    assert libsbml.writeSBMLToFile(doc, str(out)) == 1
+    return out
+
+
+def test_an_sbml_file_that_states_its_priors_is_fitted_without_a_priors_file(
+    store: SqlStore, tmp_path: Path
+) -> None:
+    """SBML distrib uncertainties become the parameters' priors: a log-normal clearance and an
+    absorption rate given as mean and coefficient of variation with a range; the twin fits
+    them to the record as with a priors file."""
+    path = _with_uncertainties(
+        tmp_path,
+        {
+            "CL": [("distribution", "lognormal(0.916, 0.385)")],
+            "ka": [("mean", 1.1), ("coefficientOfVariation", 0.5), ("range", (0.1, 10.0))],
+        },
+    )
+    model = load_sbml(
+        path, doses={"acetaminophen": "A_gut"}, loinc={"C": [LEVEL]}, units={"C": "mg/L"}
+    )
+    params = {p.name: p for p in model.parameters}
+    cl, ka = params["CL"].prior, params["ka"].prior
+    assert (cl.kind, cl.loc, cl.scale) == ("lognormal", 0.916, 0.385)
+    assert (params["CL"].lower, params["CL"].upper) == pytest.approx((2.5 / 100, 2.5 * 100), 0.01)
+    # mean 1.1, CV 0.5 as a log-normal: sigma^2 = ln 1.25, mu = ln 1.1 - sigma^2 / 2
+    assert ka.kind == "lognormal" and ka.scale == pytest.approx(np.sqrt(np.log(1.25)))
+    assert np.exp(ka.loc + ka.scale**2 / 2) == pytest.approx(1.1)
+    assert (params["ka"].lower, params["ka"].upper) == (0.1, 10.0)
+    assert "distrib uncertainty of CL in pk_distrib.xml" in cl.source
+    assert params["central"].prior.kind == "fixed" and model.prior_notes == ()
+    true_cl = _record(store, model)
+    twin = Twin.from_store(store, "urn:test:mrn|PK-1", model=model, days=2, load=False)
+    cal = twin.fit(starts=2)
+    assert cal.fitted == ("ka", "CL")
+    assert abs(cal.values["CL"] / true_cl - 1) < 0.1
+    # a priors file overrides the file's own, parameter by parameter
+    given = load_sbml(path, priors={"CL": {"mean": 2.5, "sd": 0.5, "source": "a study"}})
+    over = {p.name: p for p in given.parameters}
+    assert over["CL"].prior.kind == "normal" and over["ka"].prior.kind == "lognormal"
+    assert "prior: priors (a study)" in over["CL"].source
+
+
+def test_sbml_uncertainties_medtwin_cannot_state_are_named_not_guessed(tmp_path: Path) -> None:
+    path = _with_uncertainties(
+        tmp_path,
+        {
+            "CL": [("distribution", "uniform(1, 5)")],
+            "ka": [("mean", 1.1), ("standardDeviation", 0.3), ("range", (0.5, 3.0))],
+        },
+    )
+    model = load_sbml(path)
+    params = {p.name: p for p in model.parameters}
+    assert params["CL"].prior.kind == "fixed"
+    assert model.prior_notes == (
+        "CL: uniform(1, 5) is not a normal or log-normal distribution; the parameter stays "
+        "fixed at the file's value",
+    )
+    ka = params["ka"]
+    assert (ka.prior.kind, ka.prior.loc, ka.prior.scale, ka.lower, ka.upper) == (
+        "normal",
+        1.1,
+        0.3,
+        0.5,
+        3.0,
+    )
+    described = CliRunner().invoke(main, ["model", "describe", str(path)])
+    assert described.exit_code == 0, described.output
+    assert "ka ~ normal, mean 1.1, SD 0.3, in [0.5, 3]" in described.output
+    assert "no prior: CL: uniform(1, 5)" in described.output
+    bad = _with_uncertainties(tmp_path, {"CL": [("standardDeviation", -1.0)]})
+    with pytest.raises(SbmlError, match=r"'CL': distrib uncertainty: the standard deviation"):
+        load_sbml(bad)
+    outside = _with_uncertainties(
+        tmp_path, {"CL": [("mean", 2.5), ("variance", 0.25), ("range", (3.0, 9.0))]}
+    )
+    with pytest.raises(SbmlError, match=r"need 0 < lower < the prior's centre < upper"):
+        load_sbml(outside)

@@ -8,8 +8,10 @@ subclass from it:
 
 - **parameters**: the constant global parameters (local ones promoted to ``reaction_param``),
   the constant compartments' sizes and the constant or boundary species that nothing changes,
-  with the file's values as the one preset ``"file"`` and as fixed priors (an SBML file gives
-  no population spread); bounds ``[0, inf)`` for values >= 0, else unbounded;
+  with the file's values as the one preset ``"file"``; fixed (bounds ``[0, inf)`` for values
+  >= 0, else unbounded) unless the file states a population spread with the ``distrib``
+  package (:func:`distrib_priors`) or ``priors=`` gives one (:func:`read_priors`; it takes
+  precedence), which a twin then fits;
 - **states**: the species that reactions or rate rules change and the parameters with rate
   rules, each holding the value its symbol has in the file's mathematics (a concentration
   unless the species has only substance units), plus the constants set by initial
@@ -82,9 +84,11 @@ class SbmlError(ModelError):
 
 
 _SECONDS = {"s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
-_PACKAGES = frozenset({"comp", "l3v2extendedmath"})
+_PACKAGES = frozenset({"comp", "distrib", "l3v2extendedmath"})
 """SBML Level 3 packages a file may require: hierarchical models (``comp``, flattened by
-libSBML) and the extended mathematics of L3V2 (max, min, rem ... as far as translated)."""
+libSBML), the extended mathematics of L3V2 (max, min, rem ... as far as translated) and
+distributions (``distrib``: the parameters' uncertainties become priors, see
+:func:`distrib_priors`; a random draw in the model's mathematics is refused)."""
 _MODEL_UNIT = {"s": "min", "min": "min", "h": "h", "d": "d"}
 
 
@@ -100,6 +104,9 @@ class SbmlModel(Model):
     default_atol: ClassVar[float] = 1e-10
     source_file: ClassVar[str] = ""
     sbml_time_unit: ClassVar[str] = "s"
+    prior_notes: ClassVar[tuple[str, ...]] = ()
+    """Uncertainties of the file (SBML ``distrib``) medtwin could not take as priors, one line
+    per parameter (see :func:`distrib_priors`)."""
     _preset: ClassVar[FloatArray]
     _init_row: ClassVar[Callable[[FloatArray], FloatArray]]
 
@@ -314,6 +321,21 @@ def _read(source: Path | Traversable) -> tuple[Any, str, bytes]:
                 f"{label}: the file requires the SBML package {package!r}, which medtwin does "
                 f"not read (it reads: {', '.join(sorted(_PACKAGES))})"
             )
+    if b"drawFromDistribution" in data:
+        # the draft distrib format (libSBML drops its elements silently): a function that
+        # draws at random, whose fallback body (often a constant) would stand in for every draw
+        text = data.decode("utf-8", "replace")
+        found = re.search(
+            r'<functionDefinition\b[^>]*\bid="([^"]+)"(?:(?!</functionDefinition>).)*?'
+            r"drawFromDistribution",
+            text,
+            re.DOTALL,
+        )
+        raise SbmlError(
+            f"{label}: function {found.group(1) if found else '?'!r} draws from a distribution "
+            "(SBML distrib drawFromDistribution): medtwin simulates deterministic models; give "
+            "the draw as a parameter (a what-if is a parameter set)"
+        )
     options: tuple[str, ...] = ("promoteLocalParameters", "expandFunctionDefinitions")
     if doc.isPackageEnabled("comp"):
         options = ("flatten comp", *options)  # submodels into one model (ids prefixed)
@@ -556,6 +578,12 @@ class _Translator:
         what = node.getName() or libsbml.formulaToL3String(node)
         if t == libsbml.AST_FUNCTION_DELAY:
             what = "delay"
+        draws = {getattr(libsbml, n) for n in dir(libsbml) if n.startswith("AST_DISTRIB_FUNCTION_")}
+        if t in draws:
+            raise SbmlError(
+                f"{self.label}: {where}: {what!r} draws from a distribution (SBML distrib): "
+                "medtwin simulates deterministic models; give the draw as a parameter"
+            )
         raise SbmlError(
             f"{self.label}: {where}: the MathML function {what!r} is not supported "
             "(delay, rateOf and user functions left after expansion are not)"
@@ -1034,13 +1062,17 @@ def load_sbml(
                 f"{', '.join(observed)})"
             )
     prior_specs, prior_label, prior_digest = read_priors(priors, [s.id for s in params])
+    file_specs, distrib_notes = distrib_priors(model, params, label)
+    distrib_label = f"{Path(label).name} (SBML distrib)"
+    labels = {sid: distrib_label for sid in file_specs} | {sid: prior_label for sid in prior_specs}
+    prior_specs = file_specs | prior_specs  # a priors file overrides the SBML file's own
     for sym in params:
         if sym.id in prior_specs:
             _, lower, upper = prior_specs[sym.id]
             if not lower <= sym.value <= upper:
                 raise SbmlError(
-                    f"{prior_label}: [{sym.id}]: the file's value {sym.value!r} is outside the "
-                    f"prior's bounds [{lower!r}, {upper!r}]"
+                    f"{labels[sym.id]}: [{sym.id}]: the file's value {sym.value!r} is outside "
+                    f"the prior's bounds [{lower!r}, {upper!r}]"
                 )
     model_id = model.getId() or ""
     title = model.getName() or model_id or Path(label).stem
@@ -1052,11 +1084,13 @@ def load_sbml(
         "time_unit": model_unit,
         "references": (f"SBML file {Path(label).name} (sha256 {digest}...)",),
         "parameters": tuple(
-            _parameter(s, Path(label).name, prior_specs.get(s.id), prior_label) for s in params
+            _parameter(s, Path(label).name, prior_specs.get(s.id), labels.get(s.id, ""))
+            for s in params
         ),
         "states": tuple(Variable(s.id, s.unit, s.description) for s in states),
         "observables": tuple(observable(sid) for sid in observed),
         "source_file": label,
+        "prior_notes": tuple(distrib_notes),
         "sbml_time_unit": unit,
         "rhs_row": staticmethod(namespace["rhs_row"]),
         "_preset": preset,
@@ -1174,6 +1208,147 @@ def read_priors(
         out[name] = (prior, lower, upper)
     digest = hashlib.sha256(repr(sorted(out.items())).encode()).hexdigest()[:8] if out else ""
     return out, label, digest
+
+
+def _bounded(
+    where: str, prior: Prior, centre: float, span: tuple[float, float] | None
+) -> tuple[Prior, float, float]:
+    """A prior with its calibration bounds (the span given, else centre / 100 .. x 100)."""
+    lower, upper = span if span is not None else (centre / 100.0, centre * 100.0)
+    if not 0.0 < lower < centre < upper:
+        raise SbmlError(
+            f"{where}: need 0 < lower < the prior's centre < upper (a calibration searches the "
+            f"logarithms), got {lower!r}, {centre!r}, {upper!r}"
+        )
+    return prior, lower, upper
+
+
+def _constant(ast: Any, values: Mapping[str, float], where: str) -> float:
+    """The value of a distrib argument: numbers, constant parameters and arithmetic on them."""
+    libsbml = _libsbml()
+    kind = ast.getType()
+    if ast.isNumber():
+        return float(ast.getValue())
+    if kind == libsbml.AST_NAME and ast.getName() in values:
+        return float(values[ast.getName()])
+    args = [_constant(ast.getChild(i), values, where) for i in range(ast.getNumChildren())]
+    if kind == libsbml.AST_MINUS and len(args) == 1:
+        return -args[0]
+    operations: dict[int, Callable[[float, float], float]] = {
+        libsbml.AST_PLUS: lambda a, b: a + b,
+        libsbml.AST_MINUS: lambda a, b: a - b,
+        libsbml.AST_TIMES: lambda a, b: a * b,
+        libsbml.AST_DIVIDE: lambda a, b: a / b,
+        libsbml.AST_POWER: lambda a, b: a**b,
+        libsbml.AST_FUNCTION_POWER: lambda a, b: a**b,
+    }
+    if kind in operations and len(args) == 2:
+        return operations[kind](args[0], args[1])
+    raise SbmlError(
+        f"{where}: argument {libsbml.formulaToL3String(ast)!r} is not a constant medtwin can "
+        "evaluate (numbers, constant parameters, + - * / ^)"
+    )
+
+
+def distrib_priors(
+    model: Any, symbols: Sequence[_Symbol], label: str
+) -> tuple[dict[str, tuple[Prior, float, float]], list[str]]:
+    """Population priors an SBML file states itself, with the Distributions package.
+
+    SBML Level 3 ``distrib`` (version 1; Smith LP, Moraru II, Keating SM et al., "SBML Level
+    3 package: Distributions, Version 1, Release 1", *J Integr Bioinform* 2020;17:20200018)
+    lets an element carry an ``uncertainty``: a distribution (``normal(mean, sd)``, optionally
+    truncated ``normal(mean, sd, lower, upper)``; ``lognormal(mu, sigma)``, the mean and SD of
+    the value's logarithm) or summary statistics of the population (``mean`` with
+    ``standardDeviation``, ``variance`` or ``coefficientOfVariation``; the mean defaults to the
+    file's value), and a ``range`` (the bounds a calibration searches; default the prior's
+    centre / 100 .. x 100, as for :func:`read_priors`). They become medtwin priors: normal, or
+    log-normal (a mean ``m`` with coefficient of variation ``cv`` is the log-normal of that
+    mean and CV: ``sigma^2 = ln(1 + cv^2)``, ``mu = ln m - sigma^2 / 2``). Other
+    distributions (uniform, gamma ...) and statistics alone (a median, an interval) cannot be
+    stated as medtwin's priors: the parameter stays fixed at the file's value and the second
+    element of the result says so, one line per parameter. Only an element's first
+    uncertainty is read.
+    """
+    libsbml = _libsbml()
+    values = {sym.id: sym.value for sym in symbols}
+    out: dict[str, tuple[Prior, float, float]] = {}
+    notes: list[str] = []
+    file_name = Path(label).name
+    for sym in symbols:
+        element = model.getElementBySId(sym.id)
+        plugin = element.getPlugin("distrib") if element is not None else None
+        if plugin is None or plugin.getNumUncertainties() == 0:
+            continue
+        where = f"{label}: {sym.id!r}: distrib uncertainty"
+        uncertainty = plugin.getUncertainty(0)
+        stats: dict[int, float] = {}
+        span: tuple[float, float] | None = None
+        distribution: Any = None
+        for i in range(uncertainty.getNumUncertParameters()):
+            item = uncertainty.getUncertParameter(i)
+            kind = item.getType()
+            if kind == libsbml.DISTRIB_UNCERTTYPE_DISTRIBUTION:
+                distribution = item.getMath()
+            elif kind == libsbml.DISTRIB_UNCERTTYPE_RANGE:
+                if not (item.isSetValueLower() and item.isSetValueUpper()):
+                    raise SbmlError(f"{where}: a range needs valueLower and valueUpper")
+                span = (float(item.getValueLower()), float(item.getValueUpper()))
+            elif item.isSetValue():
+                stats[kind] = float(item.getValue())
+            elif item.isSetVar() and item.getVar() in values:
+                stats[kind] = float(values[item.getVar()])
+        source = f"the distrib uncertainty of {sym.id} in {file_name}"
+        mean = stats.get(libsbml.DISTRIB_UNCERTTYPE_MEAN, sym.value)
+        if distribution is not None:
+            args = [
+                _constant(distribution.getChild(i), values, where)
+                for i in range(distribution.getNumChildren())
+            ]
+            kind = distribution.getType()
+            if kind == libsbml.AST_DISTRIB_FUNCTION_NORMAL and len(args) in (2, 4):
+                if args[1] <= 0:
+                    raise SbmlError(f"{where}: the normal's standard deviation must be > 0")
+                if len(args) == 4:
+                    span = span or (args[2], args[3])
+                out[sym.id] = _bounded(
+                    where, Prior("normal", args[0], args[1], source), args[0], span
+                )
+            elif kind == libsbml.AST_DISTRIB_FUNCTION_LOGNORMAL and len(args) == 2:
+                if args[1] <= 0:
+                    raise SbmlError(f"{where}: the log-normal's sigma must be > 0")
+                prior = Prior("lognormal", args[0], args[1], source)
+                out[sym.id] = _bounded(where, prior, math.exp(args[0]), span)
+            else:
+                notes.append(
+                    f"{sym.id}: {libsbml.formulaToL3String(distribution)} is not a normal or "
+                    "log-normal distribution; the parameter stays fixed at the file's value"
+                )
+            continue
+        sd = stats.get(libsbml.DISTRIB_UNCERTTYPE_STANDARDDEVIATION)
+        variance = stats.get(libsbml.DISTRIB_UNCERTTYPE_VARIANCE)
+        cv = stats.get(libsbml.DISTRIB_UNCERTTYPE_COEFFIENTOFVARIATION)
+        if sd is None and variance is not None:
+            if variance <= 0:
+                raise SbmlError(f"{where}: the variance must be > 0")
+            sd = math.sqrt(variance)
+        if sd is not None:
+            if sd <= 0:
+                raise SbmlError(f"{where}: the standard deviation must be > 0")
+            out[sym.id] = _bounded(where, Prior("normal", mean, sd, source), mean, span)
+        elif cv is not None:
+            if cv <= 0 or mean <= 0:
+                raise SbmlError(f"{where}: a coefficient of variation needs a mean > 0 and cv > 0")
+            sigma = math.sqrt(math.log1p(cv * cv))
+            prior = Prior("lognormal", math.log(mean) - sigma * sigma / 2.0, sigma, source)
+            out[sym.id] = _bounded(where, prior, math.exp(prior.loc), span)
+        else:
+            notes.append(
+                f"{sym.id}: its distrib uncertainty gives no distribution, standard deviation, "
+                "variance or coefficient of variation; the parameter stays fixed at the file's "
+                "value"
+            )
+    return out, notes
 
 
 def _parameter(
