@@ -168,7 +168,7 @@ def test_vectorised_equals_row_by_row() -> None:
 
 
 def _age_at(percent: float, **kw: object) -> float:
-    """Age at which 10-year CVD risk equals ``percent`` (bisection; risk rises with age here)."""
+    """Age at which the 10-year risk equals ``percent`` (bisection; risk rises with age here)."""
     lo, hi = 30.0, 79.0
     for _ in range(60):
         mid = (lo + hi) / 2
@@ -180,20 +180,26 @@ def _age_at(percent: float, **kw: object) -> float:
 
 @pytest.mark.parametrize(
     ("cut", "below", "above"),
-    [(5.0, "low", "borderline"), (7.5, "borderline", "intermediate"),
-     (20.0, "intermediate", "high")],
+    [(3.0, "low", "borderline"), (5.0, "borderline", "intermediate"),
+     (10.0, "intermediate", "high")],
 )  # fmt: skip
 def test_bands_on_both_sides_of_each_threshold(cut: float, below: str, above: str) -> None:
-    kw: dict[str, object] = {"systolic_bp_mm_hg": 150, "smoker": True}
+    """The 2026 ACC/AHA dyslipidemia guideline's 10-year PREVENT-ASCVD categories (< 3 %,
+    3 to < 5 %, 5 to < 10 %, >= 10 %), on the unrounded risk."""
+    kw: dict[str, object] = {"systolic_bp_mm_hg": 150, "smoker": True, "outcome": "ascvd"}
     age = _age_at(cut, **kw)
     lo = PREVENT_10Y.compute_one(_row(age_years=age - 0.05, **kw))
     hi = PREVENT_10Y.compute_one(_row(age_years=age + 0.05, **kw))
     assert lo.value is not None and hi.value is not None
     assert lo.value < cut <= hi.value
     assert (lo.band, hi.band) == (below, above)
-    # heart failure and 30-year risks have no band
-    assert PREVENT_10Y.compute_one(_row(outcome="hf")).band is None
-    assert PREVENT_30Y.compute_one(_row()).band is None
+    # total CVD, heart failure and 30-year risks have no band: no guideline defines one
+    for outcome in ("cvd", "hf"):
+        assert (
+            PREVENT_10Y.compute_one(_row(age_years=age + 0.05, **{**kw, "outcome": outcome})).band
+            is None
+        )
+    assert PREVENT_30Y.compute_one(_row(outcome="ascvd")).band is None
 
 
 @pytest.mark.parametrize(
@@ -264,7 +270,9 @@ def test_registry_and_cli() -> None:
     names = [i["name"] for i in listed["prevent_10y"]["inputs"]]
     assert names[:3] == ["outcome", "age_years", "sex"] and "uacr_mg_g" in names
     out = score_json("prevent_10y", PREVENTR_EXAMPLE)
-    assert out["value"] == pytest.approx(14.7, abs=0.05) and out["band"] == "intermediate"
+    assert out["value"] == pytest.approx(14.7, abs=0.05) and out["band"] is None
+    ascvd = score_json("prevent_10y", {**PREVENTR_EXAMPLE, "outcome": "ascvd"})
+    assert ascvd["value"] == pytest.approx(9.2, abs=0.05) and ascvd["band"] == "intermediate"
     from medtwin.cli import main
 
     res = CliRunner().invoke(main, ["score", "prevent_30y", json.dumps(PREVENTR_EXAMPLE), "--json"])

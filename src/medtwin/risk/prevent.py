@@ -20,6 +20,10 @@ the base model; ``uacr_mg_g`` only: base + UACR; ``hba1c_percent`` only: base + 
 three of ``uacr_mg_g``, ``hba1c_percent``, ``sdi_decile``: the full model, whose missing-value
 indicator terms stand for the one not given. ``PREVENT_10Y.model_of(row)`` names it.
 
+**Bands** (10-year ASCVD only): the 2026 ACC/AHA dyslipidemia guideline's PREVENT-ASCVD
+categories, low < 3 %, borderline 3 to < 5 %, intermediate 5 to < 10 %, high >= 10 %
+(:data:`BANDS`); total CVD, heart failure and 30-year risks have none (no guideline defines one).
+
 Ranges are the equations' (Khan et al. 2024; the AHA PREVENT calculator): age 30-79 years
 (30-59 for 30-year risk), total cholesterol 130-320 mg/dL, HDL 20-100 mg/dL, SBP 90-200 mmHg,
 BMI 18.5 to below 40 (39.99) kg/m2, eGFR 15-150 mL/min/1.73 m2. A value outside is refused, naming the input
@@ -32,8 +36,14 @@ Examples
 >>> r = PREVENT_10Y.compute_one({"age_years": 50, "sex": "female", "total_cholesterol_mg_dl": 200,
 ...     "hdl_mg_dl": 45, "systolic_bp_mm_hg": 160, "bp_treated": True, "statin": False,
 ...     "diabetes": True, "smoker": False, "bmi_kg_m2": 35, "egfr_ml_min_1_73m2": 90})
+>>> round(r.value, 1), r.band  # total CVD (the default outcome): no guideline category
+(14.7, None)
+>>> r = PREVENT_10Y.compute_one({"outcome": "ascvd", "age_years": 50, "sex": "female",
+...     "total_cholesterol_mg_dl": 200, "hdl_mg_dl": 45, "systolic_bp_mm_hg": 160,
+...     "bp_treated": True, "statin": False, "diabetes": True, "smoker": False,
+...     "egfr_ml_min_1_73m2": 90})
 >>> round(r.value, 1), r.band
-(14.7, 'intermediate')
+(9.2, 'intermediate')
 """
 
 from __future__ import annotations
@@ -92,14 +102,22 @@ USES: dict[str, tuple[str, ...]] = {
     "hf": (*_COMMON, "bmi_kg_m2"),
 }
 
-# 2018 AHA/ACC cholesterol guideline 10-year risk categories (<5, 5-7.4, 7.5-19.9, >=20 %)
-BANDS = (
-    Band("low", "10-year risk below 5 %", "Grundy SM et al. 2018 AHA/ACC cholesterol guideline"),
-    Band("borderline", "5 % to below 7.5 %", "Grundy 2018"),
-    Band("intermediate", "7.5 % to below 20 %", "Grundy 2018"),
-    Band("high", "20 % or more", "Grundy 2018"),
+BANDS_SOURCE = (
+    "2026 ACC/AHA/multisociety guideline on the management of dyslipidemia (Blumenthal RS, "
+    "Morris PB et al., Circulation 2026, doi:10.1161/CIR.0000000000001423): 10-year "
+    "PREVENT-ASCVD risk categories, as four summaries of it give them (guideline text not read)"
 )
-BAND_CUTS_PERCENT = (5.0, 7.5, 20.0)
+BANDS = (
+    Band("low", "10-year ASCVD risk below 3 %", BANDS_SOURCE),
+    Band("borderline", "3 % to below 5 %", BANDS_SOURCE),
+    Band("intermediate", "5 % to below 10 %", BANDS_SOURCE),
+    Band("high", "10 % or more", BANDS_SOURCE),
+)
+"""The categories of the 10-year ASCVD outcome only: the 2026 guideline, which replaces the
+Pooled Cohort Equations with PREVENT-ASCVD, defines them for that risk; total CVD, heart
+failure and 30-year risks get no band (no guideline defines one). Applied to the unrounded
+estimate."""
+BAND_CUTS_PERCENT = (3.0, 5.0, 10.0)
 
 
 @cache
@@ -417,8 +435,8 @@ class Prevent(Score):
         band = np.full(n, -1, dtype=np.int8)
         if self.bands:
             valued = value[rows_ok]
-            cvd_or_ascvd = outcome[rows_ok] <= OUTCOMES.index("ascvd")
-            banded = rows_ok[cvd_or_ascvd & ~np.isnan(valued)]
+            ascvd = outcome[rows_ok] == OUTCOMES.index("ascvd")
+            banded = rows_ok[ascvd & ~np.isnan(valued)]
             band[banded] = np.searchsorted(BAND_CUTS_PERCENT, value[banded], side="right")
         return self.results(
             value=value,
