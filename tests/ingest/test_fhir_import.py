@@ -467,12 +467,18 @@ def test_risk_assessments_validate_and_round_trip(
         for s in store.iter_facts(patient_id=pid)
         if s.fact.source == "medtwin:risk"
     }
-    last = next(r for r in ras if r["identifier"][0]["value"].endswith("prevent_10y/2020-07-07"))
+    # PREVENT's 10-year ASCVD risk, which carries the 2026 guideline's category (total CVD has
+    # none: no qualitativeRisk)
+    cvd = next(r for r in ras if r["identifier"][0]["value"].endswith("prevent_10y/2020-07-07"))
+    assert "qualitativeRisk" not in cvd["prediction"][0]
+    last = next(
+        r for r in ras if r["identifier"][0]["value"].endswith("prevent_10y_ascvd/2020-07-07")
+    )
     fact = scores[last["identifier"][0]["value"]]
     assert isinstance(fact, Observation) and fact.unit == "%" and fact.value_num is not None
     assert last["occurrenceDateTime"] == "2020-07-07T23:59:59+00:00"
     assert last["method"]["coding"][0] == {
-        "system": "urn:medtwin:score", "code": "prevent_10y", "display": fact.code.display,  # type: ignore[union-attr]
+        "system": "urn:medtwin:score", "code": "prevent_10y_ascvd", "display": fact.code.display,  # type: ignore[union-attr]
     }  # fmt: skip
     (prediction,) = last["prediction"]
     assert prediction["probabilityDecimal"] == pytest.approx(fact.value_num / 100, rel=1e-15)

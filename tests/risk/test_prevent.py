@@ -556,3 +556,28 @@ def test_hba1c_model_agrees_with_second_transcription(
         assert score.compute_one(r).value == pytest.approx(
             _hba1c_model(row, years, sex, outcome), rel=1e-12
         )
+
+
+def test_prevent_with_its_outcome_fixed_equals_the_outcome_input() -> None:
+    """``prevent_10y_ascvd`` (a record's report shows it beside ``prevent_10y``) is the ASCVD
+    equation without the ``outcome`` input, with the 2026 guideline's bands; the name reaches
+    it wherever a score is named."""
+    from medtwin.risk.base import ScoreInputError
+    from medtwin.risk.from_record import score_named
+    from medtwin.risk.prevent import with_outcome
+
+    fixed = with_outcome(10, "ascvd")
+    assert score_named("prevent_10y_ascvd") is fixed and score_named("PREVENT_10Y") is PREVENT_10Y
+    assert "outcome" not in {i.name for i in fixed.inputs}
+    assert fixed.title == "AHA PREVENT 10-year risk (%) of ASCVD"
+    row = {k: v for k, v in PREVENTR_EXAMPLE.items() if k != "outcome"}
+    one = fixed.compute_one(row)
+    assert one.value == PREVENT_10Y.compute_one({**row, "outcome": "ascvd"}).value
+    assert one.band == "intermediate"
+    cols = {k: [v, v] for k, v in row.items()}
+    assert fixed.compute_many(cols).value.tolist() == [one.value, one.value]
+    with pytest.raises(ScoreInputError, match="the outcome is 'ascvd' by the score's name"):
+        fixed.compute_many({**cols, "outcome": ["hf", "hf"]})
+    assert with_outcome(10, "cvd").bands == () and with_outcome(30, "ascvd").bands == ()
+    with pytest.raises(ValueError, match="outcome 'chd'"):
+        with_outcome(10, "chd")

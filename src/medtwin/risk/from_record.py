@@ -62,6 +62,7 @@ __all__ = [
     "result_subject",
     "risk_assessment",
     "row_from",
+    "score_named",
     "score_outcome",
     "store_results",
 ]
@@ -229,10 +230,10 @@ class RiskReport:
 def chosen_scores(names: Sequence[str]) -> tuple[list[Score], dict[str, tuple[str, ...]]]:
     """The scores ``names`` (default: every registered score whose needed inputs a record gives)
     and the skipped ones with the inputs they need that are not read from a record."""
-    from medtwin.risk.registry import all_scores, get
+    from medtwin.risk.registry import all_scores
 
     if names:
-        return [get(n) for n in names], {}
+        return [score_named(n) for n in names], {}
     chosen: list[Score] = []
     skipped: dict[str, tuple[str, ...]] = {}
     for score in all_scores():
@@ -241,7 +242,32 @@ def chosen_scores(names: Sequence[str]) -> tuple[list[Score], dict[str, tuple[st
             skipped[score.name] = other
         else:
             chosen.append(score)
+            chosen.extend(_with_outcomes(score))
     return chosen, skipped
+
+
+def _with_outcomes(score: Score) -> list[Score]:
+    """The outcomes a record's report shows beside a score's default: PREVENT's ASCVD risk,
+    which carries the 2026 ACC/AHA dyslipidemia guideline's category (``prevent_10y``
+    itself is total CVD, which has none)."""
+    from medtwin.risk.prevent import Prevent, with_outcome
+
+    if isinstance(score, Prevent) and score.fixed_outcome is None:
+        return [with_outcome(score.years, "ascvd")]
+    return []
+
+
+def score_named(name: str) -> Score:
+    """A registered score, or PREVENT with its outcome fixed (``prevent_10y_ascvd``, which a
+    record's report shows beside ``prevent_10y``). Raises
+    :class:`~medtwin.risk.base.UnknownScoreError` for other names."""
+    from medtwin.risk.prevent import SHIPPED, with_outcome
+    from medtwin.risk.registry import get
+
+    found = re.fullmatch(r"prevent_(10|30)y_(\w+)", name.strip().lower())
+    if found and found.group(2) in SHIPPED:
+        return with_outcome(int(found.group(1)), found.group(2))
+    return get(name)
 
 
 def evaluate(

@@ -65,6 +65,7 @@ from medtwin.risk.base import (
     IntArray,
     Score,
     ScoreInput,
+    ScoreInputError,
     ScoreResults,
 )
 
@@ -78,6 +79,7 @@ __all__ = [
     "coefficients",
     "model_codes",
     "terms",
+    "with_outcome",
 ]
 
 SOURCE = (
@@ -89,6 +91,7 @@ _RANGE_SOURCE = "range of the PREVENT equations (Khan et al. 2024; AHA PREVENT c
 
 OUTCOMES = ("cvd", "ascvd", "hf", "chd", "stroke")
 SHIPPED = ("cvd", "ascvd", "hf")
+OUTCOME_TITLES = {"cvd": "total CVD", "ascvd": "ASCVD", "hf": "heart failure"}
 SEXES = ("female", "male")
 OPTIONAL = ("uacr_mg_g", "hba1c_percent", "sdi_decile")
 MODELS = ("base", "uacr", "hba1c", "full", "sdi")
@@ -314,20 +317,28 @@ class Prevent(Score):
     source = SOURCE
     integer_value = False
 
-    def __init__(self, years: int) -> None:
+    def __init__(self, years: int, outcome: str | None = None) -> None:
         if years not in (10, 30):
             raise ValueError("PREVENT has 10-year and 30-year equations")
+        if outcome is not None and outcome not in SHIPPED:
+            raise ValueError(f"outcome {outcome!r}: one of {', '.join(SHIPPED)}")
         self.years = years
+        self.fixed_outcome = outcome
         self.max_age = 79.0 if years == 10 else 59.0
-        self.name = f"prevent_{years}y"
-        self.title = f"AHA PREVENT {years}-year risk (%) of total CVD, ASCVD or heart failure"
+        self.name = f"prevent_{years}y" + (f"_{outcome}" if outcome else "")
+        self.title = f"AHA PREVENT {years}-year risk (%) of " + (
+            OUTCOME_TITLES[outcome] if outcome else "total CVD, ASCVD or heart failure"
+        )
         self.valid_population = (
             f"Adults aged 30-{self.max_age:g} years without known cardiovascular disease "
             "(Khan et al. 2024: derivation in 3,281,919 US adults from 25 data sets, "
             "validation in 3,330,085). Rows outside the age range are refused."
         )
-        self.bands = BANDS if years == 10 else ()
-        self.inputs = _inputs(self.max_age)
+        self.bands = BANDS if years == 10 and outcome in (None, "ascvd") else ()
+        self._equation_inputs = _inputs(self.max_age)
+        self.inputs = tuple(
+            i for i in self._equation_inputs if not (outcome and i.name == "outcome")
+        )
 
     def compute_many(
         self,
@@ -336,7 +347,16 @@ class Prevent(Score):
         strict: bool = False,
         rows: int | None = None,
     ) -> ScoreResults:
-        data = InputData(self.name, self.inputs, columns, strict=strict, rows=rows)
+        if self.fixed_outcome is not None:
+            if "outcome" in columns:
+                raise ScoreInputError(
+                    f"{self.name}: the outcome is {self.fixed_outcome!r} by the score's name; "
+                    f"use prevent_{self.years}y to choose it"
+                )
+            sizes = {len(c) for c in columns.values() if not isinstance(c, str | bytes)}
+            n_rows = rows if rows is not None else (max(sizes) if sizes else 0)
+            columns = {**columns, "outcome": [self.fixed_outcome] * n_rows}
+        data = InputData(self.name, self._equation_inputs, columns, strict=strict, rows=rows)
         n = data.n
         tables = coefficients()
         outcome = data.code("outcome")
@@ -486,8 +506,8 @@ class Prevent(Score):
 
     def model_of(self, row: Mapping[str, Any]) -> str:
         """Which PREVENT model a row uses: base, uacr, hba1c, full (or sdi: refused)."""
-        data = InputData(self.name, self.inputs, {k: [v] for k, v in row.items()}, strict=False,
-                         rows=1)  # fmt: skip
+        data = InputData(self.name, self._equation_inputs, {k: [v] for k, v in row.items()},
+                         strict=False, rows=1)  # fmt: skip
         code = model_codes(
             data.present["uacr_mg_g"], data.present["hba1c_percent"], data.present["sdi_decile"]
         )
@@ -498,3 +518,17 @@ PREVENT_10Y = Prevent(10)
 """AHA PREVENT 10-year risk (%), base model."""
 PREVENT_30Y = Prevent(30)
 """AHA PREVENT 30-year risk (%), base model (ages 30-59)."""
+
+
+@cache
+def with_outcome(years: int, outcome: str) -> Prevent:
+    """PREVENT with its outcome fixed (``prevent_10y_ascvd``): the inputs without ``outcome``.
+
+    A patient's risk report shows the 10-year ASCVD risk, which carries the 2026 guideline's
+    category, beside the total CVD risk of ``prevent_10y`` (see
+    :func:`medtwin.risk.from_record.chosen_scores`).
+
+    >>> with_outcome(10, "ascvd").name, [b.name for b in with_outcome(10, "ascvd").bands]
+    ('prevent_10y_ascvd', ['low', 'borderline', 'intermediate', 'high'])
+    """
+    return Prevent(years, outcome)
