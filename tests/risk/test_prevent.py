@@ -581,3 +581,15 @@ def test_prevent_with_its_outcome_fixed_equals_the_outcome_input() -> None:
     assert with_outcome(10, "cvd").bands == () and with_outcome(30, "ascvd").bands == ()
     with pytest.raises(ValueError, match="outcome 'chd'"):
         with_outcome(10, "chd")
+
+
+def test_the_registry_finds_prevent_with_its_outcome_fixed_without_listing_it() -> None:
+    from medtwin.risk.base import UnknownScoreError
+    from medtwin.risk.prevent import with_outcome
+
+    assert get("Prevent_30y_HF") is with_outcome(30, "hf")
+    assert "prevent_10y_ascvd" not in {d["name"] for d in score_list()}
+    with pytest.raises(UnknownScoreError, match="unknown score 'prevent_10y_chd'"):
+        get("prevent_10y_chd")
+    out = score_json("prevent_10y_ascvd", {k: v for k, v in PREVENTR_EXAMPLE.items()})
+    assert out["value"] == pytest.approx(9.2, abs=0.05) and out["band"] == "intermediate"

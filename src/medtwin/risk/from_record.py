@@ -258,15 +258,11 @@ def _with_outcomes(score: Score) -> list[Score]:
 
 
 def score_named(name: str) -> Score:
-    """A registered score, or PREVENT with its outcome fixed (``prevent_10y_ascvd``, which a
-    record's report shows beside ``prevent_10y``). Raises
-    :class:`~medtwin.risk.base.UnknownScoreError` for other names."""
-    from medtwin.risk.prevent import SHIPPED, with_outcome
+    """The score ``name`` (:func:`medtwin.risk.registry.get`: registered, or PREVENT with
+    its outcome fixed, ``prevent_10y_ascvd``, which a record's report shows beside
+    ``prevent_10y``). Raises :class:`~medtwin.risk.base.UnknownScoreError` for other names."""
     from medtwin.risk.registry import get
 
-    found = re.fullmatch(r"prevent_(10|30)y_(\w+)", name.strip().lower())
-    if found and found.group(2) in SHIPPED:
-        return with_outcome(int(found.group(1)), found.group(2))
     return get(name)
 
 

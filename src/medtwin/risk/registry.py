@@ -27,6 +27,7 @@ True
 from __future__ import annotations
 
 import importlib
+import re
 import threading
 import warnings
 from collections.abc import Mapping
@@ -173,18 +174,30 @@ def register(score: Score, *, replace: bool = False) -> Score:
 def get(name: str) -> Score:
     """The score registered as ``name`` (case-insensitive).
 
+    PREVENT with its outcome fixed is found too, though not listed: ``prevent_10y_ascvd``,
+    ``prevent_30y_hf`` ... (:func:`medtwin.risk.prevent.with_outcome`).
+
     Raises
     ------
     UnknownScoreError
         No such score; the message lists the registered names.
     """
     scores = _load()
-    try:
-        return scores[_key(name)]
-    except KeyError:
-        raise UnknownScoreError(
-            f"unknown score {name!r}; registered scores: {', '.join(sorted(scores))}"
-        ) from None
+    key = _key(name)
+    if key in scores:
+        return scores[key]
+    fixed = _PREVENT_OUTCOME.fullmatch(key)
+    if fixed is not None:
+        from medtwin.risk.prevent import SHIPPED, with_outcome
+
+        if fixed.group(2) in SHIPPED:
+            return with_outcome(int(fixed.group(1)), fixed.group(2))
+    raise UnknownScoreError(
+        f"unknown score {name!r}; registered scores: {', '.join(sorted(scores))}"
+    ) from None
+
+
+_PREVENT_OUTCOME = re.compile(r"prevent_(10|30)y_([a-z]+)")
 
 
 def all_scores() -> tuple[Score, ...]:
