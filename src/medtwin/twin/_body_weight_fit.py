@@ -111,10 +111,11 @@ FAT_FIT_READINGS = 9
 """Weights from which an unmeasured fat fraction is fitted: one more than the ``n - 3`` rule
 would give. The small-sample correction counts it as a whole parameter although the weights
 barely inform it, so with 8 weights it cost the other parameters' precision for nothing
-(``benchmarks/eval_weight_calibration.py --people 300``, 8 yearly check-ups: held-out band
-8.4 kg wide, coverage 0.963, against 7.0 kg and 0.923 with it held; the diet what-if's interval
-1.57 against 1.55 kg wide, the same coverage, 0.863: the activity level dominates it there);
-with 52 weekly weights its what-if coverage is 0.883 against 0.747 held."""
+(``benchmarks/eval_weight_calibration.py --people 300``, each person's own Monte Carlo seeds,
+8 yearly check-ups: held-out band 8.55 kg wide, coverage 0.943, against 6.55 kg and 0.887 with
+it held; the diet what-if's interval 1.59 kg wide either way, coverage 0.880 against 0.883:
+the activity level dominates it there); with 52 weekly weights its what-if coverage is 0.857
+against 0.733 held."""
 
 MIN_LEAN_FRACTION = 0.1
 """Least lean tissue (outside the extracellular fluid and glycogen) a fitted start may have, as
