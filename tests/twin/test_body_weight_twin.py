@@ -104,6 +104,23 @@ def test_a_run_restarted_mid_ramp_continues_the_ramp() -> None:
     np.testing.assert_allclose(rest.states[0, -1], one.states[0, -1], rtol=1e-6, atol=1e-5)
 
 
+def test_the_intake_at_the_last_weight_is_the_one_the_model_runs() -> None:
+    """Without a ramp the intake is ``intake_factor`` throughout: ``intake_factor_end`` (1 by
+    default) is not the intake at the last weight (it was read as such, so a twin fitted to
+    fewer than 7 weights reported its last intake as the first weight's maintenance)."""
+    held = _person(0.92, 1.0, 0.0)
+    first, last = intake_kcal_per_day(held)
+    assert first[0] == pytest.approx(0.92 * _maintenance(held))
+    assert last[0] == pytest.approx(first[0])
+    r = simulate(M, held, parse_scenario([]), t_end=365, dt_out=365)
+    assert r.observables["energy_intake_kcal_per_day"][0, -1] == pytest.approx(last[0], rel=1e-9)
+    ramped = _person(0.92, 1.05, 200.0)
+    first, last = intake_kcal_per_day(ramped)
+    assert last[0] == pytest.approx(1.05 * _maintenance(ramped))
+    r = simulate(M, ramped, parse_scenario([]), t_end=365, dt_out=365)
+    assert r.observables["energy_intake_kcal_per_day"][0, -1] == pytest.approx(last[0], rel=1e-9)
+
+
 def test_an_absolute_diet_replaces_the_habitual_intake_and_a_change_adds_to_it() -> None:
     p = _person(1.1, 1.1)
     ei0 = _maintenance(p)
@@ -285,7 +302,7 @@ def test_twin_fit_command_reports_the_intake(tmp_path: object, sqlite_store: Sql
         ["twin", "fit", "urn:test:mrn|BW-1", "--model", "hall_2011_body_weight", "--store", url],
     )
     assert out.exit_code == 0, out.output
-    assert "intake minus maintenance at the last weight" in out.output
+    assert "intake minus maintenance at the first weight" in out.output
     assert "weights barely tell it" in out.output
     assert "not used: Observation Weight/odd: weight_kg:" in out.output
     ahead = runner.invoke(

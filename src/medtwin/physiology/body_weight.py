@@ -789,7 +789,9 @@ class Hall2011BodyWeight(Model):
         values[:, :, U_DELTA] = b["delta0"][:, 0]
         values[:, :, U_HABIT] = 1.0
         ei0 = b["ei0"][:, 0]
-        habit_low = ei0 * np.minimum(p[:, FACTOR0], p[:, FACTOR1]) - ei0
+        # without a ramp the intake is intake_factor throughout (intake_factor_end unused)
+        end = np.where(p[:, RAMP] > 1e-6, p[:, FACTOR1], p[:, FACTOR0])
+        habit_low = ei0 * np.minimum(p[:, FACTOR0], end) - ei0
         pal_par = PARAMETERS[PAL]
         for e in sorted(events, key=lambda e: (e.t_min, e.index)):
             on = starts >= e.t_min / per_day - 1e-12

@@ -237,13 +237,21 @@ def describe(calibration: Calibration) -> list[str]:
         return f"{f.format(mid)} kcal/day (90% interval {f.format(lo)} to {f.format(hi)})"
 
     pal = np.quantile(draws[:, bw.PAL], [0.05, 0.5, 0.95])
-    lines = [
-        f"intake minus maintenance at the first weight: {text(first - maintenance, True)}",
-        f"intake minus maintenance at the last weight: {text(last - maintenance, True)}",
+    lines = [f"intake minus maintenance at the first weight: {text(first - maintenance, True)}"]
+    if "intake_factor_end" in calibration.fitted:
+        lines.append(
+            "intake at the last weight minus the first weight's maintenance: "
+            f"{text(last - maintenance, True)}"
+        )
+    else:
+        lines.append(
+            "one habitual intake over the whole record (too few weights to fit a change of it)"
+        )
+    lines.append(
         f"habitual intake at the last weight: {text(last)}, with a physical activity level of "
         f"{pal[1]:.2f} ({pal[0]:.2f} to {pal[2]:.2f}: weights barely tell it, so the level of "
-        "the intake is uncertain; its change is what they measure)",
-    ]
+        "the intake is uncertain; its change is what they measure)"
+    )
     if "fat_fraction" in calibration.fitted:
         fat = 100.0 * np.quantile(draws[:, bw.FAT_FRACTION], [0.05, 0.5, 0.95])
         said = calibration.provenance.get("observables", ())
@@ -337,9 +345,14 @@ def fit_spec() -> FitSpec:
 
 
 def intake_kcal_per_day(params: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Habitual energy intake (kcal/day) at the first and at the last weight, per row."""
+    """Habitual energy intake (kcal/day) at the first and at the last weight, per row.
+
+    Without a ramp (``intake_ramp_d`` 0: fewer weights than fit ``intake_factor_end``) the
+    intake is ``intake_factor`` throughout, at the last weight too (``intake_factor_end`` is
+    then not used, whatever its value)."""
     from medtwin.physiology import body_weight as bw
 
     p = np.atleast_2d(params)
     ei0 = p[:, bw.PAL] * p[:, bw.RMR]
-    return ei0 * p[:, bw.FACTOR0], ei0 * p[:, bw.FACTOR1]
+    end = np.where(p[:, bw.RAMP] > 0.0, p[:, bw.FACTOR1], p[:, bw.FACTOR0])
+    return ei0 * p[:, bw.FACTOR0], ei0 * end
