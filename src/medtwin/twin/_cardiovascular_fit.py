@@ -239,15 +239,15 @@ def describe(calibration: Calibration) -> list[str]:
         ["map_mmhg", "sbp_mmhg", "dbp_mmhg", "heart_rate_per_min", "cardiac_output_l_per_min"],
     )
     lines = [str(c) for c in calibration.provenance.get("context", ())]
-    for name, label in (
-        ("sbp_mmhg", "systolic"),
-        ("dbp_mmhg", "diastolic"),
-        ("map_mmhg", "mean arterial"),
-        ("heart_rate_per_min", "heart rate"),
-        ("cardiac_output_l_per_min", "cardiac output"),
+    for name, label, unit in (
+        ("sbp_mmhg", "systolic", "mmHg"),
+        ("dbp_mmhg", "diastolic", "mmHg"),
+        ("map_mmhg", "mean arterial", "mmHg"),
+        ("heart_rate_per_min", "heart rate", "/min"),
+        ("cardiac_output_l_per_min", "cardiac output", "L/min"),
     ):
         lo, mid, hi = np.quantile(values[name], [0.05, 0.5, 0.95])
-        lines.append(f"resting {label}: {mid:.1f} ({lo:.1f} to {hi:.1f})")
+        lines.append(f"resting {label}: {mid:.1f} {unit} (90% interval {lo:.1f} to {hi:.1f})")
     scales = ", ".join(f"{k} {v:.1f}" for k, v in calibration.noise_scales.items())
     lines.append(f"reading-error scales (Student-t): {scales}")
     return lines
