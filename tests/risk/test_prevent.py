@@ -563,11 +563,10 @@ def test_prevent_with_its_outcome_fixed_equals_the_outcome_input() -> None:
     equation without the ``outcome`` input, with the 2026 guideline's bands; the name reaches
     it wherever a score is named."""
     from medtwin.risk.base import ScoreInputError
-    from medtwin.risk.from_record import score_named
     from medtwin.risk.prevent import with_outcome
 
     fixed = with_outcome(10, "ascvd")
-    assert score_named("prevent_10y_ascvd") is fixed and score_named("PREVENT_10Y") is PREVENT_10Y
+    assert get("prevent_10y_ascvd") is fixed and get("PREVENT_10Y") is PREVENT_10Y
     assert "outcome" not in {i.name for i in fixed.inputs}
     assert fixed.title == "AHA PREVENT 10-year risk (%) of ASCVD"
     row = {k: v for k, v in PREVENTR_EXAMPLE.items() if k != "outcome"}

@@ -62,7 +62,6 @@ __all__ = [
     "result_subject",
     "risk_assessment",
     "row_from",
-    "score_named",
     "score_outcome",
     "store_results",
 ]
@@ -230,10 +229,10 @@ class RiskReport:
 def chosen_scores(names: Sequence[str]) -> tuple[list[Score], dict[str, tuple[str, ...]]]:
     """The scores ``names`` (default: every registered score whose needed inputs a record gives)
     and the skipped ones with the inputs they need that are not read from a record."""
-    from medtwin.risk.registry import all_scores
+    from medtwin.risk.registry import all_scores, get
 
     if names:
-        return [score_named(n) for n in names], {}
+        return [get(n) for n in names], {}
     chosen: list[Score] = []
     skipped: dict[str, tuple[str, ...]] = {}
     for score in all_scores():
@@ -255,15 +254,6 @@ def _with_outcomes(score: Score) -> list[Score]:
     if isinstance(score, Prevent) and score.fixed_outcome is None:
         return [with_outcome(score.years, "ascvd")]
     return []
-
-
-def score_named(name: str) -> Score:
-    """The score ``name`` (:func:`medtwin.risk.registry.get`: registered, or PREVENT with
-    its outcome fixed, ``prevent_10y_ascvd``, which a record's report shows beside
-    ``prevent_10y``). Raises :class:`~medtwin.risk.base.UnknownScoreError` for other names."""
-    from medtwin.risk.registry import get
-
-    return get(name)
 
 
 def evaluate(

@@ -819,7 +819,8 @@ def rank_changes(
     Each change is applied once (a ``diet``/``activity`` change runs the body-weight model
     once, for all scores); rows with a range give the ARR at both of its ends.
     """
-    from medtwin.risk.from_record import score_named, score_outcome
+    from medtwin.risk.from_record import score_outcome
+    from medtwin.risk.registry import get
 
     applied = [
         _apply(c, report.inputs, height_m=height_m, horizon_days=horizon_days) for c in changes
@@ -828,7 +829,7 @@ def rank_changes(
     for base in report.scores:
         if base.status != "computed" or base.unit != "%" or base.value is None:
             continue
-        score = score_named(base.name)
+        score = get(base.name)
         scored: list[WhatIfRow] = []
         for change, a in zip(changes, applied, strict=True):
             if isinstance(a, str):
