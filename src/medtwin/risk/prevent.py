@@ -326,8 +326,11 @@ class Prevent(Score):
         self.fixed_outcome = outcome
         self.max_age = 79.0 if years == 10 else 59.0
         self.name = f"prevent_{years}y" + (f"_{outcome}" if outcome else "")
-        self.title = f"AHA PREVENT {years}-year risk (%) of " + (
-            OUTCOME_TITLES[outcome] if outcome else "total CVD, ASCVD or heart failure"
+        self.title = (
+            f"AHA PREVENT {years}-year risk (%) of {OUTCOME_TITLES[outcome]}"
+            if outcome
+            else f"AHA PREVENT {years}-year risk (%) of total CVD (input outcome: or of ASCVD "
+            "or heart failure)"
         )
         self.valid_population = (
             f"Adults aged 30-{self.max_age:g} years without known cardiovascular disease "
