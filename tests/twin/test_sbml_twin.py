@@ -274,3 +274,8 @@ def test_sbml_uncertainties_medtwin_cannot_state_are_named_not_guessed(tmp_path:
     )
     with pytest.raises(SbmlError, match=r"need 0 < lower < the prior's centre < upper"):
         load_sbml(outside)
+    negative = _with_uncertainties(tmp_path, {"CL": [("distribution", "normal(-1, 0.5)")]})
+    assert load_sbml(negative).prior_notes == (
+        "CL: its distrib prior is centred at -1; medtwin fits positive parameters only (a "
+        "calibration searches the logarithms), so it stays fixed at the file's value",
+    )

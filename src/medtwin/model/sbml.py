@@ -1210,6 +1210,13 @@ def read_priors(
     return out, label, digest
 
 
+def _not_positive(sid: str, centre: float) -> str:
+    return (
+        f"{sid}: its distrib prior is centred at {centre:g}; medtwin fits positive parameters "
+        "only (a calibration searches the logarithms), so it stays fixed at the file's value"
+    )
+
+
 def _bounded(
     where: str, prior: Prior, centre: float, span: tuple[float, float] | None
 ) -> tuple[Prior, float, float]:
@@ -1265,9 +1272,11 @@ def distrib_priors(
     centre / 100 .. x 100, as for :func:`read_priors`). They become medtwin priors: normal, or
     log-normal (a mean ``m`` with coefficient of variation ``cv`` is the log-normal of that
     mean and CV: ``sigma^2 = ln(1 + cv^2)``, ``mu = ln m - sigma^2 / 2``). Other
-    distributions (uniform, gamma ...) and statistics alone (a median, an interval) cannot be
-    stated as medtwin's priors: the parameter stays fixed at the file's value and the second
-    element of the result says so, one line per parameter. Only an element's first
+    distributions (uniform, gamma ...), statistics alone (a median, an interval) and a normal
+    centred at zero or below (a calibration searches the logarithms) cannot be stated as
+    medtwin's priors: the parameter stays fixed at the file's value and the second element of
+    the result says so, one line per parameter. A malformed uncertainty (a standard deviation
+    of zero, a range that leaves out its centre) is refused, naming the parameter. Only an element's first
     uncertainty is read.
     """
     libsbml = _libsbml()
@@ -1311,6 +1320,9 @@ def distrib_priors(
                     raise SbmlError(f"{where}: the normal's standard deviation must be > 0")
                 if len(args) == 4:
                     span = span or (args[2], args[3])
+                if args[0] <= 0:
+                    notes.append(_not_positive(sym.id, args[0]))
+                    continue
                 out[sym.id] = _bounded(
                     where, Prior("normal", args[0], args[1], source), args[0], span
                 )
@@ -1335,6 +1347,9 @@ def distrib_priors(
         if sd is not None:
             if sd <= 0:
                 raise SbmlError(f"{where}: the standard deviation must be > 0")
+            if mean <= 0:
+                notes.append(_not_positive(sym.id, mean))
+                continue
             out[sym.id] = _bounded(where, Prior("normal", mean, sd, source), mean, span)
         elif cv is not None:
             if cv <= 0 or mean <= 0:
