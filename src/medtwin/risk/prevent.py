@@ -356,7 +356,11 @@ class Prevent(Score):
                     f"{self.name}: the outcome is {self.fixed_outcome!r} by the score's name; "
                     f"use prevent_{self.years}y to choose it"
                 )
-            sizes = {len(c) for c in columns.values() if not isinstance(c, str | bytes)}
+            sizes = {
+                len(c)
+                for c in columns.values()
+                if hasattr(c, "__len__") and not isinstance(c, str | bytes)
+            }
             n_rows = rows if rows is not None else (max(sizes) if sizes else 0)
             columns = {**columns, "outcome": [self.fixed_outcome] * n_rows}
         data = InputData(self.name, self._equation_inputs, columns, strict=strict, rows=rows)
