@@ -1230,31 +1230,12 @@ def _bounded(
     return prior, lower, upper
 
 
-def _constant(ast: Any, values: Mapping[str, float], where: str) -> float:
-    """The value of a distrib argument: numbers, constant parameters and arithmetic on them."""
-    libsbml = _libsbml()
-    kind = ast.getType()
-    if ast.isNumber():
-        return float(ast.getValue())
-    if kind == libsbml.AST_NAME and ast.getName() in values:
-        return float(values[ast.getName()])
-    args = [_constant(ast.getChild(i), values, where) for i in range(ast.getNumChildren())]
-    if kind == libsbml.AST_MINUS and len(args) == 1:
-        return -args[0]
-    operations: dict[int, Callable[[float, float], float]] = {
-        libsbml.AST_PLUS: lambda a, b: a + b,
-        libsbml.AST_MINUS: lambda a, b: a - b,
-        libsbml.AST_TIMES: lambda a, b: a * b,
-        libsbml.AST_DIVIDE: lambda a, b: a / b,
-        libsbml.AST_POWER: lambda a, b: a**b,
-        libsbml.AST_FUNCTION_POWER: lambda a, b: a**b,
-    }
-    if kind in operations and len(args) == 2:
-        return operations[kind](args[0], args[1])
-    raise SbmlError(
-        f"{where}: argument {libsbml.formulaToL3String(ast)!r} is not a constant medtwin can "
-        "evaluate (numbers, constant parameters, + - * / ^)"
-    )
+def _constant(ast: Any, values: Mapping[str, float], label: str, where: str) -> float:
+    """The value of a distrib argument: its MathML as the model's own translator writes it,
+    with the constant parameters' values (any other symbol is refused, naming it)."""
+    expression = _Translator({k: repr(v) for k, v in values.items()}, label, time="0.0")(ast, where)
+    # medtwin's own generated Python (numbers, helpers), as the model kernels are
+    return float(eval(expression, {"math": math, "np": np, **_HELPERS}))
 
 
 def distrib_priors(
@@ -1311,7 +1292,9 @@ def distrib_priors(
         mean = stats.get(libsbml.DISTRIB_UNCERTTYPE_MEAN, sym.value)
         if distribution is not None:
             args = [
-                _constant(distribution.getChild(i), values, where)
+                _constant(
+                    distribution.getChild(i), values, label, f"{sym.id!r} distrib uncertainty"
+                )
                 for i in range(distribution.getNumChildren())
             ]
             kind = distribution.getType()
