@@ -578,6 +578,9 @@ def test_prevent_with_its_outcome_fixed_equals_the_outcome_input() -> None:
     with pytest.raises(ScoreInputError, match="the outcome is 'ascvd' by the score's name"):
         fixed.compute_many({**cols, "outcome": ["hf", "hf"]})
     assert with_outcome(10, "cvd").bands == () and with_outcome(30, "ascvd").bands == ()
+    # a patient's report shows these beside the total-CVD score
+    assert [c.name for c in PREVENT_30Y.companions()] == ["prevent_30y_ascvd", "prevent_30y_hf"]
+    assert fixed.companions() == ()
     with pytest.raises(ValueError, match="outcome 'chd'"):
         with_outcome(10, "chd")
 

@@ -893,6 +893,12 @@ class Score(ABC):
     bands: tuple[Band, ...] = ()
     integer_value: bool = True
 
+    def companions(self) -> tuple[Score, ...]:
+        """Other forms of this score a patient's risk report shows beside it (none by default;
+        PREVENT: its ASCVD and heart-failure outcomes, see
+        :func:`medtwin.risk.from_record.chosen_scores`)."""
+        return ()
+
     @abstractmethod
     def compute_many(
         self,

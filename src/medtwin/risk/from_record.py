@@ -241,20 +241,8 @@ def chosen_scores(names: Sequence[str]) -> tuple[list[Score], dict[str, tuple[st
             skipped[score.name] = other
         else:
             chosen.append(score)
-            chosen.extend(_with_outcomes(score))
+            chosen.extend(score.companions())
     return chosen, skipped
-
-
-def _with_outcomes(score: Score) -> list[Score]:
-    """The outcomes a record's report shows beside a score's default: PREVENT's ASCVD risk,
-    which carries the 2026 ACC/AHA dyslipidemia guideline's category (``prevent_10y``
-    itself is total CVD, which has none), and its heart-failure risk (the outcome the PCE
-    never had)."""
-    from medtwin.risk.prevent import Prevent, with_outcome
-
-    if isinstance(score, Prevent) and score.fixed_outcome is None:
-        return [with_outcome(score.years, "ascvd"), with_outcome(score.years, "hf")]
-    return []
 
 
 def evaluate(

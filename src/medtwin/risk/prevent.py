@@ -511,6 +511,14 @@ class Prevent(Score):
             )
         return parts
 
+    def companions(self) -> tuple[Score, ...]:
+        """A patient's report shows the ASCVD risk, which carries the 2026 ACC/AHA dyslipidemia
+        guideline's category (total CVD, the default outcome, has none), and the heart-failure
+        risk beside this score; none beside a score whose outcome is already fixed."""
+        if self.fixed_outcome is not None:
+            return ()
+        return (with_outcome(self.years, "ascvd"), with_outcome(self.years, "hf"))
+
     def model_of(self, row: Mapping[str, Any]) -> str:
         """Which PREVENT model a row uses: base, uacr, hba1c, full (or sdi: refused)."""
         data = InputData(self.name, self._equation_inputs, {k: [v] for k, v in row.items()},
