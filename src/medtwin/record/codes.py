@@ -445,11 +445,15 @@ def ingredients(rxcui: str) -> tuple[CodeInfo, ...]:
     return tuple(item for item in found if item is not None)
 
 
-@functools.cache
 def _word_pattern(name: str) -> re.Pattern[str]:
     # a whole word: no letter, digit, underscore or hyphen either side ("apraclonidine" and
     # "nor-clonidine" do not name clonidine)
     return re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])", re.IGNORECASE)
+
+
+@functools.cache
+def _longest_first(names: frozenset[str]) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    return tuple((n, _word_pattern(n)) for n in sorted(names, key=lambda n: (-len(n), n)))
 
 
 def names_in(text: str, names: Iterable[str]) -> tuple[str, ...]:
@@ -467,8 +471,10 @@ def names_in(text: str, names: Iterable[str]) -> tuple[str, ...]:
     ('timolol',)
     """
     found: list[str] = []
-    for name in sorted(set(names), key=lambda n: (-len(n), n)):
-        match = _word_pattern(name).search(text)
+    for name, pattern in _longest_first(
+        names if isinstance(names, frozenset) else frozenset(names)
+    ):
+        match = pattern.search(text)
         if match is None:
             continue
         found.append(name)
@@ -478,14 +484,14 @@ def names_in(text: str, names: Iterable[str]) -> tuple[str, ...]:
 
 
 @functools.cache
-def _ingredient_names() -> tuple[dict[str, CodeInfo], dict[str, int]]:
+def _ingredient_names() -> tuple[dict[str, CodeInfo], dict[str, int], frozenset[str]]:
     found = {
         info.display: info
         for info in _table(RXNORM).values()
         if info.extra.get("tty") == "IN" and info.display
     }
     order = {code: i for i, code in enumerate(_table(RXNORM))}
-    return found, order
+    return found, order, frozenset(found)
 
 
 def ingredients_named(name: str) -> tuple[CodeInfo, ...]:
@@ -518,8 +524,8 @@ def ingredients_named(name: str) -> tuple[CodeInfo, ...]:
     >>> ingredients_named("Camila 28 Day Pack")
     ()
     """
-    table, order = _ingredient_names()
-    found = [table[n] for n in names_in(name, table)]
+    table, order, names = _ingredient_names()
+    found = [table[n] for n in names_in(name, names)]
     return tuple(sorted(found, key=lambda info: order.get(info.code, 0)))
 
 
