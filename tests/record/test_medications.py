@@ -126,3 +126,16 @@ def test_a_new_strength_missing_from_the_table_is_read_by_its_name_and_changes_t
     assert regimen_since(orders, _day("2023-06-01"), ANTIHYPERTENSIVE_ATC) == _day("2023-01-01")
     pack = _order(("748962", "Camila 28 Day Pack"), "2023-01-01")
     assert pack.classes == () and pack.ingredients == ""
+
+
+def test_an_adhd_product_of_an_antihypertensive_is_not_in_the_blood_pressure_regimen() -> None:
+    """The circulation twin reads the treatment through :func:`regimen_at`: starting Kapvay
+    (ADHD clonidine, RxCUI 1013930) does not change the antihypertensive regimen, so readings
+    before and after it stay one treatment; its ATC class is still clonidine's."""
+    kapvay = ("1013930", "12 HR clonidine hydrochloride 0.1 MG Extended Release Oral Tablet")
+    orders = [_order(AMLODIPINE_5, "2023-01-01"), _order(kapvay, "2024-06-01")]
+    assert orders[1].classes == ("C02AC01",) and "ADHD" in orders[1].not_counted
+    assert orders[0].not_counted == ""
+    regimen = regimen_at(orders, _day("2025-01-01"), ANTIHYPERTENSIVE_ATC)
+    assert regimen.taken == ("Amlodipine 5 MG Oral Tablet",)
+    assert regimen_since(orders, _day("2025-01-01"), ANTIHYPERTENSIVE_ATC) == _day("2023-01-01")

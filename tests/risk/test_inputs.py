@@ -364,3 +364,34 @@ def test_antihypertensives_beyond_the_first_line_count_as_treatment(
     d = derive_inputs(store, pid, AT)
     assert d["bp_treated"].value is True
     assert d["bp_treated"].detail.startswith(f"active {display}")
+
+
+@pytest.mark.parametrize(
+    ("rxcui", "display"),
+    [
+        ("1013930", "12 HR clonidine hydrochloride 0.1 MG Extended Release Oral Tablet"),
+        ("1013937", None),  # the code alone
+        ("local-1", "clonidine hydrochloride 0.1 MG 12HR Extended Release Oral Tablet [Kapvay]"),
+    ],
+)
+def test_adhd_clonidine_is_not_blood_pressure_treatment(
+    store: SqlStore, rxcui: str, display: str | None
+) -> None:
+    """Twice-daily extended-release clonidine (Kapvay) is indicated for ADHD only; ATC gives
+    clonidine one code (C02AC01) whatever the use, so the product decides. The input says the
+    order was seen and not counted; immediate-release clonidine beside it still counts."""
+    store.append_facts([_patient(), _med(rxcui, days_before=100, display=display)], source="ehr")
+    pid = store.resolve_patient(f"{WHO.system}|{WHO.value}")
+    d = derive_inputs(store, pid, AT)
+    bp = d["bp_treated"]
+    assert bp.value is False and bp.status == "absent"
+    assert "not counted:" in bp.detail and "indicated for ADHD" in bp.detail
+    assert "not counted" not in d["statin"].detail
+
+    store.append_facts(
+        [_med("884173", days_before=50, display="clonidine hydrochloride 0.1 MG Oral Tablet")],
+        source="ehr",
+    )
+    bp = derive_inputs(store, pid, AT)["bp_treated"]
+    assert bp.value is True and bp.detail.startswith("active clonidine")
+    assert "not counted:" in bp.detail

@@ -30,6 +30,7 @@ datetime.date(2024, 1, 1)
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,10 +39,12 @@ __all__ = [
     "ACTIVE_STATUSES",
     "ANTIHYPERTENSIVE_ATC",
     "ENDED_STATUSES",
+    "NOT_BLOOD_PRESSURE_PRODUCTS",
     "VOID_STATUSES",
     "MedicationOrder",
     "Regimen",
     "atc_classes",
+    "not_counted",
     "order_from_fact",
     "order_state",
     "regimen_at",
@@ -60,6 +63,55 @@ ANTIHYPERTENSIVE_ATC = ("C02", "C03", "C07", "C08", "C09")
 beta blockers (C07), calcium channel blockers (C08), renin-angiotensin agents (C09). WHO
 Collaborating Centre for Drug Statistics Methodology, ATC index 2024. Read from the ``atc_class``
 column of medtwin's RxNorm table (``record/data/rxnorm.csv``) through the drug's ingredient."""
+
+
+NOT_BLOOD_PRESSURE_PRODUCTS = {
+    "1013930": "12 HR clonidine hydrochloride 0.1 MG Extended Release Oral Tablet",
+    "1013937": "12 HR clonidine hydrochloride 0.2 MG Extended Release Oral Tablet",
+}
+"""Products of an antihypertensive ingredient indicated for something else, by RxCUI: twice-daily
+extended-release clonidine (Kapvay and its generics) is indicated for attention deficit
+hyperactivity disorder only (Kapvay prescribing information: "for the treatment of ADHD as
+monotherapy or as adjunctive therapy to stimulant medications"), and the eCQM value set "ADHD
+Medications" (OID 2.16.840.1.113883.3.464.1003.196.12.1171, eCQM update 2021-05-06) lists these
+two codes. WHO gives clonidine one systemic ATC code, C02AC01, whatever the use, so the ATC class
+cannot tell them apart. Immediate-release clonidine, which that value set also lists (it is used
+for both), and the weekly patches stay blood-pressure treatment."""
+
+_NOT_BLOOD_PRESSURE_NAME = re.compile(
+    r"\b(?:12 ?HR clonidine|clonidine\b[^/]*\b12 ?HR\b[^/]*extended release|kapvay)\b",
+    re.IGNORECASE,
+)
+"""The same products by name: the RxNorm name (``"12 HR clonidine hydrochloride 0.1 MG Extended
+Release Oral Tablet"``; before 2013 ``"clonidine hydrochloride 0.1 MG 12HR Extended Release Oral
+Tablet"``), or the brand, for a code of another strength, a branded code or another code
+system."""
+
+
+def not_counted(fact: Any) -> str:
+    """Why an order of an antihypertensive ingredient is not blood-pressure treatment: a
+    product indicated only for something else (:data:`NOT_BLOOD_PRESSURE_PRODUCTS`); ``""``
+    for every other order.
+
+    >>> from medtwin.record.facts import Coding, MedicationRequest
+    >>> kapvay = Coding("http://www.nlm.nih.gov/research/umls/rxnorm", "1013930",
+    ...                 "12 HR clonidine hydrochloride 0.1 MG Extended Release Oral Tablet")
+    >>> not_counted(MedicationRequest(source="s", source_id="m", code=kapvay))
+    'twice-daily extended-release clonidine, indicated for ADHD'
+    >>> catapres = Coding("local", "c", "clonidine hydrochloride 0.1 MG Oral Tablet")
+    >>> not_counted(MedicationRequest(source="s", source_id="m", code=catapres))
+    ''
+    """
+    from medtwin.record.codes import RXNORM
+
+    code = fact.code
+    if code is None:
+        return ""
+    if (code.system == RXNORM and code.code in NOT_BLOOD_PRESSURE_PRODUCTS) or (
+        code.display and _NOT_BLOOD_PRESSURE_NAME.search(code.display)
+    ):
+        return "twice-daily extended-release clonidine, indicated for ADHD"
+    return ""
 
 
 def atc_classes(fact: Any) -> tuple[str, list[str]]:
@@ -101,6 +153,9 @@ class MedicationOrder:
     """When the store learnt this version of the order (a stop without a date is known from
     then on)."""
     fact_id: int | None = None
+    not_counted: str = ""
+    """Why the order is not counted in its ingredients' ATC groups (:func:`not_counted`: a
+    product indicated only for another use); ``""``: it is."""
 
 
 def order_from_fact(
@@ -124,6 +179,7 @@ def order_from_fact(
         status=fact.status,
         recorded_at=recorded_at,
         fact_id=fact_id,
+        not_counted=not_counted(fact),
     )
 
 
@@ -193,7 +249,7 @@ class Regimen:
 
 def _group(orders: Iterable[MedicationOrder], prefixes: Sequence[str]) -> list[MedicationOrder]:
     wanted = tuple(prefixes)
-    return [o for o in orders if any(c.startswith(wanted) for c in o.classes)]
+    return [o for o in orders if not o.not_counted and any(c.startswith(wanted) for c in o.classes)]
 
 
 def _renewals(orders: Sequence[MedicationOrder]) -> dict[str, list[dt.datetime]]:

@@ -474,6 +474,7 @@ def _medications(reader: _Reader) -> tuple[DerivedInput, DerivedInput]:
         "statin": {"active": [], "unknown": []},
     }
     unknown_class = 0
+    other_use: set[str] = set()
     for sf, order in classified:
         state = order_state(order, starts.get(order.ingredients, ()), reader.at)
         if state == "ended":
@@ -481,6 +482,9 @@ def _medications(reader: _Reader) -> tuple[DerivedInput, DerivedInput]:
         label, classes = order.ingredients, order.classes
         if not classes:
             unknown_class += state == "active"
+            continue
+        if order.not_counted:
+            other_use.add(f"{order.display} ({order.not_counted})")
             continue
         if any(c.startswith(ANTIHYPERTENSIVE_ATC) for c in classes):
             found["bp_treated"][state].append((sf, label))
@@ -491,11 +495,18 @@ def _medications(reader: _Reader) -> tuple[DerivedInput, DerivedInput]:
         if unknown_class
         else ""
     )
+    # a product of an antihypertensive ingredient for another use (ADHD clonidine) is said
+    notes = {
+        "bp_treated": note
+        + (f"; not counted: {', '.join(sorted(other_use))}" if other_use else ""),
+        "statin": note,
+    }
     out = []
     for name, what in (
         ("bp_treated", "antihypertensive (ATC C02, C03, C07, C08, C09)"),
         ("statin", "statin (ATC C10AA)"),
     ):
+        note = notes[name]
         active, unknown = found[name]["active"], found[name]["unknown"]
         if active:
             detail = f"active {', '.join(sorted({label for _, label in active}))}{note}"
