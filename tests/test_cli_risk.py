@@ -129,7 +129,7 @@ def test_risk_history(synthea_store: tuple[str, Path], tmp_path: Path) -> None:
     lines = text.splitlines()
     header = next(line for line in lines if line.startswith("date "))
     assert header.split() == [
-        "date", "ckd_epi_2021", "framingham_cvd_10y", "pce_ascvd_10y", "pce_ascvd_10y_2018",
+        "date", "cha2ds2_vasc", "ckd_epi_2021", "framingham_cvd_10y", "pce_ascvd_10y", "pce_ascvd_10y_2018",
         "prevent_10y", "prevent_10y_ascvd", "prevent_10y_hf", "prevent_30y", "prevent_30y_ascvd",
         "prevent_30y_hf",
     ]  # fmt: skip

@@ -185,6 +185,7 @@ def risk_command(
     click.echo(f"{summary.name} ({pid}), risk at {report.at.date().isoformat()}")
     click.echo("")
     click.echo("Inputs")
+    width = max(24, *(len(name) for name in report.inputs))
     for name, d in report.inputs.items():
         if d.usable:
             value = _show(d.value)
@@ -199,12 +200,14 @@ def risk_command(
             prov = f" [{p.source}:{p.source_id}, {p.date}, {p.age_days} d old]"
             if len(d.provenance) > 1:
                 prov += f" +{len(d.provenance) - 1} more"
-        click.echo(f"  {name:<24} {value:<14} {where}{prov}")
+        click.echo(f"  {name:<{width}} {value:<14} {where}{prov}")
     click.echo("")
     click.echo("Scores")
     for s in report.scores:
         if s.status == "computed":
             unit = f" {s.unit}" if s.unit and s.unit != "points" else (" points" if s.unit else "")
+            if unit == " points" and s.value == 1:
+                unit = " point"
             band = f"  band {s.band}" if s.band else ""
             click.echo(f"  {s.name:<24} {_show(s.value)}{unit}{band}")
             if s.message:

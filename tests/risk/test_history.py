@@ -264,7 +264,7 @@ def test_plot_has_a_trace_per_computed_score(austin: tuple[SqlStore, str], tmp_p
     out = table.write_html(tmp_path / "risk.html", title="Austin")
     html = out.read_text()
     assert table.computed() == [
-        "ckd_epi_2021", "framingham_cvd_10y", "pce_ascvd_10y", "pce_ascvd_10y_2018",
+        "cha2ds2_vasc", "ckd_epi_2021", "framingham_cvd_10y", "pce_ascvd_10y", "pce_ascvd_10y_2018",
         "prevent_10y", "prevent_10y_ascvd", "prevent_10y_hf", "prevent_30y", "prevent_30y_ascvd",
         "prevent_30y_hf",
     ]  # fmt: skip

@@ -882,6 +882,11 @@ class Score(ABC):
         Result bands, in order, each with its rule and source.
     integer_value
         True when the value is a whole number of points.
+    record_population
+        What a patient's *record* must say for the score to apply to them, beyond its inputs:
+        ``(derived input, value it must have, why)`` (CHA2DS2-VASc: ``atrial_fibrillation``
+        true and ``mitral_stenosis`` false). ``medtwin risk`` says "not applicable: why" for a
+        record that does not; a row given directly (``medtwin score``) is the caller's claim.
     """
 
     name: str
@@ -892,6 +897,7 @@ class Score(ABC):
     valid_population: str
     bands: tuple[Band, ...] = ()
     integer_value: bool = True
+    record_population: tuple[tuple[str, bool, str], ...] = ()
 
     def companions(self) -> tuple[Score, ...]:
         """Other forms of this score a patient's risk report shows beside it (none by default;

@@ -143,6 +143,20 @@ class Cha2ds2Vasc(PointsScore):
             aliases={"f": "female", "m": "male", "woman": "female", "man": "male"},
         ),
     )
+    record_population = (
+        (
+            "atrial_fibrillation",
+            True,
+            "no atrial fibrillation or flutter in the record (CHA2DS2-VASc is the stroke risk "
+            "of atrial fibrillation)",
+        ),
+        (
+            "mitral_stenosis",
+            False,
+            "mitral stenosis is recorded: CHA2DS2-VASc is not for valvular atrial fibrillation "
+            "(moderate to severe mitral stenosis or a mechanical valve)",
+        ),
+    )
     components: Mapping[str, int] = {
         "congestive_heart_failure": 1,
         "hypertension": 1,

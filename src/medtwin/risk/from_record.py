@@ -58,6 +58,7 @@ __all__ = [
     "needed_inputs",
     "outcome_fact",
     "outcome_from_result",
+    "record_refusal",
     "result_facts",
     "result_subject",
     "risk_assessment",
@@ -150,8 +151,27 @@ def _declared(score: Score, derived: Mapping[str, DerivedInput]) -> tuple[str, .
     return tuple(i.name for i in score.inputs if i.name in derived)
 
 
+def record_refusal(score: Score, derived: Mapping[str, DerivedInput]) -> ScoreOutcome | None:
+    """The "not applicable" outcome when the record is outside ``score.record_population``
+    (CHA2DS2-VASc for a patient with no atrial fibrillation), else ``None``."""
+    for name, wanted, why in score.record_population:
+        d = derived.get(name)
+        if d is None or d.value is not wanted:
+            title = getattr(score, "title", score.name)
+            said = f" ({d.detail})" if d is not None and d.value is True and d.detail else ""
+            return ScoreOutcome(
+                score.name, title, None, None, _unit(score), "refused",
+                f"not applicable: {why}{said}", _declared(score, derived),
+            )  # fmt: skip
+    return None
+
+
 def score_outcome(score: Score, derived: Mapping[str, DerivedInput]) -> ScoreOutcome:
-    """Compute ``score`` from derived inputs; missing or stale inputs give "cannot compute"."""
+    """Compute ``score`` from derived inputs; missing or stale inputs give "cannot compute", a
+    record outside the score's population "not applicable"."""
+    refused = record_refusal(score, derived)
+    if refused is not None:
+        return refused
     lacking = lacking_inputs(score, derived)
     if lacking:
         return missing_outcome(score, derived, lacking)

@@ -139,6 +139,14 @@ class HasBled(PointsScore):
         ),
         *(ScoreInput(name, None, "bool", text) for name, text in _BOOL_ITEMS[6:]),
     )
+    record_population = (
+        (
+            "atrial_fibrillation",
+            True,
+            "no atrial fibrillation or flutter in the record (HAS-BLED is the bleeding risk of "
+            "anticoagulation in atrial fibrillation)",
+        ),
+    )
     components: Mapping[str, int] = {
         **{name: 1 for name, _ in _BOOL_ITEMS[:6]},
         "age_years": 1,

@@ -35,6 +35,7 @@ from medtwin.risk.from_record import (
     missing_outcome,
     outcome_fact,
     outcome_from_result,
+    record_refusal,
     result_subject,
     row_from,
 )
@@ -267,8 +268,11 @@ def score_table(
         cells: list[ScoreOutcome | None] = [None] * len(whens)
         todo: list[int] = []
         for i, derived in enumerate(inputs):
+            refused = record_refusal(score, derived)
             lacking = lacking_inputs(score, derived)
-            if lacking:
+            if refused is not None:
+                cells[i] = refused
+            elif lacking:
                 cells[i] = missing_outcome(score, derived, lacking)
             else:
                 todo.append(i)

@@ -40,10 +40,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ANTIHYPERTENSIVE_ATC",
+    "ANTIPLATELET_ATC",
     "DERIVABLE",
     "DIABETES_ICD10_PREFIXES",
     "DIABETES_SNOMED",
+    "MEDICATION_GROUPS",
+    "NSAID_ATC",
     "STATIN_ATC",
+    "VKA_ATC",
     "DerivedInput",
     "Provenance",
     "derive_inputs",
@@ -60,6 +64,16 @@ DIABETES_ICD10_PREFIXES = ("E10", "E11")
 
 STATIN_ATC = ("C10AA", "C10BA", "C10BX")
 """ATC HMG-CoA reductase inhibitors (C10AA) and their combinations (C10BA, C10BX)."""
+ANTIPLATELET_ATC = ("B01AC",)
+"""ATC platelet aggregation inhibitors excluding heparin (B01AC: aspirin, clopidogrel ...);
+HAS-BLED D (drugs): antiplatelet agents (Pisters et al. 2010)."""
+NSAID_ATC = ("M01AA", "M01AB", "M01AC", "M01AE", "M01AG", "M01AH")
+"""ATC non-steroidal anti-inflammatory drugs: butylpyrazolidines, acetic acid derivatives,
+oxicams, propionic acid derivatives, fenamates, coxibs (M01AX, "other", holds glucosamine and is
+left out); HAS-BLED D (drugs): NSAIDs (Pisters et al. 2010)."""
+VKA_ATC = ("B01AA",)
+"""ATC vitamin K antagonists (warfarin, acenocoumarol, phenprocoumon): HAS-BLED L (labile INR)
+applies only to a patient on one."""
 
 # SNOMED CT codes of the smoking-status answer list (HL7 US Core smoking status value set).
 CURRENT_SMOKER_SNOMED = frozenset(
@@ -114,6 +128,22 @@ DERIVABLE = (
     "diabetes",
     "bp_treated",
     "statin",
+    "antiplatelet_or_nsaid",
+    "vitamin_k_antagonist",
+    # the atrial fibrillation scores (medtwin.risk.af_inputs)
+    "atrial_fibrillation",
+    "mitral_stenosis",
+    "congestive_heart_failure",
+    "hypertension",
+    "stroke_tia_thromboembolism",
+    "vascular_disease",
+    "hypertension_uncontrolled",
+    "abnormal_renal_function",
+    "abnormal_liver_function",
+    "stroke_history",
+    "bleeding_history_or_predisposition",
+    "labile_inr",
+    "alcohol_excess",
 )
 """The inputs :func:`derive_inputs` knows how to read from a record."""
 
@@ -238,6 +268,14 @@ class _Reader:
         self.at = at
         self.end = at + dt.timedelta(microseconds=1)  # timeline's end is exclusive
         self._obs: list[StoredFact] | None = None
+        self._kinds: dict[tuple[str, ...], list[StoredFact]] = {}
+
+    def facts_of(self, kinds: Sequence[str]) -> list[StoredFact]:
+        """Every fact of ``kinds`` (Condition, Procedure ...) begun by the date, read once."""
+        key = tuple(kinds)
+        if key not in self._kinds:
+            self._kinds[key] = self.store.timeline(self.patient_id, kinds=key, end=self.end)
+        return self._kinds[key]
 
     def observations(self) -> list[StoredFact]:
         if self._obs is None:
@@ -435,7 +473,7 @@ def _smoker(reader: _Reader) -> DerivedInput:
 
 def _diabetes(reader: _Reader) -> DerivedInput:
     found = []
-    for sf in reader.store.timeline(reader.patient_id, kinds=("Condition",), end=reader.end):
+    for sf in reader.facts_of(("Condition",)):
         f = sf.fact
         if f.code is None or (f.effective_end is not None and f.effective_end <= reader.at):
             continue
@@ -457,7 +495,20 @@ def _diabetes(reader: _Reader) -> DerivedInput:
     return DerivedInput("diabetes", False, "absent", "no active diabetes condition in the record")
 
 
-def _medications(reader: _Reader) -> tuple[DerivedInput, DerivedInput]:
+MEDICATION_GROUPS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("bp_treated", ANTIHYPERTENSIVE_ATC, "antihypertensive (ATC C02, C03, C07, C08, C09)"),
+    ("statin", STATIN_ATC, "statin (ATC C10AA)"),
+    (
+        "antiplatelet_or_nsaid",
+        ANTIPLATELET_ATC + NSAID_ATC,
+        "antiplatelet (ATC B01AC) or NSAID (M01AA-M01AH)",
+    ),
+    ("vitamin_k_antagonist", VKA_ATC, "vitamin K antagonist (ATC B01AA)"),
+)
+"""The "on a drug of this group" inputs: (input, WHO ATC prefixes, the group in words)."""
+
+
+def _medications(reader: _Reader) -> dict[str, DerivedInput]:
     # every order, also those after ``at``: a renewal shows an earlier order was still taken
     classified: list[tuple[StoredFact, MedicationOrder]] = []
     for sf in reader.store.timeline(reader.patient_id, kinds=("MedicationRequest",)):
@@ -470,11 +521,11 @@ def _medications(reader: _Reader) -> tuple[DerivedInput, DerivedInput]:
             starts.setdefault(order.ingredients, []).append(order.start)
     # (order, its ingredients' names) taken at ``at`` or of unknown state, per input
     found: dict[str, dict[str, list[tuple[StoredFact, str]]]] = {
-        "bp_treated": {"active": [], "unknown": []},
-        "statin": {"active": [], "unknown": []},
+        name: {"active": [], "unknown": []} for name, _, _ in MEDICATION_GROUPS
     }
     unknown_class = 0
-    other_use: set[str] = set()
+    # a product of a group's ingredient for another use (ADHD clonidine): said, not counted
+    other_use: dict[str, set[str]] = {name: set() for name, _, _ in MEDICATION_GROUPS}
     for sf, order in classified:
         state = order_state(order, starts.get(order.ingredients, ()), reader.at)
         if state == "ended":
@@ -483,35 +534,27 @@ def _medications(reader: _Reader) -> tuple[DerivedInput, DerivedInput]:
         if not classes:
             unknown_class += state == "active"
             continue
-        if order.not_counted:
-            other_use.add(f"{order.display} ({order.not_counted})")
-            continue
-        if any(c.startswith(ANTIHYPERTENSIVE_ATC) for c in classes):
-            found["bp_treated"][state].append((sf, label))
-        if any(c.startswith(STATIN_ATC) for c in classes):
-            found["statin"][state].append((sf, label))
+        for name, prefixes, _ in MEDICATION_GROUPS:
+            if any(c.startswith(prefixes) for c in classes):
+                if order.not_counted:
+                    other_use[name].add(f"{order.display} ({order.not_counted})")
+                else:
+                    found[name][state].append((sf, label))
     note = (
         f"; {unknown_class} active medication(s) with no ATC class in medtwin's table"
         if unknown_class
         else ""
     )
-    # a product of an antihypertensive ingredient for another use (ADHD clonidine) is said
-    notes = {
-        "bp_treated": note
-        + (f"; not counted: {', '.join(sorted(other_use))}" if other_use else ""),
-        "statin": note,
-    }
-    out = []
-    for name, what in (
-        ("bp_treated", "antihypertensive (ATC C02, C03, C07, C08, C09)"),
-        ("statin", "statin (ATC C10AA)"),
-    ):
-        note = notes[name]
+    out: dict[str, DerivedInput] = {}
+    for name, _, what in MEDICATION_GROUPS:
+        said = note + (
+            f"; not counted: {', '.join(sorted(other_use[name]))}" if other_use[name] else ""
+        )
         active, unknown = found[name]["active"], found[name]["unknown"]
         if active:
-            detail = f"active {', '.join(sorted({label for _, label in active}))}{note}"
+            detail = f"active {', '.join(sorted({label for _, label in active}))}{said}"
             provs = tuple(_prov(sf, reader.at) for sf, _ in active)
-            out.append(DerivedInput(name, True, "ok", detail, None, None, provs))
+            out[name] = DerivedInput(name, True, "ok", detail, None, None, provs)
         elif unknown:
             orders_text = ", ".join(
                 sorted(f"{label} ordered {_date(sf.fact.effective_start)}" for sf, label in unknown)
@@ -521,10 +564,10 @@ def _medications(reader: _Reader) -> tuple[DerivedInput, DerivedInput]:
                 f"whether it was taken on {_date(reader.at)} is not known"
             )
             provs = tuple(_prov(sf, reader.at) for sf, _ in unknown)
-            out.append(DerivedInput(name, None, "missing", detail, None, None, provs))
+            out[name] = DerivedInput(name, None, "missing", detail, None, None, provs)
         else:
-            out.append(DerivedInput(name, False, "absent", f"no active {what} order{note}"))
-    return out[0], out[1]
+            out[name] = DerivedInput(name, False, "absent", f"no active {what} order{said}")
+    return out
 
 
 def derive_inputs(
@@ -568,5 +611,8 @@ def derive_inputs(
     done["uacr_mg_g"] = reader.measured("uacr_mg_g")
     done["smoker"] = _smoker(reader)
     done["diabetes"] = _diabetes(reader)
-    done["bp_treated"], done["statin"] = _medications(reader)
+    done.update(_medications(reader))
+    from medtwin.risk.af_inputs import af_inputs
+
+    done.update(af_inputs(reader, done))
     return {name: done[name] for name in DERIVABLE}

@@ -1,0 +1,444 @@
+"""The inputs of the atrial fibrillation scores, read from the record: CHA2DS2-VASc and HAS-BLED.
+
+:func:`medtwin.risk.inputs.derive_inputs` calls :func:`af_inputs` after the common inputs, so
+``medtwin risk`` computes CHA2DS2-VASc (stroke risk, Lip et al. 2010) and HAS-BLED (bleeding
+risk, Pisters et al. 2010) for a patient whose record holds atrial fibrillation or flutter, and
+says "not applicable" for one whose record does not (``Score.record_population``).
+
+What is read, each item with its source (the code lists and their basis are data:
+``risk/data/record_conditions.toml``; the lab windows ``risk/data/record_inputs.toml``):
+
+- conditions (and dialysis procedures) by SNOMED CT code or ICD-10 prefix, either ever recorded
+  ("history": heart failure, stroke, TIA, thromboembolism, myocardial infarction, peripheral
+  artery disease, bleeding) or active at the date ("active": hypertension, anaemia, liver
+  disease, alcohol misuse, dialysis or a transplant status); none recorded is "no", shown as
+  inferred (status ``absent``), as for diabetes;
+- ``hypertension``: a diagnosis, or current antihypertensive treatment (``bp_treated``);
+- ``hypertension_uncontrolled``: the latest systolic pressure in its window above 160 mmHg;
+- ``abnormal_renal_function``: dialysis or a kidney transplant, or the latest creatinine at or
+  above 200 umol/L (converted with creatinine's molar mass, :mod:`medtwin.record.units`); with
+  neither recorded and no valid creatinine it is not known;
+- ``abnormal_liver_function``: chronic liver disease, or bilirubin above twice and AST, ALT or
+  ALP above three times the upper limit of their own reference ranges;
+- ``bleeding_history_or_predisposition``: a bleed ever, an anaemia or bleeding disorder active
+  at the date, or the latest haemoglobin below the WHO anaemia threshold for the sex;
+- ``labile_inr``: on a vitamin K antagonist, the time in the INR target range 2.0-3.0 over the
+  last 180 days (Rosendaal's linear interpolation, :func:`time_in_range`) below 60 %; not on
+  one, "no" (HAS-BLED's L applies to vitamin K antagonists only); on one with too few INRs, not
+  known;
+- ``antiplatelet_or_nsaid``: an active antiplatelet or NSAID order (computed with the other
+  medication groups in :mod:`medtwin.risk.inputs`).
+
+References
+----------
+Lip GYH, Nieuwlaat R, Pisters R, Lane DA, Crijns HJGM. Chest 2010;137:263-272 (CHA2DS2-VASc).
+Pisters R, Lane DA, Nieuwlaat R, de Vos CB, Crijns HJGM, Lip GYH. Chest 2010;138:1093-1100
+(HAS-BLED).
+Rosendaal FR, Cannegieter SC, van der Meer FJ, Briet E. A method to determine the optimal
+intensity of oral anticoagulant therapy. Thromb Haemost 1993;69:236-239 (time in range).
+World Health Organization. Haemoglobin concentrations for the diagnosis of anaemia and
+assessment of severity. WHO/NMH/NHD/MNM/11.1, 2011, Table 1.
+Hindricks G et al. 2020 ESC Guidelines for atrial fibrillation. Eur Heart J 2021;42:373-498.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import tomllib
+from collections.abc import Mapping, Sequence
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from medtwin.record.facts import SNOMED
+
+if TYPE_CHECKING:
+    from medtwin.risk.inputs import DerivedInput, _Reader
+    from medtwin.store.base import StoredFact
+
+__all__ = [
+    "ANAEMIA_HB_G_DL",
+    "SBP_UNCONTROLLED_MM_HG",
+    "af_inputs",
+    "condition_sets",
+    "matches",
+    "time_in_range",
+]
+
+ICD10 = "http://hl7.org/fhir/sid/icd-10"
+
+SBP_UNCONTROLLED_MM_HG = 160.0
+"""HAS-BLED H: uncontrolled hypertension, systolic blood pressure > 160 mmHg (Pisters et al.
+2010)."""
+CREATININE_ABNORMAL_UMOL_L = 200.0
+"""HAS-BLED A (renal): serum creatinine >= 200 umol/L (Pisters et al. 2010)."""
+ANAEMIA_HB_G_DL = {"male": 13.0, "female": 12.0}
+"""WHO anaemia thresholds (WHO 2011, Table 1): haemoglobin below 13.0 g/dL in men aged 15 and
+over, below 12.0 g/dL in non-pregnant women aged 15 and over."""
+BILIRUBIN_TIMES_ULN = 2.0
+ENZYME_TIMES_ULN = 3.0
+"""HAS-BLED A (liver), biochemical: bilirubin > 2 x ULN with AST/ALT/ALP > 3 x ULN (Pisters et
+al. 2010)."""
+BILIRUBIN_LOINC = "1975-2"
+ENZYME_LOINC = {"1742-6": "ALT", "1920-8": "AST", "6768-6": "ALP"}
+
+_NOT_VERIFIED = frozenset({"refuted", "entered-in-error"})
+_INACTIVE = frozenset({"resolved", "inactive", "remission"})
+
+
+@cache
+def condition_sets() -> Mapping[str, Mapping[str, Any]]:
+    """The code lists ``risk/data/record_conditions.toml``: SNOMED CT ids, ICD-10 prefixes,
+    "history" or "active", and the basis of each.
+
+    >>> condition_sets()["atrial_fibrillation"]["icd10"]
+    ['I48']
+    """
+    text = (
+        resources.files("medtwin.risk").joinpath("data/record_conditions.toml").read_text("utf-8")
+    )
+    return tomllib.loads(text)
+
+
+def _icd(code: str) -> str:
+    return code.upper().replace(".", "").strip()
+
+
+def matches(fact: Any, spec: Mapping[str, Any]) -> bool:
+    """Whether ``fact``'s code is one of ``spec``'s SNOMED CT ids or starts with one of its
+    ICD-10 prefixes (dots ignored, so ``I48.91`` and ``I4891`` are both I48).
+
+    >>> from medtwin.record.facts import Coding, Condition
+    >>> spec = condition_sets()["atrial_fibrillation"]
+    >>> af = Coding("http://hl7.org/fhir/sid/icd-10-cm", "I48.91", "Unspecified AF")
+    >>> matches(Condition(source="s", source_id="c", code=af), spec)
+    True
+    """
+    code = fact.code
+    if code is None:
+        return False
+    if code.system == SNOMED:
+        return code.code in spec.get("snomed", ())
+    if code.system.startswith(ICD10):
+        value = _icd(code.code)
+        return any(value.startswith(_icd(p)) for p in spec.get("icd10", ()))
+    return False
+
+
+def _counted(fact: Any, at: dt.datetime, spec: Mapping[str, Any]) -> bool:
+    start = fact.effective_start
+    if start is None or start > at:
+        return False
+    if getattr(fact, "verification_status", None) in _NOT_VERIFIED:
+        return False
+    if fact.kind == "Procedure":
+        # a procedure is an event: counted for ``procedure_days`` after it
+        return bool((at - start).days <= int(spec.get("procedure_days", 0)))
+    if spec.get("when", "active") == "history":
+        return True
+    if fact.effective_end is not None:
+        return bool(fact.effective_end > at)
+    # resolved now without an abatement date: taken as ended (as diabetes is read)
+    return bool(getattr(fact, "clinical_status", None) not in _INACTIVE)
+
+
+def _found(reader: _Reader, name: str) -> list[StoredFact]:
+    spec = condition_sets()[name]
+    kinds = tuple(spec.get("kinds", ("Condition",)))
+    return [
+        sf
+        for sf in reader.facts_of(kinds)
+        if matches(sf.fact, spec) and _counted(sf.fact, reader.at, spec)
+    ]
+
+
+def _label(sf: StoredFact) -> str:
+    code = sf.fact.code
+    text = f"{code.code} {code.display or ''}".strip() if code is not None else sf.fact.source_id
+    start = sf.fact.effective_start
+    return f"{text} ({start.date().isoformat()})" if start is not None else text
+
+
+def condition_input(reader: _Reader, name: str, *, as_name: str | None = None) -> DerivedInput:
+    """``True`` with the facts found, or ``False`` ("absent") when the record has none."""
+    from medtwin.risk.inputs import DerivedInput, _prov
+
+    spec = condition_sets()[name]
+    found = _found(reader, name)
+    what = str(spec["what"])
+    if found:
+        labels = ", ".join(_label(sf) for sf in found[:3])
+        more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+        return DerivedInput(
+            as_name or name, True, "ok", f"{what}: {labels}{more}", None, None,
+            tuple(_prov(sf, reader.at) for sf in found),
+        )  # fmt: skip
+    when = " active at the date" if spec.get("when") == "active" else ""
+    return DerivedInput(as_name or name, False, "absent", f"no {what}{when} in the record")
+
+
+def _hypertension(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput:
+    from medtwin.risk.inputs import DerivedInput
+
+    diagnosis = condition_input(reader, "hypertension")
+    if diagnosis.value:
+        return diagnosis
+    treated = done["bp_treated"]
+    if treated.value is True:
+        return DerivedInput(
+            "hypertension", True, "ok",
+            f"antihypertensive treatment ({treated.detail}); no hypertension diagnosis",
+            None, None, treated.provenance,
+        )  # fmt: skip
+    if treated.value is None:
+        return DerivedInput(
+            "hypertension", None, "missing",
+            f"no hypertension diagnosis, and treatment not known: {treated.detail}",
+            None, None, treated.provenance,
+        )  # fmt: skip
+    return DerivedInput(
+        "hypertension", False, "absent",
+        "no hypertension diagnosis active at the date and no antihypertensive treatment",
+    )  # fmt: skip
+
+
+def _uncontrolled(done: Mapping[str, DerivedInput]) -> DerivedInput:
+    from medtwin.risk.inputs import DerivedInput
+
+    sbp = done["systolic_bp_mm_hg"]
+    if not sbp.usable:
+        return DerivedInput(
+            "hypertension_uncontrolled", None, "missing",
+            f"systolic_bp_mm_hg: {sbp.reason()}", sbp.valid_days, None, sbp.provenance,
+        )  # fmt: skip
+    value = float(sbp.value)  # type: ignore[arg-type]
+    above = value > SBP_UNCONTROLLED_MM_HG
+    return DerivedInput(
+        "hypertension_uncontrolled", above, "computed",
+        f"latest systolic {value:.0f} mmHg {'>' if above else '<='} {SBP_UNCONTROLLED_MM_HG:g}",
+        sbp.valid_days, None, sbp.provenance,
+    )  # fmt: skip
+
+
+def _renal(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput:
+    from medtwin.record.units import convert
+    from medtwin.risk.inputs import DerivedInput
+
+    name = "abnormal_renal_function"
+    dialysis = condition_input(reader, "dialysis_or_kidney_transplant", as_name=name)
+    if dialysis.value:
+        return dialysis
+    creat = done["creatinine_mg_dl"]
+    if not creat.usable:
+        return DerivedInput(
+            name, None, "missing",
+            f"no dialysis or kidney transplant recorded, and creatinine_mg_dl: {creat.reason()}",
+            creat.valid_days, None, creat.provenance,
+        )  # fmt: skip
+    umol = float(convert(float(creat.value), "mg/dL", "umol/L", analyte="2160-0"))  # type: ignore[arg-type]
+    high = umol >= CREATININE_ABNORMAL_UMOL_L
+    return DerivedInput(
+        name, high, "computed",
+        f"creatinine {umol:.0f} umol/L {'>=' if high else '<'} "
+        f"{CREATININE_ABNORMAL_UMOL_L:g}; no dialysis or kidney transplant recorded",
+        creat.valid_days, None, creat.provenance,
+    )  # fmt: skip
+
+
+def _times_uln(sf: StoredFact) -> float | None:
+    f = sf.fact
+    high = getattr(f, "reference_high", None)
+    value = getattr(f, "original_value", None)
+    if value is None:
+        value = getattr(f, "value_num", None)
+    if high is None or value is None or high <= 0:
+        return None
+    return float(value) / float(high)
+
+
+def _liver(reader: _Reader) -> DerivedInput:
+    from medtwin.risk.inputs import DerivedInput, _prov, validity
+
+    name = "abnormal_liver_function"
+    disease = condition_input(reader, "chronic_liver_disease", as_name=name)
+    if disease.value:
+        return disease
+    window = int(validity()["liver_tests"]["valid_days"])
+    newest: dict[str, StoredFact] = {}
+    for sf in reader.observations():
+        f = sf.fact
+        code = f.code.code if f.code is not None else None
+        if code not in ENZYME_LOINC and code != BILIRUBIN_LOINC:
+            continue
+        if f.effective_start is None or (reader.at - f.effective_start).days > window:
+            continue
+        held = newest[code].fact.effective_start if code in newest else None
+        if held is None or f.effective_start >= held:
+            newest[code] = sf
+    bili = newest.get(BILIRUBIN_LOINC)
+    bili_x = _times_uln(bili) if bili is not None else None
+    enzymes = {
+        ENZYME_LOINC[c]: (sf, _times_uln(sf)) for c, sf in newest.items() if c in ENZYME_LOINC
+    }
+    high_enzymes = [
+        (label, sf, x)
+        for label, (sf, x) in enzymes.items()
+        if x is not None and x > ENZYME_TIMES_ULN
+    ]
+    if bili is not None and bili_x is not None and bili_x > BILIRUBIN_TIMES_ULN and high_enzymes:
+        said = ", ".join(f"{label} {x:.1f} x ULN" for label, _, x in high_enzymes)
+        return DerivedInput(
+            name, True, "ok",
+            f"bilirubin {bili_x:.1f} x ULN with {said} (no chronic liver disease recorded)",
+            window, None, tuple(_prov(sf, reader.at) for sf in (bili, *[h[1] for h in high_enzymes])),
+        )  # fmt: skip
+    judged = [bili_x] + [x for _, x in enzymes.values()]
+    if not newest:
+        tests = "no liver tests in the last year"
+    elif all(x is None for x in judged):
+        tests = "liver tests without a reference range are not judged"
+    else:
+        tests = "liver tests not above the HAS-BLED limits"
+    return DerivedInput(
+        name, False, "absent", f"no chronic liver disease active at the date in the record; {tests}"
+    )
+
+
+def _bleeding(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput:
+    from medtwin.risk.inputs import DerivedInput
+
+    name = "bleeding_history_or_predisposition"
+    for item in ("bleeding_history", "bleeding_predisposition"):
+        found = condition_input(reader, item, as_name=name)
+        if found.value:
+            return found
+    hb, sex = done["haemoglobin_g_dl"], done["sex"]
+    threshold = ANAEMIA_HB_G_DL.get(str(sex.value)) if sex.usable else None
+    if hb.usable and threshold is not None and float(hb.value) < threshold:  # type: ignore[arg-type]
+        return DerivedInput(
+            name, True, "ok",
+            f"haemoglobin {float(hb.value):.1f} g/dL < {threshold:g} (WHO anaemia threshold, {sex.value})",  # type: ignore[arg-type]
+            hb.valid_days, None, hb.provenance,
+        )  # fmt: skip
+    said = (
+        f"latest haemoglobin {float(hb.value):.1f} g/dL"  # type: ignore[arg-type]
+        if hb.usable
+        else f"haemoglobin: {hb.reason()}"
+    )
+    return DerivedInput(
+        name, False, "absent",
+        f"no bleeding, anaemia or bleeding disorder in the record; {said}",
+    )  # fmt: skip
+
+
+def time_in_range(
+    readings: Sequence[tuple[dt.datetime, float]], low: float = 2.0, high: float = 3.0
+) -> float:
+    """Percent of the time between the first and last INR spent in ``[low, high]``, the INR
+    taken to change linearly between consecutive readings (Rosendaal et al. 1993).
+
+    Between two readings ``a`` and ``b`` the linear INR is in range for the fraction of the
+    interval that ``[low, high]`` covers of ``[min(a, b), max(a, b)]`` (all of it or none of it
+    when ``a == b``).
+
+    >>> day = lambda d: dt.datetime(2024, 1, d, tzinfo=dt.UTC)
+    >>> time_in_range([(day(1), 2.0), (day(11), 4.0)])  # in range for the first half
+    50.0
+    >>> time_in_range([(day(1), 2.5), (day(11), 2.5), (day(21), 1.5)])  # 10 + 5 of 20 days
+    75.0
+    """
+    points = sorted(readings)
+    total = inside = 0.0
+    for (t0, a), (t1, b) in itertools.pairwise(points):
+        span = (t1 - t0).total_seconds()
+        if span <= 0:
+            continue
+        lo, hi = min(a, b), max(a, b)
+        if hi == lo:
+            frac = 1.0 if low <= lo <= high else 0.0
+        else:
+            frac = max(0.0, min(hi, high) - max(lo, low)) / (hi - lo)
+        total += span
+        inside += frac * span
+    if total <= 0:
+        raise ValueError("time in range needs two INR readings on different days")
+    return 100.0 * inside / total
+
+
+def _labile_inr(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput:
+    from medtwin.risk.inputs import DerivedInput, _prov, validity
+
+    name = "labile_inr"
+    vka = done["vitamin_k_antagonist"]
+    if vka.value is False:
+        return DerivedInput(
+            name, False, "absent", "not on a vitamin K antagonist (HAS-BLED L applies to one only)"
+        )
+    if vka.value is None:
+        return DerivedInput(
+            name, None, "missing", f"vitamin K antagonist: {vka.detail}", None, None,
+            vka.provenance,
+        )  # fmt: skip
+    spec = validity()["inr"]
+    window, needed = int(spec["valid_days"]), int(spec["min_readings"])
+    low, high = float(spec["target_low"]), float(spec["target_high"])
+    cut = float(spec["labile_below_percent"])
+    codes = set(spec["codes"])
+    inrs = [
+        sf
+        for sf in reader.observations()
+        if sf.fact.code is not None
+        and sf.fact.code.code in codes
+        and getattr(sf.fact, "value_num", None) is not None
+        and sf.fact.effective_start is not None
+        and 0 <= (reader.at - sf.fact.effective_start).days <= window
+    ]
+    days = {sf.fact.effective_start.date() for sf in inrs}  # type: ignore[union-attr]
+    if len(inrs) < needed or len(days) < 2:
+        return DerivedInput(
+            name, None, "missing",
+            f"on a vitamin K antagonist ({vka.detail}); {len(inrs)} INR reading(s) in the last "
+            f"{window} days, at least {needed} on different days needed for the time in range",
+            window, None, vka.provenance,
+        )  # fmt: skip
+    ttr = time_in_range(
+        [(sf.fact.effective_start, float(sf.fact.value_num)) for sf in inrs],  # type: ignore[attr-defined,misc]
+        low,
+        high,
+    )
+    labile = ttr < cut
+    return DerivedInput(
+        name, labile, "computed",
+        f"time in INR range {low:g}-{high:g}: {ttr:.0f} % over {len(inrs)} readings in the last "
+        f"{window} days ({'<' if labile else '>='} {cut:g} %)",
+        window, None, tuple(_prov(sf, reader.at) for sf in inrs),
+    )  # fmt: skip
+
+
+def af_inputs(reader: _Reader, done: Mapping[str, DerivedInput]) -> dict[str, DerivedInput]:
+    """The inputs of CHA2DS2-VASc and HAS-BLED (and the record population they need), given
+    the common inputs already derived (``done``: age, sex, blood pressure, creatinine,
+    medication groups)."""
+    out: dict[str, DerivedInput] = {
+        name: condition_input(reader, name)
+        for name in (
+            "atrial_fibrillation",
+            "mitral_stenosis",
+            "congestive_heart_failure",
+            "stroke_tia_thromboembolism",
+            "vascular_disease",
+            "alcohol_excess",
+        )
+    }
+    out["hypertension"] = _hypertension(reader, done)
+    out["hypertension_uncontrolled"] = _uncontrolled(done)
+    out["abnormal_renal_function"] = _renal(reader, done)
+    out["abnormal_liver_function"] = _liver(reader)
+    out["stroke_history"] = condition_input(reader, "stroke", as_name="stroke_history")
+    haemoglobin = reader.measured("haemoglobin_g_dl")
+    out["bleeding_history_or_predisposition"] = _bleeding(
+        reader, {**done, "haemoglobin_g_dl": haemoglobin}
+    )
+    out["labile_inr"] = _labile_inr(reader, done)
+    return out
