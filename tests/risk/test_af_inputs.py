@@ -1,0 +1,397 @@
+"""CHA2DS2-VASc and HAS-BLED from a record (medtwin.risk.af_inputs), on both store back-ends and
+on the shared Synthea patients."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import random
+from pathlib import Path
+
+import pytest
+
+from medtwin.record.codes import snomed_check_digit_ok
+from medtwin.record.facts import (
+    LOINC,
+    RXNORM,
+    SNOMED,
+    Coding,
+    Condition,
+    Demographics,
+    Fact,
+    Identifier,
+    MedicationRequest,
+    Observation,
+    Procedure,
+)
+from medtwin.risk.af_inputs import condition_sets, time_in_range
+from medtwin.risk.from_record import evaluate
+from medtwin.risk.inputs import derive_inputs
+from medtwin.store.sql import SqlStore
+
+WHO = Identifier("urn:test", "af1")
+AT = dt.datetime(2024, 6, 30, 12, tzinfo=dt.UTC)
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+def _ago(days: float) -> dt.datetime:
+    return AT - dt.timedelta(days=days)
+
+
+def _patient(born: str, gender: str) -> Demographics:
+    return Demographics(
+        source="reg", source_id="Patient/af1", subject=WHO, identifiers=(WHO,),
+        birth_date=born, gender=gender,
+    )  # fmt: skip
+
+
+def _cond(
+    sid: str,
+    system: str,
+    code: str,
+    days_before: int,
+    *,
+    ended_days_before: int | None = None,
+    status: str = "active",
+    verification: str | None = None,
+) -> Condition:
+    return Condition(
+        source="ehr", source_id=sid, subject=WHO, code=Coding(system, code),
+        clinical_status=status, verification_status=verification,
+        effective_start=_ago(days_before),
+        effective_end=_ago(ended_days_before) if ended_days_before is not None else None,
+    )  # fmt: skip
+
+
+def _med(rxcui: str, display: str, days_before: int = 200) -> MedicationRequest:
+    return MedicationRequest(
+        source="ehr", source_id=f"med-{rxcui}", subject=WHO, code=Coding(RXNORM, rxcui, display),
+        status="active", effective_start=_ago(days_before),
+    )  # fmt: skip
+
+
+def _obs(
+    code: str, value: float, unit: str, days_before: float, *, high: float | None = None
+) -> Observation:
+    return Observation(
+        source="lab", source_id=f"{code}-{days_before}", subject=WHO, code=Coding(LOINC, code),
+        status="final", effective_start=_ago(days_before), value_num=value, unit=unit,
+        original_value=value, original_unit=unit, reference_high=high,
+    )  # fmt: skip
+
+
+def _load(store: SqlStore, facts: list[Fact]) -> str:
+    store.append_facts(facts, source="test")
+    return store.resolve_patient(f"{WHO.system}|{WHO.value}")
+
+
+def _report(store: SqlStore, pid: str) -> dict[str, tuple[str, float | None, str]]:
+    report = evaluate(store, pid, AT, scores=["cha2ds2_vasc", "has_bled"])
+    return {s.name: (s.status, s.value, s.message) for s in report.scores}
+
+
+def test_cha2ds2_vasc_reads_every_item_from_the_record(store: SqlStore) -> None:
+    """A 78-year-old woman with atrial fibrillation (ICD-10-CM I48.91), heart failure (SNOMED),
+    treated blood pressure without a hypertension diagnosis, type 2 diabetes, a TIA two years
+    ago that has resolved (a history item) and an old myocardial infarction (I25.2): every
+    item of CHA2DS2-VASc is present, 9 points (Lip et al. 2010)."""
+    pid = _load(
+        store,
+        [
+            _patient("1946-01-15", "female"),
+            _cond("af", ICD10CM, "I48.91", 400),
+            _cond("hf", SNOMED, "88805009", 900),
+            _cond("dm", ICD10CM, "E11.9", 3000),
+            _cond("tia", ICD10CM, "G45.9", 730, ended_days_before=725, status="resolved"),
+            _cond("mi", ICD10CM, "I25.2", 2000),
+            _med("314076", "lisinopril 10 MG Oral Tablet"),
+        ],
+    )
+    d = derive_inputs(store, pid, AT)
+    assert d["atrial_fibrillation"].value is True and "I48.91" in d["atrial_fibrillation"].detail
+    assert d["hypertension"].value is True
+    assert d["hypertension"].detail.startswith("antihypertensive treatment (active lisinopril")
+    assert d["stroke_tia_thromboembolism"].value is True  # resolved, but a history item
+    assert d["vascular_disease"].value is True and d["congestive_heart_failure"].value is True
+    (cha,) = evaluate(store, pid, AT, scores=["cha2ds2_vasc"]).scores
+    assert (cha.status, cha.value, cha.band) == ("computed", 9.0, "high")
+    assert cha.result is not None
+    assert dict(cha.result.components) == {
+        "congestive_heart_failure": 1, "hypertension": 1, "age_years": 2, "diabetes": 1,
+        "stroke_tia_thromboembolism": 2, "vascular_disease": 1, "sex": 1,
+    }  # fmt: skip
+
+
+def test_without_atrial_fibrillation_the_af_scores_are_not_applicable(store: SqlStore) -> None:
+    """The scores' population is patients with atrial fibrillation: a record without it says
+    so instead of a score; a refuted AF diagnosis is no AF; mitral stenosis (valvular AF)
+    excludes CHA2DS2-VASc but not HAS-BLED."""
+    pid = _load(
+        store,
+        [
+            _patient("1950-03-01", "male"),
+            _cond("af?", SNOMED, "49436004", 100, verification="refuted"),
+            _obs("8480-6", 130.0, "mm[Hg]", 20),
+            _obs("2160-0", 1.0, "mg/dL", 20),
+        ],
+    )
+    out = _report(store, pid)
+    assert out["cha2ds2_vasc"][0] == out["has_bled"][0] == "refused"
+    assert out["cha2ds2_vasc"][2].startswith("not applicable: no atrial fibrillation or flutter")
+    assert derive_inputs(store, pid, AT)["atrial_fibrillation"].status == "absent"
+
+    store.append_facts(
+        [
+            _cond("paf", SNOMED, "282825002", 300),  # paroxysmal AF
+            _cond("ms", ICD10CM, "I05.0", 1000),  # rheumatic mitral stenosis
+        ],
+        source="test",
+    )
+    out = _report(store, pid)
+    assert out["cha2ds2_vasc"][0] == "refused" and "mitral stenosis" in out["cha2ds2_vasc"][2]
+    assert "I05.0" in out["cha2ds2_vasc"][2]
+    # HAS-BLED: age 74 (elderly > 65) is its only item here
+    assert out["has_bled"][:2] == ("computed", 1.0)
+
+
+def test_active_items_end_with_their_abatement_history_items_do_not(store: SqlStore) -> None:
+    """Hypertension is counted while active; a stroke (history) counts even after it has
+    resolved; AF resolved after an ablation still makes the scores apply (history)."""
+    pid = _load(
+        store,
+        [
+            _patient("1970-05-05", "male"),
+            _cond("af", SNOMED, "49436004", 2000, ended_days_before=1500, status="resolved"),
+            _cond("htn", SNOMED, "59621000", 3000, ended_days_before=1000, status="resolved"),
+            _cond("stroke", SNOMED, "230690007", 1800, ended_days_before=1790, status="resolved"),
+        ],
+    )
+    d = derive_inputs(store, pid, AT)
+    assert d["atrial_fibrillation"].value is True
+    assert d["hypertension"].value is False and d["hypertension"].status == "absent"
+    assert d["stroke_tia_thromboembolism"].value is True and d["stroke_history"].value is True
+    # before the hypertension ended, it counted
+    assert derive_inputs(store, pid, _ago(1200))["hypertension"].value is True
+    # before the AF began, the scores do not apply
+    before = evaluate(store, pid, _ago(2100), scores=["cha2ds2_vasc"]).scores[0]
+    assert before.status == "refused"
+
+
+def _inrs(values: list[float], every_days: int = 14) -> list[Observation]:
+    n = len(values)
+    return [_obs("6301-6", v, "{INR}", every_days * (n - 1 - i)) for i, v in enumerate(values)]
+
+
+def test_has_bled_reads_every_item_from_the_record(store: SqlStore) -> None:
+    """A 70-year-old woman on warfarin with every HAS-BLED item: systolic 172 mmHg,
+    creatinine 250 umol/L, cirrhosis (K74.60), a previous ischaemic stroke, haemoglobin 11.2
+    g/dL (below the WHO 12.0 for women), INRs mostly out of range (time in range 25 %),
+    aspirin, and alcohol dependence (F10.20): 9 points."""
+    pid = _load(
+        store,
+        [
+            _patient("1954-01-10", "female"),
+            _cond("af", SNOMED, "49436004", 800),
+            _cond("cirr", ICD10CM, "K74.60", 1200),
+            _cond("stroke", ICD10CM, "I63.9", 1500),
+            _cond("etoh", ICD10CM, "F10.20", 2000),
+            _obs("8480-6", 172.0, "mm[Hg]", 10),
+            _obs("2160-0", 250.0 / 88.4, "mg/dL", 30),
+            _obs("718-7", 11.2, "g/dL", 30),
+            *_inrs([1.5, 1.6, 2.5, 3.8, 4.0, 1.4]),
+            _med("855332", "Warfarin Sodium 5 MG Oral Tablet"),
+            _med("243670", "Aspirin 81 MG Oral Tablet"),
+        ],
+    )
+    d = derive_inputs(store, pid, AT)
+    assert d["hypertension_uncontrolled"].value is True
+    assert d["abnormal_renal_function"].value is True
+    assert d["abnormal_renal_function"].detail.startswith("creatinine 250 umol/L >= 200")
+    assert (
+        d["abnormal_liver_function"].value is True
+        and "K74.60" in d["abnormal_liver_function"].detail
+    )
+    assert d["bleeding_history_or_predisposition"].detail.startswith("haemoglobin 11.2 g/dL < 12")
+    labile = d["labile_inr"]
+    assert labile.value is True and labile.status == "computed"
+    assert "over 6 readings" in labile.detail
+    assert d["antiplatelet_or_nsaid"].detail.startswith("active aspirin")
+    assert d["alcohol_excess"].value is True
+    (bled,) = evaluate(store, pid, AT, scores=["has_bled"]).scores
+    assert (bled.status, bled.value, bled.band) == ("computed", 9.0, "high")
+
+
+def test_has_bled_of_a_well_controlled_patient(store: SqlStore) -> None:
+    """A 60-year-old man on warfarin with INRs in range, normal pressure, creatinine and
+    haemoglobin, no bleeding, no antiplatelet: 0 points; the items say why they are "no"."""
+    pid = _load(
+        store,
+        [
+            _patient("1964-02-02", "male"),
+            _cond("af", SNOMED, "440059007", 800),  # persistent AF
+            _obs("8480-6", 150.0, "mm[Hg]", 10),
+            _obs("2160-0", 1.1, "mg/dL", 30),
+            _obs("718-7", 14.5, "g/dL", 30),
+            *_inrs([2.2, 2.6, 2.9, 2.4, 2.1]),
+            _med("855332", "Warfarin Sodium 5 MG Oral Tablet"),
+        ],
+    )
+    d = derive_inputs(store, pid, AT)
+    assert d["hypertension_uncontrolled"].detail == "latest systolic 150 mmHg <= 160"
+    assert d["labile_inr"].value is False and "100 %" in d["labile_inr"].detail
+    bleed = d["bleeding_history_or_predisposition"]
+    assert bleed.value is False and "latest haemoglobin 14.5 g/dL" in bleed.detail
+    assert d["abnormal_liver_function"].detail.endswith("no liver tests in the last year")
+    (bled,) = evaluate(store, pid, AT, scores=["has_bled"]).scores
+    assert (bled.status, bled.value, bled.band) == ("computed", 0.0, "low_moderate")
+
+
+def test_what_the_record_cannot_say_is_missing_not_no(store: SqlStore) -> None:
+    """On warfarin with two INRs, the time in range cannot be computed; without a recent
+    creatinine or dialysis record renal function is not known; HAS-BLED says both instead of
+    counting them as no. Not on a vitamin K antagonist, labile INR is "no"."""
+    pid = _load(
+        store,
+        [
+            _patient("1955-07-07", "male"),
+            _cond("af", SNOMED, "49436004", 800),
+            _obs("8480-6", 140.0, "mm[Hg]", 10),
+            _obs("2160-0", 1.0, "mg/dL", 900),  # stale
+            *_inrs([2.5, 2.6]),
+            _med("855332", "Warfarin Sodium 5 MG Oral Tablet"),
+        ],
+    )
+    (bled,) = evaluate(store, pid, AT, scores=["has_bled"]).scores
+    assert bled.status == "missing"
+    assert (
+        "labile_inr (on a vitamin K antagonist (active warfarin); 2 INR reading(s)" in bled.message
+    )
+    assert "abnormal_renal_function (no dialysis or kidney transplant recorded" in bled.message
+    # a dialysis session 30 days ago answers the renal item; 100 days ago it does not
+    store.append_facts(
+        [
+            Procedure(
+                source="ehr", source_id="hd", subject=WHO,
+                code=Coding(SNOMED, "302497006", "Hemodialysis (procedure)"),
+                status="completed", effective_start=_ago(30),
+            )
+        ],
+        source="test",
+    )  # fmt: skip
+    renal = derive_inputs(store, pid, AT)["abnormal_renal_function"]
+    assert renal.value is True and "302497006" in renal.detail
+    assert derive_inputs(store, pid, _ago(-70))["abnormal_renal_function"].value is None
+
+
+def test_liver_tests_are_judged_against_their_own_reference_range(store: SqlStore) -> None:
+    """Bilirubin 3.0 mg/dL (upper limit 1.2: 2.5 x) with ALT 150 U/L (limit 40: 3.75 x) is
+    HAS-BLED's biochemical liver item; the same values without reference ranges are not
+    judged (the record does not say the limits)."""
+    base: list[Fact] = [_patient("1960-01-01", "male"), _cond("af", SNOMED, "49436004", 100)]
+    pid = _load(
+        store,
+        [
+            *base,
+            _obs("1975-2", 3.0, "mg/dL", 20, high=1.2),
+            _obs("1742-6", 150, "U/L", 20, high=40),
+        ],
+    )
+    liver = derive_inputs(store, pid, AT)["abnormal_liver_function"]
+    assert liver.value is True and liver.detail.startswith("bilirubin 2.5 x ULN with ALT 3.8 x ULN")
+    # one step below either limit: no
+    store.append_facts([_obs("1742-6", 119, "U/L", 10, high=40)], source="test")
+    assert derive_inputs(store, pid, AT)["abnormal_liver_function"].value is False
+
+
+def test_liver_tests_without_a_reference_range_are_not_judged(store: SqlStore) -> None:
+    pid = _load(
+        store,
+        [
+            _patient("1960-01-01", "male"),
+            _cond("af", SNOMED, "49436004", 100),
+            _obs("1975-2", 3.0, "mg/dL", 20),
+            _obs("1742-6", 150, "U/L", 20),
+        ],
+    )
+    liver = derive_inputs(store, pid, AT)["abnormal_liver_function"]
+    assert liver.value is False and liver.status == "absent"
+    assert liver.detail.endswith("liver tests without a reference range are not judged")
+
+
+def _ttr_by_day(readings: list[tuple[dt.datetime, float]], low: float, high: float) -> float:
+    """Rosendaal's method as described: an INR for every day by linear interpolation,
+    counted in range or not (here on a grid of 1/100 day)."""
+    steps = inside = 0
+    for (t0, a), (t1, b) in itertools.pairwise(readings):
+        n = round((t1 - t0).total_seconds() / 864)
+        for k in range(n):
+            v = a + (b - a) * (k + 0.5) / n
+            inside += low <= v <= high
+            steps += 1
+    return 100.0 * inside / steps
+
+
+def test_time_in_range_agrees_with_day_by_day_interpolation() -> None:
+    """The closed form of :func:`time_in_range` against a step-by-step interpolation over 200
+    random INR series (irregular intervals of 3-42 days, INR 1.0-5.0)."""
+    rng = random.Random(7)
+    for _ in range(200):
+        t = AT
+        series = []
+        for _ in range(rng.randint(2, 9)):
+            series.append((t, round(rng.uniform(1.0, 5.0), 1)))
+            t += dt.timedelta(days=rng.randint(3, 42))
+        assert time_in_range(series) == pytest.approx(_ttr_by_day(series, 2.0, 3.0), abs=0.05)
+    with pytest.raises(ValueError, match="two INR readings"):
+        time_in_range([(AT, 2.5)])
+
+
+def test_the_code_lists_are_well_formed() -> None:
+    """Every SNOMED CT id passes its Verhoeff check digit; every list says what it is, whether
+    it is a history or an active item, and its basis; ICD-10 prefixes look like ICD-10."""
+    sets = condition_sets()
+    assert {"atrial_fibrillation", "congestive_heart_failure", "bleeding_history"} <= set(sets)
+    for name, spec in sets.items():
+        assert spec["when"] in ("history", "active"), name
+        assert spec["what"] and len(spec["basis"]) > 40, name
+        for sctid in spec.get("snomed", ()):
+            assert snomed_check_digit_ok(sctid), (name, sctid)
+        for prefix in spec.get("icd10", ()):
+            assert prefix[0].isalpha() and prefix[1:3].isdigit(), (name, prefix)
+
+
+# --- the shared Synthea patients ---
+
+AF_PATIENT = "29195483-ce99-4a73-9cee-2d6728078472"  # Austin Spencer: AF since 2020
+
+
+@pytest.fixture(scope="module")
+def synthea(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> SqlStore:
+    from medtwin.ingest import import_paths
+    from medtwin.store import open_store
+
+    store = open_store(str(tmp_path_factory.mktemp("af") / "medtwin.db"), actor="test")
+    import_paths(store, [shared / "fhir" / "synthea-r4"], workers=0)
+    return store
+
+
+def test_the_synthea_patients_with_atrial_fibrillation_get_their_stroke_risk(
+    synthea: SqlStore,
+) -> None:
+    """Of the 100 shared Synthea patients, those whose record holds atrial fibrillation get a
+    CHA2DS2-VASc and everyone else "not applicable"; each computed score equals the sum of
+    its items as derived."""
+    computed = refused = 0
+    for summary in synthea.patients():
+        report = evaluate(synthea, summary.id, scores=["cha2ds2_vasc"])
+        (cha,) = report.scores
+        af = report.inputs["atrial_fibrillation"].value
+        if af:
+            computed += 1
+            assert cha.status == "computed" and cha.result is not None
+            assert cha.value == sum(p or 0 for p in cha.result.components.values())
+            assert report.inputs["mitral_stenosis"].value is False
+        else:
+            refused += 1
+            assert cha.status == "refused" and "no atrial fibrillation" in cha.message
+    assert (computed, refused) == (9, 91)
