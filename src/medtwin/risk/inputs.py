@@ -9,9 +9,11 @@ that fact and how old it is; the validity window of each measured input is a dat
 stated as such). The newest fact older than its window is **stale**: reported, and treated as
 missing, never replaced by a default.
 
-Three inputs are "absence means no": ``diabetes`` (no active diabetes condition), ``bp_treated``
-and ``statin`` (no active medication of the class). Their ``status`` is ``"absent"`` so that a
-reader sees the value was inferred from the absence of a record.
+Some inputs are "absence means no": ``diabetes`` (no active diabetes condition), the medication
+groups (:data:`MEDICATION_GROUPS`: ``bp_treated``, ``statin`` ...: no active medication of the
+class) and the condition items of the atrial fibrillation scores (:mod:`medtwin.risk.af_inputs`).
+Their ``status`` is ``"absent"`` so that a reader sees the value was inferred from the absence
+of a record.
 
 Only facts whose valid time is at or before the evaluation date are read, so a risk "as of" a
 past date uses what was known to have happened by then.
