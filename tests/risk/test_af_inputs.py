@@ -395,3 +395,52 @@ def test_the_synthea_patients_with_atrial_fibrillation_get_their_stroke_risk(
             refused += 1
             assert cha.status == "refused" and "no atrial fibrillation" in cha.message
     assert (computed, refused) == (9, 91)
+
+
+def test_the_stored_result_names_the_atrial_fibrillation_it_rests_on(store: SqlStore) -> None:
+    """The RiskAssessment of a CHA2DS2-VASc lists the AF condition among its basis, beside the
+    facts its items came from."""
+    from medtwin.risk.from_record import result_facts
+
+    pid = _load(
+        store,
+        [
+            _patient("1950-01-15", "male"),
+            _cond("Condition/af", SNOMED, "49436004", 400),
+            _cond("Condition/htn", SNOMED, "59621000", 2000),
+        ],
+    )
+    report = evaluate(store, pid, AT, scores=["cha2ds2_vasc"])
+    (cha,) = report.scores
+    assert cha.value == 2.0 and "atrial_fibrillation" in cha.inputs
+    (fact,) = result_facts(store, report)
+    assert fact.raw is not None
+    assert [b["reference"] for b in fact.raw["basis"]] == ["Condition/htn", "Condition/af"]
+
+
+def test_the_inrs_of_the_first_six_weeks_of_warfarin_do_not_count(store: SqlStore) -> None:
+    """A warfarin start 20 days ago with five INRs rising into range: its time in range is
+    not a measure of control yet (NICE: leave out the first 6 weeks), so labile INR is not
+    known; 60 days later, with INRs after the first 42 days, it is."""
+    pid = _load(
+        store,
+        [
+            _patient("1950-01-01", "male"),
+            _cond("af", SNOMED, "49436004", 30),
+            _med("855332", "Warfarin Sodium 5 MG Oral Tablet", days_before=20),
+            *[
+                _obs("6301-6", v, "{INR}", d)
+                for v, d in ((1.1, 17), (1.4, 15), (1.9, 13), (2.4, 10), (2.7, 6))
+            ],
+        ],
+    )
+    labile = derive_inputs(store, pid, AT)["labile_inr"]
+    assert labile.value is None and labile.status == "missing"
+    assert "0 INR reading(s) in the last 180 days since" in labile.detail
+    assert "(the first 42 days of treatment are not counted)" in labile.detail
+    store.append_facts(
+        [_obs("6301-6", v, "{INR}", -d) for v, d in ((2.5, 25), (3.4, 40), (2.8, 55))],
+        source="test",
+    )
+    later = derive_inputs(store, pid, _ago(-60))["labile_inr"]
+    assert later.status == "computed" and "over 3 readings" in later.detail

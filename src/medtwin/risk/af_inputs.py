@@ -366,6 +366,21 @@ def time_in_range(
     return 100.0 * inside / total
 
 
+def _vka_first_start(reader: _Reader) -> dt.datetime:
+    """When the record's first vitamin K antagonist order began (by the date)."""
+    from medtwin.record.medications import atc_classes
+    from medtwin.risk.inputs import VKA_ATC
+
+    starts = [
+        sf.fact.effective_start
+        for sf in reader.facts_of(("MedicationRequest",))
+        if sf.fact.effective_start is not None
+        and getattr(sf.fact, "status", None) not in ("entered-in-error", "cancelled", "draft")
+        and any(c.startswith(VKA_ATC) for c in atc_classes(sf.fact)[1])
+    ]
+    return min(starts) if starts else reader.at
+
+
 def _labile_inr(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput:
     from medtwin.risk.inputs import DerivedInput, _prov, validity
 
@@ -385,6 +400,8 @@ def _labile_inr(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInp
     low, high = float(spec["target_low"]), float(spec["target_high"])
     cut = float(spec["labile_below_percent"])
     codes = set(spec["codes"])
+    # the INRs of the first weeks of treatment do not count (NICE): from the first VKA order
+    settled = _vka_first_start(reader) + dt.timedelta(days=int(spec["initiation_days"]))
     inrs = [
         sf
         for sf in reader.observations()
@@ -393,13 +410,21 @@ def _labile_inr(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInp
         and getattr(sf.fact, "value_num", None) is not None
         and sf.fact.effective_start is not None
         and 0 <= (reader.at - sf.fact.effective_start).days <= window
+        and sf.fact.effective_start >= settled
     ]
     days = {sf.fact.effective_start.date() for sf in inrs}  # type: ignore[union-attr]
     if len(inrs) < needed or len(days) < 2:
+        since = (
+            f" since {settled.date().isoformat()} (the first {int(spec['initiation_days'])} "
+            "days of treatment are not counted)"
+            if settled > reader.at - dt.timedelta(days=window)
+            else ""
+        )
         return DerivedInput(
             name, None, "missing",
             f"on a vitamin K antagonist ({vka.detail}); {len(inrs)} INR reading(s) in the last "
-            f"{window} days, at least {needed} on different days needed for the time in range",
+            f"{window} days{since}, at least {needed} on different days needed for the time in "
+            "range",
             window, None, vka.provenance,
         )  # fmt: skip
     ttr = time_in_range(

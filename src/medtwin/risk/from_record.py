@@ -148,7 +148,11 @@ def lacking_inputs(score: Score, derived: Mapping[str, DerivedInput]) -> list[st
 
 
 def _declared(score: Score, derived: Mapping[str, DerivedInput]) -> tuple[str, ...]:
-    return tuple(i.name for i in score.inputs if i.name in derived)
+    """The score's inputs, then what its record population reads (atrial fibrillation for
+    CHA2DS2-VASc: a fact the result rests on), that ``derived`` holds."""
+    names = [i.name for i in score.inputs]
+    names += [name for name, _, _ in score.record_population if name not in names]
+    return tuple(name for name in names if name in derived)
 
 
 def record_refusal(score: Score, derived: Mapping[str, DerivedInput]) -> ScoreOutcome | None:
