@@ -444,3 +444,32 @@ def test_the_inrs_of_the_first_six_weeks_of_warfarin_do_not_count(store: SqlStor
     )
     later = derive_inputs(store, pid, _ago(-60))["labile_inr"]
     assert later.status == "computed" and "over 3 readings" in later.detail
+
+
+def test_doses_given_count_as_taking_the_drug(store: SqlStore) -> None:
+    """Warfarin doses recorded as given (MedicationAdministration, no order in the record)
+    make the patient on a vitamin K antagonist for 7 days after the last dose; aspirin given
+    yesterday is an antiplatelet."""
+    from medtwin.record.facts import MedicationAdministration
+
+    def given(rxcui: str, display: str, days_before: float, k: int) -> MedicationAdministration:
+        return MedicationAdministration(
+            source="ward", source_id=f"dose-{rxcui}-{k}", subject=WHO,
+            code=Coding(RXNORM, rxcui, display), status="completed",
+            effective_start=_ago(days_before), dose_value=5.0, dose_unit="mg",
+        )  # fmt: skip
+
+    pid = _load(
+        store,
+        [
+            _patient("1950-01-01", "male"),
+            *[given("11289", "warfarin", d, d) for d in (6, 5, 4, 3)],
+            given("1191", "aspirin", 1, 0),
+        ],
+    )
+    d = derive_inputs(store, pid, AT)
+    vka = d["vitamin_k_antagonist"]
+    assert vka.value is True and vka.detail == f"active warfarin (given {_ago(3).date()})"
+    assert d["antiplatelet_or_nsaid"].detail.startswith("active aspirin (given")
+    assert derive_inputs(store, pid, _ago(-4))["vitamin_k_antagonist"].value is True
+    assert derive_inputs(store, pid, _ago(-5))["vitamin_k_antagonist"].value is False

@@ -33,6 +33,8 @@ from medtwin.record.facts import SNOMED
 from medtwin.record.medications import (
     ANTIHYPERTENSIVE_ATC,
     MedicationOrder,
+    atc_classes,
+    not_counted,
     order_from_fact,
     order_state,
 )
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     from medtwin.store.base import Store, StoredFact
 
 __all__ = [
+    "ADMINISTRATION_DAYS",
     "ANTIHYPERTENSIVE_ATC",
     "ANTIPLATELET_ATC",
     "DERIVABLE",
@@ -509,6 +512,12 @@ MEDICATION_GROUPS: tuple[tuple[str, tuple[str, ...], str], ...] = (
 )
 """The "on a drug of this group" inputs: (input, WHO ATC prefixes, the group in words)."""
 
+ADMINISTRATION_DAYS = 7
+"""A dose of a group's drug given (a completed MedicationAdministration) in the 7 days before
+the date counts as taking it, as an active order does: medtwin's assumption, made for daily oral
+drugs (the groups hold no drug dosed less often than daily); aspirin's effect on platelets lasts
+their lifetime, 7-10 days."""
+
 
 def _medications(reader: _Reader) -> dict[str, DerivedInput]:
     # every order, also those after ``at``: a renewal shows an earlier order was still taken
@@ -542,6 +551,21 @@ def _medications(reader: _Reader) -> dict[str, DerivedInput]:
                     other_use[name].add(f"{order.display} ({order.not_counted})")
                 else:
                     found[name][state].append((sf, label))
+    # doses given (MedicationAdministration) in the days before the date: taking the drug then
+    recent = reader.at - dt.timedelta(days=ADMINISTRATION_DAYS)
+    latest: dict[tuple[str, str], StoredFact] = {}  # the last dose per group and drug
+    for sf in reader.facts_of(("MedicationAdministration",)):
+        f = sf.fact
+        if f.effective_start is None or f.effective_start < recent:
+            continue
+        if f.status not in ("completed", "in-progress") or not_counted(f):
+            continue
+        given, given_classes = atc_classes(f)
+        for name, prefixes, _ in MEDICATION_GROUPS:
+            if any(c.startswith(prefixes) for c in given_classes):
+                latest[(name, given)] = sf  # facts come in time order
+    for (name, label), sf in latest.items():
+        found[name]["active"].append((sf, f"{label} (given {_date(sf.fact.effective_start)})"))
     note = (
         f"; {unknown_class} active medication(s) with no ATC class in medtwin's table"
         if unknown_class
