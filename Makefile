@@ -32,7 +32,8 @@ DEMO_WEARER ?= 24
 DEMO_T1D ?= 7
 DEMO_T1D_FILE ?= 00007
 # ... and a warfarin start (synth --warfarin 2 gives SYN-42-0 and SYN-42-1 one; SYN-42-0 needs more
-# than 15 mg a day, which the recommendation refuses): the daily dose in tablets from the INRs.
+# than 15 mg a day, which the recommendation refuses): the daily dose in tablets from the INRs, and
+# the stroke and bleeding risk of the atrial fibrillation it was started for (CHA2DS2-VASc, HAS-BLED).
 DEMO_WARFARIN ?= 1
 # ... and an adult's body-weight twin from their yearly check-ups (SYN-42-2: eight weights, a man
 # gaining about 7 kg): the habitual intake it implies and a year ahead with less food or more activity;
@@ -69,6 +70,7 @@ demo: $(VENV)/.installed
 	$(BIN)/medtwin pgx report SYN-42-0 --store $(DEMO)/medtwin.db
 	$(BIN)/medtwin dose recommend --patient SYN-42-0 --model vancomycin_goti2018 --store $(DEMO)/medtwin.db
 	$(BIN)/medtwin dose recommend --patient SYN-42-$(DEMO_WARFARIN) --model warfarin_hamberg2007 --store $(DEMO)/medtwin.db
+	$(BIN)/medtwin risk SYN-42-$(DEMO_WARFARIN) --score cha2ds2_vasc --score has_bled --store $(DEMO)/medtwin.db
 	$(BIN)/medtwin risk SYN-42-4 --whatif quit_smoking,sbp=-10,statin,weight=-5kg,diet=-500kcal --store $(DEMO)/medtwin.db
 	$(BIN)/medtwin simulate --model src/medtwin/model/data/sbml/bergman_1979_core.xml --hours 6 --set p3=1e-4
 

@@ -834,8 +834,9 @@ def monitor_run_command(
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
-    help="Give this many patients a simulated warfarin start (5 mg daily, five INR results, "
-    "model warfarin_hamberg2007 with the genotype of --genotypes) in OUT-pharmacy/fhir/.",
+    help="Give this many patients a simulated warfarin start for atrial fibrillation (the "
+    "diagnosis, a 5 mg daily order, the doses and five INR results; model warfarin_hamberg2007 "
+    "with the genotype of --genotypes) in OUT-pharmacy/fhir/.",
 )
 @click.option(
     "--today",

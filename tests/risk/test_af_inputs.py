@@ -264,7 +264,8 @@ def test_what_the_record_cannot_say_is_missing_not_no(store: SqlStore) -> None:
     (bled,) = evaluate(store, pid, AT, scores=["has_bled"]).scores
     assert bled.status == "missing"
     assert (
-        "labile_inr (on a vitamin K antagonist (active warfarin); 2 INR reading(s)" in bled.message
+        "labile_inr (on a vitamin K antagonist (active warfarin);" in bled.message
+        and "2 INR reading(s) of the last 180 days count" in bled.message
     )
     assert "abnormal_renal_function (no dialysis or kidney transplant recorded" in bled.message
     # a dialysis session 30 days ago answers the renal item; 100 days ago it does not
@@ -436,8 +437,8 @@ def test_the_inrs_of_the_first_six_weeks_of_warfarin_do_not_count(store: SqlStor
     )
     labile = derive_inputs(store, pid, AT)["labile_inr"]
     assert labile.value is None and labile.status == "missing"
-    assert "0 INR reading(s) in the last 180 days since" in labile.detail
-    assert "(the first 42 days of treatment are not counted)" in labile.detail
+    assert "the INRs of the first 42 days of treatment (until" in labile.detail
+    assert "are not counted, and 0 INR reading(s) of the last 180 days count" in labile.detail
     store.append_facts(
         [_obs("6301-6", v, "{INR}", -d) for v, d in ((2.5, 25), (3.4, 40), (2.8, 55))],
         source="test",

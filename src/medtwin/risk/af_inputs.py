@@ -373,8 +373,9 @@ def _vka_first_start(reader: _Reader) -> dt.datetime:
 
     starts = [
         sf.fact.effective_start
-        for sf in reader.facts_of(("MedicationRequest",))
+        for sf in reader.orders()
         if sf.fact.effective_start is not None
+        and sf.fact.effective_start <= reader.at
         and getattr(sf.fact, "status", None) not in ("entered-in-error", "cancelled", "draft")
         and any(c.startswith(VKA_ATC) for c in atc_classes(sf.fact)[1])
     ]
@@ -414,17 +415,17 @@ def _labile_inr(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInp
     ]
     days = {sf.fact.effective_start.date() for sf in inrs}  # type: ignore[union-attr]
     if len(inrs) < needed or len(days) < 2:
-        since = (
-            f" since {settled.date().isoformat()} (the first {int(spec['initiation_days'])} "
-            "days of treatment are not counted)"
+        left_out = (
+            f"the INRs of the first {int(spec['initiation_days'])} days of treatment (until "
+            f"{settled.date().isoformat()}) are not counted, and "
             if settled > reader.at - dt.timedelta(days=window)
             else ""
         )
         return DerivedInput(
             name, None, "missing",
-            f"on a vitamin K antagonist ({vka.detail}); {len(inrs)} INR reading(s) in the last "
-            f"{window} days{since}, at least {needed} on different days needed for the time in "
-            "range",
+            f"on a vitamin K antagonist ({vka.detail}); {left_out}{len(inrs)} INR reading(s) "
+            f"of the last {window} days count: at least {needed} on different days are needed "
+            "for the time in range",
             window, None, vka.provenance,
         )  # fmt: skip
     ttr = time_in_range(

@@ -274,6 +274,7 @@ class _Reader:
         self.end = at + dt.timedelta(microseconds=1)  # timeline's end is exclusive
         self._obs: list[StoredFact] | None = None
         self._kinds: dict[tuple[str, ...], list[StoredFact]] = {}
+        self._orders: list[StoredFact] | None = None
 
     def facts_of(self, kinds: Sequence[str]) -> list[StoredFact]:
         """Every fact of ``kinds`` (Condition, Procedure ...) begun by the date, read once."""
@@ -281,6 +282,13 @@ class _Reader:
         if key not in self._kinds:
             self._kinds[key] = self.store.timeline(self.patient_id, kinds=key, end=self.end)
         return self._kinds[key]
+
+    def orders(self) -> list[StoredFact]:
+        """Every MedicationRequest, also those begun after the date (a renewal after it shows
+        an earlier order was still taken), read once."""
+        if self._orders is None:
+            self._orders = self.store.timeline(self.patient_id, kinds=("MedicationRequest",))
+        return self._orders
 
     def observations(self) -> list[StoredFact]:
         if self._obs is None:
@@ -522,7 +530,7 @@ their lifetime, 7-10 days."""
 def _medications(reader: _Reader) -> dict[str, DerivedInput]:
     # every order, also those after ``at``: a renewal shows an earlier order was still taken
     classified: list[tuple[StoredFact, MedicationOrder]] = []
-    for sf in reader.store.timeline(reader.patient_id, kinds=("MedicationRequest",)):
+    for sf in reader.orders():
         order = order_from_fact(sf.fact, sf.recorded_at, sf.id)
         if order is not None:
             classified.append((sf, order))
@@ -565,7 +573,8 @@ def _medications(reader: _Reader) -> dict[str, DerivedInput]:
             if any(c.startswith(prefixes) for c in given_classes):
                 latest[(name, given)] = sf  # facts come in time order
     for (name, label), sf in latest.items():
-        found[name]["active"].append((sf, f"{label} (given {_date(sf.fact.effective_start)})"))
+        if not any(ordered == label for _, ordered in found[name]["active"]):  # the order says it
+            found[name]["active"].append((sf, f"{label} (given {_date(sf.fact.effective_start)})"))
     note = (
         f"; {unknown_class} active medication(s) with no ATC class in medtwin's table"
         if unknown_class

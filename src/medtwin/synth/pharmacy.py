@@ -70,6 +70,12 @@ MAINTENANCE_MG_PER_KG = 15.0  # Rybak 2020: 15-20 mg/kg every 8-12 h
 SLOW_INTERVAL_BELOW_CRCL = 50.0  # every 24 h below this CrCL (mL/min)
 LLOQ_MG_L = 1.0
 _NS = uuid.UUID("1b0e8a40-2f55-4c1e-9a55-3d0f4a7c6e21")
+SNOMED = "http://snomed.info/sct"
+_CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+_CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+_CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
+WARFARIN_ORDER_RXNORM = "855332"
+"""Warfarin Sodium 5 MG Oral Tablet (RxNorm SCD), the warfarin start's order."""
 
 Json = dict[str, Any]
 VancomycinCourse = dict[str, Any]
@@ -406,11 +412,63 @@ def warfarin_course(
 
 
 def warfarin_bundle(course: VancomycinCourse) -> Json:
-    """The warfarin course as a FHIR R4 transaction Bundle (oral doses, INR results)."""
+    """The warfarin course as a FHIR R4 transaction Bundle: its indication, the order, the oral
+    doses and the INR results.
+
+    The indication is atrial fibrillation (SNOMED CT 49436004), diagnosed two days before the
+    first dose: the most common reason for long-term warfarin (medtwin's choice for the demo;
+    it lets ``medtwin risk`` show the patient's CHA2DS2-VASc and HAS-BLED). The order is
+    warfarin sodium 5 mg every evening (RxNorm 855332), active from the first dose.
+    """
     start = dt.datetime.fromisoformat(course["start"])
     subject = {"identifier": {"system": MRN_SYSTEM, "value": course["mrn"]}}
     meta = {"tag": [{"system": TAG_SYSTEM, "code": "synthetic", "display": "Synthetic data"}]}
-    resources: list[Json] = []
+    diagnosed = (start - dt.timedelta(days=2)).isoformat()
+    af_id = str(uuid.uuid5(_NS, f"{course['mrn']}:warfarin:indication"))
+    resources: list[Json] = [
+        {
+            "resourceType": "Condition",
+            "id": af_id,
+            "meta": meta,
+            "clinicalStatus": {"coding": [{"system": _CONDITION_CLINICAL, "code": "active"}]},
+            "verificationStatus": {
+                "coding": [{"system": _CONDITION_VERIFICATION, "code": "confirmed"}]
+            },
+            "category": [
+                {"coding": [{"system": _CONDITION_CATEGORY, "code": "problem-list-item"}]}
+            ],
+            "code": {
+                "coding": [
+                    {"system": SNOMED, "code": "49436004", "display": "Atrial fibrillation"}
+                ],
+                "text": "Atrial fibrillation",
+            },
+            "subject": subject,
+            "onsetDateTime": diagnosed,
+            "recordedDate": diagnosed,
+        },
+        {
+            "resourceType": "MedicationRequest",
+            "id": str(uuid.uuid5(_NS, f"{course['mrn']}:warfarin:order")),
+            "meta": meta,
+            "status": "active",
+            "intent": "order",
+            "medicationCodeableConcept": {
+                "coding": [
+                    {
+                        "system": RXNORM,
+                        "code": WARFARIN_ORDER_RXNORM,
+                        "display": "Warfarin Sodium 5 MG Oral Tablet",
+                    }
+                ],
+                "text": "warfarin 5 mg every evening",
+            },
+            "subject": subject,
+            "authoredOn": start.isoformat(),
+            "reasonReference": [{"reference": f"urn:uuid:{af_id}"}],
+            "dosageInstruction": [{"text": "5 mg by mouth every evening"}],
+        },
+    ]
     for k, dose in enumerate(course["doses"]):
         resources.append(
             {
