@@ -474,3 +474,34 @@ def test_doses_given_count_as_taking_the_drug(store: SqlStore) -> None:
     assert d["antiplatelet_or_nsaid"].detail.startswith("active aspirin (given")
     assert derive_inputs(store, pid, _ago(-4))["vitamin_k_antagonist"].value is True
     assert derive_inputs(store, pid, _ago(-5))["vitamin_k_antagonist"].value is False
+
+
+def test_the_synthea_patients_with_cardiovascular_disease_get_no_first_event_risk(
+    synthea: SqlStore, shared: Path
+) -> None:
+    """The patients whose bundles hold a Condition or Procedure of the clinical ASCVD list
+    (read here straight from the files) are exactly those for whom PCE says "not applicable"
+    for clinical ASCVD."""
+    import json
+
+    codes = set(condition_sets()["clinical_ascvd"]["snomed"])
+    expected = set()
+    for path in (shared / "fhir" / "synthea-r4").glob("*.json"):
+        bundle = json.loads(path.read_text(encoding="utf-8"))
+        resources = [e["resource"] for e in bundle.get("entry", ())]
+        kinds = ("Condition", "Procedure")
+        if any(
+            c.get("code") in codes
+            for r in resources
+            if r["resourceType"] in kinds
+            for c in r.get("code", {}).get("coding", ())
+        ):
+            patient = next(r for r in resources if r["resourceType"] == "Patient")
+            expected.add(patient["id"])
+    refused = set()
+    for summary in synthea.patients():
+        (pce,) = evaluate(synthea, summary.id, scores=["pce_ascvd_10y"]).scores
+        if pce.status == "refused" and "clinical atherosclerotic" in pce.message:
+            refused.add(summary.id)
+    assert len(expected) == 9
+    assert refused == {synthea.resolve_patient(fhir_id) for fhir_id in expected}

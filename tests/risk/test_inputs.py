@@ -395,3 +395,61 @@ def test_adhd_clonidine_is_not_blood_pressure_treatment(
     bp = derive_inputs(store, pid, AT)["bp_treated"]
     assert bp.value is True and bp.detail.startswith("active clonidine")
     assert "not counted:" in bp.detail
+
+
+PRIMARY_PREVENTION = (
+    "pce_ascvd_10y", "pce_ascvd_10y_2018", "framingham_cvd_10y", "prevent_10y",
+    "prevent_10y_ascvd", "prevent_10y_hf", "prevent_30y", "prevent_30y_ascvd", "prevent_30y_hf",
+)  # fmt: skip
+
+
+def _history(sid: str, system: str, code: str, kind: type[Fact] = Condition) -> Fact:
+    return kind(
+        source="ehr", source_id=sid, subject=WHO, code=Coding(system, code),
+        status="completed" if kind is not Condition else None,
+        effective_start=AT - dt.timedelta(days=2000),
+    )  # fmt: skip
+
+
+def test_first_event_equations_do_not_apply_after_a_cardiovascular_event(store: SqlStore) -> None:
+    """PCE, PREVENT and Framingham estimate a first cardiovascular event: for a record with an
+    old myocardial infarction (ICD-10-CM I25.2) they say "not applicable" and name it, where
+    the same record without it gets a risk (primary prevention; ACC/AHA 2018 clinical ASCVD)."""
+    pid = _record(store)
+    before = {s.name: s for s in evaluate(store, pid, AT).scores}
+    assert all(before[n].status == "computed" for n in PRIMARY_PREVENTION[:4])
+    store.append_facts(
+        [_history("old-mi", "http://hl7.org/fhir/sid/icd-10-cm", "I25.2")], source="test"
+    )
+    after = {s.name: s for s in evaluate(store, pid, AT).scores}
+    for name in PRIMARY_PREVENTION:
+        assert after[name].status == "refused", name
+        assert after[name].message.startswith(
+            "not applicable: clinical atherosclerotic cardiovascular disease is recorded"
+        )
+        assert "I25.2" in after[name].message
+    assert after["ckd_epi_2021"].status == "computed"  # not a first-event equation
+    # nothing is stored for them
+    stored = store_results(store, evaluate(store, pid, AT))
+    scores = {sid.split("/")[2] for sid in stored.changed}  # risk/<patient>/<score>/<date>
+    assert scores and not scores & set(PRIMARY_PREVENTION)
+
+
+def test_a_coronary_bypass_procedure_is_clinical_ascvd(store: SqlStore) -> None:
+    from medtwin.record.facts import Procedure
+
+    pid = _record(store, [_history("cabg", SNOMED, "232717009", Procedure)])
+    derived = derive_inputs(store, pid, AT)
+    assert derived["clinical_ascvd"].value is True
+    assert "232717009" in derived["clinical_ascvd"].detail
+
+
+def test_heart_failure_leaves_out_prevent_and_framingham_not_pce(store: SqlStore) -> None:
+    """PREVENT's outcomes include heart failure and Framingham 2008 was derived free of it:
+    with chronic heart failure recorded they do not apply; the PCE (ASCVD only) still does."""
+    pid = _record(store, [_history("hf", SNOMED, "88805009")])
+    out = {s.name: s for s in evaluate(store, pid, AT).scores}
+    assert out["pce_ascvd_10y"].status == "computed"
+    for name in ("prevent_10y", "prevent_30y_hf", "framingham_cvd_10y"):
+        assert out[name].status == "refused"
+        assert out[name].message.startswith("not applicable: heart failure is recorded")

@@ -132,11 +132,11 @@ def _counted(fact: Any, at: dt.datetime, spec: Mapping[str, Any]) -> bool:
         return False
     if getattr(fact, "verification_status", None) in _NOT_VERIFIED:
         return False
-    if fact.kind == "Procedure":
-        # a procedure is an event: counted for ``procedure_days`` after it
-        return bool((at - start).days <= int(spec.get("procedure_days", 0)))
     if spec.get("when", "active") == "history":
         return True
+    if fact.kind == "Procedure":
+        # a procedure is an event: "active" for ``procedure_days`` after it
+        return bool((at - start).days <= int(spec.get("procedure_days", 0)))
     if fact.effective_end is not None:
         return bool(fact.effective_end > at)
     # resolved now without an abatement date: taken as ended (as diabetes is read)
@@ -449,6 +449,7 @@ def af_inputs(reader: _Reader, done: Mapping[str, DerivedInput]) -> dict[str, De
     out: dict[str, DerivedInput] = {
         name: condition_input(reader, name)
         for name in (
+            "clinical_ascvd",
             "atrial_fibrillation",
             "mitral_stenosis",
             "congestive_heart_failure",

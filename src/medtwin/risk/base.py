@@ -57,6 +57,8 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "NO_HEART_FAILURE",
+    "NO_KNOWN_ASCVD",
     "Band",
     "BandTable",
     "ColumnLike",
@@ -859,6 +861,23 @@ def _show(v: Any) -> str:
 
 
 # --- the contract ---------------------------------------------------------------------------------
+
+
+NO_KNOWN_ASCVD = (
+    "clinical_ascvd",
+    False,
+    "clinical atherosclerotic cardiovascular disease is recorded, and this equation estimates a "
+    "first event (primary prevention)",
+)
+"""``Score.record_population`` of the primary-prevention equations: no recorded clinical ASCVD
+(:mod:`medtwin.risk.af_inputs`, ``risk/data/record_conditions.toml``)."""
+NO_HEART_FAILURE = (
+    "congestive_heart_failure",
+    False,
+    "heart failure is recorded, and this equation was derived in people free of cardiovascular "
+    "disease, heart failure included",
+)
+"""The same for heart failure (PREVENT, whose outcomes include it; Framingham 2008)."""
 
 
 class Score(ABC):

@@ -43,7 +43,16 @@ from typing import Any
 import numpy as np
 
 from medtwin.risk._cvrisk import AcceptedRange, assemble_rows, cv_inputs, load_toml
-from medtwin.risk.base import ColumnLike, FloatArray, InputData, IntArray, Score, ScoreResults
+from medtwin.risk.base import (
+    NO_HEART_FAILURE,
+    NO_KNOWN_ASCVD,
+    ColumnLike,
+    FloatArray,
+    InputData,
+    IntArray,
+    Score,
+    ScoreResults,
+)
 
 __all__ = ["FRAMINGHAM_CVD_10Y", "FraminghamCvd2008", "coefficients"]
 
@@ -81,8 +90,10 @@ class FraminghamCvd2008(Score):
     valid_population = (
         "Adults 30-74 years free of cardiovascular disease (8491 Framingham participants, "
         "original and offspring cohorts, mostly white). Rows with age outside 30-74 are "
-        "refused. Prior CVD is not an input: do not apply the score to those patients."
+        "refused. Prior CVD is not an input: do not apply the score to those patients "
+        "(medtwin risk says 'not applicable' for a record with clinical ASCVD or heart failure)."
     )
+    record_population = (NO_KNOWN_ASCVD, NO_HEART_FAILURE)
     bands = ()
     inputs = cv_inputs(race=False)
 

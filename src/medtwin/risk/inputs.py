@@ -135,7 +135,9 @@ DERIVABLE = (
     "statin",
     "antiplatelet_or_nsaid",
     "vitamin_k_antagonist",
-    # the atrial fibrillation scores (medtwin.risk.af_inputs)
+    # who the primary-prevention scores apply to, and the atrial fibrillation scores
+    # (medtwin.risk.af_inputs)
+    "clinical_ascvd",
     "atrial_fibrillation",
     "mitral_stenosis",
     "congestive_heart_failure",

@@ -77,7 +77,15 @@ from medtwin.risk._cvrisk import (
     load_toml,
     percent_bands,
 )
-from medtwin.risk.base import ColumnLike, FloatArray, InputData, IntArray, Score, ScoreResults
+from medtwin.risk.base import (
+    NO_KNOWN_ASCVD,
+    ColumnLike,
+    FloatArray,
+    InputData,
+    IntArray,
+    Score,
+    ScoreResults,
+)
 
 __all__ = [
     "GROUPS",
@@ -153,12 +161,14 @@ _POPULATION_TEXT = (
     "(other groups use the white equations). Rows outside age 40-79, total cholesterol 130-320 "
     "mg/dL, HDL 20-100 mg/dL or systolic BP 90-200 mmHg (the guideline calculator's ranges) "
     "are refused. Prior ASCVD, LDL >= 190 mg/dL and statin use are not inputs: do not apply "
-    "the score to those patients."
+    "the score to those patients (medtwin risk says 'not applicable' for a record with "
+    "clinical ASCVD)."
 )
 
 
 class _PceBase(Score):
     integer_value = False
+    record_population = (NO_KNOWN_ASCVD,)
     _table: str
 
     def accepted(self) -> tuple[AcceptedRange, ...]:

@@ -57,6 +57,8 @@ from typing import Any
 import numpy as np
 
 from medtwin.risk.base import (
+    NO_HEART_FAILURE,
+    NO_KNOWN_ASCVD,
     Band,
     BoolArray,
     ColumnLike,
@@ -316,6 +318,7 @@ class Prevent(Score):
     version = "1.0.0"
     source = SOURCE
     integer_value = False
+    record_population = (NO_KNOWN_ASCVD, NO_HEART_FAILURE)
 
     def __init__(self, years: int, outcome: str | None = None) -> None:
         if years not in (10, 30):
@@ -335,7 +338,8 @@ class Prevent(Score):
         self.valid_population = (
             f"Adults aged 30-{self.max_age:g} years without known cardiovascular disease "
             "(Khan et al. 2024: derivation in 3,281,919 US adults from 25 data sets, "
-            "validation in 3,330,085). Rows outside the age range are refused."
+            "validation in 3,330,085). Rows outside the age range are refused; medtwin risk "
+            "says 'not applicable' for a record with clinical ASCVD or heart failure."
         )
         self.bands = BANDS if years == 10 and outcome in (None, "ascvd") else ()
         self._equation_inputs = _inputs(self.max_age)
