@@ -131,7 +131,7 @@ def test_risk_history(synthea_store: tuple[str, Path], tmp_path: Path) -> None:
     assert header.split() == [
         "date", "cha2ds2_vasc", "ckd_epi_2021", "framingham_cvd_10y", "pce_ascvd_10y", "pce_ascvd_10y_2018",
         "prevent_10y", "prevent_10y_ascvd", "prevent_10y_hf", "prevent_30y", "prevent_30y_ascvd",
-        "prevent_30y_hf",
+        "prevent_30y_hf", "qrisk3_10y",
     ]  # fmt: skip
     rows = {line[:10]: line for line in lines if line[:4].isdigit() and line[4] == "-"}
     # 2010 .. 2020 every 2 years, then the record's last date

@@ -266,7 +266,7 @@ def test_plot_has_a_trace_per_computed_score(austin: tuple[SqlStore, str], tmp_p
     assert table.computed() == [
         "cha2ds2_vasc", "ckd_epi_2021", "framingham_cvd_10y", "pce_ascvd_10y", "pce_ascvd_10y_2018",
         "prevent_10y", "prevent_10y_ascvd", "prevent_10y_hf", "prevent_30y", "prevent_30y_ascvd",
-        "prevent_30y_hf",
+        "prevent_30y_hf", "qrisk3_10y",
     ]  # fmt: skip
     for name in table.computed():
         assert f'"name":"{name}"' in html

@@ -917,6 +917,11 @@ class Score(ABC):
     bands: tuple[Band, ...] = ()
     integer_value: bool = True
     record_population: tuple[tuple[str, bool, str], ...] = ()
+    partial_is_estimate: bool = False
+    """True when a ``partial`` result is the score's own estimate with its documented
+    substitutes for missing optional inputs (QRISK3: Townsend 0, ethnicity white or not
+    stated ...), which a report may show as a value; False when it is a lower bound (points
+    scores), which a report does not."""
 
     def companions(self) -> tuple[Score, ...]:
         """Other forms of this score a patient's risk report shows beside it (none by default;

@@ -211,7 +211,8 @@ def outcome_from_result(
             score.name, title, None, None, _unit(score), "refused",
             f"not applicable: {result.refused}", declared, result,
         )  # fmt: skip
-    if result.value is None or result.partial:
+    estimate = result.partial and getattr(score, "partial_is_estimate", False)
+    if result.value is None or (result.partial and not estimate):
         return ScoreOutcome(
             score.name, title, None, None, _unit(score), "missing",
             "cannot compute: missing " + (_reasons(result.missing, derived) or "an input"),
@@ -222,6 +223,8 @@ def outcome_from_result(
         if i.name not in needed and i.name in derived and not derived[i.name].usable
     ]  # fmt: skip
     note = f"without optional {_reasons(unused, derived)}" if unused else ""
+    if estimate:  # the score's own substitutes (QRISK3: Townsend 0 ...), said
+        note = f"with {score.name}'s substitutes for missing {_reasons(result.missing, derived)}"
     return ScoreOutcome(
         score.name, title, float(result.value), result.band, _unit(score), "computed", note,
         declared, result,

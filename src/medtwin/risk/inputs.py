@@ -151,6 +151,23 @@ DERIVABLE = (
     "bleeding_history_or_predisposition",
     "labile_inr",
     "alcohol_excess",
+    # QRISK3 (medtwin.risk.qrisk3_inputs)
+    "cholesterol_hdl_ratio",
+    "smoking_category",
+    "diabetes_type",
+    "systolic_bp_sd_mm_hg",
+    "ethnicity",
+    "townsend_score",
+    "prior_cvd",
+    "ckd_stage_3_5",
+    "migraine",
+    "rheumatoid_arthritis",
+    "sle",
+    "severe_mental_illness",
+    "erectile_dysfunction",
+    "atypical_antipsychotic",
+    "corticosteroids",
+    "family_history_chd",
 )
 """The inputs :func:`derive_inputs` knows how to read from a record."""
 
@@ -652,4 +669,7 @@ def derive_inputs(
     from medtwin.risk.af_inputs import af_inputs
 
     done.update(af_inputs(reader, done))
+    from medtwin.risk.qrisk3_inputs import qrisk3_inputs
+
+    done.update(qrisk3_inputs(reader, done))
     return {name: done[name] for name in DERIVABLE}

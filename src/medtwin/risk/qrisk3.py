@@ -345,6 +345,15 @@ def _inputs() -> tuple[ScoreInput, ...]:
 class Qrisk3(Score):
     """QRISK3-2017 10-year CVD risk; ``QRISK3`` is the instance."""
 
+    partial_is_estimate = True
+    record_population = (
+        (
+            "prior_cvd",
+            False,
+            "coronary heart disease, stroke or TIA is recorded, and QRISK3 estimates a first "
+            "event (primary prevention)",
+        ),
+    )
     name = "qrisk3_10y"
     title = "QRISK3-2017 10-year cardiovascular disease risk (%)"
     version = "1.0.0"

@@ -1,0 +1,205 @@
+"""QRISK3 from a record (medtwin.risk.qrisk3_inputs), on both store back-ends."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from medtwin.record.facts import (
+    LOINC,
+    RXNORM,
+    SNOMED,
+    Coding,
+    Condition,
+    Demographics,
+    Fact,
+    Identifier,
+    MedicationRequest,
+    Observation,
+)
+from medtwin.risk.from_record import evaluate
+from medtwin.risk.inputs import derive_inputs
+from medtwin.risk.qrisk3 import QRISK3
+from medtwin.store.sql import SqlStore
+
+WHO = Identifier("urn:test", "q1")
+AT = dt.datetime(2024, 6, 30, 12, tzinfo=dt.UTC)
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+WHITE = {
+    "url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race",
+    "extension": [
+        {
+            "url": "ombCategory",
+            "valueCoding": {"system": "urn:oid:2.16.840.1.113883.6.238", "code": "2106-3"},
+        }
+    ],
+}
+
+
+def _ago(days: float) -> dt.datetime:
+    return AT - dt.timedelta(days=days)
+
+
+def _obs(code: str, value: float, unit: str, days_before: float) -> Observation:
+    return Observation(
+        source="lab", source_id=f"{code}-{days_before}", subject=WHO, code=Coding(LOINC, code),
+        status="final", effective_start=_ago(days_before), value_num=value, unit=unit,
+    )  # fmt: skip
+
+
+def _smoking(code: str, display: str) -> Observation:
+    return Observation(
+        source="ehr", source_id="smoking", subject=WHO, code=Coding(LOINC, "72166-2"),
+        status="final", effective_start=_ago(40), value_code=Coding(SNOMED, code, display),
+    )  # fmt: skip
+
+
+def _cond(sid: str, system: str, code: str) -> Condition:
+    return Condition(
+        source="ehr", source_id=sid, subject=WHO, code=Coding(system, code),
+        clinical_status="active", effective_start=_ago(1000),
+    )  # fmt: skip
+
+
+def _order(sid: str, display: str, route: str | None = None) -> MedicationRequest:
+    return MedicationRequest(
+        source="ehr", source_id=sid, subject=WHO, code=Coding(RXNORM, f"x-{sid}", display),
+        status="active", effective_start=_ago(100), route=route,
+    )  # fmt: skip
+
+
+def _record(store: SqlStore, extra: list[Fact]) -> str:
+    """A 65-year-old white man: cholesterol 200 / HDL 50 (ratio 4), systolic 110, 130, 120
+    in the last five years (SD 10; latest 120), BMI 24.2, no diabetes."""
+    facts: list[Fact] = [
+        Demographics(
+            source="reg", source_id="Patient/q1", subject=WHO, identifiers=(WHO,),
+            birth_date="1959-01-15", gender="male",
+            raw={"resourceType": "Patient", "extension": [WHITE]},
+        ),
+        _obs("2093-3", 200.0, "mg/dL", 30),
+        _obs("2085-9", 50.0, "mg/dL", 30),
+        _obs("8480-6", 110.0, "mm[Hg]", 1500),
+        _obs("8480-6", 130.0, "mm[Hg]", 700),
+        _obs("8480-6", 120.0, "mm[Hg]", 20),
+        _obs("8480-6", 180.0, "mm[Hg]", 2000),  # more than 5 years ago: not in the SD
+        _obs("39156-5", 24.22, "kg/m2", 20),
+    ]  # fmt: skip
+    store.append_facts(facts + extra, source="test")
+    return store.resolve_patient(f"{WHO.system}|{WHO.value}")
+
+
+EXPLICIT = {
+    "age_years": 65, "sex": "male", "ethnicity": "white", "townsend_score": 0,
+    "smoking_category": "non_smoker", "diabetes_type": "none", "bmi_kg_m2": 24.22,
+    "cholesterol_hdl_ratio": 4, "systolic_bp_mm_hg": 120, "systolic_bp_sd_mm_hg": 10,
+    "family_history_chd": False, "ckd_stage_3_5": False, "atrial_fibrillation": False,
+    "bp_treated": False, "migraine": False, "rheumatoid_arthritis": False, "sle": False,
+    "severe_mental_illness": False, "atypical_antipsychotic": False, "corticosteroids": False,
+    "erectile_dysfunction": False, "prior_cvd": False,
+}  # fmt: skip
+
+
+def test_qrisk3_from_the_record_equals_the_score_of_the_same_inputs(store: SqlStore) -> None:
+    """Every input of QRISK3 read from the record gives the value of the score computed from
+    the same inputs given directly (the module's worked example: 12.7 %); what a record cannot
+    hold (Townsend score, family history) is QRISK3's own substitute, and the report says so."""
+    pid = _record(store, [_smoking("266919005", "Never smoked tobacco")])
+    d = derive_inputs(store, pid, AT)
+    assert d["cholesterol_hdl_ratio"].value == pytest.approx(4.0)
+    assert d["systolic_bp_sd_mm_hg"].value == pytest.approx(10.0)
+    assert d["smoking_category"].value == "non_smoker" and d["diabetes_type"].value == "none"
+    assert d["ethnicity"].value == "white_or_not_stated"
+    (q,) = evaluate(store, pid, AT, scores=["qrisk3_10y"]).scores
+    expected = QRISK3.compute_one(EXPLICIT)
+    assert q.status == "computed" and q.value is not None
+    assert q.value == pytest.approx(expected.value, abs=1e-9)
+    assert round(q.value, 1) == 12.7 and q.band == "10_percent_or_more"
+    assert q.message.startswith("with qrisk3_10y's substitutes for missing townsend_score")
+    assert "family_history_chd" in q.message
+
+
+@pytest.mark.parametrize(
+    ("code", "display", "category"),
+    [
+        ("8517006", "Ex-smoker", "ex_smoker"),
+        ("428061000124105", "Light tobacco smoker", "light"),
+        ("428041000124106", "Occasional tobacco smoker", "light"),
+        ("56578002", "Moderate smoker", "moderate"),
+        ("428071000124103", "Heavy tobacco smoker", "heavy"),
+        ("449868002", "Smokes tobacco daily", None),
+    ],
+)
+def test_smoking_status_answers_as_qrisk3_groups(
+    store: SqlStore, code: str, display: str, category: str | None
+) -> None:
+    """A daily smoker whose amount is not recorded cannot be placed in QRISK3's light /
+    moderate / heavy groups: QRISK3 says it cannot compute, naming why."""
+    pid = _record(store, [_smoking(code, display)])
+    smoking = derive_inputs(store, pid, AT)["smoking_category"]
+    assert smoking.value == category
+    (q,) = evaluate(store, pid, AT, scores=["qrisk3_10y"]).scores
+    if category is None:
+        assert q.status == "missing" and "QRISK3 needs how many a day" in q.message
+    else:
+        assert q.status == "computed"
+        assert q.value == pytest.approx(
+            QRISK3.compute_one({**EXPLICIT, "smoking_category": category}).value
+        )
+
+
+def test_conditions_and_treatments_are_read(store: SqlStore) -> None:
+    """Type 2 diabetes (E11.9), CKD stage 3 (N18.30), migraine (SNOMED), rheumatoid arthritis
+    (M06.9), lupus (SNOMED), bipolar disorder (F31.9), erectile dysfunction treated with
+    tadalafil, olanzapine and oral prednisolone; a hydrocortisone cream is not a steroid
+    tablet. The value equals the score of those inputs given directly."""
+    pid = _record(
+        store,
+        [
+            _smoking("266919005", "Never smoked tobacco"),
+            _cond("dm", ICD10CM, "E11.9"),
+            _cond("ckd", ICD10CM, "N18.30"),
+            _cond("mig", SNOMED, "37796009"),
+            _cond("ra", ICD10CM, "M06.9"),
+            _cond("sle", SNOMED, "55464009"),
+            _cond("bp", ICD10CM, "F31.9"),
+            _order("tad", "tadalafil 5 MG Oral Tablet"),
+            _order("ola", "olanzapine 10 MG Oral Tablet"),
+            _order("cream", "hydrocortisone 10 MG/ML Topical Cream"),
+        ],
+    )
+    d = derive_inputs(store, pid, AT)
+    assert d["corticosteroids"].value is False  # only a cream
+    store.append_facts([_order("pred", "prednisolone 5 MG Oral Tablet")], source="test")
+    d = derive_inputs(store, pid, AT)
+    items = (
+        "ckd_stage_3_5", "migraine", "rheumatoid_arthritis", "sle", "severe_mental_illness",
+        "erectile_dysfunction", "atypical_antipsychotic", "corticosteroids",
+    )  # fmt: skip
+    assert all(d[name].value is True for name in items), {n: d[n].detail for n in items}
+    assert d["diabetes_type"].value == "type2"
+    assert d["erectile_dysfunction"].detail == "active tadalafil"
+    (q,) = evaluate(store, pid, AT, scores=["qrisk3_10y"]).scores
+    expected = QRISK3.compute_one(
+        {**EXPLICIT, "diabetes_type": "type2", **dict.fromkeys(items, True)}
+    )
+    assert q.value is not None and q.value == pytest.approx(expected.value, abs=1e-9)
+    assert q.value > 40
+
+
+def test_known_cardiovascular_disease_or_unknown_diabetes_type(store: SqlStore) -> None:
+    """A TIA (G45.9) is QRISK3's prior CVD: not applicable; diabetes of an unrecorded type
+    (SNOMED 73211009) leaves diabetes_type not known."""
+    pid = _record(
+        store,
+        [_smoking("266919005", "Never smoked tobacco"), _cond("dm?", SNOMED, "73211009")],
+    )
+    (q,) = evaluate(store, pid, AT, scores=["qrisk3_10y"]).scores
+    assert q.status == "missing" and "diabetes of an unrecorded type" in q.message
+    store.append_facts([_cond("tia", ICD10CM, "G45.9")], source="test")
+    (q,) = evaluate(store, pid, AT, scores=["qrisk3_10y"]).scores
+    assert q.status == "refused" and q.message.startswith("not applicable")
+    assert derive_inputs(store, pid, AT)["prior_cvd"].detail.startswith(
+        "coronary heart disease, stroke or TIA: G45.9"
+    )
