@@ -3,9 +3,11 @@
 :func:`evaluate` is what ``medtwin risk PATIENT`` runs. It is generic over the score registry
 (:mod:`medtwin.risk.registry`): a score is *applicable* when every input it needs (required and
 without a default) is one :mod:`medtwin.risk.inputs` derives from a record; scores that need other
-inputs (NEWS2's respiration rate, HAS-BLED's bleeding history) are listed as not derivable unless
+inputs (NEWS2's respiration rate, FINDRISC's questionnaire) are listed as not derivable unless
 named. A score whose inputs are missing or stale says "cannot compute: missing X (reason)"; one
-that refuses the patient (outside its valid population) says why.
+that refuses the patient (outside its valid population) says why, and so does one whose
+``record_population`` the record is outside (:func:`record_refusal`: a first-event equation after
+a myocardial infarction, CHA2DS2-VASc without atrial fibrillation).
 
 Results are stored as :class:`~medtwin.record.facts.Observation` facts of the source
 ``medtwin:risk`` with the code system :data:`SCORE_SYSTEM` and the score name as code (medtwin has
