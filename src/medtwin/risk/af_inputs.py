@@ -1,9 +1,14 @@
-"""The inputs of the atrial fibrillation scores, read from the record: CHA2DS2-VASc and HAS-BLED.
+"""The inputs of the atrial fibrillation scores, read from the record: CHA2DS2-VASc and HAS-BLED;
+and the coded-condition reader they share with QRISK3 and the primary-prevention population.
 
 :func:`medtwin.risk.inputs.derive_inputs` calls :func:`af_inputs` after the common inputs, so
 ``medtwin risk`` computes CHA2DS2-VASc (stroke risk, Lip et al. 2010) and HAS-BLED (bleeding
 risk, Pisters et al. 2010) for a patient whose record holds atrial fibrillation or flutter, and
-says "not applicable" for one whose record does not (``Score.record_population``).
+says "not applicable" for one whose record does not (``Score.record_population``). The same
+pass derives ``clinical_ascvd``, the population input of the first-event equations (PCE,
+PREVENT, Framingham: not for a record with clinical ASCVD). :func:`condition_input` (a code list
+of ``risk/data/record_conditions.toml`` as a yes / "absent" input) is also what
+:mod:`medtwin.risk.qrisk3_inputs` reads QRISK3's conditions with.
 
 What is read, each item with its source (the code lists and their basis are data:
 ``risk/data/record_conditions.toml``; the lab windows ``risk/data/record_inputs.toml``):
@@ -61,6 +66,7 @@ __all__ = [
     "ANAEMIA_HB_G_DL",
     "SBP_UNCONTROLLED_MM_HG",
     "af_inputs",
+    "condition_input",
     "condition_sets",
     "matches",
     "time_in_range",
