@@ -285,3 +285,20 @@ def test_ranking_is_explained_with_ranges(store: Any) -> None:
     text = "\n".join(format_plan(rows))
     assert "ARR" in text and "[+" in text and "Sources" in text
     assert f"neter2003: {SOURCES['neter2003']}" in text
+
+
+def test_a_statin_lowers_the_cholesterol_ratio_with_the_total_cholesterol() -> None:
+    """QRISK3 reads the total/HDL ratio: the statin what-if lowers it with the total
+    cholesterol (LDL 130 x 30 % = 39 mg/dL off 210, HDL 50 unchanged: 4.2 -> 3.42)."""
+    derived = _inputs(
+        ldl_mg_dl=130.0, total_cholesterol_mg_dl=210.0, hdl_mg_dl=50.0, cholesterol_hdl_ratio=4.2
+    )
+    new, note = _one("statin", derived)
+    assert new is not None
+    assert new["total_cholesterol_mg_dl"].value == pytest.approx(171.0)
+    assert new["cholesterol_hdl_ratio"].value == pytest.approx(171.0 / 50.0)
+    assert "cholesterol_hdl_ratio 4.2 -> 3.42" in note
+    # without a valid ratio (no HDL), the ratio is not invented
+    no_hdl = _inputs(ldl_mg_dl=130.0, total_cholesterol_mg_dl=210.0, hdl_mg_dl=None)
+    new, note = _one("statin", no_hdl)
+    assert new is not None and "cholesterol_hdl_ratio" not in new

@@ -709,12 +709,18 @@ def _apply(
             "low": STATIN_LDL_REDUCTION_RANGE[0],
             "high": STATIN_LDL_REDUCTION_RANGE[1],
         }
+        # the total/HDL ratio (QRISK3) follows the total cholesterol, HDL unchanged
+        hdl = _number(derived.get("hdl_mg_dl"))
+        ratio = derived.get("cholesterol_hdl_ratio")
+        follows = hdl is not None and hdl > 0 and ratio is not None and ratio.usable
         inputs: dict[_Level, dict[str, DerivedInput]] = {}
         for lv, fraction in levels.items():
             row = dict(new)
             row["total_cholesterol_mg_dl"] = _set(
                 derived["total_cholesterol_mg_dl"], tc - fraction * ldl
             )
+            if follows:
+                row["cholesterol_hdl_ratio"] = _set(ratio, (tc - fraction * ldl) / hdl)  # type: ignore[arg-type,operator]
             inputs[lv] = row
         drop = STATIN_LDL_REDUCTION * ldl
         chol = InputChange(
@@ -726,7 +732,19 @@ def _apply(
             tc - levels["low"] * ldl,
             tc - levels["high"] * ldl,
         )
-        return _Applied(inputs, (flag, chol))
+        if not follows:
+            return _Applied(inputs, (flag, chol))
+        assert hdl is not None
+        ratio_change = InputChange(
+            "cholesterol_hdl_ratio",
+            tc / hdl,
+            (tc - drop) / hdl,
+            f"total cholesterol / HDL {hdl:.0f} mg/dL (unchanged)",
+            (),
+            (tc - levels["low"] * ldl) / hdl,
+            (tc - levels["high"] * ldl) / hdl,
+        )
+        return _Applied(inputs, (flag, chol, ratio_change))
     height = _height_m(derived, height_m)
     if change.kind in ("diet", "activity"):
         return _simulated(change, derived, height, horizon_days)
