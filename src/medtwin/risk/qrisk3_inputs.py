@@ -44,9 +44,8 @@ from medtwin.record.facts import SNOMED
 if TYPE_CHECKING:
     from medtwin.risk.inputs import DerivedInput, _Reader
 
-__all__ = ["SMOKING_SNOMED", "qrisk3_inputs"]
+__all__ = ["DIABETES_TYPES", "SMOKING_SNOMED", "qrisk3_inputs"]
 
-ICD10 = "http://hl7.org/fhir/sid/icd-10"
 
 SMOKING_SNOMED: Mapping[str, str | None] = {
     "266919005": "non_smoker",  # Never smoked tobacco
@@ -68,9 +67,11 @@ SMOKING_SNOMED: Mapping[str, str | None] = {
 SBP_SD_DAYS = 5 * 365
 """QRISK3: the standard deviation of at least two systolic readings of the last five years."""
 
-_TYPE1 = (frozenset({"46635009"}), ("E10",))
-_TYPE2 = (frozenset({"44054006"}), ("E11",))
-_ANY_DIABETES = (frozenset({"73211009"}), ("E13", "E14"))
+DIABETES_TYPES: Mapping[str, Mapping[str, list[str]]] = {
+    "type1": {"snomed": ["46635009"], "icd10": ["E10"]},
+    "type2": {"snomed": ["44054006"], "icd10": ["E11"]},
+}
+"""QRISK3's diabetes types as code lists (:func:`medtwin.risk.af_inputs.matches`)."""
 
 
 def _ratio(done: Mapping[str, DerivedInput]) -> DerivedInput:
@@ -127,16 +128,8 @@ def _smoking(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput:
     return DerivedInput(name, category, "ok", said, smoker.valid_days, None, smoker.provenance)
 
 
-def _matches(fact: object, codes: tuple[frozenset[str], tuple[str, ...]]) -> bool:
-    code = getattr(fact, "code", None)
-    if code is None:
-        return False
-    if code.system == SNOMED:
-        return code.code in codes[0]
-    return bool(code.system.startswith(ICD10) and code.code.upper().startswith(codes[1]))
-
-
 def _diabetes_type(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput:
+    from medtwin.risk.af_inputs import matches
     from medtwin.risk.inputs import DerivedInput, _prov
 
     name = "diabetes_type"
@@ -148,10 +141,7 @@ def _diabetes_type(reader: _Reader, done: Mapping[str, DerivedInput]) -> Derived
     ids = {p.source_id for p in diabetes.provenance}
     facts = [sf for sf in reader.facts_of(("Condition",)) if sf.fact.source_id in ids]
     types = {
-        kind
-        for sf in facts
-        for kind, codes in (("type1", _TYPE1), ("type2", _TYPE2))
-        if _matches(sf.fact, codes)
+        kind for sf in facts for kind, spec in DIABETES_TYPES.items() if matches(sf.fact, spec)
     }
     provs = tuple(_prov(sf, reader.at) for sf in facts)
     if len(types) == 1:
