@@ -444,6 +444,80 @@ def test_a_coronary_bypass_procedure_is_clinical_ascvd(store: SqlStore) -> None:
     assert "232717009" in derived["clinical_ascvd"].detail
 
 
+STATIN_FREE = ("pce_ascvd_10y", "pce_ascvd_10y_2018", "qrisk3_10y")
+"""Derived without statin users: PCE (Goff 2014) and QRISK3 (Hippisley-Cox 2017)."""
+
+
+def test_a_statin_user_is_outside_the_pce_and_qrisk3(store: SqlStore) -> None:
+    """On a statin, the PCE and QRISK3 (both derived in people not taking one) say "not
+    applicable" and name the order; PREVENT, which has statin use as an input, still computes.
+    An order of unknown state makes them "cannot compute", not "not applicable"."""
+    pid = _record(store, [_med("259255")])  # atorvastatin 20 MG, active
+    out = {s.name: s for s in evaluate(store, pid, AT).scores}
+    for name in STATIN_FREE:
+        assert out[name].status == "refused", name
+        assert out[name].message.startswith("not applicable: on a statin")
+        assert out[name].message.endswith("(active atorvastatin)")
+        assert "statin" in out[name].inputs  # the result rests on it (RiskAssessment basis)
+    assert out["prevent_10y"].status == "computed"
+    assert out["framingham_cvd_10y"].status == "computed"
+
+
+def test_a_statin_order_of_unknown_state_cannot_compute_the_pce(store: SqlStore) -> None:
+    pid = _record(store, [_med("259255", "stopped", days_before=600)])  # no stop date
+    out = {s.name: s for s in evaluate(store, pid, AT).scores}
+    for name in STATIN_FREE:
+        assert out[name].status == "missing", name
+        assert out[name].message.startswith("cannot compute: missing statin (statin (ATC C10AA)")
+        assert "is not known" in out[name].message
+
+
+def test_severe_hypercholesterolaemia_is_outside_the_pce(store: SqlStore) -> None:
+    """An LDL of 190 mg/dL or more (in mmol/L here: 5.0 mmol/L = 193 mg/dL, with
+    cholesterol's molar mass), even years before, or familial hypercholesterolaemia, makes the
+    PCE "not applicable" (Goff 2014; Grundy 2019 section 4.2); 189 mg/dL does not."""
+    pid = _record(store, [_obs("13457-7", 189.0, "mg/dL", 3000)])
+    derived = derive_inputs(store, pid, AT)
+    assert derived["severe_hypercholesterolaemia"].value is False
+    assert derived["severe_hypercholesterolaemia"].detail == (
+        "no familial hypercholesterolaemia in the record; highest LDL cholesterol 189 mg/dL"
+    )
+    store.append_facts([_obs("18262-6", 5.0, "mmol/L", 2000)], source="test")
+    derived = derive_inputs(store, pid, AT)
+    severe = derived["severe_hypercholesterolaemia"]
+    assert severe.value is True and severe.detail.startswith("LDL cholesterol 193 mg/dL (")
+    assert [p.source_id for p in severe.provenance] == ["18262-6-2000"]
+    out = {s.name: s for s in evaluate(store, pid, AT).scores}
+    for name in ("pce_ascvd_10y", "pce_ascvd_10y_2018"):
+        assert out[name].status == "refused"
+        assert out[name].message.startswith("not applicable: LDL cholesterol of 190 mg/dL")
+        assert "193 mg/dL" in out[name].message
+    # not one of QRISK3's exclusions (it cannot compute here for another reason: a daily
+    # smoker without an amount)
+    assert out["qrisk3_10y"].status == "missing"
+    assert out["qrisk3_10y"].message.startswith("cannot compute: missing smoking_category")
+    assert out["prevent_10y"].status == "computed"
+
+
+def test_familial_hypercholesterolaemia_is_read_from_its_codes(store: SqlStore) -> None:
+    pid = _record(store, [_history("fh", "http://hl7.org/fhir/sid/icd-10-cm", "E78.01")])
+    severe = derive_inputs(store, pid, AT)["severe_hypercholesterolaemia"]
+    assert severe.value is True and "E78.01" in severe.detail
+    out = {s.name: s for s in evaluate(store, pid, AT).scores}
+    assert out["pce_ascvd_10y"].status == "refused"
+
+
+def test_a_statin_whatif_still_computes_the_pce(store: SqlStore) -> None:
+    """The statin what-if starts a statin: the changed row is inside the population the
+    baseline was found in, so the PCE is computed with the lower cholesterol, not refused."""
+    pid = _record(store)
+    report = evaluate(store, pid, AT)
+    rows = [r for r in rank_changes(report, parse_changes("statin")) if r.score.startswith("pce")]
+    assert [r.score for r in rows] == ["pce_ascvd_10y", "pce_ascvd_10y_2018"]
+    for row in rows:
+        assert row.value is not None and row.arr is not None and row.arr > 0, row.note
+
+
 def test_heart_failure_leaves_out_prevent_and_framingham_not_pce(store: SqlStore) -> None:
     """PREVENT's outcomes include heart failure and Framingham 2008 was derived free of it:
     with chronic heart failure recorded they do not apply; the PCE (ASCVD only) still does."""

@@ -6,7 +6,8 @@ and the coded-condition reader they share with QRISK3 and the primary-prevention
 risk, Pisters et al. 2010) for a patient whose record holds atrial fibrillation or flutter, and
 says "not applicable" for one whose record does not (``Score.record_population``). The same
 pass derives ``clinical_ascvd``, the population input of the first-event equations (PCE,
-PREVENT, Framingham: not for a record with clinical ASCVD). :func:`condition_input` (a code list
+PREVENT, Framingham: not for a record with clinical ASCVD), and ``severe_hypercholesterolaemia``
+(familial hypercholesterolaemia, or an LDL cholesterol of 190 mg/dL or more: not for the PCE). :func:`condition_input` (a code list
 of ``risk/data/record_conditions.toml`` as a yes / "absent" input) is also what
 :mod:`medtwin.risk.qrisk3_inputs` reads QRISK3's conditions with.
 
@@ -82,6 +83,10 @@ CREATININE_ABNORMAL_UMOL_L = 200.0
 ANAEMIA_HB_G_DL = {"male": 13.0, "female": 12.0}
 """WHO anaemia thresholds (WHO 2011, Table 1): haemoglobin below 13.0 g/dL in men aged 15 and
 over, below 12.0 g/dL in non-pregnant women aged 15 and over."""
+LDL_SEVERE_MG_DL = 190.0
+"""Severe hypercholesterolaemia: LDL cholesterol >= 190 mg/dL (Grundy SM et al. 2018 ACC/AHA
+cholesterol guideline, Circulation 2019;139:e1082-e1143, section 4.2), outside the Pooled Cohort
+Equations' population (Goff 2014)."""
 BILIRUBIN_TIMES_ULN = 2.0
 ENZYME_TIMES_ULN = 3.0
 """HAS-BLED A (liver), biochemical: bilirubin > 2 x ULN with AST/ALT/ALP > 3 x ULN (Pisters et
@@ -250,6 +255,48 @@ def _renal(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput:
         f"{CREATININE_ABNORMAL_UMOL_L:g}; no dialysis or kidney transplant recorded",
         creat.valid_days, None, creat.provenance,
     )  # fmt: skip
+
+
+def _severe_hypercholesterolaemia(reader: _Reader) -> DerivedInput:
+    """Familial hypercholesterolaemia recorded, or any LDL cholesterol at or above 190 mg/dL up
+    to the date (the guideline's threshold is the untreated level, so an old value counts: the
+    highest is shown); neither, "no" (``absent``), also for a record without LDL."""
+    from medtwin.risk.inputs import DerivedInput, _convert, _prov, validity
+
+    name = "severe_hypercholesterolaemia"
+    fh = condition_input(reader, "familial_hypercholesterolaemia", as_name=name)
+    if fh.value:
+        return fh
+    spec = validity()["ldl_mg_dl"]
+    highest: tuple[float, StoredFact] | None = None
+    for sf in reader.observations():
+        f = sf.fact
+        if f.code is None or f.code.code not in spec["codes"]:
+            continue
+        if getattr(f, "value_num", None) is None or f.effective_start is None:
+            continue
+        try:
+            mg_dl = _convert(float(f.value_num), f.unit, spec["unit"], f.code.code)  # type: ignore[attr-defined]
+        except ValueError:
+            continue  # a unit that cannot be LDL in mg/dL: not judged
+        if highest is None or mg_dl > highest[0]:
+            highest = (mg_dl, sf)
+    if highest is not None and highest[0] >= LDL_SEVERE_MG_DL:
+        mg_dl, sf = highest
+        when = sf.fact.effective_start.date().isoformat()  # type: ignore[union-attr]
+        return DerivedInput(
+            name, True, "ok",
+            f"LDL cholesterol {mg_dl:.0f} mg/dL ({when}) >= {LDL_SEVERE_MG_DL:g} mg/dL",
+            None, None, (_prov(sf, reader.at),),
+        )  # fmt: skip
+    ldl = (
+        f"highest LDL cholesterol {highest[0]:.0f} mg/dL"
+        if highest is not None
+        else "no LDL cholesterol in the record"
+    )
+    return DerivedInput(
+        name, False, "absent", f"no familial hypercholesterolaemia in the record; {ldl}"
+    )
 
 
 def _times_uln(sf: StoredFact) -> float | None:
@@ -464,6 +511,7 @@ def af_inputs(reader: _Reader, done: Mapping[str, DerivedInput]) -> dict[str, De
             "alcohol_excess",
         )
     }
+    out["severe_hypercholesterolaemia"] = _severe_hypercholesterolaemia(reader)
     out["hypertension"] = _hypertension(reader, done)
     out["hypertension_uncontrolled"] = _uncontrolled(done)
     out["abnormal_renal_function"] = _renal(reader, done)

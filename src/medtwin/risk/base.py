@@ -57,8 +57,10 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "NOT_ON_STATIN",
     "NO_HEART_FAILURE",
     "NO_KNOWN_ASCVD",
+    "NO_SEVERE_HYPERCHOLESTEROLAEMIA",
     "Band",
     "BandTable",
     "ColumnLike",
@@ -878,6 +880,26 @@ NO_HEART_FAILURE = (
     "disease, heart failure included",
 )
 """The same for heart failure (PREVENT, whose outcomes include it; Framingham 2008)."""
+NOT_ON_STATIN = (
+    "statin",
+    False,
+    "on a statin: derived in people not taking one, the equation would read treated "
+    "cholesterol as untreated (for the risk before it, give --date before its start)",
+)
+"""``Score.record_population`` of equations derived without statin users: the Pooled Cohort
+Equations (Goff 2014: "not on a statin"; the ACC/AHA Risk Estimator Plus asks for pre-treatment
+values) and QRISK3 (Hippisley-Cox 2017: "not prescribed statins at baseline"). An order of unknown
+state makes the score "cannot compute" (whether the statin was taken is not known)."""
+NO_SEVERE_HYPERCHOLESTEROLAEMIA = (
+    "severe_hypercholesterolaemia",
+    False,
+    "LDL cholesterol of 190 mg/dL or more, or familial hypercholesterolaemia, is recorded: a "
+    "statin is indicated without a risk estimate (Grundy 2019 cholesterol guideline), and the "
+    "equation was not made for this group",
+)
+"""The Pooled Cohort Equations' third exclusion (Goff 2014; Grundy SM et al., 2018 ACC/AHA
+cholesterol guideline, Circulation 2019;139:e1082-e1143, section 4.2: LDL-C >= 190 mg/dL,
+maximally tolerated statin therapy without calculating 10-year ASCVD risk)."""
 
 
 class Score(ABC):
@@ -905,7 +927,8 @@ class Score(ABC):
         What a patient's *record* must say for the score to apply to them, beyond its inputs:
         ``(derived input, value it must have, why)`` (CHA2DS2-VASc: ``atrial_fibrillation``
         true and ``mitral_stenosis`` false). ``medtwin risk`` says "not applicable: why" for a
-        record that does not; a row given directly (``medtwin score``) is the caller's claim.
+        record that does not, and "cannot compute" for one that cannot say (a statin order of
+        unknown state); a row given directly (``medtwin score``) is the caller's claim.
     """
 
     name: str

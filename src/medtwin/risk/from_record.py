@@ -158,13 +158,17 @@ def _declared(score: Score, derived: Mapping[str, DerivedInput]) -> tuple[str, .
 
 
 def record_refusal(score: Score, derived: Mapping[str, DerivedInput]) -> ScoreOutcome | None:
-    """The "not applicable" outcome when the record is outside ``score.record_population``
-    (CHA2DS2-VASc for a patient with no atrial fibrillation), else ``None``."""
+    """The outcome when the record is outside ``score.record_population`` ("not applicable":
+    CHA2DS2-VASc for a patient with no atrial fibrillation, the Pooled Cohort Equations for one
+    on a statin), or cannot say whether it is ("cannot compute": a statin order whose end the
+    record does not give); else ``None``."""
     for name, wanted, why in score.record_population:
         d = derived.get(name)
-        if d is None or d.value is not wanted:
+        if d is None or d.value is None:
+            return missing_outcome(score, derived, [name])
+        if d.value is not wanted:
             title = getattr(score, "title", score.name)
-            said = f" ({d.detail})" if d is not None and d.value is True and d.detail else ""
+            said = f" ({d.detail})" if d.value is True and d.detail else ""
             return ScoreOutcome(
                 score.name, title, None, None, _unit(score), "refused",
                 f"not applicable: {why}{said}", _declared(score, derived),
@@ -172,10 +176,16 @@ def record_refusal(score: Score, derived: Mapping[str, DerivedInput]) -> ScoreOu
     return None
 
 
-def score_outcome(score: Score, derived: Mapping[str, DerivedInput]) -> ScoreOutcome:
+def score_outcome(
+    score: Score, derived: Mapping[str, DerivedInput], *, population: bool = True
+) -> ScoreOutcome:
     """Compute ``score`` from derived inputs; missing or stale inputs give "cannot compute", a
-    record outside the score's population "not applicable"."""
-    refused = record_refusal(score, derived)
+    record outside the score's population "not applicable".
+
+    ``population=False`` skips the record-population check: a what-if on a record already
+    found inside it (starting a statin does not take the patient out of the population whose
+    risk the equation estimates; :func:`medtwin.twin.prevention.rank_changes`)."""
+    refused = record_refusal(score, derived) if population else None
     if refused is not None:
         return refused
     lacking = lacking_inputs(score, derived)

@@ -138,6 +138,7 @@ DERIVABLE = (
     # who the primary-prevention scores apply to, and the atrial fibrillation scores
     # (medtwin.risk.af_inputs)
     "clinical_ascvd",
+    "severe_hypercholesterolaemia",
     "atrial_fibrillation",
     "mitral_stenosis",
     "congestive_heart_failure",

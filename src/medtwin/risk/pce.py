@@ -34,7 +34,9 @@ estimate (a 7.46% displayed as "7.5%" by a calculator rounding to 0.1 is borderl
 
 The equations are for primary prevention: people without clinical ASCVD, LDL under 190 mg/dL and
 not on a statin (Goff 2014; Arnett 2019); medtwin cannot check those from these inputs and says
-so in ``valid_population``. Model card: ``docs/models/pce.md``.
+so in ``valid_population``. From a record (``medtwin risk``) it does: clinical ASCVD, an active
+statin and severe hypercholesterolaemia (familial, or LDL >= 190 mg/dL) make it "not applicable"
+(``record_population``). Model card: ``docs/models/pce.md``.
 
 References
 ----------
@@ -79,6 +81,8 @@ from medtwin.risk._cvrisk import (
 )
 from medtwin.risk.base import (
     NO_KNOWN_ASCVD,
+    NO_SEVERE_HYPERCHOLESTEROLAEMIA,
+    NOT_ON_STATIN,
     ColumnLike,
     FloatArray,
     InputData,
@@ -162,13 +166,14 @@ _POPULATION_TEXT = (
     "mg/dL, HDL 20-100 mg/dL or systolic BP 90-200 mmHg (the guideline calculator's ranges) "
     "are refused. Prior ASCVD, LDL >= 190 mg/dL and statin use are not inputs: do not apply "
     "the score to those patients (medtwin risk says 'not applicable' for a record with "
-    "clinical ASCVD)."
+    "clinical ASCVD, an active statin, familial hypercholesterolaemia or an LDL of 190 mg/dL "
+    "or more)."
 )
 
 
 class _PceBase(Score):
     integer_value = False
-    record_population = (NO_KNOWN_ASCVD,)
+    record_population = (NO_KNOWN_ASCVD, NOT_ON_STATIN, NO_SEVERE_HYPERCHOLESTEROLAEMIA)
     _table: str
 
     def accepted(self) -> tuple[AcceptedRange, ...]:

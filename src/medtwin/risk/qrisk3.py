@@ -84,6 +84,7 @@ import numpy as np
 import numpy.typing as npt
 
 from medtwin.risk.base import (
+    NOT_ON_STATIN,
     Band,
     ColumnLike,
     InputData,
@@ -353,6 +354,7 @@ class Qrisk3(Score):
             "coronary heart disease, stroke or TIA is recorded, and QRISK3 estimates a first "
             "event (primary prevention)",
         ),
+        NOT_ON_STATIN,
     )
     name = "qrisk3_10y"
     title = "QRISK3-2017 10-year cardiovascular disease risk (%)"
@@ -366,7 +368,8 @@ class Qrisk3(Score):
         "general practices (QResearch, 1998-2015) and validated in 2.67 million of 328 others "
         "(Hippisley-Cox et al. 2017). Rows outside 25-84 years, or with prior_cvd true, are "
         "refused. Derived without statin users at baseline: the risk of a person on a statin is "
-        "not what it estimates."
+        "not what it estimates (medtwin risk says 'not applicable' for a record with an active "
+        "statin)."
     )
     bands = (
         Band(

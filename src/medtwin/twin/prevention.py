@@ -856,7 +856,9 @@ def rank_changes(
             values: dict[str, float | None] = {}
             message = ""
             for lv, inputs in a.inputs.items():
-                out = score_outcome(score, inputs)
+                # the baseline was computed, so the record is inside the score's population;
+                # a change (a statin started) does not take it out
+                out = score_outcome(score, inputs, population=False)
                 values[lv] = out.value
                 if lv == "estimate":
                     message = out.message
