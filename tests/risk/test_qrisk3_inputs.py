@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +19,7 @@ from medtwin.record.facts import (
     Identifier,
     MedicationRequest,
     Observation,
+    RawResource,
 )
 from medtwin.risk.from_record import evaluate
 from medtwin.risk.inputs import derive_inputs
@@ -69,14 +72,16 @@ def _order(sid: str, display: str, route: str | None = None) -> MedicationReques
     )  # fmt: skip
 
 
-def _record(store: SqlStore, extra: list[Fact]) -> str:
+def _record(
+    store: SqlStore, extra: list[Fact], extensions: list[dict[str, Any]] | None = None
+) -> str:
     """A 65-year-old white man: cholesterol 200 / HDL 50 (ratio 4), systolic 110, 130, 120
     in the last five years (SD 10; latest 120), BMI 24.2, no diabetes."""
     facts: list[Fact] = [
         Demographics(
             source="reg", source_id="Patient/q1", subject=WHO, identifiers=(WHO,),
             birth_date="1959-01-15", gender="male",
-            raw={"resourceType": "Patient", "extension": [WHITE]},
+            raw={"resourceType": "Patient", "extension": [WHITE] if extensions is None else extensions},
         ),
         _obs("2093-3", 200.0, "mg/dL", 30),
         _obs("2085-9", 50.0, "mg/dL", 30),
@@ -203,3 +208,165 @@ def test_known_cardiovascular_disease_or_unknown_diabetes_type(store: SqlStore) 
     assert derive_inputs(store, pid, AT)["prior_cvd"].detail.startswith(
         "coronary heart disease, stroke or TIA: G45.9"
     )
+
+
+# --- ethnicity and family history ---
+
+UK_ETHNIC = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-EthnicCategory"
+ENGLAND = "https://fhir.hl7.org.uk/CodeSystem/UKCore-EthnicCategoryEngland"
+CDC = "urn:oid:2.16.840.1.113883.6.238"
+
+
+def _uk(code: str) -> dict[str, Any]:
+    return {
+        "url": UK_ETHNIC,
+        "valueCodeableConcept": {"coding": [{"system": ENGLAND, "code": code}]},
+    }
+
+
+def _race(omb: tuple[str, ...], detailed: tuple[str, ...] = ()) -> dict[str, Any]:
+    subs = [{"url": "ombCategory", "valueCoding": {"system": CDC, "code": c}} for c in omb]
+    subs += [{"url": "detailed", "valueCoding": {"system": CDC, "code": c}} for c in detailed]
+    return {"url": WHITE["url"], "extension": subs}
+
+
+@pytest.mark.parametrize(
+    ("extensions", "group"),
+    [
+        ([_uk("J")], "pakistani"),  # NHS ethnic category: Asian or Asian British - Pakistani
+        ([_uk("M")], "black_caribbean"),
+        ([_uk("F")], "other"),  # Mixed - White and Asian: QRISK3's other includes mixed
+        ([_uk("Z")], "white_or_not_stated"),  # not stated
+        ([_uk("P")], None),  # any other Black background: none of QRISK3's groups
+        ([_race(("2054-5",), ("2072-7",))], "black_caribbean"),  # Black, Jamaican
+        ([_race(("2054-5",), ("2065-1",))], "black_african"),  # Black, Nigerian
+        ([_race(("2028-9",), ("2029-7",))], "indian"),  # Asian, Asian Indian
+        ([_race(("2028-9",), ("2036-2",))], "other_asian"),  # Asian, Filipino
+        ([_race(("2028-9",))], None),  # Asian: which of QRISK3's Asian groups is not said
+        ([_race(("2054-5",), ("2058-6",))], None),  # African American: not Caribbean/African
+        ([_race(("2106-3", "2054-5"))], "other"),  # two categories: mixed
+        ([_race(("1002-5",))], "other"),  # American Indian or Alaska Native
+        ([_race(("2054-5",)), _uk("N")], "black_african"),  # the UK category is QRISK3's own
+        ([], None),
+    ],
+)
+def test_ethnicity_as_qrisk3_groups(
+    store: SqlStore, extensions: list[dict[str, Any]], group: str | None
+) -> None:
+    pid = _record(store, [_smoking("266919005", "Never smoked tobacco")], extensions)
+    ethnicity = derive_inputs(store, pid, AT)["ethnicity"]
+    assert ethnicity.value == group, ethnicity.detail
+    (q,) = evaluate(store, pid, AT, scores=["qrisk3_10y"]).scores
+    if group is None:
+        # QRISK3's own substitute (white or not stated), said
+        assert "missing ethnicity" in q.message
+        assert q.value == pytest.approx(QRISK3.compute_one(EXPLICIT).value, abs=1e-9)
+    else:
+        assert "ethnicity" not in q.message
+        expected = QRISK3.compute_one({**EXPLICIT, "ethnicity": group})
+        assert q.value == pytest.approx(expected.value, abs=1e-9)
+
+
+def _relative(
+    sid: str,
+    role: str,
+    code: str,
+    *,
+    age: float | None = None,
+    status: str = "completed",
+    onset: dict[str, Any] | None = None,
+    days_before: float = 200,
+) -> RawResource:
+    condition: dict[str, Any] = {"code": {"coding": [{"system": SNOMED, "code": code}]}}
+    if age is not None:
+        condition["onsetAge"] = {
+            "value": age,
+            "unit": "yr",
+            "system": "http://unitsofmeasure.org",
+            "code": "a",
+        }
+    condition.update(onset or {})
+    raw = {
+        "resourceType": "FamilyMemberHistory",
+        "id": sid,
+        "status": status,
+        "patient": {"reference": "Patient/q1"},
+        "relationship": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode",
+                    "code": role,
+                    "display": role.lower(),
+                }
+            ]
+        },
+        "condition": [condition],
+    }
+    return RawResource(
+        source="ehr", source_id=f"FamilyMemberHistory/{sid}", subject=WHO,
+        resource_type="FamilyMemberHistory", effective_start=_ago(days_before), raw=raw,
+    )  # fmt: skip
+
+
+def test_family_history_of_early_heart_disease(store: SqlStore) -> None:
+    """QRISK3's family history: angina or heart attack in a parent, sibling or child before 60,
+    read from FamilyMemberHistory. A step-father's infarct at 50, a mother's angina at 65 and
+    an entered-in-error entry do not count; a brother's infarct without an age is not known;
+    a father's infarct at 52 counts and raises QRISK3 as the same input given directly."""
+    pid = _record(store, [_smoking("266919005", "Never smoked tobacco")])
+    assert derive_inputs(store, pid, AT)["family_history_chd"].detail == (
+        "no family history (FamilyMemberHistory) in the record"
+    )
+    store.append_facts(
+        [
+            _relative("step", "STPFTH", "22298006", age=50),
+            _relative("mum", "MTH", "194828000", age=65),
+            _relative("err", "FTH", "22298006", age=40, status="entered-in-error"),
+        ],
+        source="test",
+    )
+    fh = derive_inputs(store, pid, AT)["family_history_chd"]
+    assert fh.value is False and fh.status == "absent"
+    assert "(2 FamilyMemberHistory)" in fh.detail
+    store.append_facts([_relative("bro", "BRO", "22298006")], source="test")
+    fh = derive_inputs(store, pid, AT)["family_history_chd"]
+    assert fh.value is None and fh.detail == (
+        "bro: 22298006: age at onset not recorded (QRISK3 counts one before 60)"
+    )
+    (q,) = evaluate(store, pid, AT, scores=["qrisk3_10y"]).scores
+    assert "family_history_chd (bro: 22298006: age at onset not recorded" in q.message
+    store.append_facts([_relative("dad", "FTH", "22298006", age=52)], source="test")
+    fh = derive_inputs(store, pid, AT)["family_history_chd"]
+    assert fh.value is True and fh.detail == "fth: 22298006 at 52 years"
+    assert [p.source_id for p in fh.provenance] == ["FamilyMemberHistory/dad"]
+    (q,) = evaluate(store, pid, AT, scores=["qrisk3_10y"]).scores
+    expected = QRISK3.compute_one({**EXPLICIT, "family_history_chd": True})
+    assert q.value == pytest.approx(expected.value, abs=1e-9)
+    assert q.value > QRISK3.compute_one(EXPLICIT).value  # type: ignore[operator]
+    # before the history was taken (200 days before AT), it is not known
+    earlier = derive_inputs(store, pid, AT - dt.timedelta(days=300))["family_history_chd"]
+    assert earlier.value is None and "no family history" in earlier.detail
+
+
+def test_an_onset_range_counts_when_wholly_before_60(store: SqlStore) -> None:
+    span = {"onsetRange": {"low": {"value": 40, "code": "a"}, "high": {"value": 49, "code": "a"}}}
+    pid = _record(store, [_relative("sis", "NSIS", "53741008", onset=span)])
+    fh = derive_inputs(store, pid, AT)["family_history_chd"]
+    assert fh.value is True and fh.detail == "nsis: 53741008 before 60"
+
+
+def test_the_shared_us_core_patient(shared: Path, store: SqlStore) -> None:
+    """The US Core example patient: White, American Indian or Alaska Native and Asian (QRISK3's
+    "other", which includes mixed); a father's fatal choroidal haemorrhage at 74 is family
+    history without heart disease."""
+    from medtwin.ingest import import_paths
+
+    import_paths(
+        store, [shared / "fhir" / "uscore" / "us_quality_core_bundle_patient.json"], workers=0
+    )
+    (summary,) = [p for p in store.patients() if "Chalmers" in p.name]
+    d = derive_inputs(store, summary.id, AT)
+    assert d["ethnicity"].value == "other"
+    assert "more than one group" in d["ethnicity"].detail
+    assert d["family_history_chd"].value is False
+    assert d["family_history_chd"].detail.endswith("(1 FamilyMemberHistory)")

@@ -18,6 +18,7 @@ from medtwin.record.facts import (
     Demographics,
     Identifier,
     Observation,
+    RawResource,
 )
 from medtwin.store import PatientNotFoundError
 from medtwin.store.sql import SqlStore
@@ -310,6 +311,31 @@ def test_conditions_and_shared_resources(store: SqlStore) -> None:
     rows = store.timeline("MRN-1", kinds=["Condition"])
     assert rows[0].fact.code == cond.code
     assert rows[0].fact.effective_start == cond.effective_start
+
+
+def test_timeline_by_resource_type_of_kept_whole_resources(store: SqlStore) -> None:
+    """A resource medtwin does not model (FamilyMemberHistory) is found among the RawResource
+    facts by its resource type, with its JSON, and the read is logged with the types."""
+    store.append_facts([patient("p1", "Curie", "Marie", "1967-11-07", "MRN-1")], source=SRC)
+    kept = [
+        RawResource(
+            source=SRC,
+            source_id=f"{rtype}/r{i}",
+            subject=Identifier(PID_SYSTEM, "p1"),
+            resource_type=rtype,
+            effective_start=datetime(2020, 1, 1 + i, tzinfo=UTC),
+            raw={"resourceType": rtype, "id": f"r{i}"},
+        )
+        for i, rtype in enumerate(("Claim", "FamilyMemberHistory", "Claim"))
+    ]
+    store.append_facts(kept, source=SRC)
+    rows = store.timeline(
+        "MRN-1", kinds=["RawResource"], resource_types=["FamilyMemberHistory"], include_raw=True
+    )
+    assert [r.fact.source_id for r in rows] == ["FamilyMemberHistory/r1"]
+    assert rows[0].fact.raw == {"resourceType": "FamilyMemberHistory", "id": "r1"}
+    assert len(store.timeline("MRN-1", resource_types=["Claim", "FamilyMemberHistory"])) == 3
+    assert store.access_log(limit=1)[0].what == "timeline types=Claim,FamilyMemberHistory"
 
 
 def test_backends_implement_the_protocol(store: SqlStore) -> None:

@@ -57,7 +57,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from medtwin.record.facts import SNOMED
+from medtwin.record.facts import SNOMED, Coding
 
 if TYPE_CHECKING:
     from medtwin.risk.inputs import DerivedInput, _Reader
@@ -67,6 +67,7 @@ __all__ = [
     "ANAEMIA_HB_G_DL",
     "SBP_UNCONTROLLED_MM_HG",
     "af_inputs",
+    "coding_matches",
     "condition_input",
     "condition_sets",
     "matches",
@@ -126,7 +127,11 @@ def matches(fact: Any, spec: Mapping[str, Any]) -> bool:
     >>> matches(Condition(source="s", source_id="c", code=af), spec)
     True
     """
-    code = fact.code
+    return coding_matches(fact.code, spec)
+
+
+def coding_matches(code: Coding | None, spec: Mapping[str, Any]) -> bool:
+    """:func:`matches` for one coding (a family member's condition, which is not a fact)."""
     if code is None:
         return False
     if code.system == SNOMED:

@@ -202,18 +202,20 @@ class _ReadOnce:
         end: dt.datetime | None = None,
         as_of: dt.datetime | None = None,
         include_raw: bool = False,
+        resource_types: Sequence[str] = (),
     ) -> list[StoredFact]:
         if start is not None or as_of is not None:
             return self._store.timeline(
                 patient_id, codes=codes, kinds=kinds, start=start, end=end, as_of=as_of,
-                include_raw=include_raw,
+                include_raw=include_raw, resource_types=resource_types,
             )  # fmt: skip
-        key = (patient_id, tuple(codes), tuple(kinds), include_raw)
+        key = (patient_id, tuple(codes), tuple(kinds), include_raw, tuple(resource_types))
         facts = self._timelines.get(key)
         if facts is None:
             facts = self._timelines[key] = self._store.timeline(
-                patient_id, codes=codes, kinds=kinds, include_raw=include_raw
-            )
+                patient_id, codes=codes, kinds=kinds, include_raw=include_raw,
+                resource_types=resource_types,
+            )  # fmt: skip
         if end is None:
             return list(facts)
         return [

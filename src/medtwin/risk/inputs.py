@@ -295,6 +295,30 @@ class _Reader:
         self._obs: list[StoredFact] | None = None
         self._kinds: dict[tuple[str, ...], list[StoredFact]] = {}
         self._orders: list[StoredFact] | None = None
+        self._demographics: list[StoredFact] | None = None
+        self._kept: dict[str, list[StoredFact]] = {}
+
+    def demographics(self) -> list[StoredFact]:
+        """The Demographics facts with their Patient resources (extensions), read once."""
+        if self._demographics is None:
+            self._demographics = self.store.timeline(
+                self.patient_id, kinds=("Demographics",), include_raw=True
+            )
+        return self._demographics
+
+    def kept_whole(self, resource_type: str) -> list[StoredFact]:
+        """The resources of ``resource_type`` medtwin keeps whole (``RawResource`` facts with
+        their JSON: ``FamilyMemberHistory``) dated by the date or undated, read once."""
+        if resource_type not in self._kept:
+            facts = self.store.timeline(
+                self.patient_id, kinds=("RawResource",), resource_types=(resource_type,),
+                include_raw=True,
+            )  # fmt: skip
+            self._kept[resource_type] = [
+                sf for sf in facts
+                if sf.fact.effective_start is None or sf.fact.effective_start < self.end
+            ]  # fmt: skip
+        return self._kept[resource_type]
 
     def facts_of(self, kinds: Sequence[str]) -> list[StoredFact]:
         """Every fact of ``kinds`` (Condition, Procedure ...) begun by the date, read once."""
@@ -386,8 +410,7 @@ def _age_sex_race(reader: _Reader) -> list[DerivedInput]:
 
 
 def _race(reader: _Reader) -> DerivedInput:
-    demo = reader.store.timeline(reader.patient_id, kinds=("Demographics",), include_raw=True)
-    for sf in reversed(demo):
+    for sf in reversed(reader.demographics()):
         raw = sf.fact.raw or {}
         for ext in raw.get("extension", ()) or ():
             if ext.get("url") != US_CORE_RACE:

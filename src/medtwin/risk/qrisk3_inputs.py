@@ -17,9 +17,12 @@ antihypertensive treatment, atrial fibrillation):
   ``none``;
 - ``systolic_bp_sd_mm_hg``: the standard deviation of the systolic readings of the last five
   years, when there are at least two (QRISK3's definition);
-- ``ethnicity``: only what the US Core race category says unambiguously (white: "white or not
-  stated"); the other OMB categories do not tell QRISK3's groups apart (Black: Caribbean or
-  African; Asian: Indian, Pakistani, Bangladeshi, Chinese or other) and stay missing, which
+- ``ethnicity``: the UK Core ethnic category (the NHS ethnic category QRISK3's groups come
+  from: :data:`UK_ETHNIC_QRISK3`), else US Core race: white; a detailed code naming a group
+  (Asian Indian, Pakistani, Bangladeshi, Chinese, another Asian nation; African nations;
+  Caribbean islands: :data:`CDC_RACE_QRISK3`); American Indian or Alaska Native, Pacific
+  Islander, "other race" and two or more categories are QRISK3's "other" (which includes mixed).
+  Asian or Black without a detail that names a group (African American) stays missing, which
   QRISK3 scores as white or not stated and the report lists;
 - ``townsend_score``: never in a record (it is the deprivation of the UK census output area of
   the postcode); missing, scored 0 by QRISK3's rule and listed;
@@ -29,20 +32,24 @@ antihypertensive treatment, atrial fibrillation):
   ``corticosteroids``; a PDE5 inhibitor for erectile dysfunction) from the drug names an active
   order names; none recorded is "no", as QRISK3 itself counts recorded conditions;
 - ``prior_cvd``: coronary heart disease, stroke or TIA recorded (QRISK3 refuses them);
-- ``family_history_chd``: not read (no coded family history in the data medtwin imports);
-  missing, scored as absent by QRISK3 and listed.
+- ``family_history_chd``: angina or heart attack (code list ``family_history_chd``) in a
+  first-degree relative (:data:`FIRST_DEGREE_ROLES`) before 60, from the FamilyMemberHistory
+  resources medtwin keeps whole: yes with the relative and age; such a relative without an
+  onset age: not known; family history recorded without one: no; no family history in the
+  record: missing, scored as absent by QRISK3 and listed.
 """
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from medtwin.record.facts import SNOMED
 
 if TYPE_CHECKING:
     from medtwin.risk.inputs import DerivedInput, _Reader
+    from medtwin.store.base import StoredFact
 
 __all__ = ["DIABETES_TYPES", "SMOKING_SNOMED", "qrisk3_inputs"]
 
@@ -177,20 +184,252 @@ def _sbp_sd(reader: _Reader) -> DerivedInput:
     )  # fmt: skip
 
 
-def _ethnicity(done: Mapping[str, DerivedInput]) -> DerivedInput:
-    from medtwin.risk.inputs import DerivedInput
+UK_CORE_ETHNIC_CATEGORY = (
+    "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-EthnicCategory"
+)
+UK_ETHNIC_SYSTEMS = (
+    "https://fhir.hl7.org.uk/CodeSystem/UKCore-EthnicCategoryEngland",
+    "https://fhir.hl7.org.uk/CodeSystem/UKCore-EthnicCategoryWales",
+)
+UK_ETHNIC_QRISK3: Mapping[str, str | None] = {
+    "A": "white_or_not_stated",  # White - British (Wales: any White background)
+    "B": "white_or_not_stated",  # White - Irish (Wales: Gypsy or Irish Traveller)
+    "C": "white_or_not_stated",  # White - any other White background
+    "D": "other",  # Mixed - White and Black Caribbean
+    "E": "other",  # Mixed - White and Black African
+    "F": "other",  # Mixed - White and Asian
+    "G": "other",  # Mixed - any other mixed background
+    "H": "indian",
+    "J": "pakistani",
+    "K": "bangladeshi",
+    "L": "other_asian",
+    "M": "black_caribbean",
+    "N": "black_african",
+    "P": None,  # Black - any other Black background: none of QRISK3's groups
+    "R": "chinese",
+    "S": "other",  # any other ethnic group
+    "T": "other",  # Wales: Arab
+    "Z": "white_or_not_stated",  # not stated: QRISK3's "white or not stated"
+    "99": "white_or_not_stated",  # not known
+}
+"""The NHS ethnic category (UK Core ``Extension-UKCore-EthnicCategory``: the NHS Data
+Dictionary's 2001 census categories, England and Wales code systems) as QRISK3's nine groups:
+white or not stated, Indian, Pakistani, Bangladeshi, other Asian, black Caribbean, black African,
+Chinese, other (including mixed) (Hippisley-Cox 2017, the groups QResearch records)."""
 
-    race = done["race"]
-    if race.value == "white":
-        return DerivedInput(
-            "ethnicity", "white_or_not_stated", "ok", race.detail, None, None, race.provenance
-        )
-    if race.value is None:
-        return DerivedInput("ethnicity", None, "missing", race.reason())
+CDC_RACE_QRISK3: Mapping[str, str] = {
+    "2029-7": "indian",  # Asian Indian
+    "2044-6": "pakistani",
+    "2030-5": "bangladeshi",
+    "2034-7": "chinese",
+    **dict.fromkeys(
+        (
+            "2031-3", "2032-1", "2033-9", "2035-4", "2036-2", "2037-0", "2038-8", "2039-6",
+            "2040-4", "2041-2", "2042-0", "2043-8", "2045-3", "2046-1", "2047-9", "2048-7",
+            "2049-5", "2050-3", "2051-1", "2052-9",
+        ),
+        "other_asian",
+    ),  # Bhutanese, Burmese, Cambodian, Taiwanese, Filipino, Hmong ... Sri Lankan, Nepalese
+    **dict.fromkeys(
+        ("2060-2", "2061-0", "2062-8", "2063-6", "2064-4", "2065-1", "2066-9"),
+        "black_african",
+    ),  # African, Botswanan, Ethiopian, Liberian, Namibian, Nigerian, Zairean
+    **dict.fromkeys(
+        (
+            "2067-7", "2068-5", "2069-3", "2070-1", "2071-9", "2072-7", "2073-5", "2074-3",
+            "2075-0",
+        ),
+        "black_caribbean",
+    ),  # Bahamian, Barbadian, Dominican, Dominica Islander, Haitian, Jamaican, Tobagoan,
+    # Trinidadian, West Indian
+}  # fmt: skip
+"""US Core race's ``detailed`` codes (CDC Race & Ethnicity Code Set, urn:oid:2.16.840.1.113883
+.6.238) that name one of QRISK3's groups. Black (2056-0) and African American (2058-6) do not
+say Caribbean or African, and stay missing."""
+
+OMB_QRISK3: Mapping[str, str | None] = {
+    "2106-3": "white_or_not_stated",  # White
+    "1002-5": "other",  # American Indian or Alaska Native: "any other ethnic group"
+    "2076-8": "other",  # Native Hawaiian or Other Pacific Islander
+    "2131-1": "other",  # Other Race
+    "2028-9": None,  # Asian: Indian, Pakistani, Bangladeshi, Chinese or other: the detail says
+    "2054-5": None,  # Black or African American: Caribbean or African: the detail says
+}
+"""US Core race's OMB categories as QRISK3's groups, where one category names one group; a
+person of two or more categories is QRISK3's "other" (which includes mixed)."""
+
+
+def _us_core_race(raw: Mapping[str, Any]) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """({OMB category code: display}, [(detailed code, display)]) of a Patient's US Core race."""
+    from medtwin.risk.inputs import US_CORE_RACE
+
+    omb: dict[str, str] = {}
+    detailed: list[tuple[str, str]] = []
+    for ext in raw.get("extension", ()) or ():
+        if ext.get("url") != US_CORE_RACE:
+            continue
+        for sub in ext.get("extension", ()) or ():
+            coding = sub.get("valueCoding") or {}
+            code = coding.get("code")
+            if not isinstance(code, str):
+                continue
+            if sub.get("url") == "ombCategory" and code in OMB_QRISK3:
+                omb[code] = str(coding.get("display") or code)
+            elif sub.get("url") == "detailed":
+                detailed.append((code, str(coding.get("display") or code)))
+    return omb, detailed
+
+
+def _ethnic_group(raw: Mapping[str, Any]) -> tuple[str | None, str] | None:
+    """(QRISK3 group or None when the record cannot say it, why) from a Patient resource's
+    UK Core ethnic category or US Core race; ``None`` when it has neither."""
+    for ext in raw.get("extension", ()) or ():
+        if ext.get("url") != UK_CORE_ETHNIC_CATEGORY:
+            continue
+        for coding in (ext.get("valueCodeableConcept") or {}).get("coding", ()) or ():
+            code = coding.get("code")
+            if coding.get("system") in UK_ETHNIC_SYSTEMS and code in UK_ETHNIC_QRISK3:
+                said = f"UK Core ethnic category {code} {coding.get('display') or ''}".strip()
+                group = UK_ETHNIC_QRISK3[code]
+                return group, said if group else f"{said}: none of QRISK3's ethnic groups"
+    omb, detailed = _us_core_race(raw)
+    if not omb and not detailed:
+        return None
+    named = sorted({CDC_RACE_QRISK3[c] for c, _ in detailed if c in CDC_RACE_QRISK3})
+    words = ", ".join(f"{c} {d}" for c, d in [*sorted(omb.items()), *detailed])
+    said = f"US Core race {words}"
+    if len(omb) > 1 or len(named) > 1:
+        return "other", f"{said} (more than one group: QRISK3's other, which includes mixed)"
+    if named:
+        return named[0], said
+    if len(omb) == 1:
+        (category,) = omb
+        group = OMB_QRISK3[category]
+        if group is not None:
+            return group, said
+    return None, f"{said} does not say which of QRISK3's ethnic groups"
+
+
+def _ethnicity(reader: _Reader) -> DerivedInput:
+    from medtwin.risk.inputs import DerivedInput, _prov_nodate
+
+    for sf in reversed(reader.demographics()):
+        found = _ethnic_group(sf.fact.raw or {})
+        if found is None:
+            continue
+        group, said = found
+        if group is None:
+            return DerivedInput("ethnicity", None, "missing", said, None, None, (_prov_nodate(sf),))
+        return DerivedInput("ethnicity", group, "ok", said, None, None, (_prov_nodate(sf),))
     return DerivedInput(
-        "ethnicity", None, "missing",
-        f"US Core race {race.value!r} does not say which of QRISK3's ethnic groups",
-        None, None, race.provenance,
+        "ethnicity", None, "missing", "no UK Core ethnic category or US Core race on the Patient"
+    )
+
+
+FIRST_DEGREE_ROLES = frozenset(
+    {
+        "FTH", "MTH", "PRN", "NFTH", "NMTH", "NPRN",  # father, mother, parent (natural)
+        "BRO", "SIS", "SIB", "NBRO", "NSIS", "NSIB",  # brother, sister, sibling (natural)
+        "TWIN", "TWINBRO", "TWINSIS", "FTWIN", "FTWINBRO", "FTWINSIS", "ITWIN", "ITWINBRO",
+        "ITWINSIS",  # twins
+        "SON", "DAU", "SONC", "DAUC", "CHILD", "NCHILD",  # son, daughter, child (natural)
+    }
+)  # fmt: skip
+"""HL7 v3 RoleCode relationships of a first-degree (blood) relative: parents, full siblings and
+twins, children. Step, foster, adoptive, half and in-law codes are not in it."""
+FAMILY_HISTORY_AGE = 60.0
+"""QRISK3: angina or heart attack in a first-degree relative aged under 60 (Hippisley-Cox 2017)."""
+
+_AGE_YEARS = {"a": 1.0, "yr": 1.0, "year": 1.0, "years": 1.0, "mo": 1 / 12, "wk": 7 / 365.25}
+
+
+def _age_years(age: Any) -> float | None:
+    if not isinstance(age, Mapping) or not isinstance(age.get("value"), int | float):
+        return None
+    unit = str(age.get("code") or age.get("unit") or "a").lower()
+    factor = _AGE_YEARS.get(unit)
+    return None if factor is None else float(age["value"]) * factor
+
+
+def _before_60(condition: Mapping[str, Any]) -> bool | None:
+    """Whether a family member's condition began before 60: from onsetAge, or an onsetRange
+    wholly on one side of 60; ``None`` when the record does not say."""
+    age = _age_years(condition.get("onsetAge"))
+    if age is not None:
+        return age < FAMILY_HISTORY_AGE
+    span = condition.get("onsetRange")
+    if isinstance(span, Mapping):
+        high, low = _age_years(span.get("high")), _age_years(span.get("low"))
+        if high is not None and high < FAMILY_HISTORY_AGE:
+            return True
+        if low is not None and low >= FAMILY_HISTORY_AGE:
+            return False
+    return None
+
+
+def _family_history(reader: _Reader) -> DerivedInput:
+    """QRISK3's ``family_history_chd`` from the FamilyMemberHistory resources medtwin keeps."""
+    from medtwin.record.facts import Coding
+    from medtwin.risk.af_inputs import coding_matches, condition_sets
+    from medtwin.risk.inputs import DerivedInput, _prov
+
+    name = "family_history_chd"
+    spec = condition_sets()[name]
+    histories = [
+        sf for sf in reader.kept_whole("FamilyMemberHistory")
+        if (sf.fact.raw or {}).get("status") not in ("entered-in-error", "health-unknown")
+    ]  # fmt: skip
+    if not histories:
+        return DerivedInput(
+            name, None, "missing", "no family history (FamilyMemberHistory) in the record"
+        )
+    early: list[tuple[StoredFact, str]] = []
+    unknown_age: list[tuple[StoredFact, str]] = []
+    for sf in histories:
+        raw = sf.fact.raw or {}
+        roles = [
+            (c.get("code"), c.get("display") or c.get("code"))
+            for c in (raw.get("relationship") or {}).get("coding", ()) or ()
+        ]
+        role = next(((c, d) for c, d in roles if c in FIRST_DEGREE_ROLES), None)
+        if role is None:
+            continue
+        for condition in raw.get("condition", ()) or ():
+            codings = (condition.get("code") or {}).get("coding", ()) or ()
+            hit = next(
+                (
+                    c for c in codings
+                    if coding_matches(Coding(str(c.get("system")), str(c.get("code"))), spec)
+                ),
+                None,
+            )  # fmt: skip
+            if hit is None:
+                continue
+            label = f"{str(role[1]).lower()}: {hit.get('code')} {hit.get('display') or ''}".strip()
+            when = _before_60(condition)
+            if when is True:
+                age = _age_years(condition.get("onsetAge"))
+                early.append(
+                    (sf, label + (f" at {age:g} years" if age is not None else " before 60"))
+                )
+            elif when is None:
+                unknown_age.append((sf, label))
+    if early:
+        return DerivedInput(
+            name, True, "ok", "; ".join(text for _, text in early), None, None,
+            tuple(_prov(sf, reader.at) for sf, _ in early),
+        )  # fmt: skip
+    if unknown_age:
+        return DerivedInput(
+            name, None, "missing",
+            "; ".join(text for _, text in unknown_age)
+            + ": age at onset not recorded (QRISK3 counts one before 60)",
+            None, None, tuple(_prov(sf, reader.at) for sf, _ in unknown_age),
+        )  # fmt: skip
+    return DerivedInput(
+        name, False, "absent",
+        f"no angina or heart attack before 60 in a parent, sibling or child in the family "
+        f"history ({len(histories)} FamilyMemberHistory)",
     )  # fmt: skip
 
 
@@ -237,19 +476,14 @@ def qrisk3_inputs(reader: _Reader, done: Mapping[str, DerivedInput]) -> dict[str
         "smoking_category": _smoking(reader, done),
         "diabetes_type": _diabetes_type(reader, done),
         "systolic_bp_sd_mm_hg": _sbp_sd(reader),
-        "ethnicity": _ethnicity(done),
+        "ethnicity": _ethnicity(reader),
         "townsend_score": DerivedInput(
             "townsend_score",
             None,
             "missing",
             "no UK census output area (postcode) deprivation score in the record",
         ),
-        "family_history_chd": DerivedInput(
-            "family_history_chd",
-            None,
-            "missing",
-            "family history is not read from the record",
-        ),
+        "family_history_chd": _family_history(reader),
         "prior_cvd": condition_input(reader, "qrisk3_prior_cvd", as_name="prior_cvd"),
         "atypical_antipsychotic": _on_drug(
             reader, "atypical_antipsychotic", "atypical_antipsychotic"

@@ -168,8 +168,12 @@ class Store(Protocol):
         end: datetime | None = None,
         as_of: datetime | None = None,
         include_raw: bool = False,
+        resource_types: Sequence[str] = (),
     ) -> list[StoredFact]:
-        """A patient's current facts ordered by effective time; ``as_of`` travels in recorded time."""
+        """A patient's current facts ordered by effective time; ``as_of`` travels in recorded time.
+
+        ``resource_types`` keeps the facts of those FHIR resource types (``FamilyMemberHistory``
+        among the kept-whole ``RawResource`` facts)."""
         ...
 
     def latest(

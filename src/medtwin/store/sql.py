@@ -822,6 +822,7 @@ class SqlStore(AlertBook, TwinBook):
         end: datetime | None = None,
         as_of: datetime | None = None,
         include_raw: bool = False,
+        resource_types: Sequence[str] = (),
     ) -> list[StoredFact]:
         """Current (or as-of) facts of a patient ordered by effective time."""
         pid = self.resolve_patient(patient_id)
@@ -833,6 +834,9 @@ class SqlStore(AlertBook, TwinBook):
         if kinds:
             where.append(f"kind IN ({','.join(['?'] * len(kinds))})")
             params += list(kinds)
+        if resource_types:
+            where.append(f"resource_type IN ({','.join(['?'] * len(resource_types))})")
+            params += list(resource_types)
         if start is not None:
             where.append("effective_start >= ?")
             params.append(self.dialect.ts(start))
@@ -846,6 +850,7 @@ class SqlStore(AlertBook, TwinBook):
             params,
         )
         what = "timeline" + (f" codes={','.join(codes)}" if codes else "")
+        what += f" types={','.join(resource_types)}" if resource_types else ""
         what += f" as_of={as_of.isoformat()}" if as_of else ""
         self._log_read("read", pid, what, len(rows))
         return [self._stored(r, r[8] if include_raw else None) for r in rows]
