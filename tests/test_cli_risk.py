@@ -111,6 +111,23 @@ def test_risk_text_and_stale(synthea_store: tuple[str, Path]) -> None:
     assert "1. sbp=-10" in whatif and "not applicable: not a current smoker" in whatif
 
 
+def test_named_scores_list_only_their_inputs(synthea_store: tuple[str, Path]) -> None:
+    """With --score, the Inputs section lists what those scores rest on (CKD-EPI: age, sex,
+    creatinine) and counts the rest; --json still has every input."""
+    db, path = synthea_store
+    pid = path.stem.rsplit("_", 1)[1]
+    args = ["risk", pid, "--store", db, "--date", DATE, "--no-save", "--score", "ckd_epi_2021"]
+    lines = _cli(*args).output.splitlines()
+    block = lines[lines.index("Inputs") + 1 : lines.index("Scores") - 1]
+    names = [line.split()[0] for line in block if not line.lstrip().startswith("(")]
+    assert names == ["age_years", "sex", "creatinine_mg_dl"]
+    everything = json.loads(_cli(*args, "--json").output)["inputs"]
+    assert (
+        block[-1]
+        == f"  ({len(everything) - 3} more inputs read for other scores: --json lists every input)"
+    )
+
+
 def test_risk_bad_input(synthea_store: tuple[str, Path]) -> None:
     db, path = synthea_store
     pid = path.stem.rsplit("_", 1)[1]

@@ -184,9 +184,13 @@ def risk_command(
     summary = store.patient(pid)
     click.echo(f"{summary.name} ({pid}), risk at {report.at.date().isoformat()}")
     click.echo("")
+    shown = report.inputs
+    if scores:  # only what the named scores rest on (their inputs and who they apply to)
+        used = {name for s in report.scores for name in s.inputs}
+        shown = {name: d for name, d in report.inputs.items() if name in used}
     click.echo("Inputs")
-    width = max(24, *(len(name) for name in report.inputs))
-    for name, d in report.inputs.items():
+    width = max(24, *(len(name) for name in shown))
+    for name, d in shown.items():
         if d.usable:
             value = _show(d.value)
         elif d.status == "stale":
@@ -201,6 +205,11 @@ def risk_command(
             if len(d.provenance) > 1:
                 prov += f" +{len(d.provenance) - 1} more"
         click.echo(f"  {name:<{width}} {value:<14} {where}{prov}")
+    if len(shown) < len(report.inputs):
+        click.echo(
+            f"  ({len(report.inputs) - len(shown)} more inputs read for other scores: "
+            "--json lists every input)"
+        )
     click.echo("")
     click.echo("Scores")
     for s in report.scores:
