@@ -16,6 +16,7 @@ from medtwin.pharmacology.covariates import PatientCovariates
 from medtwin.pharmacology.pk import Dose, concentrations
 from medtwin.pharmacology.record import case_from_store
 from medtwin.store import open_store
+from medtwin.store.summary import patient_summary
 
 
 def _invoke(*args: str) -> str:
@@ -152,5 +153,8 @@ def test_warfarin_start_uses_the_vcf_genotype_and_reaches_the_record(
                 for sf in store.timeline(pid, codes=["6301-6"])
             ]
             assert stored == [lv["inr"] for lv in course["levels"]]
+            # laboratory results: the patient summary's latest labs show the last INR
+            labs = {row["name"]: row for row in patient_summary(store, pid)["labs"]}
+            assert labs["INR"]["value_num"] == course["levels"][-1]["inr"]
     finally:
         store.close()

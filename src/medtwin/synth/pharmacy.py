@@ -74,6 +74,7 @@ SNOMED = "http://snomed.info/sct"
 _CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 _CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 _CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
+_OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 WARFARIN_ORDER_RXNORM = "855332"
 """Warfarin Sodium 5 MG Oral Tablet (RxNorm SCD), the warfarin start's order."""
 
@@ -235,16 +236,7 @@ def course_bundle(course: VancomycinCourse) -> Json:
                 "id": str(uuid.uuid5(_NS, f"{course['mrn']}:level:{k}")),
                 "meta": meta,
                 "status": "final",
-                "category": [
-                    {
-                        "coding": [
-                            {
-                                "system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                                "code": "laboratory",
-                            }
-                        ]
-                    }
-                ],
+                "category": [{"coding": [{"system": _OBSERVATION_CATEGORY, "code": "laboratory"}]}],
                 "code": {"coding": [{"system": LOINC, "code": code, "display": display}]},
                 "subject": subject,
                 "effectiveDateTime": _iso(start, level["t_h"]),
@@ -500,6 +492,7 @@ def warfarin_bundle(course: VancomycinCourse) -> Json:
                 "id": str(uuid.uuid5(_NS, f"{course['mrn']}:inr:{k}")),
                 "meta": meta,
                 "status": "final",
+                "category": [{"coding": [{"system": _OBSERVATION_CATEGORY, "code": "laboratory"}]}],
                 "code": {
                     "coding": [{"system": LOINC, "code": INR_LOINC[0], "display": INR_LOINC[1]}]
                 },
