@@ -424,8 +424,10 @@ def test_the_stored_result_names_the_atrial_fibrillation_it_rests_on(store: SqlS
 
 def test_the_inrs_of_the_first_six_weeks_of_warfarin_do_not_count(store: SqlStore) -> None:
     """A warfarin start 20 days ago with five INRs rising into range: its time in range is
-    not a measure of control yet (NICE: leave out the first 6 weeks), so labile INR is not
-    known; 60 days later, with INRs after the first 42 days, it is."""
+    not a measure of control yet (NICE: leave out the first 6 weeks), so, as when HAS-BLED is
+    taken at the start of anticoagulation, there is no labile INR to count; 50 days after the
+    start, with no INR after the first 42 days, it is not known; 60 days later, with INRs after
+    the first 42 days, it is judged."""
     pid = _load(
         store,
         [
@@ -439,9 +441,20 @@ def test_the_inrs_of_the_first_six_weeks_of_warfarin_do_not_count(store: SqlStor
         ],
     )
     labile = derive_inputs(store, pid, AT)["labile_inr"]
-    assert labile.value is None and labile.status == "missing"
-    assert "the INRs of the first 42 days of treatment (until" in labile.detail
-    assert "are not counted, and 0 INR reading(s) of the last 180 days count" in labile.detail
+    assert labile.value is False and labile.status == "computed"
+    start = _ago(20).date().isoformat()
+    assert labile.detail == (
+        f"on a vitamin K antagonist since {start} (20 days): the time in range is judged after "
+        f"the first 42 days (from {_ago(-22).date().isoformat()}); until then no labile INR, as "
+        "at the start of anticoagulation"
+    )
+    (has_bled,) = evaluate(store, pid, AT, scores=["has_bled"]).scores
+    assert has_bled.status == "missing"  # no creatinine, blood pressure ...: but not for L
+    assert "labile_inr" not in has_bled.message
+    settling = derive_inputs(store, pid, _ago(-30))["labile_inr"]
+    assert settling.value is None and settling.status == "missing"
+    assert "the INRs of the first 42 days of treatment (until" in settling.detail
+    assert "are not counted, and 0 INR reading(s) of the last 180 days count" in settling.detail
     store.append_facts(
         [_obs("6301-6", v, "{INR}", -d) for v, d in ((2.5, 25), (3.4, 40), (2.8, 55))],
         source="test",

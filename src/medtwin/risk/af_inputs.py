@@ -460,7 +460,19 @@ def _labile_inr(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInp
     cut = float(spec["labile_below_percent"])
     codes = set(spec["codes"])
     # the INRs of the first weeks of treatment do not count (NICE): from the first VKA order
-    settled = _vka_first_start(reader) + dt.timedelta(days=int(spec["initiation_days"]))
+    first = _vka_first_start(reader)
+    settled = first + dt.timedelta(days=int(spec["initiation_days"]))
+    if settled > reader.at:
+        # still starting: no INR control to judge yet, as when HAS-BLED is taken at the start
+        # of anticoagulation (VKA-naive: L is 0)
+        return DerivedInput(
+            name, False, "computed",
+            f"on a vitamin K antagonist since {first.date().isoformat()} "
+            f"({(reader.at - first).days} days): the time in range is judged after the first "
+            f"{int(spec['initiation_days'])} days (from {settled.date().isoformat()}); until "
+            "then no labile INR, as at the start of anticoagulation",
+            window, None, vka.provenance,
+        )  # fmt: skip
     inrs = [
         sf
         for sf in reader.observations()
