@@ -202,6 +202,34 @@ def test_non_smoker_and_resolved_diabetes(store: SqlStore) -> None:
     d = derive_inputs(store, pid, AT)
     assert d["smoker"].value is False
     assert d["diabetes"].value is False and d["diabetes"].status == "absent"
+    assert d["diabetes"].detail == "no diabetes mellitus active at the date in the record"
+
+
+def _diagnosis(code: str, verification: str | None = None) -> Condition:
+    return Condition(
+        source="ehr", source_id="dm", subject=WHO, code=Coding("http://hl7.org/fhir/sid/icd-10", code),
+        clinical_status="active", verification_status=verification,
+        effective_start=AT - dt.timedelta(days=3000),
+    )  # fmt: skip
+
+
+def test_a_refuted_diabetes_diagnosis_is_not_diabetes(store: SqlStore) -> None:
+    """A diagnosis whose verification status is refuted (a new version of the record's
+    E11.9) is not diabetes; the same code unrefuted is."""
+    pid = _record(store, [_diagnosis("E11.9", "refuted")])
+    assert derive_inputs(store, pid, AT)["diabetes"].value is False
+
+
+def test_diabetes_of_unspecified_type_is_diabetes_without_a_qrisk3_type(store: SqlStore) -> None:
+    """WHO ICD-10 E14 (unspecified diabetes mellitus) is diabetes for the PCE; QRISK3, which
+    needs type 1 or type 2, cannot compute and says why."""
+    pid = _record(store, [_diagnosis("E14.9")])
+    d = derive_inputs(store, pid, AT)
+    assert d["diabetes"].value is True and d["diabetes"].detail.startswith(
+        "diabetes mellitus: E14.9"
+    )
+    assert d["diabetes_type"].value is None
+    assert d["diabetes_type"].detail.startswith("diabetes of an unrecorded type")
 
 
 def test_scores_computed_and_stored(store: SqlStore) -> None:

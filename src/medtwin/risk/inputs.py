@@ -47,8 +47,6 @@ __all__ = [
     "ANTIHYPERTENSIVE_ATC",
     "ANTIPLATELET_ATC",
     "DERIVABLE",
-    "DIABETES_ICD10_PREFIXES",
-    "DIABETES_SNOMED",
     "MEDICATION_GROUPS",
     "NSAID_ATC",
     "STATIN_ATC",
@@ -59,13 +57,8 @@ __all__ = [
     "validity",
 ]
 
-ICD10 = "http://hl7.org/fhir/sid/icd-10"
 US_CORE_RACE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
 
-DIABETES_SNOMED = frozenset({"44054006", "46635009", "73211009"})
-"""SNOMED CT diabetes mellitus (73211009), type 1 (46635009), type 2 (44054006)."""
-DIABETES_ICD10_PREFIXES = ("E10", "E11")
-"""ICD-10 type 1 (E10) and type 2 (E11) diabetes mellitus."""
 
 STATIN_ATC = ("C10AA", "C10BA", "C10BX")
 """ATC HMG-CoA reductase inhibitors (C10AA) and their combinations (C10BA, C10BX)."""
@@ -171,8 +164,6 @@ DERIVABLE = (
     "family_history_chd",
 )
 """The inputs :func:`derive_inputs` knows how to read from a record."""
-
-_INACTIVE_CONDITION = frozenset({"resolved", "inactive", "remission"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -528,27 +519,11 @@ def _smoker(reader: _Reader) -> DerivedInput:
 
 
 def _diabetes(reader: _Reader) -> DerivedInput:
-    found = []
-    for sf in reader.facts_of(("Condition",)):
-        f = sf.fact
-        if f.code is None or (f.effective_end is not None and f.effective_end <= reader.at):
-            continue
-        # resolved now, but its abatement date is after the evaluation date: active then
-        # (the status is later news; an as-of evaluation must not read it back in time)
-        if getattr(f, "clinical_status", None) in _INACTIVE_CONDITION and f.effective_end is None:
-            continue
-        system, code = f.code.system, f.code.code
-        if (system == SNOMED and code in DIABETES_SNOMED) or (
-            system.startswith(ICD10) and code.upper().startswith(DIABETES_ICD10_PREFIXES)
-        ):
-            found.append(sf)
-    if found:
-        sf = found[0]
-        return DerivedInput(
-            "diabetes", True, "ok", f"condition {sf.fact.code.code} {sf.fact.code.display or ''}".strip(),  # type: ignore[union-attr]
-            None, None, tuple(_prov(s, reader.at) for s in found),
-        )  # fmt: skip
-    return DerivedInput("diabetes", False, "absent", "no active diabetes condition in the record")
+    """An active diabetes diagnosis (code list ``diabetes`` of ``risk/data/record_conditions
+    .toml``); none is "no", shown as inferred."""
+    from medtwin.risk.af_inputs import condition_input
+
+    return condition_input(reader, "diabetes")
 
 
 MEDICATION_GROUPS: tuple[tuple[str, tuple[str, ...], str], ...] = (
