@@ -145,9 +145,10 @@ def test_risk_history(synthea_store: tuple[str, Path], tmp_path: Path) -> None:
     text = _cli(*args, "--plot", str(plot)).output
     lines = text.splitlines()
     header = next(line for line in lines if line.startswith("date "))
-    # no PCE or QRISK3 column: he takes simvastatin throughout (both derived without statin users)
+    # no PCE or QRISK3 column: he takes simvastatin throughout (both derived without statin
+    # users); HAS-BLED is a range (on warfarin, no INRs: labile INR not known)
     assert header.split() == [
-        "date", "cha2ds2_vasc", "ckd_epi_2021", "framingham_cvd_10y", "prevent_10y",
+        "date", "cha2ds2_vasc", "ckd_epi_2021", "framingham_cvd_10y", "has_bled", "prevent_10y",
         "prevent_10y_ascvd", "prevent_10y_hf", "prevent_30y", "prevent_30y_ascvd", "prevent_30y_hf",
     ]  # fmt: skip
     rows = {line[:10]: line for line in lines if line[:4].isdigit() and line[4] == "-"}

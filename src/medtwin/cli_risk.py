@@ -19,6 +19,7 @@ from medtwin.cli import _json_option, _open, _print_json, _store_option, main
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from medtwin.risk.from_record import ScoreOutcome
     from medtwin.twin.prevention import Change
 
 __all__ = ["risk_command"]
@@ -213,12 +214,15 @@ def risk_command(
     click.echo("")
     click.echo("Scores")
     for s in report.scores:
-        if s.status == "computed":
+        if s.status in ("computed", "range"):
             unit = f" {s.unit}" if s.unit and s.unit != "points" else (" points" if s.unit else "")
             if unit == " points" and s.value == 1:
                 unit = " point"
             band = f"  band {s.band}" if s.band else ""
-            click.echo(f"  {s.name:<24} {_show(s.value)}{unit}{band}")
+            said = (
+                _show(s.value) if s.status == "computed" else f"{_show(s.low)} to {_show(s.high)}"
+            )
+            click.echo(f"  {s.name:<24} {said}{unit}{band}")
             if s.message:
                 click.echo(f"  {'':<24} ({s.message})")
         else:
@@ -235,10 +239,13 @@ def risk_command(
         click.echo(f"{saved} result(s) stored (source medtwin:risk)")
 
 
-def _cell(value: float | None, unit: str | None, status: str) -> str:
-    if value is not None:
-        return _show(value) + ("%" if unit == "%" else "")
-    return "cannot compute" if status == "missing" else "not applicable"
+def _cell(outcome: ScoreOutcome) -> str:
+    pct = "%" if outcome.unit == "%" else ""
+    if outcome.value is not None:
+        return _show(outcome.value) + pct
+    if outcome.status == "range":
+        return f"{_show(outcome.low)}-{_show(outcome.high)}{pct}"
+    return "cannot compute" if outcome.status == "missing" else "not applicable"
 
 
 def _history(
@@ -295,19 +302,19 @@ def _history(
     days = [at.date().isoformat() for _, at in table.points]
     click.echo(f"{summary.name} ({pid}), risk every {every} from {days[0]} to {days[-1]}")
     click.echo("")
-    shown = table.computed()
+    shown = table.answered()
     columns = [table.column(name) for name in shown]
     widths = [max(14, len(name)) for name in shown]
     click.echo(
         "  ".join([f"{'date':<10}", *(f"{n:>{w}}" for n, w in zip(shown, widths, strict=True))])
     )
     for i, day in enumerate(days):
-        cells = [_cell(c[i].value, c[i].unit, c[i].status) for c in columns]
+        cells = [_cell(c[i]) for c in columns]
         click.echo("  ".join([day, *(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True))]))
     never = [name for name in table.scores if name not in shown]
     if never:
         click.echo("")
-        click.echo("Not computed at any date (reason at the last date):")
+        click.echo("No value at any date (reason at the last date):")
         for name in never:
             click.echo(f"  {name:<24} {table.column(name)[-1].message}")
     _echo_not_derivable(table.not_derivable)

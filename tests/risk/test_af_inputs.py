@@ -25,7 +25,7 @@ from medtwin.record.facts import (
     Procedure,
 )
 from medtwin.risk.af_inputs import condition_sets, time_in_range
-from medtwin.risk.from_record import evaluate
+from medtwin.risk.from_record import evaluate, result_facts
 from medtwin.risk.inputs import derive_inputs
 from medtwin.store.sql import SqlStore
 
@@ -248,8 +248,9 @@ def test_has_bled_of_a_well_controlled_patient(store: SqlStore) -> None:
 
 def test_what_the_record_cannot_say_is_missing_not_no(store: SqlStore) -> None:
     """On warfarin with two INRs, the time in range cannot be computed; without a recent
-    creatinine or dialysis record renal function is not known; HAS-BLED says both instead of
-    counting them as no. Not on a vitamin K antagonist, labile INR is "no"."""
+    creatinine or dialysis record renal function is not known; HAS-BLED does not count them as
+    no: it gives its range over them (1 point, age over 65, to 3) and says why each is not
+    known. Not on a vitamin K antagonist, labile INR is "no"."""
     pid = _load(
         store,
         [
@@ -262,12 +263,22 @@ def test_what_the_record_cannot_say_is_missing_not_no(store: SqlStore) -> None:
         ],
     )
     (bled,) = evaluate(store, pid, AT, scores=["has_bled"]).scores
-    assert bled.status == "missing"
+    assert bled.status == "range" and bled.value is None
+    assert (bled.low, bled.high, bled.band) == (1.0, 3.0, None)
+    assert bled.message.startswith(
+        "range over what the record leaves possible (band low_moderate to high): "
+    )
     assert (
-        "labile_inr (on a vitamin K antagonist (active warfarin);" in bled.message
+        "labile_inr not known (on a vitamin K antagonist (active warfarin);" in bled.message
         and "2 INR reading(s) of the last 180 days count" in bled.message
     )
-    assert "abnormal_renal_function (no dialysis or kidney transplant recorded" in bled.message
+    assert (
+        "abnormal_renal_function not known (no dialysis or kidney transplant recorded"
+        in bled.message
+    )
+    assert bled.message.endswith("for the time in range): no or yes")
+    # a range is not a result: nothing is stored for it
+    assert result_facts(store, evaluate(store, pid, AT, scores=["has_bled"])) == []
     # a dialysis session 30 days ago answers the renal item; 100 days ago it does not
     store.append_facts(
         [
@@ -404,8 +415,6 @@ def test_the_synthea_patients_with_atrial_fibrillation_get_their_stroke_risk(
 def test_the_stored_result_names_the_atrial_fibrillation_it_rests_on(store: SqlStore) -> None:
     """The RiskAssessment of a CHA2DS2-VASc lists the AF condition among its basis, beside the
     facts its items came from."""
-    from medtwin.risk.from_record import result_facts
-
     pid = _load(
         store,
         [
@@ -449,8 +458,8 @@ def test_the_inrs_of_the_first_six_weeks_of_warfarin_do_not_count(store: SqlStor
         "at the start of anticoagulation"
     )
     (has_bled,) = evaluate(store, pid, AT, scores=["has_bled"]).scores
-    assert has_bled.status == "missing"  # no creatinine, blood pressure ...: but not for L
-    assert "labile_inr" not in has_bled.message
+    # no blood pressure or creatinine (a range over them), but L is settled
+    assert has_bled.status == "range" and "labile_inr" not in has_bled.message
     settling = derive_inputs(store, pid, _ago(-30))["labile_inr"]
     assert settling.value is None and settling.status == "missing"
     assert "the INRs of the first 42 days of treatment (until" in settling.detail

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from typing import Any
@@ -20,8 +21,9 @@ from medtwin.record.facts import (
     MedicationRequest,
     Observation,
 )
-from medtwin.risk.from_record import SCORE_SYSTEM, evaluate, store_results
+from medtwin.risk.from_record import SCORE_SYSTEM, evaluate, row_from, store_results
 from medtwin.risk.inputs import DerivedInput, derive_inputs, validity
+from medtwin.risk.registry import get
 from medtwin.store.sql import SqlStore
 from medtwin.twin.prevention import PreventionError, parse_changes, rank_changes
 
@@ -327,10 +329,17 @@ def test_stopped_orders_are_later_news_at_an_earlier_date(store: SqlStore) -> No
         f"ordered {(AT - dt.timedelta(days=600)).date().isoformat()}): whether it was taken on "
         f"{AT.date().isoformat()} is not known"
     )
-    # a score that needs it says so instead of reading "no statin"
+    # a score that needs it does not read "no statin": it gives its range over both
     (prevent,) = evaluate(store, pid, AT, scores=["prevent_10y"]).scores
-    assert prevent.value is None and prevent.status == "missing"
-    assert "statin" in prevent.message and "is not known" in prevent.message
+    assert prevent.value is None and prevent.status == "range"
+    assert "statin not known (statin (ATC C10AA) order stopped on a date" in prevent.message
+    assert prevent.message.endswith("is not known): no or yes")
+    score = get("prevent_10y")
+    ends = sorted(
+        score.compute_one({**row_from(score, at), "statin": taking}).value  # type: ignore[misc]
+        for taking in (False, True)
+    )
+    assert [prevent.low, prevent.high] == pytest.approx(ends) and ends[0] < ends[1]
     # once the stop is on record (the facts were recorded now), it is known: no statin
     later = derive_inputs(store, pid, dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
     assert later["statin"].value is False and later["statin"].status == "absent"
@@ -472,6 +481,44 @@ def test_a_coronary_bypass_procedure_is_clinical_ascvd(store: SqlStore) -> None:
     assert "232717009" in derived["clinical_ascvd"].detail
 
 
+def test_unknown_race_gives_the_pce_range_over_both_equations(store: SqlStore) -> None:
+    """Without a race on the Patient, the PCE (race-specific equations) give their range over
+    the white and Black equations instead of no answer, each end the score of that race; the
+    JSON and the text say it, and nothing is stored for it."""
+    from click.testing import CliRunner
+
+    from medtwin.cli import main
+
+    pid = _record(store)
+    store.append_facts(
+        [dataclasses.replace(_patient(), raw={"resourceType": "Patient"})], source="test"
+    )
+    report = evaluate(store, pid, AT, scores=["pce_ascvd_10y"])
+    (pce,) = report.scores
+    assert report.inputs["race"].alternatives == ("white", "black")
+    score = get("pce_ascvd_10y")
+    ends = sorted(
+        score.compute_one({**row_from(score, report.inputs), "race": r}).value  # type: ignore[misc]
+        for r in ("white", "black")
+    )
+    assert pce.status == "range" and [pce.low, pce.high] == pytest.approx(ends)
+    assert pce.band == "high"  # both ends (36 and 47 %: a smoker with diabetes)
+    assert pce.message == (
+        "range over what the record leaves possible: race not known (no US Core race "
+        "extension on the Patient): white or black"
+    )
+    assert pce.to_dict()["low"] == pce.low and pce.to_dict()["high"] == pce.high
+    assert not store_results(store, report).changed
+    if isinstance(store, SqlStore) and store.url.startswith("sqlite"):
+        out = CliRunner().invoke(
+            main, ["risk", pid, "--store", store.url, "--date", AT.date().isoformat(),
+                   "--score", "pce_ascvd_10y", "--no-save"],
+        )  # fmt: skip
+        assert out.exit_code == 0, out.output
+        line = next(x for x in out.output.splitlines() if x.lstrip().startswith("pce_ascvd_10y"))
+        assert f"{ends[0]:.3g} to {ends[1]:.3g} %" in line
+
+
 STATIN_FREE = ("pce_ascvd_10y", "pce_ascvd_10y_2018", "qrisk3_10y")
 """Derived without statin users: PCE (Goff 2014) and QRISK3 (Hippisley-Cox 2017)."""
 
@@ -520,10 +567,9 @@ def test_severe_hypercholesterolaemia_is_outside_the_pce(store: SqlStore) -> Non
         assert out[name].status == "refused"
         assert out[name].message.startswith("not applicable: LDL cholesterol of 190 mg/dL")
         assert "193 mg/dL" in out[name].message
-    # not one of QRISK3's exclusions (it cannot compute here for another reason: a daily
-    # smoker without an amount)
-    assert out["qrisk3_10y"].status == "missing"
-    assert out["qrisk3_10y"].message.startswith("cannot compute: missing smoking_category")
+    # not one of QRISK3's exclusions (a range here: a daily smoker without an amount)
+    assert out["qrisk3_10y"].status == "range"
+    assert "smoking_category not known" in out["qrisk3_10y"].message
     assert out["prevent_10y"].status == "computed"
 
 

@@ -146,7 +146,15 @@ def test_smoking_status_answers_as_qrisk3_groups(
     assert smoking.value == category
     (q,) = evaluate(store, pid, AT, scores=["qrisk3_10y"]).scores
     if category is None:
-        assert q.status == "missing" and "QRISK3 needs how many a day" in q.message
+        # QRISK3 over the groups a current smoker can be in: light (the lowest) to heavy
+        assert smoking.alternatives == ("light", "moderate", "heavy")
+        assert q.status == "range" and "QRISK3 needs how many a day" in q.message
+        assert q.message.endswith("): light or moderate or heavy")
+        light, heavy = (
+            QRISK3.compute_one({**EXPLICIT, "smoking_category": c}).value
+            for c in ("light", "heavy")
+        )
+        assert (q.low, q.high) == (pytest.approx(light), pytest.approx(heavy))
     else:
         assert q.status == "computed"
         assert q.value == pytest.approx(
@@ -201,7 +209,12 @@ def test_known_cardiovascular_disease_or_unknown_diabetes_type(store: SqlStore) 
         [_smoking("266919005", "Never smoked tobacco"), _cond("dm?", SNOMED, "73211009")],
     )
     (q,) = evaluate(store, pid, AT, scores=["qrisk3_10y"]).scores
-    assert q.status == "missing" and "diabetes of an unrecorded type" in q.message
+    assert q.status == "range" and "diabetes of an unrecorded type" in q.message
+    ends = sorted(
+        QRISK3.compute_one({**EXPLICIT, "diabetes_type": t}).value  # type: ignore[misc]
+        for t in ("type1", "type2")
+    )
+    assert [q.low, q.high] == pytest.approx(ends)
     store.append_facts([_cond("tia", ICD10CM, "G45.9")], source="test")
     (q,) = evaluate(store, pid, AT, scores=["qrisk3_10y"]).scores
     assert q.status == "refused" and q.message.startswith("not applicable")

@@ -195,7 +195,7 @@ def condition_input(reader: _Reader, name: str, *, as_name: str | None = None) -
 
 
 def _hypertension(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput:
-    from medtwin.risk.inputs import DerivedInput
+    from medtwin.risk.inputs import YES_NO, DerivedInput
 
     diagnosis = condition_input(reader, "hypertension")
     if diagnosis.value:
@@ -211,7 +211,7 @@ def _hypertension(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedI
         return DerivedInput(
             "hypertension", None, "missing",
             f"no hypertension diagnosis, and treatment not known: {treated.detail}",
-            None, None, treated.provenance,
+            None, None, treated.provenance, YES_NO,
         )  # fmt: skip
     return DerivedInput(
         "hypertension", False, "absent",
@@ -220,13 +220,13 @@ def _hypertension(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedI
 
 
 def _uncontrolled(done: Mapping[str, DerivedInput]) -> DerivedInput:
-    from medtwin.risk.inputs import DerivedInput
+    from medtwin.risk.inputs import YES_NO, DerivedInput
 
     sbp = done["systolic_bp_mm_hg"]
     if not sbp.usable:
         return DerivedInput(
             "hypertension_uncontrolled", None, "missing",
-            f"systolic_bp_mm_hg: {sbp.reason()}", sbp.valid_days, None, sbp.provenance,
+            f"systolic_bp_mm_hg: {sbp.reason()}", sbp.valid_days, None, sbp.provenance, YES_NO,
         )  # fmt: skip
     value = float(sbp.value)  # type: ignore[arg-type]
     above = value > SBP_UNCONTROLLED_MM_HG
@@ -239,7 +239,7 @@ def _uncontrolled(done: Mapping[str, DerivedInput]) -> DerivedInput:
 
 def _renal(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput:
     from medtwin.record.units import convert
-    from medtwin.risk.inputs import DerivedInput
+    from medtwin.risk.inputs import YES_NO, DerivedInput
 
     name = "abnormal_renal_function"
     dialysis = condition_input(reader, "dialysis_or_kidney_transplant", as_name=name)
@@ -250,7 +250,7 @@ def _renal(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput:
         return DerivedInput(
             name, None, "missing",
             f"no dialysis or kidney transplant recorded, and creatinine_mg_dl: {creat.reason()}",
-            creat.valid_days, None, creat.provenance,
+            creat.valid_days, None, creat.provenance, YES_NO,
         )  # fmt: skip
     umol = float(convert(float(creat.value), "mg/dL", "umol/L", analyte="2160-0"))  # type: ignore[arg-type]
     high = umol >= CREATININE_ABNORMAL_UMOL_L
@@ -441,7 +441,7 @@ def _vka_first_start(reader: _Reader) -> dt.datetime:
 
 
 def _labile_inr(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput:
-    from medtwin.risk.inputs import DerivedInput, _prov, validity
+    from medtwin.risk.inputs import YES_NO, DerivedInput, _prov, validity
 
     name = "labile_inr"
     vka = done["vitamin_k_antagonist"]
@@ -452,7 +452,7 @@ def _labile_inr(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInp
     if vka.value is None:
         return DerivedInput(
             name, None, "missing", f"vitamin K antagonist: {vka.detail}", None, None,
-            vka.provenance,
+            vka.provenance, YES_NO,
         )  # fmt: skip
     spec = validity()["inr"]
     window, needed = int(spec["valid_days"]), int(spec["min_readings"])
@@ -496,7 +496,7 @@ def _labile_inr(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInp
             f"on a vitamin K antagonist ({vka.detail}); {left_out}{len(inrs)} INR reading(s) "
             f"of the last {window} days count: at least {needed} on different days are needed "
             "for the time in range",
-            window, None, vka.provenance,
+            window, None, vka.provenance, YES_NO,
         )  # fmt: skip
     ttr = time_in_range(
         [(sf.fact.effective_start, float(sf.fact.value_num)) for sf in inrs],  # type: ignore[attr-defined,misc]

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -102,10 +103,14 @@ class ScoreOutcome:
     band: str | None
     unit: str | None
     status: str
-    """``computed``, ``missing`` (cannot compute) or ``refused`` (outside the population)."""
+    """``computed``, ``range`` (``low`` to ``high`` over what the record leaves possible for
+    inputs it cannot settle), ``missing`` (cannot compute) or ``refused`` (outside the
+    population)."""
     message: str
     inputs: tuple[str, ...]
     result: ScoreResult | None = field(default=None, repr=False)
+    low: float | None = None
+    high: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -119,6 +124,8 @@ class ScoreOutcome:
             "message": self.message,
             "inputs": list(self.inputs),
         }
+        if self.status == "range":
+            out["low"], out["high"] = self.low, self.high
         if self.result is not None:
             out["result"] = self.result.to_dict()
         return out
@@ -190,8 +197,80 @@ def score_outcome(
         return refused
     lacking = lacking_inputs(score, derived)
     if lacking:
-        return missing_outcome(score, derived, lacking)
+        return range_outcome(score, derived, lacking) or missing_outcome(score, derived, lacking)
     return outcome_from_result(score, derived, score.compute_one(row_from(score, derived)))
+
+
+RANGE_COMBINATIONS = 32
+"""The most combinations of unsettled inputs' alternatives computed for one range (five yes/no
+inputs); more, and the score says "cannot compute"."""
+
+
+def input_columns(score: Score, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    """Input columns of ``score`` for ``rows``; an input no row has stays absent, as in
+    ``compute_one`` (so its declared default applies)."""
+    columns: dict[str, list[Any]] = {}
+    for inp in score.inputs:
+        values = [r.get(inp.name) for r in rows]
+        if any(v is not None for v in values):
+            columns[inp.name] = values
+    return columns
+
+
+def _said(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def range_outcome(
+    score: Score, derived: Mapping[str, DerivedInput], lacking: Sequence[str]
+) -> ScoreOutcome | None:
+    """The score over every value the record leaves possible for the ``lacking`` inputs, as a
+    range (``status`` ``range``, ``low`` to ``high``), when each has alternatives
+    (:attr:`~medtwin.risk.inputs.DerivedInput.alternatives`: a daily smoker of unrecorded
+    amount, a statin order of unknown state) and every combination computes; else ``None``.
+
+    No value is assumed: the range is what the score is whatever those inputs are, so a
+    clinician sees how much the unknown matters (HAS-BLED 2 to 3 points when the INR control
+    is not known). It is not stored as a result. At most :data:`RANGE_COMBINATIONS`.
+    """
+    choices: list[tuple[Any, ...]] = []
+    for name in lacking:
+        d = derived.get(name)
+        if d is None or not d.alternatives:
+            return None
+        choices.append(d.alternatives)
+    combos = list(itertools.product(*choices))
+    if len(combos) > RANGE_COMBINATIONS:
+        return None
+    base = row_from(score, derived)
+    rows = [{**base, **dict(zip(lacking, combo, strict=True))} for combo in combos]
+    results = score.compute_many(input_columns(score, rows), rows=len(rows))
+    estimate = getattr(score, "partial_is_estimate", False)
+    if any(r.refused or r.value is None or (r.partial and not estimate) for r in results):
+        return None
+    lo = min(results, key=lambda r: float(r.value))  # type: ignore[arg-type]
+    hi = max(results, key=lambda r: float(r.value))  # type: ignore[arg-type]
+    unsettled = "; ".join(
+        f"{name} not known ({derived[name].reason()}): "
+        + " or ".join(_said(v) for v in derived[name].alternatives)
+        for name in lacking
+    )
+    title = getattr(score, "title", score.name)
+    if float(lo.value) == float(hi.value):  # type: ignore[arg-type]
+        return ScoreOutcome(
+            score.name, title, float(lo.value), lo.band, _unit(score), "computed",  # type: ignore[arg-type]
+            f"the same whatever the record leaves possible: {unsettled}",
+            _declared(score, derived), lo,
+        )  # fmt: skip
+    band = lo.band if lo.band == hi.band else None
+    bands = f" (band {lo.band} to {hi.band})" if band is None and lo.band and hi.band else ""
+    return ScoreOutcome(
+        score.name, title, None, band, _unit(score), "range",
+        f"range over what the record leaves possible{bands}: {unsettled}",
+        _declared(score, derived), None, float(lo.value), float(hi.value),  # type: ignore[arg-type]
+    )  # fmt: skip
 
 
 def missing_outcome(

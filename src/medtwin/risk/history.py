@@ -31,10 +31,12 @@ from medtwin.risk.from_record import (
     ScoreOutcome,
     chosen_scores,
     evaluation_time,
+    input_columns,
     lacking_inputs,
     missing_outcome,
     outcome_fact,
     outcome_from_result,
+    range_outcome,
     record_refusal,
     result_subject,
     row_from,
@@ -43,7 +45,6 @@ from medtwin.risk.inputs import DerivedInput, derive_inputs
 
 if TYPE_CHECKING:
     from medtwin.record.facts import Observation
-    from medtwin.risk.base import Score
     from medtwin.store.base import PatientSummary, Store, StoredFact
 
 __all__ = [
@@ -99,10 +100,18 @@ class ScoreTable:
 
     def computed(self) -> list[str]:
         """Scores computed at one row at least, in column order."""
+        return self._with(("computed",))
+
+    def answered(self) -> list[str]:
+        """Scores with a value or a range (over inputs the record cannot settle) at one row at
+        least, in column order: the columns of ``medtwin risk --history``."""
+        return self._with(("computed", "range"))
+
+    def _with(self, statuses: tuple[str, ...]) -> list[str]:
         return [
             name
             for j, name in enumerate(self.scores)
-            if any(row[j].status == "computed" for row in self.outcomes)
+            if any(row[j].status in statuses for row in self.outcomes)
         ]
 
     def to_dict(self) -> dict[str, Any]:
@@ -115,6 +124,8 @@ class ScoreTable:
                 "title": first.title if first else name,
                 "unit": first.unit if first else None,
                 "values": [c.value for c in cells],
+                "lows": [c.low for c in cells],
+                "highs": [c.high for c in cells],
                 "bands": [c.band for c in cells],
                 "status": [c.status for c in cells],
                 "messages": [c.message for c in cells],
@@ -224,17 +235,6 @@ class _ReadOnce:
         ]  # fmt: skip
 
 
-def _column(score: Score, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
-    """Input columns of ``score`` for ``rows``; an input no row has stays absent, as in
-    ``compute_one`` (so its declared default applies)."""
-    columns: dict[str, list[Any]] = {}
-    for inp in score.inputs:
-        values = [r.get(inp.name) for r in rows]
-        if any(v is not None for v in values):
-            columns[inp.name] = values
-    return columns
-
-
 def score_table(
     store: Store,
     points: Sequence[tuple[str, dt.datetime | dt.date]],
@@ -275,12 +275,14 @@ def score_table(
             if refused is not None:
                 cells[i] = refused
             elif lacking:
-                cells[i] = missing_outcome(score, derived, lacking)
+                cells[i] = range_outcome(score, derived, lacking) or missing_outcome(
+                    score, derived, lacking
+                )
             else:
                 todo.append(i)
         if todo:
             rows = [row_from(score, inputs[i]) for i in todo]
-            results = score.compute_many(_column(score, rows), rows=len(rows))
+            results = score.compute_many(input_columns(score, rows), rows=len(rows))
             for k, i in enumerate(todo):
                 cells[i] = outcome_from_result(score, inputs[i], results[k])
         columns.append([c for c in cells if c is not None])

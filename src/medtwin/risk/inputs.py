@@ -51,6 +51,7 @@ __all__ = [
     "NSAID_ATC",
     "STATIN_ATC",
     "VKA_ATC",
+    "YES_NO",
     "DerivedInput",
     "Provenance",
     "derive_inputs",
@@ -58,6 +59,8 @@ __all__ = [
 ]
 
 US_CORE_RACE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
+YES_NO: tuple[bool, ...] = (False, True)
+"""The alternatives of a yes/no input the record cannot settle."""
 
 
 STATIN_ATC = ("C10AA", "C10BA", "C10BX")
@@ -198,6 +201,11 @@ class DerivedInput:
     (``False`` because the record has no such condition or medication), ``"stale"`` (the newest
     fact is older than ``valid_days``; ``value`` is ``None`` and ``stale_value`` keeps what it
     said) or ``"missing"`` (nothing in the record).
+
+    ``alternatives``: for an input that cannot be used, the values the record leaves possible
+    (a daily smoker whose amount is not recorded: QRISK3's light, moderate or heavy; a statin
+    order whose end is not recorded: yes or no). A score that needs it then gives its range
+    over them (:func:`medtwin.risk.from_record.range_outcome`) instead of no answer.
     """
 
     name: str
@@ -207,6 +215,7 @@ class DerivedInput:
     valid_days: int | None = None
     stale_value: str | float | bool | None = None
     provenance: tuple[Provenance, ...] = field(default_factory=tuple)
+    alternatives: tuple[str | float | bool, ...] = ()
 
     @property
     def usable(self) -> bool:
@@ -236,6 +245,7 @@ class DerivedInput:
             "valid_days": self.valid_days,
             "age_days": self.age_days,
             **({"stale_value": self.stale_value} if self.status == "stale" else {}),
+            **({"alternatives": list(self.alternatives)} if self.alternatives else {}),
             "provenance": [p.to_dict() for p in self.provenance],
         }
 
@@ -418,7 +428,10 @@ def _race(reader: _Reader) -> DerivedInput:
                         None,
                         (_prov_nodate(sf),),
                     )
-    return DerivedInput("race", None, "missing", "no US Core race extension on the Patient")
+    return DerivedInput(
+        "race", None, "missing", "no US Core race extension on the Patient",
+        alternatives=("white", "black"),
+    )  # fmt: skip
 
 
 def _prov_nodate(sf: StoredFact) -> Provenance:
@@ -493,8 +506,9 @@ def _smoker(reader: _Reader) -> DerivedInput:
     sf = reader.newest(list(spec["codes"]), numeric=False)
     if sf is None:
         return DerivedInput(
-            "smoker", None, "missing", "no smoking status (72166-2) recorded", window
-        )
+            "smoker", None, "missing", "no smoking status (72166-2) recorded", window,
+            alternatives=YES_NO,
+        )  # fmt: skip
     f = sf.fact
     answer = getattr(f, "value_code", None)
     text = (getattr(f, "value_text", None) or (answer.display if answer else None) or "").lower()
@@ -511,10 +525,10 @@ def _smoker(reader: _Reader) -> DerivedInput:
     if value is None:
         return DerivedInput(
             "smoker", None, "missing", f"smoking status {said!r} does not say current or not",
-            window, None, (prov,),
+            window, None, (prov,), YES_NO,
         )  # fmt: skip
     if prov.age_days is not None and prov.age_days > window:
-        return DerivedInput("smoker", None, "stale", said, window, value, (prov,))
+        return DerivedInput("smoker", None, "stale", said, window, value, (prov,), YES_NO)
     return DerivedInput("smoker", value, "ok", said, window, None, (prov,))
 
 
@@ -617,7 +631,7 @@ def _medications(reader: _Reader) -> dict[str, DerivedInput]:
                 f"whether it was taken on {_date(reader.at)} is not known"
             )
             provs = tuple(_prov(sf, reader.at) for sf, _ in unknown)
-            out[name] = DerivedInput(name, None, "missing", detail, None, None, provs)
+            out[name] = DerivedInput(name, None, "missing", detail, None, None, provs, YES_NO)
         else:
             out[name] = DerivedInput(name, False, "absent", f"no active {what} order{said}")
     return out

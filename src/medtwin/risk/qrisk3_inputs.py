@@ -54,6 +54,11 @@ if TYPE_CHECKING:
 __all__ = ["DIABETES_TYPES", "SMOKING_SNOMED", "qrisk3_inputs"]
 
 
+CATEGORIES = ("non_smoker", "ex_smoker", "light", "moderate", "heavy")
+"""QRISK3's smoking groups (what a record without a usable smoking answer leaves possible)."""
+CURRENT = ("light", "moderate", "heavy")
+"""QRISK3's groups of a current smoker (under 10, 10-19, 20 or more a day)."""
+
 SMOKING_SNOMED: Mapping[str, str | None] = {
     "266919005": "non_smoker",  # Never smoked tobacco
     "8392000": "non_smoker",  # Non-smoker
@@ -105,7 +110,9 @@ def _smoking(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput:
     smoker = done["smoker"]
     name = "smoking_category"
     if smoker.status in ("missing", "stale") and not smoker.provenance:
-        return DerivedInput(name, None, "missing", smoker.reason(), smoker.valid_days)
+        return DerivedInput(
+            name, None, "missing", smoker.reason(), smoker.valid_days, alternatives=CATEGORIES
+        )  # fmt: skip
     # the same answer the smoker input read (newest, in its window)
     sf = reader.newest(["72166-2"], numeric=False)
     answer = getattr(sf.fact, "value_code", None) if sf is not None else None
@@ -114,7 +121,7 @@ def _smoking(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput:
     if smoker.status == "stale":
         return DerivedInput(
             name, None, "stale", said, smoker.valid_days, SMOKING_SNOMED.get(code),
-            smoker.provenance,
+            smoker.provenance, CATEGORIES,
         )  # fmt: skip
     category = SMOKING_SNOMED.get(code)
     if category is None and code not in SMOKING_SNOMED and smoker.value is False:
@@ -128,9 +135,10 @@ def _smoking(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput:
             if smoker.value is True
             else "the answer does not say never or ex-smoker"
         )
+        possible = CURRENT if smoker.value is True else ("non_smoker", "ex_smoker")
         return DerivedInput(
             name, None, "missing", f"smoking status {said!r}: {why}", smoker.valid_days, None,
-            smoker.provenance,
+            smoker.provenance, possible if smoker.value is not None else CATEGORIES,
         )  # fmt: skip
     return DerivedInput(name, category, "ok", said, smoker.valid_days, None, smoker.provenance)
 
@@ -155,7 +163,10 @@ def _diabetes_type(reader: _Reader, done: Mapping[str, DerivedInput]) -> Derived
         (kind,) = types
         return DerivedInput(name, kind, "ok", diabetes.detail, None, None, provs)
     why = "both type 1 and type 2 recorded" if types else "diabetes of an unrecorded type"
-    return DerivedInput(name, None, "missing", f"{why} ({diabetes.detail})", None, None, provs)
+    return DerivedInput(
+        name, None, "missing", f"{why} ({diabetes.detail})", None, None, provs,
+        ("type1", "type2"),
+    )  # fmt: skip
 
 
 def _sbp_sd(reader: _Reader) -> DerivedInput:
