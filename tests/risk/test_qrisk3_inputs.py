@@ -149,7 +149,7 @@ def test_smoking_status_answers_as_qrisk3_groups(
         # QRISK3 over the groups a current smoker can be in: light (the lowest) to heavy
         assert smoking.alternatives == ("light", "moderate", "heavy")
         assert q.status == "range" and "QRISK3 needs how many a day" in q.message
-        assert q.message.endswith("): light or moderate or heavy")
+        assert "): light or moderate or heavy; with qrisk3_10y's substitutes" in q.message
         light, heavy = (
             QRISK3.compute_one({**EXPLICIT, "smoking_category": c}).value
             for c in ("light", "heavy")
@@ -243,35 +243,46 @@ def _race(omb: tuple[str, ...], detailed: tuple[str, ...] = ()) -> dict[str, Any
     return {"url": WHITE["url"], "extension": subs}
 
 
+ASIAN = ("indian", "pakistani", "bangladeshi", "chinese", "other_asian")
+BLACK = ("black_caribbean", "black_african")
+
+
 @pytest.mark.parametrize(
-    ("extensions", "group"),
+    ("extensions", "group", "possible"),
     [
-        ([_uk("J")], "pakistani"),  # NHS ethnic category: Asian or Asian British - Pakistani
-        ([_uk("M")], "black_caribbean"),
-        ([_uk("F")], "other"),  # Mixed - White and Asian: QRISK3's other includes mixed
-        ([_uk("Z")], "white_or_not_stated"),  # not stated
-        ([_uk("P")], None),  # any other Black background: none of QRISK3's groups
-        ([_race(("2054-5",), ("2072-7",))], "black_caribbean"),  # Black, Jamaican
-        ([_race(("2054-5",), ("2065-1",))], "black_african"),  # Black, Nigerian
-        ([_race(("2028-9",), ("2029-7",))], "indian"),  # Asian, Asian Indian
-        ([_race(("2028-9",), ("2036-2",))], "other_asian"),  # Asian, Filipino
-        ([_race(("2028-9",))], None),  # Asian: which of QRISK3's Asian groups is not said
-        ([_race(("2054-5",), ("2058-6",))], None),  # African American: not Caribbean/African
-        ([_race(("2106-3", "2054-5"))], "other"),  # two categories: mixed
-        ([_race(("1002-5",))], "other"),  # American Indian or Alaska Native
-        ([_race(("2054-5",)), _uk("N")], "black_african"),  # the UK category is QRISK3's own
-        ([], None),
+        ([_uk("J")], "pakistani", ()),  # NHS ethnic category: Asian or Asian British - Pakistani
+        ([_uk("M")], "black_caribbean", ()),
+        ([_uk("F")], "other", ()),  # Mixed - White and Asian: QRISK3's other includes mixed
+        ([_uk("Z")], "white_or_not_stated", ()),  # not stated
+        ([_uk("P")], None, ()),  # any other Black background: none of QRISK3's groups
+        ([_race(("2054-5",), ("2072-7",))], "black_caribbean", ()),  # Black, Jamaican
+        ([_race(("2054-5",), ("2065-1",))], "black_african", ()),  # Black, Nigerian
+        ([_race(("2028-9",), ("2029-7",))], "indian", ()),  # Asian, Asian Indian
+        ([_race(("2028-9",), ("2036-2",))], "other_asian", ()),  # Asian, Filipino
+        ([_race(("2028-9",))], None, ASIAN),  # Asian: which of QRISK3's Asian groups is not said
+        ([_race(("2054-5",), ("2058-6",))], None, BLACK),  # African American
+        ([_race(("2106-3", "2054-5"))], "other", ()),  # two categories: mixed
+        ([_race(("1002-5",))], "other", ()),  # American Indian or Alaska Native
+        ([_race(("2054-5",)), _uk("N")], "black_african", ()),  # the UK category is QRISK3's own
+        ([], None, ()),
     ],
 )
 def test_ethnicity_as_qrisk3_groups(
-    store: SqlStore, extensions: list[dict[str, Any]], group: str | None
+    store: SqlStore, extensions: list[dict[str, Any]], group: str | None, possible: tuple[str, ...]
 ) -> None:
+    """The group named by the record; where it names none but narrows it (Asian, Black), the
+    range over the groups left; where it says nothing usable, QRISK3's own substitute (white
+    or not stated), said."""
     pid = _record(store, [_smoking("266919005", "Never smoked tobacco")], extensions)
     ethnicity = derive_inputs(store, pid, AT)["ethnicity"]
     assert ethnicity.value == group, ethnicity.detail
+    assert ethnicity.alternatives == possible
     (q,) = evaluate(store, pid, AT, scores=["qrisk3_10y"]).scores
-    if group is None:
-        # QRISK3's own substitute (white or not stated), said
+    if possible:
+        values = [QRISK3.compute_one({**EXPLICIT, "ethnicity": g}).value for g in possible]
+        assert q.status == "range" and "ethnicity not known" in q.message
+        assert (q.low, q.high) == (pytest.approx(min(values)), pytest.approx(max(values)))  # type: ignore[type-var]
+    elif group is None:
         assert "missing ethnicity" in q.message
         assert q.value == pytest.approx(QRISK3.compute_one(EXPLICIT).value, abs=1e-9)
     else:
@@ -347,7 +358,13 @@ def test_family_history_of_early_heart_disease(store: SqlStore) -> None:
         "bro: 22298006: age at onset not recorded (QRISK3 counts one before 60)"
     )
     (q,) = evaluate(store, pid, AT, scores=["qrisk3_10y"]).scores
-    assert "family_history_chd (bro: 22298006: age at onset not recorded" in q.message
+    # not QRISK3's substitute (no family history): the range over both
+    assert q.status == "range"
+    assert "family_history_chd not known (bro: 22298006: age at onset not recorded" in q.message
+    assert (q.low, q.high) == (
+        pytest.approx(QRISK3.compute_one(EXPLICIT).value),
+        pytest.approx(QRISK3.compute_one({**EXPLICIT, "family_history_chd": True}).value),
+    )
     store.append_facts([_relative("dad", "FTH", "22298006", age=52)], source="test")
     fh = derive_inputs(store, pid, AT)["family_history_chd"]
     assert fh.value is True and fh.detail == "fth: 22298006 at 52 years"

@@ -195,10 +195,28 @@ def score_outcome(
     refused = record_refusal(score, derived) if population else None
     if refused is not None:
         return refused
+    unsettled = unsettled_outcome(score, derived)
+    if unsettled is not None:
+        return unsettled
+    return outcome_from_result(score, derived, score.compute_one(row_from(score, derived)))
+
+
+def unsettled_outcome(score: Score, derived: Mapping[str, DerivedInput]) -> ScoreOutcome | None:
+    """The outcome when ``derived`` cannot settle an input of ``score``, else ``None`` (compute
+    it from the row): a needed input missing or stale gives the range over its alternatives
+    (:func:`range_outcome`) or "cannot compute"; an optional one with alternatives (QRISK3's
+    family history with a relative's age at onset not recorded) gives the range over them
+    rather than the score's substitute."""
     lacking = lacking_inputs(score, derived)
     if lacking:
         return range_outcome(score, derived, lacking) or missing_outcome(score, derived, lacking)
-    return outcome_from_result(score, derived, score.compute_one(row_from(score, derived)))
+    needed = set(needed_inputs(score))
+    optional = [
+        i.name for i in score.inputs
+        if i.name not in needed and i.name in derived and not derived[i.name].usable
+        and derived[i.name].alternatives
+    ]  # fmt: skip
+    return range_outcome(score, derived, optional) if optional else None
 
 
 RANGE_COMBINATIONS = 32
@@ -257,6 +275,11 @@ def range_outcome(
         + " or ".join(_said(v) for v in derived[name].alternatives)
         for name in lacking
     )
+    substituted = [n for n in lo.missing if n not in lacking]
+    if estimate and substituted:  # QRISK3's own substitutes for the other missing ones, said
+        unsettled += (
+            f"; with {score.name}'s substitutes for missing {_reasons(substituted, derived)}"
+        )
     title = getattr(score, "title", score.name)
     if float(lo.value) == float(hi.value):  # type: ignore[arg-type]
         return ScoreOutcome(

@@ -32,14 +32,12 @@ from medtwin.risk.from_record import (
     chosen_scores,
     evaluation_time,
     input_columns,
-    lacking_inputs,
-    missing_outcome,
     outcome_fact,
     outcome_from_result,
-    range_outcome,
     record_refusal,
     result_subject,
     row_from,
+    unsettled_outcome,
 )
 from medtwin.risk.inputs import DerivedInput, derive_inputs
 
@@ -271,13 +269,11 @@ def score_table(
         todo: list[int] = []
         for i, derived in enumerate(inputs):
             refused = record_refusal(score, derived)
-            lacking = lacking_inputs(score, derived)
+            unsettled = unsettled_outcome(score, derived) if refused is None else None
             if refused is not None:
                 cells[i] = refused
-            elif lacking:
-                cells[i] = range_outcome(score, derived, lacking) or missing_outcome(
-                    score, derived, lacking
-                )
+            elif unsettled is not None:
+                cells[i] = unsettled
             else:
                 todo.append(i)
         if todo:

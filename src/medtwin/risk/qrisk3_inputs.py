@@ -258,6 +258,13 @@ CDC_RACE_QRISK3: Mapping[str, str] = {
 .6.238) that name one of QRISK3's groups. Black (2056-0) and African American (2058-6) do not
 say Caribbean or African, and stay missing."""
 
+OMB_GROUPS: Mapping[str, tuple[str, ...]] = {
+    "2028-9": ("indian", "pakistani", "bangladeshi", "chinese", "other_asian"),
+    "2054-5": ("black_caribbean", "black_african"),
+}
+"""QRISK3's groups an OMB category without a naming detail leaves possible (a range over them,
+not QRISK3's "white or not stated" substitute, which the record contradicts)."""
+
 OMB_QRISK3: Mapping[str, str | None] = {
     "2106-3": "white_or_not_stated",  # White
     "1002-5": "other",  # American Indian or Alaska Native: "any other ethnic group"
@@ -321,6 +328,12 @@ def _ethnic_group(raw: Mapping[str, Any]) -> tuple[str | None, str] | None:
     return None, f"{said} does not say which of QRISK3's ethnic groups"
 
 
+def _possible(raw: Mapping[str, Any]) -> tuple[str, ...]:
+    """The QRISK3 groups a Patient's single US Core OMB category leaves possible."""
+    omb, _ = _us_core_race(raw)
+    return OMB_GROUPS.get(next(iter(omb)), ()) if len(omb) == 1 else ()
+
+
 def _ethnicity(reader: _Reader) -> DerivedInput:
     from medtwin.risk.inputs import DerivedInput, _prov_nodate
 
@@ -330,7 +343,10 @@ def _ethnicity(reader: _Reader) -> DerivedInput:
             continue
         group, said = found
         if group is None:
-            return DerivedInput("ethnicity", None, "missing", said, None, None, (_prov_nodate(sf),))
+            return DerivedInput(
+                "ethnicity", None, "missing", said, None, None, (_prov_nodate(sf),),
+                _possible(sf.fact.raw or {}) if said.startswith("US Core") else (),
+            )  # fmt: skip
         return DerivedInput("ethnicity", group, "ok", said, None, None, (_prov_nodate(sf),))
     return DerivedInput(
         "ethnicity", None, "missing", "no UK Core ethnic category or US Core race on the Patient"
@@ -382,7 +398,7 @@ def _family_history(reader: _Reader) -> DerivedInput:
     """QRISK3's ``family_history_chd`` from the FamilyMemberHistory resources medtwin keeps."""
     from medtwin.record.facts import Coding
     from medtwin.risk.af_inputs import coding_matches, condition_sets
-    from medtwin.risk.inputs import DerivedInput, _prov
+    from medtwin.risk.inputs import YES_NO, DerivedInput, _prov
 
     name = "family_history_chd"
     spec = condition_sets()[name]
@@ -435,7 +451,7 @@ def _family_history(reader: _Reader) -> DerivedInput:
             name, None, "missing",
             "; ".join(text for _, text in unknown_age)
             + ": age at onset not recorded (QRISK3 counts one before 60)",
-            None, None, tuple(_prov(sf, reader.at) for sf, _ in unknown_age),
+            None, None, tuple(_prov(sf, reader.at) for sf, _ in unknown_age), YES_NO,
         )  # fmt: skip
     return DerivedInput(
         name, False, "absent",
