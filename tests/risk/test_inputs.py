@@ -25,7 +25,7 @@ from medtwin.risk.from_record import SCORE_SYSTEM, evaluate, row_from, store_res
 from medtwin.risk.inputs import DerivedInput, derive_inputs, validity
 from medtwin.risk.registry import get
 from medtwin.store.sql import SqlStore
-from medtwin.twin.prevention import PreventionError, parse_changes, rank_changes
+from medtwin.twin.prevention import PreventionError, format_plan, parse_changes, rank_changes
 
 WHO = Identifier("urn:test", "p1")
 AT = dt.datetime(2024, 6, 30, 12, tzinfo=dt.UTC)
@@ -517,6 +517,42 @@ def test_unknown_race_gives_the_pce_range_over_both_equations(store: SqlStore) -
         assert out.exit_code == 0, out.output
         line = next(x for x in out.output.splitlines() if x.lstrip().startswith("pce_ascvd_10y"))
         assert f"{ends[0]:.3g} to {ends[1]:.3g} %" in line
+
+
+def test_a_whatif_on_a_range_runs_on_each_possibility(store: SqlStore) -> None:
+    """Without a race, the PCE is a range over the white and Black equations; a blood-pressure
+    what-if runs on both: its baseline and new risk are ranges, its ARR the smaller of the two
+    reductions (what the change does whatever the race), each end the equation's own."""
+    pid = _record(store)
+    store.append_facts(
+        [dataclasses.replace(_patient(), raw={"resourceType": "Patient"})], source="test"
+    )
+    report = evaluate(store, pid, AT, scores=["pce_ascvd_10y"])
+    (row,) = rank_changes(report, parse_changes("sbp=-10"))
+    score = get("pce_ascvd_10y")
+    base = row_from(score, report.inputs)
+    before = [score.compute_one({**base, "race": r}).value for r in ("white", "black")]
+    after = [
+        score.compute_one({**base, "race": r, "systolic_bp_mm_hg": 140.0}).value
+        for r in ("white", "black")
+    ]
+    reductions = [b - a for b, a in zip(before, after, strict=True)]  # type: ignore[operator]
+    assert (row.baseline, row.baseline_high) == (
+        pytest.approx(min(before)),  # type: ignore[type-var]
+        pytest.approx(max(before)),  # type: ignore[type-var]
+    )
+    assert (row.value, row.value_high) == (
+        pytest.approx(min(after)),  # type: ignore[type-var]
+        pytest.approx(max(after)),  # type: ignore[type-var]
+    )
+    assert row.arr == pytest.approx(min(reductions)) and row.rank == 1
+    assert (row.arr_low, row.arr_high) == (
+        pytest.approx(min(reductions)),
+        pytest.approx(max(reductions)),
+    )
+    assert row.notes[-1] == "over what the record leaves possible: race white or black"
+    text = "\n".join(format_plan([row]))
+    assert f"(now {min(before):.1f} to {max(before):.1f} %)" in text  # type: ignore[type-var]
 
 
 STATIN_FREE = ("pce_ascvd_10y", "pce_ascvd_10y_2018", "qrisk3_10y")

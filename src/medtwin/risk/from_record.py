@@ -31,6 +31,7 @@ decimal (a 7.5 % risk is 0.075) and the exact value with its unit in the extensi
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import itertools
@@ -210,13 +211,40 @@ def unsettled_outcome(score: Score, derived: Mapping[str, DerivedInput]) -> Scor
     lacking = lacking_inputs(score, derived)
     if lacking:
         return range_outcome(score, derived, lacking) or missing_outcome(score, derived, lacking)
+    optional = unsettled_inputs(score, derived)
+    return range_outcome(score, derived, optional) if optional else None
+
+
+def unsettled_inputs(score: Score, derived: Mapping[str, DerivedInput]) -> list[str]:
+    """The inputs of ``score`` a range runs over: the needed ones ``derived`` lacks, or when
+    none, the optional ones it cannot use but narrows to alternatives."""
+    lacking = lacking_inputs(score, derived)
+    if lacking:
+        return lacking
     needed = set(needed_inputs(score))
-    optional = [
+    return [
         i.name for i in score.inputs
         if i.name not in needed and i.name in derived and not derived[i.name].usable
         and derived[i.name].alternatives
     ]  # fmt: skip
-    return range_outcome(score, derived, optional) if optional else None
+
+
+def settlements(
+    derived: Mapping[str, DerivedInput], names: Sequence[str]
+) -> list[dict[str, DerivedInput]]:
+    """One mapping per combination of the alternatives of ``names``, each input set to one of
+    them (a what-if runs on each, :func:`medtwin.twin.prevention.rank_changes`); ``[{}]`` for
+    no names."""
+    choices = [derived[n].alternatives for n in names]
+    return [
+        {
+            n: dataclasses.replace(
+                derived[n], value=v, status="computed", detail=f"one of {derived[n].alternatives}"
+            )
+            for n, v in zip(names, combo, strict=True)
+        }
+        for combo in itertools.product(*choices)
+    ]
 
 
 RANGE_COMBINATIONS = 32

@@ -804,7 +804,10 @@ class WhatIfRow:
     ``arr_low``/``arr_high``: the ARR at the ends of the row's range (None without one);
     ``inputs``: what changed and through what; ``sources``: keys of :data:`SOURCES`;
     ``notes``: what the change left alone and why (e.g. a pressure already at target). ``note``
-    says all of it in one line.
+    says all of it in one line. For a baseline that is a range (an input the record leaves
+    open, :func:`medtwin.risk.from_record.range_outcome`), ``baseline``/``baseline_high`` and
+    ``value``/``value_high`` are its ends and the risk's with the change, ``arr`` the smallest
+    reduction over what the record leaves possible, and ``arr_low``/``arr_high`` span them all.
     """
 
     score: str
@@ -819,6 +822,8 @@ class WhatIfRow:
     inputs: tuple[InputChange, ...] = ()
     sources: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    baseline_high: float | None = None
+    value_high: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -837,7 +842,7 @@ def rank_changes(
     Each change is applied once (a ``diet``/``activity`` change runs the body-weight model
     once, for all scores); rows with a range give the ARR at both of its ends.
     """
-    from medtwin.risk.from_record import score_outcome
+    from medtwin.risk.from_record import score_outcome, settlements, unsettled_inputs
     from medtwin.risk.registry import get
 
     applied = [
@@ -845,61 +850,82 @@ def rank_changes(
     ]
     rows: list[WhatIfRow] = []
     for base in report.scores:
-        if base.status != "computed" or base.unit != "%" or base.value is None:
+        if base.unit != "%" or base.status not in ("computed", "range"):
             continue
         score = get(base.name)
+        # a range: the what-if runs on each value the record leaves possible for its open inputs
+        open_names = unsettled_inputs(score, report.inputs) if base.status == "range" else []
+        settled = settlements(report.inputs, open_names)
+        bases = [
+            score_outcome(score, {**report.inputs, **s}, population=False).value for s in settled
+        ]
+        if any(b is None for b in bases):
+            continue
+        b_low, b_high = min(bases), max(bases)  # type: ignore[type-var]
+        over = (
+            ["over what the record leaves possible: " + "; ".join(
+                f"{n} {' or '.join(str(v) for v in report.inputs[n].alternatives)}"
+                for n in open_names
+            )]
+            if open_names else []
+        )  # fmt: skip
         scored: list[WhatIfRow] = []
         for change, a in zip(changes, applied, strict=True):
             if isinstance(a, str):
-                scored.append(WhatIfRow(base.name, change.text, a, base.value, None, None, None))
-                continue
-            values: dict[str, float | None] = {}
-            message = ""
-            for lv, inputs in a.inputs.items():
-                # the baseline was computed, so the record is inside the score's population;
-                # a change (a statin started) does not take it out
-                out = score_outcome(score, inputs, population=False)
-                values[lv] = out.value
-                if lv == "estimate":
-                    message = out.message
-            point = values["estimate"]
-            if point is None:
                 scored.append(
                     WhatIfRow(
-                        base.name,
-                        change.text,
-                        f"{a.note}; {message}",
-                        base.value,
-                        None,
-                        None,
-                        None,
-                        inputs=a.changes,
-                        sources=a.sources,
+                        base.name, change.text, a, b_low, None, None, None,
+                        baseline_high=b_high if open_names else None,
                     )
-                )
+                )  # fmt: skip
                 continue
-            arrs = [
-                base.value - v for lv, v in values.items() if lv != "estimate" and v is not None
-            ]
-            arr = base.value - point
-            lo: float | None = min([arr, *arrs])
-            hi: float | None = max([arr, *arrs])
+            estimates: list[float] = []
+            arrs: list[float] = []
+            message = ""
+            for s, b in zip(settled, bases, strict=True):
+                for lv, inputs in a.inputs.items():
+                    # the baseline was computed, so the record is inside the score's population;
+                    # a change (a statin started) does not take it out. An open input the
+                    # change itself sets keeps the change's value.
+                    keep = {n: d for n, d in s.items() if inputs[n] is report.inputs[n]}
+                    out = score_outcome(score, {**inputs, **keep}, population=False)
+                    if out.value is None:
+                        message = message or out.message
+                        continue
+                    arrs.append(b - out.value)  # type: ignore[operator]
+                    if lv == "estimate":
+                        estimates.append(out.value)
+            if len(estimates) < len(settled):
+                scored.append(
+                    WhatIfRow(
+                        base.name, change.text, f"{a.note}; {message}", b_low, None, None, None,
+                        inputs=a.changes, sources=a.sources,
+                        baseline_high=b_high if open_names else None,
+                    )
+                )  # fmt: skip
+                continue
+            point_arrs = [b - v for b, v in zip(bases, estimates, strict=True)]  # type: ignore[operator]
+            arr = min(point_arrs)  # whatever the open inputs are
+            lo: float | None = min(arrs)
+            hi: float | None = max(arrs)
             if hi - lo < 1e-12:  # type: ignore[operator]
                 lo = hi = None  # no range: nothing uncertain moved this score
             scored.append(
                 WhatIfRow(
                     base.name,
                     change.text,
-                    a.note,
-                    base.value,
-                    point,
+                    "; ".join([a.note, *over]) if over else a.note,
+                    b_low,
+                    min(estimates),
                     arr,
                     None,
                     lo,
                     hi,
                     a.changes,
                     a.sources,
-                    a.notes,
+                    (*a.notes, *over),
+                    b_high if open_names else None,
+                    max(estimates) if open_names else None,
                 )
             )
         ranked = sorted((r for r in scored if r.arr is not None), key=lambda r: -(r.arr or 0.0))
@@ -921,7 +947,10 @@ def format_plan(rows: Sequence[WhatIfRow], *, sources: bool = True) -> list[str]
     for r in rows:
         if r.score != current:
             current = r.score
-            lines.append(f"  {r.score} (now {r.baseline:.1f} %)")
+            now = f"{r.baseline:.1f}" + (
+                f" to {r.baseline_high:.1f}" if r.baseline_high is not None else ""
+            )
+            lines.append(f"  {r.score} (now {now} %)")
         cited.extend(r.sources)
         if r.arr is None:
             lines.append(f"    -  {r.change:<16} not applicable: {r.note}")
@@ -929,7 +958,8 @@ def format_plan(rows: Sequence[WhatIfRow], *, sources: bool = True) -> list[str]
         rng = ""
         if r.arr_low is not None and r.arr_high is not None:
             rng = f" [{r.arr_low:+.1f} to {r.arr_high:+.1f}]"
-        lines.append(f"    {r.rank}. {r.change:<16} {r.value:.1f} %  ARR {r.arr:+.1f}{rng}")
+        value = f"{r.value:.1f}" + (f" to {r.value_high:.1f}" if r.value_high is not None else "")
+        lines.append(f"    {r.rank}. {r.change:<16} {value} %  ARR {r.arr:+.1f}{rng}")
         lines.extend(f"         {c.text()}" for c in r.inputs)
         lines.extend(f"         {n}" for n in r.notes)
     keys = list(dict.fromkeys(cited))
