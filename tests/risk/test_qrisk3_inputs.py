@@ -162,6 +162,35 @@ def test_smoking_status_answers_as_qrisk3_groups(
         )
 
 
+@pytest.mark.parametrize(
+    ("code", "value", "unit", "category"),
+    [
+        ("64218-1", 15.0, "/d", "moderate"),  # cigarettes a day now
+        ("64218-1", 4.0, "{cigarettes}/d", "light"),
+        ("8663-7", 1.5, "{pack}/d", "heavy"),  # packs a day: 30 cigarettes
+        ("8663-7", 30.0, "{PackYears}", None),  # pack-years, not an amount a day: not read
+    ],
+)
+def test_a_daily_smokers_amount_names_the_qrisk3_group(
+    store: SqlStore, code: str, value: float, unit: str, category: str | None
+) -> None:
+    """A daily smoker's cigarettes a day settle QRISK3's group (under 10 light, 10-19
+    moderate, 20 or more heavy); without a usable amount QRISK3 is a range."""
+    pid = _record(
+        store, [_smoking("449868002", "Smokes tobacco daily"), _obs(code, value, unit, 40)]
+    )
+    smoking = derive_inputs(store, pid, AT)["smoking_category"]
+    assert smoking.value == category
+    (q,) = evaluate(store, pid, AT, scores=["qrisk3_10y"]).scores
+    if category is None:
+        assert q.status == "range"
+    else:
+        assert smoking.detail.endswith(f"cigarettes a day (LOINC {code})")
+        assert [p.source_id for p in smoking.provenance][-1] == f"{code}-40"
+        expected = QRISK3.compute_one({**EXPLICIT, "smoking_category": category})
+        assert q.status == "computed" and q.value == pytest.approx(expected.value, abs=1e-9)
+
+
 def test_conditions_and_treatments_are_read(store: SqlStore) -> None:
     """Type 2 diabetes (E11.9), CKD stage 3 (N18.30), migraine (SNOMED), rheumatoid arthritis
     (M06.9), lupus (SNOMED), bipolar disorder (F31.9), erectile dysfunction treated with

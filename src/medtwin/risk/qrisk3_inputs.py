@@ -10,8 +10,9 @@ antihypertensive treatment, atrial fibrillation):
   (266919005) and non-smoker (8392000) are ``non_smoker``, ex-smoker (8517006) ``ex_smoker``,
   light (428061000124105) and occasional (428041000124106) ``light`` (under 10 a day), moderate
   (56578002) ``moderate``, heavy (428071000124103) ``heavy``; a current smoker whose amount the
-  answer does not say (daily smoker, cigarette, cigar or pipe smoker) and a "current
-  non-smoker" (ever smoked?) are not known;
+  answer does not say (daily smoker, cigarette, cigar or pipe smoker) takes it from a
+  cigarettes-a-day answer of the year (LOINC 64218-1, or 8663-7 in packs a day); without one,
+  and for a "current non-smoker" (ever smoked?), it is not known (a range over the groups left);
 - ``diabetes_type``: ``type1`` (SNOMED 46635009, ICD-10 E10) or ``type2`` (44054006, E11) from
   an active diabetes condition; diabetes of an unrecorded type (73211009) is not known; none:
   ``none``;
@@ -105,7 +106,7 @@ def _ratio(done: Mapping[str, DerivedInput]) -> DerivedInput:
 
 
 def _smoking(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput:
-    from medtwin.risk.inputs import DerivedInput
+    from medtwin.risk.inputs import DerivedInput, _prov
 
     smoker = done["smoker"]
     name = "smoking_category"
@@ -128,6 +129,14 @@ def _smoking(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput:
         text = said.lower()
         category = "ex_smoker" if ("former" in text or "ex-" in text) else None
         category = "non_smoker" if "never" in text else category
+    amount = _cigarettes_per_day(reader) if category is None and smoker.value is True else None
+    if amount is not None:
+        per_day, sf = amount
+        category = "light" if per_day < 10 else ("moderate" if per_day < 20 else "heavy")
+        return DerivedInput(
+            name, category, "ok", f"{said}; {per_day:g} cigarettes a day (LOINC {sf.fact.code.code})",  # type: ignore[union-attr]
+            smoker.valid_days, None, (*smoker.provenance, _prov(sf, reader.at)),
+        )  # fmt: skip
     if category is None:
         why = (
             "a current smoker; QRISK3 needs how many a day (light under 10, moderate 10-19, "
@@ -141,6 +150,28 @@ def _smoking(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput:
             smoker.provenance, possible if smoker.value is not None else CATEGORIES,
         )  # fmt: skip
     return DerivedInput(name, category, "ok", said, smoker.valid_days, None, smoker.provenance)
+
+
+def _cigarettes_per_day(reader: _Reader) -> tuple[float, StoredFact] | None:
+    """The newest cigarettes-a-day answer in the smoking status's window (packs of 20 for
+    8663-7, read only with a per-day unit), or ``None``."""
+    from medtwin.risk.inputs import validity
+
+    spec = validity()["cigarettes_per_day"]
+    packs = set(spec["packs_codes"])
+    sf = reader.newest(list(spec["codes"]))
+    if sf is None or sf.fact.effective_start is None:
+        return None
+    if (reader.at - sf.fact.effective_start).days > int(spec["valid_days"]):
+        return None
+    f = sf.fact
+    value = float(f.value_num)  # type: ignore[attr-defined]
+    if f.code.code in packs:  # type: ignore[union-attr]
+        unit = (getattr(f, "unit", None) or "").lower()
+        if "/d" not in unit:
+            return None  # pack-years or no unit: not an amount a day
+        value *= 20.0
+    return (value, sf) if value > 0 else None
 
 
 def _diabetes_type(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput:
