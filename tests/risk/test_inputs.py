@@ -568,7 +568,9 @@ def test_a_statin_user_is_outside_the_pce_and_qrisk3(store: SqlStore) -> None:
     for name in STATIN_FREE:
         assert out[name].status == "refused", name
         assert out[name].message.startswith("not applicable: on a statin")
-        assert out[name].message.endswith("(active atorvastatin)")
+        # the order and when the statin began: where an untreated estimate would be taken
+        first = (AT - dt.timedelta(days=400)).date().isoformat()
+        assert out[name].message.endswith(f"(active atorvastatin, first ordered {first})")
         assert "statin" in out[name].inputs  # the result rests on it (RiskAssessment basis)
     assert out["prevent_10y"].status == "computed"
     assert out["framingham_cvd_10y"].status == "computed"

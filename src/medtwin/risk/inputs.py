@@ -562,10 +562,12 @@ their lifetime, 7-10 days."""
 def _medications(reader: _Reader) -> dict[str, DerivedInput]:
     # every order, also those after ``at``: a renewal shows an earlier order was still taken
     classified: list[tuple[StoredFact, MedicationOrder]] = []
+    ingredients_of: dict[int, str] = {}  # stored fact id -> its order's ingredients
     for sf in reader.orders():
         order = order_from_fact(sf.fact, sf.recorded_at, sf.id)
         if order is not None:
             classified.append((sf, order))
+            ingredients_of[sf.id] = order.ingredients
     starts: dict[str, list[dt.datetime]] = {}
     for _, order in classified:
         if order.classes:
@@ -619,7 +621,13 @@ def _medications(reader: _Reader) -> dict[str, DerivedInput]:
         )
         active, unknown = found[name]["active"], found[name]["unknown"]
         if active:
-            detail = f"active {', '.join(sorted({label for _, label in active}))}{said}"
+            # when the first order of these drugs began (by the date): how long on treatment
+            began = [
+                t for sf, _ in active if sf.fact.kind == "MedicationRequest"
+                for t in starts.get(ingredients_of.get(sf.id, ""), ()) if t <= reader.at
+            ]  # fmt: skip
+            first = f", first ordered {_date(min(began))}" if began else ""
+            detail = f"active {', '.join(sorted({label for _, label in active}))}{first}{said}"
             provs = tuple(_prov(sf, reader.at) for sf, _ in active)
             out[name] = DerivedInput(name, True, "ok", detail, None, None, provs)
         elif unknown:
