@@ -26,7 +26,9 @@ from _common import machine, shared_data
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--date", default="2019-12-31", help="evaluation date (default %(default)s)")
+    parser.add_argument(
+        "--date", default="2019-12-31", help="evaluation date (default %(default)s)"
+    )
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     from medtwin.ingest import import_paths

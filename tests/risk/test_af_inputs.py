@@ -269,7 +269,8 @@ def test_what_the_record_cannot_say_is_missing_not_no(store: SqlStore) -> None:
         "range over what the record leaves possible (band low_moderate to high): "
     )
     assert (
-        "labile_inr not known (on a vitamin K antagonist (active warfarin, first ordered" in bled.message
+        "labile_inr not known (on a vitamin K antagonist (active warfarin, first ordered"
+        in bled.message
         and "2 INR reading(s) of the last 180 days count" in bled.message
     )
     assert (
