@@ -23,8 +23,9 @@ antihypertensive treatment, atrial fibrillation):
   (Asian Indian, Pakistani, Bangladeshi, Chinese, another Asian nation; African nations;
   Caribbean islands: :data:`CDC_RACE_QRISK3`); American Indian or Alaska Native, Pacific
   Islander, "other race" and two or more categories are QRISK3's "other" (which includes mixed).
-  Asian or Black without a detail that names a group (African American) stays missing, which
-  QRISK3 scores as white or not stated and the report lists;
+  Asian or Black without a detail that names a group (African American) is not known, with the
+  groups left as alternatives (QRISK3 is then a range over them, :data:`OMB_GROUPS`); no race
+  or ethnic category at all stays missing, which QRISK3 scores as white or not stated, listed;
 - ``townsend_score``: never in a record (it is the deprivation of the UK census output area of
   the postcode); missing, scored 0 by QRISK3's rule and listed;
 - the conditions (``ckd_stage_3_5``, ``migraine``, ``rheumatoid_arthritis``, ``sle``,
@@ -36,8 +37,8 @@ antihypertensive treatment, atrial fibrillation):
 - ``family_history_chd``: angina or heart attack (code list ``family_history_chd``) in a
   first-degree relative (:data:`FIRST_DEGREE_ROLES`) before 60, from the FamilyMemberHistory
   resources medtwin keeps whole: yes with the relative and age; such a relative without an
-  onset age: not known; family history recorded without one: no; no family history in the
-  record: missing, scored as absent by QRISK3 and listed.
+  onset age: not known (a range over yes and no); family history recorded without one: no; no
+  family history in the record: missing, scored as absent by QRISK3 and listed.
 """
 
 from __future__ import annotations
@@ -398,7 +399,11 @@ twins, children. Step, foster, adoptive, half and in-law codes are not in it."""
 FAMILY_HISTORY_AGE = 60.0
 """QRISK3: angina or heart attack in a first-degree relative aged under 60 (Hippisley-Cox 2017)."""
 
-_AGE_YEARS = {"a": 1.0, "yr": 1.0, "year": 1.0, "years": 1.0, "mo": 1 / 12, "wk": 7 / 365.25}
+_AGE_YEARS = {
+    "a": 1.0, "yr": 1.0, "year": 1.0, "years": 1.0, "mo": 1 / 12, "wk": 7 / 365.25,
+    "d": 1 / 365.25,
+}  # fmt: skip
+"""Years per unit of a FHIR Age (UCUM a, mo, wk, d; the human-readable yr/years)."""
 
 
 def _age_years(age: Any) -> float | None:
