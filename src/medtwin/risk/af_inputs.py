@@ -7,9 +7,10 @@ risk, Pisters et al. 2010) for a patient whose record holds atrial fibrillation 
 says "not applicable" for one whose record does not (``Score.record_population``). The same
 pass derives ``clinical_ascvd``, the population input of the first-event equations (PCE,
 PREVENT, Framingham: not for a record with clinical ASCVD), and ``severe_hypercholesterolaemia``
-(familial hypercholesterolaemia, or an LDL cholesterol of 190 mg/dL or more: not for the PCE). :func:`condition_input` (a code list
-of ``risk/data/record_conditions.toml`` as a yes / "absent" input) is also what
-:mod:`medtwin.risk.qrisk3_inputs` reads QRISK3's conditions with.
+(familial hypercholesterolaemia, or an LDL cholesterol of 190 mg/dL or more: not for the
+PCE). :func:`condition_input` (a code list of ``risk/data/record_conditions.toml`` as a yes /
+"absent" input) is also what :mod:`medtwin.risk.qrisk3_inputs` reads QRISK3's conditions and
+:mod:`medtwin.risk.inputs` reads ``diabetes`` with.
 
 What is read, each item with its source (the code lists and their basis are data:
 ``risk/data/record_conditions.toml``; the lab windows ``risk/data/record_inputs.toml``):
