@@ -66,6 +66,7 @@ BUILTINS: tuple[tuple[str, str], ...] = (
     ("medtwin.risk.pce", "PCE_ASCVD_10Y"),
     ("medtwin.risk.pce", "PCE_ASCVD_10Y_2018"),
     ("medtwin.risk.framingham", "FRAMINGHAM_CVD_10Y"),
+    ("medtwin.risk.score2", "SCORE2"),
 )
 """(module, attribute) of every built-in score."""
 
