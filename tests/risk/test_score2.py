@@ -4,6 +4,7 @@ refusals (age, diabetes), missing inputs, vectorised = row by row, registry and 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -163,3 +164,98 @@ def test_registered_and_scored_by_the_cli() -> None:
     out = CliRunner().invoke(main, ["score", "score2_10y", json.dumps(_row()), "--json"])
     assert out.exit_code == 0, out.output
     assert round(json.loads(out.output)["value"], 2) == 6.31
+
+
+# --- from the record (medtwin.risk.score2_inputs) ---
+
+
+def _record(store: Any, address: list[dict[str, Any]] | None) -> str:
+    import datetime as dt
+
+    from medtwin.record.facts import LOINC, SNOMED, Coding, Demographics, Identifier, Observation
+
+    who = Identifier("urn:test", "s2")
+    at = dt.datetime(2024, 6, 30, 12, tzinfo=dt.UTC)
+
+    def obs(code: str, value: float, unit: str) -> Observation:
+        return Observation(
+            source="lab", source_id=code, subject=who, code=Coding(LOINC, code), status="final",
+            effective_start=at - dt.timedelta(days=30), value_num=value, unit=unit,
+        )  # fmt: skip
+
+    raw: dict[str, Any] = {"resourceType": "Patient"}
+    if address is not None:
+        raw["address"] = address
+    store.append_facts(
+        [
+            Demographics(
+                source="reg", source_id="Patient/s2", subject=who, identifiers=(who,),
+                birth_date="1974-01-15", gender="female", raw=raw,
+            ),
+            obs("2093-3", 5.5 * MMOL, "mg/dL"),
+            obs("2085-9", 1.3 * MMOL, "mg/dL"),
+            obs("8480-6", 140.0, "mm[Hg]"),
+            Observation(
+                source="ehr", source_id="smoking", subject=who, code=Coding(LOINC, "72166-2"),
+                status="final", effective_start=at - dt.timedelta(days=30),
+                value_code=Coding(SNOMED, "449868002", "Smokes tobacco daily"),
+            ),
+        ],
+        source="test",
+    )  # fmt: skip
+    return str(store.resolve_patient("urn:test|s2"))
+
+
+AT = "2024-06-30"
+
+
+@pytest.mark.parametrize(
+    ("address", "region"),
+    [
+        ([{"use": "home", "country": "DE"}], "moderate"),
+        ([{"use": "home", "country": "Germany"}], "moderate"),
+        ([{"use": "old", "country": "US", "period": {"end": "2020-01-01"}},
+          {"use": "home", "country": "FRA"}], "low"),
+        ([{"use": "home", "country": "Russia"}], "very_high"),
+    ],
+)  # fmt: skip
+def test_the_region_of_the_address_country(
+    store: Any, address: list[dict[str, Any]], region: str
+) -> None:
+    """The ESC region of the current home address's country (code or name) gives SCORE2 from
+    the record, equal to the score with that region given directly."""
+    import datetime as dt
+
+    from medtwin.risk.from_record import evaluate
+
+    pid = _record(store, address)
+    report = evaluate(store, pid, dt.date.fromisoformat(AT), scores=["score2_10y"])
+    (s2,) = report.scores
+    assert report.inputs["risk_region"].value == region
+    expected = SCORE2.compute_one(
+        _row(sex="female", total_cholesterol_mg_dl=5.5 * MMOL, hdl_mg_dl=1.3 * MMOL,
+             risk_region=region)
+    )  # fmt: skip
+    assert s2.status == "computed" and s2.value == pytest.approx(expected.value, rel=1e-12)
+    assert "esc_country" in s2.inputs and "risk_region" in s2.inputs
+
+
+def test_outside_europe_not_applicable_and_no_country_not_known(store: Any) -> None:
+    """A United States address: SCORE2 does not apply (no ESC region); no address country:
+    whether it applies is not known ("cannot compute")."""
+    import datetime as dt
+
+    from medtwin.risk.from_record import evaluate
+
+    pid = _record(store, [{"use": "home", "country": "US"}])
+    (s2,) = evaluate(store, pid, dt.date.fromisoformat(AT), scores=["score2_10y"]).scores
+    assert s2.status == "refused" and s2.message.startswith(
+        "not applicable: the address country has no ESC cardiovascular risk region"
+    )
+    (demo,) = store.timeline(pid, kinds=["Demographics"], include_raw=True)
+    store.append_facts(
+        [dataclasses.replace(demo.fact, raw={"resourceType": "Patient"})], source="test"
+    )
+    (s2,) = evaluate(store, pid, dt.date.fromisoformat(AT), scores=["score2_10y"]).scores
+    assert s2.status == "missing"
+    assert s2.message == "cannot compute: missing esc_country (no address country on the Patient)"

@@ -165,6 +165,9 @@ DERIVABLE = (
     "atypical_antipsychotic",
     "corticosteroids",
     "family_history_chd",
+    # SCORE2's ESC risk region (medtwin.risk.score2_inputs)
+    "esc_country",
+    "risk_region",
 )
 """The inputs :func:`derive_inputs` knows how to read from a record."""
 
@@ -693,4 +696,7 @@ def derive_inputs(
     from medtwin.risk.qrisk3_inputs import qrisk3_inputs
 
     done.update(qrisk3_inputs(reader, done))
+    from medtwin.risk.score2_inputs import score2_inputs
+
+    done.update(score2_inputs(reader))
     return {name: done[name] for name in DERIVABLE}

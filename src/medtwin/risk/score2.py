@@ -25,9 +25,10 @@ Bands: the 2021 ESC prevention guideline's categories (Visseren et al. 2021, Tab
 under 50 years low to moderate < 2.5 %, high 2.5 to < 7.5 %, very high >= 7.5 %; 50-69 years
 < 5 %, 5 to < 10 %, >= 10 %.
 
-The risk region is an input (``risk_region``: low, moderate, high or very_high) because a record
-does not say which region applies; the ESC assigns countries to regions by their
-cardiovascular mortality (SCORE2 2021, Figure 1). Model card: ``docs/models/score2.md``.
+The risk region is an input (``risk_region``: low, moderate, high or very_high); from a record
+it is the ESC region of the patient's address country (:mod:`medtwin.risk.score2_inputs`), and
+a country outside the ESC regions makes SCORE2 "not applicable". Model card:
+``docs/models/score2.md``.
 
 References
 ----------
@@ -148,7 +149,15 @@ class Score2(Score):
         "years, or with diabetes (use SCORE2-Diabetes), are refused; 70 and over is SCORE2-OP "
         "(not in medtwin). The risk region is that of the country of residence (ESC)."
     )
-    record_population = (NO_KNOWN_ASCVD,)
+    record_population = (
+        NO_KNOWN_ASCVD,
+        (
+            "esc_country",
+            True,
+            "the address country has no ESC cardiovascular risk region, the regions SCORE2 is "
+            "recalibrated to (Europe and neighbouring countries)",
+        ),
+    )
     bands = (
         Band(
             "low_to_moderate",
