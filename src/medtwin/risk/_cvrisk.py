@@ -31,6 +31,7 @@ import numpy as np
 from medtwin.risk.base import (
     Band,
     BoolArray,
+    CodeArray,
     FloatArray,
     InputData,
     IntArray,
@@ -248,14 +249,20 @@ def assemble_rows(
     accepted: Sequence[AcceptedRange],
     population_words: str,
     cuts: FloatArray | None,
+    refuse: Sequence[tuple[BoolArray, str]] = (),
+    bands_of: Callable[[IntArray, FloatArray], CodeArray] | None = None,
 ) -> ScoreResults:
     """As :func:`assemble`, the risk computed only for the rows that get a value.
 
     ``risk_of(rows)`` returns the risk (percent) of the rows ``rows`` (row indices, ascending),
-    one value each: a row refused or missing an input is never computed.
+    one value each: a row refused or missing an input is never computed. ``refuse``: more
+    refusals, (rows, reason) (SCORE2: diabetes); ``bands_of(rows, values)``: the band codes
+    when they depend on more than the value (SCORE2: age-specific cuts), instead of ``cuts``.
     """
     n = data.n
     refused = data.any_invalid()
+    for mask, _ in refuse:
+        refused = refused | mask
     outside: dict[str, BoolArray] = {}
     for rng in accepted:
         mask = rng.outside(data.number(rng.input))
@@ -270,14 +277,22 @@ def assemble_rows(
     value = np.full(n, np.nan)
     value[rows_ok] = risk_of(rows_ok)
     band = np.full(n, -1, dtype=np.int8)
-    if cuts is not None:
+    if bands_of is not None:
+        band[rows_ok] = bands_of(rows_ok, value[rows_ok])
+    elif cuts is not None:
         ok = ~np.isnan(value)
         band[ok] = np.searchsorted(cuts, value[ok], side="right").astype(np.int8)
+
+    def reason_of(i: int) -> str:
+        said = [_reason(data, i, outside, accepted, population_words)]
+        said += [why for mask, why in refuse if mask[i]]
+        return "; ".join(s for s in said if s)
+
     return score.results(
         value=value,
         band_code=band,
         partial=incomplete & ~refused,
         refused=refused,
         missing=missing,
-        reason_of=lambda i: _reason(data, i, outside, accepted, population_words),
+        reason_of=reason_of,
     )

@@ -58,11 +58,10 @@ from typing import Any
 
 import numpy as np
 
-from medtwin.risk._cvrisk import AcceptedRange, cv_inputs, load_toml
+from medtwin.risk._cvrisk import AcceptedRange, assemble_rows, cv_inputs, load_toml
 from medtwin.risk.base import (
     NO_KNOWN_ASCVD,
     Band,
-    BoolArray,
     CodeArray,
     ColumnLike,
     FloatArray,
@@ -208,49 +207,32 @@ class Score2(Score):
         rows: int | None = None,
     ) -> ScoreResults:
         data = InputData(self.name, self.inputs, columns, strict=strict, rows=rows)
-        n = data.n
-        (age_range,) = self.accepted()
         age = data.number("age_years")
-        too_young_or_old = age_range.outside(age)
-        diabetic = data.number("diabetes") == 1.0
-        refused: BoolArray = data.any_invalid() | too_young_or_old | diabetic
-        missing = {i.name: ~data.present[i.name] & ~data.invalid[i.name] for i in self.inputs}
-        incomplete = np.zeros(n, dtype=np.bool_)
-        for m in missing.values():
-            incomplete |= m
-        ok: IntArray = np.flatnonzero(~(refused | incomplete))
-        value = np.full(n, np.nan)
-        value[ok] = self._risk(data, ok)
-        band: CodeArray = np.full(n, -1, dtype=np.int8)
         cuts = coefficients()["bands"]
-        young = age[ok] < 50.0
-        for mask, key in ((young, "under_50"), (~young, "from_50")):
-            rows_ = ok[mask]
-            band[rows_] = np.searchsorted(
-                np.asarray(cuts[key], dtype=float), value[rows_], side="right"
+
+        def bands_of(ok: IntArray, value: FloatArray) -> CodeArray:
+            young = age[ok] < 50.0
+            out: CodeArray = np.where(
+                young,
+                np.searchsorted(np.asarray(cuts["under_50"], dtype=float), value, side="right"),
+                np.searchsorted(np.asarray(cuts["from_50"], dtype=float), value, side="right"),
             ).astype(np.int8)
+            return out
 
-        def reason_of(i: int) -> str:
-            parts = [data.reason(name, i) for name in data.inputs if data.invalid[name][i]]
-            if too_young_or_old[i]:
-                parts.append(
-                    f"age_years={float(age[i]):g} is outside the population of SCORE2: "
-                    f"{age_range.text()} ({age_range.source})"
-                )
-            if diabetic[i]:
-                parts.append(
-                    "diabetes: SCORE2 is for people without diabetes (SCORE2-Diabetes is the "
-                    "ESC model for them, not in medtwin)"
-                )
-            return "; ".join(parts)
-
-        return self.results(
-            value=value,
-            band_code=band,
-            partial=incomplete & ~refused,
-            refused=refused,
-            missing=missing,
-            reason_of=reason_of,
+        diabetes = (
+            data.number("diabetes") == 1.0,
+            "diabetes: SCORE2 is for people without diabetes (SCORE2-Diabetes is the ESC model "
+            "for them, not in medtwin)",
+        )
+        return assemble_rows(
+            score=self,
+            data=data,
+            risk_of=lambda ok: self._risk(data, ok),
+            accepted=self.accepted(),
+            population_words="SCORE2",
+            cuts=None,
+            refuse=(diabetes,),
+            bands_of=bands_of,
         )
 
     def _risk(self, data: InputData, rows: IntArray) -> FloatArray:
