@@ -20,6 +20,7 @@ value, ``partial`` is true and the missing inputs are listed (never a default).
 from __future__ import annotations
 
 import tomllib
+from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -42,6 +43,7 @@ from medtwin.risk.base import (
 
 __all__ = [
     "AcceptedRange",
+    "RangedScore",
     "assemble",
     "assemble_rows",
     "cv_inputs",
@@ -183,6 +185,20 @@ def cv_inputs(*, race: bool, race_description: str = "") -> tuple[ScoreInput, ..
         ScoreInput("diabetes", None, "bool", "Diabetes mellitus"),
     ]
     return tuple(inputs)
+
+
+class RangedScore(Score):
+    """A score whose population is also a set of accepted input ranges (:meth:`accepted`),
+    which ``describe`` lists beside the declared inputs."""
+
+    @abstractmethod
+    def accepted(self) -> tuple[AcceptedRange, ...]:
+        """The input ranges in which the equation applies (rows outside are refused)."""
+
+    def describe(self) -> dict[str, Any]:
+        out = super().describe()
+        out["accepted_ranges"] = [r.describe() for r in self.accepted()]
+        return out
 
 
 def percent_bands(source: str) -> tuple[Band, ...]:

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from medtwin.risk._cvrisk import AcceptedRange, assemble_rows, cv_inputs, load_toml
+from medtwin.risk._cvrisk import AcceptedRange, RangedScore, assemble_rows, cv_inputs, load_toml
 from medtwin.risk.base import (
     NO_HEART_FAILURE,
     NO_KNOWN_ASCVD,
@@ -50,7 +50,6 @@ from medtwin.risk.base import (
     FloatArray,
     InputData,
     IntArray,
-    Score,
     ScoreResults,
 )
 
@@ -79,7 +78,7 @@ def coefficients() -> dict[str, Any]:
     return load_toml("framingham_dagostino_2008.toml")
 
 
-class FraminghamCvd2008(Score):
+class FraminghamCvd2008(RangedScore):
     """Framingham general CVD 10-year risk; ``FRAMINGHAM_CVD_10Y`` is the instance."""
 
     name = "framingham_cvd_10y"
@@ -108,11 +107,6 @@ class FraminghamCvd2008(Score):
                 high_open=True,
             ),
         )
-
-    def describe(self) -> dict[str, Any]:
-        out = super().describe()
-        out["accepted_ranges"] = [r.describe() for r in self.accepted()]
-        return out
 
     def compute_many(
         self,

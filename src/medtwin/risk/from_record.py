@@ -211,16 +211,17 @@ def unsettled_outcome(score: Score, derived: Mapping[str, DerivedInput]) -> Scor
     lacking = lacking_inputs(score, derived)
     if lacking:
         return range_outcome(score, derived, lacking) or missing_outcome(score, derived, lacking)
-    optional = unsettled_inputs(score, derived)
+    optional = _open_optional(score, derived)
     return range_outcome(score, derived, optional) if optional else None
 
 
 def unsettled_inputs(score: Score, derived: Mapping[str, DerivedInput]) -> list[str]:
     """The inputs of ``score`` a range runs over: the needed ones ``derived`` lacks, or when
     none, the optional ones it cannot use but narrows to alternatives."""
-    lacking = lacking_inputs(score, derived)
-    if lacking:
-        return lacking
+    return lacking_inputs(score, derived) or _open_optional(score, derived)
+
+
+def _open_optional(score: Score, derived: Mapping[str, DerivedInput]) -> list[str]:
     needed = set(needed_inputs(score))
     return [
         i.name for i in score.inputs

@@ -74,6 +74,7 @@ import numpy as np
 from medtwin.risk._cvrisk import (
     BAND_CUTS,
     AcceptedRange,
+    RangedScore,
     assemble_rows,
     cv_inputs,
     load_toml,
@@ -87,7 +88,6 @@ from medtwin.risk.base import (
     FloatArray,
     InputData,
     IntArray,
-    Score,
     ScoreResults,
 )
 
@@ -171,18 +171,13 @@ _POPULATION_TEXT = (
 )
 
 
-class _PceBase(Score):
+class _PceBase(RangedScore):
     integer_value = False
     record_population = (NO_KNOWN_ASCVD, NOT_ON_STATIN, NO_SEVERE_HYPERCHOLESTEROLAEMIA)
     _table: str
 
     def accepted(self) -> tuple[AcceptedRange, ...]:
         return _accepted(load_toml(self._table))
-
-    def describe(self) -> dict[str, Any]:
-        out = super().describe()
-        out["accepted_ranges"] = [r.describe() for r in self.accepted()]
-        return out
 
     def _risk(self, data: InputData, rows: IntArray) -> FloatArray:  # pragma: no cover
         raise NotImplementedError

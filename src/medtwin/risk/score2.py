@@ -58,7 +58,7 @@ from typing import Any
 
 import numpy as np
 
-from medtwin.risk._cvrisk import AcceptedRange, assemble_rows, cv_inputs, load_toml
+from medtwin.risk._cvrisk import AcceptedRange, RangedScore, assemble_rows, cv_inputs, load_toml
 from medtwin.risk.base import (
     NO_KNOWN_ASCVD,
     Band,
@@ -67,7 +67,6 @@ from medtwin.risk.base import (
     FloatArray,
     InputData,
     IntArray,
-    Score,
     ScoreInput,
     ScoreResults,
 )
@@ -132,7 +131,7 @@ def uncalibrated(
     return out
 
 
-class Score2(Score):
+class Score2(RangedScore):
     """SCORE2 10-year CVD risk (40-69 years, Europe); ``SCORE2`` is the instance."""
 
     name = "score2_10y"
@@ -193,11 +192,6 @@ class Score2(Score):
                 high_open=True,
             ),
         )
-
-    def describe(self) -> dict[str, Any]:
-        out = super().describe()
-        out["accepted_ranges"] = [r.describe() for r in self.accepted()]
-        return out
 
     def compute_many(
         self,

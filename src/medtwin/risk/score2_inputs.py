@@ -37,6 +37,13 @@ def regions() -> Mapping[str, Any]:
     return tomllib.loads(text)
 
 
+@cache
+def _region_of() -> Mapping[str, str]:
+    """ISO alpha-2 code -> ESC risk region."""
+    table = regions()
+    return {code: name for name in ("low", "moderate", "high", "very_high") for code in table[name]}
+
+
 def country_code(text: str) -> str | None:
     """ISO 3166-1 alpha-2 code of an address country (code or name), or ``None``.
 
@@ -71,10 +78,7 @@ def score2_inputs(reader: _Reader) -> dict[str, DerivedInput]:
     country."""
     from medtwin.risk.inputs import DerivedInput, _prov_nodate
 
-    table = regions()
-    region_of = {
-        code: name for name in ("low", "moderate", "high", "very_high") for code in table[name]
-    }
+    region_of = _region_of()
     for sf in reversed(reader.demographics()):
         country = _address_country(sf.fact.raw or {})
         if country is None:
