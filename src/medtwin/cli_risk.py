@@ -196,6 +196,8 @@ def risk_command(
             value = _show(d.value)
         elif d.status == "stale":
             value = f"stale ({_show(d.stale_value)})"
+        elif d.status == "absent":  # no value to have (no diabetes: no age at its diagnosis)
+            value = "n/a"
         else:
             value = "missing"
         where = d.detail if d.usable else d.reason()

@@ -63,8 +63,10 @@ def test_supplementary_table_4_uncalibrated_example() -> None:
     """50 years, smoker, SBP 140 mmHg, total cholesterol 6.3 and HDL 1.4 mmol/L, no diabetes:
     uncalibrated 10-year risk 3.32 % (women) and 5.41 % (men), SCORE2 Supplementary Table 4."""
     one = lambda v: np.array([v], dtype=float)  # noqa: E731
-    women = uncalibrated("female", one(50), one(1), one(140), one(6.3), one(1.4), one(0))
-    men = uncalibrated("male", one(50), one(1), one(140), one(6.3), one(1.4), one(0))
+    raw = {"age": one(50), "smoking": one(1), "sbp": one(140), "tchol": one(6.3),
+           "hdl": one(1.4), "diabetes": one(0)}  # fmt: skip
+    women = uncalibrated(coefficients(), "female", raw)
+    men = uncalibrated(coefficients(), "male", raw)
     assert round(100 * float(women[0]), 2) == 3.32
     assert round(100 * float(men[0]), 2) == 5.41
 
@@ -82,10 +84,11 @@ def test_an_independent_implementations_example() -> None:
 
 def test_the_shipped_numbers_are_the_published_ones() -> None:
     c = coefficients()
-    keys = ("age", "smoking", "sbp", "diabetes", "tchol", "hdl", "smoking_age", "sbp_age",
-            "diabetes_age", "tchol_age", "hdl_age", "baseline_survival")  # fmt: skip
+    keys = ("age", "smoking", "sbp", "diabetes", "tchol", "hdl", "smoking*age", "sbp*age",
+            "diabetes*age", "tchol*age", "hdl*age")  # fmt: skip
     for sex, betas in BETA.items():
-        assert tuple(c[sex][k] for k in keys) == betas
+        assert len(c[sex]["terms"]) == len(keys)
+        assert (*(c[sex]["terms"][k] for k in keys), c[sex]["baseline_survival"]) == betas
         for region in REGIONS:
             assert tuple(c["scales"][sex][region]) == SCALES[(sex, region)]
 

@@ -285,7 +285,11 @@ def assemble_rows(
         if mask.any():
             outside[rng.input] = mask
             refused |= mask
-    missing = {i.name: ~data.present[i.name] & ~data.invalid[i.name] for i in data.inputs.values()}
+    missing = {
+        i.name: ~data.present[i.name] & ~data.invalid[i.name]
+        for i in data.inputs.values()
+        if i.required  # an optional input (SCORE2-Diabetes' UACR) leaves a row complete
+    }
     incomplete = np.zeros(n, dtype=np.bool_)
     for m in missing.values():
         incomplete |= m

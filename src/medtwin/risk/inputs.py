@@ -165,9 +165,12 @@ DERIVABLE = (
     "atypical_antipsychotic",
     "corticosteroids",
     "family_history_chd",
-    # SCORE2's ESC risk region (medtwin.risk.score2_inputs)
+    # the SCORE2 family: ESC risk region, and SCORE2-Diabetes' diabetes
+    # (medtwin.risk.score2_inputs)
     "esc_country",
     "risk_region",
+    "type_2_diabetes",
+    "age_at_diabetes_diagnosis_years",
 )
 """The inputs :func:`derive_inputs` knows how to read from a record."""
 
@@ -696,7 +699,8 @@ def derive_inputs(
     from medtwin.risk.qrisk3_inputs import qrisk3_inputs
 
     done.update(qrisk3_inputs(reader, done))
-    from medtwin.risk.score2_inputs import score2_inputs
+    from medtwin.risk.score2_inputs import diabetes_inputs, score2_inputs
 
     done.update(score2_inputs(reader))
+    done.update(diabetes_inputs(reader, done))
     return {name: done[name] for name in DERIVABLE}

@@ -67,6 +67,8 @@ BUILTINS: tuple[tuple[str, str], ...] = (
     ("medtwin.risk.pce", "PCE_ASCVD_10Y_2018"),
     ("medtwin.risk.framingham", "FRAMINGHAM_CVD_10Y"),
     ("medtwin.risk.score2", "SCORE2"),
+    ("medtwin.risk.score2_op", "SCORE2_OP"),
+    ("medtwin.risk.score2_diabetes", "SCORE2_DIABETES"),
 )
 """(module, attribute) of every built-in score."""
 
