@@ -229,6 +229,16 @@ def risk_command(
                 click.echo(f"  {'':<24} ({s.message})")
         else:
             click.echo(f"  {s.name:<24} {s.message}")
+        if s.untreated is not None and s.untreated_at is not None:
+            u = s.untreated
+            said = u.message
+            if u.status in ("computed", "range"):
+                value = (
+                    _show(u.value) if u.status == "computed" else f"{_show(u.low)}-{_show(u.high)}"
+                )
+                said = f"{value} {u.unit or ''}".rstrip() + (f"  band {u.band}" if u.band else "")
+            when = s.untreated_at.isoformat()
+            click.echo(f"  {'':<24} before the statin (the record of {when}): {said}")
     _echo_not_derivable(report.not_derivable)
     if plan is not None:
         from medtwin.twin.prevention import format_plan

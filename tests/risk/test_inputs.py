@@ -576,6 +576,59 @@ def test_a_statin_user_is_outside_the_pce_and_qrisk3(store: SqlStore) -> None:
     assert out["framingham_cvd_10y"].status == "computed"
 
 
+def test_a_statin_users_untreated_estimate_is_read_the_day_before_it(store: SqlStore) -> None:
+    """The PCE and QRISK3 refused for a statin carry the same score from the record the day
+    before the statin was first ordered: the lipid panel, blood pressure and smoking status of
+    then, the age then, no antihypertensive yet (begun with it). PREVENT, computed, has none."""
+    from click.testing import CliRunner
+
+    from medtwin.cli import main
+
+    pre = [
+        _obs("2093-3", 250.0, "mg/dL", 450), _obs("2085-9", 45.0, "mg/dL", 450),
+        _obs("8480-6", 160.0, "mm[Hg]", 450), _smoking("449868002", "Smokes tobacco daily", 450),
+        _obs("29463-7", 85.0, "kg", 450), _obs("8302-2", 178.0, "cm", 450),
+    ]  # fmt: skip
+    pid = _record(store, [_med("259255"), *pre])  # atorvastatin from 400 days before
+    out = {s.name: s for s in evaluate(store, pid, AT).scores}
+    before = (AT - dt.timedelta(days=401)).date()
+    pce = out["pce_ascvd_10y"]
+    assert pce.status == "refused" and pce.untreated is not None and pce.untreated_at == before
+    expected = get("pce_ascvd_10y").compute_one(
+        {"age_years": 58, "sex": "male", "race": "black", "total_cholesterol_mg_dl": 250.0,
+         "hdl_mg_dl": 45.0, "systolic_bp_mm_hg": 160.0, "bp_treated": False, "smoker": True,
+         "diabetes": True}
+    )  # fmt: skip
+    assert pce.untreated.status == "computed"
+    assert pce.untreated.value == pytest.approx(expected.value, rel=1e-12)
+    assert out["qrisk3_10y"].untreated is not None
+    # a daily smoker of unrecorded amount: QRISK3's range over light to heavy
+    assert out["qrisk3_10y"].untreated.status == "range"
+    assert out["prevent_10y"].untreated is None
+    as_json = pce.to_dict()["untreated"]
+    assert as_json["date"] == before.isoformat() and as_json["value"] == pce.untreated.value
+    if store.url.startswith("postgresql"):
+        return
+    text = CliRunner().invoke(
+        main, ["risk", pid, "--store", store.url, "--date", AT.date().isoformat(), "--no-save",
+               "--score", "pce_ascvd_10y"],
+    )  # fmt: skip
+    assert text.exit_code == 0, text.output
+    from medtwin.cli_risk import _show
+
+    shown = f"{_show(pce.untreated.value)} %  band {pce.untreated.band}"
+    assert f"before the statin (the record of {before.isoformat()}): {shown}" in text.output
+
+
+def test_no_record_before_the_statin_says_cannot_compute(store: SqlStore) -> None:
+    """Without a lipid panel before the statin, the untreated estimate cannot be computed, and
+    says why (the current panel is after the statin began)."""
+    pid = _record(store, [_med("259255")])
+    pce = {s.name: s for s in evaluate(store, pid, AT).scores}["pce_ascvd_10y"]
+    assert pce.untreated is not None and pce.untreated.status == "missing"
+    assert pce.untreated.message.startswith("cannot compute: missing total_cholesterol_mg_dl")
+
+
 def test_a_statin_order_of_unknown_state_cannot_compute_the_pce(store: SqlStore) -> None:
     pid = _record(store, [_med("259255", "stopped", days_before=600)])  # no stop date
     out = {s.name: s for s in evaluate(store, pid, AT).scores}

@@ -37,7 +37,7 @@ import hashlib
 import itertools
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from medtwin.risk.inputs import DERIVABLE, DerivedInput, derive_inputs
@@ -112,6 +112,10 @@ class ScoreOutcome:
     result: ScoreResult | None = field(default=None, repr=False)
     low: float | None = None
     high: float | None = None
+    untreated: ScoreOutcome | None = None
+    """For a score refused only because the patient is on a statin: the same score from the
+    record the day before the statin was first ordered (:func:`untreated_outcomes`)."""
+    untreated_at: dt.date | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -129,6 +133,8 @@ class ScoreOutcome:
             out["low"], out["high"] = self.low, self.high
         if self.result is not None:
             out["result"] = self.result.to_dict()
+        if self.untreated is not None and self.untreated_at is not None:
+            out["untreated"] = {"date": self.untreated_at.isoformat(), **self.untreated.to_dict()}
         return out
 
 
@@ -429,7 +435,45 @@ def evaluate(
         derived = derive_inputs(store, patient_id, at)
     when = evaluation_time(at)
     outcomes = tuple(score_outcome(s, derived) for s in chosen)
+    outcomes = untreated_outcomes(store, patient_id, chosen, derived, outcomes)
     return RiskReport(patient_id, when, derived, outcomes, skipped)
+
+
+def untreated_outcomes(
+    store: Store,
+    patient_id: str,
+    chosen: Sequence[Score],
+    derived: Mapping[str, DerivedInput],
+    outcomes: tuple[ScoreOutcome, ...],
+) -> tuple[ScoreOutcome, ...]:
+    """``outcomes`` with the untreated estimate of each score refused only for a statin.
+
+    The Pooled Cohort Equations and QRISK3 do not apply to a patient on a statin (their
+    cholesterol inputs would be treated values, ``NOT_ON_STATIN``); their guidelines' own tools
+    ask for the pre-treatment values instead (the ACC/AHA Risk Estimator Plus). The record is
+    read again the day before the first order of the statin group (``statin.since``) and the
+    score computed there: its age, values and validity windows are those of that day, and it
+    may itself be "cannot compute" (no lipid panel in the year before) or "not applicable".
+    """
+    statin = derived.get("statin")
+    if statin is None or statin.value is not True or statin.since is None:
+        return outcomes
+    off = {**derived, "statin": DerivedInput("statin", False, "absent")}
+    refused_for_statin = [
+        i for i, (score, out) in enumerate(zip(chosen, outcomes, strict=True))
+        if out.status == "refused" and record_refusal(score, derived) is not None
+        and record_refusal(score, off) is None
+    ]  # fmt: skip
+    if not refused_for_statin:
+        return outcomes
+    before = statin.since - dt.timedelta(days=1)
+    then = derive_inputs(store, patient_id, before)
+    changed = list(outcomes)
+    for i in refused_for_statin:
+        changed[i] = replace(
+            outcomes[i], untreated=score_outcome(chosen[i], then), untreated_at=before
+        )
+    return tuple(changed)
 
 
 def evaluation_time(at: dt.datetime | dt.date | None) -> dt.datetime:

@@ -222,6 +222,10 @@ class DerivedInput:
     stale_value: str | float | bool | None = None
     provenance: tuple[Provenance, ...] = field(default_factory=tuple)
     alternatives: tuple[str | float | bool, ...] = ()
+    since: dt.date | None = None
+    """When what the input says began (a drug group's first order by the date), where known:
+    the untreated estimate of a score refused for a statin is taken the day before
+    (:func:`medtwin.risk.from_record.untreated_outcomes`)."""
 
     @property
     def usable(self) -> bool:
@@ -252,6 +256,7 @@ class DerivedInput:
             "age_days": self.age_days,
             **({"stale_value": self.stale_value} if self.status == "stale" else {}),
             **({"alternatives": list(self.alternatives)} if self.alternatives else {}),
+            **({"since": self.since.isoformat()} if self.since is not None else {}),
             "provenance": [p.to_dict() for p in self.provenance],
         }
 
@@ -635,7 +640,8 @@ def _medications(reader: _Reader) -> dict[str, DerivedInput]:
             first = f", first ordered {_date(min(began))}" if began else ""
             detail = f"active {', '.join(sorted({label for _, label in active}))}{first}{said}"
             provs = tuple(_prov(sf, reader.at) for sf, _ in active)
-            out[name] = DerivedInput(name, True, "ok", detail, None, None, provs)
+            since = min(began).date() if began else None
+            out[name] = DerivedInput(name, True, "ok", detail, None, None, provs, since=since)
         elif unknown:
             orders_text = ", ".join(
                 sorted(f"{label} ordered {_date(sf.fact.effective_start)}" for sf, label in unknown)
