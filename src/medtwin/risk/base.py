@@ -952,7 +952,6 @@ class Score(ABC):
         :func:`medtwin.risk.from_record.chosen_scores`)."""
         return ()
 
-    @abstractmethod
     def compute_many(
         self,
         columns: Mapping[str, ColumnLike],
@@ -960,7 +959,8 @@ class Score(ABC):
         strict: bool = False,
         rows: int | None = None,
     ) -> ScoreResults:
-        """Score every row.
+        """Score every row: the columns read and checked against :attr:`inputs`
+        (:class:`InputData`), then :meth:`compute_data`.
 
         Parameters
         ----------
@@ -974,6 +974,18 @@ class Score(ABC):
         rows
             Number of rows, needed only when ``columns`` is empty.
         """
+        return self.compute_data(
+            InputData(self.name, self.inputs, columns, strict=strict, rows=rows)
+        )
+
+    def compute_data(self, data: InputData) -> ScoreResults:
+        """Score every row of ``data``, the columns as :class:`InputData` read and checked them.
+
+        A score implements this (or overrides :meth:`compute_many` itself, as PREVENT does to
+        add the outcome its name fixes)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} implements neither compute_data nor compute_many"
+        )
 
     def compute_one(self, row: Mapping[str, Any], *, strict: bool = False) -> ScoreResult:
         """Score one patient: the same computation as ``compute_many`` on a 1-row column set."""
@@ -1075,14 +1087,7 @@ class PointsScore(Score):
             if inp.required
         }
 
-    def compute_many(
-        self,
-        columns: Mapping[str, ColumnLike],
-        *,
-        strict: bool = False,
-        rows: int | None = None,
-    ) -> ScoreResults:
-        data = InputData(self.name, self.inputs, columns, strict=strict, rows=rows)
+    def compute_data(self, data: InputData) -> ScoreResults:
         n = data.n
         refused = data.any_invalid()
         outside = np.zeros(n, dtype=np.bool_)

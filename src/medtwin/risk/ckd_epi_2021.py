@@ -44,7 +44,6 @@ Examples
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -54,7 +53,6 @@ import numpy.typing as npt
 
 from medtwin.risk.base import (
     Band,
-    ColumnLike,
     InputData,
     Score,
     ScoreInput,
@@ -205,14 +203,7 @@ class CkdEpi2021(Score):
         ),
     )
 
-    def compute_many(
-        self,
-        columns: Mapping[str, ColumnLike],
-        *,
-        strict: bool = False,
-        rows: int | None = None,
-    ) -> ScoreResults:
-        data = InputData(self.name, self.inputs, columns, strict=strict, rows=rows)
+    def compute_data(self, data: InputData) -> ScoreResults:
         n = data.n
         c = coefficients()
         mg = data.number("creatinine_mg_dl")

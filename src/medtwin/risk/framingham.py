@@ -37,7 +37,6 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -46,7 +45,6 @@ from medtwin.risk._cvrisk import AcceptedRange, RangedScore, assemble_rows, cv_i
 from medtwin.risk.base import (
     NO_HEART_FAILURE,
     NO_KNOWN_ASCVD,
-    ColumnLike,
     FloatArray,
     InputData,
     IntArray,
@@ -108,14 +106,7 @@ class FraminghamCvd2008(RangedScore):
             ),
         )
 
-    def compute_many(
-        self,
-        columns: Mapping[str, ColumnLike],
-        *,
-        strict: bool = False,
-        rows: int | None = None,
-    ) -> ScoreResults:
-        data = InputData(self.name, self.inputs, columns, strict=strict, rows=rows)
+    def compute_data(self, data: InputData) -> ScoreResults:
         return assemble_rows(
             score=self,
             data=data,

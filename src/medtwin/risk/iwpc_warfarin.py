@@ -44,7 +44,6 @@ Examples
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -53,7 +52,6 @@ import numpy as np
 
 from medtwin.risk.base import (
     Band,
-    ColumnLike,
     InputData,
     Score,
     ScoreInput,
@@ -180,14 +178,7 @@ class IwpcWarfarin(Score):
         ScoreInput("amiodarone", None, "bool", "Taking amiodarone"),
     )
 
-    def compute_many(
-        self,
-        columns: Mapping[str, ColumnLike],
-        *,
-        strict: bool = False,
-        rows: int | None = None,
-    ) -> ScoreResults:
-        data = InputData(self.name, self.inputs, columns, strict=strict, rows=rows)
+    def compute_data(self, data: InputData) -> ScoreResults:
         n = data.n
         c = coefficients()
         refused = data.any_invalid()

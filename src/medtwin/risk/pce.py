@@ -84,7 +84,6 @@ from medtwin.risk.base import (
     NO_KNOWN_ASCVD,
     NO_SEVERE_HYPERCHOLESTEROLAEMIA,
     NOT_ON_STATIN,
-    ColumnLike,
     FloatArray,
     InputData,
     IntArray,
@@ -182,14 +181,7 @@ class _PceBase(RangedScore):
     def _risk(self, data: InputData, rows: IntArray) -> FloatArray:  # pragma: no cover
         raise NotImplementedError
 
-    def compute_many(
-        self,
-        columns: Mapping[str, ColumnLike],
-        *,
-        strict: bool = False,
-        rows: int | None = None,
-    ) -> ScoreResults:
-        data = InputData(self.name, self.inputs, columns, strict=strict, rows=rows)
+    def compute_data(self, data: InputData) -> ScoreResults:
 
         def risk_of(scored: IntArray) -> FloatArray:
             with np.errstate(invalid="ignore", divide="ignore", over="ignore"):

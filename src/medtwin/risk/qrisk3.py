@@ -75,7 +75,6 @@ Examples
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -86,7 +85,6 @@ import numpy.typing as npt
 from medtwin.risk.base import (
     NOT_ON_STATIN,
     Band,
-    ColumnLike,
     InputData,
     Score,
     ScoreInput,
@@ -385,14 +383,7 @@ class Qrisk3(Score):
     )
     inputs = _inputs()
 
-    def compute_many(
-        self,
-        columns: Mapping[str, ColumnLike],
-        *,
-        strict: bool = False,
-        rows: int | None = None,
-    ) -> ScoreResults:
-        data = InputData(self.name, self.inputs, columns, strict=strict, rows=rows)
+    def compute_data(self, data: InputData) -> ScoreResults:
         n = data.n
         c = coefficients()
         refused = data.any_invalid()

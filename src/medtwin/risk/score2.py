@@ -69,7 +69,6 @@ from medtwin.risk.base import (
     Band,
     BoolArray,
     CodeArray,
-    ColumnLike,
     FloatArray,
     InputData,
     IntArray,
@@ -233,14 +232,7 @@ class Score2Family(RangedScore):
         out: CodeArray = np.searchsorted(cuts, value, side="right").astype(np.int8)
         return out
 
-    def compute_many(
-        self,
-        columns: Mapping[str, ColumnLike],
-        *,
-        strict: bool = False,
-        rows: int | None = None,
-    ) -> ScoreResults:
-        data = InputData(self.name, self.inputs, columns, strict=strict, rows=rows)
+    def compute_data(self, data: InputData) -> ScoreResults:
         return assemble_rows(
             score=self,
             data=data,
