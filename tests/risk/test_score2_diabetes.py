@@ -76,7 +76,7 @@ def _by_hand(r: dict[str, Any]) -> float:
     t = r["total_cholesterol_mg_dl"] / MMOL - 6
     h = (r["hdl_mg_dl"] / MMOL - 1.3) / 0.5
     d = (r["age_at_diabetes_diagnosis_years"] - 50) / 5
-    g = ((r["hba1c_percent"] - 2.152) / 0.09148 - 31) / 9.34
+    g = ((r["hba1c_percent"] - 2.15) * 10.929 - 31) / 9.34
     e = (math.log(r["egfr_ml_min_1_73m2"]) - 4.5) / 0.15
     k = int(r["smoker"])
     lp = (b[0] * a + b[1] * k + b[2] * s + b[3] + b[4] * t + b[5] * h + b[6] * k * a
@@ -148,8 +148,9 @@ def test_equals_the_hand_written_equation_on_random_people() -> None:
 
 
 def test_hba1c_master_equation() -> None:
-    """NGSP % = 0.09148 IFCC mmol/mol + 2.152 (Hoelzel 2004): 48 mmol/mol is 6.5 %, 53 is
-    7.0 %, 64 is 8.0 % (the conversions diabetes care uses, to 0.05 %)."""
+    """IFCC = (NGSP - 2.15) x 10.929 (Hoelzel 2004, as medtwin.record.units applies it): 48
+    mmol/mol is 6.5 %, 53 is 7.0 %, 64 is 8.0 % (the conversions diabetes care uses, to 0.05
+    %)."""
     for ifcc, ngsp in ((48, 6.5), (53, 7.0), (64, 8.0), (75, 9.0)):
         assert hba1c_percent(ifcc) == pytest.approx(ngsp, abs=0.05)
         assert hba1c_mmol_mol(hba1c_percent(ifcc)) == pytest.approx(ifcc, abs=1e-12)
@@ -214,6 +215,7 @@ def _record(
     key: str,
     conditions: list[tuple[str, str, dt.datetime | None]],
     condition_raw: dict[str, Any] | None = None,
+    hba1c: tuple[str, float, str] = ("4548-4", round(hba1c_percent(50), 2), "%"),
 ) -> str:
     """A 60-year-old man in Germany with the risk factors of the paper's first example, the
     HbA1c of 50 mmol/mol in %, a creatinine and the diabetes ``conditions`` (system, code,
@@ -246,7 +248,7 @@ def _record(
         obs("2093-3", 5.5 * MMOL, "mg/dL"),
         obs("2085-9", 1.3 * MMOL, "mg/dL"),
         obs("8480-6", 140.0, "mm[Hg]"),
-        obs("4548-4", round(hba1c_percent(50), 2), "%"),
+        obs(*hba1c),
         obs("2160-0", 0.95, "mg/dL"),
         Observation(
             source="ehr", source_id="smoking", subject=who, code=Coding(LOINC, "72166-2"),
@@ -264,6 +266,26 @@ def _record(
         )  # fmt: skip
     store.append_facts(facts, source="test")
     return str(store.resolve_patient(f"urn:test|{key}"))
+
+
+def test_hba1c_in_mmol_mol_from_a_european_laboratory(store: Any) -> None:
+    """HbA1c reported by the IFCC method in mmol/mol (LOINC 59261-8), as European laboratories
+    do: read as the NGSP % the input takes (the master equation), and SCORE2-Diabetes of the
+    paper's first man (50 mmol/mol, diagnosed at 60)."""
+    from medtwin.risk.from_record import evaluate
+
+    pid = _record(
+        store, "ifcc", [("snomed", "44054006", dt.datetime(2024, 3, 1, tzinfo=dt.UTC))],
+        hba1c=("59261-8", 50.0, "mmol/mol"),
+    )  # fmt: skip
+    report = evaluate(store, pid, AT.date(), scores=["score2_diabetes_10y"])
+    derived = report.inputs["hba1c_percent"]
+    assert derived.value == pytest.approx(hba1c_percent(50), abs=1e-9)
+    assert derived.detail == "LOINC 59261-8"
+    expected = SCORE2_DIABETES.compute_one(
+        _row(egfr_ml_min_1_73m2=report.inputs["egfr_ml_min_1_73m2"].value)
+    )
+    assert report.scores[0].value == pytest.approx(expected.value, rel=1e-12)
 
 
 def test_a_diagnosis_without_onset_uses_its_recorded_date_and_says_so(store: Any) -> None:

@@ -12,8 +12,8 @@ Heart J 2023), recalibrated with SCORE2's region scales, the same form as SCORE2
 with age centred as (age - 60) / 5, SBP (SBP - 120) / 20, total cholesterol - 6 mmol/L, HDL
 (HDL - 1.3) / 0.5, age at diagnosis (age - 50) / 5, HbA1c (mmol/mol - 31) / 9.34 and eGFR
 (ln eGFR - 4.5) / 0.15. HbA1c is given in % (NGSP/DCCT, as medtwin's other inputs) and converted
-to IFCC mmol/mol with the IFCC-NGSP master equation, NGSP % = 0.09148 x IFCC + 2.152 (Hoelzel W
-et al., Clin Chem 2004;50:166-174). Coefficients: ``data/score2_diabetes_2023.toml``, with where
+to IFCC mmol/mol with the IFCC-NGSP master equation as :mod:`medtwin.record.units` applies it,
+IFCC = (NGSP - 2.15) x 10.929 (Hoelzel W et al., Clin Chem 2004;50:166-174). Coefficients: ``data/score2_diabetes_2023.toml``, with where
 they were read.
 
 Outcome: cardiovascular death, non-fatal myocardial infarction and non-fatal stroke.
@@ -59,6 +59,7 @@ from typing import Any
 
 import numpy as np
 
+from medtwin.record.units import convert
 from medtwin.risk._cvrisk import AcceptedRange, cv_inputs
 from medtwin.risk.base import (
     NO_KNOWN_ASCVD,
@@ -72,8 +73,6 @@ from medtwin.risk.base import (
 from medtwin.risk.score2 import ESC_COUNTRY, Score2Family, region_input
 
 __all__ = [
-    "NGSP_INTERCEPT",
-    "NGSP_PER_IFCC",
     "SCORE2_DIABETES",
     "TYPE_2_DIABETES",
     "Score2Diabetes",
@@ -92,10 +91,6 @@ GUIDELINE = (
     "cardiovascular disease in patients with diabetes. Eur Heart J 2023;44(39):4043-4140 "
     "(10-year CVD risk categories with SCORE2-Diabetes)"
 )
-NGSP_PER_IFCC = 0.09148
-"""HbA1c % (NGSP) per mmol/mol (IFCC): the IFCC-NGSP master equation (Hoelzel 2004)."""
-NGSP_INTERCEPT = 2.152
-"""HbA1c % (NGSP) at 0 mmol/mol (IFCC) in the master equation."""
 TYPE_2_DIABETES = (
     "type_2_diabetes",
     True,
@@ -106,22 +101,31 @@ TYPE_2_DIABETES = (
 (:mod:`medtwin.risk.score2_inputs`)."""
 
 
+def _master() -> tuple[float, float]:
+    """(slope, intercept) of NGSP % -> IFCC mmol/mol as :mod:`medtwin.record.units` applies the
+    master equation (one definition in medtwin)."""
+    at0 = convert(0.0, "%", "mmol/mol", analyte="hba1c")
+    return convert(1.0, "%", "mmol/mol", analyte="hba1c") - at0, at0
+
+
 def hba1c_mmol_mol(percent: Any) -> Any:
-    """HbA1c in IFCC mmol/mol from NGSP % (master equation).
+    """HbA1c in IFCC mmol/mol from NGSP % (the master equation, (% - 2.15) x 10.929).
 
     >>> round(hba1c_mmol_mol(6.5), 1)  # the diagnostic threshold, 48 mmol/mol
     47.5
     """
-    return (percent - NGSP_INTERCEPT) / NGSP_PER_IFCC
+    slope, intercept = _master()
+    return slope * percent + intercept
 
 
 def hba1c_percent(mmol_mol: Any) -> Any:
-    """HbA1c in NGSP % from IFCC mmol/mol (master equation).
+    """HbA1c in NGSP % from IFCC mmol/mol (the master equation).
 
     >>> round(hba1c_percent(53), 2)
     7.0
     """
-    return NGSP_PER_IFCC * mmol_mol + NGSP_INTERCEPT
+    slope, intercept = _master()
+    return (mmol_mol - intercept) / slope
 
 
 _LIMIT = "medtwin data-quality limit, not a clinical threshold"
