@@ -227,6 +227,17 @@ def risk_command(
             click.echo(f"  {s.name:<24} {said}{unit}{band}")
             if s.message:
                 click.echo(f"  {'':<24} ({s.message})")
+            if s.variation is not None:
+                v = s.variation
+                bands = ""
+                if v.band_low != v.band_high:
+                    bands = f", bands {v.band_low} to {v.band_high}"
+                click.echo(
+                    f"  {'':<24} {100 * v.level:.0f} % over day-to-day variation: "
+                    f"{_show(v.low)}-{_show(v.high)}{unit}{bands} ({'; '.join(v.varied)}"
+                    + (f"; not varied: {'; '.join(v.not_varied)}" if v.not_varied else "")
+                    + ")"
+                )
         else:
             click.echo(f"  {s.name:<24} {s.message}")
         if s.untreated is not None and s.untreated_at is not None:

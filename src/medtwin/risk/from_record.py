@@ -41,6 +41,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from medtwin.risk.inputs import DERIVABLE, DerivedInput, derive_inputs
+from medtwin.risk.variation import Variation, measurement_interval
 
 if TYPE_CHECKING:
     from medtwin.record.facts import Coding, Identifier, Observation
@@ -116,6 +117,9 @@ class ScoreOutcome:
     """For a score refused only because the patient is on a statin: the same score from the
     record the day before the statin was first ordered (:func:`untreated_outcomes`)."""
     untreated_at: dt.date | None = None
+    variation: Variation | None = None
+    """For a computed percent risk: its central 90 % over the day-to-day variation of the
+    cholesterol and systolic pressure it rests on (:mod:`medtwin.risk.variation`)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -135,6 +139,8 @@ class ScoreOutcome:
             out["result"] = self.result.to_dict()
         if self.untreated is not None and self.untreated_at is not None:
             out["untreated"] = {"date": self.untreated_at.isoformat(), **self.untreated.to_dict()}
+        if self.variation is not None:
+            out["variation"] = self.variation.to_dict()
         return out
 
 
@@ -428,15 +434,35 @@ def evaluate(
     *,
     scores: Sequence[str] = (),
     derived: Mapping[str, DerivedInput] | None = None,
+    variation: bool = True,
 ) -> RiskReport:
-    """Derive the inputs at ``at`` and compute ``scores`` (default: every applicable one)."""
+    """Derive the inputs at ``at`` and compute ``scores`` (default: every applicable one).
+
+    Each computed percent risk carries its interval over the measurement variation of its
+    inputs (``variation=False``: not drawn); a score refused for a statin carries its untreated
+    estimate (:func:`untreated_outcomes`)."""
     chosen, skipped = chosen_scores(scores)
     if derived is None:
         derived = derive_inputs(store, patient_id, at)
     when = evaluation_time(at)
     outcomes = tuple(score_outcome(s, derived) for s in chosen)
     outcomes = untreated_outcomes(store, patient_id, chosen, derived, outcomes)
+    if variation:
+        outcomes = tuple(
+            with_variation(s, derived, o) for s, o in zip(chosen, outcomes, strict=True)
+        )
     return RiskReport(patient_id, when, derived, outcomes, skipped)
+
+
+def with_variation(
+    score: Score, derived: Mapping[str, DerivedInput], outcome: ScoreOutcome
+) -> ScoreOutcome:
+    """``outcome`` with its interval over the measurement variation of its inputs, when it is
+    a computed percent risk (:func:`medtwin.risk.variation.measurement_interval`)."""
+    if outcome.status != "computed" or outcome.unit != "%" or outcome.value is None:
+        return outcome
+    interval = measurement_interval(score, derived, row_from(score, derived))
+    return outcome if interval is None else replace(outcome, variation=interval)
 
 
 def untreated_outcomes(
