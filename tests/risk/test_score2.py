@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from tests.risk.records import lab, registered, smoking_status
 
 from medtwin.risk import get
 from medtwin.risk.score2 import CHOLESTEROL_MG_PER_MMOL, REGIONS, SCORE2, coefficients, uncalibrated
@@ -175,34 +176,19 @@ def test_registered_and_scored_by_the_cli() -> None:
 def _record(store: Any, address: list[dict[str, Any]] | None) -> str:
     import datetime as dt
 
-    from medtwin.record.facts import LOINC, SNOMED, Coding, Demographics, Identifier, Observation
+    from medtwin.record.facts import Identifier
 
     who = Identifier("urn:test", "s2")
-    at = dt.datetime(2024, 6, 30, 12, tzinfo=dt.UTC)
-
-    def obs(code: str, value: float, unit: str) -> Observation:
-        return Observation(
-            source="lab", source_id=code, subject=who, code=Coding(LOINC, code), status="final",
-            effective_start=at - dt.timedelta(days=30), value_num=value, unit=unit,
-        )  # fmt: skip
-
-    raw: dict[str, Any] = {"resourceType": "Patient"}
+    when = dt.datetime(2024, 5, 31, 12, tzinfo=dt.UTC)
+    demo = registered(who, "1974-01-15", "female")
     if address is not None:
-        raw["address"] = address
+        demo = dataclasses.replace(demo, raw={**(demo.raw or {}), "address": address})
     store.append_facts(
         [
-            Demographics(
-                source="reg", source_id="Patient/s2", subject=who, identifiers=(who,),
-                birth_date="1974-01-15", gender="female", raw=raw,
-            ),
-            obs("2093-3", 5.5 * MMOL, "mg/dL"),
-            obs("2085-9", 1.3 * MMOL, "mg/dL"),
-            obs("8480-6", 140.0, "mm[Hg]"),
-            Observation(
-                source="ehr", source_id="smoking", subject=who, code=Coding(LOINC, "72166-2"),
-                status="final", effective_start=at - dt.timedelta(days=30),
-                value_code=Coding(SNOMED, "449868002", "Smokes tobacco daily"),
-            ),
+            demo, lab(who, "2093-3", 5.5 * MMOL, "mg/dL", when),
+            lab(who, "2085-9", 1.3 * MMOL, "mg/dL", when),
+            lab(who, "8480-6", 140.0, "mm[Hg]", when),
+            smoking_status(who, "449868002", "Smokes tobacco daily", when),
         ],
         source="test",
     )  # fmt: skip

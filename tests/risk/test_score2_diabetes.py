@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tests.risk.records import lab, registered, smoking_status
 
 from medtwin.risk import get
 from medtwin.risk.score2 import CHOLESTEROL_MG_PER_MMOL, REGIONS, coefficients
@@ -220,42 +221,20 @@ def _record(
     """A 60-year-old man in Germany with the risk factors of the paper's first example, the
     HbA1c of 50 mmol/mol in %, a creatinine and the diabetes ``conditions`` (system, code,
     onset)."""
-    from medtwin.record.facts import (
-        LOINC,
-        SNOMED,
-        Coding,
-        Condition,
-        Demographics,
-        Identifier,
-        Observation,
-    )
+    from medtwin.record.facts import SNOMED, Coding, Condition, Identifier
 
     who = Identifier("urn:test", key)
     systems = {"snomed": SNOMED, "icd10cm": "http://hl7.org/fhir/sid/icd-10-cm"}
-
-    def obs(code: str, value: float, unit: str) -> Observation:
-        return Observation(
-            source="lab", source_id=code, subject=who, code=Coding(LOINC, code), status="final",
-            effective_start=AT - dt.timedelta(days=30), value_num=value, unit=unit,
-        )  # fmt: skip
-
+    when = AT - dt.timedelta(days=30)
     facts: list[Any] = [
-        Demographics(
-            source="reg", source_id=f"Patient/{key}", subject=who, identifiers=(who,),
-            birth_date="1964-01-15", gender="male",
-            raw={"resourceType": "Patient", "address": [{"use": "home", "country": "DE"}]},
-        ),
-        obs("2093-3", 5.5 * MMOL, "mg/dL"),
-        obs("2085-9", 1.3 * MMOL, "mg/dL"),
-        obs("8480-6", 140.0, "mm[Hg]"),
-        obs(*hba1c),
-        obs("2160-0", 0.95, "mg/dL"),
-        Observation(
-            source="ehr", source_id="smoking", subject=who, code=Coding(LOINC, "72166-2"),
-            status="final", effective_start=AT - dt.timedelta(days=30),
-            value_code=Coding(SNOMED, "266919005", "Never smoked tobacco"),
-        ),
-    ]  # fmt: skip
+        registered(who, "1964-01-15", "male", country="DE"),
+        lab(who, "2093-3", 5.5 * MMOL, "mg/dL", when),
+        lab(who, "2085-9", 1.3 * MMOL, "mg/dL", when),
+        lab(who, "8480-6", 140.0, "mm[Hg]", when),
+        lab(who, *hba1c, when),
+        lab(who, "2160-0", 0.95, "mg/dL", when),
+        smoking_status(who, "266919005", "Never smoked tobacco", when),
+    ]
     for i, (system, code, onset) in enumerate(conditions):
         facts.append(
             Condition(

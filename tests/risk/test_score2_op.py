@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tests.risk.records import lab, registered, smoking_status
 
 from medtwin.risk import get
 from medtwin.risk.score2 import (
@@ -185,36 +186,22 @@ def test_registered() -> None:
 def test_from_the_record(store: Any) -> None:
     """A 75-year-old woman in France: SCORE2-OP from the record equals the score given the same
     inputs; SCORE2 refuses her age and points to SCORE2-OP."""
-    from medtwin.record.facts import LOINC, SNOMED, Coding, Demographics, Identifier, Observation
+    from medtwin.record.facts import Identifier
     from medtwin.risk.from_record import evaluate
 
     who = Identifier("urn:test", "op")
     at = dt.datetime(2024, 6, 30, 12, tzinfo=dt.UTC)
-
-    def obs(code: str, value: float, unit: str) -> Observation:
-        return Observation(
-            source="lab", source_id=code, subject=who, code=Coding(LOINC, code), status="final",
-            effective_start=at - dt.timedelta(days=30), value_num=value, unit=unit,
-        )  # fmt: skip
-
+    when = at - dt.timedelta(days=30)
     store.append_facts(
         [
-            Demographics(
-                source="reg", source_id="Patient/op", subject=who, identifiers=(who,),
-                birth_date="1949-01-15", gender="female",
-                raw={"resourceType": "Patient", "address": [{"use": "home", "country": "FR"}]},
-            ),
-            obs("2093-3", 5.5 * MMOL, "mg/dL"),
-            obs("2085-9", 1.3 * MMOL, "mg/dL"),
-            obs("8480-6", 150.0, "mm[Hg]"),
-            Observation(
-                source="ehr", source_id="smoking", subject=who, code=Coding(LOINC, "72166-2"),
-                status="final", effective_start=at - dt.timedelta(days=30),
-                value_code=Coding(SNOMED, "8517006", "Ex-smoker"),
-            ),
+            registered(who, "1949-01-15", "female", country="FR"),
+            lab(who, "2093-3", 5.5 * MMOL, "mg/dL", when),
+            lab(who, "2085-9", 1.3 * MMOL, "mg/dL", when),
+            lab(who, "8480-6", 150.0, "mm[Hg]", when),
+            smoking_status(who, "8517006", "Ex-smoker", when),
         ],
         source="test",
-    )  # fmt: skip
+    )
     pid = str(store.resolve_patient("urn:test|op"))
     report = evaluate(store, pid, at.date(), scores=["score2_op_10y", "score2_10y"])
     op, s2 = report.scores
