@@ -248,6 +248,9 @@ def risk_command(
                     _show(u.value) if u.status == "computed" else f"{_show(u.low)}-{_show(u.high)}"
                 )
                 said = f"{value} {u.unit or ''}".rstrip() + (f"  band {u.band}" if u.band else "")
+            if u.variation is not None:
+                said += f" (90 % over day-to-day variation {_show(u.variation.low)}-"
+                said += f"{_show(u.variation.high)} %)"
             when = s.untreated_at.isoformat()
             click.echo(f"  {'':<24} before the statin (the record of {when}): {said}")
     _echo_not_derivable(report.not_derivable)

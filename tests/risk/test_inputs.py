@@ -599,6 +599,10 @@ def test_a_statin_users_untreated_estimate_is_read_the_day_before_it(store: SqlS
     )  # fmt: skip
     assert pce.untreated.status == "computed"
     assert pce.untreated.value == pytest.approx(expected.value, rel=1e-12)
+    # with its own interval over measurement variation, from the readings before the statin
+    assert pce.untreated.variation is not None
+    assert pce.untreated.variation.low < pce.untreated.value < pce.untreated.variation.high
+    assert "the patient's 2 readings in 5 years" in pce.untreated.variation.varied[-1]
     assert out["qrisk3_10y"].untreated is not None
     # a daily smoker of unrecorded amount: QRISK3's range over light to heavy
     assert out["qrisk3_10y"].untreated.status == "range"
@@ -609,7 +613,7 @@ def test_a_statin_users_untreated_estimate_is_read_the_day_before_it(store: SqlS
 
     text = risk_text(store, pid, AT.date().isoformat(), "pce_ascvd_10y")
     shown = f"{_show(pce.untreated.value)} %  band {pce.untreated.band}"
-    assert f"before the statin (the record of {before.isoformat()}): {shown}" in text
+    assert f"before the statin (the record of {before.isoformat()}): {shown} (90 % over" in text
 
 
 def test_no_record_before_the_statin_says_cannot_compute(store: SqlStore) -> None:

@@ -446,7 +446,7 @@ def evaluate(
         derived = derive_inputs(store, patient_id, at)
     when = evaluation_time(at)
     outcomes = tuple(score_outcome(s, derived) for s in chosen)
-    outcomes = untreated_outcomes(store, patient_id, chosen, derived, outcomes)
+    outcomes = untreated_outcomes(store, patient_id, chosen, derived, outcomes, variation=variation)
     if variation:
         outcomes = tuple(
             with_variation(s, derived, o) for s, o in zip(chosen, outcomes, strict=True)
@@ -471,8 +471,11 @@ def untreated_outcomes(
     chosen: Sequence[Score],
     derived: Mapping[str, DerivedInput],
     outcomes: tuple[ScoreOutcome, ...],
+    *,
+    variation: bool = True,
 ) -> tuple[ScoreOutcome, ...]:
-    """``outcomes`` with the untreated estimate of each score refused only for a statin.
+    """``outcomes`` with the untreated estimate of each score refused only for a statin (with
+    its own interval over measurement variation, unless ``variation`` is false).
 
     The Pooled Cohort Equations and QRISK3 do not apply to a patient on a statin (their
     cholesterol inputs would be treated values, ``NOT_ON_STATIN``); their guidelines' own tools
@@ -496,9 +499,10 @@ def untreated_outcomes(
     then = derive_inputs(store, patient_id, before)
     changed = list(outcomes)
     for i in refused_for_statin:
-        changed[i] = replace(
-            outcomes[i], untreated=score_outcome(chosen[i], then), untreated_at=before
-        )
+        untreated = score_outcome(chosen[i], then)
+        if variation:
+            untreated = with_variation(chosen[i], then, untreated)
+        changed[i] = replace(outcomes[i], untreated=untreated, untreated_at=before)
     return tuple(changed)
 
 
