@@ -21,7 +21,13 @@ from medtwin.record.facts import (
     MedicationRequest,
     Observation,
 )
-from medtwin.risk.from_record import SCORE_SYSTEM, evaluate, row_from, store_results
+from medtwin.risk.from_record import (
+    MEASUREMENT_INTERVAL_URL,
+    SCORE_SYSTEM,
+    evaluate,
+    row_from,
+    store_results,
+)
 from medtwin.risk.inputs import DerivedInput, derive_inputs, validity
 from medtwin.risk.registry import get
 from medtwin.store.sql import SqlStore
@@ -257,6 +263,24 @@ def test_scores_computed_and_stored(store: SqlStore) -> None:
         if f.fact.code is not None and f.fact.code.system == SCORE_SYSTEM
     ]  # fmt: skip
     assert {f.fact.code.code for f in facts if f.fact.code} >= {"prevent_10y", "ckd_epi_2021"}
+    # the RiskAssessment keeps the risk's interval over measurement variation
+    (stored_prevent,) = [
+        f for f in store.timeline(pid, kinds=("Observation",), include_raw=True)
+        if f.fact.code is not None and f.fact.code.code == "prevent_10y"
+    ]  # fmt: skip
+    prediction = (stored_prevent.fact.raw or {})["prediction"][0]
+    (interval,) = [e for e in prediction["extension"] if e["url"] == MEASUREMENT_INTERVAL_URL]
+    parts = {e["url"]: e for e in interval["extension"]}
+    assert prevent.variation is not None and parts["level"]["valueDecimal"] == 0.9
+    assert parts["range"]["valueRange"]["low"] == {
+        "value": prevent.variation.low, "unit": "%", "system": "http://unitsofmeasure.org",
+        "code": "%",
+    }  # fmt: skip
+    assert parts["range"]["valueRange"]["high"]["value"] == prevent.variation.high
+    assert parts["varied"]["valueString"].startswith("systolic SD")
+    from fhir.resources.R4B import get_fhir_model_class
+
+    get_fhir_model_class("RiskAssessment").model_validate(stored_prevent.fact.raw)  # valid R4
 
 
 def test_outside_population_says_why(store: SqlStore) -> None:

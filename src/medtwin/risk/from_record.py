@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from medtwin.store.base import AppendResult, Store
 
 __all__ = [
+    "MEASUREMENT_INTERVAL_URL",
     "RISK_IDENTIFIER_SYSTEM",
     "RISK_SOURCE",
     "SCORE_SYSTEM",
@@ -70,6 +71,8 @@ __all__ = [
     "row_from",
     "score_outcome",
     "store_results",
+    "untreated_outcomes",
+    "with_variation",
 ]
 
 RISK_SOURCE = "medtwin:risk"
@@ -81,6 +84,10 @@ SCORE_VALUE_URL = "urn:medtwin:fhir:StructureDefinition:score-value"
 """medtwin's extension on ``RiskAssessment.prediction``: the score's value as a Quantity in its own
 unit (points, %, mL/min/1.73 m2), exact, for scores that are not a probability and so that a
 risk in percent round-trips without the rounding of ``probabilityDecimal``."""
+MEASUREMENT_INTERVAL_URL = "urn:medtwin:fhir:StructureDefinition:measurement-interval"
+"""medtwin's extension on ``RiskAssessment.prediction``: the central share (sub-extension
+``level``, 0.9) of the risk over the day-to-day variation of its measured inputs (``range``, in
+the score's unit; :mod:`medtwin.risk.variation`), with what was varied (``varied``, text)."""
 _UCUM = "http://unitsofmeasure.org"
 
 
@@ -559,8 +566,12 @@ def risk_assessment(
     band: str | None,
     basis: Sequence[str] = (),
     note: str | None = None,
+    interval: Variation | None = None,
 ) -> dict[str, Any]:
     """The FHIR R4 RiskAssessment of one stored score result.
+
+    ``interval``, the risk over measurement variation, goes in the
+    :data:`MEASUREMENT_INTERVAL_URL` extension of the prediction.
 
     ``subject`` becomes a literal ``Patient/id`` when it is a FHIR logical id
     (``urn:medtwin:fhir:<source>:Patient``), else a logical reference by identifier. A value
@@ -595,6 +606,24 @@ def risk_assessment(
         prediction["probabilityDecimal"] = value / 100.0
     if band:
         prediction["qualitativeRisk"] = {"text": band}
+    if interval is not None:
+
+        def end(v: float) -> dict[str, Any]:
+            return {**quantity, "value": v}
+
+        prediction["extension"].append(
+            {
+                "url": MEASUREMENT_INTERVAL_URL,
+                "extension": [
+                    {
+                        "url": "range",
+                        "valueRange": {"low": end(interval.low), "high": end(interval.high)},
+                    },
+                    {"url": "level", "valueDecimal": interval.level},
+                    *({"url": "varied", "valueString": v} for v in interval.varied),
+                ],
+            }
+        )
     digest = hashlib.blake2b(f"{RISK_SOURCE}|{source_id}".encode(), digest_size=16).hexdigest()
     resource: dict[str, Any] = {
         "resourceType": "RiskAssessment",
@@ -646,7 +675,7 @@ def outcome_fact(
     raw = risk_assessment(
         source_id=source_id, subject=subject, code=code, at=at, value=outcome.value,
         unit=outcome.unit, band=outcome.band, basis=_basis(outcome, derived),
-        note=_note(outcome),
+        note=_note(outcome), interval=outcome.variation,
     )  # fmt: skip
     return Observation(
         source=RISK_SOURCE,
