@@ -150,3 +150,24 @@ def test_in_the_report_json_and_text(store: Any) -> None:
     assert bare.scores[0].variation is None and "variation" not in bare.scores[0].to_dict()
     text = risk_text(store, pid, AT.date().isoformat(), "framingham_cvd_10y")
     assert "90 % over day-to-day variation: " in text
+
+
+def test_a_computed_egfr_moves_with_its_creatinine_a_reported_one_is_held() -> None:
+    """PREVENT reads eGFR: computed from a creatinine, the creatinine is drawn (CV 5.0 %) and
+    CKD-EPI 2021 recomputed, which widens the interval; an eGFR reported as such is held."""
+    prevent = get("prevent_10y")
+    row = {**ROW, "egfr_ml_min_1_73m2": 48.0, "statin": False}
+    base = {
+        "age_years": DerivedInput("age_years", 58.0, "ok"),
+        "sex": DerivedInput("sex", "female", "ok"),
+        "creatinine_mg_dl": DerivedInput("creatinine_mg_dl", 1.25, "ok"),
+    }
+    computed = {**base, "egfr_ml_min_1_73m2": DerivedInput("egfr_ml_min_1_73m2", 48.0, "computed")}
+    reported = {**base, "egfr_ml_min_1_73m2": DerivedInput("egfr_ml_min_1_73m2", 48.0, "ok")}
+    moved = measurement_interval(prevent, {**computed, **_sd(None)}, row)
+    held = measurement_interval(prevent, {**reported, **_sd(None)}, row)
+    assert moved is not None and held is not None
+    assert "creatinine CV 5.0 % (eGFR recomputed, CKD-EPI 2021)" in moved.varied
+    assert "eGFR (a reported eGFR, not computed from a creatinine here)" in held.not_varied
+    assert moved.high - moved.low > held.high - held.low
+    assert "creatinine_source" in moved.to_dict() and "creatinine_source" not in held.to_dict()
