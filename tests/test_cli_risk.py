@@ -192,3 +192,31 @@ def test_risk_history_bad_input(synthea_store: tuple[str, Path]) -> None:
     assert result.exit_code == 2 and "--history takes --from/--to" in result.output
     result = CliRunner().invoke(main, ["risk", pid, "--store", db, "--plot", "x.html"])
     assert result.exit_code == 2 and "go with --history" in result.output
+
+
+def test_scores_refused_for_one_reason_share_one_entry() -> None:
+    """Three SCORE2 models outside Europe: one entry naming the three; a score refused for
+    another reason, and a computed one, keep their own."""
+    from medtwin.cli_risk import score_lines
+    from medtwin.risk.from_record import ScoreOutcome
+
+    def out(name: str, status: str, message: str, value: float | None = None) -> ScoreOutcome:
+        return ScoreOutcome(name, name, value, None, "%", status, message, ())
+
+    esc = "not applicable: the address country has no ESC cardiovascular risk region"
+    lines = list(
+        score_lines(
+            [
+                out("pce_ascvd_10y", "computed", "", 6.5),
+                out("score2_10y", "refused", esc),
+                out("qrisk3_10y", "missing", "cannot compute: missing bmi_kg_m2"),
+                out("score2_op_10y", "refused", esc),
+                out("score2_diabetes_10y", "refused", esc),
+            ]
+        )
+    )
+    assert lines[0].startswith("  pce_ascvd_10y") and "6.5 %" in lines[0]
+    assert lines[1] == "  score2_10y, score2_op_10y, score2_diabetes_10y"
+    assert lines[2].strip() == esc
+    assert lines[3].split() == ["qrisk3_10y", "cannot", "compute:", "missing", "bmi_kg_m2"]
+    assert len(lines) == 4

@@ -8,6 +8,7 @@ the what-if in :mod:`medtwin.twin.prevention`; this module reads options, calls 
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,12 +18,12 @@ import click
 from medtwin.cli import _json_option, _open, _print_json, _store_option, main
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator, Sequence
 
     from medtwin.risk.from_record import ScoreOutcome
     from medtwin.twin.prevention import Change
 
-__all__ = ["risk_command"]
+__all__ = ["risk_command", "score_lines"]
 
 
 def _show(value: Any) -> str:
@@ -215,44 +216,8 @@ def risk_command(
         )
     click.echo("")
     click.echo("Scores")
-    for s in report.scores:
-        if s.status in ("computed", "range"):
-            unit = f" {s.unit}" if s.unit and s.unit != "points" else (" points" if s.unit else "")
-            if unit == " points" and s.value == 1:
-                unit = " point"
-            band = f"  band {s.band}" if s.band else ""
-            said = (
-                _show(s.value) if s.status == "computed" else f"{_show(s.low)} to {_show(s.high)}"
-            )
-            click.echo(f"  {s.name:<24} {said}{unit}{band}")
-            if s.message:
-                click.echo(f"  {'':<24} ({s.message})")
-            if s.variation is not None:
-                v = s.variation
-                bands = ""
-                if v.band_low != v.band_high:
-                    bands = f", bands {v.band_low} to {v.band_high}"
-                click.echo(
-                    f"  {'':<24} {100 * v.level:.0f} % over day-to-day variation: "
-                    f"{_show(v.low)}-{_show(v.high)}{unit}{bands} ({'; '.join(v.varied)}"
-                    + (f"; not varied: {'; '.join(v.not_varied)}" if v.not_varied else "")
-                    + ")"
-                )
-        else:
-            click.echo(f"  {s.name:<24} {s.message}")
-        if s.untreated is not None and s.untreated_at is not None:
-            u = s.untreated
-            said = u.message
-            if u.status in ("computed", "range"):
-                value = (
-                    _show(u.value) if u.status == "computed" else f"{_show(u.low)}-{_show(u.high)}"
-                )
-                said = f"{value} {u.unit or ''}".rstrip() + (f"  band {u.band}" if u.band else "")
-            if u.variation is not None:
-                said += f" (90 % over day-to-day variation {_show(u.variation.low)}-"
-                said += f"{_show(u.variation.high)} %)"
-            when = s.untreated_at.isoformat()
-            click.echo(f"  {'':<24} before the statin (the record of {when}): {said}")
+    for line in score_lines(report.scores):
+        click.echo(line)
     _echo_not_derivable(report.not_derivable)
     if plan is not None:
         from medtwin.twin.prevention import format_plan
@@ -263,6 +228,62 @@ def risk_command(
     if saved:
         click.echo("")
         click.echo(f"{saved} result(s) stored (source medtwin:risk)")
+
+
+def score_lines(outcomes: Sequence[ScoreOutcome]) -> Iterator[str]:
+    """The Scores section: one entry per score; scores refused or not computable for the same
+    reason (three SCORE2 models outside Europe, PREVENT's 30-year outcomes past 59) share one,
+    their names listed."""
+
+    def plain(o: ScoreOutcome) -> bool:
+        return o.status in ("refused", "missing") and o.untreated is None
+
+    shared = collections.Counter(o.message for o in outcomes if plain(o))
+    said: set[str] = set()
+    for o in outcomes:
+        if plain(o) and shared[o.message] > 1:
+            if o.message not in said:
+                said.add(o.message)
+                yield "  " + ", ".join(
+                    x.name for x in outcomes if plain(x) and x.message == o.message
+                )
+                yield f"  {'':<24} {o.message}"
+            continue
+        yield from _outcome_lines(o)
+
+
+def _outcome_lines(s: ScoreOutcome) -> Iterator[str]:
+    """One score's entry: value, unit and band (or why none), notes, its interval over
+    measurement variation, a statin user's untreated estimate."""
+    if s.status not in ("computed", "range"):
+        yield f"  {s.name:<24} {s.message}"
+    else:
+        unit = f" {s.unit}" if s.unit and s.unit != "points" else (" points" if s.unit else "")
+        if unit == " points" and s.value == 1:
+            unit = " point"
+        band = f"  band {s.band}" if s.band else ""
+        said = _show(s.value) if s.status == "computed" else f"{_show(s.low)} to {_show(s.high)}"
+        yield f"  {s.name:<24} {said}{unit}{band}"
+        if s.message:
+            yield f"  {'':<24} ({s.message})"
+        if s.variation is not None:
+            v = s.variation
+            bands = f", bands {v.band_low} to {v.band_high}" if v.band_low != v.band_high else ""
+            held = f"; not varied: {'; '.join(v.not_varied)}" if v.not_varied else ""
+            yield (
+                f"  {'':<24} {100 * v.level:.0f} % over day-to-day variation: "
+                f"{_show(v.low)}-{_show(v.high)}{unit}{bands} ({'; '.join(v.varied)}{held})"
+            )
+    if s.untreated is not None and s.untreated_at is not None:
+        u = s.untreated
+        said = u.message
+        if u.status in ("computed", "range"):
+            value = _show(u.value) if u.status == "computed" else f"{_show(u.low)}-{_show(u.high)}"
+            said = f"{value} {u.unit or ''}".rstrip() + (f"  band {u.band}" if u.band else "")
+        if u.variation is not None:
+            said += f" (90 % over day-to-day variation {_show(u.variation.low)}-"
+            said += f"{_show(u.variation.high)} %)"
+        yield f"  {'':<24} before the statin (the record of {s.untreated_at.isoformat()}): {said}"
 
 
 def _cell(outcome: ScoreOutcome) -> str:
