@@ -22,7 +22,8 @@ gives the same interval), and reports the central 90 % of the risk:
 Other inputs (age, sex, smoking, diabetes, treatment, HbA1c, BMI) are held at the record's
 values. The interval is the uncertainty from measurement alone, not that of the equation itself
 (its calibration in this population). Draws that the equation refuses (a cholesterol drawn
-outside its accepted range) are counted and left out.
+outside its accepted range) are counted and left out. Model card:
+``docs/models/measurement-variation.md``.
 """
 
 from __future__ import annotations
