@@ -510,6 +510,9 @@ def test_ucum_definitions(value: float, source: str, target: str, expected: floa
         (140, "mmol/L", "meq/L", "sodium", 140, 1e-9),
         (4.0, "meq/L", "mmol/L", "potassium", 4.0, 1e-9),
         (14, "g/dL", "mmol/L", "hemoglobin", 8.688, 0.002),
+        # urine albumin/creatinine: 1 mg/mmol = 8.84 mg/g (creatinine 113.12 g/mol)
+        (1, "mg/mmol", "mg/g", "albumin/creatinine ratio", 8.84, 0.001),
+        (3, "mg/mmol", "mg/g", "9318-7", 26.52, 0.01),
         (98.6, "[degF]", "Cel", None, 37.0, 1e-9),
         (150, "[lb_av]", "kg", None, 68.039, 0.001),
         (70, "[in_i]", "cm", None, 177.8, 1e-9),

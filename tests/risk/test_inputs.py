@@ -600,6 +600,22 @@ def test_a_statin_user_is_outside_the_pce_and_qrisk3(store: SqlStore) -> None:
     assert out["framingham_cvd_10y"].status == "computed"
 
 
+def test_a_uacr_in_mg_per_mmol_and_a_unit_that_cannot_be_read(store: SqlStore) -> None:
+    """A urine albumin/creatinine ratio in mg/mmol (as UK and European laboratories report it)
+    is read in mg/g (x 8.84, creatinine's molar mass); a unit that cannot be converted makes the
+    input missing and says why, where it stopped the whole report."""
+    pid = _record(store, [_obs("9318-7", 3.0, "mg/mmol", 20)])
+    uacr = derive_inputs(store, pid, AT)["uacr_mg_g"]
+    assert uacr.status == "ok" and uacr.value == pytest.approx(26.52, abs=0.01)
+    store.append_facts([_obs("9318-7", 3.0, "mg/mL", 10)], source="test")  # not a ratio
+    d = derive_inputs(store, pid, AT)
+    assert d["uacr_mg_g"].value is None and d["uacr_mg_g"].status == "missing"
+    assert d["uacr_mg_g"].detail.startswith("LOINC 9318-7 in 'mg/mL' cannot be read as mg/g")
+    assert d["uacr_mg_g"].provenance[0].source_id == "9318-7-10"
+    prevent = {s.name: s for s in evaluate(store, pid, AT).scores}["prevent_10y"]
+    assert prevent.status == "computed" and "uacr_mg_g (LOINC 9318-7 in 'mg/mL'" in prevent.message
+
+
 def test_a_statin_users_untreated_estimate_is_read_the_day_before_it(store: SqlStore) -> None:
     """The PCE and QRISK3 refused for a statin carry the same score from the record the day
     before the statin was first ordered: the lipid panel, blood pressure and smoking status of

@@ -960,6 +960,17 @@ ANALYTES: Final[Mapping[str, Analyte]] = MappingProxyType(
                 "C4H7N3O",
             ),
             Analyte(
+                "albumin/creatinine ratio",
+                113.120,
+                None,
+                ("9318-7", "14959-1"),
+                "urine albumin (or microalbumin) per creatinine: the molar mass is the "
+                f"denominator's, creatinine C4H7N3O with {_IUPAC}, so mg/mmol x 8.84 = mg/g "
+                "(KDIGO 2012 rounds 3 mg/mmol to 30 mg/g)",
+                "C4H7N3O",
+                ("uacr", "acr", "albumin creatinine ratio", "urine albumin creatinine ratio"),
+            ),
+            Analyte(
                 "urea nitrogen",
                 28.014,
                 None,

@@ -378,9 +378,19 @@ class _Reader:
             return DerivedInput(
                 name, None, "missing", f"no {' / '.join(codes)} in the record", window
             )
+        from medtwin.record.units import UnitsError
+
         f = sf.fact
-        value = _convert(float(f.value_num), f.unit, spec["unit"], f.code.code)  # type: ignore[attr-defined,union-attr]
         prov = _prov(sf, self.at)
+        code, unit = f.code.code, getattr(f, "unit", None)  # type: ignore[union-attr]
+        try:
+            value = _convert(float(f.value_num), unit, spec["unit"], code)  # type: ignore[attr-defined]
+        except UnitsError as exc:  # a unit this input cannot be read in: said, not guessed
+            return DerivedInput(
+                name, None, "missing",
+                f"LOINC {code} in {unit!r} cannot be read as {spec['unit']} ({exc})",
+                window, None, (prov,),
+            )  # fmt: skip
         if prov.age_days is not None and prov.age_days > window:
             return DerivedInput(name, None, "stale", "", window, value, (prov,))
         return DerivedInput(name, value, "ok", f"LOINC {f.code.code}", window, None, (prov,))  # type: ignore[union-attr]
