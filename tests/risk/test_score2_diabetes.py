@@ -332,3 +332,107 @@ def test_from_the_record_who_it_applies_to(
     pid = _record(store, "who", conditions)
     (dm,) = evaluate(store, pid, AT.date(), scores=["score2_diabetes_10y"]).scores
     assert dm.status == status and dm.message.startswith(words), dm.message
+
+
+def test_a_european_fhir_record_end_to_end(tmp_path: Any) -> None:
+    """A FHIR R4 Bundle as a German practice system might send it, SI units throughout
+    (cholesterol mmol/L, creatinine umol/L, HbA1c IFCC mmol/mol, UACR mg/mmol), imported and
+    read: SCORE2-Diabetes equals the score of the same numbers given directly; `medtwin risk`
+    names the model and its interval."""
+    import json
+
+    from tests.risk.records import risk_text
+
+    from medtwin.ingest import import_paths
+    from medtwin.risk.from_record import evaluate
+    from medtwin.store import open_store
+
+    when = "2024-05-31T09:00:00+02:00"
+
+    def obs(i: int, loinc: str, value: float, ucum: str) -> dict[str, Any]:
+        return {
+            "fullUrl": f"urn:uuid:00000000-0000-4000-8000-00000000000{i}",
+            "resource": {
+                "resourceType": "Observation", "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": loinc}]},
+                "subject": {"reference": "urn:uuid:00000000-0000-4000-8000-000000000000"},
+                "effectiveDateTime": when,
+                "valueQuantity": {"value": value, "unit": ucum,
+                                  "system": "http://unitsofmeasure.org", "code": ucum},
+            },
+            "request": {"method": "POST", "url": "Observation"},
+        }  # fmt: skip
+
+    patient = {
+        "fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000000",
+        "resource": {
+            "resourceType": "Patient", "gender": "male", "birthDate": "1964-01-15",
+            "identifier": [{"system": "urn:example:de:kvnr", "value": "A123456789"}],
+            "name": [{"family": "Muster", "given": ["Max"]}],
+            "address": [{"use": "home", "city": "Köln", "country": "DE"}],
+        },
+        "request": {"method": "POST", "url": "Patient"},
+    }  # fmt: skip
+    diabetes = {
+        "fullUrl": "urn:uuid:00000000-0000-4000-8000-00000000000a",
+        "resource": {
+            "resourceType": "Condition",
+            "clinicalStatus": {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                "code": "active"}]},
+            "verificationStatus": {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                "code": "confirmed"}]},
+            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "E11.9"}]},
+            "subject": {"reference": "urn:uuid:00000000-0000-4000-8000-000000000000"},
+            "onsetDateTime": "2015-09-01",
+        },
+        "request": {"method": "POST", "url": "Condition"},
+    }  # fmt: skip
+    smoking = {
+        "fullUrl": "urn:uuid:00000000-0000-4000-8000-00000000000b",
+        "resource": {
+            "resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "72166-2"}]},
+            "subject": {"reference": "urn:uuid:00000000-0000-4000-8000-000000000000"},
+            "effectiveDateTime": when,
+            "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct",
+                                                 "code": "266919005"}]},
+        },
+        "request": {"method": "POST", "url": "Observation"},
+    }  # fmt: skip
+    bundle = {
+        "resourceType": "Bundle", "type": "transaction",
+        "entry": [
+            patient, diabetes, smoking,
+            obs(1, "2093-3", 5.5, "mmol/L"), obs(2, "2085-9", 1.3, "mmol/L"),
+            obs(3, "8480-6", 140, "mm[Hg]"), obs(4, "59261-8", 50, "mmol/mol"),
+            obs(5, "14682-9", 84, "umol/L"), obs(6, "9318-7", 1.5, "mg/mmol"),
+        ],
+    }  # fmt: skip
+    path = tmp_path / "de.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    store = open_store(str(tmp_path / "de.db"), actor="test")
+    try:
+        report = import_paths(store, [path], workers=0)
+        assert report.counts.get("quarantined", 0) == 0, report.counts
+        pid = str(store.resolve_patient("urn:example:de:kvnr|A123456789"))
+        out = evaluate(store, pid, AT.date(), scores=["score2_diabetes_10y", "score2_10y"])
+        d = out.inputs
+        assert d["risk_region"].value == "moderate"
+        assert d["total_cholesterol_mg_dl"].value == pytest.approx(5.5 * MMOL, rel=1e-9)
+        assert d["hba1c_percent"].value == pytest.approx(hba1c_percent(50), abs=1e-9)
+        assert d["uacr_mg_g"].value == pytest.approx(1.5 * 8.8402, rel=1e-3)
+        assert d["age_at_diabetes_diagnosis_years"].value == 51.0
+        dm, s2 = out.scores
+        expected = SCORE2_DIABETES.compute_one(
+            _row(age_at_diabetes_diagnosis_years=51, egfr_ml_min_1_73m2=d["egfr_ml_min_1_73m2"].value,
+                 uacr_mg_g=d["uacr_mg_g"].value)
+        )  # fmt: skip
+        assert dm.status == "computed", dm.message
+        assert dm.value == pytest.approx(expected.value, rel=1e-12)
+        assert dm.variation is not None and s2.status == "refused"
+        text = risk_text(store, pid, AT.date().isoformat(), "score2_diabetes_10y")
+        assert "score2_diabetes_10y" in text and "90 % over day-to-day variation" in text
+    finally:
+        store.close()
