@@ -335,8 +335,9 @@ def test_from_the_record_who_it_applies_to(
 
 
 def test_a_european_fhir_record_end_to_end(tmp_path: Any) -> None:
-    """A FHIR R4 Bundle as a German practice system might send it, SI units throughout
-    (cholesterol mmol/L, creatinine umol/L, HbA1c IFCC mmol/mol, UACR mg/mmol), imported and
+    """A FHIR R4 Bundle as a German practice system might send it, SI units and their LOINC
+    codes throughout (cholesterol 14647-2 / 14646-4 / 22748-8 in mmol/L, creatinine 14682-9 in
+    umol/L, HbA1c 59261-8 in mmol/mol, UACR in mg/mmol), imported and
     read: SCORE2-Diabetes equals the score of the same numbers given directly; `medtwin risk`
     names the model and its interval."""
     import json
@@ -405,7 +406,8 @@ def test_a_european_fhir_record_end_to_end(tmp_path: Any) -> None:
         "resourceType": "Bundle", "type": "transaction",
         "entry": [
             patient, diabetes, smoking,
-            obs(1, "2093-3", 5.5, "mmol/L"), obs(2, "2085-9", 1.3, "mmol/L"),
+            obs(1, "14647-2", 5.5, "mmol/L"), obs(2, "14646-4", 1.3, "mmol/L"),
+            obs(7, "22748-8", 3.4, "mmol/L"),
             obs(3, "8480-6", 140, "mm[Hg]"), obs(4, "59261-8", 50, "mmol/mol"),
             obs(5, "14682-9", 84, "umol/L"), obs(6, "9318-7", 1.5, "mg/mmol"),
         ],
@@ -420,7 +422,10 @@ def test_a_european_fhir_record_end_to_end(tmp_path: Any) -> None:
         out = evaluate(store, pid, AT.date(), scores=["score2_diabetes_10y", "score2_10y"])
         d = out.inputs
         assert d["risk_region"].value == "moderate"
+        # cholesterol in moles/volume codes (14647-2, 14646-4, 22748-8), read in mg/dL
         assert d["total_cholesterol_mg_dl"].value == pytest.approx(5.5 * MMOL, rel=1e-9)
+        assert d["hdl_mg_dl"].value == pytest.approx(1.3 * MMOL, rel=1e-9)
+        assert d["ldl_mg_dl"].value == pytest.approx(3.4 * MMOL, rel=1e-9)
         assert d["hba1c_percent"].value == pytest.approx(hba1c_percent(50), abs=1e-9)
         assert d["uacr_mg_g"].value == pytest.approx(1.5 * 8.8402, rel=1e-3)
         assert d["age_at_diabetes_diagnosis_years"].value == 51.0

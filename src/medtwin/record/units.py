@@ -935,6 +935,9 @@ ANALYTES: Final[Mapping[str, Analyte]] = MappingProxyType(
                     "13457-7",
                     "2089-1",
                     "43396-1",
+                    "22748-8",  # LDL, moles/volume
+                    "39469-2",  # LDL, moles/volume, calculated
+                    "69419-0",  # LDL, moles/volume, direct assay
                 ),
                 f"C27H46O with {_IUPAC}; PubChem CID 5997; {_YOUNG} 0.02586; used for "
                 "total, HDL, LDL and non-HDL cholesterol",
