@@ -213,6 +213,27 @@ def test_non_smoker_and_resolved_diabetes(store: SqlStore) -> None:
     assert d["diabetes"].detail == "no diabetes mellitus active at the date in the record"
 
 
+@pytest.mark.parametrize(
+    ("code", "display", "value"),
+    [
+        ("77176002", "Smoker", True),  # SNOMED CT's term; UK primary care's current smoker
+        ("77176002", "Smoker, current status unknown", None),  # US ONC / US Core: not known
+        ("266927001", "Unknown if ever smoked", None),
+        ("449868002", "Current every day smoker", True),
+    ],
+)
+def test_a_smoking_status_that_does_not_say_current_is_not_known(
+    store: SqlStore, code: str, display: str, value: bool | None
+) -> None:
+    """ "Smoker, current status unknown" is not a current smoker (its text says "current"): the
+    input is not known, with yes and no left as alternatives (a score gives its range)."""
+    pid = _record(store, [_smoking(code, display, 5)])
+    smoker = derive_inputs(store, pid, AT)["smoker"]
+    assert smoker.value is value
+    if value is None:
+        assert smoker.status == "missing" and set(smoker.alternatives) == {True, False}
+
+
 def _diagnosis(code: str, verification: str | None = None) -> Condition:
     return Condition(
         source="ehr", source_id="dm", subject=WHO, code=Coding("http://hl7.org/fhir/sid/icd-10", code),

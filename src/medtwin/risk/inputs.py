@@ -89,6 +89,10 @@ CURRENT_SMOKER_SNOMED = frozenset(
         "82302008",  # Pipe smoker
     }
 )
+SMOKER_SNOMED = "77176002"
+"""SNOMED CT "Smoker": a current smoker as SNOMED CT and UK primary care use it, but displayed by
+the US ONC / US Core smoking-status value set as "Smoker, current status unknown" (current or
+former), which is read as not known (yes or no); "Unknown if ever smoked" (266927001) too."""
 NON_SMOKER_SNOMED = frozenset(
     {
         "266919005",  # Never smoked tobacco
@@ -535,11 +539,14 @@ def _smoker(reader: _Reader) -> DerivedInput:
     text = (getattr(f, "value_text", None) or (answer.display if answer else None) or "").lower()
     value: bool | None = None
     snomed = answer.code if answer is not None and answer.system == SNOMED else ""
+    unknown = "unknown" in text  # "Smoker, current status unknown", "Unknown if ever smoked"
     if snomed in CURRENT_SMOKER_SNOMED:
         value = True
     elif snomed in NON_SMOKER_SNOMED or any(word in text for word in _NON_SMOKER_TEXT):
         value = False
-    elif any(word in text for word in _CURRENT_SMOKER_TEXT):
+    elif snomed == SMOKER_SNOMED and not unknown:
+        value = True  # "Smoker" (SNOMED CT's own term; UK primary care's current smoker)
+    elif not unknown and any(word in text for word in _CURRENT_SMOKER_TEXT):
         value = True
     prov = _prov(sf, reader.at)
     said = f"{answer.code} {answer.display or ''}".strip() if answer else text
