@@ -224,7 +224,10 @@ def _record(
     from medtwin.record.facts import SNOMED, Coding, Condition, Identifier
 
     who = Identifier("urn:test", key)
-    systems = {"snomed": SNOMED, "icd10cm": "http://hl7.org/fhir/sid/icd-10-cm"}
+    systems = {
+        "snomed": SNOMED, "icd10cm": "http://hl7.org/fhir/sid/icd-10-cm",
+        "icd10gm": "http://fhir.de/CodeSystem/bfarm/icd-10-gm",
+    }  # fmt: skip
     when = AT - dt.timedelta(days=30)
     facts: list[Any] = [
         registered(who, "1964-01-15", "male", country="DE"),
@@ -441,3 +444,16 @@ def test_a_european_fhir_record_end_to_end(tmp_path: Any) -> None:
         assert "score2_diabetes_10y" in text and "90 % over day-to-day variation" in text
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("code", ["E11.90", "E11.20+", "E1190"])
+def test_a_german_icd_10_gm_diagnosis_is_type_2_diabetes(store: Any, code: str) -> None:
+    """ICD-10-GM (the German modification, BfArM's system) with its markers (``+`` for a
+    dagger code): type 2 diabetes, diagnosed at 51, SCORE2-Diabetes computed."""
+    from medtwin.risk.from_record import evaluate
+
+    pid = _record(store, "gm", [("icd10gm", code, dt.datetime(2015, 9, 1, tzinfo=dt.UTC))])
+    report = evaluate(store, pid, AT.date(), scores=["score2_diabetes_10y"])
+    assert report.inputs["type_2_diabetes"].value is True
+    assert report.inputs["age_at_diabetes_diagnosis_years"].value == 51.0
+    assert report.scores[0].status == "computed"

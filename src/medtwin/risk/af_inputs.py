@@ -66,6 +66,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ANAEMIA_HB_G_DL",
+    "ICD10_SYSTEMS",
     "SBP_UNCONTROLLED_MM_HG",
     "af_inputs",
     "coding_matches",
@@ -76,6 +77,15 @@ __all__ = [
 ]
 
 ICD10 = "http://hl7.org/fhir/sid/icd-10"
+ICD10_SYSTEMS = (
+    ICD10,  # and its national forms under the same root: icd-10-cm, ...
+    "http://fhir.de/CodeSystem/bfarm/icd-10-gm",  # German modification (BfArM)
+    "http://fhir.de/CodeSystem/dimdi/icd-10-gm",  # the same, before BfArM took over from DIMDI
+    "urn:oid:2.16.840.1.113883.6.3",  # ICD-10 by its HL7 OID
+    "urn:oid:2.16.840.1.113883.6.90",  # ICD-10-CM by its HL7 OID
+)
+"""Code systems read as ICD-10 (prefix match on the system): WHO and its modifications share
+the category codes the code lists name (E11 ...)."""
 
 SBP_UNCONTROLLED_MM_HG = 160.0
 """HAS-BLED H: uncontrolled hypertension, systolic blood pressure > 160 mmHg (Pisters et al.
@@ -115,7 +125,9 @@ def condition_sets() -> Mapping[str, Mapping[str, Any]]:
 
 
 def _icd(code: str) -> str:
-    return code.upper().replace(".", "").strip()
+    """The code's letters and digits, upper case: dots, and the dagger/asterisk/primary markers
+    of ICD-10-GM (``E11.20+``, ``N08.3*``, ``S72.0!``), ignored."""
+    return "".join(ch for ch in code.upper() if ch.isalnum())
 
 
 def matches(fact: Any, spec: Mapping[str, Any]) -> bool:
@@ -137,7 +149,7 @@ def coding_matches(code: Coding | None, spec: Mapping[str, Any]) -> bool:
         return False
     if code.system == SNOMED:
         return code.code in spec.get("snomed", ())
-    if code.system.startswith(ICD10):
+    if code.system.startswith(ICD10_SYSTEMS):
         value = _icd(code.code)
         return any(value.startswith(_icd(p)) for p in spec.get("icd10", ()))
     return False
