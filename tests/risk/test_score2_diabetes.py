@@ -457,3 +457,53 @@ def test_a_german_icd_10_gm_diagnosis_is_type_2_diabetes(store: Any, code: str) 
     assert report.inputs["type_2_diabetes"].value is True
     assert report.inputs["age_at_diabetes_diagnosis_years"].value == 51.0
     assert report.scores[0].status == "computed"
+
+
+@pytest.mark.parametrize(("certainty", "verification", "counted"),
+                         [("A", "refuted", False), ("G", "confirmed", True),
+                          ("V", "provisional", True)])  # fmt: skip
+def test_german_diagnosis_certainty(
+    tmp_path: Any, certainty: str, verification: str, counted: bool
+) -> None:
+    """The ICD-10-GM Diagnosesicherheit extension: a diagnosis marked A (ausgeschlossen,
+    excluded) is refuted at import and is not diabetes; G (gesichert) is confirmed; V (Verdacht,
+    suspected) provisional, which medtwin's code lists count, as they count any diagnosis not
+    refuted."""
+    import json
+
+    from medtwin.ingest import import_paths
+    from medtwin.risk.inputs import derive_inputs
+    from medtwin.store import open_store
+
+    patient_ref = "urn:uuid:00000000-0000-4000-8000-000000000000"
+    bundle = {
+        "resourceType": "Bundle", "type": "transaction",
+        "entry": [
+            {"fullUrl": patient_ref, "request": {"method": "POST", "url": "Patient"},
+             "resource": {"resourceType": "Patient", "gender": "female", "birthDate": "1960-02-02",
+                          "identifier": [{"system": "urn:example:de:kvnr", "value": "B1"}]}},
+            {"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000001",
+             "request": {"method": "POST", "url": "Condition"},
+             "resource": {
+                 "resourceType": "Condition", "subject": {"reference": patient_ref},
+                 "onsetDateTime": "2018-03-01",
+                 "code": {"coding": [{
+                     "system": "http://fhir.de/CodeSystem/bfarm/icd-10-gm", "code": "E11.90",
+                     "extension": [{
+                         "url": "http://fhir.de/StructureDefinition/icd-10-gm-diagnosesicherheit",
+                         "valueCoding": {
+                             "system": "https://fhir.kbv.de/CodeSystem/KBV_CS_SFHIR_ICD_DIAGNOSESICHERHEIT",
+                             "code": certainty}}]}]}}},
+        ],
+    }  # fmt: skip
+    path = tmp_path / "dx.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    store = open_store(str(tmp_path / "dx.db"), actor="test")
+    try:
+        import_paths(store, [path], workers=0)
+        pid = str(store.resolve_patient("urn:example:de:kvnr|B1"))
+        (condition,) = store.timeline(pid, kinds=["Condition"])
+        assert condition.fact.verification_status == verification
+        assert derive_inputs(store, pid, AT.date())["diabetes"].value is counted
+    finally:
+        store.close()

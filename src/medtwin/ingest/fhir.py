@@ -1156,6 +1156,26 @@ def _map_patient(resource: dict[str, Any], common: dict[str, Any], tz: str) -> l
     ]
 
 
+DIAGNOSIS_CERTAINTY_URL = "http://fhir.de/StructureDefinition/icd-10-gm-diagnosesicherheit"
+"""The German ICD-10-GM "Diagnosesicherheit" extension on ``Condition.code.coding`` (KBV code
+system KBV_CS_SFHIR_ICD_DIAGNOSESICHERHEIT): A ausgeschlossen (excluded), V Verdacht
+(suspected), G gesichert (confirmed), Z Zustand nach (status after)."""
+_CERTAINTY_VERIFICATION = {"A": "refuted", "V": "provisional", "G": "confirmed", "Z": "confirmed"}
+
+
+def _diagnosis_certainty(resource: Mapping[str, Any]) -> str | None:
+    """The Diagnosesicherheit code (A, V, G, Z) of a German Condition's ICD-10-GM coding."""
+    code = resource.get("code")
+    for coding in (code.get("coding") or ()) if isinstance(code, dict) else ():
+        for ext in (coding.get("extension") or ()) if isinstance(coding, dict) else ():
+            if isinstance(ext, dict) and ext.get("url") == DIAGNOSIS_CERTAINTY_URL:
+                value = ext.get("valueCoding") or {}
+                text = value.get("code") if isinstance(value, dict) else ext.get("valueCode")
+                if isinstance(text, str) and text.strip().upper() in _CERTAINTY_VERIFICATION:
+                    return text.strip().upper()
+    return None
+
+
 def _map_condition(resource: dict[str, Any], common: dict[str, Any], tz: str) -> list[Fact]:
     start, _, text = _period(resource, "onset", tz)
     if start is None:
@@ -1165,6 +1185,13 @@ def _map_condition(resource: dict[str, Any], common: dict[str, Any], tz: str) ->
     end, _, _ = _period(resource, "abatement", tz)
     clinical = _code_text(resource.get("clinicalStatus"))
     verification = _code_text(resource.get("verificationStatus"))
+    certainty = _diagnosis_certainty(resource)
+    # a German diagnosis marked excluded (A) is refuted whatever else it says; the others give
+    # the verification status where the resource has none
+    if certainty == "A" and verification != "entered-in-error":
+        verification = "refuted"
+    elif certainty is not None and verification is None:
+        verification = _CERTAINTY_VERIFICATION[certainty]
     if common["status"] is None:
         common["status"] = "entered-in-error" if verification == "entered-in-error" else clinical
     return [
