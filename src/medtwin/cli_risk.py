@@ -281,8 +281,8 @@ def _outcome_lines(s: ScoreOutcome) -> Iterator[str]:
             value = _show(u.value) if u.status == "computed" else f"{_show(u.low)}-{_show(u.high)}"
             said = f"{value} {u.unit or ''}".rstrip() + (f"  band {u.band}" if u.band else "")
         if u.variation is not None:
-            said += f" (90 % over day-to-day variation {_show(u.variation.low)}-"
-            said += f"{_show(u.variation.high)} %)"
+            said += f" ({100 * u.variation.level:.0f} % over day-to-day variation "
+            said += f"{_show(u.variation.low)}-{_show(u.variation.high)} %)"
         yield f"  {'':<24} before the statin (the record of {s.untreated_at.isoformat()}): {said}"
 
 

@@ -607,18 +607,15 @@ def risk_assessment(
     if band:
         prediction["qualitativeRisk"] = {"text": band}
     if interval is not None:
-
-        def end(v: float) -> dict[str, Any]:
-            return {**quantity, "value": v}
-
+        ends = {
+            "low": {**quantity, "value": interval.low},
+            "high": {**quantity, "value": interval.high},
+        }
         prediction["extension"].append(
             {
                 "url": MEASUREMENT_INTERVAL_URL,
                 "extension": [
-                    {
-                        "url": "range",
-                        "valueRange": {"low": end(interval.low), "high": end(interval.high)},
-                    },
+                    {"url": "range", "valueRange": ends},
                     {"url": "level", "valueDecimal": interval.level},
                     *({"url": "varied", "valueString": v} for v in interval.varied),
                 ],
