@@ -43,6 +43,7 @@ import orjson
 
 from medtwin.ingest.base import Batch, Lookup, QuarantineItem, ResourceUnit
 from medtwin.ingest.ieee11073 import loinc_for_mdc
+from medtwin.ingest.snomed import affirmed, loinc_for_snomed, smoking_answer
 from medtwin.record.facts import (
     LOINC,
     RXNORM,
@@ -61,6 +62,7 @@ from medtwin.record.facts import (
     Procedure,
     RawResource,
 )
+from medtwin.record.smoking import SMOKING_STATUS_LOINC
 from medtwin.record.time import InvalidTimeError, ParsedTime, parse_fhir_datetime
 
 __all__ = [
@@ -122,6 +124,9 @@ TYPE_ORDER = {
 }
 
 _SUBJECT_KEYS = ("subject", "patient", "beneficiary")
+
+SMOKING_STATUS = Coding(LOINC, SMOKING_STATUS_LOINC, "Tobacco smoking status")
+"""The code a smoking finding recorded as an Observation's code is stored under."""
 
 
 def patient_identifier_system(source: str) -> str:
@@ -1048,8 +1053,15 @@ def _observation_value(node: Mapping[str, Any], code: str | None, path: str) -> 
 
 def _map_observation(resource: dict[str, Any], common: dict[str, Any], tz: str) -> list[Fact]:
     code = _codeable(resource.get("code"), LOINC)
-    if code is not None and code.system != LOINC:  # device codes: IEEE 11073 -> LOINC
-        code = loinc_for_mdc(resource.get("code"), resource.get("valueQuantity")) or code
+    smoking: Coding | None = None
+    if code is not None and code.system != LOINC:  # device codes (IEEE 11073), SNOMED CT
+        quantity = resource.get("valueQuantity")
+        concept = resource.get("code")
+        mapped = loinc_for_mdc(concept, quantity) or loinc_for_snomed(concept, quantity)
+        if mapped is None and affirmed(resource):
+            smoking = smoking_answer(concept)  # "Ex-smoker" as the code: 72166-2's answer
+            mapped = SMOKING_STATUS if smoking is not None else None
+        code = mapped or code
     start, end, text = _period(resource, "effective", tz)
     if start is None and isinstance(resource.get("issued"), str):
         parsed = _time(resource["issued"], tz, "Observation.issued")
@@ -1077,7 +1089,11 @@ def _map_observation(resource: dict[str, Any], common: dict[str, Any], tz: str) 
         reference_low=low,
         reference_high=high,
         device=device,
-        **_observation_value(resource, loinc, "Observation"),
+        **(
+            {"value_code": smoking, "value_text": smoking.display}
+            if smoking is not None
+            else _observation_value(resource, loinc, "Observation")
+        ),
     )
     facts: list[Fact] = [main]
     for index, component in enumerate(resource.get("component") or ()):
@@ -1086,7 +1102,12 @@ def _map_observation(resource: dict[str, Any], common: dict[str, Any], tz: str) 
             continue
         ckey = ccode.code or index  # the source's own code: stable when the mapping changes
         if ccode.system != LOINC:
-            ccode = loinc_for_mdc(component.get("code"), component.get("valueQuantity")) or ccode
+            cquantity = component.get("valueQuantity")
+            ccode = (
+                loinc_for_mdc(component.get("code"), cquantity)
+                or loinc_for_snomed(component.get("code"), cquantity)
+                or ccode
+            )
         cloinc = ccode.code if ccode.system == LOINC else None
         values = _observation_value(component, cloinc, f"Observation.component[{index}]")
         facts.append(

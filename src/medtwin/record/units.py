@@ -1399,6 +1399,9 @@ CANONICAL_UNITS: Final[Mapping[str, str]] = MappingProxyType(
         # lipids
         "2093-3": "mg/dL",
         "2085-9": "mg/dL",
+        "14647-2": "mmol/L",  # total cholesterol, moles/volume (European and UK laboratories)
+        "14646-4": "mmol/L",  # HDL cholesterol, moles/volume
+        "22748-8": "mmol/L",  # LDL cholesterol, moles/volume
         "18262-6": "mg/dL",
         "13457-7": "mg/dL",
         "2089-1": "mg/dL",
@@ -1412,6 +1415,8 @@ CANONICAL_UNITS: Final[Mapping[str, str]] = MappingProxyType(
         "33914-3": "mL/min/{1.73_m2}",
         "62238-1": "mL/min/{1.73_m2}",
         "98979-8": "mL/min/{1.73_m2}",
+        "9318-7": "mg/g",  # urine albumin/creatinine (UK and European laboratories: mg/mmol)
+        "14959-1": "mg/g",  # urine microalbumin/creatinine
         # electrolytes and minerals
         "2951-2": "mmol/L",
         "2947-0": "mmol/L",

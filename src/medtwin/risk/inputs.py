@@ -38,6 +38,7 @@ from medtwin.record.medications import (
     order_from_fact,
     order_state,
 )
+from medtwin.record.smoking import smoking_table
 
 if TYPE_CHECKING:
     from medtwin.store.base import Store, StoredFact
@@ -76,32 +77,16 @@ VKA_ATC = ("B01AA",)
 """ATC vitamin K antagonists (warfarin, acenocoumarol, phenprocoumon): HAS-BLED L (labile INR)
 applies only to a patient on one."""
 
-# SNOMED CT codes of the smoking-status answer list (HL7 US Core smoking status value set).
-CURRENT_SMOKER_SNOMED = frozenset(
-    {
-        "449868002",  # Smokes tobacco daily
-        "428041000124106",  # Occasional tobacco smoker
-        "428071000124103",  # Heavy tobacco smoker
-        "428061000124105",  # Light tobacco smoker
-        "65568007",  # Cigarette smoker
-        "56578002",  # Moderate smoker
-        "59978006",  # Cigar smoker
-        "82302008",  # Pipe smoker
-    }
-)
 SMOKER_SNOMED = "77176002"
 """SNOMED CT "Smoker": a current smoker as SNOMED CT and UK primary care use it, but displayed by
 the US ONC / US Core smoking-status value set as "Smoker, current status unknown" (current or
 former), which is read as not known (yes or no); "Unknown if ever smoked" (266927001) too."""
-NON_SMOKER_SNOMED = frozenset(
-    {
-        "266919005",  # Never smoked tobacco
-        "8517006",  # Ex-smoker
-        "8392000",  # Non-smoker
-        "405746006",  # Current non-smoker
-        "160618006",  # Current non-smoker (historical code)
-    }
+# The smoking findings that say current or not (US Core's answers, UK general practice's
+# findings), from medtwin/record/data/smoking_status.csv (medtwin.record.smoking).
+CURRENT_SMOKER_SNOMED = frozenset(
+    code for code, row in smoking_table().items() if row.current is True and code != SMOKER_SNOMED
 )
+NON_SMOKER_SNOMED = frozenset(code for code, row in smoking_table().items() if row.current is False)
 _CURRENT_SMOKER_TEXT = ("smokes tobacco", "every day smoker", "some day smoker", "current")
 _NON_SMOKER_TEXT = ("never", "former", "ex-smoker", "non-smoker", "nonsmoker")
 

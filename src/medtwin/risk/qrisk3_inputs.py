@@ -6,11 +6,15 @@ study. BMJ 2017;357:j2099) needs, beyond the common inputs (age, sex, BMI, systo
 antihypertensive treatment, atrial fibrillation):
 
 - ``cholesterol_hdl_ratio``: the total / HDL cholesterol ratio of the two valid lipid inputs;
-- ``smoking_category``: the smoking status answer (LOINC 72166-2) as QRISK3's five groups: never
-  (266919005) and non-smoker (8392000) are ``non_smoker``, ex-smoker (8517006) ``ex_smoker``,
-  light (428061000124105) and occasional (428041000124106) ``light`` (under 10 a day), moderate
-  (56578002) ``moderate``, heavy (428071000124103) ``heavy``; a current smoker whose amount the
-  answer does not say (daily smoker, cigarette, cigar or pipe smoker) takes it from a
+- ``smoking_category``: the smoking status answer (LOINC 72166-2, or the finding recorded as the
+  Observation's code, as UK general practice does) as QRISK3's five groups, by the table
+  ``record/data/smoking_status.csv``: never (266919005) and non-smoker (8392000) are
+  ``non_smoker``, ex-smoker (8517006 and the UK "Ex-light cigarette smoker (1-9/day)" ...)
+  ``ex_smoker``, light (428061000124105, occasional 428041000124106, "Light cigarette smoker
+  (1-9 cigs/day)" 160603005, trivial) ``light`` (under 10 a day), moderate (56578002, 160604004
+  10-19 a day) ``moderate``, heavy (428071000124103, 160605003 20-39, 160606002 40+, 56771006
+  over 20) ``heavy``; a current smoker whose amount the answer does not say (daily smoker,
+  cigarette, cigar or pipe smoker) takes it from a
   cigarettes-a-day answer of the year (LOINC 64218-1, or 8663-7 in packs a day); without one,
   and for a "current non-smoker" (ever smoked?), it is not known (a range over the groups left);
 - ``diabetes_type``: ``type1`` (SNOMED 46635009, ICD-10 E10) or ``type2`` (44054006, E11) from
@@ -48,6 +52,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from medtwin.record.facts import SNOMED
+from medtwin.record.smoking import smoking_table
 
 if TYPE_CHECKING:
     from medtwin.risk.inputs import DerivedInput, _Reader
@@ -62,21 +67,10 @@ CURRENT = ("light", "moderate", "heavy")
 """QRISK3's groups of a current smoker (under 10, 10-19, 20 or more a day)."""
 
 SMOKING_SNOMED: Mapping[str, str | None] = {
-    "266919005": "non_smoker",  # Never smoked tobacco
-    "8392000": "non_smoker",  # Non-smoker
-    "8517006": "ex_smoker",  # Ex-smoker
-    "428061000124105": "light",  # Light tobacco smoker (under 10 a day)
-    "428041000124106": "light",  # Occasional tobacco smoker (not daily)
-    "56578002": "moderate",  # Moderate smoker (10-19 a day)
-    "428071000124103": "heavy",  # Heavy tobacco smoker (20 or more a day)
-    "449868002": None,  # Smokes tobacco daily: how many a day is not said
-    "65568007": None,  # Cigarette smoker
-    "59978006": None,  # Cigar smoker
-    "82302008": None,  # Pipe smoker
-    "405746006": None,  # Current non-smoker: ever smoked is not said
-    "160618006": None,  # Current non-smoker (historical code)
+    code: row.qrisk3 for code, row in smoking_table().items() if row.current is not None
 }
-"""Smoking status answers as QRISK3's groups; ``None``: the answer does not say which."""
+"""Smoking findings as QRISK3's groups (``medtwin/record/data/smoking_status.csv``); ``None``:
+the finding does not say which (a current smoker of unsaid amount, a "current non-smoker")."""
 
 SBP_SD_DAYS = 5 * 365
 """QRISK3: the standard deviation of at least two systolic readings of the last five years."""
@@ -442,6 +436,9 @@ def _family_history(reader: _Reader) -> DerivedInput:
         sf for sf in reader.kept_whole("FamilyMemberHistory")
         if (sf.fact.raw or {}).get("status") not in ("entered-in-error", "health-unknown")
     ]  # fmt: skip
+    finding = _family_history_finding(reader)
+    if finding is not None and (finding.value is True or not histories):
+        return finding
     if not histories:
         return DerivedInput(
             name, None, "missing", "no family history (FamilyMemberHistory) in the record"
@@ -494,6 +491,50 @@ def _family_history(reader: _Reader) -> DerivedInput:
         f"no angina or heart attack before 60 in a parent, sibling or child in the family "
         f"history ({len(histories)} FamilyMemberHistory)",
     )  # fmt: skip
+
+
+def _affirmed(fact: Any) -> bool | None:
+    """A yes/no finding's answer: no value or yes is ``True``, no is ``False``, anything else
+    (a value that is not yes or no) ``None``."""
+    code = getattr(fact, "value_code", None)
+    text = (getattr(fact, "value_text", None) or "").strip().lower()
+    if code is None and not text and getattr(fact, "value_num", None) is None:
+        return True
+    if (code is not None and code.code in YES_CODES) or text in ("true", "yes", "y"):
+        return True
+    if (code is not None and code.code in NO_CODES) or text in ("false", "no", "n"):
+        return False
+    return None
+
+
+YES_CODES = frozenset({"Y", "373066001"})
+"""Yes: HL7 v2-0532 ``Y``, SNOMED CT 373066001 "Yes (qualifier value)"."""
+NO_CODES = frozenset({"N", "373067005"})
+"""No: HL7 v2-0532 ``N``, SNOMED CT 373067005 "No (qualifier value)"."""
+
+
+def _family_history_finding(reader: _Reader) -> DerivedInput | None:
+    """QRISK3's family history from a UK family history finding (SNOMED CT 266895004 as an
+    Observation's code, yes/no or no value), the newest; ``None`` when there is none."""
+    from medtwin.risk.inputs import DerivedInput, _prov, validity
+
+    sf = reader.newest(list(validity()["family_history_chd_finding"]["codes"]), numeric=False)
+    if sf is None:
+        return None
+    f = sf.fact
+    answer = _affirmed(f)
+    said = (
+        f"{f.code.code} {f.code.display or 'family history of ischaemic heart disease before 60'}"  # type: ignore[union-attr]
+    )
+    if answer is None:
+        return None
+    if answer:
+        return DerivedInput(
+            "family_history_chd", True, "ok", said, None, None, (_prov(sf, reader.at),)
+        )
+    return DerivedInput(
+        "family_history_chd", False, "absent", f"{said}: no", None, None, (_prov(sf, reader.at),)
+    )
 
 
 def _on_drug(reader: _Reader, item: str, as_name: str) -> DerivedInput:

@@ -1,0 +1,204 @@
+"""A record from UK general practice, end to end: SNOMED CT-coded vital signs and results (as GP
+Connect sends them), a smoking status and a family history recorded as findings with a yes (as
+the NHS Health Check online sends them), the NHS ethnic category and a patient referenced by NHS
+number. Imported on both store back-ends and read by QRISK3 and SCORE2 with nothing guessed but
+the Townsend score (which no record holds)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.risk.records import risk_text
+
+from medtwin.ingest import import_paths
+from medtwin.record.facts import LOINC, SNOMED, Observation
+from medtwin.risk.from_record import evaluate
+from medtwin.risk.qrisk3 import QRISK3
+from medtwin.risk.score2 import CHOLESTEROL_MG_PER_MMOL
+from medtwin.store.sql import SqlStore
+
+SCT = "http://snomed.info/sct"
+UCUM = "http://unitsofmeasure.org"
+YES = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0532", "code": "Y"}]}
+NHS_NUMBER = "https://fhir.nhs.uk/Id/nhs-number"
+AT = dt.date(2025, 6, 30)
+SBP = [(2021, 148.0), (2023, 136.0), (2025, 142.0)]  # (year, mmHg): QRISK3's SD over 5 years
+
+
+def _entry(rid: str, resource: dict[str, Any]) -> dict[str, Any]:
+    resource = {"id": rid, **resource}
+    return {
+        "resource": resource,
+        "request": {"method": "PUT", "url": f"{resource['resourceType']}/{rid}"},
+    }
+
+
+def _observation(rid: str, code: str, display: str, when: str, **value: Any) -> dict[str, Any]:
+    return _entry(rid, {
+        "resourceType": "Observation", "status": "final",
+        "code": {"coding": [{"system": SCT, "code": code, "display": display}]},
+        # a logical reference, by NHS number, as the NHS Health Check online sends it
+        "subject": {"identifier": {"system": NHS_NUMBER, "value": "9990001234"}},
+        "effectiveDateTime": when, **value,
+    })  # fmt: skip
+
+
+def _quantity(value: float, unit: str) -> dict[str, Any]:
+    return {"valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": unit}}
+
+
+def _bundle() -> dict[str, Any]:
+    when = "2025-05-20T10:15:00+01:00"
+    patient = _entry("uk-1", {
+        "resourceType": "Patient", "gender": "male", "birthDate": "1963-02-11",
+        "identifier": [{"system": NHS_NUMBER, "value": "9990001234"}],
+        "name": [{"family": "Patel", "given": ["Ravi"]}],
+        "address": [{"use": "home", "city": "Leicester", "country": "GB"}],
+        "extension": [{
+            "url": "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-EthnicCategory",
+            "valueCodeableConcept": {"coding": [{
+                "system": "https://fhir.hl7.org.uk/CodeSystem/UKCore-EthnicCategoryEngland",
+                "code": "H", "display": "Asian or Asian British - Indian"}]},
+        }],
+    })  # fmt: skip
+    entries = [patient]
+    for year, sbp in SBP:  # GP Connect's blood pressure structure: panel + SNOMED components
+        entries.append(_entry(f"bp-{year}", {
+            "resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": SCT, "code": "75367002", "display": "Blood pressure"}]},
+            "subject": {"reference": "Patient/uk-1"},
+            "effectiveDateTime": f"{year}-05-20T10:00:00+01:00",
+            "component": [
+                {"code": {"coding": [{"system": SCT, "code": "72313002",
+                                      "display": "Systolic arterial pressure"}]},
+                 **_quantity(sbp, "mm[Hg]")},
+                {"code": {"coding": [{"system": SCT, "code": "1091811000000102",
+                                      "display": "Diastolic arterial pressure"}]},
+                 **_quantity(86, "mm[Hg]")},
+            ],
+        }))  # fmt: skip
+    entries += [
+        _observation("chol", "1005671000000105", "Serum cholesterol level", when,
+                     **_quantity(5.6, "mmol/L")),
+        _observation("hdl", "1005681000000107", "Serum HDL cholesterol level", when,
+                     **_quantity(1.2, "mmol/L")),
+        _observation("bmi", "60621009", "Body mass index", when, **_quantity(27.5, "kg/m2")),
+        _observation("creat", "1000731000000107", "Serum creatinine level", when,
+                     **_quantity(88, "umol/L")),
+        _observation("a1c", "999791000000106", "HbA1c level - IFCC standardised", when,
+                     **_quantity(39, "mmol/mol")),
+        _observation("smoke", "160604004", "Moderate cigarette smoker (10-19 cigs/day)", when,
+                     valueCodeableConcept=YES),
+        _observation("fh", "266895004",
+                     "Family history: Ischemic heart disease at less than 60 years", when,
+                     valueCodeableConcept=YES),
+    ]  # fmt: skip
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+@pytest.fixture
+def uk(store: SqlStore, tmp_path: Path) -> str:
+    path = tmp_path / "uk.json"
+    path.write_text(json.dumps(_bundle()), encoding="utf-8")
+    report = import_paths(store, [path], workers=0)
+    assert report.counts.get("quarantined", 0) == 0, report.counts
+    return str(store.resolve_patient(f"{NHS_NUMBER}|9990001234"))
+
+
+def test_snomed_coded_results_are_stored_under_loinc_with_the_source_coding_kept(
+    store: SqlStore, uk: str
+) -> None:
+    facts = {
+        sf.fact.source_id: sf.fact
+        for sf in store.timeline(uk, kinds=("Observation",), include_raw=True)
+    }
+    assert isinstance(chol := facts["Observation/chol"], Observation)
+    assert (chol.code.system, chol.code.code) == (LOINC, "14647-2")  # type: ignore[union-attr]
+    assert (chol.value_num, chol.unit) == (5.6, "mmol/L")
+    assert chol.raw is not None and chol.raw["code"]["coding"][0]["code"] == "1005671000000105"
+    systolic = facts["Observation/bp-2025#72313002"]
+    assert systolic.code.code == "8480-6" and systolic.value_num == 142.0  # type: ignore[union-attr]
+    assert facts["Observation/bp-2025"].code.code == "85354-9"  # type: ignore[union-attr]
+    a1c = facts["Observation/a1c"]
+    assert (a1c.code.code, a1c.unit) == ("59261-8", "mmol/mol")  # type: ignore[union-attr]
+    # the smoking finding as the answer of LOINC 72166-2; the family history stays SNOMED CT
+    smoke = facts["Observation/smoke"]
+    assert smoke.code.code == "72166-2"  # type: ignore[union-attr]
+    assert smoke.value_code is not None and (smoke.value_code.system, smoke.value_code.code) == (  # type: ignore[attr-defined]
+        SNOMED, "160604004",
+    )  # fmt: skip
+    assert facts["Observation/fh"].code.code == "266895004"  # type: ignore[union-attr]
+
+
+def test_qrisk3_from_a_uk_record_equals_the_same_numbers_given_directly(
+    store: SqlStore, uk: str
+) -> None:
+    out = evaluate(store, uk, AT, scores=["qrisk3_10y", "score2_10y"])
+    d = out.inputs
+    mmol = CHOLESTEROL_MG_PER_MMOL
+    assert d["total_cholesterol_mg_dl"].value == pytest.approx(5.6 * mmol, rel=1e-12)
+    assert d["cholesterol_hdl_ratio"].value == pytest.approx(5.6 / 1.2, rel=1e-12)
+    assert d["systolic_bp_mm_hg"].value == 142.0
+    assert d["systolic_bp_sd_mm_hg"].value == pytest.approx(statistics.stdev(s for _, s in SBP))
+    assert (d["smoker"].value, d["smoking_category"].value) == (True, "moderate")
+    assert d["family_history_chd"].value is True
+    assert d["family_history_chd"].detail.startswith("266895004")
+    assert d["ethnicity"].value == "indian"
+    assert d["bmi_kg_m2"].value == 27.5
+    assert d["creatinine_mg_dl"].status == "ok" and d["hba1c_percent"].status == "ok"
+    assert d["egfr_ml_min_1_73m2"].status == "computed"
+    qrisk3, score2 = out.scores
+    row = {
+        "age_years": d["age_years"].value, "sex": "male", "ethnicity": "indian",
+        "townsend_score": 0.0, "smoking_category": "moderate", "diabetes_type": "none",
+        "bmi_kg_m2": 27.5, "cholesterol_hdl_ratio": 5.6 / 1.2, "systolic_bp_mm_hg": 142.0,
+        "systolic_bp_sd_mm_hg": statistics.stdev(s for _, s in SBP), "prior_cvd": False,
+        "family_history_chd": True,
+    }  # fmt: skip
+    from medtwin.risk.qrisk3 import BINARY_INPUTS
+
+    for name, _ in BINARY_INPUTS:
+        row.setdefault(name, False)
+    expected = QRISK3.compute_one(row)
+    assert qrisk3.status == "computed", qrisk3.message
+    assert qrisk3.value == pytest.approx(expected.value, rel=1e-12)
+    # the only input QRISK3 substitutes is the Townsend score, and it says so
+    assert "townsend" in qrisk3.message.lower()
+    assert score2.status == "computed", score2.message
+    assert d["risk_region"].value == "low"  # the United Kingdom (ESC 2021 low-risk countries)
+
+
+def test_the_risk_report_of_a_uk_record(store: SqlStore, uk: str) -> None:
+    text = risk_text(store, uk, AT.isoformat(), "qrisk3_10y")
+    assert "qrisk3_10y" in text and "moderate" in text and "266895004" in text
+
+
+@pytest.mark.parametrize(
+    ("value", "read"),
+    [
+        ({}, True),
+        ({"valueCodeableConcept": YES}, True),
+        ({"valueBoolean": True}, True),
+        ({"valueCodeableConcept": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/v2-0532", "code": "N"}]}}, False),
+    ],
+)  # fmt: skip
+def test_a_family_history_finding_answered_yes_or_no(
+    sqlite_store: SqlStore, tmp_path: Path, value: dict[str, Any], read: bool
+) -> None:
+    bundle = _bundle()
+    [fh] = [e for e in bundle["entry"] if e["resource"]["id"] == "fh"]
+    fh["resource"].pop("valueCodeableConcept")
+    fh["resource"].update(value)
+    path = tmp_path / "uk.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    assert import_paths(sqlite_store, [path], workers=0).counts.get("quarantined", 0) == 0
+    pid = str(sqlite_store.resolve_patient(f"{NHS_NUMBER}|9990001234"))
+    d = evaluate(sqlite_store, pid, AT, scores=["qrisk3_10y"]).inputs
+    assert d["family_history_chd"].value is read
+    assert d["family_history_chd"].status == ("ok" if read else "absent")
