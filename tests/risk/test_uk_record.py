@@ -171,6 +171,7 @@ def test_qrisk3_from_a_uk_record_equals_the_same_numbers_given_directly(
     assert "townsend" in qrisk3.message.lower()
     assert score2.status == "computed", score2.message
     assert d["risk_region"].value == "low"  # the United Kingdom (ESC 2021 low-risk countries)
+    assert d["risk_region"].detail.startswith("address country GB (United Kingdom)")
 
 
 def test_the_risk_report_of_a_uk_record(store: SqlStore, uk: str) -> None:

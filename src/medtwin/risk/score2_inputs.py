@@ -73,6 +73,24 @@ def country_code(text: str) -> str | None:
     return str(found.alpha_2)
 
 
+def _label(country: str, code: str | None) -> str | None:
+    """The country's name where the record gave its code ("GB": "United Kingdom"), else the
+    code ("Germany": "DE")."""
+    import pycountry
+
+    if code is None or country.strip().upper() not in (code, _alpha_3(code)):
+        return code
+    found = pycountry.countries.get(alpha_2=code)
+    return str(found.name) if found is not None else code
+
+
+def _alpha_3(code: str) -> str | None:
+    import pycountry
+
+    found = pycountry.countries.get(alpha_2=code)
+    return str(found.alpha_3) if found is not None else None
+
+
 def _address_country(raw: Mapping[str, Any]) -> str | None:
     addresses = [
         a for a in raw.get("address", ()) or () if isinstance(a, dict) and a.get("country")
@@ -102,7 +120,10 @@ def score2_inputs(reader: _Reader) -> dict[str, DerivedInput]:
                 "esc_country": DerivedInput("esc_country", False, "ok", said, None, None, prov),
                 "risk_region": DerivedInput("risk_region", None, "missing", said, None, None, prov),
             }
-        said = f"address country {country} ({code}): ESC {region.replace('_', ' ')} risk region"
+        said = (
+            f"address country {country} ({_label(country, code)}): "
+            f"ESC {region.replace('_', ' ')} risk region"
+        )
         return {
             "esc_country": DerivedInput("esc_country", True, "ok", said, None, None, prov),
             "risk_region": DerivedInput("risk_region", region, "ok", said, None, None, prov),
