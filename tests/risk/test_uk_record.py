@@ -203,3 +203,21 @@ def test_a_family_history_finding_answered_yes_or_no(
     d = evaluate(sqlite_store, pid, AT, scores=["qrisk3_10y"]).inputs
     assert d["family_history_chd"].value is read
     assert d["family_history_chd"].status == ("ok" if read else "absent")
+
+
+def test_the_summary_files_uncategorised_results_by_the_loinc_table(
+    store: SqlStore, uk: str
+) -> None:
+    """GP Connect sends Observations without a category: the summary files them under medtwin's
+    category for their LOINC code (vital signs, laboratory) instead of leaving them out."""
+    from medtwin.store.summary import patient_summary
+
+    summary = patient_summary(store, uk)
+    vitals = {row["code"].removeprefix("LOINC "): row for row in summary["vital_signs"]}
+    labs = {row["code"].removeprefix("LOINC "): row for row in summary["labs"]}
+    assert vitals["8480-6"]["value_num"] == 142.0 and vitals["8480-6"]["date"] == "2025-05-20"
+    assert vitals["39156-5"]["value_num"] == 27.5
+    assert (labs["14647-2"]["value_num"], labs["14647-2"]["unit"]) == (5.6, "mmol/L")
+    assert labs["59261-8"]["unit"] == "mmol/mol" and "14682-9" in labs
+    # the smoking status and the family history are neither
+    assert "72166-2" not in vitals and "72166-2" not in labs

@@ -12,8 +12,11 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
+from medtwin.record.codes import lookup
 from medtwin.record.facts import (
+    LOINC,
     AllergyIntolerance,
+    Coding,
     Condition,
     Demographics,
     Encounter,
@@ -179,6 +182,15 @@ def _code(stored: StoredFact) -> str | None:
     return f"{system} {code.code}"
 
 
+def _loinc_category(code: Coding) -> str | None:
+    """medtwin's observation category for a LOINC code (``loinc.csv``), else ``None``."""
+    if code.system != LOINC:
+        return None
+    info = lookup(LOINC, code.code)
+    category = info.extra.get("category") if info is not None else None
+    return str(category) if category else None
+
+
 def _value(fact: Observation) -> str:
     if fact.value_num is not None:
         number = f"{fact.value_num:.4g}" if abs(fact.value_num) < 1e5 else f"{fact.value_num:.0f}"
@@ -259,11 +271,10 @@ def patient_summary(store: SqlStore, patient: str, *, today: date | None = None)
         obs = stored.fact
         if not isinstance(obs, Observation) or obs.code is None:
             continue
-        group = (
-            "vital-signs"
-            if obs.category == "vital-signs"
-            else ("laboratory" if obs.category == "laboratory" else None)
-        )
+        # the source's category; without one (GP Connect sends none), medtwin's for the LOINC
+        # code (record/data/loinc.csv)
+        category = obs.category or _loinc_category(obs.code)
+        group = category if category in ("vital-signs", "laboratory") else None
         if group is None:
             continue
         if obs.value_num is None and obs.value_code is None and obs.value_text is None:
