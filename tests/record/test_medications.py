@@ -139,3 +139,41 @@ def test_an_adhd_product_of_an_antihypertensive_is_not_in_the_blood_pressure_reg
     regimen = regimen_at(orders, _day("2025-01-01"), ANTIHYPERTENSIVE_ATC)
     assert regimen.taken == ("Amlodipine 5 MG Oral Tablet",)
     assert regimen_since(orders, _day("2025-01-01"), ANTIHYPERTENSIVE_ATC) == _day("2023-01-01")
+
+
+def _coded(system: str, code: str, display: str) -> MedicationOrder:
+    fact = MedicationRequest(
+        source="ehr", source_id=f"MedicationRequest/{code}", subject=WHO,
+        code=Coding(system, code, display), status="active", effective_start=_day("2024-01-01"),
+    )  # fmt: skip
+    order = order_from_fact(fact, RECORDED)
+    assert order is not None
+    return order
+
+
+DMD = "https://dmd.nhs.uk"
+
+
+def test_an_order_in_another_code_system_is_read_by_the_ingredients_its_name_names() -> None:
+    """The UK's dm+d (and SNOMED CT, or no code): the product's name, in British usage."""
+    amlodipine = _coded(DMD, "39732311000001104", "Amlodipine 5mg tablets")
+    assert (amlodipine.ingredients, amlodipine.classes) == ("amlodipine", ("C08CA01",))
+    # the INN / British Approved Name of chlorthalidone, the BNF's combination names
+    assert _coded(DMD, "1", "Chlortalidone 50mg tablets").classes == ("C03BA04",)
+    co_amilozide = _coded(DMD, "2", "Co-amilozide 2.5mg/25mg tablets")
+    assert co_amilozide.ingredients == "amiloride, hydrochlorothiazide"
+    assert set(co_amilozide.classes) == {"C03DB01", "C03AA03"}
+    assert _coded(DMD, "3", "Bendroflumethiazide 2.5mg tablets").classes == ("C03AA01",)
+    assert _coded("http://snomed.info/sct", "4", "Atorvastatin 20mg tablets").classes == (
+        "C10AA05",
+    )
+    # a name that names none of the table's ingredients has none
+    assert _coded(DMD, "5", "Gaviscon Advance oral suspension").classes == ()
+
+
+def test_an_atc_coded_order_is_its_own_class() -> None:
+    """European records code drugs in WHO ATC (system http://www.whocc.no/atc)."""
+    order = _coded("http://www.whocc.no/atc", "C09AA05", "Ramipril")
+    assert (order.ingredients, order.classes) == ("Ramipril", ("C09AA05",))
+    r = regimen_at([order], _day("2024-06-01"), ANTIHYPERTENSIVE_ATC)
+    assert r.taken == ("Ramipril",)

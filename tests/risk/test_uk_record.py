@@ -221,3 +221,34 @@ def test_the_summary_files_uncategorised_results_by_the_loinc_table(
     assert labs["59261-8"]["unit"] == "mmol/mol" and "14682-9" in labs
     # the smoking status and the family history are neither
     assert "72166-2" not in vitals and "72166-2" not in labs
+
+
+def test_dm_d_coded_prescriptions_are_read_by_their_names(
+    sqlite_store: SqlStore, tmp_path: Path
+) -> None:
+    """UK prescriptions are coded in dm+d (the NHS Dictionary of Medicines and Devices) and named
+    in British usage: an antihypertensive is treatment, a statin puts QRISK3 out of its
+    population (it refuses, saying so, as for an RxNorm-coded statin)."""
+    bundle = _bundle()
+    for rid, code, name in [
+        ("m1", "39732311000001104", "Amlodipine 5mg tablets"),
+        ("m2", "1", "Co-amilozide 2.5mg/25mg tablets"),
+        ("m3", "2", "Atorvastatin 20mg tablets"),
+    ]:
+        bundle["entry"].append(_entry(rid, {
+            "resourceType": "MedicationRequest", "status": "active", "intent": "order",
+            "medicationCodeableConcept": {
+                "coding": [{"system": "https://dmd.nhs.uk", "code": code, "display": name}]},
+            "subject": {"reference": "Patient/uk-1"}, "authoredOn": "2024-01-10",
+        }))  # fmt: skip
+    path = tmp_path / "uk.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    assert import_paths(sqlite_store, [path], workers=0).counts.get("quarantined", 0) == 0
+    pid = str(sqlite_store.resolve_patient(f"{NHS_NUMBER}|9990001234"))
+    out = evaluate(sqlite_store, pid, AT, scores=["qrisk3_10y"])
+    d = out.inputs
+    assert d["bp_treated"].value is True
+    assert d["bp_treated"].detail.startswith("active amiloride, hydrochlorothiazide, amlodipine")
+    assert d["statin"].value is True
+    (qrisk3,) = out.scores
+    assert qrisk3.status == "refused" and "on a statin" in qrisk3.message

@@ -48,6 +48,7 @@ __all__ = [
     "all_codes",
     "canonical_unit",
     "display",
+    "drug_name_aliases",
     "ingredient",
     "ingredients",
     "ingredients_named",
@@ -484,12 +485,51 @@ def names_in(text: str, names: Iterable[str]) -> tuple[str, ...]:
 
 
 @functools.cache
-def _ingredient_names() -> tuple[dict[str, CodeInfo], dict[str, int], frozenset[str]]:
-    found = {
-        info.display: info
+def drug_name_aliases() -> Mapping[str, tuple[CodeInfo, ...]]:
+    """Other names of the RxNorm table's ingredients, from ``record/data/drug_names.csv``.
+
+    RxNorm names drugs by their US adopted names; records from the UK and elsewhere name them
+    by the international nonproprietary name and the British Approved Name (BNF), which differ
+    for a few ("chlortalidone" is chlorthalidone, "paracetamol" acetaminophen), and the BNF
+    names some combinations ("co-amilozide" is amiloride with hydrochlorothiazide). Each row
+    gives the name, its ingredients' RxCUIs (``IN`` entries of ``rxnorm.csv``) and the source.
+
+    Examples
+    --------
+    >>> [i.display for i in drug_name_aliases()["co-tenidone"]]
+    ['atenolol', 'chlorthalidone']
+    """
+    where = "medtwin/record/data/drug_names.csv"
+    text = resources.files("medtwin.record").joinpath("data", "drug_names.csv")
+    reader = csv.DictReader(io.StringIO(text.read_text(encoding="utf-8"), newline=""))
+    table = _table(RXNORM)
+    out: dict[str, tuple[CodeInfo, ...]] = {}
+    for row in reader:
+        name = (row.get("name") or "").strip().lower()
+        found = tuple(table.get(code) for code in (row.get("ingredients") or "").split())
+        if (
+            not name
+            or name in out
+            or not found
+            or any(info is None or info.extra.get("tty") != "IN" for info in found)
+            or not (row.get("source") or "").strip()
+        ):
+            raise CodeTableError(
+                f"{where}, line {reader.line_num}: bad row {row} (a new name, RxCUIs of "
+                "ingredients (IN) of rxnorm.csv, a source)"
+            )
+        out[name] = found  # type: ignore[assignment]
+    return MappingProxyType(out)
+
+
+@functools.cache
+def _ingredient_names() -> tuple[dict[str, tuple[CodeInfo, ...]], dict[str, int], frozenset[str]]:
+    found: dict[str, tuple[CodeInfo, ...]] = {
+        info.display: (info,)
         for info in _table(RXNORM).values()
         if info.extra.get("tty") == "IN" and info.display
     }
+    found.update(drug_name_aliases())
     order = {code: i for i, code in enumerate(_table(RXNORM))}
     return found, order, frozenset(found)
 
@@ -503,7 +543,9 @@ def ingredients_named(name: str) -> tuple[CodeInfo, ...]:
     succinate 100 MG Extended Release Oral Tablet [Toprol]"; RxNorm Technical Documentation,
     "Normalized names"), so each ingredient of the table named as whole words (any case,
     :func:`names_in`) is returned, in table order; a name within a longer ingredient's name
-    counts once.
+    counts once. The other names of :func:`drug_name_aliases` (INN and British Approved Names,
+    BNF combination names) are read too, so a UK record's "Chlortalidone 50mg tablets" is
+    chlorthalidone.
 
     Parameters
     ----------
@@ -523,10 +565,12 @@ def ingredients_named(name: str) -> tuple[CodeInfo, ...]:
     ['hydrochlorothiazide', 'lisinopril']
     >>> ingredients_named("Camila 28 Day Pack")
     ()
+    >>> [i.display for i in ingredients_named("Co-amilozide 2.5mg/25mg tablets")]  # BNF name
+    ['amiloride', 'hydrochlorothiazide']
     """
     table, order, names = _ingredient_names()
-    found = [table[n] for n in names_in(name, names)]
-    return tuple(sorted(found, key=lambda info: order.get(info.code, 0)))
+    found = {info.code: info for n in names_in(name, names) for info in table[n]}
+    return tuple(sorted(found.values(), key=lambda info: order.get(info.code, 0)))
 
 
 def ingredient(rxcui: str) -> CodeInfo | None:

@@ -38,6 +38,7 @@ from typing import Any
 __all__ = [
     "ACTIVE_STATUSES",
     "ANTIHYPERTENSIVE_ATC",
+    "ATC_SYSTEM",
     "ENDED_STATUSES",
     "NOT_BLOOD_PRESSURE_PRODUCTS",
     "VOID_STATUSES",
@@ -114,20 +115,30 @@ def not_counted(fact: Any) -> str:
     return ""
 
 
-def atc_classes(fact: Any) -> tuple[str, list[str]]:
-    """The ingredients' names (``", "``-joined) and ATC classes of an RxNorm-coded order.
+ATC_SYSTEM = "http://www.whocc.no/atc"
+"""The FHIR system of the WHO ATC classification (European records code drugs in it)."""
 
-    A code in medtwin's RxNorm table gives its ingredients; a code it lacks (another strength
-    or form) gives the table's ingredients its RxNorm name names
+
+def atc_classes(fact: Any) -> tuple[str, list[str]]:
+    """The ingredients' names (``", "``-joined) and ATC classes of an order.
+
+    An RxNorm code in medtwin's RxNorm table gives its ingredients; one it lacks (another
+    strength or form) gives the table's ingredients its RxNorm name names
     (:func:`medtwin.record.codes.ingredients_named`: "lisinopril 20 MG Oral Tablet" is
-    lisinopril); an order coded otherwise, or naming none of them, has none.
+    lisinopril). An ATC code (system ``http://www.whocc.no/atc``) is its own class. An order in
+    another code system (the UK's dm+d, SNOMED CT, a national product code) or only in text
+    gives the ingredients its name names ("Amlodipine 5mg tablets", "Co-amilozide 2.5mg/25mg
+    tablets": INN, British Approved and BNF combination names are read too); naming none of
+    them, it has none.
     """
     from medtwin.record.codes import RXNORM, ingredients, ingredients_named
 
     code = fact.code
-    if code is None or code.system != RXNORM:
+    if code is None:
         return "", []
-    found = ingredients(code.code)
+    if code.system == ATC_SYSTEM and code.code:
+        return (code.display or code.code), [code.code]
+    found = ingredients(code.code) if code.system == RXNORM else ()
     if not found and code.display:
         found = ingredients_named(code.display)
     return ", ".join(i.display or "" for i in found), [i.extra.get("atc_class", "") for i in found]
