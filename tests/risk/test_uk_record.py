@@ -252,3 +252,30 @@ def test_dm_d_coded_prescriptions_are_read_by_their_names(
     assert d["statin"].value is True
     (qrisk3,) = out.scores
     assert qrisk3.status == "refused" and "on a statin" in qrisk3.message
+
+
+@pytest.mark.parametrize(
+    ("code", "display"),
+    [
+        ("700379002", "Chronic kidney disease stage 3B"),
+        ("324251000000105", "Chronic kidney disease stage 3 with proteinuria"),
+    ],
+)
+def test_a_uk_staged_ckd_diagnosis_is_qrisk3s_ckd_3_to_5(
+    sqlite_store: SqlStore, tmp_path: Path, code: str, display: str
+) -> None:
+    bundle = _bundle()
+    bundle["entry"].append(_entry("ckd", {
+        "resourceType": "Condition",
+        "clinicalStatus": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+            "code": "active"}]},
+        "code": {"coding": [{"system": SCT, "code": code, "display": display}]},
+        "subject": {"reference": "Patient/uk-1"}, "onsetDateTime": "2022-03-01",
+    }))  # fmt: skip
+    path = tmp_path / "uk.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    assert import_paths(sqlite_store, [path], workers=0).counts.get("quarantined", 0) == 0
+    pid = str(sqlite_store.resolve_patient(f"{NHS_NUMBER}|9990001234"))
+    d = evaluate(sqlite_store, pid, AT, scores=["qrisk3_10y"]).inputs
+    assert d["ckd_stage_3_5"].value is True and code in d["ckd_stage_3_5"].detail
