@@ -90,6 +90,16 @@ def _whatif_options(whatif: str | None, horizon_text: str) -> tuple[list[Change]
     help="How long a --whatif diet or activity change is simulated: e.g. 12m, 1y, 26w, 180d.",
 )
 @click.option(
+    "--set",
+    "given_pairs",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Use this value for an input instead of the record's (repeatable): what the record "
+    "cannot hold or does not yet (townsend_score=3.2, smoker=no, ethnicity=indian). Shown as "
+    "given, with what the record said; inputs computed from it follow (the cholesterol ratio, "
+    "eGFR, QRISK3's smoking group); a stored result names it.",
+)
+@click.option(
     "--no-save", is_flag=True, help="Do not store the results as facts (source medtwin:risk)."
 )
 @click.option(
@@ -131,6 +141,7 @@ def risk_command(
     scores: tuple[str, ...],
     whatif: str | None,
     horizon_text: str,
+    given_pairs: tuple[str, ...],
     no_save: bool,
     history: bool,
     every: str,
@@ -148,6 +159,8 @@ def risk_command(
     export writes them as RiskAssessment) so that the risk has a history. --history evaluates
     every score at each date from --from to --to, every --every, in one vectorised pass.
     """
+    if history and given_pairs:
+        raise click.UsageError("--set gives inputs for one date: not with --history")
     if history:
         _history(
             patient, scores, no_save, every, from_text, to_text, plot_path, store_url, as_json,
@@ -156,13 +169,17 @@ def risk_command(
         return
     if plot_path is not None or from_text or to_text or every != "1y":
         raise click.UsageError("--every, --from, --to and --plot go with --history")
-    from medtwin.risk.from_record import evaluate, store_results
+    from medtwin.risk.from_record import evaluate, parse_given, store_results
 
     at = _parse_date(date_text)
     changes, horizon_days = _whatif_options(whatif, horizon_text)
+    try:
+        given = parse_given(given_pairs)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--set") from exc
     store = _open(store_url)
     pid = store.resolve_patient(patient)
-    report = evaluate(store, pid, at, scores=scores)
+    report = evaluate(store, pid, at, scores=scores, given=given)
     saved = 0
     if not no_save:
         saved = len(store_results(store, report).changed)

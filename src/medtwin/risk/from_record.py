@@ -35,17 +35,18 @@ import dataclasses
 import datetime as dt
 import hashlib
 import itertools
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from medtwin.risk.inputs import DERIVABLE, DerivedInput, derive_inputs
+from medtwin.risk.inputs import DERIVABLE, DerivedInput, derive_inputs, given_input
 from medtwin.risk.variation import Variation, measurement_interval
 
 if TYPE_CHECKING:
     from medtwin.record.facts import Coding, Identifier, Observation
-    from medtwin.risk.base import Score, ScoreResult
+    from medtwin.risk.base import Score, ScoreInput, ScoreResult
     from medtwin.store.base import AppendResult, Store
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
     "needed_inputs",
     "outcome_fact",
     "outcome_from_result",
+    "parse_given",
     "record_refusal",
     "result_facts",
     "result_subject",
@@ -434,6 +436,70 @@ def chosen_scores(names: Sequence[str]) -> tuple[list[Score], dict[str, tuple[st
     return chosen, skipped
 
 
+def parse_given(pairs: Sequence[str]) -> dict[str, DerivedInput]:
+    """Inputs given as ``NAME=VALUE`` (``medtwin risk --set``), each checked against the scores
+    that declare it: a number, a yes/no, or one of a category's values (or aliases).
+
+    Raises
+    ------
+    ValueError
+        Naming the pair: not ``NAME=VALUE``, a name no record-read score declares, a value of
+        the wrong kind, or a name given twice.
+
+    Examples
+    --------
+    >>> d = parse_given(["townsend_score=3.2", "smoker=no", "ethnicity=Indian"])
+    >>> [(x.value, x.status) for x in d.values()]
+    [(3.2, 'given'), (False, 'given'), ('indian', 'given')]
+    """
+    from medtwin.risk.base import _FALSE, _TRUE
+    from medtwin.risk.registry import all_scores
+
+    specs: dict[str, ScoreInput] = {}
+    for score in all_scores():
+        for inp in score.inputs:
+            if inp.name in DERIVABLE:
+                specs.setdefault(inp.name, inp)
+    out: dict[str, DerivedInput] = {}
+    for pair in pairs:
+        name, sep, text = (part.strip() for part in pair.partition("="))
+        if not sep or not name or not text:
+            raise ValueError(f"{pair!r}: give an input as NAME=VALUE (townsend_score=3.2)")
+        spec = specs.get(name)
+        if spec is None:
+            raise ValueError(
+                f"{pair!r}: {name!r} is not an input medtwin reads from a record for a score; "
+                f"known: {', '.join(sorted(specs))}"
+            )
+        if name in out:
+            raise ValueError(f"{pair!r}: {name} given twice")
+        value: str | float | bool
+        if spec.kind == "number":
+            try:
+                value = float(text)
+            except ValueError:
+                raise ValueError(
+                    f"{pair!r}: {name} is a number ({spec.unit or 'no unit'})"
+                ) from None
+            if not math.isfinite(value):
+                raise ValueError(f"{pair!r}: {name} must be a finite number")
+        elif spec.kind == "bool":
+            if text.lower() not in _TRUE | _FALSE:
+                raise ValueError(f"{pair!r}: {name} is yes or no")
+            value = text.lower() in _TRUE
+        else:
+            canonical = {str(c).lower(): c for c in spec.categories or ()}
+            canonical.update({str(k).lower(): v for k, v in spec.aliases.items()})
+            found = canonical.get(text.lower())
+            if found is None:
+                raise ValueError(
+                    f"{pair!r}: {name} is one of {', '.join(map(str, spec.categories or ()))}"
+                )
+            value = str(found)
+        out[name] = given_input(name, value, text)
+    return out
+
+
 def evaluate(
     store: Store,
     patient_id: str,
@@ -442,18 +508,22 @@ def evaluate(
     scores: Sequence[str] = (),
     derived: Mapping[str, DerivedInput] | None = None,
     variation: bool = True,
+    given: Mapping[str, DerivedInput] | None = None,
 ) -> RiskReport:
     """Derive the inputs at ``at`` and compute ``scores`` (default: every applicable one).
 
     Each computed percent risk carries its interval over the measurement variation of its
     inputs (``variation=False``: not drawn); a score refused for a statin carries its untreated
-    estimate (:func:`untreated_outcomes`)."""
+    estimate (:func:`untreated_outcomes`). ``given`` inputs (:func:`parse_given`) replace the
+    record's, also for the untreated estimate."""
     chosen, skipped = chosen_scores(scores)
     if derived is None:
-        derived = derive_inputs(store, patient_id, at)
+        derived = derive_inputs(store, patient_id, at, given=given)
     when = evaluation_time(at)
     outcomes = tuple(score_outcome(s, derived) for s in chosen)
-    outcomes = untreated_outcomes(store, patient_id, chosen, derived, outcomes, variation=variation)
+    outcomes = untreated_outcomes(
+        store, patient_id, chosen, derived, outcomes, variation=variation, given=given
+    )
     if variation:
         outcomes = tuple(
             with_variation(s, derived, o) for s, o in zip(chosen, outcomes, strict=True)
@@ -480,6 +550,7 @@ def untreated_outcomes(
     outcomes: tuple[ScoreOutcome, ...],
     *,
     variation: bool = True,
+    given: Mapping[str, DerivedInput] | None = None,
 ) -> tuple[ScoreOutcome, ...]:
     """``outcomes`` with the untreated estimate of each score refused only for a statin (with
     its own interval over measurement variation, unless ``variation`` is false).
@@ -503,7 +574,7 @@ def untreated_outcomes(
     if not refused_for_statin:
         return outcomes
     before = statin.since - dt.timedelta(days=1)
-    then = derive_inputs(store, patient_id, before)
+    then = derive_inputs(store, patient_id, before, given=given)
     changed = list(outcomes)
     for i in refused_for_statin:
         untreated = score_outcome(chosen[i], then)
@@ -645,13 +716,20 @@ def risk_assessment(
     return resource
 
 
-def _note(outcome: ScoreOutcome) -> str | None:
+def _note(outcome: ScoreOutcome, derived: Mapping[str, DerivedInput] | None = None) -> str | None:
     result = outcome.result
     if result is None:
         return None
     text = f"medtwin {outcome.name} {result.version}. Source: {result.source}"
     if outcome.message:
         text += f" ({outcome.message})"
+    given = [
+        f"{name}={derived[name].value}"
+        for name in outcome.inputs
+        if derived is not None and name in derived and derived[name].status == "given"
+    ]
+    if given:
+        text += f". Inputs given by the user, not from the record: {', '.join(given)}"
     return text
 
 
@@ -672,7 +750,7 @@ def outcome_fact(
     raw = risk_assessment(
         source_id=source_id, subject=subject, code=code, at=at, value=outcome.value,
         unit=outcome.unit, band=outcome.band, basis=_basis(outcome, derived),
-        note=_note(outcome), interval=outcome.variation,
+        note=_note(outcome, derived), interval=outcome.variation,
     )  # fmt: skip
     return Observation(
         source=RISK_SOURCE,

@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -193,7 +193,8 @@ class DerivedInput:
 
     ``status`` is ``"ok"`` (read from a fact within its window), ``"computed"`` (calculated
     from other valid inputs: BMI from weight and height, eGFR from creatinine), ``"absent"``
-    (``False`` because the record has no such condition or medication), ``"stale"`` (the newest
+    (``False`` because the record has no such condition or medication), ``"given"`` (given by
+    the user for this evaluation, ``medtwin risk --set``: not from the record), ``"stale"`` (the newest
     fact is older than ``valid_days``; ``value`` is ``None`` and ``stale_value`` keeps what it
     said) or ``"missing"`` (nothing in the record).
 
@@ -219,7 +220,7 @@ class DerivedInput:
     @property
     def usable(self) -> bool:
         """True when the value may be used in a score."""
-        return self.value is not None and self.status in ("ok", "computed", "absent")
+        return self.value is not None and self.status in ("ok", "computed", "absent", "given")
 
     @property
     def age_days(self) -> int | None:
@@ -660,7 +661,11 @@ def _medications(reader: _Reader) -> dict[str, DerivedInput]:
 
 
 def derive_inputs(
-    store: Store, patient_id: str, at: dt.datetime | dt.date | None = None
+    store: Store,
+    patient_id: str,
+    at: dt.datetime | dt.date | None = None,
+    *,
+    given: Mapping[str, DerivedInput] | None = None,
 ) -> dict[str, DerivedInput]:
     """Every input in :data:`DERIVABLE`, read from ``patient_id``'s record at ``at``.
 
@@ -672,6 +677,12 @@ def derive_inputs(
         A medtwin patient id.
     at
         The evaluation time (a date means the end of that day, UTC); default now.
+    given
+        Inputs the user gives for this evaluation (status ``"given"``, :func:`given_input`):
+        each replaces what the record says as soon as it is derived, so that the inputs
+        computed from it (the cholesterol ratio from total cholesterol, eGFR from creatinine,
+        QRISK3's smoking group from the smoking status) follow the given value; the detail says
+        what the record said.
 
     Returns
     -------
@@ -687,28 +698,56 @@ def derive_inputs(
         at = at.replace(tzinfo=dt.UTC)
     reader = _Reader(store, patient_id, at)
     done: dict[str, DerivedInput] = {}
-    for item in _age_sex_race(reader):
-        done[item.name] = item
+    given = given or {}
+
+    def put(*items: DerivedInput) -> None:
+        for item in items:
+            mine = given.get(item.name)
+            done[item.name] = item if mine is None else _replacing(mine, item)
+
+    put(*_age_sex_race(reader))
     for name in ("total_cholesterol_mg_dl", "hdl_mg_dl", "ldl_mg_dl", "systolic_bp_mm_hg"):
-        done[name] = reader.measured(name)
-    done["bmi_kg_m2"] = _bmi(reader)
-    done["weight_kg"] = reader.measured("weight_kg")
-    done["height_cm"] = reader.measured("height_cm")
+        put(reader.measured(name))
+    put(_bmi(reader), reader.measured("weight_kg"), reader.measured("height_cm"))
     for name in ("hba1c_percent", "creatinine_mg_dl"):
-        done[name] = reader.measured(name)
-    done["egfr_ml_min_1_73m2"] = _egfr(reader, done)
-    done["uacr_mg_g"] = reader.measured("uacr_mg_g")
-    done["smoker"] = _smoker(reader)
-    done["diabetes"] = _diabetes(reader)
-    done.update(_medications(reader))
+        put(reader.measured(name))
+    put(_egfr(reader, done), reader.measured("uacr_mg_g"), _smoker(reader), _diabetes(reader))
+    put(*_medications(reader).values())
     from medtwin.risk.af_inputs import af_inputs
 
-    done.update(af_inputs(reader, done))
+    put(*af_inputs(reader, done).values())
     from medtwin.risk.qrisk3_inputs import qrisk3_inputs
 
-    done.update(qrisk3_inputs(reader, done))
+    put(*qrisk3_inputs(reader, done).values())
     from medtwin.risk.score2_inputs import diabetes_inputs, score2_inputs
 
-    done.update(score2_inputs(reader))
-    done.update(diabetes_inputs(reader, done))
+    put(*score2_inputs(reader).values())
+    put(*diabetes_inputs(reader, done).values())
     return {name: done[name] for name in DERIVABLE}
+
+
+def given_input(name: str, value: str | float | bool, text: str) -> DerivedInput:
+    """An input the user gives for one evaluation (``medtwin risk --set NAME=VALUE``).
+
+    ``text`` is what was typed; the record's own reading is added to the detail when the given
+    value replaces it (:func:`derive_inputs`)."""
+    return DerivedInput(name, value, "given", f"given (--set {name}={text})")
+
+
+def _said(value: str | float | bool | None) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _replacing(mine: DerivedInput, record: DerivedInput) -> DerivedInput:
+    if record.usable:
+        said = f"{_said(record.value)}: {record.detail}" if record.detail else _said(record.value)
+        if record.provenance:
+            first = record.provenance[0]
+            said += f" [{first.source}:{first.source_id}" + (
+                f", {first.date}]" if first.date else "]"
+            )
+    else:
+        said = f"{record.status}: {record.reason()}"
+    return replace(mine, detail=f"{mine.detail}; the record: {said}")

@@ -124,6 +124,10 @@ def _smoking(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput:
         text = said.lower()
         category = "ex_smoker" if ("former" in text or "ex-" in text) else None
         category = "non_smoker" if "never" in text else category
+    if smoker.status == "given":  # the user's yes or no; the record's group only if it agrees
+        agrees = CURRENT if smoker.value else ("non_smoker", "ex_smoker")
+        category = category if category in agrees else None
+        said = smoker.detail
     amount = _cigarettes_per_day(reader) if category is None and smoker.value is True else None
     if amount is not None:
         per_day, sf = amount
@@ -140,8 +144,15 @@ def _smoking(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput:
             else "the answer does not say never or ex-smoker"
         )
         possible = CURRENT if smoker.value is True else ("non_smoker", "ex_smoker")
+        if smoker.status == "given":
+            why = "which QRISK3 group the record does not say" + (
+                " (light, moderate or heavy)" if smoker.value else " (never or ex-smoker)"
+            )
+            text = f"{said}: {why}"
+        else:
+            text = f"smoking status {said!r}: {why}"
         return DerivedInput(
-            name, None, "missing", f"smoking status {said!r}: {why}", smoker.valid_days, None,
+            name, None, "missing", text, smoker.valid_days, None,
             smoker.provenance, possible if smoker.value is not None else CATEGORIES,
         )  # fmt: skip
     return DerivedInput(name, category, "ok", said, smoker.valid_days, None, smoker.provenance)
