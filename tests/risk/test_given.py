@@ -26,7 +26,7 @@ def uk(sqlite_store: SqlStore, tmp_path: Path) -> str:
     path = tmp_path / "uk.json"
     path.write_text(json.dumps(_bundle()), encoding="utf-8")
     assert import_paths(sqlite_store, [path], workers=0).counts.get("quarantined", 0) == 0
-    return str(sqlite_store.resolve_patient(f"{NHS_NUMBER}|9990001234"))
+    return str(sqlite_store.resolve_patient(f"{NHS_NUMBER}|9990001235"))
 
 
 def test_parse_given_checks_each_value_against_the_scores_inputs() -> None:

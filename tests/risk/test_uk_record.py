@@ -43,7 +43,7 @@ def _observation(rid: str, code: str, display: str, when: str, **value: Any) -> 
         "resourceType": "Observation", "status": "final",
         "code": {"coding": [{"system": SCT, "code": code, "display": display}]},
         # a logical reference, by NHS number, as the NHS Health Check online sends it
-        "subject": {"identifier": {"system": NHS_NUMBER, "value": "9990001234"}},
+        "subject": {"identifier": {"system": NHS_NUMBER, "value": "9990001235"}},
         "effectiveDateTime": when, **value,
     })  # fmt: skip
 
@@ -56,7 +56,7 @@ def _bundle() -> dict[str, Any]:
     when = "2025-05-20T10:15:00+01:00"
     patient = _entry("uk-1", {
         "resourceType": "Patient", "gender": "male", "birthDate": "1963-02-11",
-        "identifier": [{"system": NHS_NUMBER, "value": "9990001234"}],
+        "identifier": [{"system": NHS_NUMBER, "value": "9990001235"}],
         "name": [{"family": "Patel", "given": ["Ravi"]}],
         "address": [{"use": "home", "city": "Leicester", "country": "GB"}],
         "extension": [{
@@ -107,7 +107,7 @@ def uk(store: SqlStore, tmp_path: Path) -> str:
     path.write_text(json.dumps(_bundle()), encoding="utf-8")
     report = import_paths(store, [path], workers=0)
     assert report.counts.get("quarantined", 0) == 0, report.counts
-    return str(store.resolve_patient(f"{NHS_NUMBER}|9990001234"))
+    return str(store.resolve_patient(f"{NHS_NUMBER}|9990001235"))
 
 
 def test_snomed_coded_results_are_stored_under_loinc_with_the_source_coding_kept(
@@ -199,7 +199,7 @@ def test_a_family_history_finding_answered_yes_or_no(
     path = tmp_path / "uk.json"
     path.write_text(json.dumps(bundle), encoding="utf-8")
     assert import_paths(sqlite_store, [path], workers=0).counts.get("quarantined", 0) == 0
-    pid = str(sqlite_store.resolve_patient(f"{NHS_NUMBER}|9990001234"))
+    pid = str(sqlite_store.resolve_patient(f"{NHS_NUMBER}|9990001235"))
     d = evaluate(sqlite_store, pid, AT, scores=["qrisk3_10y"]).inputs
     assert d["family_history_chd"].value is read
     assert d["family_history_chd"].status == ("ok" if read else "absent")
@@ -244,7 +244,7 @@ def test_dm_d_coded_prescriptions_are_read_by_their_names(
     path = tmp_path / "uk.json"
     path.write_text(json.dumps(bundle), encoding="utf-8")
     assert import_paths(sqlite_store, [path], workers=0).counts.get("quarantined", 0) == 0
-    pid = str(sqlite_store.resolve_patient(f"{NHS_NUMBER}|9990001234"))
+    pid = str(sqlite_store.resolve_patient(f"{NHS_NUMBER}|9990001235"))
     out = evaluate(sqlite_store, pid, AT, scores=["qrisk3_10y"])
     d = out.inputs
     assert d["bp_treated"].value is True
@@ -276,6 +276,43 @@ def test_a_uk_staged_ckd_diagnosis_is_qrisk3s_ckd_3_to_5(
     path = tmp_path / "uk.json"
     path.write_text(json.dumps(bundle), encoding="utf-8")
     assert import_paths(sqlite_store, [path], workers=0).counts.get("quarantined", 0) == 0
-    pid = str(sqlite_store.resolve_patient(f"{NHS_NUMBER}|9990001234"))
+    pid = str(sqlite_store.resolve_patient(f"{NHS_NUMBER}|9990001235"))
     d = evaluate(sqlite_store, pid, AT, scores=["qrisk3_10y"]).inputs
     assert d["ckd_stage_3_5"].value is True and code in d["ckd_stage_3_5"].detail
+
+
+def test_an_nhs_number_is_checked_and_stored_as_its_ten_digits(
+    sqlite_store: SqlStore, tmp_path: Path
+) -> None:
+    """A mistyped NHS number (its modulus 11 check digit fails) is refused with the field named,
+    and what names the patient by it waits with it; written with spaces it is the same number."""
+    from medtwin.record.codes import nhs_number
+
+    assert nhs_number("9990001234") is None and nhs_number("999 000 1235") == "9990001235"
+    bundle = _bundle()
+    patient = bundle["entry"][0]["resource"]
+    patient["identifier"][0]["value"] = "9990001234"  # check digit 5, not 4
+    for entry in bundle["entry"][1:]:
+        subject = entry["resource"]["subject"]
+        if "identifier" in subject:
+            subject["identifier"]["value"] = "9990001234"
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    report = import_paths(sqlite_store, [path], workers=0)
+    items = {e.item.resource_id: e.item for e in sqlite_store.quarantine()}
+    assert items["uk-1"].field == "Patient.identifier[0].value"
+    assert "NHS number '9990001234' is not valid" in items["uk-1"].reason
+    # the observations that name the patient by the same number, and those that reference it
+    assert items["smoke"].field == "Observation.subject.identifier.value"
+    assert "bp-2025" in items and report.counts["quarantined"] == len(items)
+    # fixed: 999 000 1235, written with spaces, is stored as its 10 digits
+    patient["identifier"][0]["value"] = "999 000 1235"
+    for entry in bundle["entry"][1:]:
+        subject = entry["resource"]["subject"]
+        if "identifier" in subject:
+            subject["identifier"]["value"] = "9990001235"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    import_paths(sqlite_store, [path], workers=0)
+    pid = str(sqlite_store.resolve_patient(f"{NHS_NUMBER}|9990001235"))
+    kinds = {sf.fact.source_id for sf in sqlite_store.timeline(pid, kinds=("Observation",))}
+    assert {"Observation/smoke", "Observation/chol"} <= kinds

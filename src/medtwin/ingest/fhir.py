@@ -44,6 +44,7 @@ import orjson
 from medtwin.ingest.base import Batch, Lookup, QuarantineItem, ResourceUnit
 from medtwin.ingest.ieee11073 import loinc_for_mdc
 from medtwin.ingest.snomed import affirmed, loinc_for_snomed, smoking_answer
+from medtwin.record.codes import NHS_NUMBER_SYSTEMS, nhs_number
 from medtwin.record.facts import (
     LOINC,
     RXNORM,
@@ -960,8 +961,27 @@ def _subject(resource: Mapping[str, Any], source: str) -> Identifier | None:
             ident = ref.get("identifier")
             if text is None and isinstance(ident, dict) and isinstance(ident.get("value"), str):
                 system = ident.get("system")
-                return Identifier(system if isinstance(system, str) else "", ident["value"])
+                system = system if isinstance(system, str) else ""
+                path = f"{resource.get('resourceType')}.{key}.identifier"
+                return Identifier(system, _checked_identifier(system, ident["value"], path))
     return None
+
+
+def _checked_identifier(system: str, value: str, path: str) -> str:
+    """An identifier's value, checked where its system has a check digit: an NHS number must be
+    10 digits whose last is the modulus 11 check of the first nine (spaces ignored; stored as
+    the 10 digits, so "943 476 5919" and "9434765919" are one patient). A wrong one is refused:
+    matching patients on a mistyped number would join two people's records."""
+    if system not in NHS_NUMBER_SYSTEMS:
+        return value
+    number = nhs_number(value)
+    if number is None:
+        raise _Blocked(
+            f"NHS number {value!r} is not valid: 10 digits, the last the modulus 11 check digit "
+            "of the first nine (NHS Data Dictionary, NHS Number)",
+            f"{path}.value",
+        )
+    return number
 
 
 def _common(resource: Mapping[str, Any], source: str, tz: str) -> dict[str, Any]:
@@ -1134,11 +1154,11 @@ def _map_observation(resource: dict[str, Any], common: dict[str, Any], tz: str) 
 def _map_patient(resource: dict[str, Any], common: dict[str, Any], tz: str) -> list[Fact]:
     source = common["source"]
     identifiers = [Identifier(patient_identifier_system(source), resource["id"])]
-    for ident in resource.get("identifier") or ():
+    for index, ident in enumerate(resource.get("identifier") or ()):
         if isinstance(ident, dict) and isinstance(ident.get("value"), str):
-            identifiers.append(
-                Identifier(ident.get("system") or "urn:medtwin:unknown-system", ident["value"])
-            )
+            system = ident.get("system") or "urn:medtwin:unknown-system"
+            value = _checked_identifier(system, ident["value"], f"Patient.identifier[{index}]")
+            identifiers.append(Identifier(system, value))
     names = resource.get("name") or ()
     official = next((n for n in names if n.get("use") == "official"), names[0] if names else {})
     given = tuple(official.get("given") or ())

@@ -39,6 +39,7 @@ __all__ = [
     "ICD10CM",
     "LOINC",
     "LOINC_KNOWN_INVALID_CHECK_DIGITS",
+    "NHS_NUMBER_SYSTEMS",
     "RXNORM",
     "SNOMED",
     "UCUM",
@@ -56,6 +57,7 @@ __all__ = [
     "loinc_check_digit_ok",
     "lookup",
     "names_in",
+    "nhs_number",
     "snomed_check_digit_ok",
     "system_alias",
 ]
@@ -669,6 +671,38 @@ _F = (
     (2, 7, 9, 3, 8, 0, 6, 4, 1, 5),
     (7, 0, 4, 6, 9, 1, 3, 2, 5, 8),
 )
+NHS_NUMBER_SYSTEMS = frozenset(
+    {
+        "https://fhir.nhs.uk/Id/nhs-number",  # UK Core, GP Connect
+        "http://fhir.nhs.net/Id/nhs-number",  # CareConnect (STU3)
+        "urn:oid:2.16.840.1.113883.2.1.4.1",  # the NHS number's OID (HL7 v3, CDA)
+    }
+)
+"""Identifier systems of the NHS number (England, Wales, Isle of Man)."""
+
+
+def nhs_number(value: str) -> str | None:
+    """The NHS number ``value`` names, as its 10 digits, or ``None`` when it is not one.
+
+    Spaces and hyphens are ignored (it is written 3-3-4: "943 476 5919"). The tenth digit is a
+    modulus 11 check digit over the first nine, weighted 10 down to 2: 11 minus the remainder of
+    the weighted sum, 11 read as 0; a number whose check would be 10 is never issued (NHS Data
+    Dictionary, "NHS Number", check digit validation).
+
+    Examples
+    --------
+    >>> nhs_number("943 476 5919"), nhs_number("9434765918"), nhs_number("94347659")
+    ('9434765919', None, None)
+    """
+    digits = value.replace(" ", "").replace("-", "")
+    if len(digits) != 10 or not digits.isascii() or not digits.isdigit():
+        return None
+    total = sum(int(d) * w for d, w in zip(digits[:9], range(10, 1, -1), strict=True))
+    check = 11 - total % 11
+    check = 0 if check == 11 else check
+    return digits if check != 10 and check == int(digits[9]) else None
+
+
 _SCTID = re.compile(r"^[1-9]\d{5,17}$")
 
 
