@@ -302,3 +302,25 @@ def test_a_statin_lowers_the_cholesterol_ratio_with_the_total_cholesterol() -> N
     no_hdl = _inputs(ldl_mg_dl=130.0, total_cholesterol_mg_dl=210.0, hdl_mg_dl=None)
     new, note = _one("statin", no_hdl)
     assert new is not None and "cholesterol_hdl_ratio" not in new
+
+
+@pytest.mark.parametrize("group", ["light", "moderate", "heavy"])
+def test_quitting_makes_qrisk3s_current_smoker_an_ex_smoker(group: str) -> None:
+    """QRISK3 reads its smoking group, not the yes/no: quitting moves a current group to
+    ex-smoker (before, the what-if changed only ``smoker`` and QRISK3's risk did not move)."""
+    derived = _inputs(smoker=True, smoking_category=group)
+    new, note = _one("quit_smoking", derived)
+    assert new is not None
+    assert new["smoker"].value is False and new["smoking_category"].value == "ex_smoker"
+    assert f"smoking_category {group} -> ex_smoker (quit)" in note
+    # a current smoker whose group the record leaves open (light to heavy) quits all the same
+    open_group = _inputs(smoker=True, smoking_category=None)
+    open_group["smoking_category"] = dataclasses.replace(
+        open_group["smoking_category"], alternatives=("light", "moderate", "heavy")
+    )
+    new, note = _one("quit_smoking", open_group)
+    assert new is not None and new["smoking_category"].value == "ex_smoker"
+    assert "smoking_category light or moderate or heavy -> ex_smoker" in note
+    # no group at all (QRISK3 not computed): left alone
+    new, _ = _one("quit_smoking", _inputs(smoker=True, smoking_category=None))
+    assert new is not None and new["smoking_category"].value is None

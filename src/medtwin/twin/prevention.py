@@ -11,7 +11,8 @@ an assumption a plausible range) the row also gives the ARR at both ends (``arr_
 
 What a change does (each cited; a change that does not apply to this patient says why):
 
-* ``quit_smoking``: ``smoker`` becomes ``False``. Only for a current smoker. The equations give the
+* ``quit_smoking``: ``smoker`` becomes ``False``, and QRISK3's smoking group (light, moderate or
+  heavy) becomes ex-smoker, QRISK3's group for one who stopped. Only for a current smoker. The equations give the
   risk of a never/former smoker with otherwise the same inputs; the benefit of quitting accrues
   over years (the equations do not model the time course).
 * ``sbp=D``: systolic blood pressure changes by ``D`` mm Hg (``sbp=-10``); the result must stay
@@ -318,8 +319,8 @@ class InputChange:
     the model or effect size that moved it, ``sources`` keys of :data:`SOURCES`."""
 
     input: str
-    before: float | bool | None
-    after: float | bool | None
+    before: float | bool | str | None
+    after: float | bool | str | None
     via: str
     sources: tuple[str, ...] = ()
     low: float | bool | None = None
@@ -336,12 +337,12 @@ class InputChange:
         return f"{self.input} {_fmt(self.before)} -> {_fmt(self.after)}{rng} ({self.via}{keys})"
 
 
-def _fmt(value: float | bool | None) -> str:
+def _fmt(value: float | bool | str | None) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if value is None:
         return "?"
-    return f"{value:.3g}"
+    return value if isinstance(value, str) else f"{value:.3g}"
 
 
 def _set(d: DerivedInput, value: Any) -> DerivedInput:
@@ -694,7 +695,19 @@ def _apply(
         if d.value is not True:
             return "not a current smoker"
         new["smoker"] = _set(d, False)
-        return _Applied({"estimate": new}, (InputChange("smoker", True, False, "quit"),))
+        changed = [InputChange("smoker", True, False, "quit")]
+        # QRISK3's group: a current one (also one the record leaves open among the current
+        # groups: light to heavy) becomes ex-smoker
+        group = derived.get("smoking_category")
+        current = {"light", "moderate", "heavy"}
+        if group is not None and (
+            (group.usable and group.value in current)
+            or (not group.usable and group.alternatives and set(group.alternatives) <= current)
+        ):
+            new["smoking_category"] = _set(group, "ex_smoker")
+            before = group.value if group.usable else " or ".join(map(str, group.alternatives))
+            changed.append(InputChange("smoking_category", before, "ex_smoker", "quit"))
+        return _Applied({"estimate": new}, tuple(changed))
     if change.kind == "statin":
         d = derived["statin"]
         if d.value is True:
