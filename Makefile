@@ -34,6 +34,9 @@ DEMO_T1D_FILE ?= 00007
 # ... and a warfarin start (synth --warfarin 2 gives SYN-42-0 and SYN-42-1 one; SYN-42-0 needs more
 # than 15 mg a day, which the recommendation refuses): the daily dose in tablets from the INRs, and
 # the stroke and bleeding risk of the atrial fibrillation it was started for (CHA2DS2-VASc, HAS-BLED).
+# Last, a record as UK general practice sends it (examples/records/uk-gp-record.json: SNOMED CT
+# codes, SI units, dm+d, an NHS number): QRISK3 and SCORE2 at its last check-up, with the
+# Townsend score no record holds given by hand.
 DEMO_WARFARIN ?= 1
 # ... and an adult's body-weight twin from their yearly check-ups (SYN-42-2: eight weights, a man
 # gaining about 7 kg): the habitual intake it implies and a year ahead with less food or more activity;
@@ -72,6 +75,9 @@ demo: $(VENV)/.installed
 	$(BIN)/medtwin dose recommend --patient SYN-42-$(DEMO_WARFARIN) --model warfarin_hamberg2007 --store $(DEMO)/medtwin.db
 	$(BIN)/medtwin risk SYN-42-$(DEMO_WARFARIN) --score cha2ds2_vasc --score has_bled --store $(DEMO)/medtwin.db
 	$(BIN)/medtwin risk SYN-42-4 --whatif quit_smoking,sbp=-10,statin,weight=-5kg,diet=-500kcal --store $(DEMO)/medtwin.db
+	$(BIN)/medtwin import examples/records/uk-gp-record.json --store $(DEMO)/medtwin.db
+	$(BIN)/medtwin risk 9990001235 --date 2025-06-30 --score qrisk3_10y --score score2_10y \
+		--set townsend_score=2.1 --whatif quit_smoking --store $(DEMO)/medtwin.db
 	$(BIN)/medtwin simulate --model src/medtwin/model/data/sbml/bergman_1979_core.xml --hours 6 --set p3=1e-4
 
 test: $(VENV)/.installed-dev

@@ -316,3 +316,19 @@ def test_an_nhs_number_is_checked_and_stored_as_its_ten_digits(
     pid = str(sqlite_store.resolve_patient(f"{NHS_NUMBER}|9990001235"))
     kinds = {sf.fact.source_id for sf in sqlite_store.timeline(pid, kinds=("Observation",))}
     assert {"Observation/smoke", "Observation/chol"} <= kinds
+
+
+def test_the_example_uk_record_of_the_demo(sqlite_store: SqlStore) -> None:
+    """examples/records/uk-gp-record.json (what `make demo` imports) is the bundle above with a
+    hypertension diagnosis and an amlodipine prescription in dm+d: it imports whole, and QRISK3
+    and SCORE2 are computed at its last check-up, the treated hypertension read."""
+    from conftest import REPO
+
+    path = REPO / "examples" / "records" / "uk-gp-record.json"
+    report = import_paths(sqlite_store, [path], workers=0)
+    assert report.counts.get("quarantined", 0) == 0 and report.counts["inserted"] > 15
+    pid = str(sqlite_store.resolve_patient("9990001235"))
+    out = evaluate(sqlite_store, pid, AT, scores=["qrisk3_10y", "score2_10y"], variation=False)
+    assert [s.status for s in out.scores] == ["computed", "computed"]
+    assert out.inputs["bp_treated"].value is True
+    assert out.inputs["bp_treated"].detail.startswith("active amlodipine")
