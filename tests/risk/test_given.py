@@ -12,10 +12,9 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from tests.risk.test_uk_record import AT, NHS_NUMBER, _bundle
+from tests.risk.test_uk_record import AT, _bundle, imported
 
 from medtwin.cli import main
-from medtwin.ingest import import_paths
 from medtwin.risk.from_record import evaluate, parse_given, store_results
 from medtwin.risk.qrisk3 import QRISK3
 from medtwin.store.sql import SqlStore
@@ -23,10 +22,7 @@ from medtwin.store.sql import SqlStore
 
 @pytest.fixture
 def uk(sqlite_store: SqlStore, tmp_path: Path) -> str:
-    path = tmp_path / "uk.json"
-    path.write_text(json.dumps(_bundle()), encoding="utf-8")
-    assert import_paths(sqlite_store, [path], workers=0).counts.get("quarantined", 0) == 0
-    return str(sqlite_store.resolve_patient(f"{NHS_NUMBER}|9990001235"))
+    return imported(sqlite_store, tmp_path, _bundle())
 
 
 def test_parse_given_checks_each_value_against_the_scores_inputs() -> None:

@@ -101,13 +101,18 @@ def _bundle() -> dict[str, Any]:
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
-@pytest.fixture
-def uk(store: SqlStore, tmp_path: Path) -> str:
-    path = tmp_path / "uk.json"
-    path.write_text(json.dumps(_bundle()), encoding="utf-8")
+def imported(store: SqlStore, folder: Path, bundle: dict[str, Any]) -> str:
+    """``bundle`` written to ``folder`` and imported whole: the medtwin id of its patient."""
+    path = folder / "uk.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
     report = import_paths(store, [path], workers=0)
     assert report.counts.get("quarantined", 0) == 0, report.counts
     return str(store.resolve_patient(f"{NHS_NUMBER}|9990001235"))
+
+
+@pytest.fixture
+def uk(store: SqlStore, tmp_path: Path) -> str:
+    return imported(store, tmp_path, _bundle())
 
 
 def test_snomed_coded_results_are_stored_under_loinc_with_the_source_coding_kept(
@@ -196,10 +201,7 @@ def test_a_family_history_finding_answered_yes_or_no(
     [fh] = [e for e in bundle["entry"] if e["resource"]["id"] == "fh"]
     fh["resource"].pop("valueCodeableConcept")
     fh["resource"].update(value)
-    path = tmp_path / "uk.json"
-    path.write_text(json.dumps(bundle), encoding="utf-8")
-    assert import_paths(sqlite_store, [path], workers=0).counts.get("quarantined", 0) == 0
-    pid = str(sqlite_store.resolve_patient(f"{NHS_NUMBER}|9990001235"))
+    pid = imported(sqlite_store, tmp_path, bundle)
     d = evaluate(sqlite_store, pid, AT, scores=["qrisk3_10y"]).inputs
     assert d["family_history_chd"].value is read
     assert d["family_history_chd"].status == ("ok" if read else "absent")
@@ -241,10 +243,7 @@ def test_dm_d_coded_prescriptions_are_read_by_their_names(
                 "coding": [{"system": "https://dmd.nhs.uk", "code": code, "display": name}]},
             "subject": {"reference": "Patient/uk-1"}, "authoredOn": "2024-01-10",
         }))  # fmt: skip
-    path = tmp_path / "uk.json"
-    path.write_text(json.dumps(bundle), encoding="utf-8")
-    assert import_paths(sqlite_store, [path], workers=0).counts.get("quarantined", 0) == 0
-    pid = str(sqlite_store.resolve_patient(f"{NHS_NUMBER}|9990001235"))
+    pid = imported(sqlite_store, tmp_path, bundle)
     out = evaluate(sqlite_store, pid, AT, scores=["qrisk3_10y"])
     d = out.inputs
     assert d["bp_treated"].value is True
@@ -273,10 +272,7 @@ def test_a_uk_staged_ckd_diagnosis_is_qrisk3s_ckd_3_to_5(
         "code": {"coding": [{"system": SCT, "code": code, "display": display}]},
         "subject": {"reference": "Patient/uk-1"}, "onsetDateTime": "2022-03-01",
     }))  # fmt: skip
-    path = tmp_path / "uk.json"
-    path.write_text(json.dumps(bundle), encoding="utf-8")
-    assert import_paths(sqlite_store, [path], workers=0).counts.get("quarantined", 0) == 0
-    pid = str(sqlite_store.resolve_patient(f"{NHS_NUMBER}|9990001235"))
+    pid = imported(sqlite_store, tmp_path, bundle)
     d = evaluate(sqlite_store, pid, AT, scores=["qrisk3_10y"]).inputs
     assert d["ckd_stage_3_5"].value is True and code in d["ckd_stage_3_5"].detail
 

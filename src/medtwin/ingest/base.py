@@ -9,11 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from medtwin.record.batch import Batch, QuarantineItem, ResourceUnit
 
-__all__ = ["Batch", "IngestError", "Lookup", "QuarantineItem", "Reader", "ResourceUnit"]
+__all__ = [
+    "Batch",
+    "IngestError",
+    "Lookup",
+    "QuarantineItem",
+    "Reader",
+    "ResourceUnit",
+    "quantity_unit",
+]
 
 
 #: Finds a stored resource by identifier: ``(resource type, system or "", value) -> "Type/id"``.
@@ -49,3 +57,14 @@ class Reader(Protocol):
         A reader ignores what its format does not use.
         """
         ...
+
+
+def quantity_unit(quantity: Any) -> str | None:
+    """The unit of a FHIR ``Quantity`` (JSON) with a value: its UCUM ``code``, else its ``unit``
+    (also when the code is of another system); ``None`` without a value or a unit."""
+    if not isinstance(quantity, dict) or quantity.get("value") is None:
+        return None
+    unit = quantity.get("code") or quantity.get("unit")
+    if quantity.get("system") not in (None, "http://unitsofmeasure.org") and quantity.get("unit"):
+        unit = quantity.get("unit")
+    return str(unit) if unit else None

@@ -58,7 +58,6 @@ __all__ = ["MDC", "MdcMapping", "loinc_for_mdc", "mdc_table"]
 
 #: The FHIR system URI of the ISO/IEEE 11073-10101 nomenclature.
 MDC: Final = "urn:iso:std:iso:11073:10101"
-_UCUM: Final = "http://unitsofmeasure.org"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,17 +101,14 @@ def mdc_table() -> Mapping[str, MdcMapping]:
 
 def _unit_fits(loinc: str, quantity: Any) -> bool:
     """Whether ``quantity``'s unit can express the quantity ``loinc`` names (no unit: yes)."""
+    from medtwin.ingest.base import quantity_unit
     from medtwin.record.units import UnitsError, normalise
 
-    if not isinstance(quantity, dict) or quantity.get("value") is None:
-        return True
-    unit = quantity.get("code") or quantity.get("unit")
-    if quantity.get("system") not in (None, _UCUM) and quantity.get("unit"):
-        unit = quantity.get("unit")
-    if not unit:
+    unit = quantity_unit(quantity)
+    if unit is None:
         return True
     try:
-        normalise(float(quantity["value"]), str(unit), code=loinc)
+        normalise(float(quantity["value"]), unit, code=loinc)
     except (UnitsError, TypeError, ValueError):
         return False
     return True

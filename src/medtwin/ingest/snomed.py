@@ -40,20 +40,17 @@ True
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
 from types import MappingProxyType
 from typing import Any, Final
 
+from medtwin.ingest.base import quantity_unit
 from medtwin.record.facts import LOINC, SNOMED, Coding
 
 __all__ = ["SnomedMapping", "affirmed", "loinc_for_snomed", "smoking_answer", "snomed_table"]
 
-_UCUM: Final = "http://unitsofmeasure.org"
 _YES: Final = frozenset(
     {
         ("http://terminology.hl7.org/CodeSystem/v2-0532", "Y"),  # HL7 v2 yes/no indicator
@@ -87,11 +84,14 @@ def snomed_table() -> Mapping[str, SnomedMapping]:
     >>> snomed_table()["72313002"].loinc
     ('8480-6',)
     """
-    from medtwin.record.codes import CodeTableError, lookup, snomed_check_digit_ok
+    from medtwin.record.codes import (
+        CodeTableError,
+        data_table,
+        lookup,
+        snomed_check_digit_ok,
+    )
 
-    where = "medtwin/record/data/snomed_loinc.csv"
-    text = resources.files("medtwin.record").joinpath("data", "snomed_loinc.csv")
-    reader = csv.DictReader(io.StringIO(text.read_text("utf-8"), newline=""))
+    where, reader = data_table("snomed_loinc.csv")
     rows: dict[str, SnomedMapping] = {}
     for row in reader:
         code = (row.get("snomed") or "").strip()
@@ -111,21 +111,12 @@ def snomed_table() -> Mapping[str, SnomedMapping]:
     return MappingProxyType(rows)
 
 
-def _unit_of(quantity: Any) -> str | None:
-    if not isinstance(quantity, dict) or quantity.get("value") is None:
-        return None
-    unit = quantity.get("code") or quantity.get("unit")
-    if quantity.get("system") not in (None, _UCUM) and quantity.get("unit"):
-        unit = quantity.get("unit")
-    return str(unit) if unit else None
-
-
 def _choose(candidates: tuple[str, ...], quantity: Any) -> str | None:
     """The LOINC code of ``candidates`` that the value's unit fits best (see the module)."""
     from medtwin.record.codes import canonical_unit
     from medtwin.record.units import UnitsError, normalise, parse_ucum
 
-    unit = _unit_of(quantity)
+    unit = quantity_unit(quantity)
     if unit is None:
         return candidates[0]
     try:

@@ -48,6 +48,7 @@ __all__ = [
     "CodeTableError",
     "all_codes",
     "canonical_unit",
+    "data_table",
     "display",
     "drug_name_aliases",
     "ingredient",
@@ -486,6 +487,14 @@ def names_in(text: str, names: Iterable[str]) -> tuple[str, ...]:
     return tuple(found)
 
 
+def data_table(filename: str) -> tuple[str, csv.DictReader[str]]:
+    """A shipped table of ``medtwin/record/data`` as (its path for messages, a CSV reader of its
+    rows); the reader's ``line_num`` names a bad row's line."""
+    text = resources.files("medtwin.record").joinpath("data", filename).read_text("utf-8")
+    # newline="" so that the csv module sees the file's own line ends (csv docs, footnote 1)
+    return f"medtwin/record/data/{filename}", csv.DictReader(io.StringIO(text, newline=""))
+
+
 @functools.cache
 def drug_name_aliases() -> Mapping[str, tuple[CodeInfo, ...]]:
     """Other names of the RxNorm table's ingredients, from ``record/data/drug_names.csv``.
@@ -501,9 +510,7 @@ def drug_name_aliases() -> Mapping[str, tuple[CodeInfo, ...]]:
     >>> [i.display for i in drug_name_aliases()["co-tenidone"]]
     ['atenolol', 'chlorthalidone']
     """
-    where = "medtwin/record/data/drug_names.csv"
-    text = resources.files("medtwin.record").joinpath("data", "drug_names.csv")
-    reader = csv.DictReader(io.StringIO(text.read_text(encoding="utf-8"), newline=""))
+    where, reader = data_table("drug_names.csv")
     table = _table(RXNORM)
     out: dict[str, tuple[CodeInfo, ...]] = {}
     for row in reader:

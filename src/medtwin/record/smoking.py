@@ -30,12 +30,9 @@ True
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
 from types import MappingProxyType
 from typing import Final
 
@@ -85,11 +82,9 @@ def smoking_table() -> Mapping[str, SmokingFinding]:
         unknown ``current`` or QRISK3 value, a group that contradicts ``current`` (a light
         smoker who is not current), or a row without a source.
     """
-    from medtwin.record.codes import CodeTableError, snomed_check_digit_ok
+    from medtwin.record.codes import CodeTableError, data_table, snomed_check_digit_ok
 
-    where = "medtwin/record/data/smoking_status.csv"
-    text = resources.files("medtwin.record").joinpath("data", "smoking_status.csv")
-    reader = csv.DictReader(io.StringIO(text.read_text("utf-8"), newline=""))
+    where, reader = data_table("smoking_status.csv")
     rows: dict[str, SmokingFinding] = {}
     for row in reader:
         code = (row.get("code") or "").strip()
