@@ -434,6 +434,25 @@ def test_quarantined_result_is_resolved_by_a_fixed_resend(sqlite_store: SqlStore
     assert store.quarantine() == []
 
 
+def test_a_uk_laboratorys_snomed_ct_result_is_stored_under_loinc() -> None:
+    """UK laboratories code results in SNOMED CT observables (OBX-3 ...^SCT): mapped to the LOINC
+    code the unit names (``medtwin.ingest.snomed``), the source id kept on the code as sent."""
+    chol = "OBX|1|NM|1005671000000105^Serum cholesterol level^SCT|1|5.4|mmol/L||N|||F"
+    creat = "OBX|2|NM|1000731000000107^Serum creatinine level^SCT|1|91|umol/L||N|||F"
+    hb = "OBX|3|NM|1022431000000105^Haemoglobin estimation^SCT|1|138|g/L||N|||F"
+    other = "OBX|4|NM|999999999^Local test^SCT|1|3|mmol/L||N|||F"  # not in the table: as sent
+    facts = {o.source_id.split("/")[-2]: o for o in observations(
+        read_text(message(PID, OBR, chol, creat, hb, other))
+    )}  # fmt: skip
+    assert (facts["1005671000000105"].code.code, facts["1005671000000105"].unit) == (
+        "14647-2", "mmol/L",
+    )  # fmt: skip
+    assert facts["1000731000000107"].code.code == "14682-9"
+    assert facts["1022431000000105"].code.code == "718-7"
+    assert facts["1022431000000105"].value_num == pytest.approx(13.8)
+    assert facts["999999999"].code.system == "http://snomed.info/sct"
+
+
 # --------------------------------------------------------------------------------------------
 # damaged and odd input
 

@@ -947,6 +947,15 @@ class _MessageReader:
         from medtwin.record import codes
 
         flags: list[_Problem] = []
+        if code.system == codes.SNOMED:  # a UK laboratory's SNOMED CT observable -> LOINC
+            from medtwin.ingest.snomed import loinc_for_snomed
+
+            unit = _unit_text(obx)
+            mapped = loinc_for_snomed(
+                {"coding": [{"system": codes.SNOMED, "code": code.code}]},
+                {"value": 1.0, "code": unit} if unit else None,
+            )
+            code = mapped or code
         loinc = code.code if code.system == codes.LOINC else None
         if (
             loinc is not None
