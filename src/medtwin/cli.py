@@ -356,6 +356,12 @@ def _render_summary(s: dict[str, Any]) -> None:
         ("test", "value", "date"),
         lambda r: (r["name"], r["value"], r["date"] or "-"),
     )
+    smoking = s.get("smoking")
+    if smoking:
+        console.print(
+            f"\n[bold underline]Smoking[/]\n  {smoking['status']}  ({smoking['date'] or '-'})",
+            highlight=False,
+        )
     section(
         "Recent encounters",
         s["recent_encounters"],

@@ -221,8 +221,12 @@ def test_the_summary_files_uncategorised_results_by_the_loinc_table(
     assert vitals["39156-5"]["value_num"] == 27.5
     assert (labs["14647-2"]["value_num"], labs["14647-2"]["unit"]) == (5.6, "mmol/L")
     assert labs["59261-8"]["unit"] == "mmol/mol" and "14682-9" in labs
-    # the smoking status and the family history are neither
+    # the smoking status and the family history are neither; the smoking status has its line
     assert "72166-2" not in vitals and "72166-2" not in labs
+    assert summary["smoking"] == {
+        "status": "Moderate cigarette smoker (10-19 cigs/day)", "code": "SNOMED 160604004",
+        "date": "2025-05-20",
+    }  # fmt: skip
 
 
 def test_dm_d_coded_prescriptions_are_read_by_their_names(

@@ -25,6 +25,7 @@ from medtwin.record.facts import (
     MedicationRequest,
     Observation,
 )
+from medtwin.record.smoking import SMOKING_STATUS_LOINC
 from medtwin.store.base import StoredFact
 from medtwin.store.sql import SqlStore
 
@@ -306,6 +307,23 @@ def patient_summary(store: SqlStore, patient: str, *, today: date | None = None)
         if isinstance(s.fact, Encounter)
     ]
     out["encounter_count"] = len(encounters)
+    # the newest smoking status (LOINC 72166-2; a UK finding recorded as the code is stored so)
+    smoking = [
+        s for s in facts
+        if isinstance(s.fact, Observation) and s.fact.code is not None
+        and s.fact.code.system == LOINC and s.fact.code.code == SMOKING_STATUS_LOINC
+        and (s.fact.value_code is not None or s.fact.value_text)
+    ]  # fmt: skip
+    newest = max(smoking, key=lambda s: s.fact.effective_start or datetime.min, default=None)
+    out["smoking"] = (
+        {
+            "status": _value(newest.fact),
+            "code": (f"SNOMED {newest.fact.value_code.code}" if newest.fact.value_code else None),
+            "date": _day(newest.fact.effective_start),
+        }
+        if newest is not None and isinstance(newest.fact, Observation)
+        else None
+    )
     immunizations: dict[str, str | None] = {}
     for stored in facts:
         if isinstance(stored.fact, Immunization):
