@@ -166,7 +166,9 @@ def test_risk_history(synthea_store: tuple[str, Path], tmp_path: Path) -> None:
     # the same history again: JSON, nothing new to store; values equal the single-date command
     out = json.loads(_cli(*args, "--json").output)
     assert out["stored"] == 0 and out["every"] == "2y"
-    computed = sum(c["status"].count("computed") for c in out["scores"].values())
+    computed = sum(
+        c["status"].count("computed") + c["status"].count("range") for c in out["scores"].values()
+    )
     assert stored == computed >= 20
     assert [p["date"] for p in out["points"]][-1] == "2020-07-07"
     single = json.loads(

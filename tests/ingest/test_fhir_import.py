@@ -508,6 +508,12 @@ def test_risk_assessments_validate_and_round_trip(
         for s in other.timeline(again.patient_id or "", kinds=["Observation"], include_raw=True)
     }
     assert raw[sid] == last
+    # a range over what the record leaves open (HAS-BLED's unknown items) round-trips as one
+    ranged = [f for f in scores.values() if isinstance(f, Observation) and f.value_num is None]
+    assert ranged and all(" to " in (f.value_text or "") for f in ranged)
+    for f in ranged:
+        [back] = other.versions("medtwin:risk", f.source_id)
+        assert back.fact == f
     # and export -> import into the same store is a no-op
     same = import_paths(store, [file], workers=0)
     assert same.counts["inserted"] == 0 and same.counts["new_versions"] == 0

@@ -278,8 +278,11 @@ def test_what_the_record_cannot_say_is_missing_not_no(store: SqlStore) -> None:
         in bled.message
     )
     assert bled.message.endswith("for the time in range): no or yes")
-    # a range is not a result: nothing is stored for it
-    assert result_facts(store, evaluate(store, pid, AT, scores=["has_bled"])) == []
+    # a range is stored as one: no value, its ends in the text and the RiskAssessment
+    [stored] = result_facts(store, evaluate(store, pid, AT, scores=["has_bled"]))
+    assert stored.value_num is None and stored.value_text == f"{bled.low:g} to {bled.high:g} points"
+    ends = stored.raw["prediction"][0]["extension"][0]["valueRange"]  # type: ignore[index]
+    assert (ends["low"]["value"], ends["high"]["value"]) == (bled.low, bled.high)
     # a dialysis session 30 days ago answers the renal item; 100 days ago it does not
     store.append_facts(
         [

@@ -276,7 +276,7 @@ def test_scores_computed_and_stored(store: SqlStore) -> None:
     direct = get("prevent_10y").compute_one(row)
     assert prevent.value == pytest.approx(direct.value)
     stored = store_results(store, report)
-    assert len(stored.changed) == sum(s.status == "computed" for s in report.scores)
+    assert len(stored.changed) == sum(s.status in ("computed", "range") for s in report.scores)
     again = store_results(store, report)
     assert again.unchanged == len(stored.changed) and not again.changed
     facts = [
@@ -553,7 +553,14 @@ def test_unknown_race_gives_the_pce_range_over_both_equations(store: SqlStore) -
         "extension on the Patient): white or black"
     )
     assert pce.to_dict()["low"] == pce.low and pce.to_dict()["high"] == pce.high
-    assert not store_results(store, report).changed
+    # stored as a range: no value, the ends in the text and in the RiskAssessment
+    assert store_results(store, report).changed == [f"risk/{pid}/pce_ascvd_10y/2024-06-30"]
+    [fact] = store.timeline(pid, codes=["pce_ascvd_10y"], include_raw=True)
+    assert fact.fact.value_num is None
+    assert fact.fact.value_text == f"{pce.low:.3g} to {pce.high:.3g} %"  # type: ignore[attr-defined]
+    prediction = fact.fact.raw["prediction"][0]  # type: ignore[index]
+    assert prediction["probabilityRange"]["low"]["value"] == pce.low
+    assert prediction["qualitativeRisk"] == {"text": "high"}
     if isinstance(store, SqlStore) and store.url.startswith("sqlite"):
         out = CliRunner().invoke(
             main, ["risk", pid, "--store", store.url, "--date", AT.date().isoformat(),

@@ -437,19 +437,36 @@ def score_result_fact(
     if not predictions or not isinstance(predictions[0], dict):
         return None
     prediction = predictions[0]
-    quantity = next(
+    score_value = next(
         (
-            e.get("valueQuantity")
+            e
             for e in prediction.get("extension") or ()
             if isinstance(e, dict) and e.get("url") == SCORE_VALUE_URL
         ),
-        None,
+        {},
     )
-    if not isinstance(quantity, dict) or not isinstance(quantity.get("value"), int | float):
+    quantity = score_value.get("valueQuantity")
+    ends = score_value.get("valueRange")  # a range over what the record left open
+    value: float | None = None
+    bounds: tuple[float, float] | None = None
+    if isinstance(quantity, dict) and isinstance(quantity.get("value"), int | float):
+        value = float(quantity["value"])
+    elif isinstance(ends, dict) and all(
+        isinstance((ends.get(end) or {}).get("value"), int | float) for end in ("low", "high")
+    ):
+        quantity = ends["low"]
+        bounds = (float(ends["low"]["value"]), float(ends["high"]["value"]))
+    else:
         return None
     parsed = _time(resource.get("occurrenceDateTime"), tz, "RiskAssessment.occurrenceDateTime")
     band = (prediction.get("qualitativeRisk") or {}).get("text")
     unit = quantity.get("unit")
+    unit = unit if isinstance(unit, str) else None
+    text = band if isinstance(band, str) else None
+    if bounds is not None:
+        from medtwin.risk.from_record import range_text
+
+        text = range_text(*bounds, unit)
     fact = Observation(
         source=RISK_SOURCE,
         source_id=source_id,
@@ -458,9 +475,9 @@ def score_result_fact(
         status=resource.get("status"),
         category="survey",
         effective_start=parsed.instant if parsed else None,
-        value_num=float(quantity["value"]),
-        unit=unit if isinstance(unit, str) else None,
-        value_text=band if isinstance(band, str) else None,
+        value_num=value,
+        unit=unit,
+        value_text=text,
         resource_type="RiskAssessment",
     )
     return fact if fact.effective_start is not None else None

@@ -66,6 +66,7 @@ __all__ = [
     "outcome_fact",
     "outcome_from_result",
     "parse_given",
+    "range_text",
     "record_refusal",
     "result_facts",
     "result_subject",
@@ -632,17 +633,21 @@ def risk_assessment(
     subject: Identifier | None,
     code: Coding,
     at: dt.datetime,
-    value: float,
+    value: float | None,
     unit: str | None,
     band: str | None,
     basis: Sequence[str] = (),
     note: str | None = None,
     interval: Variation | None = None,
+    value_range: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     """The FHIR R4 RiskAssessment of one stored score result.
 
     ``interval``, the risk over measurement variation, goes in the
-    :data:`MEASUREMENT_INTERVAL_URL` extension of the prediction.
+    :data:`MEASUREMENT_INTERVAL_URL` extension of the prediction. A result that is a range over
+    what the record leaves open (``value=None``, ``value_range=(low, high)``) has the range in
+    the :data:`SCORE_VALUE_URL` extension (``valueRange``) and, in percent, as
+    ``probabilityRange``.
 
     ``subject`` becomes a literal ``Patient/id`` when it is a FHIR logical id
     (``urn:medtwin:fhir:<source>:Patient``), else a logical reference by identifier. A value
@@ -664,17 +669,32 @@ def risk_assessment(
     coding: dict[str, Any] = {"system": code.system, "code": code.code}
     if code.display:
         coding["display"] = code.display
-    quantity: dict[str, Any] = {"value": value}
+    quantity: dict[str, Any] = {}
     if unit:
         quantity["unit"] = unit
         if unit == "%":
             quantity.update(system=_UCUM, code="%")
-    prediction: dict[str, Any] = {
-        "extension": [{"url": SCORE_VALUE_URL, "valueQuantity": quantity}],
-        "outcome": {"text": code.display or code.code},
-    }
-    if unit == "%":
-        prediction["probabilityDecimal"] = value / 100.0
+    if value is None:
+        if value_range is None:
+            raise ValueError("a RiskAssessment needs a value or a range")
+        ends = {
+            "low": {"value": value_range[0], **quantity},
+            "high": {"value": value_range[1], **quantity},
+        }
+        prediction: dict[str, Any] = {
+            "extension": [{"url": SCORE_VALUE_URL, "valueRange": ends}],
+            "outcome": {"text": code.display or code.code},
+        }
+        if unit == "%":
+            prediction["probabilityRange"] = ends
+    else:
+        quantity = {"value": value, **quantity}
+        prediction = {
+            "extension": [{"url": SCORE_VALUE_URL, "valueQuantity": quantity}],
+            "outcome": {"text": code.display or code.code},
+        }
+        if unit == "%":
+            prediction["probabilityDecimal"] = value / 100.0
     if band:
         prediction["qualitativeRisk"] = {"text": band}
     if interval is not None:
@@ -717,10 +737,15 @@ def risk_assessment(
 
 
 def _note(outcome: ScoreOutcome, derived: Mapping[str, DerivedInput] | None = None) -> str | None:
+    from medtwin.risk.registry import get
+
     result = outcome.result
-    if result is None:
-        return None
-    text = f"medtwin {outcome.name} {result.version}. Source: {result.source}"
+    if result is not None:
+        version, source = result.version, result.source
+    else:  # a range: the score's own
+        score = get(outcome.name)
+        version, source = score.version, score.source
+    text = f"medtwin {outcome.name} {version}. Source: {source}"
     if outcome.message:
         text += f" ({outcome.message})"
     given = [
@@ -740,17 +765,22 @@ def outcome_fact(
     outcome: ScoreOutcome,
     derived: Mapping[str, DerivedInput],
 ) -> Observation | None:
-    """The stored fact of one computed outcome (``None`` when it was not computed)."""
+    """The stored fact of one computed outcome, or of a range over what the record leaves open
+    (``value_num`` none, the range in ``value_text`` and the RiskAssessment); ``None`` for the
+    others (cannot compute, not applicable)."""
     from medtwin.record.facts import Coding, Observation
 
-    if outcome.status != "computed" or outcome.value is None:
+    value_range: tuple[float, float] | None = None
+    if outcome.status == "range" and outcome.low is not None and outcome.high is not None:
+        value_range = (outcome.low, outcome.high)
+    elif outcome.status != "computed" or outcome.value is None:
         return None
     source_id = f"risk/{patient_id}/{outcome.name}/{at.date().isoformat()}"
     code = Coding(SCORE_SYSTEM, outcome.name, outcome.title)
     raw = risk_assessment(
         source_id=source_id, subject=subject, code=code, at=at, value=outcome.value,
         unit=outcome.unit, band=outcome.band, basis=_basis(outcome, derived),
-        note=_note(outcome, derived), interval=outcome.variation,
+        note=_note(outcome, derived), interval=outcome.variation, value_range=value_range,
     )  # fmt: skip
     return Observation(
         source=RISK_SOURCE,
@@ -762,10 +792,19 @@ def outcome_fact(
         effective_start=at,
         value_num=outcome.value,
         unit=outcome.unit,
-        value_text=outcome.band,
+        value_text=outcome.band if value_range is None else range_text(*value_range, outcome.unit),
         resource_type="RiskAssessment",
         raw=raw,
     )
+
+
+def range_text(low: float, high: float, unit: str | None) -> str:
+    """A stored range result's text: ``"25.2 to 30.4 %"``.
+
+    >>> range_text(25.24, 30.41, "%"), range_text(1, 2, "{points}")
+    ('25.2 to 30.4 %', '1 to 2 {points}')
+    """
+    return f"{low:.3g} to {high:.3g}" + (f" {unit}" if unit else "")
 
 
 def result_facts(store: Store, report: RiskReport) -> list[Observation]:
