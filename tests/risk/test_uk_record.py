@@ -332,3 +332,42 @@ def test_the_example_uk_record_of_the_demo(sqlite_store: SqlStore) -> None:
     assert [s.status for s in out.scores] == ["computed", "computed"]
     assert out.inputs["bp_treated"].value is True
     assert out.inputs["bp_treated"].detail.startswith("active amlodipine")
+
+
+@pytest.mark.parametrize(
+    ("code", "display", "group"),
+    [
+        ("92461000000105", "Pakistani or British Pakistani - ethnic category 2001 census",
+         "pakistani"),
+        ("976911000000101", "Black or African or Caribbean or Black British: Caribbean - "
+         "England and Wales ethnic category 2011 census", "black_caribbean"),
+        ("92441000000109", "White and Asian - ethnic category 2001 census", "other"),
+        ("976631000000101", "White: English or Welsh or Scottish or Northern Irish or British - "
+         "England and Wales ethnic category 2011 census", "white_or_not_stated"),
+    ],
+)  # fmt: skip
+def test_an_ethnic_category_recorded_as_a_snomed_observation(
+    sqlite_store: SqlStore, tmp_path: Path, code: str, display: str, group: str
+) -> None:
+    """UK general practice records the ethnic category as an Observation coded in SNOMED CT
+    (census categories); read when the Patient carries no ethnic category extension."""
+    bundle = _bundle()
+    bundle["entry"][0]["resource"].pop("extension")
+    bundle["entry"].append(_observation("eth", code, display, "2019-03-04T10:00:00Z"))
+    pid = imported(sqlite_store, tmp_path, bundle)
+    d = evaluate(sqlite_store, pid, AT, scores=["qrisk3_10y"], variation=False).inputs
+    assert d["ethnicity"].value == group and d["ethnicity"].detail.startswith(code)
+    assert d["ethnicity"].provenance[0].source_id == "Observation/eth"
+
+
+def test_the_ethnicity_table_is_sound() -> None:
+    from medtwin.risk.inputs import table_codes
+    from medtwin.risk.qrisk3_inputs import NHS_CATEGORY_OF_GROUP, UK_ETHNIC_QRISK3
+
+    table = table_codes("snomed_ethnicity.csv")
+    assert len(table) == 191
+    groups = {int(row["group"]) for row in table.values()}
+    assert groups == set(range(1, 17))  # every NHS category A to S has its concepts
+    assert set(NHS_CATEGORY_OF_GROUP) <= set(UK_ETHNIC_QRISK3)
+    for row in table.values():  # the census concepts only
+        assert "ethnic category 20" in row["display"], row

@@ -252,6 +252,31 @@ class DerivedInput:
 
 
 @cache
+def table_codes(name: str) -> Mapping[str, Mapping[str, str]]:
+    """A code table of ``risk/data`` (CSV with a ``code`` column), keyed by code, read once.
+
+    Raises
+    ------
+    ValueError
+        For a SNOMED CT code whose check digit fails or a code given twice (a packaging bug).
+    """
+    import csv
+    import io
+
+    from medtwin.record.codes import snomed_check_digit_ok
+
+    text = resources.files("medtwin.risk").joinpath("data", name).read_text("utf-8")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    rows: dict[str, Mapping[str, str]] = {}
+    for row in reader:
+        code = (row.get("code") or "").strip()
+        if not snomed_check_digit_ok(code) or code in rows:
+            raise ValueError(f"medtwin/risk/data/{name}, line {reader.line_num}: bad code {code!r}")
+        rows[code] = row
+    return rows
+
+
+@cache
 def validity() -> Mapping[str, Mapping[str, Any]]:
     """The derivation table ``risk/data/record_inputs.toml``: codes, unit, window, basis.
 
@@ -341,6 +366,8 @@ class _Reader:
             codes: list[str] = []
             for spec in validity().values():
                 codes.extend(spec.get("codes", ()))
+                if "codes_table" in spec:
+                    codes.extend(table_codes(spec["codes_table"]))
             self._obs = self.store.timeline(
                 self.patient_id, codes=codes, kinds=("Observation",), end=self.end
             )

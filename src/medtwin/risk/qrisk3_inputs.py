@@ -371,9 +371,38 @@ def _possible(raw: Mapping[str, Any]) -> tuple[str, ...]:
     return OMB_GROUPS.get(next(iter(omb)), ()) if len(omb) == 1 else ()
 
 
+NHS_CATEGORY_OF_GROUP = "ABCDEFGHJKLMNPRS"
+"""The 16 groups of the census ethnic category concepts (``risk/data/snomed_ethnicity.csv``, 1 to
+16) as the NHS ethnic category letters A to S (the NHS Data Dictionary's 2001 census
+categories, as :data:`UK_ETHNIC_QRISK3` reads them)."""
+
+
+def _ethnicity_finding(reader: _Reader) -> DerivedInput | None:
+    """QRISK3's group from the newest ethnic category recorded as an Observation's SNOMED CT
+    code (UK general practice), or ``None`` when there is none."""
+    from medtwin.risk.inputs import DerivedInput, _prov, table_codes, validity
+
+    spec = validity()["ethnic_category_finding"]
+    table = table_codes(spec["codes_table"])
+    sf = reader.newest(list(table), numeric=False)
+    if sf is None or sf.fact.code is None:
+        return None
+    row = table[sf.fact.code.code]
+    letter = NHS_CATEGORY_OF_GROUP[int(row["group"]) - 1]
+    group = UK_ETHNIC_QRISK3[letter]
+    said = f"{sf.fact.code.code} {row['display']} (NHS ethnic category {letter})"
+    if group is None:
+        return DerivedInput(
+            "ethnicity", None, "missing", f"{said}: none of QRISK3's ethnic groups", None, None,
+            (_prov(sf, reader.at),),
+        )  # fmt: skip
+    return DerivedInput("ethnicity", group, "ok", said, None, None, (_prov(sf, reader.at),))
+
+
 def _ethnicity(reader: _Reader) -> DerivedInput:
     from medtwin.risk.inputs import DerivedInput, _prov_nodate
 
+    finding = _ethnicity_finding(reader)
     for sf in reversed(reader.demographics()):
         found = _ethnic_group(sf.fact.raw or {})
         if found is None:
@@ -385,9 +414,13 @@ def _ethnicity(reader: _Reader) -> DerivedInput:
                 _possible(sf.fact.raw or {}) if said.startswith("US Core") else (),
             )  # fmt: skip
         return DerivedInput("ethnicity", group, "ok", said, None, None, (_prov_nodate(sf),))
+    if finding is not None:
+        return finding
     return DerivedInput(
-        "ethnicity", None, "missing", "no UK Core ethnic category or US Core race on the Patient"
-    )
+        "ethnicity", None, "missing",
+        "no UK Core ethnic category or US Core race on the Patient, and no ethnic category "
+        "recorded (SNOMED CT census categories)",
+    )  # fmt: skip
 
 
 FIRST_DEGREE_ROLES = frozenset(
