@@ -371,3 +371,21 @@ def test_the_ethnicity_table_is_sound() -> None:
     assert set(NHS_CATEGORY_OF_GROUP) <= set(UK_ETHNIC_QRISK3)
     for row in table.values():  # the census concepts only
         assert "ethnic category 20" in row["display"], row
+
+
+def test_cigarette_consumption_gives_qrisk3_the_amount(
+    sqlite_store: SqlStore, tmp_path: Path
+) -> None:
+    """A "Cigarette smoker" finding says current but not how much; the "Cigarette consumption"
+    observable recorded with it (25 a day, in GP systems' "cigs/day") makes QRISK3's group heavy."""
+    bundle = _bundle()
+    [smoke] = [e["resource"] for e in bundle["entry"] if e["resource"]["id"] == "smoke"]
+    smoke["code"]["coding"][0].update(code="65568007", display="Cigarette smoker")
+    bundle["entry"].append(_observation(
+        "cigs", "230056004", "Cigarette consumption", "2025-05-20T10:15:00+01:00",
+        valueQuantity={"value": 25, "unit": "cigs/day"},
+    ))  # fmt: skip
+    pid = imported(sqlite_store, tmp_path, bundle)
+    d = evaluate(sqlite_store, pid, AT, scores=["qrisk3_10y"], variation=False).inputs
+    assert d["smoking_category"].value == "heavy"
+    assert "25 cigarettes a day (LOINC 64218-1)" in d["smoking_category"].detail

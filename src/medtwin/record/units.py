@@ -303,6 +303,11 @@ STRING_ALIASES: Final[Mapping[str, str]] = MappingProxyType(
         "beats per minute": "{beats}/min",
         "bpm": "{beats}/min",
         "pack-years": "{pack-years}",
+        # cigarettes a day as clinical systems write it (SNOMED CT 230056004 "Cigarette
+        # consumption", LOINC 64218-1)
+        "cigs/day": "{cigarettes}/d",
+        "cigarettes/day": "{cigarettes}/d",
+        "cigarettes per day": "{cigarettes}/d",
         "mm Hg": "mm[Hg]",
         "cm H2O": "cm[H2O]",
     }
