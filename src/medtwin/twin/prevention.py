@@ -79,6 +79,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    from medtwin.risk.base import Score
     from medtwin.risk.from_record import RiskReport
     from medtwin.risk.inputs import DerivedInput
 
@@ -843,6 +844,16 @@ class WhatIfRow:
         return dataclasses.asdict(self)
 
 
+_FOLLOWS = frozenset({"smoking_category", "cholesterol_hdl_ratio"})
+"""Inputs a change moves only because another changed input moves them (QRISK3's smoking group
+with ``smoker``, its ratio with total cholesterol): shown only for the scores that read them."""
+
+
+def _shown(changes: tuple[InputChange, ...], score: Score) -> tuple[InputChange, ...]:
+    declared = {i.name for i in score.inputs}
+    return tuple(c for c in changes if c.input not in _FOLLOWS or c.input in declared)
+
+
 def rank_changes(
     report: RiskReport,
     changes: Sequence[Change],
@@ -912,7 +923,7 @@ def rank_changes(
                 scored.append(
                     WhatIfRow(
                         base.name, change.text, f"{a.note}; {message}", b_low, None, None, None,
-                        inputs=a.changes, sources=a.sources,
+                        inputs=_shown(a.changes, score), sources=a.sources,
                         baseline_high=b_high if open_names else None,
                     )
                 )  # fmt: skip
@@ -934,7 +945,7 @@ def rank_changes(
                     None,
                     lo,
                     hi,
-                    a.changes,
+                    _shown(a.changes, score),
                     a.sources,
                     (*a.notes, *over),
                     b_high if open_names else None,
