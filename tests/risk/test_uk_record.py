@@ -389,3 +389,40 @@ def test_cigarette_consumption_gives_qrisk3_the_amount(
     d = evaluate(sqlite_store, pid, AT, scores=["qrisk3_10y"], variation=False).inputs
     assert d["smoking_category"].value == "heavy"
     assert "25 cigarettes a day (LOINC 64218-1)" in d["smoking_category"].detail
+
+
+def test_a_uk_record_round_trips_through_fhir_export(
+    sqlite_store: SqlStore, tmp_path: Path
+) -> None:
+    """Import -> export -> import gives the same facts: the export sends the resources as the
+    practice sent them (SNOMED CT codes, dm+d, mmol/L) and the second import maps them alike;
+    importing the same file again changes nothing."""
+    from medtwin.export import patient_bundle
+    from medtwin.store import open_store
+
+    from conftest import REPO
+
+    first = REPO / "examples" / "records" / "uk-gp-record.json"
+    import_paths(sqlite_store, [first], workers=0)
+    pid = str(sqlite_store.resolve_patient("9990001235"))
+    exported = tmp_path / "exported.json"
+    exported.write_text(json.dumps(patient_bundle(sqlite_store, pid)), encoding="utf-8")
+    again = import_paths(sqlite_store, [first], workers=0)
+    assert again.counts["inserted"] == 0 and again.counts["new_versions"] == 0
+
+    def keys(store: SqlStore) -> set[tuple[str, str, str]]:
+        return {
+            (sf.fact.kind, sf.fact.source_id, sf.content_hash)
+            for sf in store.iter_facts(patient_id=str(store.resolve_patient("9990001235")))
+        }
+
+    other = open_store(str(tmp_path / "other.db"), actor="test")
+    try:
+        report = import_paths(other, [exported], workers=0)
+        assert report.counts["quarantined"] == 0
+        assert keys(other) == keys(sqlite_store)
+        chol = [sf for sf in other.timeline(str(other.resolve_patient("9990001235")),
+                                            codes=["14647-2"], include_raw=True)]  # fmt: skip
+        assert chol[0].fact.raw["code"]["coding"][0]["code"] == "1005671000000105"  # type: ignore[index]
+    finally:
+        other.close()
