@@ -397,10 +397,9 @@ def test_a_uk_record_round_trips_through_fhir_export(
     """Import -> export -> import gives the same facts: the export sends the resources as the
     practice sent them (SNOMED CT codes, dm+d, mmol/L) and the second import maps them alike;
     importing the same file again changes nothing."""
+    from conftest import REPO
     from medtwin.export import patient_bundle
     from medtwin.store import open_store
-
-    from conftest import REPO
 
     first = REPO / "examples" / "records" / "uk-gp-record.json"
     import_paths(sqlite_store, [first], workers=0)
