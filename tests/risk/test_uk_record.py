@@ -314,6 +314,9 @@ def test_an_nhs_number_is_checked_and_stored_as_its_ten_digits(
     path.write_text(json.dumps(bundle), encoding="utf-8")
     import_paths(sqlite_store, [path], workers=0)
     pid = str(sqlite_store.resolve_patient(f"{NHS_NUMBER}|9990001235"))
+    # found as printed on an NHS card too, with or without the system
+    assert sqlite_store.resolve_patient("999 000 1235") == pid
+    assert sqlite_store.resolve_patient(f"{NHS_NUMBER}|999-000-1235") == pid
     kinds = {sf.fact.source_id for sf in sqlite_store.timeline(pid, kinds=("Observation",))}
     assert {"Observation/smoke", "Observation/chol"} <= kinds
 

@@ -241,6 +241,13 @@ class SqlStore(AlertBook, TwinBook):
                 (value,),
             )
         if not rows:
+            from medtwin.record.codes import nhs_number
+
+            digits = nhs_number(ref.split("|", 1)[-1])
+            if digits is not None and digits != ref.split("|", 1)[-1]:
+                # an NHS number as printed ("943 476 5919"): stored as its 10 digits
+                prefix = ref.split("|", 1)[0] + "|" if "|" in ref else ""
+                return self.resolve_patient(prefix + digits)
             raise PatientNotFoundError(
                 f"no patient with id or identifier {ref!r} (try 'medtwin patients --search ...')"
             )
