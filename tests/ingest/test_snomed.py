@@ -46,6 +46,8 @@ def _read(tmp_path: Path, resource: dict[str, Any]) -> tuple[list[Any], list[Any
         ("1022431000000105", 135, "g/L", "718-7", 13.5, "g/dL"),  # haemoglobin in g/L
         ("1023491000000104", 3.0, "mg/mmol", "9318-7", 3.0 * 8.8402, "mg/g"),  # UK ACR
         ("27113001", 80, "kg", "29463-7", 80, "kg"),
+        ("162763007", 80, "kg", "29463-7", 80, "kg"),  # "On examination - weight"
+        ("162755006", 1.75, "m", "8302-2", 175, "cm"),  # "On examination - height"
         ("72313002", 141, "mm[Hg]", "8480-6", 141, "mm[Hg]"),
     ],
 )
