@@ -298,7 +298,9 @@ def test_scores_computed_and_stored(store: SqlStore) -> None:
         "code": "%",
     }  # fmt: skip
     assert parts["range"]["valueRange"]["high"]["value"] == prevent.variation.high
-    assert parts["varied"]["valueString"].startswith("systolic SD")
+    varied = [e["valueString"] for e in interval["extension"] if e["url"] == "varied"]
+    assert varied == list(prevent.variation.varied)
+    assert any(v.startswith("systolic SD") for v in varied) and "HbA1c CV 1.7 %" in varied
     from fhir.resources.R4B import get_fhir_model_class
 
     get_fhir_model_class("RiskAssessment").model_validate(stored_prevent.fact.raw)  # valid R4

@@ -19,8 +19,14 @@ gives the same interval), and reports the central 90 % of the risk:
   within-person CV of 5.0 % of a meta-analysis of 37 studies (:data:`CREATININE_SOURCE`), and
   CKD-EPI 2021 recomputed for each draw; an eGFR the record reports as such is held, and said.
 
-Other inputs (age, sex, smoking, diabetes, treatment, HbA1c, BMI) are held at the record's
-values. The interval is the uncertainty from measurement alone, not that of the equation itself
+- HbA1c (SCORE2-Diabetes, PREVENT's HbA1c model): log-normal with the within-person CV of
+  1.7 %, the median of 25 studies in people without diabetes of the meta-analysis of Gough A,
+  Sitch A, Ferris E, Marshall T (*PLoS One* 2023;18:e0289085; :data:`HBA1C_SOURCE`). Its studies in
+  diabetes report a median of 8.3 %, which holds changes of glycaemic control over their months
+  of follow-up, not the variation of one result around the patient's current level; the
+  interval does not cover a change of control.
+
+Other inputs (age, sex, smoking, diabetes, treatment, BMI) are held at the record's values. The interval is the uncertainty from measurement alone, not that of the equation itself
 (its calibration in this population). Draws that the equation refuses (a cholesterol drawn
 outside its accepted range) are counted and left out. Model card:
 ``docs/models/measurement-variation.md``.
@@ -43,6 +49,8 @@ __all__ = [
     "CREATININE_CV",
     "CREATININE_SOURCE",
     "DRAWS",
+    "HBA1C_CV",
+    "HBA1C_SOURCE",
     "LEVEL",
     "LIPID_CV",
     "SOURCE",
@@ -65,6 +73,14 @@ CREATININE_SOURCE = (
 )
 CREATININE_CV = 0.050
 """Within-person coefficient of variation of serum creatinine (:data:`CREATININE_SOURCE`)."""
+HBA1C_SOURCE = (
+    "Gough A, Sitch A, Ferris E, Marshall T. Within-subject variation of HbA1c: a systematic "
+    "review and meta-analysis. PLoS One 2023;18(8):e0289085 (25 studies in healthy people: "
+    "median within-subject CV of HbA1c % 1.7 %, IQR 1.3-2.2; in diabetes 8.3 %, which holds "
+    "changes of control over follow-up)"
+)
+HBA1C_CV = 0.017
+"""Within-person coefficient of variation of HbA1c (%, :data:`HBA1C_SOURCE`)."""
 DRAWS = 10000
 """Rows drawn per score: between seeds the 5th and 95th percentiles move by 0.1-0.3 % of
 themselves (standard deviation over 30 seeds, PCE, PREVENT and Framingham of a demo patient);
@@ -108,6 +124,7 @@ class Variation:
                 if any("creatinine" in v for v in self.varied)
                 else {}
             ),
+            **({"hba1c_source": HBA1C_SOURCE} if any("HbA1c" in v for v in self.varied) else {}),
         }
 
 
@@ -195,6 +212,9 @@ def measurement_interval(
         else:
             why = sd.reason() if sd is not None else "no systolic readings"
             not_varied.append(f"systolic ({why})")
+    if "hba1c_percent" in row:  # drawn last: the draws above stay as they were
+        columns["hba1c_percent"] = float(row["hba1c_percent"]) * _lognormal(rng, HBA1C_CV, draws)
+        varied.append(f"HbA1c CV {100 * HBA1C_CV:.1f} %")
     if not varied:
         return None
     results = score.compute_many(columns, rows=draws)
