@@ -453,6 +453,36 @@ def test_a_uk_laboratorys_snomed_ct_result_is_stored_under_loinc() -> None:
     assert facts["999999999"].code.system == "http://snomed.info/sct"
 
 
+def test_a_uk_laboratorys_message_joins_the_gp_records_patient_by_nhs_number(
+    sqlite_store: SqlStore,
+) -> None:
+    """PID-3 ``9990001235^^^NHS^NH`` (UK ITK messages) is the NHS number, in the system FHIR
+    records use: the result lands on the GP record's patient; a number whose check digit fails
+    quarantines the message (it cannot be attached to a patient)."""
+    import json
+
+    from conftest import REPO
+    from medtwin.ingest import import_paths
+
+    gp = REPO / "examples" / "records" / "uk-gp-record.json"
+    assert json.loads(gp.read_text())["entry"][0]["resource"]["identifier"][0]["value"] == (
+        "9990001235"
+    )
+    import_paths(sqlite_store, [gp], workers=0)
+    pid = sqlite_store.resolve_patient("9990001235")
+    uk_pid = "PID|1||9990001235^^^NHS^NH||Patel^Ravi||19630211|M"
+    chol = "OBX|1|NM|1005671000000105^Serum cholesterol level^SCT|1|4.9|mmol/L||N|||F"
+    obr = "OBR|1||LAB-UK-1^LIS|ZZZ^Lipids^L|||20250901093000+0100"
+    sqlite_store.append(read_text(message(uk_pid, obr, chol, control_id="UK1"))[0])
+    assert sqlite_store.resolve_patient("https://fhir.nhs.uk/Id/nhs-number|9990001235") == pid
+    cholesterol = sqlite_store.timeline(pid, codes=["14647-2"])
+    assert [f.fact.value_num for f in cholesterol] == [5.6, 4.9]  # the GP's, then the lab's
+    bad = read_text(message(uk_pid.replace("1235", "1234"), obr, chol, control_id="UK2"))
+    (item,) = quarantined(bad)
+    assert item.field == "PID-3" and "NHS number '9990001234' is not valid" in item.reason
+    assert not facts_of(bad)
+
+
 # --------------------------------------------------------------------------------------------
 # damaged and odd input
 

@@ -75,6 +75,7 @@ from typing import Any
 from urllib.parse import quote
 
 from medtwin.ingest.base import Batch, Lookup, QuarantineItem, ResourceUnit
+from medtwin.record.codes import NHS_NUMBER_SYSTEM, NHS_NUMBER_SYSTEMS, nhs_number
 from medtwin.record.facts import (
     Coding,
     Demographics,
@@ -663,7 +664,13 @@ class _MessageReader:
         for position, segment in enumerate(segments):
             if segment.name == "PID":
                 state.read += 1
-                patient = self._pid(segment, state)
+                try:
+                    patient = self._pid(segment, state)
+                except _Problem as problem:  # an NHS number whose check digit fails
+                    return self._whole(
+                        f"{problem.reason}: the message cannot be attached to a patient",
+                        problem.field_name,
+                    )
                 if patient is None:
                     return self._whole(
                         "PID-3 patient identifier list is empty (and PID-2 too): the "
@@ -833,12 +840,24 @@ class _MessageReader:
             value = pid.get(number, 1, rep=rep)
             if not value:
                 continue
+            namespace = pid.get(number, 4, 1, rep)
             system = _authority_system(
-                pid.get(number, 4, 1, rep), pid.get(number, 4, 2, rep), pid.get(number, 4, 3, rep)
+                namespace, pid.get(number, 4, 2, rep), pid.get(number, 4, 3, rep)
             )
             if system is None:
                 id_type = pid.get(number, 5, rep=rep) or "MR"
                 system = f"urn:medtwin:hl7v2:{_urn_part(self.source)}:{_urn_part(id_type)}"
+            if namespace.upper() == "NHS" or system in NHS_NUMBER_SYSTEMS:
+                # the NHS number (UK ITK messages: 9434765919^^^NHS^NH): the system FHIR
+                # records use, so a laboratory's results join the GP record's patient
+                system, digits = NHS_NUMBER_SYSTEM, nhs_number(value)
+                if digits is None:
+                    raise _Problem(
+                        f"PID-{number}",
+                        f"PID-{number} NHS number {value!r} is not valid: 10 digits, the last "
+                        "the modulus 11 check digit of the first nine (NHS Data Dictionary)",
+                    )
+                value = digits
             out.append(Identifier(system, value))
         return out
 

@@ -39,6 +39,7 @@ __all__ = [
     "ICD10CM",
     "LOINC",
     "LOINC_KNOWN_INVALID_CHECK_DIGITS",
+    "NHS_NUMBER_SYSTEM",
     "NHS_NUMBER_SYSTEMS",
     "RXNORM",
     "SNOMED",
@@ -678,6 +679,8 @@ _F = (
     (2, 7, 9, 3, 8, 0, 6, 4, 1, 5),
     (7, 0, 4, 6, 9, 1, 3, 2, 5, 8),
 )
+NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
+"""The NHS number's identifier system in UK Core (and GP Connect)."""
 NHS_NUMBER_SYSTEMS = frozenset(
     {
         "https://fhir.nhs.uk/Id/nhs-number",  # UK Core, GP Connect
