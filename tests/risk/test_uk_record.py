@@ -428,3 +428,31 @@ def test_a_uk_record_round_trips_through_fhir_export(
         assert chol[0].fact.raw["code"]["coding"][0]["code"] == "1005671000000105"  # type: ignore[index]
     finally:
         other.close()
+
+
+def test_a_conditional_reference_by_nhs_number_as_printed(
+    sqlite_store: SqlStore, tmp_path: Path
+) -> None:
+    """``Patient?identifier=<NHS system>|999 000 1235`` resolves to the Patient whose NHS number
+    is 9990001235, in the same Bundle and, later, in the store."""
+    bundle = _bundle()
+    ref = {"reference": f"Patient?identifier={NHS_NUMBER}|999 000 1235"}
+    bundle["entry"].append(_entry("wt", {
+        "resourceType": "Observation", "status": "final",
+        "code": {"coding": [{"system": SCT, "code": "27113001", "display": "Body weight"}]},
+        "subject": ref, "effectiveDateTime": "2025-05-20T10:15:00+01:00",
+        **_quantity(81.5, "kg"),
+    }))  # fmt: skip
+    pid = imported(sqlite_store, tmp_path, bundle)
+    later = tmp_path / "later.json"
+    later.write_text(json.dumps({"resourceType": "Bundle", "type": "transaction", "entry": [
+        _entry("wt2", {
+            "resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": SCT, "code": "27113001"}]},
+            "subject": ref, "effectiveDateTime": "2025-06-20T10:15:00+01:00",
+            **_quantity(80.9, "kg"),
+        }),
+    ]}), encoding="utf-8")  # fmt: skip
+    assert import_paths(sqlite_store, [later], workers=0).counts.get("quarantined", 0) == 0
+    weights = [sf.fact.value_num for sf in sqlite_store.timeline(pid, codes=["29463-7"])]
+    assert weights == [81.5, 80.9]

@@ -600,8 +600,9 @@ def units_from_resources(
         for ident in resource.get("identifier") or ():
             if isinstance(ident, dict) and "value" in ident:
                 system = ident.get("system", "")
-                by_identifier[(rtype, system, ident["value"])] = key
-                by_identifier[(rtype, "", ident["value"])] = key
+                value = _identifier_key(system, ident["value"])
+                by_identifier[(rtype, system, value)] = key
+                by_identifier[(rtype, "", value)] = key
         entries.append(_Entry(resource, location, key, rtype))
 
     context = _Context(
@@ -707,6 +708,7 @@ class _Context:
             system, bar, ident = value.partition("|")
             if not bar:
                 system, ident = "", value
+            ident = _identifier_key(system, ident)
             key = self.by_identifier.get((rtype, system, ident))
             if key is None and self.lookup is not None:
                 key = self.lookup(rtype, system, ident)
@@ -982,6 +984,14 @@ def _subject(resource: Mapping[str, Any], source: str) -> Identifier | None:
                 path = f"{resource.get('resourceType')}.{key}.identifier"
                 return Identifier(system, _checked_identifier(system, ident["value"], path))
     return None
+
+
+def _identifier_key(system: str, value: Any) -> Any:
+    """An identifier's value as the store keeps it: an NHS number as its 10 digits (a wrong one
+    as sent: the Patient is quarantined for it); any other value as it is."""
+    if system in NHS_NUMBER_SYSTEMS and isinstance(value, str):
+        return nhs_number(value) or value
+    return value
 
 
 def _checked_identifier(system: str, value: str, path: str) -> str:
