@@ -456,3 +456,36 @@ def test_a_conditional_reference_by_nhs_number_as_printed(
     assert import_paths(sqlite_store, [later], workers=0).counts.get("quarantined", 0) == 0
     weights = [sf.fact.value_num for sf in sqlite_store.timeline(pid, codes=["29463-7"])]
     assert weights == [81.5, 80.9]
+
+
+@pytest.mark.parametrize(
+    ("onset", "verification", "smoker", "status"),
+    [
+        ("2025-02-01", "confirmed", False, "ok"),  # an ex-smoker on the problem list
+        ("2021-02-01", "confirmed", None, "stale"),  # said 4 years ago: not taken as current
+        ("2025-02-01", "refuted", None, "missing"),  # refuted: as if not there
+    ],
+)
+def test_a_smoking_finding_on_the_problem_list(
+    sqlite_store: SqlStore, tmp_path: Path, onset: str, verification: str,
+    smoker: bool | None, status: str,
+) -> None:  # fmt: skip
+    """Without any smoking status Observation, a smoking finding recorded as a Condition (a
+    problem list's "Ex-smoker") answers it, dated by its onset and with the same one-year
+    window."""
+    bundle = _bundle()
+    bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["id"] != "smoke"]
+    bundle["entry"].append(_entry("exsmoker", {
+        "resourceType": "Condition",
+        "verificationStatus": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+            "code": verification}]},
+        "code": {"coding": [{"system": SCT, "code": "8517006", "display": "Ex-smoker"}]},
+        "subject": {"reference": "Patient/uk-1"}, "onsetDateTime": onset,
+    }))  # fmt: skip
+    pid = imported(sqlite_store, tmp_path, bundle)
+    d = evaluate(sqlite_store, pid, AT, scores=["qrisk3_10y"], variation=False).inputs
+    assert (d["smoker"].value, d["smoker"].status) == (smoker, status)
+    if status == "ok":
+        assert d["smoking_category"].value == "ex_smoker"
+        assert d["smoker"].provenance[0].source_id == "Condition/exsmoker"

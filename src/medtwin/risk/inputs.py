@@ -29,7 +29,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from medtwin.record.facts import SNOMED
+from medtwin.record.facts import SNOMED, Coding
 from medtwin.record.medications import (
     ANTIHYPERTENSIVE_ATC,
     MedicationOrder,
@@ -538,17 +538,38 @@ def _egfr(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput:
     return recorded
 
 
+def smoking_answer(reader: _Reader) -> tuple[StoredFact, Coding | None] | None:
+    """The newest smoking status and its answer: an Observation of LOINC 72166-2 (a UK
+    finding recorded as the code is stored so at import), else, only when the record has
+    none, the newest smoking finding recorded as a Condition (a problem list's "Ex-smoker"; not
+    refuted or entered in error), the finding being the answer; ``None`` without either."""
+    sf = reader.newest(list(validity()["smoker"]["codes"]), numeric=False)
+    if sf is not None:
+        return sf, getattr(sf.fact, "value_code", None)
+    findings = [
+        c for c in reader.facts_of(("Condition",))
+        if c.fact.code is not None and c.fact.code.system == SNOMED
+        and c.fact.code.code in smoking_table() and c.fact.effective_start is not None
+        and not c.fact.retracted
+        and getattr(c.fact, "verification_status", None) not in ("refuted", "entered-in-error")
+    ]  # fmt: skip
+    if not findings:
+        return None
+    newest = max(findings, key=lambda c: c.fact.effective_start)  # type: ignore[arg-type,return-value]
+    return newest, newest.fact.code
+
+
 def _smoker(reader: _Reader) -> DerivedInput:
     spec = validity()["smoker"]
     window = int(spec["valid_days"])
-    sf = reader.newest(list(spec["codes"]), numeric=False)
-    if sf is None:
+    found = smoking_answer(reader)
+    if found is None:
         return DerivedInput(
             "smoker", None, "missing", "no smoking status (72166-2) recorded", window,
             alternatives=YES_NO,
         )  # fmt: skip
+    sf, answer = found
     f = sf.fact
-    answer = getattr(f, "value_code", None)
     text = (getattr(f, "value_text", None) or (answer.display if answer else None) or "").lower()
     value: bool | None = None
     snomed = answer.code if answer is not None and answer.system == SNOMED else ""

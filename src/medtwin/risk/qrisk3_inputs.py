@@ -110,8 +110,10 @@ def _smoking(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput:
             name, None, "missing", smoker.reason(), smoker.valid_days, alternatives=CATEGORIES
         )  # fmt: skip
     # the same answer the smoker input read (newest, in its window)
-    sf = reader.newest(["72166-2"], numeric=False)
-    answer = getattr(sf.fact, "value_code", None) if sf is not None else None
+    from medtwin.risk.inputs import smoking_answer
+
+    found = smoking_answer(reader)
+    answer = found[1] if found is not None else None
     code = answer.code if answer is not None and answer.system == SNOMED else ""
     said = f"{code} {answer.display or ''}".strip() if answer is not None else smoker.detail
     if smoker.status == "stale":
