@@ -489,3 +489,45 @@ def test_a_smoking_finding_on_the_problem_list(
     if status == "ok":
         assert d["smoking_category"].value == "ex_smoker"
         assert d["smoker"].provenance[0].source_id == "Condition/exsmoker"
+
+
+@pytest.mark.parametrize(
+    ("code", "display", "kind"),
+    [
+        ("313436004", "Type 2 diabetes mellitus without complication", "type2"),
+        ("81531005", "Diabetes mellitus type 2 in obese", "type2"),
+        ("237599002", "Insulin treated type 2 diabetes mellitus", "type2"),
+        ("11530004", "Brittle type I diabetes mellitus", "type1"),
+    ],
+)
+def test_diabetes_coded_with_a_more_specific_concept(
+    sqlite_store: SqlStore, tmp_path: Path, code: str, display: str, kind: str
+) -> None:
+    """EHRs code the type with specific concepts ("Type 2 diabetes mellitus without
+    complication"); read as diabetes and its type, so SCORE2 gives way to SCORE2-Diabetes and
+    QRISK3 takes the type."""
+    bundle = _bundle()
+    bundle["entry"].append(_entry("dm", {
+        "resourceType": "Condition",
+        "clinicalStatus": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+            "code": "active"}]},
+        "code": {"coding": [{"system": SCT, "code": code, "display": display}]},
+        "subject": {"reference": "Patient/uk-1"}, "onsetDateTime": "2019-04-01",
+    }))  # fmt: skip
+    pid = imported(sqlite_store, tmp_path, bundle)
+    out = evaluate(sqlite_store, pid, AT, scores=["qrisk3_10y", "score2_10y"], variation=False)
+    assert out.inputs["diabetes"].value is True
+    assert out.inputs["diabetes_type"].value == kind
+    assert out.inputs["type_2_diabetes"].value is (kind == "type2")
+    score2 = out.scores[1]
+    assert score2.status == "refused" and "diabetes" in score2.message
+
+
+def test_the_diabetes_list_holds_every_typed_concept() -> None:
+    from medtwin.risk.af_inputs import condition_sets
+
+    sets = condition_sets()
+    typed = set(sets["diabetes_type1"]["snomed"]) | set(sets["diabetes_type2"]["snomed"])
+    assert typed <= set(sets["diabetes"]["snomed"])
+    assert not set(sets["diabetes_type1"]["snomed"]) & set(sets["diabetes_type2"]["snomed"])

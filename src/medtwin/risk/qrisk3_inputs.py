@@ -75,11 +75,17 @@ the finding does not say which (a current smoker of unsaid amount, a "current no
 SBP_SD_DAYS = 5 * 365
 """QRISK3: the standard deviation of at least two systolic readings of the last five years."""
 
-DIABETES_TYPES: Mapping[str, Mapping[str, list[str]]] = {
-    "type1": {"snomed": ["46635009"], "icd10": ["E10"]},
-    "type2": {"snomed": ["44054006"], "icd10": ["E11"]},
-}
-"""QRISK3's diabetes types as code lists (:func:`medtwin.risk.af_inputs.matches`)."""
+
+def _diabetes_types() -> Mapping[str, Mapping[str, Any]]:
+    from medtwin.risk.af_inputs import condition_sets
+
+    sets = condition_sets()
+    return {"type1": sets["diabetes_type1"], "type2": sets["diabetes_type2"]}
+
+
+DIABETES_TYPES: Mapping[str, Mapping[str, Any]] = _diabetes_types()
+"""QRISK3's diabetes types as code lists (:func:`medtwin.risk.af_inputs.matches`): the
+``diabetes_type1`` and ``diabetes_type2`` lists of ``risk/data/record_conditions.toml``."""
 
 
 def _ratio(done: Mapping[str, DerivedInput]) -> DerivedInput:
