@@ -531,3 +531,32 @@ def test_the_diabetes_list_holds_every_typed_concept() -> None:
     typed = set(sets["diabetes_type1"]["snomed"]) | set(sets["diabetes_type2"]["snomed"])
     assert typed <= set(sets["diabetes"]["snomed"])
     assert not set(sets["diabetes_type1"]["snomed"]) & set(sets["diabetes_type2"]["snomed"])
+
+
+@pytest.mark.parametrize(
+    ("code", "display"),
+    [
+        ("57054005", "Acute myocardial infarction"),
+        ("1755008", "Old myocardial infarction"),
+        ("4557003", "Preinfarction syndrome"),
+        ("194843003", "Double coronary vessel disease"),
+        ("432504007", "Cerebral infarction"),
+    ],
+)
+def test_cardiovascular_disease_coded_with_a_specific_concept(
+    sqlite_store: SqlStore, tmp_path: Path, code: str, display: str
+) -> None:
+    """A heart attack coded "Acute myocardial infarction" (not the parent "Myocardial
+    infarction") is prior cardiovascular disease all the same: QRISK3, the PCE and SCORE2 give
+    way (secondary prevention), instead of computing a first-event risk."""
+    bundle = _bundle()
+    bundle["entry"].append(_entry("cvd", {
+        "resourceType": "Condition",
+        "code": {"coding": [{"system": SCT, "code": code, "display": display}]},
+        "subject": {"reference": "Patient/uk-1"}, "onsetDateTime": "2020-10-01",
+    }))  # fmt: skip
+    pid = imported(sqlite_store, tmp_path, bundle)
+    out = evaluate(sqlite_store, pid, AT, scores=["qrisk3_10y", "pce_ascvd_10y", "score2_10y"],
+                   variation=False)  # fmt: skip
+    assert out.inputs["clinical_ascvd"].value is True and out.inputs["prior_cvd"].value is True
+    assert [s.status for s in out.scores] == ["refused", "refused", "refused"]
