@@ -215,6 +215,9 @@ def test_the_summary_files_uncategorised_results_by_the_loinc_table(
     from medtwin.store.summary import patient_summary
 
     summary = patient_summary(store, uk)
+    assert {"label": "NHS number", "value": "999 000 1235", "system": NHS_NUMBER} in (
+        summary["identifiers"]
+    )
     vitals = {row["code"].removeprefix("LOINC "): row for row in summary["vital_signs"]}
     labs = {row["code"].removeprefix("LOINC "): row for row in summary["labs"]}
     assert vitals["8480-6"]["value_num"] == 142.0 and vitals["8480-6"]["date"] == "2025-05-20"

@@ -42,6 +42,11 @@ _IDENTIFIER_LABELS = {
     "http://standardhealthrecord.org/fhir/StructureDefinition/passportNumber": "Passport",
     "https://github.com/synthetichealth/synthea": "Synthea id",
     "https://medtwin.org/fhir/sid/synthetic-mrn": "MRN (synthetic)",
+    # the NHS number is the patient's clinical identifier in the UK: shown whole, 3-3-4 as NHS
+    # systems print it
+    "https://fhir.nhs.uk/Id/nhs-number": "NHS number",
+    "http://fhir.nhs.net/Id/nhs-number": "NHS number",
+    "urn:oid:2.16.840.1.113883.2.1.4.1": "NHS number",
 }
 # National identifiers are shown masked: the last four characters only.
 _MASKED = {"SSN", "Passport", "Driver's licence"}
@@ -58,6 +63,8 @@ def _identifiers(identifiers: Sequence[Identifier]) -> list[dict[str, str]]:
         value = ident.value
         if label in _MASKED and len(value) > 4:
             value = "*" * (len(value) - 4) + value[-4:]
+        elif label == "NHS number" and len(value) == 10 and value.isdigit():
+            value = f"{value[:3]} {value[3:6]} {value[6:]}"
         out.append({"system": ident.system, "label": label, "value": value})
     return out
 
