@@ -44,8 +44,8 @@ def _snomed_for(loinc: str) -> tuple[str, str] | None:
         if loinc in row.loinc:
             unit = canonical_unit(loinc) or ""
             if unit in ("mg/dL", "%"):
-                si = [canonical_unit(c) for c in row.loinc if canonical_unit(c) in SI_UNITS]
-                unit = si[0] or unit if si else unit
+                si = [u for c in row.loinc if (u := canonical_unit(c)) in SI_UNITS]
+                unit = si[0] if si else unit
             return code, unit
     return None
 

@@ -44,19 +44,13 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any
 
 from medtwin.ingest.base import quantity_unit
+from medtwin.record.codes import YES_ANSWERS
 from medtwin.record.facts import LOINC, SNOMED, Coding
 
 __all__ = ["SnomedMapping", "affirmed", "loinc_for_snomed", "smoking_answer", "snomed_table"]
-
-_YES: Final = frozenset(
-    {
-        ("http://terminology.hl7.org/CodeSystem/v2-0532", "Y"),  # HL7 v2 yes/no indicator
-        (SNOMED, "373066001"),  # Yes (qualifier value)
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +185,8 @@ def affirmed(resource: Mapping[str, Any]) -> bool:
     concept = resource.get("valueCodeableConcept")
     codings = concept.get("coding") if isinstance(concept, dict) else None
     return any(
-        isinstance(c, dict) and (c.get("system"), c.get("code")) in _YES for c in codings or ()
+        isinstance(c, dict) and (c.get("system"), c.get("code")) in YES_ANSWERS
+        for c in codings or ()
     )
 
 

@@ -41,10 +41,12 @@ __all__ = [
     "LOINC_KNOWN_INVALID_CHECK_DIGITS",
     "NHS_NUMBER_SYSTEM",
     "NHS_NUMBER_SYSTEMS",
+    "NO_ANSWERS",
     "RXNORM",
     "SNOMED",
     "UCUM",
     "VITAL_SIGNS",
+    "YES_ANSWERS",
     "CodeInfo",
     "CodeTableError",
     "all_codes",
@@ -679,6 +681,21 @@ _F = (
     (2, 7, 9, 3, 8, 0, 6, 4, 1, 5),
     (7, 0, 4, 6, 9, 1, 3, 2, 5, 8),
 )
+YES_ANSWERS = frozenset(
+    {
+        ("http://terminology.hl7.org/CodeSystem/v2-0532", "Y"),  # HL7 v2 yes/no indicator
+        (SNOMED, "373066001"),  # Yes (qualifier value)
+    }
+)
+"""A coded yes, as (system, code): HL7 v2-0532 ``Y``, SNOMED CT 373066001."""
+NO_ANSWERS = frozenset(
+    {
+        ("http://terminology.hl7.org/CodeSystem/v2-0532", "N"),
+        (SNOMED, "373067005"),  # No (qualifier value)
+    }
+)
+"""A coded no, as (system, code): HL7 v2-0532 ``N``, SNOMED CT 373067005."""
+
 NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 """The NHS number's identifier system in UK Core (and GP Connect)."""
 NHS_NUMBER_SYSTEMS = frozenset(

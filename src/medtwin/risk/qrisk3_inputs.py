@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from medtwin.risk.inputs import DerivedInput, _Reader
     from medtwin.store.base import StoredFact
 
-__all__ = ["DIABETES_TYPES", "SMOKING_SNOMED", "qrisk3_inputs"]
+__all__ = ["SMOKING_SNOMED", "diabetes_types", "qrisk3_inputs"]
 
 
 CATEGORIES = ("non_smoker", "ex_smoker", "light", "moderate", "heavy")
@@ -76,16 +76,14 @@ SBP_SD_DAYS = 5 * 365
 """QRISK3: the standard deviation of at least two systolic readings of the last five years."""
 
 
-def _diabetes_types() -> Mapping[str, Mapping[str, Any]]:
+def diabetes_types() -> Mapping[str, Mapping[str, Any]]:
+    """QRISK3's diabetes types as code lists (:func:`medtwin.risk.af_inputs.matches`): the
+    ``diabetes_type1`` and ``diabetes_type2`` lists of ``risk/data/record_conditions.toml``
+    (read once, on first use)."""
     from medtwin.risk.af_inputs import condition_sets
 
     sets = condition_sets()
     return {"type1": sets["diabetes_type1"], "type2": sets["diabetes_type2"]}
-
-
-DIABETES_TYPES: Mapping[str, Mapping[str, Any]] = _diabetes_types()
-"""QRISK3's diabetes types as code lists (:func:`medtwin.risk.af_inputs.matches`): the
-``diabetes_type1`` and ``diabetes_type2`` lists of ``risk/data/record_conditions.toml``."""
 
 
 def _ratio(done: Mapping[str, DerivedInput]) -> DerivedInput:
@@ -201,7 +199,7 @@ def _diabetes_type(reader: _Reader, done: Mapping[str, DerivedInput]) -> Derived
     ids = {p.source_id for p in diabetes.provenance}
     facts = [sf for sf in reader.facts_of(("Condition",)) if sf.fact.source_id in ids]
     types = {
-        kind for sf in facts for kind, spec in DIABETES_TYPES.items() if matches(sf.fact, spec)
+        kind for sf in facts for kind, spec in diabetes_types().items() if matches(sf.fact, spec)
     }
     provs = tuple(_prov(sf, reader.at) for sf in facts)
     if len(types) == 1:
@@ -552,17 +550,14 @@ def _affirmed(fact: Any) -> bool | None:
     text = (getattr(fact, "value_text", None) or "").strip().lower()
     if code is None and not text and getattr(fact, "value_num", None) is None:
         return True
-    if (code is not None and code.code in YES_CODES) or text in ("true", "yes", "y"):
+    from medtwin.record.codes import NO_ANSWERS, YES_ANSWERS
+
+    coded = (code.system, code.code) if code is not None else None
+    if coded in YES_ANSWERS or text in ("true", "yes", "y"):
         return True
-    if (code is not None and code.code in NO_CODES) or text in ("false", "no", "n"):
+    if coded in NO_ANSWERS or text in ("false", "no", "n"):
         return False
     return None
-
-
-YES_CODES = frozenset({"Y", "373066001"})
-"""Yes: HL7 v2-0532 ``Y``, SNOMED CT 373066001 "Yes (qualifier value)"."""
-NO_CODES = frozenset({"N", "373067005"})
-"""No: HL7 v2-0532 ``N``, SNOMED CT 373067005 "No (qualifier value)"."""
 
 
 def _family_history_finding(reader: _Reader) -> DerivedInput | None:
