@@ -50,12 +50,15 @@ Hindricks G et al. 2020 ESC Guidelines for atrial fibrillation. Eur Heart J 2021
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import itertools
 import tomllib
 from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import resources
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from medtwin.record.facts import SNOMED, Coding
@@ -68,7 +71,10 @@ __all__ = [
     "ANAEMIA_HB_G_DL",
     "ICD10_SYSTEMS",
     "SBP_UNCONTROLLED_MM_HG",
+    "CodeListError",
     "af_inputs",
+    "code_list",
+    "code_list_sources",
     "coding_matches",
     "condition_input",
     "condition_sets",
@@ -110,18 +116,120 @@ _NOT_VERIFIED = frozenset({"refuted", "entered-in-error"})
 _INACTIVE = frozenset({"resolved", "inactive", "remission"})
 
 
+class CodeListError(ValueError):
+    """A code list of ``risk/data/`` is malformed (the message names the file, line and field)."""
+
+
+_CODELISTS = "data/codelists"
+
+
+@cache
+def code_list_sources() -> Mapping[str, Mapping[str, str]]:
+    """What each published code list of ``risk/data/codelists/`` is and where it was copied
+    from (``risk/data/codelists/sources.toml``: the list's publisher and name, its use, the copy
+    it was taken from).
+
+    >>> code_list_sources()["qof_afib_cod"]["cluster"]
+    'AFIB_COD'
+    """
+    where = f"risk/{_CODELISTS}/sources.toml"
+    text = resources.files("medtwin.risk").joinpath(f"{_CODELISTS}/sources.toml").read_text("utf-8")
+    table = tomllib.loads(text)
+    for name, entry in table.items():
+        for field in ("what", "publisher", "source"):
+            if not str(entry.get(field, "")).strip():
+                raise CodeListError(f"{where}: [{name}] has no {field!r}")
+    return MappingProxyType(table)
+
+
+@cache
+def code_list(name: str) -> Mapping[str, str]:
+    """A published SNOMED CT code list, as medtwin ships it: concept id -> term.
+
+    The lists are verbatim copies of public code lists (the NHS England primary care domain
+    reference sets that the Quality and Outcomes Framework's registers use, ...), one CSV
+    ``risk/data/codelists/NAME.csv`` (``code,term``) each, described in ``sources.toml``. So a
+    record that codes a specific concept ("Paroxysmal atrial fibrillation with rapid ventricular
+    response", "Stage 1 hypertension (NICE 2011)") is read as the register would read it;
+    medtwin ships no SNOMED CT hierarchy.
+
+    Parameters
+    ----------
+    name
+        The list's name (``qof_afib_cod`` ...), a key of :func:`code_list_sources`.
+
+    Raises
+    ------
+    CodeListError
+        Unknown list, a row without a numeric code or a term, or a code listed twice (the file
+        and line named).
+
+    Examples
+    --------
+    >>> code_list("qof_afib_cod")["282825002"]
+    'Paroxysmal atrial fibrillation'
+    """
+    if name not in code_list_sources():
+        raise CodeListError(
+            f"unknown code list {name!r} (known: {', '.join(sorted(code_list_sources()))})"
+        )
+    where = f"risk/{_CODELISTS}/{name}.csv"
+    text = resources.files("medtwin.risk").joinpath(f"{_CODELISTS}/{name}.csv").read_text("utf-8")
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames != ["code", "term"]:
+        raise CodeListError(f"{where}: the header must be 'code,term', not {reader.fieldnames}")
+    out: dict[str, str] = {}
+    for row in reader:
+        code, term = (row.get("code") or "").strip(), (row.get("term") or "").strip()
+        if not code.isdigit() or not term or code in out:
+            raise CodeListError(
+                f"{where}, line {reader.line_num}: bad row {row} (a SNOMED CT id not listed "
+                "before, and its term)"
+            )
+        out[code] = term
+    return MappingProxyType(out)
+
+
+def _snomed(name: str, spec: dict[str, Any]) -> frozenset[str]:
+    """The SNOMED CT ids of a condition list: its own ``snomed`` ids and those of its published
+    ``snomed_lists``, less its ``snomed_exclude`` ids and the ids of its
+    ``snomed_exclude_lists`` (each excluded id must be in one of its lists)."""
+    own = {str(code) for code in spec.get("snomed", ())}
+    listed = {code for list_name in spec.get("snomed_lists", ()) for code in code_list(list_name)}
+    exclude = {str(code) for code in spec.get("snomed_exclude", ())}
+    exclude |= {
+        c for list_name in spec.get("snomed_exclude_lists", ()) for c in code_list(list_name)
+    }
+    stray = exclude - listed - own
+    if stray:
+        raise CodeListError(
+            f"risk/data/record_conditions.toml: [{name}] excludes codes that none of its lists "
+            f"holds: {sorted(stray)}"
+        )
+    return frozenset(own | listed) - exclude
+
+
 @cache
 def condition_sets() -> Mapping[str, Mapping[str, Any]]:
     """The code lists ``risk/data/record_conditions.toml``: SNOMED CT ids, ICD-10 prefixes,
     "history" or "active", and the basis of each.
 
+    A list's ``snomed`` is returned as a frozenset: its own ids with those of the published
+    lists it names (``snomed_lists``, :func:`code_list`), less ``snomed_exclude``.
+
     >>> condition_sets()["atrial_fibrillation"]["icd10"]
     ['I48']
+    >>> "1010405004" in condition_sets()["atrial_fibrillation"]["snomed"]  # from AFIB_COD
+    True
     """
     text = (
         resources.files("medtwin.risk").joinpath("data/record_conditions.toml").read_text("utf-8")
     )
-    return tomllib.loads(text)
+    sets = tomllib.loads(text)
+    for name, spec in sets.items():
+        if "when" in spec:  # a condition list (qrisk3_drugs holds drug names)
+            spec["snomed"] = _snomed(name, spec)
+    return sets
 
 
 def _icd(code: str) -> str:
