@@ -47,7 +47,12 @@ def test_the_derived_lists_follow_their_rules() -> None:
     """A derived list is exactly the concepts of its parent whose term its first pattern finds
     and its second does not, with the parent's terms."""
     derived = {n: e for n, e in code_list_sources().items() if "derived_from" in e}
-    assert set(derived) == {"medtwin_mi_of_chd_cod", "medtwin_haemorrhagic_of_strk_cod"}
+    assert set(derived) == {
+        "medtwin_mi_of_chd_cod",
+        "medtwin_haemorrhagic_of_strk_cod",
+        "medtwin_migraine_of_bristol",
+        "medtwin_smi_of_mh_cod",
+    }
     for name, entry in derived.items():
         keep, drop = (re.compile(p, re.IGNORECASE) for p in entry["rule"])
         parent = code_list(str(entry["derived_from"]))
@@ -164,3 +169,40 @@ def test_rheumatoid_arthritis_coded_by_its_serotype_counts_for_qrisk3(
     ).scores
     assert read.status == without.status == "computed"
     assert read.value == given_yes.value and read.value > without.value  # type: ignore[operator]
+
+
+def test_qrisk3s_conditions_coded_as_uk_general_practice_codes_them(
+    sqlite_store: SqlStore, tmp_path: Path
+) -> None:
+    """Migraine without aura, paranoid schizophrenia, SLE with organ involvement and erectile
+    dysfunction (none of them the one parent concept medtwin listed before) are QRISK3's items;
+    drug-induced lupus and a delusional disorder are not."""
+    bundle = _with_conditions(
+        ("56097005", "Migraine without aura", "2001-05-01"),
+        ("64905009", "Paranoid schizophrenia", "1995-09-12"),
+        ("201437007", "Systemic lupus erythematosus with organ/system involvement", "2010-01-20"),
+        ("860914002", "Erectile dysfunction", "2024-02-02"),
+    )
+    pid = imported(sqlite_store, tmp_path, bundle)
+    report = evaluate(sqlite_store, pid, AT, scores=["qrisk3_10y"], variation=False)
+    for name, code in (
+        ("migraine", "56097005"),
+        ("severe_mental_illness", "64905009"),
+        ("sle", "201437007"),
+        ("erectile_dysfunction", "860914002"),
+    ):
+        item = report.inputs[name]
+        assert item.value is True and code in item.detail, name
+    assert report.scores[0].status == "computed"
+
+
+def test_drug_induced_lupus_and_other_psychoses_are_not_qrisk3s_items() -> None:
+    sets = condition_sets()
+    assert "201436003" not in sets["sle"]["snomed"]  # Drug-induced systemic lupus erythematosus
+    assert "200936003" not in sets["sle"]["snomed"]  # Lupus erythematosus (may be cutaneous)
+    assert "95408003" in sets["sle"]["snomed"]  # Systemic lupus erythematosus arthritis
+    assert "48500005" not in sets["severe_mental_illness"]["snomed"]  # Delusional disorder
+    assert "31027006" not in sets["severe_mental_illness"]["snomed"]  # Schizotypal personality
+    assert "38368003" in sets["severe_mental_illness"]["snomed"]  # Schizoaffective, bipolar type
+    assert "193031009" not in sets["migraine"]["snomed"]  # Cluster headache syndrome
+    assert "104591000000101" not in sets["migraine"]["snomed"]  # Migraine prophylaxis
