@@ -260,3 +260,44 @@ def test_synth_today_moves_the_record_up_to_that_date(tmp_path: Path) -> None:
     bad = CliRunner().invoke(main, ["synth", "--today", "1.12.2026", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "--today: '1.12.2026' is not a date (YYYY-MM-DD)" in bad.output
     assert re.search(r"--today YYYY-MM-DD", run("synth", "--help"))
+
+
+def test_show_marks_a_suspected_diagnosis_and_leaves_a_ruled_out_one_off_the_problems(
+    tmp_path: Path,
+) -> None:
+    """A provisional heart failure is listed as not confirmed; a refuted atrial fibrillation is
+    not an active problem of the patient's (it is named on a line of its own)."""
+    import json
+
+    from tests.risk.test_uk_record import SCT, _bundle, _entry
+
+    bundle = _bundle()
+    for rid, code, display, verification in (
+        ("htn", "59621000", "Essential hypertension", "confirmed"),
+        ("hf", "84114007", "Heart failure", "provisional"),
+        ("af", "49436004", "Atrial fibrillation", "refuted"),
+    ):
+        bundle["entry"].append(_entry(rid, {
+            "resourceType": "Condition",
+            "clinicalStatus": {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                "code": "active"}]},
+            "verificationStatus": {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                "code": verification}]},
+            "code": {"coding": [{"system": SCT, "code": code, "display": display}]},
+            "subject": {"reference": "Patient/uk-1"}, "onsetDateTime": "2024-01-10",
+        }))  # fmt: skip
+    file = tmp_path / "uk.json"
+    file.write_text(json.dumps(bundle), encoding="utf-8")
+    db = str(tmp_path / "show.db")
+    run("import", str(file), "--store", db)
+    summary = orjson.loads(run("show", "9990001235", "--store", db, "--json"))
+    problems = {p["name"]: p for p in summary["problems"]}
+    assert set(problems) == {"Essential hypertension", "Heart failure"}
+    assert problems["Heart failure"]["suspected"] is True
+    assert problems["Essential hypertension"]["suspected"] is False
+    assert [p["name"] for p in summary["ruled_out_problems"]] == ["Atrial fibrillation"]
+    text = run("show", "9990001235", "--store", db)
+    assert "Heart failure (provisional, not confirmed)" in text
+    assert "ruled out or recorded in error: Atrial fibrillation" in text

@@ -278,7 +278,13 @@ def patients_command(
 @_store_option
 @_json_option
 def show_command(patient: str, store_url: str, as_json: bool) -> None:
-    """A readable summary of one patient (medtwin id or any linked identifier)."""
+    """A readable summary of one patient (medtwin id or any linked identifier).
+
+    Demographics and identifiers, active problems (a suspected diagnosis marked as not
+    confirmed; one ruled out or recorded in error left off the list, named on a line of its
+    own), active medications, allergies, the latest vital signs and labs with units and dates,
+    the smoking status and recent encounters.
+    """
     from medtwin.store.summary import patient_summary
 
     store = _open(store_url)
@@ -330,7 +336,11 @@ def _render_summary(s: dict[str, Any]) -> None:
         "Active problems",
         s["problems"],
         ("problem", "since", "code"),
-        lambda r: (r["name"], r["onset"] or "-", r["code"] or ""),
+        lambda r: (
+            f"{r['name']} ({r['verification']}, not confirmed)" if r["suspected"] else r["name"],
+            r["onset"] or "-",
+            r["code"] or "",
+        ),
     )
     section(
         "Medications (active)",
@@ -372,6 +382,13 @@ def _render_summary(s: dict[str, Any]) -> None:
         console.print(
             f"\n{len(s['past_problems'])} resolved problems; "
             f"{len(s['immunizations'])} vaccines on record"
+        )
+    if s["ruled_out_problems"]:
+        names = ", ".join(r["name"] for r in s["ruled_out_problems"][:3])
+        more = len(s["ruled_out_problems"]) - 3
+        console.print(
+            f"ruled out or recorded in error: {names}" + (f" (+{more})" if more > 0 else ""),
+            highlight=False,
         )
 
 

@@ -534,3 +534,63 @@ def test_the_synthea_patients_with_cardiovascular_disease_get_no_first_event_ris
             refused.add(summary.id)
     assert len(expected) == 9
     assert refused == {synthea.resolve_patient(fhir_id) for fhir_id in expected}
+
+
+def test_a_suspected_diagnosis_is_neither_yes_nor_no(store: SqlStore) -> None:
+    """A provisional heart failure and a differential diagnosis of cirrhosis are not
+    diagnoses yet, nor nothing: each item is "not known" with yes / no left open, and the
+    scores give their range over them (CHA2DS2-VASc 2 to 3, HAS-BLED 1 to 2), saying why. The
+    same heart failure confirmed is 1 point; a suspected atrial fibrillation alone leaves the
+    AF scores not computable."""
+    facts = [
+        _patient("1956-03-03", "male"),
+        _cond("af", SNOMED, "49436004", 800),
+        _cond("hf", SNOMED, "703272007", 60, verification="provisional"),
+        _cond("liver", SNOMED, "19943007", 30, verification="differential"),
+        _obs("8480-6", 138.0, "mm[Hg]", 10),
+        _obs("2160-0", 1.0, "mg/dL", 20),
+        _obs("718-7", 14.5, "g/dL", 20),
+    ]
+    pid = _load(store, facts)
+    d = derive_inputs(store, pid, AT)
+    hf = d["congestive_heart_failure"]
+    assert (hf.value, hf.status, hf.alternatives) == (None, "missing", (False, True))
+    assert hf.detail.startswith("heart failure only suspected, not confirmed: 703272007")
+    assert "provisional" in hf.detail
+    liver = d["abnormal_liver_function"]
+    assert (
+        liver.value is None and "only suspected" in liver.detail and "differential" in liver.detail
+    )
+    assert "no liver tests in the last year" in liver.detail
+    cha, bled = evaluate(store, pid, AT, scores=["cha2ds2_vasc", "has_bled"]).scores
+    assert (cha.status, cha.low, cha.high) == ("range", 1.0, 2.0)  # age 68: 1; HF: 0 or 1
+    assert "congestive_heart_failure not known (heart failure only suspected" in cha.message
+    assert (bled.status, bled.low, bled.high) == ("range", 1.0, 2.0)  # age: 1; liver: 0 or 1
+    # confirmed, it counts
+    store.append_facts(
+        [_cond("hf", SNOMED, "703272007", 60, verification="confirmed")], source="test"
+    )
+    (cha,) = evaluate(store, pid, AT, scores=["cha2ds2_vasc"]).scores
+    assert (cha.status, cha.value) == ("computed", 2.0)
+
+
+def test_a_suspected_atrial_fibrillation_leaves_the_af_scores_open(store: SqlStore) -> None:
+    """Whether CHA2DS2-VASc applies rests on the AF: only suspected, the scores cannot be
+    computed (not "not applicable", not a score), and the report says why; a suspected
+    diabetes gives QRISK3's diabetes type as not known, with none or the suspected type."""
+    pid = _load(
+        store,
+        [
+            _patient("1956-03-03", "male"),
+            _cond("af", SNOMED, "49436004", 30, verification="unconfirmed"),
+            _cond("dm", SNOMED, "44054006", 30, verification="provisional"),
+        ],
+    )
+    d = derive_inputs(store, pid, AT)
+    assert d["atrial_fibrillation"].value is None
+    cha, bled = evaluate(store, pid, AT, scores=["cha2ds2_vasc", "has_bled"]).scores
+    for outcome in (cha, bled):
+        assert outcome.status == "missing", outcome
+        assert "atrial fibrillation or flutter only suspected" in outcome.message
+    assert d["diabetes"].value is None and d["diabetes_type"].value is None
+    assert d["diabetes_type"].alternatives == ("none", "type2")

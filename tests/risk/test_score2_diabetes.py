@@ -461,14 +461,13 @@ def test_a_german_icd_10_gm_diagnosis_is_type_2_diabetes(store: Any, code: str) 
 
 @pytest.mark.parametrize(("certainty", "verification", "counted"),
                          [("A", "refuted", False), ("G", "confirmed", True),
-                          ("V", "provisional", True)])  # fmt: skip
+                          ("V", "provisional", None)])  # fmt: skip
 def test_german_diagnosis_certainty(
-    tmp_path: Any, certainty: str, verification: str, counted: bool
+    tmp_path: Any, certainty: str, verification: str, counted: bool | None
 ) -> None:
     """The ICD-10-GM Diagnosesicherheit extension: a diagnosis marked A (ausgeschlossen,
     excluded) is refuted at import and is not diabetes; G (gesichert) is confirmed; V (Verdacht,
-    suspected) provisional, which medtwin's code lists count, as they count any diagnosis not
-    refuted."""
+    suspected) provisional, which is neither a diagnosis nor none: diabetes is not known."""
     import json
 
     from medtwin.ingest import import_paths

@@ -71,6 +71,7 @@ __all__ = [
     "ANAEMIA_HB_G_DL",
     "ICD10_SYSTEMS",
     "SBP_UNCONTROLLED_MM_HG",
+    "SUSPECTED",
     "CodeListError",
     "af_inputs",
     "code_list",
@@ -79,6 +80,7 @@ __all__ = [
     "condition_input",
     "condition_sets",
     "matches",
+    "or_suspected",
     "time_in_range",
 ]
 
@@ -113,6 +115,12 @@ BILIRUBIN_LOINC = "1975-2"
 ENZYME_LOINC = {"1742-6": "ALT", "1920-8": "AST", "6768-6": "ALP"}
 
 _NOT_VERIFIED = frozenset({"refuted", "entered-in-error"})
+SUSPECTED = frozenset({"unconfirmed", "provisional", "differential"})
+"""Verification statuses of a condition that is suspected, not established (FHIR R4
+condition-ver-status: ``unconfirmed`` and its children ``provisional``, a tentative diagnosis,
+and ``differential``, one of a set of possibilities; the German Diagnosesicherheit V,
+"Verdachtsdiagnose", is read as provisional at import). A condition found only so makes its
+input "not known" (with yes / no as the alternatives), neither a yes nor a no."""
 _INACTIVE = frozenset({"resolved", "inactive", "remission"})
 
 
@@ -297,22 +305,57 @@ def _label(sf: StoredFact) -> str:
     return f"{text} ({start.date().isoformat()})" if start is not None else text
 
 
+def _labels(found: Sequence[StoredFact], *, status: bool = False) -> str:
+    def one(sf: StoredFact) -> str:
+        verification = getattr(sf.fact, "verification_status", None)
+        return f"{_label(sf)}, {verification}" if status and verification else _label(sf)
+
+    more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+    return ", ".join(one(sf) for sf in found[:3]) + more
+
+
 def condition_input(reader: _Reader, name: str, *, as_name: str | None = None) -> DerivedInput:
-    """``True`` with the facts found, or ``False`` ("absent") when the record has none."""
-    from medtwin.risk.inputs import DerivedInput, _prov
+    """``True`` with the facts found, or ``False`` ("absent") when the record has none.
+
+    A condition recorded only as suspected (verification status in :data:`SUSPECTED`) is
+    neither: the input is "missing" with the alternatives yes and no, and says so, so a score
+    that needs it gives its range over both (or cannot be computed), instead of counting a
+    diagnosis not yet made or ignoring one being worked up."""
+    from medtwin.risk.inputs import YES_NO, DerivedInput, _prov
 
     spec = condition_sets()[name]
     found = _found(reader, name)
     what = str(spec["what"])
-    if found:
-        labels = ", ".join(_label(sf) for sf in found[:3])
-        more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+    established = [
+        sf for sf in found if getattr(sf.fact, "verification_status", None) not in SUSPECTED
+    ]
+    if established:
         return DerivedInput(
-            as_name or name, True, "ok", f"{what}: {labels}{more}", None, None,
-            tuple(_prov(sf, reader.at) for sf in found),
+            as_name or name, True, "ok", f"{what}: {_labels(established)}", None, None,
+            tuple(_prov(sf, reader.at) for sf in established),
+        )  # fmt: skip
+    if found:
+        return DerivedInput(
+            as_name or name, None, "missing",
+            f"{what} only suspected, not confirmed: {_labels(found, status=True)}", None, None,
+            tuple(_prov(sf, reader.at) for sf in found), YES_NO,
         )  # fmt: skip
     when = " active at the date" if spec.get("when") == "active" else ""
     return DerivedInput(as_name or name, False, "absent", f"no {what}{when} in the record")
+
+
+def or_suspected(condition: DerivedInput, other: DerivedInput) -> DerivedInput:
+    """An input that is yes when a condition is recorded or ``other`` says yes: ``other`` when
+    it decides (yes, or not known), else, where the condition is only suspected, "not known"
+    naming both (a no from ``other`` cannot settle it); else ``other``'s no."""
+    from medtwin.risk.inputs import YES_NO, DerivedInput
+
+    if other.value is not False or condition.value is not None:
+        return other
+    return DerivedInput(
+        other.name, None, "missing", f"{condition.detail}; {other.detail}", other.valid_days,
+        None, condition.provenance + other.provenance, YES_NO,
+    )  # fmt: skip
 
 
 def _hypertension(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput:
@@ -327,6 +370,11 @@ def _hypertension(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedI
             "hypertension", True, "ok",
             f"antihypertensive treatment ({treated.detail}); no hypertension diagnosis",
             None, None, treated.provenance,
+        )  # fmt: skip
+    if diagnosis.value is None:  # only suspected; no treatment, or not known
+        return DerivedInput(
+            "hypertension", None, "missing", f"{diagnosis.detail}; {treated.detail}", None,
+            None, diagnosis.provenance + treated.provenance, YES_NO,
         )  # fmt: skip
     if treated.value is None:
         return DerivedInput(
@@ -375,12 +423,12 @@ def _renal(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput:
         )  # fmt: skip
     umol = float(convert(float(creat.value), "mg/dL", "umol/L", analyte="2160-0"))  # type: ignore[arg-type]
     high = umol >= CREATININE_ABNORMAL_UMOL_L
-    return DerivedInput(
+    return or_suspected(dialysis, DerivedInput(
         name, high, "computed",
         f"creatinine {umol:.0f} umol/L {'>=' if high else '<'} "
         f"{CREATININE_ABNORMAL_UMOL_L:g}; no dialysis or kidney transplant recorded",
         creat.valid_days, None, creat.provenance,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def _severe_hypercholesterolaemia(reader: _Reader) -> DerivedInput:
@@ -420,8 +468,11 @@ def _severe_hypercholesterolaemia(reader: _Reader) -> DerivedInput:
         if highest is not None
         else "no LDL cholesterol in the record"
     )
-    return DerivedInput(
-        name, False, "absent", f"no familial hypercholesterolaemia in the record; {ldl}"
+    return or_suspected(
+        fh,
+        DerivedInput(
+            name, False, "absent", f"no familial hypercholesterolaemia in the record; {ldl}"
+        ),
     )
 
 
@@ -479,19 +530,26 @@ def _liver(reader: _Reader) -> DerivedInput:
         tests = "liver tests without a reference range are not judged"
     else:
         tests = "liver tests not above the HAS-BLED limits"
-    return DerivedInput(
-        name, False, "absent", f"no chronic liver disease active at the date in the record; {tests}"
-    )
+    return or_suspected(
+        disease,
+        DerivedInput(
+            name, False, "absent",
+            f"no chronic liver disease active at the date in the record; {tests}",
+        ),
+    )  # fmt: skip
 
 
 def _bleeding(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput:
     from medtwin.risk.inputs import DerivedInput
 
     name = "bleeding_history_or_predisposition"
+    suspected: DerivedInput | None = None
     for item in ("bleeding_history", "bleeding_predisposition"):
         found = condition_input(reader, item, as_name=name)
         if found.value:
             return found
+        if found.value is None and suspected is None:
+            suspected = found
     hb, sex = done["haemoglobin_g_dl"], done["sex"]
     threshold = ANAEMIA_HB_G_DL.get(str(sex.value)) if sex.usable else None
     if hb.usable and threshold is not None and float(hb.value) < threshold:  # type: ignore[arg-type]
@@ -505,10 +563,11 @@ def _bleeding(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput
         if hb.usable
         else f"haemoglobin: {hb.reason()}"
     )
-    return DerivedInput(
+    absent = DerivedInput(
         name, False, "absent",
         f"no bleeding, anaemia or bleeding disorder in the record; {said}",
     )  # fmt: skip
+    return absent if suspected is None else or_suspected(suspected, absent)
 
 
 def time_in_range(

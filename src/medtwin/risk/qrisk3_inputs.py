@@ -192,9 +192,9 @@ def _diabetes_type(reader: _Reader, done: Mapping[str, DerivedInput]) -> Derived
 
     name = "diabetes_type"
     diabetes = done["diabetes"]
-    if diabetes.value is not True:
-        if diabetes.value is False:
-            return DerivedInput(name, "none", "absent", diabetes.detail)
+    if diabetes.value is False:
+        return DerivedInput(name, "none", "absent", diabetes.detail)
+    if diabetes.value is None and not diabetes.provenance:
         return DerivedInput(name, None, "missing", diabetes.reason())
     ids = {p.source_id for p in diabetes.provenance}
     facts = [sf for sf in reader.facts_of(("Condition",)) if sf.fact.source_id in ids]
@@ -202,6 +202,11 @@ def _diabetes_type(reader: _Reader, done: Mapping[str, DerivedInput]) -> Derived
         kind for sf in facts for kind, spec in diabetes_types().items() if matches(sf.fact, spec)
     }
     provs = tuple(_prov(sf, reader.at) for sf in facts)
+    if diabetes.value is None:  # only suspected: none, or the type it would be
+        kinds = tuple(sorted(types)) if len(types) == 1 else ("type1", "type2")
+        return DerivedInput(
+            name, None, "missing", diabetes.reason(), None, None, provs, ("none", *kinds)
+        )
     if len(types) == 1:
         (kind,) = types
         return DerivedInput(name, kind, "ok", diabetes.detail, None, None, provs)

@@ -32,6 +32,10 @@ from medtwin.store.sql import SqlStore
 __all__ = ["CLINICAL_LABELS", "patient_summary", "unit_label"]
 
 _ACTIVE_CONDITION = {"active", "recurrence", "relapse"}
+_SUSPECTED_CONDITION = {"unconfirmed", "provisional", "differential"}
+"""FHIR R4 condition-ver-status codes of a diagnosis not yet established: listed, marked."""
+_RULED_OUT_CONDITION = {"refuted", "entered-in-error"}
+"""A diagnosis ruled out or recorded in error: not a problem of the patient's (counted)."""
 _ACTIVE_MEDICATION = {"active", "on-hold", "draft"}
 
 
@@ -240,21 +244,29 @@ def patient_summary(store: SqlStore, patient: str, *, today: date | None = None)
     }
     problems: list[dict[str, Any]] = []
     past: list[dict[str, Any]] = []
+    ruled_out: list[dict[str, Any]] = []
     for stored in facts:
         if isinstance(stored.fact, Condition):
+            verification = stored.fact.verification_status
             item = {
                 "name": _name(stored),
                 "code": _code(stored),
                 "onset": _day(stored.fact.effective_start),
                 "abated": _day(stored.fact.effective_end),
                 "status": stored.fact.clinical_status,
+                "verification": verification,
+                "suspected": verification in _SUSPECTED_CONDITION,
             }
+            if verification in _RULED_OUT_CONDITION:
+                ruled_out.append(item)
+                continue
             active = stored.fact.clinical_status in _ACTIVE_CONDITION or (
                 stored.fact.clinical_status is None and stored.fact.effective_end is None
             )
             (problems if active else past).append(item)
     out["problems"] = problems
     out["past_problems"] = past
+    out["ruled_out_problems"] = ruled_out
     medications: dict[str, dict[str, Any]] = {}
     for stored in facts:
         if isinstance(stored.fact, MedicationRequest) and stored.fact.status in _ACTIVE_MEDICATION:
