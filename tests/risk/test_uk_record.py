@@ -260,6 +260,56 @@ def test_dm_d_coded_prescriptions_are_read_by_their_names(
     assert qrisk3.status == "refused" and "on a statin" in qrisk3.message
 
 
+def _orders(*names: str) -> dict[str, Any]:
+    """The example record with an active dm+d-coded order of each product name (AMP codes
+    medtwin does not know: read by name)."""
+    bundle = _bundle()
+    for i, name in enumerate(names):
+        bundle["entry"].append(_entry(f"rx{i}", {
+            "resourceType": "MedicationRequest", "status": "active", "intent": "order",
+            "medicationCodeableConcept": {
+                "coding": [{"system": "https://dmd.nhs.uk", "code": str(9000 + i), "display": name}]},
+            "subject": {"reference": "Patient/uk-1"}, "authoredOn": "2024-01-10",
+        }))  # fmt: skip
+    return bundle
+
+
+def test_products_prescribed_by_brand_name(sqlite_store: SqlStore, tmp_path: Path) -> None:
+    """A dm+d actual medicinal product is named by its brand ("Lipitor 20mg tablets (Upjohn UK
+    Ltd)"): the brand's ingredients are read (RxNorm brand names and the UK's, BNF), so the
+    amlodipine is treatment, the atorvastatin a statin; QRISK3's items read brands too: the
+    olanzapine, and the oral prednisolone (tablets, without "oral" in the name)."""
+    bundle = _orders(
+        "Lipitor 20mg tablets (Upjohn UK Ltd)",
+        "Istin 5mg tablets (Upjohn UK Ltd)",
+        "Zyprexa 5mg tablets (Eli Lilly and Company Ltd)",
+        "Prednisolone 5mg tablets",
+        "Viagra 50mg tablets (Upjohn UK Ltd)",
+    )
+    pid = imported(sqlite_store, tmp_path, bundle)
+    d = evaluate(sqlite_store, pid, AT, scores=["qrisk3_10y"], variation=False).inputs
+    assert d["statin"].value is True and "atorvastatin" in d["statin"].detail
+    assert d["bp_treated"].value is True and "amlodipine" in d["bp_treated"].detail
+    assert d["atypical_antipsychotic"].value is True
+    assert d["atypical_antipsychotic"].detail == "active zyprexa"
+    assert d["corticosteroids"].value is True
+    assert d["erectile_dysfunction"].value is True
+
+
+def test_a_steroid_not_swallowed_is_not_qrisk3s_steroid_tablets(
+    sqlite_store: SqlStore, tmp_path: Path
+) -> None:
+    """Buccal hydrocortisone tablets (for mouth ulcers) and a prednisolone enema are local
+    treatments, not QRISK3's regular steroid tablets."""
+    bundle = _orders(
+        "Hydrocortisone 2.5mg muco-adhesive buccal tablets",
+        "Prednisolone 20mg/100ml enema",
+    )
+    pid = imported(sqlite_store, tmp_path, bundle)
+    d = evaluate(sqlite_store, pid, AT, scores=["qrisk3_10y"], variation=False).inputs
+    assert d["corticosteroids"].value is False
+
+
 @pytest.mark.parametrize(
     ("code", "display"),
     [

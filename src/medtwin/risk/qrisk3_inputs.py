@@ -47,6 +47,7 @@ antihypertensive treatment, atrial fibrillation):
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -589,6 +590,38 @@ def _family_history_finding(reader: _Reader) -> DerivedInput | None:
     )
 
 
+_ORAL_ROUTES = frozenset({"oral", "oral route", "oral use", "by mouth", "po", "26643006"})
+"""Routes read as by mouth: the word, SNOMED CT 26643006 |Oral route| (its code or display),
+EDQM's "Oral use" and the prescriber's "PO"."""
+_ORAL_FORM = re.compile(
+    r"(?<![\w-])(oral|orally|by mouth|tablets?|caplets?|capsules?)(?![\w-])", re.IGNORECASE
+)
+_NOT_SWALLOWED = re.compile(
+    r"(?<![\w-])(buccal|sublingual|muco-adhesive|vaginal|pessar(y|ies)|rectal|"
+    r"suppositor(y|ies)|enema|foam|inhal\w*|nebuli\w*|injection|infusion|cream|ointment|"
+    r"gel|lotion|eye|ear|nasal|topical|cutaneous)(?![\w-])",
+    re.IGNORECASE,
+)
+
+
+def taken_by_mouth(text: str, route: str | None) -> bool:
+    """Whether an order is for a drug swallowed: its route says so, or, without a route, its
+    name or dose instruction names an oral form (RxNorm's "Oral Tablet", a UK dm+d product's
+    "tablets", "gastro-resistant tablets", "capsules", "oral solution") and no local one
+    (buccal, vaginal, rectal, inhaled, topical ...: "muco-adhesive buccal tablets" are not).
+
+    >>> taken_by_mouth("Prednisolone 5mg tablets", None)
+    True
+    >>> taken_by_mouth("Hydrocortisone 2.5mg muco-adhesive buccal tablets", None)
+    False
+    >>> taken_by_mouth("prednisolone", "Oral route")
+    True
+    """
+    if route:
+        return route.strip().lower() in _ORAL_ROUTES
+    return bool(_ORAL_FORM.search(text)) and not _NOT_SWALLOWED.search(text)
+
+
 def _on_drug(reader: _Reader, item: str, as_name: str) -> DerivedInput:
     """An active order naming one of the item's drugs (oral only, where the list says so)."""
     from medtwin.record.codes import names_in
@@ -607,9 +640,7 @@ def _on_drug(reader: _Reader, item: str, as_name: str) -> DerivedInput:
         named = names_in(text, names)
         if not named:
             continue
-        if spec.get("oral") and not (
-            "oral" in text.lower() or (getattr(f, "route", None) or "").lower() == "oral"
-        ):
+        if spec.get("oral") and not taken_by_mouth(text, getattr(f, "route", None)):
             continue
         order = order_from_fact(f, sf.recorded_at, sf.id)
         if order is not None and order_state(order, (), reader.at) == "active":
