@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,9 @@ def test_risk_history(synthea_store: tuple[str, Path], tmp_path: Path) -> None:
     ]  # fmt: skip
     assert "cannot compute" in rows["2010-01-01"]  # no lipids yet
     assert "not applicable" in rows["2020-07-07"]  # PREVENT 30-year stops at 59
+    # each computed risk with its interval over measurement variation, and what it is
+    assert re.search(r"\d% \[[\d.]+-[\d.]+\]", rows["2020-07-07"])
+    assert "[low-high]: the central 90 % of the risk over the day-to-day variation" in text
     stored = int(text.split(" result(s) stored (source medtwin:risk)")[0].rsplit("\n", 1)[1])
     html = plot.read_text()
     assert '"name":"prevent_10y"' in html and '"name":"framingham_cvd_10y"' in html
@@ -178,6 +182,8 @@ def test_risk_history(synthea_store: tuple[str, Path], tmp_path: Path) -> None:
     for name, column in out["scores"].items():
         assert column["values"][-1] == by_name[name]["value"], name
         assert column["status"][-1] == by_name[name]["status"], name
+        assert column["variation"][-1] == by_name[name].get("variation"), name
+    assert out["scores"]["prevent_10y"]["variation"][-1]["level"] == 0.9
 
 
 def test_risk_history_bad_input(synthea_store: tuple[str, Path]) -> None:

@@ -303,9 +303,12 @@ def _outcome_lines(s: ScoreOutcome) -> Iterator[str]:
         yield f"  {'':<24} before the statin (the record of {s.untreated_at.isoformat()}): {said}"
 
 
-def _cell(outcome: ScoreOutcome) -> str:
+def _cell(outcome: ScoreOutcome, *, interval: bool = False) -> str:
     pct = "%" if outcome.unit == "%" else ""
     if outcome.value is not None:
+        v = outcome.variation
+        if interval and v is not None:
+            return f"{_show(outcome.value)}{pct} [{_show(v.low)}-{_show(v.high)}]"
         return _show(outcome.value) + pct
     if outcome.status == "range":
         return f"{_show(outcome.low)}-{_show(outcome.high)}{pct}"
@@ -368,13 +371,20 @@ def _history(
     click.echo("")
     shown = table.answered()
     columns = [table.column(name) for name in shown]
-    widths = [max(14, len(name)) for name in shown]
+    texts = [[_cell(o, interval=True) for o in column] for column in columns]
+    widths = [max(14, len(name), *map(len, t)) for name, t in zip(shown, texts, strict=True)]
     click.echo(
         "  ".join([f"{'date':<10}", *(f"{n:>{w}}" for n, w in zip(shown, widths, strict=True))])
     )
     for i, day in enumerate(days):
-        cells = [_cell(c[i]) for c in columns]
+        cells = [t[i] for t in texts]
         click.echo("  ".join([day, *(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True))]))
+    levels = {o.variation.level for column in columns for o in column if o.variation}
+    if levels:
+        click.echo(
+            f"[low-high]: the central {100 * max(levels):.0f} % of the risk over the day-to-day "
+            "variation of its measured inputs (cholesterol, blood pressure ...; see --json)"
+        )
     never = [name for name in table.scores if name not in shown]
     if never:
         click.echo("")

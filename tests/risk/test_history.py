@@ -67,7 +67,7 @@ def test_every_and_dates() -> None:
 def test_trajectory_equals_single_date_evaluations(austin: tuple[SqlStore, str]) -> None:
     store, pid = austin
     assert record_span(store, pid) == (dt.date(1992, 8, 4), dt.date(2020, 7, 7))
-    table = risk_history(store, pid, every="1y")
+    table = risk_history(store, pid, every="1y", variation=False)
     assert len(table) == 29  # 1992-08-04 .. 2019-08-04 yearly, then 2020-07-07
     assert table.points[-1][1] == dt.datetime(2020, 7, 7, 23, 59, 59, tzinfo=dt.UTC)
     computed = 0
@@ -88,6 +88,26 @@ def test_trajectory_equals_single_date_evaluations(austin: tuple[SqlStore, str])
     assert 5.0 < prevent[-1].value < 40.0
     # the 30-year equations stop at 59 (he turns 60 in 2015)
     assert table.column("prevent_30y")[-1].status == "refused"
+
+
+def test_each_risk_of_a_history_has_the_interval_of_a_single_evaluation(
+    austin: tuple[SqlStore, str],
+) -> None:
+    """A history shows uncertainty as a single date does: each computed percent risk carries
+    its interval over measurement variation, the same as ``evaluate`` gives at that date."""
+    store, pid = austin
+    table = risk_history(store, pid, every="4y", start=dt.date(2012, 1, 1))
+    intervals = 0
+    for i, (_, at) in enumerate(table.points):
+        single = {s.name: s for s in evaluate(store, pid, at).scores}
+        for outcome in table.outcomes[i]:
+            assert outcome.variation == single[outcome.name].variation, outcome.name
+            if outcome.status == "computed" and outcome.unit == "%":
+                assert outcome.variation is not None, outcome.name
+                assert outcome.variation.low <= outcome.value <= outcome.variation.high  # type: ignore[operator]
+                intervals += 1
+    assert intervals >= 8
+    assert table.to_dict()["scores"]["prevent_10y"]["variation"][-1]["level"] == 0.9
 
 
 def test_one_compute_many_call_per_score(

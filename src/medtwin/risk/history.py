@@ -13,7 +13,10 @@ patients.
 ``--every`` (``1y``, ``6m``, ``3m``, ``30d``) from the first to the last date of the patient's
 record, or ``--from`` / ``--to``. :func:`history_facts` turns the computed cells into the same
 stored result facts (source ``medtwin:risk``, FHIR RiskAssessment raw) as a single evaluation,
-so the history is kept; :meth:`ScoreTable.write_html` plots it.
+so the history is kept; :meth:`ScoreTable.write_html` plots it. Each computed percent risk
+of a history carries its interval over the day-to-day variation of its measured inputs (as a
+single evaluation does: :mod:`medtwin.risk.variation`), so a trend is read against what the
+measurements alone could move.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from medtwin.risk.from_record import (
     result_subject,
     row_from,
     unsettled_outcome,
+    with_variation,
 )
 from medtwin.risk.inputs import DerivedInput, derive_inputs
 
@@ -127,6 +131,7 @@ class ScoreTable:
                 "bands": [c.band for c in cells],
                 "status": [c.status for c in cells],
                 "messages": [c.message for c in cells],
+                "variation": [c.variation.to_dict() if c.variation else None for c in cells],
             }
         return {
             "points": [{"patient": pid, "date": at.date().isoformat()} for pid, at in self.points],
@@ -138,8 +143,9 @@ class ScoreTable:
         """Write a self-contained HTML plot (plotly.js inlined, no network needed).
 
         One trace per computed score over the dates (a gap where it cannot be computed), hover
-        showing the band; risks in percent share the first panel, points the second, any other
-        unit (eGFR, dose) has its own panel. Meant for one patient's rows.
+        showing the band; a risk's interval over measurement variation as its error bar; risks
+        in percent share the first panel, points the second, any other unit (eGFR, dose) has
+        its own panel. Meant for one patient's rows.
         """
         import plotly.graph_objects as go
         from plotly.subplots import make_subplots
@@ -158,13 +164,23 @@ class ScoreTable:
         for row, key in enumerate(keys, start=1):
             for name in panels[key]:
                 cells = self.column(name)
+                up = [c.variation.high - c.value if c.variation and c.value is not None else None
+                      for c in cells]  # fmt: skip
+                down = [c.value - c.variation.low if c.variation and c.value is not None else None
+                        for c in cells]  # fmt: skip
+                errors = (
+                    {"type": "data", "array": up, "arrayminus": down, "visible": True}
+                    if any(u is not None for u in up)
+                    else None
+                )
                 fig.add_trace(
                     go.Scatter(
                         x=x,
                         y=[c.value for c in cells],
+                        error_y=errors,
                         mode="lines+markers",
                         name=name,
-                        text=[c.band or c.message for c in cells],
+                        text=[_hover(c) for c in cells],
                         hovertemplate="%{x}: %{y:.3g} %{text}<extra>" + name + "</extra>",
                         connectgaps=False,
                     ),
@@ -180,6 +196,15 @@ class ScoreTable:
         out = Path(path)
         fig.write_html(out, include_plotlyjs=True, full_html=True)
         return out
+
+
+def _hover(cell: ScoreOutcome) -> str:
+    """A plotted point's hover text: its band, and its interval over measurement variation."""
+    said = cell.band or cell.message
+    if cell.variation is not None:
+        v = cell.variation
+        said += f"; {100 * v.level:.0f} % over day-to-day variation {v.low:.3g}-{v.high:.3g}"
+    return said
 
 
 class _ReadOnce:
@@ -238,12 +263,15 @@ def score_table(
     points: Sequence[tuple[str, dt.datetime | dt.date]],
     *,
     scores: Sequence[str] = (),
+    variation: bool = False,
 ) -> ScoreTable:
     """Every score (default: every applicable one) at each ``(patient id, date)`` point.
 
     Inputs are derived per point as of its date (a date means the end of that day, UTC); the
     scores are computed with one ``compute_many`` call per score over all the points that have
-    its needed inputs, not one call per point.
+    its needed inputs, not one call per point. ``variation``: each computed percent risk also
+    gets its interval over measurement variation (:func:`~medtwin.risk.from_record
+    .with_variation`; about 10 ms a cell, so off for population tables).
 
     Examples
     --------
@@ -280,7 +308,8 @@ def score_table(
             rows = [row_from(score, inputs[i]) for i in todo]
             results = score.compute_many(input_columns(score, rows), rows=len(rows))
             for k, i in enumerate(todo):
-                cells[i] = outcome_from_result(score, inputs[i], results[k])
+                cell = outcome_from_result(score, inputs[i], results[k])
+                cells[i] = with_variation(score, inputs[i], cell) if variation else cell
         columns.append([c for c in cells if c is not None])
     outcomes = tuple(
         tuple(col[i] for col in columns) for i in range(len(whens))
@@ -357,9 +386,11 @@ def risk_history(
     start: dt.date | None = None,
     end: dt.date | None = None,
     scores: Sequence[str] = (),
+    variation: bool = True,
 ) -> ScoreTable:
     """Scores of one patient at every ``every`` from ``start`` to ``end`` (default: the record's
-    first and last dates, :func:`record_span`)."""
+    first and last dates, :func:`record_span`), each computed percent risk with its interval
+    over measurement variation unless ``variation`` is false."""
     parse_every(every)
     if start is None or end is None:
         span = record_span(store, patient_id)
@@ -371,7 +402,7 @@ def risk_history(
         start = start or span[0]
         end = end or span[1]
     days = history_dates(start, end, every)
-    return score_table(store, [(patient_id, d) for d in days], scores=scores)
+    return score_table(store, [(patient_id, d) for d in days], scores=scores, variation=variation)
 
 
 def history_facts(store: Store, table: ScoreTable) -> list[Observation]:
