@@ -26,7 +26,14 @@ from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from medtwin.ingest.base import Batch, IngestError, QuarantineItem, Reader, ResourceUnit
+from medtwin.ingest.base import (
+    Batch,
+    IngestError,
+    QuarantineItem,
+    Reader,
+    ResourceUnit,
+    StoreLookup,
+)
 
 if TYPE_CHECKING:
     from medtwin.store.base import AppendResult, QuarantineEntry
@@ -198,7 +205,7 @@ def _batches(
     lookup = None
     if store is not None:
         name = source or DEFAULT_SOURCE
-        lookup = lambda t, s, v: store.find_resource(name, t, s, v)  # noqa: E731
+        lookup = StoreLookup(store, name)
     yield from reader.read(path, source=source, tz=tz, lookup=lookup, patient=patient)
 
 
@@ -363,7 +370,7 @@ def _import_parts_in_worker(
     try:
         store = _worker_store(url, actor)
         name = source or DEFAULT_SOURCE
-        lookup = lambda t, s, v: store.find_resource(name, t, s, v)  # noqa: E731
+        lookup = StoreLookup(store, name)
 
         def write(batches: list[Batch]) -> Sequence[AppendResult]:
             turns.wait(ticket)
@@ -723,7 +730,7 @@ def _reread(
         tz=tz,
         file=item.file,
         location=item.location,
-        lookup=lambda t, s, v: store.find_resource(source, t, s, v),
+        lookup=StoreLookup(store, source),
     )
 
 

@@ -20,12 +20,34 @@ __all__ = [
     "QuarantineItem",
     "Reader",
     "ResourceUnit",
+    "StoreLookup",
     "quantity_unit",
 ]
 
 
 #: Finds a stored resource by identifier: ``(resource type, system or "", value) -> "Type/id"``.
 Lookup = Callable[[str, str, str], "str | None"]
+
+
+class StoreLookup:
+    """A :data:`Lookup` over the resources a store holds from one source, which also gives a
+    stored resource's JSON by ``Type/id`` (:meth:`resource`): the Medication a MedicationRequest
+    of another file references."""
+
+    __slots__ = ("source", "store")
+
+    def __init__(self, store: Any, source: str) -> None:
+        self.store = store
+        self.source = source
+
+    def __call__(self, resource_type: str, system: str, value: str) -> str | None:
+        found: str | None = self.store.find_resource(self.source, resource_type, system, value)
+        return found
+
+    def resource(self, key: str) -> dict[str, Any] | None:
+        """The current JSON of the stored resource ``Type/id`` of this source, or ``None``."""
+        found: dict[str, Any] | None = self.store.resource_json(self.source, key)
+        return found
 
 
 class IngestError(ValueError):

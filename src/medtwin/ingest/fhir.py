@@ -34,7 +34,7 @@ import hashlib
 import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
@@ -565,6 +565,7 @@ def units_from_resources(
     by_url: dict[str, str] = {}
     by_identifier: dict[tuple[str, str, str], str] = {}
     invalid_urls: dict[str, str] = {}
+    medications: dict[str, dict[str, Any]] = {}  # Medication/id -> the resource, this file's
     for resource, location, full_url in items:
         issues = validate_resource(resource)
         rtype = resource.get("resourceType") if isinstance(resource, dict) else None
@@ -595,6 +596,8 @@ def units_from_resources(
             rid = _id_from_url(full_url) or _content_id(resource)
             resource = {**resource, "id": rid}
         key = f"{rtype}/{rid}"
+        if rtype == "Medication":
+            medications[key] = resource
         if full_url:
             by_url[full_url] = key
         for ident in resource.get("identifier") or ():
@@ -617,6 +620,8 @@ def units_from_resources(
         try:
             resource, requires, text = context.rewrite(entry.resource)
             facts = map_resource(resource, source=source, tz=tz)
+            if "medicationReference" in resource:
+                facts = _with_referenced_medication(resource, facts, context, medications, lookup)
         except _Blocked as blocked:
             batch.quarantine.append(
                 QuarantineItem(
@@ -643,6 +648,68 @@ def units_from_resources(
                 identifiers=_identifiers(entry.resource),
             )
         )
+
+
+def _medication_coding(medication: Mapping[str, Any]) -> Coding | None:
+    """A Medication resource's code (RxNorm preferred), else the names of its ingredients."""
+    code = _codeable(medication.get("code"), RXNORM)
+    if code is not None:
+        return code
+    names = [
+        name
+        for item in medication.get("ingredient") or ()
+        if isinstance(item, dict)
+        and (name := _display(item.get("itemCodeableConcept")) or _ref_display(item))
+    ]
+    return _coding("", "", " / ".join(names)) if names else None
+
+
+def _ref_display(item: Mapping[str, Any]) -> str | None:
+    ref = item.get("itemReference")
+    return ref.get("display") if isinstance(ref, dict) else None
+
+
+def _with_referenced_medication(
+    resource: Mapping[str, Any],
+    facts: list[Fact],
+    context: _Context,
+    medications: Mapping[str, dict[str, Any]],
+    lookup: Lookup | None,
+) -> list[Fact]:
+    """The facts of a resource that names its drug by ``medicationReference`` with the drug's
+    code: the Medication resource it references, contained in it (``#id``), an entry of the
+    same file (GP Connect's and US Core's form) or stored from another file (a Bulk export's
+    ``Medication.ndjson``: a reference to one not yet stored waits in quarantine, and is read
+    again when it comes), read for its code (or its ingredients' names). Without one, the
+    reference's display is kept."""
+    node = resource.get("medicationReference")
+    ref = node.get("reference") if isinstance(node, dict) else None
+    if not isinstance(ref, str):
+        return facts
+    medication: Mapping[str, Any] | None = None
+    if ref.startswith("#"):
+        medication = next(
+            (
+                c
+                for c in resource.get("contained") or ()
+                if isinstance(c, dict)
+                and c.get("resourceType") == "Medication"
+                and c.get("id") == ref[1:]
+            ),
+            None,
+        )
+    else:
+        key = context.by_url.get(ref, ref)
+        if key.startswith(("http://", "https://")):
+            key = "/".join(key.rstrip("/").rsplit("/", 2)[-2:])
+        medication = medications.get(key)
+        stored = getattr(lookup, "resource", None)
+        if medication is None and stored is not None and key.startswith("Medication/"):
+            medication = stored(key)
+    code = _medication_coding(medication) if medication is not None else None
+    if code is None:
+        return facts
+    return [replace(f, code=code) if isinstance(f, _DRUG_FACTS) else f for f in facts]
 
 
 def _identifiers(resource: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -800,6 +867,7 @@ class _Context:
 
 
 _MAPPED_REFERENCES = ("subject", "patient", "beneficiary", "device")
+_DRUG_FACTS = (MedicationRequest, MedicationAdministration)
 _REFERENCE_KEY = b'"reference":"'
 
 
@@ -1307,6 +1375,8 @@ def _medication_code(resource: Mapping[str, Any]) -> Coding | None:
         return _codeable(resource["medicationCodeableConcept"], RXNORM)
     ref = resource.get("medicationReference")
     if isinstance(ref, dict):
+        # the referenced Medication's code replaces this where the file holds it
+        # (_with_referenced_medication); elsewhere the reference's display, or the reference
         return Coding("", "", ref.get("display") or ref.get("reference"))
     return None
 
@@ -1323,6 +1393,35 @@ def _map_medication_request(
             original_time=authored.original if authored else None,
             intent=resource.get("intent"),
             **_dosage(resource.get("dosageInstruction")),
+        )
+    ]
+
+
+def _map_medication_statement(
+    resource: dict[str, Any], common: dict[str, Any], tz: str
+) -> list[Fact]:
+    """A MedicationStatement (the patient is, was or will be taking a drug: the medication
+    list of the International Patient Summary and of GP Connect) as a MedicationRequest fact
+    (its ``resource_type`` says it is a statement; no intent): valid from its effective start
+    (else the date asserted) to its effectivePeriod's end; a single effectiveDateTime is when
+    it was known to be taken, not an end, so the status decides (active, completed, stopped;
+    ``not-taken`` and ``intended`` are not taken: :data:`medtwin.record.medications
+    .VOID_STATUSES`)."""
+    start, end, text = _period(resource, "effective", tz)
+    if "effectivePeriod" not in resource:
+        end = None
+    if start is None:
+        asserted = _time(resource.get("dateAsserted"), tz, "MedicationStatement.dateAsserted")
+        if asserted is not None:
+            start, text = asserted.instant, asserted.original
+    return [
+        MedicationRequest(
+            **common,
+            code=_medication_code(resource),
+            effective_start=start,
+            effective_end=end,
+            original_time=text,
+            **_dosage(resource.get("dosage")),
         )
     ]
 
@@ -1489,6 +1588,7 @@ _MAPPERS: dict[str, Callable[[dict[str, Any], dict[str, Any], str], list[Fact]]]
     "Observation": _map_observation,
     "Condition": _map_condition,
     "MedicationRequest": _map_medication_request,
+    "MedicationStatement": _map_medication_statement,
     "MedicationAdministration": _map_medication_administration,
     "Procedure": _map_procedure,
     "AllergyIntolerance": _map_allergy,

@@ -54,8 +54,9 @@ __all__ = [
 
 ACTIVE_STATUSES = frozenset({"active", "on-hold", "in-progress"})
 """FHIR MedicationRequest.status values of an order being taken."""
-VOID_STATUSES = frozenset({"cancelled", "entered-in-error", "draft"})
-"""Statuses of an order never taken."""
+VOID_STATUSES = frozenset({"cancelled", "entered-in-error", "draft", "not-taken", "intended"})
+"""Statuses of an order never taken (MedicationRequest's cancelled, draft; a MedicationStatement's
+not-taken and intended, a drug the patient does not or does not yet take)."""
 ENDED_STATUSES = frozenset({"stopped", "completed"})
 """Statuses of an order taken once and ended (with or without an end date)."""
 

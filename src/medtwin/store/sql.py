@@ -668,6 +668,22 @@ class SqlStore(AlertBook, TwinBook):
             )
         return str(rows[0][0]) if len(rows) == 1 else None
 
+    def resource_json(self, source: str, source_id: str) -> dict[str, Any] | None:
+        """The JSON of the current version of a stored resource (``Type/id`` of ``source``), or
+        ``None``: what the import reads of a resource another file references (a Medication)."""
+        rows = self._query(
+            "SELECT raw, patient_id FROM facts WHERE source = ? AND source_id = ? "
+            "AND superseded_at IS NULL AND raw IS NOT NULL",
+            (source, source_id),
+        )
+        if not rows:
+            return None
+        raw, patient_id = rows[0]
+        if patient_id is not None:
+            self._log_read("read", patient_id, f"resource {source}:{source_id}", 1)
+        out = self.dialect.json_out(raw)
+        return out if isinstance(out, dict) else None
+
     def _present_keys(self, source: str, keys: Iterable[str]) -> set[str]:
         keys = list(keys)
         present: set[str] = set()
