@@ -206,3 +206,26 @@ def test_drug_induced_lupus_and_other_psychoses_are_not_qrisk3s_items() -> None:
     assert "38368003" in sets["severe_mental_illness"]["snomed"]  # Schizoaffective, bipolar type
     assert "193031009" not in sets["migraine"]["snomed"]  # Cluster headache syndrome
     assert "104591000000101" not in sets["migraine"]["snomed"]  # Migraine prophylaxis
+
+
+def test_a_condition_coded_several_ways_matches_by_any_coding(
+    sqlite_store: SqlStore, tmp_path: Path
+) -> None:
+    """An EHR codes a diagnosis in SNOMED CT and ICD-10-CM at once. The fact keeps the SNOMED
+    CT coding, here a concept the diabetes lists do not hold ("Disorder of kidney due to
+    diabetes mellitus"); the ICD-10-CM E11.21 beside it is type 2 diabetes, and is read."""
+    bundle = _bundle()
+    bundle["entry"].append(_entry("dm", {
+        "resourceType": "Condition",
+        "code": {"coding": [
+            {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "E11.21",
+             "display": "Type 2 diabetes mellitus with diabetic nephropathy"},
+            {"system": SCT, "code": "127013003",
+             "display": "Disorder of kidney due to diabetes mellitus"},
+        ]},
+        "subject": {"reference": "Patient/uk-1"}, "onsetDateTime": "2019-04-01",
+    }))  # fmt: skip
+    pid = imported(sqlite_store, tmp_path, bundle)
+    d = evaluate(sqlite_store, pid, AT, scores=["qrisk3_10y"], variation=False).inputs
+    assert d["diabetes"].value is True and "127013003" in d["diabetes"].detail
+    assert d["diabetes_type"].value == "type2"

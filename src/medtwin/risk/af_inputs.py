@@ -248,7 +248,11 @@ def _icd(code: str) -> str:
 
 def matches(fact: Any, spec: Mapping[str, Any]) -> bool:
     """Whether ``fact``'s code is one of ``spec``'s SNOMED CT ids or starts with one of its
-    ICD-10 prefixes (dots ignored, so ``I48.91`` and ``I4891`` are both I48).
+    ICD-10 prefixes (dots ignored, so ``I48.91`` and ``I4891`` are both I48), or, where its
+    source resource codes it several ways (an EHR's ICD-10-CM with SNOMED CT and its own codes;
+    a German ICD-10-GM with SNOMED CT), any of its other codings does: the fact keeps one
+    coding, SNOMED CT where there is one, which may be a concept the lists do not hold while
+    the ICD-10 code is in them.
 
     >>> from medtwin.record.facts import Coding, Condition
     >>> spec = condition_sets()["atrial_fibrillation"]
@@ -256,7 +260,18 @@ def matches(fact: Any, spec: Mapping[str, Any]) -> bool:
     >>> matches(Condition(source="s", source_id="c", code=af), spec)
     True
     """
-    return coding_matches(fact.code, spec)
+    if coding_matches(fact.code, spec):
+        return True
+    raw = getattr(fact, "raw", None)
+    concept = raw.get("code") if isinstance(raw, dict) else None
+    codings = concept.get("coding") if isinstance(concept, dict) else None
+    if not isinstance(codings, list) or len(codings) < 2:
+        return False
+    return any(
+        coding_matches(Coding(str(c.get("system", "")), str(c["code"]), None), spec)
+        for c in codings
+        if isinstance(c, dict) and "code" in c
+    )
 
 
 def coding_matches(code: Coding | None, spec: Mapping[str, Any]) -> bool:

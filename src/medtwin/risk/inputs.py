@@ -348,10 +348,14 @@ class _Reader:
         return self._kept[resource_type]
 
     def facts_of(self, kinds: Sequence[str]) -> list[StoredFact]:
-        """Every fact of ``kinds`` (Condition, Procedure ...) begun by the date, read once."""
+        """Every fact of ``kinds`` (Condition, Procedure ...) begun by the date, read once, with
+        its source resource (a condition's other codings: :func:`medtwin.risk.af_inputs
+        .matches`)."""
         key = tuple(kinds)
         if key not in self._kinds:
-            self._kinds[key] = self.store.timeline(self.patient_id, kinds=key, end=self.end)
+            self._kinds[key] = self.store.timeline(
+                self.patient_id, kinds=key, end=self.end, include_raw=True
+            )
         return self._kinds[key]
 
     def orders(self) -> list[StoredFact]:
