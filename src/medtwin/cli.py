@@ -869,6 +869,16 @@ def monitor_run_command(
     "before it). Default 2026-01-01, fixed so that a seed gives the same files whenever it "
     "runs; give today's date for a record that is current.",
 )
+@click.option(
+    "--form",
+    type=click.Choice(["us", "uk"]),
+    default="us",
+    show_default=True,
+    help="How the records are written: us (LOINC, US units, RxNorm, US Core race) or uk, the "
+    "same people as UK general practice records them (SNOMED CT observables in SI units, "
+    "dm+d-style drug names, NHS test numbers 999..., the NHS ethnic category, an English "
+    "address). Not with --vancomycin or --warfarin.",
+)
 def synth_command(
     out: Path,
     n: int,
@@ -881,6 +891,7 @@ def synth_command(
     vancomycin: int,
     warfarin: int,
     today: str | None,
+    form: str,
 ) -> None:
     """Write synthetic demo patients as FHIR R4 Bundles (medtwin's own generator)."""
     from medtwin.synth import write_synthetic_patients
@@ -892,6 +903,11 @@ def synth_command(
             as_of = datetime.strptime(today, "%Y-%m-%d").date()
         except ValueError:
             raise click.UsageError(f"--today: {today!r} is not a date (YYYY-MM-DD)") from None
+    if form == "uk" and (vancomycin > 0 or warfarin > 0):
+        raise click.UsageError(
+            "--form uk writes the patients only: the simulated courses (--vancomycin, "
+            "--warfarin) read the US form's LOINC-coded weights and creatinine; leave them out"
+        )
     out.mkdir(parents=True, exist_ok=True)
     files = write_synthetic_patients(
         n,
@@ -901,6 +917,7 @@ def synth_command(
         device_user=wearables_days > 0,
         type1_minimum=type1_minimum,
         vcf_sample=genotypes,
+        form=form,
     )
     click.echo(f"wrote {len(files)} synthetic patients to {out}")
     if genotypes:

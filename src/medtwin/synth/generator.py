@@ -1927,6 +1927,7 @@ def write_synthetic_patients(
     device_user: bool = False,
     type1_minimum: int = DEFAULT_TYPE1_MINIMUM,
     vcf_sample: bool = False,
+    form: str = "us",
 ) -> list[pathlib.Path]:
     """Write ``n`` synthetic patients, one FHIR transaction Bundle per JSON file.
 
@@ -1953,6 +1954,11 @@ def write_synthetic_patients(
         (:func:`type1_enriched_indices`); 0 keeps the prevalence draw alone.
     vcf_sample
         Give each Patient a VCF-sample identifier (see :func:`generate_patient`).
+    form
+        ``"us"`` (LOINC, US units, RxNorm, US Core race and ethnicity) or ``"uk"``: the same
+        people written as UK general practice records them (:func:`medtwin.synth.uk.uk_form`:
+        SNOMED CT observables in SI units, dm+d-style drug names, NHS test numbers, the NHS
+        ethnic category).
 
     Returns
     -------
@@ -1973,6 +1979,8 @@ def write_synthetic_patients(
     """
     if n < 0:
         raise ValueError(f"--patients must be 0 or more, got {n}")
+    if form not in ("us", "uk"):
+        raise ValueError(f"--form must be us or uk, got {form!r}")
     out = pathlib.Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"output folder {out} exists and is not a folder; choose another path")
@@ -1981,6 +1989,10 @@ def write_synthetic_patients(
     enriched = type1_enriched_indices(n, seed, type1_minimum)
     population = _load_population()
     paths: list[pathlib.Path] = []
+    if form == "uk":
+        from medtwin.synth.uk import nhs_test_numbers, uk_form
+
+        numbers = nhs_test_numbers(seed, n)
     for batch in range(0, n, _BATCH):
         generators = []
         for index in range(batch, min(n, batch + _BATCH)):
@@ -1990,6 +2002,9 @@ def write_synthetic_patients(
             generator.vcf_sample = vcf_sample
             generators.append(generator)
         for generator, bundle in zip(generators, _build(generators), strict=True):
+            if form == "uk":
+                own = random.Random(f"uk-{seed}-{generator.index}")
+                bundle = uk_form(bundle, nhs=numbers[generator.index], rng=own)
             path = out / f"patient-{generator.index:05d}.json"
             temporary = path.with_name(path.name + ".tmp")
             temporary.write_bytes(
