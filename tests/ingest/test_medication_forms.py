@@ -167,3 +167,25 @@ def test_statements_round_trip_through_export(sqlite_store: SqlStore, tmp_path: 
     report = import_paths(sqlite_store, [out], workers=0)
     assert report.counts.get("quarantined", 0) == 0
     assert len(_drugs(sqlite_store, pid)) == 1
+
+
+def test_an_order_not_to_give_a_drug_is_no_order(sqlite_store: SqlStore, tmp_path: Path) -> None:
+    """``doNotPerform`` (R4): "do not give atorvastatin" is a prohibition; it is kept whole and
+    exported as it came, and it is no statin."""
+    prohibition = {
+        "resourceType": "MedicationRequest", "id": "rx-no", "status": "active", "intent": "order",
+        "doNotPerform": True,
+        "medicationCodeableConcept": {"coding": [{
+            "system": RXNORM, "code": "83367", "display": "atorvastatin"}]},
+        "subject": SUBJECT, "authoredOn": "2024-02-01",
+    }  # fmt: skip
+    pid = _import(sqlite_store, tmp_path, prohibition)
+    assert _drugs(sqlite_store, pid) == {}
+    (kept,) = [
+        sf.fact for sf in sqlite_store.timeline(pid, include_raw=True)
+        if sf.fact.source_id == "MedicationRequest/rx-no"
+    ]  # fmt: skip
+    assert kept.kind == "RawResource" and kept.raw is not None and kept.raw["doNotPerform"] is True
+    assert derive_inputs(sqlite_store, pid, AT)["statin"].value is False
+    exported = patient_bundle(sqlite_store, pid)
+    assert any(e["resource"].get("doNotPerform") for e in exported["entry"])

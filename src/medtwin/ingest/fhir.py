@@ -1384,6 +1384,10 @@ def _medication_code(resource: Mapping[str, Any]) -> Coding | None:
 def _map_medication_request(
     resource: dict[str, Any], common: dict[str, Any], tz: str
 ) -> list[Fact]:
+    if resource.get("doNotPerform") is True:
+        # "do not give": a prohibition, not a drug the patient takes; kept whole (it exports
+        # as it came), read as no order by anything that reads what a patient takes
+        return _map_raw(resource, common, tz)
     authored = _time(resource.get("authoredOn"), tz, "MedicationRequest.authoredOn")
     return [
         MedicationRequest(
