@@ -594,3 +594,28 @@ def test_a_suspected_atrial_fibrillation_leaves_the_af_scores_open(store: SqlSto
         assert "atrial fibrillation or flutter only suspected" in outcome.message
     assert d["diabetes"].value is None and d["diabetes_type"].value is None
     assert d["diabetes_type"].alternatives == ("none", "type2")
+
+
+def test_a_procedure_not_done_does_not_count(store: SqlStore) -> None:
+    """A haemodialysis recorded "not-done" (or only in preparation) is no dialysis: the renal
+    item falls back to the creatinine; completed, it counts."""
+    pid = _load(
+        store,
+        [
+            _patient("1950-05-05", "male"),
+            _cond("af", SNOMED, "49436004", 800),
+            _obs("2160-0", 1.0, "mg/dL", 20),
+        ],
+    )
+
+    def dialysis(status: str) -> Procedure:
+        return Procedure(
+            source="ehr", source_id="hd", subject=WHO,
+            code=Coding(SNOMED, "302497006", "Hemodialysis (procedure)"),
+            status=status, effective_start=_ago(10),
+        )  # fmt: skip
+
+    for status, counted in (("not-done", False), ("preparation", False), ("completed", True)):
+        store.append_facts([dialysis(status)], source="test")
+        renal = derive_inputs(store, pid, AT)["abnormal_renal_function"]
+        assert renal.value is counted, (status, renal.detail)

@@ -286,9 +286,16 @@ def coding_matches(code: Coding | None, spec: Mapping[str, Any]) -> bool:
     return False
 
 
+_NOT_DONE = frozenset({"not-done", "preparation"})
+"""Procedure statuses of a procedure that did not take place (FHIR R4 event-status: not done,
+or only being prepared): a dialysis or a bypass graft recorded so is not one."""
+
+
 def _counted(fact: Any, at: dt.datetime, spec: Mapping[str, Any]) -> bool:
     start = fact.effective_start
     if start is None or start > at:
+        return False
+    if fact.kind == "Procedure" and getattr(fact, "status", None) in _NOT_DONE:
         return False
     if getattr(fact, "verification_status", None) in _NOT_VERIFIED:
         return False
