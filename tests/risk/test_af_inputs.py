@@ -619,3 +619,18 @@ def test_a_procedure_not_done_does_not_count(store: SqlStore) -> None:
         store.append_facts([dialysis(status)], source="test")
         renal = derive_inputs(store, pid, AT)["abnormal_renal_function"]
         assert renal.value is counted, (status, renal.detail)
+
+
+def test_a_cancelled_result_is_not_read(store: SqlStore) -> None:
+    """A creatinine whose test was cancelled (status ``cancelled``, a value left in it) is not
+    the latest creatinine: the one before it is."""
+    cancelled = Observation(
+        source="lab", source_id="creat-cancelled", subject=WHO, code=Coding(LOINC, "2160-0"),
+        status="cancelled", effective_start=_ago(5), value_num=3.0, unit="mg/dL",
+        original_value=3.0, original_unit="mg/dL",
+    )  # fmt: skip
+    pid = _load(
+        store, [_patient("1950-05-05", "male"), _obs("2160-0", 1.0, "mg/dL", 20), cancelled]
+    )
+    creatinine = derive_inputs(store, pid, AT)["creatinine_mg_dl"]
+    assert creatinine.value == 1.0 and creatinine.provenance[0].source_id == "2160-0-20"

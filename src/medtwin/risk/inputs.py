@@ -90,6 +90,10 @@ NON_SMOKER_SNOMED = frozenset(code for code, row in smoking_table().items() if r
 _CURRENT_SMOKER_TEXT = ("smokes tobacco", "every day smoker", "some day smoker", "current")
 _NON_SMOKER_TEXT = ("never", "former", "ex-smoker", "non-smoker", "nonsmoker")
 
+_VOID_RESULT = frozenset({"cancelled", "entered-in-error"})
+"""Observation statuses of a result that is not one (FHIR R4 observation-status: the test was
+cancelled, or the result was entered in error); never read, even with a value."""
+
 _RACE_OMB = {
     "2106-3": "white",
     "2054-5": "black",
@@ -372,9 +376,13 @@ class _Reader:
                 codes.extend(spec.get("codes", ()))
                 if "codes_table" in spec:
                     codes.extend(table_codes(spec["codes_table"]))
-            self._obs = self.store.timeline(
-                self.patient_id, codes=codes, kinds=("Observation",), end=self.end
-            )
+            self._obs = [
+                sf
+                for sf in self.store.timeline(
+                    self.patient_id, codes=codes, kinds=("Observation",), end=self.end
+                )
+                if sf.fact.status not in _VOID_RESULT
+            ]
         return self._obs
 
     def newest(self, codes: Sequence[str], *, numeric: bool = True) -> StoredFact | None:
