@@ -301,3 +301,35 @@ def test_show_marks_a_suspected_diagnosis_and_leaves_a_ruled_out_one_off_the_pro
     text = run("show", "9990001235", "--store", db)
     assert "Heart failure (provisional, not confirmed)" in text
     assert "ruled out or recorded in error: Atrial fibrillation" in text
+
+
+def test_show_lists_only_the_allergies_that_stand(tmp_path: Path) -> None:
+    """An allergy ruled out (verification refuted) or no longer active (clinical status
+    inactive or resolved) is not listed among the patient's allergies; a confirmed one is."""
+    import json
+
+    from tests.risk.test_uk_record import SCT, _bundle, _entry
+
+    bundle = _bundle()
+    for rid, code, display, clinical, verification in (
+        ("a1", "91936005", "Allergy to penicillin", "active", "confirmed"),
+        ("a2", "91935009", "Allergy to peanut", "active", "refuted"),
+        ("a3", "300916003", "Latex allergy", "inactive", "confirmed"),
+    ):
+        bundle["entry"].append(_entry(rid, {
+            "resourceType": "AllergyIntolerance",
+            "clinicalStatus": {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+                "code": clinical}]},
+            "verificationStatus": {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
+                "code": verification}]},
+            "code": {"coding": [{"system": SCT, "code": code, "display": display}]},
+            "patient": {"reference": "Patient/uk-1"}, "recordedDate": "2020-03-01",
+        }))  # fmt: skip
+    file = tmp_path / "uk.json"
+    file.write_text(json.dumps(bundle), encoding="utf-8")
+    db = str(tmp_path / "allergies.db")
+    run("import", str(file), "--store", db)
+    summary = orjson.loads(run("show", "9990001235", "--store", db, "--json"))
+    assert [a["name"] for a in summary["allergies"]] == ["Allergy to penicillin"]

@@ -1477,7 +1477,10 @@ def _map_allergy(resource: dict[str, Any], common: dict[str, Any], tz: str) -> l
             start, text = recorded.instant, recorded.original
     clinical = _code_text(resource.get("clinicalStatus"))
     if common["status"] is None:
-        common["status"] = clinical
+        # R4 has no AllergyIntolerance.status: the fact's is the clinical status, or "refuted"
+        # for an allergy ruled out (verificationStatus; entered-in-error retracts, _common)
+        refuted = _code_text(resource.get("verificationStatus")) == "refuted"
+        common["status"] = "refuted" if refuted else clinical
     reactions: list[str] = []
     for reaction in resource.get("reaction") or ():
         for manifestation in reaction.get("manifestation") or ():

@@ -292,7 +292,9 @@ def patient_summary(store: SqlStore, patient: str, *, today: date | None = None)
             "since": _day(s.fact.effective_start),
         }
         for s in facts
-        if isinstance(s.fact, AllergyIntolerance) and s.fact.clinical_status != "resolved"
+        if isinstance(s.fact, AllergyIntolerance)
+        and s.fact.clinical_status not in ("resolved", "inactive")
+        and s.fact.status != "refuted"
     ]
     latest: dict[str, dict[str, StoredFact]] = {"vital-signs": {}, "laboratory": {}}
     for stored in facts:
