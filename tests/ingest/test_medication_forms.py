@@ -189,3 +189,25 @@ def test_an_order_not_to_give_a_drug_is_no_order(sqlite_store: SqlStore, tmp_pat
     assert derive_inputs(sqlite_store, pid, AT)["statin"].value is False
     exported = patient_bundle(sqlite_store, pid)
     assert any(e["resource"].get("doNotPerform") for e in exported["entry"])
+
+
+def test_a_proposal_is_not_an_order(sqlite_store: SqlStore, tmp_path: Path) -> None:
+    """A statin *proposed* (intent ``proposal``: decision support's suggestion) is not taken;
+    the same drug as a GP's repeat authorisation (intent ``plan``) is."""
+    from medtwin.store.summary import patient_summary
+
+    def request(rid: str, intent: str) -> dict[str, Any]:
+        return {
+            "resourceType": "MedicationRequest", "id": rid, "status": "active", "intent": intent,
+            "medicationCodeableConcept": {"text": "Atorvastatin 20mg tablets"},
+            "subject": SUBJECT, "authoredOn": "2024-02-01",
+        }  # fmt: skip
+
+    pid = _import(sqlite_store, tmp_path, request("rx-p", "proposal"))
+    assert derive_inputs(sqlite_store, pid, AT)["statin"].value is False
+    assert patient_summary(sqlite_store, pid)["medications"] == []
+    (tmp_path / "plan").mkdir()
+    _import(sqlite_store, tmp_path / "plan", request("rx-a", "plan"))
+    assert derive_inputs(sqlite_store, pid, AT)["statin"].value is True
+    names = [m["name"] for m in patient_summary(sqlite_store, pid)["medications"]]
+    assert names == ["Atorvastatin 20mg tablets"]

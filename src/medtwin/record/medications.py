@@ -41,6 +41,7 @@ __all__ = [
     "ATC_SYSTEM",
     "ENDED_STATUSES",
     "NOT_BLOOD_PRESSURE_PRODUCTS",
+    "NOT_ORDERED_INTENTS",
     "VOID_STATUSES",
     "MedicationOrder",
     "Regimen",
@@ -170,12 +171,19 @@ class MedicationOrder:
     product indicated only for another use); ``""``: it is."""
 
 
+NOT_ORDERED_INTENTS = frozenset({"proposal", "option"})
+"""MedicationRequest intents that order nothing (FHIR R4 medicationrequest-intent: a proposal is
+a suggestion, e.g. of decision support, not yet a decision; an option is one choice of an order
+set): not a drug the patient takes. Plans (a UK GP's repeat authorisation) and orders are."""
+
+
 def order_from_fact(
     fact: Any, recorded_at: dt.datetime, fact_id: int | None = None
 ) -> MedicationOrder | None:
-    """The order a MedicationRequest fact states (``None`` without a start time)."""
+    """The order a MedicationRequest fact states (``None`` without a start time, or for a
+    proposal or an option: :data:`NOT_ORDERED_INTENTS`)."""
     start = fact.effective_start
-    if start is None:
+    if start is None or getattr(fact, "intent", None) in NOT_ORDERED_INTENTS:
         return None
     label, classes = atc_classes(fact)
     code = fact.code

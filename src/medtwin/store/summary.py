@@ -25,6 +25,7 @@ from medtwin.record.facts import (
     MedicationRequest,
     Observation,
 )
+from medtwin.record.medications import NOT_ORDERED_INTENTS
 from medtwin.record.smoking import SMOKING_STATUS_LOINC
 from medtwin.store.base import StoredFact
 from medtwin.store.sql import SqlStore
@@ -269,7 +270,11 @@ def patient_summary(store: SqlStore, patient: str, *, today: date | None = None)
     out["ruled_out_problems"] = ruled_out
     medications: dict[str, dict[str, Any]] = {}
     for stored in facts:
-        if isinstance(stored.fact, MedicationRequest) and stored.fact.status in _ACTIVE_MEDICATION:
+        if (
+            isinstance(stored.fact, MedicationRequest)
+            and stored.fact.status in _ACTIVE_MEDICATION
+            and stored.fact.intent not in NOT_ORDERED_INTENTS
+        ):
             fact = stored.fact
             dose = None
             if fact.dose_value is not None:
