@@ -41,7 +41,9 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from medtwin.record.codes import NHS_NUMBER_SYSTEM, canonical_unit, nhs_number
+from medtwin.record.facts import LOINC, SNOMED
 from medtwin.record.units import convert
+from medtwin.synth.generator import UCUM
 
 __all__ = [
     "ETHNIC_CATEGORIES",
@@ -52,9 +54,6 @@ __all__ = [
     "uk_form",
 ]
 
-LOINC: Final = "http://loinc.org"
-SNOMED: Final = "http://snomed.info/sct"
-UCUM: Final = "http://unitsofmeasure.org"
 UK_ETHNIC_CATEGORY: Final = (
     "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-EthnicCategory"
 )
