@@ -211,3 +211,32 @@ def test_a_proposal_is_not_an_order(sqlite_store: SqlStore, tmp_path: Path) -> N
     assert derive_inputs(sqlite_store, pid, AT)["statin"].value is True
     names = [m["name"] for m in patient_summary(sqlite_store, pid)["medications"]]
     assert names == ["Atorvastatin 20mg tablets"]
+
+
+def test_a_gp_repeat_authorisation_ends_with_its_validity_period(
+    sqlite_store: SqlStore, tmp_path: Path
+) -> None:
+    """GP Connect's authorisation (intent ``plan``) gives its period in
+    ``dispenseRequest.validityPeriod``: taken within it, not after its end, whatever status the
+    record still shows; one ending before it starts is quarantined, naming the field."""
+    plan = {
+        "resourceType": "MedicationRequest", "id": "auth-1", "status": "active", "intent": "plan",
+        "medicationCodeableConcept": {"text": "Atorvastatin 20mg tablets"},
+        "dispenseRequest": {"validityPeriod": {"start": "2020-01-10", "end": "2022-03-31"}},
+        "subject": SUBJECT,
+    }  # fmt: skip
+    pid = _import(sqlite_store, tmp_path, plan)
+    stored = _drugs(sqlite_store, pid)["MedicationRequest/auth-1"]
+    assert stored.effective_start is not None and stored.effective_end is not None
+    assert stored.effective_start.date() == dt.date(2020, 1, 10)
+    assert derive_inputs(sqlite_store, pid, dt.date(2021, 6, 30))["statin"].value is True
+    assert derive_inputs(sqlite_store, pid, AT)["statin"].value is False
+    backwards = {**plan, "id": "auth-2",
+                 "dispenseRequest": {"validityPeriod": {"start": "2023-01-10", "end": "2022-03-31"}}}  # fmt: skip
+    (tmp_path / "bad").mkdir()
+    path = tmp_path / "bad" / "plan.json"
+    path.write_text(json.dumps(backwards), encoding="utf-8")
+    import_paths(sqlite_store, [path], workers=0)
+    [entry] = sqlite_store.quarantine()
+    assert entry.item.field == "MedicationRequest.dispenseRequest.validityPeriod"
+    assert "ends (2022-03-31) before it starts" in entry.item.reason

@@ -1389,16 +1389,45 @@ def _map_medication_request(
         # as it came), read as no order by anything that reads what a patient takes
         return _map_raw(resource, common, tz)
     authored = _time(resource.get("authoredOn"), tz, "MedicationRequest.authoredOn")
+    start = authored.instant if authored else None
+    text = authored.original if authored else None
+    end = None
+    if resource.get("intent") == "plan":
+        start, end, text = _authorisation(resource, tz, start, text)
     return [
         MedicationRequest(
             **common,
             code=_medication_code(resource),
-            effective_start=authored.instant if authored else None,
-            original_time=authored.original if authored else None,
+            effective_start=start,
+            effective_end=end,
+            original_time=text,
             intent=resource.get("intent"),
             **_dosage(resource.get("dosageInstruction")),
         )
     ]
+
+
+def _authorisation(
+    resource: Mapping[str, Any], tz: str, start: datetime | None, text: str | None
+) -> tuple[datetime | None, datetime | None, str | None]:
+    """A plan's authorised period: ``dispenseRequest.validityPeriod``, which GP Connect's
+    authorisations (intent ``plan``: a repeat template) give as the authorisation's start and,
+    once it has one, its end. The start is used where ``authoredOn`` is missing; the end (the
+    end of its day for a date) ends the plan, so a repeat stopped in 2022 is not taken in 2024
+    whatever status the record still shows."""
+    dispense = resource.get("dispenseRequest")
+    period = dispense.get("validityPeriod") if isinstance(dispense, dict) else None
+    if not isinstance(period, dict):
+        return start, None, text
+    path = "MedicationRequest.dispenseRequest.validityPeriod"
+    first = _time(period.get("start"), tz, f"{path}.start")
+    last = _time(period.get("end"), tz, f"{path}.end")
+    if start is None and first is not None:
+        start, text = first.instant, first.original
+    end = (last.end or last.instant) if last is not None else None
+    if end is not None and start is not None and end < start:
+        raise _Blocked(f"the authorisation ends ({last.original}) before it starts", path)  # type: ignore[union-attr]
+    return start, end, text
 
 
 def _map_medication_statement(
