@@ -1394,6 +1394,18 @@ def _map_medication_request(
     end = None
     if resource.get("intent") == "plan":
         start, end, text = _authorisation(resource, tz, start, text)
+    return _drug_fact(resource, common, (start, end, text), resource.get("dosageInstruction"))
+
+
+def _drug_fact(
+    resource: Mapping[str, Any],
+    common: dict[str, Any],
+    when: tuple[datetime | None, datetime | None, str | None],
+    dosages: Any,
+) -> list[Fact]:
+    """The medication fact of a MedicationRequest or MedicationStatement: its drug, valid time
+    ``(start, end, original text)``, intent (a statement has none) and first dosage."""
+    start, end, text = when
     return [
         MedicationRequest(
             **common,
@@ -1402,7 +1414,7 @@ def _map_medication_request(
             effective_end=end,
             original_time=text,
             intent=resource.get("intent"),
-            **_dosage(resource.get("dosageInstruction")),
+            **_dosage(dosages),
         )
     ]
 
@@ -1447,16 +1459,7 @@ def _map_medication_statement(
         asserted = _time(resource.get("dateAsserted"), tz, "MedicationStatement.dateAsserted")
         if asserted is not None:
             start, text = asserted.instant, asserted.original
-    return [
-        MedicationRequest(
-            **common,
-            code=_medication_code(resource),
-            effective_start=start,
-            effective_end=end,
-            original_time=text,
-            **_dosage(resource.get("dosage")),
-        )
-    ]
+    return _drug_fact(resource, common, (start, end, text), resource.get("dosage"))
 
 
 def _map_medication_administration(
