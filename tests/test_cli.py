@@ -333,3 +333,24 @@ def test_show_lists_only_the_allergies_that_stand(tmp_path: Path) -> None:
     run("import", str(file), "--store", db)
     summary = orjson.loads(run("show", "9990001235", "--store", db, "--json"))
     assert [a["name"] for a in summary["allergies"]] == ["Allergy to penicillin"]
+
+
+def test_import_summary_counts_waiting_resources_stored(tmp_path: Path, shared: Path) -> None:
+    """A Bulk export's Conditions come before the Encounters they name: they wait in
+    quarantine and are stored when the Encounters arrive. The summary says so, so that
+    "quarantined" alone does not read as data lost."""
+    import re
+
+    folder = str(shared / "fhir" / "bulk-10-patients")
+    db = str(tmp_path / "a.db")
+    text = run("import", folder, "--store", db)
+    quarantined = int(re.search(r"(\d+) quarantined,", text).group(1))  # type: ignore[union-attr]
+    stored = re.search(r"(\d+) quarantined resources were stored once what they referenced", text)
+    assert stored is not None, text
+    waited = int(stored.group(1))
+    entries = orjson.loads(run("quarantine", "--all", "--store", db, "--json"))
+    assert len(entries) == quarantined and waited > 1000
+    assert sum(e["status"] == "resolved" for e in entries) == waited
+    assert sum(e["status"] == "open" for e in entries) == quarantined - waited
+    again = run("import", folder, "--store", db)
+    assert "were stored once" not in again

@@ -224,6 +224,14 @@ def import_command(
         f"{c.get('retracted', 0)} retracted, {c.get('unchanged', 0)} unchanged, "
         f"{c.get('quarantined', 0)} quarantined, {c.get('patients_created', 0)} patients new"
     )
+    if c.get("resolved_quarantine"):
+        # A Bulk export or a folder of bundles sends resources before what they reference
+        # (a Condition before its Encounter): they wait in quarantine and are stored when
+        # it arrives, so "quarantined" alone would overstate what was lost.
+        click.echo(
+            f"{c['resolved_quarantine']} quarantined resources were stored once what they "
+            "referenced arrived"
+        )
     if c.get("stale"):
         click.echo(
             f"{c['stale']} older versions arrived after newer ones: kept in the history, not current",

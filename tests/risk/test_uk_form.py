@@ -23,6 +23,7 @@ import pytest
 
 from medtwin.ingest import import_paths
 from medtwin.record.codes import nhs_number
+from medtwin.record.facts import Observation
 from medtwin.risk.from_record import evaluate, parse_given
 from medtwin.store import open_store
 from medtwin.synth.generator import generate_patient, patient_rng
@@ -84,7 +85,7 @@ def test_the_uk_form_is_coded_the_uk_way(stores: Any) -> None:
         for e in bundle["entry"]
         if "valueQuantity" in e["resource"]
     }
-    assert set(SI_UNITS) <= units  # cholesterol, creatinine, HbA1c (glucose stays mg/dL)
+    assert set(SI_UNITS) <= units  # cholesterol, glucose, creatinine, HbA1c
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -121,6 +122,35 @@ def test_every_risk_input_and_score_is_the_same(stores: Any) -> None:
             computed += s.status == "computed"
     assert compared > 1000 and computed > 40 and score2 >= 5
     assert treated == {"statin", "bp_treated", "smoker"}
+
+
+def test_glucose_in_mmol_per_litre_reads_as_the_same_blood_glucose(stores: Any) -> None:
+    """The UK form gives the random glucose as "Blood glucose level" (997671000000106) in
+    mmol/L; imported, it is LOINC 2339-0 in mg/dL again, equal to the US form's value."""
+    (us, uk), bundles = stores
+    sent = [
+        e["resource"]
+        for bundle in bundles
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "Observation"
+        and e["resource"]["code"]["coding"][0]["code"] == "997671000000106"
+    ]
+    assert sent and {r["valueQuantity"]["unit"] for r in sent} == {"mmol/L"}
+    assert all(len(r["code"]["coding"]) == 1 for r in sent)  # no LOINC coding beside it
+    compared = 0
+    for index in range(PATIENTS):
+        ident = f"SYN-7-{index}"
+        a = us.timeline(us.resolve_patient(ident), codes=["2339-0"])
+        b = uk.timeline(uk.resolve_patient(ident), codes=["2339-0"])
+        assert len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            us_fact, uk_fact = x.fact, y.fact
+            assert isinstance(us_fact, Observation) and isinstance(uk_fact, Observation)
+            assert (uk_fact.unit, uk_fact.original_unit) == ("mg/dL", "mmol/L")
+            assert us_fact.value_num is not None and uk_fact.value_num is not None
+            assert math.isclose(us_fact.value_num, uk_fact.value_num, rel_tol=1e-9)
+            compared += 1
+    assert compared == len(sent)
 
 
 def test_the_uk_form_is_a_uk_record(stores: Any) -> None:

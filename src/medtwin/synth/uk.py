@@ -9,9 +9,9 @@ SCORE2) can be tried and tested at scale without real records:
 
 - every result whose LOINC code a SNOMED CT observable of ``record/data/snomed_loinc.csv`` maps
   back to is coded in that observable only and given in the unit a UK laboratory reports it in
-  (cholesterol in mmol/L, creatinine in umol/L, HbA1c in IFCC mmol/mol; converted with the
-  molar masses and the HbA1c master equation of :mod:`medtwin.record.units`); results without a
-  UK observable keep their LOINC code;
+  (cholesterol and glucose in mmol/L, creatinine in umol/L, HbA1c in IFCC mmol/mol; converted with
+  the molar masses and the HbA1c master equation of :mod:`medtwin.record.units`); results
+  without a UK observable keep their LOINC code;
 - blood pressure as GP Connect's panel (SNOMED CT 75367002 with systolic 72313002 and diastolic
   1091811000000102 components);
 - the smoking status as the finding itself (the Observation's code, no value), as the NHS
@@ -42,7 +42,7 @@ from zoneinfo import ZoneInfo
 
 from medtwin.record.codes import NHS_NUMBER_SYSTEM, canonical_unit, nhs_number
 from medtwin.record.facts import LOINC, SNOMED
-from medtwin.record.units import convert
+from medtwin.record.units import convert, find_analyte
 from medtwin.synth.generator import UCUM
 
 __all__ = [
@@ -162,7 +162,10 @@ def _snomed_for(loinc: str) -> tuple[str, str] | None:
             unit = canonical_unit(loinc) or ""
             if unit in ("mg/dL", "%"):
                 si = [u for c in row.loinc if (u := canonical_unit(c)) in _SI_UNITS]
-                unit = si[0] if si else unit
+                if si:
+                    unit = si[0]
+                elif unit == "mg/dL" and find_analyte(loinc) is not None:
+                    unit = "mmol/L"  # glucose: one LOINC code, given in mmol/L by its molar mass
             return code, unit
     return None
 
