@@ -290,8 +290,9 @@ def show_command(patient: str, store_url: str, as_json: bool) -> None:
 
     Demographics and identifiers, active problems (a suspected diagnosis marked as not
     confirmed; one ruled out or recorded in error left off the list, named on a line of its
-    own), active medications, allergies, the latest vital signs and labs with units and dates,
-    the smoking status and recent encounters.
+    own), active medications, allergies, the latest vital signs and labs with units and dates
+    (as the source sent them: a glucose in mmol/L, a weight in pounds; --json adds the value
+    in the unit medtwin computes with), the smoking status and recent encounters.
     """
     from medtwin.store.summary import patient_summary
 
@@ -429,9 +430,13 @@ def timeline_command(
     as_of: str | None,
     as_json: bool,
 ) -> None:
-    """A patient's facts in time order."""
+    """A patient's facts in time order.
+
+    Values in the unit medtwin computes with; one sent in another is followed by what was
+    sent ("97.28 mg/dL (sent as 5.4 mmol/L)").
+    """
     from medtwin.record.facts import Observation, fact_to_dict
-    from medtwin.store.summary import unit_label
+    from medtwin.store.summary import sent_otherwise, unit_label
 
     store = _open(store_url)
     rows = store.timeline(
@@ -467,6 +472,9 @@ def timeline_command(
         if isinstance(f, Observation):
             if f.value_num is not None:
                 value = f"{f.value_num:g} {unit_label(f.unit)}".rstrip()
+                if sent_otherwise(f):  # converted: no more digits than were sent, about
+                    sent = f"{f.original_value:g} {unit_label(f.original_unit)}".rstrip()
+                    value = f"{f.value_num:.4g} {unit_label(f.unit)} (sent as {sent})".strip()
             elif f.value_code is not None:
                 value = f.value_code.display or f.value_code.code
             elif f.value_text:

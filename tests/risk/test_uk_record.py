@@ -232,6 +232,41 @@ def test_the_summary_files_uncategorised_results_by_the_loinc_table(
     }  # fmt: skip
 
 
+def test_glucose_coded_the_uk_way_is_shown_as_sent(sqlite_store: SqlStore, tmp_path: Path) -> None:
+    """A GP record's glucose ("Blood glucose level", "Plasma fasting glucose level") in mmol/L is
+    stored under LOINC in mg/dL, the unit medtwin computes with; the summary shows it as the
+    laboratory reported it, and the timeline gives both."""
+    from click.testing import CliRunner
+
+    from medtwin.cli import main
+    from medtwin.record.units import convert
+    from medtwin.store.summary import patient_summary
+
+    bundle = _bundle()
+    bundle["entry"] += [
+        _observation("glu", "997671000000106", "Blood glucose level", "2025-05-20T10:15:00+01:00",
+                     **_quantity(5.4, "mmol/L")),
+        _observation("fpg", "1003141000000105", "Plasma fasting glucose level",
+                     "2025-05-21T08:30:00+01:00", **_quantity(6.1, "mmol/L")),
+    ]  # fmt: skip
+    pid = imported(sqlite_store, tmp_path, bundle)
+    labs = {row["code"]: row for row in patient_summary(sqlite_store, pid)["labs"]}
+    blood, fasting = labs["LOINC 2339-0"], labs["LOINC 1558-6"]
+    assert blood["value"] == "5.4 mmol/L" and fasting["value"] == "6.1 mmol/L"
+    assert blood["unit"] == "mg/dL" and blood["value_num"] == pytest.approx(
+        convert(5.4, "mmol/L", "mg/dL", analyte="glucose"), rel=1e-12
+    )
+    assert blood["value_num"] == pytest.approx(97.28, abs=0.005)  # 5.4 x 18.0156 (180.156 g/mol)
+    assert (blood["original_value"], blood["original_unit"]) == (5.4, "mmol/L")
+    # a result sent in the unit it is stored in has nothing more to say
+    assert labs["LOINC 14647-2"]["value"] == "5.6 mmol/L"
+    text = CliRunner().invoke(
+        main, ["timeline", pid, "--code", "2339-0", "--store", str(tmp_path / "medtwin.db")]
+    )
+    assert text.exit_code == 0, text.output
+    assert "97.28 mg/dL (sent as 5.4 mmol/L)" in text.output
+
+
 def test_dm_d_coded_prescriptions_are_read_by_their_names(
     sqlite_store: SqlStore, tmp_path: Path
 ) -> None:

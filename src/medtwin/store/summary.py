@@ -8,6 +8,7 @@ render it; ``--json`` prints it as is.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
@@ -30,7 +31,7 @@ from medtwin.record.smoking import SMOKING_STATUS_LOINC
 from medtwin.store.base import StoredFact
 from medtwin.store.sql import SqlStore
 
-__all__ = ["CLINICAL_LABELS", "patient_summary", "unit_label"]
+__all__ = ["CLINICAL_LABELS", "patient_summary", "sent_otherwise", "unit_label"]
 
 _ACTIVE_CONDITION = {"active", "recurrence", "relapse"}
 _SUSPECTED_CONDITION = {"unconfirmed", "provisional", "differential"}
@@ -212,13 +213,34 @@ def _loinc_category(code: Coding) -> str | None:
     return str(category) if category else None
 
 
+def _number(value: float) -> str:
+    return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.0f}"
+
+
 def _value(fact: Observation) -> str:
+    """The value as the source sent it: a glucose sent as 5.4 mmol/L is shown so, not as the
+    97.3 mg/dL medtwin computes with (``value_num`` / ``unit`` keep that)."""
     if fact.value_num is not None:
-        number = f"{fact.value_num:.4g}" if abs(fact.value_num) < 1e5 else f"{fact.value_num:.0f}"
-        return f"{number} {unit_label(fact.unit)}".strip()
+        if sent_otherwise(fact):
+            assert fact.original_value is not None
+            return f"{_number(fact.original_value)} {unit_label(fact.original_unit)}".strip()
+        return f"{_number(fact.value_num)} {unit_label(fact.unit)}".strip()
     if fact.value_code is not None:
         return fact.value_code.display or fact.value_code.code
     return fact.value_text or "-"
+
+
+def sent_otherwise(fact: Observation) -> bool:
+    """Whether the source sent ``fact``'s value in another unit than the one it is stored in
+    (pounds, degrees Fahrenheit, a glucose in mmol/L); a unit only spelt otherwise ("mmol/l")
+    with the same number is not."""
+    return (
+        fact.original_value is not None
+        and fact.value_num is not None
+        and fact.original_unit is not None
+        and fact.original_unit != fact.unit
+        and not math.isclose(fact.original_value, fact.value_num, rel_tol=1e-12)
+    )
 
 
 def patient_summary(store: SqlStore, patient: str, *, today: date | None = None) -> dict[str, Any]:
@@ -324,6 +346,8 @@ def patient_summary(store: SqlStore, patient: str, *, today: date | None = None)
                 "value": _value(s.fact),
                 "value_num": s.fact.value_num,
                 "unit": s.fact.unit,
+                "original_value": s.fact.original_value,
+                "original_unit": s.fact.original_unit,
                 "date": _day(s.fact.effective_start),
             }
             for s in rows
