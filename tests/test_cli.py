@@ -305,16 +305,24 @@ def test_show_marks_a_suspected_diagnosis_and_leaves_a_ruled_out_one_off_the_pro
 
 def test_show_lists_only_the_allergies_that_stand(tmp_path: Path) -> None:
     """An allergy ruled out (verification refuted) or no longer active (clinical status
-    inactive or resolved) is not listed among the patient's allergies; a confirmed one is."""
+    inactive or resolved) is not listed among the patient's allergies; a confirmed one is, and
+    a suspected one (unconfirmed) is, marked so. Dosing reads the same: a refuted vancomycin
+    allergy does not stop a vancomycin dose, an unconfirmed one does, saying so."""
     import json
 
     from tests.risk.test_uk_record import SCT, _bundle, _entry
+
+    from medtwin.pharmacology.record import _allergies
+    from medtwin.store import open_store
+    from medtwin.twin.optimise import _allergy_check
 
     bundle = _bundle()
     for rid, code, display, clinical, verification in (
         ("a1", "91936005", "Allergy to penicillin", "active", "confirmed"),
         ("a2", "91935009", "Allergy to peanut", "active", "refuted"),
         ("a3", "300916003", "Latex allergy", "inactive", "confirmed"),
+        ("a4", "294546009", "Allergy to vancomycin", "active", "refuted"),
+        ("a5", "294505008", "Allergy to amoxicillin", "active", "unconfirmed"),
     ):
         bundle["entry"].append(_entry(rid, {
             "resourceType": "AllergyIntolerance",
@@ -332,7 +340,18 @@ def test_show_lists_only_the_allergies_that_stand(tmp_path: Path) -> None:
     db = str(tmp_path / "allergies.db")
     run("import", str(file), "--store", db)
     summary = orjson.loads(run("show", "9990001235", "--store", db, "--json"))
-    assert [a["name"] for a in summary["allergies"]] == ["Allergy to penicillin"]
+    assert [(a["name"], a["unconfirmed"]) for a in summary["allergies"]] == [
+        ("Allergy to penicillin", False),
+        ("Allergy to amoxicillin", True),
+    ]
+    assert "Allergy to amoxicillin (unconfirmed)" in run("show", "9990001235", "--store", db)
+    store = open_store(db, actor="test")
+    listed = _allergies(store, store.resolve_patient("9990001235"))
+    store.close()
+    assert sorted(listed) == ["Allergy to amoxicillin (unconfirmed)", "Allergy to penicillin"]
+    assert _allergy_check("vancomycin", listed)[0] is False
+    blocked, why = _allergy_check("amoxicillin", listed)
+    assert blocked and "(unconfirmed)" in why
 
 
 def test_import_summary_counts_waiting_resources_stored(tmp_path: Path, shared: Path) -> None:

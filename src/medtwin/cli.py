@@ -290,9 +290,10 @@ def show_command(patient: str, store_url: str, as_json: bool) -> None:
 
     Demographics and identifiers, active problems (a suspected diagnosis marked as not
     confirmed; one ruled out or recorded in error left off the list, named on a line of its
-    own), active medications, allergies, the latest vital signs and labs with units and dates
-    (as the source sent them: a glucose in mmol/L, a weight in pounds; --json adds the value
-    in the unit medtwin computes with), the smoking status and recent encounters.
+    own), active medications, allergies (a suspected one marked unconfirmed, a refuted one left
+    off), the latest vital signs and labs with units and dates (as the source sent them: a
+    glucose in mmol/L, a weight in pounds; --json adds the value in the unit medtwin computes
+    with), the smoking status and recent encounters.
     """
     from medtwin.store.summary import patient_summary
 
@@ -361,7 +362,11 @@ def _render_summary(s: dict[str, Any]) -> None:
         "Allergies",
         s["allergies"],
         ("allergy", "criticality", "reactions"),
-        lambda r: (r["name"], r["criticality"] or "-", ", ".join(r["reactions"])),
+        lambda r: (
+            f"{r['name']} (unconfirmed)" if r["unconfirmed"] else r["name"],
+            r["criticality"] or "-",
+            ", ".join(r["reactions"]),
+        ),
     )
     section(
         "Latest vital signs",

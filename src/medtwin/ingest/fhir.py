@@ -1509,10 +1509,13 @@ def _map_allergy(resource: dict[str, Any], common: dict[str, Any], tz: str) -> l
             start, text = recorded.instant, recorded.original
     clinical = _code_text(resource.get("clinicalStatus"))
     if common["status"] is None:
-        # R4 has no AllergyIntolerance.status: the fact's is the clinical status, or "refuted"
-        # for an allergy ruled out (verificationStatus; entered-in-error retracts, _common)
-        refuted = _code_text(resource.get("verificationStatus")) == "refuted"
-        common["status"] = "refuted" if refuted else clinical
+        # R4 has no AllergyIntolerance.status: the fact's is the clinical status, or the
+        # verification status where it qualifies the allergy: "refuted" (ruled out) or
+        # "unconfirmed" (suspected: still a reason not to give the drug, marked so);
+        # entered-in-error retracts (_common)
+        verification = _code_text(resource.get("verificationStatus"))
+        qualified = verification in ("refuted", "unconfirmed")
+        common["status"] = verification if qualified else clinical
     reactions: list[str] = []
     for reaction in resource.get("reaction") or ():
         for manifestation in reaction.get("manifestation") or ():

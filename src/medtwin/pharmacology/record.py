@@ -9,7 +9,8 @@ From the store, for one patient and one dosing model:
 - doses: ``MedicationAdministration`` facts whose code names the drug (mg or g), as
   ``infusion`` events (duration from the administration's start and end, 0 = bolus);
 - levels: observations of the model's LOINC codes (mg/L = ug/mL);
-- allergies: active ``AllergyIntolerance`` facts (code text and reactions).
+- allergies: active ``AllergyIntolerance`` facts (code text and reactions), a suspected one
+  (verification status unconfirmed) marked "(unconfirmed)", a refuted one left out.
 
 Hours count from the first dose. Missing covariates are refused naming what is missing.
 
@@ -66,8 +67,12 @@ def _allergies(store: Store, pid: str) -> list[str]:
         f = sf.fact
         if getattr(f, "clinical_status", None) in {"inactive", "resolved"}:
             continue
+        if f.status == "refuted":
+            continue  # ruled out: no reason to withhold the drug
         parts = [f.code.display or f.code.code] if f.code is not None else []
         parts += list(getattr(f, "reactions", ()) or ())
+        if f.status == "unconfirmed":
+            parts.append("(unconfirmed)")  # suspected: still withheld, and said so
         allergies.append(" ".join(p for p in parts if p))
     return allergies
 

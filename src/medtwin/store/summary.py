@@ -317,6 +317,7 @@ def patient_summary(store: SqlStore, patient: str, *, today: date | None = None)
             "criticality": s.fact.criticality,
             "reactions": list(s.fact.reactions),
             "since": _day(s.fact.effective_start),
+            "unconfirmed": s.fact.status == "unconfirmed",
         }
         for s in facts
         if isinstance(s.fact, AllergyIntolerance)
