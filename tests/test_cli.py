@@ -373,3 +373,52 @@ def test_import_summary_counts_waiting_resources_stored(tmp_path: Path, shared: 
     assert sum(e["status"] == "open" for e in entries) == quarantined - waited
     again = run("import", folder, "--store", db)
     assert "were stored once" not in again
+
+
+def test_show_leaves_out_what_did_not_happen(tmp_path: Path, shared: Path) -> None:
+    """The US Core bundle's immunization "not-done" (product out of stock, vaccine "Unknown")
+    is no vaccine given. A cancelled test is no result, even with a value; a planned or a
+    cancelled encounter is not among those that happened."""
+    import json
+
+    from tests.risk.test_uk_record import SCT, _bundle, _entry, _observation, _quantity
+
+    db = str(tmp_path / "uscore.db")
+    folder = shared / "fhir" / "uscore"
+    run("import", str(folder / "uscore_bundle_patient_355.json"), "--store", db)
+    (patient,) = orjson.loads(run("patients", "--store", db, "--json"))
+    summary = orjson.loads(run("show", patient["id"], "--store", db, "--json"))
+    names = {i["name"] for i in summary["immunizations"]}
+    assert "Unknown" not in names
+    assert "Influenza, seasonal, injectable, preservative free" in names and len(names) == 2
+    assert f"{len(names)} vaccines on record" in run("show", patient["id"], "--store", db)
+    bundle = _bundle()
+    bundle["entry"] += [
+        _observation("a1c-void", "999791000000106", "HbA1c level - IFCC standardised",
+                     "2025-06-02T09:00:00+01:00", status="cancelled", **_quantity(88, "mmol/mol")),
+        *(
+            _entry(rid, {
+                "resourceType": "Encounter", "status": status,
+                "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                          "code": "AMB"},
+                "type": [{"coding": [{"system": SCT, "code": "185389009",
+                                      "display": "Follow-up visit"}]}],
+                "subject": {"reference": "Patient/uk-1"},
+                "period": {"start": when},
+            })
+            for rid, status, when in (
+                ("e1", "finished", "2025-05-20T10:00:00+01:00"),
+                ("e2", "cancelled", "2025-06-01T10:00:00+01:00"),
+                ("e3", "planned", "2026-01-10T10:00:00+00:00"),
+            )
+        ),
+    ]  # fmt: skip
+    file = tmp_path / "uk.json"
+    file.write_text(json.dumps(bundle), encoding="utf-8")
+    uk = str(tmp_path / "uk.db")
+    run("import", str(file), "--store", uk)
+    summary = orjson.loads(run("show", "9990001235", "--store", uk, "--json"))
+    a1c = next(r for r in summary["labs"] if r["code"] == "LOINC 59261-8")
+    assert (a1c["value"], a1c["date"]) == ("39 mmol/mol", "2025-05-20")
+    assert summary["encounter_count"] == 1
+    assert [e["date"] for e in summary["recent_encounters"]] == ["2025-05-20"]

@@ -104,14 +104,14 @@ def test_bad_parameters_are_refused_at_start() -> None:
         MonitorHub([HighHeartRate], params={"test-high-hr": {"threshold": 1}})
 
 
-def _unit(value: float, minute: int) -> ResourceUnit:
+def _unit(value: float, minute: int, status: str = "final") -> ResourceUnit:
     when = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=minute)
     fact = Observation(
         source="watch",
         source_id=f"Reading/{minute}",
         subject=Identifier("urn:medtwin:device-user", "W1"),
         code=Coding(LOINC, "8867-4", "Heart rate"),
-        status="final",
+        status=status,
         effective_start=when,
         value_num=value,
         unit="/min",
@@ -145,3 +145,25 @@ def test_after_append_feeds_only_what_the_store_changed(sqlite_store: SqlStore) 
     assert isinstance(mon, HighHeartRate)
     hub.late_tolerance_s = 3600.0
     assert len(hub.after_append(sqlite_store, fix, fixed)) == 1
+
+
+def test_a_cancelled_reading_is_stored_not_learned(sqlite_store: SqlStore) -> None:
+    """A reading whose test was cancelled (status cancelled, a value all the same) is kept in
+    the record but is no reading: no monitor learns it, none fires on it, live or replayed."""
+    from medtwin.monitor.hub import readings_from_stored
+
+    user = Identifier("urn:medtwin:device-user", "W1")
+    sqlite_store.append_facts(
+        [Demographics(source="reg", source_id="Patient/w1", subject=user, identifiers=(user,))],
+        source="reg",
+    )
+    hub = MonitorHub([HighHeartRate])
+    batch = Batch(source="watch", units=[_unit(70.0, 0), _unit(150.0, 1, status="cancelled")])
+    result = sqlite_store.append(batch)
+    assert sorted(result.changed) == ["Reading/0", "Reading/1"]  # both stored
+    assert hub.after_append(sqlite_store, batch, result) == []
+    pid = sqlite_store.resolve_patient("urn:medtwin:device-user|W1")
+    mon = hub.monitor("test-high-hr", pid)
+    assert isinstance(mon, HighHeartRate) and len(mon.seen) == 1
+    replayed = readings_from_stored(sqlite_store.timeline(pid))
+    assert [r.value for r in replayed] == [70.0]

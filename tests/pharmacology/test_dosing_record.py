@@ -230,3 +230,54 @@ def test_cli_patient_path_and_missing_creatinine(tmp_path: Path) -> None:
             case_from_store(store, "urn:test:mrn|VAN-1", "vancomycin_goti2018")
     finally:
         store.close()
+
+
+def test_si_creatinine_and_what_did_not_happen(tmp_path: Path) -> None:
+    """A creatinine in umol/L (LOINC 14682-9, as a UK or European laboratory reports it) is the
+    covariate, converted; a dose not given (status not-done) is no dose, a cancelled level no
+    level. Before, the first was "the record has no creatinine_mg_dl" and the second counted
+    as 1 g given, lowering the recommendation."""
+    db = tmp_path / "medtwin.db"
+    t0 = _record(db, creatinine=False)
+    store = open_store(str(db), actor="test")
+    store.append_facts(
+        [
+            Observation(
+                source="lab",
+                source_id="scr-si",
+                subject=WHO,
+                code=Coding(LOINC, "14682-9", "Creatinine [Moles/volume] in Serum or Plasma"),
+                effective_start=t0,
+                value_num=97.3,
+                unit="umol/L",
+            ),
+            MedicationAdministration(
+                source="mar",
+                source_id="vanco/not-given",
+                subject=WHO,
+                status="not-done",
+                code=Coding(RXNORM, "11124", "Vancomycin"),
+                effective_start=t0 + timedelta(hours=6),
+                dose_value=1.0,
+                dose_unit="g",
+            ),
+            Observation(
+                source="lab",
+                source_id="lvl/cancelled",
+                subject=WHO,
+                status="cancelled",
+                code=Coding(LOINC, "20578-1", "Vancomycin [Mass/volume] in Serum or Plasma"),
+                effective_start=t0 + timedelta(hours=8),
+                value_num=40.0,
+                unit="mg/L",
+            ),
+        ],
+        source="test",
+    )
+    try:
+        case = case_from_store(store, "urn:test:mrn|VAN-1", "vancomycin_goti2018")
+    finally:
+        store.close()
+    assert case.patient.creatinine_mg_dl == pytest.approx(97.3 / 88.42, rel=1e-12)
+    assert [d.t_h for d in case.doses] == [0.0, 12.0, 24.0]
+    assert [lv.t_h for lv in case.levels] == [25.5, 35.5]

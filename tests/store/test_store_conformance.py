@@ -124,6 +124,10 @@ def test_latest_per_code(loaded: SqlStore) -> None:
     latest = loaded.latest("MRN-1")
     assert latest["8867-4"].fact.value_num == 80  # type: ignore[attr-defined]
     assert latest["8480-6"].fact.value_num == 130  # type: ignore[attr-defined]
+    # a newer reading of a cancelled test is no result: the latest stays the last real one
+    loaded.append_facts([obs("p1", "o-void", HR, 150, 20, status="cancelled")], source=SRC)
+    assert loaded.latest("MRN-1")["8867-4"].fact.value_num == 80  # type: ignore[attr-defined]
+    assert [r.fact.value_num for r in loaded.timeline("MRN-1", codes=["8867-4"])][-1] == 150  # type: ignore[attr-defined]
 
 
 def test_correction_is_a_new_version_and_as_of_travels(loaded: SqlStore) -> None:

@@ -147,6 +147,63 @@ def test_the_record_reads_back_as_observations_and_events(store: SqlStore) -> No
     assert np.abs(r.observables["cgm_mg_dl"][0] - y).max() < 0.01
 
 
+def test_what_did_not_happen_is_not_read(store: SqlStore) -> None:
+    """A bolus not given (status not-done), a cancelled CGM reading and a cancelled
+    carbohydrate entry, both with values, and a ruled-out diagnosis: the twin reads none."""
+    cgm = _record(store)
+    when = T0 + timedelta(minutes=602)
+    store.append_facts(
+        [
+            MedicationAdministration(
+                source="pump",
+                source_id="bolus/not-given",
+                subject=WHO,
+                status="not-done",
+                code=Coding(RXNORM, "86009", "insulin lispro"),
+                effective_start=when,
+                dose_value=10.0,
+                dose_unit="U",
+            ),
+            Observation(
+                source="cgm",
+                source_id="cgm/void",
+                subject=WHO,
+                status="cancelled",
+                code=Coding(LOINC, "99504-3", "Glucose [Mass/volume] in Interstitial fluid"),
+                effective_start=when,
+                value_num=22.2,
+                unit="mmol/L",
+            ),
+            Observation(
+                source="app",
+                source_id="carbs/void",
+                subject=WHO,
+                status="cancelled",
+                code=Coding(LOINC, "9059-7", "Carbohydrate intake Estimated"),
+                effective_start=when,
+                value_num=100.0,
+                unit="g",
+            ),
+            Condition(
+                source="reg",
+                source_id="Condition/2",
+                subject=WHO,
+                code=Coding(SNOMED, "44054006", "Diabetes mellitus type 2"),
+                clinical_status="active",
+                verification_status="refuted",
+                effective_start=datetime(2020, 1, 1, tzinfo=UTC),
+            ),
+        ],
+        source="test",
+    )
+    twin = Twin.from_store(store, "urn:test:mrn|T1D-1", days=2)
+    t, y = twin.data.series("cgm_mg_dl")
+    assert t.size == 577 and np.abs(y - cgm).max() < 0.01
+    assert len(twin.data.scenario.events) == 10
+    assert 10.0 not in [e["insulin_u"] for e in twin.data.scenario.of_type("bolus")]
+    assert twin.characteristics["conditions"] == {"http://snomed.info/sct|46635009"}
+
+
 def test_a_patient_without_readings_or_fit_is_refused_clearly(store: SqlStore) -> None:
     store.append_facts(
         [Demographics(source="reg", source_id="Patient/2", subject=WHO, identifiers=(WHO,))],

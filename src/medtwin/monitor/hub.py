@@ -32,6 +32,7 @@ from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from medtwin.monitor.base import Alert, AlertSink, FactRef, Monitor, MonitorStateStore, Reading
+from medtwin.record.facts import VOID_RESULT_STATUSES
 
 if TYPE_CHECKING:
     from medtwin.record.batch import Batch
@@ -209,9 +210,9 @@ def _epoch(reading: Reading) -> float:
 def readings_from_batch(store: Store, batch: Batch, result: AppendResult) -> list[Reading]:
     """Numeric observations of ``batch`` that the append changed, as readings.
 
-    Facts without a patient, without a numeric value or without a time are not readings;
-    retracted facts are not learned (a monitor cannot unlearn; the alert's evidence shows the
-    retraction).
+    Facts without a patient, without a numeric value or without a time are not readings, nor is
+    a cancelled test's value; retracted facts are not learned (a monitor cannot unlearn; the
+    alert's evidence shows the retraction).
     """
     changed = set(result.changed)
     if not changed:
@@ -228,6 +229,7 @@ def readings_from_batch(store: Store, batch: Batch, result: AppendResult) -> lis
                 or p.subject is None
                 or p.code is None
                 or p.retracted
+                or p.status in VOID_RESULT_STATUSES
             ):
                 continue
             pid = patients.get(p.subject, "")
@@ -269,6 +271,7 @@ def readings_from_stored(facts: Iterable[StoredFact]) -> list[Reading]:
             or fact.code is None
             or stored.patient_id is None
             or fact.retracted
+            or fact.status in VOID_RESULT_STATUSES
         ):
             continue
         out.append(

@@ -3,12 +3,13 @@
 From the store, for one patient and one dosing model:
 
 - covariates: age and sex (demographics), the latest body weight (LOINC 29463-7), height
-  (8302-2) and serum creatinine (2160-0, mg/dL; umol/L divided by 88.42), dialysis when an
-  active condition "dependence on renal dialysis" (SNOMED CT 105502003) or a haemodialysis
-  procedure (302497006) in the last 7 days is recorded;
+  (8302-2) and serum creatinine (2160-0 or 14682-9, the newer; umol/L divided by 88.42),
+  dialysis when an active condition "dependence on renal dialysis" (SNOMED CT 105502003) or a
+  haemodialysis procedure (302497006) in the last 7 days is recorded (not one not done);
 - doses: ``MedicationAdministration`` facts whose code names the drug (mg or g), as
-  ``infusion`` events (duration from the administration's start and end, 0 = bolus);
-- levels: observations of the model's LOINC codes (mg/L = ug/mL);
+  ``infusion`` events (duration from the administration's start and end, 0 = bolus); one not
+  given (status not-done, :data:`~medtwin.record.facts.NOT_DONE_STATUSES`) is no dose;
+- levels: observations of the model's LOINC codes (mg/L = ug/mL), not cancelled ones;
 - allergies: active ``AllergyIntolerance`` facts (code text and reactions), a suspected one
   (verification status unconfirmed) marked "(unconfirmed)", a refuted one left out.
 
@@ -40,12 +41,15 @@ from typing import Any
 
 from medtwin.pharmacology.antibiotics import get_pop_model
 from medtwin.pharmacology.case import CaseError, DosingCase, parse_case
+from medtwin.record.facts import NOT_DONE_STATUSES, VOID_RESULT_STATUSES
 from medtwin.store.base import Store
 
 __all__ = ["CREATININE_CODES", "INR_CODES", "case_from_store", "warfarin_case_from_store"]
 
-CREATININE_CODES = ("2160-0",)
-"""Creatinine [Mass/volume] in Serum or Plasma."""
+CREATININE_CODES = ("2160-0", "14682-9")
+"""Creatinine [Mass/volume] in Serum or Plasma (mg/dL, a US laboratory's) and Creatinine
+[Moles/volume] in Serum or Plasma (umol/L, the SI unit of UK and European laboratories and of
+a GP record's "Serum creatinine level"): the newer of the two."""
 DIALYSIS_CONDITION = "105502003"
 HAEMODIALYSIS_PROCEDURE = "302497006"
 UMOL_PER_MG_DL = 88.42
@@ -101,15 +105,18 @@ def case_from_store(
         cov["weight_kg"] = who["weight_kg"]
     if "height_m" in who:
         cov["height_cm"] = round(float(who["height_m"]) * 100.0, 1)
-    for code in CREATININE_CODES:
-        sf = latest.get(code)
-        value = getattr(sf.fact, "value_num", None) if sf is not None else None
-        if sf is not None and value is not None:
-            unit = (getattr(sf.fact, "unit", "") or "").lower()
-            cov["creatinine_mg_dl"] = (
-                float(value) / UMOL_PER_MG_DL if "umol" in unit else float(value)
-            )
-            break
+    creatinine = [
+        sf
+        for code in CREATININE_CODES
+        if (sf := latest.get(code)) is not None
+        and getattr(sf.fact, "value_num", None) is not None
+        and sf.fact.effective_start is not None
+    ]
+    if creatinine:
+        sf = max(creatinine, key=lambda s: s.fact.effective_start or dt.datetime.min)
+        scr = float(getattr(sf.fact, "value_num", 0.0))
+        unit = (getattr(sf.fact, "unit", "") or "").lower()
+        cov["creatinine_mg_dl"] = scr / UMOL_PER_MG_DL if "umol" in unit else scr
     missing = [k for k in ("age_years", "sex", "weight_kg", "creatinine_mg_dl") if k not in cov]
     if missing:
         raise CaseError(
@@ -118,6 +125,8 @@ def case_from_store(
         )
     dialysis = any(c.endswith(f"|{DIALYSIS_CONDITION}") for c in who.get("conditions", ()))
     for sf in store.timeline(pid, kinds=["Procedure"], start=now - dt.timedelta(days=7)):
+        if sf.fact.status in NOT_DONE_STATUSES:
+            continue
         if sf.fact.code is not None and sf.fact.code.code == HAEMODIALYSIS_PROCEDURE:
             dialysis = True
     cov["dialysis"] = dialysis
@@ -125,6 +134,8 @@ def case_from_store(
     admins = []
     for sf in store.timeline(pid, kinds=["MedicationAdministration"]):
         f = sf.fact
+        if f.status in NOT_DONE_STATUSES:
+            continue  # a dose not given (status not-done) is no dose
         text = " ".join(x for x in ((f.code.display or "", f.code.code) if f.code else ()) if x)
         dose = getattr(f, "dose_value", None)
         unit = (getattr(f, "dose_unit", "") or "").lower()
@@ -157,6 +168,8 @@ def case_from_store(
         value = getattr(sf.fact, "value_num", None)
         if sf.fact.effective_start is None or value is None:
             continue
+        if sf.fact.status in VOID_RESULT_STATUSES:
+            continue  # a cancelled level is no level
         unit = (getattr(sf.fact, "unit", "") or "mg/L").lower()
         if unit not in {"mg/l", "ug/ml", "µg/ml"}:
             raise CaseError(
@@ -249,7 +262,7 @@ def warfarin_case_from_store(
     admins: list[tuple[dt.datetime, float]] = []
     for sf in store.timeline(pid, kinds=["MedicationAdministration"]):
         f = sf.fact
-        if f.status in {"not-done", "entered-in-error"} or f.effective_start is None:
+        if f.status in NOT_DONE_STATUSES or f.effective_start is None:
             continue
         code = f.code.code if f.code is not None else ""
         if not (drug.search(_text(f)) or code == WARFARIN_RXNORM):
@@ -267,7 +280,7 @@ def warfarin_case_from_store(
     for sf in store.timeline(pid, codes=list(INR_CODES)):
         f = sf.fact
         value = getattr(f, "value_num", None)
-        if f.effective_start is None or value is None:
+        if f.effective_start is None or value is None or f.status in VOID_RESULT_STATUSES:
             continue
         unit = (getattr(f, "unit", "") or "").lower()
         if unit not in INR_UNITS:

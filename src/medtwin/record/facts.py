@@ -39,8 +39,10 @@ from medtwin.record._fastinit import fast_init
 __all__ = [
     "FACT_KINDS",
     "LOINC",
+    "NOT_DONE_STATUSES",
     "RXNORM",
     "SNOMED",
+    "VOID_RESULT_STATUSES",
     "AllergyIntolerance",
     "Coding",
     "Condition",
@@ -66,6 +68,14 @@ SNOMED = "http://snomed.info/sct"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
 RETRACTED_STATUS = "entered-in-error"
+
+VOID_RESULT_STATUSES = frozenset({"cancelled", "entered-in-error"})
+"""Observation statuses of a result that is not one (FHIR R4 observation-status: the test was
+cancelled, or the result was entered in error): never read as a value, even with one."""
+NOT_DONE_STATUSES = frozenset({"not-done", "entered-in-error"})
+"""Statuses of an act that did not happen (FHIR R4 event status of MedicationAdministration,
+Immunization, Procedure: not-done, "the event was terminated prior to any activity beyond
+preparation", or recorded in error): a dose not given, a vaccine not given."""
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -29,7 +29,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from medtwin.record.facts import SNOMED, Coding
+from medtwin.record.facts import SNOMED, VOID_RESULT_STATUSES, Coding
 from medtwin.record.medications import (
     ANTIHYPERTENSIVE_ATC,
     MedicationOrder,
@@ -90,9 +90,7 @@ NON_SMOKER_SNOMED = frozenset(code for code, row in smoking_table().items() if r
 _CURRENT_SMOKER_TEXT = ("smokes tobacco", "every day smoker", "some day smoker", "current")
 _NON_SMOKER_TEXT = ("never", "former", "ex-smoker", "non-smoker", "nonsmoker")
 
-_VOID_RESULT = frozenset({"cancelled", "entered-in-error"})
-"""Observation statuses of a result that is not one (FHIR R4 observation-status: the test was
-cancelled, or the result was entered in error); never read, even with a value."""
+_VOID_RESULT = VOID_RESULT_STATUSES
 
 _RACE_OMB = {
     "2106-3": "white",

@@ -179,7 +179,7 @@ class Store(Protocol):
     def latest(
         self, patient_id: str, *, codes: Sequence[str] = (), as_of: datetime | None = None
     ) -> dict[str, StoredFact]:
-        """The latest observation per code."""
+        """The latest observation per code (not a cancelled one)."""
         ...
 
     def versions(self, source: str, source_id: str) -> list[StoredFact]:

@@ -27,6 +27,7 @@ import orjson
 
 from medtwin.record.batch import Batch, PreparedFact, QuarantineItem, ResourceUnit
 from medtwin.record.facts import (
+    VOID_RESULT_STATUSES,
     Demographics,
     Fact,
     Identifier,
@@ -881,12 +882,14 @@ class SqlStore(AlertBook, TwinBook):
     def latest(
         self, patient_id: str, *, codes: Sequence[str] = (), as_of: datetime | None = None
     ) -> dict[str, StoredFact]:
-        """The most recent current observation per code (components included)."""
+        """The most recent current observation per code (components included); a cancelled
+        one (:data:`~medtwin.record.facts.VOID_RESULT_STATUSES`) is no result, even with a
+        value."""
         facts = self.timeline(patient_id, codes=codes, kinds=("Observation",), as_of=as_of)
         out: dict[str, StoredFact] = {}
         for stored in facts:
             code = stored.fact.code
-            if code is not None:
+            if code is not None and stored.fact.status not in VOID_RESULT_STATUSES:
                 out[code.code] = stored
         return out
 

@@ -1,8 +1,8 @@
 """A clinician's summary of one patient, built from the store.
 
 Sections: demographics and identifiers, active and past problems, active
-medications, allergies, latest vital signs and labs (value, unit, date), recent
-encounters and immunizations. The CLI (``medtwin show``) and, later, the service
+medications, allergies, latest vital signs and labs (value, unit, date; a cancelled test left
+out), recent encounters (not planned or cancelled ones) and immunizations (not one not given). The CLI (``medtwin show``) and, later, the service
 render it; ``--json`` prints it as is.
 """
 
@@ -16,6 +16,8 @@ from typing import Any
 from medtwin.record.codes import lookup
 from medtwin.record.facts import (
     LOINC,
+    NOT_DONE_STATUSES,
+    VOID_RESULT_STATUSES,
     AllergyIntolerance,
     Coding,
     Condition,
@@ -39,6 +41,7 @@ _SUSPECTED_CONDITION = {"unconfirmed", "provisional", "differential"}
 _RULED_OUT_CONDITION = {"refuted", "entered-in-error"}
 """A diagnosis ruled out or recorded in error: not a problem of the patient's (counted)."""
 _ACTIVE_MEDICATION = {"active", "on-hold", "draft"}
+_NOT_HAPPENED_ENCOUNTER = {"planned", "cancelled"}
 
 
 _IDENTIFIER_LABELS = {
@@ -337,6 +340,8 @@ def patient_summary(store: SqlStore, patient: str, *, today: date | None = None)
             continue
         if obs.value_num is None and obs.value_code is None and obs.value_text is None:
             continue  # a panel: its components carry the values
+        if obs.status in VOID_RESULT_STATUSES:
+            continue  # a cancelled test is no result, whatever value it carries
         latest[group][obs.code.code] = stored
     for group, key in (("vital-signs", "vital_signs"), ("laboratory", "labs")):
         rows = sorted(latest[group].values(), key=lambda s: _name(s).lower())
@@ -354,7 +359,12 @@ def patient_summary(store: SqlStore, patient: str, *, today: date | None = None)
             for s in rows
             if isinstance(s.fact, Observation)
         ]
-    encounters = [s for s in facts if isinstance(s.fact, Encounter)]
+    # an encounter planned or cancelled has not happened (FHIR R4 encounter-status)
+    encounters = [
+        s
+        for s in facts
+        if isinstance(s.fact, Encounter) and s.fact.status not in _NOT_HAPPENED_ENCOUNTER
+    ]
     out["recent_encounters"] = [
         {
             "date": _day(s.fact.effective_start),
@@ -385,7 +395,7 @@ def patient_summary(store: SqlStore, patient: str, *, today: date | None = None)
     )
     immunizations: dict[str, str | None] = {}
     for stored in facts:
-        if isinstance(stored.fact, Immunization):
+        if isinstance(stored.fact, Immunization) and stored.fact.status not in NOT_DONE_STATUSES:
             immunizations[_name(stored)] = _day(stored.fact.effective_start)
     out["immunizations"] = [{"name": k, "last": v} for k, v in sorted(immunizations.items())]
     out["fact_count"] = len(facts)

@@ -11,7 +11,9 @@ Typical use (the tests run it on a store of their own: ``tests/twin/test_twin.py
 Reading the record (:func:`patient_data`): every model observable is read from the facts whose
 LOINC codes it lists (``Observable.loinc``), converted to the observable's unit; events are
 read by :data:`EVENT_READERS` (carbohydrate intake observations -> ``meal``; insulin
-administrations -> ``bolus`` (a dose) or ``basal`` (a rate)). Times become minutes from the
+administrations -> ``bolus`` (a dose) or ``basal`` (a rate)). What did not happen is not read:
+a cancelled reading (:data:`~medtwin.record.facts.VOID_RESULT_STATUSES`), a dose not given
+(:data:`~medtwin.record.facts.NOT_DONE_STATUSES`). Times become minutes from the
 start of the window. Before fitting, the model's :meth:`~medtwin.model.Model.check_population`
 sees what the record says about the patient (:func:`characteristics`), so a twin refuses a
 patient its model was not built for.
@@ -31,6 +33,7 @@ import numpy as np
 from medtwin.model.base import FloatArray, Model
 from medtwin.model.events import Scenario, parse_scenario
 from medtwin.model.registry import get_model
+from medtwin.record.facts import NOT_DONE_STATUSES, VOID_RESULT_STATUSES
 from medtwin.twin.data import DataError, PatientData
 
 if TYPE_CHECKING:
@@ -84,6 +87,8 @@ def _meal_events(facts: Sequence[StoredFact], start: dt.datetime) -> list[dict[s
         grams = getattr(f, "value_num", None)
         if f.effective_start is None or grams is None or grams <= 0:
             continue
+        if f.status in VOID_RESULT_STATUSES:
+            continue  # an intake recorded in error is no meal
         out.append({"type": "meal", "t_min": _minutes(f.effective_start, start), "carbs_g": grams})
     return out
 
@@ -94,6 +99,8 @@ def _insulin_events(facts: Sequence[StoredFact], start: dt.datetime) -> list[dic
         f = sf.fact
         if f.kind != "MedicationAdministration" or f.effective_start is None:
             continue
+        if f.status in NOT_DONE_STATUSES:
+            continue  # a bolus not given
         display = (f.code.display or "") if f.code is not None else ""
         if not INSULIN_PATTERN.search(display):
             continue
@@ -124,6 +131,8 @@ def dose_events(
         f = sf.fact
         if f.kind != "MedicationAdministration" or f.effective_start is None or f.code is None:
             continue
+        if f.status in NOT_DONE_STATUSES:
+            continue  # a dose not given is no dose
         text = " ".join(x for x in (f.code.display or "", f.code.code or "") if x)
         drug = next((d for d, pattern in patterns if pattern.search(text)), None)
         if drug is None:
@@ -212,6 +221,8 @@ def characteristics(store: Store, patient_id: str, at: dt.datetime) -> dict[str,
         status = getattr(f, "clinical_status", None)
         if f.code is None or status in {"resolved", "inactive", "remission"}:
             continue
+        if getattr(f, "verification_status", None) in {"refuted", "entered-in-error"}:
+            continue  # ruled out: not the patient's condition
         conditions.add(f"{system_alias(f.code.system)}|{f.code.code}")
     out["conditions"] = conditions
     orders = []
@@ -262,7 +273,7 @@ def patient_data(
         for sf in facts:
             f = sf.fact
             value = getattr(f, "value_num", None)
-            if value is None or f.effective_start is None:
+            if value is None or f.effective_start is None or f.status in VOID_RESULT_STATUSES:
                 continue
             unit = getattr(f, "unit", None)
             if unit and unit != obs.unit:
