@@ -422,3 +422,65 @@ def test_show_leaves_out_what_did_not_happen(tmp_path: Path, shared: Path) -> No
     assert (a1c["value"], a1c["date"]) == ("39 mmol/mol", "2025-05-20")
     assert summary["encounter_count"] == 1
     assert [e["date"] for e in summary["recent_encounters"]] == ["2025-05-20"]
+
+
+def test_show_lists_each_problem_and_allergy_once(tmp_path: Path, shared: Path) -> None:
+    """The US Quality Core bundle records the patient's cashew nut allergy 21 times (dup1 to
+    dup20, as records merged from several sources do): `show` lists it once, with every
+    reaction and the highest criticality. A diagnosis recorded twice (provisional, then
+    confirmed) is one confirmed problem from its first date; a problem that came back is one
+    entry, and its past episodes are not resolved problems."""
+    import json
+
+    from tests.risk.test_uk_record import SCT, _bundle, _entry
+
+    db = str(tmp_path / "quality.db")
+    run("import", str(shared / "fhir/uscore/us_quality_core_bundle_patient.json"), "--store", db)
+    (patient,) = orjson.loads(run("patients", "--store", db, "--json"))
+    (cashew,) = orjson.loads(run("show", patient["id"], "--store", db, "--json"))["allergies"]
+    assert (cashew["name"], cashew["criticality"], cashew["records"]) == ("Cashew nuts", "high", 21)
+    assert cashew["reactions"] == ["Anaphylactic reaction", "Choroidal hemorrhage"]
+
+    bundle = _bundle()
+    conditions = (
+        ("c1", "38341003", "Hypertensive disorder", "active", "provisional", "2019-03-01", None),
+        ("c2", "38341003", "Hypertensive disorder", "active", "confirmed", "2020-05-01", None),
+        ("c3", "195662009", "Acute viral pharyngitis", "resolved", "confirmed", "2018-01-02",
+         "2018-01-12"),
+        ("c4", "195662009", "Acute viral pharyngitis", "resolved", "confirmed", "2021-02-03",
+         "2021-02-10"),
+        ("c5", "195967001", "Asthma", "resolved", "confirmed", "2010-01-01", "2012-01-01"),
+        ("c6", "195967001", "Asthma", "active", "confirmed", "2024-09-01", None),
+    )  # fmt: skip
+    for rid, code, display, clinical, verification, onset, abated in conditions:
+        bundle["entry"].append(_entry(rid, {
+            "resourceType": "Condition",
+            "clinicalStatus": {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                "code": clinical}]},
+            "verificationStatus": {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                "code": verification}]},
+            "code": {"coding": [{"system": SCT, "code": code, "display": display}]},
+            "subject": {"reference": "Patient/uk-1"}, "onsetDateTime": onset,
+            **({"abatementDateTime": abated} if abated else {}),
+        }))  # fmt: skip
+    file = tmp_path / "uk.json"
+    file.write_text(json.dumps(bundle), encoding="utf-8")
+    uk = str(tmp_path / "uk.db")
+    run("import", str(file), "--store", uk)
+    summary = orjson.loads(run("show", "9990001235", "--store", uk, "--json"))
+    active = {p["name"]: p for p in summary["problems"]}
+    assert set(active) == {"Hypertensive disorder", "Asthma"}
+    hypertension = active["Hypertensive disorder"]
+    assert (hypertension["onset"], hypertension["suspected"], hypertension["records"]) == (
+        "2019-03-01", False, 2,
+    )  # fmt: skip
+    assert active["Asthma"]["records"] == 1  # the old episode is history, this one is active
+    (pharyngitis,) = summary["past_problems"]
+    assert (pharyngitis["records"], pharyngitis["onset"], pharyngitis["abated"]) == (
+        2, "2018-01-02", "2021-02-10",
+    )  # fmt: skip
+    text = run("show", "9990001235", "--store", uk)
+    assert "1 resolved problem; 0 vaccines on record" in text
+    assert "(provisional, not confirmed)" not in text

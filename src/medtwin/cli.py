@@ -291,7 +291,7 @@ def show_command(patient: str, store_url: str, as_json: bool) -> None:
     Demographics and identifiers, active problems (a suspected diagnosis marked as not
     confirmed; one ruled out or recorded in error left off the list, named on a line of its
     own), active medications, allergies (a suspected one marked unconfirmed, a refuted one left
-    off), the latest vital signs and labs with units and dates (as the source sent them: a
+    off; each problem and allergy once, however many records hold it), the latest vital signs and labs with units and dates (as the source sent them: a
     glucose in mmol/L, a weight in pounds; --json adds the value in the unit medtwin computes
     with), the smoking status and recent encounters.
     """
@@ -393,9 +393,10 @@ def _render_summary(s: dict[str, Any]) -> None:
         lambda r: (r["date"] or "-", r["type"], r["reason"] or ""),
     )
     if s["past_problems"]:
+        past, vaccines = len(s["past_problems"]), len(s["immunizations"])
         console.print(
-            f"\n{len(s['past_problems'])} resolved problems; "
-            f"{len(s['immunizations'])} vaccines on record"
+            f"\n{past} resolved problem{'s' if past != 1 else ''}; "
+            f"{vaccines} vaccine{'s' if vaccines != 1 else ''} on record"
         )
     if s["ruled_out_problems"]:
         names = ", ".join(r["name"] for r in s["ruled_out_problems"][:3])

@@ -1,7 +1,7 @@
 """A clinician's summary of one patient, built from the store.
 
 Sections: demographics and identifiers, active and past problems, active
-medications, allergies, latest vital signs and labs (value, unit, date; a cancelled test left
+medications, allergies (each problem and allergy once: :func:`_merged_problems`), latest vital signs and labs (value, unit, date; a cancelled test left
 out), recent encounters (not planned or cancelled ones) and immunizations (not one not given). The CLI (``medtwin show``) and, later, the service
 render it; ``--json`` prints it as is.
 """
@@ -9,7 +9,7 @@ render it; ``--json`` prints it as is.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -233,6 +233,65 @@ def _value(fact: Observation) -> str:
     return fact.value_text or "-"
 
 
+def _key(item: Mapping[str, Any]) -> str:
+    """What makes two list entries the same problem or allergy: the code, else the name."""
+    return str(item["code"] or item["name"]).lower()
+
+
+def _merged_problems(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per problem (code, else name): a record holds the same diagnosis from several
+    sources or encounters, and a problem that came back has an entry per episode. The
+    earliest onset, the latest abatement; suspected only while every record of it is;
+    ``records`` counts them. In the order each was first recorded."""
+    merged: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key = _key(item)
+        seen = merged.get(key)
+        if seen is None:
+            merged[key] = {**item, "records": 1}
+            continue
+        seen["records"] += 1
+        seen["onset"] = _earliest(seen["onset"], item["onset"])
+        seen["abated"] = _latest(seen["abated"], item["abated"])
+        if seen["suspected"] and not item["suspected"]:
+            seen.update(verification=item["verification"], suspected=False)
+    return list(merged.values())
+
+
+_CRITICALITY_ORDER = {"high": 3, "unable-to-assess": 2, "low": 1}
+"""FHIR R4 allergy-intolerance-criticality, the most severe first when records differ."""
+
+
+def _merged_allergies(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per allergy (code, else name), as :func:`_merged_problems`: the highest
+    criticality any record gives, every reaction once, the earliest date; unconfirmed only
+    while every record of it is."""
+    merged: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key = _key(item)
+        seen = merged.get(key)
+        if seen is None:
+            merged[key] = {**item, "reactions": list(item["reactions"]), "records": 1}
+            continue
+        seen["records"] += 1
+        if _CRITICALITY_ORDER.get(item["criticality"] or "", 0) > _CRITICALITY_ORDER.get(
+            seen["criticality"] or "", 0
+        ):
+            seen["criticality"] = item["criticality"]
+        seen["reactions"] += [r for r in item["reactions"] if r not in seen["reactions"]]
+        seen["since"] = _earliest(seen["since"], item["since"])
+        seen["unconfirmed"] = seen["unconfirmed"] and item["unconfirmed"]
+    return list(merged.values())
+
+
+def _earliest(a: str | None, b: str | None) -> str | None:
+    return min((d for d in (a, b) if d), default=None)
+
+
+def _latest(a: str | None, b: str | None) -> str | None:
+    return max((d for d in (a, b) if d), default=None)
+
+
 def sent_otherwise(fact: Observation) -> bool:
     """Whether the source sent ``fact``'s value in another unit than the one it is stored in
     (pounds, degrees Fahrenheit, a glucose in mmol/L); a unit only spelt otherwise ("mmol/l")
@@ -290,9 +349,11 @@ def patient_summary(store: SqlStore, patient: str, *, today: date | None = None)
                 stored.fact.clinical_status is None and stored.fact.effective_end is None
             )
             (problems if active else past).append(item)
-    out["problems"] = problems
-    out["past_problems"] = past
-    out["ruled_out_problems"] = ruled_out
+    out["problems"] = _merged_problems(problems)
+    # a past episode of a problem active now is not a resolved problem
+    active_keys = {_key(item) for item in out["problems"]}
+    out["past_problems"] = _merged_problems(i for i in past if _key(i) not in active_keys)
+    out["ruled_out_problems"] = _merged_problems(ruled_out)
     medications: dict[str, dict[str, Any]] = {}
     for stored in facts:
         if (
@@ -313,7 +374,7 @@ def patient_summary(store: SqlStore, patient: str, *, today: date | None = None)
                 "instructions": fact.dosage_text,
             }
     out["medications"] = list(medications.values())
-    out["allergies"] = [
+    out["allergies"] = _merged_allergies(
         {
             "name": _name(s),
             "code": _code(s),
@@ -326,7 +387,7 @@ def patient_summary(store: SqlStore, patient: str, *, today: date | None = None)
         if isinstance(s.fact, AllergyIntolerance)
         and s.fact.clinical_status not in ("resolved", "inactive")
         and s.fact.status != "refuted"
-    ]
+    )
     latest: dict[str, dict[str, StoredFact]] = {"vital-signs": {}, "laboratory": {}}
     for stored in facts:
         obs = stored.fact
