@@ -441,7 +441,7 @@ def timeline_command(
     Values in the unit medtwin computes with; one sent in another is followed by what was
     sent ("97.28 mg/dL (sent as 5.4 mmol/L)").
     """
-    from medtwin.record.facts import Observation, fact_to_dict
+    from medtwin.record.facts import Observation, fact_to_dict, value_comparator
     from medtwin.store.summary import sent_otherwise, unit_label
 
     store = _open(store_url)
@@ -477,10 +477,11 @@ def timeline_command(
         value = ""
         if isinstance(f, Observation):
             if f.value_num is not None:
-                value = f"{f.value_num:g} {unit_label(f.unit)}".rstrip()
+                bound = value_comparator(f) or ""  # ">90": a bound, shown as one
+                value = f"{bound}{f.value_num:g} {unit_label(f.unit)}".rstrip()
                 if sent_otherwise(f):  # converted: no more digits than were sent, about
-                    sent = f"{f.original_value:g} {unit_label(f.original_unit)}".rstrip()
-                    value = f"{f.value_num:.4g} {unit_label(f.unit)} (sent as {sent})".strip()
+                    sent = f"{bound}{f.original_value:g} {unit_label(f.original_unit)}".rstrip()
+                    value = f"{bound}{f.value_num:.4g} {unit_label(f.unit)} (sent as {sent})"
             elif f.value_code is not None:
                 value = f.value_code.display or f.value_code.code
             elif f.value_text:

@@ -267,6 +267,44 @@ def test_glucose_coded_the_uk_way_is_shown_as_sent(sqlite_store: SqlStore, tmp_p
     assert "97.28 mg/dL (sent as 5.4 mmol/L)" in text.output
 
 
+def test_a_result_reported_as_a_bound_is_not_taken_as_its_value(
+    sqlite_store: SqlStore, tmp_path: Path
+) -> None:
+    """Laboratories report a high eGFR as ">90": the bound is not the value. Without a
+    creatinine to compute it from, PREVENT gives its range over eGFR 90 to 150 (its input
+    range), equal to the two ends given exactly; the 30-year equations still refuse the
+    62-year-old for his age, not for the eGFR. `show` says ">90"."""
+    from medtwin.risk.from_record import parse_given
+    from medtwin.store.summary import patient_summary
+
+    bundle = _bundle()
+    bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["id"] != "creat"]
+    bounded = _quantity(90, "mL/min/{1.73_m2}")
+    bounded["valueQuantity"]["comparator"] = ">"
+    bundle["entry"].append(
+        _observation("egfr", "1011481000000105", "eGFR (CKD-EPI)", "2025-05-20T10:15:00+01:00",
+                     **bounded)
+    )  # fmt: skip
+    pid = imported(sqlite_store, tmp_path, bundle)
+    report = evaluate(sqlite_store, pid, AT, variation=False)
+    egfr = report.inputs["egfr_ml_min_1_73m2"]
+    assert (egfr.value, egfr.status, egfr.alternatives) == (None, "missing", (90.0, 150.0))
+    assert "reported as >90 mL/min/{1.73_m2}: a bound, not a value" in egfr.detail
+    scores = {o.name: o for o in report.scores}
+    ten = scores["prevent_10y"]
+    assert ten.status == "range" and ten.message.endswith("90 to 150")
+    ends = [
+        evaluate(sqlite_store, pid, AT, scores=["prevent_10y"], variation=False,
+                 given=parse_given([f"egfr_ml_min_1_73m2={v}"])).scores[0].value
+        for v in (90, 150)
+    ]  # fmt: skip
+    assert sorted(ends) == [ten.low, ten.high] and ten.low < ten.high  # type: ignore[operator]
+    thirty = scores["prevent_30y"]
+    assert thirty.status == "refused" and "age_years=62 is outside 30-59" in thirty.message
+    labs = {r["code"]: r for r in patient_summary(sqlite_store, pid)["labs"]}
+    assert labs["LOINC 62238-1"]["value"] == ">90 mL/min/1.73m²"
+
+
 def test_dm_d_coded_prescriptions_are_read_by_their_names(
     sqlite_store: SqlStore, tmp_path: Path
 ) -> None:

@@ -61,6 +61,7 @@ __all__ = [
     "encode_fact",
     "fact_from_dict",
     "fact_to_dict",
+    "value_comparator",
 ]
 
 LOINC = "http://loinc.org"
@@ -348,6 +349,28 @@ def _plain(value: Any) -> Any:
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
     return value
+
+
+_COMPARATORS = ("<=", ">=", "<", ">")
+
+
+def value_comparator(fact: Fact) -> str | None:
+    """The comparator of an Observation whose value is a bound, not a value (FHIR
+    ``Quantity.comparator``, an HL7 v2 ``SN`` value: an eGFR reported as ">90", an albumin
+    below the detection limit "<3"): ``"<"``, ``"<="``, ``">="`` or ``">"``; ``None`` for an
+    exact value. The reader keeps the bound in ``value_num`` and the comparator in
+    ``value_text`` ("``>90``").
+
+    >>> value_comparator(Observation(source="lab", source_id="1", value_num=90.0,
+    ...                              value_text=">90"))
+    '>'
+    >>> value_comparator(Observation(source="lab", source_id="2", value_num=90.0)) is None
+    True
+    """
+    if not isinstance(fact, Observation) or fact.value_num is None or not fact.value_text:
+        return None
+    text = fact.value_text.lstrip()
+    return next((c for c in _COMPARATORS if text.startswith(c)), None)
 
 
 def fact_to_dict(fact: Fact, *, include_raw: bool = False) -> dict[str, Any]:

@@ -57,6 +57,7 @@ __all__ = [
     "SCORE_VALUE_URL",
     "RiskReport",
     "ScoreOutcome",
+    "choices_text",
     "chosen_scores",
     "evaluate",
     "evaluation_time",
@@ -292,6 +293,16 @@ def _said(value: Any) -> str:
     return str(value)
 
 
+def choices_text(alternatives: Sequence[Any]) -> str:
+    """The values left possible, as said: "yes or no", "light or moderate or heavy"; numbers
+    (the two ends of a result reported as a bound) as the interval "90 to 150"."""
+    if len(alternatives) == 2 and all(
+        isinstance(v, float) and not isinstance(v, bool) for v in alternatives
+    ):
+        return f"{min(alternatives):.4g} to {max(alternatives):.4g}"
+    return " or ".join(_said(v) for v in alternatives)
+
+
 def range_outcome(
     score: Score, derived: Mapping[str, DerivedInput], lacking: Sequence[str]
 ) -> ScoreOutcome | None:
@@ -316,14 +327,17 @@ def range_outcome(
     base = row_from(score, derived)
     rows = [{**base, **dict(zip(lacking, combo, strict=True))} for combo in combos]
     results = score.compute_many(input_columns(score, rows), rows=len(rows))
+    if all(r.refused for r in results) and len({r.refused for r in results}) == 1:
+        # refused whatever the unknown is (the patient's age is outside the score's): that
+        # is the answer, not "cannot compute"
+        return outcome_from_result(score, derived, results[0])
     estimate = getattr(score, "partial_is_estimate", False)
     if any(r.refused or r.value is None or (r.partial and not estimate) for r in results):
         return None
     lo = min(results, key=lambda r: float(r.value))  # type: ignore[arg-type]
     hi = max(results, key=lambda r: float(r.value))  # type: ignore[arg-type]
     unsettled = "; ".join(
-        f"{name} not known ({derived[name].reason()}): "
-        + " or ".join(_said(v) for v in derived[name].alternatives)
+        f"{name} not known ({derived[name].reason()}): " + choices_text(derived[name].alternatives)
         for name in lacking
     )
     substituted = [n for n in lo.missing if n not in lacking]

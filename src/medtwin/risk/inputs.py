@@ -29,7 +29,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from medtwin.record.facts import SNOMED, VOID_RESULT_STATUSES, Coding
+from medtwin.record.facts import SNOMED, VOID_RESULT_STATUSES, Coding, value_comparator
 from medtwin.record.medications import (
     ANTIHYPERTENSIVE_ATC,
     MedicationOrder,
@@ -420,7 +420,34 @@ class _Reader:
             )  # fmt: skip
         if prov.age_days is not None and prov.age_days > window:
             return DerivedInput(name, None, "stale", "", window, value, (prov,))
+        comparator = value_comparator(f)
+        if comparator is not None:
+            sent = f"{f.value_text} {getattr(f, 'original_unit', None) or unit or ''}".rstrip()  # type: ignore[attr-defined]
+            return _bounded(name, spec, code, comparator, value, window, prov, sent)
         return DerivedInput(name, value, "ok", f"LOINC {f.code.code}", window, None, (prov,))  # type: ignore[union-attr]
+
+
+def _bounded(
+    name: str,
+    spec: Mapping[str, Any],
+    code: str,
+    comparator: str,
+    bound: float,
+    window: int,
+    prov: Provenance,
+    sent: str,
+) -> DerivedInput:
+    """A result reported as a bound (an eGFR ">90", a UACR "<3 mg/mmol") is not a value: the
+    input is missing, open from the bound to the end of its ``bounded_range`` in
+    ``record_inputs.toml`` where it has one (a score then gives its range over both ends),
+    else left missing. Never the bound taken as the value."""
+    said = f"LOINC {code} reported as {sent}: a bound, not a value"
+    low, high = spec.get("bounded_range", (None, None))
+    end = high if comparator.startswith(">") else low
+    if end is None or (end - bound) * (1 if comparator.startswith(">") else -1) <= 0:
+        return DerivedInput(name, None, "missing", said, window, None, (prov,))
+    ends = (bound, float(end)) if end > bound else (float(end), bound)
+    return DerivedInput(name, None, "missing", said, window, None, (prov,), alternatives=ends)
 
 
 def _age_sex_race(reader: _Reader) -> list[DerivedInput]:

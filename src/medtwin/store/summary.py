@@ -27,6 +27,7 @@ from medtwin.record.facts import (
     Immunization,
     MedicationRequest,
     Observation,
+    value_comparator,
 )
 from medtwin.record.medications import NOT_ORDERED_INTENTS
 from medtwin.record.smoking import SMOKING_STATUS_LOINC
@@ -224,10 +225,12 @@ def _value(fact: Observation) -> str:
     """The value as the source sent it: a glucose sent as 5.4 mmol/L is shown so, not as the
     97.3 mg/dL medtwin computes with (``value_num`` / ``unit`` keep that)."""
     if fact.value_num is not None:
+        bound = value_comparator(fact) or ""  # ">90": a bound is shown as one
         if sent_otherwise(fact):
             assert fact.original_value is not None
-            return f"{_number(fact.original_value)} {unit_label(fact.original_unit)}".strip()
-        return f"{_number(fact.value_num)} {unit_label(fact.unit)}".strip()
+            sent = _number(fact.original_value)
+            return f"{bound}{sent} {unit_label(fact.original_unit)}".strip()
+        return f"{bound}{_number(fact.value_num)} {unit_label(fact.unit)}".strip()
     if fact.value_code is not None:
         return fact.value_code.display or fact.value_code.code
     return fact.value_text or "-"

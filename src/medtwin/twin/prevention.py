@@ -866,7 +866,12 @@ def rank_changes(
     Each change is applied once (a ``diet``/``activity`` change runs the body-weight model
     once, for all scores); rows with a range give the ARR at both of its ends.
     """
-    from medtwin.risk.from_record import score_outcome, settlements, unsettled_inputs
+    from medtwin.risk.from_record import (
+        choices_text,
+        score_outcome,
+        settlements,
+        unsettled_inputs,
+    )
     from medtwin.risk.registry import get
 
     applied = [
@@ -888,7 +893,7 @@ def rank_changes(
         b_low, b_high = min(bases), max(bases)  # type: ignore[type-var]
         over = (
             ["over what the record leaves possible: " + "; ".join(
-                f"{n} {' or '.join(str(v) for v in report.inputs[n].alternatives)}"
+                f"{n} {choices_text(report.inputs[n].alternatives)}"
                 for n in open_names
             )]
             if open_names else []
