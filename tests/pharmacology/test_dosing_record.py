@@ -235,7 +235,7 @@ def test_cli_patient_path_and_missing_creatinine(tmp_path: Path) -> None:
 def test_si_creatinine_and_what_did_not_happen(tmp_path: Path) -> None:
     """A creatinine in umol/L (LOINC 14682-9, as a UK or European laboratory reports it) is the
     covariate, converted; a dose not given (status not-done) is no dose, a cancelled level no
-    level. Before, the first was "the record has no creatinine_mg_dl" and the second counted
+    level, and a level below the assay's limit ("<4.0") a bound. Before, the first was "the record has no creatinine_mg_dl" and the second counted
     as 1 g given, lowering the recommendation."""
     db = tmp_path / "medtwin.db"
     t0 = _record(db, creatinine=False)
@@ -271,6 +271,16 @@ def test_si_creatinine_and_what_did_not_happen(tmp_path: Path) -> None:
                 value_num=40.0,
                 unit="mg/L",
             ),
+            Observation(
+                source="lab",
+                source_id="lvl/below-limit",
+                subject=WHO,
+                code=Coding(LOINC, "20578-1", "Vancomycin [Mass/volume] in Serum or Plasma"),
+                effective_start=t0 + timedelta(hours=29),
+                value_num=4.0,
+                value_text="<4.0",  # below the assay's limit, as the FHIR reader keeps it
+                unit="mg/L",
+            ),
         ],
         source="test",
     )
@@ -280,4 +290,8 @@ def test_si_creatinine_and_what_did_not_happen(tmp_path: Path) -> None:
         store.close()
     assert case.patient.creatinine_mg_dl == pytest.approx(97.3 / 88.42, rel=1e-12)
     assert [d.t_h for d in case.doses] == [0.0, 12.0, 24.0]
-    assert [lv.t_h for lv in case.levels] == [25.5, 35.5]
+    assert [(lv.t_h, lv.censored) for lv in case.levels] == [
+        (25.5, None),
+        (29.0, "below"),
+        (35.5, None),
+    ]

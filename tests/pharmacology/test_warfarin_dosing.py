@@ -374,6 +374,34 @@ def test_record_reader_and_missing_genotype(tmp_path: Path) -> None:
     assert "cannot fit: CYP2C9 genotype missing (no genotype facts in the record)" in result.output
 
 
+def test_an_inr_reported_as_a_bound_is_refused_by_name(tmp_path: Path) -> None:
+    """An INR above the analyser's range (">8.0") is not 8.0: the case is refused, naming the
+    result, not fitted as if the INR were 8."""
+    db = tmp_path / "w.db"
+    _record(db)
+    store = open_store(str(db), actor="test")
+    store.append_facts(
+        [
+            Observation(
+                source="lab",
+                source_id="inr-high",
+                subject=WHO,
+                code=Coding(LOINC, "6301-6", "INR"),
+                effective_start=T0 + timedelta(hours=110),
+                value_num=8.0,
+                value_text=">8.0",
+                unit="{INR}",
+            )
+        ],
+        source="test",
+    )
+    try:
+        with pytest.raises(CaseError, match=r"INR inr-high of .* reported as >8.0, a bound"):
+            warfarin_case_from_store(store, "WAR-1")
+    finally:
+        store.close()
+
+
 def _invoke(*args: str) -> str:
     result = CliRunner().invoke(main, list(args), catch_exceptions=False)
     assert result.exit_code == 0, result.output

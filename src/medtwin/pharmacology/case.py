@@ -7,12 +7,15 @@ The format read by ``medtwin dose simulate|fit|recommend CASE.json``::
                  "creatinine_mg_dl": 1.0},
      "events": [{"type": "infusion", "t_h": 0, "amount_mg": 1000, "duration_h": 1,
                  "every_h": 12, "count": 10}],
-     "observations": [{"t_h": 13, "conc_mg_l": 12.0}],
+     "observations": [{"t_h": 13, "conc_mg_l": 12.0},
+                      {"t_h": 35, "conc_mg_l": 4.0, "comparator": "<"}],
      "times_h": [1, 2, 12],
      "target": {"auc24_mg_h_l": 500},
      "allergies": ["penicillin"]}
 
-``events`` are in the shared event format (:mod:`medtwin.model.events`; ``drug`` may be left
+An observation with a ``comparator`` (``<``, ``<=``, ``>``, ``>=``) is a level the laboratory
+reports as a bound ("<4.0 mg/L", below the assay's limit): fitted as such (Beal's M3 method,
+:mod:`medtwin.pharmacology.tdm`), never as the value. ``events`` are in the shared event format (:mod:`medtwin.model.events`; ``drug`` may be left
 out: the model's drug); ``patient`` fields are those of
 :class:`~medtwin.pharmacology.covariates.PatientCovariates`; ``allergies`` (optional) are the
 patient's recorded allergies as text. ``t0`` (optional) is the clock time of hour 0 (ISO 8601
@@ -47,6 +50,11 @@ from medtwin.pharmacology.antibiotics import PopPKModel, get_pop_model
 from medtwin.pharmacology.covariates import PatientCovariates
 from medtwin.pharmacology.pk import Dose, auc, concentrations, doses_from_events, first_dose_h
 from medtwin.pharmacology.tdm import Level, TdmError, fit_map
+
+_LEVEL_KEYS = frozenset({"t_h", "conc_mg_l", "comparator"})
+_CENSORED_BY = {"<": "below", "<=": "below", ">": "above", ">=": "above"}
+"""A level's comparator (FHIR ``Quantity.comparator``) -> how it is censored (the M3 method of
+:mod:`medtwin.pharmacology.tdm`)."""
 
 __all__ = [
     "CASE_KEYS",
@@ -113,11 +121,24 @@ def parse_case(raw: Any) -> DosingCase:
     if not isinstance(obs, list):
         raise CaseError("case: 'observations' must be a list")
     for i, o in enumerate(obs):
-        if not isinstance(o, Mapping) or set(o) != {"t_h", "conc_mg_l"}:
-            raise CaseError(f"observation {i}: must be an object with 't_h' and 'conc_mg_l'")
-        if not all(isinstance(o[k], int | float) and not isinstance(o[k], bool) for k in o):
+        if not isinstance(o, Mapping) or not {"t_h", "conc_mg_l"} <= set(o) <= _LEVEL_KEYS:
+            raise CaseError(
+                f"observation {i}: must be an object with 't_h' and 'conc_mg_l' (and "
+                "optionally 'comparator')"
+            )
+        if not all(
+            isinstance(o[k], int | float) and not isinstance(o[k], bool)
+            for k in ("t_h", "conc_mg_l")
+        ):
             raise CaseError(f"observation {i}: 't_h' and 'conc_mg_l' must be numbers")
-        levels.append(Level(float(o["t_h"]), float(o["conc_mg_l"])))
+        comparator = o.get("comparator")
+        if comparator is not None and comparator not in _CENSORED_BY:
+            raise CaseError(
+                f"observation {i}: comparator must be one of {', '.join(_CENSORED_BY)} "
+                f"(a level reported as a bound), got {comparator!r}"
+            )
+        censored = _CENSORED_BY[comparator] if comparator is not None else None
+        levels.append(Level(float(o["t_h"]), float(o["conc_mg_l"]), censored))
     times = raw.get("times_h")
     if times is not None:
         if not isinstance(times, list) or not all(

@@ -9,7 +9,8 @@ From the store, for one patient and one dosing model:
 - doses: ``MedicationAdministration`` facts whose code names the drug (mg or g), as
   ``infusion`` events (duration from the administration's start and end, 0 = bolus); one not
   given (status not-done, :data:`~medtwin.record.facts.NOT_DONE_STATUSES`) is no dose;
-- levels: observations of the model's LOINC codes (mg/L = ug/mL), not cancelled ones;
+- levels: observations of the model's LOINC codes (mg/L = ug/mL), not cancelled ones; one
+  reported as a bound ("<4.0") is fitted as one (the case's ``comparator``);
 - allergies: active ``AllergyIntolerance`` facts (code text and reactions), a suspected one
   (verification status unconfirmed) marked "(unconfirmed)", a refuted one left out.
 
@@ -29,7 +30,7 @@ For ``warfarin_hamberg2007`` (:func:`warfarin_case_from_store`, a
 - doses: ``MedicationAdministration`` facts naming warfarin (text or RxNorm 11289) in mg;
 - INRs: observations of LOINC 6301-6 (INR in platelet-poor plasma) and 34714-6 (INR in
   blood, point of care); the latest INR before the first dose is the baseline (Hamberg 2007
-  BASE), later ones are fitted;
+  BASE), later ones are fitted; an INR reported as a bound (">8.0") is refused, naming it;
 - allergies: as above.
 """
 
@@ -41,7 +42,7 @@ from typing import Any
 
 from medtwin.pharmacology.antibiotics import get_pop_model
 from medtwin.pharmacology.case import CaseError, DosingCase, parse_case
-from medtwin.record.facts import NOT_DONE_STATUSES, VOID_RESULT_STATUSES
+from medtwin.record.facts import NOT_DONE_STATUSES, VOID_RESULT_STATUSES, value_comparator
 from medtwin.store.base import Store
 
 __all__ = ["CREATININE_CODES", "INR_CODES", "case_from_store", "warfarin_case_from_store"]
@@ -175,7 +176,14 @@ def case_from_store(
             raise CaseError(
                 f"patient {patient}: level {sf.fact.source_id} in {unit!r} (mg/L needed)"
             )
-        observations.append({"t_h": _hours(sf.fact.effective_start, t0), "conc_mg_l": float(value)})
+        level: dict[str, Any] = {
+            "t_h": _hours(sf.fact.effective_start, t0),
+            "conc_mg_l": float(value),
+        }
+        comparator = value_comparator(sf.fact)
+        if comparator is not None:  # "<4.0": below the assay's limit, fitted as a bound
+            level["comparator"] = comparator
+        observations.append(level)
     allergies = _allergies(store, pid)
     raw: dict[str, Any] = {
         "model": model,
@@ -286,6 +294,13 @@ def warfarin_case_from_store(
         if unit not in INR_UNITS:
             raise CaseError(
                 f"patient {patient}: INR {f.source_id} in {unit!r} (an INR ratio needed)"
+            )
+        if value_comparator(f) is not None:  # ">8.0": above the analyser's range
+            raise CaseError(
+                f"patient {patient}: INR {f.source_id} of {f.effective_start:%Y-%m-%d} is "
+                f"reported as {getattr(f, 'value_text', None)}, a bound, not a value: the warfarin model cannot "
+                "be fitted to it (an INR above the measurable range needs clinical review, "
+                "not a dose from the model)"
             )
         inrs.append((f.effective_start, float(value)))
     inrs.sort(key=lambda x: x[0])

@@ -8,6 +8,14 @@ non-Bayesian methods. J Pharm Sci 1982;71(12):1344-1348; the NONMEM POSTHOC obje
 
 with ``var_j`` the model's residual variance at the prediction ``f_j`` (additive,
 proportional or combined). Predictions are the closed forms of :mod:`medtwin.pharmacology.pk`.
+
+A level the laboratory reports as a bound (a gentamicin trough "<0.5 mg/L", below the assay's
+limit of quantification; "> 80" above its range) is censored, not a value: its term is
+``-2 log P(y < LOQ | eta) = -2 log Phi((LOQ - f_j) / sd_j)`` (``1 - Phi`` above), Beal's M3
+method (Beal SL. Ways to fit a PK model with some data below the quantification limit.
+J Pharmacokinet Pharmacodyn 2001;28(5):481-504; Ahn JE et al. 2008;35:401-421 found it the
+least biased of the methods). Taking the limit as the value instead biases the clearance: a
+trough "<0.5" read as 0.5 says the drug is cleared more slowly than it is.
 Uncertainty: the Laplace approximation, ``Cov(eta) = 2 H^-1`` with ``H`` the Hessian of
 OFV at the mode (OFV is -2 log posterior), and draws of the individual parameters from it.
 
@@ -31,25 +39,33 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
+from scipy.special import log_ndtr
 
 from medtwin.model.base import FloatArray, ModelError
 from medtwin.pharmacology.antibiotics import PopPKModel
 from medtwin.pharmacology.covariates import PatientCovariates
 from medtwin.pharmacology.pk import Dose, concentrations, first_dose_h
 
-__all__ = ["Level", "MapFit", "TdmError", "fit_map", "objective"]
+__all__ = ["CENSORED", "Level", "MapFit", "TdmError", "fit_map", "objective"]
 
 
 class TdmError(ModelError):
     """Measured levels that cannot be used (before the first dose, negative, not finite)."""
 
 
+CENSORED = ("below", "above")
+"""How a level may be a bound: below the limit ``conc_mg_l`` ("<0.5") or above it ("> 80")."""
+
+
 @dataclass(frozen=True)
 class Level:
-    """A measured drug level: ``conc_mg_l`` at ``t_h`` (h on the dosing clock)."""
+    """A measured drug level: ``conc_mg_l`` at ``t_h`` (h on the dosing clock); with
+    ``censored`` ``"below"`` or ``"above"``, only a bound: the level is below (above) the
+    limit ``conc_mg_l`` (fitted by the M3 method, see the module)."""
 
     t_h: float
     conc_mg_l: float
+    censored: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,7 +101,12 @@ class MapFit:
             "params_band_5_50_95": {n: q[:, i].tolist() for i, n in enumerate(names)},
             "objective": self.ofv,
             "levels": [
-                {"t_h": lv.t_h, "conc_mg_l": lv.conc_mg_l, "pred_mg_l": float(p)}
+                {
+                    "t_h": lv.t_h,
+                    "conc_mg_l": lv.conc_mg_l,
+                    **({"censored": lv.censored} if lv.censored else {}),
+                    "pred_mg_l": float(p),
+                }
                 for lv, p in zip(self.levels, self.predictions, strict=True)
             ],
         }
@@ -103,6 +124,10 @@ def _check_levels(doses: Sequence[Dose], levels: Sequence[Level]) -> None:
             raise TdmError(f"level {i}: t_h and conc_mg_l must be finite numbers")
         if lv.conc_mg_l < 0:
             raise TdmError(f"level {i}: conc_mg_l must be >= 0, got {lv.conc_mg_l:g}")
+        if lv.censored not in (None, *CENSORED):
+            raise TdmError(f"level {i}: censored must be 'below' or 'above', got {lv.censored!r}")
+        if lv.censored == "below" and lv.conc_mg_l <= 0:
+            raise TdmError(f"level {i}: a limit of quantification must be > 0")
         if lv.t_h <= first and not steady:
             raise TdmError(
                 f"level {i}: t_h = {lv.t_h:g} h is not after the first dose ({first:g} h)"
@@ -124,7 +149,13 @@ def objective(
     y = np.array([lv.conc_mg_l for lv in levels])
     f = concentrations(a, lam, doses, t)
     var = pop.residual.variance(f)
-    ll = ((y[None, :] - f) ** 2 / var + np.log(var)).sum(axis=1)
+    below = np.array([lv.censored == "below" for lv in levels])
+    above = np.array([lv.censored == "above" for lv in levels])
+    exact = ~(below | above)
+    ll = ((y[None, :] - f) ** 2 / var + np.log(var))[:, exact].sum(axis=1)
+    if not exact.all():  # Beal's M3: the probability of the bound, -2 log Phi
+        z = (y[None, :] - f) / np.sqrt(var)
+        ll = ll - 2.0 * log_ndtr(z[:, below]).sum(axis=1) - 2.0 * log_ndtr(-z[:, above]).sum(axis=1)
     prior = np.einsum("ni,ij,nj->n", e, np.linalg.inv(pop.omega), e)
     return np.asarray(ll + prior, dtype=np.float64)
 
