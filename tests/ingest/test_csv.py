@@ -76,3 +76,28 @@ def test_csv_without_patient_is_quarantined(sqlite_store: SqlStore, tmp_path: Pa
     assert report.counts["inserted"] == 0
     [entry] = sqlite_store.quarantine()
     assert entry.item.field == "patient" and "--patient" in entry.item.reason
+
+
+def test_a_meters_low_and_high_are_bounds(with_user: SqlStore, tmp_path: Path) -> None:
+    """A glucose meter's LOW and HIGH written as "<40" and ">400" mg/dL (or in mmol/L) are
+    stored as bounds, as a FHIR Quantity with a comparator: the bound as the value (converted),
+    the comparator kept, and every reader that knows bounds sees one."""
+    from medtwin.record.facts import value_comparator
+
+    file = tmp_path / "meter.csv"
+    file.write_text(
+        "time,metric,value,unit\n"
+        "2024-03-01T02:00:00Z,41653-7,<40,mg/dL\n"
+        "2024-03-01T08:00:00Z,41653-7,> 22.2,mmol/L\n"
+        "2024-03-01T09:00:00Z,41653-7,131,mg/dL\n"
+        "2024-03-01T10:00:00Z,41653-7,<,mg/dL\n"
+    )
+    report = import_paths(with_user, [file], patient="ring-1", source="meter")
+    assert report.counts["inserted"] == 3 and report.counts["quarantined"] == 1
+    low, high, exact = (s.fact for s in with_user.timeline("ring-1", codes=["41653-7"]))
+    assert (low.value_num, value_comparator(low)) == (40.0, "<")  # type: ignore[attr-defined]
+    assert value_comparator(high) == ">" and high.value_text == ">22.2"  # type: ignore[attr-defined]
+    assert high.unit == "mg/dL" and abs(high.value_num - 400.0) < 0.1  # type: ignore[attr-defined]
+    assert value_comparator(exact) is None and exact.value_num == 131.0  # type: ignore[attr-defined]
+    (bad,) = with_user.quarantine()
+    assert bad.item.field == "value" and "a bound such as '<40'" in bad.item.reason

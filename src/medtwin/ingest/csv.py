@@ -12,8 +12,11 @@ The patient is the ``patient`` column, else ``--patient``: a device-user identif
 and time, so sending the same reading again changes nothing and sending a new value
 for the same time is a correction (a new version).
 
-A bad row (unknown metric or unit, a value that is not a number, a bad time, no
-patient) is quarantined with its line number and column; the other rows go on.
+A value may be a bound, ``<40`` or ``>400`` (a meter's LOW and HIGH): stored as the FHIR
+reader stores a ``Quantity.comparator`` (the bound in ``value_num``, ``<40`` in ``value_text``,
+:func:`medtwin.record.facts.value_comparator`). A bad row (unknown metric or unit, a value that
+is not a number, a bad time, no patient) is quarantined with its line number and column; the
+other rows go on.
 
 >>> from pathlib import Path
 >>> CsvReader().can_read(Path("readings.csv"))
@@ -180,10 +183,13 @@ def _row(
     code = _metric(cells["metric"])
     if code is None:
         return f"metric: unknown metric {cells['metric']!r} (a LOINC code in medtwin's table or a vital-sign name)"
+    text = cells["value"].strip()
+    comparator = next((c for c in ("<=", ">=", "<", ">") if text.startswith(c)), None)
+    number = text[len(comparator) :].strip() if comparator else text
     try:
-        value = float(cells["value"])
+        value = float(number)
     except ValueError:
-        return f"value: {cells['value']!r} is not a number"
+        return f"value: {cells['value']!r} is not a number (or a bound such as '<40')"
     try:
         when = parse_fhir_datetime(
             cells["time"].replace(" ", "T"), default_tz=tz, require_zone=False
@@ -213,6 +219,8 @@ def _row(
         unit=norm.unit,
         original_value=norm.original_value,
         original_unit=norm.original_unit,
+        # a bound ("<40": a meter's LOW), kept as the FHIR reader keeps a Quantity.comparator
+        value_text=f"{comparator}{number}" if comparator else None,
     )
     return ResourceUnit(
         key=fact.source_id,
