@@ -612,6 +612,23 @@ def test_value_types_and_code_preference() -> None:
     )
     assert coded.value_text == "Staphylococcus aureus"
     assert (found["2345-7"].value_num, found["2345-7"].value_text) == (300.0, ">300")
+    # exported, the bound stays a bound (FHIR Quantity.comparator), and reads back as one
+    import orjson
+
+    from medtwin.export.fhir import fact_to_resource
+    from medtwin.ingest.fhir import read_resource_text
+    from medtwin.record.facts import value_comparator
+
+    exported = fact_to_resource(found["2345-7"])
+    assert exported["valueQuantity"]["comparator"] == ">"
+    assert exported["valueQuantity"]["value"] == 300.0
+    exported["subject"] = {"reference": "Patient/p"}
+    back = next(
+        f
+        for u in read_resource_text(orjson.dumps(exported).decode(), source="fhir").units
+        for f in u.facts
+    )
+    assert value_comparator(back) == ">" and back.value_num == 300.0  # type: ignore[attr-defined]
     assert (found["5196-1"].value_num, found["5196-1"].value_text) == (None, "1:128")
     assert found["11778-8"].value_text == "2024-04-15"
     assert found["8251-1"].value_text == "2024-03-01T15:30:00+00:00"

@@ -32,6 +32,7 @@ from medtwin.record.facts import (
     Encounter,
     Fact,
     Observation,
+    value_comparator,
 )
 from medtwin.record.time import utc_now
 from medtwin.risk.from_record import RISK_SOURCE, SCORE_SYSTEM
@@ -126,6 +127,9 @@ def fact_to_resource(fact: Fact) -> dict[str, Any]:
             obs["device"] = {"display": fact.device}
         if fact.value_num is not None:
             quantity: dict[str, Any] = {"value": fact.value_num}
+            comparator = value_comparator(fact)
+            if comparator is not None:  # a bound ("<10", an HL7 v2 SN or a CSV "<40")
+                quantity["comparator"] = comparator
             if fact.unit:
                 quantity.update(unit=fact.unit, system=_UCUM, code=fact.unit)
             obs["valueQuantity"] = quantity
