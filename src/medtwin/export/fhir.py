@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import quote
 
 import orjson
 
@@ -42,6 +43,9 @@ from medtwin.store.sql import SqlStore
 __all__ = ["fact_to_resource", "patient_bundle", "write_bulk_ndjson", "write_patient_bundle"]
 
 _UCUM = "http://unitsofmeasure.org"
+_URI_SAFE = ":/?#[]@!$&'()*+,;=-._~"
+"""Characters a source name keeps in ``meta.source``: RFC 3986's reserved and unreserved ones
+(``quote`` encodes the rest: spaces, ``%``, anything not ASCII)."""
 
 
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
@@ -90,7 +94,9 @@ def fact_to_resource(fact: Fact) -> dict[str, Any]:
         if fact.code.display:
             coding["display"] = fact.code.display
         code = {"coding": [coding]}
-    meta = {"source": fact.source}
+    # meta.source is a FHIR uri (no whitespace): an HL7 v2 sending facility "EHR Facility" or
+    # a CSV file's stem with a space is percent-encoded, and decoded at import
+    meta = {"source": quote(fact.source, safe=_URI_SAFE)}
     if isinstance(fact, Demographics):
         patient: dict[str, Any] = {"resourceType": "Patient", "id": _id(fact), "meta": meta}
         patient["identifier"] = [{"system": i.system, "value": i.value} for i in fact.identifiers]

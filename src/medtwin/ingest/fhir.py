@@ -38,6 +38,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
+from urllib.parse import unquote
 
 import orjson
 
@@ -523,9 +524,11 @@ def split_score_results(batch: Batch, *, tz: str = "UTC") -> Iterator[Batch]:
 
 
 def _meta_source(resource: Mapping[str, Any]) -> str | None:
+    """``meta.source`` as a source name: percent-decoded, as medtwin's export encodes a name
+    with a space ("hl7v2:EHR%20Facility")."""
     meta = resource.get("meta")
     if isinstance(meta, dict) and isinstance(meta.get("source"), str):
-        return str(meta["source"])
+        return unquote(str(meta["source"]))
     return None
 
 
