@@ -56,7 +56,30 @@ def _id(fact: Fact) -> str:
     rest = fact.source_id.split("/", 1)[1] if "/" in fact.source_id else fact.source_id
     if _FHIR_ID.fullmatch(rest):
         return rest
+    return _hashed_id(fact)
+
+
+def _hashed_id(fact: Fact) -> str:
     return hashlib.blake2b(f"{fact.source}|{fact.source_id}".encode(), digest_size=16).hexdigest()
+
+
+class _Ids:
+    """Keeps the resources of one export unique by type and id: a resource built from a fact
+    (HL7 v2, CSV ...) whose id another resource of the export already has (one patient's
+    demographics from two facilities, both PID-3 "36363636") gets its hashed id instead. A
+    stored FHIR resource keeps its own id: the references of its source point to it."""
+
+    def __init__(self) -> None:
+        self.seen: set[tuple[str, str]] = set()
+
+    def resource(self, fact: Fact) -> dict[str, Any]:
+        resource = fact_to_resource(fact)
+        key = (resource["resourceType"], str(resource.get("id")))
+        if key in self.seen and fact.raw is None:
+            resource["id"] = _hashed_id(fact)
+            key = (resource["resourceType"], resource["id"])
+        self.seen.add(key)
+        return resource
 
 
 def _time(value: Any) -> str | None:
@@ -187,7 +210,8 @@ def _references(node: Any, out: set[str]) -> None:
 def patient_bundle(store: SqlStore, patient: str) -> dict[str, Any]:
     """A ``collection`` Bundle of everything about one patient, plus the shared resources it references."""
     facts = list(store.iter_facts(patient_id=patient, include_raw=True))
-    resources = [fact_to_resource(s.fact) for s in facts]
+    ids = _Ids()
+    resources = [ids.resource(s.fact) for s in facts]
     keys = {f"{r['resourceType']}/{r['id']}" for r in resources}
     wanted: set[str] = set()
     for resource in resources:
@@ -201,7 +225,7 @@ def patient_bundle(store: SqlStore, patient: str) -> dict[str, Any]:
     extra -= keys | set(missing)
     if extra:
         shared += store.shared_facts(sorted(extra))
-    resources = [fact_to_resource(s.fact) for s in shared] + resources
+    resources = [ids.resource(s.fact) for s in shared] + resources
     resources.sort(key=lambda r: r["resourceType"] != "Patient")
     return {
         "resourceType": "Bundle",
@@ -222,8 +246,9 @@ def write_patient_bundle(store: SqlStore, patient: str, out: Path) -> Path:
 
 
 def _iter_resources(store: SqlStore) -> Iterator[dict[str, Any]]:
+    ids = _Ids()
     for stored in store.iter_facts(include_raw=True):
-        yield fact_to_resource(stored.fact)
+        yield ids.resource(stored.fact)
 
 
 def write_bulk_ndjson(store: SqlStore, out_dir: Path) -> dict[str, int]:
