@@ -484,3 +484,32 @@ def test_show_lists_each_problem_and_allergy_once(tmp_path: Path, shared: Path) 
     text = run("show", "9990001235", "--store", uk)
     assert "1 resolved problem; 0 vaccines on record" in text
     assert "(provisional, not confirmed)" not in text
+
+
+def test_show_flags_a_record_that_goes_on_after_death(tmp_path: Path, shared: Path) -> None:
+    """The US Core bundle's patient 85 died on 1977-07-14, yet the bundle holds 23
+    Observations dated after it (2005 to 2023; read here from the file) besides a Media, a
+    Coverage and a DocumentReference: `show` says so, counting the facts (one Observation has
+    a component: 27), and no score gives him a risk today."""
+    file = shared / "fhir" / "uscore" / "uscore_bundle_patient_85.json"
+    bundle = orjson.loads(file.read_bytes())
+    later = [
+        r
+        for r in (e["resource"] for e in bundle["entry"])
+        if r["resourceType"] == "Observation"
+        and (r.get("effectiveDateTime") or r.get("effectivePeriod", {}).get("start", ""))[:10]
+        > "1977-07-14"
+    ]
+    assert len(later) == 23
+    db = str(tmp_path / "dead.db")
+    run("import", str(file), "--store", db)
+    (patient,) = orjson.loads(run("patients", "--store", db, "--json"))
+    summary = orjson.loads(run("show", patient["id"], "--store", db, "--json"))
+    assert summary["deceased"][:10] == "1977-07-14" and summary["facts_after_death"] == 27
+    assert "27 facts are dated after the recorded death (1977-07-14)" in run(
+        "show", patient["id"], "--store", db
+    )
+    report = orjson.loads(run("risk", patient["id"], "--store", db, "--json"))
+    assert report["inputs"]["deceased"]["value"] is True
+    assert {s["status"] for s in report["scores"]} == {"refused"}
+    assert all("had died by the date (died 1977-07-14)" in s["message"] for s in report["scores"])

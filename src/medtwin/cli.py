@@ -326,6 +326,12 @@ def _render_summary(s: dict[str, Any]) -> None:
     idents = [f"{i['label']} {i['value']}".strip() for i in s["identifiers"]]
     if idents:
         console.print("identifiers: " + " · ".join(idents[:5]), highlight=False)
+    if s["facts_after_death"]:
+        console.print(
+            f"[bold]check the record:[/bold] {s['facts_after_death']} facts are dated after the "
+            f"recorded death ({s['deceased'][:10]})",
+            highlight=False,
+        )
 
     def section(
         title: str,

@@ -295,3 +295,30 @@ def test_si_creatinine_and_what_did_not_happen(tmp_path: Path) -> None:
         (29.0, "below"),
         (35.5, None),
     ]
+
+
+def test_no_dose_for_a_patient_who_has_died(tmp_path: Path) -> None:
+    """The record says the patient died (a later Patient with deceasedDateTime): no dose is
+    recommended, and the refusal says why."""
+    db = tmp_path / "medtwin.db"
+    _record(db)
+    store = open_store(str(db), actor="test")
+    store.append_facts(
+        [
+            Demographics(
+                source="reg",
+                source_id="Patient/1",
+                subject=WHO,
+                identifiers=(WHO,),
+                birth_date="1962-06-01",
+                gender="male",
+                deceased="2026-01-02T03:00:00+00:00",
+            )
+        ],
+        source="reg",
+    )
+    try:
+        with pytest.raises(CaseError, match="the record says the patient died on 2026-01-02"):
+            case_from_store(store, "urn:test:mrn|VAN-1", "vancomycin_goti2018")
+    finally:
+        store.close()

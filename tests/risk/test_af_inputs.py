@@ -400,12 +400,15 @@ def test_the_synthea_patients_with_atrial_fibrillation_get_their_stroke_risk(
     """Of the 100 shared Synthea patients, those whose record holds atrial fibrillation get a
     CHA2DS2-VASc and everyone else "not applicable"; each computed score equals the sum of
     its items as derived."""
-    computed = refused = 0
+    computed = refused = dead = 0
     for summary in synthea.patients():
         report = evaluate(synthea, summary.id, scores=["cha2ds2_vasc"])
         (cha,) = report.scores
         af = report.inputs["atrial_fibrillation"].value
-        if af:
+        if report.inputs["deceased"].value:  # no stroke risk after death
+            dead += 1
+            assert cha.status == "refused" and "had died by the date (died " in cha.message
+        elif af:
             computed += 1
             assert cha.status == "computed" and cha.result is not None
             assert cha.value == sum(p or 0 for p in cha.result.components.values())
@@ -413,7 +416,7 @@ def test_the_synthea_patients_with_atrial_fibrillation_get_their_stroke_risk(
         else:
             refused += 1
             assert cha.status == "refused" and "no atrial fibrillation" in cha.message
-    assert (computed, refused) == (9, 91)
+    assert (computed, refused, dead) == (4, 82, 14)  # 5 of the 9 with AF had died
 
 
 def test_the_stored_result_names_the_atrial_fibrillation_it_rests_on(store: SqlStore) -> None:
@@ -509,8 +512,8 @@ def test_the_synthea_patients_with_cardiovascular_disease_get_no_first_event_ris
     synthea: SqlStore, shared: Path
 ) -> None:
     """The patients whose bundles hold a Condition or Procedure of the clinical ASCVD list
-    (read here straight from the files) are exactly those for whom PCE says "not applicable"
-    for clinical ASCVD."""
+    (read here straight from the files) are exactly those with clinical ASCVD, for whom PCE
+    says "not applicable" (for the ASCVD, or for a death before today)."""
     import json
 
     codes = set(condition_sets()["clinical_ascvd"]["snomed"])
@@ -529,9 +532,12 @@ def test_the_synthea_patients_with_cardiovascular_disease_get_no_first_event_ris
             expected.add(patient["id"])
     refused = set()
     for summary in synthea.patients():
-        (pce,) = evaluate(synthea, summary.id, scores=["pce_ascvd_10y"]).scores
-        if pce.status == "refused" and "clinical atherosclerotic" in pce.message:
+        report = evaluate(synthea, summary.id, scores=["pce_ascvd_10y"])
+        (pce,) = report.scores
+        if report.inputs["clinical_ascvd"].value is True:
             refused.add(summary.id)
+            assert pce.status == "refused"  # for the ASCVD, or first for a death
+            assert "clinical atherosclerotic" in pce.message or report.inputs["deceased"].value
     assert len(expected) == 9
     assert refused == {synthea.resolve_patient(fhir_id) for fhir_id in expected}
 

@@ -42,7 +42,12 @@ from typing import Any
 
 from medtwin.pharmacology.antibiotics import get_pop_model
 from medtwin.pharmacology.case import CaseError, DosingCase, parse_case
-from medtwin.record.facts import NOT_DONE_STATUSES, VOID_RESULT_STATUSES, value_comparator
+from medtwin.record.facts import (
+    NOT_DONE_STATUSES,
+    VOID_RESULT_STATUSES,
+    Demographics,
+    value_comparator,
+)
 from medtwin.store.base import Store
 
 __all__ = ["CREATININE_CODES", "INR_CODES", "case_from_store", "warfarin_case_from_store"]
@@ -60,6 +65,21 @@ WARFARIN_RXNORM = "11289"
 INR_UNITS = {"", "{inr}", "inr", "{ratio}", "ratio", "1"}
 ENZYME_INDUCERS = ("carbamazepine", "phenytoin", "rifampin", "rifampicin")
 """The enzyme inducers of the IWPC 2009 algorithm."""
+
+
+def _refuse_after_death(store: Store, pid: str, patient: str) -> None:
+    """No dose for a patient the record says has died (Patient.deceased, PID-29/30)."""
+    died = next(
+        (
+            sf.fact.deceased
+            for sf in reversed(store.timeline(pid, kinds=["Demographics"]))
+            if isinstance(sf.fact, Demographics) and sf.fact.deceased
+        ),
+        None,
+    )
+    if died:
+        when = f" on {died[:10]}" if died[:4].isdigit() else ""
+        raise CaseError(f"patient {patient}: the record says the patient died{when}: no dose")
 
 
 def _hours(t: dt.datetime, t0: dt.datetime) -> float:
@@ -96,6 +116,7 @@ def case_from_store(
     pid = store.resolve_patient(patient)
     now = dt.datetime.now(dt.UTC)
     who = characteristics(store, pid, now)
+    _refuse_after_death(store, pid, patient)
     latest = store.latest(pid, codes=[WEIGHT_CODE, HEIGHT_CODE, *CREATININE_CODES])
     cov: dict[str, Any] = {}
     if "age_y" in who:
@@ -263,6 +284,7 @@ def warfarin_case_from_store(
     pid = store.resolve_patient(patient)
     now = dt.datetime.now(dt.UTC)
     who = characteristics(store, pid, now)
+    _refuse_after_death(store, pid, patient)
     if "age_y" not in who:
         raise CaseError(f"patient {patient}: the record has no age_years (birth date)")
     genes, note, prov = _genotypes(store, pid)

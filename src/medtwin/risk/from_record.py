@@ -192,7 +192,15 @@ def record_refusal(score: Score, derived: Mapping[str, DerivedInput]) -> ScoreOu
     """The outcome when the record is outside ``score.record_population`` ("not applicable":
     CHA2DS2-VASc for a patient with no atrial fibrillation, the Pooled Cohort Equations for one
     on a statin), or cannot say whether it is ("cannot compute": a statin order whose end the
-    record does not give); else ``None``."""
+    record does not give); else ``None``. A patient who had died by the date (the ``deceased``
+    input) is outside every score's population: a risk of what is to come is for the living."""
+    died = derived.get("deceased")
+    if died is not None and died.value is True:
+        return ScoreOutcome(
+            score.name, getattr(score, "title", score.name), None, None, _unit(score),
+            "refused", f"not applicable: the patient had died by the date ({died.detail})",
+            _declared(score, derived),
+        )  # fmt: skip
     for name, wanted, why in score.record_population:
         d = derived.get(name)
         if d is None or d.value is None:
@@ -211,7 +219,8 @@ def score_outcome(
     score: Score, derived: Mapping[str, DerivedInput], *, population: bool = True
 ) -> ScoreOutcome:
     """Compute ``score`` from derived inputs; missing or stale inputs give "cannot compute", a
-    record outside the score's population "not applicable".
+    record outside the score's population (or a patient who had died by the date:
+    :func:`record_refusal`) "not applicable".
 
     ``population=False`` skips the record-population check: a what-if on a record already
     found inside it (starting a statin does not take the patient out of the population whose

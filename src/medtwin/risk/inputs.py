@@ -105,6 +105,7 @@ DERIVABLE = (
     "age_years",
     "sex",
     "race",
+    "deceased",  # every score refuses a patient who had died by the date
     "total_cholesterol_mg_dl",
     "hdl_mg_dl",
     "ldl_mg_dl",
@@ -485,6 +486,38 @@ def _age_sex_race(reader: _Reader) -> list[DerivedInput]:
     return out
 
 
+def _deceased(reader: _Reader) -> DerivedInput:
+    """Whether the patient had died by the date: Patient.deceasedDateTime (HL7 v2 PID-29) on
+    or before it; a death recorded without a date (deceasedBoolean, PID-30 Y) from the day
+    medtwin learned of it. Every score refuses a patient who had died
+    (:func:`medtwin.risk.from_record.score_outcome`): a risk of what is to come is for the
+    living, and a record that goes on after a death has errors in it."""
+    day = reader.at.date()
+    for sf in reversed(reader.demographics()):
+        said = getattr(sf.fact, "deceased", None)
+        if not said:
+            continue
+        prov = Provenance("patient", reader.patient_id, None, "Patient", None, None)
+        if said[:4].isdigit() and len(said) >= 10:
+            died = dt.date.fromisoformat(said[:10])
+            if died <= day:
+                return DerivedInput("deceased", True, "ok", f"died {died.isoformat()}", None,
+                                    None, (prov,))  # fmt: skip
+            return DerivedInput(
+                "deceased", False, "ok", f"alive at the date (died {died.isoformat()})", None,
+                None, (prov,),
+            )  # fmt: skip
+        learned = sf.recorded_at.date()
+        if learned <= day:
+            return DerivedInput(
+                "deceased", True, "ok",
+                f"recorded as deceased (no date given; known since {learned.isoformat()})",
+                None, None, (prov,),
+            )  # fmt: skip
+        return DerivedInput("deceased", False, "absent", "no death recorded by the date")
+    return DerivedInput("deceased", False, "absent", "no death recorded")
+
+
 def _race(reader: _Reader) -> DerivedInput:
     for sf in reversed(reader.demographics()):
         raw = sf.fact.raw or {}
@@ -790,7 +823,7 @@ def derive_inputs(
             mine = given.get(item.name)
             done[item.name] = item if mine is None else _replacing(mine, item)
 
-    put(*_age_sex_race(reader))
+    put(*_age_sex_race(reader), _deceased(reader))
     for name in ("total_cholesterol_mg_dl", "hdl_mg_dl", "ldl_mg_dl", "systolic_bp_mm_hg"):
         put(reader.measured(name))
     put(_bmi(reader), reader.measured("weight_kg"), reader.measured("height_cm"))

@@ -463,4 +463,17 @@ def patient_summary(store: SqlStore, patient: str, *, today: date | None = None)
             immunizations[_name(stored)] = _day(stored.fact.effective_start)
     out["immunizations"] = [{"name": k, "last": v} for k, v in sorted(immunizations.items())]
     out["fact_count"] = len(facts)
+    # a record that goes on after the death it records has an error in it: say how much
+    died = deceased[:10] if deceased and deceased[:4].isdigit() and len(deceased) >= 10 else None
+    out["facts_after_death"] = (
+        sum(
+            1
+            for stored in facts
+            if stored.fact.effective_start is not None
+            and not isinstance(stored.fact, Demographics)
+            and stored.fact.effective_start.date().isoformat() > died
+        )
+        if died
+        else 0
+    )
     return out
