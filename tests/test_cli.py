@@ -513,3 +513,23 @@ def test_show_flags_a_record_that_goes_on_after_death(tmp_path: Path, shared: Pa
     assert report["inputs"]["deceased"]["value"] is True
     assert {s["status"] for s in report["scores"]} == {"refused"}
     assert all("had died by the date (died 1977-07-14)" in s["message"] for s in report["scores"])
+
+
+def test_show_drops_invisible_characters_from_names(tmp_path: Path, shared: Path) -> None:
+    """9 of the Synthea bundles name a test "Globulin [Mass/\u200bvolume] ..." with a zero-width
+    space: the summary shows the words without it (the stored display is kept as sent)."""
+    file = (
+        shared
+        / "fhir"
+        / "synthea-r4"
+        / ("Barrett_Douglas_d21c38f7-9fc7-4729-b414-3e0fe5ce3d8b.json")
+    )
+    assert "\u200b" in file.read_text(encoding="utf-8")
+    db = str(tmp_path / "zw.db")
+    run("import", str(file), "--store", db)
+    (patient,) = orjson.loads(run("patients", "--store", db, "--json"))
+    summary = orjson.loads(run("show", patient["id"], "--store", db, "--json"))
+    names = [row["name"] for row in summary["labs"]]
+    assert any(n.startswith("Globulin [Mass/volume]") for n in names), names
+    assert not any("\u200b" in n for n in names)
+    assert "\u200b" not in run("show", patient["id"], "--store", db)

@@ -191,8 +191,13 @@ def _name(stored: StoredFact) -> str:
         return stored.fact.resource_type or stored.fact.kind
     if code.system == "http://loinc.org" and code.code in CLINICAL_LABELS:
         return CLINICAL_LABELS[code.code]
-    text = code.display or code.code
+    text = (code.display or code.code).translate(_INVISIBLE)
     return text if len(text) <= 60 else text[:57].rstrip() + "..."
+
+
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+"""Zero-width characters some sources put in displays (Synthea's "Globulin [Mass/\u200bvolume]"):
+invisible, but they break the summary's columns and a search for the words."""
 
 
 def _code(stored: StoredFact) -> str | None:
