@@ -234,15 +234,30 @@ def score_outcome(
     return outcome_from_result(score, derived, score.compute_one(row_from(score, derived)))
 
 
-def unsettled_outcome(score: Score, derived: Mapping[str, DerivedInput]) -> ScoreOutcome | None:
+def unsettled_outcome(
+    score: Score, derived: Mapping[str, DerivedInput], *, partial: bool = True
+) -> ScoreOutcome | None:
     """The outcome when ``derived`` cannot settle an input of ``score``, else ``None`` (compute
     it from the row): a needed input missing or stale gives the range over its alternatives
     (:func:`range_outcome`) or "cannot compute"; an optional one with alternatives (QRISK3's
     family history with a relative's age at onset not recorded) gives the range over them
-    rather than the score's substitute."""
+    rather than the score's substitute.
+
+    Before "cannot compute", the score is run on what the record does give (``partial``): when
+    that already puts the patient outside the score's population (an 11-year-old for a 10-year
+    CVD risk), "not applicable" is the answer, not "missing cholesterol", which would ask for
+    a test that cannot help. ``partial=False`` leaves that to the caller (a population table
+    runs those rows in its one batched call, :func:`medtwin.risk.history.score_table`)."""
     lacking = lacking_inputs(score, derived)
     if lacking:
-        return range_outcome(score, derived, lacking) or missing_outcome(score, derived, lacking)
+        ranged = range_outcome(score, derived, lacking)
+        if ranged is not None:
+            return ranged
+        if partial:
+            result = score.compute_one(row_from(score, derived))
+            if result.refused:
+                return outcome_from_result(score, derived, result)
+        return missing_outcome(score, derived, lacking)
     optional = _open_optional(score, derived)
     return range_outcome(score, derived, optional) if optional else None
 

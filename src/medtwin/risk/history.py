@@ -295,21 +295,29 @@ def score_table(
     for score in chosen:
         cells: list[ScoreOutcome | None] = [None] * len(whens)
         todo: list[int] = []
+        lacking: list[int] = []  # "cannot compute" unless what they have refuses them
         for i, derived in enumerate(inputs):
             refused = record_refusal(score, derived)
-            unsettled = unsettled_outcome(score, derived) if refused is None else None
+            unsettled = (
+                unsettled_outcome(score, derived, partial=False) if refused is None else None
+            )
             if refused is not None:
                 cells[i] = refused
             elif unsettled is not None:
                 cells[i] = unsettled
+                if unsettled.status == "missing":
+                    lacking.append(i)
             else:
                 todo.append(i)
-        if todo:
-            rows = [row_from(score, inputs[i]) for i in todo]
+        if todo or lacking:
+            rows = [row_from(score, inputs[i]) for i in todo + lacking]
             results = score.compute_many(input_columns(score, rows), rows=len(rows))
             for k, i in enumerate(todo):
                 cell = outcome_from_result(score, inputs[i], results[k])
                 cells[i] = with_variation(score, inputs[i], cell) if variation else cell
+            for k, i in enumerate(lacking, start=len(todo)):
+                if results[k].refused:  # outside the population whatever is missing
+                    cells[i] = outcome_from_result(score, inputs[i], results[k])
         columns.append([c for c in cells if c is not None])
     outcomes = tuple(
         tuple(col[i] for col in columns) for i in range(len(whens))
