@@ -884,14 +884,51 @@ class SqlStore(AlertBook, TwinBook):
     ) -> dict[str, StoredFact]:
         """The most recent current observation per code (components included); a cancelled
         one (:data:`~medtwin.record.facts.VOID_RESULT_STATUSES`) is no result, even with a
-        value."""
-        facts = self.timeline(patient_id, codes=codes, kinds=("Observation",), as_of=as_of)
+        value.
+
+        The newest is picked in the database (one row per code, the timeline's order: latest
+        effective time, then the last stored), so a patient with a year of minute-by-minute
+        wearable readings costs one row per code to read, not every reading."""
+        pid = self.resolve_patient(patient_id)
+        params: list[Any] = [pid]
+        where = ["patient_id = ?", "kind = 'Observation'", "code IS NOT NULL"]
+        if codes:
+            where.append(f"code IN ({','.join(['?'] * len(codes))})")
+            params += list(codes)
+        void = sorted(VOID_RESULT_STATUSES)
+        where.append(f"(status IS NULL OR status NOT IN ({','.join(['?'] * len(void))}))")
+        params += void
+        where.append(self._as_of_clause(as_of, params))
+        rows = self._query(  # ranked on the index's columns; only the winners' data read
+            f"SELECT {_READ_COLUMNS} FROM facts WHERE id IN (SELECT id FROM (SELECT id, "
+            "ROW_NUMBER() OVER (PARTITION BY code ORDER BY effective_start DESC NULLS LAST, "
+            f"id DESC) AS newest FROM facts WHERE {' AND '.join(where)}) AS t WHERE newest = 1) "
+            "ORDER BY code",
+            params,
+        )
+        what = "latest" + (f" codes={','.join(codes)}" if codes else "")
+        what += f" as_of={as_of.isoformat()}" if as_of else ""
+        self._log_read("read", pid, what, len(rows))
         out: dict[str, StoredFact] = {}
-        for stored in facts:
-            code = stored.fact.code
-            if code is not None and stored.fact.status not in VOID_RESULT_STATUSES:
-                out[code.code] = stored
+        for row in rows:
+            stored = self._stored(row)
+            if stored.fact.code is not None:
+                out[stored.fact.code.code] = stored
         return out
+
+    def count_facts(self, patient_id: str, *, after: datetime | None = None) -> int:
+        """How many current facts the patient has (with ``after``: dated after it; a
+        patient's demographics are undated facts and never count as after)."""
+        pid = self.resolve_patient(patient_id)
+        params: list[Any] = [pid]
+        where = ["patient_id = ?"]
+        if after is not None:
+            where += ["effective_start > ?", "kind <> 'Demographics'"]
+            params.append(self.dialect.ts(after))
+        where.append(self._as_of_clause(None, params))
+        (count,) = self._query(f"SELECT COUNT(*) FROM facts WHERE {' AND '.join(where)}", params)[0]
+        self._log_read("count", pid, "count" + (f" after={after.isoformat()}" if after else ""), 0)
+        return int(count)
 
     def versions(self, source: str, source_id: str) -> list[StoredFact]:
         """Every version of a fact, oldest first (logged as a read of its patient)."""

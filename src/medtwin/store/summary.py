@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from medtwin.record.codes import lookup
 from medtwin.record.facts import (
+    FACT_KINDS,
     LOINC,
     NOT_DONE_STATUSES,
-    VOID_RESULT_STATUSES,
     AllergyIntolerance,
     Coding,
     Condition,
@@ -316,7 +316,10 @@ def sent_otherwise(fact: Observation) -> bool:
 def patient_summary(store: SqlStore, patient: str, *, today: date | None = None) -> dict[str, Any]:
     """Everything ``medtwin show`` prints about ``patient`` (a medtwin id or linked identifier)."""
     summary = store.patient(patient)
-    facts = store.timeline(summary.id)
+    # everything but the observations, and of those the newest per code (read in the
+    # database: a year of minute-by-minute wearable readings costs one row per code)
+    facts = store.timeline(summary.id, kinds=[k for k in FACT_KINDS if k != "Observation"])
+    newest_observations = store.latest(summary.id)
     today = today or date.today()
     demographics = [s for s in facts if isinstance(s.fact, Demographics)]
     demo = demographics[-1].fact if demographics else None
@@ -397,7 +400,7 @@ def patient_summary(store: SqlStore, patient: str, *, today: date | None = None)
         and s.fact.status != "refuted"
     )
     latest: dict[str, dict[str, StoredFact]] = {"vital-signs": {}, "laboratory": {}}
-    for stored in facts:
+    for stored in newest_observations.values():  # cancelled tests are not among them
         obs = stored.fact
         if not isinstance(obs, Observation) or obs.code is None:
             continue
@@ -409,8 +412,6 @@ def patient_summary(store: SqlStore, patient: str, *, today: date | None = None)
             continue
         if obs.value_num is None and obs.value_code is None and obs.value_text is None:
             continue  # a panel: its components carry the values
-        if obs.status in VOID_RESULT_STATUSES:
-            continue  # a cancelled test is no result, whatever value it carries
         latest[group][obs.code.code] = stored
     for group, key in (("vital-signs", "vital_signs"), ("laboratory", "labs")):
         rows = sorted(latest[group].values(), key=lambda s: _name(s).lower())
@@ -446,13 +447,14 @@ def patient_summary(store: SqlStore, patient: str, *, today: date | None = None)
     ]
     out["encounter_count"] = len(encounters)
     # the newest smoking status (LOINC 72166-2; a UK finding recorded as the code is stored so)
-    smoking = [
-        s for s in facts
-        if isinstance(s.fact, Observation) and s.fact.code is not None
-        and s.fact.code.system == LOINC and s.fact.code.code == SMOKING_STATUS_LOINC
-        and (s.fact.value_code is not None or s.fact.value_text)
-    ]  # fmt: skip
-    newest = max(smoking, key=lambda s: s.fact.effective_start or datetime.min, default=None)
+    newest = newest_observations.get(SMOKING_STATUS_LOINC)
+    if newest is not None and not (
+        isinstance(newest.fact, Observation)
+        and newest.fact.code is not None
+        and newest.fact.code.system == LOINC
+        and (newest.fact.value_code is not None or newest.fact.value_text)
+    ):
+        newest = None
     out["smoking"] = (
         {
             "status": _value(newest.fact),
@@ -467,16 +469,13 @@ def patient_summary(store: SqlStore, patient: str, *, today: date | None = None)
         if isinstance(stored.fact, Immunization) and stored.fact.status not in NOT_DONE_STATUSES:
             immunizations[_name(stored)] = _day(stored.fact.effective_start)
     out["immunizations"] = [{"name": k, "last": v} for k, v in sorted(immunizations.items())]
-    out["fact_count"] = len(facts)
+    out["fact_count"] = store.count_facts(summary.id)
     # a record that goes on after the death it records has an error in it: say how much
     died = deceased[:10] if deceased and deceased[:4].isdigit() and len(deceased) >= 10 else None
     out["facts_after_death"] = (
-        sum(
-            1
-            for stored in facts
-            if stored.fact.effective_start is not None
-            and not isinstance(stored.fact, Demographics)
-            and stored.fact.effective_start.date().isoformat() > died
+        store.count_facts(
+            summary.id,
+            after=datetime.combine(date.fromisoformat(died), time.max, tzinfo=UTC),
         )
         if died
         else 0
