@@ -39,6 +39,20 @@ def thirty_hours_ago() -> datetime:
     return datetime.now(UTC).replace(microsecond=0) - timedelta(hours=30)
 
 
+def _level(source_id: str, when: datetime, mg_l: float, **extra: str) -> Observation:
+    """A vancomycin level of the test patient (``extra``: status, value_text)."""
+    return Observation(
+        source="lab",
+        source_id=source_id,
+        subject=WHO,
+        code=Coding(LOINC, "20578-1", "Vancomycin [Mass/volume] in Serum or Plasma"),
+        effective_start=when,
+        value_num=mg_l,
+        unit="mg/L",
+        **extra,  # type: ignore[arg-type]
+    )
+
+
 def _record(path: Path, *, creatinine: bool = True, t0: datetime | None = None) -> datetime:
     """A 64-year-old man, 82 kg, creatinine 1.1 mg/dL, vancomycin 1 g over 1 h every 12 h x3
     from ``t0`` (default :func:`thirty_hours_ago`), two levels simulated from the Goti model with
@@ -116,17 +130,7 @@ def _record(path: Path, *, creatinine: bool = True, t0: datetime | None = None) 
     t = np.array([25.5, 35.5])
     conc = pk.concentrations(a, lam, [pk.Dose(0, 1000, 1, 12, 3)], t)[0]
     for i, (ti, c) in enumerate(zip(t, conc, strict=True)):
-        facts.append(
-            Observation(
-                source="lab",
-                source_id=f"lvl/{i}",
-                subject=WHO,
-                code=Coding(LOINC, "20578-1", "Vancomycin [Mass/volume] in Serum or Plasma"),
-                effective_start=t0 + timedelta(hours=float(ti)),
-                value_num=round(float(c), 1),
-                unit="mg/L",
-            )
-        )
+        facts.append(_level(f"lvl/{i}", t0 + timedelta(hours=float(ti)), round(float(c), 1)))
     store = open_store(str(path), actor="test")
     store.append_facts(facts, source="test")  # type: ignore[arg-type]
     store.close()
@@ -235,8 +239,9 @@ def test_cli_patient_path_and_missing_creatinine(tmp_path: Path) -> None:
 def test_si_creatinine_and_what_did_not_happen(tmp_path: Path) -> None:
     """A creatinine in umol/L (LOINC 14682-9, as a UK or European laboratory reports it) is the
     covariate, converted; a dose not given (status not-done) is no dose, a cancelled level no
-    level, and a level below the assay's limit ("<4.0") a bound. Before, the first was "the record has no creatinine_mg_dl" and the second counted
-    as 1 g given, lowering the recommendation."""
+    level, and a level below the assay's limit ("<4.0") a bound. Before, the first was "the
+    record has no creatinine_mg_dl" and the second counted as 1 g given, lowering the
+    recommendation."""
     db = tmp_path / "medtwin.db"
     t0 = _record(db, creatinine=False)
     store = open_store(str(db), actor="test")
@@ -261,26 +266,9 @@ def test_si_creatinine_and_what_did_not_happen(tmp_path: Path) -> None:
                 dose_value=1.0,
                 dose_unit="g",
             ),
-            Observation(
-                source="lab",
-                source_id="lvl/cancelled",
-                subject=WHO,
-                status="cancelled",
-                code=Coding(LOINC, "20578-1", "Vancomycin [Mass/volume] in Serum or Plasma"),
-                effective_start=t0 + timedelta(hours=8),
-                value_num=40.0,
-                unit="mg/L",
-            ),
-            Observation(
-                source="lab",
-                source_id="lvl/below-limit",
-                subject=WHO,
-                code=Coding(LOINC, "20578-1", "Vancomycin [Mass/volume] in Serum or Plasma"),
-                effective_start=t0 + timedelta(hours=29),
-                value_num=4.0,
-                value_text="<4.0",  # below the assay's limit, as the FHIR reader keeps it
-                unit="mg/L",
-            ),
+            _level("lvl/cancelled", t0 + timedelta(hours=8), 40.0, status="cancelled"),
+            # below the assay's limit, as the FHIR reader keeps a comparator
+            _level("lvl/below-limit", t0 + timedelta(hours=29), 4.0, value_text="<4.0"),
         ],
         source="test",
     )
