@@ -927,7 +927,8 @@ class SqlStore(AlertBook, TwinBook):
             params.append(self.dialect.ts(after))
         where.append(self._as_of_clause(None, params))
         (count,) = self._query(f"SELECT COUNT(*) FROM facts WHERE {' AND '.join(where)}", params)[0]
-        self._log_read("count", pid, "count" + (f" after={after.isoformat()}" if after else ""), 0)
+        what = "count" + (f" after={after.isoformat()}" if after else "")
+        self._log_read("count", pid, what, int(count))
         return int(count)
 
     def versions(self, source: str, source_id: str) -> list[StoredFact]:
