@@ -78,7 +78,8 @@ def test_the_uk_form_is_coded_the_uk_way(stores: Any) -> None:
         if e["resource"]["resourceType"] == "Observation"
         for c in e["resource"]["code"]["coding"]
     }
-    assert SCT in codes
+    # every result in SNOMED CT, none in LOINC: the direct LDL and the CKD-EPI 2021 eGFR too
+    assert codes == {SCT}
     units = {
         e["resource"]["valueQuantity"]["unit"]
         for bundle in uk
@@ -86,6 +87,7 @@ def test_the_uk_form_is_coded_the_uk_way(stores: Any) -> None:
         if "valueQuantity" in e["resource"]
     }
     assert set(SI_UNITS) <= units  # cholesterol, glucose, creatinine, HbA1c
+    assert "mg/dL" not in units and "%" not in units
 
 
 def _same(a: Any, b: Any) -> bool:

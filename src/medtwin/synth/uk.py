@@ -152,13 +152,22 @@ def dmd_style_name(display: str) -> str:
     return f"{name} {amount}mg {found['form'].lower()}s"
 
 
+_RECORDED_AS: Final = {"18262-6": "1022191000000100", "98979-8": "1011481000000105"}
+"""US results a UK practice records under a broader observable: a direct-assay LDL (the
+generator's 18262-6) is "Serum LDL cholesterol level", as UK laboratories report LDL whatever
+the method (read back as LOINC 22748-8, LDL in mmol/L); the CKD-EPI 2021 eGFR (98979-8) is
+"Estimated glomerular filtration rate using creatinine Chronic Kidney Disease Epidemiology
+Collaboration equation per 1.73 square metres" (read back as 62238-1, CKD-EPI)."""
+
+
 def _snomed_for(loinc: str) -> tuple[str, str] | None:
-    """The SNOMED CT observable whose LOINC candidates include ``loinc``, and the unit a UK
-    laboratory gives it in (its SI candidate's, where the US unit is mg/dL or %)."""
+    """The SNOMED CT observable whose LOINC candidates include ``loinc`` (or that records it,
+    :data:`_RECORDED_AS`), and the unit a UK laboratory gives it in (its SI candidate's, where
+    the US unit is mg/dL or %)."""
     from medtwin.ingest.snomed import snomed_table
 
     for code, row in snomed_table().items():
-        if loinc in row.loinc:
+        if loinc in row.loinc or _RECORDED_AS.get(loinc) == code:
             unit = canonical_unit(loinc) or ""
             if unit in ("mg/dL", "%"):
                 si = [u for c in row.loinc if (u := canonical_unit(c)) in _SI_UNITS]
