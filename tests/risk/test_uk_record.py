@@ -247,12 +247,13 @@ def test_glucose_coded_the_uk_way_is_shown_as_sent(sqlite_store: SqlStore, tmp_p
         _observation("glu", "997671000000106", "Blood glucose level", "2025-05-20T10:15:00+01:00",
                      **_quantity(5.4, "mmol/L")),
         _observation("fpg", "1003141000000105", "Plasma fasting glucose level",
-                     "2025-05-21T08:30:00+01:00", **_quantity(6.1, "mmol/L")),
+                     "2025-05-21T08:30:00+01:00", **_quantity(6.0, "mmol/L")),
     ]  # fmt: skip
     pid = imported(sqlite_store, tmp_path, bundle)
     labs = {row["code"]: row for row in patient_summary(sqlite_store, pid)["labs"]}
     blood, fasting = labs["LOINC 2339-0"], labs["LOINC 1558-6"]
-    assert blood["value"] == "5.4 mmol/L" and fasting["value"] == "6.1 mmol/L"
+    # as the laboratory wrote it: 6.0 with its decimal (a float alone would print 6)
+    assert blood["value"] == "5.4 mmol/L" and fasting["value"] == "6.0 mmol/L"
     assert blood["unit"] == "mg/dL" and blood["value_num"] == pytest.approx(
         convert(5.4, "mmol/L", "mg/dL", analyte="glucose"), rel=1e-12
     )

@@ -177,7 +177,12 @@ class Store(Protocol):
         ...
 
     def latest(
-        self, patient_id: str, *, codes: Sequence[str] = (), as_of: datetime | None = None
+        self,
+        patient_id: str,
+        *,
+        codes: Sequence[str] = (),
+        as_of: datetime | None = None,
+        include_raw: bool = False,
     ) -> dict[str, StoredFact]:
         """The latest observation per code (not a cancelled one)."""
         ...

@@ -880,7 +880,12 @@ class SqlStore(AlertBook, TwinBook):
         return [self._stored(r, r[8] if include_raw else None) for r in rows]
 
     def latest(
-        self, patient_id: str, *, codes: Sequence[str] = (), as_of: datetime | None = None
+        self,
+        patient_id: str,
+        *,
+        codes: Sequence[str] = (),
+        as_of: datetime | None = None,
+        include_raw: bool = False,
     ) -> dict[str, StoredFact]:
         """The most recent current observation per code (components included); a cancelled
         one (:data:`~medtwin.record.facts.VOID_RESULT_STATUSES`) is no result, even with a
@@ -888,7 +893,8 @@ class SqlStore(AlertBook, TwinBook):
 
         The newest is picked in the database (one row per code, the timeline's order: latest
         effective time, then the last stored), so a patient with a year of minute-by-minute
-        wearable readings costs one row per code to read, not every reading."""
+        wearable readings costs one row per code to read, not every reading. ``include_raw``:
+        with each its source resource (as :meth:`timeline`)."""
         pid = self.resolve_patient(patient_id)
         params: list[Any] = [pid]
         where = ["patient_id = ?", "kind = 'Observation'", "code IS NOT NULL"]
@@ -899,8 +905,9 @@ class SqlStore(AlertBook, TwinBook):
         where.append(f"(status IS NULL OR status NOT IN ({','.join(['?'] * len(void))}))")
         params += void
         where.append(self._as_of_clause(as_of, params))
+        cols = _READ_COLUMNS + (", raw" if include_raw else "")
         rows = self._query(  # ranked on the index's columns; only the winners' data read
-            f"SELECT {_READ_COLUMNS} FROM facts WHERE id IN (SELECT id FROM (SELECT id, "
+            f"SELECT {cols} FROM facts WHERE id IN (SELECT id FROM (SELECT id, "
             "ROW_NUMBER() OVER (PARTITION BY code ORDER BY effective_start DESC NULLS LAST, "
             f"id DESC) AS newest FROM facts WHERE {' AND '.join(where)}) AS t WHERE newest = 1) "
             "ORDER BY code",
@@ -911,7 +918,7 @@ class SqlStore(AlertBook, TwinBook):
         self._log_read("read", pid, what, len(rows))
         out: dict[str, StoredFact] = {}
         for row in rows:
-            stored = self._stored(row)
+            stored = self._stored(row, row[8] if include_raw else None)
             if stored.fact.code is not None:
                 out[stored.fact.code.code] = stored
         return out

@@ -226,16 +226,33 @@ def _number(value: float) -> str:
     return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.0f}"
 
 
+def _sent_digits(fact: Observation, value: float) -> str | None:
+    """``value`` written as the source's resource wrote it, where it holds the number: "5.0"
+    for a FHIR ``"value": 5.0`` (a laboratory's one decimal), which a float prints as 5."""
+    raw = fact.raw
+    quantity = raw.get("valueQuantity") if isinstance(raw, Mapping) else None
+    sent = quantity.get("value") if isinstance(quantity, Mapping) else None
+    if isinstance(sent, bool) or not isinstance(sent, int | float) or float(sent) != value:
+        return None  # a component, another source, or a value the fact does not hold as sent
+    text = repr(sent) if isinstance(sent, float) else str(sent)
+    # only the trailing zeros the float lost ("1.0", "177.0"): a source's long decimals
+    # (Synthea's 3.6734...) are still shown to four significant digits
+    shown = _number(value)
+    return text if "." in text and text.rstrip("0").rstrip(".") == shown else None
+
+
 def _value(fact: Observation) -> str:
     """The value as the source sent it: a glucose sent as 5.4 mmol/L is shown so, not as the
-    97.3 mg/dL medtwin computes with (``value_num`` / ``unit`` keep that)."""
+    97.3 mg/dL medtwin computes with (``value_num`` / ``unit`` keep that), and with the
+    decimals the source wrote when its resource is at hand ("1.0 mmol/L")."""
     if fact.value_num is not None:
         bound = value_comparator(fact) or ""  # ">90": a bound is shown as one
         if sent_otherwise(fact):
             assert fact.original_value is not None
-            sent = _number(fact.original_value)
+            sent = _sent_digits(fact, fact.original_value) or _number(fact.original_value)
             return f"{bound}{sent} {unit_label(fact.original_unit)}".strip()
-        return f"{bound}{_number(fact.value_num)} {unit_label(fact.unit)}".strip()
+        shown = _sent_digits(fact, fact.value_num) or _number(fact.value_num)
+        return f"{bound}{shown} {unit_label(fact.unit)}".strip()
     if fact.value_code is not None:
         return fact.value_code.display or fact.value_code.code
     return fact.value_text or "-"
@@ -319,7 +336,7 @@ def patient_summary(store: SqlStore, patient: str, *, today: date | None = None)
     # everything but the observations, and of those the newest per code (read in the
     # database: a year of minute-by-minute wearable readings costs one row per code)
     facts = store.timeline(summary.id, kinds=[k for k in FACT_KINDS if k != "Observation"])
-    newest_observations = store.latest(summary.id)
+    newest_observations = store.latest(summary.id, include_raw=True)
     today = today or date.today()
     demographics = [s for s in facts if isinstance(s.fact, Demographics)]
     demo = demographics[-1].fact if demographics else None
