@@ -39,6 +39,8 @@ def test_patients_show_timeline(db: str, shared: Path) -> None:
     first = patients[0]
     text = run("show", first["id"], "--store", db)
     assert first["name"] in text and "Latest vital signs" in text and "mmHg" in text
+    assert first["deceased"] is None  # no "died" column when nobody listed has died
+    assert "died" not in run("patients", "--store", db).splitlines()[0]
     summary = orjson.loads(run("show", first["id"], "--store", db, "--json"))
     assert summary["id"] == first["id"]
     assert {"problems", "medications", "allergies", "vital_signs", "labs"} <= set(summary)
@@ -504,6 +506,9 @@ def test_show_flags_a_record_that_goes_on_after_death(tmp_path: Path, shared: Pa
     db = str(tmp_path / "dead.db")
     run("import", str(file), "--store", db)
     (patient,) = orjson.loads(run("patients", "--store", db, "--json"))
+    assert patient["deceased"] == "1977-07-14T04:17:45-04:00"
+    listing = run("patients", "--store", db)
+    assert "died" in listing.splitlines()[0] and "1977-07-14" in listing
     summary = orjson.loads(run("show", patient["id"], "--store", db, "--json"))
     assert summary["deceased"][:10] == "1977-07-14" and summary["facts_after_death"] == 27
     assert "27 facts are dated after the recorded death (1977-07-14)" in run(

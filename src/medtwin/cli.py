@@ -259,14 +259,24 @@ def import_command(
 def patients_command(
     store_url: str, search: str | None, birth_date: str | None, limit: int, as_json: bool
 ) -> None:
-    """List patients, optionally searching by name, identifier or birth date."""
+    """List patients, optionally searching by name, identifier or birth date.
+
+    A patient the record says has died has the date (or "yes") in a "died" column.
+    """
     store = _open(store_url)
     rows = store.patients(search=search, birth_date=birth_date, limit=limit)
+    died = store.deaths([p.id for p in rows])
     store.close()
     if as_json:
         _print_json(
             [
-                {"id": p.id, "name": p.name, "birth_date": p.birth_date, "gender": p.gender}
+                {
+                    "id": p.id,
+                    "name": p.name,
+                    "birth_date": p.birth_date,
+                    "gender": p.gender,
+                    "deceased": died.get(p.id),
+                }
                 for p in rows
             ]
         )
@@ -274,9 +284,14 @@ def patients_command(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("medtwin id", "name", "born", "sex", box=None)
+    columns = ("medtwin id", "name", "born", "sex") + (("died",) if died else ())
+    table = Table(*columns, box=None)
     for p in rows:
-        table.add_row(p.id, p.name, p.birth_date or "-", p.gender or "-")
+        cells = [p.id, p.name, p.birth_date or "-", p.gender or "-"]
+        if died:
+            when = died.get(p.id)
+            cells.append((when[:10] if when[:4].isdigit() else "yes") if when else "")
+        table.add_row(*cells)
     Console().print(table)
     click.echo(f"{len(rows)} patients", err=True)
 
@@ -291,9 +306,10 @@ def show_command(patient: str, store_url: str, as_json: bool) -> None:
     Demographics and identifiers, active problems (a suspected diagnosis marked as not
     confirmed; one ruled out or recorded in error left off the list, named on a line of its
     own), active medications, allergies (a suspected one marked unconfirmed, a refuted one left
-    off; each problem and allergy once, however many records hold it), the latest vital signs and labs with units and dates (as the source sent them: a
-    glucose in mmol/L, a weight in pounds; --json adds the value in the unit medtwin computes
-    with), the smoking status and recent encounters.
+    off; each problem and allergy once, however many records hold it), the latest vital signs
+    and labs with units and dates (as the source sent them: a glucose in mmol/L, a weight in
+    pounds; --json adds the value in the unit medtwin computes with), the smoking status and
+    recent encounters; for a patient who has died, how many facts are dated after the death.
     """
     from medtwin.store.summary import patient_summary
 

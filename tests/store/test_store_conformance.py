@@ -130,6 +130,26 @@ def test_latest_per_code(loaded: SqlStore) -> None:
     assert [r.fact.value_num for r in loaded.timeline("MRN-1", codes=["8867-4"])][-1] == 150  # type: ignore[attr-defined]
 
 
+def test_deaths_and_counts(loaded: SqlStore) -> None:
+    """The patients a record says have died, from their current demographics (a correction
+    that records the death counts, the superseded version does not matter); the count of a
+    patient's facts, and of those after a date."""
+    from dataclasses import replace
+
+    ids = [p.id for p in loaded.patients()]
+    assert loaded.deaths(ids) == {}
+    died = replace(patient("p2", "Noether", "Emmy", "1982-03-23", "MRN-2"), deceased="2035-04-14")
+    assert loaded.append_facts([died], source=SRC).new_versions == 1
+    emmy = loaded.resolve_patient("MRN-2")
+    assert loaded.deaths(ids) == {emmy: "2035-04-14"}
+    marie = loaded.resolve_patient("MRN-1")
+    total = len(loaded.timeline(marie))
+    assert loaded.count_facts(marie) == total
+    after = datetime(2024, 1, 2, 12, tzinfo=UTC)
+    dated = [s for s in loaded.timeline(marie, start=after) if s.fact.kind != "Demographics"]
+    assert loaded.count_facts(marie, after=after) == len(dated) > 0
+
+
 def test_correction_is_a_new_version_and_as_of_travels(loaded: SqlStore) -> None:
     before = datetime.now(UTC)
     time.sleep(0.01)

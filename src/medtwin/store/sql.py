@@ -923,6 +923,28 @@ class SqlStore(AlertBook, TwinBook):
                 out[stored.fact.code.code] = stored
         return out
 
+    def deaths(self, patient_ids: Sequence[str]) -> dict[str, str]:
+        """For the patients of ``patient_ids`` the record says have died: the death as recorded
+        (a date-time, or ``"true"`` without one), from their current demographics; one query,
+        logged as one list read."""
+        out: dict[str, str] = {}
+        ids = list(patient_ids)
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i : i + _CHUNK]
+            rows = self._query(
+                f"SELECT {_READ_COLUMNS} FROM facts WHERE kind = 'Demographics' AND patient_id "
+                f"IN ({','.join(['?'] * len(chunk))}) AND {self._as_of_clause(None, [])} "
+                "ORDER BY id",
+                chunk,
+            )
+            for row in rows:
+                fact = self._stored(row).fact
+                if isinstance(fact, Demographics) and fact.deceased and row[1] is not None:
+                    out[row[1]] = fact.deceased
+        if ids:
+            self._log_read("list", None, f"deaths of {len(ids)} patients", len(out))
+        return out
+
     def count_facts(self, patient_id: str, *, after: datetime | None = None) -> int:
         """How many current facts the patient has (with ``after``: dated after it; a
         patient's demographics are undated facts and never count as after)."""
