@@ -749,3 +749,27 @@ def test_invalid_time_zone_raises(tmp_path: Path) -> None:
 
     with pytest.raises(InvalidTimeError, match="Mars/Olympus"):
         read(path, tz="Mars/Olympus")
+
+
+def test_an_nm_value_written_as_a_bound_is_stored_as_one_and_flagged() -> None:
+    """Laboratories write a result below the limit as "<0.5" in an NM field (NM does not
+    allow it; SN does, as <^0.5): it is stored as the bound it means, so dosing fits it as
+    one, and a quarantine entry flags the message for review. Text that is no number at all
+    is still quarantined."""
+    from medtwin.record.facts import value_comparator
+
+    obx = [
+        "OBX|1|NM|3665-7^Gentamicin trough^LN||<0.5|mg/L|||||F",
+        "OBX|2|NM|20578-1^Vancomycin^LN||>= 80|mg/L|||||F",
+        "OBX|3|NM|2345-7^Glucose^LN||high|mg/dL|||||F",
+    ]
+    (batch,) = read_text(message(PID, OBR, *obx))
+    found = {o.code.code: o for o in observations([batch])}  # type: ignore[union-attr]
+    trough, vanco = found["3665-7"], found["20578-1"]
+    assert (trough.value_num, value_comparator(trough), trough.value_text) == (0.5, "<", "<0.5")
+    assert (vanco.value_num, value_comparator(vanco)) == (80.0, ">=")
+    assert "2345-7" not in found
+    reasons = {(q.field, q.reason) for q in batch.quarantine}
+    assert ("OBX-5", "OBX-5 value 'high' is not a number (OBX-2 value type NM)") in reasons
+    flagged = [r for f, r in reasons if "is a bound, which NM does not allow" in r]
+    assert len(flagged) == 2 and any("'<0.5'" in r for r in flagged)

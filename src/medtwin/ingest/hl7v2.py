@@ -23,7 +23,8 @@ What cannot be used is quarantined, never dropped, at the smallest unit that fai
   (ISO 8859 is accepted only when MSH-18 declares it);
 * a whole message (no usable MSH, broken encoding characters, ``hl7.parse`` failure, no
   patient identifier): ``location="message N"``;
-* one OBX (missing code, non-numeric NM value, unknown unit, bad time):
+* one OBX (missing code, non-numeric NM value, unknown unit, bad time; an NM value written
+  as a bound, "<0.5", is stored as the bound an SN value says and flagged):
   ``location="message N, segment M (OBX)"`` with the field (``OBX-5`` ...); the rest of the
   message is imported.
 
@@ -119,6 +120,9 @@ _MSH_AT_LINE_START = re.compile(
 )
 _SEGMENT_ID = re.compile(r"[A-Z][A-Z0-9]{2}")
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)")
+_NM_BOUND = re.compile(r"(<=|>=|<|>)\s*([+-]?(?:\d+\.?\d*|\.\d+))")
+"""An NM value written as a bound ("<0.5"): NM does not allow it (SN does: ``<^0.5``), but
+laboratories send it; stored as the SN bound it means, and flagged."""
 _RANGE = re.compile(
     r"\s*(?:(?P<cmp><=|>=|<|>|≤|≥)\s*(?P<bound>[+-]?(?:\d+\.?\d*|\.\d+))"
     r"|(?P<low>[+-]?(?:\d+\.?\d*|\.\d+))\s*-\s*(?P<high>[+-]?(?:\d+\.?\d*|\.\d+)))"
@@ -1001,6 +1005,15 @@ class _MessageReader:
             raise _Problem(
                 "OBX-5", "OBX-5 is empty: the result has no value (or the message is truncated)"
             )
+        sent_as_bound = values.pop("_bound_in_nm", None)
+        if sent_as_bound is not None:
+            flags.append(
+                _Problem(
+                    "OBX-5",
+                    f"OBX-5 NM value {sent_as_bound!r} is a bound, which NM does not allow (SN "
+                    "does: <^0.5); the observation was stored as that bound",
+                )
+            )
         when: ParsedTime | None = None
         text = ""
         assert self.msh is not None
@@ -1048,6 +1061,11 @@ class _MessageReader:
         if not escaped.replace("^", "").replace("~", "").strip():
             return {}
         if value_type == "NM":
+            bound = _NM_BOUND.fullmatch(first.strip())
+            if bound is not None:  # "<0.5" in an NM field: the bound an SN value would say
+                comparator, num = bound.groups()
+                out = self._quantity(_number(num, "OBX-5", "NM"), num, obx, loinc)
+                return {**out, "value_text": f"{comparator}{num}", "_bound_in_nm": first}
             number = _number(first, "OBX-5", "NM")
             return self._quantity(number, first, obx, loinc)
         if value_type == "SN":
