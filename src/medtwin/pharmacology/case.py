@@ -15,8 +15,9 @@ The format read by ``medtwin dose simulate|fit|recommend CASE.json``::
 
 An observation with a ``comparator`` (``<``, ``<=``, ``>``, ``>=``) is a level the laboratory
 reports as a bound ("<4.0 mg/L", below the assay's limit): fitted as such (Beal's M3 method,
-:mod:`medtwin.pharmacology.tdm`), never as the value. ``events`` are in the shared event format (:mod:`medtwin.model.events`; ``drug`` may be left
-out: the model's drug); ``patient`` fields are those of
+:mod:`medtwin.pharmacology.tdm`), never as the value. ``events`` are in the shared event
+format (:mod:`medtwin.model.events`; ``drug`` may be left out: the model's drug); ``patient``
+fields are those of
 :class:`~medtwin.pharmacology.covariates.PatientCovariates`; ``allergies`` (optional) are the
 patient's recorded allergies as text. ``t0`` (optional) is the clock time of hour 0 (ISO 8601
 with its offset: the recommendation then gives its start as a clock time too) and ``now_h``

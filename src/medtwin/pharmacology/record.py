@@ -320,8 +320,8 @@ def warfarin_case_from_store(
         if value_comparator(f) is not None:  # ">8.0": above the analyser's range
             raise CaseError(
                 f"patient {patient}: INR {f.source_id} of {f.effective_start:%Y-%m-%d} is "
-                f"reported as {getattr(f, 'value_text', None)}, a bound, not a value: the warfarin model cannot "
-                "be fitted to it (an INR above the measurable range needs clinical review, "
+                f"reported as {getattr(f, 'value_text', None)}, a bound, not a value: the "
+                "warfarin model cannot be fitted to it (an INR above the measurable range needs clinical review, "
                 "not a dose from the model)"
             )
         inrs.append((f.effective_start, float(value)))

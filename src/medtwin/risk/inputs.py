@@ -490,7 +490,7 @@ def _deceased(reader: _Reader) -> DerivedInput:
     """Whether the patient had died by the date: Patient.deceasedDateTime (HL7 v2 PID-29) on
     or before it; a death recorded without a date (deceasedBoolean, PID-30 Y) from the day
     medtwin learned of it. Every score refuses a patient who had died
-    (:func:`medtwin.risk.from_record.score_outcome`): a risk of what is to come is for the
+    (:func:`medtwin.risk.from_record.record_refusal`): a risk of what is to come is for the
     living, and a record that goes on after a death has errors in it."""
     day = reader.at.date()
     for sf in reversed(reader.demographics()):

@@ -1,9 +1,12 @@
 """A clinician's summary of one patient, built from the store.
 
-Sections: demographics and identifiers, active and past problems, active
-medications, allergies (each problem and allergy once: :func:`_merged_problems`), latest vital signs and labs (value, unit, date; a cancelled test left
-out), recent encounters (not planned or cancelled ones) and immunizations (not one not given). The CLI (``medtwin show``) and, later, the service
-render it; ``--json`` prints it as is.
+Sections: demographics and identifiers, active and past problems, active medications,
+allergies (each problem and allergy once: :func:`_merged_problems`), latest vital signs and
+labs (value as sent, unit, date; a cancelled test left out; the newest per code picked in the
+database, :meth:`~medtwin.store.sql.SqlStore.latest`), recent encounters (not planned or
+cancelled ones), immunizations (not one not given) and, for a patient who has died, how many
+facts are dated after the death. The CLI (``medtwin show``) and, later, the service render
+it; ``--json`` prints it as is.
 """
 
 from __future__ import annotations
