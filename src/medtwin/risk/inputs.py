@@ -600,7 +600,7 @@ def _egfr(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput:
                 "egfr_ml_min_1_73m2",
                 float(result.value),
                 "computed",
-                f"CKD-EPI 2021 (ckd_epi_2021) from creatinine {float(creat.value):g} mg/dL",  # type: ignore[arg-type]
+                f"CKD-EPI 2021 (ckd_epi_2021) from creatinine {float(creat.value):.3g} mg/dL",  # type: ignore[arg-type]
                 creat.valid_days,
                 None,
                 creat.provenance,

@@ -100,7 +100,7 @@ def _ratio(done: Mapping[str, DerivedInput]) -> DerivedInput:
     value = float(tc.value) / float(hdl.value)  # type: ignore[arg-type]
     return DerivedInput(
         "cholesterol_hdl_ratio", value, "computed",
-        f"total cholesterol {float(tc.value):g} / HDL {float(hdl.value):g} mg/dL",  # type: ignore[arg-type]
+        f"total cholesterol {float(tc.value):.4g} / HDL {float(hdl.value):.4g} mg/dL",  # type: ignore[arg-type]
         tc.valid_days, None, tc.provenance + hdl.provenance,
     )  # fmt: skip
 
