@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -31,6 +32,44 @@ def db(tmp_path: Path, shared: Path) -> str:
     assert summary["files"] == 3 and summary["quarantined"] == 0
     assert summary["store"]["patients"] == 3
     return store
+
+
+def _uk_summary(tmp_path: Path, bundle: dict[str, Any], name: str) -> tuple[str, dict[str, Any]]:
+    """``bundle`` (the UK example record, added to) imported into the store ``name``: the
+    store and ``medtwin show --json`` of its patient."""
+    import json
+
+    file = tmp_path / "uk.json"
+    file.write_text(json.dumps(bundle), encoding="utf-8")
+    db = str(tmp_path / name)
+    run("import", str(file), "--store", db)
+    return db, orjson.loads(run("show", "9990001235", "--store", db, "--json"))
+
+
+def _condition(
+    rid: str,
+    code: str,
+    display: str,
+    verification: str,
+    *,
+    clinical: str = "active",
+    onset: str = "2024-01-10",
+    abated: str | None = None,
+) -> dict[str, Any]:
+    """A SNOMED CT-coded Condition of the UK example's patient, as a Bundle entry."""
+    from tests.risk.test_uk_record import SCT, _entry
+
+    return _entry(rid, {
+        "resourceType": "Condition",
+        "clinicalStatus": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": clinical}]},
+        "verificationStatus": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+            "code": verification}]},
+        "code": {"coding": [{"system": SCT, "code": code, "display": display}]},
+        "subject": {"reference": "Patient/uk-1"}, "onsetDateTime": onset,
+        **({"abatementDateTime": abated} if abated else {}),
+    })  # fmt: skip
 
 
 def test_patients_show_timeline(db: str, shared: Path) -> None:
@@ -269,9 +308,8 @@ def test_show_marks_a_suspected_diagnosis_and_leaves_a_ruled_out_one_off_the_pro
 ) -> None:
     """A provisional heart failure is listed as not confirmed; a refuted atrial fibrillation is
     not an active problem of the patient's (it is named on a line of its own)."""
-    import json
 
-    from tests.risk.test_uk_record import SCT, _bundle, _entry
+    from tests.risk.test_uk_record import _bundle
 
     bundle = _bundle()
     for rid, code, display, verification in (
@@ -279,22 +317,8 @@ def test_show_marks_a_suspected_diagnosis_and_leaves_a_ruled_out_one_off_the_pro
         ("hf", "84114007", "Heart failure", "provisional"),
         ("af", "49436004", "Atrial fibrillation", "refuted"),
     ):
-        bundle["entry"].append(_entry(rid, {
-            "resourceType": "Condition",
-            "clinicalStatus": {"coding": [{
-                "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
-                "code": "active"}]},
-            "verificationStatus": {"coding": [{
-                "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
-                "code": verification}]},
-            "code": {"coding": [{"system": SCT, "code": code, "display": display}]},
-            "subject": {"reference": "Patient/uk-1"}, "onsetDateTime": "2024-01-10",
-        }))  # fmt: skip
-    file = tmp_path / "uk.json"
-    file.write_text(json.dumps(bundle), encoding="utf-8")
-    db = str(tmp_path / "show.db")
-    run("import", str(file), "--store", db)
-    summary = orjson.loads(run("show", "9990001235", "--store", db, "--json"))
+        bundle["entry"].append(_condition(rid, code, display, verification))
+    db, summary = _uk_summary(tmp_path, bundle, "show.db")
     problems = {p["name"]: p for p in summary["problems"]}
     assert set(problems) == {"Essential hypertension", "Heart failure"}
     assert problems["Heart failure"]["suspected"] is True
@@ -310,7 +334,6 @@ def test_show_lists_only_the_allergies_that_stand(tmp_path: Path) -> None:
     inactive or resolved) is not listed among the patient's allergies; a confirmed one is, and
     a suspected one (unconfirmed) is, marked so. Dosing reads the same: a refuted vancomycin
     allergy does not stop a vancomycin dose, an unconfirmed one does, saying so."""
-    import json
 
     from tests.risk.test_uk_record import SCT, _bundle, _entry
 
@@ -337,11 +360,7 @@ def test_show_lists_only_the_allergies_that_stand(tmp_path: Path) -> None:
             "code": {"coding": [{"system": SCT, "code": code, "display": display}]},
             "patient": {"reference": "Patient/uk-1"}, "recordedDate": "2020-03-01",
         }))  # fmt: skip
-    file = tmp_path / "uk.json"
-    file.write_text(json.dumps(bundle), encoding="utf-8")
-    db = str(tmp_path / "allergies.db")
-    run("import", str(file), "--store", db)
-    summary = orjson.loads(run("show", "9990001235", "--store", db, "--json"))
+    db, summary = _uk_summary(tmp_path, bundle, "allergies.db")
     assert [(a["name"], a["unconfirmed"]) for a in summary["allergies"]] == [
         ("Allergy to penicillin", False),
         ("Allergy to amoxicillin", True),
@@ -381,7 +400,6 @@ def test_show_leaves_out_what_did_not_happen(tmp_path: Path, shared: Path) -> No
     """The US Core bundle's immunization "not-done" (product out of stock, vaccine "Unknown")
     is no vaccine given. A cancelled test is no result, even with a value; a planned or a
     cancelled encounter is not among those that happened."""
-    import json
 
     from tests.risk.test_uk_record import SCT, _bundle, _entry, _observation, _quantity
 
@@ -415,11 +433,7 @@ def test_show_leaves_out_what_did_not_happen(tmp_path: Path, shared: Path) -> No
             )
         ),
     ]  # fmt: skip
-    file = tmp_path / "uk.json"
-    file.write_text(json.dumps(bundle), encoding="utf-8")
-    uk = str(tmp_path / "uk.db")
-    run("import", str(file), "--store", uk)
-    summary = orjson.loads(run("show", "9990001235", "--store", uk, "--json"))
+    _, summary = _uk_summary(tmp_path, bundle, "uk.db")
     a1c = next(r for r in summary["labs"] if r["code"] == "LOINC 59261-8")
     assert (a1c["value"], a1c["date"]) == ("39 mmol/mol", "2025-05-20")
     assert summary["encounter_count"] == 1
@@ -432,9 +446,8 @@ def test_show_lists_each_problem_and_allergy_once(tmp_path: Path, shared: Path) 
     reaction and the highest criticality. A diagnosis recorded twice (provisional, then
     confirmed) is one confirmed problem from its first date; a problem that came back is one
     entry, and its past episodes are not resolved problems."""
-    import json
 
-    from tests.risk.test_uk_record import SCT, _bundle, _entry
+    from tests.risk.test_uk_record import _bundle
 
     db = str(tmp_path / "quality.db")
     run("import", str(shared / "fhir/uscore/us_quality_core_bundle_patient.json"), "--store", db)
@@ -455,23 +468,11 @@ def test_show_lists_each_problem_and_allergy_once(tmp_path: Path, shared: Path) 
         ("c6", "195967001", "Asthma", "active", "confirmed", "2024-09-01", None),
     )  # fmt: skip
     for rid, code, display, clinical, verification, onset, abated in conditions:
-        bundle["entry"].append(_entry(rid, {
-            "resourceType": "Condition",
-            "clinicalStatus": {"coding": [{
-                "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
-                "code": clinical}]},
-            "verificationStatus": {"coding": [{
-                "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
-                "code": verification}]},
-            "code": {"coding": [{"system": SCT, "code": code, "display": display}]},
-            "subject": {"reference": "Patient/uk-1"}, "onsetDateTime": onset,
-            **({"abatementDateTime": abated} if abated else {}),
-        }))  # fmt: skip
-    file = tmp_path / "uk.json"
-    file.write_text(json.dumps(bundle), encoding="utf-8")
-    uk = str(tmp_path / "uk.db")
-    run("import", str(file), "--store", uk)
-    summary = orjson.loads(run("show", "9990001235", "--store", uk, "--json"))
+        bundle["entry"].append(
+            _condition(rid, code, display, verification, clinical=clinical, onset=onset,
+                       abated=abated)
+        )  # fmt: skip
+    uk, summary = _uk_summary(tmp_path, bundle, "uk.db")
     active = {p["name"]: p for p in summary["problems"]}
     assert set(active) == {"Hypertensive disorder", "Asthma"}
     hypertension = active["Hypertensive disorder"]
