@@ -284,13 +284,16 @@ def patients_command(
     from rich.console import Console
     from rich.table import Table
 
+    from medtwin.record.facts import death_date
+
     columns = ("medtwin id", "name", "born", "sex") + (("died",) if died else ())
     table = Table(*columns, box=None)
     for p in rows:
         cells = [p.id, p.name, p.birth_date or "-", p.gender or "-"]
         if died:
             when = died.get(p.id)
-            cells.append((when[:10] if when[:4].isdigit() else "yes") if when else "")
+            day = death_date(when)
+            cells.append(day.isoformat() if day else ("yes" if when else ""))
         table.add_row(*cells)
     Console().print(table)
     click.echo(f"{len(rows)} patients", err=True)

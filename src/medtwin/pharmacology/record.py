@@ -46,6 +46,7 @@ from medtwin.record.facts import (
     NOT_DONE_STATUSES,
     VOID_RESULT_STATUSES,
     Demographics,
+    death_date,
     value_comparator,
 )
 from medtwin.store.base import Store
@@ -78,7 +79,8 @@ def _refuse_after_death(store: Store, pid: str, patient: str) -> None:
         None,
     )
     if died:
-        when = f" on {died[:10]}" if died[:4].isdigit() else ""
+        day = death_date(died)
+        when = f" on {day.isoformat()}" if day else ""
         raise CaseError(f"patient {patient}: the record says the patient died{when}: no dose")
 
 

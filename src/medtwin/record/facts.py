@@ -26,6 +26,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ __all__ = [
     "Procedure",
     "RawResource",
     "content_hash",
+    "death_date",
     "encode_fact",
     "fact_from_dict",
     "fact_to_dict",
@@ -349,6 +351,22 @@ def _plain(value: Any) -> Any:
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
     return value
+
+
+def death_date(deceased: str | None) -> dt.date | None:
+    """The day of a recorded death (``Demographics.deceased``: a date or date-time as sent,
+    FHIR deceasedDateTime or HL7 v2 PID-29), or ``None``: no death, or one recorded without a
+    date (``"true"``: deceasedBoolean, PID-30 Y).
+
+    >>> death_date("1977-07-14T04:17:45-04:00"), death_date("true"), death_date(None)
+    (datetime.date(1977, 7, 14), None, None)
+    """
+    if not deceased or len(deceased) < 10 or not deceased[:4].isdigit():
+        return None
+    try:
+        return dt.date.fromisoformat(deceased[:10])
+    except ValueError:
+        return None
 
 
 _COMPARATORS = ("<=", ">=", "<", ">")

@@ -29,7 +29,13 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from medtwin.record.facts import SNOMED, VOID_RESULT_STATUSES, Coding, value_comparator
+from medtwin.record.facts import (
+    SNOMED,
+    VOID_RESULT_STATUSES,
+    Coding,
+    death_date,
+    value_comparator,
+)
 from medtwin.record.medications import (
     ANTIHYPERTENSIVE_ATC,
     MedicationOrder,
@@ -498,8 +504,8 @@ def _deceased(reader: _Reader) -> DerivedInput:
         if not said:
             continue
         prov = Provenance("patient", reader.patient_id, None, "Patient", None, None)
-        if said[:4].isdigit() and len(said) >= 10:
-            died = dt.date.fromisoformat(said[:10])
+        died = death_date(said)
+        if died is not None:
             if died <= day:
                 return DerivedInput("deceased", True, "ok", f"died {died.isoformat()}", None,
                                     None, (prov,))  # fmt: skip

@@ -30,6 +30,7 @@ from medtwin.record.facts import (
     Immunization,
     MedicationRequest,
     Observation,
+    death_date,
     value_comparator,
 )
 from medtwin.record.medications import NOT_ORDERED_INTENTS
@@ -345,9 +346,8 @@ def patient_summary(store: SqlStore, patient: str, *, today: date | None = None)
     demo = demographics[-1].fact if demographics else None
     assert demo is None or isinstance(demo, Demographics)
     deceased = demo.deceased if demo else None
-    age_on = today
-    if deceased and len(deceased) >= 10 and deceased[:4].isdigit():
-        age_on = date.fromisoformat(deceased[:10])
+    died = death_date(deceased)
+    age_on = died or today
     out: dict[str, Any] = {
         "id": summary.id,
         "name": summary.name,
@@ -491,12 +491,8 @@ def patient_summary(store: SqlStore, patient: str, *, today: date | None = None)
     out["immunizations"] = [{"name": k, "last": v} for k, v in sorted(immunizations.items())]
     out["fact_count"] = store.count_facts(summary.id)
     # a record that goes on after the death it records has an error in it: say how much
-    died = deceased[:10] if deceased and deceased[:4].isdigit() and len(deceased) >= 10 else None
     out["facts_after_death"] = (
-        store.count_facts(
-            summary.id,
-            after=datetime.combine(date.fromisoformat(died), time.max, tzinfo=UTC),
-        )
+        store.count_facts(summary.id, after=datetime.combine(died, time.max, tzinfo=UTC))
         if died
         else 0
     )
