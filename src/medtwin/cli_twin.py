@@ -149,6 +149,12 @@ def twin_fit_command(
     if spec.describe is not None:
         for line in spec.describe(cal):
             click.echo(f"  {line}")
+    bounds = int(cal.provenance.get("censored_readings", 0))
+    if bounds:
+        click.echo(
+            f"  {bounds} reading{'s were bounds' if bounds > 1 else ' was a bound'} (a sensor's "
+            "LOW or HIGH, '<40' or '>400'): fitted as beyond the bound, not at it"
+        )
     for line in twin.data.skipped[:3]:
         click.echo(f"  not used: {line}")
     if len(twin.data.skipped) > 3:

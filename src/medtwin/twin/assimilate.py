@@ -49,8 +49,11 @@ Ornstein-Uhlenbeck reading of the AR(1) process; simglucose interpolates between
 knots) times the Jacobian ``delta / sqrt(lambda^2 + (y - g - xi)^2)``. The particle then keeps
 ``e = e*``. Readings at the sensor's limits (39 and 600 mg/dL) are censored: the likelihood is
 the probability of reading at or beyond the limit, and ``e`` is drawn from the truncated
-transition. ``noise=<float>`` instead uses independent Gaussian errors of that standard
-deviation (in the observable's unit), for other observables.
+transition; so is a reading the record holds as a bound (a sensor's LOW sent as "<40", HIGH as
+">400": ``PatientData.censored``, the ``censored`` codes of :meth:`ParticleFilter.absorb`),
+censored at its own bound. ``noise=<float>`` instead uses independent Gaussian errors of that
+standard deviation (in the observable's unit), for other observables; a bound's likelihood is
+then the normal probability beyond it.
 
 The filter's whole state (particles, weights, sensor errors, step sizes, random generator,
 events, counters) goes to JSON-ready data with :meth:`ParticleFilter.to_dict` and comes back
@@ -103,7 +106,7 @@ import numpy as np
 
 from medtwin.model.base import TIME_UNIT_MIN, FloatArray, InputSchedule, Model, ModelError
 from medtwin.model.events import Event, Scenario, parse_scenario
-from medtwin.twin.data import DataError, PatientData
+from medtwin.twin.data import ABOVE, BELOW, EXACT, DataError, IntArray, PatientData
 
 if TYPE_CHECKING:
     from medtwin.twin.calibrate import UnannouncedMeals
@@ -181,24 +184,35 @@ class _SensorError:
         return np.asarray(self.xi + self.lam * np.sinh((e - self.gamma) / self.delta))
 
     def weigh(
-        self, y: float, g: FloatArray, e: FloatArray, dt_min: float | None, rng: np.random.Generator
+        self,
+        y: float,
+        g: FloatArray,
+        e: FloatArray,
+        dt_min: float | None,
+        rng: np.random.Generator,
+        code: int = EXACT,
     ) -> tuple[FloatArray, FloatArray]:
-        """Log-likelihood of reading ``y`` for each particle and the particles' new errors."""
+        """Log-likelihood of reading ``y`` for each particle and the particles' new errors;
+        ``code`` :data:`~medtwin.twin.data.BELOW` or :data:`~medtwin.twin.data.ABOVE` when the
+        reading is a bound ("<40", ">400": censored at ``y``)."""
         s = self.stationary_sd
         rho = 0.0 if dt_min is None else self.pacf ** (dt_min / 15.0)
         mean = rho * e
         sd = s * math.sqrt(max(1.0 - rho * rho, 1e-12))
-        if self.low < y < self.high:
+        below = code == BELOW or (code == EXACT and y <= self.low)
+        above = code == ABOVE or (code == EXACT and y >= self.high)
+        if not (below or above):
             eps = y - g
             e_new = self.to_normal(eps)
             jac = math.log(self.delta) - 0.5 * np.log(self.lam**2 + (eps - self.xi) ** 2)
             return _norm_logpdf((e_new - mean) / sd) - math.log(sd) + jac, e_new
-        # censored at a limit: P(g + eps <= low) or P(g + eps >= high)
+        # censored at a limit or at the bound sent: P(g + eps <= low) or P(g + eps >= high)
         from scipy.special import ndtr, ndtri
 
-        edge = self.to_normal((self.low if y <= self.low else self.high) - g)
+        bound = y if code != EXACT else (self.low if below else self.high)
+        edge = self.to_normal(bound - g)
         z = (edge - mean) / sd
-        if y <= self.low:
+        if below:
             loglik = _norm_logcdf(z)
             u = rng.uniform(0.0, 1.0, g.shape[0]) * ndtr(z)
         else:
@@ -595,29 +609,48 @@ class ParticleFilter:
             z = rng.standard_normal((x.shape[0], self._pn_cols.size))
             x[:, self._pn_cols] *= np.exp(sd * z - 0.5 * sd * sd)
 
-    def step(self, t_min: float, value: float, events: Any = None) -> None:
+    def step(self, t_min: float, value: float, events: Any = None, censored: int = EXACT) -> None:
         """Absorb one reading ``value`` at ``t_min`` (after any ``events``, see :meth:`absorb`)."""
-        self.absorb([t_min], [value], events)
+        self.absorb([t_min], [value], events, censored=[censored])
 
     def absorb(
         self,
         times_min: Sequence[float] | FloatArray,
         values: Sequence[float] | FloatArray,
         events: Any = None,
+        *,
+        censored: Sequence[int] | IntArray | None = None,
     ) -> None:
         """Absorb readings ``values`` at ``times_min`` (ascending, after the filter's time).
 
         ``events`` (a :class:`~medtwin.model.events.Scenario`, or a list of events / a
         ``{"events": [...]}`` object in the medtwin event format, minutes on the filter's axis)
         are what happened (or will happen) from the filter's time on: meals, boluses, basal
-        rates. Refused with :class:`~medtwin.twin.data.DataError` naming the field: times not
-        strictly increasing or before the filter's time, values that are not finite numbers,
-        times and values of different lengths, events before the filter's time.
+        rates. ``censored``: one code per reading, :data:`~medtwin.twin.data.BELOW` (-1) for a
+        reading that is an upper bound (a sensor's LOW sent as "<40"), :data:`~medtwin.twin.
+        data.ABOVE` (1) for a lower bound (HIGH, ">400"), 0 for a value (the default): a bound
+        is weighed by the probability of a reading beyond it. Refused with
+        :class:`~medtwin.twin.data.DataError` naming the field: times not strictly increasing
+        or before the filter's time, values that are not finite numbers, times, values and
+        codes of different lengths, unknown codes, events before the filter's time.
         """
         t = np.asarray(times_min, dtype=np.float64).ravel()
         y = np.asarray(values, dtype=np.float64).ravel()
         if t.shape != y.shape:
             raise DataError(f"times_min ({t.size}) and values ({y.size}) differ in length")
+        codes = (
+            np.zeros(t.size, dtype=np.int64)
+            if censored is None
+            else np.asarray(censored, dtype=np.int64).ravel()
+        )
+        if codes.shape != t.shape:
+            raise DataError(f"censored ({codes.size}) and values ({y.size}) differ in length")
+        wrong = np.flatnonzero(~np.isin(codes, (EXACT, BELOW, ABOVE)))
+        if wrong.size:
+            raise DataError(
+                f"censored[{wrong[0]}] = {codes[wrong[0]]}: a code is {EXACT} (a value), "
+                f"{BELOW} (an upper bound, '<') or {ABOVE} (a lower bound, '>')"
+            )
         bad_t = np.flatnonzero(~np.isfinite(t))
         if bad_t.size:
             raise DataError(f"times_min[{bad_t[0]}] is not a finite number ({t[bad_t[0]]!r})")
@@ -641,8 +674,8 @@ class ParticleFilter:
         if not t.size:
             return
         schedule = self._inputs(float(t[-1]))
-        for tk, yk in zip(t.tolist(), y.tolist(), strict=True):
-            schedule = self._assimilate(tk, yk, schedule)
+        for tk, yk, ck in zip(t.tolist(), y.tolist(), codes.tolist(), strict=True):
+            schedule = self._assimilate(tk, yk, schedule, ck)
 
     def absorb_data(self, data: PatientData) -> int:
         """Absorb what is new in a patient's data: the readings of the filter's observable after
@@ -654,6 +687,7 @@ class ParticleFilter:
         t, y = data.observations.get(self._obs.name, (np.empty(0), np.empty(0)))
         t = np.asarray(t, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
+        codes = data.censoring(self._obs.name) if t.size else np.zeros(0, dtype=np.int64)
         after = self.t_min if self._t_obs is None else max(self.t_min, self._t_obs + 1e-9)
         keep = t >= after
         known = [dict(e) for e in self._events]
@@ -663,19 +697,24 @@ class ParticleFilter:
             if e.t_min >= self.t_min and d not in known:
                 new.append(d)
                 known.append(d)
-        self.absorb(t[keep], y[keep], new or None)
+        self.absorb(t[keep], y[keep], new or None, censored=codes[keep])
         return int(keep.sum())
 
-    def _assimilate(self, t: float, y: float, schedule: InputSchedule) -> InputSchedule:
+    def _assimilate(
+        self, t: float, y: float, schedule: InputSchedule, code: int = EXACT
+    ) -> InputSchedule:
         self._advance(self.states, self.params, self._h, schedule, self.t_min, t, self._rng)
         self.t_min = t
         g = np.asarray(self._obs.function(self.states[:, None, :], self.params)[:, 0])
         if self._sensor is not None:
             dt = None if self._t_obs is None else t - self._t_obs
-            loglik, self._e = self._sensor.weigh(y, g, self._e, dt, self._rng)
+            loglik, self._e = self._sensor.weigh(y, g, self._e, dt, self._rng, code)
         else:
             z = (y - g) / self._noise_sd
-            loglik = _norm_logpdf(z) - math.log(self._noise_sd)
+            if code == EXACT:
+                loglik = _norm_logpdf(z) - math.log(self._noise_sd)
+            else:  # P(g + e <= y) for "<y", P(g + e >= y) for ">y"
+                loglik = _norm_logcdf(-code * z)
         loglik = np.where(np.isfinite(loglik), loglik, -np.inf)
         self._t_obs = t
         self.n_readings += 1

@@ -438,13 +438,22 @@ class PredictiveBands:
             "samples": self.samples,
         }
 
-    def coverage(self, times: FloatArray, values: FloatArray) -> float:
-        """Fraction of readings ``values`` at ``times`` inside the band (interpolated)."""
+    def coverage(
+        self, times: FloatArray, values: FloatArray, censored: IntArray | None = None
+    ) -> float:
+        """Fraction of readings ``values`` at ``times`` inside the band (interpolated). A
+        reading that is a bound (``censored``, one code per reading: -1 "<", 1 ">") is inside
+        when the band reaches beyond it (its lower end at or under "<40", its upper end at or
+        over ">400")."""
         t = np.asarray(times, dtype=np.float64)
         y = np.asarray(values, dtype=np.float64)
         lo = np.interp(t, self.times, self.lower)
         hi = np.interp(t, self.times, self.upper)
-        return float(np.mean((y >= lo) & (y <= hi))) if y.size else math.nan
+        inside = (y >= lo) & (y <= hi)
+        if censored is not None:
+            c = np.asarray(censored)
+            inside = np.where(c < 0, lo <= y, np.where(c > 0, hi >= y, inside))
+        return float(np.mean(inside)) if y.size else math.nan
 
 
 @dataclass(frozen=True)
@@ -1482,6 +1491,7 @@ class _Problem:
         scenario: Scenario,
         observable: str,
         layout: Sequence[tuple[str, IntArray]] | None = None,
+        censor: IntArray | None = None,
     ) -> None:
         self.model = model
         self.spec = spec
@@ -1493,6 +1503,14 @@ class _Problem:
         self.layout = list(layout) if layout is not None else None
         """Several observables: (name, positions of its readings in ``t``), in the order of
         their readings in ``y``; None: one observable, a reading at each ``t``."""
+        self.censor = (
+            np.zeros(values.size, dtype=np.int64)
+            if censor is None
+            else np.asarray(censor, dtype=np.int64)
+        )
+        """Per reading of ``y``: 0 a value, -1 an upper bound ("<40"), 1 a lower bound (">400");
+        a bound's likelihood is the probability of a reading beyond it (:meth:`terms`)."""
+        self.exact = self.censor == 0
         self.group = (
             np.concatenate([np.full(pos.size, g) for g, (_, pos) in enumerate(self.layout)])
             if self.layout is not None
@@ -1569,16 +1587,16 @@ class _Problem:
         # priors are independent per parameter: no cross terms
         return grad, hess
 
-    def data_hessian(self, js: FloatArray) -> FloatArray:
-        """The readings' expected information about the fitted (log) parameters at the
-        current noise scale and autocorrelation time: ``J^T W J`` with the Student-t weight
-        ``(nu + 1) / ((nu + 3) sigma^2)`` per reading, over tau."""
-        wexp = (NU + 1) / ((NU + 3) * np.asarray(self.sigma) ** 2)
-        if self.multi:
-            return np.asarray((js.T * (wexp / np.asarray(self.tau))) @ js, dtype=np.float64)
-        return np.asarray(wexp * (js.T @ js) / self.tau, dtype=np.float64)
+    def data_hessian(self, js: FloatArray, r: FloatArray | None = None) -> FloatArray:
+        """The readings' information about the fitted (log) parameters at the current noise
+        scale and autocorrelation time: ``J^T W J`` with :meth:`information_weights` (the
+        Student-t weight ``(nu + 1) / ((nu + 3) sigma^2)`` per value, over tau; a bound's
+        needs the residuals ``r``)."""
+        return np.asarray((js.T * self.information_weights(r)) @ js, dtype=np.float64)
 
-    def effective_parameters(self, js: FloatArray, phi: FloatArray) -> tuple[float, float]:
+    def effective_parameters(
+        self, js: FloatArray, phi: FloatArray, r: FloatArray | None = None
+    ) -> tuple[float, float]:
         """How many parameters the readings fit, ``(tr S, tr(2 S - S S))`` for the linearised
         fit's hat matrix ``S`` (``tr S = tr(M)``, ``M = (H_d + H_p)^-1 H_d``): a parameter the
         readings decide counts 1 in both, one its prior decides near 0 (a prior with no
@@ -1588,21 +1606,34 @@ class _Problem:
         that make the residual sum of squares over them an unbiased estimate of the error
         variance for a linear smoother (Hastie T, Tibshirani R. Generalized Additive Models,
         1990, section 3.5; with ``tr(2 S - S S) >= tr S``)."""
-        return _parameter_counts(self.data_hessian(js), self.prior_grad_hess(phi)[1])
+        return _parameter_counts(self.data_hessian(js, r), self.prior_grad_hess(phi)[1])
 
-    def rho(self, r: FloatArray) -> FloatArray:
-        """Negative Student-t log-likelihood of residuals ``[..., T]``, summed over T."""
-        nu, s = NU, self.sigma
+    def terms(self, r: FloatArray) -> FloatArray:
+        """Negative log-likelihood of each reading ``[..., T]`` given its residual ``r`` (reading
+        minus prediction), before the division by tau: Student-t (``NU``, scale ``sigma``) for
+        a value; for a bound, minus the log of the probability that a reading falls beyond it,
+        ``-log F(-c r / sigma)`` with ``F`` the t distribution function and ``c`` the reading's
+        code (-1 "<", 1 ">"): a censored observation (Tobit JT. Estimation of relationships
+        for limited dependent variables. Econometrica 1958;26(1):24-36; with t errors, Arellano-
+        Valle RB, Castro LM, Gonzalez-Farias G, Munoz-Gajardo KA. Student-t censored
+        regression model: properties and inference. Stat Methods Appt 2012;21:453-473)."""
+        nu = NU
+        s = np.asarray(self.sigma)
         const = (
             math.lgamma((nu + 1) / 2)
             - math.lgamma(nu / 2)
             - 0.5 * math.log(nu * math.pi)
-            - math.log(s)
+            - np.log(s)
         )
-        return np.asarray(
-            np.sum((nu + 1) / 2 * np.log1p(r * r / (nu * s * s)) - const, axis=-1),
-            dtype=np.float64,
-        )
+        out = (nu + 1) / 2 * np.log1p(r * r / (nu * s * s)) - const
+        if not self.exact.all():
+            u = -self.censor * r / s
+            out = np.where(self.exact, out, -_t_logcdf(u))
+        return np.asarray(out, dtype=np.float64)
+
+    def rho(self, r: FloatArray) -> FloatArray:
+        """Negative log-likelihood of residuals ``[..., T]`` (:meth:`terms`), summed over T."""
+        return np.asarray(np.sum(self.terms(r), axis=-1), dtype=np.float64)
 
     def objective(self, phi: FloatArray, pred: FloatArray) -> FloatArray:
         r = self.y[None, :] - pred
@@ -1612,18 +1643,55 @@ class _Problem:
         return self.rho(r) / self.tau + self.neg_log_prior(phi)
 
     def rho_terms(self, r: FloatArray) -> FloatArray:
-        """Several observables: the negative t log-likelihood of each reading divided by its
+        """Several observables: the negative log-likelihood of each reading divided by its
         observable's autocorrelation time, summed over T."""
-        nu = NU
+        return np.asarray(np.sum(self.terms(r) / np.asarray(self.tau), axis=-1), dtype=np.float64)
+
+    def irls(self, r: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """``(psi, w)`` per reading at residuals ``r [T]``: ``psi`` minus the derivative of
+        its term (:meth:`terms`) by the prediction, ``w`` a non-negative curvature for the
+        Gauss-Newton step. A value: the Student-t score ``w r`` and IRLS weight ``w = (nu +
+        1) / (nu sigma^2 + r^2)`` (Lange et al. 1989). A bound: with ``u = -c r / sigma``,
+        ``psi = c lambda(u) / sigma`` and ``w = max(lambda^2 + u (nu + 1) / (nu + u^2)
+        lambda, 0) / sigma^2``, ``lambda = f / F`` the t hazard (the second derivative of
+        ``-log F``; clipped at 0 where the t tail makes it negative)."""
         s = np.asarray(self.sigma)
-        const = (
-            math.lgamma((nu + 1) / 2)
-            - math.lgamma(nu / 2)
-            - 0.5 * math.log(nu * math.pi)
-            - np.log(s)
+        w = (NU + 1) / (NU * s**2 + r * r)
+        psi = w * r
+        if self.exact.all():
+            return np.asarray(psi, dtype=np.float64), np.asarray(w, dtype=np.float64)
+        c = self.censor
+        u = -c * r / s
+        lam = np.exp(_t_logpdf(u) - _t_logcdf(u))
+        curv = np.maximum(lam * lam + u * (NU + 1) / (NU + u * u) * lam, 0.0) / s**2
+        psi = np.where(self.exact, psi, c * lam / s)
+        w = np.where(self.exact, w, curv)
+        return np.asarray(psi, dtype=np.float64), np.asarray(w, dtype=np.float64)
+
+    def information_weights(self, r: FloatArray | None = None) -> FloatArray:
+        """Per reading ``[T]``: the information it carries about the prediction, over tau.
+        A value: the expected Fisher information of the t likelihood, ``(nu + 1) / ((nu + 3)
+        sigma^2)``; a bound: the observed curvature of :meth:`irls` at the residuals ``r``
+        (near 0 for a bound the prediction is well beyond: "<40" when the prediction is 20)."""
+        s = np.asarray(self.sigma)
+        w = np.broadcast_to((NU + 1) / ((NU + 3) * s**2), self.y.shape)
+        if not self.exact.all():
+            if r is None:
+                raise ValueError("information_weights: a bound needs the residuals")
+            w = np.where(self.exact, w, self.irls(r)[1])
+        return np.asarray(w / np.asarray(self.tau), dtype=np.float64)
+
+    def hinge(self, r: FloatArray) -> FloatArray:
+        """Residuals with each bound's taken as 0 where the prediction is beyond the bound
+        (consistent with it) and as the distance to the bound otherwise: at least what the
+        reading says the prediction misses by."""
+        if self.exact.all():
+            return r
+        c = self.censor
+        return np.asarray(
+            np.where(c > 0, np.maximum(r, 0.0), np.where(c < 0, np.minimum(r, 0.0), r)),
+            dtype=np.float64,
         )
-        terms = (nu + 1) / 2 * np.log1p(r * r / (nu * s * s)) - const
-        return np.asarray(np.sum(terms / np.asarray(self.tau), axis=-1), dtype=np.float64)
 
     def floor(self, name: str) -> float:
         f = self.spec.noise_floor
@@ -1634,24 +1702,35 @@ class _Problem:
         the :class:`FitSpec`'s small-sample correction and floor on the scale (each
         observable's own, when there are several)."""
         correction = 1.0
+        n = int(self.exact.sum())
         if self.spec.small_sample:
             k = len(self.idx) if self.k_eff is None else self.k_eff
-            correction = math.sqrt(r.size / max(r.size - k, 1.0))
+            correction = math.sqrt(n / max(n - k, 1.0))
+        # the scale from the values alone (a bound's residual is not an error's value); tau
+        # from the series with each bound's hinge residual, so that its lags stay in step
+        h = self.hinge(r)
         if not self.multi:
-            self.sigma = max(_t_scale(r) * correction, self.floor(self.observable))
-            self.tau = integrated_autocorrelation_time(r)
+            if n >= 2:
+                self.sigma = max(_t_scale(r[self.exact]) * correction, self.floor(self.observable))
+            self.tau = integrated_autocorrelation_time(h)
             return
         sigma = np.empty(r.size)
         tau = np.empty(r.size)
+        old = np.broadcast_to(np.asarray(self.sigma, dtype=np.float64), r.shape)
         for g, name in enumerate(self._names()):
             mine = self.group == g
-            estimate = _t_scale(r[mine]) * correction
+            values = mine & self.exact
+            if int(values.sum()) < 2:
+                sigma[mine] = old[mine]
+                tau[mine] = integrated_autocorrelation_time(h[mine])
+                continue
+            estimate = _t_scale(r[values]) * correction
             if name in self.spec.noise_prior:
                 guess, nu0 = self.spec.noise_prior[name]
-                n = int(mine.sum())
-                estimate = math.sqrt((nu0 * guess**2 + n * estimate**2) / (nu0 + n))
+                m = int(values.sum())
+                estimate = math.sqrt((nu0 * guess**2 + m * estimate**2) / (nu0 + m))
             sigma[mine] = max(estimate, self.floor(name))
-            tau[mine] = integrated_autocorrelation_time(r[mine])
+            tau[mine] = integrated_autocorrelation_time(h[mine])
         self.sigma = sigma  # type: ignore[assignment]
         self.tau = tau  # type: ignore[assignment]
 
@@ -1670,6 +1749,23 @@ def _parameter_counts(h_data: FloatArray, h_prior: FloatArray) -> tuple[float, f
     if not (math.isfinite(k_fit) and math.isfinite(k_res)):
         return k, k
     return min(max(k_fit, 0.0), k), min(max(k_res, 0.0), k)
+
+
+def _t_logpdf(u: FloatArray) -> FloatArray:
+    """Log density of the standard Student-t with ``NU`` degrees of freedom."""
+    const = math.lgamma((NU + 1) / 2) - math.lgamma(NU / 2) - 0.5 * math.log(NU * math.pi)
+    return np.asarray(const - (NU + 1) / 2 * np.log1p(u * u / NU), dtype=np.float64)
+
+
+def _t_logcdf(u: FloatArray) -> FloatArray:
+    """Log distribution function of the standard Student-t with ``NU`` degrees of freedom,
+    accurate in both tails (``log1p(-F(-u))`` above 0)."""
+    from scipy.special import stdtr
+
+    u = np.asarray(u, dtype=np.float64)
+    low = np.log(np.maximum(stdtr(NU, np.minimum(u, 0.0)), 1e-300))
+    high = np.log1p(-stdtr(NU, -np.maximum(u, 0.0)))
+    return np.asarray(np.where(u <= 0.0, low, high), dtype=np.float64)
 
 
 def _t_scale(r: FloatArray) -> float:
@@ -1746,16 +1842,16 @@ def _lm(
         iterations += 1
         trial = np.empty((active.size, k))
         for j, s in enumerate(active):
-            r = prob.y - pred[s]
-            w = (NU + 1) / (NU * prob.sigma**2 + r * r)
+            psi, w = prob.irls(prob.y - pred[s])
             js = jac[s]
             g_prior, h_prior = prob.prior_grad_hess(phi[s])
             if prob.multi:
                 w = w / prob.tau
-                grad = -(js.T @ (w * r)) + g_prior
+                psi = psi / prob.tau
+                grad = -(js.T @ psi) + g_prior
                 hess = (js.T * w) @ js + h_prior
             else:
-                grad = -(js.T @ (w * r)) / prob.tau + g_prior
+                grad = -(js.T @ psi) / prob.tau + g_prior
                 hess = (js.T * w) @ js / prob.tau + h_prior
             damp = hess + lam[s] * np.diag(np.maximum(np.diag(hess), 1e-12))
             try:
@@ -1885,12 +1981,21 @@ def _meal_hypothesis(
     scenario = Scenario(
         events=tuple(sorted((*prob.scenario.events, *extra), key=lambda e: (e.t_min, e.index)))
     )
-    alt = _Problem(prob.model, prob.spec, prob.idx, prob.t, prob.y, scenario, prob.observable)
+    alt = _Problem(
+        prob.model,
+        prob.spec,
+        prob.idx,
+        prob.t,
+        prob.y,
+        scenario,
+        prob.observable,
+        censor=prob.censor,
+    )
     alt.sigma, alt.tau, alt.priors = prob.sigma, prob.tau, prob.priors
-    phi, obj, _, jac, _, _ = _lm(alt, phi0[None, :], base[None, :], max_iter)
-    wexp = (NU + 1) / ((NU + 3) * alt.sigma**2)
+    phi, obj, pred, jac, _, _ = _lm(alt, phi0[None, :], base[None, :], max_iter)
+    wt = alt.information_weights(alt.y - pred[0])  # per reading, over tau
     _, h_prior = alt.prior_grad_hess(phi[0])
-    hess = wexp * (jac[0].T @ jac[0]) / alt.tau + h_prior
+    hess = (jac[0].T * wt) @ jac[0] + h_prior
     try:
         cov = np.linalg.inv(hess)
     except np.linalg.LinAlgError:
@@ -1903,9 +2008,7 @@ def _meal_hypothesis(
     params1 = alt.full(phi[0], base[None, :])[0]
     t_min = prob.t * TIME_UNIT_MIN[prob.model.time_unit]
     resp = meal_responses(prob.model, params1, scenario, prob.observable, t_min, meals.times_min)
-    cov = _marginal_covariance(
-        hess, wexp * (jac[0].T @ resp) / alt.tau, wexp * (resp.T @ resp) / alt.tau, cov
-    )
+    cov = _marginal_covariance(hess, (jac[0].T * wt) @ resp, (resp.T * wt) @ resp, cov)
     m = meals.count
     n_eff = max(prob.t.size / max(prob.tau, 1.0), 2.0)
     log_bf = -float(obj[0]) + obj0 - 0.5 * (_log_det(hess) - _log_det(hess0)) - m * math.log(n_eff)
@@ -2152,6 +2255,7 @@ def calibrate(
     if spec.small_sample:
         need = max(need, len(names) + 3)
     series: list[tuple[FloatArray, FloatArray]] = []
+    codes: list[IntArray] = []
     for name in wanted:
         if data.count(name) == 0:
             have = ", ".join(sorted(n for n in data.observations if data.count(n))) or "none"
@@ -2161,6 +2265,7 @@ def calibrate(
         t_all, y_all = data.series(name)
         keep = t_all >= 0.0
         series.append((t_all[keep], y_all[keep]))
+        codes.append(data.censoring(name)[keep])
     count = sum(ti.size for ti, _ in series)
     last = max((float(ti[-1]) for ti, _ in series if ti.size), default=0.0)
     if count < need or (last <= 0.0 and not spec.steady):
@@ -2173,10 +2278,12 @@ def calibrate(
     if len(wanted) == 1:
         t, first = np.unique(series[0][0], return_index=True)
         y = series[0][1][first]
+        censor = codes[0][first]
     else:
         uniq = [np.unique(ti, return_index=True) for ti, _ in series]
         t = np.unique(np.concatenate([u[0] for u in uniq]))
         y = np.concatenate([yi[u[1]] for (_, yi), u in zip(series, uniq, strict=True)])
+        censor = np.concatenate([ci[u[1]] for ci, u in zip(codes, uniq, strict=True)])
         layout = [
             (name, np.searchsorted(t, u[0]).astype(np.intp))
             for name, u in zip(wanted, uniq, strict=True)
@@ -2212,7 +2319,12 @@ def calibrate(
     presets = model.presets()
     names_p = list(presets)
     unit = TIME_UNIT_MIN[model.time_unit]
-    prob = _Problem(model, spec, idx, t / unit, y, scenario, observable, layout)
+    prob = _Problem(model, spec, idx, t / unit, y, scenario, observable, layout, censor)
+    if not prob.exact.any():
+        raise CalibrationError(
+            f"observations[{observable!r}]: all {y.size} readings are bounds ('<' or '>', "
+            "e.g. a sensor's LOW or HIGH), no values: the reading error cannot be estimated"
+        )
 
     def personal_priors(base_row: FloatArray) -> dict[str, Prior]:
         """The patient's priors (given, or the spec's of the base) put in ``prob``."""
@@ -2304,7 +2416,7 @@ def calibrate(
         best = int(np.argmin(obj))
         old = (prob.sigma, prob.tau)
         if spec.small_sample and spec.small_sample_dof == "residual":
-            prob.k_eff = prob.effective_parameters(jac[best], phi[best])[1]
+            prob.k_eff = prob.effective_parameters(jac[best], phi[best], y - pred[best])[1]
         prob.update_noise(y - pred[best])
         obj = prob.objective(phi, pred)
         ranked = np.argsort(obj)[:3]
@@ -2326,7 +2438,7 @@ def calibrate(
     r = y - pred[best]
     js = jac[best]
     _, h_prior = prob.prior_grad_hess(phi[best])
-    h_data = prob.data_hessian(js)
+    h_data = prob.data_hessian(js, r)
     k_fit, k_res = _parameter_counts(h_data, h_prior)
     if spec.small_sample_dof == "fitted":
         k_res = float(len(names))
@@ -2334,7 +2446,7 @@ def calibrate(
         # the reading-error scale was estimated from the residuals' n - k_res degrees of
         # freedom: the data's information is that of a Student-t posterior, variance
         # dof / (dof - 2) times
-        dof = y.size - k_res
+        dof = float(prob.exact.sum()) - k_res
         h_data = h_data * ((dof - 2.0) / dof)
     hess = h_data + h_prior
     try:
@@ -2343,11 +2455,13 @@ def calibrate(
     except np.linalg.LinAlgError:
         cov, ok_cov = np.linalg.pinv(hess), False
     cov = (cov + cov.T) / 2.0
+    # the sandwich check of the residual model: on the values (a bound has no error's value)
+    ex = prob.exact
     if prob.multi:  # standardised readings: each observable's residuals over its own scale
-        scale = np.asarray(prob.sigma)
-        robust = _robust_covariance(js / scale[:, None], r / scale, 1.0, h_prior)
+        scale = np.asarray(prob.sigma)[ex]
+        robust = _robust_covariance(js[ex] / scale[:, None], r[ex] / scale, 1.0, h_prior)
     else:
-        robust = _robust_covariance(js, r, prob.sigma, h_prior)
+        robust = _robust_covariance(js[ex], r[ex], prob.sigma, h_prior)
     sd_ratio = np.sqrt(np.diag(robust) / np.diag(cov)) if ok_cov else np.full(len(idx), np.nan)
     map_params = prob.full(phi[best], base_vec[None, :])[0]
     meals = NO_MEALS
@@ -2357,7 +2471,7 @@ def calibrate(
         g_prior, _ = prob.prior_grad_hess(phi[best])
         meals = estimate_unannounced_meals(
             t,
-            r,
+            prob.hinge(r),  # a bound: what it says the prediction misses by, at least
             onsets,
             design,
             sigma=prob.sigma,
@@ -2393,6 +2507,7 @@ def calibrate(
             for name, p in personal.items()
         },
         "readings": int(t.size),
+        "censored_readings": int(np.count_nonzero(censor)),
         "span_min": t_end,
         "time_unit": model.time_unit,
         "events": len(events),
@@ -2429,12 +2544,12 @@ def calibrate(
         noise_scale=prob.scales()[observable],
         noise_scales=prob.scales() if prob.multi else {},
         noise_df=NU,
-        residual_sd=float(np.std(r[prob.group == 0])),
+        residual_sd=float(np.std(r[(prob.group == 0) & ex])),
         autocorrelation_time=float(np.asarray(prob.tau).ravel()[0]),
         diagnostics=diagnostics,
         provenance=provenance,
         model_type=model,
-        residuals=np.asarray(r[prob.group == 0], dtype=np.float64),
+        residuals=np.asarray(r[(prob.group == 0) & ex], dtype=np.float64),
         unannounced=meals,
         meal_hypothesis=hypothesis,
     )

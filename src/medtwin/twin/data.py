@@ -6,6 +6,10 @@ A :class:`PatientData` holds, on one time axis in minutes from ``start``:
   ...), the times and values of the patient's readings;
 - ``scenario``: what is known to have happened to the patient (announced meals, insulin boluses
   and basal rates, doses, diet), in the one event format of :mod:`medtwin.model.events`;
+- ``censored``: for an observable whose readings include bounds, not values (a CGM's "LOW" sent
+  as "<40", "HIGH" as ">400", an assay below its limit), which readings are bounds and which
+  way (:data:`BELOW`, :data:`ABOVE`); calibration and assimilation take such a reading as
+  "at or beyond the bound" (a censored likelihood), never as the value of the bound;
 - provenance: the patient id, the absolute start time and the ids of the facts used, so every
   fitted twin records what it was fitted to.
 
@@ -22,6 +26,15 @@ Calibration (:mod:`medtwin.twin.calibrate`), assimilation (:mod:`medtwin.twin.as
 (10.0, 3)
 >>> d.window(4, 10).observations["cgm_mg_dl"][0].tolist()
 [1.0, 6.0]
+
+A sensor's "LOW" (below 40 mg/dL) is a bound, kept as one:
+
+>>> low = PatientData(
+...     observations={"cgm_mg_dl": (np.array([0.0, 5.0]), np.array([40.0, 52.0]))},
+...     censored={"cgm_mg_dl": np.array([BELOW, EXACT])},
+... )
+>>> low.censoring("cgm_mg_dl").tolist(), low.count_censored()
+([-1, 0], 1)
 """
 
 from __future__ import annotations
@@ -32,11 +45,34 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import NDArray
 
 from medtwin.model.base import FloatArray, Model, ModelError
 from medtwin.model.events import Event, Scenario
 
-__all__ = ["CHARACTERISTICS", "DataError", "PatientData", "require_characteristics"]
+IntArray = NDArray[np.int64]
+
+__all__ = [
+    "ABOVE",
+    "BELOW",
+    "CENSORED_BY_COMPARATOR",
+    "CHARACTERISTICS",
+    "EXACT",
+    "DataError",
+    "PatientData",
+    "require_characteristics",
+]
+
+EXACT = 0
+"""A reading that is a value."""
+BELOW = -1
+"""A reading that is an upper bound: the true reading is at or below it ("<40", a sensor's LOW)."""
+ABOVE = 1
+"""A reading that is a lower bound: the true reading is at or above it (">400", a sensor's
+HIGH)."""
+CENSORED_BY_COMPARATOR = {"<": BELOW, "<=": BELOW, ">": ABOVE, ">=": ABOVE}
+"""FHIR ``Quantity.comparator`` (an HL7 v2 SN's, a CSV's "<40") -> which way the reading is a
+bound. A continuous reading's "<" and "<=" are the same event (probability 0 at the bound)."""
 
 CHARACTERISTICS = {
     "sex": "sex (Patient.gender female or male)",
@@ -93,6 +129,10 @@ class PatientData:
         What the data stand for, in words, where a fit chose them by it (``"antihypertensive
         treatment: Amlodipine 5 MG Oral Tablet, unchanged since 2024-03-01"``); recorded with
         the calibration.
+    censored
+        Observable name -> one code per reading (``[T]``, in the order of ``observations``):
+        :data:`EXACT` (0), :data:`BELOW` (-1, the reading is an upper bound) or :data:`ABOVE`
+        (1, a lower bound). An observable not named here has only exact readings.
     """
 
     observations: Mapping[str, tuple[FloatArray, FloatArray]]
@@ -102,9 +142,14 @@ class PatientData:
     fact_ids: Sequence[int] = ()
     skipped: Sequence[str] = ()
     context: Sequence[str] = ()
+    censored: Mapping[str, IntArray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         clean: dict[str, tuple[FloatArray, FloatArray]] = {}
+        flags: dict[str, IntArray] = {}
+        unknown = sorted(set(self.censored) - set(self.observations))
+        if unknown:
+            raise DataError(f"censored[{unknown[0]!r}]: no such observable in observations")
         for name, pair in self.observations.items():
             if len(pair) != 2:
                 raise DataError(f"observations[{name!r}] must be (times_min, values)")
@@ -116,14 +161,42 @@ class PatientData:
                 )
             if t.size and not np.all(np.isfinite(t)):
                 raise DataError(f"observations[{name!r}]: times must be finite numbers")
+            c = np.zeros(t.size, dtype=np.int64)
+            if name in self.censored:
+                c = np.asarray(self.censored[name]).ravel()
+                if c.shape != t.shape:
+                    raise DataError(
+                        f"censored[{name!r}]: {c.size} codes but {t.size} readings (one each)"
+                    )
+                if not np.all(np.isin(c, (EXACT, BELOW, ABOVE))):
+                    raise DataError(
+                        f"censored[{name!r}]: codes must be {EXACT} (a value), {BELOW} (an "
+                        f"upper bound, '<') or {ABOVE} (a lower bound, '>')"
+                    )
+                c = c.astype(np.int64)
             if t.size > 1 and np.any(np.diff(t) < 0):
                 order = np.argsort(t, kind="stable")
-                t, y = t[order], y[order]
+                t, y, c = t[order], y[order], c[order]
             keep = np.isfinite(y)
             clean[name] = (t[keep], y[keep])
+            if np.any(c[keep] != EXACT):
+                flags[name] = c[keep]
         if self.start is not None and self.start.utcoffset() is None:
             raise DataError("start must be timezone-aware (UTC)")
         object.__setattr__(self, "observations", clean)
+        object.__setattr__(self, "censored", flags)
+
+    def censoring(self, name: str) -> IntArray:
+        """One code per reading of ``name`` (:data:`EXACT`, :data:`BELOW`, :data:`ABOVE`); all
+        exact for an observable without bounds."""
+        if name in self.censored:
+            return self.censored[name]
+        return np.zeros(self.count(name), dtype=np.int64)
+
+    def count_censored(self, name: str | None = None) -> int:
+        """Number of readings that are bounds (of ``name``, or of every observable)."""
+        names = [name] if name is not None else list(self.censored)
+        return int(sum(np.count_nonzero(self.censored[n]) for n in names if n in self.censored))
 
     @property
     def span_min(self) -> float:
@@ -153,9 +226,12 @@ class PatientData:
         if not (math.isfinite(t0_min) and math.isfinite(t1_min) and t1_min > t0_min):
             raise DataError(f"window: need t0 < t1, got {t0_min!r}, {t1_min!r}")
         obs = {}
+        flags = {}
         for name, (t, y) in self.observations.items():
             keep = (t >= t0_min) & (t <= t1_min)
             obs[name] = (t[keep] - t0_min, y[keep])
+            if name in self.censored:
+                flags[name] = self.censored[name][keep]
         sticky = {"basal", "diet", "activity", "weight"}
         last_sticky: dict[str, Event] = {}
         events: list[Event] = []
@@ -183,6 +259,7 @@ class PatientData:
             fact_ids=self.fact_ids,
             skipped=self.skipped,
             context=self.context,
+            censored=flags,
         )
 
     def require(self, model: type[Model], names: Sequence[str], *, minimum: int = 1) -> None:

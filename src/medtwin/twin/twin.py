@@ -13,8 +13,9 @@ LOINC codes it lists (``Observable.loinc``), converted to the observable's unit;
 read by :data:`EVENT_READERS` (carbohydrate intake observations -> ``meal``; insulin
 administrations -> ``bolus`` (a dose) or ``basal`` (a rate)). What did not happen is not read:
 a cancelled reading (:data:`~medtwin.record.facts.VOID_RESULT_STATUSES`), a dose not given
-(:data:`~medtwin.record.facts.NOT_DONE_STATUSES`). Times become minutes from the
-start of the window. Before fitting, the model's :meth:`~medtwin.model.Model.check_population`
+(:data:`~medtwin.record.facts.NOT_DONE_STATUSES`). A reading sent as a bound (a CGM's "LOW"
+as "<40", "HIGH" as ">400") is kept as one (``PatientData.censored``), for calibration and
+assimilation to fit as censored. Times become minutes from the start of the window. Before fitting, the model's :meth:`~medtwin.model.Model.check_population`
 sees what the record says about the patient (:func:`characteristics`), so a twin refuses a
 patient its model was not built for.
 """
@@ -33,8 +34,14 @@ import numpy as np
 from medtwin.model.base import FloatArray, Model
 from medtwin.model.events import Scenario, parse_scenario
 from medtwin.model.registry import get_model
-from medtwin.record.facts import NOT_DONE_STATUSES, VOID_RESULT_STATUSES
-from medtwin.twin.data import DataError, PatientData
+from medtwin.record.facts import NOT_DONE_STATUSES, VOID_RESULT_STATUSES, value_comparator
+from medtwin.twin.data import (
+    CENSORED_BY_COMPARATOR,
+    EXACT,
+    DataError,
+    IntArray,
+    PatientData,
+)
 
 if TYPE_CHECKING:
     from medtwin.store.base import Store, StoredFact
@@ -254,6 +261,7 @@ def patient_data(
     requested = start
     start = requested - EVENT_LOOKBACK
     observations: dict[str, tuple[FloatArray, FloatArray]] = {}
+    censored: dict[str, IntArray] = {}
     fact_ids: list[int] = []
     skipped: list[str] = []
     end = end + dt.timedelta(microseconds=1)  # the store's end is exclusive; ours includes it
@@ -269,7 +277,7 @@ def patient_data(
                 f"LOINC {', '.join(obs.loinc)} cannot be converted to it: give its unit (an "
                 "SBML model: units={name: UCUM}, 'medtwin ... --unit NAME=UCUM')"
             )
-        times, values = [], []
+        times, values, bounds = [], [], []
         for sf in facts:
             f = sf.fact
             value = getattr(f, "value_num", None)
@@ -286,9 +294,13 @@ def patient_data(
                     continue
             times.append(_minutes(f.effective_start, start))
             values.append(float(value))
+            # "<40" (a sensor's LOW): a bound, fitted as one (censored), never as 40
+            bounds.append(CENSORED_BY_COMPARATOR.get(value_comparator(f) or "", EXACT))
             fact_ids.append(sf.id)
         if times:
             observations[obs.name] = (np.asarray(times), np.asarray(values))
+            if any(bounds):
+                censored[obs.name] = np.asarray(bounds, dtype=np.int64)
     raw_events: list[dict[str, Any]] = []
     for reader in EVENT_READERS.values():
         facts = store.timeline(
@@ -317,6 +329,7 @@ def patient_data(
         patient=patient_id,
         fact_ids=tuple(fact_ids),
         skipped=tuple(skipped),
+        censored=censored,
     )
     offset = _minutes(requested, start)
     return whole.window(offset, _minutes(end, start))
