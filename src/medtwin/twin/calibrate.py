@@ -27,7 +27,10 @@ approximates the posterior around it (Laplace).
   divided by the integrated autocorrelation time ``tau`` of the residuals (in readings; Sokal's
   windowed estimator), the effective-sample-size correction, so that the posterior is not as
   narrow as if the ~2,000 readings of a week were independent. The t scale and tau are
-  re-estimated from the best start's residuals and the fit polished until they settle.
+  re-estimated from the best start's residuals and the fit polished until they settle. A
+  reading that is a bound (``PatientData.censored``: a CGM's HIGH ">400", LOW "<40") is
+  censored: its likelihood is the t probability of a reading beyond the bound
+  (:meth:`_Problem.terms`, [15]); the scale is estimated from the values alone.
 - **Optimiser.** Levenberg-Marquardt on the iteratively reweighted (Student-t) problem, from
   several starts at once (with a single base: its own values, presets' values and prior
   draws): each iteration is one call of the batched solver (:func:`medtwin.model.simulate`)
@@ -108,6 +111,10 @@ References
 .. [14] Kant AK. Eating patterns of US adults: meals, snacks, and time of eating. Physiol
    Behav 2018;193(Pt B):270-278 (NHANES 2009-2014: mean dinnertime 6:24 pm, last eating
    episode 8:18 pm).
+.. [15] Tobin J. Estimation of relationships for limited dependent variables. Econometrica
+   1958;26(1):24-36 (the censored likelihood); Arellano-Valle RB, Castro LM, Gonzalez-Farias G,
+   Munoz-Gajardo KA. Student-t censored regression model: properties and inference. Stat
+   Methods Appl 2012;21:453-473.
 
 >>> import numpy as np
 >>> from medtwin.model import get_model, parse_scenario, simulate
@@ -1613,10 +1620,10 @@ class _Problem:
         minus prediction), before the division by tau: Student-t (``NU``, scale ``sigma``) for
         a value; for a bound, minus the log of the probability that a reading falls beyond it,
         ``-log F(-c r / sigma)`` with ``F`` the t distribution function and ``c`` the reading's
-        code (-1 "<", 1 ">"): a censored observation (Tobit JT. Estimation of relationships
-        for limited dependent variables. Econometrica 1958;26(1):24-36; with t errors, Arellano-
-        Valle RB, Castro LM, Gonzalez-Farias G, Munoz-Gajardo KA. Student-t censored
-        regression model: properties and inference. Stat Methods Appt 2012;21:453-473)."""
+        code (-1 "<", 1 ">"): a censored observation (Tobin J. Estimation of relationships
+        for limited dependent variables. Econometrica 1958;26(1):24-36; with t errors,
+        Arellano-Valle RB, Castro LM, Gonzalez-Farias G, Munoz-Gajardo KA. Student-t censored
+        regression model: properties and inference. Stat Methods Appl 2012;21:453-473)."""
         nu = NU
         s = np.asarray(self.sigma)
         const = (
