@@ -1039,7 +1039,15 @@ def changepoints_command(
         _print_json(result)
         return
     unit = result["unit"] or ""
-    click.echo(f"{result['display']} [{code}]: {result['n']} readings")
+    left_out = []
+    if result["bounds_dropped"]:
+        left_out.append(f"{result['bounds_dropped']} sent as bounds ('<40', '>90')")
+    if result["implausible_dropped"]:
+        left_out.append(f"{result['implausible_dropped']} implausible")
+    click.echo(
+        f"{result['display']} [{code}]: {result['n']} readings"
+        + (f" (left out: {', '.join(left_out)})" if left_out else "")
+    )
     for seg in result["segments"]:
         click.echo(
             f"  {seg['start'][:16]} .. {seg['end'][:16]}  n={seg['n']:<5} "

@@ -121,7 +121,10 @@ def columns(readings: Sequence[Reading]) -> Columns:
     epoch = np.fromiter((r.epoch_s for r in readings), np.float64, n)
     value = np.fromiter((r.value for r in readings), np.float64, n)
     codes = [r.code for r in readings]
-    is_hr = np.fromiter((c == HEART_RATE_CODE for c in codes), np.bool_, n)
+    # a heart rate sent as a bound (">200") is not a resting value: not learned
+    is_hr = np.fromiter(
+        (r.code == HEART_RATE_CODE and r.comparator is None for r in readings), np.bool_, n
+    )
     is_step = np.fromiter((c in STEP_CODES for c in codes), np.bool_, n)
     end = np.fromiter(
         (math.nan if r.end_epoch_s is None else r.end_epoch_s for r in readings), np.float64, n

@@ -111,6 +111,11 @@ class Reading:
         The fact this reading came from: the evidence an alert cites.
     end_epoch_s
         End of the interval for interval data (steps counted over a minute), else ``None``.
+    comparator
+        ``"<"``, ``"<="``, ``">="`` or ``">"`` when the reading is a bound, not a value (a
+        CGM's LOW sent as "<40", HIGH as ">400"; :func:`medtwin.record.facts.value_comparator`):
+        ``value`` is then the bound. A monitor never learns a bound into a baseline; it judges
+        one only where every value beyond the bound gives the same answer.
     """
 
     patient_id: str
@@ -120,6 +125,7 @@ class Reading:
     unit: str | None
     ref: FactRef
     end_epoch_s: float | None = None
+    comparator: str | None = None
 
     @property
     def time(self) -> datetime:

@@ -241,7 +241,9 @@ def changepoints_for(
     Returns
     -------
     dict
-        ``patient_id``, ``code``, ``display``, ``unit``, ``n``, ``penalty``, ``sigma``,
+        ``patient_id``, ``code``, ``display``, ``unit``, ``n``, ``implausible_dropped`` and
+        ``bounds_dropped`` (readings left out: outside the code's plausible range, or sent as a
+        bound such as ">90", whose value is not known), ``penalty``, ``sigma``,
         ``segments`` (start and end time, readings, mean, SD) and ``changes`` (time, mean before
         and after, shift, evidence fact).
 
@@ -259,14 +261,17 @@ def changepoints_for(
     rows = store.timeline(patient_id, codes=[code], start=since, end=until)
     low, high = PLAUSIBLE.get(code, (-math.inf, math.inf))
     stored = [r for r in readings_from_stored(rows) if r.code == code]
-    readings = [r for r in stored if low <= r.value <= high]
+    # a bound (an eGFR ">90", a CGM "<40") is not a value: the segments' means leave it out
+    bounds = [r for r in stored if r.comparator is not None]
+    readings = [r for r in stored if r.comparator is None and low <= r.value <= high]
     out: dict[str, Any] = {
         "patient_id": patient_id,
         "code": code,
         "display": display(LOINC, code, code),
         "unit": readings[0].unit if readings else None,
         "n": len(readings),
-        "implausible_dropped": len(stored) - len(readings),
+        "implausible_dropped": len(stored) - len(bounds) - len(readings),
+        "bounds_dropped": len(bounds),
         "method": "PELT, l2 cost, penalty beta * sigma^2 * log(n) (Killick et al. 2012)",
         "segments": [],
         "changes": [],

@@ -366,7 +366,9 @@ def _fio2_as_excess(r: Reading) -> Reading:
     21 % it is the same 0/1 signal as the flow (whose threshold is 0 L/min)."""
     if r.code != "3150-0":
         return r
-    return Reading(r.patient_id, r.code, r.epoch_s, r.value - 21.0, r.unit, r.ref, r.end_epoch_s)
+    return Reading(
+        r.patient_id, r.code, r.epoch_s, r.value - 21.0, r.unit, r.ref, r.end_epoch_s, r.comparator
+    )
 
 
 class News2Monitor(EarlyWarningMonitor):

@@ -45,6 +45,14 @@ about the measured value) is used. ``glucose.hypo.predicted`` fires when glucose
 least ``forecast_min_fall_mg_dl_min``, 0.5 mg/dL/min), not yet below 70 mg/dL and the lower
 bound is below 70; not again within ``refractory_min``.
 
+**Bounds.** A CGM reports glucose beyond its range as LOW or HIGH, sent as "<40" or ">400"
+mg/dL (``Reading.comparator``). Such a reading counts towards a level only where every value it
+allows is beyond the threshold ("<40" is below 54 mg/dL; ">400" above 250); where it allows
+values on both sides ("<60" and 54 mg/dL) it neither starts, extends nor ends that level's
+event. Alerts show it as sent ("glucose <40 mg/dL"). It stays in the trend window at its
+bound (the least extreme value it allows, so a fall into LOW is, if anything, understated) and
+a forecast's error is not scored against it.
+
 **Implausible values** (< 10 or > 1000 mg/dL: sensor errors) are not learned and raise only an
 ``info`` alert of category ``artefact``.
 
@@ -350,7 +358,9 @@ class GlucoseMonitor(Monitor):
                 level.run_refs.clear()
             self._window.clear()
         self._last_s = t
-        self._score_forecasts(t, glucose_mg_dl)
+        bound = reading.comparator
+        if bound is None:  # a bound's forecast error is not known: not scored
+            self._score_forecasts(t, glucose_mg_dl)
         self._window.append((t, glucose_mg_dl, reading.ref))
         keep_s = 60.0 * max(p["rate_window_min"], p["forecast_window_min"])
         while self._window[0][0] < t - keep_s:
@@ -361,7 +371,11 @@ class GlucoseMonitor(Monitor):
         for index, (rule, key, side, severity) in enumerate(LEVELS):
             threshold = self._thresholds[index]
             level = self._levels[index]
-            beyond = glucose_mg_dl < threshold if side == "below" else glucose_mg_dl > threshold
+            beyond = _beyond(glucose_mg_dl, bound, side, threshold)
+            if beyond is None:  # a bound on both sides of the threshold: says nothing here
+                if side == "below" and level.active:
+                    hypo_active = True
+                continue
             if beyond:
                 level.recover_start_s = None
                 if level.run_start_s is None:
@@ -411,8 +425,8 @@ class GlucoseMonitor(Monitor):
         else:
             how = "(single reading)"
         message = (
-            f"level {number} {kind}: glucose {glucose_mg_dl:.0f} mg/dL {sign} "
-            f"{threshold:g} mg/dL {how}"
+            f"level {number} {kind}: glucose {_shown(glucose_mg_dl, reading.comparator)} mg/dL "
+            f"{sign} {threshold:g} mg/dL {how}"
         )
         return self.alert(
             rule,
@@ -426,6 +440,7 @@ class GlucoseMonitor(Monitor):
                 "duration_min": lasted_s / 60.0,
                 "single_reading": lasted_s == 0,
                 "code": reading.code,
+                "comparator": reading.comparator,
             },
         )
 
@@ -503,7 +518,7 @@ class GlucoseMonitor(Monitor):
                         t,
                         f"glucose falling {-slope:.1f} mg/dL/min (threshold "
                         f"{p['fall_rate_mg_dl_min']:g}) over {n} readings, now "
-                        f"{glucose_mg_dl:.0f} mg/dL",
+                        f"{_shown(glucose_mg_dl, reading.comparator)} mg/dL",
                         refs[-self._max_evidence :],
                         source=_SOURCE_RATE,
                         detail={"rate_mg_dl_min": slope, "glucose_mg_dl": glucose_mg_dl},
@@ -532,7 +547,8 @@ class GlucoseMonitor(Monitor):
                     "glucose.hypo.predicted",
                     "medium",
                     t,
-                    f"glucose {glucose_mg_dl:.0f} mg/dL, falling {-slope:.1f} mg/dL/min: "
+                    f"glucose {_shown(glucose_mg_dl, reading.comparator)} mg/dL, falling "
+                    f"{-slope:.1f} mg/dL/min: "
                     f"forecast in {p['horizon_min']:g} min {forecast:.0f} mg/dL (lower bound "
                     f"{lower:.0f}, RMSE {rmse:.0f}) < {threshold:g} mg/dL",
                     refs[-self._max_evidence :],
@@ -588,3 +604,34 @@ class GlucoseMonitor(Monitor):
 
 
 MONITORS = (GlucoseMonitor,)
+
+
+def _shown(glucose_mg_dl: float, comparator: str | None) -> str:
+    """A glucose as an alert says it: ``"63"``, or a bound as sent, ``"<40"``."""
+    return f"{comparator or ''}{glucose_mg_dl:.0f}"
+
+
+def _beyond(
+    glucose_mg_dl: float, comparator: str | None, side: str, threshold: float
+) -> bool | None:
+    """Whether a reading is beyond ``threshold`` on ``side`` ("below" / "above"): a value is
+    or is not; a bound (``comparator``) is only where every value it allows is on the same
+    side ("<40" is below 54; "<60" may or may not be: None, it says nothing of level 2).
+
+    >>> _beyond(40.0, "<", "below", 54.0), _beyond(60.0, "<", "below", 54.0)
+    (True, None)
+    >>> _beyond(400.0, ">", "above", 250.0), _beyond(400.0, ">", "below", 70.0)
+    (True, False)
+    """
+    g = glucose_mg_dl
+    if comparator is None:
+        return g < threshold if side == "below" else g > threshold
+    upper = comparator.startswith("<")  # the reading is at most g (or less than g)
+    strict = comparator in ("<", ">")
+    if side == "below":  # is the value < threshold?
+        if upper:
+            return True if (g <= threshold if strict else g < threshold) else None
+        return False if g >= threshold else None
+    if upper:  # is the value > threshold?
+        return False if g <= threshold else None
+    return True if (g >= threshold if strict else g > threshold) else None

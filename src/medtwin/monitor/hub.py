@@ -32,7 +32,7 @@ from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from medtwin.monitor.base import Alert, AlertSink, FactRef, Monitor, MonitorStateStore, Reading
-from medtwin.record.facts import VOID_RESULT_STATUSES
+from medtwin.record.facts import VOID_RESULT_STATUSES, text_comparator, value_comparator
 
 if TYPE_CHECKING:
     from medtwin.record.batch import Batch
@@ -253,6 +253,7 @@ def readings_from_batch(store: Store, batch: Batch, result: AppendResult) -> lis
                     if p.effective_end is not None
                     else None
                 ),
+                comparator=text_comparator(p.value_text),
             )
     return list(out.values())
 
@@ -283,6 +284,7 @@ def readings_from_stored(facts: Iterable[StoredFact]) -> list[Reading]:
                 unit=fact.unit,
                 ref=FactRef(fact.source, fact.source_id),
                 end_epoch_s=fact.effective_end.timestamp() if fact.effective_end else None,
+                comparator=value_comparator(fact),
             )
         )
     out.sort(key=lambda r: r.epoch_s)

@@ -41,6 +41,13 @@ patient has shifted to becomes the new reference, so one sustained shift raises 
 a further shift from the new level raises another. Absolute limits (NEWS2, glucose) are other
 monitors' job. river's Page-Hinkley also resets fully after a detection.
 
+**Bounds.** A reading sent as a bound, not a value (a CGM's LOW "<40", a creatinine "<0.3":
+``Reading.comparator``) is never learned into a baseline. CUSUM tests it on one side only, the
+side where the bound is the least extreme value it allows: "<x" steps S- with the z of x (the
+true z is at most that, so the evidence of a fall is, if anything, understated) and leaves S+
+as it was; ">x" steps S+ and leaves S-. Page-Hinkley leaves bounds out, since each of its
+readings joins the running mean it is tested against.
+
 **Alerts** say the direction, the shift in the code's unit (mean of the readings since the
 statistic last left zero, Page's estimate of the change time, minus the baseline mean), the
 statistic against its threshold, and cite the last ``max_evidence`` readings of that run.
@@ -538,6 +545,13 @@ class CusumMonitor(_TrendMonitor):
             if not math.isfinite(x) or (limits is not None and not limits[0] <= x <= limits[1]):
                 continue
             track = tracks.get(code)
+            bound = reading.comparator
+            if bound is not None:
+                # a bound ("<40"): never learned; it tests only the side where its bound is the
+                # least extreme value it allows ("<40" a fall, ">400" a rise)
+                if track is not None and track.n >= warmup_n:
+                    alerts += self._bound(reading, track, x, bound.startswith(">"))
+                continue
             if track is None:
                 track = tracks[code] = _Track(self._max_evidence)
             if track.n < warmup_n:
@@ -582,20 +596,52 @@ class CusumMonitor(_TrendMonitor):
             else:
                 track.low = 0.0
             if track.up > h or track.low > h:
-                upward = track.up >= track.low
-                alerts.append(
-                    self._shift_alert(
-                        reading,
-                        track,
-                        upward=upward,
-                        statistic=track.up if upward else track.low,
-                        threshold=h,
-                        statistic_name="S+" if upward else "S-",
-                        baseline_mean=track.mean,
-                    )
-                )
-                tracks[code] = _Track(self._max_evidence)  # restart: new warm-up
+                alerts.append(self._alarm(reading, track))
         return alerts
+
+    def _alarm(self, reading: Reading, track: _Track) -> Alert:
+        """The shift alert of a statistic over ``h``; the code's detector restarts."""
+        upward = track.up >= track.low
+        self._tracks[reading.code] = _Track(self._max_evidence)  # restart: new warm-up
+        return self._shift_alert(
+            reading,
+            track,
+            upward=upward,
+            statistic=track.up if upward else track.low,
+            threshold=self._h,
+            statistic_name="S+" if upward else "S-",
+            baseline_mean=track.mean,
+        )
+
+    def _bound(self, reading: Reading, track: _Track, x: float, upward: bool) -> list[Alert]:
+        """One side's step with a bound at ``x``: S+ for ">x" (the value is at least ``x``,
+        so its z is at least that of ``x``), S- for "<x"; the other side is left as it was."""
+        z = min(max((x - track.mean) * track.scale, -self._clip), self._clip)
+        if upward:
+            up = track.up + z - self._k
+            if up <= 0.0:
+                track.up = 0.0
+                return []
+            if track.up == 0.0:
+                track.n_up, track.sum_up = 0, 0.0
+                track.evidence_up.clear()
+            track.n_up += 1
+            track.sum_up += x
+            track.evidence_up.append(reading.ref)
+            track.up = up
+        else:
+            low = track.low - z - self._k
+            if low <= 0.0:
+                track.low = 0.0
+                return []
+            if track.low == 0.0:
+                track.n_down, track.sum_down = 0, 0.0
+                track.evidence_down.clear()
+            track.n_down += 1
+            track.sum_down += x
+            track.evidence_down.append(reading.ref)
+            track.low = low
+        return [self._alarm(reading, track)] if max(track.up, track.low) > self._h else []
 
 
 class PageHinkleyMonitor(_TrendMonitor):
@@ -664,6 +710,10 @@ class PageHinkleyMonitor(_TrendMonitor):
             x = reading.value
             limits = plausible.get(code)
             if not math.isfinite(x) or (limits is not None and not limits[0] <= x <= limits[1]):
+                continue
+            if reading.comparator is not None:
+                # a bound ("<40") is not a value, and every Page-Hinkley reading joins the
+                # running mean the test is made against: left out
                 continue
             track = tracks.get(code)
             if track is None:

@@ -63,6 +63,7 @@ __all__ = [
     "encode_fact",
     "fact_from_dict",
     "fact_to_dict",
+    "text_comparator",
     "value_comparator",
 ]
 
@@ -387,7 +388,19 @@ def value_comparator(fact: Fact) -> str | None:
     """
     if not isinstance(fact, Observation) or fact.value_num is None or not fact.value_text:
         return None
-    text = fact.value_text.lstrip()
+    return text_comparator(fact.value_text)
+
+
+def text_comparator(value_text: str | None) -> str | None:
+    """The comparator a numeric Observation's ``value_text`` starts with (``">90"`` -> ``">"``),
+    for code that holds the stored columns, not the fact (:func:`value_comparator`).
+
+    >>> text_comparator("<=0.5"), text_comparator("5.10"), text_comparator(None)
+    ('<=', None, None)
+    """
+    if not value_text:
+        return None
+    text = value_text.lstrip()
     return next((c for c in _COMPARATORS if text.startswith(c)), None)
 
 
