@@ -114,8 +114,11 @@ class Reading:
     comparator
         ``"<"``, ``"<="``, ``">="`` or ``">"`` when the reading is a bound, not a value (a
         CGM's LOW sent as "<40", HIGH as ">400"; :func:`medtwin.record.facts.value_comparator`):
-        ``value`` is then the bound. A monitor never learns a bound into a baseline; it judges
-        one only where every value beyond the bound gives the same answer.
+        ``value`` is then the bound. The glucose, trend and resting heart rate monitors never
+        learn a bound into a baseline and judge one only where every value it allows gives the
+        same answer. The early-warning scores (NEWS2, qSOFA, MEWS) score a bound as its value:
+        vital signs are not sent as bounds, and one beyond a score's extreme band (SpO2 "<85")
+        scores as every value there does.
     """
 
     patient_id: str
