@@ -204,6 +204,82 @@ def test_what_did_not_happen_is_not_read(store: SqlStore) -> None:
     assert twin.characteristics["conditions"] == {"http://snomed.info/sct|46635009"}
 
 
+@pytest.mark.parametrize(
+    ("display", "route", "message"),
+    [
+        ("insulin glargine 100 UNT/ML [Lantus]", None, "is not a rapid- or short-acting insulin"),
+        ("Humalog Mix 75/25", None, "is not a rapid- or short-acting insulin"),
+        ("NPH insulin, human (isophane)", None, "is not a rapid- or short-acting insulin"),
+        ("insulin regular, human", "Intravenous route", "was given intravenously"),
+        ("Afrezza 4 UNT Inhalation Powder", None, "is inhaled insulin"),
+    ],
+)
+def test_insulin_the_model_does_not_take_is_refused_naming_the_fact(
+    sqlite_store: SqlStore, display: str, route: str | None, message: str
+) -> None:
+    """20 U of glargine read as a bolus would act as 20 U of lispro; left out, the insulin
+    given would be missing from the fit: the twin refuses the window instead."""
+    _record(sqlite_store)
+    when = T0 + timedelta(hours=22)
+    sqlite_store.append_facts(
+        [
+            MedicationAdministration(
+                source="ward",
+                source_id="mar/1",
+                subject=WHO,
+                code=Coding(RXNORM, "0", display),
+                effective_start=when,
+                dose_value=20.0,
+                dose_unit="U",
+                route=route,
+            )
+        ],
+        source="test",
+    )
+    with pytest.raises(DataError, match=r"MedicationAdministration mar/1 \(2026-03-02 22:00\): "):
+        Twin.from_store(sqlite_store, "urn:test:mrn|T1D-1", days=2)
+    with pytest.raises(DataError, match=message):
+        Twin.from_store(sqlite_store, "urn:test:mrn|T1D-1", days=2)
+    # a window without it is fitted as before
+    twin = Twin.from_store(
+        sqlite_store, "urn:test:mrn|T1D-1", days=0.5, end=T0 + timedelta(hours=20)
+    )
+    assert twin.data.count("cgm_mg_dl") > 100
+
+
+def test_a_rapid_acting_bolus_with_a_brand_and_a_strength_is_a_bolus(
+    sqlite_store: SqlStore,
+) -> None:
+    _record(sqlite_store)
+    sqlite_store.append_facts(
+        [
+            MedicationAdministration(
+                source="ward",
+                source_id="mar/2",
+                subject=WHO,
+                code=Coding(RXNORM, "0", "insulin lispro 100 UNT/ML Injection [Humalog]"),
+                effective_start=T0 + timedelta(hours=22),
+                dose_value=3.0,
+                dose_unit="U",
+                route="Subcutaneous route",
+            ),
+            MedicationAdministration(  # a brand alone, as a ward's record may name it
+                source="ward",
+                source_id="mar/3",
+                subject=WHO,
+                code=Coding(RXNORM, "0", "NovoRapid FlexPen"),
+                effective_start=T0 + timedelta(hours=23),
+                dose_value=2.5,
+                dose_unit="U",
+            ),
+        ],
+        source="test",
+    )
+    twin = Twin.from_store(sqlite_store, "urn:test:mrn|T1D-1", days=2)
+    boluses = [e["insulin_u"] for e in twin.data.scenario.of_type("bolus")]
+    assert 3.0 in boluses and 2.5 in boluses
+
+
 def test_a_patient_without_readings_or_fit_is_refused_clearly(store: SqlStore) -> None:
     store.append_facts(
         [Demographics(source="reg", source_id="Patient/2", subject=WHO, identifiers=(WHO,))],

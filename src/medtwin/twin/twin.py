@@ -52,6 +52,8 @@ __all__ = [
     "CARB_INTAKE_CODES",
     "EVENT_READERS",
     "INSULIN_PATTERN",
+    "INTRAVENOUS_ROUTES",
+    "NOT_RAPID_INSULIN",
     "ORAL_ROUTES",
     "Twin",
     "characteristics",
@@ -62,8 +64,38 @@ __all__ = [
 CARB_INTAKE_CODES: tuple[str, ...] = ("9059-7",)
 """LOINC codes of carbohydrate eaten (grams), read as ``meal`` events."""
 
-INSULIN_PATTERN = re.compile(r"insulin", re.IGNORECASE)
-"""Medication administrations whose code display matches are insulin."""
+INSULIN_PATTERN = re.compile(
+    r"insulin|humalog|novolog|novorapid|fiasp|apidra|lyumjev|admelog|actrapid|afrezza|"
+    r"humulin|novolin|lantus|levemir|tresiba|toujeo|basaglar|semglee|rezvoglar|mixtard|"
+    r"novomix|insulatard|ryzodeg",
+    re.IGNORECASE,
+)
+"""Medication administrations whose code display matches are insulin: the word, or a brand
+written alone ("Humalog KwikPen", as a ward's administration record may name it)."""
+
+NOT_RAPID_INSULIN = re.compile(
+    r"glargine|detemir|degludec|icodec|lantus|levemir|tresiba|toujeo|basaglar|abasaglar|"
+    r"semglee|rezvoglar|isophane|\bNPH\b|humulin\s*n\b|novolin\s*n\b|insulatard|protaphane|"
+    r"long[- ]acting|intermediate[- ]acting|ultra[- ]long|premix|\bmix\b|mixtard|novomix|"
+    r"ryzodeg|"
+    r"\d+\s*/\s*\d+",
+    re.IGNORECASE,
+)
+"""Insulins that are not rapid- or short-acting, by name: the long-acting analogues (glargine,
+detemir, degludec, icodec and their brands), intermediate-acting NPH (isophane) and premixed
+insulins ("70/30", "Humalog Mix 75/25"). The UVA/Padova model's subcutaneous insulin is
+monomeric and non-monomeric insulin absorbed with one set of rate constants (kd, ka1, ka2:
+Dalla Man C, Raimondo DM, Rizza RA, Cobelli C. GIM, simulation software of meal glucose-insulin
+model. J Diabetes Sci Technol 2007;1(3):323-330), the insulin of a pump given as a basal rate
+and boluses in the T1D simulator (Kovatchev BP et al. J Diabetes Sci Technol 2009;3(1):44-55).
+A basal analogue is absorbed over about 24 h (glargine: Lepore M et al. Diabetes
+2000;49(12):2142-2148), which those constants do not describe, so a record with such an
+injection in the window is refused (:func:`_refuse_other_insulin`), not read as a bolus of
+rapid insulin."""
+
+INTRAVENOUS_ROUTES = ("intravenous", "47625008", "iv")
+"""Routes of insulin given into a vein (text, SNOMED CT 47625008 Intravenous route): not the
+subcutaneous insulin of the model, refused like a long-acting injection."""
 
 FILTER_DEFAULTS: dict[str, dict[str, Any]] = {
     "uva_padova_2008": {
@@ -111,6 +143,7 @@ def _insulin_events(facts: Sequence[StoredFact], start: dt.datetime) -> list[dic
         display = (f.code.display or "") if f.code is not None else ""
         if not INSULIN_PATTERN.search(display):
             continue
+        _refuse_other_insulin(f, display)
         t = _minutes(f.effective_start, start)
         rate = getattr(f, "rate_value", None)
         dose = getattr(f, "dose_value", None)
@@ -119,6 +152,34 @@ def _insulin_events(facts: Sequence[StoredFact], start: dt.datetime) -> list[dic
         elif dose is not None and (getattr(f, "dose_unit", "") or "").lower() in {"u", "[iu]"}:
             out.append({"type": "bolus", "t_min": t, "insulin_u": dose})
     return out
+
+
+def _refuse_other_insulin(f: Any, display: str) -> None:
+    """Refuse (:class:`DataError` naming the fact) an insulin the model does not take: a
+    long-acting, intermediate-acting or premixed insulin (:data:`NOT_RAPID_INSULIN`), or any
+    insulin into a vein (:data:`INTRAVENOUS_ROUTES`). Left out, the insulin given would be
+    missing from the fit; read as a bolus, 20 U of glargine would act as 20 U of lispro."""
+    when = f"{f.effective_start:%Y-%m-%d %H:%M}" if f.effective_start is not None else "?"
+    route = (getattr(f, "route", "") or "").lower()
+    if NOT_RAPID_INSULIN.search(display):
+        raise DataError(
+            f"MedicationAdministration {f.source_id} ({when}): {display!r} is not a rapid- or "
+            "short-acting insulin. The model takes subcutaneous rapid-acting insulin only (a "
+            "pump's basal rate and boluses), so a twin cannot be fitted over a window with a "
+            "long-acting, intermediate or premixed insulin injection: choose a window without "
+            "one (--until / --days), or a patient on a pump"
+        )
+    if "afrezza" in display.lower() or "inhal" in route:
+        raise DataError(
+            f"MedicationAdministration {f.source_id} ({when}): {display!r} is inhaled "
+            "insulin; the model takes subcutaneous insulin only"
+        )
+    words = set(re.split(r"[^a-z0-9]+", route))
+    if any(r in words for r in INTRAVENOUS_ROUTES) or "intravenous" in route:
+        raise DataError(
+            f"MedicationAdministration {f.source_id} ({when}): {display!r} was given "
+            f"intravenously (route {route!r}); the model takes subcutaneous insulin only"
+        )
 
 
 ORAL_ROUTES = ("oral", "mouth", "26643006")
