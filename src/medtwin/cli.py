@@ -107,7 +107,8 @@ def main() -> None:
     default=None,
     help="With --fhir-server: only this patient (id). With files: the device-user id of Open mHealth "
     "data points without header.user_id, of CSV readings without a patient column, of "
-    "Apple Health export.xml and FIT files, and of WFDB records (default: the record name).",
+    "Dexcom Clarity exports, Apple Health export.xml and FIT files, and of WFDB records "
+    "(default: the record name).",
 )
 @click.option(
     "--page-size", default=100, show_default=True, help="With --fhir-server: _count per page."
@@ -239,6 +240,10 @@ def import_command(
         )
     if c.get("missing_samples"):
         click.echo(f"{c['missing_samples']} missing samples skipped (not stored)", err=True)
+    not_stored = {k.partition(":")[2]: v for k, v in c.items() if k.startswith("not_stored:")}
+    if not_stored:  # a device export's rows medtwin does not keep (alerts, the preamble)
+        kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(not_stored.items()))
+        click.echo(f"{sum(not_stored.values())} rows not stored ({kinds})", err=True)
     if report.skipped:
         click.echo(f"skipped {len(report.skipped)} files with unknown extensions", err=True)
     if counts["quarantine_open"]:

@@ -63,6 +63,7 @@ def readers() -> list[Reader]:
     """The registered format readers, in the order they are asked."""
     from medtwin.ingest.apple_health import AppleHealthReader
     from medtwin.ingest.csv import CsvReader
+    from medtwin.ingest.dexcom import DexcomClarityReader
     from medtwin.ingest.fhir import FhirReader
     from medtwin.ingest.fit import FitReader
     from medtwin.ingest.hl7v2 import Hl7v2Reader
@@ -75,6 +76,7 @@ def readers() -> list[Reader]:
         OpenMHealthReader(),
         FhirReader(),
         Hl7v2Reader(),
+        DexcomClarityReader(),
         CsvReader(),
         AppleHealthReader(),
         FitReader(),
@@ -114,7 +116,8 @@ def reader_for(path: Path) -> Reader:
             return reader
     raise IngestError(
         f"{path}: unrecognised format (expected FHIR .json/.ndjson, Open mHealth .json, HL7 v2 .hl7 "
-        "or a time,metric,value,unit .csv, an Apple Health export.xml, a Garmin .fit file, "
+        "or a time,metric,value,unit .csv, a Dexcom Clarity export .csv, an Apple Health "
+        "export.xml, a Garmin .fit file, "
         "a VCF or a 23andMe/AncestryDNA raw file)"
     )
 

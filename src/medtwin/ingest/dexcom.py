@@ -1,0 +1,378 @@
+"""Dexcom Clarity CSV exports: CGM readings, fingersticks, carbohydrates and insulin.
+
+The export a Dexcom wearer downloads from Clarity (``Clarity_Export_<Last>_<First>_<date>.csv``)
+has one header of 14 columns::
+
+    Index,Timestamp (YYYY-MM-DDThh:mm:ss),Event Type,Event Subtype,Patient Info,Device Info,
+    Source Device ID,Glucose Value (mg/dL),Insulin Value (u),Carb Value (grams),
+    Duration (hh:mm:ss),Glucose Rate of Change (mg/dL/min),Transmitter Time (Long Integer),
+    Transmitter ID
+
+(``Glucose Value (mmol/L)`` and ``Glucose Rate of Change (mmol/L/min)`` in an mmol/L
+account), then an untimed preamble (``FirstName``, ``LastName``, ``DateOfBirth``, one ``Device``
+row and the ``Alert`` settings per display device), then the timed rows. Dexcom publishes no
+specification; the shape here is that of public exports of 2016-2025 (G4 to G7), as collected
+in the open-source device-format notes this reader was written from: UTF-8 with a byte-order
+mark, every field quoted in exports since 2023, ragged rows (13 fields where the transmitter id
+is missing), timestamps in local wall-clock time without an offset ("2024-03-01T08:05:00";
+older exports "2020-02-13 17:23:32"), glucose in whole mg/dL or mmol/L with one decimal.
+
+What becomes a fact (each an :class:`~medtwin.record.facts.Observation` or
+:class:`~medtwin.record.facts.MedicationAdministration` of the device user ``--patient``):
+
+=================  =======================================  ================================
+row                fact                                     notes
+=================  =======================================  ================================
+``EGV``            LOINC 99504-3 glucose in interstitial    ``Low`` / ``High`` are bounds:
+                   fluid, in the export's unit (mg/dL or    "<40" / ">400" mg/dL ("<2.2" /
+                   mmol/L, as the CSV reader keeps it)      ">22.2" mmol/L), Dexcom's
+                                                            reporting range (G6, G7: 40-400
+                                                            mg/dL)
+``Calibration``    LOINC 41653-7 glucose in capillary       a fingerstick entered to
+                   blood by glucometer                      calibrate the sensor
+``Carbs``          LOINC 9059-7 carbohydrate intake, g      the twin's ``meal`` events
+``Insulin``        MedicationAdministration in U:           the twin reads a rapid-acting
+                   ``Fast-Acting`` -> "Fast-acting          dose as a bolus and refuses a
+                   insulin", ``Long-Acting`` ->             window with a long-acting one
+                   "Long-acting insulin"                    (:mod:`medtwin.twin.twin`)
+=================  =======================================  ================================
+
+The preamble (the wearer's name and birth date) is not stored: a device does not register or
+rename a patient, the record does (``medtwin link`` joins the device user to the patient).
+Other rows (``Exercise``, ``Health``, ``Alert``, ``Device`` ...) are counted in the import
+report (``counts["not_stored:Exercise"]`` ..., the preamble as ``not_stored:preamble``), not
+stored. The display device (``Device Info`` of the ``Device`` row) and
+the ``Source Device ID`` and transmitter go to ``Observation.device``.
+
+Provenance: the source is ``--source``, else ``dexcom``; the source id is
+``Clarity/<blake2b of patient, event type, subtype and time>`` (and the amount, for insulin and
+carbohydrates: two doses at one time are two doses), so exporting again, or a later export that
+overlaps, changes nothing. A bad row (a time that is not one, a glucose that is neither a
+number nor ``Low`` / ``High``, a dose that is not a number) is quarantined with its line, its
+column and the reason; the other rows go on. Without ``--patient`` the file is quarantined
+whole: an export names its wearer only in the preamble, which medtwin does not use as an
+identity.
+
+>>> from pathlib import Path
+>>> DexcomClarityReader().can_read(Path("missing.csv"))
+False
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Final
+
+from medtwin.ingest.base import Lookup
+from medtwin.record.batch import Batch, QuarantineItem, ResourceUnit
+from medtwin.record.facts import (
+    LOINC,
+    Coding,
+    Fact,
+    Identifier,
+    MedicationAdministration,
+    Observation,
+)
+from medtwin.record.time import InvalidTimeError, get_zone, parse_fhir_datetime
+
+__all__ = [
+    "DEFAULT_SOURCE",
+    "DEXCOM_INSULIN_SYSTEM",
+    "HEADER_START",
+    "RANGE",
+    "DexcomClarityReader",
+    "read_clarity_bytes",
+]
+
+DEFAULT_SOURCE: Final = "dexcom"
+DEVICE_USER_SYSTEM: Final = "urn:medtwin:device-user"
+HEADER_START: Final = ("index", "timestamp (yyyy-mm-ddthh:mm:ss)", "event type")
+"""The first three columns of a Clarity export (lower case), how the reader knows one."""
+DEXCOM_INSULIN_SYSTEM: Final = "urn:medtwin:dexcom-clarity:insulin"
+"""Code system of the insulin a Clarity export names only by its kind (``Fast-Acting``,
+``Long-Acting``): the product is not in the file."""
+RANGE: Final = {"mg/dL": (40.0, 400.0), "mmol/L": (2.2, 22.2)}
+"""Dexcom's reporting range per unit: ``Low`` is below the first, ``High`` above the second
+(G6 and G7: 40-400 mg/dL; 2.2-22.2 mmol/L is the same range to one decimal)."""
+BATCH_ROWS: Final = 2000
+
+_GLUCOSE = Coding(LOINC, "99504-3", "Glucose [Mass/volume] in Interstitial fluid")
+_FINGERSTICK = Coding(LOINC, "41653-7", "Glucose [Mass/volume] in Capillary blood by Glucometer")
+_CARBS = Coding(LOINC, "9059-7", "Carbohydrate intake Estimated")
+_INSULIN = {
+    "fast-acting": Coding(DEXCOM_INSULIN_SYSTEM, "fast-acting", "Fast-acting insulin"),
+    "long-acting": Coding(DEXCOM_INSULIN_SYSTEM, "long-acting", "Long-acting insulin"),
+}
+
+
+class DexcomClarityReader:
+    """Reads Dexcom Clarity ``.csv`` exports (see the module docstring)."""
+
+    name = "dexcom"
+
+    def can_read(self, path: Path) -> bool:
+        """A ``.csv`` file whose header starts ``Index,Timestamp (YYYY-MM-DDThh:mm:ss),Event
+        Type``."""
+        if path.suffix.lower() != ".csv" or not path.is_file():
+            return False
+        try:
+            with path.open("rb") as handle:
+                first = handle.readline(4096).decode("utf-8-sig", "replace")
+        except OSError:
+            return False
+        cells = [c.strip().strip('"').strip().lower() for c in first.split(",")[:3]]
+        return tuple(cells) == HEADER_START
+
+    def read(
+        self,
+        path: Path,
+        *,
+        source: str | None,
+        tz: str,
+        lookup: Lookup | None = None,
+        patient: str | None = None,
+    ) -> Iterator[Batch]:
+        """Batches of up to 2,000 rows; local times are read in ``tz``."""
+        yield from read_clarity_bytes(
+            path.read_bytes(),
+            source=source or DEFAULT_SOURCE,
+            tz=tz,
+            file=str(path),
+            patient=patient,
+        )
+
+
+def read_clarity_bytes(
+    data: bytes,
+    *,
+    source: str = DEFAULT_SOURCE,
+    tz: str = "UTC",
+    file: str | None = None,
+    patient: str | None = None,
+) -> Iterator[Batch]:
+    """Yield batches of facts from the bytes of a Clarity export (see the module docstring)."""
+    from medtwin.record.units import UnknownUnitError, normalise
+
+    get_zone(tz)
+
+    def bad(line: int, column: str | None, reason: str, text: str) -> QuarantineItem:
+        return QuarantineItem(
+            source=source,
+            reason=reason,
+            content=text,
+            file=file,
+            location=f"line {line}",
+            resource_type="ClarityRow",
+            field=column,
+        )
+
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        reason = f"not UTF-8 text: invalid byte at offset {exc.start}"
+        yield Batch(source=source, file=file, quarantine=[bad(0, None, reason, "")])
+        return
+    rows = csv.reader(io.StringIO(text))
+    header = next(rows, None)
+    columns = [c.strip().lower() for c in header or []]
+    if tuple(columns[:3]) != HEADER_START:
+        reason = "not a Dexcom Clarity export: the header does not start Index,Timestamp,Event Type"
+        yield Batch(
+            source=source, file=file, quarantine=[bad(1, None, reason, ",".join(header or []))]
+        )
+        return
+    if not patient:
+        reason = (
+            "no patient: a Clarity export names its wearer only in its preamble, which medtwin "
+            "does not take as an identity; pass --patient (the device-user id)"
+        )
+        yield Batch(source=source, file=file, quarantine=[bad(0, "patient", reason, file or "")])
+        return
+    glucose_column = next((i for i, c in enumerate(columns) if c.startswith("glucose value")), None)
+    unit = "mmol/L" if glucose_column is not None and "mmol" in columns[glucose_column] else "mg/dL"
+
+    def col(name: str) -> int | None:
+        return next((i for i, c in enumerate(columns) if c.startswith(name)), None)
+
+    at = {
+        "time": col("timestamp"),
+        "type": col("event type"),
+        "subtype": col("event subtype"),
+        "device": col("device info"),
+        "source_device": col("source device id"),
+        "glucose": glucose_column,
+        "insulin": col("insulin value"),
+        "carbs": col("carb value"),
+        "transmitter": col("transmitter id"),
+    }
+    subject = Identifier(DEVICE_USER_SYSTEM, patient)
+    display_device = ""
+    skipped: Counter[str] = Counter()
+    batch = Batch(source=source, file=file)
+    for line, row in enumerate(rows, start=2):
+        if not row or not any(cell.strip() for cell in row):
+            continue
+
+        def cell(name: str, row: list[str] = row) -> str:
+            i = at[name]
+            return row[i].strip() if i is not None and i < len(row) else ""
+
+        kind = cell("type")
+        key = kind.lower()
+        if key == "device" and cell("device"):
+            display_device = cell("device")
+        if key not in ("egv", "calibration", "carbs", "insulin"):
+            skipped[kind or "(no event type)"] += 1
+            continue
+        batch.resources_read += 1
+        raw_line = ",".join(row)
+        made = _row(
+            cell,
+            key,
+            source,
+            tz,
+            unit,
+            subject,
+            patient,
+            display_device,
+            normalise,
+            UnknownUnitError,
+        )
+        if isinstance(made, tuple):
+            column, reason = made
+            batch.quarantine.append(bad(line, column, reason, raw_line))
+        else:
+            batch.units.append(
+                ResourceUnit(
+                    key=made.source_id,
+                    facts=(made,),
+                    file=file,
+                    location=f"line {line}",
+                    content=raw_line,
+                )
+            )
+        if batch.resources_read >= BATCH_ROWS:
+            yield batch
+            batch = Batch(source=source, file=file)
+    for kind, n in sorted(skipped.items()):
+        label = "preamble" if kind.lower() in ("firstname", "lastname", "dateofbirth") else kind
+        name = f"not_stored:{label}"
+        batch.counts[name] = batch.counts.get(name, 0) + n
+    if batch.resources_read or batch.quarantine or batch.counts:
+        yield batch
+
+
+def _row(
+    cell: object,
+    key: str,
+    source: str,
+    tz: str,
+    unit: str,
+    subject: Identifier,
+    patient: str,
+    display_device: str,
+    normalise: object,
+    unknown_unit: type[Exception],
+) -> Fact | tuple[str, str]:
+    """One timed row as a fact, or ``(column, reason)``."""
+    assert callable(cell) and callable(normalise)
+    stamp = cell("time")
+    try:
+        when = parse_fhir_datetime(stamp.replace(" ", "T"), default_tz=tz, require_zone=False)
+    except InvalidTimeError as exc:
+        return "Timestamp", f"{stamp!r}: {exc}"
+    subtype = cell("subtype")
+    device = (
+        ", ".join(
+            x
+            for x in (display_device, cell("source_device"), _transmitter(cell("transmitter")))
+            if x
+        )
+        or None
+    )
+    common = {
+        "source": source,
+        "subject": subject,
+        "status": "completed" if key == "insulin" else "final",
+        "effective_start": when.instant,
+        "original_time": when.original,
+        "resource_type": "ClarityRow",
+    }
+    if key in ("egv", "calibration"):
+        text = cell("glucose")
+        code = _GLUCOSE if key == "egv" else _FINGERSTICK
+        low, high = RANGE[unit]
+        bound = {"low": f"<{low:g}", "high": f">{high:g}"}.get(text.lower())
+        number = bound[1:] if bound else text
+        try:
+            value = float(number)
+        except ValueError:
+            return f"Glucose Value ({unit})", f"{text!r} is not a glucose (a number, Low or High)"
+        try:
+            norm = normalise(value, unit, code=code.code)
+        except unknown_unit as exc:
+            return f"Glucose Value ({unit})", f"unit {unit!r}: {exc}"
+        amount = ""
+        fact: Fact = Observation(
+            source_id="",
+            code=code,
+            category="vital-signs" if key == "egv" else "laboratory",
+            value_num=norm.value,
+            unit=norm.unit,
+            original_value=norm.original_value,
+            original_unit=norm.original_unit,
+            value_text=bound,  # "<40": the sensor's LOW, a bound (value_comparator)
+            device=device,
+            **common,  # type: ignore[arg-type]
+        )
+    elif key == "carbs":
+        amount = cell("carbs")
+        try:
+            grams = float(amount)
+        except ValueError:
+            return "Carb Value (grams)", f"{amount!r} is not a number of grams"
+        if grams < 0:
+            return "Carb Value (grams)", f"{amount!r}: carbohydrates cannot be negative"
+        fact = Observation(
+            source_id="",
+            code=_CARBS,
+            category="survey",
+            value_num=grams,
+            unit="g",
+            device=device,
+            **common,  # type: ignore[arg-type]
+        )
+    else:
+        amount = cell("insulin")
+        coding = _INSULIN.get(subtype.lower())
+        if coding is None:
+            return "Event Subtype", f"{subtype!r} is not an insulin kind (Fast-Acting, Long-Acting)"
+        try:
+            units = float(amount)
+        except ValueError:
+            return "Insulin Value (u)", f"{amount!r} is not a number of units"
+        if units < 0:
+            return "Insulin Value (u)", f"{amount!r}: a dose cannot be negative"
+        fact = MedicationAdministration(
+            source_id="",
+            code=coding,
+            dose_value=units,
+            dose_unit="U",
+            route="subcutaneous",
+            **common,  # type: ignore[arg-type]
+        )
+    digest = hashlib.blake2b(
+        f"{patient}|{key}|{subtype.lower()}|{when.instant.isoformat()}|{amount}".encode(),
+        digest_size=12,
+    ).hexdigest()
+    return dataclasses.replace(fact, source_id=f"Clarity/{digest}")
+
+
+def _transmitter(value: str) -> str:
+    return f"transmitter {value}" if value else ""
