@@ -107,7 +107,7 @@ def main() -> None:
     default=None,
     help="With --fhir-server: only this patient (id). With files: the device-user id of Open mHealth "
     "data points without header.user_id, of CSV readings without a patient column, of "
-    "Dexcom Clarity exports, Apple Health export.xml and FIT files, and of WFDB records "
+    "Dexcom Clarity and LibreView exports, Apple Health export.xml and FIT files, and of WFDB records "
     "(default: the record name).",
 )
 @click.option(

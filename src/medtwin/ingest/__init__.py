@@ -67,6 +67,7 @@ def readers() -> list[Reader]:
     from medtwin.ingest.fhir import FhirReader
     from medtwin.ingest.fit import FitReader
     from medtwin.ingest.hl7v2 import Hl7v2Reader
+    from medtwin.ingest.libre import LibreViewReader
     from medtwin.ingest.openmhealth import OpenMHealthReader
     from medtwin.ingest.vcf import VcfReader
     from medtwin.ingest.wfdb import WfdbReader
@@ -77,6 +78,7 @@ def readers() -> list[Reader]:
         FhirReader(),
         Hl7v2Reader(),
         DexcomClarityReader(),
+        LibreViewReader(),
         CsvReader(),
         AppleHealthReader(),
         FitReader(),
@@ -116,7 +118,7 @@ def reader_for(path: Path) -> Reader:
             return reader
     raise IngestError(
         f"{path}: unrecognised format (expected FHIR .json/.ndjson, Open mHealth .json, HL7 v2 .hl7 "
-        "or a time,metric,value,unit .csv, a Dexcom Clarity export .csv, an Apple Health "
+        "or a time,metric,value,unit .csv, a Dexcom Clarity or LibreView export .csv, an Apple Health "
         "export.xml, a Garmin .fit file, "
         "a VCF or a 23andMe/AncestryDNA raw file)"
     )
