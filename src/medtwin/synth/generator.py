@@ -784,7 +784,14 @@ class _PatientGenerator:
             )
         )
         if last < adult_from:
-            last = adult_from + dt.timedelta(days=rng.randint(0, (self.today - adult_from).days))
+            # a patient who came of age within the visit gap: the last visit falls between
+            # the 18th birthday and yesterday (the record ends before 'today'); one who turns
+            # 18 today is made a day older, so that such a day exists
+            if adult_from >= self.today:
+                self.birth_date -= dt.timedelta(days=1)
+                adult_from = _add_years(self.birth_date, _MIN_AGE)
+            span = (self.today - adult_from).days - 1
+            last = adult_from + dt.timedelta(days=rng.randint(0, max(span, 0)))
         wanted = rng.randint(
             int(pop.scalar("visits", "min_visits")), int(pop.scalar("visits", "max_visits"))
         )
