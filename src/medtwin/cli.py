@@ -111,6 +111,13 @@ def main() -> None:
     "(default: the record name).",
 )
 @click.option(
+    "--create-patient",
+    is_flag=True,
+    help="With --patient and files: when no patient has that device-user id, give it a patient "
+    "of its own first (its readings would wait in quarantine otherwise); merge it into the "
+    "patient's record later with 'medtwin link PATIENT urn:medtwin:device-user|ID'.",
+)
+@click.option(
     "--page-size", default=100, show_default=True, help="With --fhir-server: _count per page."
 )
 @click.option(
@@ -134,6 +141,7 @@ def import_command(
     source: str | None,
     fhir_server: str | None,
     patient: str | None,
+    create_patient: bool,
     page_size: int,
     headers: tuple[str, ...],
     workers: int | None,
@@ -153,6 +161,8 @@ def import_command(
         raise IngestError("--header goes with --fhir-server")
     if fhir_server is not None and workers is not None:
         raise IngestError("--workers goes with files (a FHIR server is read page by page)")
+    if create_patient and (patient is None or fhir_server is not None):
+        raise IngestError("--create-patient goes with files and --patient (the device-user id)")
     header_map: dict[str, str] = {}
     for header in headers:
         name, colon, value = header.partition(":")
@@ -160,6 +170,13 @@ def import_command(
             raise IngestError(f"--header {header!r}: expected 'Name: value'")
         header_map[name.strip()] = value.strip()
     store = _open(store_url)
+    created = None
+    if create_patient:
+        assert patient is not None
+        from medtwin.ingest import register_device_user
+
+        pid, made = register_device_user(store, patient)
+        created = pid if made else None
     files = discover(paths)[0] if paths else []
     console = Console(stderr=True)
     unit = "files" if paths else "pages"
@@ -215,10 +232,21 @@ def import_command(
     store.close()
     if as_json:
         _print_json(
-            {"files": report.files, "skipped": report.skipped, **report.counts, "store": counts}
+            {
+                "files": report.files,
+                "skipped": report.skipped,
+                **report.counts,
+                "patient_registered": created,
+                "store": counts,
+            }
         )
         return
     c = report.counts
+    if created is not None:
+        click.echo(
+            f"device user {patient!r} had no patient: registered as {created} (merge it into "
+            f"the patient's record with 'medtwin link PATIENT \"urn:medtwin:device-user|{patient}\"')"
+        )
     click.echo(
         f"{report.files} {unit}, {c.get('resources_read', 0)} resources: "
         f"{c.get('inserted', 0)} facts new, {c.get('new_versions', 0)} new versions, "
@@ -243,7 +271,8 @@ def import_command(
     not_stored = {k.partition(":")[2]: v for k, v in c.items() if k.startswith("not_stored:")}
     if not_stored:  # a device export's rows medtwin does not keep (alerts, the preamble)
         kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(not_stored.items()))
-        click.echo(f"{sum(not_stored.values())} rows not stored ({kinds})", err=True)
+        n = sum(not_stored.values())
+        click.echo(f"{n} row{'' if n == 1 else 's'} not stored ({kinds})", err=True)
     if report.skipped:
         click.echo(f"skipped {len(report.skipped)} files with unknown extensions", err=True)
     if counts["quarantine_open"]:

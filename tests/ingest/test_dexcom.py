@@ -313,3 +313,45 @@ def test_the_command_line_says_what_it_did_not_store(tmp_path: Path) -> None:
     assert out.exit_code == 0, out.output
     assert "1 files, 7 resources" in out.output
     assert "7 rows not stored (Alert 2, Device 1, Exercise 1, preamble 3)" in out.output
+
+
+def test_an_unknown_wearer_waits_and_create_patient_registers_one(tmp_path: Path) -> None:
+    """Without a patient for the device user the rows wait in quarantine, saying how to go
+    on; --create-patient gives the device user a patient and the waiting rows are stored."""
+    from click.testing import CliRunner
+
+    from medtwin.cli import main
+    from medtwin.store import open_store
+
+    path = tmp_path / "Clarity_Export.csv"
+    path.write_bytes(clarity(ROWS))
+    db = str(tmp_path / "m.db")
+    args = ["import", str(path), "--store", db, "--patient", "dex-9", "--json"]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    store = open_store(db, actor="test")
+    try:
+        entries = store.quarantine(status="open")
+        assert len(entries) == 7
+        assert "import again with --create-patient" in entries[0].item.reason
+    finally:
+        store.close()
+    second = CliRunner().invoke(main, [*args, "--create-patient"])
+    assert second.exit_code == 0, second.output
+    import json
+
+    out = json.loads(second.output)
+    assert out["inserted"] == 7 and out["resolved_quarantine"] == 7
+    assert out["patient_registered"] is not None
+    store = open_store(db, actor="test")
+    try:
+        assert store.quarantine(status="open") == []
+        pid = store.resolve_patient("urn:medtwin:device-user|dex-9")
+        facts = store.timeline(pid, kinds=["Observation", "MedicationAdministration"])
+        assert pid == out["patient_registered"] and len(facts) == 7
+    finally:
+        store.close()
+    third = CliRunner().invoke(main, [*args, "--create-patient"])
+    assert json.loads(third.output)["patient_registered"] is None  # known now: not again
+    bad = CliRunner().invoke(main, ["import", str(path), "--store", db, "--create-patient"])
+    assert bad.exit_code != 0 and "--create-patient goes with files and --patient" in bad.output

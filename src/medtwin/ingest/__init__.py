@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from medtwin.store.sql import SqlStore
 
 __all__ = [
+    "DEVICE_USER_SYSTEM",
     "Batch",
     "ImportReport",
     "IngestError",
@@ -52,9 +53,45 @@ __all__ = [
     "no_cyclic_gc",
     "reader_for",
     "readers",
+    "register_device_user",
     "retry_quarantine",
     "retry_waiting",
 ]
+
+DEVICE_USER_SYSTEM = "urn:medtwin:device-user"
+"""The identifier system of a device user: ``--patient`` of the device formats."""
+
+
+def register_device_user(store: SqlStore, device_user: str) -> tuple[str, bool]:
+    """The patient of ``device_user`` (``urn:medtwin:device-user|<id>``), registered with a
+    record of its own when no patient has that identifier yet: ``(medtwin id, created)``.
+
+    What a device export needs before its readings can be stored (they wait in quarantine
+    for their patient otherwise). The new patient holds the identifier and nothing else: a
+    device does not say who its wearer is. Merge it into the patient's record with ``medtwin
+    link PATIENT 'urn:medtwin:device-user|<id>'``.
+    """
+    from medtwin.record.facts import Demographics, Identifier
+
+    ref = f"{DEVICE_USER_SYSTEM}|{device_user}"
+    try:
+        return store.resolve_patient(ref), False
+    except LookupError:
+        pass
+    who = Identifier(DEVICE_USER_SYSTEM, device_user)
+    store.append_facts(
+        [
+            Demographics(
+                source="medtwin:import",
+                source_id=f"Device-user/{device_user}",
+                subject=who,
+                identifiers=(who,),
+            )
+        ],
+        source="medtwin:import",
+    )
+    return store.resolve_patient(ref), True
+
 
 _DATA_SUFFIXES = (".json", ".ndjson", ".hl7", ".csv", ".fit", ".hea", ".vcf", ".bgz")
 

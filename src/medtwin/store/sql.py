@@ -469,9 +469,16 @@ class SqlStore(AlertBook, TwinBook):
                 reason = None
                 for p in facts:
                     if p.subject is not None and p.subject not in by_subject:
+                        how = ""
+                        if p.subject[0] == "urn:medtwin:device-user":  # a device's wearer
+                            how = (
+                                ": import again with --create-patient to give the device user "
+                                "a patient of its own, or give the patient that identifier "
+                                "(then 'medtwin quarantine retry')"
+                            )
                         reason = (
                             f"waits for patient {p.subject[1]!r}: no patient with that "
-                            "identifier in this file or the store",
+                            f"identifier in this file or the store{how}",
                             f"Patient/{p.subject[1]}",
                         )
                         break
