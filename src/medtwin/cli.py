@@ -1041,6 +1041,77 @@ def synth_command(
         )
 
 
+@main.command("cgm")
+@click.argument("patient")
+@_store_option
+@click.option(
+    "--days", default=14.0, show_default=True, help="Report the last N days (the consensus' 14)."
+)
+@click.option(
+    "--until", default=None, help="Up to this date/time (default: the newest CGM reading)."
+)
+@_json_option
+def cgm_command(
+    patient: str, store_url: str, days: float, until: str | None, as_json: bool
+) -> None:
+    """PATIENT's CGM report: time in ranges, mean, GMI, CV and data sufficiency, with targets.
+
+    The core metrics of the International Consensus on Time in Range (Battelino 2019) over the
+    patient's continuous glucose readings (LOINC 99504-3: a Dexcom or Libre export, a live
+    feed), against the targets for most adults with type 1 or type 2 diabetes.
+    """
+    from medtwin.store.cgm import cgm_report
+
+    store = _open(store_url)
+    try:
+        report = cgm_report(store, patient, days=days, until=_parse_time(until, "--until"))
+    except (LookupError, ValueError) as exc:
+        raise click.ClickException(str(exc).strip("'\"")) from None
+    finally:
+        store.close()
+    if as_json:
+        _print_json(report)
+        return
+    targets = report["targets"]
+
+    def line(label: str, key: str, unit: str = "%") -> None:
+        value = report[key]
+        shown = f"{value:.1f} {unit}" if unit == "%" else f"{value:.0f} {unit}"
+        check = targets.get(key)
+        verdict = ""
+        if check is not None:
+            verdict = f"target {check['target']}: {'met' if check['met'] else 'NOT met'}"
+        click.echo(f"  {label:<26}{shown:>12}   {verdict}".rstrip())
+
+    bounds = report["bounds"]
+    click.echo(
+        f"CGM report for {report['patient_id']}: {report['start'][:16]} to {report['end'][:16]} "
+        f"UTC ({report['days']:.1f} days), {report['readings']:,} readings"
+        + (f", {bounds} sent as bounds (LOW/HIGH, counted at the bound)" if bounds else "")
+    )
+    line("CGM active", "active_pct")
+    mean = report["mean_mg_dl"]
+    shown = f"{mean:.0f} mg/dL"
+    click.echo(f"  {'mean glucose':<26}{shown:>12}   ({mean / 18.016:.1f} mmol/L)")
+    line("GMI", "gmi_pct")
+    line("coefficient of variation", "cv_pct")
+    line("time in range 70-180", "time_in_range_70_180_pct")
+    line("time below 70", "time_below_70_pct")
+    line("  of which below 54", "time_below_54_pct")
+    line("time above 180", "time_above_180_pct")
+    line("  of which above 250", "time_above_250_pct")
+    click.echo(
+        "Targets: International Consensus on Time in Range (Battelino 2019), most adults with "
+        "type 1 or type 2 diabetes; older or high-risk adults and pregnancy have others."
+    )
+    if report["unconvertible_readings"]:
+        click.echo(
+            f"{report['unconvertible_readings']} readings in a unit that is not a glucose "
+            "concentration were left out",
+            err=True,
+        )
+
+
 @main.command("changepoints")
 @click.argument("patient")
 @click.argument("code")
