@@ -355,3 +355,18 @@ def test_an_unknown_wearer_waits_and_create_patient_registers_one(tmp_path: Path
     assert json.loads(third.output)["patient_registered"] is None  # known now: not again
     bad = CliRunner().invoke(main, ["import", str(path), "--store", db, "--create-patient"])
     assert bad.exit_code != 0 and "--create-patient goes with files and --patient" in bad.output
+
+
+def test_an_export_re_saved_in_a_european_locale_is_read() -> None:
+    """A spreadsheet's save in a European locale: ';' between fields, decimal commas."""
+    rows = [
+        ["2024-03-01T07:00:00", "EGV", "", "6,2", "", ""],
+        ["2024-03-01T07:05:00", "Insulin", "Fast-Acting", "", "4,5", ""],
+    ]
+    text = clarity(rows, mmol=True).decode("utf-8-sig").replace('","', '";"')
+    path_bytes = text.encode()
+    [batch] = list(read_clarity_bytes(path_bytes, patient="dex-1"))
+    assert batch.quarantine == []
+    glucose, dose = (u.facts[0] for u in batch.units)
+    assert (glucose.value_num, glucose.unit) == (6.2, "mmol/L")  # type: ignore[attr-defined]
+    assert isinstance(dose, MedicationAdministration) and dose.dose_value == 4.5

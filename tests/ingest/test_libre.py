@@ -268,3 +268,16 @@ def test_the_twin_reads_an_imported_export(sqlite_store: SqlStore, tmp_path: Pat
     assert y[5] == 40.0
     assert [e["carbs_g"] for e in twin.data.scenario.of_type("meal")] == [20.0]
     assert [e["insulin_u"] for e in twin.data.scenario.of_type("bolus")] == [2.0]
+
+
+def test_decimal_commas_and_semicolons_are_read(tmp_path: Path) -> None:
+    rows = [("15-01-2025 23:30", 0, {"Historic Glucose {u}": '"5,2"'})]
+    comma = libreview(rows, unit="mmol/L")
+    [batch] = list(read_libre_bytes(comma, patient="libre-1"))
+    assert [u.facts[0].value_num for u in batch.units] == [5.2]  # type: ignore[attr-defined]
+    semicolon = comma.decode().replace(",", ";").replace('"5;2"', "5,2").encode()
+    path = tmp_path / "export.csv"
+    path.write_bytes(semicolon)
+    assert LibreViewReader().can_read(path)
+    [batch] = list(read_libre_bytes(semicolon, patient="libre-1"))
+    assert [u.facts[0].value_num for u in batch.units] == [5.2]  # type: ignore[attr-defined]

@@ -7,6 +7,7 @@ quarantines it with the reason, the file, the record and the field, and goes on.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,8 +22,38 @@ __all__ = [
     "Reader",
     "ResourceUnit",
     "StoreLookup",
+    "export_delimiter",
+    "export_number",
     "quantity_unit",
 ]
+
+_DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d+")
+
+
+def export_number(text: str) -> float:
+    """A number as a device export writes it: ``5.2``, or ``5,2`` with a decimal comma (an
+    export made, or re-saved by a spreadsheet, in a European locale). Raises ``ValueError``
+    for anything else (a thousands separator is not guessed at).
+
+    >>> export_number("5.2"), export_number("5,2"), export_number(" 112 ")
+    (5.2, 5.2, 112.0)
+    """
+    t = text.strip()
+    if _DECIMAL_COMMA.fullmatch(t):
+        t = t.replace(",", ".")
+    return float(t)
+
+
+def export_delimiter(header: str) -> str:
+    """The field delimiter of a device export's header line: ``;`` or a tab where the line has
+    more of them than commas (a spreadsheet's save in a European locale), else ``,``.
+
+    >>> export_delimiter("Index;Timestamp (YYYY-MM-DDThh:mm:ss);Event Type"), export_delimiter("a,b")
+    (';', ',')
+    """
+    counts = {d: header.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > counts[","] else ","
 
 
 #: Finds a stored resource by identifier: ``(resource type, system or "", value) -> "Type/id"``.

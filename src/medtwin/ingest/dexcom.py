@@ -15,7 +15,9 @@ specification; the shape here is that of public exports of 2016-2025 (G4 to G7),
 in the open-source device-format notes this reader was written from: UTF-8 with a byte-order
 mark, every field quoted in exports since 2023, ragged rows (13 fields where the transmitter id
 is missing), timestamps in local wall-clock time without an offset ("2024-03-01T08:05:00";
-older exports "2020-02-13 17:23:32"), glucose in whole mg/dL or mmol/L with one decimal.
+older exports "2020-02-13 17:23:32"), glucose in whole mg/dL or mmol/L with one decimal. A
+copy re-saved by a spreadsheet in a European locale (``;`` between fields, decimal commas) is
+read too.
 
 What becomes a fact (each an :class:`~medtwin.record.facts.Observation` or
 :class:`~medtwin.record.facts.MedicationAdministration` of the device user ``--patient``):
@@ -69,7 +71,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
-from medtwin.ingest.base import Lookup
+from medtwin.ingest.base import Lookup, export_delimiter, export_number
 from medtwin.record.batch import Batch, QuarantineItem, ResourceUnit
 from medtwin.record.facts import (
     LOINC,
@@ -126,7 +128,8 @@ class DexcomClarityReader:
                 first = handle.readline(4096).decode("utf-8-sig", "replace")
         except OSError:
             return False
-        cells = [c.strip().strip('"').strip().lower() for c in first.split(",")[:3]]
+        split = first.split(export_delimiter(first))[:3]
+        cells = [c.strip().strip('"').strip().lower() for c in split]
         return tuple(cells) == HEADER_START
 
     def read(
@@ -178,7 +181,7 @@ def read_clarity_bytes(
         reason = f"not UTF-8 text: invalid byte at offset {exc.start}"
         yield Batch(source=source, file=file, quarantine=[bad(0, None, reason, "")])
         return
-    rows = csv.reader(io.StringIO(text))
+    rows = csv.reader(io.StringIO(text), delimiter=export_delimiter(text.split("\n", 1)[0]))
     header = next(rows, None)
     columns = [c.strip().lower() for c in header or []]
     if tuple(columns[:3]) != HEADER_START:
@@ -311,7 +314,7 @@ def _row(
         bound = {"low": f"<{low:g}", "high": f">{high:g}"}.get(text.lower())
         number = bound[1:] if bound else text
         try:
-            value = float(number)
+            value = export_number(number)
         except ValueError:
             return f"Glucose Value ({unit})", f"{text!r} is not a glucose (a number, Low or High)"
         try:
@@ -334,7 +337,7 @@ def _row(
     elif key == "carbs":
         amount = cell("carbs")
         try:
-            grams = float(amount)
+            grams = export_number(amount)
         except ValueError:
             return "Carb Value (grams)", f"{amount!r} is not a number of grams"
         if grams < 0:
@@ -354,7 +357,7 @@ def _row(
         if coding is None:
             return "Event Subtype", f"{subtype!r} is not an insulin kind (Fast-Acting, Long-Acting)"
         try:
-            units = float(amount)
+            units = export_number(amount)
         except ValueError:
             return "Insulin Value (u)", f"{amount!r} is not a number of units"
         if units < 0:

@@ -19,7 +19,9 @@ collected in the open-source device-format notes this reader was written from:
   (every 15 min from a Libre 2, 5 from a Libre 3), 1 a scan, 2 a strip (fingerstick), 4
   insulin, 5 food, 6 notes and events;
 - ``Device Timestamp`` in local time without a zone or seconds, ``MM-DD-YYYY hh:mm AM`` by
-  default and ``DD-MM-YYYY HH:mm`` in a day-first, 24-hour account.
+  default and ``DD-MM-YYYY HH:mm`` in a day-first, 24-hour account;
+- decimal commas (``"5,2"``) where the account's settings ask for them, and ``;`` between fields
+  in a copy re-saved by a spreadsheet in a European locale: both read.
 
 **Which is the day.** A file's dates are read one way for all its rows: day first if any row's
 first number is over 12, month first if any row's second number is; a file with both is
@@ -72,7 +74,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
-from medtwin.ingest.base import Lookup
+from medtwin.ingest.base import Lookup, export_delimiter, export_number
 from medtwin.record.batch import Batch, QuarantineItem, ResourceUnit
 from medtwin.record.facts import (
     LOINC,
@@ -134,7 +136,11 @@ class LibreViewReader:
                 head = [handle.readline(8192).decode("utf-8-sig", "replace") for _ in range(3)]
         except OSError:
             return False
-        return any(_is_header(next(csv.reader([line]), [])) for line in head if line.strip())
+        return any(
+            _is_header(next(csv.reader([line], delimiter=export_delimiter(line)), []))
+            for line in head
+            if line.strip()
+        )
 
     def read(
         self,
@@ -187,7 +193,16 @@ def read_libre_bytes(
     except UnicodeDecodeError as exc:
         yield from refuse(0, None, f"not UTF-8 text: invalid byte at offset {exc.start}", "")
         return
-    rows = list(csv.reader(io.StringIO(text)))
+    lines = text.split("\n", 3)
+    sep = next(
+        (
+            export_delimiter(line)
+            for line in lines[:3]
+            if _is_header(next(csv.reader([line], delimiter=export_delimiter(line)), []))
+        ),
+        ",",
+    )
+    rows = list(csv.reader(io.StringIO(text), delimiter=sep))
     start = next((i for i, row in enumerate(rows[:3]) if _is_header(row)), None)
     if start is None:
         reason = (
@@ -373,7 +388,7 @@ def _facts(
             bound = {"lo": f"<{low:g}", "hi": f">{high:g}"}.get(text.lower())
             number = bound[1:] if bound else text
             try:
-                value = float(number)
+                value = export_number(number)
                 norm = normalise(value, unit, code=code.code)
             except ValueError:
                 out.append((column, f"{text!r} is not a glucose (a number, LO or HI)"))
@@ -414,7 +429,7 @@ def _facts(
             continue
         elif kind == "grams":
             try:
-                grams = float(text)
+                grams = export_number(text)
             except ValueError:
                 out.append(("Carbohydrates (grams)", f"{text!r} is not a number of grams"))
                 continue
@@ -436,7 +451,7 @@ def _facts(
                 "Rapid-Acting Insulin (units)" if kind == "rapid" else "Long-Acting Insulin (units)"
             )
             try:
-                units = float(text)
+                units = export_number(text)
             except ValueError:
                 out.append((column, f"{text!r} is not a number of units"))
                 continue
