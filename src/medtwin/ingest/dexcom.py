@@ -63,24 +63,26 @@ False
 from __future__ import annotations
 
 import csv
-import dataclasses
-import hashlib
 import io
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
-from medtwin.ingest.base import Lookup, export_delimiter, export_number
-from medtwin.record.batch import Batch, QuarantineItem, ResourceUnit
-from medtwin.record.facts import (
-    LOINC,
-    Coding,
-    Fact,
-    Identifier,
-    MedicationAdministration,
-    Observation,
+from medtwin.ingest._device_export import (
+    CGM,
+    FINGERSTICK,
+    Problem,
+    Row,
+    carbs_fact,
+    decode_export,
+    glucose_fact,
+    insulin_fact,
+    row_quarantine,
 )
+from medtwin.ingest.base import Lookup, export_delimiter
+from medtwin.record.batch import Batch, ResourceUnit
+from medtwin.record.facts import Coding, Fact
 from medtwin.record.time import InvalidTimeError, get_zone, parse_fhir_datetime
 
 __all__ = [
@@ -93,7 +95,6 @@ __all__ = [
 ]
 
 DEFAULT_SOURCE: Final = "dexcom"
-DEVICE_USER_SYSTEM: Final = "urn:medtwin:device-user"
 HEADER_START: Final = ("index", "timestamp (yyyy-mm-ddthh:mm:ss)", "event type")
 """The first three columns of a Clarity export (lower case), how the reader knows one."""
 DEXCOM_INSULIN_SYSTEM: Final = "urn:medtwin:dexcom-clarity:insulin"
@@ -104,9 +105,6 @@ RANGE: Final = {"mg/dL": (40.0, 400.0), "mmol/L": (2.2, 22.2)}
 (G6 and G7: 40-400 mg/dL; 2.2-22.2 mmol/L is the same range to one decimal)."""
 BATCH_ROWS: Final = 2000
 
-_GLUCOSE = Coding(LOINC, "99504-3", "Glucose [Mass/volume] in Interstitial fluid")
-_FINGERSTICK = Coding(LOINC, "41653-7", "Glucose [Mass/volume] in Capillary blood by Glucometer")
-_CARBS = Coding(LOINC, "9059-7", "Carbohydrate intake Estimated")
 _INSULIN = {
     "fast-acting": Coding(DEXCOM_INSULIN_SYSTEM, "fast-acting", "Fast-acting insulin"),
     "long-acting": Coding(DEXCOM_INSULIN_SYSTEM, "long-acting", "Long-acting insulin"),
@@ -160,26 +158,14 @@ def read_clarity_bytes(
     patient: str | None = None,
 ) -> Iterator[Batch]:
     """Yield batches of facts from the bytes of a Clarity export (see the module docstring)."""
-    from medtwin.record.units import UnknownUnitError, normalise
+    from medtwin.record.units import normalise
 
     get_zone(tz)
-
-    def bad(line: int, column: str | None, reason: str, text: str) -> QuarantineItem:
-        return QuarantineItem(
-            source=source,
-            reason=reason,
-            content=text,
-            file=file,
-            location=f"line {line}",
-            resource_type="ClarityRow",
-            field=column,
-        )
-
+    bad = row_quarantine(source, file, "ClarityRow")
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        reason = f"not UTF-8 text: invalid byte at offset {exc.start}"
-        yield Batch(source=source, file=file, quarantine=[bad(0, None, reason, "")])
+        text = decode_export(data)
+    except ValueError as exc:
+        yield Batch(source=source, file=file, quarantine=[bad(0, None, str(exc), "")])
         return
     rows = csv.reader(io.StringIO(text), delimiter=export_delimiter(text.split("\n", 1)[0]))
     header = next(rows, None)
@@ -197,12 +183,12 @@ def read_clarity_bytes(
         )
         yield Batch(source=source, file=file, quarantine=[bad(0, "patient", reason, file or "")])
         return
-    glucose_column = next((i for i, c in enumerate(columns) if c.startswith("glucose value")), None)
-    unit = "mmol/L" if glucose_column is not None and "mmol" in columns[glucose_column] else "mg/dL"
 
     def col(name: str) -> int | None:
         return next((i for i, c in enumerate(columns) if c.startswith(name)), None)
 
+    glucose_column = col("glucose value")
+    unit = "mmol/L" if glucose_column is not None and "mmol" in columns[glucose_column] else "mg/dL"
     at = {
         "time": col("timestamp"),
         "type": col("event type"),
@@ -214,7 +200,6 @@ def read_clarity_bytes(
         "carbs": col("carb value"),
         "transmitter": col("transmitter id"),
     }
-    subject = Identifier(DEVICE_USER_SYSTEM, patient)
     display_device = ""
     skipped: Counter[str] = Counter()
     batch = Batch(source=source, file=file)
@@ -235,18 +220,7 @@ def read_clarity_bytes(
             continue
         batch.resources_read += 1
         raw_line = ",".join(row)
-        made = _row(
-            cell,
-            key,
-            source,
-            tz,
-            unit,
-            subject,
-            patient,
-            display_device,
-            normalise,
-            UnknownUnitError,
-        )
+        made = _row(cell, key, source, tz, unit, patient, display_device, normalise)
         if isinstance(made, tuple):
             column, reason = made
             batch.quarantine.append(bad(line, column, reason, raw_line))
@@ -272,110 +246,46 @@ def read_clarity_bytes(
 
 
 def _row(
-    cell: object,
+    cell: Callable[[str], str],
     key: str,
     source: str,
     tz: str,
     unit: str,
-    subject: Identifier,
     patient: str,
     display_device: str,
-    normalise: object,
-    unknown_unit: type[Exception],
-) -> Fact | tuple[str, str]:
+    normalise: Callable[..., Any],
+) -> Fact | Problem:
     """One timed row as a fact, or ``(column, reason)``."""
-    assert callable(cell) and callable(normalise)
     stamp = cell("time")
     try:
         when = parse_fhir_datetime(stamp.replace(" ", "T"), default_tz=tz, require_zone=False)
     except InvalidTimeError as exc:
         return "Timestamp", f"{stamp!r}: {exc}"
-    subtype = cell("subtype")
-    device = (
-        ", ".join(
-            x
-            for x in (display_device, cell("source_device"), _transmitter(cell("transmitter")))
-            if x
-        )
-        or None
+    transmitter = cell("transmitter")
+    parts = (
+        display_device,
+        cell("source_device"),
+        f"transmitter {transmitter}" * bool(transmitter),
     )
-    common = {
-        "source": source,
-        "subject": subject,
-        "status": "completed" if key == "insulin" else "final",
-        "effective_start": when.instant,
-        "original_time": when.original,
-        "resource_type": "ClarityRow",
-    }
+    row = Row(
+        source=source,
+        patient=patient,
+        when=when.instant,
+        original_time=when.original,
+        resource_type="ClarityRow",
+        id_prefix="Clarity",
+        device=", ".join(x for x in parts if x) or None,
+    )
     if key in ("egv", "calibration"):
-        text = cell("glucose")
-        code = _GLUCOSE if key == "egv" else _FINGERSTICK
         low, high = RANGE[unit]
-        bound = {"low": f"<{low:g}", "high": f">{high:g}"}.get(text.lower())
-        number = bound[1:] if bound else text
-        try:
-            value = export_number(number)
-        except ValueError:
-            return f"Glucose Value ({unit})", f"{text!r} is not a glucose (a number, Low or High)"
-        try:
-            norm = normalise(value, unit, code=code.code)
-        except unknown_unit as exc:
-            return f"Glucose Value ({unit})", f"unit {unit!r}: {exc}"
-        amount = ""
-        fact: Fact = Observation(
-            source_id="",
-            code=code,
-            category="vital-signs" if key == "egv" else "laboratory",
-            value_num=norm.value,
-            unit=norm.unit,
-            original_value=norm.original_value,
-            original_unit=norm.original_unit,
-            value_text=bound,  # "<40": the sensor's LOW, a bound (value_comparator)
-            device=device,
-            **common,  # type: ignore[arg-type]
-        )
-    elif key == "carbs":
-        amount = cell("carbs")
-        try:
-            grams = export_number(amount)
-        except ValueError:
-            return "Carb Value (grams)", f"{amount!r} is not a number of grams"
-        if grams < 0:
-            return "Carb Value (grams)", f"{amount!r}: carbohydrates cannot be negative"
-        fact = Observation(
-            source_id="",
-            code=_CARBS,
-            category="survey",
-            value_num=grams,
-            unit="g",
-            device=device,
-            **common,  # type: ignore[arg-type]
-        )
-    else:
-        amount = cell("insulin")
-        coding = _INSULIN.get(subtype.lower())
-        if coding is None:
-            return "Event Subtype", f"{subtype!r} is not an insulin kind (Fast-Acting, Long-Acting)"
-        try:
-            units = export_number(amount)
-        except ValueError:
-            return "Insulin Value (u)", f"{amount!r} is not a number of units"
-        if units < 0:
-            return "Insulin Value (u)", f"{amount!r}: a dose cannot be negative"
-        fact = MedicationAdministration(
-            source_id="",
-            code=coding,
-            dose_value=units,
-            dose_unit="U",
-            route="subcutaneous",
-            **common,  # type: ignore[arg-type]
-        )
-    digest = hashlib.blake2b(
-        f"{patient}|{key}|{subtype.lower()}|{when.instant.isoformat()}|{amount}".encode(),
-        digest_size=12,
-    ).hexdigest()
-    return dataclasses.replace(fact, source_id=f"Clarity/{digest}")
-
-
-def _transmitter(value: str) -> str:
-    return f"transmitter {value}" if value else ""
+        words = {"low": f"<{low:g}", "high": f">{high:g}"}
+        code = CGM if key == "egv" else FINGERSTICK
+        column = f"Glucose Value ({unit})"
+        return glucose_fact(row, key, code, cell("glucose"), unit, column, words, normalise)
+    if key == "carbs":
+        return carbs_fact(row, key, cell("carbs"), "Carb Value (grams)")
+    subtype = cell("subtype")
+    coding = _INSULIN.get(subtype.lower())
+    if coding is None:
+        return "Event Subtype", f"{subtype!r} is not an insulin kind (Fast-Acting, Long-Acting)"
+    return insulin_fact(row, f"insulin:{coding.code}", coding, cell("insulin"), "Insulin Value (u)")

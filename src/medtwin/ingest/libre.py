@@ -65,31 +65,32 @@ False
 from __future__ import annotations
 
 import csv
-import dataclasses
-import hashlib
 import io
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
-from medtwin.ingest.base import Lookup, export_delimiter, export_number
-from medtwin.record.batch import Batch, QuarantineItem, ResourceUnit
-from medtwin.record.facts import (
-    LOINC,
-    Coding,
-    Fact,
-    Identifier,
-    MedicationAdministration,
-    Observation,
+from medtwin.ingest._device_export import (
+    CGM,
+    FINGERSTICK,
+    Problem,
+    Row,
+    carbs_fact,
+    decode_export,
+    glucose_fact,
+    insulin_fact,
+    row_quarantine,
 )
+from medtwin.ingest.base import Lookup, export_delimiter
+from medtwin.record.batch import Batch, ResourceUnit
+from medtwin.record.facts import Coding, Fact
 from medtwin.record.time import InvalidTimeError, get_zone, parse_fhir_datetime
 
 __all__ = ["DEFAULT_SOURCE", "LIBRE_INSULIN_SYSTEM", "RANGE", "LibreViewReader", "read_libre_bytes"]
 
 DEFAULT_SOURCE: Final = "libreview"
-DEVICE_USER_SYSTEM: Final = "urn:medtwin:device-user"
 LIBRE_INSULIN_SYSTEM: Final = "urn:medtwin:libreview:insulin"
 """Code system of the insulin an export names only by its kind: the product is not in it."""
 RANGE: Final = {"mg/dL": (40.0, 400.0), "mmol/L": (2.2, 22.2)}
@@ -98,9 +99,6 @@ the lowest of their ceilings (400 mg/dL in the US and Canada, 500 elsewhere): a 
 500 is also above 400."""
 BATCH_ROWS: Final = 2000
 
-_CGM = Coding(LOINC, "99504-3", "Glucose [Mass/volume] in Interstitial fluid")
-_STRIP = Coding(LOINC, "41653-7", "Glucose [Mass/volume] in Capillary blood by Glucometer")
-_CARBS = Coding(LOINC, "9059-7", "Carbohydrate intake Estimated")
 _RAPID = Coding(LIBRE_INSULIN_SYSTEM, "rapid-acting", "Rapid-acting insulin")
 _LONG = Coding(LIBRE_INSULIN_SYSTEM, "long-acting", "Long-acting insulin")
 _DATE = re.compile(
@@ -170,28 +168,18 @@ def read_libre_bytes(
     patient: str | None = None,
 ) -> Iterator[Batch]:
     """Yield batches of facts from the bytes of a LibreView export (see the module docstring)."""
-    from medtwin.record.units import UnknownUnitError, normalise
+    from medtwin.record.units import normalise
 
     get_zone(tz)
-
-    def bad(line: int, column: str | None, reason: str, text: str) -> QuarantineItem:
-        return QuarantineItem(
-            source=source,
-            reason=reason,
-            content=text,
-            file=file,
-            location=f"line {line}",
-            resource_type="LibreViewRow",
-            field=column,
-        )
+    bad = row_quarantine(source, file, "LibreViewRow")
 
     def refuse(line: int, column: str | None, reason: str, text: str) -> Iterator[Batch]:
         yield Batch(source=source, file=file, quarantine=[bad(line, column, reason, text)])
 
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        yield from refuse(0, None, f"not UTF-8 text: invalid byte at offset {exc.start}", "")
+        text = decode_export(data)
+    except ValueError as exc:
+        yield from refuse(0, None, str(exc), "")
         return
     lines = text.split("\n", 3)
     sep = next(
@@ -252,7 +240,6 @@ def read_libre_bytes(
         )
         yield from refuse(start + 1, "Device Timestamp", reason, ",".join(header))
         return
-    subject = Identifier(DEVICE_USER_SYSTEM, patient)
     skipped: Counter[str] = Counter()
     not_stored = [
         (i, label) for i, label in ((col(p), label) for p, label in _NOT_STORED) if i is not None
@@ -268,7 +255,7 @@ def read_libre_bytes(
         for i, label in not_stored:
             if i < len(row) and row[i].strip():
                 skipped[label] += 1
-        made = _facts(cell, source, tz, unit, order, subject, patient, normalise, UnknownUnitError)
+        made = _facts(cell, source, tz, unit, order, patient, normalise)
         if not made:
             skipped["empty rows"] += 1
             continue
@@ -340,18 +327,15 @@ def _iso(stamp: str, order: str) -> str | None:
 
 
 def _facts(
-    cell: object,
+    cell: Callable[[str], str],
     source: str,
     tz: str,
     unit: str,
     order: str,
-    subject: Identifier,
     patient: str,
-    normalise: object,
-    unknown_unit: type[Exception],
-) -> list[Fact | tuple[str, str]]:
+    normalise: Callable[..., Any],
+) -> list[Fact | Problem]:
     """The facts of one row (a row holds one kind), or ``(column, reason)`` for what is bad."""
-    assert callable(cell) and callable(normalise)
     stamp = cell("time")
     kinds = [
         k
@@ -368,111 +352,47 @@ def _facts(
         when = parse_fhir_datetime(iso, default_tz=tz, require_zone=False)
     except InvalidTimeError as exc:
         return [("Device Timestamp", f"{stamp!r}: {exc}")]
-    device = ", ".join(x for x in (cell("device"), _serial(cell("serial"))) if x) or None
-    common = {
-        "source": source,
-        "subject": subject,
-        "effective_start": when.instant,
-        "original_time": stamp,
-        "resource_type": "LibreViewRow",
-    }
-    out: list[Fact | tuple[str, str]] = []
+    parts = (cell("device"), f"serial {cell('serial')}" * bool(cell("serial")))
+    row = Row(
+        source=source,
+        patient=patient,
+        when=when.instant,
+        original_time=stamp,
+        resource_type="LibreViewRow",
+        id_prefix="LibreView",
+        device=", ".join(x for x in parts if x) or None,
+    )
+    low, high = RANGE[unit]
+    words = {"lo": f"<{low:g}", "hi": f">{high:g}"}
+    out: list[Fact | Problem] = []
     for kind in kinds:
         text = cell(kind)
-        amount = text
-        fact: Fact
         if kind in ("historic", "scan", "strip"):
+            code = FINGERSTICK if kind == "strip" else CGM
             column = f"{kind.capitalize()} Glucose {unit}"
-            code = _STRIP if kind == "strip" else _CGM
-            low, high = RANGE[unit]
-            bound = {"lo": f"<{low:g}", "hi": f">{high:g}"}.get(text.lower())
-            number = bound[1:] if bound else text
-            try:
-                value = export_number(number)
-                norm = normalise(value, unit, code=code.code)
-            except ValueError:
-                out.append((column, f"{text!r} is not a glucose (a number, LO or HI)"))
-                continue
-            except unknown_unit as exc:
-                out.append((column, f"unit {unit!r}: {exc}"))
-                continue
-            fact = Observation(
-                source_id="",
-                code=code,
-                status="final",
-                category="vital-signs" if code is _CGM else "laboratory",
-                value_num=norm.value,
-                unit=norm.unit,
-                original_value=norm.original_value,
-                original_unit=norm.original_unit,
-                value_text=bound,  # "<40": below the sensor's floor, a bound
-                device=device,
-                **common,
+            out.append(glucose_fact(row, kind, code, text, unit, column, words, normalise))
+        elif kind == "grams":
+            out.append(carbs_fact(row, kind, text, "Carbohydrates (grams)"))
+        elif kind in ("rapid", "long"):
+            coding, column = (
+                (_RAPID, "Rapid-Acting Insulin (units)")
+                if kind == "rapid"
+                else (_LONG, "Long-Acting Insulin (units)")
             )
-        elif kind in ("rapid_text", "long_text", "servings"):
+            out.append(insulin_fact(row, kind, coding, text, column))
+        else:  # logged without an amount
             if (kind == "rapid_text" and cell("rapid")) or (kind == "long_text" and cell("long")):
                 continue  # the amount is in the numeric column
             if kind == "servings" and cell("grams"):
                 continue
-            what = {
+            column, what = {
                 "rapid_text": ("Non-numeric Rapid-Acting Insulin", "rapid-acting insulin"),
                 "long_text": ("Non-numeric Long-Acting Insulin", "long-acting insulin"),
                 "servings": ("Carbohydrates (servings)", "carbohydrates in servings"),
             }[kind]
-            out.append(
-                (
-                    what[0],
-                    f"{text!r}: {what[1]} logged without a number of "
-                    f"{'grams' if kind == 'servings' else 'units'}: the amount is not known",
-                )
+            measure = "grams" if kind == "servings" else "units"
+            reason = (
+                f"{text!r}: {what} logged without a number of {measure}: the amount is not known"
             )
-            continue
-        elif kind == "grams":
-            try:
-                grams = export_number(text)
-            except ValueError:
-                out.append(("Carbohydrates (grams)", f"{text!r} is not a number of grams"))
-                continue
-            if grams < 0:
-                out.append(("Carbohydrates (grams)", f"{text!r}: carbohydrates cannot be negative"))
-                continue
-            fact = Observation(
-                source_id="",
-                code=_CARBS,
-                status="final",
-                category="survey",
-                value_num=grams,
-                unit="g",
-                device=device,
-                **common,
-            )
-        else:
-            column = (
-                "Rapid-Acting Insulin (units)" if kind == "rapid" else "Long-Acting Insulin (units)"
-            )
-            try:
-                units = export_number(text)
-            except ValueError:
-                out.append((column, f"{text!r} is not a number of units"))
-                continue
-            if units < 0:
-                out.append((column, f"{text!r}: a dose cannot be negative"))
-                continue
-            fact = MedicationAdministration(
-                source_id="",
-                code=_RAPID if kind == "rapid" else _LONG,
-                status="completed",
-                dose_value=units,
-                dose_unit="U",
-                route="subcutaneous",
-                **common,
-            )
-        digest = hashlib.blake2b(
-            f"{patient}|{kind}|{when.instant.isoformat()}|{amount}".encode(), digest_size=12
-        ).hexdigest()
-        out.append(dataclasses.replace(fact, source_id=f"LibreView/{digest}"))
+            out.append((column, reason))
     return out
-
-
-def _serial(value: str) -> str:
-    return f"serial {value}" if value else ""
