@@ -1101,6 +1101,10 @@ def cgm_command(
     line("time above 180", "time_above_180_pct")
     line("  of which above 250", "time_above_250_pct")
     click.echo(
+        f"  {'glycemia risk index':<26}{report['gri']:>10.1f}     zone {report['gri_zone']} "
+        f"(hypoglycaemia {report['gri_hypo']:.1f}, hyperglycaemia {report['gri_hyper']:.1f})"
+    )
+    click.echo(
         "Targets: International Consensus on Time in Range (Battelino 2019), most adults with "
         "type 1 or type 2 diabetes; older or high-risk adults and pregnancy have others."
     )

@@ -69,6 +69,8 @@ def test_the_metrics_agree_with_iglu(fortnight: tuple[np.ndarray, np.ndarray]) -
     ]
     for key, theirs in pairs:
         assert mine[key] == pytest.approx(theirs, abs=1e-9), key
+    assert mine["gri"] == pytest.approx(first(iglu.gri(frame), "GRI"), abs=1e-9)
+    assert mine["gri"] == pytest.approx(3.0 * mine["gri_hypo"] + 1.6 * mine["gri_hyper"])
     # data sufficiency: 12 of 14 days (iglu counts the 5-minute slots of its own window)
     active = iglu.active_percent(frame)
     assert mine["active_pct"] == pytest.approx(12 / 14 * 100, abs=0.01)
@@ -100,6 +102,20 @@ def test_each_reading_stands_for_its_time_not_its_count() -> None:
     assert mixed["time_above_180_pct"] == pytest.approx(100 / 24, abs=1e-9)
     per_reading = 100.0 * np.mean(glucose > 180)
     assert per_reading > 3 * alone["time_above_180_pct"]
+
+
+@pytest.mark.parametrize(
+    ("below_54", "between", "zone", "gri"),
+    [(0, 0, "A", 0.0), (5, 0, "A", 15.0), (5, 5, "B", 27.0), (20, 20, "E", 100.0)],
+)
+def test_the_glycemia_risk_index_and_its_zones(
+    below_54: int, between: int, zone: str, gri: float
+) -> None:
+    """Klonoff 2023: 3.0 x %VLow + 2.4 x %Low (+ the hyperglycaemia terms), at most 100;
+    zones of 20 points."""
+    glucose = np.array([40.0] * below_54 + [60.0] * between + [120.0] * (100 - below_54 - between))
+    m = cgm_metrics(T0 + 300.0 * np.arange(100), glucose)
+    assert m["gri"] == pytest.approx(gri) and m["gri_zone"] == zone
 
 
 def test_too_few_readings_are_refused() -> None:

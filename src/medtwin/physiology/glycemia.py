@@ -98,7 +98,11 @@ def cgm_metrics(
     that time; on readings at a fixed interval they are the plain per-reading figures of CGM
     software (checked against iglu, tests). ``active_pct`` is the share of the window with data
     (data sufficiency: at least 70 % of 14 days), the CV is the SD over the mean (target <= 36
-    %), GMI (%) = 3.31 + 0.02392 x mean (Bergenstal 2018). ``bounds`` readings (a sensor's LOW
+    %), GMI (%) = 3.31 + 0.02392 x mean (Bergenstal 2018). The Glycemia Risk Index (Klonoff
+    DC, Wang J, Rodbard D, et al. J Diabetes Sci Technol 2023;17(5):1226-1242) is GRI = 3.0 x
+    VLow + 2.4 x Low + 1.6 x VHigh + 0.8 x High (the % time below 54, 54-69, above 250 and
+    181-250), at most 100, with its hypoglycaemia (VLow + 0.8 Low) and hyperglycaemia (VHigh
+    + 0.5 High) components and its zone, A (0-20) to E (81-100). ``bounds`` readings (a sensor's LOW
     and HIGH) are at their bound: they fall in the right range (LOW below 54, HIGH above 250),
     and the mean and SD understate the extremes a little; the count is reported.
 
@@ -152,6 +156,13 @@ def cgm_metrics(
         "time_above_180_pct": pct(g > 180.0),
         "time_above_250_pct": pct(g > 250.0),
     }
+    # Glycemia Risk Index (Klonoff 2023): hypoglycaemia and hyperglycaemia components
+    hypo = out["time_below_54_pct"] + 0.8 * out["time_54_69_pct"]
+    hyper = out["time_above_250_pct"] + 0.5 * out["time_181_250_pct"]
+    out["gri_hypo"] = hypo
+    out["gri_hyper"] = hyper
+    out["gri"] = min(3.0 * hypo + 1.6 * hyper, 100.0)
+    out["gri_zone"] = "ABCDE"[min(int(max(out["gri"] - 1e-9, 0.0) // 20), 4)]
     out["targets"] = {
         name: {"target": f"{op} {limit:g} %", "met": _meets(float(out[name]), op, limit)}
         for name, (op, limit) in CGM_TARGETS.items()
