@@ -370,3 +370,33 @@ def test_an_export_re_saved_in_a_european_locale_is_read() -> None:
     glucose, dose = (u.facts[0] for u in batch.units)
     assert (glucose.value_num, glucose.unit) == (6.2, "mmol/L")  # type: ignore[attr-defined]
     assert isinstance(dose, MedicationAdministration) and dose.dose_value == 4.5
+
+
+def test_the_hour_that_happens_twice_when_the_clocks_go_back_is_kept_twice(
+    sqlite_store: SqlStore, tmp_path: Path
+) -> None:
+    """Berlin, 27 October 2024: 03:00 CEST became 02:00 CET, so the wall clock showed 02:00 to
+    02:55 twice. Read alone each such time is its first pass; read in the export's order the
+    second pass follows the first, and no reading lands on another's instant."""
+    zone = ZoneInfo("Europe/Berlin")
+    start = datetime(2024, 10, 27, 0, 0, tzinfo=zone)
+    rows = []
+    for i in range(5 * 12):  # five real hours of 5-minute readings
+        # real time in UTC, shown on the phone's wall clock (aware arithmetic is wall time)
+        when = (start.astimezone(UTC) + timedelta(minutes=5 * i)).astimezone(zone)
+        rows.append([when.strftime("%Y-%m-%dT%H:%M:%S"), "EGV", "", str(100 + i), "", ""])
+    stamps = [r[0] for r in rows]
+    assert len(set(stamps)) == len(stamps) - 12  # twelve wall-clock times written twice
+    sqlite_store.append_facts(
+        [Demographics(source="reg", source_id="Patient/d1", subject=USER, identifiers=(USER,))],
+        source="reg",
+    )
+    path = tmp_path / "export.csv"
+    path.write_bytes(clarity(rows))
+    report = import_paths(sqlite_store, [path], patient="dex-1", tz="Europe/Berlin")
+    assert report.counts["inserted"] == 60 and report.counts.get("new_versions", 0) == 0
+    pid = sqlite_store.resolve_patient("dex-1")
+    stored = sqlite_store.timeline(pid, codes=["99504-3"])
+    times = [sf.fact.effective_start for sf in stored]
+    assert times == [start.astimezone(UTC) + timedelta(minutes=5 * i) for i in range(60)]
+    assert [sf.fact.value_num for sf in stored] == [100.0 + i for i in range(60)]  # type: ignore[attr-defined]

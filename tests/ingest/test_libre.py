@@ -8,7 +8,7 @@ line, the 19-column header, rows grouped by record type, local times without sec
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -281,3 +281,22 @@ def test_decimal_commas_and_semicolons_are_read(tmp_path: Path) -> None:
     assert LibreViewReader().can_read(path)
     [batch] = list(read_libre_bytes(semicolon, patient="libre-1"))
     assert [u.facts[0].value_num for u in batch.units] == [5.2]  # type: ignore[attr-defined]
+
+
+def test_a_fall_back_hour_in_a_libreview_export_is_kept_twice() -> None:
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo("America/New_York")  # 3 November 2024: 02:00 EDT became 01:00 EST
+    start = datetime(2024, 11, 3, 0, 0, tzinfo=zone)
+    rows = []
+    for i in range(16):  # four real hours of 15-minute history
+        when = (start.astimezone(UTC) + timedelta(minutes=15 * i)).astimezone(zone)
+        rows.append((when.strftime("%m-%d-%Y %I:%M %p"), 0, {"Historic Glucose {u}": str(100 + i)}))
+    # a scan group after the history group, starting earlier: a new group, not a repeated hour
+    rows.append(("11-03-2024 12:10 AM", 1, {"Scan Glucose {u}": "150"}))
+    [batch] = list(read_libre_bytes(libreview(rows), patient="libre-1", tz="America/New_York"))
+    times = [u.facts[0].effective_start for u in batch.units]
+    expected = [start.astimezone(UTC) + timedelta(minutes=15 * i) for i in range(16)]
+    assert times[:16] == expected
+    assert times[16] == datetime(2024, 11, 3, 4, 10, tzinfo=UTC)  # 00:10 EDT
+    assert len({u.key for u in batch.units}) == 17

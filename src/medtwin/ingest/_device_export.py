@@ -12,7 +12,7 @@ import dataclasses
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from medtwin.ingest.base import export_number
@@ -31,6 +31,7 @@ __all__ = [
     "CGM",
     "DEVICE_USER_SYSTEM",
     "FINGERSTICK",
+    "LocalClock",
     "Problem",
     "Row",
     "carbs_fact",
@@ -179,6 +180,45 @@ def row_quarantine(
         )
 
     return bad
+
+
+class LocalClock:
+    """Wall-clock times of an export, read in time order, as instants in UTC.
+
+    A device writes local time without an offset. Where the clocks go back (the end of summer
+    time) one hour of wall-clock times happens twice: read alone, a time in it is the first
+    pass (``fold=0``), and the second pass's readings would land on the first's instants (the
+    same source ids: a correction, one hour lost). Read in the file's time order, the times go
+    back within that hour: from there to the end of the hour they are the second pass
+    (``fold=1``). A jump back that is not into a repeated hour (a new group of rows in a
+    LibreView export, which is sorted by record type first) starts over.
+
+    >>> clock = LocalClock("Europe/Berlin")
+    >>> [clock.instant(datetime.fromisoformat(t)).strftime("%H:%M") for t in (
+    ...     "2024-10-27T02:50", "2024-10-27T02:55", "2024-10-27T02:00", "2024-10-27T03:00")]
+    ['00:50', '00:55', '01:00', '02:00']
+    """
+
+    def __init__(self, tz: str) -> None:
+        from medtwin.record.time import get_zone
+
+        self.zone = get_zone(tz)
+        self._previous: datetime | None = None
+        self._fold = 0
+
+    def _repeated(self, naive: datetime) -> bool:
+        first = naive.replace(tzinfo=self.zone, fold=0).utcoffset()
+        return first != naive.replace(tzinfo=self.zone, fold=1).utcoffset()
+
+    def instant(self, naive: datetime) -> datetime:
+        """The UTC instant of wall-clock time ``naive`` (no tzinfo), the next in file order."""
+        repeated = self._repeated(naive)
+        if not repeated:
+            self._fold = 0
+        elif self._previous is not None and naive < self._previous:
+            self._fold = 1 if self._repeated(self._previous) else 0
+        self._previous = naive
+        return naive.replace(tzinfo=self.zone, fold=self._fold if repeated else 0).astimezone(UTC)
 
 
 def decode_export(data: bytes) -> str:

@@ -66,12 +66,14 @@ import csv
 import io
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
 from medtwin.ingest._device_export import (
     CGM,
     FINGERSTICK,
+    LocalClock,
     Problem,
     Row,
     carbs_fact,
@@ -83,7 +85,7 @@ from medtwin.ingest._device_export import (
 from medtwin.ingest.base import Lookup, export_delimiter
 from medtwin.record.batch import Batch, ResourceUnit
 from medtwin.record.facts import Coding, Fact
-from medtwin.record.time import InvalidTimeError, get_zone, parse_fhir_datetime
+from medtwin.record.time import get_zone
 
 __all__ = [
     "DEFAULT_SOURCE",
@@ -201,6 +203,7 @@ def read_clarity_bytes(
         "transmitter": col("transmitter id"),
     }
     display_device = ""
+    clock = LocalClock(tz)  # rows in time order: the repeated hour of a fall back is told apart
     skipped: Counter[str] = Counter()
     batch = Batch(source=source, file=file)
     for line, row in enumerate(rows, start=2):
@@ -220,7 +223,7 @@ def read_clarity_bytes(
             continue
         batch.resources_read += 1
         raw_line = ",".join(row)
-        made = _row(cell, key, source, tz, unit, patient, display_device, normalise)
+        made = _row(cell, key, source, clock, unit, patient, display_device, normalise)
         if isinstance(made, tuple):
             column, reason = made
             batch.quarantine.append(bad(line, column, reason, raw_line))
@@ -249,7 +252,7 @@ def _row(
     cell: Callable[[str], str],
     key: str,
     source: str,
-    tz: str,
+    clock: LocalClock,
     unit: str,
     patient: str,
     display_device: str,
@@ -257,10 +260,9 @@ def _row(
 ) -> Fact | Problem:
     """One timed row as a fact, or ``(column, reason)``."""
     stamp = cell("time")
-    try:
-        when = parse_fhir_datetime(stamp.replace(" ", "T"), default_tz=tz, require_zone=False)
-    except InvalidTimeError as exc:
-        return "Timestamp", f"{stamp!r}: {exc}"
+    when = _local_time(stamp, clock)
+    if isinstance(when, str):
+        return "Timestamp", when
     transmitter = cell("transmitter")
     parts = (
         display_device,
@@ -270,8 +272,8 @@ def _row(
     row = Row(
         source=source,
         patient=patient,
-        when=when.instant,
-        original_time=when.original,
+        when=when,
+        original_time=stamp,
         resource_type="ClarityRow",
         id_prefix="Clarity",
         device=", ".join(x for x in parts if x) or None,
@@ -289,3 +291,15 @@ def _row(
     if coding is None:
         return "Event Subtype", f"{subtype!r} is not an insulin kind (Fast-Acting, Long-Acting)"
     return insulin_fact(row, f"insulin:{coding.code}", coding, cell("insulin"), "Insulin Value (u)")
+
+
+def _local_time(stamp: str, clock: LocalClock) -> datetime | str:
+    """A Clarity timestamp ("2024-03-01T07:00:00", older "2020-02-13 17:23:32": local time)
+    as an instant, or why it is not one."""
+    try:
+        value = datetime.fromisoformat(stamp.replace(" ", "T"))
+    except ValueError as exc:
+        return f"{stamp!r} is not a date and time (YYYY-MM-DDThh:mm:ss): {exc}"
+    if value.tzinfo is not None:  # an offset written after all: it says which instant
+        return value.astimezone(UTC)
+    return clock.instant(value)

@@ -69,12 +69,14 @@ import io
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
 from medtwin.ingest._device_export import (
     CGM,
     FINGERSTICK,
+    LocalClock,
     Problem,
     Row,
     carbs_fact,
@@ -86,7 +88,7 @@ from medtwin.ingest._device_export import (
 from medtwin.ingest.base import Lookup, export_delimiter
 from medtwin.record.batch import Batch, ResourceUnit
 from medtwin.record.facts import Coding, Fact
-from medtwin.record.time import InvalidTimeError, get_zone, parse_fhir_datetime
+from medtwin.record.time import get_zone
 
 __all__ = ["DEFAULT_SOURCE", "LIBRE_INSULIN_SYSTEM", "RANGE", "LibreViewReader", "read_libre_bytes"]
 
@@ -241,6 +243,7 @@ def read_libre_bytes(
         yield from refuse(start + 1, "Device Timestamp", reason, ",".join(header))
         return
     skipped: Counter[str] = Counter()
+    clock = LocalClock(tz)  # rows in time order within a group: a fall back's hour told apart
     not_stored = [
         (i, label) for i, label in ((col(p), label) for p, label in _NOT_STORED) if i is not None
     ]
@@ -255,7 +258,7 @@ def read_libre_bytes(
         for i, label in not_stored:
             if i < len(row) and row[i].strip():
                 skipped[label] += 1
-        made = _facts(cell, source, tz, unit, order, patient, normalise)
+        made = _facts(cell, source, clock, unit, order, patient, normalise)
         if not made:
             skipped["empty rows"] += 1
             continue
@@ -329,7 +332,7 @@ def _iso(stamp: str, order: str) -> str | None:
 def _facts(
     cell: Callable[[str], str],
     source: str,
-    tz: str,
+    clock: LocalClock,
     unit: str,
     order: str,
     patient: str,
@@ -348,15 +351,15 @@ def _facts(
     iso = _iso(stamp, order)
     try:
         if iso is None:
-            raise InvalidTimeError("not a LibreView time (MM-DD-YYYY hh:mm AM or DD-MM-YYYY HH:mm)")
-        when = parse_fhir_datetime(iso, default_tz=tz, require_zone=False)
-    except InvalidTimeError as exc:
+            raise ValueError("not a LibreView time (MM-DD-YYYY hh:mm AM or DD-MM-YYYY HH:mm)")
+        when = clock.instant(datetime.fromisoformat(iso))
+    except ValueError as exc:
         return [("Device Timestamp", f"{stamp!r}: {exc}")]
     parts = (cell("device"), f"serial {cell('serial')}" * bool(cell("serial")))
     row = Row(
         source=source,
         patient=patient,
-        when=when.instant,
+        when=when,
         original_time=stamp,
         resource_type="LibreViewRow",
         id_prefix="LibreView",
