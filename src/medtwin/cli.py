@@ -1050,9 +1050,28 @@ def synth_command(
 @click.option(
     "--until", default=None, help="Up to this date/time (default: the newest CGM reading)."
 )
+@click.option(
+    "--tz",
+    default="UTC",
+    show_default=True,
+    help="The patient's time zone: the ambulatory glucose profile is over their day.",
+)
+@click.option(
+    "--plot",
+    "plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the ambulatory glucose profile (median, 25-75 % and 5-95 %) as an HTML plot.",
+)
 @_json_option
 def cgm_command(
-    patient: str, store_url: str, days: float, until: str | None, as_json: bool
+    patient: str,
+    store_url: str,
+    days: float,
+    until: str | None,
+    tz: str,
+    plot: Path | None,
+    as_json: bool,
 ) -> None:
     """PATIENT's CGM report: time in ranges, mean, GMI, CV and data sufficiency, with targets.
 
@@ -1064,11 +1083,20 @@ def cgm_command(
 
     store = _open(store_url)
     try:
-        report = cgm_report(store, patient, days=days, until=_parse_time(until, "--until"))
+        report = cgm_report(store, patient, days=days, until=_parse_time(until, "--until"), tz=tz)
     except (LookupError, ValueError) as exc:
         raise click.ClickException(str(exc).strip("'\"")) from None
     finally:
         store.close()
+    if plot is not None:
+        from medtwin.physiology.glycemia import write_agp_html
+
+        write_agp_html(
+            report["agp"],
+            str(plot),
+            title=f"Ambulatory glucose profile, {report['patient_id']}, "
+            f"{report['start'][:10]} to {report['end'][:10]} ({report['readings']:,} readings)",
+        )
     if as_json:
         _print_json(report)
         return
@@ -1108,6 +1136,8 @@ def cgm_command(
         "Targets: International Consensus on Time in Range (Battelino 2019), most adults with "
         "type 1 or type 2 diabetes; older or high-risk adults and pregnancy have others."
     )
+    if plot is not None:
+        click.echo(f"ambulatory glucose profile ({tz}): {plot}")
     if report["unconvertible_readings"]:
         click.echo(
             f"{report['unconvertible_readings']} readings in a unit that is not a glucose "

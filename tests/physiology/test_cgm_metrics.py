@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from medtwin.cli import main
 from medtwin.model import get_model, parse_scenario, simulate
-from medtwin.physiology.glycemia import cgm_metrics
+from medtwin.physiology.glycemia import agp_profile, cgm_metrics
 from medtwin.physiology.uva_padova import cgm_noise_mg_dl
 
 iglu = pytest.importorskip("iglu_python", reason="iglu-python is a dev dependency (make test)")
@@ -118,6 +118,26 @@ def test_the_glycemia_risk_index_and_its_zones(
     assert m["gri"] == pytest.approx(gri) and m["gri_zone"] == zone
 
 
+def test_the_profile_folds_the_days_onto_the_patient_s_own_clock(
+    fortnight: tuple[np.ndarray, np.ndarray],
+) -> None:
+    times, glucose = fortnight
+    agp = agp_profile(times, glucose, tz="UTC")
+    assert len(agp["minute"]) == 96 and sum(agp["readings"]) == times.size
+    minute_of_day = ((times % 86400.0) // 60.0).astype(int)
+    for b in (0, 30, 52, 80):  # 00:00, 07:30, 13:00, 20:00
+        values = glucose[minute_of_day // 15 == b]
+        want = np.percentile(values, [5, 25, 50, 75, 95])
+        got = [agp[f"p{q}"][b] for q in (5, 25, 50, 75, 95)]
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+        assert got == sorted(got)
+    # the same readings on a clock 5 h 30 min ahead: every curve moves by 22 bins
+    kolkata = agp_profile(times, glucose, tz="Asia/Kolkata")
+    assert kolkata["p50"][22:] == agp["p50"][:-22]
+    with pytest.raises(ValueError, match="bin_minutes"):
+        agp_profile(times, glucose, bin_minutes=7)
+
+
 def test_too_few_readings_are_refused() -> None:
     with pytest.raises(ValueError, match="1 glucose reading"):
         cgm_metrics(np.array([T0]), np.array([100.0]))
@@ -156,5 +176,15 @@ def test_the_command_reports_an_imported_export(tmp_path: Path) -> None:
     in_range = 100 * sum(70 <= v <= 180 for v in values) / len(values)
     assert report["time_in_range_70_180_pct"] == pytest.approx(in_range, abs=1e-6)
     assert f"time in range 70-180            {in_range:.1f} %   target > 70 %: NOT met" in text
+    html = tmp_path / "agp.html"
+    plotted = runner.invoke(
+        main, ["cgm", "c-1", "--store", db, "--tz", "Europe/Berlin", "--plot", str(html)]
+    )
+    assert plotted.exit_code == 0 and f"ambulatory glucose profile (Europe/Berlin): {html}" in (
+        plotted.output
+    )
+    page = html.read_text()
+    assert "plotly" in page and '"name":"median"' in page and '"name":"25-75 %"' in page
+    assert report["agp"]["tz"] == "UTC" and len(report["agp"]["p50"]) == 96
     missing = runner.invoke(main, ["cgm", "nobody", "--store", db])
     assert missing.exit_code != 0 and "nobody" in missing.output

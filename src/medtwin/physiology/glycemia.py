@@ -29,7 +29,24 @@ import numpy as np
 
 from medtwin.model.base import FloatArray
 
-__all__ = ["CGM_TARGETS", "cgm_metrics", "glycemic_summary", "gmi_pct"]
+__all__ = [
+    "AGP_PERCENTILES",
+    "CGM_TARGETS",
+    "agp_profile",
+    "cgm_metrics",
+    "glycemic_summary",
+    "gmi_pct",
+    "write_agp_html",
+]
+
+AGP_PERCENTILES = (5, 25, 50, 75, 95)
+"""The ambulatory glucose profile's curves: the median, the interquartile range and the 5th
+to 95th percentile over a modal day (Johnson ML, Martens TW, Criego AB, Carlson AL, Simonson
+GD, Bergenstal RM. Utilizing the ambulatory glucose profile to standardize and implement
+continuous glucose monitoring in clinical practice. Diabetes Technol Ther 2019;21(S2); the
+profile of Mazze RS, Lucido D, Langer O, Hartmann K, Rodbard D. Ambulatory glucose profile:
+representation of verified self-monitored blood glucose data. Diabetes Care
+1987;10(1):111-117)."""
 
 CGM_TARGETS: dict[str, tuple[str, float]] = {
     "active_pct": (">=", 70.0),
@@ -177,3 +194,90 @@ def _meets(value: float, op: str, limit: float) -> bool:
         "<": value < limit,
         "<=": value <= limit,
     }[op]
+
+
+def agp_profile(
+    times_s: FloatArray,
+    glucose_mg_dl: FloatArray,
+    *,
+    tz: str = "UTC",
+    bin_minutes: int = 15,
+    min_readings: int = 5,
+) -> dict[str, Any]:
+    """The ambulatory glucose profile: the readings of every day folded onto one day by their
+    local time of day in ``tz`` (``bin_minutes`` bins), and the percentiles
+    :data:`AGP_PERCENTILES` of each bin (linear interpolation between readings; no smoothing
+    across bins). A bin with fewer than ``min_readings`` readings has no percentiles (None).
+
+    >>> t = np.arange(0.0, 7 * 86400.0, 300.0)
+    >>> agp = agp_profile(t, np.where((t % 86400.0) < 43200.0, 100.0, 150.0), bin_minutes=60)
+    >>> agp["p50"][0], agp["p50"][12], agp["minute"][:3]
+    (100.0, 150.0, [0, 60, 120])
+    """
+    from datetime import UTC, datetime
+
+    from medtwin.record.time import get_zone
+
+    if not 1 <= bin_minutes <= 240 or 1440 % bin_minutes:
+        raise ValueError(f"bin_minutes: a divisor of 1440 from 1 to 240, got {bin_minutes!r}")
+    zone = get_zone(tz)
+    t = np.asarray(times_s, dtype=np.float64)
+    g = np.asarray(glucose_mg_dl, dtype=np.float64)
+    keep = np.isfinite(t) & np.isfinite(g)
+    t, g = t[keep], g[keep]
+    minute = np.empty(t.size, dtype=np.int64)
+    for i, ts in enumerate(t.tolist()):
+        local = datetime.fromtimestamp(ts, UTC).astimezone(zone)
+        minute[i] = local.hour * 60 + local.minute
+    bins = minute // bin_minutes
+    n_bins = 1440 // bin_minutes
+    out: dict[str, Any] = {
+        "tz": tz,
+        "bin_minutes": bin_minutes,
+        "minute": [b * bin_minutes for b in range(n_bins)],
+        "readings": np.bincount(bins, minlength=n_bins).tolist(),
+    }
+    curves: dict[int, list[float | None]] = {q: [None] * n_bins for q in AGP_PERCENTILES}
+    for b in range(n_bins):
+        values = g[bins == b]
+        if values.size < min_readings:
+            continue
+        for q, v in zip(AGP_PERCENTILES, np.percentile(values, AGP_PERCENTILES), strict=True):
+            curves[q][b] = float(v)
+    for q in AGP_PERCENTILES:
+        out[f"p{q}"] = curves[q]
+    return out
+
+
+def write_agp_html(agp: dict[str, Any], path: str, *, title: str) -> None:
+    """A self-contained HTML plot of an :func:`agp_profile` (plotly, no network needed): the
+    median, the 25-75 % and 5-95 % bands over the day, and the 70 and 180 mg/dL lines."""
+    import plotly.graph_objects as go
+
+    hours = [m / 60.0 for m in agp["minute"]]
+    fig = go.Figure()
+    for low, high, alpha in (("p5", "p95", 0.15), ("p25", "p75", 0.35)):
+        fig.add_trace(
+            go.Scatter(
+                x=hours + hours[::-1],
+                y=list(agp[high]) + list(agp[low])[::-1],
+                fill="toself",
+                fillcolor=f"rgba(31,119,180,{alpha})",
+                line={"width": 0},
+                connectgaps=False,
+                name=f"{low[1:]}-{high[1:]} %",
+            )
+        )
+    fig.add_trace(
+        go.Scatter(x=hours, y=agp["p50"], line={"color": "#1f77b4", "width": 3}, name="median")
+    )
+    for level in (70.0, 180.0):
+        fig.add_hline(y=level, line_dash="dot", line_color="green")
+    fig.update_layout(
+        title=title,
+        xaxis_title=f"time of day ({agp['tz']}), hours",
+        yaxis_title="glucose, mg/dL",
+        template="plotly_white",
+    )
+    fig.update_xaxes(range=[0, 24], dtick=3)
+    fig.write_html(path, include_plotlyjs=True, full_html=True)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from medtwin.physiology.glycemia import cgm_metrics
+from medtwin.physiology.glycemia import agp_profile, cgm_metrics
 from medtwin.record.facts import VOID_RESULT_STATUSES, value_comparator
 
 if TYPE_CHECKING:
@@ -31,11 +31,18 @@ CGM_DAYS = 14.0
 
 
 def cgm_report(
-    store: SqlStore, patient: str, *, days: float = CGM_DAYS, until: dt.datetime | None = None
+    store: SqlStore,
+    patient: str,
+    *,
+    days: float = CGM_DAYS,
+    until: dt.datetime | None = None,
+    tz: str = "UTC",
 ) -> dict[str, Any]:
     """The CGM metrics of ``patient``'s readings over the ``days`` before ``until`` (default:
-    up to the newest reading). Raises :class:`LookupError` for an unknown patient and
-    :class:`ValueError` when there are fewer than two usable readings, naming why."""
+    up to the newest reading), and their ambulatory glucose profile over the day in ``tz``
+    (``agp``: :func:`~medtwin.physiology.glycemia.agp_profile`). Raises :class:`LookupError`
+    for an unknown patient and :class:`ValueError` when there are fewer than two usable
+    readings, naming why."""
     from medtwin.record.units import convert
 
     if not days > 0:
@@ -80,6 +87,7 @@ def cgm_report(
         end_s=until.timestamp(),
         bounds=bounds,
     )
+    agp = agp_profile(np.asarray(times), np.asarray(values), tz=tz)
     return {
         "patient_id": pid,
         "code": CGM_CODE,
@@ -87,4 +95,5 @@ def cgm_report(
         "end": until.astimezone(dt.UTC).isoformat(),
         "unconvertible_readings": skipped,
         **metrics,
+        "agp": agp,
     }
