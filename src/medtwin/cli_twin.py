@@ -219,6 +219,62 @@ def twin_show_command(patient: str, store_url: str, model_name: str | None, as_j
             click.echo(f"    {line}")
 
 
+@twin_group.command("basal")
+@click.argument("patient")
+@_store_option
+@click.option(
+    "--profile",
+    required=True,
+    help="The pump's basal program, 'HH:MM=U/h,...' from 00:00, e.g. '00:00=0.8,06:00=1.1'.",
+)
+@click.option("--since", required=True, help="First day it ran (YYYY-MM-DD, local).")
+@click.option("--until", "until_day", required=True, help="Last day it ran (YYYY-MM-DD, local).")
+@click.option("--tz", default="UTC", show_default=True, help="The patient's time zone.")
+def twin_basal_command(
+    patient: str, store_url: str, profile: str, since: str, until_day: str, tz: str
+) -> None:
+    """Record PATIENT's pump basal program over days, as the basal rates a glucose twin reads.
+
+    For a pump user whose CGM export (Dexcom Clarity, LibreView) has the boluses but not the
+    basal: the program's rates are written day by day as programmed (not delivered: temporary
+    basals and suspensions are not in it). Recording a changed program for the same days
+    corrects the rates.
+    """
+    import datetime as dt
+
+    from medtwin.record.time import get_zone
+    from medtwin.twin.basal import basal_profile_facts, parse_basal_profile
+    from medtwin.twin.data import DataError
+
+    store = _open(store_url)
+    try:
+        try:
+            first, last = dt.date.fromisoformat(since), dt.date.fromisoformat(until_day)
+        except ValueError as exc:
+            raise DataError(f"--since / --until: a date YYYY-MM-DD: {exc}") from None
+        segments = parse_basal_profile(profile)
+        pid = store.resolve_patient(patient)
+        who = store.patient(pid).identifiers
+        if not who:
+            raise DataError(f"patient {patient}: no identifier to record the rates under")
+        facts = basal_profile_facts(who[0], segments, first, last, get_zone(tz))
+        result = store.append_facts(facts, source="medtwin:basal-profile")
+    except _errors() as exc:  # DataError is a ModelError
+        _fail(exc)
+        return
+    finally:
+        store.close()
+    daily = sum(
+        rate * ((segments[i + 1][0] if i + 1 < len(segments) else 1440) - minute) / 60.0
+        for i, (minute, rate) in enumerate(segments)
+    )
+    click.echo(
+        f"{pid}: basal program of {len(segments)} rates ({daily:.2f} U a day) recorded from "
+        f"{first} to {last} ({tz}): {result.inserted} rates new, {result.new_versions} corrected, "
+        f"{result.unchanged} unchanged"
+    )
+
+
 @twin_group.command("events")
 @click.argument("patient")
 @_store_option
