@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from medtwin.ingest.base import export_number
-from medtwin.record.batch import QuarantineItem
+from medtwin.record.batch import Batch, QuarantineItem
 from medtwin.record.facts import (
     LOINC,
     Coding,
@@ -31,6 +32,7 @@ __all__ = [
     "CGM",
     "DEVICE_USER_SYSTEM",
     "FINGERSTICK",
+    "ExportReader",
     "LocalClock",
     "Problem",
     "Row",
@@ -180,6 +182,36 @@ def row_quarantine(
         )
 
     return bad
+
+
+class ExportReader:
+    """A reader of one kind of device export: the file's bytes to :meth:`read_bytes`."""
+
+    name: str
+    default_source: str
+
+    def read_bytes(
+        self, data: bytes, *, source: str, tz: str, file: str | None, patient: str | None
+    ) -> Iterator[Batch]:
+        raise NotImplementedError
+
+    def read(
+        self,
+        path: Path,
+        *,
+        source: str | None,
+        tz: str,
+        lookup: Any = None,
+        patient: str | None = None,
+    ) -> Iterator[Batch]:
+        """Batches of up to 2,000 rows; local times are read in ``tz``."""
+        yield from self.read_bytes(
+            path.read_bytes(),
+            source=source or self.default_source,
+            tz=tz,
+            file=str(path),
+            patient=patient,
+        )
 
 
 class LocalClock:

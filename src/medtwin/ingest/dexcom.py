@@ -73,6 +73,7 @@ from typing import Any, Final
 from medtwin.ingest._device_export import (
     CGM,
     FINGERSTICK,
+    ExportReader,
     LocalClock,
     Problem,
     Row,
@@ -82,7 +83,7 @@ from medtwin.ingest._device_export import (
     insulin_fact,
     row_quarantine,
 )
-from medtwin.ingest.base import Lookup, export_delimiter
+from medtwin.ingest.base import export_delimiter
 from medtwin.record.batch import Batch, ResourceUnit
 from medtwin.record.facts import Coding, Fact
 from medtwin.record.time import get_zone
@@ -113,10 +114,11 @@ _INSULIN = {
 }
 
 
-class DexcomClarityReader:
+class DexcomClarityReader(ExportReader):
     """Reads Dexcom Clarity ``.csv`` exports (see the module docstring)."""
 
     name = "dexcom"
+    default_source = DEFAULT_SOURCE
 
     def can_read(self, path: Path) -> bool:
         """A ``.csv`` file whose header starts ``Index,Timestamp (YYYY-MM-DDThh:mm:ss),Event
@@ -132,23 +134,11 @@ class DexcomClarityReader:
         cells = [c.strip().strip('"').strip().lower() for c in split]
         return tuple(cells) == HEADER_START
 
-    def read(
-        self,
-        path: Path,
-        *,
-        source: str | None,
-        tz: str,
-        lookup: Lookup | None = None,
-        patient: str | None = None,
+    def read_bytes(
+        self, data: bytes, *, source: str, tz: str, file: str | None, patient: str | None
     ) -> Iterator[Batch]:
-        """Batches of up to 2,000 rows; local times are read in ``tz``."""
-        yield from read_clarity_bytes(
-            path.read_bytes(),
-            source=source or DEFAULT_SOURCE,
-            tz=tz,
-            file=str(path),
-            patient=patient,
-        )
+        """The facts of an export's bytes (:func:`read_clarity_bytes`)."""
+        return read_clarity_bytes(data, source=source, tz=tz, file=file, patient=patient)
 
 
 def read_clarity_bytes(

@@ -76,6 +76,7 @@ from typing import Any, Final
 from medtwin.ingest._device_export import (
     CGM,
     FINGERSTICK,
+    ExportReader,
     LocalClock,
     Problem,
     Row,
@@ -85,7 +86,7 @@ from medtwin.ingest._device_export import (
     insulin_fact,
     row_quarantine,
 )
-from medtwin.ingest.base import Lookup, export_delimiter
+from medtwin.ingest.base import export_delimiter
 from medtwin.record.batch import Batch, ResourceUnit
 from medtwin.record.facts import Coding, Fact
 from medtwin.record.time import get_zone
@@ -122,10 +123,11 @@ def _is_header(cells: list[str]) -> bool:
     )
 
 
-class LibreViewReader:
+class LibreViewReader(ExportReader):
     """Reads LibreView ``.csv`` exports (see the module docstring)."""
 
     name = "libreview"
+    default_source = DEFAULT_SOURCE
 
     def can_read(self, path: Path) -> bool:
         """A ``.csv`` file with the LibreView header on one of its first three lines."""
@@ -142,23 +144,11 @@ class LibreViewReader:
             if line.strip()
         )
 
-    def read(
-        self,
-        path: Path,
-        *,
-        source: str | None,
-        tz: str,
-        lookup: Lookup | None = None,
-        patient: str | None = None,
+    def read_bytes(
+        self, data: bytes, *, source: str, tz: str, file: str | None, patient: str | None
     ) -> Iterator[Batch]:
-        """Batches of up to 2,000 rows; local times are read in ``tz``."""
-        yield from read_libre_bytes(
-            path.read_bytes(),
-            source=source or DEFAULT_SOURCE,
-            tz=tz,
-            file=str(path),
-            patient=patient,
-        )
+        """The facts of an export's bytes (:func:`read_libre_bytes`)."""
+        return read_libre_bytes(data, source=source, tz=tz, file=file, patient=patient)
 
 
 def read_libre_bytes(
