@@ -439,6 +439,31 @@ def _render_summary(s: dict[str, Any]) -> None:
         ("test", "value", "date"),
         lambda r: (r["name"], r["value"], r["date"] or "-"),
     )
+    cgm = s.get("cgm")
+    if cgm:
+        met = cgm["targets_met"]
+
+        def pct(key: str, label: str) -> str:
+            mark = "" if met.get(key, True) else " (target not met)"
+            return f"{label} {cgm[key]:.1f} %{mark}"
+
+        console.print(
+            f"\n[bold underline]CGM[/], {cgm['days']:.0f} days to {cgm['end'][:10]} "
+            f"({cgm['readings']:,} readings, {pct('active_pct', 'active')})\n  "
+            + ", ".join(
+                [
+                    pct("time_in_range_70_180_pct", "in range 70-180"),
+                    pct("time_below_70_pct", "below 70"),
+                    pct("time_below_54_pct", "below 54"),
+                    pct("time_above_180_pct", "above 180"),
+                    pct("time_above_250_pct", "above 250"),
+                ]
+            )
+            + f"\n  mean {cgm['mean_mg_dl']:.0f} mg/dL, GMI {cgm['gmi_pct']:.1f} %, "
+            f"CV {cgm['cv_pct']:.1f} %, GRI {cgm['gri']:.0f} (zone {cgm['gri_zone']}); "
+            "'medtwin cgm' for the report",
+            highlight=False,
+        )
     smoking = s.get("smoking")
     if smoking:
         console.print(

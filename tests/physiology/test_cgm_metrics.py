@@ -186,5 +186,11 @@ def test_the_command_reports_an_imported_export(tmp_path: Path) -> None:
     page = html.read_text()
     assert "plotly" in page and '"name":"median"' in page and '"name":"25-75 %"' in page
     assert report["agp"]["tz"] == "UTC" and len(report["agp"]["p50"]) == 96
+    shown = runner.invoke(main, ["show", "c-1", "--store", db]).output
+    assert "CGM, 14 days to 2024-03-14 (4,032 readings, active 100.0 %)" in shown
+    assert f"in range 70-180 {in_range:.1f} % (target not met)" in " ".join(shown.split())
+    summary = json.loads(runner.invoke(main, ["show", "c-1", "--store", db, "--json"]).output)
+    assert summary["cgm"]["gri_zone"] == report["gri_zone"]
+    assert summary["cgm"]["time_in_range_70_180_pct"] == report["time_in_range_70_180_pct"]
     missing = runner.invoke(main, ["cgm", "nobody", "--store", db])
     assert missing.exit_code != 0 and "nobody" in missing.output

@@ -489,6 +489,7 @@ def patient_summary(store: SqlStore, patient: str, *, today: date | None = None)
         if isinstance(stored.fact, Immunization) and stored.fact.status not in NOT_DONE_STATUSES:
             immunizations[_name(stored)] = _day(stored.fact.effective_start)
     out["immunizations"] = [{"name": k, "last": v} for k, v in sorted(immunizations.items())]
+    out["cgm"] = _cgm(store, summary.id) if "99504-3" in newest_observations else None
     out["fact_count"] = store.count_facts(summary.id)
     # a record that goes on after the death it records has an error in it: say how much
     out["facts_after_death"] = (
@@ -496,4 +497,36 @@ def patient_summary(store: SqlStore, patient: str, *, today: date | None = None)
         if died
         else 0
     )
+    return out
+
+
+def _cgm(store: SqlStore, patient_id: str) -> dict[str, Any] | None:
+    """The CGM report's headline figures over the 14 days to the newest CGM reading
+    (:func:`medtwin.store.cgm.cgm_report`; ``medtwin cgm`` prints it whole), None when there
+    are too few readings."""
+    from medtwin.store.cgm import cgm_report
+
+    try:
+        report = cgm_report(store, patient_id)
+    except ValueError:
+        return None
+    keys = (
+        "readings",
+        "bounds",
+        "days",
+        "active_pct",
+        "time_in_range_70_180_pct",
+        "time_below_70_pct",
+        "time_below_54_pct",
+        "time_above_180_pct",
+        "time_above_250_pct",
+        "mean_mg_dl",
+        "gmi_pct",
+        "cv_pct",
+        "gri",
+        "gri_zone",
+    )
+    out = {k: report[k] for k in keys}
+    out["start"], out["end"] = report["start"], report["end"]
+    out["targets_met"] = {k: v["met"] for k, v in report["targets"].items()}
     return out
