@@ -98,6 +98,30 @@ def test_replay_in_process_stores_in_time_order_and_fires(store: SqlStore, tmp_p
     assert again.report.facts_changed == 0 and again.report.unchanged == 3 and len(fired) == 1
 
 
+def test_a_sensor_s_low_replays_as_a_bound(sqlite_store: SqlStore, tmp_path: Path) -> None:
+    """A CGM LOW ("<40") sent through the live path arrives as a bound (a FHIR
+    Quantity.comparator), so the listener stores it as one and the monitors read it so."""
+    from medtwin.record.facts import value_comparator
+
+    pid = make_patient(sqlite_store, "cgm-1")
+    path = tmp_path / "cgm.csv"
+    path.write_text(
+        "time,metric,value,unit\n"
+        "2024-03-01T02:00:00Z,99504-3,62,mg/dL\n"
+        "2024-03-01T02:05:00Z,99504-3,<40,mg/dL\n"
+    )
+    recorded = recorded_messages([path], patient="cgm-1")
+    sent = [orjson.loads(m.payload)["valueQuantity"] for _, m in recorded.messages]
+    assert [q.get("comparator") for q in sent] == [None, "<"]
+    live = LiveIngest(sqlite_store)
+    replay(recorded.messages, live.handle, speed=None)
+    stored = sqlite_store.timeline(pid, codes=["99504-3"])
+    assert [(s.fact.value_num, value_comparator(s.fact)) for s in stored] == [  # type: ignore[attr-defined]
+        (62.0, None),
+        (40.0, "<"),
+    ]
+
+
 def test_replay_cli_fhir_folder(shared: Path, tmp_path: Path) -> None:
     db = tmp_path / "replay.db"
     phd = shared / "wearables" / "hl7-phd"

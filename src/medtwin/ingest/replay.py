@@ -35,7 +35,7 @@ import orjson
 
 from medtwin.ingest.mqtt import Message
 from medtwin.record.batch import ResourceUnit
-from medtwin.record.facts import Fact, Observation
+from medtwin.record.facts import Fact, Observation, value_comparator
 
 __all__ = ["Recorded", "observation_payload", "parse_speed", "recorded_messages", "replay"]
 
@@ -120,6 +120,9 @@ def observation_payload(unit: ResourceUnit) -> dict[str, Any] | None:
         obs["effectiveDateTime"] = main.effective_start.isoformat()
     if main.value_num is not None:
         quantity: dict[str, Any] = {"value": main.value_num}
+        comparator = value_comparator(main)
+        if comparator is not None:  # a bound ("<40": a sensor's LOW) is sent as one
+            quantity["comparator"] = comparator
         if main.unit:
             quantity.update(unit=main.unit, system=_UCUM, code=main.unit)
         obs["valueQuantity"] = quantity
