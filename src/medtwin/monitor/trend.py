@@ -545,13 +545,13 @@ class CusumMonitor(_TrendMonitor):
             if not math.isfinite(x) or (limits is not None and not limits[0] <= x <= limits[1]):
                 continue
             track = tracks.get(code)
-            bound = reading.comparator
-            if bound is not None:
-                # a bound ("<40"): never learned; it tests only the side where its bound is the
-                # least extreme value it allows ("<40" a fall, ">400" a rise)
-                if track is not None and track.n >= warmup_n:
-                    alerts += self._bound(reading, track, x, bound.startswith(">"))
-                continue
+            # a bound ("<40") is never learned; it steps only the side where the bound is the
+            # least extreme value it allows: "<x" S- (the true z is at most that of x), ">x" S+
+            side = 0
+            if reading.comparator is not None:
+                if track is None or track.n < warmup_n:
+                    continue
+                side = 1 if reading.comparator.startswith(">") else -1
             if track is None:
                 track = tracks[code] = _Track(self._max_evidence)
             if track.n < warmup_n:
@@ -566,35 +566,39 @@ class CusumMonitor(_TrendMonitor):
                 z = clip
             elif z < -clip:
                 z = -clip
-            if track.n < baseline_max_n:
+            if side:
+                pass  # a bound: no baseline, no count
+            elif track.n < baseline_max_n:
                 track.learn(x, False)
                 self._finish_warmup(code, track)
             else:
                 track.n += 1
-            up = track.up + z - k
-            if up > 0.0:
-                if track.up == 0.0:  # a new run starts here (Page's change-time estimate)
-                    track.n_up = 0
-                    track.sum_up = 0.0
-                    track.evidence_up.clear()
-                track.n_up += 1
-                track.sum_up += x
-                track.evidence_up.append(reading.ref)
-                track.up = up
-            else:
-                track.up = 0.0
-            low = track.low - z - k
-            if low > 0.0:
-                if track.low == 0.0:
-                    track.n_down = 0
-                    track.sum_down = 0.0
-                    track.evidence_down.clear()
-                track.n_down += 1
-                track.sum_down += x
-                track.evidence_down.append(reading.ref)
-                track.low = low
-            else:
-                track.low = 0.0
+            if side >= 0:
+                up = track.up + z - k
+                if up > 0.0:
+                    if track.up == 0.0:  # a new run starts here (Page's change-time estimate)
+                        track.n_up = 0
+                        track.sum_up = 0.0
+                        track.evidence_up.clear()
+                    track.n_up += 1
+                    track.sum_up += x
+                    track.evidence_up.append(reading.ref)
+                    track.up = up
+                else:
+                    track.up = 0.0
+            if side <= 0:
+                low = track.low - z - k
+                if low > 0.0:
+                    if track.low == 0.0:
+                        track.n_down = 0
+                        track.sum_down = 0.0
+                        track.evidence_down.clear()
+                    track.n_down += 1
+                    track.sum_down += x
+                    track.evidence_down.append(reading.ref)
+                    track.low = low
+                else:
+                    track.low = 0.0
             if track.up > h or track.low > h:
                 alerts.append(self._alarm(reading, track))
         return alerts
@@ -612,36 +616,6 @@ class CusumMonitor(_TrendMonitor):
             statistic_name="S+" if upward else "S-",
             baseline_mean=track.mean,
         )
-
-    def _bound(self, reading: Reading, track: _Track, x: float, upward: bool) -> list[Alert]:
-        """One side's step with a bound at ``x``: S+ for ">x" (the value is at least ``x``,
-        so its z is at least that of ``x``), S- for "<x"; the other side is left as it was."""
-        z = min(max((x - track.mean) * track.scale, -self._clip), self._clip)
-        if upward:
-            up = track.up + z - self._k
-            if up <= 0.0:
-                track.up = 0.0
-                return []
-            if track.up == 0.0:
-                track.n_up, track.sum_up = 0, 0.0
-                track.evidence_up.clear()
-            track.n_up += 1
-            track.sum_up += x
-            track.evidence_up.append(reading.ref)
-            track.up = up
-        else:
-            low = track.low - z - self._k
-            if low <= 0.0:
-                track.low = 0.0
-                return []
-            if track.low == 0.0:
-                track.n_down, track.sum_down = 0, 0.0
-                track.evidence_down.clear()
-            track.n_down += 1
-            track.sum_down += x
-            track.evidence_down.append(reading.ref)
-            track.low = low
-        return [self._alarm(reading, track)] if max(track.up, track.low) > self._h else []
 
 
 class PageHinkleyMonitor(_TrendMonitor):
