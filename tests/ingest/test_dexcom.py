@@ -18,7 +18,7 @@ import pytest
 from tests.twin.test_calibrate import M
 from tests.twin.test_censored import _hyperglycaemic_day
 
-from medtwin.ingest import import_paths, reader_for
+from medtwin.ingest import import_paths, reader_for, register_device_user
 from medtwin.ingest.dexcom import DexcomClarityReader, read_clarity_bytes
 from medtwin.model import simulate
 from medtwin.record.facts import (
@@ -153,10 +153,7 @@ def test_an_mmol_export_is_converted_and_its_bounds_kept() -> None:
 def test_bad_rows_are_quarantined_with_line_and_column_and_the_rest_stored(
     store: SqlStore, tmp_path: Path
 ) -> None:
-    store.append_facts(
-        [Demographics(source="reg", source_id="Patient/d1", subject=USER, identifiers=(USER,))],
-        source="reg",
-    )
+    register_device_user(store, "dex-1")
     rows = [
         ["2024-03-01T07:00:00", "EGV", "", "112", "", ""],
         ["2024-02-30T07:05:00", "EGV", "", "115", "", ""],
@@ -207,10 +204,7 @@ def test_the_wearer_s_name_in_the_preamble_is_not_stored(tmp_path: Path) -> None
     db = tmp_path / "m.db"
     store = open_store(str(db), actor="test")
     try:
-        store.append_facts(
-            [Demographics(source="reg", source_id="Patient/d1", subject=USER, identifiers=(USER,))],
-            source="reg",
-        )
+        register_device_user(store, "dex-1")
         path = tmp_path / "export.csv"
         path.write_bytes(clarity(ROWS))
         assert import_paths(store, [path], patient="dex-1").counts["inserted"] == 7
@@ -387,10 +381,7 @@ def test_the_hour_that_happens_twice_when_the_clocks_go_back_is_kept_twice(
         rows.append([when.strftime("%Y-%m-%dT%H:%M:%S"), "EGV", "", str(100 + i), "", ""])
     stamps = [r[0] for r in rows]
     assert len(set(stamps)) == len(stamps) - 12  # twelve wall-clock times written twice
-    sqlite_store.append_facts(
-        [Demographics(source="reg", source_id="Patient/d1", subject=USER, identifiers=(USER,))],
-        source="reg",
-    )
+    register_device_user(sqlite_store, "dex-1")
     path = tmp_path / "export.csv"
     path.write_bytes(clarity(rows))
     report = import_paths(sqlite_store, [path], patient="dex-1", tz="Europe/Berlin")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from medtwin.ingest import import_paths, reader_for
+from medtwin.ingest import import_paths, reader_for, register_device_user
 from medtwin.ingest.libre import LibreViewReader, read_libre_bytes
 from medtwin.record.facts import (
     Coding,
@@ -151,10 +151,7 @@ def test_the_day_is_told_from_the_month_by_the_whole_file(
 
 
 def test_bad_rows_and_amounts_not_given_are_quarantined(store: SqlStore, tmp_path: Path) -> None:
-    store.append_facts(
-        [Demographics(source="reg", source_id="Patient/l1", subject=USER, identifiers=(USER,))],
-        source="reg",
-    )
+    register_device_user(store, "libre-1")
     rows = [
         ("03-01-2024 08:00 AM", 0, {"Historic Glucose {u}": "112"}),
         ("03-01-2024 08:15 AM", 0, {"Historic Glucose {u}": "n/a"}),
@@ -216,10 +213,7 @@ def test_no_patient_refuses_the_file_and_the_name_is_never_stored(tmp_path: Path
         assert import_paths(store, [path]).counts.get("inserted", 0) == 0
         [entry] = store.quarantine()
         assert entry.item.field == "patient" and "pass --patient" in entry.item.reason
-        store.append_facts(
-            [Demographics(source="reg", source_id="Patient/l1", subject=USER, identifiers=(USER,))],
-            source="reg",
-        )
+        register_device_user(store, "libre-1")
         assert import_paths(store, [path], patient="libre-1").counts["inserted"] == 9
     finally:
         store.close()

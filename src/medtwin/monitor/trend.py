@@ -566,13 +566,12 @@ class CusumMonitor(_TrendMonitor):
                 z = clip
             elif z < -clip:
                 z = -clip
-            if side:
-                pass  # a bound: no baseline, no count
-            elif track.n < baseline_max_n:
-                track.learn(x, False)
-                self._finish_warmup(code, track)
-            else:
-                track.n += 1
+            if side == 0:  # a value joins the baseline; a bound does not, nor is it counted
+                if track.n < baseline_max_n:
+                    track.learn(x, False)
+                    self._finish_warmup(code, track)
+                else:
+                    track.n += 1
             if side >= 0:
                 up = track.up + z - k
                 if up > 0.0:
