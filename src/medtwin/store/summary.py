@@ -489,7 +489,8 @@ def patient_summary(store: SqlStore, patient: str, *, today: date | None = None)
         if isinstance(stored.fact, Immunization) and stored.fact.status not in NOT_DONE_STATUSES:
             immunizations[_name(stored)] = _day(stored.fact.effective_start)
     out["immunizations"] = [{"name": k, "last": v} for k, v in sorted(immunizations.items())]
-    out["cgm"] = _cgm(store, summary.id) if "99504-3" in newest_observations else None
+    newest_cgm = newest_observations.get("99504-3")
+    out["cgm"] = _cgm(store, summary.id, newest_cgm.fact.effective_start) if newest_cgm else None
     out["fact_count"] = store.count_facts(summary.id)
     # a record that goes on after the death it records has an error in it: say how much
     out["facts_after_death"] = (
@@ -500,14 +501,18 @@ def patient_summary(store: SqlStore, patient: str, *, today: date | None = None)
     return out
 
 
-def _cgm(store: SqlStore, patient_id: str) -> dict[str, Any] | None:
-    """The CGM report's headline figures over the 14 days to the newest CGM reading
+def _cgm(store: SqlStore, patient_id: str, newest: datetime | None) -> dict[str, Any] | None:
+    """The CGM report's headline figures over the 14 days to the ``newest`` CGM reading
     (:func:`medtwin.store.cgm.cgm_report`; ``medtwin cgm`` prints it whole), None when there
     are too few readings."""
+    from datetime import timedelta
+
     from medtwin.store.cgm import cgm_report
 
+    if newest is None:
+        return None
     try:
-        report = cgm_report(store, patient_id)
+        report = cgm_report(store, patient_id, until=newest + timedelta(microseconds=1))
     except ValueError:
         return None
     keys = (
