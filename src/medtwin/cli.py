@@ -451,17 +451,13 @@ def _render_summary(s: dict[str, Any]) -> None:
             f"\n[bold underline]CGM[/], {cgm['days']:.0f} days to {cgm['end'][:10]} "
             f"({cgm['readings']:,} readings, {pct('active_pct', 'active')})\n  "
             + ", ".join(
-                [
-                    pct("time_in_range_70_180_pct", "in range 70-180"),
-                    pct("time_below_70_pct", "below 70"),
-                    pct("time_below_54_pct", "below 54"),
-                    pct("time_above_180_pct", "above 180"),
-                    pct("time_above_250_pct", "above 250"),
-                ]
+                pct(key, label.replace("of which ", "").replace("time ", "").strip())
+                for label, key in _cgm_ranges(cgm["targets_group"])
             )
             + f"\n  mean {cgm['mean_mg_dl']:.0f} mg/dL, GMI {cgm['gmi_pct']:.1f} %, "
             f"CV {cgm['cv_pct']:.1f} %, GRI {cgm['gri']:.0f} (zone {cgm['gri_zone']}); "
-            "'medtwin cgm' for the report",
+            + (f"targets for {cgm['targets_label']}; " if cgm["targets_group"] != "adult" else "")
+            + "'medtwin cgm' for the report",
             highlight=False,
         )
     smoking = s.get("smoking")
@@ -1066,6 +1062,25 @@ def synth_command(
         )
 
 
+def _cgm_ranges(group: str) -> list[tuple[str, str]]:
+    """The time-in-range lines of a CGM report for the target ``group``: the pregnancy range
+    (63-140 mg/dL) in pregnancy, else the standard one (70-180)."""
+    if group.startswith("pregnancy"):
+        return [
+            ("time in range 63-140", "time_in_range_63_140_pct"),
+            ("time below 63", "time_below_63_pct"),
+            ("  of which below 54", "time_below_54_pct"),
+            ("time above 140", "time_above_140_pct"),
+        ]
+    return [
+        ("time in range 70-180", "time_in_range_70_180_pct"),
+        ("time below 70", "time_below_70_pct"),
+        ("  of which below 54", "time_below_54_pct"),
+        ("time above 180", "time_above_180_pct"),
+        ("  of which above 250", "time_above_250_pct"),
+    ]
+
+
 @main.command("cgm")
 @click.argument("patient")
 @_store_option
@@ -1088,6 +1103,14 @@ def synth_command(
     default=None,
     help="Write the ambulatory glucose profile (median, 25-75 % and 5-95 %) as an HTML plot.",
 )
+@click.option(
+    "--targets",
+    type=click.Choice(["auto", "adult", "older", "pregnancy-type1", "pregnancy-other"]),
+    default="auto",
+    show_default=True,
+    help="The consensus' target group; auto: pregnancy (with type 1 diabetes or not) from the "
+    "record, else most adults.",
+)
 @_json_option
 def cgm_command(
     patient: str,
@@ -1096,23 +1119,34 @@ def cgm_command(
     until: str | None,
     tz: str,
     plot: Path | None,
+    targets: str,
     as_json: bool,
 ) -> None:
     """PATIENT's CGM report: time in ranges, mean, GMI, CV and data sufficiency, with targets.
 
     The core metrics of the International Consensus on Time in Range (Battelino 2019) over the
     patient's continuous glucose readings (LOINC 99504-3: a Dexcom or Libre export, a live
-    feed), against the targets for most adults with type 1 or type 2 diabetes.
+    feed), against the targets of the patient's group: most adults with type 1 or type 2
+    diabetes, older or high-risk adults, or pregnancy (range 63-140 mg/dL).
     """
+    from medtwin.physiology.glycemia import CGM_TARGET_SETS
     from medtwin.store.cgm import cgm_report
 
     store = _open(store_url)
     try:
-        report = cgm_report(store, patient, days=days, until=_parse_time(until, "--until"), tz=tz)
+        report = cgm_report(
+            store,
+            patient,
+            days=days,
+            until=_parse_time(until, "--until"),
+            tz=tz,
+            targets=targets,
+        )
     except (LookupError, ValueError) as exc:
         raise click.ClickException(str(exc).strip("'\"")) from None
     finally:
         store.close()
+    group = CGM_TARGET_SETS[report["targets_group"]]
     if plot is not None:
         from medtwin.physiology.glycemia import write_agp_html
 
@@ -1121,16 +1155,17 @@ def cgm_command(
             str(plot),
             title=f"Ambulatory glucose profile, {report['patient_id']}, "
             f"{report['start'][:10]} to {report['end'][:10]} ({report['readings']:,} readings)",
+            target_range=(group.low, group.high),
         )
     if as_json:
         _print_json(report)
         return
-    targets = report["targets"]
+    checks = report["targets"]
 
     def line(label: str, key: str, unit: str = "%") -> None:
         value = report[key]
         shown = f"{value:.1f} {unit}" if unit == "%" else f"{value:.0f} {unit}"
-        check = targets.get(key)
+        check = checks.get(key)
         verdict = ""
         if check is not None:
             verdict = f"target {check['target']}: {'met' if check['met'] else 'NOT met'}"
@@ -1148,19 +1183,20 @@ def cgm_command(
     click.echo(f"  {'mean glucose':<26}{shown:>12}   ({mean / 18.016:.1f} mmol/L)")
     line("GMI", "gmi_pct")
     line("coefficient of variation", "cv_pct")
-    line("time in range 70-180", "time_in_range_70_180_pct")
-    line("time below 70", "time_below_70_pct")
-    line("  of which below 54", "time_below_54_pct")
-    line("time above 180", "time_above_180_pct")
-    line("  of which above 250", "time_above_250_pct")
+    for label, key in _cgm_ranges(report["targets_group"]):
+        line(label, key)
     click.echo(
         f"  {'glycemia risk index':<26}{report['gri']:>10.1f}     zone {report['gri_zone']} "
         f"(hypoglycaemia {report['gri_hypo']:.1f}, hyperglycaemia {report['gri_hyper']:.1f})"
     )
     click.echo(
-        "Targets: International Consensus on Time in Range (Battelino 2019), most adults with "
-        "type 1 or type 2 diabetes; older or high-risk adults and pregnancy have others."
+        "Targets: International Consensus on Time in Range (Battelino 2019), "
+        f"{report['targets_label']} ({report['targets_basis']})."
     )
+    if group.name != "adult" and group.note:
+        click.echo(f"  {group.note[0].upper()}{group.note[1:]}.")
+    for hint in report["targets_hints"]:
+        click.echo(f"  Note: {hint}.")
     if plot is not None:
         click.echo(f"ambulatory glucose profile ({tz}): {plot}")
     if report["unconvertible_readings"]:

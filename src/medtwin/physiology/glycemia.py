@@ -23,6 +23,8 @@ a Libre's scans, clustered around meals, do not outweigh its 15-minute history.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -32,6 +34,8 @@ from medtwin.model.base import FloatArray
 __all__ = [
     "AGP_PERCENTILES",
     "CGM_TARGETS",
+    "CGM_TARGET_SETS",
+    "CgmTargets",
     "agp_profile",
     "cgm_metrics",
     "glycemic_summary",
@@ -48,19 +52,102 @@ profile of Mazze RS, Lucido D, Langer O, Hartmann K, Rodbard D. Ambulatory gluco
 representation of verified self-monitored blood glucose data. Diabetes Care
 1987;10(1):111-117)."""
 
-CGM_TARGETS: dict[str, tuple[str, float]] = {
+
+@dataclass(frozen=True, slots=True)
+class CgmTargets:
+    """A group's targets for the CGM metrics (Battelino et al. 2019): the glucose range its time
+    in range is counted over (``low``-``high`` mg/dL), and each metric's target as ``(operator,
+    limit)`` on the metric's key in :func:`cgm_metrics`' output."""
+
+    name: str
+    label: str
+    low: float
+    high: float
+    targets: Mapping[str, tuple[str, float]]
+    note: str = ""
+
+
+_SUFFICIENCY_AND_CV: dict[str, tuple[str, float]] = {
     "active_pct": (">=", 70.0),
     "cv_pct": ("<=", 36.0),
-    "time_in_range_70_180_pct": (">", 70.0),
-    "time_below_70_pct": ("<", 4.0),
-    "time_below_54_pct": ("<", 1.0),
-    "time_above_180_pct": ("<", 25.0),
-    "time_above_250_pct": ("<", 5.0),
 }
-"""Targets for most adults with type 1 or type 2 diabetes (Battelino T et al. Diabetes Care
-2019;42(8):1593-1603: Table 2, time in ranges; Table 1, "%CV target <=36%" and data
-sufficiency of at least 70 % of 14 days). Older or high-risk adults and pregnancy have other
-targets (Table 2), not applied here."""
+"""Table 1 of Battelino 2019 for every group: data sufficiency (at least 70 % of 14 days with
+data) and glycaemic variability (%CV target <= 36 %)."""
+
+CGM_TARGET_SETS: dict[str, CgmTargets] = {
+    "adult": CgmTargets(
+        "adult",
+        "most adults with type 1 or type 2 diabetes",
+        70.0,
+        180.0,
+        {
+            **_SUFFICIENCY_AND_CV,
+            "time_in_range_70_180_pct": (">", 70.0),
+            "time_below_70_pct": ("<", 4.0),
+            "time_below_54_pct": ("<", 1.0),
+            "time_above_180_pct": ("<", 25.0),
+            "time_above_250_pct": ("<", 5.0),
+        },
+        "under 25 with an HbA1c goal of 7.5 %, the consensus sets time in range to about 60 %",
+    ),
+    "older": CgmTargets(
+        "older",
+        "older or high-risk adults with type 1 or type 2 diabetes",
+        70.0,
+        180.0,
+        {
+            **_SUFFICIENCY_AND_CV,
+            "time_in_range_70_180_pct": (">", 50.0),
+            "time_below_70_pct": ("<", 1.0),
+            "time_above_250_pct": ("<", 10.0),
+        },
+        "at higher risk of hypoglycaemia (older age, long duration of diabetes or of insulin "
+        "therapy, impaired awareness of hypoglycaemia ...): fewer lows matter more than more "
+        "time in range",
+    ),
+    "pregnancy-type1": CgmTargets(
+        "pregnancy-type1",
+        "pregnancy with type 1 diabetes",
+        63.0,
+        140.0,
+        {
+            **_SUFFICIENCY_AND_CV,
+            "time_in_range_63_140_pct": (">", 70.0),
+            "time_below_63_pct": ("<", 4.0),
+            "time_below_54_pct": ("<", 1.0),
+            "time_above_140_pct": ("<", 25.0),
+        },
+        "the consensus bases these percentages on limited evidence",
+    ),
+    "pregnancy-other": CgmTargets(
+        "pregnancy-other",
+        "pregnancy with type 2 or gestational diabetes",
+        63.0,
+        140.0,
+        dict(_SUFFICIENCY_AND_CV),
+        "the consensus sets no time-in-range targets for type 2 or gestational diabetes in "
+        "pregnancy (very limited evidence)",
+    ),
+}
+"""The target groups of the International Consensus on Time in Range (Battelino T, Danne T,
+Bergenstal RM, et al. Diabetes Care 2019;42(8):1593-1603: Table 2 and Figure 3, the ranges and
+targets by group; Table 1, data sufficiency and %CV):
+
+- ``adult``: most adults with type 1 or type 2 diabetes: time in range 70-180 mg/dL > 70 %,
+  below 70 < 4 % and below 54 < 1 %, above 180 < 25 % and above 250 < 5 % (for people under 25
+  with an HbA1c goal of 7.5 %, time in range about 60 %: a note, not applied);
+- ``older``: older or high-risk adults: time in range 70-180 > 50 %, below 70 < 1 %, above 250
+  < 10 %;
+- ``pregnancy-type1``: pregnancy with type 1 diabetes: time in range 63-140 mg/dL > 70 %, below
+  63 < 4 % and below 54 < 1 %, above 140 < 25 % (the consensus: on limited evidence);
+- ``pregnancy-other``: pregnancy with type 2 or gestational diabetes: the 63-140 mg/dL ranges,
+  no targets for them (the consensus gives none: very limited evidence).
+
+Data sufficiency (at least 70 % of the time with data) and the CV (<= 36 %) apply to every
+group."""
+
+CGM_TARGETS: Mapping[str, tuple[str, float]] = CGM_TARGET_SETS["adult"].targets
+"""The targets for most adults (:data:`CGM_TARGET_SETS` ``["adult"]``)."""
 
 
 def gmi_pct(mean_glucose_mg_dl: float) -> float:
@@ -104,6 +191,7 @@ def cgm_metrics(
     end_s: float | None = None,
     max_gap_s: float = 900.0,
     bounds: int = 0,
+    targets: str = "adult",
 ) -> dict[str, Any]:
     """The standardised CGM metrics of readings ``glucose_mg_dl`` at ``times_s`` (epoch seconds)
     over ``[start_s, end_s]`` (default: the first reading to the end of the last one).
@@ -119,7 +207,10 @@ def cgm_metrics(
     DC, Wang J, Rodbard D, et al. J Diabetes Sci Technol 2023;17(5):1226-1242) is GRI = 3.0 x
     VLow + 2.4 x Low + 1.6 x VHigh + 0.8 x High (the % time below 54, 54-69, above 250 and
     181-250), at most 100, with its hypoglycaemia (VLow + 0.8 Low) and hyperglycaemia (VHigh
-    + 0.5 High) components and its zone, A (0-20) to E (81-100). ``bounds`` readings (a sensor's LOW
+    + 0.5 High) components and its zone, A (0-20) to E (81-100). The pregnancy ranges (below
+    63, 63-140, above 140 mg/dL) are reported too. ``targets`` names the group whose targets
+    are checked (:data:`CGM_TARGET_SETS`: ``adult``, ``older``, ``pregnancy-type1``,
+    ``pregnancy-other``); ``targets_group`` says which. ``bounds`` readings (a sensor's LOW
     and HIGH) are at their bound: they fall in the right range (LOW below 54, HIGH above 250),
     and the mean and SD understate the extremes a little; the count is reported.
 
@@ -128,6 +219,9 @@ def cgm_metrics(
     >>> m["time_in_range_70_180_pct"], m["time_above_180_pct"], m["mean_mg_dl"], m["active_pct"]
     (50.0, 50.0, 150.0, 100.0)
     """
+    group = CGM_TARGET_SETS.get(targets)
+    if group is None:
+        raise ValueError(f"targets: one of {', '.join(CGM_TARGET_SETS)}, got {targets!r}")
     t = np.asarray(times_s, dtype=np.float64)
     g = np.asarray(glucose_mg_dl, dtype=np.float64)
     keep = np.isfinite(t) & np.isfinite(g)
@@ -172,6 +266,10 @@ def cgm_metrics(
         "time_181_250_pct": pct((g > 180.0) & (g <= 250.0)),
         "time_above_180_pct": pct(g > 180.0),
         "time_above_250_pct": pct(g > 250.0),
+        # the pregnancy ranges (Battelino 2019, Table 2: 63-140 mg/dL)
+        "time_below_63_pct": pct(g < 63.0),
+        "time_in_range_63_140_pct": pct((g >= 63.0) & (g <= 140.0)),
+        "time_above_140_pct": pct(g > 140.0),
     }
     # Glycemia Risk Index (Klonoff 2023): hypoglycaemia and hyperglycaemia components
     hypo = out["time_below_54_pct"] + 0.8 * out["time_54_69_pct"]
@@ -180,9 +278,10 @@ def cgm_metrics(
     out["gri_hyper"] = hyper
     out["gri"] = min(3.0 * hypo + 1.6 * hyper, 100.0)
     out["gri_zone"] = "ABCDE"[min(int(max(out["gri"] - 1e-9, 0.0) // 20), 4)]
+    out["targets_group"] = group.name
     out["targets"] = {
         name: {"target": f"{op} {limit:g} %", "met": _meets(float(out[name]), op, limit)}
-        for name, (op, limit) in CGM_TARGETS.items()
+        for name, (op, limit) in group.targets.items()
     }
     return out
 
@@ -249,9 +348,16 @@ def agp_profile(
     return out
 
 
-def write_agp_html(agp: dict[str, Any], path: str, *, title: str) -> None:
+def write_agp_html(
+    agp: dict[str, Any],
+    path: str,
+    *,
+    title: str,
+    target_range: tuple[float, float] = (70.0, 180.0),
+) -> None:
     """A self-contained HTML plot of an :func:`agp_profile` (plotly, no network needed): the
-    median, the 25-75 % and 5-95 % bands over the day, and the 70 and 180 mg/dL lines."""
+    median, the 25-75 % and 5-95 % bands over the day, and the lines of the ``target_range``
+    (mg/dL: 70-180, or 63-140 in pregnancy, :data:`CGM_TARGET_SETS`)."""
     import plotly.graph_objects as go
 
     hours = [m / 60.0 for m in agp["minute"]]
@@ -271,7 +377,7 @@ def write_agp_html(agp: dict[str, Any], path: str, *, title: str) -> None:
     fig.add_trace(
         go.Scatter(x=hours, y=agp["p50"], line={"color": "#1f77b4", "width": 3}, name="median")
     )
-    for level in (70.0, 180.0):
+    for level in target_range:
         fig.add_hline(y=level, line_dash="dot", line_color="green")
     fig.update_layout(
         title=title,

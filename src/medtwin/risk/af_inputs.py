@@ -55,7 +55,7 @@ import datetime as dt
 import io
 import itertools
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from importlib import resources
 from types import MappingProxyType
@@ -79,6 +79,7 @@ __all__ = [
     "coding_matches",
     "condition_input",
     "condition_sets",
+    "found_at",
     "matches",
     "or_suspected",
     "time_in_range",
@@ -311,13 +312,17 @@ def _counted(fact: Any, at: dt.datetime, spec: Mapping[str, Any]) -> bool:
 
 
 def _found(reader: _Reader, name: str) -> list[StoredFact]:
+    kinds = tuple(condition_sets()[name].get("kinds", ("Condition",)))
+    return found_at(reader.facts_of(kinds), name, reader.at)
+
+
+def found_at(facts: Iterable[StoredFact], name: str, at: dt.datetime) -> list[StoredFact]:
+    """The facts of ``facts`` that the code list ``name`` of ``risk/data/record_conditions.toml``
+    counts at ``at``: its codes, begun by then and, for an "active" list, not yet abated; never
+    one entered in error or refuted. Suspected ones are included (their verification status
+    says so: :data:`SUSPECTED`)."""
     spec = condition_sets()[name]
-    kinds = tuple(spec.get("kinds", ("Condition",)))
-    return [
-        sf
-        for sf in reader.facts_of(kinds)
-        if matches(sf.fact, spec) and _counted(sf.fact, reader.at, spec)
-    ]
+    return [sf for sf in facts if matches(sf.fact, spec) and _counted(sf.fact, at, spec)]
 
 
 def _label(sf: StoredFact) -> str:

@@ -4,9 +4,11 @@
 export, a FHIR server or a live feed) of the last ``days`` up to the newest one (or ``until``),
 converts them to mg/dL, and computes the core metrics of the International Consensus on Time in
 Range (:func:`medtwin.physiology.glycemia.cgm_metrics`; Battelino T et al. Diabetes Care
-2019;42(8):1593-1603) with their targets for most adults. A cancelled reading is not read; a
-reading sent as a bound (a sensor's LOW "<40", HIGH ">400") counts at its bound and is counted.
-Model card: ``docs/models/cgm-metrics.md``.
+2019;42(8):1593-1603) with the targets of the patient's group (:func:`cgm_targets`: pregnancy
+from the record, with type 1 diabetes or not; else most adults, with a hint where the patient's
+age points to other targets). A cancelled reading is not read; a reading sent as a bound (a
+sensor's LOW "<40", HIGH ">400") counts at its bound and is counted. Model card:
+``docs/models/cgm-metrics.md``.
 """
 
 from __future__ import annotations
@@ -16,18 +18,89 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from medtwin.physiology.glycemia import agp_profile, cgm_metrics
+from medtwin.physiology.glycemia import CGM_TARGET_SETS, agp_profile, cgm_metrics
 from medtwin.record.facts import VOID_RESULT_STATUSES, value_comparator
 
 if TYPE_CHECKING:
     from medtwin.store.sql import SqlStore
 
-__all__ = ["CGM_CODE", "CGM_DAYS", "cgm_report"]
+__all__ = [
+    "CGM_CODE",
+    "CGM_DAYS",
+    "OLDER_ADULT_YEARS",
+    "YOUNG_ADULT_YEARS",
+    "cgm_report",
+    "cgm_targets",
+]
 
 CGM_CODE = "99504-3"
 """Glucose [Mass/volume] in Interstitial fluid: what a CGM measures."""
 CGM_DAYS = 14.0
 """The report's default span: 14 days, the consensus' (Battelino 2019, Table 1)."""
+OLDER_ADULT_YEARS = 65.0
+"""From this age the report says the targets for older or high-risk adults may apply: the
+older adults of the American Diabetes Association's Standards of Care in Diabetes (section 13,
+Older Adults, is about people aged 65 years and over). Whether a patient is in the consensus'
+older or high-risk group (Battelino 2019, Table 2) is the clinician's judgement (frailty, risk
+of hypoglycaemia), so it is a hint, not applied."""
+YOUNG_ADULT_YEARS = 25.0
+"""Under this age the report repeats the consensus' note to its type 1 targets: "for age <25
+yr, if the A1C goal is 7.5%, then set TIR target to approximately 60%" (Battelino 2019, Table
+2, footnote); the HbA1c goal is not in the record, so it is a hint."""
+
+
+def cgm_targets(store: SqlStore, patient_id: str, at: dt.datetime) -> dict[str, Any]:
+    """The consensus' target group for ``patient_id`` at ``at`` from their record (Battelino 2019,
+    Table 2): ``pregnancy-type1`` for a pregnancy active at ``at`` (code list ``pregnancy`` of
+    ``risk/data/record_conditions.toml``) with type 1 diabetes (``diabetes_type1``),
+    ``pregnancy-other`` for one without it (type 2 or gestational diabetes: the pregnancy
+    range, no targets), else ``adult``. Returns ``group``, ``basis`` (what was read) and
+    ``hints``: older or young age (:data:`OLDER_ADULT_YEARS`, :data:`YOUNG_ADULT_YEARS`), a
+    pregnancy recorded only as suspected (not applied)."""
+    from medtwin.risk.af_inputs import SUSPECTED, found_at
+
+    facts = list(store.timeline(patient_id, kinds=["Condition"], end=at))
+
+    def labels(found: list[Any]) -> str:
+        return ", ".join(
+            f"{sf.fact.code.code} {sf.fact.code.display or ''}".strip()
+            + (f" ({sf.fact.effective_start:%Y-%m-%d})" if sf.fact.effective_start else "")
+            for sf in found[:2]
+        )
+
+    pregnancy = found_at(facts, "pregnancy", at)
+    established = [
+        sf for sf in pregnancy if getattr(sf.fact, "verification_status", None) not in SUSPECTED
+    ]
+    hints: list[str] = []
+    if pregnancy and not established:
+        hints.append(
+            f"pregnancy only suspected in the record ({labels(pregnancy)}): with a confirmed "
+            "pregnancy the pregnancy targets apply (--targets pregnancy-type1 or pregnancy-other)"
+        )
+    if established:
+        type1 = found_at(facts, "diabetes_type1", at)
+        group = "pregnancy-type1" if type1 else "pregnancy-other"
+        basis = f"pregnancy in the record: {labels(established)}; " + (
+            f"type 1 diabetes: {labels(type1)}" if type1 else "no type 1 diabetes in the record"
+        )
+    else:
+        group = "adult"
+        basis = "no pregnancy active at the date in the record"
+    born = store.patient(patient_id).birth_date
+    if born and not group.startswith("pregnancy"):
+        try:
+            age = (at.date() - dt.date.fromisoformat(born[:10])).days / 365.25
+        except ValueError:
+            age = None
+        if age is not None and age >= OLDER_ADULT_YEARS:
+            hints.append(
+                f"aged {age:.0f}: for an older or high-risk adult the consensus sets other "
+                "targets (time in range > 50 %, below 70 < 1 %): --targets older"
+            )
+        elif age is not None and age < YOUNG_ADULT_YEARS:
+            hints.append(f"aged {age:.0f}: {CGM_TARGET_SETS['adult'].note}")
+    return {"group": group, "basis": basis, "hints": hints}
 
 
 def cgm_report(
@@ -37,16 +110,22 @@ def cgm_report(
     days: float = CGM_DAYS,
     until: dt.datetime | None = None,
     tz: str = "UTC",
+    targets: str = "auto",
 ) -> dict[str, Any]:
     """The CGM metrics of ``patient``'s readings over the ``days`` before ``until`` (default:
     up to the newest reading), and their ambulatory glucose profile over the day in ``tz``
-    (``agp``: :func:`~medtwin.physiology.glycemia.agp_profile`). Raises :class:`LookupError`
-    for an unknown patient and :class:`ValueError` when there are fewer than two usable
-    readings, naming why."""
+    (``agp``: :func:`~medtwin.physiology.glycemia.agp_profile`), checked against the targets of
+    the group ``targets`` (:data:`~medtwin.physiology.glycemia.CGM_TARGET_SETS`), or with
+    ``auto`` the group the record says (:func:`cgm_targets`; ``targets_basis`` and
+    ``targets_hints`` say why). Raises :class:`LookupError` for an unknown patient and
+    :class:`ValueError` when there are fewer than two usable readings or ``targets`` is not a
+    group, naming why."""
     from medtwin.record.units import convert
 
     if not days > 0:
         raise ValueError(f"days: need a positive number of days, got {days!r}")
+    if targets != "auto" and targets not in CGM_TARGET_SETS:
+        raise ValueError(f"targets: auto or one of {', '.join(CGM_TARGET_SETS)}, got {targets!r}")
     pid = store.resolve_patient(patient)
     if until is None:
         newest = store.latest(pid, codes=[CGM_CODE]).get(CGM_CODE)
@@ -80,12 +159,17 @@ def cgm_report(
             f"patient {patient}: {len(times)} CGM reading(s) between {start:%Y-%m-%d %H:%M} and "
             f"{until:%Y-%m-%d %H:%M} UTC; a report needs at least 2"
         )
+    if targets == "auto":
+        chosen = cgm_targets(store, pid, until)
+    else:
+        chosen = {"group": targets, "basis": "chosen by the user", "hints": []}
     metrics = cgm_metrics(
         np.asarray(times),
         np.asarray(values),
         start_s=start.timestamp(),
         end_s=until.timestamp(),
         bounds=bounds,
+        targets=chosen["group"],
     )
     agp = agp_profile(np.asarray(times), np.asarray(values), tz=tz)
     return {
@@ -95,5 +179,8 @@ def cgm_report(
         "end": until.astimezone(dt.UTC).isoformat(),
         "unconvertible_readings": skipped,
         **metrics,
+        "targets_label": CGM_TARGET_SETS[chosen["group"]].label,
+        "targets_basis": chosen["basis"],
+        "targets_hints": chosen["hints"],
         "agp": agp,
     }

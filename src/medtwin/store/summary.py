@@ -525,6 +525,9 @@ def _cgm(store: SqlStore, patient_id: str, newest: datetime | None) -> dict[str,
         "time_below_54_pct",
         "time_above_180_pct",
         "time_above_250_pct",
+        "time_in_range_63_140_pct",
+        "time_below_63_pct",
+        "time_above_140_pct",
         "mean_mg_dl",
         "gmi_pct",
         "cv_pct",
@@ -533,5 +536,7 @@ def _cgm(store: SqlStore, patient_id: str, newest: datetime | None) -> dict[str,
     )
     out = {k: report[k] for k in keys}
     out["start"], out["end"] = report["start"], report["end"]
+    out["targets_group"] = report["targets_group"]
+    out["targets_label"] = report["targets_label"]
     out["targets_met"] = {k: v["met"] for k, v in report["targets"].items()}
     return out
