@@ -348,11 +348,15 @@ def show_command(patient: str, store_url: str, as_json: bool) -> None:
     pounds; --json adds the value in the unit medtwin computes with), the smoking status and
     recent encounters; for a patient who has died, how many facts are dated after the death.
     """
+    from medtwin.monitor.cgm import cgm_headline
     from medtwin.store.summary import patient_summary
 
     store = _open(store_url)
-    summary = patient_summary(store, patient)
-    store.close()
+    try:
+        summary = patient_summary(store, patient)
+        summary["cgm"] = cgm_headline(store, summary["id"])
+    finally:
+        store.close()
     if as_json:
         _print_json(summary)
         return
@@ -1129,8 +1133,8 @@ def cgm_command(
     feed), against the targets of the patient's group: most adults with type 1 or type 2
     diabetes, older or high-risk adults, or pregnancy (range 63-140 mg/dL).
     """
+    from medtwin.monitor.cgm import cgm_report
     from medtwin.physiology.glycemia import CGM_TARGET_SETS
-    from medtwin.store.cgm import cgm_report
 
     store = _open(store_url)
     try:

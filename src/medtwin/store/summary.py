@@ -489,8 +489,6 @@ def patient_summary(store: SqlStore, patient: str, *, today: date | None = None)
         if isinstance(stored.fact, Immunization) and stored.fact.status not in NOT_DONE_STATUSES:
             immunizations[_name(stored)] = _day(stored.fact.effective_start)
     out["immunizations"] = [{"name": k, "last": v} for k, v in sorted(immunizations.items())]
-    newest_cgm = newest_observations.get("99504-3")
-    out["cgm"] = _cgm(store, summary.id, newest_cgm.fact.effective_start) if newest_cgm else None
     out["fact_count"] = store.count_facts(summary.id)
     # a record that goes on after the death it records has an error in it: say how much
     out["facts_after_death"] = (
@@ -498,45 +496,4 @@ def patient_summary(store: SqlStore, patient: str, *, today: date | None = None)
         if died
         else 0
     )
-    return out
-
-
-def _cgm(store: SqlStore, patient_id: str, newest: datetime | None) -> dict[str, Any] | None:
-    """The CGM report's headline figures over the 14 days to the ``newest`` CGM reading
-    (:func:`medtwin.store.cgm.cgm_report`; ``medtwin cgm`` prints it whole), None when there
-    are too few readings."""
-    from datetime import timedelta
-
-    from medtwin.store.cgm import cgm_report
-
-    if newest is None:
-        return None
-    try:
-        report = cgm_report(store, patient_id, until=newest + timedelta(microseconds=1))
-    except ValueError:
-        return None
-    keys = (
-        "readings",
-        "bounds",
-        "days",
-        "active_pct",
-        "time_in_range_70_180_pct",
-        "time_below_70_pct",
-        "time_below_54_pct",
-        "time_above_180_pct",
-        "time_above_250_pct",
-        "time_in_range_63_140_pct",
-        "time_below_63_pct",
-        "time_above_140_pct",
-        "mean_mg_dl",
-        "gmi_pct",
-        "cv_pct",
-        "gri",
-        "gri_zone",
-    )
-    out = {k: report[k] for k in keys}
-    out["start"], out["end"] = report["start"], report["end"]
-    out["targets_group"] = report["targets_group"]
-    out["targets_label"] = report["targets_label"]
-    out["targets_met"] = {k: v["met"] for k, v in report["targets"].items()}
     return out

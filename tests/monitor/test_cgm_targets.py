@@ -239,10 +239,10 @@ def test_an_older_patient_is_told_of_the_older_adults_targets(shared: Path, tmp_
 
 
 def test_a_young_adult_is_reminded_of_the_60_percent_note(tmp_path: Path) -> None:
+    from medtwin.monitor.cgm import cgm_targets
     from medtwin.record.batch import Batch, ResourceUnit
     from medtwin.record.facts import Demographics, Identifier
     from medtwin.store import open_store
-    from medtwin.store.cgm import cgm_targets
 
     who = Identifier("urn:test", "y")
     demo = Demographics(

@@ -1,4 +1,4 @@
-"""A patient's CGM report from the store: the standardised metrics of their own readings.
+"""A patient's CGM report: the standardised metrics of their own readings in the store.
 
 :func:`cgm_report` reads the continuous glucose readings (LOINC 99504-3, from a Dexcom or Libre
 export, a FHIR server or a live feed) of the last ``days`` up to the newest one (or ``until``),
@@ -184,3 +184,43 @@ def cgm_report(
         "targets_hints": chosen["hints"],
         "agp": agp,
     }
+
+
+HEADLINE_KEYS = (
+    "readings",
+    "bounds",
+    "days",
+    "active_pct",
+    "time_in_range_70_180_pct",
+    "time_below_70_pct",
+    "time_below_54_pct",
+    "time_above_180_pct",
+    "time_above_250_pct",
+    "time_in_range_63_140_pct",
+    "time_below_63_pct",
+    "time_above_140_pct",
+    "mean_mg_dl",
+    "gmi_pct",
+    "cv_pct",
+    "gri",
+    "gri_zone",
+    "start",
+    "end",
+    "targets_group",
+    "targets_label",
+)
+"""What ``medtwin show`` prints of the CGM report."""
+
+
+def cgm_headline(store: SqlStore, patient_id: str) -> dict[str, Any] | None:
+    """The CGM report's headline figures (:data:`HEADLINE_KEYS`, and ``targets_met``: each
+    target met or not) over the 14 days to the newest CGM reading, for ``medtwin show``
+    (``medtwin cgm`` prints the report whole); None when the patient has fewer than two
+    usable readings."""
+    try:
+        report = cgm_report(store, patient_id)
+    except ValueError:
+        return None
+    out = {k: report[k] for k in HEADLINE_KEYS}
+    out["targets_met"] = {k: v["met"] for k, v in report["targets"].items()}
+    return out
