@@ -1,6 +1,6 @@
 """The alert book: the alert lifecycle and monitor state, kept in the store.
 
-Monitors fire :class:`~medtwin.monitor.base.Alert` objects; the hub hands them to
+Monitors fire :class:`~medtwin.record.alerts.Alert` objects; the hub hands them to
 :meth:`AlertBook.raise_alerts` (the :class:`~medtwin.monitor.base.AlertSink` protocol), and the
 book decides, under an :class:`AlertPolicy`, whether a firing opens a new alert, repeats (or
 worsens) one that is already open, or is suppressed. People then acknowledge and resolve alerts;
@@ -18,7 +18,7 @@ Lifecycle (documented with its sources in ``docs/models/alerts.md``)::
               |                                        v  +-------------+   v                     v
               |                                  escalate_alerts(now): level + 1 every escalate_after_min
 
-A monitor's *clear* (an :class:`~medtwin.monitor.base.Alert` with ``clears=True``, e.g. "the
+A monitor's *clear* (an :class:`~medtwin.record.alerts.Alert` with ``clears=True``, e.g. "the
 personal baseline is built") resolves the live alert of its patient and key, by ``monitor NAME``
 with the clear's message as the reason; it opens nothing.
 
@@ -29,7 +29,7 @@ Clocks: ``first_at`` / ``last_at`` are event times (when the condition was met, 
 Examples
 --------
 >>> import os, tempfile
->>> from medtwin.monitor.base import Alert, FactRef
+>>> from medtwin.record.alerts import Alert, FactRef
 >>> from medtwin.store import open_store
 >>> store = open_store(os.path.join(tempfile.mkdtemp(), "book.db"), actor="nurse")
 >>> fired = Alert("mt-1", "news2", "1", "news2.high", "high", 1_700_000_000.0,
@@ -55,12 +55,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from medtwin.monitor.base import SEVERITIES, FactRef, severity_rank
+from medtwin.record.alerts import SEVERITIES, FactRef, severity_rank
 from medtwin.record.time import utc_now
 from medtwin.store.base import StoreError
 
 if TYPE_CHECKING:
-    from medtwin.monitor.base import Alert
+    from medtwin.record.alerts import Alert
     from medtwin.store.sql import Dialect
 
 __all__ = [
@@ -175,7 +175,7 @@ class AlertPolicy:
     ladder
         Responders, lowest first (:data:`DEFAULT_LADDER`).
     severities
-        One :class:`SeverityPolicy` per severity of :data:`~medtwin.monitor.base.SEVERITIES`.
+        One :class:`SeverityPolicy` per severity of :data:`~medtwin.record.alerts.SEVERITIES`.
     evidence_keep
         How many fact references an alert keeps at each end: the first ``evidence_keep`` and the
         most recent ``evidence_keep`` (with the total count), so a long-running alert stays small.

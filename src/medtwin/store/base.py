@@ -20,7 +20,7 @@ from medtwin.record.batch import Batch, QuarantineItem
 from medtwin.record.facts import Fact, Identifier
 
 if TYPE_CHECKING:
-    from medtwin.monitor.base import Alert
+    from medtwin.record.alerts import Alert
     from medtwin.store.alerts import AlertEvent, StoredAlert
     from medtwin.store.twins import StoredTwin
 
