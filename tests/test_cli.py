@@ -337,8 +337,8 @@ def test_show_lists_only_the_allergies_that_stand(tmp_path: Path) -> None:
 
     from tests.risk.test_uk_record import SCT, _bundle, _entry
 
-    from medtwin.pharmacology.record import _allergies
     from medtwin.store import open_store
+    from medtwin.twin.dosing_record import _allergies
     from medtwin.twin.optimise import _allergy_check
 
     bundle = _bundle()

@@ -58,7 +58,7 @@ def _run(
                 raise case_mod.CaseError(
                     "--patient needs --model (e.g. vancomycin_goti2018, warfarin_hamberg2007)"
                 )
-            from medtwin.pharmacology.record import case_from_store, warfarin_case_from_store
+            from medtwin.twin.dosing_record import case_from_store, warfarin_case_from_store
 
             warfarin = model == WARFARIN
             store = _open(store_url)
@@ -84,19 +84,21 @@ def _run(
                 case = case_mod.load_case(path)
         if target is not None and not warfarin:
             raise case_mod.CaseError(f"--target-inr is for {WARFARIN} only")
+        from medtwin.twin.optimise import recommend_case, recommend_warfarin_case
+
         if warfarin:
             from medtwin.pharmacology import warfarin_dosing as wd
 
             result: dict[str, Any] = {
                 "simulate": wd.simulate_warfarin_case,
                 "fit": wd.fit_warfarin_case,
-                "recommend": wd.recommend_warfarin_case,
+                "recommend": recommend_warfarin_case,
             }[kind](case)
         else:
             result = {
                 "simulate": case_mod.simulate_case,
                 "fit": case_mod.fit_case,
-                "recommend": case_mod.recommend_case,
+                "recommend": recommend_case,
             }[kind](case)
     except ModelError as exc:
         click.echo(f"medtwin: error: {exc}", err=True)

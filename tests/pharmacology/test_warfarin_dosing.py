@@ -17,7 +17,6 @@ from click.testing import CliRunner
 from medtwin.cli import main
 from medtwin.model.base import ModelError
 from medtwin.pharmacology.case import CaseError
-from medtwin.pharmacology.record import warfarin_case_from_store
 from medtwin.pharmacology.tdm import TdmError
 from medtwin.pharmacology.warfarin import (
     PARAMETERS,
@@ -43,6 +42,7 @@ from medtwin.record.facts import (
     Observation,
 )
 from medtwin.store import open_store
+from medtwin.twin.dosing_record import warfarin_case_from_store
 from medtwin.twin.optimise import (
     WARFARIN_TABLETS_MG,
     TargetError,

@@ -14,9 +14,9 @@ from medtwin.cli import main
 from medtwin.pharmacology.antibiotics import get_pop_model
 from medtwin.pharmacology.covariates import PatientCovariates
 from medtwin.pharmacology.pk import Dose, concentrations
-from medtwin.pharmacology.record import case_from_store
 from medtwin.store import open_store
 from medtwin.store.summary import patient_summary
+from medtwin.twin.dosing_record import case_from_store
 
 
 def _invoke(*args: str) -> str:

@@ -64,7 +64,6 @@ __all__ = [
     "fit_case",
     "load_case",
     "parse_case",
-    "recommend_case",
     "simulate_case",
 ]
 
@@ -272,32 +271,3 @@ def fit_case(case: DosingCase, *, n_samples: int = 1000) -> dict[str, Any]:
         "conc_band_5_95_mg_l": band.T.tolist(),
         **_regimen_summary(case, fit.param_array[None, :]),
     }
-
-
-def recommend_case(case: DosingCase) -> dict[str, Any]:
-    """The recommended regimen (MAP fit first when the case has observations)."""
-    from medtwin.twin.optimise import parse_target, recommend
-
-    target = parse_target(case.target, case.pop)
-    fit = fit_map(case.pop, case.patient, case.doses, case.levels) if case.levels else None
-    rec = recommend(
-        case.pop,
-        case.patient,
-        target=target,
-        fit=fit,
-        history=case.doses,
-        allergies=case.allergies,
-        now_h=case.now_h,
-    )
-    out = rec.to_dict()
-    if case.t0 is not None and "start_h" in out["regimen"]:
-        t0 = dt.datetime.fromisoformat(case.t0)
-        out["regimen"]["start_at"] = (
-            t0 + dt.timedelta(hours=out["regimen"]["start_h"])
-        ).isoformat()
-    if fit is not None:
-        out["fit"] = {
-            "params": fit.params,
-            "etas": dict(zip(fit.eta_names, fit.etas.tolist(), strict=True)),
-        }
-    return out

@@ -69,7 +69,6 @@ __all__ = [
     "fit_warfarin_case",
     "parse_warfarin_case",
     "prior_samples",
-    "recommend_warfarin_case",
     "simulate_inr",
     "simulate_warfarin_case",
     "steady_state_inr",
@@ -651,19 +650,3 @@ def fit_warfarin_case(case: WarfarinCase, *, n_samples: int = 300) -> dict[str, 
             "band_5_95": np.percentile(md[1:], [5, 95]).tolist(),
         },
     }
-
-
-def recommend_warfarin_case(case: WarfarinCase, *, n_samples: int = 300) -> dict[str, Any]:
-    """The recommended daily dose (:func:`medtwin.twin.optimise.recommend_warfarin`; MAP fit
-    first when the case has INRs), with the covariates used and the fit."""
-    from medtwin.twin.optimise import recommend_warfarin
-
-    fit = fit_inr(case, n_samples=n_samples) if case.inrs else None
-    out = recommend_warfarin(case, fit=fit, n_samples=n_samples).to_dict()
-    out["covariates"] = case.covariates()
-    if case.provenance:
-        out["provenance"] = dict(case.provenance)
-    if fit is not None:
-        d = fit.to_dict()
-        out["fit"] = {k: d[k] for k in ("etas", "eta_sd", "params", "inrs")}
-    return out

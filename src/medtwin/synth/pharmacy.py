@@ -5,7 +5,7 @@ vancomycin is simulated with medtwin's own population model ``vancomycin_goti201
 (Goti V et al. Ther Drug Monit 2018;40:212-221, Table 2; :mod:`medtwin.pharmacology.antibiotics`):
 
 1. **Covariates** from the Bundle, as ``medtwin dose --patient`` reads them from the record
-   (:func:`medtwin.pharmacology.record.case_from_store`): sex, age at the course, latest body
+   (:func:`medtwin.twin.dosing_record.case_from_store`): sex, age at the course, latest body
    weight (LOINC 29463-7), height (8302-2) and serum creatinine (2160-0). A patient outside
    the model's population (:meth:`PopPKModel.check_patient`) gets no course.
 2. **The patient's own parameters**: typical values with the covariate equations, times

@@ -34,6 +34,7 @@ allergy to the drug, gives an explicit "cannot recommend because ...", never a n
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,9 +46,10 @@ from medtwin.model.base import FloatArray, ModelError
 from medtwin.pharmacology.antibiotics import PopPKModel
 from medtwin.pharmacology.covariates import PatientCovariates
 from medtwin.pharmacology.pk import Dose, auc, steady_state_profile
-from medtwin.pharmacology.tdm import MapFit
+from medtwin.pharmacology.tdm import MapFit, fit_map
 
 if TYPE_CHECKING:
+    from medtwin.pharmacology.case import DosingCase
     from medtwin.pharmacology.warfarin_dosing import WarfarinCase, WarfarinFit
 
 __all__ = [
@@ -59,7 +61,9 @@ __all__ = [
     "parse_inr_target",
     "parse_target",
     "recommend",
+    "recommend_case",
     "recommend_warfarin",
+    "recommend_warfarin_case",
     "regimen_exposure",
     "warfarin_tablet_doses",
 ]
@@ -753,8 +757,6 @@ def recommend_warfarin(
         "text": text,
     }
     if case.t0 is not None:
-        import datetime as dt
-
         t0 = dt.datetime.fromisoformat(case.t0)
         regimen["start_at"] = (t0 + dt.timedelta(hours=start_h)).isoformat()
         regimen["next_check_at"] = (t0 + dt.timedelta(hours=check_h)).isoformat()
@@ -793,3 +795,47 @@ def recommend_warfarin(
         events=events,
         **base,
     )
+
+
+def recommend_case(case: DosingCase) -> dict[str, Any]:
+    """The recommended regimen of a dosing case (:func:`recommend`; a MAP fit first when the case
+    has levels), with its start as a date when the case has a clock."""
+    target = parse_target(case.target, case.pop)
+    fit = fit_map(case.pop, case.patient, case.doses, case.levels) if case.levels else None
+    rec = recommend(
+        case.pop,
+        case.patient,
+        target=target,
+        fit=fit,
+        history=case.doses,
+        allergies=case.allergies,
+        now_h=case.now_h,
+    )
+    out = rec.to_dict()
+    if case.t0 is not None and "start_h" in out["regimen"]:
+        t0 = dt.datetime.fromisoformat(case.t0)
+        out["regimen"]["start_at"] = (
+            t0 + dt.timedelta(hours=out["regimen"]["start_h"])
+        ).isoformat()
+    if fit is not None:
+        out["fit"] = {
+            "params": fit.params,
+            "etas": dict(zip(fit.eta_names, fit.etas.tolist(), strict=True)),
+        }
+    return out
+
+
+def recommend_warfarin_case(case: WarfarinCase, *, n_samples: int = 300) -> dict[str, Any]:
+    """The recommended daily dose (:func:`recommend_warfarin`; MAP fit
+    first when the case has INRs), with the covariates used and the fit."""
+    from medtwin.pharmacology.warfarin_dosing import fit_inr
+
+    fit = fit_inr(case, n_samples=n_samples) if case.inrs else None
+    out = recommend_warfarin(case, fit=fit, n_samples=n_samples).to_dict()
+    out["covariates"] = case.covariates()
+    if case.provenance:
+        out["provenance"] = dict(case.provenance)
+    if fit is not None:
+        d = fit.to_dict()
+        out["fit"] = {k: d[k] for k in ("etas", "eta_sd", "params", "inrs")}
+    return out

@@ -50,6 +50,7 @@ from medtwin.record.facts import (
     value_comparator,
 )
 from medtwin.store.base import Store
+from medtwin.twin.twin import HEIGHT_CODE, WEIGHT_CODE, characteristics
 
 __all__ = ["CREATININE_CODES", "INR_CODES", "case_from_store", "warfarin_case_from_store"]
 
@@ -112,8 +113,6 @@ def case_from_store(
     store: Store, patient: str, model: str, *, target: dict[str, Any] | None = None
 ) -> DosingCase:
     """The dosing case of ``patient`` for ``model`` from the record (see the module docstring)."""
-    from medtwin.twin.twin import HEIGHT_CODE, WEIGHT_CODE, characteristics
-
     pop = get_pop_model(model)
     pid = store.resolve_patient(patient)
     now = dt.datetime.now(dt.UTC)
@@ -281,7 +280,6 @@ def warfarin_case_from_store(
     """The warfarin dosing case of ``patient`` (a
     :class:`~medtwin.pharmacology.warfarin_dosing.WarfarinCase`; see the module docstring)."""
     from medtwin.pharmacology.warfarin_dosing import WarfarinCase
-    from medtwin.twin.twin import characteristics
 
     pid = store.resolve_patient(patient)
     now = dt.datetime.now(dt.UTC)

@@ -15,8 +15,7 @@ from click.testing import CliRunner
 from medtwin.cli import main
 from medtwin.pharmacology import pk
 from medtwin.pharmacology.antibiotics import get_pop_model
-from medtwin.pharmacology.case import CaseError, recommend_case
-from medtwin.pharmacology.record import case_from_store
+from medtwin.pharmacology.case import CaseError
 from medtwin.record.facts import (
     AllergyIntolerance,
     Coding,
@@ -26,6 +25,8 @@ from medtwin.record.facts import (
     Observation,
 )
 from medtwin.store import open_store
+from medtwin.twin.dosing_record import case_from_store
+from medtwin.twin.optimise import recommend_case
 
 LOINC = "http://loinc.org"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
