@@ -867,6 +867,7 @@ def monitor_run_command(
 ) -> None:
     """Run monitors over PATIENT's stored observations in time order; print the alerts."""
     from medtwin.monitor import MonitorHub, readings_from_stored
+    from medtwin.monitor.context import patient_context
 
     names = [m.strip() for m in monitors.split(",") if m.strip()]
     store = _open(store_url)
@@ -880,7 +881,12 @@ def monitor_run_command(
         )
         readings = readings_from_stored(timeline)
         sink = store if save and hasattr(store, "raise_alerts") else None
-        hub = MonitorHub(names, params=_monitor_params(params), sink=sink)
+        hub = MonitorHub(
+            names,
+            params=_monitor_params(params),
+            sink=sink,
+            context=lambda pid: patient_context(store, pid),
+        )
         alerts = hub.feed(readings)
     finally:
         store.close()

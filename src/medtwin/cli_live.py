@@ -36,13 +36,20 @@ def make_hub(store: Any, monitors: str | None) -> Any:
     """A :class:`~medtwin.monitor.hub.MonitorHub` over ``monitors`` (comma list; ``None``: all).
 
     The store keeps monitor state and receives alerts when it offers those methods
-    (``load_monitor_state`` / ``save_monitor_states``, ``raise_alerts``).
+    (``load_monitor_state`` / ``save_monitor_states``, ``raise_alerts``), and gives the early-
+    warning monitors each patient's age and pregnancies (:mod:`medtwin.monitor.context`).
     """
+    from medtwin.monitor.context import patient_context
     from medtwin.monitor.hub import MonitorHub
 
     state = store if hasattr(store, "save_monitor_states") else None
     sink = store if hasattr(store, "raise_alerts") else None
-    return MonitorHub(monitor_names(monitors), state=state, sink=sink)
+    return MonitorHub(
+        monitor_names(monitors),
+        state=state,
+        sink=sink,
+        context=lambda pid: patient_context(store, pid),
+    )
 
 
 def _print_alert(alert: Any) -> None:

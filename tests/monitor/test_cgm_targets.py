@@ -213,7 +213,7 @@ def test_the_record_chooses_the_pregnancy_targets(shared: Path, tmp_path: Path) 
     adult = _report(runner, db, pid)
     assert adult["end"][:10] == "2020-08-14" and adult["readings"] == 14 * 288
     assert adult["targets_group"] == "adult" and adult["targets_hints"] == []
-    assert adult["targets_basis"] == "no pregnancy active at the date in the record"
+    assert adult["targets_basis"] == "no pregnancy at the date in the record"
     # February again: the pregnancy then is still read (the record is read at the report's end)
     again = _report(runner, db, pid, "--until", "2020-02-15")
     assert again["targets_group"] == "pregnancy-type1"
@@ -255,7 +255,7 @@ def test_a_young_adult_is_reminded_of_the_60_percent_note(tmp_path: Path) -> Non
     finally:
         store.close()
     assert chosen["group"] == "adult"
-    assert chosen["hints"] == [
-        "aged 20: under 25 with an HbA1c goal of 7.5 %, the consensus sets time in range to "
+    assert chosen["hints"] == [  # 19 years and 10 months: 19 (completed years, not rounded)
+        "aged 19: under 25 with an HbA1c goal of 7.5 %, the consensus sets time in range to "
         "about 60 %"
     ]

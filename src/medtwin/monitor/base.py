@@ -34,7 +34,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar, Protocol
 
 from medtwin.record.alerts import (
@@ -54,6 +54,7 @@ __all__ = [
     "Monitor",
     "MonitorConfigError",
     "MonitorStateStore",
+    "PatientContext",
     "Reading",
     "severity_rank",
 ]
@@ -108,6 +109,44 @@ class Reading:
         return datetime.fromtimestamp(self.epoch_s, UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class PatientContext:
+    """What the record says of a patient that a monitor's population check needs, read by
+    :func:`medtwin.monitor.context.patient_context` and handed to the monitors by the hub.
+
+    Attributes
+    ----------
+    birth_date
+        The patient's birth date, or None when the record has none.
+    pregnancies, suspected_pregnancies
+        ``(start, end, basis)`` intervals (UTC epoch seconds, end exclusive; what the record
+        says): established pregnancies, and those recorded only as suspected.
+    """
+
+    birth_date: date | None = None
+    pregnancies: tuple[tuple[float, float, str], ...] = ()
+    suspected_pregnancies: tuple[tuple[float, float, str], ...] = ()
+
+    def age_years(self, epoch_s: float) -> int | None:
+        """Age in completed years at ``epoch_s`` (the UTC day), or None without a birth date.
+
+        >>> PatientContext(date(2010, 3, 1)).age_years(datetime(2026, 2, 28, tzinfo=UTC).timestamp())
+        15
+        """
+        born = self.birth_date
+        if born is None:
+            return None
+        day = datetime.fromtimestamp(epoch_s, UTC).date()
+        return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+    def pregnancy_at(self, epoch_s: float) -> str | None:
+        """What the record says of a pregnancy at ``epoch_s``, or None when it shows none."""
+        for start, end, basis in self.pregnancies:
+            if start <= epoch_s < end:
+                return basis
+        return None
+
+
 class Monitor(ABC):
     """A streaming detector for one patient.
 
@@ -133,6 +172,11 @@ class Monitor(ABC):
     """LOINC codes this monitor learns from; the hub feeds it nothing else. Empty = every code."""
     defaults: ClassVar[Mapping[str, Any]] = {}
     """Parameter names -> default values (units in the names)."""
+    uses_context: ClassVar[bool] = False
+    """True for monitors that check the patient against a population (age, pregnancy): the hub
+    gives them the record's :class:`PatientContext` (:meth:`set_context`)."""
+    context: PatientContext | None = None
+    """The patient's context, when the hub has given one (None: not known, nothing checked)."""
 
     def __init__(self, patient_id: str, params: Mapping[str, Any] | None = None) -> None:
         self.patient_id = patient_id
@@ -145,6 +189,11 @@ class Monitor(ABC):
                 )
             merged[key] = value
         self.params: dict[str, Any] = merged
+
+    def set_context(self, context: PatientContext | None) -> None:
+        """Give the monitor what the record says of the patient (not part of its state: the hub
+        reads it from the record again after a restart)."""
+        self.context = context
 
     @abstractmethod
     def learn_one(self, reading: Reading) -> list[Alert]:

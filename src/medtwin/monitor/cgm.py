@@ -51,55 +51,51 @@ yr, if the A1C goal is 7.5%, then set TIR target to approximately 60%" (Battelin
 
 def cgm_targets(store: SqlStore, patient_id: str, at: dt.datetime) -> dict[str, Any]:
     """The consensus' target group for ``patient_id`` at ``at`` from their record (Battelino 2019,
-    Table 2): ``pregnancy-type1`` for a pregnancy active at ``at`` (code list ``pregnancy`` of
-    ``risk/data/record_conditions.toml``) with type 1 diabetes (``diabetes_type1``),
-    ``pregnancy-other`` for one without it (type 2 or gestational diabetes: the pregnancy
-    range, no targets), else ``adult``. Returns ``group``, ``basis`` (what was read) and
-    ``hints``: older or young age (:data:`OLDER_ADULT_YEARS`, :data:`YOUNG_ADULT_YEARS`), a
-    pregnancy recorded only as suspected (not applied)."""
-    from medtwin.risk.af_inputs import SUSPECTED, found_at
+    Table 2): ``pregnancy-type1`` for a pregnancy at ``at`` (:func:`medtwin.monitor.context.
+    patient_context`: a condition of the code list ``pregnancy`` of
+    ``risk/data/record_conditions.toml``, or a pregnancy status observation) with type 1
+    diabetes (code list ``diabetes_type1``), ``pregnancy-other`` for one without it (type 2 or
+    gestational diabetes: the pregnancy range, no targets), else ``adult``. Returns ``group``,
+    ``basis`` (what was read) and ``hints``: older or young age in completed years
+    (:data:`OLDER_ADULT_YEARS`, :data:`YOUNG_ADULT_YEARS`), a pregnancy recorded only as
+    suspected (not applied)."""
+    from medtwin.monitor.context import patient_context
+    from medtwin.risk.af_inputs import found_at
 
-    facts = list(store.timeline(patient_id, kinds=["Condition"], end=at))
-
-    def labels(found: list[Any]) -> str:
-        return ", ".join(
-            f"{sf.fact.code.code} {sf.fact.code.display or ''}".strip()
-            + (f" ({sf.fact.effective_start:%Y-%m-%d})" if sf.fact.effective_start else "")
-            for sf in found[:2]
-        )
-
-    pregnancy = found_at(facts, "pregnancy", at)
-    established = [
-        sf for sf in pregnancy if getattr(sf.fact, "verification_status", None) not in SUSPECTED
-    ]
+    context = patient_context(store, patient_id)
+    t = at.timestamp()
+    pregnancy = context.pregnancy_at(t)
     hints: list[str] = []
-    if pregnancy and not established:
+    suspected = [b for s, e, b in context.suspected_pregnancies if s <= t < e]
+    if suspected and pregnancy is None:
         hints.append(
-            f"pregnancy only suspected in the record ({labels(pregnancy)}): with a confirmed "
+            f"pregnancy only suspected in the record ({suspected[0]}): with a confirmed "
             "pregnancy the pregnancy targets apply (--targets pregnancy-type1 or pregnancy-other)"
         )
-    if established:
-        type1 = found_at(facts, "diabetes_type1", at)
+    if pregnancy is not None:
+        conditions = store.timeline(patient_id, kinds=["Condition"], end=at)
+        type1 = found_at(conditions, "diabetes_type1", at)
         group = "pregnancy-type1" if type1 else "pregnancy-other"
-        basis = f"pregnancy in the record: {labels(established)}; " + (
-            f"type 1 diabetes: {labels(type1)}" if type1 else "no type 1 diabetes in the record"
+        first = type1[0].fact if type1 else None
+        said = (
+            f"type 1 diabetes: {first.code.code} {first.code.display or ''}".strip()
+            + (f" ({first.effective_start:%Y-%m-%d})" if first.effective_start else "")
+            if first is not None and first.code is not None
+            else "no type 1 diabetes in the record"
         )
+        basis = f"pregnancy in the record: {pregnancy}; {said}"
     else:
         group = "adult"
-        basis = "no pregnancy active at the date in the record"
-    born = store.patient(patient_id).birth_date
-    if born and not group.startswith("pregnancy"):
-        try:
-            age = (at.date() - dt.date.fromisoformat(born[:10])).days / 365.25
-        except ValueError:
-            age = None
-        if age is not None and age >= OLDER_ADULT_YEARS:
+        basis = "no pregnancy at the date in the record"
+    age = context.age_years(t)
+    if age is not None and not group.startswith("pregnancy"):
+        if age >= OLDER_ADULT_YEARS:
             hints.append(
-                f"aged {age:.0f}: for an older or high-risk adult the consensus sets other "
+                f"aged {age}: for an older or high-risk adult the consensus sets other "
                 "targets (time in range > 50 %, below 70 < 1 %): --targets older"
             )
-        elif age is not None and age < YOUNG_ADULT_YEARS:
-            hints.append(f"aged {age:.0f}: {CGM_TARGET_SETS['adult'].note}")
+        elif age < YOUNG_ADULT_YEARS:
+            hints.append(f"aged {age}: {CGM_TARGET_SETS['adult'].note}")
     return {"group": group, "basis": basis, "hints": hints}
 
 

@@ -109,6 +109,8 @@ class Parameter:
 class EarlyWarningMonitor(Monitor):
     """A registered score computed over the latest value of each parameter within a window."""
 
+    uses_context = True
+
     score_name: ClassVar[str]
     parameters: ClassVar[tuple[Parameter, ...]]
     alert_bands: ClassVar[tuple[str, ...]]
@@ -140,11 +142,15 @@ class EarlyWarningMonitor(Monitor):
         self.last_ref: list[FactRef | None] = [None] * k
         self.level = 0  # rank of the last floor band in band_order
         self._cache: dict[tuple[float | None, ...], tuple[Any, int]] = {}
+        names = {i.name for i in self.score.inputs}
+        self._population = tuple(n for n in ("age_years", "pregnant") if n in names)
+        self.not_scored: str | None = None  # why the score does not apply (its population)
 
     # -- state --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {
             "level": self.level,
+            "not_scored": self.not_scored,
             "latest": {
                 p.name: [float(self.last_value[i]), float(self.last_time[i]), list(ref)]
                 for i, (p, ref) in enumerate(zip(self.parameters, self.last_ref, strict=True))
@@ -154,6 +160,7 @@ class EarlyWarningMonitor(Monitor):
 
     def load_state(self, state: Mapping[str, Any]) -> None:
         self.level = int(state["level"])
+        self.not_scored = state.get("not_scored")
         latest = state.get("latest", {})
         for i, p in enumerate(self.parameters):
             row = latest.get(p.name)
@@ -190,11 +197,16 @@ class EarlyWarningMonitor(Monitor):
             self.last_time[j] = t
             self.last_ref[j] = reading.ref
         columns: dict[str, Any] = self.extra_columns(1)
+        columns.update(self._context_columns(np.array([t])))
         for k, q in enumerate(self.parameters):
             fresh = t - self.last_time[k] <= self.window_s
             columns[q.name] = np.array([self.last_value[k] if fresh else np.nan])
         result, level = self._score_one(columns)
         alerts: list[Alert] = []
+        reasons = self._population_reasons(result, 1)
+        reason = reasons[0] if reasons is not None else None
+        if reason != self.not_scored:
+            alerts.extend(self._notice(reason, t, reading.ref))
         if level > self.level and self.band_order[level] in self.alert_bands:
             source_index = np.full((len(self.parameters), 1), -1, dtype=np.int64)
             alerts.append(
@@ -222,6 +234,69 @@ class EarlyWarningMonitor(Monitor):
         """Score inputs that come from the monitor's parameters, not from readings."""
         return {}
 
+    def _context_columns(self, t: np.ndarray[Any, np.dtype[np.float64]]) -> dict[str, Any]:
+        """The score's population inputs at times ``t`` from the patient's context (age in
+        completed years, pregnancy 1 / 0); none without a context (nothing is checked)."""
+        context = self.context
+        if context is None or not self._population:
+            return {}
+        out: dict[str, Any] = {}
+        if "age_years" in self._population and context.birth_date is not None:
+            days, where = np.unique(np.floor(t / 86400.0), return_inverse=True)
+            ages = [context.age_years(day * 86400.0) for day in days.tolist()]
+            out["age_years"] = np.asarray(ages, dtype=np.float64)[where]
+        if "pregnant" in self._population:
+            pregnant = np.zeros(t.shape[0])
+            for start, end, _ in context.pregnancies:
+                pregnant[(t >= start) & (t < end)] = 1.0
+            out["pregnant"] = pregnant
+        return out
+
+    def _population_reasons(self, result: Any, n: int) -> list[str | None] | None:
+        """Per row, why the score refuses the patient (its population rules: a child, a
+        pregnancy); None when no row is refused for that."""
+        if not self._population or not np.any(result.refused):
+            return None
+        out: list[str | None] = [None] * n
+        for i in np.nonzero(result.refused)[0].tolist():
+            reason = result.reasons.get(i)
+            if reason and reason.split("=", 1)[0] in self._population:
+                out[i] = reason
+        return out if any(out) else None
+
+    def _notice(self, reason: str | None, t: float, ref: FactRef) -> list[Alert]:
+        """The score stops applying to the patient (``reason``), or applies again (None): one
+        notice each time, under the key ``<monitor>:population``; the second clears the
+        first in the alert book."""
+        self.not_scored = reason
+        score = self.score_name.upper()
+        if reason is None:
+            return [
+                self.alert(
+                    f"{self.name}.applies",
+                    "info",
+                    t,
+                    f"{score} applies to the patient again: scored from here on",
+                    [ref],
+                    key=f"{self.name}:population",
+                    clears=True,
+                )
+            ]
+        context = self.context
+        basis = context.pregnancy_at(t) if context is not None else None
+        said = f" (the record: {basis})" if basis and reason.startswith("pregnant=") else ""
+        return [
+            self.alert(
+                f"{self.name}.not-applicable",
+                "info",
+                t,
+                f"{score} not scored: {reason}{said}. No {score} alerts while this holds.",
+                [ref],
+                key=f"{self.name}:population",
+                detail={"reason": reason, "score_version": self.score.version},
+            )
+        ]
+
     def learn_many(self, readings: Sequence[Reading]) -> list[Alert]:
         rows = [r for r in readings if r.code in self._param_of]
         if not rows:
@@ -247,6 +322,7 @@ class EarlyWarningMonitor(Monitor):
                 usable[mine] &= (value[mine] >= rng[0]) & (value[mine] <= rng[1])
         # forward fill per parameter: index (into prior + rows) of the latest usable value
         columns: dict[str, Any] = self.extra_columns(n)
+        columns.update(self._context_columns(t))
         source_index = np.empty((k, n), dtype=np.int64)
         for j, p in enumerate(self.parameters):
             hit = usable & (which == j)
@@ -261,7 +337,15 @@ class EarlyWarningMonitor(Monitor):
         floor = self._floor_levels(result)
         alerts: list[Alert] = []
         previous = self.level
-        for i in np.nonzero(floor != np.concatenate(([previous], floor[:-1])))[0].tolist():
+        reasons = self._population_reasons(result, n)
+        if reasons is None and self.not_scored is None:
+            changed = np.nonzero(floor != np.concatenate(([previous], floor[:-1])))[0].tolist()
+        else:  # the score stops or starts applying somewhere: every row, in order
+            changed = list(range(n))
+        for i in changed:
+            reason = reasons[i] if reasons is not None else None
+            if reason != self.not_scored:
+                alerts.extend(self._notice(reason, float(t[i]), rows[i].ref))
             level = int(floor[i])
             if level > previous and self.band_order[level] in self.alert_bands:
                 alerts.append(self._alert(i, level, rows, t, columns, source_index, result))
@@ -375,7 +459,7 @@ class News2Monitor(EarlyWarningMonitor):
     """NEWS2 over the stream (RCP 2017), alerting on a rise to low-medium, medium or high."""
 
     name = "news2"
-    version = "2"
+    version = "3"  # 3: refuses a patient outside the score's population (context)
     source = (
         "Royal College of Physicians. National Early Warning Score (NEWS) 2. London: RCP, "
         "2017. Chart 1 (scoring), Chart 3 (thresholds and triggers), Chart 4 (clinical response)."
@@ -430,7 +514,7 @@ class QsofaMonitor(EarlyWarningMonitor):
     """qSOFA over the stream (Seymour et al. 2016), alerting when it turns positive (2 or more)."""
 
     name = "qsofa"
-    version = "2"
+    version = "3"  # 3: refuses a patient outside the score's population (context)
     source = (
         "Seymour CW et al. Assessment of clinical criteria for sepsis: for the Third International "
         "Consensus Definitions for Sepsis and Septic Shock (Sepsis-3). JAMA 2016;315(8):762-774."
@@ -456,7 +540,7 @@ class MewsMonitor(EarlyWarningMonitor):
     """MEWS over the stream (Subbe et al. 2001), alerting at 5 or more."""
 
     name = "mews"
-    version = "2"
+    version = "3"  # 3: refuses a patient outside the score's population (context)
     source = (
         "Subbe CP, Kruger M, Rutherford P, Gemmel L. Validation of a modified Early Warning Score "
         "in medical admissions. QJM 2001;94(10):521-526, Table 1."

@@ -26,12 +26,20 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
-from medtwin.monitor.base import Alert, AlertSink, FactRef, Monitor, MonitorStateStore, Reading
+from medtwin.monitor.base import (
+    Alert,
+    AlertSink,
+    FactRef,
+    Monitor,
+    MonitorStateStore,
+    PatientContext,
+    Reading,
+)
 from medtwin.record.facts import VOID_RESULT_STATUSES, text_comparator, value_comparator
 
 if TYPE_CHECKING:
@@ -67,6 +75,12 @@ class MonitorHub:
         How far behind the watermark a reading may be and still be learned.
     save_every_s
         Save states at most this often (0: after every call that changed them).
+    context
+        What the record says of a patient (``patient_id -> PatientContext``; usually
+        :func:`medtwin.monitor.context.patient_context` over the store), for the monitors that
+        check the patient against a population (``uses_context``: the early-warning scores).
+        Read when a patient's readings first arrive and again after ``context_ttl_s`` seconds,
+        so that a live hub sees a pregnancy or a birth date recorded meanwhile.
     """
 
     def __init__(
@@ -78,6 +92,8 @@ class MonitorHub:
         sink: AlertSink | None = None,
         late_tolerance_s: float = DEFAULT_LATE_TOLERANCE_S,
         save_every_s: float = 0.0,
+        context: Callable[[str], PatientContext] | None = None,
+        context_ttl_s: float = 600.0,
     ) -> None:
         from medtwin.monitor import registry
 
@@ -96,6 +112,19 @@ class MonitorHub:
         self._slots: dict[tuple[str, str], _Slot] = {}
         self._prefetched: dict[tuple[str, str], dict[str, Any] | None] = {}
         self._last_save = time.monotonic()
+        self.context = context
+        self.context_ttl_s = context_ttl_s
+        self._contexts: dict[str, tuple[float, PatientContext]] = {}
+
+    def _context_of(self, patient_id: str) -> PatientContext | None:
+        """The patient's context, read again when older than ``context_ttl_s``."""
+        if self.context is None:
+            return None
+        now = time.monotonic()
+        cached = self._contexts.get(patient_id)
+        if cached is None or now - cached[0] > self.context_ttl_s:
+            cached = self._contexts[patient_id] = (now, self.context(patient_id))
+        return cached[1]
 
     def _prefetch(self, patient_ids: Iterable[str]) -> None:
         """Load the saved states of patients not seen yet in one query per monitor, when the
@@ -155,6 +184,8 @@ class MonitorHub:
                 else:
                     continue
                 slot = self._slot(cls, patient_id)
+                if cls.uses_context:
+                    slot.monitor.set_context(self._context_of(patient_id))
                 floor = slot.watermark - self.late_tolerance_s
                 fresh = [r for r in chosen if r.epoch_s >= floor]
                 self.late += len(chosen) - len(fresh)
