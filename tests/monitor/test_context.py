@@ -175,6 +175,14 @@ def test_the_context_from_the_shared_records(shared: Path, tmp_path: Path) -> No
         assert end - start == PREGNANCY_MAX_DAYS * 86400.0
         # "Not pregnant" on the same day for another patient: no pregnancy
         assert patient_context(store, store.resolve_patient("85")).pregnancies == ()
+        # the CGM report reads the same: the pregnancy range for the first, not the second
+        from medtwin.monitor.cgm import cgm_targets
+
+        at = dt.datetime(2022, 9, 1, tzinfo=UTC)
+        chosen = cgm_targets(store, store.resolve_patient("usqualitycore-patient"), at)
+        assert chosen["group"] == "pregnancy-other"
+        assert chosen["basis"].startswith("pregnancy in the record: pregnancy status 82810-3")
+        assert cgm_targets(store, store.resolve_patient("85"), at)["group"] == "adult"
     finally:
         store.close()
 
