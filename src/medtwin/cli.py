@@ -867,7 +867,7 @@ def monitor_run_command(
 ) -> None:
     """Run monitors over PATIENT's stored observations in time order; print the alerts."""
     from medtwin.monitor import MonitorHub, readings_from_stored
-    from medtwin.monitor.context import patient_context
+    from medtwin.risk.context import patient_context
 
     names = [m.strip() for m in monitors.split(",") if m.strip()]
     store = _open(store_url)

@@ -37,10 +37,10 @@ def make_hub(store: Any, monitors: str | None) -> Any:
 
     The store keeps monitor state and receives alerts when it offers those methods
     (``load_monitor_state`` / ``save_monitor_states``, ``raise_alerts``), and gives the early-
-    warning monitors each patient's age and pregnancies (:mod:`medtwin.monitor.context`).
+    warning monitors each patient's age and pregnancies (:mod:`medtwin.risk.context`).
     """
-    from medtwin.monitor.context import patient_context
     from medtwin.monitor.hub import MonitorHub
+    from medtwin.risk.context import patient_context
 
     state = store if hasattr(store, "save_monitor_states") else None
     sink = store if hasattr(store, "raise_alerts") else None

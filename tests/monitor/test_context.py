@@ -1,4 +1,4 @@
-"""The patient's context for the monitors (medtwin.monitor.context): age and pregnancy from the
+"""The patient's context for the monitors (medtwin.risk.context): age and pregnancy from the
 record, and the early-warning scores refusing a patient outside their population.
 
 NEWS2 is not validated in pregnancy or under 16 (Royal College of Physicians 2017), qSOFA under
@@ -20,8 +20,8 @@ from click.testing import CliRunner
 from medtwin.cli import main
 from medtwin.monitor import FactRef, MonitorHub, Reading
 from medtwin.monitor.base import PatientContext
-from medtwin.monitor.context import PREGNANCY_MAX_DAYS, patient_context
 from medtwin.monitor.early_warning import MewsMonitor, News2Monitor, QsofaMonitor
+from medtwin.risk.context import PREGNANCY_MAX_DAYS, patient_context
 from medtwin.store import open_store
 
 BONNIE = "Bonnie_Kemmer_b67d9cf2-bfd2-4461-94a9-8b"  # pregnant 2019-11-13 to 2020-06-17

@@ -34,7 +34,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
 
 from medtwin.record.alerts import (
@@ -44,6 +44,7 @@ from medtwin.record.alerts import (
     FactRef,
     severity_rank,
 )
+from medtwin.record.context import PatientContext
 
 __all__ = [
     "CATEGORIES",
@@ -107,44 +108,6 @@ class Reading:
     def time(self) -> datetime:
         """The effective time as an aware UTC datetime."""
         return datetime.fromtimestamp(self.epoch_s, UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class PatientContext:
-    """What the record says of a patient that a monitor's population check needs, read by
-    :func:`medtwin.monitor.context.patient_context` and handed to the monitors by the hub.
-
-    Attributes
-    ----------
-    birth_date
-        The patient's birth date, or None when the record has none.
-    pregnancies, suspected_pregnancies
-        ``(start, end, basis)`` intervals (UTC epoch seconds, end exclusive; what the record
-        says): established pregnancies, and those recorded only as suspected.
-    """
-
-    birth_date: date | None = None
-    pregnancies: tuple[tuple[float, float, str], ...] = ()
-    suspected_pregnancies: tuple[tuple[float, float, str], ...] = ()
-
-    def age_years(self, epoch_s: float) -> int | None:
-        """Age in completed years at ``epoch_s`` (the UTC day), or None without a birth date.
-
-        >>> PatientContext(date(2010, 3, 1)).age_years(datetime(2026, 2, 28, tzinfo=UTC).timestamp())
-        15
-        """
-        born = self.birth_date
-        if born is None:
-            return None
-        day = datetime.fromtimestamp(epoch_s, UTC).date()
-        return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
-
-    def pregnancy_at(self, epoch_s: float) -> str | None:
-        """What the record says of a pregnancy at ``epoch_s``, or None when it shows none."""
-        for start, end, basis in self.pregnancies:
-            if start <= epoch_s < end:
-                return basis
-        return None
 
 
 class Monitor(ABC):

@@ -51,7 +51,7 @@ yr, if the A1C goal is 7.5%, then set TIR target to approximately 60%" (Battelin
 
 def cgm_targets(store: SqlStore, patient_id: str, at: dt.datetime) -> dict[str, Any]:
     """The consensus' target group for ``patient_id`` at ``at`` from their record (Battelino 2019,
-    Table 2): ``pregnancy-type1`` for a pregnancy at ``at`` (:func:`medtwin.monitor.context.
+    Table 2): ``pregnancy-type1`` for a pregnancy at ``at`` (:func:`medtwin.risk.context.
     patient_context`: a condition of the code list ``pregnancy`` of
     ``risk/data/record_conditions.toml``, or a pregnancy status observation) with type 1
     diabetes (code list ``diabetes_type1``), ``pregnancy-other`` for one without it (type 2 or
@@ -59,8 +59,8 @@ def cgm_targets(store: SqlStore, patient_id: str, at: dt.datetime) -> dict[str, 
     ``basis`` (what was read) and ``hints``: older or young age in completed years
     (:data:`OLDER_ADULT_YEARS`, :data:`YOUNG_ADULT_YEARS`), a pregnancy recorded only as
     suspected (not applied)."""
-    from medtwin.monitor.context import patient_context
     from medtwin.risk.af_inputs import found_at
+    from medtwin.risk.context import patient_context
 
     context = patient_context(store, patient_id)
     t = at.timestamp()

@@ -77,7 +77,7 @@ class MonitorHub:
         Save states at most this often (0: after every call that changed them).
     context
         What the record says of a patient (``patient_id -> PatientContext``; usually
-        :func:`medtwin.monitor.context.patient_context` over the store), for the monitors that
+        :func:`medtwin.risk.context.patient_context` over the store), for the monitors that
         check the patient against a population (``uses_context``: the early-warning scores).
         Read when a patient's readings first arrive and again after ``context_ttl_s`` seconds,
         so that a live hub sees a pregnancy or a birth date recorded meanwhile.

@@ -1,4 +1,4 @@
-"""What a monitor needs to know of a patient besides the readings: age and pregnancy.
+"""What a patient's record says that population checks need: age and pregnancy.
 
 The early-warning scores are validated in a population: NEWS2 in adults aged 16 or over and not
 in pregnancy (Royal College of Physicians, NEWS2, 2017), qSOFA in adults aged 18 or over
@@ -31,7 +31,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from medtwin.monitor.base import PatientContext
+from medtwin.record.context import PatientContext
 from medtwin.record.facts import VOID_RESULT_STATUSES
 
 if TYPE_CHECKING:

@@ -1,0 +1,51 @@
+"""What the record says of a patient that population checks need: birth date and pregnancies.
+
+Data only: :func:`medtwin.risk.context.patient_context` reads it from the store; the monitors
+(:meth:`medtwin.monitor.base.Monitor.set_context`) and the twin use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+__all__ = ["PatientContext"]
+
+
+@dataclass(frozen=True, slots=True)
+class PatientContext:
+    """What the record says of a patient that a monitor's population check needs, read by
+    :func:`medtwin.risk.context.patient_context`: the monitors' population checks (the hub hands
+    it to them) and the twin's (a body-weight fit leaves out a pregnancy).
+
+    Attributes
+    ----------
+    birth_date
+        The patient's birth date, or None when the record has none.
+    pregnancies, suspected_pregnancies
+        ``(start, end, basis)`` intervals (UTC epoch seconds, end exclusive; what the record
+        says): established pregnancies, and those recorded only as suspected.
+    """
+
+    birth_date: date | None = None
+    pregnancies: tuple[tuple[float, float, str], ...] = ()
+    suspected_pregnancies: tuple[tuple[float, float, str], ...] = ()
+
+    def age_years(self, epoch_s: float) -> int | None:
+        """Age in completed years at ``epoch_s`` (the UTC day), or None without a birth date.
+
+        >>> PatientContext(date(2010, 3, 1)).age_years(datetime(2026, 2, 28, tzinfo=UTC).timestamp())
+        15
+        """
+        born = self.birth_date
+        if born is None:
+            return None
+        day = datetime.fromtimestamp(epoch_s, UTC).date()
+        return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+    def pregnancy_at(self, epoch_s: float) -> str | None:
+        """What the record says of a pregnancy at ``epoch_s``, or None when it shows none."""
+        for start, end, basis in self.pregnancies:
+            if start <= epoch_s < end:
+                return basis
+        return None
