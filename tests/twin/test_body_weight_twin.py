@@ -443,3 +443,95 @@ def test_posterior_draws_stay_inside_the_models_population() -> None:
     assert bmi.min() >= 16.0 and float(np.mean(bmi < 16.05)) < 0.2
     bands = cal.predict([], t_end=3000.0, times=[3000.0], n=200, seed=1)
     assert np.isfinite(bands.median).all()
+
+
+# ---------------------------------------------------------------- pregnancy
+PREGNANCY = (datetime(2020, 2, 10, tzinfo=UTC), datetime(2020, 10, 20, tzinfo=UTC))
+
+
+def _pregnancy_record(store: SqlStore, *, ended: bool = True) -> np.ndarray:
+    """The woman of :func:`_record` with a pregnancy (SNOMED 72892002, 2020-02-10 to 2020-10-20)
+    and three more weights: in the 6th month (+9 kg over her trajectory), 3 weeks after the
+    delivery (+5 kg) and 8 weeks after it (on her trajectory)."""
+    from medtwin.record.facts import Coding, Condition
+
+    weights = _record(store)  # twelve weights, 2017-03-01 to 2023-02-28
+    p = params_for("female", 42.0, 1.64, 78.0, 1.6)
+    p[0, IX["intake_factor"]] = 1.02
+    p[0, IX["intake_factor_end"]] = 0.94
+    p[0, IX["intake_ramp_d"]] = 6 * 365.0
+    extra = [
+        (PREGNANCY[0] + timedelta(days=140), 9.0),
+        (PREGNANCY[1] + timedelta(days=21), 5.0),
+        (PREGNANCY[1] + timedelta(days=56), 0.0),
+    ]
+    days = np.array([(when - T0).total_seconds() / 86400.0 for when, _ in extra])
+    r = simulate(M, p, parse_scenario([]), t_end=float(days[-1]), times=days)
+    trajectory = r.observables["weight_kg"][0][-days.size :]  # the run starts at day 0
+    facts: list[object] = [
+        reading(WHO, f"Weight/p{i}", "29463-7", when, round(float(w) + gain, 1), "kg")
+        for i, ((when, gain), w) in enumerate(zip(extra, trajectory, strict=True))
+    ]
+    facts.append(
+        Condition(
+            source="ehr",
+            source_id="Condition/preg",
+            subject=WHO,
+            code=Coding("http://snomed.info/sct", "72892002", "Normal pregnancy"),
+            effective_start=PREGNANCY[0],
+            effective_end=PREGNANCY[1] if ended else None,
+            clinical_status="resolved" if ended else "active",
+        )
+    )
+    store.append_facts(facts, source="test")  # type: ignore[arg-type]
+    return weights
+
+
+def test_weights_in_a_pregnancy_and_the_six_weeks_after_are_not_fitted(store: SqlStore) -> None:
+    """The model describes a body that is not pregnant (Hall 2011): the weight in the 6th
+    month, a check-up in the 4th and the weight 3 weeks after the delivery are left out, and
+    said; the one 8 weeks after is fitted."""
+    _pregnancy_record(store)
+    until = datetime(2023, 3, 1, tzinfo=UTC)
+    twin = Twin.from_store(store, "urn:test:mrn|BW-1", model=M, days=3650, end=until, load=False)
+    cal = twin.fit(starts=2)
+    assert cal.diagnostics["converged"]
+    assert twin.data.count("weight_kg") == 12 + 3 - 3
+    (reason,) = [s for s in twin.data.skipped if "pregnan" in s]
+    assert reason == (
+        "3 readings taken during a pregnancy or within 42 days after it (72892002 Normal "
+        "pregnancy (2020-02-10), to 2020-12-01): the body weight model describes adults who are "
+        "not pregnant"
+    )
+    # what the record says: one pregnancy, from the condition's onset to its abatement
+    from medtwin.twin.twin import characteristics
+
+    who = characteristics(store, twin.data.patient or "", until)
+    assert len(who["pregnancies"]) == 1
+
+
+def test_a_twin_of_a_pregnant_woman_is_refused(store: SqlStore) -> None:
+    _pregnancy_record(store, ended=False)  # the pregnancy has no end yet: 44 weeks at most
+    with pytest.raises(DataError) as caught:
+        Twin.from_store(
+            store,
+            "urn:test:mrn|BW-1",
+            model=M,
+            days=3650,
+            end=datetime(2020, 12, 1, tzinfo=UTC),
+            load=False,
+        ).fit(starts=1)
+    message = str(caught.value)
+    assert "falls in a pregnancy or the 42 days after it" in message
+    assert "the body weight model (Hall 2011) describes adults who are not pregnant" in message
+    assert "--until 2020-02-10" in message
+    # before the pregnancy she has a twin
+    before = Twin.from_store(
+        store,
+        "urn:test:mrn|BW-1",
+        model=M,
+        days=3650,
+        end=PREGNANCY[0] - timedelta(days=1),
+        load=False,
+    )
+    assert before.fit(starts=1).diagnostics["converged"]

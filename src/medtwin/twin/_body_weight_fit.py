@@ -30,10 +30,19 @@ what-if change it from there.
 
 Reading error: Student-t, its scale estimated from the residuals with a small-sample
 correction (``n - k`` degrees of freedom), and never below :data:`NOISE_FLOOR_KG`.
+
+Pregnancy: the model describes adults who are not pregnant (Hall et al. 2011); a pregnancy
+adds some 12 kg that are not the body's fat and lean mass (fetus, placenta, amniotic fluid,
+blood volume). Weights (and body-fat readings) taken during a pregnancy the record shows
+(:func:`medtwin.risk.context.patient_context`) or within :data:`PUERPERIUM_DAYS` after it are
+left out of the fit, with the reason in the data's ``skipped``; a twin whose last weight, or
+whose date, falls in a pregnancy or those weeks is refused (its forecast would start from a
+pregnant body, or run through a pregnancy), saying how to fit the time before it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -41,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from medtwin.model.base import FloatArray, Model, Prior
-from medtwin.twin.data import PatientData, require_characteristics
+from medtwin.twin.data import DataError, PatientData, require_characteristics
 
 if TYPE_CHECKING:
     from medtwin.twin.calibrate import Calibration, FitSpec
@@ -59,6 +68,7 @@ __all__ = [
     "NOISE_FLOOR_FAT_PCT",
     "NOISE_FLOOR_KG",
     "PAL_DEFAULT",
+    "PUERPERIUM_DAYS",
     "SPARE_READINGS",
     "WINDOW_DAYS",
     "complete",
@@ -146,6 +156,12 @@ WINDOW_DAYS = 3650.0
 """A body-weight twin is fitted to the last ten years of weights by default (check-ups are
 yearly; the intake ramp is linear over the window)."""
 
+PUERPERIUM_DAYS = 42
+"""The weeks after a pregnancy ends whose weights are left out with it: the puerperium, 42 days
+(the World Health Organization's definition, ICD-10 volume 2: maternal deaths are those "within
+42 days of termination of pregnancy"), over which the uterus involutes and the fluid of
+pregnancy is lost. Lactation's energy cost after that is not in the model (a limit)."""
+
 MIN_READINGS = 5
 """Fewest weights a fit accepts: two fitted parameters (:data:`FEW_FIT`) and three degrees of
 freedom for the reading error (so that its Student-t posterior has a variance)."""
@@ -177,6 +193,7 @@ def personalise(
     """
     from medtwin.physiology.body_weight import params_for
 
+    data = _outside_pregnancy(model, who, data)
     t, y = data.series("weight_kg")
     require_characteristics(
         who, ("sex", "age_y", "height_m"), data.patient, "the body weight model needs them"
@@ -219,6 +236,64 @@ def personalise(
     ramp = "intake_factor_end" in fit
     base[names.index("intake_ramp_d")] = (t_last - t0) / 1440.0 if ramp else 0.0
     return base, trimmed, fit
+
+
+def _outside_pregnancy(
+    model: type[Model], who: Mapping[str, Any], data: PatientData
+) -> PatientData:
+    """``data`` without the readings taken in a pregnancy of ``who["pregnancies"]`` or within
+    :data:`PUERPERIUM_DAYS` after it (the reason in ``skipped``); refused (:class:`DataError`)
+    when the last weight or the twin's date (``who["at"]``) falls in one, or when fewer than
+    :data:`MIN_READINGS` weights remain."""
+    pregnancies = who.get("pregnancies") or ()
+    if not pregnancies or data.start is None or not data.count("weight_kg"):
+        return data
+    origin = data.start.timestamp()
+    spans = [(s, e + PUERPERIUM_DAYS * 86400.0, basis) for s, e, basis in pregnancies]
+
+    def day(epoch_s: float) -> str:
+        return f"{dt.datetime.fromtimestamp(epoch_s, dt.UTC):%Y-%m-%d}"
+
+    t, _ = data.series("weight_kg")
+    last = origin + 60.0 * float(t[-1])
+    at = who.get("at")
+    checks = [("the last weight", last)]
+    if isinstance(at, dt.datetime):
+        checks.append(("the twin's date", at.timestamp()))
+    for what, when in checks:
+        for start, end, basis in spans:
+            if start <= when < end:
+                raise DataError(
+                    f"{model.name}: patient {data.patient}: {what} ({day(when)}) falls in a "
+                    f"pregnancy or the {PUERPERIUM_DAYS} days after it (the record: {basis}; "
+                    f"to {day(end)}), and the body weight model (Hall 2011) describes adults who "
+                    "are not pregnant. To fit the time before it: 'medtwin twin fit "
+                    f"{data.patient} --model {model.name} --until {day(start)}'"
+                )
+    observations = {}
+    dropped = 0
+    for name, (times, values) in data.observations.items():
+        absolute = origin + 60.0 * times
+        keep = np.ones(times.size, dtype=bool)
+        for start, end, _ in spans:
+            keep &= ~((absolute >= start) & (absolute < end))
+        dropped += int(np.sum(~keep))
+        observations[name] = (times[keep], values[keep])
+    if dropped == 0:
+        return data
+    kept = observations["weight_kg"][0].size
+    which = "; ".join(f"{basis}, to {day(end)}" for start, end, basis in spans)
+    if kept < MIN_READINGS:
+        raise DataError(
+            f"{model.name}: patient {data.patient}: {kept} weights outside pregnancy and the "
+            f"{PUERPERIUM_DAYS} days after it ({which}), and a body-weight twin needs "
+            f"{MIN_READINGS}: the model (Hall 2011) describes adults who are not pregnant"
+        )
+    reason = (
+        f"{dropped} readings taken during a pregnancy or within {PUERPERIUM_DAYS} days after it "
+        f"({which}): the body weight model describes adults who are not pregnant"
+    )
+    return dataclasses.replace(data, observations=observations, skipped=(*data.skipped, reason))
 
 
 def describe(calibration: Calibration) -> list[str]:

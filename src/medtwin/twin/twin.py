@@ -256,7 +256,10 @@ def characteristics(store: Store, patient_id: str, at: dt.datetime) -> dict[str,
     Keys are present only when the record has them (``age_y``, ``sex``, ``weight_kg``,
     ``height_m``, ``conditions`` as ``system|code`` strings of active conditions, the system
     as its canonical URL, e.g. ``http://snomed.info/sct|46635009``); ``at`` is the time they
-    describe (the age is at that time). ``medication_orders`` (always present, perhaps empty)
+    describe (the age is at that time). ``pregnancies``: the pregnancies the record shows, as
+    ``(start, end, basis)`` intervals in UTC epoch seconds
+    (:func:`medtwin.risk.context.patient_context`), when there are any (a body-weight fit leaves
+    them out). ``medication_orders`` (always present, perhaps empty)
     holds every medication order of the record as a
     :class:`~medtwin.record.medications.MedicationOrder`, also those after ``at`` (a renewal
     shows an earlier order was still taken), so a fit can tell readings apart by the
@@ -293,6 +296,11 @@ def characteristics(store: Store, patient_id: str, at: dt.datetime) -> dict[str,
             continue  # ruled out: not the patient's condition
         conditions.add(f"{system_alias(f.code.system)}|{f.code.code}")
     out["conditions"] = conditions
+    from medtwin.risk.context import patient_context
+
+    pregnancies = patient_context(store, patient_id).pregnancies
+    if pregnancies:
+        out["pregnancies"] = pregnancies
     orders = []
     for sf in store.timeline(patient_id, kinds=["MedicationRequest"]):
         order = order_from_fact(sf.fact, sf.recorded_at, sf.id)
