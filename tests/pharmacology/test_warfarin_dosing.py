@@ -402,6 +402,41 @@ def test_an_inr_reported_as_a_bound_is_refused_by_name(tmp_path: Path) -> None:
         store.close()
 
 
+def test_no_warfarin_for_a_patient_the_record_shows_pregnant(tmp_path: Path) -> None:
+    """A US Core pregnancy status (LOINC 82810-3) of "Pregnant" 20 days ago: warfarin is
+    contraindicated in pregnancy (Coumadin prescribing information), so no dose; a later "Not
+    pregnant" status ends it, and the case is read again."""
+    db = tmp_path / "w.db"
+    _record(db)
+    now = datetime.now(UTC)
+
+    def status(key: str, days_ago: float, code: str, text: str) -> Observation:
+        return Observation(
+            source="ehr",
+            source_id=key,
+            subject=WHO,
+            code=Coding(LOINC, "82810-3", "Pregnancy status"),
+            effective_start=now - timedelta(days=days_ago),
+            value_code=Coding("http://snomed.info/sct", code, text),
+            value_text=text,
+        )
+
+    store = open_store(str(db), actor="test")
+    try:
+        store.append_facts([status("preg-1", 20, "77386006", "Pregnant")], source="test")
+        with pytest.raises(CaseError) as refused:
+            warfarin_case_from_store(store, "WAR-1")
+        assert str(refused.value).startswith(
+            "patient WAR-1: pregnant (the record: pregnancy status 82810-3: Pregnant ("
+        )
+        assert "warfarin is contraindicated in pregnancy" in str(refused.value)
+        assert str(refused.value).endswith("no dose")
+        store.append_facts([status("preg-2", 2, "60001007", "Not pregnant")], source="test")
+        assert warfarin_case_from_store(store, "WAR-1").doses
+    finally:
+        store.close()
+
+
 def _invoke(*args: str) -> str:
     result = CliRunner().invoke(main, list(args), catch_exceptions=False)
     assert result.exit_code == 0, result.output

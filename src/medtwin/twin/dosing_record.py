@@ -28,6 +28,9 @@ For ``warfarin_hamberg2007`` (:func:`warfarin_case_from_store`, a
   "missing or mixed" category), enzyme inducer (carbamazepine, phenytoin, rifampin,
   rifampicin) and amiodarone from active ``MedicationRequest`` facts (none: false);
 - doses: ``MedicationAdministration`` facts naming warfarin (text or RxNorm 11289) in mg;
+- pregnancy: a patient the record shows pregnant now (a pregnancy condition or status
+  observation, :func:`medtwin.risk.context.patient_context`) gets no dose: warfarin is
+  contraindicated in pregnancy (Coumadin prescribing information, Contraindications);
 - INRs: observations of LOINC 6301-6 (INR in platelet-poor plasma) and 34714-6 (INR in
   blood, point of care); the latest INR before the first dose is the baseline (Hamberg 2007
   BASE), later ones are fitted; an INR reported as a bound (">8.0") is refused, naming it;
@@ -83,6 +86,25 @@ def _refuse_after_death(store: Store, pid: str, patient: str) -> None:
         day = death_date(died)
         when = f" on {day.isoformat()}" if day else ""
         raise CaseError(f"patient {patient}: the record says the patient died{when}: no dose")
+
+
+def _refuse_warfarin_in_pregnancy(who: dict[str, Any], patient: str, now: dt.datetime) -> None:
+    """No warfarin dose for a patient the record shows pregnant now
+    (:func:`medtwin.risk.context.patient_context`): warfarin is contraindicated in pregnancy,
+    except for women with mechanical heart valves at high risk of thromboembolism, whose
+    anticoagulation is a specialist's decision (Coumadin prescribing information, Bristol-Myers
+    Squibb: 4 Contraindications; 8.1 Pregnancy, "can cause fetal harm"), and the Hamberg 2007
+    and IWPC 2009 models were not derived in pregnancy."""
+    t = now.timestamp()
+    for start, end, basis in who.get("pregnancies", ()):
+        if start <= t < end:
+            raise CaseError(
+                f"patient {patient}: pregnant (the record: {basis}): warfarin is contraindicated "
+                "in pregnancy except with a mechanical heart valve at high risk of "
+                "thromboembolism, a specialist's decision (Coumadin prescribing information: "
+                "Contraindications), and its dosing models were not derived in pregnancy: no "
+                "dose"
+            )
 
 
 def _hours(t: dt.datetime, t0: dt.datetime) -> float:
@@ -285,6 +307,7 @@ def warfarin_case_from_store(
     now = dt.datetime.now(dt.UTC)
     who = characteristics(store, pid, now)
     _refuse_after_death(store, pid, patient)
+    _refuse_warfarin_in_pregnancy(who, patient, now)
     if "age_y" not in who:
         raise CaseError(f"patient {patient}: the record has no age_years (birth date)")
     genes, note, prov = _genotypes(store, pid)
