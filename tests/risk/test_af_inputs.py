@@ -640,3 +640,30 @@ def test_a_cancelled_result_is_not_read(store: SqlStore) -> None:
     )
     creatinine = derive_inputs(store, pid, AT)["creatinine_mg_dl"]
     assert creatinine.value == 1.0 and creatinine.provenance[0].source_id == "2160-0-20"
+
+
+def test_a_haemoglobin_measured_in_pregnancy_is_read_with_the_pregnancy_threshold(
+    store: SqlStore,
+) -> None:
+    """WHO 2011 Table 1: anaemia is a haemoglobin below 12.0 g/dL in a non-pregnant woman and
+    below 11.0 in pregnancy. A woman of 34 with atrial fibrillation and a haemoglobin of 11.5
+    measured in the 6th month of a pregnancy (SNOMED 72892002, ended 100 days ago) has no
+    anaemia for HAS-BLED's B; the same value 30 days after the pregnancy's end is anaemia."""
+    facts: list[Fact] = [
+        _patient("1990-02-01", "female"),
+        _cond("af", SNOMED, "49436004", 500),
+        _cond("preg", SNOMED, "72892002", 370, ended_days_before=100, status="resolved"),
+        _obs("718-7", 11.5, "g/dL", 180),
+    ]
+    pid = _load(store, facts)
+    d = derive_inputs(store, pid, AT)
+    assert d["pregnant"].value is False and d["pregnant"].status == "absent"
+    bleeding = d["bleeding_history_or_predisposition"]
+    assert bleeding.value is False and "latest haemoglobin 11.5 g/dL" in bleeding.detail
+    during = derive_inputs(store, pid, AT - dt.timedelta(days=200))
+    assert during["pregnant"].value is True
+    assert during["pregnant"].detail == f"72892002 ({_ago(370):%Y-%m-%d})"
+    store.append_facts([_obs("718-7", 11.5, "g/dL", 70)], source="test")  # after: anaemia
+    after = derive_inputs(store, pid, AT)["bleeding_history_or_predisposition"]
+    assert after.value is True
+    assert after.detail == "haemoglobin 11.5 g/dL < 12 (WHO anaemia threshold, female)"

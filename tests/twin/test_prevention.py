@@ -324,3 +324,24 @@ def test_quitting_makes_qrisk3s_current_smoker_an_ex_smoker(group: str) -> None:
     # no group at all (QRISK3 not computed): left alone
     new, _ = _one("quit_smoking", _inputs(smoker=True, smoking_category=None))
     assert new is not None and new["smoking_category"].value is None
+
+
+def test_weight_changes_are_refused_in_pregnancy() -> None:
+    """Weight gain in pregnancy is expected: a weight, BMI, diet or activity what-if is not for
+    a patient the record shows pregnant; quitting smoking is."""
+    pregnant = _inputs(sex="female", smoker=True)
+    pregnant["pregnant"] = DerivedInput(
+        "pregnant", True, "ok", "72892002 Normal pregnancy (2024-01-10)"
+    )
+    for text in ("weight=-5kg", "bmi=-2", "diet=-500kcal", "activity=+20%"):
+        new, why = _one(text, pregnant)
+        assert new is None, text
+        assert why.startswith(
+            "pregnant (72892002 Normal pregnancy (2024-01-10)): weight, diet and activity "
+            "changes are not what-ifs for pregnancy"
+        ), text
+    new, _ = _one("quit_smoking", pregnant)
+    assert new is not None and new["smoker"].value is False
+    not_pregnant = dict(pregnant)
+    not_pregnant["pregnant"] = DerivedInput("pregnant", False, "absent")
+    assert _one("weight=-5kg", not_pregnant)[0] is not None

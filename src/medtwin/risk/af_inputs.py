@@ -69,6 +69,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ANAEMIA_HB_G_DL",
+    "ANAEMIA_HB_PREGNANCY_G_DL",
     "ICD10_SYSTEMS",
     "SBP_UNCONTROLLED_MM_HG",
     "SUSPECTED",
@@ -104,6 +105,10 @@ CREATININE_ABNORMAL_UMOL_L = 200.0
 ANAEMIA_HB_G_DL = {"male": 13.0, "female": 12.0}
 """WHO anaemia thresholds (WHO 2011, Table 1): haemoglobin below 13.0 g/dL in men aged 15 and
 over, below 12.0 g/dL in non-pregnant women aged 15 and over."""
+ANAEMIA_HB_PREGNANCY_G_DL = 11.0
+"""The WHO anaemia threshold in pregnancy (WHO 2011, Table 1: below 11.0 g/dL in pregnant
+women), for a haemoglobin measured while the record shows the patient pregnant: the plasma
+volume expands more than the red cell mass, and a haemoglobin of 11.5 g/dL is not anaemia then."""
 LDL_SEVERE_MG_DL = 190.0
 """Severe hypercholesterolaemia: LDL cholesterol >= 190 mg/dL (Grundy SM et al. 2018 ACC/AHA
 cholesterol guideline, Circulation 2019;139:e1082-e1143, section 4.2), outside the Pooled Cohort
@@ -579,10 +584,13 @@ def _bleeding(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput
             suspected = found
     hb, sex = done["haemoglobin_g_dl"], done["sex"]
     threshold = ANAEMIA_HB_G_DL.get(str(sex.value)) if sex.usable else None
+    group = str(sex.value)
+    if threshold is not None and hb.usable and _pregnant_when(reader, hb):
+        threshold, group = ANAEMIA_HB_PREGNANCY_G_DL, "pregnant"
     if hb.usable and threshold is not None and float(hb.value) < threshold:  # type: ignore[arg-type]
         return DerivedInput(
             name, True, "ok",
-            f"haemoglobin {float(hb.value):.1f} g/dL < {threshold:g} (WHO anaemia threshold, {sex.value})",  # type: ignore[arg-type]
+            f"haemoglobin {float(hb.value):.1f} g/dL < {threshold:g} (WHO anaemia threshold, {group})",  # type: ignore[arg-type]
             hb.valid_days, None, hb.provenance,
         )  # fmt: skip
     said = (
@@ -595,6 +603,20 @@ def _bleeding(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput
         f"no bleeding, anaemia or bleeding disorder in the record; {said}",
     )  # fmt: skip
     return absent if suspected is None else or_suspected(suspected, absent)
+
+
+def _pregnant_when(reader: _Reader, measured: DerivedInput) -> bool:
+    """Whether the record shows the patient pregnant on the day ``measured`` was measured
+    (:func:`medtwin.risk.context.pregnancies_from`)."""
+    from medtwin.record.context import PatientContext
+    from medtwin.risk.context import pregnancies_from
+
+    day = measured.provenance[0].date if measured.provenance else None
+    if day is None:
+        return False
+    when = dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC) + dt.timedelta(hours=12)
+    established, _ = pregnancies_from(reader.facts_of(("Condition",)), reader.observations())
+    return PatientContext(pregnancies=established).pregnancy_at(when.timestamp()) is not None
 
 
 def time_in_range(

@@ -29,13 +29,14 @@ Nothing recorded is "not pregnant", as the risk scores read conditions (none rec
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from medtwin.record.context import PatientContext
 from medtwin.record.facts import VOID_RESULT_STATUSES
 
 if TYPE_CHECKING:
-    from medtwin.store.base import Store
+    from medtwin.store.base import Store, StoredFact
 
 __all__ = [
     "NOT_PREGNANT",
@@ -43,6 +44,7 @@ __all__ = [
     "PREGNANCY_STATUS_CODE",
     "PREGNANT",
     "patient_context",
+    "pregnancies_from",
 ]
 
 PREGNANCY_STATUS_CODE = "82810-3"
@@ -66,8 +68,6 @@ def _interval_end(start: float, end: float | None) -> float:
 
 def patient_context(store: Store, patient_id: str) -> PatientContext:
     """The birth date and pregnancies of ``patient_id`` from the record (module docstring)."""
-    from medtwin.risk.af_inputs import SUSPECTED, condition_sets, matches
-
     summary = store.patient(patient_id)
     born: dt.date | None = None
     if summary.birth_date:
@@ -75,10 +75,28 @@ def patient_context(store: Store, patient_id: str) -> PatientContext:
             born = dt.date.fromisoformat(summary.birth_date[:10])
         except ValueError:
             born = None
+    established, suspected = pregnancies_from(
+        store.timeline(patient_id, kinds=["Condition"]),
+        store.timeline(patient_id, codes=[PREGNANCY_STATUS_CODE]),
+    )
+    return PatientContext(born, established, suspected)
+
+
+Interval = tuple[float, float, str]
+
+
+def pregnancies_from(
+    conditions: Iterable[StoredFact], statuses: Iterable[StoredFact]
+) -> tuple[tuple[Interval, ...], tuple[Interval, ...]]:
+    """The established and the suspected pregnancies (``(start, end, basis)``, UTC epoch
+    seconds) that ``conditions`` (any conditions: those of the code list ``pregnancy`` are
+    read) and pregnancy status observations ``statuses`` show (module docstring)."""
+    from medtwin.risk.af_inputs import SUSPECTED, condition_sets, matches
+
     spec = condition_sets()["pregnancy"]
-    established: list[tuple[float, float, str]] = []
-    suspected: list[tuple[float, float, str]] = []
-    for sf in store.timeline(patient_id, kinds=["Condition"]):
+    established: list[Interval] = []
+    suspected: list[Interval] = []
+    for sf in conditions:
         f = sf.fact
         if f.effective_start is None or not matches(f, spec):
             continue
@@ -90,21 +108,22 @@ def patient_context(store: Store, patient_id: str) -> PatientContext:
         label = f"{f.code.code} {f.code.display or ''}".strip() if f.code else f.source_id
         interval = (start, _interval_end(start, end), f"{label} ({f.effective_start:%Y-%m-%d})")
         (suspected if verification in SUSPECTED else established).append(interval)
-    statuses = []
-    for sf in store.timeline(patient_id, codes=[PREGNANCY_STATUS_CODE]):
+    said = []
+    for sf in statuses:
         f = sf.fact
         value = getattr(f, "value_code", None)
+        if f.code is None or f.code.code != PREGNANCY_STATUS_CODE:
+            continue
         if f.effective_start is None or value is None or f.status in VOID_RESULT_STATUSES:
             continue
-        statuses.append((f.effective_start.timestamp(), value.code, f.effective_start))
-    for t, code, when in sorted(statuses):
+        said.append((f.effective_start.timestamp(), value.code, f.effective_start))
+    for t, code, when in sorted(said):
         if code == PREGNANT:
             label = f"pregnancy status {PREGNANCY_STATUS_CODE}: Pregnant ({when:%Y-%m-%d})"
             established.append((t, _interval_end(t, None), label))
         elif code == NOT_PREGNANT:  # ends every pregnancy begun before it
             established = [(s, min(e, t) if s < t else e, b) for s, e, b in established]
-    return PatientContext(
-        birth_date=born,
-        pregnancies=tuple(sorted(i for i in established if i[1] > i[0])),
-        suspected_pregnancies=tuple(sorted(i for i in suspected if i[1] > i[0])),
+    return (
+        tuple(sorted(i for i in established if i[1] > i[0])),
+        tuple(sorted(i for i in suspected if i[1] > i[0])),
     )

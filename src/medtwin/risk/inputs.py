@@ -112,6 +112,7 @@ DERIVABLE = (
     "sex",
     "race",
     "deceased",  # every score refuses a patient who had died by the date
+    "pregnant",  # NEWS2's population; weight what-ifs are refused in pregnancy
     "total_cholesterol_mg_dl",
     "hdl_mg_dl",
     "ldl_mg_dl",
@@ -492,6 +493,22 @@ def _age_sex_race(reader: _Reader) -> list[DerivedInput]:
     return out
 
 
+def _pregnant(reader: _Reader) -> DerivedInput:
+    """Whether the record shows the patient pregnant at the date
+    (:func:`medtwin.risk.context.patient_context`: a pregnancy condition from onset to
+    abatement, or a pregnancy status observation, LOINC 82810-3); none: "no" (status
+    ``absent``), as for conditions. NEWS2 refuses a pregnant patient (RCP 2017); the prevention
+    what-if refuses weight, BMI, diet and activity changes in pregnancy."""
+    from medtwin.record.context import PatientContext
+    from medtwin.risk.context import pregnancies_from
+
+    established, _ = pregnancies_from(reader.facts_of(("Condition",)), reader.observations())
+    basis = PatientContext(pregnancies=established).pregnancy_at(reader.at.timestamp())
+    if basis is None:
+        return DerivedInput("pregnant", False, "absent", "no pregnancy in the record at the date")
+    return DerivedInput("pregnant", True, "ok", basis)
+
+
 def _deceased(reader: _Reader) -> DerivedInput:
     """Whether the patient had died by the date: Patient.deceasedDateTime (HL7 v2 PID-29) on
     or before it; a death recorded without a date (deceasedBoolean, PID-30 Y) from the day
@@ -829,7 +846,7 @@ def derive_inputs(
             mine = given.get(item.name)
             done[item.name] = item if mine is None else _replacing(mine, item)
 
-    put(*_age_sex_race(reader), _deceased(reader))
+    put(*_age_sex_race(reader), _deceased(reader), _pregnant(reader))
     for name in ("total_cholesterol_mg_dl", "hdl_mg_dl", "ldl_mg_dl", "systolic_bp_mm_hg"):
         put(reader.measured(name))
     put(_bmi(reader), reader.measured("weight_kg"), reader.measured("height_cm"))

@@ -615,6 +615,10 @@ def _weight_change(
     return _Applied(inputs, tuple(changes), tuple(notes))
 
 
+WEIGHT_CHANGES = frozenset({"weight", "bmi", "diet", "activity"})
+"""The what-ifs that change body weight: refused for a patient the record shows pregnant."""
+
+
 def _same(delta: float) -> dict[_Level, float]:
     """A weight change without a range of its own (the effect sizes still have theirs)."""
     return {"estimate": delta, "low": delta, "high": delta}
@@ -760,6 +764,13 @@ def _apply(
         )
         return _Applied(inputs, (flag, chol, ratio_change))
     height = _height_m(derived, height_m)
+    pregnant = derived.get("pregnant")
+    if change.kind in WEIGHT_CHANGES and pregnant is not None and pregnant.value is True:
+        return (
+            f"pregnant ({pregnant.detail}): weight, diet and activity changes are not what-ifs "
+            "for pregnancy (weight gain in pregnancy is expected; the body weight model and the "
+            "weight-loss trials describe people who are not pregnant)"
+        )
     if change.kind in ("diet", "activity"):
         return _simulated(change, derived, height, horizon_days)
     name = _NUMERIC[change.kind][0]
