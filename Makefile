@@ -27,8 +27,9 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 # adult's body-weight twin fitted to their check-ups with a year-ahead what-if,
 # and a model brought as an SBML file, simulated with a changed parameter.
 DEMO_WEARER ?= 24
-# ... and the person with type 1 diabetes: their CGM, meals and pump insulin, a twin fitted to them,
-# a 2-hour forecast and a what-if (an afternoon snack, a correction bolus) with a plot.
+# ... and the person with type 1 diabetes: their CGM, meals and pump insulin, their CGM report
+# (time in ranges against the consensus targets, and the ambulatory glucose profile as a plot), a
+# twin fitted to them, a 2-hour forecast and a what-if (an afternoon snack, a correction bolus).
 DEMO_T1D ?= 7
 DEMO_T1D_FILE ?= 00007
 # ... and a warfarin start (synth --warfarin 2 gives SYN-42-0 and SYN-42-1 one; SYN-42-0 needs more
@@ -58,6 +59,7 @@ demo: $(VENV)/.installed
 	$(BIN)/medtwin monitor run SYN-42-$(DEMO_WEARER) --monitors rhr,nightsignal,artefact --save --store $(DEMO)/medtwin.db
 	$(BIN)/medtwin alerts --store $(DEMO)/medtwin.db
 	$(BIN)/medtwin import $(DEMO)/patients-wearables/streams/patient-$(DEMO_T1D_FILE) --store $(DEMO)/medtwin.db
+	$(BIN)/medtwin cgm SYN-42-$(DEMO_T1D) --plot $(DEMO)/agp.html --store $(DEMO)/medtwin.db
 	$(BIN)/medtwin twin fit SYN-42-$(DEMO_T1D) --store $(DEMO)/medtwin.db
 	$(BIN)/medtwin forecast SYN-42-$(DEMO_T1D) --hours 2 --store $(DEMO)/medtwin.db
 	$(BIN)/medtwin whatif SYN-42-$(DEMO_T1D) --scenario examples/scenarios/afternoon-snack.json \
