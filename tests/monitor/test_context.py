@@ -146,6 +146,11 @@ def test_learn_one_and_learn_many_agree_with_a_context() -> None:
     again.set_context(PREGNANT)
     again.load_state(orjson.loads(orjson.dumps(paused.state_dict())))
     assert again.learn_many(_deteriorating("p", "2020-03-01")) == []
+    # a hub with no context knows nothing of it: it scores, and says nothing of the pregnancy
+    blind = News2Monitor("p")
+    blind.load_state(orjson.loads(orjson.dumps(paused.state_dict())))
+    rules = [a.rule for a in blind.learn_many(_deteriorating("p", "2020-03-02"))]
+    assert rules == ["news2.low-medium", "news2.medium", "news2.high"]
 
 
 def _import(db: str, *paths: Path) -> None:

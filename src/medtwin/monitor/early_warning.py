@@ -205,7 +205,7 @@ class EarlyWarningMonitor(Monitor):
         alerts: list[Alert] = []
         reasons = self._population_reasons(result, 1)
         reason = reasons[0] if reasons is not None else None
-        if reason != self.not_scored:
+        if self.context is not None and reason != self.not_scored:
             alerts.extend(self._notice(reason, t, reading.ref))
         if level > self.level and self.band_order[level] in self.alert_bands:
             source_index = np.full((len(self.parameters), 1), -1, dtype=np.int64)
@@ -338,13 +338,14 @@ class EarlyWarningMonitor(Monitor):
         alerts: list[Alert] = []
         previous = self.level
         reasons = self._population_reasons(result, n)
-        if reasons is None and self.not_scored is None:
+        checked = self.context is not None  # without a context nothing is known: no notice
+        if not checked or (reasons is None and self.not_scored is None):
             changed = np.nonzero(floor != np.concatenate(([previous], floor[:-1])))[0].tolist()
         else:  # the score stops or starts applying somewhere: every row, in order
             changed = list(range(n))
         for i in changed:
             reason = reasons[i] if reasons is not None else None
-            if reason != self.not_scored:
+            if checked and reason != self.not_scored:
                 alerts.extend(self._notice(reason, float(t[i]), rows[i].ref))
             level = int(floor[i])
             if level > previous and self.band_order[level] in self.alert_bands:
