@@ -233,3 +233,16 @@ def test_learn_one_and_small_chunks_equal_one_call() -> None:
         got += monitor.learn_many(stream[a : a + size])
         a += size
     assert [x.to_dict() for x in got] == [x.to_dict() for x in expected]
+
+
+def test_an_alert_in_pregnancy_says_what_the_record_shows() -> None:
+    from medtwin.record.context import PatientContext
+
+    basis = "pregnancy status 82810-3: Pregnant (2025-01-10)"
+    monitor = NightSignal("mt-wear")
+    monitor.set_context(PatientContext(pregnancies=((START, START + 300 * 86400.0, basis),)))
+    alerts = monitor.learn_many(nights([*BASE, 64.0, 64.0]))
+    (red,) = [a for a in alerts if a.rule == "nightsignal.red"]
+    assert red.detail["pregnancy"] == basis
+    assert f". The record shows a pregnancy ({basis}): resting heart rate rises" in red.message
+    assert NightSignal.uses_context and RestingHeartRateCusum.uses_context

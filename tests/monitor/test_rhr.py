@@ -294,3 +294,27 @@ def test_small_random_chunks_equal_one_call(shifted: list[Reading]) -> None:
     assert json.dumps(monitor.state_dict(), sort_keys=True) == json.dumps(
         reference.state_dict(), sort_keys=True
     )
+
+
+def test_an_alarm_in_pregnancy_says_what_the_record_shows(shifted: list[Reading]) -> None:
+    """The same step, with the record showing a pregnancy from day 20: the alarm stands and
+    says that resting heart rate rises in pregnancy (detail ``pregnancy``); without one, it
+    does not."""
+    from medtwin.record.context import PatientContext
+
+    basis = "72892002 Normal pregnancy (2025-01-21)"
+    monitor = RestingHeartRateCusum("mt-wear")
+    monitor.set_context(
+        PatientContext(pregnancies=((START + 20 * 86400.0, START + 300 * 86400.0, basis),))
+    )
+    (alarm,) = cusum(monitor.learn_many(shifted))
+    assert alarm.message.endswith(
+        f". The record shows a pregnancy ({basis}): resting heart rate rises over a pregnancy, "
+        "by 10-20 /min at its peak in the third trimester (Sanghavi M, Rutherford JD. "
+        "Cardiovascular physiology of pregnancy. Circulation 2014;130:1003-1008)"
+    )
+    assert alarm.detail["pregnancy"] == basis
+    plain = RestingHeartRateCusum("mt-wear")
+    plain.set_context(PatientContext())
+    (alarm,) = cusum(plain.learn_many(shifted))
+    assert "pregnan" not in alarm.message and "pregnancy" not in alarm.detail

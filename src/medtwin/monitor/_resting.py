@@ -396,6 +396,24 @@ def evidence_at(
     return (reading.ref.source, reading.ref.source_id, float(reading.epoch_s))
 
 
+PREGNANCY_RHR = (
+    "resting heart rate rises over a pregnancy, by 10-20 /min at its peak in the third "
+    "trimester (Sanghavi M, Rutherford JD. Cardiovascular physiology of pregnancy. Circulation "
+    "2014;130:1003-1008)"
+)
+"""What a resting-heart-rate alert adds when the record shows the patient pregnant then: the
+rise may be the pregnancy's, not an illness's (the alert stands; the clinician weighs it)."""
+
+
+def pregnancy_note(monitor: Monitor, epoch_s: float) -> tuple[str, dict[str, str]]:
+    """The message suffix and detail of a resting-heart-rate alert at ``epoch_s`` for a patient
+    the record shows pregnant then (the monitor's context), else nothing."""
+    basis = monitor.pregnancy_at(epoch_s)
+    if basis is None:
+        return "", {}
+    return f". The record shows a pregnancy ({basis}): {PREGNANCY_RHR}", {"pregnancy": basis}
+
+
 def artefact_alert(monitor: Monitor, reading: Reading, day: int) -> Alert:
     """The once-a-day note that an implausible heart rate was ignored (``<name>.artefact``)."""
     lo = monitor.params["heart_rate_min_per_min"]

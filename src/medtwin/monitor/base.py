@@ -153,6 +153,11 @@ class Monitor(ABC):
             merged[key] = value
         self.params: dict[str, Any] = merged
 
+    def pregnancy_at(self, epoch_s: float) -> str | None:
+        """What the record says of a pregnancy at ``epoch_s`` (the context's basis), or None
+        (no context, or no pregnancy then)."""
+        return self.context.pregnancy_at(epoch_s) if self.context is not None else None
+
     def set_context(self, context: PatientContext | None) -> None:
         """Give the monitor what the record says of the patient (not part of its state: the hub
         reads it from the record again after a restart)."""

@@ -65,6 +65,7 @@ from medtwin.monitor._resting import (
     columns,
     evidence_at,
     group_starts,
+    pregnancy_note,
 )
 from medtwin.monitor.base import Alert, FactRef, Monitor, MonitorConfigError, Reading
 
@@ -93,6 +94,7 @@ class NightSignal(Monitor):
         "averages: yellow (>= +3/min) or red (>= +4/min) on two consecutive nights"
     )
     codes: ClassVar[frozenset[str]] = frozenset({HEART_RATE_CODE, *STEP_CODES})
+    uses_context = True  # an alert says when the record shows a pregnancy (its RHR rise)
     defaults: ClassVar[Mapping[str, Any]] = {
         "rest_window_min": 1,
         "night_start_hour": 0,
@@ -281,13 +283,15 @@ class NightSignal(Monitor):
             f"both >= {above}/min above the personal baseline {baseline}/min (median of "
             f"{len(self._history)} nightly averages)"
         )
+        said, pregnancy = pregnancy_note(self, epoch)
         return self.alert(
             f"nightsignal.{color}",
             severity,
             epoch,
-            message,
+            message + said,
             (FactRef(r[0], r[1]) for r in refs),
             detail={
+                **pregnancy,
                 "statistic": "overnight_rhr_average",
                 "night": date,
                 "night_rhr_per_min": average,

@@ -74,6 +74,7 @@ from medtwin.monitor._resting import (
     columns,
     evidence_at,
     group_starts,
+    pregnancy_note,
     prepend,
 )
 from medtwin.monitor.base import Alert, FactRef, Monitor, MonitorConfigError, Reading
@@ -130,6 +131,7 @@ class RestingHeartRateCusum(Monitor):
         "standardised residuals, CuSum with empirical p-values, alarm on a sustained run"
     )
     codes: ClassVar[frozenset[str]] = frozenset({HEART_RATE_CODE, *STEP_CODES})
+    uses_context = True  # an alert says when the record shows a pregnancy (its RHR rise)
     defaults: ClassVar[Mapping[str, Any]] = {
         "rest_window_min": 12,
         "baseline_days": 28,
@@ -483,13 +485,15 @@ class RestingHeartRateCusum(Monitor):
             f"{mean:.1f}/min vs baseline {cen:.1f}/min (SD {sd:.1f}) at {hour_of_day:02d}:00, "
             f"z={z:+.2f}"
         )
+        said, pregnancy = pregnancy_note(self, epoch)
         return self.alert(
             "rhr.cusum",
             "low-medium",
             epoch,
-            message,
+            message + said,
             (FactRef(r[0], r[1]) for r in refs),
             detail={
+                **pregnancy,
                 "statistic": "cusum",
                 "cusum": round(self._w, 4),
                 "reference_r": round(self._r, 4),
