@@ -346,14 +346,22 @@ def show_command(patient: str, store_url: str, as_json: bool) -> None:
     off; each problem and allergy once, however many records hold it), the latest vital signs
     and labs with units and dates (as the source sent them: a glucose in mmol/L, a weight in
     pounds; --json adds the value in the unit medtwin computes with), the smoking status and
-    recent encounters; for a patient who has died, how many facts are dated after the death.
+    recent encounters; a pregnancy the record shows now (a pregnancy condition, or a pregnancy
+    status observation); the CGM headline figures for a patient with CGM readings; for a
+    patient who has died, how many facts are dated after the death.
     """
+    from datetime import UTC, datetime
+
     from medtwin.monitor.cgm import cgm_headline
+    from medtwin.risk.context import patient_context
     from medtwin.store.summary import patient_summary
 
     store = _open(store_url)
     try:
         summary = patient_summary(store, patient)
+        if not summary["deceased"]:
+            context = patient_context(store, summary["id"])
+            summary["pregnancy"] = context.pregnancy_at(datetime.now(UTC).timestamp())
         summary["cgm"] = cgm_headline(store, summary["id"])
     finally:
         store.close()
@@ -383,6 +391,8 @@ def _render_summary(s: dict[str, Any]) -> None:
     idents = [f"{i['label']} {i['value']}".strip() for i in s["identifiers"]]
     if idents:
         console.print("identifiers: " + " · ".join(idents[:5]), highlight=False)
+    if s.get("pregnancy"):
+        console.print(f"[bold]pregnant[/bold] (the record: {s['pregnancy']})", highlight=False)
     if s["facts_after_death"]:
         console.print(
             f"[bold]check the record:[/bold] {s['facts_after_death']} facts are dated after the "

@@ -192,6 +192,45 @@ def test_the_context_from_the_shared_records(shared: Path, tmp_path: Path) -> No
         store.close()
 
 
+def test_show_says_a_pregnancy_the_record_shows_now(tmp_path: Path) -> None:
+    """`medtwin show` of a woman with a pregnancy status "Pregnant" 30 days ago says so; a
+    "Not pregnant" since, or one 50 weeks ago, does not."""
+    from medtwin.record.facts import Coding, Demographics, Identifier, Observation
+
+    who = Identifier("urn:test", "preg-1")
+    now = dt.datetime.now(UTC)
+
+    def status(key: str, days_ago: float, code: str, text: str) -> Observation:
+        return Observation(
+            source="ehr", source_id=key, subject=who, effective_start=now - dt.timedelta(days_ago),
+            code=Coding("http://loinc.org", "82810-3", "Pregnancy status"),
+            value_code=Coding("http://snomed.info/sct", code, text), value_text=text,
+        )  # fmt: skip
+
+    db = str(tmp_path / "m.db")
+    store = open_store(db, actor="test")
+    try:
+        store.append_facts(
+            [
+                Demographics(source="reg", source_id="Patient/1", subject=who, identifiers=(who,),
+                             birth_date="1994-05-01", gender="female"),
+                status("s-1", 30, "77386006", "Pregnant"),
+            ],
+            source="test",
+        )  # fmt: skip
+        shown = CliRunner().invoke(main, ["show", "urn:test|preg-1", "--store", db])
+        assert shown.exit_code == 0, shown.output
+        day = (now - dt.timedelta(30)).date().isoformat()
+        assert f"pregnant (the record: pregnancy status 82810-3: Pregnant ({day}))" in shown.output
+        out = CliRunner().invoke(main, ["show", "urn:test|preg-1", "--store", db, "--json"])
+        assert orjson.loads(out.output)["pregnancy"].startswith("pregnancy status 82810-3")
+        store.append_facts([status("s-2", 2, "60001007", "Not pregnant")], source="test")
+        shown = CliRunner().invoke(main, ["show", "urn:test|preg-1", "--store", db])
+        assert "pregnant (the record" not in shown.output
+    finally:
+        store.close()
+
+
 def _patient_id(bundle: Path) -> str:
     entries = orjson.loads(bundle.read_bytes())["entry"]
     return str(
