@@ -272,17 +272,21 @@ def _outside_pregnancy(
                 )
     observations = {}
     dropped = 0
+    hit: set[int] = set()  # the pregnancies that held a reading
     for name, (times, values) in data.observations.items():
         absolute = origin + 60.0 * times
         keep = np.ones(times.size, dtype=bool)
-        for start, end, _ in spans:
-            keep &= ~((absolute >= start) & (absolute < end))
+        for index, (start, end, _) in enumerate(spans):
+            inside = (absolute >= start) & (absolute < end)
+            if inside.any():
+                hit.add(index)
+            keep &= ~inside
         dropped += int(np.sum(~keep))
         observations[name] = (times[keep], values[keep])
     if dropped == 0:
         return data
     kept = observations["weight_kg"][0].size
-    which = "; ".join(f"{basis}, to {day(end)}" for start, end, basis in spans)
+    which = "; ".join(f"{spans[i][2]}, to {day(spans[i][1])}" for i in sorted(hit))
     if kept < MIN_READINGS:
         raise DataError(
             f"{model.name}: patient {data.patient}: {kept} weights outside pregnancy and the "
