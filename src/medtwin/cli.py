@@ -1082,6 +1082,63 @@ def synth_command(
         )
 
 
+def _cgm_panel(store_url: str, days: float, until: datetime | None, as_json: bool) -> None:
+    """``medtwin cgm --all``: the panel of every patient with CGM readings."""
+    from medtwin.monitor.cgm import cgm_panel
+
+    store = _open(store_url)
+    try:
+        rows = cgm_panel(store, days=days, until=until)
+    finally:
+        store.close()
+    if as_json:
+        _print_json(rows)
+        return
+    click.echo(
+        f"CGM panel: {len(rows)} patients with CGM readings ({days:g} days to each one's newest"
+        + (f" before {until:%Y-%m-%d %H:%M} UTC" if until else "")
+        + "), the most at risk first (Glycemia Risk Index)"
+    )
+    if not rows:
+        return
+    click.echo(
+        f"  {'patient':<22}{'name':<24}{'to':<12}{'active':>7}{'in range':>10}{'<70':>7}"
+        f"{'<54':>7}{'>250':>7}{'GRI':>6}  zone  targets not met"
+    )
+    for r in rows:
+        pregnant = str(r["targets_group"]).startswith("pregnancy")
+        tir, low = (
+            ("time_in_range_63_140_pct", "time_below_63_pct")
+            if pregnant
+            else ("time_in_range_70_180_pct", "time_below_70_pct")
+        )
+        missed = ", ".join(_CGM_SHORT.get(k, k) for k in r["not_met"]) or "-"
+        mark = "*" if pregnant else "%"
+        click.echo(
+            f"  {r['patient_id']:<22}{str(r['name'])[:23]:<24}{r['end'][:10]:<12}"
+            f"{r['active_pct']:>6.0f}%{r[tir]:>9.1f}{mark}{r[low]:>6.1f}{mark}"
+            f"{r['time_below_54_pct']:>6.1f}%{r['time_above_250_pct']:>6.1f}%"
+            f"{r['gri']:>6.0f}  {r['gri_zone']:<4}  {missed}"
+        )
+    if any(str(r["targets_group"]).startswith("pregnancy") for r in rows):
+        click.echo("  * pregnancy: % in range 63-140 and below 63 mg/dL")
+
+
+_CGM_SHORT = {
+    "active_pct": "active",
+    "cv_pct": "CV",
+    "time_in_range_70_180_pct": "in range",
+    "time_in_range_63_140_pct": "in range",
+    "time_below_70_pct": "<70",
+    "time_below_63_pct": "<63",
+    "time_below_54_pct": "<54",
+    "time_above_180_pct": ">180",
+    "time_above_140_pct": ">140",
+    "time_above_250_pct": ">250",
+}
+"""The short names of the CGM targets in ``medtwin cgm --all``."""
+
+
 def _cgm_ranges(group: str) -> list[tuple[str, str]]:
     """The time-in-range lines of a CGM report for the target ``group``: the pregnancy range
     (63-140 mg/dL) in pregnancy, else the standard one (70-180)."""
@@ -1102,8 +1159,14 @@ def _cgm_ranges(group: str) -> list[tuple[str, str]]:
 
 
 @main.command("cgm")
-@click.argument("patient")
+@click.argument("patient", required=False)
 @_store_option
+@click.option(
+    "--all",
+    "panel",
+    is_flag=True,
+    help="Every patient with CGM readings, the most at risk first (a clinic's panel).",
+)
 @click.option(
     "--days", default=14.0, show_default=True, help="Report the last N days (the consensus' 14)."
 )
@@ -1133,8 +1196,9 @@ def _cgm_ranges(group: str) -> list[tuple[str, str]]:
 )
 @_json_option
 def cgm_command(
-    patient: str,
+    patient: str | None,
     store_url: str,
+    panel: bool,
     days: float,
     until: str | None,
     tz: str,
@@ -1148,10 +1212,22 @@ def cgm_command(
     patient's continuous glucose readings (LOINC 99504-3: a Dexcom or Libre export, a live
     feed), against the targets of the patient's group: most adults with type 1 or type 2
     diabetes, older or high-risk adults, or pregnancy (range 63-140 mg/dL).
+
+    With --all instead of PATIENT: every patient with CGM readings, one line each (the last
+    --days to their newest reading, the targets of their group), the most at risk first by the
+    Glycemia Risk Index, with the targets each one misses.
     """
     from medtwin.monitor.cgm import cgm_report
     from medtwin.physiology.glycemia import CGM_TARGET_SETS
 
+    if panel == (patient is not None):
+        raise click.UsageError("give PATIENT or --all (every patient with CGM readings)")
+    if panel:
+        if plot is not None or targets != "auto":
+            raise click.UsageError("--plot and --targets are for one PATIENT, not --all")
+        _cgm_panel(store_url, days, _parse_time(until, "--until"), as_json)
+        return
+    assert patient is not None
     store = _open(store_url)
     try:
         report = cgm_report(

@@ -259,3 +259,44 @@ def test_a_young_adult_is_reminded_of_the_60_percent_note(tmp_path: Path) -> Non
         "aged 19: under 25 with an HbA1c goal of 7.5 %, the consensus sets time in range to "
         "about 60 %"
     ]
+
+
+def test_the_panel_lists_every_cgm_patient_the_most_at_risk_first(
+    shared: Path, tmp_path: Path
+) -> None:
+    """`medtwin cgm --all`: two shared Synthea patients with CGM readings added (one pregnant,
+    readings with many lows; one of 77, steadier) and 98 without: two rows, ordered by the
+    Glycemia Risk Index, each with the targets of its group and those it misses."""
+    folder = shared / "fhir" / "synthea-r4"
+    bonnie = next(folder.glob(BONNIE + "*.json"))
+    almeda = next(folder.glob(ALMEDA + "*.json"))
+    db = str(tmp_path / "m.db")
+    runner = CliRunner()
+    steady = tmp_path / "almeda.json"
+    _readings(steady, _patient_id(almeda), datetime(2020, 2, 1, tzinfo=UTC), 14)
+    # the same wave, narrower: fewer lows and highs
+    bundle = orjson.loads(steady.read_bytes())
+    for entry in bundle["entry"]:
+        quantity = entry["resource"]["valueQuantity"]
+        quantity["value"] = round(130 + 0.4 * (quantity["value"] - 130))
+    steady.write_bytes(orjson.dumps(bundle))
+    wavy = _readings(
+        tmp_path / "bonnie.json", _patient_id(bonnie), datetime(2020, 2, 1, tzinfo=UTC), 14
+    )
+    done = runner.invoke(main, ["import", str(folder), str(steady), str(wavy), "--store", db])
+    assert done.exit_code == 0, done.output
+    out = runner.invoke(main, ["cgm", "--all", "--store", db, "--json"])
+    assert out.exit_code == 0, out.output
+    rows = json.loads(out.output)
+    assert [r["name"] for r in rows] == ["Bonnie Kemmer", "Almeda Conn"]
+    assert rows[0]["gri"] > rows[1]["gri"]
+    assert rows[0]["targets_group"] == "pregnancy-other" and rows[1]["targets_group"] == "adult"
+    assert rows[0]["not_met"] == ["cv_pct"]  # no range targets in this group
+    one = _report(runner, db, _patient_id(almeda))
+    assert rows[1]["not_met"] == [k for k, v in one["targets"].items() if not v["met"]]
+    assert rows[1]["time_in_range_70_180_pct"] == one["time_in_range_70_180_pct"]
+    text = runner.invoke(main, ["cgm", "--all", "--store", db]).output
+    assert text.startswith("CGM panel: 2 patients with CGM readings (14 days")
+    assert "* pregnancy: % in range 63-140 and below 63 mg/dL" in text
+    both = runner.invoke(main, ["cgm", _patient_id(almeda), "--all", "--store", db])
+    assert both.exit_code == 2 and "give PATIENT or --all" in both.output

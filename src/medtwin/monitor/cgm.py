@@ -107,6 +107,7 @@ def cgm_report(
     until: dt.datetime | None = None,
     tz: str = "UTC",
     targets: str = "auto",
+    agp: bool = True,
 ) -> dict[str, Any]:
     """The CGM metrics of ``patient``'s readings over the ``days`` before ``until`` (default:
     up to the newest reading), and their ambulatory glucose profile over the day in ``tz``
@@ -115,7 +116,7 @@ def cgm_report(
     ``auto`` the group the record says (:func:`cgm_targets`; ``targets_basis`` and
     ``targets_hints`` say why). Raises :class:`LookupError` for an unknown patient and
     :class:`ValueError` when there are fewer than two usable readings or ``targets`` is not a
-    group, naming why."""
+    group, naming why. ``agp=False`` leaves the profile out (``agp`` is None)."""
     from medtwin.record.units import convert
 
     if not days > 0:
@@ -167,7 +168,7 @@ def cgm_report(
         bounds=bounds,
         targets=chosen["group"],
     )
-    agp = agp_profile(np.asarray(times), np.asarray(values), tz=tz)
+    profile = agp_profile(np.asarray(times), np.asarray(values), tz=tz) if agp else None
     return {
         "patient_id": pid,
         "code": CGM_CODE,
@@ -178,7 +179,7 @@ def cgm_report(
         "targets_label": CGM_TARGET_SETS[chosen["group"]].label,
         "targets_basis": chosen["basis"],
         "targets_hints": chosen["hints"],
-        "agp": agp,
+        "agp": profile,
     }
 
 
@@ -214,9 +215,37 @@ def cgm_headline(store: SqlStore, patient_id: str) -> dict[str, Any] | None:
     (``medtwin cgm`` prints the report whole); None when the patient has fewer than two
     usable readings."""
     try:
-        report = cgm_report(store, patient_id)
+        report = cgm_report(store, patient_id, agp=False)
     except ValueError:
         return None
     out = {k: report[k] for k in HEADLINE_KEYS}
     out["targets_met"] = {k: v["met"] for k, v in report["targets"].items()}
     return out
+
+
+def cgm_panel(
+    store: SqlStore,
+    *,
+    days: float = CGM_DAYS,
+    until: dt.datetime | None = None,
+    limit: int = 100_000,
+) -> list[dict[str, Any]]:
+    """Every patient with CGM readings (of the first ``limit`` in the store), each with the
+    headline of their report (:func:`cgm_headline`'s figures over the ``days`` to their newest
+    reading, or to ``until``; the targets of their group) and ``not_met``, the targets they
+    miss; the patients at most risk first: by the Glycemia Risk Index, highest first (Klonoff DC
+    et al. J Diabetes Sci Technol 2023;17(5):1226-1242: one number for the hypo- and
+    hyperglycaemia, weighted as clinicians ranked ambulatory glucose profiles), then by time
+    below 54 mg/dL."""
+    rows: list[dict[str, Any]] = []
+    for summary in store.patients(limit=limit):
+        try:
+            report = cgm_report(store, summary.id, days=days, until=until, agp=False)
+        except ValueError:
+            continue  # no CGM readings (or too few) in the window
+        row: dict[str, Any] = {"patient_id": summary.id, "name": summary.name}
+        row.update({k: report[k] for k in HEADLINE_KEYS})
+        row["not_met"] = [k for k, v in report["targets"].items() if not v["met"]]
+        rows.append(row)
+    rows.sort(key=lambda r: (-float(r["gri"]), -float(r["time_below_54_pct"]), r["patient_id"]))
+    return rows
