@@ -311,3 +311,31 @@ def test_forecast_on_a_simglucose_trace_warns_before_a_real_hypo() -> None:
     assert level and warned[0] < level[0], "the forecast comes before the CGM event"
     assert 3.0 < monitor.rmse_mg_dl() < 40.0, "measured 30-min RMSE in a plausible range"
     assert monitor.state_dict()["err_n"] > 100
+
+
+def test_a_libre_history_every_15_minutes_gets_trend_alerts() -> None:
+    """A fall of 2.4 mg/dL/min seen only every 15 minutes (a Libre's history): the trend
+    windows widen to two typical intervals (30 min), so the falling-fast and the forecast
+    alerts fire from the third reading of the fall, with the window said; the same fall every
+    5 minutes keeps the 15- and 20-minute windows."""
+    values = [180.0, 180.0, 180.0, 144.0, 108.0, 90.0]
+    sparse = GlucoseMonitor("p1").learn_many(series(values, step_min=15.0))
+    fast = [a for a in sparse if a.rule == "glucose.falling_fast"]
+    assert len(fast) == 1 and index_of(fast[0]) == 4  # 180, 144, 108 over 30 min
+    assert fast[0].detail["window_min"] == 30.0
+    assert "over 3 readings in 30 min" in fast[0].message
+    assert "glucose.hypo.predicted" in rules(sparse)
+    dense = GlucoseMonitor("p1").learn_many(
+        series([180.0] * 9 + [180.0 - 12.0 * k for k in range(1, 10)], step_min=5.0)
+    )
+    (first,) = [a for a in dense if a.rule == "glucose.falling_fast"][:1]
+    assert first.detail["window_min"] == 15.0
+    # the widening is state: a restart keeps it
+    monitor = GlucoseMonitor("p1")
+    monitor.learn_many(series(values[:3], step_min=15.0))
+    restarted = GlucoseMonitor("p1")
+    restarted.load_state(json.loads(json.dumps(monitor.state_dict())))
+    later = series(values, step_min=15.0)[3:]
+    assert [a.to_dict() for a in restarted.learn_many(later)] == [
+        a.to_dict() for a in sparse if index_of(a) >= 3
+    ]

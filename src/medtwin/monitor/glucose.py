@@ -90,6 +90,7 @@ Examples
 from __future__ import annotations
 
 import math
+import statistics
 from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
@@ -135,6 +136,13 @@ _SOURCE_FORECAST = (
     "Damped linear extrapolation of the CGM trend (cf. Sparacino G et al. IEEE Trans Biomed Eng "
     "2007;54(5):931-937), error measured on the series; hypo threshold 70 mg/dL, Battelino 2019"
 )
+GAP_MEMORY = 5
+"""How many of the latest intervals between readings give the typical one (their median)."""
+SPARSE_WINDOW_GAPS = 2.0
+"""A trend window spans at least this many typical intervals: 3 readings, the fewest a line
+through them is fitted to (a Libre's 15-minute history: 30 min; a 5-minute CGM keeps its 15 and
+20 minutes)."""
+
 _MATCH_TOLERANCE_S = 150.0  # a forecast is scored against a reading within 2.5 min of its target
 
 
@@ -222,7 +230,7 @@ class GlucoseMonitor(Monitor):
     """
 
     name = "glucose"
-    version = "1"
+    version = "2"  # 2: the trend windows widen on sparse readings (a Libre's 15-minute history)
     source = _SOURCE
     description = (
         "Glucose / CGM: level 1 and 2 hypo- and hyperglycaemia (15-min CGM events), falling "
@@ -282,6 +290,7 @@ class GlucoseMonitor(Monitor):
         self._err_sq_mean = 0.0
         self._last_fall_alert_s: float | None = None
         self._last_forecast_alert_s: float | None = None
+        self._gaps: deque[float] = deque(maxlen=GAP_MEMORY)  # seconds between readings
 
     # ------------------------------------------------------------------ units
     def _factor(self, reading: Reading) -> float | None:
@@ -357,12 +366,15 @@ class GlucoseMonitor(Monitor):
                 level.recover_start_s = None
                 level.run_refs.clear()
             self._window.clear()
+            self._gaps.clear()
+        elif self._last_s is not None and t > self._last_s:
+            self._gaps.append(t - self._last_s)
         self._last_s = t
         bound = reading.comparator
         if bound is None:  # a bound's forecast error is not known: not scored
             self._score_forecasts(t, glucose_mg_dl)
         self._window.append((t, glucose_mg_dl, reading.ref))
-        keep_s = 60.0 * max(p["rate_window_min"], p["forecast_window_min"])
+        keep_s = 60.0 * max(self._window_min("rate"), self._window_min("forecast"))
         while self._window[0][0] < t - keep_s:
             self._window.popleft()
 
@@ -466,6 +478,17 @@ class GlucoseMonitor(Monitor):
             return math.sqrt(self._err_sq_mean)
         return float(self.params["forecast_prior_rmse_mg_dl"])
 
+    def _window_min(self, which: str) -> float:
+        """The trend window (``rate`` or ``forecast``) in minutes: its parameter, widened to
+        :data:`SPARSE_WINDOW_GAPS` times the typical interval between the recent readings (the
+        median of the last :data:`GAP_MEMORY`) when that is longer, so that a sparse series (a
+        Libre's history every 15 minutes) still has the 3 readings a line needs."""
+        window = float(self.params[f"{which}_window_min"])
+        if not self._gaps:
+            return window
+        typical_min = statistics.median(self._gaps) / 60.0
+        return max(window, SPARSE_WINDOW_GAPS * typical_min)
+
     def _fit(self, t: float, window_min: float) -> tuple[float, float, int] | None:
         """Least-squares line through the window's readings: (value at ``t``, slope/min, n).
 
@@ -502,7 +525,8 @@ class GlucoseMonitor(Monitor):
         t = reading.epoch_s
         alerts: list[Alert] = []
         refractory_s = 60.0 * p["refractory_min"]
-        rate = self._fit(t, p["rate_window_min"])
+        rate_min = self._window_min("rate")
+        rate = self._fit(t, rate_min)
         if rate is not None:
             _, slope, n = rate
             recent = self._last_fall_alert_s is not None and t - self._last_fall_alert_s < (
@@ -510,22 +534,27 @@ class GlucoseMonitor(Monitor):
             )
             if slope <= -p["fall_rate_mg_dl_min"] and not recent:
                 self._last_fall_alert_s = t
-                refs = [ref for s, _, ref in self._window if s >= t - 60.0 * p["rate_window_min"]]
+                refs = [ref for s, _, ref in self._window if s >= t - 60.0 * rate_min]
                 alerts.append(
                     self.alert(
                         "glucose.falling_fast",
                         "low-medium",
                         t,
                         f"glucose falling {-slope:.1f} mg/dL/min (threshold "
-                        f"{p['fall_rate_mg_dl_min']:g}) over {n} readings, now "
+                        f"{p['fall_rate_mg_dl_min']:g}) over {n} readings in {rate_min:g} min, now "
                         f"{_shown(glucose_mg_dl, reading.comparator)} mg/dL",
                         refs[-self._max_evidence :],
                         source=_SOURCE_RATE,
-                        detail={"rate_mg_dl_min": slope, "glucose_mg_dl": glucose_mg_dl},
+                        detail={
+                            "rate_mg_dl_min": slope,
+                            "glucose_mg_dl": glucose_mg_dl,
+                            "window_min": rate_min,
+                        },
                     )
                 )
         horizon_s = 60.0 * p["horizon_min"]
-        fit = self._fit(t, p["forecast_window_min"])
+        forecast_min = self._window_min("forecast")
+        fit = self._fit(t, forecast_min)
         if fit is None:
             return alerts
         level, slope, n = fit
@@ -541,7 +570,7 @@ class GlucoseMonitor(Monitor):
         falling = slope <= -p["forecast_min_fall_mg_dl_min"]
         if falling and lower < threshold and not hypo_active and not recent:
             self._last_forecast_alert_s = t
-            refs = [ref for s, _, ref in self._window if s >= t - 60.0 * p["forecast_window_min"]]
+            refs = [ref for s, _, ref in self._window if s >= t - 60.0 * forecast_min]
             alerts.append(
                 self.alert(
                     "glucose.hypo.predicted",
@@ -585,6 +614,7 @@ class GlucoseMonitor(Monitor):
             "err_sq_mean": self._err_sq_mean,
             "last_fall_alert_s": self._last_fall_alert_s,
             "last_forecast_alert_s": self._last_forecast_alert_s,
+            "gaps": list(self._gaps),
         }
 
     def load_state(self, state: Mapping[str, Any]) -> None:
@@ -601,6 +631,7 @@ class GlucoseMonitor(Monitor):
         self._err_sq_mean = float(state["err_sq_mean"])
         self._last_fall_alert_s = state["last_fall_alert_s"]
         self._last_forecast_alert_s = state["last_forecast_alert_s"]
+        self._gaps.extend(float(g) for g in state.get("gaps", ()))
 
 
 MONITORS = (GlucoseMonitor,)
