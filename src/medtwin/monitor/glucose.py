@@ -291,6 +291,7 @@ class GlucoseMonitor(Monitor):
         self._last_fall_alert_s: float | None = None
         self._last_forecast_alert_s: float | None = None
         self._gaps: deque[float] = deque(maxlen=GAP_MEMORY)  # seconds between readings
+        self._sparse_min = 0.0  # SPARSE_WINDOW_GAPS typical intervals, minutes
 
     # ------------------------------------------------------------------ units
     def _factor(self, reading: Reading) -> float | None:
@@ -369,6 +370,9 @@ class GlucoseMonitor(Monitor):
             self._gaps.clear()
         elif self._last_s is not None and t > self._last_s:
             self._gaps.append(t - self._last_s)
+        self._sparse_min = (
+            SPARSE_WINDOW_GAPS * statistics.median(self._gaps) / 60.0 if self._gaps else 0.0
+        )
         self._last_s = t
         bound = reading.comparator
         if bound is None:  # a bound's forecast error is not known: not scored
@@ -484,10 +488,7 @@ class GlucoseMonitor(Monitor):
         median of the last :data:`GAP_MEMORY`) when that is longer, so that a sparse series (a
         Libre's history every 15 minutes) still has the 3 readings a line needs."""
         window = float(self.params[f"{which}_window_min"])
-        if not self._gaps:
-            return window
-        typical_min = statistics.median(self._gaps) / 60.0
-        return max(window, SPARSE_WINDOW_GAPS * typical_min)
+        return max(window, self._sparse_min)
 
     def _fit(self, t: float, window_min: float) -> tuple[float, float, int] | None:
         """Least-squares line through the window's readings: (value at ``t``, slope/min, n).
@@ -632,6 +633,8 @@ class GlucoseMonitor(Monitor):
         self._last_fall_alert_s = state["last_fall_alert_s"]
         self._last_forecast_alert_s = state["last_forecast_alert_s"]
         self._gaps.extend(float(g) for g in state.get("gaps", ()))
+        if self._gaps:
+            self._sparse_min = SPARSE_WINDOW_GAPS * statistics.median(self._gaps) / 60.0
 
 
 MONITORS = (GlucoseMonitor,)
