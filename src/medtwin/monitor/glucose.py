@@ -90,7 +90,6 @@ Examples
 from __future__ import annotations
 
 import math
-import statistics
 from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
@@ -291,7 +290,12 @@ class GlucoseMonitor(Monitor):
         self._last_fall_alert_s: float | None = None
         self._last_forecast_alert_s: float | None = None
         self._gaps: deque[float] = deque(maxlen=GAP_MEMORY)  # seconds between readings
-        self._sparse_min = 0.0  # SPARSE_WINDOW_GAPS typical intervals, minutes
+        # the windows' parameters, and the windows in use (widened on sparse readings)
+        self._windows = (
+            float(self.params["rate_window_min"]),
+            float(self.params["forecast_window_min"]),
+        )
+        self._rate_min, self._forecast_min = self._windows
 
     # ------------------------------------------------------------------ units
     def _factor(self, reading: Reading) -> float | None:
@@ -370,15 +374,13 @@ class GlucoseMonitor(Monitor):
             self._gaps.clear()
         elif self._last_s is not None and t > self._last_s:
             self._gaps.append(t - self._last_s)
-        self._sparse_min = (
-            SPARSE_WINDOW_GAPS * statistics.median(self._gaps) / 60.0 if self._gaps else 0.0
-        )
+        self._widen()
         self._last_s = t
         bound = reading.comparator
         if bound is None:  # a bound's forecast error is not known: not scored
             self._score_forecasts(t, glucose_mg_dl)
         self._window.append((t, glucose_mg_dl, reading.ref))
-        keep_s = 60.0 * max(self._window_min("rate"), self._window_min("forecast"))
+        keep_s = 60.0 * max(self._rate_min, self._forecast_min)
         while self._window[0][0] < t - keep_s:
             self._window.popleft()
 
@@ -482,13 +484,15 @@ class GlucoseMonitor(Monitor):
             return math.sqrt(self._err_sq_mean)
         return float(self.params["forecast_prior_rmse_mg_dl"])
 
-    def _window_min(self, which: str) -> float:
-        """The trend window (``rate`` or ``forecast``) in minutes: its parameter, widened to
-        :data:`SPARSE_WINDOW_GAPS` times the typical interval between the recent readings (the
-        median of the last :data:`GAP_MEMORY`) when that is longer, so that a sparse series (a
-        Libre's history every 15 minutes) still has the 3 readings a line needs."""
-        window = float(self.params[f"{which}_window_min"])
-        return max(window, self._sparse_min)
+    def _widen(self) -> None:
+        """The trend windows in use: each its parameter, widened to :data:`SPARSE_WINDOW_GAPS`
+        times the typical interval between the recent readings (the median of the last
+        :data:`GAP_MEMORY`) when that is longer, so that a sparse series (a Libre's history
+        every 15 minutes) still has the 3 readings a line needs."""
+        sparse = _sparse_min(self._gaps)
+        rate, forecast = self._windows
+        self._rate_min = sparse if sparse > rate else rate
+        self._forecast_min = sparse if sparse > forecast else forecast
 
     def _fit(self, t: float, window_min: float) -> tuple[float, float, int] | None:
         """Least-squares line through the window's readings: (value at ``t``, slope/min, n).
@@ -526,7 +530,7 @@ class GlucoseMonitor(Monitor):
         t = reading.epoch_s
         alerts: list[Alert] = []
         refractory_s = 60.0 * p["refractory_min"]
-        rate_min = self._window_min("rate")
+        rate_min = self._rate_min
         rate = self._fit(t, rate_min)
         if rate is not None:
             _, slope, n = rate
@@ -554,7 +558,7 @@ class GlucoseMonitor(Monitor):
                     )
                 )
         horizon_s = 60.0 * p["horizon_min"]
-        forecast_min = self._window_min("forecast")
+        forecast_min = self._forecast_min
         fit = self._fit(t, forecast_min)
         if fit is None:
             return alerts
@@ -633,11 +637,24 @@ class GlucoseMonitor(Monitor):
         self._last_fall_alert_s = state["last_fall_alert_s"]
         self._last_forecast_alert_s = state["last_forecast_alert_s"]
         self._gaps.extend(float(g) for g in state.get("gaps", ()))
-        if self._gaps:
-            self._sparse_min = SPARSE_WINDOW_GAPS * statistics.median(self._gaps) / 60.0
+        self._widen()
 
 
 MONITORS = (GlucoseMonitor,)
+
+
+def _sparse_min(gaps: deque[float]) -> float:
+    """:data:`SPARSE_WINDOW_GAPS` times the median of ``gaps`` (seconds), in minutes; 0 without
+    any (sorting at most :data:`GAP_MEMORY` numbers: cheaper than ``statistics.median``).
+
+    >>> _sparse_min(deque([900.0, 300.0, 900.0]))
+    30.0
+    """
+    n = len(gaps)
+    if n == 0:
+        return 0.0
+    ordered = sorted(gaps)
+    return SPARSE_WINDOW_GAPS * (ordered[(n - 1) // 2] + ordered[n // 2]) / 120.0
 
 
 def _shown(glucose_mg_dl: float, comparator: str | None) -> str:
