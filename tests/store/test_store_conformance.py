@@ -120,6 +120,37 @@ def test_timeline_by_code_and_range(loaded: SqlStore) -> None:
     assert all(r.patient_id == rows[0].patient_id for r in rows)
 
 
+def test_observation_values_are_the_timelines_columns(loaded: SqlStore) -> None:
+    """The columns of a series, without decoding the facts: the same values, units, times and
+    order as the timeline; the current version after a correction; a bound's text kept; the
+    read logged."""
+    loaded.append_facts(
+        [
+            obs("p1", "o3", HR, 88, 5, status="amended"),
+            dataclasses.replace(obs("p1", "o6", HR, 40, 6), value_text="<40"),
+        ],
+        source=SRC,
+    )
+    values = loaded.observation_values("MRN-1", codes=["8867-4"])
+    facts = [sf.fact for sf in loaded.timeline("MRN-1", codes=["8867-4"])]
+    assert [(v.time, v.value, v.unit, v.status, v.text) for v in values] == [
+        (f.effective_start, f.value_num, f.unit, f.status, f.value_text)  # type: ignore[attr-defined]
+        for f in facts
+    ]
+    assert [v.value for v in values] == [70, 75, 88, 40] and values[-1].text == "<40"
+    window = loaded.observation_values(
+        "MRN-1",
+        codes=["8867-4", "8480-6"],
+        start=datetime(2024, 1, 2, tzinfo=UTC),
+        end=datetime(2024, 1, 5, tzinfo=UTC),
+    )
+    assert [(v.value, v.unit) for v in window] == [(130, "mm[Hg]"), (75, "/min")]
+    assert loaded.observation_values("MRN-1", codes=[]) == []
+    pid = loaded.resolve_patient("MRN-1")
+    reads = [e.what for e in loaded.access_log(patient_id=pid) if e.action == "read"]
+    assert "values codes=8867-4,8480-6" in reads
+
+
 def test_latest_per_code(loaded: SqlStore) -> None:
     latest = loaded.latest("MRN-1")
     assert latest["8867-4"].fact.value_num == 80  # type: ignore[attr-defined]

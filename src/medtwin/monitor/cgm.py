@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from medtwin.physiology.glycemia import CGM_TARGET_SETS, agp_profile, cgm_metrics
-from medtwin.record.facts import VOID_RESULT_STATUSES, value_comparator
+from medtwin.record.facts import VOID_RESULT_STATUSES, text_comparator
 
 if TYPE_CHECKING:
     from medtwin.store.sql import SqlStore
@@ -133,24 +133,23 @@ def cgm_report(
     times: list[float] = []
     values: list[float] = []
     bounds = skipped = 0
-    for sf in store.timeline(pid, codes=[CGM_CODE], start=start, end=until):
-        f = sf.fact
-        value = getattr(f, "value_num", None)
-        if value is None or f.effective_start is None or f.status in VOID_RESULT_STATUSES:
+    factors: dict[str, float | None] = {"mg/dL": 1.0}
+    for row in store.observation_values(pid, codes=[CGM_CODE], start=start, end=until):
+        if row.value is None or row.status in VOID_RESULT_STATUSES:
             continue
-        unit = getattr(f, "unit", None) or "mg/dL"
-        try:
-            mg_dl = (
-                float(value)
-                if unit == "mg/dL"
-                else convert(float(value), unit, "mg/dL", analyte=CGM_CODE)
-            )
-        except ValueError:
-            skipped += 1  # a unit that is not a glucose concentration: said in the report
+        unit = row.unit or "mg/dL"
+        if unit not in factors:
+            try:
+                factors[unit] = convert(1.0, unit, "mg/dL", analyte=CGM_CODE)
+            except ValueError:
+                factors[unit] = None  # not a glucose concentration: said in the report
+        factor = factors[unit]
+        if factor is None:
+            skipped += 1
             continue
-        times.append(f.effective_start.timestamp())
-        values.append(mg_dl)
-        bounds += value_comparator(f) is not None
+        times.append(row.time.timestamp())
+        values.append(row.value * factor)
+        bounds += text_comparator(row.text) is not None
     if len(times) < 2:
         raise ValueError(
             f"patient {patient}: {len(times)} CGM reading(s) between {start:%Y-%m-%d %H:%M} and "

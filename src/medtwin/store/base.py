@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 from medtwin.record.batch import Batch, QuarantineItem
 from medtwin.record.facts import Fact, Identifier
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AccessEntry",
     "AppendResult",
+    "ObservationValue",
     "PatientNotFoundError",
     "PatientSummary",
     "QuarantineEntry",
@@ -87,6 +88,18 @@ class StoredFact:
     superseded_at: datetime | None
     content_hash: str
     fact: Fact
+
+
+class ObservationValue(NamedTuple):
+    """One numeric observation as its stored columns hold it (:meth:`Store.observation_values`):
+    the effective time, the value and unit as the fact keeps them (a bound's value is the bound,
+    its comparator in ``text``: :func:`medtwin.record.facts.text_comparator`), the status."""
+
+    time: datetime
+    value: float | None
+    unit: str | None
+    status: str | None
+    text: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +198,19 @@ class Store(Protocol):
         include_raw: bool = False,
     ) -> dict[str, StoredFact]:
         """The latest observation per code (not a cancelled one)."""
+        ...
+
+    def observation_values(
+        self,
+        patient_id: str,
+        *,
+        codes: Sequence[str],
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[ObservationValue]:
+        """The current observations of ``codes`` with an effective time in ``[start, end)``, in
+        time order, as their columns (:class:`ObservationValue`): what a long series (a CGM's
+        288 readings a day) needs, without decoding each fact. Logged as a read."""
         ...
 
     def versions(self, source: str, source_id: str) -> list[StoredFact]:

@@ -38,6 +38,7 @@ from medtwin.store.alerts import AlertBook
 from medtwin.store.base import (
     AccessEntry,
     AppendResult,
+    ObservationValue,
     PatientNotFoundError,
     PatientSummary,
     QuarantineEntry,
@@ -885,6 +886,45 @@ class SqlStore(AlertBook, TwinBook):
         what += f" as_of={as_of.isoformat()}" if as_of else ""
         self._log_read("read", pid, what, len(rows))
         return [self._stored(r, r[8] if include_raw else None) for r in rows]
+
+    def observation_values(
+        self,
+        patient_id: str,
+        *,
+        codes: Sequence[str],
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[ObservationValue]:
+        """The current observations of ``codes`` in ``[start, end)`` as their columns, in the
+        timeline's order (see :meth:`Store.observation_values`)."""
+        pid = self.resolve_patient(patient_id)
+        if not codes:
+            return []
+        params: list[Any] = [pid, *codes]
+        where = [
+            "patient_id = ?",
+            "kind = 'Observation'",
+            f"code IN ({','.join(['?'] * len(codes))})",
+            "effective_start IS NOT NULL",
+        ]
+        if start is not None:
+            where.append("effective_start >= ?")
+            params.append(self.dialect.ts(start))
+        if end is not None:
+            where.append("effective_start < ?")
+            params.append(self.dialect.ts(end))
+        where.append(self._as_of_clause(None, params))
+        rows = self._query(
+            "SELECT effective_start, value_num, unit, status, value_text FROM facts WHERE "
+            f"{' AND '.join(where)} ORDER BY effective_start, id",
+            params,
+        )
+        self._log_read("read", pid, f"values codes={','.join(codes)}", len(rows))
+        ts_out = self.dialect.ts_out
+        return [
+            ObservationValue(ts_out(t), None if v is None else float(v), u, st, text)  # type: ignore[arg-type]
+            for t, v, u, st, text in rows
+        ]
 
     def latest(
         self,
