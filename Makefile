@@ -103,6 +103,8 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_monitors.py
 	$(BIN)/python benchmarks/bench_apple_health.py --size-mb 256
 	$(BIN)/python benchmarks/bench_cgm_export.py
+	$(BIN)/python benchmarks/bench_cgm_panel.py
+	$(BIN)/python benchmarks/bench_glucose_monitor.py
 	$(BIN)/python benchmarks/bench_mqtt_latency.py --duration-s 60
 
 clean:
