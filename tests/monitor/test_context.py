@@ -231,6 +231,33 @@ def test_show_says_a_pregnancy_the_record_shows_now(tmp_path: Path) -> None:
         store.close()
 
 
+def test_a_pregnancy_status_ends_with_the_pregnancy_the_record_closes() -> None:
+    """A "Pregnant" status in the 10th week of a pregnancy whose condition records the delivery
+    ends at the delivery, not 44 weeks after the status."""
+    from medtwin.record.facts import Coding, Condition, Observation
+    from medtwin.risk.context import pregnancies_from
+    from medtwin.store.base import StoredFact
+
+    def stored(fact: Any) -> StoredFact:
+        return StoredFact(1, "p", 1, dt.datetime.now(UTC), None, "h", fact)
+
+    onset, delivery = dt.datetime(2024, 1, 10, tzinfo=UTC), dt.datetime(2024, 9, 20, tzinfo=UTC)
+    condition = Condition(
+        source="ehr", source_id="c", code=Coding("http://snomed.info/sct", "72892002"),
+        effective_start=onset, effective_end=delivery, clinical_status="resolved",
+    )  # fmt: skip
+    status = Observation(
+        source="ehr", source_id="s", code=Coding("http://loinc.org", "82810-3"),
+        effective_start=onset + dt.timedelta(weeks=8),
+        value_code=Coding("http://snomed.info/sct", "77386006", "Pregnant"),
+    )  # fmt: skip
+    established, suspected = pregnancies_from([stored(condition)], [stored(status)])
+    assert suspected == ()
+    assert [end for _, end, _ in established] == [delivery.timestamp()] * 2
+    alone, _ = pregnancies_from([], [stored(status)])
+    assert alone[0][1] - alone[0][0] == PREGNANCY_MAX_DAYS * 86400.0
+
+
 def _patient_id(bundle: Path) -> str:
     entries = orjson.loads(bundle.read_bytes())["entry"]
     return str(

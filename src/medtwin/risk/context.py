@@ -17,8 +17,9 @@ the record what the checks need, and the hub hands it to the monitors
     (verification status unconfirmed, provisional, differential) is kept apart, and one
     refuted or entered in error is not read;
   - a pregnancy status observation (LOINC 82810-3, the US Core Pregnancy Status profile's code):
-    "Pregnant" (SNOMED CT 77386006) from its time, "Not pregnant" (60001007) ends any pregnancy
-    begun before it; "Unknown" (261665006) changes nothing;
+    "Pregnant" (SNOMED CT 77386006) from its time (to the recorded end of a pregnancy condition
+    that holds then, if there is one), "Not pregnant" (60001007) ends any pregnancy begun before
+    it; "Unknown" (261665006) changes nothing;
   - a pregnancy whose end the record does not give (an active condition without abatement, a
     status observation) ends :data:`PREGNANCY_MAX_DAYS` after it began: a record that was never
     closed does not make a woman pregnant for ever.
@@ -96,6 +97,7 @@ def pregnancies_from(
     spec = condition_sets()["pregnancy"]
     established: list[Interval] = []
     suspected: list[Interval] = []
+    ended: list[tuple[float, float]] = []  # conditions with a recorded end (a delivery)
     for sf in conditions:
         f = sf.fact
         if f.effective_start is None or not matches(f, spec):
@@ -108,6 +110,8 @@ def pregnancies_from(
         label = f"{f.code.code} {f.code.display or ''}".strip() if f.code else f.source_id
         interval = (start, _interval_end(start, end), f"{label} ({f.effective_start:%Y-%m-%d})")
         (suspected if verification in SUSPECTED else established).append(interval)
+        if end is not None and verification not in SUSPECTED:
+            ended.append((start, end))
     said = []
     for sf in statuses:
         f = sf.fact
@@ -120,7 +124,9 @@ def pregnancies_from(
     for t, code, when in sorted(said):
         if code == PREGNANT:
             label = f"pregnancy status {PREGNANCY_STATUS_CODE}: Pregnant ({when:%Y-%m-%d})"
-            established.append((t, _interval_end(t, None), label))
+            # a pregnancy condition that holds this time and records its end ends it too
+            end = min((e for s, e in ended if s <= t < e), default=None)
+            established.append((t, _interval_end(t, end), label))
         elif code == NOT_PREGNANT:  # ends every pregnancy begun before it
             established = [(s, min(e, t) if s < t else e, b) for s, e, b in established]
     return (
