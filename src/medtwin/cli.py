@@ -1102,8 +1102,8 @@ def _cgm_panel(store_url: str, days: float, until: datetime | None, as_json: boo
     if not rows:
         return
     click.echo(
-        f"  {'patient':<22}{'name':<24}{'to':<12}{'active':>7}{'in range':>10}{'<70':>7}"
-        f"{'<54':>7}{'>250':>7}{'GRI':>6}  zone  targets not met"
+        f"  {'patient':<22}{'name':<24}{'to':<12}{'active':>7}{'in range':>10}{'change':>8}"
+        f"{'<70':>7}{'<54':>7}{'>250':>7}{'GRI':>6}  zone  targets not met"
     )
     for r in rows:
         pregnant = str(r["targets_group"]).startswith("pregnancy")
@@ -1114,9 +1114,11 @@ def _cgm_panel(store_url: str, days: float, until: datetime | None, as_json: boo
         )
         missed = ", ".join(_CGM_SHORT.get(k, k) for k in r["not_met"]) or "-"
         mark = "*" if pregnant else "%"
+        before = (r["previous"] or {}).get(tir)
+        change = f"{r[tir] - before:+.1f}" if before is not None else "-"
         click.echo(
             f"  {r['patient_id']:<22}{str(r['name'])[:23]:<24}{r['end'][:10]:<12}"
-            f"{r['active_pct']:>6.0f}%{r[tir]:>9.1f}{mark}{r[low]:>6.1f}{mark}"
+            f"{r['active_pct']:>6.0f}%{r[tir]:>9.1f}{mark}{change:>8}{r[low]:>6.1f}{mark}"
             f"{r['time_below_54_pct']:>6.1f}%{r['time_above_250_pct']:>6.1f}%"
             f"{r['gri']:>6.0f}  {r['gri_zone']:<4}  {missed}"
         )
@@ -1257,6 +1259,7 @@ def cgm_command(
         _print_json(report)
         return
     checks = report["targets"]
+    previous = report["previous"] or {}
 
     def line(label: str, key: str, unit: str = "%") -> None:
         value = report[key]
@@ -1265,7 +1268,9 @@ def cgm_command(
         verdict = ""
         if check is not None:
             verdict = f"target {check['target']}: {'met' if check['met'] else 'NOT met'}"
-        click.echo(f"  {label:<26}{shown:>12}   {verdict}".rstrip())
+        was = previous.get(key)
+        then = (f"  {was:.1f} %" if was is not None else "").rjust(11) if previous else ""
+        click.echo(f"  {label:<26}{shown:>12}{then}   {verdict}".rstrip())
 
     bounds = report["bounds"]
     click.echo(
@@ -1273,6 +1278,11 @@ def cgm_command(
         f"UTC ({report['days']:.1f} days), {report['readings']:,} readings"
         + (f", {bounds} sent as bounds (LOW/HIGH, counted at the bound)" if bounds else "")
     )
+    if previous:
+        click.echo(
+            f"  {'':<26}{'':>12}{'previous':>11}   (the {days:g} days before: "
+            f"{previous['readings']:,} readings)"
+        )
     line("CGM active", "active_pct")
     mean = report["mean_mg_dl"]
     shown = f"{mean:.0f} mg/dL"

@@ -300,3 +300,33 @@ def test_the_panel_lists_every_cgm_patient_the_most_at_risk_first(
     assert "* pregnancy: % in range 63-140 and below 63 mg/dL" in text
     both = runner.invoke(main, ["cgm", _patient_id(almeda), "--all", "--store", db])
     assert both.exit_code == 2 and "give PATIENT or --all" in both.output
+
+
+def test_the_report_compares_with_the_period_before(shared: Path, tmp_path: Path) -> None:
+    """28 days of readings, the last 14 lower (a new basal rate too high, say): the report's
+    ``previous`` is the report of the 14 days before, the text shows both, and the panel the
+    change of time in range."""
+    almeda = next((shared / "fhir" / "synthea-r4").glob(ALMEDA + "*.json"))
+    pid = _patient_id(almeda)
+    path = _readings(tmp_path / "cgm.json", pid, datetime(2020, 2, 1, tzinfo=UTC), 28)
+    bundle = orjson.loads(path.read_bytes())
+    for entry in bundle["entry"][14 * 288 :]:
+        entry["resource"]["valueQuantity"]["value"] -= 25
+    path.write_bytes(orjson.dumps(bundle))
+    db = str(tmp_path / "m.db")
+    runner = CliRunner()
+    assert runner.invoke(main, ["import", str(almeda), str(path), "--store", db]).exit_code == 0
+    now = _report(runner, db, pid)
+    then = _report(runner, db, pid, "--until", now["start"])
+    assert now["previous"]["readings"] == then["readings"] == 14 * 288
+    for key in ("time_in_range_70_180_pct", "time_below_70_pct", "gri", "mean_mg_dl"):
+        assert now["previous"][key] == pytest.approx(then[key], abs=1e-9), key
+    assert now["time_below_70_pct"] > now["previous"]["time_below_70_pct"] + 5
+    text = runner.invoke(main, ["cgm", pid, "--store", db]).output
+    was = now["previous"]["time_below_70_pct"]
+    assert f"{now['time_below_70_pct']:.1f} %     {was:.1f} %   target < 4 %" in text
+    assert "previous   (the 14 days before: 4,032 readings)" in text
+    panel = runner.invoke(main, ["cgm", "--all", "--store", db]).output
+    change = now["time_in_range_70_180_pct"] - now["previous"]["time_in_range_70_180_pct"]
+    assert f"{change:+.1f}" in panel
+    assert then["previous"] is None  # nothing before the first readings

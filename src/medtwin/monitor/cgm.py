@@ -114,7 +114,9 @@ def cgm_report(
     (``agp``: :func:`~medtwin.physiology.glycemia.agp_profile`), checked against the targets of
     the group ``targets`` (:data:`~medtwin.physiology.glycemia.CGM_TARGET_SETS`), or with
     ``auto`` the group the record says (:func:`cgm_targets`; ``targets_basis`` and
-    ``targets_hints`` say why). Raises :class:`LookupError` for an unknown patient and
+    ``targets_hints`` say why), and ``previous``: the same figures (:data:`PREVIOUS_KEYS`) over
+    the ``days`` before (None with fewer than two readings there), to see a change. Raises
+    :class:`LookupError` for an unknown patient and
     :class:`ValueError` when there are fewer than two usable readings or ``targets`` is not a
     group, naming why. ``agp=False`` leaves the profile out (``agp`` is None)."""
     from medtwin.record.units import convert
@@ -130,11 +132,13 @@ def cgm_report(
             raise ValueError(f"patient {patient}: no CGM readings (LOINC {CGM_CODE}) in the record")
         until = newest.fact.effective_start + dt.timedelta(microseconds=1)
     start = until - dt.timedelta(days=days)
+    before = start - dt.timedelta(days=days)  # the previous period, to compare with
     times: list[float] = []
     values: list[float] = []
-    bounds = skipped = 0
+    bound: list[bool] = []
+    skipped = 0
     factors: dict[str, float | None] = {"mg/dL": 1.0}
-    for row in store.observation_values(pid, codes=[CGM_CODE], start=start, end=until):
+    for row in store.observation_values(pid, codes=[CGM_CODE], start=before, end=until):
         if row.value is None or row.status in VOID_RESULT_STATUSES:
             continue
         unit = row.unit or "mg/dL"
@@ -145,11 +149,16 @@ def cgm_report(
                 factors[unit] = None  # not a glucose concentration: said in the report
         factor = factors[unit]
         if factor is None:
-            skipped += 1
+            skipped += row.time >= start
             continue
         times.append(row.time.timestamp())
         values.append(row.value * factor)
-        bounds += text_comparator(row.text) is not None
+        bound.append(text_comparator(row.text) is not None)
+    t_all, g_all, b_all = np.asarray(times), np.asarray(values), np.asarray(bound, dtype=bool)
+    now = t_all >= start.timestamp()
+    earlier = ~now
+    times, values = t_all[now].tolist(), g_all[now].tolist()
+    bounds = int(b_all[now].sum())
     if len(times) < 2:
         raise ValueError(
             f"patient {patient}: {len(times)} CGM reading(s) between {start:%Y-%m-%d %H:%M} and "
@@ -167,6 +176,19 @@ def cgm_report(
         bounds=bounds,
         targets=chosen["group"],
     )
+    previous = None
+    if int(earlier.sum()) >= 2:
+        was = cgm_metrics(
+            t_all[earlier],
+            g_all[earlier],
+            start_s=before.timestamp(),
+            end_s=start.timestamp(),
+            bounds=int(b_all[earlier].sum()),
+            targets=chosen["group"],
+        )
+        previous = {k: was[k] for k in PREVIOUS_KEYS}
+        previous["start"] = before.astimezone(dt.UTC).isoformat()
+        previous["end"] = start.astimezone(dt.UTC).isoformat()
     profile = agp_profile(np.asarray(times), np.asarray(values), tz=tz) if agp else None
     return {
         "patient_id": pid,
@@ -178,8 +200,29 @@ def cgm_report(
         "targets_label": CGM_TARGET_SETS[chosen["group"]].label,
         "targets_basis": chosen["basis"],
         "targets_hints": chosen["hints"],
+        "previous": previous,
         "agp": profile,
     }
+
+
+PREVIOUS_KEYS = (
+    "readings",
+    "active_pct",
+    "mean_mg_dl",
+    "gmi_pct",
+    "cv_pct",
+    "time_below_54_pct",
+    "time_below_63_pct",
+    "time_below_70_pct",
+    "time_in_range_63_140_pct",
+    "time_in_range_70_180_pct",
+    "time_above_140_pct",
+    "time_above_180_pct",
+    "time_above_250_pct",
+    "gri",
+    "gri_zone",
+)
+"""What the report gives of the previous period (the ``days`` before its start), to compare."""
 
 
 HEADLINE_KEYS = (
@@ -219,6 +262,7 @@ def cgm_headline(store: SqlStore, patient_id: str) -> dict[str, Any] | None:
         return None
     out = {k: report[k] for k in HEADLINE_KEYS}
     out["targets_met"] = {k: v["met"] for k, v in report["targets"].items()}
+    out["previous"] = report["previous"]
     return out
 
 
@@ -245,6 +289,7 @@ def cgm_panel(
         row: dict[str, Any] = {"patient_id": summary.id, "name": summary.name}
         row.update({k: report[k] for k in HEADLINE_KEYS})
         row["not_met"] = [k for k, v in report["targets"].items() if not v["met"]]
+        row["previous"] = report["previous"]
         rows.append(row)
     rows.sort(key=lambda r: (-float(r["gri"]), -float(r["time_below_54_pct"]), r["patient_id"]))
     return rows
