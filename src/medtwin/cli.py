@@ -1286,7 +1286,8 @@ def cgm_command(
     line("CGM active", "active_pct")
     mean = report["mean_mg_dl"]
     shown = f"{mean:.0f} mg/dL"
-    click.echo(f"  {'mean glucose':<26}{shown:>12}   ({mean / 18.016:.1f} mmol/L)")
+    was = f"{previous['mean_mg_dl']:.0f} mg/dL".rjust(11) if previous else ""
+    click.echo(f"  {'mean glucose':<26}{shown:>12}{was}   ({mean / 18.016:.1f} mmol/L)")
     line("GMI", "gmi_pct")
     line("coefficient of variation", "cv_pct")
     for label, key in _cgm_ranges(report["targets_group"]):
@@ -1294,6 +1295,7 @@ def cgm_command(
     click.echo(
         f"  {'glycemia risk index':<26}{report['gri']:>10.1f}     zone {report['gri_zone']} "
         f"(hypoglycaemia {report['gri_hypo']:.1f}, hyperglycaemia {report['gri_hyper']:.1f})"
+        + (f"; previous {previous['gri']:.1f}, zone {previous['gri_zone']}" if previous else "")
     )
     click.echo(
         "Targets: International Consensus on Time in Range (Battelino 2019), "
