@@ -77,7 +77,7 @@ def patient_context(store: Store, patient_id: str) -> PatientContext:
         except ValueError:
             born = None
     established, suspected = pregnancies_from(
-        store.timeline(patient_id, kinds=["Condition"]),
+        store.timeline(patient_id, kinds=["Condition"], include_raw=True),
         store.timeline(patient_id, codes=[PREGNANCY_STATUS_CODE]),
     )
     return PatientContext(born, established, suspected)
