@@ -73,7 +73,7 @@ def cgm_targets(store: SqlStore, patient_id: str, at: dt.datetime) -> dict[str, 
             "pregnancy the pregnancy targets apply (--targets pregnancy-type1 or pregnancy-other)"
         )
     if pregnancy is not None:
-        conditions = store.timeline(patient_id, kinds=["Condition"], end=at)
+        conditions = store.timeline(patient_id, kinds=["Condition"], end=at, include_raw=True)
         type1 = found_at(conditions, "diabetes_type1", at)
         group = "pregnancy-type1" if type1 else "pregnancy-other"
         first = type1[0].fact if type1 else None
