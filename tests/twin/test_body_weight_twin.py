@@ -511,8 +511,11 @@ def test_weights_in_a_pregnancy_and_the_six_weeks_after_are_not_fitted(store: Sq
 
 
 def test_a_twin_of_a_pregnant_woman_is_refused(store: SqlStore) -> None:
-    _pregnancy_record(store, ended=False)  # the pregnancy has no end yet: 44 weeks at most
-    with pytest.raises(DataError) as caught:
+    """Dated in a pregnancy (one with no recorded end: 44 weeks at most) the twin is refused by
+    the model's population check, before anything is fitted; a last weight in one is refused by
+    the fit, saying how to fit the time before it."""
+    _pregnancy_record(store, ended=False)
+    with pytest.raises(OutsidePopulationError) as caught:
         Twin.from_store(
             store,
             "urn:test:mrn|BW-1",
@@ -520,11 +523,23 @@ def test_a_twin_of_a_pregnant_woman_is_refused(store: SqlStore) -> None:
             days=3650,
             end=datetime(2020, 12, 1, tzinfo=UTC),
             load=False,
-        ).fit(starts=1)
+        )
     message = str(caught.value)
-    assert "falls in a pregnancy or the 42 days after it" in message
-    assert "the body weight model (Hall 2011) describes adults who are not pregnant" in message
-    assert "--until 2020-02-10" in message
+    assert message.startswith(
+        "hall_2011_body_weight describes adults who are not pregnant (Hall 2011); the record "
+        "shows a pregnancy at 2020-12-01 (72892002 Normal pregnancy (2020-02-10);"
+    )
+    assert message.endswith("Fit the time before it (--until 2020-02-10) or after it")
+    spec = fit_spec(M)
+    twin = Twin.from_store(
+        store, "urn:test:mrn|BW-1", model=M, days=3650, end=PREGNANCY[0] - timedelta(days=1),
+        load=False,
+    )  # fmt: skip
+    pregnant_later = dict(twin.characteristics)
+    pregnant_later["pregnancies"] = ((PREGNANCY[0].timestamp() - 400 * 86400.0,
+                                      PREGNANCY[0].timestamp(), "a test pregnancy"),)  # fmt: skip
+    with pytest.raises(DataError, match=r"the last weight .* falls in a pregnancy"):
+        spec.personalise(M, pregnant_later, twin.data)
     # before the pregnancy she has a twin
     before = Twin.from_store(
         store,

@@ -81,6 +81,7 @@ from medtwin.model.events import Event
 
 __all__ = [
     "MODELS",
+    "PUERPERIUM_DAYS",
     "Hall2011BodyWeight",
     "OutsidePopulationError",
     "baseline_body_fat_fraction",
@@ -106,6 +107,13 @@ _CONVERSIONS = {
 class OutsidePopulationError(ModelError):
     """Parameters describe someone outside the model's valid population (e.g. a child);
     the message says who the model is for and why it will not extrapolate."""
+
+
+PUERPERIUM_DAYS = 42
+"""The weeks after a pregnancy ends that are left out with it: the puerperium, 42 days (the World
+Health Organization's definition, ICD-10 volume 2: maternal deaths are those "within 42 days of
+termination of pregnancy"), over which the uterus involutes and the fluid of pregnancy is lost.
+Lactation's energy cost after that is not in the model (a limit)."""
 
 
 @cache
@@ -681,6 +689,30 @@ class Hall2011BodyWeight(Model):
     def presets(cls) -> Mapping[str, FloatArray]:
         """Example adults (``data/body_weight/presets.csv``, each with its source)."""
         return _presets()
+
+    @classmethod
+    def check_population(cls, patient: Mapping[str, Any]) -> None:
+        """Refuse a patient the record shows pregnant at the date (``patient["at"]``, with
+        ``patient["pregnancies"]``: :func:`medtwin.twin.twin.characteristics`), or within
+        :data:`PUERPERIUM_DAYS` after a pregnancy: the model describes adults who are not
+        pregnant, and a forecast or what-if from then would run through the pregnancy's
+        weight (age and BMI are checked on the parameters, :meth:`check_params`)."""
+        from datetime import datetime, timedelta
+
+        at = patient.get("at")
+        if not isinstance(at, datetime):
+            return
+        t = at.timestamp()
+        for start, end, basis in patient.get("pregnancies") or ():
+            if start <= t < end + PUERPERIUM_DAYS * 86400.0:
+                ended = datetime.fromtimestamp(end, at.tzinfo) + timedelta(days=PUERPERIUM_DAYS)
+                begun = datetime.fromtimestamp(start, at.tzinfo)
+                raise OutsidePopulationError(
+                    f"{cls.name} describes adults who are not pregnant (Hall 2011); the record "
+                    f"shows a pregnancy at {at:%Y-%m-%d} ({basis}; with the {PUERPERIUM_DAYS} "
+                    f"days after it, to {ended:%Y-%m-%d}). Fit the time before it (--until "
+                    f"{begun:%Y-%m-%d}) or after it"
+                )
 
     @classmethod
     def check_params(cls, params: FloatArray) -> FloatArray:

@@ -34,7 +34,8 @@ correction (``n - k`` degrees of freedom), and never below :data:`NOISE_FLOOR_KG
 Pregnancy: the model describes adults who are not pregnant (Hall et al. 2011); a pregnancy
 adds some 12 kg that are not the body's fat and lean mass (fetus, placenta, amniotic fluid,
 blood volume). Weights (and body-fat readings) taken during a pregnancy the record shows
-(:func:`medtwin.risk.context.patient_context`) or within :data:`PUERPERIUM_DAYS` after it are
+(:func:`medtwin.risk.context.patient_context`) or within the 42 days after it
+(:data:`~medtwin.physiology.body_weight.PUERPERIUM_DAYS`) are
 left out of the fit, with the reason in the data's ``skipped``; a twin whose last weight, or
 whose date, falls in a pregnancy or those weeks is refused (its forecast would start from a
 pregnant body, or run through a pregnancy), saying how to fit the time before it.
@@ -50,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from medtwin.model.base import FloatArray, Model, Prior
+from medtwin.physiology.body_weight import PUERPERIUM_DAYS
 from medtwin.twin.data import DataError, PatientData, require_characteristics
 
 if TYPE_CHECKING:
@@ -68,7 +70,6 @@ __all__ = [
     "NOISE_FLOOR_FAT_PCT",
     "NOISE_FLOOR_KG",
     "PAL_DEFAULT",
-    "PUERPERIUM_DAYS",
     "SPARE_READINGS",
     "WINDOW_DAYS",
     "complete",
@@ -156,12 +157,6 @@ WINDOW_DAYS = 3650.0
 """A body-weight twin is fitted to the last ten years of weights by default (check-ups are
 yearly; the intake ramp is linear over the window)."""
 
-PUERPERIUM_DAYS = 42
-"""The weeks after a pregnancy ends whose weights are left out with it: the puerperium, 42 days
-(the World Health Organization's definition, ICD-10 volume 2: maternal deaths are those "within
-42 days of termination of pregnancy"), over which the uterus involutes and the fluid of
-pregnancy is lost. Lactation's energy cost after that is not in the model (a limit)."""
-
 MIN_READINGS = 5
 """Fewest weights a fit accepts: two fitted parameters (:data:`FEW_FIT`) and three degrees of
 freedom for the reading error (so that its Student-t posterior has a variance)."""
@@ -242,9 +237,10 @@ def _outside_pregnancy(
     model: type[Model], who: Mapping[str, Any], data: PatientData
 ) -> PatientData:
     """``data`` without the readings taken in a pregnancy of ``who["pregnancies"]`` or within
-    :data:`PUERPERIUM_DAYS` after it (the reason in ``skipped``); refused (:class:`DataError`)
-    when the last weight or the twin's date (``who["at"]``) falls in one, or when fewer than
-    :data:`MIN_READINGS` weights remain."""
+    :data:`~medtwin.physiology.body_weight.PUERPERIUM_DAYS` after it (the reason in
+    ``skipped``); refused (:class:`DataError`) when the last weight falls in one, or when fewer
+    than :data:`MIN_READINGS` weights remain (a twin dated in one is refused by the model's
+    ``check_population``)."""
     pregnancies = who.get("pregnancies") or ()
     if not pregnancies or data.start is None or not data.count("weight_kg"):
         return data
@@ -256,20 +252,15 @@ def _outside_pregnancy(
 
     t, _ = data.series("weight_kg")
     last = origin + 60.0 * float(t[-1])
-    at = who.get("at")
-    checks = [("the last weight", last)]
-    if isinstance(at, dt.datetime):
-        checks.append(("the twin's date", at.timestamp()))
-    for what, when in checks:
-        for start, end, basis in spans:
-            if start <= when < end:
-                raise DataError(
-                    f"{model.name}: patient {data.patient}: {what} ({day(when)}) falls in a "
-                    f"pregnancy or the {PUERPERIUM_DAYS} days after it (the record: {basis}; "
-                    f"to {day(end)}), and the body weight model (Hall 2011) describes adults who "
-                    "are not pregnant. To fit the time before it: 'medtwin twin fit "
-                    f"{data.patient} --model {model.name} --until {day(start)}'"
-                )
+    for start, end, basis in spans:  # (the twin's date: the model's check_population)
+        if start <= last < end:
+            raise DataError(
+                f"{model.name}: patient {data.patient}: the last weight ({day(last)}) falls in a "
+                f"pregnancy or the {PUERPERIUM_DAYS} days after it (the record: {basis}; "
+                f"to {day(end)}), and the body weight model (Hall 2011) describes adults who "
+                "are not pregnant. To fit the time before it: 'medtwin twin fit "
+                f"{data.patient} --model {model.name} --until {day(start)}'"
+            )
     observations = {}
     dropped = 0
     hit: set[int] = set()  # the pregnancies that held a reading
