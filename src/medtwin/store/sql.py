@@ -835,6 +835,17 @@ class SqlStore(AlertBook, TwinBook):
             fact=fact_from_dict(data, row[7]),
         )
 
+    def _effective_range(
+        self, where: list[str], params: list[Any], start: datetime | None, end: datetime | None
+    ) -> None:
+        """Add the clauses of an effective time in ``[start, end)`` (either end open)."""
+        if start is not None:
+            where.append("effective_start >= ?")
+            params.append(self.dialect.ts(start))
+        if end is not None:
+            where.append("effective_start < ?")
+            params.append(self.dialect.ts(end))
+
     def _as_of_clause(self, as_of: datetime | None, params: list[Any]) -> str:
         if as_of is None:
             return f"superseded_at IS NULL AND retracted = {self.dialect.false()}"
@@ -869,12 +880,7 @@ class SqlStore(AlertBook, TwinBook):
         if resource_types:
             where.append(f"resource_type IN ({','.join(['?'] * len(resource_types))})")
             params += list(resource_types)
-        if start is not None:
-            where.append("effective_start >= ?")
-            params.append(self.dialect.ts(start))
-        if end is not None:
-            where.append("effective_start < ?")
-            params.append(self.dialect.ts(end))
+        self._effective_range(where, params, start, end)
         where.append(self._as_of_clause(as_of, params))
         cols = _READ_COLUMNS + (", raw" if include_raw else "")
         rows = self._query(
@@ -907,12 +913,7 @@ class SqlStore(AlertBook, TwinBook):
             f"code IN ({','.join(['?'] * len(codes))})",
             "effective_start IS NOT NULL",
         ]
-        if start is not None:
-            where.append("effective_start >= ?")
-            params.append(self.dialect.ts(start))
-        if end is not None:
-            where.append("effective_start < ?")
-            params.append(self.dialect.ts(end))
+        self._effective_range(where, params, start, end)
         where.append(self._as_of_clause(None, params))
         rows = self._query(
             "SELECT effective_start, value_num, unit, status, value_text FROM facts WHERE "
