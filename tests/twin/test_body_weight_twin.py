@@ -550,3 +550,26 @@ def test_a_twin_of_a_pregnant_woman_is_refused(store: SqlStore) -> None:
         load=False,
     )
     assert before.fit(starts=1).diagnostics["converged"]
+
+
+def test_a_forecast_or_whatif_into_a_pregnancy_is_refused(store: SqlStore) -> None:
+    """A twin of the weights up to 60 days before the pregnancy: a 30-day forecast is answered;
+    a 90-day one, and a year-ahead what-if, run into the pregnancy the record shows and are
+    refused, naming it."""
+    _pregnancy_record(store)
+    twin = Twin.from_store(
+        store, "urn:test:mrn|BW-1", model=M, days=3650,
+        end=PREGNANCY[0] - timedelta(days=60), load=False,
+    )  # fmt: skip
+    twin.fit(starts=1)
+    ahead = twin.forecast(24 * 30, n=50, seed=1)
+    assert ahead.times_min[-1] - ahead.times_min[0] >= 29 * 1440
+    with pytest.raises(OutsidePopulationError) as caught:
+        twin.forecast(24 * 90, n=50, seed=1)
+    assert "runs into a pregnancy the record shows (72892002 Normal pregnancy (2020-02-10)" in (
+        str(caught.value)
+    )
+    diet = {"less": [{"type": "diet", "t_min": 0, "intake_change_kcal_per_day": -300}]}
+    with pytest.raises(OutsidePopulationError, match="ask about a period that ends before it"):
+        twin.whatif(diet, hours=24 * 365, ahead=True, n=50)
+    assert twin.whatif(diet, hours=24 * 30, ahead=True, n=50).rows()

@@ -37,6 +37,8 @@ import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from medtwin.model.events import Event, Scenario
 
 __all__ = [
@@ -351,6 +353,14 @@ class Model(ABC):
         with their source's population.
         """
         del patient
+
+    @classmethod
+    def check_period(cls, patient: Mapping[str, Any], start: datetime, end: datetime) -> None:
+        """Refuse (:class:`OutsidePopulationError`) a simulated period ``[start, end]`` of a
+        patient's twin that runs through a time the record shows the model is not valid for
+        (``patient`` as :meth:`check_population` gets it; a pregnancy for the body-weight
+        model). The default accepts every period."""
+        del patient, start, end
 
     @classmethod
     @abstractmethod

@@ -715,6 +715,27 @@ class Hall2011BodyWeight(Model):
                 )
 
     @classmethod
+    def check_period(cls, patient: Mapping[str, Any], start: Any, end: Any) -> None:
+        """Refuse a simulated period ``[start, end]`` (a forecast, a what-if) that runs into a
+        pregnancy the record shows (``patient["pregnancies"]``) or the
+        :data:`PUERPERIUM_DAYS` after it: the model describes adults who are not pregnant."""
+        from datetime import datetime, timedelta
+
+        t0, t1 = start.timestamp(), end.timestamp()
+        for first, last, basis in patient.get("pregnancies") or ():
+            stop = last + PUERPERIUM_DAYS * 86400.0
+            if first <= t1 and t0 < stop:
+                zone = start.tzinfo
+                begun = datetime.fromtimestamp(first, zone)
+                ended = datetime.fromtimestamp(last, zone) + timedelta(days=PUERPERIUM_DAYS)
+                raise OutsidePopulationError(
+                    f"{cls.name} describes adults who are not pregnant (Hall 2011); the period "
+                    f"{start:%Y-%m-%d} to {end:%Y-%m-%d} runs into a pregnancy the record shows "
+                    f"({basis}; with the {PUERPERIUM_DAYS} days after it, {begun:%Y-%m-%d} to "
+                    f"{ended:%Y-%m-%d}): ask about a period that ends before it"
+                )
+
+    @classmethod
     def check_params(cls, params: FloatArray) -> FloatArray:
         """Bounds (as every model) and the valid population: adults (age 18-100 y) with a BMI
         of 16-60 kg/m2, sex 0 or 1, a positive baseline lean mass. Raises

@@ -587,6 +587,7 @@ class Twin:
                 "ahead=True) ('medtwin whatif --ahead') instead of a forecast"
             )
         span = self.data.span_min
+        self._check_period(span, span + hours * 60.0)
         t0 = max(0.0, span - assimilate_hours * 60.0)
         params = self.ensemble(n, seed)
         x0 = self.states_at(t0, params)
@@ -618,6 +619,18 @@ class Twin:
             seed=seed,
             unannounced=meals,
             every_min=_OUTPUT_MIN[self.model.time_unit],
+        )
+
+    def _check_period(self, t0_min: float, t1_min: float) -> None:
+        """The model's check of a simulated period (minutes from the data's start) against what
+        the record says of that time (:meth:`~medtwin.model.Model.check_period`: a pregnancy
+        for the body-weight model)."""
+        if self.data.start is None:
+            return
+        self.model.check_period(
+            self.characteristics,
+            self.data.start + dt.timedelta(minutes=t0_min),
+            self.data.start + dt.timedelta(minutes=t1_min),
         )
 
     def whatif(
@@ -661,6 +674,7 @@ class Twin:
         minutes = hours * 60.0
         if span <= 0:
             raise DataError("the twin's data window is empty")
+        self._check_period(span if ahead else max(0.0, span - minutes), span + minutes * ahead)
         if ahead:
             t0 = span
             params = self.ensemble(n, seed)
