@@ -24,6 +24,7 @@ __all__ = [
     "StoreLookup",
     "export_delimiter",
     "export_number",
+    "head_lines",
     "quantity_unit",
 ]
 
@@ -42,6 +43,19 @@ def export_number(text: str) -> float:
     if _DECIMAL_COMMA.fullmatch(t):
         t = t.replace(",", ".")
     return float(t)
+
+
+def head_lines(path: Path, count: int = 1, *, suffix: str = ".csv") -> list[str] | None:
+    """The first ``count`` lines of a text file (UTF-8, a byte-order mark dropped, at most 8 KiB
+    a line), for a reader's ``can_read``; None when ``path`` is not a file ending in ``suffix``
+    or cannot be read."""
+    if path.suffix.lower() != suffix or not path.is_file():
+        return None
+    try:
+        with path.open("rb") as handle:
+            return [handle.readline(8192).decode("utf-8-sig", "replace") for _ in range(count)]
+    except OSError:
+        return None
 
 
 def export_delimiter(header: str) -> str:

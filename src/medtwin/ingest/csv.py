@@ -31,8 +31,9 @@ import io
 from collections.abc import Iterator
 from pathlib import Path
 
-from medtwin.ingest.base import Lookup
-from medtwin.record.batch import Batch, QuarantineItem, ResourceUnit
+from medtwin.ingest._device_export import row_quarantine
+from medtwin.ingest.base import Lookup, head_lines
+from medtwin.record.batch import Batch, ResourceUnit
 from medtwin.record.facts import LOINC, Coding, Identifier, Observation
 from medtwin.record.time import InvalidTimeError, get_zone, parse_fhir_datetime
 
@@ -50,14 +51,10 @@ class CsvReader:
 
     def can_read(self, path: Path) -> bool:
         """A ``.csv`` file whose first line names the required columns."""
-        if path.suffix.lower() != ".csv" or not path.is_file():
+        head = head_lines(path)
+        if head is None:
             return False
-        try:
-            with path.open("rb") as handle:
-                first = handle.readline(4096).decode("utf-8-sig", "replace")
-        except OSError:
-            return False
-        columns = {c.strip().lower() for c in first.split(",")}
+        columns = {c.strip().lower() for c in head[0].split(",")}
         return set(REQUIRED_COLUMNS) <= columns
 
     def read(
@@ -102,16 +99,7 @@ def read_csv_bytes(
 
     get_zone(tz)
 
-    def bad(line: int, column: str | None, reason: str, text: str) -> QuarantineItem:
-        return QuarantineItem(
-            source=source,
-            reason=reason,
-            content=text,
-            file=file,
-            location=f"line {line}",
-            resource_type="Reading",
-            field=column,
-        )
+    bad = row_quarantine(source, file, "Reading")
 
     try:
         text = data.decode("utf-8-sig")

@@ -83,7 +83,7 @@ from medtwin.ingest._device_export import (
     insulin_fact,
     row_quarantine,
 )
-from medtwin.ingest.base import export_delimiter
+from medtwin.ingest.base import export_delimiter, head_lines
 from medtwin.record.batch import Batch, ResourceUnit
 from medtwin.record.facts import Coding, Fact
 from medtwin.record.time import get_zone
@@ -123,13 +123,10 @@ class DexcomClarityReader(ExportReader):
     def can_read(self, path: Path) -> bool:
         """A ``.csv`` file whose header starts ``Index,Timestamp (YYYY-MM-DDThh:mm:ss),Event
         Type``."""
-        if path.suffix.lower() != ".csv" or not path.is_file():
+        head = head_lines(path)
+        if head is None:
             return False
-        try:
-            with path.open("rb") as handle:
-                first = handle.readline(4096).decode("utf-8-sig", "replace")
-        except OSError:
-            return False
+        first = head[0]
         split = first.split(export_delimiter(first))[:3]
         cells = [c.strip().strip('"').strip().lower() for c in split]
         return tuple(cells) == HEADER_START

@@ -86,7 +86,7 @@ from medtwin.ingest._device_export import (
     insulin_fact,
     row_quarantine,
 )
-from medtwin.ingest.base import export_delimiter
+from medtwin.ingest.base import export_delimiter, head_lines
 from medtwin.record.batch import Batch, ResourceUnit
 from medtwin.record.facts import Coding, Fact
 from medtwin.record.time import get_zone
@@ -131,12 +131,8 @@ class LibreViewReader(ExportReader):
 
     def can_read(self, path: Path) -> bool:
         """A ``.csv`` file with the LibreView header on one of its first three lines."""
-        if path.suffix.lower() != ".csv" or not path.is_file():
-            return False
-        try:
-            with path.open("rb") as handle:
-                head = [handle.readline(8192).decode("utf-8-sig", "replace") for _ in range(3)]
-        except OSError:
+        head = head_lines(path, 3)
+        if head is None:
             return False
         return any(
             _is_header(next(csv.reader([line], delimiter=export_delimiter(line)), []))
