@@ -62,7 +62,8 @@ def cgm_targets(store: SqlStore, patient_id: str, at: dt.datetime) -> dict[str, 
     from medtwin.risk.af_inputs import found_at
     from medtwin.risk.context import patient_context
 
-    context = patient_context(store, patient_id)
+    conditions = store.timeline(patient_id, kinds=["Condition"], include_raw=True)
+    context = patient_context(store, patient_id, conditions=conditions)
     t = at.timestamp()
     pregnancy = context.pregnancy_at(t)
     hints: list[str] = []
@@ -73,8 +74,7 @@ def cgm_targets(store: SqlStore, patient_id: str, at: dt.datetime) -> dict[str, 
             "pregnancy the pregnancy targets apply (--targets pregnancy-type1 or pregnancy-other)"
         )
     if pregnancy is not None:
-        conditions = store.timeline(patient_id, kinds=["Condition"], end=at, include_raw=True)
-        type1 = found_at(conditions, "diabetes_type1", at)
+        type1 = found_at(conditions, "diabetes_type1", at)  # begun by ``at`` (found_at)
         group = "pregnancy-type1" if type1 else "pregnancy-other"
         first = type1[0].fact if type1 else None
         said = (

@@ -30,7 +30,7 @@ Nothing recorded is "not pregnant", as the risk scores read conditions (none rec
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from medtwin.record.context import PatientContext
@@ -67,8 +67,12 @@ def _interval_end(start: float, end: float | None) -> float:
     return limit if end is None else min(end, limit) if end > start else end
 
 
-def patient_context(store: Store, patient_id: str) -> PatientContext:
-    """The birth date and pregnancies of ``patient_id`` from the record (module docstring)."""
+def patient_context(
+    store: Store, patient_id: str, *, conditions: Sequence[StoredFact] | None = None
+) -> PatientContext:
+    """The birth date and pregnancies of ``patient_id`` from the record (module docstring);
+    ``conditions``: the patient's Condition facts (with their source resources) when the caller
+    has read them already."""
     summary = store.patient(patient_id)
     born: dt.date | None = None
     if summary.birth_date:
@@ -76,8 +80,10 @@ def patient_context(store: Store, patient_id: str) -> PatientContext:
             born = dt.date.fromisoformat(summary.birth_date[:10])
         except ValueError:
             born = None
+    if conditions is None:
+        conditions = store.timeline(patient_id, kinds=["Condition"], include_raw=True)
     established, suspected = pregnancies_from(
-        store.timeline(patient_id, kinds=["Condition"], include_raw=True),
+        conditions,
         store.timeline(patient_id, codes=[PREGNANCY_STATUS_CODE]),
     )
     return PatientContext(born, established, suspected)
