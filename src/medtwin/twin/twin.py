@@ -287,8 +287,11 @@ def characteristics(store: Store, patient_id: str, at: dt.datetime) -> dict[str,
         value = float(height.fact.value_num)  # type: ignore[attr-defined]
         out["height_m"] = value / 100.0 if value > 3 else value
     conditions = set()
-    for sf in store.timeline(patient_id, kinds=["Condition"], end=at):
+    recorded = store.timeline(patient_id, kinds=["Condition"], include_raw=True)
+    for sf in recorded:
         f = sf.fact
+        if f.effective_start is None or f.effective_start >= at:
+            continue  # begun after the time described
         status = getattr(f, "clinical_status", None)
         if f.code is None or status in {"resolved", "inactive", "remission"}:
             continue
@@ -298,7 +301,7 @@ def characteristics(store: Store, patient_id: str, at: dt.datetime) -> dict[str,
     out["conditions"] = conditions
     from medtwin.risk.context import patient_context
 
-    pregnancies = patient_context(store, patient_id).pregnancies
+    pregnancies = patient_context(store, patient_id, conditions=recorded).pregnancies
     if pregnancies:
         out["pregnancies"] = pregnancies
     orders = []
