@@ -78,6 +78,7 @@ from medtwin.model.base import (
     Variable,
 )
 from medtwin.model.events import Event
+from medtwin.record.context import PUERPERIUM_DAYS
 
 __all__ = [
     "MODELS",
@@ -107,13 +108,6 @@ _CONVERSIONS = {
 class OutsidePopulationError(ModelError):
     """Parameters describe someone outside the model's valid population (e.g. a child);
     the message says who the model is for and why it will not extrapolate."""
-
-
-PUERPERIUM_DAYS = 42
-"""The weeks after a pregnancy ends that are left out with it: the puerperium, 42 days (the World
-Health Organization's definition, ICD-10 volume 2: maternal deaths are those "within 42 days of
-termination of pregnancy"), over which the uterus involutes and the fluid of pregnancy is lost.
-Lactation's energy cost after that is not in the model (a limit)."""
 
 
 @cache

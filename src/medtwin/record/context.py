@@ -9,7 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-__all__ = ["PatientContext"]
+__all__ = ["PUERPERIUM_DAYS", "PatientContext"]
+
+PUERPERIUM_DAYS = 42
+"""The weeks after a pregnancy ends that are counted with it: the puerperium, 42 days (the World
+Health Organization's definition, ICD-10 volume 2: maternal deaths are those "within 42 days of
+termination of pregnancy"), over which the uterus involutes and the fluid of pregnancy is lost.
+The body-weight twin leaves these weeks out with the pregnancy
+(:mod:`medtwin.physiology.body_weight`), and so do the risk scores' inputs that pregnancy
+changes (:mod:`medtwin.risk.inputs`: lipids, blood pressure, weight, HbA1c, kidney function)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +51,17 @@ class PatientContext:
         day = datetime.fromtimestamp(epoch_s, UTC).date()
         return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
-    def pregnancy_at(self, epoch_s: float) -> str | None:
-        """What the record says of a pregnancy at ``epoch_s``, or None when it shows none."""
+    def pregnancy_at(self, epoch_s: float, *, after_days: float = 0.0) -> str | None:
+        """What the record says of a pregnancy at ``epoch_s``, or None when it shows none;
+        ``after_days``: count that many days after each pregnancy's end with it (the
+        :data:`PUERPERIUM_DAYS`).
+
+        >>> ctx = PatientContext(pregnancies=((0.0, 86400.0, "Z34"),))
+        >>> ctx.pregnancy_at(2 * 86400.0), ctx.pregnancy_at(2 * 86400.0, after_days=PUERPERIUM_DAYS)
+        (None, 'Z34')
+        """
+        after = after_days * 86400.0
         for start, end, basis in self.pregnancies:
-            if start <= epoch_s < end:
+            if start <= epoch_s < end + after:
                 return basis
         return None

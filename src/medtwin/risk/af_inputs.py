@@ -61,6 +61,7 @@ from importlib import resources
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from medtwin.record.context import PUERPERIUM_DAYS
 from medtwin.record.facts import SNOMED, Coding
 
 if TYPE_CHECKING:
@@ -466,7 +467,9 @@ def _renal(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput:
 def _severe_hypercholesterolaemia(reader: _Reader) -> DerivedInput:
     """Familial hypercholesterolaemia recorded, or any LDL cholesterol at or above 190 mg/dL up
     to the date (the guideline's threshold is the untreated level, so an old value counts: the
-    highest is shown); neither, "no" (``absent``), also for a record without LDL."""
+    highest is shown); neither, "no" (``absent``), also for a record without LDL. An LDL measured
+    in a pregnancy or the weeks after it is not read (it rises 30-40 % in pregnancy:
+    ``in_pregnancy`` of ``record_inputs.toml``)."""
     from medtwin.risk.inputs import DerivedInput, _convert, _prov, validity
 
     name = "severe_hypercholesterolaemia"
@@ -475,11 +478,15 @@ def _severe_hypercholesterolaemia(reader: _Reader) -> DerivedInput:
         return fh
     spec = validity()["ldl_mg_dl"]
     highest: tuple[float, StoredFact] | None = None
+    in_pregnancy = 0
     for sf in reader.observations():
         f = sf.fact
         if f.code is None or f.code.code not in spec["codes"]:
             continue
         if getattr(f, "value_num", None) is None or f.effective_start is None:
+            continue
+        if reader.in_pregnancy(sf) is not None:
+            in_pregnancy += 1
             continue
         try:
             mg_dl = _convert(float(f.value_num), f.unit, spec["unit"], f.code.code)  # type: ignore[attr-defined]
@@ -495,11 +502,14 @@ def _severe_hypercholesterolaemia(reader: _Reader) -> DerivedInput:
             f"LDL cholesterol {mg_dl:.0f} mg/dL ({when}) >= {LDL_SEVERE_MG_DL:g} mg/dL",
             None, None, (_prov(sf, reader.at),),
         )  # fmt: skip
+    outside = " outside a pregnancy" if in_pregnancy else ""
     ldl = (
-        f"highest LDL cholesterol {highest[0]:.0f} mg/dL"
+        f"highest LDL cholesterol{outside} {highest[0]:.0f} mg/dL"
         if highest is not None
-        else "no LDL cholesterol in the record"
+        else f"no LDL cholesterol{outside} in the record"
     )
+    if in_pregnancy:
+        ldl += f" ({in_pregnancy} in one or the {PUERPERIUM_DAYS} days after it, not read)"
     return or_suspected(
         fh,
         DerivedInput(

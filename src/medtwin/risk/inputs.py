@@ -29,6 +29,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from medtwin.record.context import PUERPERIUM_DAYS, PatientContext
 from medtwin.record.facts import (
     SNOMED,
     VOID_RESULT_STATUSES,
@@ -242,7 +243,8 @@ class DerivedInput:
         """Why it cannot be used, for "cannot compute: missing X (...)"."""
         if self.status == "stale":
             date = self.provenance[0].date if self.provenance else "?"
-            return f"latest {date} is older than {self.valid_days} days"
+            said = f"latest {date} is older than {self.valid_days} days"
+            return f"{said} ({self.detail})" if self.detail else said
         return self.detail or "not in the record"
 
     def to_dict(self) -> dict[str, Any]:
@@ -334,6 +336,7 @@ class _Reader:
         self._orders: list[StoredFact] | None = None
         self._demographics: list[StoredFact] | None = None
         self._kept: dict[str, list[StoredFact]] = {}
+        self._pregnancies: PatientContext | None = None
 
     def demographics(self) -> list[StoredFact]:
         """The Demographics facts with their Patient resources (extensions), read once."""
@@ -391,14 +394,37 @@ class _Reader:
             ]
         return self._obs
 
-    def newest(self, codes: Sequence[str], *, numeric: bool = True) -> StoredFact | None:
-        """The newest observation with one of ``codes`` (a value, when ``numeric``)."""
+    def pregnancies(self) -> PatientContext:
+        """The established pregnancies the record shows by the date
+        (:func:`medtwin.risk.context.pregnancies_from`), read once."""
+        if self._pregnancies is None:
+            from medtwin.risk.context import pregnancies_from
+
+            established, _ = pregnancies_from(self.facts_of(("Condition",)), self.observations())
+            self._pregnancies = PatientContext(pregnancies=established)
+        return self._pregnancies
+
+    def in_pregnancy(self, sf: StoredFact) -> str | None:
+        """What the record says of a pregnancy when ``sf`` was measured, counting the
+        :data:`~medtwin.record.context.PUERPERIUM_DAYS` after it, or None."""
+        when = sf.fact.effective_start
+        if when is None or not self.pregnancies().pregnancies:
+            return None
+        return self.pregnancies().pregnancy_at(when.timestamp(), after_days=PUERPERIUM_DAYS)
+
+    def newest(
+        self, codes: Sequence[str], *, numeric: bool = True, usual: bool = False
+    ) -> StoredFact | None:
+        """The newest observation with one of ``codes`` (a value, when ``numeric``); ``usual``:
+        not one measured in a pregnancy or the weeks after it (:meth:`in_pregnancy`)."""
         best: StoredFact | None = None
         for sf in self.observations():
             f = sf.fact
             if f.code is None or f.code.code not in codes or f.effective_start is None:
                 continue
             if numeric and getattr(f, "value_num", None) is None:
+                continue
+            if usual and self.in_pregnancy(sf) is not None:
                 continue
             if best is None or f.effective_start >= best.fact.effective_start:  # type: ignore[operator]
                 best = sf
@@ -409,6 +435,21 @@ class _Reader:
         codes = list(spec["codes"])
         window = int(spec["valid_days"])
         sf = self.newest(codes)
+        note = ""
+        left_out: tuple[Provenance, ...] = ()
+        if sf is not None and "in_pregnancy" in spec and (basis := self.in_pregnancy(sf)):
+            f = sf.fact
+            note = (
+                f"LOINC {f.code.code} of {f.effective_start:%Y-%m-%d} left out: in a pregnancy "  # type: ignore[union-attr]
+                f"or the {PUERPERIUM_DAYS} days after it ({basis}), not the usual level"
+            )
+            left_out = (_prov(sf, self.at),)
+            sf = self.newest(codes, usual=True)
+            if sf is None:
+                return DerivedInput(
+                    name, None, "missing", f"{note}; no other in the record",
+                    window, None, left_out,
+                )  # fmt: skip
         if sf is None:
             return DerivedInput(
                 name, None, "missing", f"no {' / '.join(codes)} in the record", window
@@ -427,12 +468,13 @@ class _Reader:
                 window, None, (prov,),
             )  # fmt: skip
         if prov.age_days is not None and prov.age_days > window:
-            return DerivedInput(name, None, "stale", "", window, value, (prov,))
+            return DerivedInput(name, None, "stale", note, window, value, (prov, *left_out))
         comparator = value_comparator(f)
         if comparator is not None:
             sent = f"{f.value_text} {getattr(f, 'original_unit', None) or unit or ''}".rstrip()  # type: ignore[attr-defined]
             return _bounded(name, spec, code, comparator, value, window, prov, sent)
-        return DerivedInput(name, value, "ok", f"LOINC {f.code.code}", window, None, (prov,))  # type: ignore[union-attr]
+        said = f"LOINC {f.code.code}" + (f" ({note})" if note else "")  # type: ignore[union-attr]
+        return DerivedInput(name, value, "ok", said, window, None, (prov, *left_out))
 
 
 def _bounded(
@@ -499,11 +541,7 @@ def _pregnant(reader: _Reader) -> DerivedInput:
     abatement, or a pregnancy status observation, LOINC 82810-3); none: "no" (status
     ``absent``), as for conditions. NEWS2 refuses a pregnant patient (RCP 2017); the prevention
     what-if refuses weight, BMI, diet and activity changes in pregnancy."""
-    from medtwin.record.context import PatientContext
-    from medtwin.risk.context import pregnancies_from
-
-    established, _ = pregnancies_from(reader.facts_of(("Condition",)), reader.observations())
-    basis = PatientContext(pregnancies=established).pregnancy_at(reader.at.timestamp())
+    basis = reader.pregnancies().pregnancy_at(reader.at.timestamp())
     if basis is None:
         return DerivedInput("pregnant", False, "absent", "no pregnancy in the record at the date")
     return DerivedInput("pregnant", True, "ok", basis)
@@ -600,6 +638,8 @@ def _bmi(reader: _Reader) -> DerivedInput:
             None,
             worst.provenance,
         )
+    if direct.provenance:  # a BMI that cannot be used (left out in a pregnancy): says why
+        return direct
     return DerivedInput(
         "bmi_kg_m2", None, "missing", "no BMI (39156-5) nor weight and height in the record"
     )

@@ -52,6 +52,7 @@ import statistics
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from medtwin.record.context import PUERPERIUM_DAYS
 from medtwin.record.facts import SNOMED
 from medtwin.record.smoking import smoking_table
 
@@ -231,16 +232,24 @@ def _sbp_sd(reader: _Reader) -> DerivedInput:
         and sf.fact.effective_start is not None
         and 0 <= (reader.at - sf.fact.effective_start).days <= SBP_SD_DAYS
     ]
-    if len(readings) < 2:
+    usual = [sf for sf in readings if reader.in_pregnancy(sf) is None]
+    left = len(readings) - len(usual)
+    # a pregnancy's readings are not the usual blood pressure (record_inputs.toml, in_pregnancy)
+    note = (
+        f" ({left} taken in a pregnancy or the {PUERPERIUM_DAYS} days after it left out)"
+        if left
+        else ""
+    )
+    if len(usual) < 2:
         return DerivedInput(
             name, None, "missing",
-            f"{len(readings)} systolic reading(s) in the last 5 years, at least 2 needed",
+            f"{len(usual)} systolic reading(s) in the last 5 years{note}, at least 2 needed",
         )  # fmt: skip
-    values = [float(sf.fact.value_num) for sf in readings]  # type: ignore[attr-defined]
+    values = [float(sf.fact.value_num) for sf in usual]  # type: ignore[attr-defined]
     sd = statistics.stdev(values)
     return DerivedInput(
-        name, sd, "computed", f"SD of {len(values)} systolic readings in the last 5 years",
-        SBP_SD_DAYS, None, tuple(_prov(sf, reader.at) for sf in readings),
+        name, sd, "computed", f"SD of {len(values)} systolic readings in the last 5 years{note}",
+        SBP_SD_DAYS, None, tuple(_prov(sf, reader.at) for sf in usual),
     )  # fmt: skip
 
 
