@@ -13,12 +13,14 @@ import pytest
 from click.testing import CliRunner
 
 from medtwin.cli import main
+from medtwin.model.base import OutsidePopulationError
 from medtwin.pharmacology import pk
 from medtwin.pharmacology.antibiotics import get_pop_model
 from medtwin.pharmacology.case import CaseError
 from medtwin.record.facts import (
     AllergyIntolerance,
     Coding,
+    Condition,
     Demographics,
     Identifier,
     MedicationAdministration,
@@ -311,3 +313,69 @@ def test_no_dose_for_a_patient_who_has_died(tmp_path: Path) -> None:
             case_from_store(store, "urn:test:mrn|VAN-1", "vancomycin_goti2018")
     finally:
         store.close()
+
+
+def test_no_model_dose_for_a_patient_the_record_shows_pregnant(tmp_path: Path) -> None:
+    """The test patient recorded as a woman with a pregnancy condition that began 90 days ago:
+    the case says she is pregnant, and both vancomycin models refuse her, saying why (neither
+    was derived in pregnancy; GFR rises ~50 %, so Cockcroft-Gault does not give her clearance). `medtwin dose recommend --patient` says so and exits 1.
+    The pregnancy's recorded end (abatement) makes the case computable again."""
+    db = tmp_path / "medtwin.db"
+    _record(db)
+    now = datetime.now(UTC)
+
+    def pregnancy(end: datetime | None) -> Condition:
+        return Condition(
+            source="ehr", source_id="preg", subject=WHO,
+            code=Coding("http://snomed.info/sct", "72892002", "Normal pregnancy"),
+            clinical_status="resolved" if end else "active",
+            effective_start=now - timedelta(days=90), effective_end=end,
+        )  # fmt: skip
+
+    woman = Demographics(
+        source="reg", source_id="Patient/1", subject=WHO, identifiers=(WHO,),
+        birth_date="1992-06-01", gender="female",
+    )  # fmt: skip
+    store = open_store(str(db), actor="test")
+    try:
+        store.append_facts([woman, pregnancy(None)], source="reg")
+        for model in ("vancomycin_goti2018", "vancomycin_buelga2005"):
+            case = case_from_store(store, "urn:test:mrn|VAN-1", model)
+            assert case.patient.pregnant and case.patient.to_dict()["pregnant"] is True
+            with pytest.raises(OutsidePopulationError) as refused:
+                recommend_case(case)
+            said = str(refused.value)
+            assert "pregnancy was not part of the model's population" in said
+            assert "glomerular filtration rate by about 50 %" in said
+            assert "fetal harm" not in said
+        res = CliRunner().invoke(
+            main,
+            ["dose", "recommend", "--patient", "urn:test:mrn|VAN-1",
+             "--model", "vancomycin_goti2018", "--store", str(db)],
+        )  # fmt: skip
+        assert res.exit_code == 1
+        assert "pregnancy was not part of the model's population" in res.output
+        store.append_facts([pregnancy(now - timedelta(days=1))], source="reg")
+        case = case_from_store(store, "urn:test:mrn|VAN-1", "vancomycin_goti2018")
+        assert not case.patient.pregnant
+        assert recommend_case(case)["recommended"]
+    finally:
+        store.close()
+
+
+def test_a_dosing_case_file_says_pregnant() -> None:
+    """``"pregnant": true`` in a case file's patient: refused the same way; not a boolean, or a
+    man: a clear error naming the field."""
+    from medtwin.pharmacology.covariates import CovariateError, PatientCovariates
+
+    base = {"age_years": 30, "weight_kg": 70, "sex": "female", "creatinine_mg_dl": 0.6}
+    pt = PatientCovariates.from_dict({**base, "pregnant": True})
+    with pytest.raises(OutsidePopulationError, match="reports no pregnant patients"):
+        get_pop_model("vancomycin_goti2018").check_patient(pt)
+    get_pop_model("vancomycin_goti2018").check_patient(PatientCovariates.from_dict(base))
+    with pytest.raises(OutsidePopulationError, match="aminoglycosides can cause fetal harm"):
+        get_pop_model("gentamicin_hull1976").check_patient(pt)
+    with pytest.raises(CovariateError, match="field 'pregnant' must be true or false"):
+        PatientCovariates.from_dict({**base, "pregnant": "yes"})
+    with pytest.raises(CovariateError, match="'pregnant' is true for a patient of sex 'male'"):
+        PatientCovariates.from_dict({**base, "sex": "male", "pregnant": True})

@@ -271,6 +271,10 @@ class PopPKModel:
             raise OutsidePopulationError(
                 f"{where}: patients on dialysis were not part of the model's population"
             )
+        if pt.pregnant and not popn.get("pregnancy", False):
+            raise OutsidePopulationError(
+                f"{where}: pregnancy was not part of the model's population: {popn['pregnancy_basis']}"
+            )
         crcl = pt.crcl_ml_min(
             self._crcl_weight(),
             scr_floor_mg_dl=float(popn.get("scr_floor_mg_dl", 0.0)),

@@ -74,6 +74,7 @@ _FIELDS = {
     "creatinine_mg_dl",
     "dialysis",
     "crcl_ml_min",
+    "pregnant",
 }
 
 
@@ -96,7 +97,8 @@ class PatientCovariates:
 
     ``creatinine_mg_dl`` (serum creatinine) gives the Cockcroft-Gault CrCL; ``crcl_ml_min``,
     when given, is used instead (a measured clearance). ``dialysis``: intermittent
-    haemodialysis.
+    haemodialysis. ``pregnant``: pregnant now (a model whose population did not include
+    pregnancy refuses her: :meth:`medtwin.pharmacology.antibiotics.PopPKModel.check_patient`).
     """
 
     age_years: float
@@ -106,6 +108,7 @@ class PatientCovariates:
     height_cm: float | None = None
     dialysis: bool = False
     crcl_given_ml_min: float | None = None
+    pregnant: bool = False
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> PatientCovariates:
@@ -130,6 +133,13 @@ class PatientCovariates:
             raise CovariateError(
                 f"patient: field 'dialysis' must be true or false, got {dialysis!r}"
             )
+        pregnant = raw.get("pregnant", False)
+        if not isinstance(pregnant, bool):
+            raise CovariateError(
+                f"patient: field 'pregnant' must be true or false, got {pregnant!r}"
+            )
+        if pregnant and sex != "female":
+            raise CovariateError("patient: field 'pregnant' is true for a patient of sex 'male'")
         if scr is None and crcl is None:
             raise CovariateError("patient: missing field 'creatinine_mg_dl' (or 'crcl_ml_min')")
         if age is not None and age > 130:
@@ -151,6 +161,7 @@ class PatientCovariates:
             height_cm=height,
             dialysis=dialysis,
             crcl_given_ml_min=crcl,
+            pregnant=pregnant,
         )
 
     def ideal_weight_kg(self) -> float:
@@ -210,4 +221,5 @@ class PatientCovariates:
             "height_cm": self.height_cm,
             "dialysis": self.dialysis,
             "crcl_ml_min": self.crcl_given_ml_min,
+            "pregnant": self.pregnant,
         }

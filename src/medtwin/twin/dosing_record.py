@@ -12,7 +12,11 @@ From the store, for one patient and one dosing model:
 - levels: observations of the model's LOINC codes (mg/L = ug/mL), not cancelled ones; one
   reported as a bound ("<4.0") is fitted as one (the case's ``comparator``);
 - allergies: active ``AllergyIntolerance`` facts (code text and reactions), a suspected one
-  (verification status unconfirmed) marked "(unconfirmed)", a refuted one left out.
+  (verification status unconfirmed) marked "(unconfirmed)", a refuted one left out;
+- pregnancy: a patient the record shows pregnant now (a pregnancy condition or status
+  observation, :func:`medtwin.risk.context.patient_context`) is ``pregnant``, and the models,
+  none of which was derived in pregnancy, refuse her
+  (:meth:`~medtwin.pharmacology.antibiotics.PopPKModel.check_patient`).
 
 Hours count from the first dose. Missing covariates are refused naming what is missing.
 
@@ -175,6 +179,9 @@ def case_from_store(
         if sf.fact.code is not None and sf.fact.code.code == HAEMODIALYSIS_PROCEDURE:
             dialysis = True
     cov["dialysis"] = dialysis
+    t = now.timestamp()
+    if any(start <= t < end for start, end, _ in who.get("pregnancies", ())):
+        cov["pregnant"] = True  # a model not made for pregnancy refuses her, saying why
     drug = re.compile(rf"\b{re.escape(pop.drug)}\b", re.IGNORECASE)
     admins = []
     for sf in store.timeline(pid, kinds=["MedicationAdministration"]):
