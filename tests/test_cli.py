@@ -539,3 +539,23 @@ def test_show_drops_invisible_characters_from_names(tmp_path: Path, shared: Path
     assert any(n.startswith("Globulin [Mass/volume]") for n in names), names
     assert not any("\u200b" in n for n in names)
     assert "\u200b" not in run("show", patient["id"], "--store", db)
+
+
+@pytest.mark.parametrize(
+    ("message", "encounter"),
+    [
+        ("valid__catalyze-io__orm-example.hl7", "encounter"),  # PV1 without a patient class
+        ("valid__health-standards__bar-example.hl7", "inpatient encounter"),  # PV1-2 I
+        ("valid__remote-operations__mdm-example.hl7", "ambulatory"),  # PV1-2 O
+    ],
+)
+def test_show_names_an_hl7_visit_by_its_class(
+    tmp_path: Path, shared: Path, message: str, encounter: str
+) -> None:
+    """An HL7 v2 visit (PV1) has no type: `show` names it by its patient class (PV1-2, as the
+    FHIR encounter class), else "encounter"; never by the segment ("PV1", as it did)."""
+    store = str(tmp_path / "v2.db")
+    run("import", str(shared / "hl7v2" / message), "--store", store)
+    (patient,) = orjson.loads(run("patients", "--store", store, "--json"))
+    summary = orjson.loads(run("show", patient["id"], "--store", store, "--json"))
+    assert [e["type"] for e in summary["recent_encounters"]] == [encounter]

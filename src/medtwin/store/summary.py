@@ -199,6 +199,33 @@ def _name(stored: StoredFact) -> str:
     return text if len(text) <= 60 else text[:57].rstrip() + "..."
 
 
+ENCOUNTER_CLASSES = {
+    "AMB": "ambulatory",
+    "EMER": "emergency",
+    "FLD": "field",
+    "HH": "home health",
+    "IMP": "inpatient encounter",
+    "ACUTE": "inpatient acute",
+    "NONAC": "inpatient non-acute",
+    "OBSENC": "observation encounter",
+    "PRENC": "pre-admission",
+    "SS": "short stay",
+    "VR": "virtual",
+}
+"""The FHIR R4 encounter classes (HL7 v3 ActEncounterCode, the value set v3-ActEncounterCode)
+by their display names: what an encounter is called when it has no type (an HL7 v2 PV1 gives
+only the patient class, PV1-2, mapped to these at import)."""
+
+
+def _encounter_type(stored: StoredFact) -> str:
+    """An encounter's type (its code's display), else its class, else "encounter": never the
+    name of the segment or resource it came from."""
+    if stored.fact.code is not None:
+        return _name(stored)
+    klass = getattr(stored.fact, "class_code", None)
+    return ENCOUNTER_CLASSES.get(klass or "", klass or "encounter")
+
+
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 """Zero-width characters some sources put in displays (Synthea's "Globulin [Mass/\u200bvolume]"):
 invisible, but they break the summary's columns and a search for the words."""
@@ -458,7 +485,7 @@ def patient_summary(store: SqlStore, patient: str, *, today: date | None = None)
     out["recent_encounters"] = [
         {
             "date": _day(s.fact.effective_start),
-            "type": _name(s),
+            "type": _encounter_type(s),
             "class": s.fact.class_code,
             "reason": s.fact.reason,
         }
