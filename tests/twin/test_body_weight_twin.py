@@ -215,10 +215,15 @@ def test_the_reading_error_has_a_floor_and_few_weights_are_refused() -> None:
     assert fit == FIT_ORDER[:3] and base[IX["intake_ramp_d"]] == 0.0  # 6 weights: no ramp
     cal = calibrate(M, data, base=base, fit=fit, starts=1)
     assert cal.noise_scale >= NOISE_FLOOR_KG
-    few = PatientData({"weight_kg": (days[:4] * 1440.0, y[:4])})
-    base, few, fit = fit_spec(M).personalise(M, who, few)
+    few = PatientData({"weight_kg": (days[:4] * 1440.0, y[:4])}, patient="p-1")
+    with pytest.raises(
+        DataError,
+        match=r"p-1: 4 weights \(LOINC 29463-7\) in the fitted "
+        r"period \(day 0 to day 1095\), and a body-weight twin needs 5",
+    ):
+        fit_spec(M).personalise(M, who, few)
     with pytest.raises(CalibrationError, match=r"4 readings .* need at least 5"):
-        calibrate(M, few, base=base, fit=fit)
+        calibrate(M, few, base=base, fit=fit[:2])  # the calibration's own check, given them
 
 
 def test_the_twin_refuses_a_child_and_a_record_without_height() -> None:
@@ -573,3 +578,39 @@ def test_a_forecast_or_whatif_into_a_pregnancy_is_refused(store: SqlStore) -> No
     with pytest.raises(OutsidePopulationError, match="ask about a period that ends before it"):
         twin.whatif(diet, hours=24 * 365, ahead=True, n=50)
     assert twin.whatif(diet, hours=24 * 30, ahead=True, n=50).rows()
+
+
+def test_weights_before_the_18th_birthday_are_left_out() -> None:
+    """A record whose weights reach back to childhood (Synthea's start at birth): the twin fits
+    the adult years, saying what it left out; a record whose last weight was taken as a child
+    is refused, naming the date and the 18th birthday. Before, the fit started at the first
+    weight of the window and refused the patient as a child ("age_y = 14.0 is outside"), or,
+    for weights from birth, with "age_y must be a positive number"."""
+    start = datetime(2010, 1, 1, tzinfo=UTC)
+    days = np.arange(11) * 365.25  # yearly, ages 14 to 24
+    data = PatientData(
+        {"weight_kg": (days * 1440.0, np.linspace(50.0, 72.0, days.size))},
+        start=start,
+        patient="p-2",
+    )
+    at = start + timedelta(days=float(days[-1]))
+    who = {"sex": "male", "age_y": 24.0, "height_m": 1.78, "at": at}
+    spec = fit_spec(M)
+    base, kept, _ = spec.personalise(M, {**who, "birth_date": datetime(1996, 1, 1).date()}, data)
+    t, y = kept.series("weight_kg")
+    assert t.size == 7 and y[0] == pytest.approx(50.0 + 4 * 2.2)
+    assert kept.skipped == (
+        "4 readings taken before the 18th birthday (2014-01-01): the body weight model "
+        "describes adults",
+    )
+    assert base[IX["age_y"]] == pytest.approx(18.0, abs=1e-3)
+    assert base[IX["weight_kg"]] == pytest.approx(58.8)
+    with pytest.raises(
+        OutsidePopulationError,
+        match=r"p-2: the last weight \(2020-01-01\) was "
+        r"taken before the 18th birthday \(2021-01-01\).*paediatric",
+    ):
+        spec.personalise(M, {**who, "birth_date": datetime(2003, 1, 1).date()}, data)
+    # 29 February: the 18th birthday in a year without one is 1 March
+    _, kept, _ = spec.personalise(M, {**who, "birth_date": datetime(1996, 2, 29).date()}, data)
+    assert "before the 18th birthday (2014-03-01)" in kept.skipped[0]

@@ -245,3 +245,65 @@ def test_too_few_treated_readings_refuse_and_say_how_to_fit_the_period_before(
     assert shown.exit_code == 0 and "    antihypertensive treatment: none" in shown.output
     bad = CliRunner().invoke(main, [*args, "--until", "2025-13-01", "--store", url])
     assert bad.exit_code != 0 and "--until" in bad.output and "not a date" in bad.output
+
+
+def _woman_record(
+    store: SqlStore, *, pregnancy: tuple[int, int | None], heart_rate: bool = True
+) -> None:
+    """A woman of 65 kg, resting readings at 6 visits 120 days apart (days 0-600), and a
+    pregnancy (SNOMED 72892002) from day ``pregnancy[0]`` to ``pregnancy[1]`` (None: no end)."""
+    from medtwin.record.facts import Condition
+
+    _, truth = _person()
+    start, end = pregnancy
+    facts: list[object] = [
+        person(WHO, "1990-03-10", "female"),
+        reading(WHO, "Weight/1", "29463-7", T0, 65.0, "kg"),
+        Condition(
+            source="test", source_id="Condition/preg", subject=WHO,
+            code=Coding("http://snomed.info/sct", "72892002", "Normal pregnancy"),
+            clinical_status="active" if end is None else "resolved",
+            effective_start=T0 + timedelta(days=start),
+            effective_end=None if end is None else T0 + timedelta(days=end),
+        ),
+    ]  # fmt: skip
+    for day in range(0, 601, 120):
+        when = T0 + timedelta(days=day)
+        for name, value in truth.items():
+            if name == "heart_rate_per_min" and not heart_rate:
+                continue
+            unit = "mm[Hg]" if name != "heart_rate_per_min" else "/min"
+            facts.append(reading(WHO, f"{name}/{day}", CODES[name], when, round(value), unit))
+    store.append_facts(facts, source="test")  # type: ignore[arg-type]
+
+
+def test_a_pregnancys_readings_are_not_fitted(sqlite_store: SqlStore) -> None:
+    """Pregnancy raises blood volume and cardiac output (Sanghavi and Rutherford 2014): the
+    readings of a pregnancy (days 100-300) and the 42 days after it are left out, saying so."""
+    _woman_record(sqlite_store, pregnancy=(100, 300))
+    twin = Twin.from_store(sqlite_store, "urn:test:mrn|CV-1", model=M, days=730, load=False)
+    assert twin.data.count("sbp_mmhg") == 6
+    twin.fit(starts=1)
+    assert twin.data.count("sbp_mmhg") == 4  # days 0, 360, 480, 600
+    (reason,) = [s for s in twin.data.skipped if "pregnan" in s]
+    assert reason == (
+        "6 readings taken during a pregnancy or within 42 days after it (72892002 Normal "
+        "pregnancy (2025-05-12), to 2026-01-09): the circulation model describes adults who "
+        "are not pregnant"
+    )
+
+
+def test_a_circulation_twin_dated_in_a_pregnancy_is_refused(sqlite_store: SqlStore) -> None:
+    _woman_record(sqlite_store, pregnancy=(550, None))
+    with pytest.raises(OutsidePopulationError) as refused:
+        Twin.from_store(sqlite_store, "urn:test:mrn|CV-1", model=M, days=730, load=False)
+    said = str(refused.value)
+    assert "describes the circulation of adults who are not pregnant" in said
+    assert "blood volume by 40-50 %" in said and "--until 2026-08-05" in said
+
+
+def test_a_record_without_heart_rates_says_what_the_fit_lacks(sqlite_store: SqlStore) -> None:
+    _woman_record(sqlite_store, pregnancy=(1000, 1100), heart_rate=False)
+    twin = Twin.from_store(sqlite_store, "urn:test:mrn|CV-1", model=M, days=730, load=False)
+    with pytest.raises(DataError, match=r"no heart rate \(8867-4\) among the resting readings"):
+        twin.fit(starts=1)

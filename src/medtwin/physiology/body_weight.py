@@ -73,6 +73,7 @@ from medtwin.model.base import (
     Model,
     ModelError,
     Observable,
+    OutsidePopulationError,
     Parameter,
     Prior,
     Variable,
@@ -90,6 +91,7 @@ __all__ = [
     "mifflin_st_jeor_rmr_kcal_per_day",
     "params_for",
     "population_exit_day",
+    "valid_population",
 ]
 
 _DATA = "data/body_weight"
@@ -103,11 +105,6 @@ _CONVERSIONS = {
     ("g/L", "mg/L"): 1000.0,
 }
 """Factor from a constant's published unit to medtwin's unit (same unit: 1)."""
-
-
-class OutsidePopulationError(ModelError):
-    """Parameters describe someone outside the model's valid population (e.g. a child);
-    the message says who the model is for and why it will not extrapolate."""
 
 
 @cache
@@ -458,7 +455,7 @@ def params_for(
     >>> params_for("male", 10, 1.40, 35, 1.6)
     Traceback (most recent call last):
     ...
-    medtwin.physiology.body_weight.OutsidePopulationError: parameter set 0: age_y = 10.0 is \
+    medtwin.model.base.OutsidePopulationError: parameter set 0: age_y = 10.0 is \
 outside the population of hall_2011_body_weight (adults aged 18 to 100 years): the model has no \
 growth, so it will not extrapolate to a child (a child's body weight needs a paediatric model, \
 e.g. Hall et al. Lancet Diabetes Endocrinol 2013, which medtwin does not have)
@@ -888,6 +885,15 @@ class Hall2011BodyWeight(Model):
                     delta = b["delta0"][:, 0] * (1.0 + change / 100.0)
                 values[on, :, U_DELTA] = delta
         return InputSchedule(bounds, values)
+
+
+def valid_population() -> dict[str, float]:
+    """The model's valid population (``[population]`` of the data file): ages and BMI.
+
+    >>> valid_population()["min_age_y"]
+    18.0
+    """
+    return {k: float(v) for k, v in _meta()["population"].items()}
 
 
 def population_exit_day(result: Any) -> list[float | None]:

@@ -83,11 +83,13 @@ from medtwin.model.base import (
     Model,
     ModelError,
     Observable,
+    OutsidePopulationError,
     Parameter,
     Prior,
     Variable,
 )
 from medtwin.model.events import Event, Scenario
+from medtwin.record.context import PUERPERIUM_DAYS
 
 __all__ = [
     "DRUG_TARGETS",
@@ -658,6 +660,39 @@ class CardiovascularUrsino(Model):
         "Klotz S et al. Am J Physiol Heart Circ Physiol 2006;291:H403-H412",
         "Klotz S, Dickstein ML, Burkhoff D. Nat Protoc 2007;2:2152-2158",
     )
+
+    PREGNANCY: ClassVar[str] = (
+        "pregnancy raises the blood volume by 40-50 % and the cardiac output by 30-50 % and "
+        "lowers the systemic vascular resistance (Sanghavi M, Rutherford JD. Cardiovascular "
+        "physiology of pregnancy. Circulation 2014;130:1003-1008)"
+    )
+    """Why a twin dated in a pregnancy is refused (:meth:`check_population`)."""
+
+    @classmethod
+    def check_population(cls, patient: Mapping[str, Any]) -> None:
+        """Refuse a patient the record shows pregnant at the twin's date (``patient["at"]``,
+        with ``patient["pregnancies"]``: :func:`medtwin.twin.twin.characteristics`) or within
+        :data:`~medtwin.record.context.PUERPERIUM_DAYS` after a pregnancy: the model and its
+        parameters describe the circulation of adults who are not pregnant (:attr:`PREGNANCY`).
+        Age and weight are checked where the parameters are scaled (:func:`for_patient`)."""
+        from datetime import datetime, timedelta
+
+        at = patient.get("at")
+        if not isinstance(at, datetime):
+            return
+        t = at.timestamp()
+        for start, end, basis in patient.get("pregnancies") or ():
+            if start <= t < end + PUERPERIUM_DAYS * 86400.0:
+                ended = datetime.fromtimestamp(end, at.tzinfo) + timedelta(days=PUERPERIUM_DAYS)
+                begun = datetime.fromtimestamp(start, at.tzinfo)
+                raise OutsidePopulationError(
+                    f"{cls.name} describes the circulation of adults who are not pregnant "
+                    f"(Ursino 1998): {cls.PREGNANCY}. The record shows a pregnancy at "
+                    f"{at:%Y-%m-%d} ({basis}; with the {PUERPERIUM_DAYS} days after it, to "
+                    f"{ended:%Y-%m-%d}). Fit the time before it (--until {begun:%Y-%m-%d}) or "
+                    "after it"
+                )
+
     event_types: ClassVar[frozenset[str]] = frozenset({"blood_loss", "fluid_bolus", "drug_effect"})
     parameters: ClassVar[tuple[Parameter, ...]] = PARAMETERS
     states: ClassVar[tuple[Variable, ...]] = (

@@ -43,16 +43,21 @@ pregnant body, or run through a pregnancy), saying how to fit the time before it
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from medtwin.model.base import FloatArray, Model, Prior
-from medtwin.physiology.body_weight import PUERPERIUM_DAYS
-from medtwin.twin.data import DataError, PatientData, require_characteristics
+from medtwin.model.base import FloatArray, Model, OutsidePopulationError, Prior
+from medtwin.twin.data import (
+    DataError,
+    PatientData,
+    PregnancyTerms,
+    keeping,
+    outside_pregnancy,
+    require_characteristics,
+)
 
 if TYPE_CHECKING:
     from medtwin.twin.calibrate import Calibration, FitSpec
@@ -183,13 +188,33 @@ def personalise(
 
     Raises :class:`~medtwin.twin.data.DataError` naming what the record lacks (no weights,
     no sex, birth date or height), and the model's
-    :class:`~medtwin.physiology.body_weight.OutsidePopulationError` for someone it was not
+    :class:`~medtwin.model.base.OutsidePopulationError` for someone it was not
     built for (a child, a BMI outside 16-60 kg/m2).
     """
     from medtwin.physiology.body_weight import params_for
 
-    data = _outside_pregnancy(model, who, data)
+    data = outside_pregnancy(
+        model,
+        who,
+        _as_adult(model, who, data),
+        PregnancyTerms(
+            observables=("weight_kg",),
+            reading="weight",
+            readings="weights",
+            needed=MIN_READINGS,
+            twin="a body-weight twin",
+            model="the body weight model (Hall 2011)",
+        ),
+    )
     t, y = data.series("weight_kg")
+    if t.size < MIN_READINGS:
+        when = f" ({_day_of(data, float(t[0]))} to {_day_of(data, float(t[-1]))})" if t.size else ""
+        left = f" (left out: {'; '.join(data.skipped)})" if data.skipped else ""
+        raise DataError(
+            f"{model.name}: patient {data.patient}: {t.size} weight{'' if t.size == 1 else 's'} "
+            f"(LOINC 29463-7) in the fitted period{when}{left}, and a body-weight twin needs "
+            f"{MIN_READINGS}: a longer --days, or more weights in the record"
+        )
     require_characteristics(
         who, ("sex", "age_y", "height_m"), data.patient, "the body weight model needs them"
     )
@@ -233,62 +258,56 @@ def personalise(
     return base, trimmed, fit
 
 
-def _outside_pregnancy(
-    model: type[Model], who: Mapping[str, Any], data: PatientData
-) -> PatientData:
-    """``data`` without the readings taken in a pregnancy of ``who["pregnancies"]`` or within
-    :data:`~medtwin.physiology.body_weight.PUERPERIUM_DAYS` after it (the reason in
-    ``skipped``); refused (:class:`DataError`) when the last weight falls in one, or when fewer
-    than :data:`MIN_READINGS` weights remain (a twin dated in one is refused by the model's
-    ``check_population``)."""
-    pregnancies = who.get("pregnancies") or ()
-    if not pregnancies or data.start is None or not data.count("weight_kg"):
+def _day_of(data: PatientData, minute: float) -> str:
+    """The UTC date of minute ``minute`` of ``data``."""
+    if data.start is None:
+        return f"day {minute / 1440.0:g}"
+    return f"{data.start + dt.timedelta(minutes=minute):%Y-%m-%d}"
+
+
+def _adult_from(born: dt.date, years: int) -> dt.date:
+    """The ``years``-th birthday of someone born on ``born`` (29 February: 1 March)."""
+    try:
+        return born.replace(year=born.year + years)
+    except ValueError:  # born on 29 February, and the year is not a leap year
+        return dt.date(born.year + years, 3, 1)
+
+
+def _as_adult(model: type[Model], who: Mapping[str, Any], data: PatientData) -> PatientData:
+    """``data`` without the readings taken before the model's youngest age (the 18th
+    birthday: the model has no growth), the reason in ``skipped``; refused
+    (:class:`DataError`) when the last weight was taken as a child. A record whose weights
+    reach back to childhood (Synthea's from birth) then fits its adult years."""
+    from medtwin.physiology.body_weight import valid_population
+
+    born = who.get("birth_date")
+    if not isinstance(born, dt.date) or data.start is None or not data.count("weight_kg"):
         return data
-    origin = data.start.timestamp()
-    spans = [(s, e + PUERPERIUM_DAYS * 86400.0, basis) for s, e, basis in pregnancies]
-
-    def day(epoch_s: float) -> str:
-        return f"{dt.datetime.fromtimestamp(epoch_s, dt.UTC):%Y-%m-%d}"
-
+    youngest = valid_population()["min_age_y"]
+    adult = _adult_from(born, int(youngest))
+    cut = (
+        dt.datetime.combine(adult, dt.time(), dt.UTC) - data.start
+    ).total_seconds() / 60.0  # minutes of the data's clock
     t, _ = data.series("weight_kg")
-    last = origin + 60.0 * float(t[-1])
-    for start, end, basis in spans:  # (the twin's date: the model's check_population)
-        if start <= last < end:
-            raise DataError(
-                f"{model.name}: patient {data.patient}: the last weight ({day(last)}) falls in a "
-                f"pregnancy or the {PUERPERIUM_DAYS} days after it (the record: {basis}; "
-                f"to {day(end)}), and the body weight model (Hall 2011) describes adults who "
-                "are not pregnant. To fit the time before it: 'medtwin twin fit "
-                f"{data.patient} --model {model.name} --until {day(start)}'"
-            )
-    observations = {}
-    dropped = 0
-    hit: set[int] = set()  # the pregnancies that held a reading
-    for name, (times, values) in data.observations.items():
-        absolute = origin + 60.0 * times
-        keep = np.ones(times.size, dtype=bool)
-        for index, (start, end, _) in enumerate(spans):
-            inside = (absolute >= start) & (absolute < end)
-            if inside.any():
-                hit.add(index)
-            keep &= ~inside
-        dropped += int(np.sum(~keep))
-        observations[name] = (times[keep], values[keep])
+    if float(t[-1]) < cut:
+        age = (data.start + dt.timedelta(minutes=float(t[-1]))).date()
+        raise OutsidePopulationError(
+            f"{model.name}: patient {data.patient}: the last weight ({age:%Y-%m-%d}) was taken "
+            f"before the {youngest:g}th birthday ({adult:%Y-%m-%d}); the body weight model "
+            f"(Hall 2011) describes adults aged {youngest:g} to "
+            f"{valid_population()['max_age_y']:g}: it has no growth, so it will not extrapolate "
+            "to a child (a child's body weight needs a paediatric model, which medtwin does not "
+            "have)"
+        )
+    keep = {name: times >= cut for name, (times, _) in data.observations.items()}
+    dropped = sum(int(np.sum(~k)) for k in keep.values())
     if dropped == 0:
         return data
-    kept = observations["weight_kg"][0].size
-    which = "; ".join(f"{spans[i][2]}, to {day(spans[i][1])}" for i in sorted(hit))
-    if kept < MIN_READINGS:
-        raise DataError(
-            f"{model.name}: patient {data.patient}: {kept} weights outside pregnancy and the "
-            f"{PUERPERIUM_DAYS} days after it ({which}), and a body-weight twin needs "
-            f"{MIN_READINGS}: the model (Hall 2011) describes adults who are not pregnant"
-        )
     reason = (
-        f"{dropped} readings taken during a pregnancy or within {PUERPERIUM_DAYS} days after it "
-        f"({which}): the body weight model describes adults who are not pregnant"
+        f"{dropped} readings taken before the {youngest:g}th birthday ({adult:%Y-%m-%d}): the "
+        "body weight model describes adults"
     )
-    return dataclasses.replace(data, observations=observations, skipped=(*data.skipped, reason))
+    return keeping(data, keep, reason)
 
 
 def describe(calibration: Calibration) -> list[str]:

@@ -49,7 +49,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from medtwin.model.base import FloatArray, Model, ModelError, OutsidePopulationError
-from medtwin.twin.data import DataError, PatientData, require_characteristics
+from medtwin.twin.data import (
+    DataError,
+    PatientData,
+    PregnancyTerms,
+    outside_pregnancy,
+    require_characteristics,
+)
 
 if TYPE_CHECKING:
     from medtwin.twin.calibrate import Calibration, FitSpec
@@ -221,7 +227,30 @@ def personalise(
         )[0]
     except ModelError as exc:
         raise OutsidePopulationError(f"{model.name}: {exc}") from None
+    data = outside_pregnancy(
+        model,
+        who,
+        data,
+        PregnancyTerms(
+            observables=OBSERVABLES,
+            reading="resting reading",
+            readings="resting readings (SBP, DBP, heart rate)",
+            needed=MIN_FIT + SPARE_READINGS,
+            twin="a circulation twin",
+            model="the circulation model (Ursino 1998)",
+        ),
+    )
     data = _treatment(who, data, model)
+    lacking = [name for name in OBSERVABLES if not data.count(name)]
+    if lacking:
+        codes = {"sbp_mmhg": "SBP (LOINC 8480-6)", "dbp_mmhg": "DBP (8462-4)",
+                 "heart_rate_per_min": "heart rate (8867-4)"}  # fmt: skip
+        raise DataError(
+            f"{model.name}: patient {data.patient}: no {' or '.join(codes[n] for n in lacking)} "
+            "among the resting readings fitted (the last two years, --days; under the current "
+            "antihypertensive treatment): a circulation twin fits SBP, DBP and heart rate "
+            "together"
+        )
     readings = sum(data.count(name) for name in OBSERVABLES)
     fit = FIT_ORDER[: max(MIN_FIT, min(len(FIT_ORDER), readings - SPARE_READINGS))]
     return base, data, fit

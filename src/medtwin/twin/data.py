@@ -39,16 +39,19 @@ A sensor's "LOW" (below 40 mg/dL) is a bound, kept as one:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from medtwin.model.base import FloatArray, Model, ModelError
 from medtwin.model.events import Event, Scenario
+from medtwin.record.context import PUERPERIUM_DAYS
 
 IntArray = NDArray[np.int64]
 
@@ -60,6 +63,9 @@ __all__ = [
     "EXACT",
     "DataError",
     "PatientData",
+    "PregnancyTerms",
+    "keeping",
+    "outside_pregnancy",
     "require_characteristics",
 ]
 
@@ -277,3 +283,95 @@ class PatientData:
                     f"{name}: {self.count(name)} readings, need at least {minimum} "
                     f"(patient {self.patient or '?'})"
                 )
+
+
+def keeping(data: PatientData, keep: Mapping[str, Any], reason: str) -> PatientData:
+    """``data`` with only the readings ``keep`` marks (a boolean mask per observable, in the
+    order of its readings), and ``reason`` added to ``skipped``."""
+    observations = {
+        name: (times[keep[name]], values[keep[name]])
+        for name, (times, values) in data.observations.items()
+    }
+    censored = {name: flags[keep[name]] for name, flags in data.censored.items()}
+    return dataclasses.replace(
+        data, observations=observations, censored=censored, skipped=(*data.skipped, reason)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PregnancyTerms:
+    """How a twin's fit names its readings when it leaves out a pregnancy
+    (:func:`outside_pregnancy`)."""
+
+    observables: tuple[str, ...]
+    """The readings counted (the last one's date, how many remain)."""
+    reading: str
+    """One of them, in words ("weight")."""
+    readings: str
+    """Several ("weights")."""
+    needed: int
+    """The fewest the fit accepts."""
+    twin: str
+    """The twin, in words ("a body-weight twin")."""
+    model: str
+    """The model and its source ("the body weight model (Hall 2011)")."""
+
+
+def outside_pregnancy(
+    model: type[Model], who: Mapping[str, Any], data: PatientData, terms: PregnancyTerms
+) -> PatientData:
+    """``data`` without the readings taken in a pregnancy of ``who["pregnancies"]``
+    (:func:`medtwin.twin.twin.characteristics`) or within
+    :data:`~medtwin.record.context.PUERPERIUM_DAYS` after it, the reason in ``skipped``, for a
+    model that describes adults who are not pregnant; refused (:class:`DataError`) when the
+    last reading falls in one (saying how to fit the time before it), or when fewer than
+    ``terms.needed`` readings remain."""
+    pregnancies = who.get("pregnancies") or ()
+    counted = [n for n in terms.observables if data.count(n)]
+    if not pregnancies or data.start is None or not counted:
+        return data
+    origin = data.start.timestamp()
+    spans = [(s, e + PUERPERIUM_DAYS * 86400.0, basis) for s, e, basis in pregnancies]
+
+    def day(epoch_s: float) -> str:
+        return f"{dt.datetime.fromtimestamp(epoch_s, dt.UTC):%Y-%m-%d}"
+
+    last = origin + 60.0 * max(float(data.series(n)[0][-1]) for n in counted)
+    for start, end, basis in spans:  # (the twin's date: the model's check_population)
+        if start <= last < end:
+            raise DataError(
+                f"{model.name}: patient {data.patient}: the last {terms.reading} ({day(last)}) "
+                f"falls in a pregnancy or the {PUERPERIUM_DAYS} days after it (the record: "
+                f"{basis}; to {day(end)}), and {terms.model} describes adults who are not "
+                f"pregnant. To fit the time before it: 'medtwin twin fit {data.patient} "
+                f"--model {model.name} --until {day(start)}'"
+            )
+    masks = {}
+    dropped = 0
+    hit: set[int] = set()  # the pregnancies that held a reading
+    for name, (times, _) in data.observations.items():
+        absolute = origin + 60.0 * times
+        keep = np.ones(times.size, dtype=bool)
+        for index, (start, end, _) in enumerate(spans):
+            inside = (absolute >= start) & (absolute < end)
+            if inside.any():
+                hit.add(index)
+            keep &= ~inside
+        dropped += int(np.sum(~keep))
+        masks[name] = keep
+    if dropped == 0:
+        return data
+    kept = sum(int(np.sum(masks[n])) for n in counted)
+    which = "; ".join(f"{spans[i][2]}, to {day(spans[i][1])}" for i in sorted(hit))
+    if kept < terms.needed:
+        raise DataError(
+            f"{model.name}: patient {data.patient}: {kept} {terms.readings} outside pregnancy "
+            f"and the {PUERPERIUM_DAYS} days after it ({which}), and {terms.twin} needs "
+            f"{terms.needed}: {terms.model} describes adults who are not pregnant"
+        )
+    short = terms.model.split(" (")[0]
+    reason = (
+        f"{dropped} readings taken during a pregnancy or within {PUERPERIUM_DAYS} days after it "
+        f"({which}): {short} describes adults who are not pregnant"
+    )
+    return keeping(data, masks, reason)

@@ -380,7 +380,7 @@ def project_weight(
 
     Raises
     ------
-    medtwin.physiology.body_weight.OutsidePopulationError
+    medtwin.model.base.OutsidePopulationError
         Outside the model's population at the start (e.g. a child), or when the simulated BMI
         leaves it before the horizon (the message gives the day).
     medtwin.model.base.ModelError

@@ -274,6 +274,7 @@ def characteristics(store: Store, patient_id: str, at: dt.datetime) -> dict[str,
         try:
             born = dt.date.fromisoformat(summary.birth_date[:10])
             out["age_y"] = (at.date() - born).days / 365.25
+            out["birth_date"] = born
         except ValueError:
             pass
     if summary.gender in {"female", "male"}:
