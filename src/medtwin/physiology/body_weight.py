@@ -79,7 +79,7 @@ from medtwin.model.base import (
     Variable,
 )
 from medtwin.model.events import Event
-from medtwin.record.context import PUERPERIUM_DAYS
+from medtwin.record.context import PUERPERIUM_DAYS, pregnancy_at_date
 
 __all__ = [
     "MODELS",
@@ -688,22 +688,11 @@ class Hall2011BodyWeight(Model):
         :data:`PUERPERIUM_DAYS` after a pregnancy: the model describes adults who are not
         pregnant, and a forecast or what-if from then would run through the pregnancy's
         weight (age and BMI are checked on the parameters, :meth:`check_params`)."""
-        from datetime import datetime, timedelta
-
-        at = patient.get("at")
-        if not isinstance(at, datetime):
-            return
-        t = at.timestamp()
-        for start, end, basis in patient.get("pregnancies") or ():
-            if start <= t < end + PUERPERIUM_DAYS * 86400.0:
-                ended = datetime.fromtimestamp(end, at.tzinfo) + timedelta(days=PUERPERIUM_DAYS)
-                begun = datetime.fromtimestamp(start, at.tzinfo)
-                raise OutsidePopulationError(
-                    f"{cls.name} describes adults who are not pregnant (Hall 2011); the record "
-                    f"shows a pregnancy at {at:%Y-%m-%d} ({basis}; with the {PUERPERIUM_DAYS} "
-                    f"days after it, to {ended:%Y-%m-%d}). Fit the time before it (--until "
-                    f"{begun:%Y-%m-%d}) or after it"
-                )
+        said = pregnancy_at_date(patient)
+        if said is not None:
+            raise OutsidePopulationError(
+                f"{cls.name} describes adults who are not pregnant (Hall 2011); {said}"
+            )
 
     @classmethod
     def check_period(cls, patient: Mapping[str, Any], start: Any, end: Any) -> None:

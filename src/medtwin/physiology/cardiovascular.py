@@ -89,7 +89,7 @@ from medtwin.model.base import (
     Variable,
 )
 from medtwin.model.events import Event, Scenario
-from medtwin.record.context import PUERPERIUM_DAYS
+from medtwin.record.context import pregnancy_at_date
 
 __all__ = [
     "DRUG_TARGETS",
@@ -675,23 +675,12 @@ class CardiovascularUrsino(Model):
         :data:`~medtwin.record.context.PUERPERIUM_DAYS` after a pregnancy: the model and its
         parameters describe the circulation of adults who are not pregnant (:attr:`PREGNANCY`).
         Age and weight are checked where the parameters are scaled (:func:`for_patient`)."""
-        from datetime import datetime, timedelta
-
-        at = patient.get("at")
-        if not isinstance(at, datetime):
-            return
-        t = at.timestamp()
-        for start, end, basis in patient.get("pregnancies") or ():
-            if start <= t < end + PUERPERIUM_DAYS * 86400.0:
-                ended = datetime.fromtimestamp(end, at.tzinfo) + timedelta(days=PUERPERIUM_DAYS)
-                begun = datetime.fromtimestamp(start, at.tzinfo)
-                raise OutsidePopulationError(
-                    f"{cls.name} describes the circulation of adults who are not pregnant "
-                    f"(Ursino 1998): {cls.PREGNANCY}. The record shows a pregnancy at "
-                    f"{at:%Y-%m-%d} ({basis}; with the {PUERPERIUM_DAYS} days after it, to "
-                    f"{ended:%Y-%m-%d}). Fit the time before it (--until {begun:%Y-%m-%d}) or "
-                    "after it"
-                )
+        said = pregnancy_at_date(patient)
+        if said is not None:
+            raise OutsidePopulationError(
+                f"{cls.name} describes the circulation of adults who are not pregnant "
+                f"(Ursino 1998): {cls.PREGNANCY}; {said}"
+            )
 
     event_types: ClassVar[frozenset[str]] = frozenset({"blood_loss", "fluid_bolus", "drug_effect"})
     parameters: ClassVar[tuple[Parameter, ...]] = PARAMETERS

@@ -6,10 +6,12 @@ Data only: :func:`medtwin.risk.context.patient_context` reads it from the store;
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
-__all__ = ["PUERPERIUM_DAYS", "PatientContext"]
+__all__ = ["PUERPERIUM_DAYS", "PatientContext", "pregnancy_at_date"]
 
 PUERPERIUM_DAYS = 42
 """The weeks after a pregnancy ends that are counted with it: the puerperium, 42 days (the World
@@ -65,3 +67,30 @@ class PatientContext:
             if start <= epoch_s < end + after:
                 return basis
         return None
+
+
+def pregnancy_at_date(patient: Mapping[str, Any]) -> str | None:
+    """For a model's population check: what the record says of a pregnancy (or the
+    :data:`PUERPERIUM_DAYS` after one) at the date ``patient["at"]`` (a datetime), with
+    ``patient["pregnancies"]`` as :class:`PatientContext` holds them, and how to fit the time
+    before it; None when it shows none.
+
+    >>> at = datetime(2024, 3, 1, tzinfo=UTC)
+    >>> span = (datetime(2023, 6, 1, tzinfo=UTC).timestamp(), datetime(2024, 2, 1, tzinfo=UTC).timestamp(), "Z34")
+    >>> pregnancy_at_date({"at": at, "pregnancies": (span,)})
+    'the record shows a pregnancy at 2024-03-01 (Z34; with the 42 days after it, to 2024-03-14). Fit the time before it (--until 2023-06-01) or after it'
+    """
+    at = patient.get("at")
+    if not isinstance(at, datetime):
+        return None
+    t = at.timestamp()
+    for start, end, basis in patient.get("pregnancies") or ():
+        if start <= t < end + PUERPERIUM_DAYS * 86400.0:
+            ended = datetime.fromtimestamp(end, at.tzinfo) + timedelta(days=PUERPERIUM_DAYS)
+            begun = datetime.fromtimestamp(start, at.tzinfo)
+            return (
+                f"the record shows a pregnancy at {at:%Y-%m-%d} ({basis}; with the "
+                f"{PUERPERIUM_DAYS} days after it, to {ended:%Y-%m-%d}). Fit the time before it "
+                f"(--until {begun:%Y-%m-%d}) or after it"
+            )
+    return None
