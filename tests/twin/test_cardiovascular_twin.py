@@ -74,9 +74,15 @@ def test_one_visit_is_refused_and_the_record_must_say_who() -> None:
     _, truth = _person()
     one = PatientData({k: (np.array([0.0]), np.array([v])) for k, v in truth.items()})
     who = {"sex": "male", "age_y": 58.0, "weight_kg": 90.0}
-    base, one, fit = fit_spec(M).personalise(M, who, one)
+    with pytest.raises(
+        DataError,
+        match=r"3 resting readings \(SBP, DBP, heart rate\) in the "
+        r"fitted period, and a circulation twin needs 6 \(two visits at least\)",
+    ):
+        fit_spec(M).personalise(M, who, one)
+    base = for_patient(age_years=58.0, weight_kg=90.0, sex="male")[0]
     with pytest.raises(CalibrationError, match=r"3 readings .* need at least 6"):
-        calibrate(M, one, base=base, fit=fit)
+        calibrate(M, one, base=base, fit=FIT_ORDER[:3])  # the calibration's own check
     with pytest.raises(DataError, match=r"no body weight \(LOINC 29463-7\)"):
         fit_spec(M).personalise(M, {"sex": "male", "age_y": 58.0}, one)
     with pytest.raises(OutsidePopulationError, match="adults"):

@@ -43,6 +43,7 @@ Student-t scale with nu = 4, SD / sqrt(2)) worth 4 readings, and is updated by t
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -138,8 +139,6 @@ def _treatment(who: Mapping[str, Any], data: PatientData, model: type[Model]) ->
     A reading is of the treatment just before its time: one taken at the visit where a drug
     was ordered (the same time stamp) was measured before the drug could act.
     """
-    import datetime as dt
-
     from medtwin.record.medications import ANTIHYPERTENSIVE_ATC, regimen_at, regimen_since
 
     orders, start = who.get("medication_orders"), data.start
@@ -252,6 +251,20 @@ def personalise(
             "together"
         )
     readings = sum(data.count(name) for name in OBSERVABLES)
+    if readings < MIN_FIT + SPARE_READINGS:
+        times = np.concatenate([data.series(name)[0] for name in OBSERVABLES])
+        span = ""
+        if data.start is not None:
+            first, last = (
+                data.start + dt.timedelta(minutes=float(x)) for x in (times.min(), times.max())
+            )
+            span = f" ({first:%Y-%m-%d} to {last:%Y-%m-%d})"
+        raise DataError(
+            f"{model.name}: patient {data.patient}: {readings} resting readings (SBP, DBP, heart "
+            f"rate) in the fitted period{span}, and a circulation twin needs "
+            f"{MIN_FIT + SPARE_READINGS} (two visits at least): a longer --days, or more "
+            "readings in the record"
+        )
     fit = FIT_ORDER[: max(MIN_FIT, min(len(FIT_ORDER), readings - SPARE_READINGS))]
     return base, data, fit
 
