@@ -345,3 +345,22 @@ def test_weight_changes_are_refused_in_pregnancy() -> None:
     not_pregnant = dict(pregnant)
     not_pregnant["pregnant"] = DerivedInput("pregnant", False, "absent")
     assert _one("weight=-5kg", not_pregnant)[0] is not None
+
+
+def test_starting_a_statin_is_refused_in_pregnancy() -> None:
+    """Most pregnant patients should stop statins (FDA, 2021): starting one is not a what-if
+    for a patient the record shows pregnant; the same record not pregnant gets the what-if."""
+    pregnant = _inputs(sex="female", ldl_mg_dl=130.0, total_cholesterol_mg_dl=210.0)
+    pregnant["pregnant"] = DerivedInput(
+        "pregnant", True, "ok", "72892002 Normal pregnancy (2024-01-10)"
+    )
+    new, why = _one("statin", pregnant)
+    assert new is None
+    assert why.startswith(
+        "pregnant (72892002 Normal pregnancy (2024-01-10)): starting a statin is not a what-if "
+        "for pregnancy (most pregnant patients should stop statins: FDA"
+    )
+    not_pregnant = dict(pregnant)
+    not_pregnant["pregnant"] = DerivedInput("pregnant", False, "absent")
+    new, _ = _one("statin", not_pregnant)
+    assert new is not None and new["statin"].value is True

@@ -616,7 +616,8 @@ def _weight_change(
 
 
 WEIGHT_CHANGES = frozenset({"weight", "bmi", "diet", "activity"})
-"""The what-ifs that change body weight: refused for a patient the record shows pregnant."""
+"""The what-ifs that change body weight: refused for a patient the record shows pregnant (and
+so is starting a statin)."""
 
 
 def _same(delta: float) -> dict[_Level, float]:
@@ -717,6 +718,14 @@ def _apply(
         d = derived["statin"]
         if d.value is True:
             return "already on a statin"
+        pregnant = derived.get("pregnant")
+        if pregnant is not None and pregnant.value is True:
+            return (
+                f"pregnant ({pregnant.detail}): starting a statin is not a what-if for "
+                "pregnancy (most pregnant patients should stop statins: FDA Drug Safety "
+                "Communication, 20 July 2021, which removed the contraindication but kept that "
+                "advice; its benefit is long-term, its risk to the pregnancy not known)"
+            )
         new["statin"] = _set(d, True)
         flag = InputChange("statin", False, True, "start a moderate-intensity statin")
         ldl, tc = _number(derived.get("ldl_mg_dl")), _number(derived.get("total_cholesterol_mg_dl"))
