@@ -7,6 +7,7 @@ options, call it and print.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -409,6 +410,24 @@ def forecast_command(
         click.echo(f"  {when}{offset}  {mid[i]:6.1f} [{lo[i]:.1f} to {hi[i]:.1f}]")
 
 
+OLD_DATA_DAYS = 30
+"""A what-if ahead from data that end longer ago than this says so: the twin describes the
+patient then (a medtwin choice: a month, within which resting state and weight change little)."""
+
+
+def _old_data_note(data_end: dt.datetime | None) -> str | None:
+    """What a what-if ahead from data that end more than :data:`OLD_DATA_DAYS` ago says."""
+    if data_end is None:
+        return None
+    days = (dt.datetime.now(dt.UTC) - data_end).total_seconds() / 86400.0
+    if days <= OLD_DATA_DAYS:
+        return None
+    return (
+        f"the twin's data end on {data_end:%Y-%m-%d}, {days:.0f} days ago: what it says is of "
+        "the patient then; fit it again after new readings ('medtwin twin fit')"
+    )
+
+
 @main.command("whatif")
 @click.argument("patient")
 @_store_option
@@ -498,6 +517,11 @@ def whatif_command(
                 name = f"{name}#{len(arms) + 1}"
             arms[name] = load_scenario(path)
         comparison = twin.whatif(arms, hours=hours, mode=mode, n=members, seed=seed, ahead=ahead)
+        data_end = (
+            None
+            if twin.data.start is None
+            else twin.data.start + dt.timedelta(minutes=twin.data.span_min)
+        )
     except _errors() as exc:
         _fail(exc)
         return
@@ -505,16 +529,27 @@ def whatif_command(
         store.close()
     if plot_path is not None:
         comparison.write_html(plot_path)
+    old = _old_data_note(data_end) if ahead else None
     if as_json:
-        _print_json(comparison.to_dict() | {"plot": None if plot_path is None else str(plot_path)})
+        _print_json(
+            comparison.to_dict()
+            | {
+                "plot": None if plot_path is None else str(plot_path),
+                "data_end": None if data_end is None else data_end.isoformat(),
+                "note": old,
+            }
+        )
         return
     from rich.console import Console
     from rich.table import Table
 
     period = f"{hours / 24.0:g} d" if period_days is not None else f"{hours:g} h"
+    when = ""
+    if data_end is not None:
+        when = f" {'from' if ahead else 'to'} {data_end:%Y-%m-%d %H:%M} UTC (the end of its data)"
     table = Table(
         title=f"What-if for {patient}: {comparison.members} posterior members, "
-        f"{'next' if ahead else 'last'} {period}"
+        f"{'next' if ahead else 'last'} {period}{when}"
     )
     rows = comparison.rows()
     for name in rows[0]:
@@ -524,5 +559,7 @@ def whatif_command(
     import sys
 
     Console(width=None if sys.stdout.isatty() else 200).print(table)
+    if old is not None:
+        click.echo(f"note: {old}")
     if plot_path is not None:
         click.echo(f"plot: {plot_path}")

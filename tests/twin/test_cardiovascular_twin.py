@@ -5,8 +5,10 @@ would do to this patient."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
+import orjson
 import pytest
 from click.testing import CliRunner
 from tests.twin.records import person, reading
@@ -158,6 +160,18 @@ def test_twin_fit_command_fits_a_circulation(sqlite_store: SqlStore) -> None:
     )
     assert out.exit_code == 0, out.output
     assert "resting systolic" in out.output and "reading-error scales" in out.output
+    # the what-if ahead says from when: the end of the twin's data (2026-11-03, the last
+    # visit), and that the data are old (more than 30 days before now)
+    bleed = Path(__file__).parents[2] / "examples" / "scenarios" / "blood-loss-1000ml.json"
+    args = ["whatif", "urn:test:mrn|CV-1", "--model", "cardiovascular_ursino", "--ahead",
+            "--hours", "1", "--members", "20", "--scenario", str(bleed), "--store", url]  # fmt: skip
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code == 0, out.output
+    assert "next 1 h from 2026-11-03 10:00 UTC (the end of its data)" in out.output
+    assert "note: the twin's data end on 2026-11-03, " in out.output
+    assert "days ago: what it says is of the patient then" in out.output
+    said = orjson.loads(CliRunner().invoke(main, [*args, "--json"]).output)
+    assert said["data_end"] == "2026-11-03T10:00:00+00:00" and said["note"].startswith("the twin")
 
 
 LISINOPRIL = Coding("http://www.nlm.nih.gov/research/umls/rxnorm", "314076", "lisinopril 10 MG")
