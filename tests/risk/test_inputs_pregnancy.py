@@ -236,3 +236,44 @@ def test_a_shared_record_with_lipids_taken_in_a_pregnancy(shared: Path, tmp_path
     assert later.value == pytest.approx(166.89, abs=0.01)
     assert later.detail == "LOINC 2093-3"
     store.close()
+
+
+def _with_range(code: str, value: float, unit: str, high: float, day: str) -> Observation:
+    """A result with its reference range's upper limit (HAS-BLED's liver item reads it)."""
+    when = _day(day)
+    return Observation(
+        source="lab", source_id=f"{code}-{day}", subject=WHO, code=Coding(LOINC, code),
+        status="final", effective_start=when, value_num=value, unit=unit, reference_high=high,
+    )  # fmt: skip
+
+
+def test_has_bled_reads_the_state_now_also_in_pregnancy(sqlite_store: SqlStore) -> None:
+    """HAS-BLED's uncontrolled hypertension and renal function are bleeding risks now, whatever
+    their cause: a pregnancy's readings count (the cardiovascular scores leave them out as not
+    the usual level). Its liver item does not read a pregnancy's alkaline phosphatase (the
+    placenta makes it); bilirubin and the transaminases still count."""
+    pid = _record(
+        sqlite_store,
+        _pregnancy(),
+        lab(WHO, "8480-6", 120.0, "mm[Hg]", _day("2023-03-01")),
+        lab(WHO, "8480-6", 168.0, "mm[Hg]", _day("2023-12-20")),  # severe, in the pregnancy
+        lab(WHO, "2160-0", 0.7, "mg/dL", _day("2023-03-01")),
+        lab(WHO, "2160-0", 2.5, "mg/dL", _day("2023-12-20")),  # 221 umol/L
+        _with_range("1975-2", 2.6, "mg/dL", 1.2, "2023-12-20"),  # bilirubin 2.2 x ULN
+        _with_range("6768-6", 480.0, "U/L", 120.0, "2023-12-20"),  # ALP 4 x ULN, placental
+        _with_range("1742-6", 30.0, "U/L", 35.0, "2023-12-20"),  # ALT normal
+    )
+    inputs = derive_inputs(sqlite_store, pid, dt.date(2023, 12, 31))
+    assert inputs["systolic_bp_mm_hg"].value == 120.0  # the usual level, for the CVD scores
+    assert inputs["hypertension_uncontrolled"].value is True
+    assert "latest systolic 168 mmHg > 160" in inputs["hypertension_uncontrolled"].detail
+    assert inputs["abnormal_renal_function"].value is True
+    liver = inputs["abnormal_liver_function"]
+    assert liver.value is False
+    assert "1 alkaline phosphatase of a pregnancy or the 42 days after it not read" in liver.detail
+    # an ALT 4 x ULN with the same bilirubin is the liver's
+    sqlite_store.append_facts(
+        [_with_range("1742-6", 140.0, "U/L", 35.0, "2023-12-21")], source="test"
+    )
+    liver = derive_inputs(sqlite_store, pid, dt.date(2023, 12, 31))["abnormal_liver_function"]
+    assert liver.value is True and "ALT 4.0 x ULN" in liver.detail

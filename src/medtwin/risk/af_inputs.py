@@ -120,6 +120,11 @@ ENZYME_TIMES_ULN = 3.0
 al. 2010)."""
 BILIRUBIN_LOINC = "1975-2"
 ENZYME_LOINC = {"1742-6": "ALT", "1920-8": "AST", "6768-6": "ALP"}
+ALP_LOINC = "6768-6"
+"""Alkaline phosphatase: one measured in a pregnancy or the 42 days after it is not read for
+HAS-BLED's liver item, since the placenta makes it (serum ALP rises in the third trimester of a
+normal pregnancy while bilirubin and the transaminases do not: Bacq Y et al. Hepatology
+1996;23:1030-1034, 103 pregnant women and matched controls)."""
 
 _NOT_VERIFIED = frozenset({"refuted", "entered-in-error"})
 SUSPECTED = frozenset({"unconfirmed", "provisional", "differential"})
@@ -421,10 +426,17 @@ def _hypertension(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedI
     )  # fmt: skip
 
 
-def _uncontrolled(done: Mapping[str, DerivedInput]) -> DerivedInput:
+def _current(reader: _Reader, done: Mapping[str, DerivedInput], name: str) -> DerivedInput:
+    """Input ``name`` as it is now: the newest measurement, also one of a pregnancy (which the
+    cardiovascular scores leave out as not the usual level), unless the user gave it."""
+    given = done[name]
+    return given if given.status == "given" else reader.measured(name, current=True)
+
+
+def _uncontrolled(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput:
     from medtwin.risk.inputs import YES_NO, DerivedInput
 
-    sbp = done["systolic_bp_mm_hg"]
+    sbp = _current(reader, done, "systolic_bp_mm_hg")
     if not sbp.usable:
         return DerivedInput(
             "hypertension_uncontrolled", None, "missing",
@@ -447,7 +459,7 @@ def _renal(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput:
     dialysis = condition_input(reader, "dialysis_or_kidney_transplant", as_name=name)
     if dialysis.value:
         return dialysis
-    creat = done["creatinine_mg_dl"]
+    creat = _current(reader, done, "creatinine_mg_dl")
     if not creat.usable:
         return DerivedInput(
             name, None, "missing",
@@ -538,12 +550,16 @@ def _liver(reader: _Reader) -> DerivedInput:
         return disease
     window = int(validity()["liver_tests"]["valid_days"])
     newest: dict[str, StoredFact] = {}
+    placental = 0
     for sf in reader.observations():
         f = sf.fact
         code = f.code.code if f.code is not None else None
         if code not in ENZYME_LOINC and code != BILIRUBIN_LOINC:
             continue
         if f.effective_start is None or (reader.at - f.effective_start).days > window:
+            continue
+        if code == ALP_LOINC and reader.in_pregnancy(sf) is not None:
+            placental += 1  # the placenta makes alkaline phosphatase: not the liver's
             continue
         held = newest[code].fact.effective_start if code in newest else None
         if held is None or f.effective_start >= held:
@@ -572,6 +588,11 @@ def _liver(reader: _Reader) -> DerivedInput:
         tests = "liver tests without a reference range are not judged"
     else:
         tests = "liver tests not above the HAS-BLED limits"
+    if placental:
+        tests += (
+            f" ({placental} alkaline phosphatase of a pregnancy or the {PUERPERIUM_DAYS} days "
+            "after it not read: the placenta makes it)"
+        )
     return or_suspected(
         disease,
         DerivedInput(
@@ -769,7 +790,7 @@ def af_inputs(reader: _Reader, done: Mapping[str, DerivedInput]) -> dict[str, De
     }
     out["severe_hypercholesterolaemia"] = _severe_hypercholesterolaemia(reader)
     out["hypertension"] = _hypertension(reader, done)
-    out["hypertension_uncontrolled"] = _uncontrolled(done)
+    out["hypertension_uncontrolled"] = _uncontrolled(reader, done)
     out["abnormal_renal_function"] = _renal(reader, done)
     out["abnormal_liver_function"] = _liver(reader)
     out["stroke_history"] = condition_input(reader, "stroke", as_name="stroke_history")

@@ -430,14 +430,25 @@ class _Reader:
                 best = sf
         return best
 
-    def measured(self, name: str, *, spec_name: str | None = None) -> DerivedInput:
+    def measured(
+        self, name: str, *, spec_name: str | None = None, current: bool = False
+    ) -> DerivedInput:
+        """The newest measurement of input ``name`` in its window; one taken in a pregnancy
+        (or the weeks after it) is left out where pregnancy changes it (``in_pregnancy``)
+        unless ``current``: the state now, not the usual level (HAS-BLED's uncontrolled
+        blood pressure and renal function, a bleeding risk whatever its cause)."""
         spec = validity()[spec_name or name]
         codes = list(spec["codes"])
         window = int(spec["valid_days"])
         sf = self.newest(codes)
         note = ""
         left_out: tuple[Provenance, ...] = ()
-        if sf is not None and "in_pregnancy" in spec and (basis := self.in_pregnancy(sf)):
+        if (
+            sf is not None
+            and not current
+            and "in_pregnancy" in spec
+            and (basis := self.in_pregnancy(sf))
+        ):
             f = sf.fact
             note = (
                 f"LOINC {f.code.code} of {f.effective_start:%Y-%m-%d} left out: in a pregnancy "  # type: ignore[union-attr]
