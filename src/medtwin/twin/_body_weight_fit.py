@@ -276,7 +276,8 @@ def _adult_from(born: dt.date, years: int) -> dt.date:
 def _as_adult(model: type[Model], who: Mapping[str, Any], data: PatientData) -> PatientData:
     """``data`` without the readings taken before the model's youngest age (the 18th
     birthday: the model has no growth), the reason in ``skipped``; refused
-    (:class:`DataError`) when the last weight was taken as a child. A record whose weights
+    (:class:`~medtwin.model.base.OutsidePopulationError`) when the last weight was taken as a
+    child. A record whose weights
     reach back to childhood (Synthea's from birth) then fits its adult years."""
     from medtwin.physiology.body_weight import valid_population
 
@@ -290,9 +291,9 @@ def _as_adult(model: type[Model], who: Mapping[str, Any], data: PatientData) -> 
     ).total_seconds() / 60.0  # minutes of the data's clock
     t, _ = data.series("weight_kg")
     if float(t[-1]) < cut:
-        age = (data.start + dt.timedelta(minutes=float(t[-1]))).date()
+        taken = (data.start + dt.timedelta(minutes=float(t[-1]))).date()
         raise OutsidePopulationError(
-            f"{model.name}: patient {data.patient}: the last weight ({age:%Y-%m-%d}) was taken "
+            f"{model.name}: patient {data.patient}: the last weight ({taken:%Y-%m-%d}) was taken "
             f"before the {youngest:g}th birthday ({adult:%Y-%m-%d}); the body weight model "
             f"(Hall 2011) describes adults aged {youngest:g} to "
             f"{valid_population()['max_age_y']:g}: it has no growth, so it will not extrapolate "
