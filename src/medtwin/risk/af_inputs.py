@@ -429,8 +429,10 @@ def _hypertension(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedI
 def _current(reader: _Reader, done: Mapping[str, DerivedInput], name: str) -> DerivedInput:
     """Input ``name`` as it is now: the newest measurement, also one of a pregnancy (which the
     cardiovascular scores leave out as not the usual level), unless the user gave it."""
-    given = done[name]
-    return given if given.status == "given" else reader.measured(name, current=True)
+    derived = done[name]
+    if derived.status == "given" or not reader.pregnancies().pregnancies:
+        return derived  # no pregnancy: the usual level is the newest reading
+    return reader.measured(name, current=True)
 
 
 def _uncontrolled(reader: _Reader, done: Mapping[str, DerivedInput]) -> DerivedInput:
