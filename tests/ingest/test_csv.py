@@ -101,3 +101,16 @@ def test_a_meters_low_and_high_are_bounds(with_user: SqlStore, tmp_path: Path) -
     assert value_comparator(exact) is None and exact.value_num == 131.0  # type: ignore[attr-defined]
     (bad,) = with_user.quarantine()
     assert bad.item.field == "value" and "a bound such as '<40'" in bad.item.reason
+
+
+def test_a_utf16_csv_is_named_as_such(sqlite_store: SqlStore, tmp_path: Path) -> None:
+    """A UTF-16 file (Excel's "Unicode Text", Windows PowerShell 5's ``>``) is quarantined
+    saying what it is and what to do, not as an unrecognised format."""
+    file = tmp_path / "night.csv"
+    file.write_bytes(
+        "time,metric,value,unit\n2024-03-01T02:00:00Z,heart_rate,52,/min\n".encode("utf-16")
+    )
+    report = import_paths(sqlite_store, [file], patient="ring-1")
+    [entry] = sqlite_store.quarantine()
+    assert report.counts["quarantined"] == 1 and entry.item.location == "file"
+    assert "UTF-16 text" in entry.item.reason and "save it as UTF-8" in entry.item.reason

@@ -643,3 +643,62 @@ def test_reference_rewrites_do_not_chain() -> None:
     assert raw["performer"][0]["reference"] == 'Practitioner/x"y'
     assert set(unit.requires) == {"Patient/p1", "Patient/p2", 'Practitioner/x"y'}
     assert unit.facts[0].subject is not None and unit.facts[0].subject.value == "p1"
+
+
+def test_byte_order_marks(shared: Path, tmp_path: Path) -> None:
+    """A UTF-8 BOM (RFC 8259 section 8.1 lets a parser ignore it) and UTF-16 text with its BOM
+    (Windows PowerShell 5's ``>`` writes it) read as the plain UTF-8 file does; UTF-16 NDJSON
+    is quarantined whole, saying why."""
+    bundle = shared / "fhir" / "uscore" / "uscore_bundle_patient_85.json"
+    ndjson = shared / "fhir" / "bulk-10-patients" / "Patient.000.ndjson"
+    text = bundle.read_bytes().decode()
+    lines = ndjson.read_bytes()
+
+    def facts_of(name: str, files: dict[str, bytes]) -> tuple[set[tuple[str, str, str]], Any]:
+        folder = tmp_path / name
+        folder.mkdir()
+        for file, data in files.items():
+            (folder / file).write_bytes(data)
+        store = open_store(f"sqlite:///{tmp_path / name}.db")
+        report = import_paths(store, [folder])
+        return fact_keys(store), (report, store.quarantine())
+
+    plain_bundle, _ = facts_of("plain-bundle", {"b.json": text.encode()})
+    plain_lines, _ = facts_of("plain-lines", {"Patient.ndjson": lines})
+    assert plain_bundle and plain_lines
+    bom, (report, quarantine) = facts_of(
+        "bom",
+        {"b.json": b"\xef\xbb\xbf" + text.encode(), "Patient.ndjson": b"\xef\xbb\xbf" + lines},
+    )
+    assert quarantine == [] and report.counts["quarantined"] == 0
+    assert bom == plain_bundle | plain_lines
+    utf16, (_, quarantine) = facts_of("utf16", {"b.json": text.encode("utf-16")})
+    assert utf16 == plain_bundle and quarantine == []
+
+    utf16_lines, (report, quarantine) = facts_of(
+        "utf16-lines", {"Patient.ndjson": lines.decode().encode("utf-16")}
+    )
+    assert utf16_lines == set() and report.counts["quarantined"] == 1
+    assert "UTF-16 text" in quarantine[0].item.reason and quarantine[0].item.location == "file"
+    assert quarantine[0].item.content.splitlines()[0] == lines.decode().splitlines()[0]
+
+
+def test_a_waiting_resource_is_read_once(
+    shared: Path, sqlite_store: SqlStore, tmp_path: Path
+) -> None:
+    """A resource that waits for its patient is retried at the end of the import; the retry
+    is not counted as a second resource read."""
+    bundle = orjson.loads(
+        (shared / "fhir" / "uscore" / "uscore_bundle_patient_85.json").read_bytes()
+    )
+    observation = next(
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"
+    )
+    observation["subject"] = {"reference": "Patient/not-here"}
+    for other in ("performer", "encounter", "hasMember", "derivedFrom", "basedOn", "specimen"):
+        observation.pop(other, None)
+    path = tmp_path / "one.json"
+    path.write_bytes(orjson.dumps(observation))
+    report = import_paths(sqlite_store, [path])
+    assert report.counts["resources_read"] == 1 and report.counts["quarantined"] == 1
+    assert sqlite_store.quarantine()[0].item.waits_for

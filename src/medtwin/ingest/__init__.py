@@ -13,6 +13,7 @@ others (references that point forward in Bulk Data files).
 
 from __future__ import annotations
 
+import codecs
 import gc
 import multiprocessing
 import os
@@ -127,9 +128,12 @@ def readers() -> list[Reader]:
 def _sniff(path: Path) -> str | None:
     try:
         with path.open("rb") as handle:
-            head = handle.read(64).lstrip(b"\xef\xbb\xbf\x0b \t\r\n")
+            head = handle.read(64)
     except OSError:
         return None
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    head = head.lstrip(b"\xef\xbb\xbf\x0b \t\r\n")
     if head.startswith(b"MSH"):
         return "hl7v2"
     if head.startswith((b"{", b"[")):
@@ -153,6 +157,11 @@ def reader_for(path: Path) -> Reader:
     for reader in readers():
         if reader.name == sniffed:
             return reader
+    if sniffed == "utf-16":
+        raise IngestError(
+            f"{path}: UTF-16 text (it starts with a UTF-16 byte order mark): medtwin reads "
+            "UTF-8 files; save it as UTF-8 (a FHIR .json file is read either way)"
+        )
     raise IngestError(
         f"{path}: unrecognised format (expected FHIR .json/.ndjson, Open mHealth .json, HL7 v2 .hl7 "
         "or a time,metric,value,unit .csv, a Dexcom Clarity or LibreView export .csv, an Apple Health "
@@ -442,8 +451,10 @@ def _ndjson_parts(path: Path, size: int | None = None) -> Iterator[tuple[int, in
     last part would leave its worker waiting for the other's write), each ending at the end
     of a line; one empty part for an empty file (which the reader quarantines)."""
     total = path.stat().st_size
-    if total == 0:
-        yield (0, 0, 1)
+    with path.open("rb") as handle:
+        utf16 = handle.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+    if total == 0 or utf16:
+        yield (0, total, 1)  # the reader quarantines an empty file or UTF-16 text whole
         return
     count = -(-total // (size or _NDJSON_PART_BYTES))
     size = -(-total // count)
@@ -790,7 +801,9 @@ def retry_waiting(
             return
         resolved_before = report.counts.get("resolved_quarantine", 0)
         for entry in waiting:
-            report.add(store.append(_reread(store, entry.item, source, tz, patient)))
+            batch = _reread(store, entry.item, source, tz, patient)
+            batch.resources_read = 0  # counted when its file was read, not again
+            report.add(store.append(batch))
         if report.counts.get("resolved_quarantine", 0) == resolved_before:
             return
 

@@ -30,6 +30,7 @@ HL7 FHIR R4 (4.0.1): Bundle (section 2.36), transaction processing and
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import re
 import uuid
@@ -179,9 +180,32 @@ class FhirReader:
 # reading files
 
 
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def _utf8(data: bytes) -> bytes:
+    """``data`` as UTF-8 without a byte order mark.
+
+    A UTF-8 BOM (Windows tools write one) is dropped: RFC 8259 section 8.1 lets a parser
+    ignore it. UTF-16 text that starts with its BOM (Windows PowerShell 5's ``>`` writes it)
+    is decoded and re-encoded: its characters are kept, whatever they are. Anything else is
+    returned as it is (the parser reports what is wrong with it).
+    """
+    if data.startswith(codecs.BOM_UTF8):
+        return data[len(codecs.BOM_UTF8) :]
+    if data.startswith(_UTF16_BOMS) and len(data) % 2 == 0:
+        try:
+            return data.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError:
+            return data
+    return data
+
+
 def _file_problem(path: Path, data: bytes) -> str | None:
-    if not data.strip():
+    if not data:
         return "empty file (0 bytes of content)"
+    if not data.strip():
+        return f"empty file (only {len(data)} bytes of white space)"
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -209,7 +233,7 @@ def read_bundle(
     path: Path, *, source: str | None = None, tz: str = "UTC", lookup: Lookup | None = None
 ) -> Batch:
     """Read a JSON file holding a Bundle (transaction, collection, batch ...) or one resource."""
-    data = path.read_bytes()
+    data = _utf8(path.read_bytes())
     src = source or DEFAULT_SOURCE
     try:
         # orjson rejects invalid UTF-8 itself; the file is scanned for the bad byte only then
@@ -302,11 +326,18 @@ def read_ndjson(
         yield _quarantine_file(path, src, "empty file (0 bytes of content)", b"")
         return
     with path.open("rb") as handle:
+        if start == 0 and handle.read(2) in _UTF16_BOMS:
+            data = _utf8(path.read_bytes())
+            reason = "UTF-16 text: NDJSON is UTF-8 (one resource a line); save the file as UTF-8"
+            yield _quarantine_file(path, src, reason, data)
+            return
         handle.seek(start)
         lines: Iterable[bytes] = handle if end is None else _lines_until(handle, end - start)
         items: list[tuple[Any, str, str | None]] = []
         bad: list[QuarantineItem] = []
         for number, line in enumerate(lines, start=first):
+            if number == 1 and line.startswith(codecs.BOM_UTF8):
+                line = line[len(codecs.BOM_UTF8) :]  # RFC 8259 section 8.1: may be ignored
             if not line.strip():
                 continue
             location = f"line {number}"
