@@ -187,6 +187,55 @@ def test_bad_scenario_names_event_and_field(tmp_path: Path) -> None:
     assert "does not take 'blood_loss' events" in result.output
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--hours", "-3"], "--hours must be a positive number, got -3"),
+        (["--hours", "nan"], "--hours must be a positive number, got nan"),
+        (["--every-min", "0"], "--every-min must be a positive number, got 0"),
+        # 1e9 h every 5 min: 168 billion values, refused before allocating them
+        (["--hours", "1e9"], "is 168,000,000,028 values, more than the 200,000,000"),
+    ],
+)
+def test_bad_times_name_the_option(args: list[str], message: str) -> None:
+    result = invoke(
+        "simulate", "--model", "uva_padova_2008", "--preset", "adult#001", *args, code=1
+    )
+    assert message in result.output
+
+
+def test_no_basal_event_is_noted(scenario_file: Path) -> None:
+    """The UVA/Padova model gives no basal insulin without a basal event (as simglucose):
+    glucose climbs; the output says why and how to give the patient's own basal."""
+    bare = invoke("simulate", "--model", "uva_padova_2008", "--preset", "adult#001", "--json")
+    data = orjson.loads(bare.output)
+    assert data["cgm_mg_dl"][-1] > 300 and '{"type": "basal"}' in data["note"]
+    text = invoke("simulate", "--model", "uva_padova_2008", "--preset", "adult#001").output
+    assert "note: no basal event, so no basal insulin" in text
+    basal = invoke(
+        "simulate",
+        "--model",
+        "uva_padova_2008",
+        "--preset",
+        "adult#001",
+        "--scenario",
+        str(scenario_file),
+        "--json",
+    )
+    assert orjson.loads(basal.output)["note"] is None
+    propofol = invoke(
+        "simulate",
+        "--model",
+        "propofol_marsh",
+        "--preset",
+        "adult-female-40y",
+        "--hours",
+        "1",
+        "--json",
+    )
+    assert orjson.loads(propofol.output)["note"] is None
+
+
 def test_model_list() -> None:
     text = invoke("model", "list").output
     assert "uva_padova_2008 1.0.0" in text and "presets: adolescent#001" in text

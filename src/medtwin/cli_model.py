@@ -225,6 +225,9 @@ def simulate_command(
     from medtwin.model.base import TIME_UNIT_MIN
 
     try:
+        for option, value in (("--hours", hours), ("--every-min", every_min)):
+            if not (math.isfinite(value) and value > 0):
+                raise ModelError(f"{option} must be a positive number, got {value:g}")
         model = _model(model_name, time_unit, doses, units_per_mg)
         if preset is None:
             names = model.preset_names()
@@ -252,6 +255,12 @@ def simulate_command(
         times_min = result.times / per_unit
         noisy = series["cgm_mg_dl"] + cgm_noise_mg_dl(times_min, 1, cgm_noise_seed, "Dexcom")[0]
         series["cgm_mg_dl"] = np.clip(noisy, 39.0, 600.0)
+    note = None
+    if "basal" in model.event_types and not any(e.type == "basal" for e in scenario.events):
+        note = (
+            'no basal event, so no basal insulin (a {"type": "basal"} event at minute 0 gives '
+            "the patient's own basal rate)"
+        )
     summary: dict[str, Any] | None = None
     glucose = series.get("cgm_mg_dl", series.get("bg_mg_dl"))
     if glucose is not None:
@@ -270,6 +279,7 @@ def simulate_command(
                 f"times_{model.time_unit}": result.times.tolist(),
                 **{name: [round(float(v), 4) for v in vals] for name, vals in series.items()},
                 "summary": summary,
+                "note": note,
                 "provenance": result.provenance(),
             }
         )
@@ -278,6 +288,8 @@ def simulate_command(
         f"{result.model} {result.version}, {preset}, {hours:g} h, "
         f"{len(scenario.events)} events, output every {every_min:g} min"
     )
+    if note is not None:
+        click.echo(f"note: {note}")
     if summary is None:
         for name, values in series.items():
             unit = model.observable(name).unit

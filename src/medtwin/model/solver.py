@@ -46,6 +46,10 @@ import numpy as np
 from medtwin.model.base import FloatArray, InputSchedule, Model, ModelError
 from medtwin.model.events import Scenario
 
+MAX_OUTPUT_VALUES = 200_000_000
+"""The most state values (rows x output times x states) a simulation returns: 1.6 GB of
+float64. More is refused up front, naming the figures, rather than failing to allocate."""
+
 __all__ = ["SimulationResult", "refine_schedule", "simulate"]
 
 
@@ -230,6 +234,15 @@ def simulate(
         step = dt_out if dt_out is not None else 1.0
         if not (math.isfinite(step) and step > 0):
             raise ModelError(f"dt_out must be a positive number, got {dt_out!r}")
+        rows = p.shape[0]
+        values = (t_end / step + 2) * rows * len(model.states)
+        if values > MAX_OUTPUT_VALUES:
+            raise ModelError(
+                f"output every {step:g} {model.time_unit} over {t_end:g} {model.time_unit} "
+                f"for {rows} row(s) of {len(model.states)} states is {values:,.0f} values, more "
+                f"than the {MAX_OUTPUT_VALUES:,} a simulation returns: output less often or "
+                "simulate a shorter time"
+            )
         out_times = np.arange(0.0, t_end + 1e-9 * t_end, step)
         out_times = out_times[out_times <= t_end]
     out_times = np.union1d(out_times, [0.0, t_end])
