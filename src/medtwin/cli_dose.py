@@ -123,6 +123,21 @@ def _run(
             click.echo(
                 f"  t {lv['t_h']:g} h: measured {lv['conc_mg_l']:g}, predicted {lv['pred_mg_l']:.2f} mg/L"
             )
+        from medtwin.pharmacology.tdm import OUTSIDE_Z, UNUSUAL_Z
+
+        if result["outside_population"]:
+            click.echo(
+                f"Outside the model's population (more than {OUTSIDE_Z:g} SD): "
+                + "; ".join(result["outside_population"])
+                + ". Check each level's value, unit and time and the doses given; no regimen "
+                "is recommended from this fit"
+            )
+        elif result["unusual"]:
+            click.echo(
+                f"Warning: unusual fit (more than {UNUSUAL_Z:g} SD): "
+                + "; ".join(result["unusual"])
+                + ". Check each level's value, unit and time and the doses given"
+            )
     for key in (
         "auc24_first_day_mg_h_l",
         "auc24_steady_state_mg_h_l",
@@ -148,6 +163,8 @@ def _echo_recommendation(result: dict[str, Any], *, digits: int) -> None:
     """The recommendation (or why there is none), the allergy check and each predicted exposure
     with its 5-95 % band."""
     click.echo(("Recommended: " if result["recommended"] else "") + result["reason"])
+    for warning in result.get("warnings", []):
+        click.echo(f"Warning: {warning}")
     click.echo(f"Allergy check: {result['allergy_check']}")
     start_at = result.get("regimen", {}).get("start_at")
     if start_at and "next_check_at" not in result["regimen"]:  # warfarin prints its own line

@@ -19,6 +19,15 @@ trough "<0.5" read as 0.5 says the drug is cleared more slowly than it is.
 Uncertainty: the Laplace approximation, ``Cov(eta) = 2 H^-1`` with ``H`` the Hessian of
 OFV at the mode (OFV is -2 log posterior), and draws of the individual parameters from it.
 
+Whether the levels fit the model's population: under the model each eta is normal with the
+source's variance (``eta_k / omega_k`` standard normal) and each level's residual
+``(y_j - f_j) / sd_j`` is standard normal. A fit whose standardised eta or residual is beyond
+:data:`UNUSUAL_Z` (3: 0.27 % of the model's patients or levels) is reported as unusual; beyond
+:data:`OUTSIDE_Z` (4: 1 in 15,800) the patient is outside what the model describes, and
+:func:`medtwin.twin.optimise.recommend` recommends nothing: most often a level's value, unit
+or time, or the dose record, is wrong (a vancomycin level of 2200 mg/L typed for 22.00 makes
+the clearance 5.0 SD and the central volume 6.8 SD below this patient's typical values).
+
 >>> from medtwin.pharmacology.antibiotics import get_pop_model
 >>> from medtwin.pharmacology.covariates import PatientCovariates
 >>> from medtwin.pharmacology.pk import Dose
@@ -46,12 +55,29 @@ from medtwin.pharmacology.antibiotics import PopPKModel
 from medtwin.pharmacology.covariates import PatientCovariates
 from medtwin.pharmacology.pk import Dose, concentrations, first_dose_h
 
-__all__ = ["CENSORED", "Level", "MapFit", "TdmError", "fit_map", "objective"]
+__all__ = [
+    "CENSORED",
+    "OUTSIDE_Z",
+    "UNUSUAL_Z",
+    "Level",
+    "MapFit",
+    "TdmError",
+    "fit_map",
+    "objective",
+]
 
 
 class TdmError(ModelError):
     """Measured levels that cannot be used (before the first dose, negative, not finite)."""
 
+
+UNUSUAL_Z = 3.0
+"""A fitted eta or a level's residual this many SD from the model's (0.27 % two-sided of a
+normal): the fit is reported as unusual."""
+
+OUTSIDE_Z = 4.0
+"""This many SD (6.3e-5 two-sided, 1 in 15,800): the patient or the level is outside what the
+model describes, and no regimen is recommended from the fit."""
 
 CENSORED = ("below", "above")
 """How a level may be a bound: below the limit ``conc_mg_l`` ("<0.5") or above it ("> 80")."""
@@ -85,6 +111,30 @@ class MapFit:
     predictions: FloatArray
     levels: tuple[Level, ...]
     typical: FloatArray
+    eta_z: FloatArray
+    """Each eta over its population SD (``sqrt(Omega_kk)``): standard normal under the model."""
+    residual_z: FloatArray
+    """Each level's ``(y - f) / sd`` at the fit (the model's residual error); NaN for a bound."""
+
+    def findings(self, beyond: float = UNUSUAL_Z) -> list[str]:
+        """What lies more than ``beyond`` SD from the model: each eta (as its parameter against
+        the patient's typical value) and each level the fit cannot reproduce."""
+        out: list[str] = []
+        names = list(self.params)
+        for name, z in zip(self.eta_names, self.eta_z, strict=True):
+            if abs(z) > beyond:
+                value, typical = self.params[name], float(self.typical[names.index(name)])
+                out.append(
+                    f"{name} {value:.3g} is {abs(z):.1f} SD {'below' if z < 0 else 'above'} "
+                    f"the typical {typical:.3g} for this patient"
+                )
+        for level, pred, z in zip(self.levels, self.predictions, self.residual_z, strict=True):
+            if math.isfinite(z) and abs(z) > beyond:
+                out.append(
+                    f"the level of {level.conc_mg_l:g} mg/L at {level.t_h:g} h is {abs(z):.1f} "
+                    f"residual SD from the fit's {pred:.3g} mg/L"
+                )
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (for ``medtwin dose fit --json``)."""
@@ -100,15 +150,19 @@ class MapFit:
             "typical_params": dict(zip(names, self.typical.tolist(), strict=True)),
             "params_band_5_50_95": {n: q[:, i].tolist() for i, n in enumerate(names)},
             "objective": self.ofv,
+            "eta_z": dict(zip(self.eta_names, self.eta_z.tolist(), strict=True)),
             "levels": [
                 {
                     "t_h": lv.t_h,
                     "conc_mg_l": lv.conc_mg_l,
                     **({"censored": lv.censored} if lv.censored else {}),
                     "pred_mg_l": float(p),
+                    "residual_z": float(z) if math.isfinite(z) else None,
                 }
-                for lv, p in zip(self.levels, self.predictions, strict=True)
+                for lv, p, z in zip(self.levels, self.predictions, self.residual_z, strict=True)
             ],
+            "unusual": self.findings(UNUSUAL_Z),
+            "outside_population": self.findings(OUTSIDE_Z),
         }
 
 
@@ -213,6 +267,9 @@ def fit_map(
     a, lam = pop.modes(params)
     pred = concentrations(a, lam, doses, np.array([lv.t_h for lv in levels]))[0]
     names = pop.model.parameter_names()
+    y = np.array([lv.conc_mg_l for lv in levels])
+    residual_z = (y - pred) / np.sqrt(pop.residual.variance(pred))
+    residual_z[[lv.censored is not None for lv in levels]] = np.nan
     return MapFit(
         model=pop.name,
         etas=eta,
@@ -225,4 +282,6 @@ def fit_map(
         predictions=pred,
         levels=tuple(levels),
         typical=typ,
+        eta_z=eta / np.sqrt(np.diag(pop.omega)),
+        residual_z=np.asarray(residual_z, dtype=np.float64),
     )

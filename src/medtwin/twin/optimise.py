@@ -46,7 +46,7 @@ from medtwin.model.base import FloatArray, ModelError
 from medtwin.pharmacology.antibiotics import PopPKModel
 from medtwin.pharmacology.covariates import PatientCovariates
 from medtwin.pharmacology.pk import Dose, auc, steady_state_profile
-from medtwin.pharmacology.tdm import MapFit, fit_map
+from medtwin.pharmacology.tdm import OUTSIDE_Z, UNUSUAL_Z, MapFit, fit_map
 
 if TYPE_CHECKING:
     from medtwin.pharmacology.case import DosingCase
@@ -169,6 +169,8 @@ class Recommendation:
     regimen: dict[str, Any] = field(default_factory=dict)
     exposure: dict[str, Any] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """What to check before giving it (a fit more than 3 SD from the model's population)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (for ``medtwin dose recommend --json``)."""
@@ -182,6 +184,7 @@ class Recommendation:
             "regimen": self.regimen,
             "exposure": self.exposure,
             "events": self.events,
+            "warnings": self.warnings,
         }
 
 
@@ -350,6 +353,24 @@ def recommend(
             **base,
         )
     if fit is not None:
+        outside = fit.findings(OUTSIDE_Z)
+        if outside:
+            return Recommendation(
+                recommended=False,
+                reason=(
+                    f"cannot recommend because the measured levels put this patient outside "
+                    f"the population of {pop.name} (more than {OUTSIDE_Z:g} SD, fewer than 1 "
+                    f"in 15,800 of its patients): {'; '.join(outside)}. Check each level's "
+                    "value, unit and time and the doses given; if they are right, this model "
+                    "does not describe the patient"
+                ),
+                **base,
+            )
+        base["warnings"] = [
+            f"unusual fit (more than {UNUSUAL_Z:g} SD from the model's population): {text}; "
+            "check the level's value, unit and time and the doses given"
+            for text in fit.findings(UNUSUAL_Z)
+        ]
         mode = fit.param_array[None, :]
         samples = fit.samples[:n_samples]
     else:
