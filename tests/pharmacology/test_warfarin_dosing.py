@@ -264,6 +264,25 @@ def test_refusals() -> None:
     assert "outside 0.5-15 mg a day" in out.reason
 
 
+def test_a_latest_inr_of_five_or_more_is_withheld_not_dosed() -> None:
+    """BSH 2011: INR 5.0-8.0 without bleeding, withhold doses; above 8.0, vitamin K. The model's
+    steady-state dose is not the answer then; 4.9 is still dosed from the model."""
+    case, _, _ = _fitted(0)
+    t_last = case.inrs[-1][0]
+    for inr, refused in ((4.9, False), (5.0, True), (9.5, True)):
+        high = WarfarinCase(**{**case.__dict__, "inrs": (*case.inrs[:-1], (t_last, inr))})
+        out = recommend_warfarin(high, fit=fit_inr(high, n_samples=50), n_samples=50)
+        assert (
+            out.reason.startswith("cannot recommend a daily dose because the latest INR") is refused
+        )
+        if refused:
+            assert (
+                not out.recommended and f"the latest INR, {inr:.1f} (hour {t_last:g})" in out.reason
+            )
+            assert "withhold one or two doses" in out.reason and "vitamin K" in out.reason
+            assert out.regimen == {} and out.exposure == {}
+
+
 def test_case_file_errors_name_the_field() -> None:
     base: dict[str, Any] = {"model": "warfarin_hamberg2007", "patient": {"age_years": 60}}
     with pytest.raises(CaseError, match="patient: unknown field 'genotype'"):

@@ -534,6 +534,14 @@ NEXT_CHECK_DAYS = 7
 """The next INR check, 7 days after the new regimen starts: rechecking within 1-2 weeks of a
 dose change is the ACCP 2012 advice (Holbrook 2012) as summarised by secondary sources
 (unverified against the paper here); medtwin takes the first week."""
+WITHHOLD_INR = 5.0
+"""A latest INR at or above this is managed by withholding warfarin, not by a new daily dose:
+BSH 2011 (Keeling D, Baglin T, Tait C, et al. Guidelines on oral anticoagulation with warfarin,
+fourth edition. Br J Haematol 2011;154:311-324, section on high INR without bleeding): INR
+5.0-8.0, withhold one or two doses and reduce the maintenance dose; above 8.0, stop warfarin
+and give 1-5 mg of vitamin K by mouth. ACCP 2012 (Holbrook 2012) likewise: INR 4.5-10
+without bleeding, no routine vitamin K; above 10, oral vitamin K. Bleeding at any INR needs
+reversal. The model's steady-state dose says nothing of that."""
 _HALVES = {1: "half a", 2: "one", 3: "one and a half", 4: "two"}
 
 
@@ -663,6 +671,25 @@ def recommend_warfarin(
             reason="cannot recommend because an allergy to warfarin is recorded "
             f"({allergy_text}); choose another anticoagulant or confirm the allergy is not "
             "relevant",
+            **base,
+        )
+    if case.inrs and case.inrs[-1][1] >= WITHHOLD_INR:
+        t_last, inr_last = case.inrs[-1]
+        when = (
+            (dt.datetime.fromisoformat(case.t0) + dt.timedelta(hours=t_last)).isoformat()[:16]
+            if case.t0
+            else f"hour {t_last:g}"
+        )
+        return Recommendation(
+            recommended=False,
+            reason=(
+                f"cannot recommend a daily dose because the latest INR, {inr_last:.1f} "
+                f"({when}), is {WITHHOLD_INR:.1f} or above: that is managed by withholding "
+                "warfarin, not by a new dose (BSH 2011: INR 5.0-8.0 without bleeding, withhold "
+                "one or two doses and reduce the maintenance dose; above 8.0, stop warfarin "
+                "and give 1-5 mg of vitamin K by mouth; bleeding needs reversal). Dose again "
+                "from the next INR"
+            ),
             **base,
         )
     typ = case.typical("recommend")
