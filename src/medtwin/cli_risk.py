@@ -188,9 +188,12 @@ def risk_command(
         from medtwin.twin.prevention import rank_changes
 
         plan = rank_changes(report, changes, horizon_days=horizon_days)
+    from medtwin.risk.from_record import stale_note
+
     if as_json:
         out = report.to_dict()
         out["stored"] = saved
+        out["stale_note"] = stale_note(store, report)
         if plan is not None:
             from medtwin.twin.prevention import SOURCES
 
@@ -235,6 +238,10 @@ def risk_command(
     click.echo("Scores")
     for line in score_lines(report.scores):
         click.echo(line)
+    note = stale_note(store, report)
+    if note:
+        click.echo("")
+        click.echo(f"Note: {note}")
     _echo_not_derivable(report.not_derivable)
     if plan is not None:
         from medtwin.twin.prevention import format_plan

@@ -74,6 +74,7 @@ __all__ = [
     "risk_assessment",
     "row_from",
     "score_outcome",
+    "stale_note",
     "store_results",
     "untreated_outcomes",
     "with_variation",
@@ -454,6 +455,40 @@ class RiskReport:
             "scores": [s.to_dict() for s in self.scores],
             "not_derivable": {k: list(v) for k, v in self.not_derivable.items()},
         }
+
+
+def stale_note(store: Store, report: RiskReport) -> str | None:
+    """When scores cannot be computed because inputs they read are stale at the report's date
+    (a record whose data end long before it, as a synthetic record read today): how many, the
+    newest stale measurement, and where to look instead. When the record read at that
+    measurement's date computes some of those scores, ``--date`` with it is suggested (a past
+    risk, labelled with its date); else ``--history`` (the risk at each past year). ``None``
+    when no score is blocked by a stale input."""
+    blocked = [s for s in report.scores if s.status == "missing"]
+    used = {name for s in blocked for name in s.inputs}
+    stale = [d for name, d in report.inputs.items() if name in used and d.status == "stale"]
+    dates = [p.date[:10] for d in stale for p in d.provenance[:1] if p.date]
+    if not dates:
+        return None
+    newest = max(dates)
+    text = (
+        f"{len(blocked)} score(s) cannot be computed, {len(stale)} of the inputs they read "
+        f"being stale at {report.at.date().isoformat()} (the newest from {newest})"
+    )
+    then = evaluate(
+        store,
+        report.patient_id,
+        dt.date.fromisoformat(newest),
+        scores=[s.name for s in blocked],
+        variation=False,
+    )
+    computed = sum(s.status in ("computed", "range") for s in then.scores)
+    if computed:
+        return (
+            f"{text}: --date {newest} gives the risk as the record stood then "
+            f"({computed} of them computed)"
+        )
+    return f"{text}: --history shows the risk at each past year of the record"
 
 
 def chosen_scores(names: Sequence[str]) -> tuple[list[Score], dict[str, tuple[str, ...]]]:
