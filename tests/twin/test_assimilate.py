@@ -197,6 +197,11 @@ def test_forecast_shapes_and_scenario() -> None:
     json.dumps(f.to_dict())
     with pytest.raises(ModelError, match="quantile"):
         f.band("cgm_mg_dl", 0.25)
+    # a horizon whose output cannot be held is refused up front (was an allocation error)
+    with pytest.raises(
+        ModelError, match=r"a forecast of 1e\+06 h every 5 min for 100 particles is"
+    ):
+        pf.forecast(1e6)
 
 
 # ---------------------------------------------------------------------- reproducibility

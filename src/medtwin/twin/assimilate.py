@@ -106,6 +106,7 @@ import numpy as np
 
 from medtwin.model.base import TIME_UNIT_MIN, FloatArray, InputSchedule, Model, ModelError
 from medtwin.model.events import Event, Scenario, parse_scenario
+from medtwin.model.solver import MAX_OUTPUT_VALUES
 from medtwin.twin.data import ABOVE, BELOW, EXACT, DataError, IntArray, PatientData
 
 if TYPE_CHECKING:
@@ -813,6 +814,13 @@ class ParticleFilter:
         q = tuple(float(v) for v in quantiles)
         if not q or any(not 0.0 <= v <= 1.0 for v in q):
             raise ModelError(f"quantiles must lie within [0, 1], got {list(quantiles)!r}")
+        values = (60.0 * hours / every_min + 2) * self.states.shape[0] * len(self.model.observables)
+        if values > MAX_OUTPUT_VALUES:
+            raise ModelError(
+                f"a forecast of {hours:g} h every {every_min:g} min for {self.states.shape[0]} "
+                f"particles is {values:,.0f} values, more than the {MAX_OUTPUT_VALUES:,} a "
+                "simulation returns: forecast less often or a shorter time"
+            )
         events: Sequence[Event] = self._scenario.events
         if scenario is not None:
             extra = scenario if isinstance(scenario, Scenario) else parse_scenario(scenario)
