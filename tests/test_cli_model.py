@@ -26,6 +26,9 @@ SCENARIO = {
 }
 
 
+ADULT_001 = ("simulate", "--model", "uva_padova_2008", "--preset", "adult#001")
+
+
 def invoke(*args: str, code: int = 0, stdin: str | None = None) -> Result:
     result = CliRunner().invoke(main, list(args), input=stdin, catch_exceptions=False)
     assert result.exit_code == code, (args, result.output)
@@ -207,31 +210,15 @@ def test_bad_times_name_the_option(args: list[str], message: str) -> None:
 def test_no_basal_event_is_noted(scenario_file: Path) -> None:
     """The UVA/Padova model gives no basal insulin without a basal event (as simglucose):
     glucose climbs; the output says why and how to give the patient's own basal."""
-    bare = invoke("simulate", "--model", "uva_padova_2008", "--preset", "adult#001", "--json")
+    bare = invoke(*ADULT_001, "--json")
     data = orjson.loads(bare.output)
     assert data["cgm_mg_dl"][-1] > 300 and '{"type": "basal"}' in data["note"]
-    text = invoke("simulate", "--model", "uva_padova_2008", "--preset", "adult#001").output
+    text = invoke(*ADULT_001).output
     assert "note: no basal event, so no basal insulin" in text
-    basal = invoke(
-        "simulate",
-        "--model",
-        "uva_padova_2008",
-        "--preset",
-        "adult#001",
-        "--scenario",
-        str(scenario_file),
-        "--json",
-    )
+    basal = invoke(*ADULT_001, "--scenario", str(scenario_file), "--json")
     assert orjson.loads(basal.output)["note"] is None
     propofol = invoke(
-        "simulate",
-        "--model",
-        "propofol_marsh",
-        "--preset",
-        "adult-female-40y",
-        "--hours",
-        "1",
-        "--json",
+        "simulate", "--model", "propofol_marsh", "--preset", "adult-female-40y", "--json"
     )
     assert orjson.loads(propofol.output)["note"] is None
 

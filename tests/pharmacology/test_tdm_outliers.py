@@ -8,32 +8,15 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from scipy.stats import norm
+from tests.pharmacology.test_dosing import CASE as BASE
 
 from medtwin.cli import main
 from medtwin.pharmacology.case import fit_case, parse_case
 from medtwin.pharmacology.tdm import OUTSIDE_Z, UNUSUAL_Z, Level, fit_map
 from medtwin.twin.optimise import recommend_case
 
-CASE = {
-    "model": "vancomycin_goti2018",
-    "patient": {
-        "age_years": 50,
-        "weight_kg": 70,
-        "height_cm": 175,
-        "sex": "male",
-        "creatinine_mg_dl": 1.0,
-    },
-    "events": [
-        {
-            "type": "infusion",
-            "t_h": 0,
-            "amount_mg": 1000,
-            "duration_h": 1,
-            "every_h": 12,
-            "count": 3,
-        }
-    ],
-}
+# the case of test_dosing (a 50-year-old man, 70 kg, creatinine 1.0; 1000 mg every 12 h x 3)
+CASE = {"model": BASE["model"], "patient": BASE["patient"], "events": BASE["events"]}
 
 
 def case_with(*levels: dict[str, object]) -> dict[str, object]:
