@@ -151,6 +151,45 @@ def test_link_and_access_log(db: str) -> None:
     assert {"write", "read", "link"} <= {row["action"] for row in log}
 
 
+def test_linking_a_patient_to_itself_says_so(db: str) -> None:
+    a, b = (p["id"] for p in orjson.loads(run("patients", "--store", db, "--json"))[:2])
+    text = run("link", a, a, "--store", db)
+    assert text == f"nothing to link: {a} and {a} are one patient already ({a})\n"
+    run("link", a, b, "--store", db)
+    assert "nothing to link" in run("link", b, a, "--store", db)  # b resolves to a now
+
+
+def test_a_birth_date_that_is_not_one_is_refused(db: str) -> None:
+    born = orjson.loads(run("patients", "--store", db, "--json"))[0]["birth_date"]
+    assert (
+        len(orjson.loads(run("patients", "--birth-date", born[:7], "--store", db, "--json"))) >= 1
+    )
+    for bad in ("1999-13-45", "1999-02-30", "1999-13", "1999-1", "19", "19__"):
+        result = CliRunner().invoke(main, ["patients", "--birth-date", bad, "--store", db])
+        assert result.exit_code == 2
+        assert f"'{bad}' is not a date or its prefix (YYYY, YYYY-MM or YYYY-MM-DD)" in result.output
+
+
+def test_an_empty_timeline_says_what_was_asked(db: str) -> None:
+    a = orjson.loads(run("patients", "--store", db, "--json"))[0]["id"]
+    args = ["timeline", a, "--code", "XYZ", "--since", "2020-01-01", "--store", db]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0
+    assert result.output == f"no facts of {a} with code XYZ; since 2020-01-01\n"
+    assert orjson.loads(run(*args, "--json")) == []
+
+
+def test_errors_of_every_command_read_alike(db: str) -> None:
+    """cgm (and the risk history) used click's "Error: ..." where every other command says
+    "medtwin: error: ..."."""
+    for args in (["cgm", "nobody"], ["show", "nobody"], ["timeline", "nobody"]):
+        proc = subprocess.run(
+            [str(MEDTWIN), *args, "--store", db], capture_output=True, text=True, check=False
+        )
+        assert proc.returncode == 1 and proc.stdout == ""
+        assert proc.stderr.startswith("medtwin: error: no patient with id or identifier 'nobody'")
+
+
 def test_quarantine_and_retry(tmp_path: Path) -> None:
     db = str(tmp_path / "q.db")
     bad = tmp_path / "bad.json"

@@ -62,6 +62,34 @@ def _parse_time(text: str | None, name: str) -> datetime | None:
         raise click.BadParameter(str(exc), param_hint=name) from exc
 
 
+def _birth_date_prefix(text: str | None) -> str | None:
+    """``--birth-date``: a date or its year or month, each a real one ("1999-13" is refused)."""
+    if text is None:
+        return None
+    import datetime as dt
+
+    parts = text.split("-")
+    try:
+        widths = [len(p) for p in parts]
+        if widths not in ([4], [4, 2], [4, 2, 2]) or not all(p.isdigit() for p in parts):
+            raise ValueError(text)
+        dt.date(int(parts[0]), *(int(p) for p in parts[1:]), *([1] * (3 - len(parts))))
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not a date or its prefix (YYYY, YYYY-MM or YYYY-MM-DD)",
+            param_hint="--birth-date",
+        ) from None
+    return text
+
+
+class Failure(click.ClickException):
+    """A user-facing error of a command, shown as every other one is: ``medtwin: error: ...``
+    on standard error, exit status 1."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"medtwin: error: {self.format_message()}", err=True)
+
+
 class _Group(click.Group):
     """Turns medtwin's user-facing errors into one line and exit status 1."""
 
@@ -286,7 +314,10 @@ def import_command(
 @_store_option
 @click.option("--search", default=None, help="Words to find in names and identifiers.")
 @click.option(
-    "--birth-date", default=None, help="Birth date or its prefix (YYYY, YYYY-MM, YYYY-MM-DD)."
+    "--birth-date",
+    default=None,
+    callback=lambda _ctx, _param, value: _birth_date_prefix(value),
+    help="Birth date or its prefix (YYYY, YYYY-MM, YYYY-MM-DD).",
 )
 @click.option("--limit", default=1000, show_default=True)
 @_json_option
@@ -560,6 +591,19 @@ def timeline_command(
             ]
         )
         return
+    if not rows:
+        asked = [
+            f"{label} {', '.join(values)}"
+            for label, values in (("code", codes), ("kind", kinds))
+            if values
+        ] + [
+            f"{label} {value}"
+            for label, value in (("since", since), ("until", until), ("as of", as_of))
+            if value
+        ]
+        click.echo(
+            f"no facts of {patient}" + (f" with {'; '.join(asked)}" if asked else ""), err=True
+        )
     for s in rows:
         f = s.fact
         when = (
@@ -679,8 +723,14 @@ def quarantine_retry_command(
 def link_command(keep: str, merge: str, store_url: str) -> None:
     """Merge patient MERGE into KEEP (ids or identifiers); MERGE's identifiers then find KEEP."""
     store = _open(store_url)
-    survivor = store.link(keep, merge)
-    store.close()
+    try:
+        keep_id, merge_id = store.resolve_patient(keep), store.resolve_patient(merge)
+        if keep_id == merge_id:
+            click.echo(f"nothing to link: {keep} and {merge} are one patient already ({keep_id})")
+            return
+        survivor = store.link(keep_id, merge_id)
+    finally:
+        store.close()
     click.echo(f"linked: {merge} -> {survivor}")
 
 
@@ -1241,7 +1291,7 @@ def cgm_command(
             targets=targets,
         )
     except (LookupError, ValueError) as exc:
-        raise click.ClickException(str(exc).strip("'\"")) from None
+        raise Failure(str(exc).strip("'\"")) from None
     finally:
         store.close()
     group = CGM_TARGET_SETS[report["targets_group"]]

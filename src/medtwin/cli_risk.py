@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from medtwin.cli import _json_option, _open, _print_json, _store_option, main
+from medtwin.cli import Failure, _json_option, _open, _print_json, _store_option, main
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -358,7 +358,7 @@ def _history(
             summary = store.patient(pid)
             table.write_html(plot_path, title=f"Risk over time: {summary.name} ({pid})")
     except HistoryError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise Failure(str(exc)) from exc
     saved = 0
     if not no_save:
         from medtwin.risk.from_record import RISK_SOURCE
