@@ -8,6 +8,7 @@ options, call it and print.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,41 @@ def _resolve(model_name: str, sbml: dict[str, Any]) -> Any:
         tuple(sbml.get("loinc", ())),
         tuple(sbml.get("units", ())),
     )
+
+
+MAX_PERIOD_DAYS = 36_525.0
+"""The longest period an option may name: 100 years (longer is no patient's record)."""
+
+
+class _Period(click.ParamType):
+    """A positive, finite period of at most :data:`MAX_PERIOD_DAYS` in the option's unit
+    (``hours`` or ``days``); ``zero``: 0 allowed too (``--assimilate-hours``)."""
+
+    name = "float"
+
+    def __init__(self, unit: str, *, zero: bool = False) -> None:
+        self.unit, self.zero = unit, zero
+        self.most = MAX_PERIOD_DAYS * (24.0 if unit == "hours" else 1.0)
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        low = 0.0 if self.zero else math.nextafter(0.0, 1.0)
+        if not (math.isfinite(number) and low <= number <= self.most):
+            self.fail(
+                f"{value} is not a number of {self.unit} from {'0' if self.zero else 'above 0'} "
+                f"to {self.most:,.0f} (100 years)",
+                param,
+                ctx,
+            )
+        return number
+
+
+HOURS, DAYS = _Period("hours"), _Period("days")
 
 
 def _errors() -> tuple[type[Exception], ...]:
@@ -75,7 +111,7 @@ def _until(text: str | None) -> Any:
 @click.option(
     "--days",
     default=None,
-    type=float,
+    type=DAYS,
     help="Fit to the last N days of data (default: the model's: 7 for glucose, 3650 for body "
     "weight).",
 )
@@ -86,7 +122,12 @@ def _until(text: str | None) -> Any:
     help="Fit the data up to this date (YYYY-MM-DD: to its end, UTC) or time (ISO 8601), "
     "e.g. the period before a change of treatment (default: up to the latest reading).",
 )
-@click.option("--starts", default=None, type=int, help="Optimiser starts (default: the model's).")
+@click.option(
+    "--starts",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Optimiser starts (default: the model's).",
+)
 @click.option("--seed", default=0, show_default=True, help="Seed of the multi-start draws.")
 @click.option("--no-save", is_flag=True, help="Fit and print, but do not keep it in the store.")
 @sbml_options
@@ -280,7 +321,9 @@ def twin_basal_command(
 @click.argument("patient")
 @_store_option
 @click.option("--model", "model_name", default="uva_padova_2008", show_default=True)
-@click.option("--hours", default=24.0, show_default=True, help="The last N hours of data.")
+@click.option(
+    "--hours", default=24.0, type=HOURS, show_default=True, help="The last N hours of data."
+)
 @sbml_options
 def twin_events_command(
     patient: str, store_url: str, model_name: str, hours: float, **sbml: Any
@@ -311,12 +354,14 @@ def twin_events_command(
 @click.argument("patient")
 @_store_option
 @click.option("--model", "model_name", default="uva_padova_2008", show_default=True)
-@click.option("--hours", default=2.0, show_default=True, help="Forecast horizon, hours.")
+@click.option(
+    "--hours", default=2.0, type=HOURS, show_default=True, help="Forecast horizon, hours."
+)
 @click.option(
     "--days",
     "horizon_days",
     default=None,
-    type=float,
+    type=DAYS,
     help="Forecast horizon in days (instead of --hours; e.g. 180 for a body-weight twin).",
 )
 @click.option(
@@ -328,10 +373,11 @@ def twin_events_command(
 @click.option(
     "--assimilate-hours",
     default=6.0,
+    type=_Period("hours", zero=True),
     show_default=True,
     help="Readings of the last N hours are absorbed by the particle filter.",
 )
-@click.option("--particles", default=500, show_default=True)
+@click.option("--particles", default=500, type=click.IntRange(min=1), show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option(
     "--unannounced/--no-unannounced",
@@ -442,6 +488,7 @@ def _old_data_note(data_end: dt.datetime | None) -> str | None:
 @click.option(
     "--hours",
     default=24.0,
+    type=HOURS,
     show_default=True,
     help="The period: the last N hours of the twin's data; event times count from its start.",
 )
@@ -449,7 +496,7 @@ def _old_data_note(data_end: dt.datetime | None) -> str | None:
     "--days",
     "period_days",
     default=None,
-    type=float,
+    type=DAYS,
     help="The period in days (instead of --hours; e.g. 180 ahead for a body-weight twin).",
 )
 @click.option(
@@ -465,7 +512,13 @@ def _old_data_note(data_end: dt.datetime | None) -> str | None:
     show_default=True,
     help="add: the scenario's events are added to what was recorded; replace: they replace it.",
 )
-@click.option("--members", default=200, show_default=True, help="Posterior ensemble size.")
+@click.option(
+    "--members",
+    default=200,
+    type=click.IntRange(min=1),
+    show_default=True,
+    help="Posterior ensemble size.",
+)
 @click.option("--seed", default=0, show_default=True)
 @click.option(
     "--plot",

@@ -419,3 +419,42 @@ def test_forecast_cli_draws_unannounced_meals_unless_told_not_to(
     # lift the top of the band a little (1.1 mg/dL when written)
     assert not np.array_equal(with_meals, without)
     assert with_meals[top].mean() > without[top].mean() + 0.5
+    # no readings absorbed: the forecast starts from the standing events at the latest reading
+    result = runner.invoke(
+        main,
+        [
+            *("forecast", "urn:test:mrn|T1D-1", "--hours", "1", "--assimilate-hours", "0"),
+            *("--particles", "100", "--json", "--store", sqlite_store.url),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.output)["bands"]["cgm_mg_dl"][0]) == 13
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["forecast", "P", "--hours", "nan"],
+            "'--hours': nan is not a number of hours from above 0",
+        ),
+        (["forecast", "P", "--days", "0"], "'--days': 0 is not a number of days from above 0"),
+        (["forecast", "P", "--assimilate-hours", "-1"], "-1 is not a number of hours from 0 to"),
+        (["forecast", "P", "--particles", "0"], "'--particles': 0 is not in the range x>=1"),
+        (["twin", "events", "P", "--hours", "1e9"], "to 876,600 (100 years)"),
+        (["twin", "events", "P", "--hours", "0"], "'--hours': 0 is not a number of hours"),
+        (["twin", "fit", "P", "--days", "-7"], "'--days': -7 is not a number of days"),
+        (["twin", "fit", "P", "--starts", "0"], "'--starts': 0 is not in the range x>=1"),
+        (["whatif", "P", "--scenario", "x.json", "--members", "0"], "0 is not in the range x>=1"),
+        (["whatif", "P", "--scenario", "x.json", "--days", "-2"], "-2 is not a number of days"),
+    ],
+)
+def test_periods_and_counts_are_checked_by_the_options(args: list[str], message: str) -> None:
+    """A period that is not positive, not finite or over 100 years, or no particles, is refused
+    naming the option (were tracebacks: 'window: need t0 < t1', an OverflowError)."""
+    from click.testing import CliRunner
+
+    from medtwin.cli import main
+
+    result = CliRunner().invoke(main, [*args, "--store", "unused.db"])
+    assert result.exit_code == 2 and message in result.output, result.output

@@ -227,10 +227,12 @@ class PatientData:
         """The data in ``[t0_min, t1_min]``, re-based so that ``t0_min`` is minute 0.
 
         Events before ``t0_min`` that still act (a basal rate, a diet) are moved to 0;
-        other earlier events are dropped.
+        other earlier events are dropped. An empty window (``t0_min == t1_min``) holds what is
+        at that minute: the standing events in force then (a forecast that absorbs no
+        readings starts from them).
         """
-        if not (math.isfinite(t0_min) and math.isfinite(t1_min) and t1_min > t0_min):
-            raise DataError(f"window: need t0 < t1, got {t0_min!r}, {t1_min!r}")
+        if not (math.isfinite(t0_min) and math.isfinite(t1_min) and t1_min >= t0_min):
+            raise DataError(f"window: need t0 <= t1, got {t0_min!r}, {t1_min!r}")
         obs = {}
         flags = {}
         for name, (t, y) in self.observations.items():
