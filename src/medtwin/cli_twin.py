@@ -42,7 +42,7 @@ MAX_PERIOD_DAYS = 36_525.0
 """The longest period an option may name: 100 years (longer is no patient's record)."""
 
 
-class _Period(click.ParamType):
+class _Period(click.ParamType[float, Any]):
     """A positive, finite period of at most :data:`MAX_PERIOD_DAYS` in the option's unit
     (``hours`` or ``days``); ``zero``: 0 allowed too (``--assimilate-hours``)."""
 
