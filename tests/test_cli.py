@@ -179,6 +179,33 @@ def test_an_empty_timeline_says_what_was_asked(db: str) -> None:
     assert orjson.loads(run(*args, "--json")) == []
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["monitor", "run", "{a}", "--monitors", ""], "name at least one monitor"),
+        (
+            ["monitor", "run", "{a}", "--since", "2026-01-01", "--until", "2025-01-01"],
+            "--since 2026-01-01 is not before --until 2025-01-01",
+        ),
+        (
+            ["timeline", "{a}", "--since", "2020-01-01", "--until", "2020-01-01"],
+            "--since 2020-01-01 is not before --until 2020-01-01",
+        ),
+        (["patients", "--limit", "0"], "'--limit': 0 is not in the range x>=1"),
+        (["access-log", "--limit", "-1"], "'--limit': -1 is not in the range x>=1"),
+        (["alerts", "--limit", "-1"], "'--limit': -1 is not in the range x>=1"),
+    ],
+)
+def test_options_that_could_only_find_nothing_are_refused(
+    db: str, args: list[str], message: str
+) -> None:
+    """An empty monitor list or time range, or a limit below 1 (SQLite reads -1 as "no limit",
+    PostgreSQL refuses it), is refused naming the option instead of running on."""
+    a = orjson.loads(run("patients", "--store", db, "--json"))[0]["id"]
+    result = CliRunner().invoke(main, [*(x.format(a=a) for x in args), "--store", db])
+    assert result.exit_code == 2 and message in result.output, result.output
+
+
 def test_errors_of_every_command_read_alike(db: str) -> None:
     """cgm (and the risk history) used click's "Error: ..." where every other command says
     "medtwin: error: ..."."""

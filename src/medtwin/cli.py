@@ -90,6 +90,17 @@ class Failure(click.ClickException):
         click.echo(f"medtwin: error: {self.format_message()}", err=True)
 
 
+def _time_range(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
+    """``--since`` and ``--until`` as times; refused when the range is empty (since not before
+    until), which would otherwise find nothing and say so only by its silence."""
+    start, end = _parse_time(since, "--since"), _parse_time(until, "--until")
+    if start is not None and end is not None and start >= end:
+        raise click.BadParameter(
+            f"--since {since} is not before --until {until}", param_hint="--since/--until"
+        )
+    return start, end
+
+
 class _Group(click.Group):
     """Turns medtwin's user-facing errors into one line and exit status 1."""
 
@@ -319,7 +330,7 @@ def import_command(
     callback=lambda _ctx, _param, value: _birth_date_prefix(value),
     help="Birth date or its prefix (YYYY, YYYY-MM, YYYY-MM-DD).",
 )
-@click.option("--limit", default=1000, show_default=True)
+@click.option("--limit", default=1000, type=click.IntRange(min=1), show_default=True)
 @_json_option
 def patients_command(
     store_url: str, search: str | None, birth_date: str | None, limit: int, as_json: bool
@@ -569,13 +580,14 @@ def timeline_command(
     from medtwin.record.facts import Observation, fact_to_dict, value_comparator
     from medtwin.store.summary import sent_otherwise, unit_label
 
+    start, end = _time_range(since, until)
     store = _open(store_url)
     rows = store.timeline(
         patient,
         codes=codes,
         kinds=kinds,
-        start=_parse_time(since, "--since"),
-        end=_parse_time(until, "--until"),
+        start=start,
+        end=end,
         as_of=_parse_time(as_of, "--as-of"),
     )
     store.close()
@@ -737,7 +749,7 @@ def link_command(keep: str, merge: str, store_url: str) -> None:
 @main.command("access-log")
 @_store_option
 @click.option("--patient", default=None)
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", default=50, type=click.IntRange(min=1), show_default=True)
 @_json_option
 def access_log_command(store_url: str, patient: str | None, limit: int, as_json: bool) -> None:
     """Who read or wrote which patient's data, newest first."""
@@ -768,7 +780,7 @@ def access_log_command(store_url: str, patient: str | None, limit: int, as_json:
 
 @main.command("jobs")
 @_store_option
-@click.option("--limit", default=20, show_default=True)
+@click.option("--limit", default=20, type=click.IntRange(min=1), show_default=True)
 @_json_option
 def jobs_command(store_url: str, limit: int, as_json: bool) -> None:
     """Imports and other long jobs, newest first (``running`` with no process left = interrupted)."""
@@ -930,15 +942,15 @@ def monitor_run_command(
     from medtwin.risk.context import patient_context
 
     names = [m.strip() for m in monitors.split(",") if m.strip()]
+    if not names:
+        raise click.BadParameter(
+            "name at least one monitor (see 'medtwin monitor list')", param_hint="--monitors"
+        )
+    start, end = _time_range(since, until)
     store = _open(store_url)
     try:
         pid = store.resolve_patient(patient)
-        timeline = store.timeline(
-            pid,
-            kinds=["Observation"],
-            start=_parse_time(since, "--since"),
-            end=_parse_time(until, "--until"),
-        )
+        timeline = store.timeline(pid, kinds=["Observation"], start=start, end=end)
         readings = readings_from_stored(timeline)
         sink = store if save and hasattr(store, "raise_alerts") else None
         hub = MonitorHub(

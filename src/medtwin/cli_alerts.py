@@ -37,7 +37,13 @@ def _when(value: datetime | None) -> str:
 @click.option(
     "--open", "only_open", is_flag=True, help="Only alerts not yet resolved (open or acknowledged)."
 )
-@click.option("--limit", default=200, show_default=True, help="At most this many, newest first.")
+@click.option(
+    "--limit",
+    default=200,
+    type=click.IntRange(min=1),
+    show_default=True,
+    help="At most this many, newest first.",
+)
 @_json_option
 @click.pass_context
 def alerts_group(
