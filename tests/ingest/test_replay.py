@@ -56,7 +56,8 @@ def make_patient(store: SqlStore, user: str) -> str:
 
 def test_parse_speed() -> None:
     assert parse_speed("60x") == 60.0 and parse_speed("2.5") == 2.5 and parse_speed("max") is None
-    for bad in ("0x", "fast", "-3x"):
+    assert parse_speed("infx") is None  # as fast as it goes, as "max"
+    for bad in ("0x", "fast", "-3x", "nanx", "-infx"):
         with pytest.raises(ValueError, match="speed"):
             parse_speed(bad)
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -58,8 +59,8 @@ class Recorded:
 def parse_speed(text: str) -> float | None:
     """``60x`` or ``60`` -> 60.0; ``max`` -> ``None`` (no pacing).
 
-    >>> parse_speed("60x"), parse_speed("max")
-    (60.0, None)
+    >>> parse_speed("60x"), parse_speed("max"), parse_speed("infx")
+    (60.0, None, None)
     """
     value = text.strip().lower()
     if value in ("max", "inf", "unlimited"):
@@ -68,8 +69,10 @@ def parse_speed(text: str) -> float | None:
         speed = float(value.removesuffix("x"))
     except ValueError:
         raise ValueError(f"speed {text!r}: expected a factor such as 60x, or max") from None
-    if speed <= 0:
-        raise ValueError(f"speed {text!r} must be positive")
+    if math.isinf(speed) and speed > 0:
+        return None  # "infx": as fast as it goes, as "max"
+    if not (math.isfinite(speed) and speed > 0):
+        raise ValueError(f"speed {text!r} must be a positive number")
     return speed
 
 
