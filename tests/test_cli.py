@@ -194,13 +194,16 @@ def test_an_empty_timeline_says_what_was_asked(db: str) -> None:
         (["patients", "--limit", "0"], "'--limit': 0 is not in the range x>=1"),
         (["access-log", "--limit", "-1"], "'--limit': -1 is not in the range x>=1"),
         (["alerts", "--limit", "-1"], "'--limit': -1 is not in the range x>=1"),
+        (["cgm", "{a}", "--days", "1e9"], "1e9 is not a number of days from above 0 to 36,525"),
+        (["changepoints", "{a}", "8867-4", "--beta", "nan"], "nan is not a positive number"),
+        (["changepoints", "{a}", "8867-4", "--min-size", "0"], "0 is not in the range x>=1"),
+        (["import", "--fhir-server", "http://127.0.0.1:9", "--page-size", "0"], "x>=1"),
     ],
 )
-def test_options_that_could_only_find_nothing_are_refused(
-    db: str, args: list[str], message: str
-) -> None:
-    """An empty monitor list or time range, or a limit below 1 (SQLite reads -1 as "no limit",
-    PostgreSQL refuses it), is refused naming the option instead of running on."""
+def test_options_out_of_their_range_are_refused(db: str, args: list[str], message: str) -> None:
+    """An empty monitor list or time range, a limit below 1 (SQLite reads -1 as "no limit",
+    PostgreSQL refuses it), a period over 100 years (an OverflowError), a penalty of nan, or a
+    page of 0 resources (a ValueError) is refused naming the option instead of running on."""
     a = orjson.loads(run("patients", "--store", db, "--json"))[0]["id"]
     result = CliRunner().invoke(main, [*(x.format(a=a) for x in args), "--store", db])
     assert result.exit_code == 2 and message in result.output, result.output
@@ -230,6 +233,13 @@ def test_quarantine_and_retry(tmp_path: Path) -> None:
     assert "0 open entries left" in text
     assert orjson.loads(run("quarantine", "--store", db, "--json")) == []
     assert len(orjson.loads(run("quarantine", "--all", "--store", db, "--json"))) == 1
+
+
+def test_synth_wants_a_patient_at_least(tmp_path: Path) -> None:
+    for n in ("0", "-1"):  # -1 was a ValueError traceback; 0 wrote nothing
+        result = CliRunner().invoke(main, ["synth", "--patients", n, str(tmp_path / "syn")])
+        assert result.exit_code == 2 and "is not in the range x>=1" in result.output
+    assert not (tmp_path / "syn").exists()
 
 
 def test_synth_writes_bundles(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ Bad input gives one clear line on stderr and a non-zero exit, never a traceback.
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -80,6 +81,45 @@ def _birth_date_prefix(text: str | None) -> str | None:
             param_hint="--birth-date",
         ) from None
     return text
+
+
+MAX_PERIOD_DAYS = 36_525.0
+"""The longest period an option may name: 100 years (longer is no patient's record)."""
+
+
+class Positive(click.ParamType[float, Any]):
+    """A positive, finite number; a period (``unit`` ``"hours"`` or ``"days"``) of at most
+    :data:`MAX_PERIOD_DAYS`; ``zero``: 0 allowed too (``--assimilate-hours``). ``nan`` and
+    ``inf``, which click's float type lets through, are refused."""
+
+    name = "float"
+
+    def __init__(self, unit: str | None = None, *, zero: bool = False) -> None:
+        self.unit, self.zero = unit, zero
+        self.most = MAX_PERIOD_DAYS * {"hours": 24.0, "days": 1.0}.get(unit or "", math.inf)
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        low = 0.0 if self.zero else math.nextafter(0.0, 1.0)
+        if not (math.isfinite(number) and low <= number <= self.most):
+            if self.unit is None:
+                self.fail(f"{value} is not a {'' if self.zero else 'positive '}number", param, ctx)
+            low_text = "0" if self.zero else "above 0"
+            self.fail(
+                f"{value} is not a number of {self.unit} from {low_text} to {self.most:,.0f} "
+                "(100 years)",
+                param,
+                ctx,
+            )
+        return number
+
+
+HOURS, DAYS = Positive("hours"), Positive("days")
 
 
 class Failure(click.ClickException):
@@ -157,7 +197,11 @@ def main() -> None:
     "patient's record later with 'medtwin link PATIENT urn:medtwin:device-user|ID'.",
 )
 @click.option(
-    "--page-size", default=100, show_default=True, help="With --fhir-server: _count per page."
+    "--page-size",
+    default=100,
+    type=click.IntRange(min=1),
+    show_default=True,
+    help="With --fhir-server: _count per page.",
 )
 @click.option(
     "--header",
@@ -988,7 +1032,14 @@ def monitor_run_command(
 
 @main.command("synth")
 @click.argument("out", type=click.Path(path_type=Path))
-@click.option("--patients", "n", default=20, show_default=True, help="How many patients.")
+@click.option(
+    "--patients",
+    "n",
+    default=20,
+    type=click.IntRange(min=1),
+    show_default=True,
+    help="How many patients.",
+)
 @click.option(
     "--seed", default=1, show_default=True, help="Random seed (same seed, same patients)."
 )
@@ -1232,7 +1283,11 @@ def _cgm_ranges(group: str) -> list[tuple[str, str]]:
     help="Every patient with CGM readings, the most at risk first (a clinic's panel).",
 )
 @click.option(
-    "--days", default=14.0, show_default=True, help="Report the last N days (the consensus' 14)."
+    "--days",
+    default=14.0,
+    type=DAYS,
+    show_default=True,
+    help="Report the last N days (the consensus' 14).",
 )
 @click.option(
     "--until", default=None, help="Up to this date/time (default: the newest CGM reading)."
@@ -1383,8 +1438,16 @@ def cgm_command(
 @_store_option
 @click.option("--since", default=None, help="From this date/time (inclusive).")
 @click.option("--until", default=None, help="Up to this date/time (exclusive).")
-@click.option("--beta", default=2.0, show_default=True, help="Penalty multiplier (2 = BIC).")
-@click.option("--min-size", default=5, show_default=True, help="Fewest readings per segment.")
+@click.option(
+    "--beta", default=2.0, type=Positive(), show_default=True, help="Penalty multiplier (2 = BIC)."
+)
+@click.option(
+    "--min-size",
+    default=5,
+    type=click.IntRange(min=1),
+    show_default=True,
+    help="Fewest readings per segment.",
+)
 @_json_option
 def changepoints_command(
     patient: str,

@@ -8,13 +8,12 @@ options, call it and print.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from pathlib import Path
 from typing import Any
 
 import click
 
-from medtwin.cli import _json_option, _open, _print_json, _store_option, main
+from medtwin.cli import DAYS, HOURS, Positive, _json_option, _open, _print_json, _store_option, main
 from medtwin.cli_model import _model, sbml_options
 
 __all__ = ["forecast_command", "twin_group", "whatif_command"]
@@ -36,41 +35,6 @@ def _resolve(model_name: str, sbml: dict[str, Any]) -> Any:
         tuple(sbml.get("loinc", ())),
         tuple(sbml.get("units", ())),
     )
-
-
-MAX_PERIOD_DAYS = 36_525.0
-"""The longest period an option may name: 100 years (longer is no patient's record)."""
-
-
-class _Period(click.ParamType[float, Any]):
-    """A positive, finite period of at most :data:`MAX_PERIOD_DAYS` in the option's unit
-    (``hours`` or ``days``); ``zero``: 0 allowed too (``--assimilate-hours``)."""
-
-    name = "float"
-
-    def __init__(self, unit: str, *, zero: bool = False) -> None:
-        self.unit, self.zero = unit, zero
-        self.most = MAX_PERIOD_DAYS * (24.0 if unit == "hours" else 1.0)
-
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> float:
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number", param, ctx)
-        low = 0.0 if self.zero else math.nextafter(0.0, 1.0)
-        if not (math.isfinite(number) and low <= number <= self.most):
-            self.fail(
-                f"{value} is not a number of {self.unit} from {'0' if self.zero else 'above 0'} "
-                f"to {self.most:,.0f} (100 years)",
-                param,
-                ctx,
-            )
-        return number
-
-
-HOURS, DAYS = _Period("hours"), _Period("days")
 
 
 def _errors() -> tuple[type[Exception], ...]:
@@ -373,7 +337,7 @@ def twin_events_command(
 @click.option(
     "--assimilate-hours",
     default=6.0,
-    type=_Period("hours", zero=True),
+    type=Positive("hours", zero=True),
     show_default=True,
     help="Readings of the last N hours are absorbed by the particle filter.",
 )
