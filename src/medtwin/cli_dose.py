@@ -58,6 +58,7 @@ def _run(
                 raise case_mod.CaseError(
                     "--patient needs --model (e.g. vancomycin_goti2018, warfarin_hamberg2007)"
                 )
+            case_mod.check_dosing_model(model)
             from medtwin.twin.dosing_record import case_from_store, warfarin_case_from_store
 
             warfarin = model == WARFARIN

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 
 import numpy as np
 import orjson
@@ -379,3 +380,9 @@ def test_cli_dose_bad_case(tmp_path: object) -> None:
     assert res.exit_code == 1 and "weight_kg" in res.output
     with pytest.raises(CaseError, match="unknown key"):
         parse_case({**CASE, "bogus": 1})
+    # an unknown model lists every dosing model, warfarin's too (it was left out)
+    known = "(known: vancomycin_goti2018, vancomycin_buelga2005, gentamicin_hull1976, warfarin_hamberg2007)"
+    with pytest.raises(CaseError, match=re.escape(known)):
+        parse_case({**CASE, "model": "vancomycin"})
+    res = CliRunner().invoke(main, ["dose", "recommend", "--patient", "P", "--model", "x"])
+    assert res.exit_code == 1 and f"unknown dosing model 'x' {known}" in res.output

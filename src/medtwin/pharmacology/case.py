@@ -47,7 +47,7 @@ import orjson
 
 from medtwin.model.base import ModelError
 from medtwin.model.events import parse_scenario
-from medtwin.pharmacology.antibiotics import PopPKModel, get_pop_model
+from medtwin.pharmacology.antibiotics import POP_MODEL_NAMES, PopPKModel, get_pop_model
 from medtwin.pharmacology.covariates import PatientCovariates
 from medtwin.pharmacology.pk import Dose, auc, concentrations, doses_from_events, first_dose_h
 from medtwin.pharmacology.tdm import Level, TdmError, fit_map
@@ -59,8 +59,10 @@ _CENSORED_BY = {"<": "below", "<=": "below", ">": "above", ">=": "above"}
 
 __all__ = [
     "CASE_KEYS",
+    "DOSING_MODELS",
     "CaseError",
     "DosingCase",
+    "check_dosing_model",
     "fit_case",
     "load_case",
     "parse_case",
@@ -93,6 +95,17 @@ CASE_KEYS = frozenset(
 """The keys of a dosing case file (antibiotic and warfarin cases alike)."""
 
 
+DOSING_MODELS: tuple[str, ...] = (*POP_MODEL_NAMES, "warfarin_hamberg2007")
+"""Every dosing model of ``medtwin dose`` (warfarin's case is read by
+:func:`medtwin.pharmacology.warfarin_dosing.parse_warfarin_case`)."""
+
+
+def check_dosing_model(name: str) -> None:
+    """Refuse a name that is no dosing model, listing them all."""
+    if name not in DOSING_MODELS:
+        raise CaseError(f"unknown dosing model {name!r} (known: {', '.join(DOSING_MODELS)})")
+
+
 def parse_case(raw: Any) -> DosingCase:
     """Validate a dosing case (see the module docstring)."""
     if not isinstance(raw, Mapping):
@@ -102,6 +115,7 @@ def parse_case(raw: Any) -> DosingCase:
         raise CaseError(f"case: unknown key {unknown[0]!r} (known: {', '.join(sorted(CASE_KEYS))})")
     if "model" not in raw or not isinstance(raw["model"], str):
         raise CaseError("case: missing key 'model' (a dosing model name)")
+    check_dosing_model(raw["model"])
     pop = get_pop_model(raw["model"])
     if "patient" not in raw:
         raise CaseError("case: missing key 'patient'")
