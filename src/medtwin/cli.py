@@ -696,19 +696,34 @@ def export_group() -> None:
     default=None,
     help="One patient as a Bundle; without it, the whole store as Bulk NDJSON.",
 )
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Bulk NDJSON: remove the NDJSON files OUT already holds (else such a folder is refused: "
+    "the export would mix with them).",
+)
 @_store_option
-def export_fhir_command(out: Path, patient: str | None, store_url: str) -> None:
-    """Export as FHIR R4: a patient Bundle (OUT file or folder) or Bulk NDJSON (OUT folder)."""
-    from medtwin.export import write_bulk_ndjson, write_patient_bundle
+def export_fhir_command(out: Path, patient: str | None, replace: bool, store_url: str) -> None:
+    """Export as FHIR R4: a patient Bundle (OUT file or folder) or Bulk NDJSON (OUT folder).
+
+    Files are written whole or not at all (written beside, then renamed).
+    """
+    from medtwin.export import ExportError, write_bulk_ndjson, write_patient_bundle
 
     store = _open(store_url)
-    if patient:
-        written = write_patient_bundle(store, patient, out)
-        click.echo(f"wrote {written}")
-    else:
-        counts = write_bulk_ndjson(store, out)
-        click.echo(f"wrote {sum(counts.values())} resources in {len(counts)} NDJSON files to {out}")
-    store.close()
+    try:
+        if patient:
+            written = write_patient_bundle(store, patient, out)
+            click.echo(f"wrote {written}")
+        else:
+            counts = write_bulk_ndjson(store, out, replace=replace)
+            click.echo(
+                f"wrote {sum(counts.values())} resources in {len(counts)} NDJSON files to {out}"
+            )
+    except ExportError as exc:
+        raise Failure(str(exc)) from None
+    finally:
+        store.close()
 
 
 @main.group("quarantine", invoke_without_command=True)

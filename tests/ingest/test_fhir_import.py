@@ -11,10 +11,11 @@ from typing import Any
 import orjson
 import pytest
 
-from medtwin.export import patient_bundle, write_bulk_ndjson
+from medtwin.export import ExportError, patient_bundle, write_bulk_ndjson
 from medtwin.ingest import import_paths, retry_quarantine
 from medtwin.record.facts import Demographics, Observation
 from medtwin.store import open_store
+from medtwin.store.base import StoredFact
 from medtwin.store.sql import SqlStore
 
 
@@ -180,6 +181,76 @@ def test_round_trip_bulk_ndjson(shared: Path, tmp_path: Path) -> None:
     assert fact_keys(second) == fact_keys(first)
     first.close()
     second.close()
+
+
+def test_a_bulk_export_does_not_mix_with_an_earlier_one(shared: Path, tmp_path: Path) -> None:
+    """A folder holding an earlier export is refused (its Claim.ndjson would be read back with
+    a store that has no claims); with replace, only this export's files are left, and a failed
+    export leaves the folder as it was."""
+    files = sorted((shared / "fhir" / "synthea-r4").glob("*.json"))
+    claims = open_store(str(tmp_path / "claims.db"), actor="test")
+    import_paths(claims, files[:2])
+    folder = tmp_path / "bulk"
+    assert write_bulk_ndjson(claims, folder)["Claim"] > 0
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    uscore = open_store(str(tmp_path / "uscore.db"), actor="test")
+    import_paths(uscore, [shared / "fhir" / "uscore" / "uscore_bundle_patient_85.json"])
+    with pytest.raises(
+        ExportError, match=r"already holds \d+ NDJSON file\(s\) \(CarePlan.ndjson, Claim.ndjson"
+    ):
+        write_bulk_ndjson(uscore, folder)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+    class Broken(Exception):
+        pass
+
+    first_three = list(uscore.iter_facts(include_raw=True))[:3]
+
+    def failing() -> Iterator[StoredFact]:
+        yield from first_three
+        raise Broken
+
+    original = uscore.iter_facts
+    uscore.iter_facts = lambda **_: failing()  # type: ignore[method-assign]
+    with pytest.raises(Broken):
+        write_bulk_ndjson(uscore, folder, replace=True)
+    uscore.iter_facts = original  # type: ignore[method-assign]
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # nothing half-written
+
+    counts = write_bulk_ndjson(uscore, folder, replace=True)
+    assert "Claim" not in counts and sorted(p.name for p in folder.iterdir()) == sorted(
+        f"{t}.ndjson" for t in counts
+    )
+    again = open_store(str(tmp_path / "again.db"), actor="test")
+    import_paths(again, [folder])
+    assert fact_keys(again) == fact_keys(uscore)
+    with pytest.raises(ExportError, match="is a file"):
+        write_bulk_ndjson(uscore, folder / "Patient.ndjson")
+
+
+def test_bulk_orders_read_their_medication_in_a_parallel_import(
+    shared: Path, tmp_path: Path
+) -> None:
+    """US Core names drugs by medicationReference. Exported as Bulk NDJSON and imported by
+    parallel workers, an order was parsed while another worker wrote Medication.ndjson: the
+    Medication was not found at parse time but was stored by the order's append, so the order
+    was kept with "Medication/<id>" for its drug. It now waits and is read again."""
+    source = open_store(str(tmp_path / "src.db"), actor="test")
+    import_paths(source, [shared / "fhir" / "uscore" / "uscore_bundle_patient_85.json"])
+    write_bulk_ndjson(source, tmp_path / "bulk")
+    drugs = {}
+    for workers in (1, 2):
+        store = open_store(str(tmp_path / f"w{workers}.db"), actor="test")
+        import_paths(store, [tmp_path / "bulk"], workers=workers)
+        assert store.quarantine(status="open") == []
+        drugs[workers] = {
+            s.fact.source_id: s.fact.code
+            for s in store.iter_facts(include_raw=False)
+            if s.fact.kind == "MedicationRequest"
+        }
+        assert fact_keys(store) == fact_keys(source)
+    assert drugs[2] == drugs[1] and len(drugs[1]) >= 1
+    assert all(code is not None and code.system.endswith("rxnorm") for code in drugs[2].values())
 
 
 # --- bad input ---------------------------------------------------------------------------------

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from medtwin.export.fhir import (
+    ExportError,
     fact_to_resource,
     patient_bundle,
     write_bulk_ndjson,
     write_patient_bundle,
 )
 
-__all__ = ["fact_to_resource", "patient_bundle", "write_bulk_ndjson", "write_patient_bundle"]
+__all__ = [
+    "ExportError",
+    "fact_to_resource",
+    "patient_bundle",
+    "write_bulk_ndjson",
+    "write_patient_bundle",
+]

@@ -40,7 +40,13 @@ from medtwin.risk.from_record import RISK_SOURCE, SCORE_SYSTEM
 from medtwin.store.base import StoredFact
 from medtwin.store.sql import SqlStore
 
-__all__ = ["fact_to_resource", "patient_bundle", "write_bulk_ndjson", "write_patient_bundle"]
+__all__ = [
+    "ExportError",
+    "fact_to_resource",
+    "patient_bundle",
+    "write_bulk_ndjson",
+    "write_patient_bundle",
+]
 
 _UCUM = "http://unitsofmeasure.org"
 _URI_SAFE = ":/?#[]@!$&'()*+,;=-._~"
@@ -236,12 +242,23 @@ def patient_bundle(store: SqlStore, patient: str) -> dict[str, Any]:
     }
 
 
+class ExportError(ValueError):
+    """An export that cannot be written where it was asked (the message says why)."""
+
+
 def write_patient_bundle(store: SqlStore, patient: str, out: Path) -> Path:
-    """Write :func:`patient_bundle` to ``out`` (a file, or a folder to put ``<id>.json`` in)."""
+    """Write :func:`patient_bundle` to ``out`` (a file, or a folder to put ``<id>.json`` in).
+
+    The file is written whole or not at all (a temporary file beside it, then renamed)."""
     bundle = patient_bundle(store, patient)
     if out.is_dir():
         out = out / f"{store.resolve_patient(patient)}.json"
-    out.write_bytes(orjson.dumps(bundle, option=orjson.OPT_INDENT_2))
+    part = out.with_name(out.name + ".part")
+    try:
+        part.write_bytes(orjson.dumps(bundle, option=orjson.OPT_INDENT_2))
+        part.replace(out)
+    finally:
+        part.unlink(missing_ok=True)
     return out
 
 
@@ -251,20 +268,46 @@ def _iter_resources(store: SqlStore) -> Iterator[dict[str, Any]]:
         yield ids.resource(stored.fact)
 
 
-def write_bulk_ndjson(store: SqlStore, out_dir: Path) -> dict[str, int]:
-    """Write the whole store as Bulk Data NDJSON, one ``<Type>.ndjson`` per resource type."""
+def write_bulk_ndjson(store: SqlStore, out_dir: Path, *, replace: bool = False) -> dict[str, int]:
+    """Write the whole store as Bulk Data NDJSON, one ``<Type>.ndjson`` per resource type.
+
+    ``out_dir`` must not hold NDJSON files already: an export there would mix with them (a
+    ``Claim.ndjson`` of an earlier export, of a store that no longer has claims, would be read
+    back with this one). ``replace`` removes them first. The files are written as ``.part``
+    files and renamed only when all are written, so a failed export leaves none of its files
+    and the folder's earlier ones (without ``replace``) untouched.
+    """
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ExportError(f"{out_dir} is a file: a whole store is exported to a folder")
+    old = sorted(out_dir.glob("*.ndjson")) if out_dir.is_dir() else []
+    if old and not replace:
+        names = ", ".join(p.name for p in old[:4]) + (" ..." if len(old) > 4 else "")
+        raise ExportError(
+            f"{out_dir} already holds {len(old)} NDJSON file(s) ({names}): an export there "
+            "would mix with them; give an empty folder, or replace them ('medtwin export fhir "
+            "--replace')"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     handles: dict[str, IO[bytes]] = {}
     counts: dict[str, int] = {}
+    done = False
     try:
         for resource in _iter_resources(store):
             rtype = resource["resourceType"]
             handle = handles.get(rtype)
             if handle is None:
-                handle = handles[rtype] = (out_dir / f"{rtype}.ndjson").open("wb")
+                handle = handles[rtype] = (out_dir / f"{rtype}.ndjson.part").open("wb")
             handle.write(orjson.dumps(resource) + b"\n")
             counts[rtype] = counts.get(rtype, 0) + 1
+        done = True
     finally:
         for handle in handles.values():
             handle.close()
+        if not done:
+            for rtype in handles:
+                (out_dir / f"{rtype}.ndjson.part").unlink(missing_ok=True)
+    for path in old:
+        path.unlink()
+    for rtype in handles:
+        (out_dir / f"{rtype}.ndjson.part").replace(out_dir / f"{rtype}.ndjson")
     return counts

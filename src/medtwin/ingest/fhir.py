@@ -714,8 +714,8 @@ def _with_referenced_medication(
     code: the Medication resource it references, contained in it (``#id``), an entry of the
     same file (GP Connect's and US Core's form) or stored from another file (a Bulk export's
     ``Medication.ndjson``: a reference to one not yet stored waits in quarantine, and is read
-    again when it comes), read for its code (or its ingredients' names). Without one, the
-    reference's display is kept."""
+    again when it comes), read for its code (or its ingredients' names). Without a store to
+    look in, the reference's display is kept."""
     node = resource.get("medicationReference")
     ref = node.get("reference") if isinstance(node, dict) else None
     if not isinstance(ref, str):
@@ -740,6 +740,17 @@ def _with_referenced_medication(
         stored = getattr(lookup, "resource", None)
         if medication is None and stored is not None and key.startswith("Medication/"):
             medication = stored(key)
+            if medication is None:
+                # not stored yet (a parallel import's worker may be writing it now): the order
+                # waits, and is read again with its drug when the Medication is stored; were
+                # it kept now, the Medication's arrival before the append would let it through
+                # with the reference's text for its drug
+                raise _Blocked(
+                    f"references {key}, which is not in this file or the store (the drug of "
+                    "the order is read from it)",
+                    "medicationReference",
+                    key,
+                )
     code = _medication_coding(medication) if medication is not None else None
     if code is None:
         return facts
