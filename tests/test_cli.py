@@ -229,8 +229,12 @@ def test_quarantine_and_retry(tmp_path: Path) -> None:
     entries = orjson.loads(run("quarantine", "--store", db, "--json"))
     assert entries[0]["file"] == str(bad) and "birthDate" in (entries[0]["field"] or "")
     bad.write_text('{"resourceType": "Patient", "id": "x", "birthDate": "1970-12-01"}')
+    missing = CliRunner().invoke(main, ["quarantine", "retry", "99", "--store", db])
+    assert missing.exit_code == 1 and "no open quarantine entry #99" in missing.output
     text = run("quarantine", "retry", "--store", db)
     assert "0 open entries left" in text
+    again = CliRunner().invoke(main, ["quarantine", "retry", str(entries[0]["id"]), "--store", db])
+    assert again.exit_code == 1 and f"no open quarantine entry #{entries[0]['id']}" in again.output
     assert orjson.loads(run("quarantine", "--store", db, "--json")) == []
     assert len(orjson.loads(run("quarantine", "--all", "--store", db, "--json"))) == 1
 

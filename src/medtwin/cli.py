@@ -777,6 +777,15 @@ def quarantine_retry_command(
     from medtwin.ingest import retry_quarantine
 
     store = _open(own_store or store_url)
+    if ids:
+        open_ids = {e.id for e in store.quarantine(status="open")}
+        unknown = [i for i in ids if i not in open_ids]
+        if unknown:
+            store.close()
+            raise Failure(
+                f"no open quarantine entry #{', #'.join(map(str, unknown))} (see "
+                "'medtwin quarantine'; 'medtwin quarantine --all' lists resolved ones too)"
+            )
     report = retry_quarantine(store, ids=ids or None, tz=tz)
     left = store.counts()["quarantine_open"]
     store.close()
