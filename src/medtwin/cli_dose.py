@@ -124,21 +124,7 @@ def _run(
             click.echo(
                 f"  t {lv['t_h']:g} h: measured {lv['conc_mg_l']:g}, predicted {lv['pred_mg_l']:.2f} mg/L"
             )
-        from medtwin.pharmacology.tdm import OUTSIDE_Z, UNUSUAL_Z
-
-        if result["outside_population"]:
-            click.echo(
-                f"Outside the model's population (more than {OUTSIDE_Z:g} SD): "
-                + "; ".join(result["outside_population"])
-                + ". Check each level's value, unit and time and the doses given; no regimen "
-                "is recommended from this fit"
-            )
-        elif result["unusual"]:
-            click.echo(
-                f"Warning: unusual fit (more than {UNUSUAL_Z:g} SD): "
-                + "; ".join(result["unusual"])
-                + ". Check each level's value, unit and time and the doses given"
-            )
+        _echo_findings(result, "level's value, unit and time")
     for key in (
         "auc24_first_day_mg_h_l",
         "auc24_steady_state_mg_h_l",
@@ -147,6 +133,24 @@ def _run(
     ):
         if key in result:
             click.echo(f"{key}: {result[key]:.1f}")
+
+
+def _echo_findings(result: dict[str, Any], check: str) -> None:
+    """A fit's etas (and levels) past 4 SD of the model's population, else past 3 SD."""
+    from medtwin.pharmacology.tdm import OUTSIDE_Z, UNUSUAL_Z
+
+    if result["outside_population"]:
+        click.echo(
+            f"Outside the model's population (more than {OUTSIDE_Z:g} SD): "
+            + "; ".join(result["outside_population"])
+            + f". Check each {check} and the doses given; no regimen is recommended from this fit"
+        )
+    elif result["unusual"]:
+        click.echo(
+            f"Warning: unusual fit (more than {UNUSUAL_Z:g} SD): "
+            + "; ".join(result["unusual"])
+            + f". Check each {check} and the doses given"
+        )
 
 
 def _peek(path: str) -> Any:
@@ -201,6 +205,7 @@ def _echo_warfarin(kind: str, result: dict[str, Any]) -> None:
             click.echo(
                 f"  t {lv['t_h']:g} h: measured INR {lv['inr']:g}, predicted {lv['pred_inr']:.2f}"
             )
+        _echo_findings(result, "INR's value and time")
         ss = result["steady_state_inr_of_last_dose"]
         click.echo(
             f"steady-state INR on {ss['dose_mg']:g} mg a day: {ss['predicted']:.2f} "

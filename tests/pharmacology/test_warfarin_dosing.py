@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import tomllib
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -281,6 +282,46 @@ def test_a_latest_inr_of_five_or_more_is_withheld_not_dosed() -> None:
             )
             assert "withhold one or two doses" in out.reason and "vitamin K" in out.reason
             assert out.regimen == {} and out.exposure == {}
+
+
+def test_an_inr_course_no_patient_of_the_model_has_gets_no_dose() -> None:
+    """INR 4.9 on day 2 of 5 mg, then 1.0 the next day: the fit puts EC50 6.8 SD below the
+    population's (Hamberg's omega), past 4 SD, so no dose is recommended and the reason says
+    what to check; 4.9 at 14 h alone is 3.4 SD: a dose, with a warning."""
+    raw = {
+        "model": "warfarin_hamberg2007",
+        "patient": {"age_years": 60, "cyp2c9": "*1/*1", "vkorc1_1639": "G/G",
+                    "weight_kg": 80, "height_cm": 175},
+        "events": [{"type": "oral", "drug": "warfarin", "t_h": 0, "amount_mg": 5,
+                    "every_h": 24, "count": 7}],
+    }  # fmt: skip
+    swing = parse_warfarin_case(
+        {**raw, "observations": [{"t_h": 40, "inr": 4.9}, {"t_h": 62, "inr": 1.0}]}
+    )
+    fit = fit_inr(swing, n_samples=50)
+    assert fit.eta_z is not None
+    table = tomllib.loads(
+        (
+            Path(__file__).parents[2]
+            / "src/medtwin/pharmacology/data/warfarin_hamberg2007/parameters.toml"
+        ).read_text()
+    )["variability"]
+    names = ("cl", "v1", "v2", "ec50", "mtt1", "mtt2")
+    omega = np.sqrt([table[f"omega2_{n}"] for n in names])
+    assert np.allclose(fit.eta_z, fit.etas / omega)
+    out = recommend_warfarin(swing, fit=fit, n_samples=50)
+    assert not out.recommended and out.regimen == {}
+    assert out.reason.startswith("cannot recommend because the measured INRs put this patient")
+    assert "ec50_mg_l 0.0584 is 6.8 SD below the typical 4.61" in out.reason
+    assert "Check each INR's value and time" in out.reason
+    early = parse_warfarin_case({**raw, "observations": [{"t_h": 14, "inr": 4.9}]})
+    out = recommend_warfarin(early, fit=fit_inr(early, n_samples=50), n_samples=50)
+    assert out.recommended
+    assert out.warnings == [
+        "unusual fit (more than 3 SD from the model's population): ec50_mg_l 0.531 is 3.4 SD "
+        "below the typical 4.61 for this patient; check the INR's value and time and the "
+        "doses given"
+    ]
 
 
 def test_case_file_errors_name_the_field() -> None:

@@ -42,7 +42,7 @@ True
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +62,7 @@ __all__ = [
     "Level",
     "MapFit",
     "TdmError",
+    "eta_findings",
     "fit_map",
     "objective",
 ]
@@ -94,6 +95,24 @@ class Level:
     censored: str | None = None
 
 
+def eta_findings(
+    names: Sequence[str],
+    eta_z: FloatArray,
+    params: Mapping[str, float],
+    typical: Mapping[str, float],
+    beyond: float,
+) -> list[str]:
+    """Each eta more than ``beyond`` SD of the population from 0, as its parameter against the
+    patient's typical value ("cl_l_per_h 0.478 is 5.0 SD below the typical 3.5 for this
+    patient")."""
+    return [
+        f"{name} {params[name]:.3g} is {abs(z):.1f} SD {'below' if z < 0 else 'above'} the "
+        f"typical {typical[name]:.3g} for this patient"
+        for name, z in zip(names, eta_z, strict=True)
+        if abs(z) > beyond
+    ]
+
+
 @dataclass(frozen=True)
 class MapFit:
     """A MAP fit: ``etas`` ``[E]``, individual ``params`` (name -> value), the Laplace
@@ -119,15 +138,9 @@ class MapFit:
     def findings(self, beyond: float = UNUSUAL_Z) -> list[str]:
         """What lies more than ``beyond`` SD from the model: each eta (as its parameter against
         the patient's typical value) and each level the fit cannot reproduce."""
-        out: list[str] = []
         names = list(self.params)
-        for name, z in zip(self.eta_names, self.eta_z, strict=True):
-            if abs(z) > beyond:
-                value, typical = self.params[name], float(self.typical[names.index(name)])
-                out.append(
-                    f"{name} {value:.3g} is {abs(z):.1f} SD {'below' if z < 0 else 'above'} "
-                    f"the typical {typical:.3g} for this patient"
-                )
+        typical = {n: float(v) for n, v in zip(names, self.typical, strict=True)}
+        out = eta_findings(self.eta_names, self.eta_z, self.params, typical, beyond)
         for level, pred, z in zip(self.levels, self.predictions, self.residual_z, strict=True):
             if math.isfinite(z) and abs(z) > beyond:
                 out.append(

@@ -56,7 +56,7 @@ import numpy as np
 
 from medtwin.model.base import FloatArray
 from medtwin.pharmacology.case import CASE_KEYS, CaseError
-from medtwin.pharmacology.tdm import TdmError
+from medtwin.pharmacology.tdm import OUTSIDE_Z, UNUSUAL_Z, TdmError, eta_findings
 
 __all__ = [
     "INR_RESOLUTION",
@@ -432,6 +432,22 @@ class WarfarinFit:
     predictions: FloatArray
     inrs: tuple[tuple[float, float], ...]
     ess: float = 0.0
+    eta_z: FloatArray | None = None
+    """Each eta over its population SD (Hamberg 2007's omega): standard normal under the model
+    (:data:`medtwin.pharmacology.tdm.UNUSUAL_Z`, ``OUTSIDE_Z``)."""
+
+    def findings(self, beyond: float) -> list[str]:
+        """The etas more than ``beyond`` SD from the population's (the INRs' residuals are not
+        read: Hamberg's INR error, 3 %, is smaller than a real patient's day-to-day INR
+        variation, so they would flag most real courses)."""
+        if self.eta_z is None:
+            return []
+        from medtwin.pharmacology.warfarin import PARAMETERS
+
+        names = [p.name for p in PARAMETERS]
+        params = dict(zip(names, self.params[0].tolist(), strict=True))
+        typical = dict(zip(names, self.typical[0].tolist(), strict=True))
+        return eta_findings(self.eta_names, self.eta_z, params, typical, beyond)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (for ``medtwin dose fit --json``)."""
@@ -439,7 +455,11 @@ class WarfarinFit:
 
         names = [p.name for p in PARAMETERS]
         q = np.percentile(self.samples, [5, 50, 95], axis=0)
+        z = self.eta_z.tolist() if self.eta_z is not None else [None] * len(self.eta_names)
         return {
+            "eta_z": dict(zip(self.eta_names, z, strict=True)),
+            "unusual": self.findings(UNUSUAL_Z),
+            "outside_population": self.findings(OUTSIDE_Z),
             "model": MODEL,
             "etas": dict(zip(self.eta_names, self.etas.tolist(), strict=True)),
             "eta_sd": dict(zip(self.eta_names, np.sqrt(np.diag(self.cov)).tolist(), strict=True)),
@@ -616,6 +636,7 @@ def fit_inr(case: WarfarinCase, *, n_samples: int = 300, seed: int = 0) -> Warfa
         predictions=pred[0],
         inrs=case.inrs,
         ess=ess,
+        eta_z=eta / omega_sd,
     )
 
 

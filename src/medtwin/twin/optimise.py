@@ -310,6 +310,30 @@ def regimen_exposure(
     }
 
 
+_CHECK = {"level": "value, unit and time", "INR": "value and time"}
+"""What to check of a measured value that the fit puts outside the population."""
+
+
+def _outside_reason(model: str, findings: Sequence[str], measured: str) -> str:
+    """Why no regimen: the fit to the ``measured`` values (``level``, ``INR``) puts the patient
+    more than :data:`OUTSIDE_Z` SD from the model's population (``findings`` say where)."""
+    return (
+        f"cannot recommend because the measured {measured}s put this patient outside the "
+        f"population of {model} (more than {OUTSIDE_Z:g} SD, fewer than 1 in 15,800 of its "
+        f"patients): {'; '.join(findings)}. Check each {measured}'s {_CHECK[measured]} and "
+        "the doses given; if they are right, this model does not describe the patient"
+    )
+
+
+def _unusual_warnings(findings: Sequence[str], measured: str) -> list[str]:
+    """A warning for each finding more than :data:`UNUSUAL_Z` SD from the population."""
+    return [
+        f"unusual fit (more than {UNUSUAL_Z:g} SD from the model's population): {text}; "
+        f"check the {measured}'s {_CHECK[measured]} and the doses given"
+        for text in findings
+    ]
+
+
 def recommend(
     pop: PopPKModel,
     patient: PatientCovariates,
@@ -356,21 +380,9 @@ def recommend(
         outside = fit.findings(OUTSIDE_Z)
         if outside:
             return Recommendation(
-                recommended=False,
-                reason=(
-                    f"cannot recommend because the measured levels put this patient outside "
-                    f"the population of {pop.name} (more than {OUTSIDE_Z:g} SD, fewer than 1 "
-                    f"in 15,800 of its patients): {'; '.join(outside)}. Check each level's "
-                    "value, unit and time and the doses given; if they are right, this model "
-                    "does not describe the patient"
-                ),
-                **base,
+                recommended=False, reason=_outside_reason(pop.name, outside, "level"), **base
             )
-        base["warnings"] = [
-            f"unusual fit (more than {UNUSUAL_Z:g} SD from the model's population): {text}; "
-            "check the level's value, unit and time and the doses given"
-            for text in fit.findings(UNUSUAL_Z)
-        ]
+        base["warnings"] = _unusual_warnings(fit.findings(UNUSUAL_Z), "level")
         mode = fit.param_array[None, :]
         samples = fit.samples[:n_samples]
     else:
@@ -694,6 +706,14 @@ def recommend_warfarin(
         )
     typ = case.typical("recommend")
     if fit is not None:
+        outside = fit.findings(OUTSIDE_Z)
+        if outside:
+            return Recommendation(
+                recommended=False,
+                reason=_outside_reason("warfarin_hamberg2007", outside, "INR"),
+                **base,
+            )
+        base["warnings"] = _unusual_warnings(fit.findings(UNUSUAL_Z), "INR")
         mode, samples = fit.params, fit.samples[:n_samples]
         source = f"MAP fit to {len(fit.inrs)} INR result(s)"
     else:
