@@ -221,6 +221,10 @@ def test_patient_search(loaded: SqlStore) -> None:
     assert [p.family for p in loaded.patients(search="MRN-1")] == ["Curie"]
     assert [p.family for p in loaded.patients(birth_date="1982")] == ["Noether"]
     assert loaded.patients(search="nobody") == []
+    # search words are text: LIKE's wildcards in them match only themselves ("%" listed
+    # everyone, "c_rie" found Curie); "MRN-1" and "MRN_1" are not the same identifier
+    for literal in ("%", "_", "c_rie", "MRN_1", "\\", "%urie"):
+        assert loaded.patients(search=literal) == [], literal
 
 
 def test_resolve_patient_by_any_identifier(loaded: SqlStore) -> None:

@@ -286,8 +286,9 @@ class SqlStore(AlertBook, TwinBook):
         params: list[Any] = []
         if search:
             for word in search.lower().split():
-                where.append("search_text LIKE ?")
-                params.append(f"%{word}%")
+                # the words are text, not patterns: LIKE's % and _ in them match themselves
+                where.append("search_text LIKE ? ESCAPE '\\'")
+                params.append(f"%{_like_literal(word)}%")
         if birth_date:
             where.append("birth_date LIKE ?")
             params.append(f"{birth_date}%")
@@ -1156,3 +1157,13 @@ def _raw_text(facts: Sequence[PreparedFact]) -> str:
     if facts:
         return (facts[0].raw or facts[0].data).decode()
     return ""
+
+
+def _like_literal(text: str) -> str:
+    r"""``text`` for a LIKE pattern with ``ESCAPE '\'``: its ``\``, ``%`` and ``_`` match only
+    themselves.
+
+    >>> _like_literal("50%_off\\")
+    '50\\%\\_off\\\\'
+    """
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
