@@ -225,6 +225,7 @@ def test_patient_search(loaded: SqlStore) -> None:
     # everyone, "c_rie" found Curie); "MRN-1" and "MRN_1" are not the same identifier
     for literal in ("%", "_", "c_rie", "MRN_1", "\\", "%urie"):
         assert loaded.patients(search=literal) == [], literal
+    assert loaded.patients(birth_date="19_2") == [] and loaded.patients(birth_date="%") == []
 
 
 def test_resolve_patient_by_any_identifier(loaded: SqlStore) -> None:

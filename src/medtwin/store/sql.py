@@ -290,8 +290,8 @@ class SqlStore(AlertBook, TwinBook):
                 where.append("search_text LIKE ? ESCAPE '\\'")
                 params.append(f"%{_like_literal(word)}%")
         if birth_date:
-            where.append("birth_date LIKE ?")
-            params.append(f"{birth_date}%")
+            where.append("birth_date LIKE ? ESCAPE '\\'")
+            params.append(f"{_like_literal(birth_date)}%")
         rows = self._query(
             "SELECT id, family, given, birth_date, gender FROM patients WHERE "
             + " AND ".join(where)
