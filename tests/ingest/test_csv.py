@@ -114,3 +114,25 @@ def test_a_utf16_csv_is_named_as_such(sqlite_store: SqlStore, tmp_path: Path) ->
     [entry] = sqlite_store.quarantine()
     assert report.counts["quarantined"] == 1 and entry.item.location == "file"
     assert "UTF-16 text" in entry.item.reason and "save it as UTF-8" in entry.item.reason
+
+
+def test_a_file_saved_in_a_european_locale_is_read(with_user: SqlStore, tmp_path: Path) -> None:
+    """Excel in a German or French locale saves ``;`` between fields and decimal commas: the
+    same readings as the comma file, the same facts (a re-send of either changes nothing)."""
+    rows = [("2024-03-01T02:00:00Z", "heart_rate", "52", "/min"),
+            ("2024-03-01T02:05:00Z", "body_temperature", "36.8", "Cel"),
+            ("2024-03-01T02:10:00Z", "spo2", "<70", "%")]  # fmt: skip
+    comma = tmp_path / "night.csv"
+    comma.write_text("time,metric,value,unit\n" + "".join(",".join(r) + "\n" for r in rows))
+    semicolon = tmp_path / "nacht" / "night.csv"
+    semicolon.parent.mkdir()
+    semicolon.write_text(
+        "time;metric;value;unit\n"
+        + "".join(";".join((t, m, v.replace(".", ","), u)) + "\n" for t, m, v, u in rows)
+    )
+    first = import_paths(with_user, [semicolon], patient="ring-1")
+    assert first.counts["inserted"] == 3 and with_user.quarantine() == []
+    [temp] = with_user.timeline("ring-1", codes=["8310-5"])
+    assert temp.fact.value_num == 36.8  # type: ignore[attr-defined]
+    again = import_paths(with_user, [comma], patient="ring-1")
+    assert again.counts["inserted"] == 0 and again.counts["unchanged"] == 3

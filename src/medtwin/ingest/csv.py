@@ -16,7 +16,8 @@ A value may be a bound, ``<40`` or ``>400`` (a meter's LOW and HIGH): stored as 
 reader stores a ``Quantity.comparator`` (the bound in ``value_num``, ``<40`` in ``value_text``,
 :func:`medtwin.record.facts.value_comparator`). A bad row (unknown metric or unit, a value that
 is not a number, a bad time, no patient) is quarantined with its line number and column; the
-other rows go on.
+other rows go on. A file saved by a spreadsheet in a European locale (``;`` between fields,
+decimal commas: ``36,8``) is read too (:func:`medtwin.ingest.base.export_delimiter`).
 
 >>> from pathlib import Path
 >>> CsvReader().can_read(Path("readings.csv"))
@@ -32,7 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from medtwin.ingest._device_export import row_quarantine
-from medtwin.ingest.base import Lookup, head_lines
+from medtwin.ingest.base import Lookup, export_delimiter, export_number, head_lines
 from medtwin.record.batch import Batch, ResourceUnit
 from medtwin.record.facts import LOINC, Coding, Identifier, Observation
 from medtwin.record.time import InvalidTimeError, get_zone, parse_fhir_datetime
@@ -54,7 +55,7 @@ class CsvReader:
         head = head_lines(path)
         if head is None:
             return False
-        columns = {c.strip().lower() for c in head[0].split(",")}
+        columns = {c.strip().lower() for c in head[0].split(export_delimiter(head[0]))}
         return set(REQUIRED_COLUMNS) <= columns
 
     def read(
@@ -110,7 +111,8 @@ def read_csv_bytes(
             quarantine=[bad(0, None, f"not UTF-8 text: invalid byte at offset {exc.start}", "")],
         )
         return
-    rows = csv.reader(io.StringIO(text))
+    delimiter = export_delimiter(text.split("\n", 1)[0])
+    rows = csv.reader(io.StringIO(text), delimiter=delimiter)
     header = next(rows, None)
     if header is None:
         yield Batch(source=source, file=file, quarantine=[bad(0, None, "empty file", "")])
@@ -122,7 +124,7 @@ def read_csv_bytes(
             source=source,
             file=file,
             quarantine=[
-                bad(1, None, f"header lacks column(s) {', '.join(missing)}", ",".join(header))
+                bad(1, None, f"header lacks column(s) {', '.join(missing)}", delimiter.join(header))
             ],
         )
         return
@@ -133,7 +135,7 @@ def read_csv_bytes(
     for line, row in enumerate(rows, start=2):
         if not row or not any(cell.strip() for cell in row):
             continue
-        raw_line = ",".join(row)
+        raw_line = delimiter.join(row)
         batch.resources_read += 1
         if len(row) < len(columns):
             batch.quarantine.append(
@@ -175,7 +177,7 @@ def _row(
     comparator = next((c for c in ("<=", ">=", "<", ">") if text.startswith(c)), None)
     number = text[len(comparator) :].strip() if comparator else text
     try:
-        value = float(number)
+        value = export_number(number)
     except ValueError:
         return f"value: {cells['value']!r} is not a number (or a bound such as '<40')"
     try:
