@@ -435,6 +435,38 @@ def test_listener_killed_and_restarted_mid_stream(own_broker: Any, tmp_path: Pat
     store.close()
 
 
+def test_a_broker_that_is_not_there_is_said_once_and_retried(
+    sqlite_store: SqlStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No broker on the port: the listener said "listening" and nothing else, looking
+    connected; it now warns once per outage, and keeps retrying until stopped."""
+    import logging
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    live = LiveIngest(sqlite_store, downstream=MonitorHub([]), prefix="devices")
+    listener = MqttListener(f"mqtt://127.0.0.1:{port}", "devices/#", live, reconnect_max_s=1)
+    stop = threading.Event()
+    thread = threading.Thread(target=listener.run, args=(stop,), daemon=True)
+    with caplog.at_level(logging.WARNING, logger="medtwin.mqtt"):
+        thread.start()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not caplog.records:
+            time.sleep(0.1)
+        time.sleep(2.5)  # more failed attempts: still one warning
+        stop.set()
+        thread.join(10)
+    warnings = [
+        r.getMessage() for r in caplog.records if "cannot reach the broker" in r.getMessage()
+    ]
+    assert warnings == [
+        f"cannot reach the broker mqtt://127.0.0.1:{port}; retrying (every 1 s at most) until it answers"
+    ]
+    assert not listener.connected.is_set() and not thread.is_alive()
+
+
 def test_topic_prefix_of_filters() -> None:
     assert topic_prefix("devices/#") == "devices"
     assert topic_prefix("devices/+/hr") == "devices"

@@ -762,13 +762,26 @@ class MqttListener:
         self.session_present = False
         self._checkpointer: _Checkpointer | None = None
         self.on_connect_change: Callable[[bool], None] | None = None
+        self._unreachable = False  # said once an outage, until the broker answers
 
     # callbacks run in paho's network thread
+    def _on_connect_fail(self, client: Any, userdata: Any) -> None:
+        # the TCP connection failed (no broker there, refused, unknown host): paho retries
+        # with back-off; without a word the listener would look connected
+        if not self._unreachable:
+            self._unreachable = True
+            log.warning(
+                "cannot reach the broker %s; retrying (every %d s at most) until it answers",
+                self.url,
+                int(self.reconnect_max_s),
+            )
+
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if getattr(reason, "is_failure", False):
             log.warning("broker %s refused the connection: %s", self.url, reason)
             return
         self.session_present = bool(getattr(flags, "session_present", False))
+        self._unreachable = False
         client.subscribe(self.topic, qos=1)
 
     def _on_subscribe(self, client: Any, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
@@ -814,6 +827,7 @@ class MqttListener:
             manual_ack=True,
         )
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
