@@ -249,7 +249,11 @@ def _publish(url: str, messages: list[tuple[float, Any]], speed: float | None) -
     client.max_inflight_messages_set(100)
     if tls:
         client.tls_set()
-    client.connect(host, port)
+    try:
+        client.connect(host, port)
+    except OSError as exc:  # refused, unknown host, unreachable: nothing was published
+        click.echo(f"medtwin: error: cannot reach the broker {url}: {exc}", err=True)
+        raise click.exceptions.Exit(1) from None
     client.loop_start()
     pending: list[Any] = []
 

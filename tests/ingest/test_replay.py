@@ -209,6 +209,22 @@ def test_replay_through_the_broker_to_medtwin_listen(tmp_path: Path) -> None:
     store.close()
 
 
+def test_replay_to_a_broker_that_is_not_there_says_so(tmp_path: Path) -> None:
+    """A ConnectionRefusedError traceback, exit status 0, before."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    path = tmp_path / "night.csv"
+    path.write_text(CSV)
+    url = f"mqtt://127.0.0.1:{port}"
+    args = ["replay", str(path), "--patient", "ring-1", "--speed", "max", "--mqtt", url]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert f"medtwin: error: cannot reach the broker {url}: [Errno 111]" in result.output
+
+
 def test_unknown_monitor_is_one_clear_line(tmp_path: Path) -> None:
     path = tmp_path / "night.csv"
     path.write_text(CSV)
