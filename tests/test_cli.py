@@ -269,6 +269,14 @@ def test_errors_are_one_clear_line(tmp_path: Path) -> None:
         ),
         (["patients", "--store", str(tmp_path / "no-such-dir" / "x.db")], "does not exist"),
         (
+            [
+                "patients",
+                "--store",
+                "mysql://127.0.0.1/medtwin",
+            ],  # was "folder mysql:/... does not exist"
+            "store 'mysql://127.0.0.1/medtwin': unknown kind 'mysql' (a SQLite file path",
+        ),
+        (
             ["import", "--fhir-server", "http://127.0.0.1:9/r4", "--workers", "2", "--store", db],
             "--workers goes with files",
         ),

@@ -64,6 +64,12 @@ def open_store(url: str | None = None, *, actor: str | None = None) -> SqlStore:
         from medtwin.store.postgres import PostgresStore
 
         return PostgresStore(url.replace("postgres://", "postgresql://", 1), actor=actor)
+    scheme, sep, _ = url.partition("://")
+    if sep and scheme.isascii() and scheme.replace("+", "").isalnum() and scheme != "sqlite":
+        raise StoreError(
+            f"store {url!r}: unknown kind {scheme!r} (a SQLite file path or sqlite:///PATH, "
+            "or postgresql://HOST[:PORT]/DB)"
+        )
     from medtwin.store.sqlite import SqliteStore
 
     return SqliteStore(url, actor=actor)
