@@ -175,7 +175,13 @@ def test_an_empty_timeline_says_what_was_asked(db: str) -> None:
     args = ["timeline", a, "--code", "XYZ", "--since", "2020-01-01", "--store", db]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0
-    assert result.output == f"no facts of {a} with code XYZ; since 2020-01-01\n"
+    assert result.output == f"no facts of {a} with code XYZ since 2020-01-01\n"
+    before = CliRunner().invoke(main, ["timeline", a, "--as-of", "1900-01-01", "--store", db])
+    assert before.output == f"no facts of {a} as recorded at 1900-01-01\n"
+    bogus = CliRunner().invoke(main, ["timeline", a, "--kind", "Bogus", "--store", db])
+    assert (
+        bogus.exit_code == 2 and "unknown kind 'Bogus' (kinds: AllergyIntolerance," in bogus.output
+    )
     assert orjson.loads(run(*args, "--json")) == []
 
 

@@ -621,9 +621,15 @@ def timeline_command(
     Values in the unit medtwin computes with; one sent in another is followed by what was
     sent ("97.28 mg/dL (sent as 5.4 mmol/L)").
     """
-    from medtwin.record.facts import Observation, fact_to_dict, value_comparator
+    from medtwin.record.facts import FACT_KINDS, Observation, fact_to_dict, value_comparator
     from medtwin.store.summary import sent_otherwise, unit_label
 
+    unknown = [k for k in kinds if k not in FACT_KINDS]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown kind {unknown[0]!r} (kinds: {', '.join(sorted(FACT_KINDS))})",
+            param_hint="--kind",
+        )
     start, end = _time_range(since, until)
     store = _open(store_url)
     rows = store.timeline(
@@ -650,16 +656,14 @@ def timeline_command(
     if not rows:
         asked = [
             f"{label} {', '.join(values)}"
-            for label, values in (("code", codes), ("kind", kinds))
+            for label, values in (("with code", codes), ("of kind", kinds))
             if values
         ] + [
             f"{label} {value}"
-            for label, value in (("since", since), ("until", until), ("as of", as_of))
+            for label, value in (("since", since), ("until", until), ("as recorded at", as_of))
             if value
         ]
-        click.echo(
-            f"no facts of {patient}" + (f" with {'; '.join(asked)}" if asked else ""), err=True
-        )
+        click.echo(f"no facts of {' '.join([patient, *asked])}", err=True)
     for s in rows:
         f = s.fact
         when = (
