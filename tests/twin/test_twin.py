@@ -429,6 +429,21 @@ def test_forecast_cli_draws_unannounced_meals_unless_told_not_to(
     )
     assert result.exit_code == 0, result.output
     assert len(json.loads(result.output)["bands"]["cgm_mg_dl"][0]) == 13
+    # a recorded what-if reaching back before the first reading (a day of data, 48 h asked)
+    # simulated hours with no readings and no recorded insulin: refused, saying what is covered
+    twin = Twin.from_store(sqlite_store, "urn:test:mrn|T1D-1", days=3)
+    first = twin.data.first_reading_min
+    assert first is not None
+    covered = (twin.data.span_min - first) / 60.0
+    with pytest.raises(
+        DataError, match=r"the last 48 h reach back before the first reading"
+    ) as err:
+        twin.whatif({"snack": [{"type": "meal", "t_min": 60, "carbs_g": 20}]}, hours=48, n=20)
+    assert f"they cover {covered:.4g} h" in str(err.value)
+    whole = twin.whatif(
+        {"snack": [{"type": "meal", "t_min": 60, "carbs_g": 20}]}, hours=covered, n=20
+    )
+    assert whole.members == 20
 
 
 @pytest.mark.parametrize(

@@ -211,6 +211,13 @@ class PatientData:
         last += [e.t_min for e in self.scenario.events]
         return max(last, default=0.0)
 
+    @property
+    def first_reading_min(self) -> float | None:
+        """Minute of the first reading of any observable (``None`` when there is none): where
+        what the data say of the patient begins."""
+        first = [float(t[0]) for t, _ in self.observations.values() if t.size]
+        return min(first, default=None)
+
     def count(self, name: str) -> int:
         """Number of (finite) readings of one observable."""
         pair = self.observations.get(name)

@@ -678,6 +678,20 @@ class Twin:
         minutes = hours * 60.0
         if span <= 0:
             raise DataError("the twin's data window is empty")
+        first = self.data.first_reading_min
+        if not ahead and first is not None and span - minutes < first - UNCOVERED_MIN:
+            covered = (span - first) / 60.0
+            since = (
+                ""
+                if self.data.start is None
+                else f" ({self.data.start + dt.timedelta(minutes=first):%Y-%m-%d %H:%M} UTC)"
+            )
+            raise DataError(
+                f"the last {hours:g} h reach back before the first reading of the twin's "
+                f"data{since}: they cover {covered:.4g} h ({covered / 24.0:.3g} d); ask about "
+                "at most that (a recorded period without readings has no recorded events "
+                "either, and its simulation says nothing of the patient)"
+            )
         self._check_period(span if ahead else max(0.0, span - minutes), span + minutes * ahead)
         if ahead:
             t0 = span
@@ -722,6 +736,11 @@ class Twin:
             },
         )
 
+
+UNCOVERED_MIN = 60.0
+"""How much of a recorded what-if period may lie before the data's first reading (minutes):
+an hour, so that a period of the data's whole length (its first reading a few minutes after
+the window's start) is accepted."""
 
 _OUTPUT_MIN = {"min": 5.0, "h": 60.0, "d": 1440.0}
 """Forecast output interval by the model's time unit (minutes)."""
