@@ -330,3 +330,8 @@ def test_the_report_compares_with_the_period_before(shared: Path, tmp_path: Path
     change = now["time_in_range_70_180_pct"] - now["previous"]["time_in_range_70_180_pct"]
     assert f"{change:+.1f}" in panel
     assert then["previous"] is None  # nothing before the first readings
+    # a window after the data says where the readings end
+    later = runner.invoke(main, ["cgm", pid, "--until", "2021-01-01", "--store", db])
+    assert later.exit_code == 1
+    assert "0 CGM reading(s) between 2020-12-18 00:00 and 2021-01-01 00:00 UTC" in later.output
+    assert f"(the newest is of {now['end'][:10]}" in later.output

@@ -160,9 +160,12 @@ def cgm_report(
     times, values = t_all[now].tolist(), g_all[now].tolist()
     bounds = int(b_all[now].sum())
     if len(times) < 2:
+        newest = store.latest(pid, codes=[CGM_CODE]).get(CGM_CODE)
+        when = newest.fact.effective_start if newest is not None else None
+        hint = "" if when is None else f" (the newest is of {when:%Y-%m-%d %H:%M} UTC)"
         raise ValueError(
             f"patient {patient}: {len(times)} CGM reading(s) between {start:%Y-%m-%d %H:%M} and "
-            f"{until:%Y-%m-%d %H:%M} UTC; a report needs at least 2"
+            f"{until:%Y-%m-%d %H:%M} UTC; a report needs at least 2{hint}"
         )
     if targets == "auto":
         chosen = cgm_targets(store, pid, until)
