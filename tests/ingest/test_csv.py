@@ -136,3 +136,15 @@ def test_a_file_saved_in_a_european_locale_is_read(with_user: SqlStore, tmp_path
     assert temp.fact.value_num == 36.8  # type: ignore[attr-defined]
     again = import_paths(with_user, [comma], patient="ring-1")
     assert again.counts["inserted"] == 0 and again.counts["unchanged"] == 3
+
+
+@pytest.mark.parametrize("name", ["readings.csv", "export.xml", "day.csv"])
+def test_an_empty_file_no_reader_claims_says_it_is_empty(
+    sqlite_store: SqlStore, tmp_path: Path, name: str
+) -> None:
+    """Was "unrecognised format (expected FHIR .json/.ndjson, ...)" for a 0-byte file."""
+    path = tmp_path / name
+    path.write_bytes(b"")
+    import_paths(sqlite_store, [path], patient="ring-1")
+    [entry] = sqlite_store.quarantine()
+    assert entry.item.reason == f"{path}: empty file (0 bytes)" and entry.item.location == "file"

@@ -259,6 +259,17 @@ def test_not_a_fit_file(tmp_path: Path) -> None:
     assert not batch.units and "corrupt or truncated FIT file" in batch.quarantine[0].reason
 
 
+def test_an_empty_fit_file_is_quarantined(tmp_path: Path) -> None:
+    """fitdecode reads 0 bytes as a file without messages: it was imported as nothing,
+    silently."""
+    path = tmp_path / "empty.fit"
+    path.write_bytes(b"")
+    [batch] = list(read_fit(path, patient=USER))
+    assert not batch.units and batch.resources_read == 1
+    [item] = batch.quarantine
+    assert item.reason == "empty file (0 bytes): not a FIT file" and item.location == "file"
+
+
 def test_without_patient_one_file_entry(shared: Path) -> None:
     [batch] = list(read_fit(fit_dir(shared) / "garmin-fenix-5-run.fit"))
     assert not batch.units and batch.quarantine[0].field == "patient"

@@ -186,6 +186,16 @@ def test_multi_segment_record(store: SqlStore, physionet: Path, tmp_path: Path) 
     assert alone.counts["inserted"] == alone.counts["unchanged"] == 0
 
 
+def test_an_empty_header_is_named(sqlite_store: SqlStore, tmp_path: Path) -> None:
+    """Was "not a readable WFDB header: IndexError: list index out of range"."""
+    path = tmp_path / "rec.hea"
+    path.write_text("\n")
+    import_paths(sqlite_store, [path])
+    [entry] = sqlite_store.quarantine()
+    assert entry.item.reason == "empty header file: no WFDB record line"
+    assert entry.item.field == "header"
+
+
 def test_waveform_record_is_rejected(sqlite_store: SqlStore, physionet: Path) -> None:
     report = import_paths(sqlite_store, [physionet / "100.hea"], patient="p")
     assert report.counts["inserted"] == 0

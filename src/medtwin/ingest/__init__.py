@@ -157,6 +157,8 @@ def reader_for(path: Path) -> Reader:
     for reader in readers():
         if reader.name == sniffed:
             return reader
+    if path.is_file() and path.stat().st_size == 0:
+        raise IngestError(f"{path}: empty file (0 bytes)")
     if sniffed == "utf-16":
         raise IngestError(
             f"{path}: UTF-16 text (it starts with a UTF-16 byte order mark): medtwin reads "

@@ -385,6 +385,13 @@ def read_fit(
         return
     state = _State(name, file, patient)
     batch = Batch(source=name, file=file)
+    if path.stat().st_size == 0:  # fitdecode reads an empty file as one with no messages
+        batch.quarantine.append(
+            _problem(state, "empty file (0 bytes): not a FIT file", "file", f"{file}: 0 bytes")
+        )
+        batch.resources_read = 1
+        yield batch
+        return
     index = 0
     try:
         with fitdecode.FitReader(

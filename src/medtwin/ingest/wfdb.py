@@ -281,6 +281,9 @@ def read_wfdb_record(
         )
         return
     record_name = str(path.with_suffix(""))
+    if not path.read_bytes().strip():
+        yield whole_record("empty header file: no WFDB record line", "header")
+        return
     try:
         header = wfdb.rdheader(record_name)
     except Exception as exc:  # wfdb raises many types for a bad header; all mean the same
