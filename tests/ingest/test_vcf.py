@@ -23,6 +23,7 @@ from medtwin.ingest.vcf import (
     read_vcf,
 )
 from medtwin.record.facts import Demographics, Genotype, Identifier, fact_from_dict, fact_to_dict
+from medtwin.store import open_store
 
 HEADER = "##fileformat=VCFv4.2\n"
 COLUMNS = "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t{samples}\n"
@@ -127,6 +128,36 @@ def test_plain_and_gzip_give_the_same_facts(tmp_path: Path) -> None:
     packed.write_bytes(gzip.compress(text.encode()))
     a, b = genotype_facts(read_vcf(plain)), genotype_facts(read_vcf(packed))
     assert a == b and a[0].genotype == "G|A" and a[0].phased
+
+
+@pytest.mark.parametrize("damage", ["cut", "flipped"])
+def test_a_truncated_or_damaged_bgzip_file_gives_no_genotype(
+    shared: Path, tmp_path: Path, damage: str
+) -> None:
+    """A partial download of the chr22 panel ended in click's bare "Aborted!" (gzip's EOFError),
+    for 'pgx call' and 'import' alike, with nothing quarantined. A call from part of a file can
+    be wrong (the variant may lie in the missing part): nothing is read, and it says why."""
+    data = (
+        shared / "genomics" / "PharmCAT_tutorial_get-rm_wgs_30x_grch38_chr22.vcf.bgz"
+    ).read_bytes()
+    if damage == "cut":
+        data = data[:100_000]
+    else:
+        body = bytearray(data)
+        body[50_000:50_016] = bytes(16)
+        data = bytes(body)
+    path = tmp_path / "panel.vcf.bgz"
+    path.write_bytes(data)
+    with pytest.raises(VcfError, match=r"the compressed file is truncated or corrupt \("):
+        read_vcf(path, sample="NA18526")
+    store = open_store(str(tmp_path / "s.db"), actor="test")
+    report = import_paths(store, [path], patient="NA18526")
+    assert report.counts.get("inserted", 0) == 0
+    [entry] = store.quarantine()
+    assert "no genotype was read from it" in entry.item.reason and entry.item.location == "file"
+    result = CliRunner().invoke(main, ["pgx", "call", str(path), "--sample", "NA18526"])
+    assert result.exit_code == 1 and "Aborted" not in result.output
+    assert "the compressed file is truncated or corrupt" in result.output
 
 
 def test_genotype_fact_round_trips() -> None:

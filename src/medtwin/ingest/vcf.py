@@ -45,6 +45,7 @@ from __future__ import annotations
 import csv
 import gzip
 import re
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -260,8 +261,26 @@ def read_vcf(
     ------
     VcfError
         Wrong or contradictory genome build, no sample column, several samples and none
-        chosen, a chosen sample that is not in the file, or no ``#CHROM`` header line.
+        chosen, a chosen sample that is not in the file, no ``#CHROM`` header line, or a
+        gzip/bgzip file cut short or damaged (nothing is read from it).
     """
+    try:
+        return _read_vcf(path, sample, source, keep)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        # gzip raises these for a file cut short (a partial download) or damaged: what was
+        # read is not all of the sample's genotypes, and a call from part of them can be wrong
+        raise VcfError(
+            f"{path}: the compressed file is truncated or corrupt ({exc}); no genotype was "
+            "read from it: download or export it again"
+        ) from None
+
+
+def _read_vcf(
+    path: Path,
+    sample: str | None,
+    source: str,
+    keep: Mapping[tuple[str, int], PharmacogenePosition] | None,
+) -> GenotypeFile:
     wanted = pharmacogene_positions() if keep is None else keep
     by_chrom: dict[str, set[int]] = {}
     for chrom, pos in wanted:
