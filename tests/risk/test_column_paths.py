@@ -227,6 +227,19 @@ def test_numeric_array_checks_equal_the_list_path() -> None:
     assert data.invalid["rr"].tolist() == [True, True]
 
 
+def test_a_fraction_for_a_percentage_is_refused_on_both_paths() -> None:
+    """SpO2 0.95 (a fraction) is refused by the array path and the list path alike; 0 and 1 %
+    are percentages (scored)."""
+    from medtwin.risk.base import spo2_input
+
+    spec = spo2_input()
+    values = [0.95, 0.0, 1.0, 95.0, 0.5, 99.5]
+    for column in (np.array(values), values):
+        data = InputData("t", (spec,), {"spo2_percent": column}, strict=False, rows=None)
+        assert data.invalid["spo2_percent"].tolist() == [True, False, False, False, True, False]
+    assert "looks like a fraction" in data.reason("spo2_percent", 4)
+
+
 def test_prevent_model_codes_for_every_combination() -> None:
     bits = np.arange(8)
     uacr, hba1c, sdi = (bits & 1) > 0, (bits & 2) > 0, (bits & 4) > 0

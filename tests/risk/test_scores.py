@@ -433,6 +433,12 @@ def test_partial_value_never_exceeds_the_complete_value(
     [
         ("pulse_per_min", 900, "plausible range"),
         ("spo2_percent", 120, "plausible range"),
+        # a fraction for a percentage: was scored as SpO2 0.95 % (3 points)
+        (
+            "spo2_percent",
+            0.95,
+            "spo2_percent=0.95 looks like a fraction, not a percentage: give 95",
+        ),
         ("respiratory_rate_per_min", -1, "plausible range"),
         ("temperature_c", 98.6, "plausible range"),  # Fahrenheit given as Celsius
         ("systolic_bp_mm_hg", 400, "plausible range"),

@@ -149,6 +149,9 @@ class ScoreInput:
         Why ``valid_range`` is what it is (the source of the limit).
     population
         True for inputs that are not scored but checked against ``valid_population``.
+    not_a_fraction
+        True for a percentage that a fraction can be mistaken for (SpO2 0.95 for 95 %): a value
+        strictly between 0 and 1 is refused, saying so.
     """
 
     name: str
@@ -163,6 +166,7 @@ class ScoreInput:
     integer: bool = False
     range_source: str = ""
     population: bool = False
+    not_a_fraction: bool = False
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready description (name, unit, kind, range or categories, source of the range)."""
@@ -177,6 +181,7 @@ class ScoreInput:
             "default": self.default,
             "integer": self.integer,
             "population": self.population,
+            "not_a_fraction": self.not_a_fraction,
             "description": self.description,
             "range_source": self.range_source or None,
         }
@@ -706,6 +711,8 @@ class InputData:
             if inp.valid_range is not None:
                 low, high = inp.valid_range
                 bad |= present & ((x < low) | (x > high))
+            if inp.not_a_fraction:
+                bad |= present & (x > 0.0) & (x < 1.0)
             if inp.integer:
                 with np.errstate(invalid="ignore"):
                     bad |= present & (x != np.floor(x))
@@ -743,6 +750,8 @@ class InputData:
                 finite_range = math.isfinite(low) and math.isfinite(high)
             else:
                 bad = np.zeros(n, dtype=np.bool_)
+            if inp.not_a_fraction:
+                bad |= (x > 0.0) & (x < 1.0)
             if inp.integer:
                 with np.errstate(invalid="ignore"):
                     bad |= ~nan & (x != np.floor(x))
@@ -844,6 +853,11 @@ class InputData:
             return f"{name}={shown} is not a number"
         if inp.integer and not x.is_integer():
             return f"{name}={shown} is not a whole number"
+        if inp.not_a_fraction and 0.0 < x < 1.0:
+            return (
+                f"{name}={shown} looks like a fraction, not a percentage: give "
+                f"{_show(round(x * 100.0, 6))} for {_show(round(x * 100.0, 6))} %"
+            )
         if inp.valid_range is not None:
             low, high = inp.valid_range
             unit = f" {inp.unit}" if inp.unit else ""
@@ -1218,7 +1232,9 @@ def spo2_input() -> ScoreInput:
         "number",
         "Peripheral oxygen saturation by pulse oximetry (SpO2), percent",
         valid_range=(0.0, 100.0),
-        range_source=f"{_LIMIT}: a saturation is a percentage, 0-100 by definition",
+        range_source=f"{_LIMIT}: a saturation is a percentage, 0-100 by definition; a value "
+        "between 0 and 1 is a fraction given for it (0.95 for 95 %), no oximeter's reading",
+        not_a_fraction=True,
     )
 
 
