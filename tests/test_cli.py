@@ -234,6 +234,13 @@ def test_quarantine_and_retry(tmp_path: Path) -> None:
     assert summary["quarantined"] == 1
     entries = orjson.loads(run("quarantine", "--store", db, "--json"))
     assert entries[0]["file"] == str(bad) and "birthDate" in (entries[0]["field"] or "")
+    empty = tmp_path / "empty.fit"  # a file-level entry: no resource id ("FIT/None" before)
+    empty.write_bytes(b"")
+    other = str(tmp_path / "fit.db")
+    run("import", str(empty), "--patient", "dev-1", "--store", other)
+    listed = CliRunner().invoke(main, ["quarantine", "--store", other]).output
+    line = next(x for x in listed.splitlines() if "empty.fit" in x)
+    assert line.endswith("empty file (0 bytes): not a FIT file FIT") and "None" not in listed
     bad.write_text('{"resourceType": "Patient", "id": "x", "birthDate": "1970-12-01"}')
     missing = CliRunner().invoke(main, ["quarantine", "retry", "99", "--store", db])
     assert missing.exit_code == 1 and "no open quarantine entry #99" in missing.output

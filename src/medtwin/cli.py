@@ -764,7 +764,7 @@ def quarantine_group(ctx: click.Context, store_url: str, show_all: bool, as_json
         )
         return
     for e in entries:
-        what = f"{e.item.resource_type}/{e.item.resource_id}" if e.item.resource_type else ""
+        what = "/".join(x for x in (e.item.resource_type, e.item.resource_id) if x)
         click.echo(f"#{e.id} [{e.status}] {e.item.describe()} {what}".rstrip())
     click.echo(f"{len(entries)} entries", err=True)
 
