@@ -252,6 +252,24 @@ def test_quarantine_and_retry(tmp_path: Path) -> None:
     assert len(orjson.loads(run("quarantine", "--all", "--store", db, "--json"))) == 1
 
 
+def test_a_link_to_nothing_in_a_folder_is_named(tmp_path: Path, shared: Path) -> None:
+    """A moved file's link was passed over without a word."""
+    import shutil
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(shared / "fhir" / "uscore" / "uscore_bundle_patient_85.json", folder)
+    (folder / "moved.json").symlink_to(tmp_path / "gone.json")
+    (folder / "notes.txt").write_text("not data")
+    done = subprocess.run(
+        [str(MEDTWIN), "import", str(folder), "--store", str(tmp_path / "l.db")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "skipped 1 files with unknown extensions" in done.stderr
+    assert f"skipped 1 link(s) to nothing: {folder / 'moved.json'}" in done.stderr
+
+
 def test_synth_wants_a_patient_at_least(tmp_path: Path) -> None:
     for n in ("0", "-1"):  # -1 was a ValueError traceback; 0 wrote nothing
         result = CliRunner().invoke(main, ["synth", "--patients", n, str(tmp_path / "syn")])

@@ -357,7 +357,16 @@ def import_command(
         n = sum(not_stored.values())
         click.echo(f"{n} row{'' if n == 1 else 's'} not stored ({kinds})", err=True)
     if report.skipped:
-        click.echo(f"skipped {len(report.skipped)} files with unknown extensions", err=True)
+        broken = [p for p in report.skipped if Path(p).is_symlink() and not Path(p).exists()]
+        unknown = len(report.skipped) - len(broken)
+        if unknown:
+            click.echo(f"skipped {unknown} files with unknown extensions", err=True)
+        if broken:
+            click.echo(
+                f"skipped {len(broken)} link(s) to nothing: {', '.join(broken[:3])}"
+                + (" ..." if len(broken) > 3 else ""),
+                err=True,
+            )
     if counts["quarantine_open"]:
         click.echo(
             f"{counts['quarantine_open']} open quarantine entries: see 'medtwin quarantine'",

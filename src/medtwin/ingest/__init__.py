@@ -180,7 +180,8 @@ def _order(path: Path) -> tuple[int, str]:
 
 
 def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
-    """Files to import under ``paths`` and files skipped (unknown extensions in folders).
+    """Files to import under ``paths`` and files skipped (unknown extensions and links to
+    nothing in folders).
 
     Files named on the command line are always imported; inside folders, only
     ``.json``, ``.ndjson`` and ``.hl7`` files are. Bulk Data NDJSON files are
@@ -190,7 +191,10 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
     skipped: list[Path] = []
     for path in paths:
         if path.is_dir():
-            for child in sorted(p for p in path.rglob("*") if p.is_file()):
+            children = sorted(path.rglob("*"))
+            # a link to nothing (a moved export) is named among the skipped, not passed over
+            skipped += [p for p in children if p.is_symlink() and not p.exists()]
+            for child in (p for p in children if p.is_file()):
                 if child.name.startswith("."):
                     continue
                 # an Apple Health export folder: export.xml, not the CDA copy of the same data
